@@ -1,0 +1,53 @@
+"""abkit: trustworthy A/B test analysis for AI product changes.
+
+Public API::
+
+    import abkit
+    result = abkit.analyze("assignments.parquet", "experiment.toml", events="events.parquet")
+    result.table          # Polars DataFrame, one row per metric × treatment
+    result.to_dict()      # the CLI's JSON
+    result.to_markdown()  # a PR-review summary
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AbkitInputError",
+    "AnalysisResult",
+    "ConfigError",
+    "ExperimentSpec",
+    "analyze",
+    "load_config",
+    "simulate",
+]
+
+if TYPE_CHECKING:
+    from abkit.analysis import analyze
+    from abkit.config import ExperimentSpec, load_config
+    from abkit.errors import AbkitInputError, ConfigError
+    from abkit.result import AnalysisResult
+    from abkit.simulate import simulate
+
+_LAZY = {
+    "analyze": "abkit.analysis",
+    "load_config": "abkit.config",
+    "ExperimentSpec": "abkit.config",
+    "AbkitInputError": "abkit.errors",
+    "ConfigError": "abkit.errors",
+    "AnalysisResult": "abkit.result",
+    "simulate": "abkit.simulate",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the heavy parts (Polars, SciPy) only when first used, so `abkit --help`
+    stays fast."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'abkit' has no attribute {name!r}")

@@ -1,0 +1,368 @@
+"""Spec + data → :class:`~abkit.result.AnalysisResult`.
+
+The pipeline: read (``abkit.io``) → validate and reduce to one row per unit
+(``abkit.units``) → per-arm sufficient statistics → tests (``abkit.stats``) →
+result object.  This module only orchestrates; it holds no statistics.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from abkit.config import ExperimentSpec, MetricSpec, load_config
+from abkit.errors import AbkitInputError
+from abkit.io.assignments import VARIANT, clean_assignments
+from abkit.io.exclusions import Ledger
+from abkit.io.readers import Data, Table, read_table
+from abkit.result import AnalysisResult, GuardrailCheck, MetricResult
+from abkit.stats import (
+    ArmSummary,
+    Comparison,
+    adjust_pvalues,
+    delta_ratio_test,
+    noninferiority_test,
+    srm_test,
+    two_proportion_ztest,
+    welch_test,
+)
+from abkit.stats.shape import depth_shape
+from abkit.units.events import DEPTH, derive_assignments, event_units
+from abkit.units.moments import arm_summaries
+from abkit.units.summary import summary_arms
+from abkit.units.table import metric_columns, table_units
+
+# Kohavi, Deng, Longbotham & Xu, "Seven Rules of Thumb for Web Site Experimenters",
+# KDD 2014, rule 7: the sample mean is close enough to normal when n > 355·skewness².
+_SKEW_RULE = 355.0
+_MIN_EXPECTED_EVENTS = 10
+DEFAULT_GUARDRAIL_MARGIN = 0.05
+
+
+@dataclass
+class Prepared:
+    """What the data stage hands to the statistics stage."""
+
+    kind: str
+    metrics: tuple[MetricSpec, ...]
+    variants: tuple[str, ...]
+    arms: dict[str, dict[str, ArmSummary]]
+    unit_counts: dict[str, int]
+    metric_notes: dict[str, list[str]] = field(default_factory=dict)
+    session_depth: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    export_end: str | None = None
+
+
+def default_event_metrics(spec: ExperimentSpec, present: set[str], has_session: bool,
+                          has_value: bool) -> tuple[tuple[MetricSpec, ...], list[str]]:
+    """The built-in B2C metric set, limited to what the export can support."""
+    ev = spec.event_names
+    metrics = [MetricSpec(name=f"d{d}_retention", type="retention", day=d) for d in (1, 7, 30)]
+    skipped: list[str] = []
+
+    def want(name: str, needs: list[str], make: MetricSpec) -> None:
+        missing = [e for e in needs if e not in present]
+        if missing:
+            skipped.append(f"default metric '{name}' skipped: no '{missing[0]}' events")
+        else:
+            metrics.append(make)
+
+    want("share_rate", [ev.output, ev.share],
+         MetricSpec(name="share_rate", type="ratio", numerator=ev.share, denominator=ev.output))
+    if has_session:
+        want("session_depth", [ev.output], MetricSpec(name="session_depth", type="session_depth"))
+    else:
+        skipped.append("default metric 'session_depth' skipped: no session id column")
+    guard = {"direction": "decrease", "guardrail": True,
+             "relative_margin": DEFAULT_GUARDRAIL_MARGIN}
+    for name, event in (("regenerate_rate", ev.regenerate), ("error_rate", ev.error)):
+        want(name, [ev.output, event], MetricSpec(
+            name=name, type="ratio", numerator=event, denominator=ev.output, **guard))
+    if has_value:
+        want("latency", [ev.output], MetricSpec(
+            name="latency", type="ratio", numerator=f"{ev.output}.value",
+            denominator=ev.output, **guard))
+    return tuple(metrics), skipped
+
+
+def default_unit_metrics(table: Table, spec: ExperimentSpec) -> tuple[MetricSpec, ...]:
+    """Every numeric or boolean column that is not an id: 0/1 → proportion, else mean."""
+    ids = {spec.unit, spec.variant, spec.account, spec.input.assigned_at}
+    schema = table.frame.collect_schema()
+    cols = [c for c, t in schema.items()
+            if c not in ids and (t.is_numeric() or t == pl.Boolean)]
+    if not cols:
+        raise AbkitInputError(
+            "the table has no numeric metric column besides the ids.", source=table.label,
+            hint="Add [[metrics]] to the config naming the columns to analyse.")
+    binary = table.frame.select(
+        [pl.col(c).cast(pl.Float64).drop_nulls().is_in([0.0, 1.0]).all().alias(c) for c in cols]
+    ).collect().row(0, named=True)
+    return tuple(MetricSpec(name=c, type="proportion" if binary[c] else "mean", column=c)
+                 for c in cols)
+
+
+def _detect_kind(table: Table, spec: ExperimentSpec) -> str:
+    cols = set(table.columns)
+    if "n" in cols and cols & {"mean", "sum", "num_sum"}:
+        return "summary"
+    if {spec.input.event, spec.input.timestamp} <= cols:
+        return "events"
+    return "units"
+
+
+def _shape_by_variant(hist: pl.DataFrame, variants: tuple[str, ...]) -> dict[str, dict]:
+    out = {}
+    for v in variants:
+        rows = hist.filter(pl.col(VARIANT) == v)
+        out[v] = depth_shape(rows[DEPTH].to_numpy(), rows["sessions"].to_numpy()).to_dict()
+    return out
+
+
+def _prepare_events(assign_table: Table, events: Table, spec: ExperimentSpec,
+                    ledger: Ledger, derived: bool) -> Prepared:
+    name = "assignments (derived: one row per unit and variant)" if derived else "assignments"
+    assignments = clean_assignments(assign_table, spec, ledger, table_name=name,
+                                    assigned_at=spec.input.assigned_at)
+    notes: list[str] = []
+    metrics = spec.metrics
+    if not metrics:
+        cols = set(events.columns)
+        present = set(events.frame.select(pl.col(spec.input.event).cast(pl.String).unique())
+                      .collect().to_series().drop_nulls().to_list())
+        metrics, skipped = default_event_metrics(
+            spec, present, spec.input.session in cols, spec.input.value in cols)
+        notes.extend(skipped)
+    built = event_units(assignments, events, spec, metrics, ledger)
+    notes.extend(built.notes)
+    variants = assignments.variants
+    prepared = Prepared(
+        kind="events (single table)" if derived else "events",
+        metrics=metrics,
+        variants=variants,
+        arms={m.name: arm_summaries(built.units, m, variants) for m in metrics},
+        unit_counts=_unit_counts(built.units, variants),
+        notes=notes,
+        export_end=built.export_end.isoformat(),
+    )
+    for metric_name, info in built.eligibility.items():
+        waiting = info["assigned"] - info["eligible"]
+        if waiting:
+            prepared.metric_notes.setdefault(metric_name, []).append(
+                f"{waiting} of {info['assigned']} units have not completed the window by the "
+                f"export end ({prepared.export_end}) and are left out."
+            )
+    for metric_name, hist in built.depth_histograms.items():
+        prepared.session_depth[metric_name] = _shape_by_variant(hist, variants)
+    return prepared
+
+
+def _unit_counts(units: pl.DataFrame, variants: tuple[str, ...]) -> dict[str, int]:
+    counts = dict(units.group_by(VARIANT).len().iter_rows())
+    return {v: int(counts.get(v, 0)) for v in variants}
+
+
+def _prepare_units(table: Table, spec: ExperimentSpec, ledger: Ledger) -> Prepared:
+    metrics = spec.metrics or default_unit_metrics(table, spec)
+    keep = tuple(dict.fromkeys(c for m in metrics for c in metric_columns(m)))
+    assignments = clean_assignments(table, spec, ledger, table_name="units", keep=keep,
+                                    repeated_rows="exclude")
+    units, notes = table_units(assignments, table, metrics)
+    variants = assignments.variants
+    return Prepared(
+        kind="units",
+        metrics=metrics,
+        variants=variants,
+        arms={m.name: arm_summaries(units, m, variants) for m in metrics},
+        unit_counts=_unit_counts(units, variants),
+        notes=notes,
+    )
+
+
+def _prepare_summary(table: Table, spec: ExperimentSpec, ledger: Ledger) -> Prepared:
+    arms, metrics, variants = summary_arms(table, spec, ledger)
+    first = arms[metrics[0].name]
+    return Prepared(
+        kind="summary",
+        metrics=metrics,
+        variants=variants,
+        arms=arms,
+        unit_counts={v: first[v].n for v in variants},
+        notes=[f"sample-ratio check uses the unit counts of metric '{metrics[0].name}'"],
+    )
+
+
+def prepare(data: Data, spec: ExperimentSpec, ledger: Ledger, events: Data | None = None,
+            kind: str | None = None) -> Prepared:
+    """Load and reduce the input to per-arm sufficient statistics."""
+    if events is not None:
+        return _prepare_events(read_table(data), read_table(events), spec, ledger, derived=False)
+    table = read_table(data)
+    kind = kind or spec.input.kind
+    if kind == "auto":
+        kind = _detect_kind(table, spec)
+    if kind == "events":
+        return _prepare_events(derive_assignments(table, spec), table, spec, ledger, derived=True)
+    if kind == "summary":
+        return _prepare_summary(table, spec, ledger)
+    return _prepare_units(table, spec, ledger)
+
+
+def run_test(metric: MetricSpec, control: ArmSummary, treatment: ArmSummary,
+             alpha: float) -> Comparison:
+    """The fixed-horizon test for a metric type."""
+    if metric.type in ("retention", "proportion"):
+        return two_proportion_ztest(control, treatment, alpha)
+    if metric.type == "mean":
+        return welch_test(control, treatment, alpha)
+    return delta_ratio_test(control, treatment, alpha)
+
+
+def assumption_warnings(metric: MetricSpec, arms: dict[str, ArmSummary]) -> list[str]:
+    """Warnings about the normal approximation behind the test."""
+    out = []
+    for variant, arm in arms.items():
+        if metric.type == "mean" and arm.skewness is not None and math.isfinite(arm.skewness):
+            needed = _SKEW_RULE * arm.skewness**2
+            if arm.n < needed:
+                out.append(
+                    f"heavy skew in '{variant}' (skewness {arm.skewness:.1f}): the normal "
+                    f"approximation needs about {needed:,.0f} units per arm (355·skewness², "
+                    f"Kohavi et al. 2014) and the arm has {arm.n:,}; consider capping "
+                    "outliers or a transformed metric"
+                )
+        if metric.type in ("retention", "proportion") and arm.n:
+            events = min(arm.mean * arm.n, (1 - arm.mean) * arm.n)
+            if events < _MIN_EXPECTED_EVENTS:
+                out.append(
+                    f"'{variant}' has only {events:.0f} successes or failures; the z-test's "
+                    "normal approximation is doubtful"
+                )
+    return out
+
+
+def _decision(metric: MetricSpec, comp: Comparison, significant: bool) -> str:
+    if not math.isfinite(comp.p_value):
+        return "not computable"
+    if not significant:
+        return "no significant difference"
+    better = (comp.effect > 0) == metric.higher_is_better
+    return "better" if better else "worse"
+
+
+def _guardrail(metric: MetricSpec, comp: Comparison, alpha: float) -> GuardrailCheck:
+    if metric.relative_margin is not None:
+        ni = noninferiority_test(comp.relative_effect, comp.relative_se, metric.relative_margin,
+                                 metric.higher_is_better, alpha, scale="relative")
+    else:
+        ni = noninferiority_test(comp.effect, comp.se, metric.margin, metric.higher_is_better,
+                                 alpha, df=comp.df)
+    return GuardrailCheck(ni.margin, ni.scale, ni.p_value, ni.bound, ni.verdict)
+
+
+def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
+    """Run every metric × treatment test, adjust p-values across treatments per metric."""
+    results = []
+    treatments = prepared.variants[1:]
+    for metric in prepared.metrics:
+        arms = prepared.arms[metric.name]
+        control = arms[spec.control]
+        comps = [run_test(metric, control, arms[v], spec.alpha) for v in treatments]
+        raw = [c.p_value for c in comps]
+        adjusted = raw if metric.guardrail else adjust_pvalues(raw, spec.correction).tolist()
+        shared = assumption_warnings(metric, arms)
+        for variant, comp, p_adj in zip(treatments, comps, adjusted, strict=True):
+            significant = bool(math.isfinite(p_adj) and p_adj < spec.alpha)
+            guard = _guardrail(metric, comp, spec.alpha) if metric.guardrail else None
+            results.append(MetricResult(
+                metric=metric.name,
+                metric_type=metric.type,
+                variant=variant,
+                method=comp.method,
+                control_n=control.n,
+                control_value=comp.control_value,
+                treatment_n=arms[variant].n,
+                treatment_value=comp.treatment_value,
+                effect=comp.effect,
+                ci=comp.ci,
+                relative_effect=comp.relative_effect,
+                relative_ci=comp.relative_ci,
+                p_value=comp.p_value,
+                p_value_adjusted=p_adj,
+                significant=significant,
+                direction=metric.direction,
+                decision=guard.verdict if guard else _decision(metric, comp, significant),
+                guardrail=guard,
+                warnings=(*comp.warnings, *shared,
+                          *prepared.metric_notes.get(metric.name, [])),
+            ))
+    return results
+
+
+def _global_warnings(srm, ledger: Ledger) -> list[str]:
+    out = []
+    if srm.mismatch:
+        observed = ", ".join(f"{v}: {n:,}" for v, n in srm.observed.items())
+        expected = ", ".join(f"{v}: {s:.1%}" for v, s in srm.expected_share.items())
+        out.append(
+            f"SAMPLE-RATIO MISMATCH: chi-square p = {srm.p_value:.2e} < {srm.threshold} "
+            f"(observed {observed}; expected {expected}). The assignment or logging is "
+            "broken somewhere; do not trust the results below until the cause is found."
+        )
+    for table, read in ledger.read.items():
+        excluded = ledger.excluded(table)
+        if read and excluded / read > 0.01:
+            out.append(f"{excluded / read:.1%} of the rows of {table} were excluded "
+                       "(see the exclusions table).")
+    return out
+
+
+def analyze(
+    data: Data,
+    config: Any = None,
+    *,
+    events: Data | None = None,
+    kind: str | None = None,
+) -> AnalysisResult:
+    """Analyse an experiment export.
+
+    ``data`` is a path (file, glob or folder) or a Polars (lazy) frame: an
+    assignments table when ``events`` is given; otherwise a single events table
+    carrying the variant, a unit-level table or a summary table (detected from
+    the columns, or set by ``kind`` / ``[input] kind``).  ``config`` is a TOML
+    path, a dict of the same shape, an :class:`ExperimentSpec` or ``None``.
+    """
+    spec = load_config(config)
+    ledger = Ledger()
+    prepared = prepare(data, spec, ledger, events=events, kind=kind)
+    ledger.check()
+    variants = prepared.variants
+    split = spec.expected_split or {v: 1.0 for v in variants}
+    srm = srm_test(prepared.unit_counts, split, spec.srm_threshold)
+    results = compare(prepared, spec)
+    metric_notes = dict(prepared.metric_notes)
+    if prepared.notes:
+        metric_notes["(all)"] = prepared.notes
+    return AnalysisResult(
+        name=spec.name,
+        control=spec.control,
+        variants=variants,
+        alpha=spec.alpha,
+        unit=spec.unit,
+        correction=spec.correction,
+        input_kind=prepared.kind,
+        srm=srm,
+        exclusions=[e.to_dict() for e in ledger.exclusions],
+        rows={t: {"read": n, "used": ledger.used.get(t, 0), "excluded": ledger.excluded(t)}
+              for t, n in ledger.read.items()},
+        results=results,
+        metric_notes=metric_notes,
+        session_depth=prepared.session_depth,
+        warnings=_global_warnings(srm, ledger),
+        export_end=prepared.export_end,
+    )
+

@@ -1,0 +1,358 @@
+"""Experiment specification: TOML file or dict → validated, typed dataclasses.
+
+Every key is checked: an unknown key, a missing required key or a value of the
+wrong type raises :class:`~abkit.errors.ConfigError` naming the key (with a
+suggestion for likely typos).  Documented defaults mean that an export following
+them needs no configuration at all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from abkit.errors import ConfigError
+
+METRIC_TYPES = ("retention", "ratio", "proportion", "mean", "session_depth")
+INPUT_KINDS = ("auto", "events", "units", "summary")
+CORRECTIONS = ("holm", "bh", "none")
+DIRECTIONS = ("increase", "decrease")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric to analyse.
+
+    Column references (``column``, ``numerator``, ``denominator``) name columns of a
+    unit-level table.  On event-level input they name *derived* per-unit columns:
+    an event name counts that event, ``<event>.value`` sums the value column over
+    that event, ``sessions`` counts distinct sessions and ``active_days`` counts
+    days with any event.
+    """
+
+    name: str
+    type: str
+    column: str | None = None
+    numerator: str | None = None
+    denominator: str | None = None
+    day: int | None = None
+    window: tuple[int, int] | None = None
+    events: tuple[str, ...] | None = None
+    event: str | None = None
+    direction: str = "increase"
+    guardrail: bool = False
+    margin: float | None = None
+    relative_margin: float | None = None
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.direction == "increase"
+
+    @property
+    def retention_window(self) -> tuple[int, int]:
+        """Inclusive day range [a, b] after assignment that counts as retained."""
+        if self.window is not None:
+            return self.window
+        assert self.day is not None
+        return (self.day, self.day)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Column names and reading options of the exports."""
+
+    kind: str = "auto"
+    assigned_at: str = "assigned_at"
+    timestamp: str = "timestamp"
+    event: str = "event"
+    session: str = "session_id"
+    value: str = "value"
+    exposure_event: str | None = None
+    export_end: str | None = None
+    metric: str = "metric"
+    day: str = "day"
+    cumulative: bool = False
+
+
+@dataclass(frozen=True)
+class EventNames:
+    """Event names that the default metric set looks for."""
+
+    output: str = "ai_output"
+    share: str = "share"
+    regenerate: str = "regenerate"
+    error: str = "error"
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    name: str = "experiment"
+    control: str = "control"
+    alpha: float = 0.05
+    unit: str = "user_id"
+    variant: str = "variant"
+    account: str | None = None
+    variants: tuple[str, ...] | None = None
+    expected_split: dict[str, float] | None = None
+    correction: str = "holm"
+    srm_threshold: float = 0.001
+    input: InputSpec = field(default_factory=InputSpec)
+    event_names: EventNames = field(default_factory=EventNames)
+    metrics: tuple[MetricSpec, ...] = ()
+
+    def with_metrics(self, metrics: tuple[MetricSpec, ...]) -> ExperimentSpec:
+        return replace(self, metrics=metrics)
+
+
+# --- schema -----------------------------------------------------------------------------
+
+_EXPERIMENT_KEYS: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "control": str,
+    "alpha": float,
+    "unit": str,
+    "variant": str,
+    "account": str,
+    "variants": list,
+    "expected_split": dict,
+    "correction": str,
+    "srm_threshold": float,
+}
+_INPUT_KEYS: dict[str, type | tuple[type, ...]] = {
+    "kind": str,
+    "assigned_at": str,
+    "timestamp": str,
+    "event": str,
+    "session": str,
+    "value": str,
+    "exposure_event": str,
+    "export_end": str,
+    "metric": str,
+    "day": str,
+    "cumulative": bool,
+}
+_EVENT_KEYS: dict[str, type | tuple[type, ...]] = {
+    "output": str,
+    "share": str,
+    "regenerate": str,
+    "error": str,
+}
+_METRIC_KEYS: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "type": str,
+    "column": str,
+    "numerator": str,
+    "denominator": str,
+    "day": int,
+    "window": list,
+    "events": list,
+    "event": str,
+    "direction": str,
+    "guardrail": bool,
+    "margin": float,
+    "relative_margin": float,
+}
+_TOP_KEYS = {"experiment", "input", "events", "metrics"}
+_REQUIRED_BY_TYPE = {
+    "retention": (),
+    "ratio": ("numerator", "denominator"),
+    "proportion": ("column",),
+    "mean": ("column",),
+    "session_depth": (),
+}
+
+
+def _suggest(key: str, allowed: set[str] | dict[str, Any]) -> str:
+    close = difflib.get_close_matches(key, list(allowed), n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def _check_table(where: str, table: Any, schema: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"'{where}' must be a table (section), not {type(table).__name__}.")
+    for key, value in table.items():
+        if key not in schema:
+            raise ConfigError(
+                f"unknown key '{where}.{key}'.{_suggest(key, schema)} "
+                f"Allowed keys: {', '.join(sorted(schema))}."
+            )
+        expected = schema[key]
+        ok = isinstance(value, expected)
+        if expected is float:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if expected is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        if not ok:
+            name = expected.__name__ if isinstance(expected, type) else str(expected)
+            raise ConfigError(
+                f"key '{where}.{key}' must be of type {name}, got {value!r} "
+                f"({type(value).__name__})."
+            )
+    return table
+
+
+def _choice(where: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(
+            f"key '{where}' is '{value}'; allowed values: {', '.join(allowed)}."
+            f"{_suggest(value, set(allowed))}"
+        )
+    return value
+
+
+def _metric(index: int, table: Any) -> MetricSpec:
+    where = f"metrics[{index}]"
+    _check_table(where, table, _METRIC_KEYS)
+    for key in ("name", "type"):
+        if key not in table:
+            raise ConfigError(f"'{where}' has no '{key}' key; every metric needs one.")
+    where = f"metrics[{index}] ('{table['name']}')"
+    mtype = _choice(f"{where}.type", table["type"], METRIC_TYPES)
+    for key in _REQUIRED_BY_TYPE[mtype]:
+        if key not in table:
+            raise ConfigError(f"{where} is of type '{mtype}' and needs the key '{key}'.")
+    window = None
+    if mtype == "retention":
+        if ("day" in table) == ("window" in table):
+            raise ConfigError(
+                f"{where} is a retention metric: give exactly one of 'day = N' or "
+                "'window = [first_day, last_day]'."
+            )
+        if "window" in table:
+            w = table["window"]
+            if len(w) != 2 or not all(isinstance(d, int) for d in w) or not 0 <= w[0] <= w[1]:
+                raise ConfigError(
+                    f"key '{where}.window' must be two whole days [a, b] with 0 <= a <= b, "
+                    f"got {w!r}."
+                )
+            window = (int(w[0]), int(w[1]))
+        elif table["day"] < 0:
+            raise ConfigError(f"key '{where}.day' must be 0 or more, got {table['day']}.")
+    direction = _choice(f"{where}.direction", table.get("direction", "increase"), DIRECTIONS)
+    guardrail = bool(table.get("guardrail", False))
+    margin = table.get("margin")
+    relative_margin = table.get("relative_margin")
+    if guardrail and (margin is None) == (relative_margin is None):
+        raise ConfigError(
+            f"{where} is a guardrail: give exactly one of 'margin' (absolute, in the metric's "
+            "units) or 'relative_margin' (a fraction of the control value, e.g. 0.05)."
+        )
+    for key, value in (("margin", margin), ("relative_margin", relative_margin)):
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise ConfigError(f"key '{where}.{key}' must be a positive number, got {value}.")
+        if value is not None and not guardrail:
+            raise ConfigError(f"key '{where}.{key}' only applies with 'guardrail = true'.")
+    events = table.get("events")
+    if events is not None and not all(isinstance(e, str) for e in events):
+        raise ConfigError(f"key '{where}.events' must be a list of event names.")
+    return MetricSpec(
+        name=table["name"],
+        type=mtype,
+        column=table.get("column"),
+        numerator=table.get("numerator"),
+        denominator=table.get("denominator"),
+        day=table.get("day"),
+        window=window,
+        events=tuple(events) if events is not None else None,
+        event=table.get("event"),
+        direction=direction,
+        guardrail=guardrail,
+        margin=float(margin) if margin is not None else None,
+        relative_margin=float(relative_margin) if relative_margin is not None else None,
+    )
+
+
+def parse_config(raw: dict[str, Any]) -> ExperimentSpec:
+    """Validate a config mapping (as read from TOML) into an :class:`ExperimentSpec`."""
+    if not isinstance(raw, dict):
+        raise ConfigError("the configuration must be a mapping of sections.")
+    for key in raw:
+        if key not in _TOP_KEYS:
+            raise ConfigError(
+                f"unknown section '{key}'.{_suggest(key, _TOP_KEYS)} "
+                f"Allowed sections: {', '.join(sorted(_TOP_KEYS))}."
+            )
+    exp = _check_table("experiment", raw.get("experiment", {}), _EXPERIMENT_KEYS)
+    inp = _check_table("input", raw.get("input", {}), _INPUT_KEYS)
+    evn = _check_table("events", raw.get("events", {}), _EVENT_KEYS)
+    metrics_raw = raw.get("metrics", [])
+    if not isinstance(metrics_raw, list):
+        raise ConfigError("'metrics' must be an array of tables: write each as [[metrics]].")
+
+    alpha = float(exp.get("alpha", 0.05))
+    if not 0 < alpha < 0.5:
+        raise ConfigError(f"key 'experiment.alpha' must be between 0 and 0.5, got {alpha}.")
+    srm_threshold = float(exp.get("srm_threshold", 0.001))
+    if not 0 < srm_threshold < 1:
+        raise ConfigError("key 'experiment.srm_threshold' must be between 0 and 1.")
+    split = exp.get("expected_split")
+    if split is not None:
+        bad = {k: v for k, v in split.items() if not isinstance(v, int | float) or v <= 0}
+        if bad or not split:
+            raise ConfigError(
+                "key 'experiment.expected_split' must map each variant to a positive share, "
+                f"got {split!r}."
+            )
+        split = {str(k): float(v) for k, v in split.items()}
+    variants = exp.get("variants")
+    if variants is not None:
+        variants = tuple(str(v) for v in variants)
+        if split is not None and set(split) != set(variants):
+            raise ConfigError(
+                "keys 'experiment.variants' and 'experiment.expected_split' name different "
+                f"variants: {sorted(variants)} vs {sorted(split)}."
+            )
+    control = str(exp.get("control", "control"))
+    known = variants or (tuple(split) if split else None)
+    if known is not None and control not in known:
+        raise ConfigError(
+            f"key 'experiment.control' is '{control}', which is not among the declared "
+            f"variants {sorted(known)}."
+        )
+    metrics = tuple(_metric(i, m) for i, m in enumerate(metrics_raw))
+    names = [m.name for m in metrics]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"metric names must be unique; repeated: {', '.join(dupes)}.")
+    input_spec = InputSpec(**inp)
+    _choice("input.kind", input_spec.kind, INPUT_KINDS)
+    return ExperimentSpec(
+        name=str(exp.get("name", "experiment")),
+        control=control,
+        alpha=alpha,
+        unit=str(exp.get("unit", "user_id")),
+        variant=str(exp.get("variant", "variant")),
+        account=exp.get("account"),
+        variants=variants,
+        expected_split=split,
+        correction=_choice("experiment.correction", exp.get("correction", "holm"), CORRECTIONS),
+        srm_threshold=srm_threshold,
+        input=input_spec,
+        event_names=EventNames(**evn),
+        metrics=metrics,
+    )
+
+
+def load_config(config: str | Path | dict[str, Any] | ExperimentSpec | None) -> ExperimentSpec:
+    """Read a TOML path, a dict or an existing spec; ``None`` gives all defaults."""
+    if config is None:
+        return parse_config({})
+    if isinstance(config, ExperimentSpec):
+        return config
+    if isinstance(config, dict):
+        return parse_config(config)
+    path = Path(config)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist.")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file '{path}' is not valid TOML: {exc}.") from None
+    try:
+        return parse_config(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"in config file '{path}': {exc}") from None

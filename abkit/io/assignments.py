@@ -1,0 +1,163 @@
+"""Validate the assignment table: one row per unit and variant, or an exclusion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from abkit.config import ExperimentSpec
+from abkit.errors import AbkitInputError
+from abkit.io.exclusions import Ledger
+from abkit.io.readers import Table
+from abkit.io.timestamps import parse_timestamp
+
+UNIT = "_unit"
+VARIANT = "_variant"
+ASSIGNED_AT = "_assigned_at"
+ACCOUNT = "_account"
+REASON = "_reason"
+ROW = "_row"
+
+TWO_VARIANTS = "unit assigned to more than one variant (all its rows excluded)"
+
+
+@dataclass(frozen=True)
+class Assignments:
+    """Valid units (one row each) and the ids of units excluded as a whole."""
+
+    units: pl.DataFrame  # _unit, _variant, [_assigned_at], [_account], kept columns
+    excluded_units: pl.DataFrame  # _unit
+    variants: tuple[str, ...]  # control first, then treatments in sorted order
+
+
+def _first_row_with(frame: pl.DataFrame, reason: str, column: str) -> str:
+    row = frame.filter(pl.col(REASON) == reason).row(0, named=True)
+    return f"first at data row {row[ROW] + 1}, value {row[column]!r}"
+
+
+def clean_assignments(
+    table: Table,
+    spec: ExperimentSpec,
+    ledger: Ledger,
+    *,
+    table_name: str,
+    assigned_at: str | None = None,
+    keep: tuple[str, ...] = (),
+    repeated_rows: str = "keep_earliest",
+) -> Assignments:
+    """Validate units and variants, recording every row that is not used.
+
+    Exclusion reasons, in order of precedence: null unit id, null variant, unknown
+    variant (when variants are declared), missing or unparseable assignment
+    timestamp, unit in more than one variant, repeated row for a unit (the earliest
+    assignment is kept when ``repeated_rows == "keep_earliest"``; with
+    ``"exclude"`` all rows of a unit that appears twice are dropped, as a
+    unit-level table with two rows for a unit cannot say which is right).
+    """
+    required = [spec.unit, spec.variant, *([assigned_at] if assigned_at else []), *keep]
+    table.require(spec.unit, what="randomisation unit id")
+    table.require(spec.variant, what="variant")
+    if assigned_at:
+        table.require(assigned_at, what="assignment timestamp")
+    table.require(*keep, what="metric column")
+    schema = table.frame.collect_schema()
+    cols = [
+        pl.col(spec.unit).alias(UNIT),
+        pl.col(spec.variant).cast(pl.String).alias(VARIANT),
+    ]
+    if assigned_at:
+        cols.append(pl.col(assigned_at).alias("_assigned_raw"))
+        cols.append(parse_timestamp(assigned_at, schema[assigned_at]).alias(ASSIGNED_AT))
+    has_account = spec.account is not None
+    if has_account:
+        table.require(spec.account, what="account id")
+        cols.append(pl.col(spec.account).alias(ACCOUNT))
+    cols.extend(pl.col(c) for c in keep if c not in required[:2])
+    frame = table.frame.with_row_index(ROW).select(pl.col(ROW), *cols)
+
+    declared = spec.variants or (tuple(spec.expected_split) if spec.expected_split else None)
+    reason = pl.when(pl.col(UNIT).is_null()).then(pl.lit("null unit id"))
+    reason = reason.when(pl.col(VARIANT).is_null()).then(pl.lit("null variant"))
+    if declared is not None:
+        reason = reason.when(~pl.col(VARIANT).is_in(list(declared))).then(
+            pl.lit("unknown variant (not declared in the config)")
+        )
+    if assigned_at:
+        reason = reason.when(pl.col("_assigned_raw").is_null()).then(
+            pl.lit("missing assignment timestamp")
+        )
+        reason = reason.when(pl.col(ASSIGNED_AT).is_null()).then(
+            pl.lit("unparseable assignment timestamp")
+        )
+    frame = frame.with_columns(reason.otherwise(pl.lit(None, pl.String)).alias(REASON))
+    valid = pl.col(REASON).is_null()
+    multi = pl.col(VARIANT).filter(valid).n_unique().over(UNIT) > 1
+    frame = frame.with_columns(
+        pl.when(valid & multi).then(pl.lit(TWO_VARIANTS)).otherwise(pl.col(REASON)).alias(REASON)
+    )
+    valid = pl.col(REASON).is_null()
+    if repeated_rows == "keep_earliest":
+        frame = frame.sort([ASSIGNED_AT, ROW] if assigned_at else [ROW], nulls_last=True)
+        first = pl.when(valid).then(pl.col(UNIT)).is_first_distinct()
+        repeat_reason = "repeated assignment row for the same unit (earliest kept)"
+    else:
+        first = valid.sum().over(UNIT) == 1
+        repeat_reason = "unit appears in more than one row (all its rows excluded)"
+    frame = frame.with_columns(
+        pl.when(valid & ~first).then(pl.lit(repeat_reason)).otherwise(pl.col(REASON)).alias(REASON)
+    )
+    try:
+        annotated = frame.collect()
+    except pl.exceptions.PolarsError as exc:
+        raise AbkitInputError(f"could not read the table: {exc}", source=table.label) from None
+
+    counts = annotated.group_by(REASON).len()
+    if annotated.height == 0:
+        raise AbkitInputError("the table has no rows.", source=table.label)
+    if assigned_at and counts.filter(pl.col(REASON).is_null()).is_empty():
+        bad = annotated.filter(pl.col(REASON) == "unparseable assignment timestamp")
+        if bad.height:
+            raise AbkitInputError(
+                "no assignment timestamp could be parsed ("
+                + _first_row_with(annotated, "unparseable assignment timestamp", "_assigned_raw")
+                + ").",
+                source=table.label,
+                column=assigned_at,
+                hint="Use ISO 8601 (2024-05-01T13:45:00Z), a date, or Unix epoch seconds.",
+            )
+    ledger.add_counts(table_name, counts)
+
+    units = annotated.filter(pl.col(REASON).is_null())
+    if units.is_empty():
+        raise AbkitInputError(
+            "no usable rows: every row was excluded ("
+            + "; ".join(f"{r}: {n}" for r, n in counts.iter_rows())
+            + ").",
+            source=table.label,
+        )
+    observed = sorted(units.get_column(VARIANT).unique().to_list())
+    if spec.control not in observed:
+        raise AbkitInputError(
+            f"the control variant '{spec.control}' does not occur. Variants found: "
+            f"{', '.join(observed)}.",
+            source=table.label,
+            column=spec.variant,
+            hint="Set [experiment] control to the name of the control arm.",
+        )
+    variants = declared if declared is not None else tuple(observed)
+    variants = (spec.control, *sorted(v for v in variants if v != spec.control))
+    if len(variants) < 2:
+        raise AbkitInputError(
+            f"only one variant ('{spec.control}') occurs; an experiment needs a treatment.",
+            source=table.label,
+            column=spec.variant,
+        )
+    excluded_units = (
+        annotated.filter(pl.col(REASON).is_not_null() & pl.col(UNIT).is_not_null())
+        .select(UNIT)
+        .unique()
+        .join(units.select(UNIT), on=UNIT, how="anti")
+    )
+    drop = [ROW, REASON, *(["_assigned_raw"] if assigned_at else [])]
+    return Assignments(units.drop(drop), excluded_units, variants)

@@ -1,0 +1,47 @@
+"""Number formatting shared by the text and Markdown reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def is_rate(metric_type: str) -> bool:
+    return metric_type in ("retention", "proportion")
+
+
+def num(value: Any, metric_type: str = "mean", signed: bool = False) -> str:
+    """A metric value: rates as percentages (percentage points when signed)."""
+    if value is None:
+        return "n/a"
+    if is_rate(metric_type):
+        text = f"{value * 100:+.2f}" if signed else f"{value * 100:.2f}"
+        return text + (" pp" if signed else " %")
+    return f"{value:+.4g}" if signed else f"{value:.4g}"
+
+
+def pct(value: Any) -> str:
+    return "n/a" if value is None else f"{value * 100:+.2f} %"
+
+
+def interval(ci: list[Any], metric_type: str = "mean") -> str:
+    lo, hi = ci
+    if lo is None or hi is None:
+        return "n/a"
+    return f"[{num(lo, metric_type, True)}, {num(hi, metric_type, True)}]"
+
+
+def rel_interval(ci: list[Any]) -> str:
+    lo, hi = ci
+    return "n/a" if lo is None or hi is None else f"[{pct(lo)}, {pct(hi)}]"
+
+
+def pval(p: Any) -> str:
+    if p is None:
+        return "n/a"
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def decision_label(result: dict[str, Any]) -> str:
+    if result["guardrail"]:
+        return f"guardrail {result['decision']}"
+    return result["decision"]

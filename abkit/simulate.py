@@ -1,0 +1,211 @@
+"""Synthetic event-level exports of an AI product experiment, with known true effects.
+
+The generative model, per unit i (all draws vectorised with numpy, seeded):
+
+* assignment time uniform over the first ``enrol_days`` days;
+* return propensity a_i ~ Beta(2, 3)·``base_return``/0.4; on day d ≥ 1 after
+  assignment the user is active with probability min(0.95, a_i·(d + 1)^−0.5·(1 + L_ret))
+  (day 0 is always active: assignment happens on use);
+* 1 + Poisson(``extra_sessions``) sessions per active day;
+* AI interactions per session: geometric with mean ``mean_depth``·(1 + L_depth)
+  (a unit-level log-normal spread); with ``bimodal``, 55 % of users are
+  one-and-done (depth 1) and 15 % power users (depth 18 + Poisson(14));
+* each AI output is shared with probability s_i·(1 + L_share), s_i ~ Beta(0.8, 9),
+  regenerated with probability 0.12 and fails with probability 0.02; its value is a
+  log-normal latency in milliseconds.
+
+B2B mode draws accounts with log-normal seat counts (sdlog 1.2), randomises
+whole accounts and adds an account-level random effect to the return and share
+propensities, so users of one account are correlated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from abkit.errors import AbkitInputError
+
+START = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
+_DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class SimulationSpec:
+    mode: str = "b2c"
+    users: int = 20_000
+    accounts: int = 40
+    days: int = 35
+    enrol_days: int = 14
+    variants: tuple[str, ...] = ("control", "treatment")
+    retention_lift: float = 0.0
+    share_lift: float = 0.0
+    depth_lift: float = 0.0
+    bimodal: bool = False
+    base_return: float = 0.4
+    extra_sessions: float = 0.6
+    mean_depth: float = 3.0
+    seed: int = 0
+
+
+@dataclass
+class SimulatedExport:
+    assignments: pl.DataFrame
+    events: pl.DataFrame
+    spec: SimulationSpec
+    truth: dict[str, float] = field(default_factory=dict)
+
+
+def _validate(spec: SimulationSpec) -> None:
+    if spec.mode not in ("b2c", "b2b"):
+        raise AbkitInputError(f"simulation mode must be 'b2c' or 'b2b', got '{spec.mode}'.")
+    if len(spec.variants) < 2 or len(set(spec.variants)) != len(spec.variants):
+        raise AbkitInputError("give at least two distinct variant names, control first.")
+    if spec.enrol_days > spec.days:
+        raise AbkitInputError("--enrol-days cannot exceed --days.")
+    for name in ("retention_lift", "share_lift", "depth_lift"):
+        if getattr(spec, name) <= -1:
+            raise AbkitInputError(f"{name} must be above -1 (a relative change).")
+
+
+def _assign(spec: SimulationSpec, rng: np.random.Generator
+            ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+    """Variant index per user, account per user (B2B), and unit random effects."""
+    k = len(spec.variants)
+    n = spec.users
+    if spec.mode == "b2c":
+        return rng.integers(0, k, n), None, np.ones(n), np.ones(n)
+    seats = rng.lognormal(0.0, 1.2, spec.accounts)
+    account = rng.choice(spec.accounts, size=n, p=seats / seats.sum())
+    arm_of_account = rng.permutation(np.arange(spec.accounts) % k)
+    ret_effect = rng.lognormal(0.0, 0.35, spec.accounts)[account]
+    share_effect = rng.lognormal(0.0, 0.35, spec.accounts)[account]
+    return arm_of_account[account], account, ret_effect, share_effect
+
+
+def simulate(spec: SimulationSpec | None = None, **overrides: object) -> SimulatedExport:
+    """Generate an export; keyword overrides replace fields of ``spec``."""
+    from dataclasses import replace
+
+    spec = replace(spec or SimulationSpec(), **overrides)
+    _validate(spec)
+    rng = np.random.default_rng(spec.seed)
+    n = spec.users
+    arm, account, ret_effect, share_effect = _assign(spec, rng)
+    treated = arm > 0
+    assigned = rng.uniform(0.0, spec.enrol_days * _DAY, n)
+    horizon = spec.days * _DAY
+
+    # activity by day after assignment
+    max_day = spec.days
+    propensity = rng.beta(2.0, 3.0, n) * spec.base_return / 0.4 * ret_effect
+    propensity *= np.where(treated, 1.0 + spec.retention_lift, 1.0)
+    day = np.arange(max_day + 1)
+    p_active = np.minimum(0.95, propensity[:, None] * (day[None, :] + 1.0) ** -0.5)
+    active = rng.random((n, max_day + 1)) < p_active
+    active[:, 0] = True
+    active &= assigned[:, None] + day[None, :] * _DAY < horizon
+    user_of_day, day_of = np.nonzero(active)
+
+    # sessions
+    per_day = 1 + rng.poisson(spec.extra_sessions, user_of_day.size)
+    s_user = np.repeat(user_of_day, per_day)
+    s_day = np.repeat(day_of, per_day)
+    offset = np.where(s_day == 0, rng.uniform(0, 3_600, s_user.size),
+                      rng.uniform(0, _DAY - 3_600, s_user.size))
+    s_time = assigned[s_user] + s_day * _DAY + offset
+    keep = s_time < horizon - 3_600
+    s_user, s_time = s_user[keep], s_time[keep]
+    n_sessions = s_user.size
+    session_id = np.arange(n_sessions, dtype=np.int64)
+
+    # AI interactions per session
+    user_depth = spec.mean_depth * rng.lognormal(-0.08, 0.4, n)
+    user_depth *= np.where(treated, 1.0 + spec.depth_lift, 1.0)
+    depth = rng.geometric(1.0 / np.maximum(user_depth[s_user], 1.0 + 1e-9))
+    if spec.bimodal:
+        kind = rng.random(n)
+        one_and_done = kind[s_user] < 0.55
+        power = kind[s_user] > 0.85
+        depth = np.where(one_and_done, 1, depth)
+        power_depth = 18 + rng.poisson(14.0 * np.where(treated[s_user], 1 + spec.depth_lift, 1))
+        depth = np.where(power, power_depth, depth)
+    o_session = np.repeat(np.arange(n_sessions), depth)
+    step = np.arange(o_session.size) - np.repeat(np.cumsum(depth) - depth, depth)
+    o_user = s_user[o_session]
+    o_time = s_time[o_session] + 20.0 + 45.0 * step
+    latency = rng.lognormal(np.log(1200.0), 0.5, o_user.size)
+
+    share_p = rng.beta(0.8, 9.0, n) * share_effect
+    share_p = np.minimum(1.0, share_p * np.where(treated, 1.0 + spec.share_lift, 1.0))
+    shared = rng.random(o_user.size) < share_p[o_user]
+    regenerated = rng.random(o_user.size) < 0.12
+    failed = rng.random(o_user.size) < 0.02
+
+    names = np.array(["session_start", "ai_output", "share", "regenerate", "error"])
+    parts = [
+        (s_user, s_time, 0, session_id, np.full(n_sessions, np.nan)),
+        (o_user, o_time, 1, session_id[o_session], latency),
+        (o_user[shared], o_time[shared] + 5, 2, session_id[o_session][shared], None),
+        (o_user[regenerated], o_time[regenerated] + 8, 3, session_id[o_session][regenerated],
+         None),
+        (o_user[failed], o_time[failed] + 1, 4, session_id[o_session][failed], None),
+    ]
+    users = np.concatenate([p[0] for p in parts])
+    times = np.concatenate([p[1] for p in parts])
+    codes = np.concatenate([np.full(p[0].size, p[2]) for p in parts])
+    sessions = np.concatenate([p[3] for p in parts])
+    values = np.concatenate([p[4] if p[4] is not None else np.full(p[0].size, np.nan)
+                             for p in parts])
+    order = np.lexsort((codes, times))
+    start_us = int(START.timestamp() * 1_000_000)
+    to_ts = lambda seconds: pl.Series(  # noqa: E731
+        (start_us + np.round(seconds * 1_000_000)).astype(np.int64)
+    ).cast(pl.Datetime("us", "UTC"))
+    events = pl.DataFrame({
+        "user_id": users[order].astype(np.int64),
+        "timestamp": to_ts(times[order]),
+        "event": names[codes[order]],
+        "session_id": sessions[order],
+        "value": pl.Series(values[order]).fill_nan(None),
+    })
+    variant_names = np.array(spec.variants)
+    assignment_cols = {
+        "user_id": np.arange(n, dtype=np.int64),
+        "variant": variant_names[arm],
+        "assigned_at": to_ts(assigned),
+    }
+    if account is not None:
+        assignment_cols["account_id"] = account.astype(np.int64)
+    return SimulatedExport(
+        assignments=pl.DataFrame(assignment_cols),
+        events=events,
+        spec=spec,
+        truth={
+            "retention_lift": spec.retention_lift,
+            "share_lift": spec.share_lift,
+            "depth_lift": spec.depth_lift,
+        },
+    )
+
+
+def write_export(export: SimulatedExport, outdir: str | Path, fmt: str = "parquet") -> list[Path]:
+    """Write ``assignments.<fmt>`` and ``events.<fmt>`` into ``outdir``."""
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, frame in (("assignments", export.assignments), ("events", export.events)):
+        ext = {"parquet": "parquet", "csv": "csv", "ndjson": "ndjson"}[fmt]
+        path = out / f"{name}.{ext}"
+        if fmt == "parquet":
+            frame.write_parquet(path)
+        elif fmt == "csv":
+            frame.write_csv(path)
+        else:
+            frame.write_ndjson(path)
+        paths.append(path)
+    return paths

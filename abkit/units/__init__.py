@@ -1,0 +1,1 @@
+"""Events or unit tables → one row per unit with metric numerators and denominators."""

@@ -1,0 +1,25 @@
+"""Names of the per-unit metric columns that the units stage produces.
+
+A metric ``m`` is carried in the unit frame as ``m:<name>`` (its per-unit value,
+or the numerator of a ratio) and ``m:<name>:den`` (the denominator of a ratio).
+A null value means the unit is not eligible for that metric (for example an
+immature retention window).
+"""
+
+from __future__ import annotations
+
+from abkit.config import MetricSpec
+
+RATIO_TYPES = ("ratio", "session_depth")
+
+
+def value_column(metric: MetricSpec) -> str:
+    return f"m:{metric.name}"
+
+
+def denominator_column(metric: MetricSpec) -> str:
+    return f"m:{metric.name}:den"
+
+
+def is_ratio(metric: MetricSpec) -> bool:
+    return metric.type in RATIO_TYPES

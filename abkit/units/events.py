@@ -1,0 +1,311 @@
+"""Event-level exports → one row per unit with metric numerators and denominators.
+
+The pipeline stays lazy until the per-unit aggregation: events are validated and
+annotated with an exclusion reason, then a single ``collect_all`` computes the
+exclusion counts, the per-unit aggregates, the export's end and the session-depth
+histograms from one scan of the events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from abkit.config import ExperimentSpec, MetricSpec
+from abkit.errors import AbkitInputError
+from abkit.io.assignments import ASSIGNED_AT, REASON, UNIT, VARIANT, Assignments
+from abkit.io.exclusions import Ledger
+from abkit.io.readers import Table
+from abkit.io.timestamps import parse_timestamp
+from abkit.units.columns import denominator_column, value_column
+
+TS = "_ts"
+EVENT = "_event"
+SESSION = "_session"
+VALUE = "_value"
+DAY = "_day"
+DEPTH = "depth"
+_DAY_US = 86_400_000_000
+
+EVENT_BEFORE_ASSIGNMENT = "event before assignment (ignored for outcomes)"
+
+
+@dataclass
+class EventUnits:
+    """Per-unit metric columns built from events, with what was learnt on the way."""
+
+    units: pl.DataFrame
+    export_end: dt.datetime
+    depth_histograms: dict[str, pl.DataFrame] = field(default_factory=dict)
+    eligibility: dict[str, dict[str, int]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def derive_assignments(events: Table, spec: ExperimentSpec) -> Table:
+    """Assignments from an events table that carries the variant column.
+
+    One row per (unit, variant) with the time of the unit's first exposure: the
+    first ``[input] exposure_event`` if set, else its first event of any kind.
+    A unit seen in two variants yields two rows and is excluded downstream.
+    """
+    inp = spec.input
+    events.require(spec.unit, what="randomisation unit id")
+    events.require(spec.variant, what="variant")
+    events.require(inp.timestamp, what="event timestamp")
+    schema = events.frame.collect_schema()
+    frame = events.frame.select(
+        pl.col(spec.unit),
+        pl.col(spec.variant),
+        parse_timestamp(inp.timestamp, schema[inp.timestamp]).alias(inp.assigned_at),
+        *([pl.col(spec.account)] if spec.account else []),
+        *([pl.col(inp.event)] if inp.exposure_event else []),
+    ).filter(pl.col(spec.variant).is_not_null() & pl.col(spec.unit).is_not_null())
+    if inp.exposure_event:
+        events.require(inp.event, what="event name")
+        frame = frame.filter(pl.col(inp.event).cast(pl.String) == inp.exposure_event)
+    keys = [spec.unit, spec.variant]
+    aggs = [pl.col(inp.assigned_at).min()]
+    if spec.account:
+        aggs.append(pl.col(spec.account).first())
+    derived = frame.group_by(keys).agg(aggs).sort(keys)
+    return Table(derived, f"assignments derived from {events.label}")
+
+
+def _reference(ref: str) -> pl.Expr:
+    """Per-unit aggregate named by a metric's column reference (see MetricSpec)."""
+    if ref == "sessions":
+        return pl.col(SESSION).drop_nulls().n_unique()
+    if ref == "active_days":
+        return pl.col(DAY).n_unique()
+    if ref.endswith(".value"):
+        return pl.col(VALUE).filter(pl.col(EVENT) == ref.removesuffix(".value")).sum()
+    return (pl.col(EVENT) == ref).sum()
+
+
+def _metric_aggregates(metric: MetricSpec, spec: ExperimentSpec) -> list[pl.Expr]:
+    val, den = value_column(metric), denominator_column(metric)
+    if metric.type == "retention":
+        first, last = metric.retention_window
+        active = pl.col(DAY).is_between(first, last)
+        if metric.events:
+            active &= pl.col(EVENT).is_in(list(metric.events))
+        return [active.any().cast(pl.Int8).alias(val)]
+    if metric.type == "session_depth":
+        event = metric.event or spec.event_names.output
+        in_session = pl.col(SESSION).is_not_null()
+        return [
+            ((pl.col(EVENT) == event) & in_session).sum().alias(val),
+            pl.col(SESSION).drop_nulls().n_unique().alias(den),
+        ]
+    if metric.type == "ratio":
+        return [
+            _reference(metric.numerator).alias(val),
+            _reference(metric.denominator).alias(den),
+        ]
+    expr = _reference(metric.column)
+    if metric.type == "proportion":
+        expr = (expr > 0).cast(pl.Int8)
+    return [expr.alias(val)]
+
+
+def _needs(metrics: tuple[MetricSpec, ...], spec: ExperimentSpec) -> tuple[bool, bool]:
+    refs = [r for m in metrics for r in (m.column, m.numerator, m.denominator) if r]
+    session = any(m.type == "session_depth" for m in metrics) or "sessions" in refs
+    value = any(r.endswith(".value") for r in refs)
+    return session, value
+
+
+def event_units(
+    assignments: Assignments,
+    events: Table,
+    spec: ExperimentSpec,
+    metrics: tuple[MetricSpec, ...],
+    ledger: Ledger,
+) -> EventUnits:
+    """Validate events, roll them up per unit and attach them to every assigned unit.
+
+    Units with no valid event keep zeros (counts) and 0 (retention): assigned but
+    inactive units belong in every denominator.
+    """
+    inp = spec.input
+    events.require(spec.unit, what="randomisation unit id")
+    events.require(inp.timestamp, what="event timestamp")
+    events.require(inp.event, what="event name")
+    need_session, need_value = _needs(metrics, spec)
+    if need_session:
+        events.require(inp.session, what="session id (needed by session metrics)")
+    if need_value:
+        events.require(inp.value, what="numeric event value (needed by '.value' references)")
+    schema = events.frame.collect_schema()
+    units = assignments.units
+    unit_dtype = units.schema[UNIT]
+    unit_expr = pl.col(spec.unit)
+    if schema[spec.unit] != unit_dtype:
+        unit_expr = unit_expr.cast(pl.String)
+        units = units.with_columns(pl.col(UNIT).cast(pl.String))
+    excluded = assignments.excluded_units.with_columns(pl.col(UNIT).cast(units.schema[UNIT]))
+    if need_value and not schema[inp.value].is_numeric():
+        raise AbkitInputError(
+            f"the event value column must be numeric, found type {schema[inp.value]}.",
+            source=events.label,
+            column=inp.value,
+        )
+    cols = [
+        unit_expr.alias(UNIT),
+        pl.col(inp.timestamp).alias("_ts_raw"),
+        parse_timestamp(inp.timestamp, schema[inp.timestamp]).alias(TS),
+        pl.col(inp.event).cast(pl.String).alias(EVENT),
+    ]
+    key = [UNIT, TS, EVENT]
+    if need_session:
+        cols.append(pl.col(inp.session).cast(pl.String).alias(SESSION))
+        key.append(SESSION)
+    if need_value:
+        cols.append(pl.col(inp.value).cast(pl.Float64).alias(VALUE))
+        key.append(VALUE)
+    frame = (
+        events.frame.select(cols)
+        .join(units.lazy().select(UNIT, VARIANT, ASSIGNED_AT), on=UNIT, how="left")
+        .join(excluded.lazy().with_columns(pl.lit(True).alias("_excl")), on=UNIT, how="left")
+    )
+    reason = (
+        pl.when(pl.col(UNIT).is_null())
+        .then(pl.lit("event with null unit id"))
+        .when(pl.col(EVENT).is_null())
+        .then(pl.lit("event with null event name"))
+        .when(pl.col("_ts_raw").is_null())
+        .then(pl.lit("event with missing timestamp"))
+        .when(pl.col(TS).is_null())
+        .then(pl.lit("event with unparseable timestamp"))
+        .when(pl.col("_excl").is_not_null())
+        .then(pl.lit("event of a unit excluded from the assignments"))
+        .when(pl.col(VARIANT).is_null())
+        .then(pl.lit("event of a unit that is not in the assignments"))
+        .when(pl.col(TS) < pl.col(ASSIGNED_AT))
+        .then(pl.lit(EVENT_BEFORE_ASSIGNMENT))
+        .otherwise(pl.lit(None, pl.String))
+    )
+    frame = frame.with_columns(reason.alias(REASON))
+    first = pl.when(pl.col(REASON).is_null()).then(pl.struct(key)).is_first_distinct()
+    frame = frame.with_columns(
+        pl.when(pl.col(REASON).is_null() & ~first)
+        .then(pl.lit("duplicate event (same unit, time, name, session and value)"))
+        .otherwise(pl.col(REASON))
+        .alias(REASON)
+    )
+    valid = frame.filter(pl.col(REASON).is_null()).with_columns(
+        ((pl.col(TS) - pl.col(ASSIGNED_AT)).dt.total_microseconds() // _DAY_US).alias(DAY)
+    )
+    aggregates = [e for m in metrics for e in _metric_aggregates(m, spec)]
+    depth_metrics = [m for m in metrics if m.type == "session_depth"]
+    queries = [
+        frame.group_by(REASON).len(),
+        valid.group_by(UNIT).agg(aggregates) if aggregates else valid.select(UNIT).unique(),
+        valid.select(pl.col(TS).max().alias("end"), pl.len().alias("n")),
+    ]
+    for m in depth_metrics:
+        event = m.event or spec.event_names.output
+        queries.append(
+            valid.filter(pl.col(SESSION).is_not_null())
+            .group_by(UNIT, SESSION)
+            .agg(pl.col(VARIANT).first(), (pl.col(EVENT) == event).sum().alias(DEPTH))
+            .group_by(VARIANT, DEPTH)
+            .len("sessions")
+            .sort(VARIANT, DEPTH)
+        )
+    if need_session:
+        queries.append(valid.select(pl.col(SESSION).is_null().sum().alias("null_sessions")))
+    try:
+        results = pl.collect_all(queries)
+    except pl.exceptions.PolarsError as exc:
+        raise AbkitInputError(f"could not process the events: {exc}", source=events.label) from None
+    counts, per_unit, end = results[0], results[1], results[2]
+    _fail_on_unreadable_times(frame, counts, events, inp.timestamp)
+    ledger.add_counts("events", counts)
+
+    export_end = _export_end(end, spec, events)
+    table = units.join(per_unit, on=UNIT, how="left")
+    fill = [c for c in per_unit.columns if c != UNIT]
+    table = table.with_columns(pl.col(fill).fill_null(0))
+    out = EventUnits(units=table, export_end=export_end)
+    for metric in metrics:
+        if metric.type == "retention":
+            out.units, out.eligibility[metric.name] = _apply_eligibility(
+                out.units, metric, export_end
+            )
+    for m, hist in zip(depth_metrics, results[3 : 3 + len(depth_metrics)], strict=True):
+        out.depth_histograms[m.name] = hist
+    if need_session:
+        nulls = int(results[-1].item())
+        if nulls:
+            out.notes.append(
+                f"{nulls} valid event(s) have no session id; they count for other metrics but "
+                "not for session depth."
+            )
+    return out
+
+
+def _fail_on_unreadable_times(
+    frame: pl.LazyFrame, counts: pl.DataFrame, events: Table, column: str
+) -> None:
+    reasons = dict(counts.iter_rows())
+    bad = reasons.get("event with unparseable timestamp", 0)
+    if bad and bad == sum(n for r, n in reasons.items() if r != "event with null unit id"):
+        example = (
+            frame.filter(pl.col(REASON) == "event with unparseable timestamp")
+            .select("_ts_raw")
+            .head(1)
+            .collect()
+            .item()
+        )
+        raise AbkitInputError(
+            f"no event timestamp could be parsed (for example {example!r}).",
+            source=events.label,
+            column=column,
+            hint="Use ISO 8601 (2024-05-01T13:45:00Z), a date, or Unix epoch seconds.",
+        )
+
+
+def _export_end(end: pl.DataFrame, spec: ExperimentSpec, events: Table) -> dt.datetime:
+    if spec.input.export_end:
+        parsed = (
+            pl.DataFrame({"e": [spec.input.export_end]})
+            .select(parse_timestamp("e", pl.String))
+            .item()
+        )
+        if parsed is None:
+            raise AbkitInputError(
+                f"key 'input.export_end' = {spec.input.export_end!r} is not a timestamp."
+            )
+        return parsed
+    value = end.item(0, "end")
+    if value is None:
+        raise AbkitInputError(
+            "no event could be used (all were excluded; see the exclusions above), so there "
+            "is nothing to analyse.",
+            source=events.label,
+        )
+    return value
+
+
+def _apply_eligibility(
+    units: pl.DataFrame, metric: MetricSpec, export_end: dt.datetime
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Null out retention for units whose window [a, b] has not fully elapsed.
+
+    Eligible iff assigned_at + (b + 1)·24 h ≤ export end.
+    """
+    last = metric.retention_window[1]
+    col = value_column(metric)
+    eligible = pl.col(ASSIGNED_AT) + pl.duration(days=last + 1) <= pl.lit(export_end)
+    units = units.with_columns(pl.when(eligible).then(pl.col(col)).alias(col))
+    counts = units.group_by(VARIANT).agg(
+        pl.len().alias("assigned"), pl.col(col).is_not_null().sum().alias("eligible")
+    )
+    info = {
+        "assigned": int(counts["assigned"].sum()),
+        "eligible": int(counts["eligible"].sum()),
+    }
+    return units, info

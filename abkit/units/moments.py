@@ -1,0 +1,54 @@
+"""Reduce a unit frame to per-arm sufficient statistics (:class:`ArmSummary`)."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+
+from abkit.config import MetricSpec
+from abkit.io.assignments import VARIANT
+from abkit.stats.arm import ArmSummary
+from abkit.units.columns import denominator_column, is_ratio, value_column
+
+
+def _float(value: object) -> float:
+    return math.nan if value is None else float(value)
+
+
+def arm_summaries(
+    units: pl.DataFrame, metric: MetricSpec, variants: tuple[str, ...]
+) -> dict[str, ArmSummary]:
+    """Per-variant n, mean, variance (ddof = 1), skewness and, for ratios, the
+    denominator moments and covariance, computed by Polars over eligible units."""
+    x = pl.col(value_column(metric)).cast(pl.Float64)
+    present = x.is_not_null()
+    aggs = [pl.len().alias("n"), x.mean().alias("mean"), x.var(ddof=1).alias("var")]
+    aggs.append(x.skew(bias=False).alias("skew"))
+    if is_ratio(metric):
+        y = pl.col(denominator_column(metric)).cast(pl.Float64)
+        present &= y.is_not_null()
+        aggs += [
+            y.mean().alias("den_mean"),
+            y.var(ddof=1).alias("den_var"),
+            pl.cov(x, y, ddof=1).alias("cov"),
+        ]
+    stats = units.filter(present).group_by(VARIANT).agg(aggs)
+    rows = {r[VARIANT]: r for r in stats.iter_rows(named=True)}
+    out: dict[str, ArmSummary] = {}
+    for variant in variants:
+        r = rows.get(variant)
+        if r is None:
+            out[variant] = ArmSummary(n=0, mean=math.nan, var=math.nan)
+            continue
+        ratio = is_ratio(metric)
+        out[variant] = ArmSummary(
+            n=int(r["n"]),
+            mean=_float(r["mean"]),
+            var=_float(r["var"]),
+            den_mean=_float(r["den_mean"]) if ratio else None,
+            den_var=_float(r["den_var"]) if ratio else None,
+            cov=_float(r["cov"]) if ratio else None,
+            skewness=_float(r["skew"]),
+        )
+    return out

@@ -1,0 +1,161 @@
+"""Summary exports: per variant (optionally per day) counts and moments of a metric.
+
+Accepted column sets, one row per (metric, variant[, day]):
+
+* mean metrics: ``n``, ``mean``, ``variance`` (sample variance, ddof = 1);
+* proportions: ``n`` and ``mean`` (the rate) — the variance is implied;
+* sums instead of moments: ``n``, ``sum`` and ``sum_sq``;
+* ratio-of-sums metrics: ``n``, ``num_sum``, ``den_sum``, ``num_sum_sq``,
+  ``den_sum_sq``, ``num_den_sum`` (sums over units of x, y, x², y², x·y).
+
+With a day column, daily rows are combined (sums add; means and variances are
+pooled exactly: s² = [Σ(n_d − 1)s²_d + Σ n_d(x̄_d − x̄)²]/(n − 1)), or, with
+``[input] cumulative = true``, the last day's row is taken.
+"""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+
+from abkit.config import ExperimentSpec, MetricSpec
+from abkit.errors import AbkitInputError
+from abkit.io.exclusions import Ledger
+from abkit.io.readers import Table
+from abkit.stats.arm import ArmSummary
+
+RATIO_SUMS = ("num_sum", "den_sum", "num_sum_sq", "den_sum_sq", "num_den_sum")
+
+
+def _combine_days(frame: pl.DataFrame, keys: list[str], day: str) -> pl.DataFrame:
+    cols = set(frame.columns)
+    aggs = [pl.col("n").sum()]
+    sums = [c for c in ("sum", "sum_sq", *RATIO_SUMS) if c in cols]
+    aggs += [pl.col(c).sum() for c in sums]
+    if "mean" in cols:
+        n, mean = pl.col("n"), pl.col("mean")
+        grand = (n * mean).sum() / n.sum()
+        aggs.append(grand.alias("mean"))
+        if "variance" in cols:
+            within = ((n - 1) * pl.col("variance")).sum()
+            between = (n * (mean - grand) ** 2).sum()
+            aggs.append(((within + between) / (n.sum() - 1)).alias("variance"))
+    return frame.group_by(keys, maintain_order=True).agg(aggs)
+
+
+def _infer_type(name: str, row: dict[str, object], table: Table) -> str:
+    if all(row.get(c) is not None for c in RATIO_SUMS):
+        return "ratio"
+    if row.get("variance") is not None or row.get("sum_sq") is not None:
+        return "mean"
+    mean = row.get("mean")
+    if mean is not None and 0 <= float(mean) <= 1:
+        return "proportion"
+    raise AbkitInputError(
+        f"cannot tell the type of metric '{name}': it has no variance, no sum_sq and no "
+        "ratio sums.",
+        source=table.label,
+        hint="Declare it in the config as [[metrics]] with a type, or add a 'variance' column.",
+    )
+
+
+def _arm(row: dict[str, object], mtype: str, label: str) -> ArmSummary:
+    n = float(row["n"])
+    if mtype == "ratio":
+        return ArmSummary.from_sums(n, *(float(row[c]) for c in RATIO_SUMS))
+    if row.get("mean") is not None:
+        mean = float(row["mean"])
+        if mtype == "proportion":
+            var = mean * (1 - mean) * n / (n - 1) if n > 1 else math.nan
+        elif row.get("variance") is None:
+            raise AbkitInputError(f"metric of type '{mtype}' needs a variance.", source=label)
+        else:
+            var = float(row["variance"])
+        return ArmSummary(n=int(n), mean=mean, var=var)
+    if row.get("sum") is None:
+        raise AbkitInputError("a row has neither 'mean' nor 'sum'.", source=label)
+    arm = ArmSummary.from_sums(n, float(row["sum"]), _opt(row.get("sum_sq")))
+    if mtype == "proportion":
+        m = arm.mean
+        arm = ArmSummary(n=arm.n, mean=m, var=m * (1 - m) * n / (n - 1) if n > 1 else math.nan)
+    return arm
+
+
+def _opt(value: object) -> float | None:
+    return None if value is None else float(value)
+
+
+def summary_arms(
+    table: Table, spec: ExperimentSpec, ledger: Ledger
+) -> tuple[dict[str, dict[str, ArmSummary]], tuple[MetricSpec, ...], tuple[str, ...]]:
+    """Read a summary table into {metric: {variant: ArmSummary}}, metric specs, variants."""
+    inp = spec.input
+    table.require(spec.variant, what="variant")
+    table.require("n", what="units per variant")
+    cols = table.columns
+    has_metric = inp.metric in cols
+    frame = table.frame.collect()
+    ledger.read["summary"] = frame.height
+    frame = frame.with_columns(pl.col(spec.variant).cast(pl.String))
+    if not has_metric:
+        frame = frame.with_columns(pl.lit("metric").alias(inp.metric))
+    bad = frame.filter(pl.col(spec.variant).is_null() | pl.col("n").is_null())
+    ledger.add("summary", "null variant or null n", bad.height)
+    frame = frame.filter(pl.col(spec.variant).is_not_null() & pl.col("n").is_not_null())
+    declared = spec.variants or (tuple(spec.expected_split) if spec.expected_split else None)
+    if declared:
+        unknown = frame.filter(~pl.col(spec.variant).is_in(list(declared)))
+        ledger.add("summary", "unknown variant (not declared in the config)", unknown.height)
+        frame = frame.filter(pl.col(spec.variant).is_in(list(declared)))
+    keys = [inp.metric, spec.variant]
+    if inp.day in cols:
+        if inp.cumulative:
+            last = frame.sort(inp.day).group_by(keys, maintain_order=True).last()
+            ledger.add("summary", "earlier cumulative checkpoint (last one used)",
+                       frame.height - last.height)
+            frame = last.drop(inp.day)
+        else:
+            frame = _combine_days(frame, keys, inp.day)
+    dupes = frame.filter(pl.len().over(keys) > 1)
+    if dupes.height:
+        raise AbkitInputError(
+            f"{dupes.height} rows repeat a (metric, variant) pair; add a '{inp.day}' column "
+            "for daily rows or remove the repeats.",
+            source=table.label,
+        )
+    ledger.used["summary"] = ledger.read["summary"] - ledger.excluded("summary")
+    observed = sorted(frame.get_column(spec.variant).unique().to_list())
+    if spec.control not in observed:
+        raise AbkitInputError(
+            f"the control variant '{spec.control}' does not occur. Variants found: "
+            f"{', '.join(observed)}.",
+            source=table.label,
+            column=spec.variant,
+        )
+    variants = (spec.control, *sorted(v for v in (declared or observed) if v != spec.control))
+    names = frame.get_column(inp.metric).unique(maintain_order=True).to_list()
+    configured = {m.name: m for m in spec.metrics}
+    metrics = []
+    for name in configured or names:
+        if name not in names:
+            raise AbkitInputError(
+                f"metric '{name}' from the config is not in the summary. Metrics found: "
+                f"{', '.join(map(str, names))}.",
+                source=table.label,
+                column=inp.metric,
+            )
+        first = frame.filter(pl.col(inp.metric) == name).row(0, named=True)
+        metrics.append(configured.get(name) or MetricSpec(
+            name=str(name), type=_infer_type(str(name), first, table)))
+    arms: dict[str, dict[str, ArmSummary]] = {}
+    for metric in metrics:
+        rows = frame.filter(pl.col(inp.metric) == metric.name)
+        by_variant = {r[spec.variant]: r for r in rows.iter_rows(named=True)}
+        arms[metric.name] = {
+            v: _arm(by_variant[v], metric.type, table.label)
+            if v in by_variant
+            else ArmSummary(n=0, mean=math.nan, var=math.nan)
+            for v in variants
+        }
+    return arms, tuple(metrics), variants

@@ -1,0 +1,93 @@
+"""Unit-level exports: one row per unit with precomputed metric columns."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from abkit.config import ExperimentSpec, MetricSpec
+from abkit.errors import AbkitInputError
+from abkit.io.assignments import Assignments
+from abkit.io.readers import Table
+from abkit.units.columns import denominator_column, value_column
+
+_TRUE = ("true", "t", "yes", "y", "1")
+_FALSE = ("false", "f", "no", "n", "0")
+
+
+def metric_columns(metric: MetricSpec) -> tuple[str, ...]:
+    """The input columns a metric reads from a unit-level table."""
+    if metric.type in ("mean", "proportion"):
+        return (metric.column,)
+    if metric.type == "ratio":
+        return (metric.numerator, metric.denominator)
+    raise AbkitInputError(
+        f"metric '{metric.name}' is of type '{metric.type}', which needs event-level input "
+        "(assignments + events); a unit-level table can carry it as a 'proportion' or "
+        "'mean' column instead."
+    )
+
+
+def _numeric(frame: pl.DataFrame, column: str, table: Table, metric: MetricSpec) -> pl.Expr:
+    dtype = frame.schema[column]
+    if dtype == pl.Boolean or dtype.is_numeric():
+        return pl.col(column).cast(pl.Float64)
+    if dtype == pl.String:
+        lowered = pl.col(column).str.strip_chars().str.to_lowercase()
+        values = frame.select(lowered.drop_nulls().unique()).to_series().to_list()
+        if set(values) <= set(_TRUE + _FALSE):
+            return pl.when(lowered.is_in(_TRUE)).then(1.0).when(lowered.is_in(_FALSE)).then(0.0)
+        casted = frame.select(pl.col(column).str.strip_chars().cast(pl.Float64, strict=False))
+        bad = frame.with_row_index("_r").filter(
+            casted.to_series().is_null() & pl.col(column).is_not_null()
+        )
+        if bad.height:
+            row = bad.row(0, named=True)
+            raise AbkitInputError(
+                f"metric '{metric.name}' needs numbers, but the column holds text such as "
+                f"{row[column]!r} (first at data row {row['_r'] + 1}).",
+                source=table.label,
+                column=column,
+            )
+        return pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
+    raise AbkitInputError(
+        f"metric '{metric.name}' needs a numeric column, found type {dtype}.",
+        source=table.label,
+        column=column,
+    )
+
+
+def table_units(
+    assignments: Assignments, table: Table, metrics: tuple[MetricSpec, ...]
+) -> tuple[pl.DataFrame, list[str]]:
+    """Add the ``m:`` metric columns to the validated units; return notes on nulls."""
+    units = assignments.units
+    exprs: list[pl.Expr] = []
+    notes: list[str] = []
+    for metric in metrics:
+        cols = metric_columns(metric)
+        converted = [_numeric(units, c, table, metric) for c in cols]
+        if metric.type == "proportion":
+            vals = units.select(converted[0].alias("v")).filter(
+                pl.col("v").is_not_null() & ~pl.col("v").is_in([0.0, 1.0])
+            )
+            if vals.height:
+                raise AbkitInputError(
+                    f"metric '{metric.name}' is a proportion, so the column must hold 0/1 or "
+                    f"true/false; found {vals.item(0, 'v')!r}.",
+                    source=table.label,
+                    column=cols[0],
+                    hint="Use type = \"mean\" for a numeric metric.",
+                )
+        exprs.append(converted[0].alias(value_column(metric)))
+        if len(converted) == 2:
+            exprs.append(converted[1].alias(denominator_column(metric)))
+    units = units.with_columns(exprs)
+    for metric in metrics:
+        for col in metric_columns(metric):
+            nulls = units.get_column(col).null_count()
+            if nulls:
+                notes.append(
+                    f"{nulls} unit(s) have no value in column '{col}' and are left out of "
+                    f"metric '{metric.name}'."
+                )
+    return units, notes

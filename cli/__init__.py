@@ -1,0 +1,1 @@
+"""Command-line front end of abkit (installed as the ``abkit_cli`` package)."""
