@@ -63,7 +63,14 @@ def _infer_type(name: str, row: dict[str, object], table: Table) -> str:
 def _arm(row: dict[str, object], mtype: str, label: str) -> ArmSummary:
     n = float(row["n"])
     if mtype == "ratio":
-        return ArmSummary.from_sums(n, *(float(row[c]) for c in RATIO_SUMS))
+        return ArmSummary.from_sums(
+            n,
+            sum_x=float(row["num_sum"]),
+            sum_x2=float(row["num_sum_sq"]),
+            sum_y=float(row["den_sum"]),
+            sum_y2=float(row["den_sum_sq"]),
+            sum_xy=float(row["num_den_sum"]),
+        )
     if row.get("mean") is not None:
         mean = float(row["mean"])
         if mtype == "proportion":

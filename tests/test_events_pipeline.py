@@ -1,0 +1,159 @@
+"""Event-level exports: metric definitions, exclusions and the row-accounting invariant."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+import abkit
+
+ASSIGN = pl.DataFrame(
+    {
+        "user_id": [1, 2, 3, 4, 4, 5, 6, 7],
+        "variant": ["control", "v2", "v2", "control", "v2", None, "control", "v2"],
+        "assigned_at": [
+            "2024-01-01T00:00:00Z", "2024-01-01T12:00:00Z", "2024-01-02 00:00:00",
+            "2024-01-01", "2024-01-01", "2024-01-01", "2024-01-01", "2024-01-08T00:00:00Z",
+        ],
+    }
+)
+EVENTS = pl.DataFrame(
+    {
+        "user_id": [1, 1, 1, 1, 1, 3, 3, 4, 99, 6, 6, 7, None, 6],
+        "timestamp": [
+            "2024-01-01T01:00:00Z",  # u1 day 0, s1: output
+            "2024-01-01T01:01:00Z",  # u1 day 0, s1: share
+            "2024-01-02T02:00:00Z",  # u1 day 1, s2: output -> D1
+            "2024-01-02T02:00:00Z",  # exact duplicate of the previous row
+            "2024-01-08T05:00:00Z",  # u1 day 7, s3: output -> D7
+            "2024-01-01T23:00:00Z",  # u3 before assignment
+            "2024-01-02T02:00:00Z",  # u3 day 0
+            "2024-01-02T00:00:00Z",  # u4: unit in two variants
+            "2024-01-02T00:00:00Z",  # u99: never assigned
+            "not a time",            # unparseable
+            "2024-01-02T10:00:00Z",  # u6 day 1
+            "2024-01-09T12:00:00Z",  # u7 day 1: export end
+            "2024-01-03T00:00:00Z",  # null unit id
+            "2024-01-06T00:00:00Z",  # u6 day 5
+        ],
+        "event": ["ai_output", "share", "ai_output", "ai_output", "ai_output", "ai_output",
+                  "ai_output", "ai_output", "ai_output", "ai_output", "share", "ai_output",
+                  "ai_output", "ai_output"],
+        "session_id": ["s1", "s1", "s2", "s2", "s3", "s0", "s4", "s5", "s6", "s7", "s8", "s9",
+                       "s10", "s11"],
+    }
+)
+CONFIG = {
+    "experiment": {"name": "unit-test", "variants": ["control", "v2"]},
+    "metrics": [
+        {"name": "d1", "type": "retention", "day": 1},
+        {"name": "d7", "type": "retention", "day": 7},
+        {"name": "d1_7", "type": "retention", "window": [1, 7]},
+        {"name": "share_rate", "type": "ratio", "numerator": "share", "denominator": "ai_output"},
+        {"name": "outputs", "type": "mean", "column": "ai_output"},
+        {"name": "depth", "type": "session_depth"},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def result():
+    return abkit.analyze(ASSIGN, CONFIG, events=EVENTS)
+
+
+def _reasons(result, table):
+    return {e["reason"]: e["rows"] for e in result.exclusions if e["table"] == table}
+
+
+def test_every_row_is_used_or_excluded_with_a_reason(result):
+    assert _reasons(result, "assignments") == {
+        "null variant": 1,
+        "unit assigned to more than one variant (all its rows excluded)": 2,
+    }
+    assert _reasons(result, "events") == {
+        "duplicate event (same unit, time, name, session and value)": 1,
+        "event before assignment (ignored for outcomes)": 1,
+        "event of a unit excluded from the assignments": 1,
+        "event of a unit that is not in the assignments": 1,
+        "event with null unit id": 1,
+        "event with unparseable timestamp": 1,
+    }
+    assert result.rows["assignments"] == {"read": 8, "used": 5, "excluded": 3}
+    assert result.rows["events"] == {"read": 14, "used": 8, "excluded": 6}
+
+
+def test_srm_counts_valid_units_including_inactive_ones(result):
+    assert result.srm.observed == {"control": 2, "v2": 3}  # u1, u6 | u2, u3, u7
+
+
+def _row(result, metric):
+    return next(r for r in result.results if r.metric == metric)
+
+
+def test_retention_uses_24h_windows_and_only_mature_units(result):
+    # export end 2024-01-09T12:00. D1 needs assigned_at + 48 h <= end: all 5 units but u7
+    # (assigned 01-08). D1 active: u1 (day 1), u6 (day 1); u2, u3 inactive.
+    d1 = _row(result, "d1")
+    assert (d1.control_n, d1.treatment_n) == (2, 2)
+    assert d1.control_value == 1.0 and d1.treatment_value == 0.0
+    # D7 needs assigned_at + 8 d <= 01-09T12:00: u1, u6 (01-01 00:00); u2 at 01-01T12:00 ok
+    d7 = _row(result, "d7")
+    assert (d7.control_n, d7.treatment_n) == (2, 1)
+    assert d7.control_value == 0.5  # u1 active on day 7, u6 not
+    assert any("have not completed the window" in w for w in d7.warnings)
+    d17 = _row(result, "d1_7")
+    assert d17.control_value == 1.0  # u1 (days 1, 7) and u6 (days 1, 5)
+
+
+def test_ratio_and_mean_count_inactive_units_as_zero(result):
+    share = _row(result, "share_rate")
+    # control: u1 outputs 3 (dup dropped), shares 1; u6 outputs 1 (day 5), shares 1 -> 2/4
+    assert share.control_value == pytest.approx(2 / 4)
+    # v2: u2 none, u3 one output (the pre-assignment one is ignored), u7 one -> 0/2
+    assert share.treatment_value == 0.0
+    outputs = _row(result, "outputs")
+    assert outputs.control_value == pytest.approx(2.0)  # (3 + 1) / 2
+    assert outputs.treatment_value == pytest.approx(2 / 3)  # (0 + 1 + 1) / 3
+
+
+def test_session_depth_and_shape(result):
+    depth = _row(result, "depth")
+    # control sessions: u1 s1 (1 output), s2 (1), s3 (1); u6 s8 (0 outputs), s11 (1)
+    assert depth.control_value == pytest.approx(4 / 5)
+    shape = result.session_depth["depth"]["control"]
+    assert shape["sessions"] == 5
+    assert shape["share_zero"] == pytest.approx(0.2)
+    assert shape["share_one"] == pytest.approx(0.8)
+
+
+def test_to_dict_has_the_documented_json_shape(result):
+    d = result.to_dict()
+    assert set(d["experiment"]) >= {"name", "control", "variants", "alpha", "unit"}
+    assert set(d["srm"]) >= {"p_value", "observed", "expected_share", "mismatch"}
+    assert all(set(e) >= {"reason", "rows"} for e in d["exclusions"])
+    keys = {"metric", "variant", "method", "control", "treatment", "effect", "ci",
+            "relative_effect", "relative_ci", "p_value", "p_value_adjusted", "significant",
+            "warnings"}
+    for r in d["results"]:
+        assert keys <= set(r)
+        assert set(r["control"]) == {"n", "value"}
+
+
+def test_table_is_a_polars_frame(result):
+    table = result.table
+    assert isinstance(table, pl.DataFrame)
+    assert table.height == len(CONFIG["metrics"])
+    assert {"metric", "variant", "effect", "ci_low", "ci_high", "p_value"} <= set(table.columns)
+
+
+def test_event_before_assignment_window_is_relative_to_each_unit():
+    # one unit assigned late: its earlier event must not count as day 0
+    assign = pl.DataFrame({"user_id": [1, 2], "variant": ["control", "t"],
+                           "assigned_at": ["2024-01-05", "2024-01-01"]})
+    events = pl.DataFrame({"user_id": [1, 2, 2], "event": ["x", "x", "x"],
+                           "timestamp": ["2024-01-04", "2024-01-02T01:00", "2024-01-20"]})
+    res = abkit.analyze(assign, {"metrics": [{"name": "d1", "type": "retention", "day": 1}]},
+                        events=events)
+    assert res.rows["events"] == {"read": 3, "used": 2, "excluded": 1}
+    row = res.results[0]
+    assert (row.control_value, row.treatment_value) == (0.0, 1.0)
