@@ -19,6 +19,8 @@ ACCOUNT = "_account"
 REASON = "_reason"
 ROW = "_row"
 
+ROW_UNIT = "@row"  # [experiment] unit = "@row": each row of a unit-level table is one unit
+
 TWO_VARIANTS = "unit assigned to more than one variant (all its rows excluded)"
 
 
@@ -55,15 +57,16 @@ def clean_assignments(
     ``"exclude"`` all rows of a unit that appears twice are dropped, as a
     unit-level table with two rows for a unit cannot say which is right).
     """
-    required = [spec.unit, spec.variant, *([assigned_at] if assigned_at else []), *keep]
-    table.require(spec.unit, what="randomisation unit id")
+    row_units = spec.unit == ROW_UNIT
+    if not row_units:
+        table.require(spec.unit, what="randomisation unit id")
     table.require(spec.variant, what="variant")
     if assigned_at:
         table.require(assigned_at, what="assignment timestamp")
     table.require(*keep, what="metric column")
     schema = table.frame.collect_schema()
     cols = [
-        pl.col(spec.unit).alias(UNIT),
+        (pl.col(ROW) if row_units else pl.col(spec.unit)).alias(UNIT),
         pl.col(spec.variant).cast(pl.String).alias(VARIANT),
     ]
     if assigned_at:
@@ -73,7 +76,7 @@ def clean_assignments(
     if has_account:
         table.require(spec.account, what="account id")
         cols.append(pl.col(spec.account).alias(ACCOUNT))
-    cols.extend(pl.col(c) for c in keep if c not in required[:2])
+    cols.extend(pl.col(c) for c in keep if c not in (spec.unit, spec.variant))
     frame = table.frame.with_row_index(ROW).select(pl.col(ROW), *cols)
 
     declared = spec.variants or (tuple(spec.expected_split) if spec.expected_split else None)

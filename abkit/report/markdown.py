@@ -12,7 +12,7 @@ from typing import Any
 
 from abkit.report.format import decision_label, interval, num, pct, pval, rel_interval
 
-_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&])")
+_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&:@])")
 _ICON = {"better": "✅ better", "worse": "❌ worse", "guardrail pass": "✅ guardrail pass",
          "guardrail fail": "❌ guardrail fail", "guardrail inconclusive": "⚠️ guardrail inconclusive"}
 

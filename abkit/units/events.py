@@ -15,7 +15,7 @@ import polars as pl
 
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.errors import AbkitInputError
-from abkit.io.assignments import ASSIGNED_AT, REASON, UNIT, VARIANT, Assignments
+from abkit.io.assignments import ASSIGNED_AT, REASON, ROW_UNIT, UNIT, VARIANT, Assignments
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Table
 from abkit.io.timestamps import parse_timestamp
@@ -130,6 +130,11 @@ def event_units(
     inactive units belong in every denominator.
     """
     inp = spec.input
+    if spec.unit == ROW_UNIT:
+        raise AbkitInputError(
+            "unit = \"@row\" only applies to unit-level tables; events need a unit id column "
+            "to join on."
+        )
     events.require(spec.unit, what="randomisation unit id")
     events.require(inp.timestamp, what="event timestamp")
     events.require(inp.event, what="event name")

@@ -1,0 +1,77 @@
+"""Published figures of real experiments in ../shared/data, reproduced end to end."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+import abkit
+from abkit_cli.main import cli
+from tests.conftest import shared_file
+
+EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples"
+
+
+def _by_metric(result):
+    return {(r.metric, r.variant): r for r in result.results}
+
+
+def test_cookie_cats_published_retention_and_srm():
+    path = shared_file("cookie_cats", "cookie_cats.csv")
+    res = abkit.analyze(path, EXAMPLES / "cookie_cats.toml")
+    rows = _by_metric(res)
+    d1, d7 = rows[("d1_retention", "gate_40")], rows[("d7_retention", "gate_40")]
+    assert (d1.control_n, d1.treatment_n) == (44_700, 45_489)
+    assert round(d1.control_value * 100, 2) == 44.82
+    assert round(d1.treatment_value * 100, 2) == 44.23
+    assert round(d7.control_value * 100, 2) == 19.02
+    assert round(d7.treatment_value * 100, 2) == 18.20
+    # published 2x2 chi-square without correction: D7 X² = 10.013, p = 0.00155 (≈ 0.0016)
+    assert d7.p_value == pytest.approx(0.00155, abs=0.000005)
+    assert round(d7.p_value, 4) == 0.0016
+    assert d1.p_value == pytest.approx(0.0744, abs=0.00005)
+    assert d7.decision == "worse"
+    assert res.srm.p_value == pytest.approx(0.0086, abs=0.00005)
+    assert not res.srm.mismatch
+    rounds = rows[("game_rounds", "gate_40")]
+    assert rounds.control_value == pytest.approx(52.456, abs=0.0005)
+    assert rounds.treatment_value == pytest.approx(51.299, abs=0.0005)
+    assert any("heavy skew" in w for w in rounds.warnings)
+
+
+def test_hillstrom_three_arms_published_rates():
+    path = shared_file(
+        "hillstrom_email",
+        "Kevin_Hillstrom_MineThatData_E-MailAnalytics_DataMiningChallenge_2008.03.20.csv",
+    )
+    res = abkit.analyze(path, EXAMPLES / "hillstrom.toml")
+    rows = _by_metric(res)
+    visit_m, visit_w = rows[("visit", "Mens E-Mail")], rows[("visit", "Womens E-Mail")]
+    assert round(visit_m.control_value * 100, 2) == 10.62
+    assert round(visit_m.treatment_value * 100, 2) == 18.28
+    assert round(visit_w.treatment_value * 100, 2) == 15.14
+    conv = rows[("conversion", "Mens E-Mail")]
+    assert round(conv.treatment_value * 100, 2) == 1.25
+    assert round(rows[("conversion", "Womens E-Mail")].treatment_value * 100, 2) == 0.88
+    assert round(conv.control_value * 100, 2) == 0.57
+    spend = rows[("spend", "Mens E-Mail")]
+    assert spend.treatment_value == pytest.approx(1.423, abs=0.0005)
+    assert spend.control_value == pytest.approx(0.653, abs=0.0005)
+    assert res.srm.observed == {"No E-Mail": 21_306, "Mens E-Mail": 21_307,
+                                "Womens E-Mail": 21_387}
+    assert not res.srm.mismatch
+    # Holm over two treatments: the adjusted p is at least the raw p
+    assert all(r.p_value_adjusted >= r.p_value for r in res.results)
+
+
+def test_cli_reproduces_cookie_cats_in_json():
+    path = shared_file("cookie_cats", "cookie_cats.csv")
+    out = CliRunner().invoke(cli, ["analyze", str(path), "-c",
+                                   str(EXAMPLES / "cookie_cats.toml"), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    import json
+
+    d = json.loads(out.output)
+    d7 = next(r for r in d["results"] if r["metric"] == "d7_retention")
+    assert round(d7["control"]["value"], 4) == 0.1902
+    assert round(d7["p_value"], 4) == 0.0016
