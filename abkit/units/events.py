@@ -15,7 +15,15 @@ import polars as pl
 
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.errors import AbkitInputError
-from abkit.io.assignments import ASSIGNED_AT, REASON, ROW_UNIT, UNIT, VARIANT, Assignments
+from abkit.io.assignments import (
+    ASSIGNED_AT,
+    REASON,
+    ROW,
+    ROW_UNIT,
+    UNIT,
+    VARIANT,
+    Assignments,
+)
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Table
 from abkit.io.timestamps import parse_timestamp
@@ -68,7 +76,7 @@ def derive_assignments(events: Table, spec: ExperimentSpec) -> Table:
     keys = [spec.unit, spec.variant]
     aggs = [pl.col(inp.assigned_at).min()]
     if spec.account:
-        aggs.append(pl.col(spec.account).first())
+        aggs.append(pl.col(spec.account).min())
     derived = frame.group_by(keys).agg(aggs).sort(keys)
     return Table(derived, f"assignments derived from {events.label}")
 
@@ -158,6 +166,7 @@ def event_units(
             column=inp.value,
         )
     cols = [
+        pl.col(ROW),
         unit_expr.alias(UNIT),
         pl.col(inp.timestamp).alias("_ts_raw"),
         parse_timestamp(inp.timestamp, schema[inp.timestamp]).alias(TS),
@@ -171,7 +180,8 @@ def event_units(
         cols.append(pl.col(inp.value).cast(pl.Float64).alias(VALUE))
         key.append(VALUE)
     frame = (
-        events.frame.select(cols)
+        events.frame.with_row_index(ROW)
+        .select(cols)
         .join(units.lazy().select(UNIT, VARIANT, ASSIGNED_AT), on=UNIT, how="left")
         .join(excluded.lazy().with_columns(pl.lit(True).alias("_excl")), on=UNIT, how="left")
     )
@@ -258,15 +268,16 @@ def _fail_on_unreadable_times(
     reasons = dict(counts.iter_rows())
     bad = reasons.get("event with unparseable timestamp", 0)
     if bad and bad == sum(n for r, n in reasons.items() if r != "event with null unit id"):
-        example = (
+        row, example = (
             frame.filter(pl.col(REASON) == "event with unparseable timestamp")
-            .select("_ts_raw")
+            .select(pl.col(ROW), pl.col("_ts_raw"))
+            .sort(ROW)
             .head(1)
             .collect()
-            .item()
+            .row(0)
         )
         raise AbkitInputError(
-            f"no event timestamp could be parsed (for example {example!r}).",
+            f"no event timestamp could be parsed (first at data row {row + 1}: {example!r}).",
             source=events.label,
             column=column,
             hint="Use ISO 8601 (2024-05-01T13:45:00Z), a date, or Unix epoch seconds.",
