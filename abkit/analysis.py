@@ -57,8 +57,9 @@ class Prepared:
     export_end: str | None = None
 
 
-def default_event_metrics(spec: ExperimentSpec, present: set[str], has_session: bool,
-                          has_value: bool) -> tuple[tuple[MetricSpec, ...], list[str]]:
+def default_event_metrics(
+    spec: ExperimentSpec, present: set[str], has_session: bool, has_value: bool
+) -> tuple[tuple[MetricSpec, ...], list[str]]:
     """The built-in B2C metric set, limited to what the export can support."""
     ev = spec.event_names
     metrics = [MetricSpec(name=f"d{d}_retention", type="retention", day=d) for d in (1, 7, 30)]
@@ -71,21 +72,38 @@ def default_event_metrics(spec: ExperimentSpec, present: set[str], has_session: 
         else:
             metrics.append(make)
 
-    want("share_rate", [ev.output, ev.share],
-         MetricSpec(name="share_rate", type="ratio", numerator=ev.share, denominator=ev.output))
+    want(
+        "share_rate",
+        [ev.output, ev.share],
+        MetricSpec(name="share_rate", type="ratio", numerator=ev.share, denominator=ev.output),
+    )
     if has_session:
         want("session_depth", [ev.output], MetricSpec(name="session_depth", type="session_depth"))
     else:
         skipped.append("default metric 'session_depth' skipped: no session id column")
-    guard = {"direction": "decrease", "guardrail": True,
-             "relative_margin": DEFAULT_GUARDRAIL_MARGIN}
+    guard = {
+        "direction": "decrease",
+        "guardrail": True,
+        "relative_margin": DEFAULT_GUARDRAIL_MARGIN,
+    }
     for name, event in (("regenerate_rate", ev.regenerate), ("error_rate", ev.error)):
-        want(name, [ev.output, event], MetricSpec(
-            name=name, type="ratio", numerator=event, denominator=ev.output, **guard))
+        want(
+            name,
+            [ev.output, event],
+            MetricSpec(name=name, type="ratio", numerator=event, denominator=ev.output, **guard),
+        )
     if has_value:
-        want("latency", [ev.output], MetricSpec(
-            name="latency", type="ratio", numerator=f"{ev.output}.value",
-            denominator=ev.output, **guard))
+        want(
+            "latency",
+            [ev.output],
+            MetricSpec(
+                name="latency",
+                type="ratio",
+                numerator=f"{ev.output}.value",
+                denominator=ev.output,
+                **guard,
+            ),
+        )
     return tuple(metrics), skipped
 
 
@@ -93,17 +111,23 @@ def default_unit_metrics(table: Table, spec: ExperimentSpec) -> tuple[MetricSpec
     """Every numeric or boolean column that is not an id: 0/1 → proportion, else mean."""
     ids = {spec.unit, spec.variant, spec.account, spec.input.assigned_at}
     schema = table.frame.collect_schema()
-    cols = [c for c, t in schema.items()
-            if c not in ids and (t.is_numeric() or t == pl.Boolean)]
+    cols = [c for c, t in schema.items() if c not in ids and (t.is_numeric() or t == pl.Boolean)]
     if not cols:
         raise AbkitInputError(
-            "the table has no numeric metric column besides the ids.", source=table.label,
-            hint="Add [[metrics]] to the config naming the columns to analyse.")
-    binary = table.frame.select(
-        [pl.col(c).cast(pl.Float64).drop_nulls().is_in([0.0, 1.0]).all().alias(c) for c in cols]
-    ).collect().row(0, named=True)
-    return tuple(MetricSpec(name=c, type="proportion" if binary[c] else "mean", column=c)
-                 for c in cols)
+            "the table has no numeric metric column besides the ids.",
+            source=table.label,
+            hint="Add [[metrics]] to the config naming the columns to analyse.",
+        )
+    binary = (
+        table.frame.select(
+            [pl.col(c).cast(pl.Float64).drop_nulls().is_in([0.0, 1.0]).all().alias(c) for c in cols]
+        )
+        .collect()
+        .row(0, named=True)
+    )
+    return tuple(
+        MetricSpec(name=c, type="proportion" if binary[c] else "mean", column=c) for c in cols
+    )
 
 
 def _detect_kind(table: Table, spec: ExperimentSpec) -> str:
@@ -123,19 +147,27 @@ def _shape_by_variant(hist: pl.DataFrame, variants: tuple[str, ...]) -> dict[str
     return out
 
 
-def _prepare_events(assign_table: Table, events: Table, spec: ExperimentSpec,
-                    ledger: Ledger, derived: bool) -> Prepared:
+def _prepare_events(
+    assign_table: Table, events: Table, spec: ExperimentSpec, ledger: Ledger, derived: bool
+) -> Prepared:
     name = "assignments (derived: one row per unit and variant)" if derived else "assignments"
-    assignments = clean_assignments(assign_table, spec, ledger, table_name=name,
-                                    assigned_at=spec.input.assigned_at)
+    assignments = clean_assignments(
+        assign_table, spec, ledger, table_name=name, assigned_at=spec.input.assigned_at
+    )
     notes: list[str] = []
     metrics = spec.metrics
     if not metrics:
         cols = set(events.columns)
-        present = set(events.frame.select(pl.col(spec.input.event).cast(pl.String).unique())
-                      .collect().to_series().drop_nulls().to_list())
+        present = set(
+            events.frame.select(pl.col(spec.input.event).cast(pl.String).unique())
+            .collect()
+            .to_series()
+            .drop_nulls()
+            .to_list()
+        )
         metrics, skipped = default_event_metrics(
-            spec, present, spec.input.session in cols, spec.input.value in cols)
+            spec, present, spec.input.session in cols, spec.input.value in cols
+        )
         notes.extend(skipped)
     built = event_units(assignments, events, spec, metrics, ledger)
     notes.extend(built.notes)
@@ -169,8 +201,9 @@ def _unit_counts(units: pl.DataFrame, variants: tuple[str, ...]) -> dict[str, in
 def _prepare_units(table: Table, spec: ExperimentSpec, ledger: Ledger) -> Prepared:
     metrics = spec.metrics or default_unit_metrics(table, spec)
     keep = tuple(dict.fromkeys(c for m in metrics for c in metric_columns(m)))
-    assignments = clean_assignments(table, spec, ledger, table_name="units", keep=keep,
-                                    repeated_rows="exclude")
+    assignments = clean_assignments(
+        table, spec, ledger, table_name="units", keep=keep, repeated_rows="exclude"
+    )
     units, notes = table_units(assignments, table, metrics)
     variants = assignments.variants
     return Prepared(
@@ -196,8 +229,13 @@ def _prepare_summary(table: Table, spec: ExperimentSpec, ledger: Ledger) -> Prep
     )
 
 
-def prepare(data: Data, spec: ExperimentSpec, ledger: Ledger, events: Data | None = None,
-            kind: str | None = None) -> Prepared:
+def prepare(
+    data: Data,
+    spec: ExperimentSpec,
+    ledger: Ledger,
+    events: Data | None = None,
+    kind: str | None = None,
+) -> Prepared:
     """Load and reduce the input to per-arm sufficient statistics."""
     if events is not None:
         return _prepare_events(read_table(data), read_table(events), spec, ledger, derived=False)
@@ -212,8 +250,9 @@ def prepare(data: Data, spec: ExperimentSpec, ledger: Ledger, events: Data | Non
     return _prepare_units(table, spec, ledger)
 
 
-def run_test(metric: MetricSpec, control: ArmSummary, treatment: ArmSummary,
-             alpha: float) -> Comparison:
+def run_test(
+    metric: MetricSpec, control: ArmSummary, treatment: ArmSummary, alpha: float
+) -> Comparison:
     """The fixed-horizon test for a metric type."""
     if metric.type in ("retention", "proportion"):
         return two_proportion_ztest(control, treatment, alpha)
@@ -256,11 +295,18 @@ def _decision(metric: MetricSpec, comp: Comparison, significant: bool) -> str:
 
 def _guardrail(metric: MetricSpec, comp: Comparison, alpha: float) -> GuardrailCheck:
     if metric.relative_margin is not None:
-        ni = noninferiority_test(comp.relative_effect, comp.relative_se, metric.relative_margin,
-                                 metric.higher_is_better, alpha, scale="relative")
+        ni = noninferiority_test(
+            comp.relative_effect,
+            comp.relative_se,
+            metric.relative_margin,
+            metric.higher_is_better,
+            alpha,
+            scale="relative",
+        )
     else:
-        ni = noninferiority_test(comp.effect, comp.se, metric.margin, metric.higher_is_better,
-                                 alpha, df=comp.df)
+        ni = noninferiority_test(
+            comp.effect, comp.se, metric.margin, metric.higher_is_better, alpha, df=comp.df
+        )
     return GuardrailCheck(ni.margin, ni.scale, ni.p_value, ni.bound, ni.verdict)
 
 
@@ -278,28 +324,29 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
         for variant, comp, p_adj in zip(treatments, comps, adjusted, strict=True):
             significant = bool(math.isfinite(p_adj) and p_adj < spec.alpha)
             guard = _guardrail(metric, comp, spec.alpha) if metric.guardrail else None
-            results.append(MetricResult(
-                metric=metric.name,
-                metric_type=metric.type,
-                variant=variant,
-                method=comp.method,
-                control_n=control.n,
-                control_value=comp.control_value,
-                treatment_n=arms[variant].n,
-                treatment_value=comp.treatment_value,
-                effect=comp.effect,
-                ci=comp.ci,
-                relative_effect=comp.relative_effect,
-                relative_ci=comp.relative_ci,
-                p_value=comp.p_value,
-                p_value_adjusted=p_adj,
-                significant=significant,
-                direction=metric.direction,
-                decision=guard.verdict if guard else _decision(metric, comp, significant),
-                guardrail=guard,
-                warnings=(*comp.warnings, *shared,
-                          *prepared.metric_notes.get(metric.name, [])),
-            ))
+            results.append(
+                MetricResult(
+                    metric=metric.name,
+                    metric_type=metric.type,
+                    variant=variant,
+                    method=comp.method,
+                    control_n=control.n,
+                    control_value=comp.control_value,
+                    treatment_n=arms[variant].n,
+                    treatment_value=comp.treatment_value,
+                    effect=comp.effect,
+                    ci=comp.ci,
+                    relative_effect=comp.relative_effect,
+                    relative_ci=comp.relative_ci,
+                    p_value=comp.p_value,
+                    p_value_adjusted=p_adj,
+                    significant=significant,
+                    direction=metric.direction,
+                    decision=guard.verdict if guard else _decision(metric, comp, significant),
+                    guardrail=guard,
+                    warnings=(*comp.warnings, *shared, *prepared.metric_notes.get(metric.name, [])),
+                )
+            )
     return results
 
 
@@ -316,8 +363,10 @@ def _global_warnings(srm, ledger: Ledger) -> list[str]:
     for table, read in ledger.read.items():
         excluded = ledger.excluded(table)
         if read and excluded / read > 0.01:
-            out.append(f"{excluded / read:.1%} of the rows of {table} were excluded "
-                       "(see the exclusions table).")
+            out.append(
+                f"{excluded / read:.1%} of the rows of {table} were excluded "
+                "(see the exclusions table)."
+            )
     return out
 
 
@@ -357,12 +406,13 @@ def analyze(
         input_kind=prepared.kind,
         srm=srm,
         exclusions=[e.to_dict() for e in ledger.exclusions],
-        rows={t: {"read": n, "used": ledger.used.get(t, 0), "excluded": ledger.excluded(t)}
-              for t, n in ledger.read.items()},
+        rows={
+            t: {"read": n, "used": ledger.used.get(t, 0), "excluded": ledger.excluded(t)}
+            for t, n in ledger.read.items()
+        },
         results=results,
         metric_notes=metric_notes,
         session_depth=prepared.session_depth,
         warnings=_global_warnings(srm, ledger),
         export_end=prepared.export_end,
     )
-

@@ -72,8 +72,9 @@ def _validate(spec: SimulationSpec) -> None:
             raise AbkitInputError(f"{name} must be above -1 (a relative change).")
 
 
-def _assign(spec: SimulationSpec, rng: np.random.Generator
-            ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+def _assign(
+    spec: SimulationSpec, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
     """Variant index per user, account per user (B2B), and unit random effects."""
     k = len(spec.variants)
     n = spec.users
@@ -115,8 +116,9 @@ def simulate(spec: SimulationSpec | None = None, **overrides: object) -> Simulat
     per_day = 1 + rng.poisson(spec.extra_sessions, user_of_day.size)
     s_user = np.repeat(user_of_day, per_day)
     s_day = np.repeat(day_of, per_day)
-    offset = np.where(s_day == 0, rng.uniform(0, 3_600, s_user.size),
-                      rng.uniform(0, _DAY - 3_600, s_user.size))
+    offset = np.where(
+        s_day == 0, rng.uniform(0, 3_600, s_user.size), rng.uniform(0, _DAY - 3_600, s_user.size)
+    )
     s_time = assigned[s_user] + s_day * _DAY + offset
     keep = s_time < horizon - 3_600
     s_user, s_time = s_user[keep], s_time[keep]
@@ -151,28 +153,30 @@ def simulate(spec: SimulationSpec | None = None, **overrides: object) -> Simulat
         (s_user, s_time, 0, session_id, np.full(n_sessions, np.nan)),
         (o_user, o_time, 1, session_id[o_session], latency),
         (o_user[shared], o_time[shared] + 5, 2, session_id[o_session][shared], None),
-        (o_user[regenerated], o_time[regenerated] + 8, 3, session_id[o_session][regenerated],
-         None),
+        (o_user[regenerated], o_time[regenerated] + 8, 3, session_id[o_session][regenerated], None),
         (o_user[failed], o_time[failed] + 1, 4, session_id[o_session][failed], None),
     ]
     users = np.concatenate([p[0] for p in parts])
     times = np.concatenate([p[1] for p in parts])
     codes = np.concatenate([np.full(p[0].size, p[2]) for p in parts])
     sessions = np.concatenate([p[3] for p in parts])
-    values = np.concatenate([p[4] if p[4] is not None else np.full(p[0].size, np.nan)
-                             for p in parts])
+    values = np.concatenate(
+        [p[4] if p[4] is not None else np.full(p[0].size, np.nan) for p in parts]
+    )
     order = np.lexsort((codes, times))
     start_us = int(START.timestamp() * 1_000_000)
     to_ts = lambda seconds: pl.Series(  # noqa: E731
         (start_us + np.round(seconds * 1_000_000)).astype(np.int64)
     ).cast(pl.Datetime("us", "UTC"))
-    events = pl.DataFrame({
-        "user_id": users[order].astype(np.int64),
-        "timestamp": to_ts(times[order]),
-        "event": names[codes[order]],
-        "session_id": sessions[order],
-        "value": pl.Series(values[order]).fill_nan(None),
-    })
+    events = pl.DataFrame(
+        {
+            "user_id": users[order].astype(np.int64),
+            "timestamp": to_ts(times[order]),
+            "event": names[codes[order]],
+            "session_id": sessions[order],
+            "value": pl.Series(values[order]).fill_nan(None),
+        }
+    )
     variant_names = np.array(spec.variants)
     assignment_cols = {
         "user_id": np.arange(n, dtype=np.int64),

@@ -55,17 +55,43 @@ def cli() -> None:
 @cli.command()
 @click.argument("data")
 @click.argument("events", required=False)
-@click.option("-c", "--config", "config", type=click.Path(dir_okay=False),
-              help="Experiment spec (TOML). Without it, documented defaults apply.")
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
-              default="text", show_default=True, help="Output format.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="Write the report to this file instead of standard output.")
-@click.option("--kind", type=click.Choice(["auto", "events", "units", "summary"]), default=None,
-              help="What DATA is when EVENTS is not given (default: detect from the columns).")
+@click.option(
+    "-c",
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    help="Experiment spec (TOML). Without it, documented defaults apply.",
+)
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the report to this file instead of standard output.",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["auto", "events", "units", "summary"]),
+    default=None,
+    help="What DATA is when EVENTS is not given (default: detect from the columns).",
+)
 @_user_errors
-def analyze(data: str, events: str | None, config: str | None, fmt: str,
-            output: str | None, kind: str | None) -> None:
+def analyze(
+    data: str,
+    events: str | None,
+    config: str | None,
+    fmt: str,
+    output: str | None,
+    kind: str | None,
+) -> None:
     """Analyse an experiment export.
 
     DATA is an assignments table when EVENTS is given; otherwise a single events table
@@ -75,8 +101,7 @@ def analyze(data: str, events: str | None, config: str | None, fmt: str,
     import abkit
 
     result = abkit.analyze(data, config, events=events, kind=kind)
-    text = {"text": result.to_text, "json": result.to_json,
-            "markdown": result.to_markdown}[fmt]()
+    text = {"text": result.to_text, "json": result.to_json, "markdown": result.to_markdown}[fmt]()
     if output:
         Path(output).write_text(text + "\n", encoding="utf-8")
         click.echo(f"wrote {output}", err=True)
@@ -88,36 +113,95 @@ def analyze(data: str, events: str | None, config: str | None, fmt: str,
 @click.argument("outdir", type=click.Path(file_okay=False))
 @click.option("--mode", type=click.Choice(["b2c", "b2b"]), default="b2c", show_default=True)
 @click.option("--users", type=click.IntRange(min=2), default=20_000, show_default=True)
-@click.option("--accounts", type=click.IntRange(min=2), default=40, show_default=True,
-              help="B2B only: number of accounts (heavy-tailed seat counts).")
-@click.option("--days", type=click.IntRange(min=1), default=35, show_default=True,
-              help="Length of the export in days.")
-@click.option("--enrol-days", type=click.IntRange(min=1), default=14, show_default=True,
-              help="Units are assigned uniformly over the first N days.")
-@click.option("--variants", default="control,treatment", show_default=True,
-              help="Comma-separated variant names, control first.")
-@click.option("--retention-lift", type=float, default=0.0, show_default=True,
-              help="Relative change of the daily return probability in treatments.")
-@click.option("--share-lift", type=float, default=0.0, show_default=True,
-              help="Relative change of the per-output share probability in treatments.")
-@click.option("--depth-lift", type=float, default=0.0, show_default=True,
-              help="Relative change of mean AI interactions per session in treatments.")
+@click.option(
+    "--accounts",
+    type=click.IntRange(min=2),
+    default=40,
+    show_default=True,
+    help="B2B only: number of accounts (heavy-tailed seat counts).",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=35,
+    show_default=True,
+    help="Length of the export in days.",
+)
+@click.option(
+    "--enrol-days",
+    type=click.IntRange(min=1),
+    default=14,
+    show_default=True,
+    help="Units are assigned uniformly over the first N days.",
+)
+@click.option(
+    "--variants",
+    default="control,treatment",
+    show_default=True,
+    help="Comma-separated variant names, control first.",
+)
+@click.option(
+    "--retention-lift",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Relative change of the daily return probability in treatments.",
+)
+@click.option(
+    "--share-lift",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Relative change of the per-output share probability in treatments.",
+)
+@click.option(
+    "--depth-lift",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Relative change of mean AI interactions per session in treatments.",
+)
 @click.option("--bimodal", is_flag=True, help="Session depth: one-and-done users plus power users.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "ndjson"]),
-              default="parquet", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "csv", "ndjson"]),
+    default="parquet",
+    show_default=True,
+)
 @_user_errors
-def simulate(outdir: str, mode: str, users: int, accounts: int, days: int, enrol_days: int,
-             variants: str, retention_lift: float, share_lift: float, depth_lift: float,
-             bimodal: bool, seed: int, fmt: str) -> None:
+def simulate(
+    outdir: str,
+    mode: str,
+    users: int,
+    accounts: int,
+    days: int,
+    enrol_days: int,
+    variants: str,
+    retention_lift: float,
+    share_lift: float,
+    depth_lift: float,
+    bimodal: bool,
+    seed: int,
+    fmt: str,
+) -> None:
     """Write a synthetic event-level export (assignments + events) to OUTDIR."""
-    from abkit.simulate import SimulationSpec, simulate as run, write_export
+    from abkit.simulate import SimulationSpec, write_export
+    from abkit.simulate import simulate as run
 
     spec = SimulationSpec(
-        mode=mode, users=users, accounts=accounts, days=days, enrol_days=enrol_days,
+        mode=mode,
+        users=users,
+        accounts=accounts,
+        days=days,
+        enrol_days=enrol_days,
         variants=tuple(v.strip() for v in variants.split(",") if v.strip()),
-        retention_lift=retention_lift, share_lift=share_lift, depth_lift=depth_lift,
-        bimodal=bimodal, seed=seed,
+        retention_lift=retention_lift,
+        share_lift=share_lift,
+        depth_lift=depth_lift,
+        bimodal=bimodal,
+        seed=seed,
     )
     export = run(spec)
     paths = write_export(export, outdir, fmt)

@@ -53,8 +53,10 @@ def test_aa_false_positive_rate_and_coverage(kind):
         rejections += res.p_value < ALPHA
         covered += res.ci[0] <= 0.0 <= res.ci[1]
         rel_covered += res.relative_ci[0] <= 0.0 <= res.relative_ci[1]
-    print(f"\n{kind}: reps {reps}, A/A FPR {rejections / reps:.4f}, CI coverage "
-          f"{covered / reps:.4f}, lift CI coverage {rel_covered / reps:.4f}")
+    print(
+        f"\n{kind}: reps {reps}, A/A FPR {rejections / reps:.4f}, CI coverage "
+        f"{covered / reps:.4f}, lift CI coverage {rel_covered / reps:.4f}"
+    )
     lo, hi = _band(reps, ALPHA)
     assert lo <= rejections / reps <= hi, f"{kind}: FPR {rejections / reps:.4f}"
     clo, chi = _band(reps, 1 - ALPHA)
@@ -89,9 +91,13 @@ def test_naive_event_level_test_is_anti_conservative_where_delta_is_not():
         c = ArmSummary(n=int(yc.sum()), mean=xc.sum() / yc.sum(), var=0.0)
         t = ArmSummary(n=int(yt.sum()), mean=xt.sum() / yt.sum(), var=0.0)
         naive += two_proportion_ztest(c, t).p_value < ALPHA
-        delta += delta_ratio_test(ArmSummary.from_values(xc, yc),
-                                  ArmSummary.from_values(xt, yt)).p_value < ALPHA
-    print(f"\nA/A on a clustered ratio: naive event-level FPR {naive / reps:.4f}, "
-          f"delta method {delta / reps:.4f} (reps {reps})")
+        delta += (
+            delta_ratio_test(ArmSummary.from_values(xc, yc), ArmSummary.from_values(xt, yt)).p_value
+            < ALPHA
+        )
+    print(
+        f"\nA/A on a clustered ratio: naive event-level FPR {naive / reps:.4f}, "
+        f"delta method {delta / reps:.4f} (reps {reps})"
+    )
     assert naive / reps > _band(reps, ALPHA)[1]
     assert delta / reps <= _band(reps, ALPHA)[1]

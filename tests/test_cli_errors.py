@@ -16,10 +16,21 @@ from abkit_cli.main import cli
 
 @pytest.fixture
 def export(tmp_path):
-    assign = pl.DataFrame({"user_id": [1, 2, 3, 4], "variant": ["control", "t", "control", "t"],
-                           "assigned_at": ["2024-01-01"] * 4})
-    events = pl.DataFrame({"user_id": [1, 2, 3, 4], "event": ["ai_output"] * 4,
-                           "timestamp": ["2024-01-02T10:00:00"] * 4, "session_id": ["a"] * 4})
+    assign = pl.DataFrame(
+        {
+            "user_id": [1, 2, 3, 4],
+            "variant": ["control", "t", "control", "t"],
+            "assigned_at": ["2024-01-01"] * 4,
+        }
+    )
+    events = pl.DataFrame(
+        {
+            "user_id": [1, 2, 3, 4],
+            "event": ["ai_output"] * 4,
+            "timestamp": ["2024-01-02T10:00:00"] * 4,
+            "session_id": ["a"] * 4,
+        }
+    )
     a, e = tmp_path / "assignments.csv", tmp_path / "events.csv"
     assign.write_csv(a)
     events.write_csv(e)
@@ -44,8 +55,9 @@ def test_missing_column_names_it_and_lists_those_found(export):
 
 def test_all_timestamps_unparseable_is_an_error_with_an_example(export):
     tmp, a, _ = export
-    pl.DataFrame({"user_id": [1, 2], "event": ["x", "x"],
-                  "timestamp": ["01/02/2024 10am", "yesterday"]}).write_csv(tmp / "e.csv")
+    pl.DataFrame(
+        {"user_id": [1, 2], "event": ["x", "x"], "timestamp": ["01/02/2024 10am", "yesterday"]}
+    ).write_csv(tmp / "e.csv")
     out = run("analyze", a, tmp / "e.csv")
     assert out.exit_code == 2
     assert "column 'timestamp'" in out.output and "01/02/2024 10am" in out.output
@@ -53,8 +65,9 @@ def test_all_timestamps_unparseable_is_an_error_with_an_example(export):
 
 def test_unparseable_assignment_timestamps(export):
     tmp, _, e = export
-    pl.DataFrame({"user_id": [1, 2], "variant": ["control", "t"],
-                  "assigned_at": ["soon", "later"]}).write_csv(tmp / "a.csv")
+    pl.DataFrame(
+        {"user_id": [1, 2], "variant": ["control", "t"], "assigned_at": ["soon", "later"]}
+    ).write_csv(tmp / "a.csv")
     out = run("analyze", tmp / "a.csv", e)
     assert out.exit_code == 2
     assert "assigned_at" in out.output and "'soon'" in out.output and "data row 1" in out.output
@@ -85,13 +98,17 @@ def test_control_variant_absent(export):
     ("toml", "expected"),
     [
         ("[experiment]\nalpah = 0.05\n", "unknown key 'experiment.alpah'. Did you mean 'alpha'?"),
-        ("[experiment]\nalpha = \"0.05\"\n", "key 'experiment.alpha' must be of type float"),
-        ("[[metrics]]\nname = \"m\"\ntype = \"retension\"\nday = 1\n", "Did you mean 'retention'"),
-        ("[[metrics]]\nname = \"m\"\ntype = \"ratio\"\nnumerator = \"a\"\n",
-         "needs the key 'denominator'"),
-        ("[[metrics]]\nname = \"m\"\ntype = \"mean\"\ncolumn = \"a\"\nguardrail = true\n",
-         "give exactly one of 'margin'"),
-        ("[[metrics]]\nname = \"m\"\ntype = \"retention\"\n", "give exactly one of 'day = N'"),
+        ('[experiment]\nalpha = "0.05"\n', "key 'experiment.alpha' must be of type float"),
+        ('[[metrics]]\nname = "m"\ntype = "retension"\nday = 1\n', "Did you mean 'retention'"),
+        (
+            '[[metrics]]\nname = "m"\ntype = "ratio"\nnumerator = "a"\n',
+            "needs the key 'denominator'",
+        ),
+        (
+            '[[metrics]]\nname = "m"\ntype = "mean"\ncolumn = "a"\nguardrail = true\n',
+            "give exactly one of 'margin'",
+        ),
+        ('[[metrics]]\nname = "m"\ntype = "retention"\n', "give exactly one of 'day = N'"),
         ("[experimnt]\n", "unknown section 'experimnt'"),
         ("[experiment\n", "not valid TOML"),
     ],
@@ -107,34 +124,41 @@ def test_config_errors_name_the_key(export, toml, expected):
 
 def test_proportion_column_with_other_values(tmp_path):
     pl.DataFrame({"user_id": [1, 2], "variant": ["control", "t"], "x": [0, 2]}).write_csv(
-        tmp_path / "u.csv")
-    (tmp_path / "c.toml").write_text('[[metrics]]\nname = "x"\ntype = "proportion"\n'
-                                     'column = "x"\n')
+        tmp_path / "u.csv"
+    )
+    (tmp_path / "c.toml").write_text('[[metrics]]\nname = "x"\ntype = "proportion"\ncolumn = "x"\n')
     out = run("analyze", tmp_path / "u.csv", "-c", tmp_path / "c.toml")
     assert out.exit_code == 2 and "column 'x'" in out.output and "0/1" in out.output
 
 
 def test_text_in_a_numeric_metric_column_names_row_and_value(tmp_path):
-    pl.DataFrame({"user_id": [1, 2, 3], "variant": ["control", "t", "t"],
-                  "revenue": ["1.5", "2", "n/a"]}).write_csv(tmp_path / "u.csv")
-    (tmp_path / "c.toml").write_text('[[metrics]]\nname = "revenue"\ntype = "mean"\n'
-                                     'column = "revenue"\n')
+    pl.DataFrame(
+        {"user_id": [1, 2, 3], "variant": ["control", "t", "t"], "revenue": ["1.5", "2", "n/a"]}
+    ).write_csv(tmp_path / "u.csv")
+    (tmp_path / "c.toml").write_text(
+        '[[metrics]]\nname = "revenue"\ntype = "mean"\ncolumn = "revenue"\n'
+    )
     out = run("analyze", tmp_path / "u.csv", "-c", tmp_path / "c.toml")
     assert out.exit_code == 2
     assert "'n/a'" in out.output and "data row 3" in out.output
 
 
 def test_only_one_variant(tmp_path):
-    pl.DataFrame({"user_id": [1, 2], "variant": ["control", "control"], "x": [1.0, 2.0]}
-                 ).write_csv(tmp_path / "u.csv")
+    pl.DataFrame({"user_id": [1, 2], "variant": ["control", "control"], "x": [1.0, 2.0]}).write_csv(
+        tmp_path / "u.csv"
+    )
     out = run("analyze", tmp_path / "u.csv")
     assert out.exit_code == 2 and "needs a treatment" in out.output
 
 
 def test_unknown_and_null_variants_and_duplicates_are_counted_not_fatal(tmp_path):
-    units = pl.DataFrame({"user_id": [1, 2, 3, 4, 5, 5, None],
-                          "variant": ["control", "t", "zzz", None, "t", "control", "t"],
-                          "x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]})
+    units = pl.DataFrame(
+        {
+            "user_id": [1, 2, 3, 4, 5, 5, None],
+            "variant": ["control", "t", "zzz", None, "t", "control", "t"],
+            "x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0],
+        }
+    )
     units.write_csv(tmp_path / "u.csv")
     (tmp_path / "c.toml").write_text('[experiment]\nvariants = ["control", "t"]\n')
     out = run("analyze", tmp_path / "u.csv", "-c", tmp_path / "c.toml", "--format", "json")
@@ -149,8 +173,9 @@ def test_unknown_and_null_variants_and_duplicates_are_counted_not_fatal(tmp_path
 
 
 def test_degenerate_data_is_reported_not_crashed(tmp_path):
-    pl.DataFrame({"user_id": [1, 2, 3], "variant": ["control", "t", "t"], "x": [1.0, 2.0, 2.0]}
-                 ).write_csv(tmp_path / "u.csv")
+    pl.DataFrame(
+        {"user_id": [1, 2, 3], "variant": ["control", "t", "t"], "x": [1.0, 2.0, 2.0]}
+    ).write_csv(tmp_path / "u.csv")
     out = run("analyze", tmp_path / "u.csv", "--format", "json")
     assert out.exit_code == 0
     r = json.loads(out.output)["results"][0]
@@ -159,18 +184,25 @@ def test_degenerate_data_is_reported_not_crashed(tmp_path):
 
 
 def test_help_does_not_import_heavy_modules():
-    code = ("import sys; from abkit_cli.main import cli\n"
-            "try:\n    cli(['--help'])\nexcept SystemExit:\n    pass\n"
-            "heavy = [m for m in ('matplotlib', 'statsmodels', 'scipy', 'polars') "
-            "if m in sys.modules]\nprint('HEAVY', heavy)")
+    code = (
+        "import sys; from abkit_cli.main import cli\n"
+        "try:\n    cli(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('matplotlib', 'statsmodels', 'scipy', 'polars') "
+        "if m in sys.modules]\nprint('HEAVY', heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stdout
 
 
 def test_markdown_escapes_names_from_the_data(tmp_path):
     evil = "[click](http://evil.example) <img src=x onerror=alert(1)> **bold** | pipe"
-    pl.DataFrame({"user_id": [1, 2, 3, 4], "variant": ["control", evil, "control", evil],
-                  "x": [1.0, 2.0, 3.0, 5.0]}).write_csv(tmp_path / "u.csv")
+    pl.DataFrame(
+        {
+            "user_id": [1, 2, 3, 4],
+            "variant": ["control", evil, "control", evil],
+            "x": [1.0, 2.0, 3.0, 5.0],
+        }
+    ).write_csv(tmp_path / "u.csv")
     out = run("analyze", tmp_path / "u.csv", "--format", "markdown")
     assert out.exit_code == 0
     from markdown_it import MarkdownIt

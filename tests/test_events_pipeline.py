@@ -12,8 +12,14 @@ ASSIGN = pl.DataFrame(
         "user_id": [1, 2, 3, 4, 4, 5, 6, 7],
         "variant": ["control", "v2", "v2", "control", "v2", None, "control", "v2"],
         "assigned_at": [
-            "2024-01-01T00:00:00Z", "2024-01-01T12:00:00Z", "2024-01-02 00:00:00",
-            "2024-01-01", "2024-01-01", "2024-01-01", "2024-01-01", "2024-01-08T00:00:00Z",
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T12:00:00Z",
+            "2024-01-02 00:00:00",
+            "2024-01-01",
+            "2024-01-01",
+            "2024-01-01",
+            "2024-01-01",
+            "2024-01-08T00:00:00Z",
         ],
     }
 )
@@ -30,17 +36,44 @@ EVENTS = pl.DataFrame(
             "2024-01-02T02:00:00Z",  # u3 day 0
             "2024-01-02T00:00:00Z",  # u4: unit in two variants
             "2024-01-02T00:00:00Z",  # u99: never assigned
-            "not a time",            # unparseable
+            "not a time",  # unparseable
             "2024-01-02T10:00:00Z",  # u6 day 1
             "2024-01-09T12:00:00Z",  # u7 day 1: export end
             "2024-01-03T00:00:00Z",  # null unit id
             "2024-01-06T00:00:00Z",  # u6 day 5
         ],
-        "event": ["ai_output", "share", "ai_output", "ai_output", "ai_output", "ai_output",
-                  "ai_output", "ai_output", "ai_output", "ai_output", "share", "ai_output",
-                  "ai_output", "ai_output"],
-        "session_id": ["s1", "s1", "s2", "s2", "s3", "s0", "s4", "s5", "s6", "s7", "s8", "s9",
-                       "s10", "s11"],
+        "event": [
+            "ai_output",
+            "share",
+            "ai_output",
+            "ai_output",
+            "ai_output",
+            "ai_output",
+            "ai_output",
+            "ai_output",
+            "ai_output",
+            "ai_output",
+            "share",
+            "ai_output",
+            "ai_output",
+            "ai_output",
+        ],
+        "session_id": [
+            "s1",
+            "s1",
+            "s2",
+            "s2",
+            "s3",
+            "s0",
+            "s4",
+            "s5",
+            "s6",
+            "s7",
+            "s8",
+            "s9",
+            "s10",
+            "s11",
+        ],
     }
 )
 CONFIG = {
@@ -131,9 +164,21 @@ def test_to_dict_has_the_documented_json_shape(result):
     assert set(d["experiment"]) >= {"name", "control", "variants", "alpha", "unit"}
     assert set(d["srm"]) >= {"p_value", "observed", "expected_share", "mismatch"}
     assert all(set(e) >= {"reason", "rows"} for e in d["exclusions"])
-    keys = {"metric", "variant", "method", "control", "treatment", "effect", "ci",
-            "relative_effect", "relative_ci", "p_value", "p_value_adjusted", "significant",
-            "warnings"}
+    keys = {
+        "metric",
+        "variant",
+        "method",
+        "control",
+        "treatment",
+        "effect",
+        "ci",
+        "relative_effect",
+        "relative_ci",
+        "p_value",
+        "p_value_adjusted",
+        "significant",
+        "warnings",
+    }
     for r in d["results"]:
         assert keys <= set(r)
         assert set(r["control"]) == {"n", "value"}
@@ -148,12 +193,23 @@ def test_table_is_a_polars_frame(result):
 
 def test_event_before_assignment_window_is_relative_to_each_unit():
     # one unit assigned late: its earlier event must not count as day 0
-    assign = pl.DataFrame({"user_id": [1, 2], "variant": ["control", "t"],
-                           "assigned_at": ["2024-01-05", "2024-01-01"]})
-    events = pl.DataFrame({"user_id": [1, 2, 2], "event": ["x", "x", "x"],
-                           "timestamp": ["2024-01-04", "2024-01-02T01:00", "2024-01-20"]})
-    res = abkit.analyze(assign, {"metrics": [{"name": "d1", "type": "retention", "day": 1}]},
-                        events=events)
+    assign = pl.DataFrame(
+        {
+            "user_id": [1, 2],
+            "variant": ["control", "t"],
+            "assigned_at": ["2024-01-05", "2024-01-01"],
+        }
+    )
+    events = pl.DataFrame(
+        {
+            "user_id": [1, 2, 2],
+            "event": ["x", "x", "x"],
+            "timestamp": ["2024-01-04", "2024-01-02T01:00", "2024-01-20"],
+        }
+    )
+    res = abkit.analyze(
+        assign, {"metrics": [{"name": "d1", "type": "retention", "day": 1}]}, events=events
+    )
     assert res.rows["events"] == {"read": 3, "used": 2, "excluded": 1}
     row = res.results[0]
     assert (row.control_value, row.treatment_value) == (0.0, 1.0)

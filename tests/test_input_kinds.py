@@ -30,9 +30,21 @@ def reference(export):
 
 def _numbers(d):
     """(metric, flat tuple of every number) per result."""
-    return [(r["metric"], (r["control"]["n"], r["control"]["value"], r["treatment"]["n"],
-                           r["treatment"]["value"], r["effect"], *r["ci"], r["p_value"]))
-            for r in d["results"]]
+    return [
+        (
+            r["metric"],
+            (
+                r["control"]["n"],
+                r["control"]["value"],
+                r["treatment"]["n"],
+                r["treatment"]["value"],
+                r["effect"],
+                *r["ci"],
+                r["p_value"],
+            ),
+        )
+        for r in d["results"]
+    ]
 
 
 def _same(got, ref, rel):
@@ -64,8 +76,11 @@ def test_folder_and_glob_of_parts(tmp_path, export, reference):
 
 def test_single_events_table_with_variant_and_exposure(export, reference):
     exposure = export.assignments.select(
-        "user_id", pl.col("assigned_at").alias("timestamp"), pl.lit("exposure").alias("event"),
-        pl.lit(None, pl.Int64).alias("session_id"), pl.lit(None, pl.Float64).alias("value"),
+        "user_id",
+        pl.col("assigned_at").alias("timestamp"),
+        pl.lit("exposure").alias("event"),
+        pl.lit(None, pl.Int64).alias("session_id"),
+        pl.lit(None, pl.Float64).alias("value"),
         "variant",
     )
     events = export.events.join(export.assignments.select("user_id", "variant"), on="user_id")
@@ -81,9 +96,11 @@ def _unit_table(export):
         (pl.col("event") == "ai_output").sum().alias("outputs"),
         (pl.col("event") == "share").sum().alias("shares"),
     )
-    return export.assignments.join(counts, on="user_id", how="left").with_columns(
-        pl.col("outputs", "shares").fill_null(0)
-    ).with_columns((pl.col("shares") > 0).alias("any_share"))
+    return (
+        export.assignments.join(counts, on="user_id", how="left")
+        .with_columns(pl.col("outputs", "shares").fill_null(0))
+        .with_columns((pl.col("shares") > 0).alias("any_share"))
+    )
 
 
 UNIT_METRICS = {
@@ -106,13 +123,22 @@ def test_summary_table_matches_unit_table(export):
     units = _unit_table(export)
     x, y, b = pl.col("shares"), pl.col("outputs"), pl.col("any_share").cast(pl.Float64)
     by = units.group_by("variant")
-    ratio = by.agg(pl.len().alias("n"), x.sum().alias("num_sum"), y.sum().alias("den_sum"),
-                   (x * x).sum().alias("num_sum_sq"), (y * y).sum().alias("den_sum_sq"),
-                   (x * y).sum().alias("num_den_sum")).with_columns(metric=pl.lit("share_rate"))
-    mean = by.agg(pl.len().alias("n"), y.mean().alias("mean"), y.var().alias("variance"),
-                  ).with_columns(metric=pl.lit("outputs"))
+    ratio = by.agg(
+        pl.len().alias("n"),
+        x.sum().alias("num_sum"),
+        y.sum().alias("den_sum"),
+        (x * x).sum().alias("num_sum_sq"),
+        (y * y).sum().alias("den_sum_sq"),
+        (x * y).sum().alias("num_den_sum"),
+    ).with_columns(metric=pl.lit("share_rate"))
+    mean = by.agg(
+        pl.len().alias("n"),
+        y.mean().alias("mean"),
+        y.var().alias("variance"),
+    ).with_columns(metric=pl.lit("outputs"))
     prop = by.agg(pl.len().alias("n"), b.mean().alias("mean")).with_columns(
-        metric=pl.lit("any_share"))
+        metric=pl.lit("any_share")
+    )
     summary = pl.concat([ratio, mean, prop], how="diagonal_relaxed")
     got = abkit.analyze(summary, UNIT_METRICS).to_dict()
     ref = abkit.analyze(units, UNIT_METRICS).to_dict()
@@ -124,7 +150,8 @@ def test_summary_daily_rows_pool_exactly(export):
     units = _unit_table(export).with_columns(day=pl.col("user_id") % 3)
     y = pl.col("outputs")
     daily = units.group_by("variant", "day").agg(
-        pl.len().alias("n"), y.mean().alias("mean"), y.var().alias("variance"))
+        pl.len().alias("n"), y.mean().alias("mean"), y.var().alias("variance")
+    )
     config = {"metrics": [{"name": "metric", "type": "mean", "column": "outputs"}]}
     got = abkit.analyze(daily, config).to_dict()["results"][0]
     ref = abkit.analyze(units, config).to_dict()["results"][0]
@@ -133,9 +160,14 @@ def test_summary_daily_rows_pool_exactly(export):
 
 
 def test_unit_table_defaults_detect_proportions_and_means():
-    units = pl.DataFrame({"user_id": range(6), "variant": ["control", "t"] * 3,
-                          "converted": [True, False, False, True, True, False],
-                          "revenue": [1.0, 2.0, 3.5, 0.0, 2.0, 1.0]})
+    units = pl.DataFrame(
+        {
+            "user_id": range(6),
+            "variant": ["control", "t"] * 3,
+            "converted": [True, False, False, True, True, False],
+            "revenue": [1.0, 2.0, 3.5, 0.0, 2.0, 1.0],
+        }
+    )
     d = abkit.analyze(units).to_dict()
     types = {r["metric"]: r["metric_type"] for r in d["results"]}
     assert types == {"converted": "proportion", "revenue": "mean"}

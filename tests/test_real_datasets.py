@@ -57,8 +57,7 @@ def test_hillstrom_three_arms_published_rates():
     spend = rows[("spend", "Mens E-Mail")]
     assert spend.treatment_value == pytest.approx(1.423, abs=0.0005)
     assert spend.control_value == pytest.approx(0.653, abs=0.0005)
-    assert res.srm.observed == {"No E-Mail": 21_306, "Mens E-Mail": 21_307,
-                                "Womens E-Mail": 21_387}
+    assert res.srm.observed == {"No E-Mail": 21_306, "Mens E-Mail": 21_307, "Womens E-Mail": 21_387}
     assert not res.srm.mismatch
     # Holm over two treatments: the adjusted p is at least the raw p
     assert all(r.p_value_adjusted >= r.p_value for r in res.results)
@@ -66,8 +65,9 @@ def test_hillstrom_three_arms_published_rates():
 
 def test_cli_reproduces_cookie_cats_in_json():
     path = shared_file("cookie_cats", "cookie_cats.csv")
-    out = CliRunner().invoke(cli, ["analyze", str(path), "-c",
-                                   str(EXAMPLES / "cookie_cats.toml"), "--format", "json"])
+    out = CliRunner().invoke(
+        cli, ["analyze", str(path), "-c", str(EXAMPLES / "cookie_cats.toml"), "--format", "json"]
+    )
     assert out.exit_code == 0, out.output
     import json
 

@@ -119,22 +119,25 @@ def test_relative_effect_matches_numerical_jacobian(skewed):
     se = math.sqrt(d_dc**2 * vc + d_dt**2 * vt)
     assert res.relative_effect == pytest.approx(mt / mc - 1, rel=REL)
     assert res.relative_se == pytest.approx(se, rel=1e-6)
-    assert res.relative_ci[0] == pytest.approx(res.relative_effect - 1.959963984540054 * se,
-                                               rel=1e-6)
+    assert res.relative_ci[0] == pytest.approx(
+        res.relative_effect - 1.959963984540054 * se, rel=1e-6
+    )
 
 
 def test_noninferiority_matches_statsmodels_one_sided_welch(skewed):
     c, t = skewed
     comp = welch_test(ArmSummary.from_values(c), ArmSummary.from_values(t))
     margin = 0.8
-    ours = noninferiority_test(comp.effect, comp.se, margin, higher_is_better=True,
-                               alpha=0.05, df=comp.df)
-    stat, p, df = sm_ttest_ind(t, c, alternative="larger", usevar="unequal", value=-margin)
+    ours = noninferiority_test(
+        comp.effect, comp.se, margin, higher_is_better=True, alpha=0.05, df=comp.df
+    )
+    stat, p, _ = sm_ttest_ind(t, c, alternative="larger", usevar="unequal", value=-margin)
     assert ours.statistic == pytest.approx(stat, rel=REL)
     assert ours.p_value == pytest.approx(p, rel=REL)
     # lower is better: H0 Δ ≥ δ, the mirror image
-    ours_low = noninferiority_test(comp.effect, comp.se, margin, higher_is_better=False,
-                                   alpha=0.05, df=comp.df)
+    ours_low = noninferiority_test(
+        comp.effect, comp.se, margin, higher_is_better=False, alpha=0.05, df=comp.df
+    )
     stat2, p2, _ = sm_ttest_ind(t, c, alternative="smaller", usevar="unequal", value=margin)
     assert ours_low.p_value == pytest.approx(p2, rel=REL)
     assert ours_low.statistic == pytest.approx(-stat2, rel=REL)

@@ -13,8 +13,13 @@ from typing import Any
 from abkit.report.format import decision_label, interval, num, pct, pval, rel_interval
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&:@])")
-_ICON = {"better": "✅ better", "worse": "❌ worse", "guardrail pass": "✅ guardrail pass",
-         "guardrail fail": "❌ guardrail fail", "guardrail inconclusive": "⚠️ guardrail inconclusive"}
+_ICON = {
+    "better": "✅ better",
+    "worse": "❌ worse",
+    "guardrail pass": "✅ guardrail pass",
+    "guardrail fail": "❌ guardrail fail",
+    "guardrail inconclusive": "⚠️ guardrail inconclusive",
+}
 
 
 def escape(text: Any) -> str:
@@ -26,19 +31,26 @@ def render_markdown(d: dict[str, Any]) -> str:
     exp, srm = d["experiment"], d["srm"]
     conf = f"{1 - exp['alpha']:.0%}"
     out = [f"## A/B result: {escape(exp['name'])}", ""]
-    srm_line = (f"**Sample ratio:** {'❌ MISMATCH' if srm['mismatch'] else '✅ ok'} "
-                f"(chi-square p = {pval(srm['p_value'])}; "
-                + ", ".join(f"{escape(v)}: {n:,}" for v, n in srm["observed"].items()) + ")")
+    srm_line = (
+        f"**Sample ratio:** {'❌ MISMATCH' if srm['mismatch'] else '✅ ok'} "
+        f"(chi-square p = {pval(srm['p_value'])}; "
+        + ", ".join(f"{escape(v)}: {n:,}" for v, n in srm["observed"].items())
+        + ")"
+    )
     out += [srm_line, ""]
     for w in d["warnings"]:
         out.append(f"> ⚠️ {escape(w)}")
     if d["warnings"]:
         out.append("")
-    out.append(f"Unit: `{escape(exp['unit'])}` · control: **{escape(exp['control'])}** · "
-               f"alpha {exp['alpha']} · p adj: {exp['correction']} · input: {exp['input']}")
+    out.append(
+        f"Unit: `{escape(exp['unit'])}` · control: **{escape(exp['control'])}** · "
+        f"alpha {exp['alpha']} · p adj: {exp['correction']} · input: {exp['input']}"
+    )
     out.append("")
-    out.append(f"| metric | variant | control | treatment | effect ({conf} CI) | lift ({conf} CI)"
-               " | p | p adj | method | decision |")
+    out.append(
+        f"| metric | variant | control | treatment | effect ({conf} CI) | lift ({conf} CI)"
+        " | p | p adj | method | decision |"
+    )
     out.append("|---|---|---|---|---|---|---|---|---|---|")
     for r in d["results"]:
         t = r["metric_type"]
@@ -56,24 +68,34 @@ def render_markdown(d: dict[str, Any]) -> str:
         out += [f"- **{escape(m)} / {escape(v)}**: {escape(w)}" for m, v, w in warned]
         out += ["", "</details>"]
     if d["session_depth"]:
-        out += ["", "### Session depth shape", "",
-                "| metric | variant | sessions | mean | median | 1 interaction | 20+ | bimodal |",
-                "|---|---|---|---|---|---|---|---|"]
+        out += [
+            "",
+            "### Session depth shape",
+            "",
+            "| metric | variant | sessions | mean | median | 1 interaction | 20+ | bimodal |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for metric, by_variant in d["session_depth"].items():
             for v, s in by_variant.items():
-                out.append(f"| {escape(metric)} | {escape(v)} | {s['sessions']:,} | "
-                           f"{num(s['mean'])} | {num(s['median'])} | "
-                           f"{pct(s['share_one']).lstrip('+')} | "
-                           f"{pct(s['share_20_plus']).lstrip('+')} | "
-                           f"{'⚠️ yes' if s['bimodal'] else 'no'} |")
+                out.append(
+                    f"| {escape(metric)} | {escape(v)} | {s['sessions']:,} | "
+                    f"{num(s['mean'])} | {num(s['median'])} | "
+                    f"{pct(s['share_one']).lstrip('+')} | "
+                    f"{pct(s['share_20_plus']).lstrip('+')} | "
+                    f"{'⚠️ yes' if s['bimodal'] else 'no'} |"
+                )
     out += ["", "### Data quality", ""]
     for t, c in d["rows"].items():
-        out.append(f"- {escape(t)}: {c['read']:,} rows read, {c['used']:,} used, "
-                   f"{c['excluded']:,} excluded")
+        out.append(
+            f"- {escape(t)}: {c['read']:,} rows read, {c['used']:,} used, "
+            f"{c['excluded']:,} excluded"
+        )
     if d["exclusions"]:
         out += ["", "| table | reason | rows |", "|---|---|---|"]
-        out += [f"| {escape(e['table'])} | {escape(e['reason'])} | {e['rows']:,} |"
-                for e in d["exclusions"]]
+        out += [
+            f"| {escape(e['table'])} | {escape(e['reason'])} | {e['rows']:,} |"
+            for e in d["exclusions"]
+        ]
     for n in d["metric_notes"].get("(all)", []):
         out.append(f"- note: {escape(n)}")
     out.append("")

@@ -8,8 +8,9 @@ from abkit.report.format import decision_label, interval, num, pct, pval, rel_in
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(header)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
+    ]
     line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
     out = [line, "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
@@ -18,8 +19,10 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def render_text(d: dict[str, Any]) -> str:
     exp, srm = d["experiment"], d["srm"]
-    lines = [f"Experiment: {exp['name']}   unit: {exp['unit']}   control: {exp['control']}   "
-             f"alpha: {exp['alpha']}   input: {exp['input']}"]
+    lines = [
+        f"Experiment: {exp['name']}   unit: {exp['unit']}   control: {exp['control']}   "
+        f"alpha: {exp['alpha']}   input: {exp['input']}"
+    ]
     if exp.get("export_end"):
         lines.append(f"Export end: {exp['export_end']}")
     status = "MISMATCH" if srm["mismatch"] else "ok"
@@ -28,22 +31,44 @@ def render_text(d: dict[str, Any]) -> str:
     for w in d["warnings"]:
         lines.append(f"WARNING: {w}")
     lines.append("")
-    header = ["metric", "variant", "control", "treatment", "effect", "95% CI" if
-              abs(exp["alpha"] - 0.05) < 1e-12 else f"{1 - exp['alpha']:.0%} CI",
-              "lift", "lift CI", "p", "p adj", "decision"]
+    header = [
+        "metric",
+        "variant",
+        "control",
+        "treatment",
+        "effect",
+        "95% CI" if abs(exp["alpha"] - 0.05) < 1e-12 else f"{1 - exp['alpha']:.0%} CI",
+        "lift",
+        "lift CI",
+        "p",
+        "p adj",
+        "decision",
+    ]
     rows = []
     for r in d["results"]:
         t = r["metric_type"]
-        rows.append([r["metric"], r["variant"], num(r["control"]["value"], t),
-                     num(r["treatment"]["value"], t), num(r["effect"], t, True),
-                     interval(r["ci"], t), pct(r["relative_effect"]),
-                     rel_interval(r["relative_ci"]), pval(r["p_value"]),
-                     pval(r["p_value_adjusted"]), decision_label(r)])
+        rows.append(
+            [
+                r["metric"],
+                r["variant"],
+                num(r["control"]["value"], t),
+                num(r["treatment"]["value"], t),
+                num(r["effect"], t, True),
+                interval(r["ci"], t),
+                pct(r["relative_effect"]),
+                rel_interval(r["relative_ci"]),
+                pval(r["p_value"]),
+                pval(r["p_value_adjusted"]),
+                decision_label(r),
+            ]
+        )
     lines += _table(header, rows)
     lines.append("")
     methods = sorted({r["method"] for r in d["results"]})
-    lines.append("Methods: " + "; ".join(methods) + f". p adj: {exp['correction']} across "
-                 "treatments per metric (guardrails: one-sided non-inferiority p-value).")
+    lines.append(
+        "Methods: " + "; ".join(methods) + f". p adj: {exp['correction']} across "
+        "treatments per metric (guardrails: one-sided non-inferiority p-value)."
+    )
     guards = [r for r in d["results"] if r["guardrail"]]
     if guards:
         lines.append("")
@@ -51,8 +76,10 @@ def render_text(d: dict[str, Any]) -> str:
         for r in guards:
             g = r["guardrail"]
             margin = pct(g["margin"]) if g["scale"] == "relative" else num(g["margin"])
-            lines.append(f"  {r['metric']} / {r['variant']}: {g['verdict'].upper()} "
-                         f"(margin {margin.lstrip('+')} {g['scale']}, p = {pval(g['p_value'])})")
+            lines.append(
+                f"  {r['metric']} / {r['variant']}: {g['verdict'].upper()} "
+                f"(margin {margin.lstrip('+')} {g['scale']}, p = {pval(g['p_value'])})"
+            )
     notes = [(r["metric"], r["variant"], w) for r in d["results"] for w in r["warnings"]]
     if notes:
         lines.append("")
@@ -67,11 +94,16 @@ def render_text(d: dict[str, Any]) -> str:
                     f"  {metric} / {v}: {s['sessions']:,} sessions, mean {num(s['mean'])}, "
                     f"median {num(s['median'])}, 1 interaction {pct(s['share_one']).lstrip('+')}, "
                     f"20+ {pct(s['share_20_plus']).lstrip('+')}"
-                    + ("  BIMODAL (power-user split)" if s["bimodal"] else ""))
+                    + ("  BIMODAL (power-user split)" if s["bimodal"] else "")
+                )
     lines.append("")
-    lines.append("Rows: " + "; ".join(
-        f"{t}: {c['read']:,} read, {c['used']:,} used, {c['excluded']:,} excluded"
-        for t, c in d["rows"].items()))
+    lines.append(
+        "Rows: "
+        + "; ".join(
+            f"{t}: {c['read']:,} read, {c['used']:,} used, {c['excluded']:,} excluded"
+            for t, c in d["rows"].items()
+        )
+    )
     for e in d["exclusions"]:
         lines.append(f"  excluded {e['rows']:,} {e['table']} row(s): {e['reason']}")
     lines += [f"  note: {n}" for n in d["metric_notes"].get("(all)", [])]

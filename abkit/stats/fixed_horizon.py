@@ -185,9 +185,7 @@ def ratio_variance(arm: ArmSummary) -> float:
     return (arm.var / my**2 - 2 * mx * arm.cov / my**3 + mx**2 * arm.den_var / my**4) / arm.n
 
 
-def delta_ratio_test(
-    control: ArmSummary, treatment: ArmSummary, alpha: float = 0.05
-) -> Comparison:
+def delta_ratio_test(control: ArmSummary, treatment: ArmSummary, alpha: float = 0.05) -> Comparison:
     """Difference of two ratio-of-sums metrics, delta-method SEs, normal reference.
 
     The randomisation unit (user) is the independent observation, not the event in

@@ -8,6 +8,7 @@ of interactions per session and flags bimodality.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -53,9 +54,7 @@ def _log2_bins(depth: np.ndarray, count: np.ndarray) -> tuple[list[str], np.ndar
         return [], np.zeros(0)
     index = np.floor(np.log2(depth[positive])).astype(int)
     totals = np.bincount(index, weights=count[positive])
-    labels = [
-        "1" if k == 0 else f"{2**k}-{2 ** (k + 1) - 1}" for k in range(totals.size)
-    ]
+    labels = ["1" if k == 0 else f"{2**k}-{2 ** (k + 1) - 1}" for k in range(totals.size)]
     return labels, totals / totals.sum()
 
 
@@ -77,7 +76,7 @@ def is_bimodal(shares: np.ndarray) -> bool:
         and padded[i + 1] > padded[i]
         and padded[i + 1] >= padded[i + 2]
     ]
-    for a, b in zip(peaks, peaks[1:], strict=False):
+    for a, b in pairwise(peaks):
         trough = shares[a + 1 : b].min() if b > a + 1 else np.inf
         if trough < _DIP_RATIO * min(shares[a], shares[b]):
             return True

@@ -140,7 +140,7 @@ def event_units(
     inp = spec.input
     if spec.unit == ROW_UNIT:
         raise AbkitInputError(
-            "unit = \"@row\" only applies to unit-level tables; events need a unit id column "
+            'unit = "@row" only applies to unit-level tables; events need a unit id column '
             "to join on."
         )
     events.require(spec.unit, what="randomisation unit id")
@@ -174,7 +174,7 @@ def event_units(
     ]
     key = [UNIT, TS, EVENT]
     if need_session:
-        cols.append(pl.col(inp.session).cast(pl.String).alias(SESSION))
+        cols.append(pl.col(inp.session).alias(SESSION))
         key.append(SESSION)
     if need_value:
         cols.append(pl.col(inp.value).cast(pl.Float64).alias(VALUE))
@@ -203,23 +203,38 @@ def event_units(
         .otherwise(pl.lit(None, pl.String))
     )
     frame = frame.with_columns(reason.alias(REASON))
-    first = pl.when(pl.col(REASON).is_null()).then(pl.struct(key)).is_first_distinct()
-    frame = frame.with_columns(
-        pl.when(pl.col(REASON).is_null() & ~first)
-        .then(pl.lit("duplicate event (same unit, time, name, session and value)"))
-        .otherwise(pl.col(REASON))
-        .alias(REASON)
-    )
-    valid = frame.filter(pl.col(REASON).is_null()).with_columns(
-        ((pl.col(TS) - pl.col(ASSIGNED_AT)).dt.total_microseconds() // _DAY_US).alias(DAY)
-    )
+    frame = _flag_duplicates(frame, key)
+    slim = [
+        UNIT,
+        VARIANT,
+        DAY,
+        EVENT,
+        *([SESSION] if need_session else []),
+        *([VALUE] if need_value else []),
+    ]
+    try:
+        # one pass over the export materialises the annotated rows (slim columns only)
+        annotated = (
+            frame.with_columns(
+                ((pl.col(TS) - pl.col(ASSIGNED_AT)).dt.total_microseconds() // _DAY_US)
+                .cast(pl.Int32)
+                .alias(DAY),
+                pl.col(EVENT).cast(pl.Categorical),
+            )
+            .select(REASON, TS, *slim)
+            .collect()
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise AbkitInputError(f"could not process the events: {exc}", source=events.label) from None
+    counts = annotated.group_by(REASON).len()
+    valid_frame = annotated.filter(pl.col(REASON).is_null())
+    del annotated
+    end = valid_frame.select(pl.col(TS).max().alias("end"))
+    valid_frame = valid_frame.select(slim)
+    valid = valid_frame.lazy()
     aggregates = [e for m in metrics for e in _metric_aggregates(m, spec)]
     depth_metrics = [m for m in metrics if m.type == "session_depth"]
-    queries = [
-        frame.group_by(REASON).len(),
-        valid.group_by(UNIT).agg(aggregates) if aggregates else valid.select(UNIT).unique(),
-        valid.select(pl.col(TS).max().alias("end"), pl.len().alias("n")),
-    ]
+    queries = [valid.group_by(UNIT).agg(aggregates) if aggregates else valid.select(UNIT).unique()]
     for m in depth_metrics:
         event = m.event or spec.event_names.output
         queries.append(
@@ -232,11 +247,9 @@ def event_units(
         )
     if need_session:
         queries.append(valid.select(pl.col(SESSION).is_null().sum().alias("null_sessions")))
-    try:
-        results = pl.collect_all(queries)
-    except pl.exceptions.PolarsError as exc:
-        raise AbkitInputError(f"could not process the events: {exc}", source=events.label) from None
-    counts, per_unit, end = results[0], results[1], results[2]
+    results = pl.collect_all(queries)
+    del valid_frame
+    per_unit = results[0]
     _fail_on_unreadable_times(frame, counts, events, inp.timestamp)
     ledger.add_counts("events", counts)
 
@@ -250,7 +263,7 @@ def event_units(
             out.units, out.eligibility[metric.name] = _apply_eligibility(
                 out.units, metric, export_end
             )
-    for m, hist in zip(depth_metrics, results[3 : 3 + len(depth_metrics)], strict=True):
+    for m, hist in zip(depth_metrics, results[1 : 1 + len(depth_metrics)], strict=True):
         out.depth_histograms[m.name] = hist
     if need_session:
         nulls = int(results[-1].item())
@@ -260,6 +273,34 @@ def event_units(
                 "not for session depth."
             )
     return out
+
+
+def _flag_duplicates(frame: pl.LazyFrame, key: list[str]) -> pl.LazyFrame:
+    """Mark exact repeats of a valid event (all of ``key`` equal) as duplicates.
+
+    Rows are hashed first; only rows whose hash repeats (true repeats plus the rare
+    collision) are compared exactly, so the result is exact and the expensive
+    multi-column comparison runs on a handful of rows.
+    """
+    valid = pl.col(REASON).is_null()
+    hashed = frame.with_columns(pl.when(valid).then(pl.struct(key).hash(seed=0)).alias("_h"))
+    repeats = (
+        hashed.filter(valid & pl.col("_h").is_duplicated())
+        .select(ROW, *key)
+        .sort(ROW)
+        .filter(~pl.struct(key).is_first_distinct())
+        .select(ROW, pl.lit(True).alias("_dup"))
+    )
+    return (
+        hashed.join(repeats, on=ROW, how="left")
+        .with_columns(
+            pl.when(pl.col("_dup").is_not_null())
+            .then(pl.lit("duplicate event (same unit, time, name, session and value)"))
+            .otherwise(pl.col(REASON))
+            .alias(REASON)
+        )
+        .drop("_h", "_dup")
+    )
 
 
 def _fail_on_unreadable_times(

@@ -119,8 +119,11 @@ def summary_arms(
     if inp.day in cols:
         if inp.cumulative:
             last = frame.sort(inp.day).group_by(keys, maintain_order=True).last()
-            ledger.add("summary", "earlier cumulative checkpoint (last one used)",
-                       frame.height - last.height)
+            ledger.add(
+                "summary",
+                "earlier cumulative checkpoint (last one used)",
+                frame.height - last.height,
+            )
             frame = last.drop(inp.day)
         else:
             frame = _combine_days(frame, keys, inp.day)
@@ -153,8 +156,10 @@ def summary_arms(
                 column=inp.metric,
             )
         first = frame.filter(pl.col(inp.metric) == name).row(0, named=True)
-        metrics.append(configured.get(name) or MetricSpec(
-            name=str(name), type=_infer_type(str(name), first, table)))
+        metrics.append(
+            configured.get(name)
+            or MetricSpec(name=str(name), type=_infer_type(str(name), first, table))
+        )
     arms: dict[str, dict[str, ArmSummary]] = {}
     for metric in metrics:
         rows = frame.filter(pl.col(inp.metric) == metric.name)

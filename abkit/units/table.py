@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from abkit.config import ExperimentSpec, MetricSpec
+from abkit.config import MetricSpec
 from abkit.errors import AbkitInputError
 from abkit.io.assignments import Assignments
 from abkit.io.readers import Table
@@ -76,7 +76,7 @@ def table_units(
                     f"true/false; found {vals.item(0, 'v')!r}.",
                     source=table.label,
                     column=cols[0],
-                    hint="Use type = \"mean\" for a numeric metric.",
+                    hint='Use type = "mean" for a numeric metric.',
                 )
         exprs.append(converted[0].alias(value_column(metric)))
         if len(converted) == 2:
