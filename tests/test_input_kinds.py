@@ -171,3 +171,58 @@ def test_unit_table_defaults_detect_proportions_and_means():
     d = abkit.analyze(units).to_dict()
     types = {r["metric"]: r["metric_type"] for r in d["results"]}
     assert types == {"converted": "proportion", "revenue": "mean"}
+
+
+def test_cumulative_summary_uses_the_last_checkpoint():
+    rows = pl.DataFrame(
+        {
+            "variant": ["control", "t"] * 3,
+            "metric": ["m"] * 6,
+            "day": [1, 1, 2, 2, 3, 3],
+            "n": [100, 100, 200, 210, 300, 320],
+            "mean": [0.1, 0.1, 0.11, 0.12, 0.10, 0.125],
+        }
+    )
+    config = {
+        "input": {"cumulative": True},
+        "metrics": [{"name": "m", "type": "proportion", "column": "m"}],
+    }
+    res = abkit.analyze(rows, config)
+    r = res.results[0]
+    assert (r.control_n, r.treatment_n) == (300, 320)
+    assert r.treatment_value == pytest.approx(0.125)
+    assert {e["reason"]: e["rows"] for e in res.exclusions} == {
+        "earlier cumulative checkpoint (last one used)": 4
+    }
+
+
+def test_export_end_override_controls_retention_eligibility(export):
+    config = {**METRICS, "input": {"export_end": "2026-01-08T00:00:00Z"}}
+    d1 = abkit.analyze(export.assignments, config, events=export.events).results[0]
+    # units are assigned over 2026-01-05..10; D1 needs assigned_at + 2 d <= 01-08
+    eligible = export.assignments.filter(
+        pl.col("assigned_at") <= pl.datetime(2026, 1, 6, time_zone="UTC")
+    ).height
+    assert d1.control_n + d1.treatment_n == eligible
+
+
+def test_benjamini_hochberg_option(export):
+    three = simulate(
+        users=3_000, days=6, enrol_days=2, seed=2, variants=("control", "a", "b"), share_lift=0.2
+    )
+    share = {
+        "metrics": [
+            {"name": "s", "type": "ratio", "numerator": "share", "denominator": "ai_output"}
+        ]
+    }
+    holm = abkit.analyze(three.assignments, share, events=three.events)
+    bh = abkit.analyze(
+        three.assignments, {**share, "experiment": {"correction": "bh"}}, events=three.events
+    )
+    raw = sorted(r.p_value for r in holm.results)
+    assert sorted(r.p_value_adjusted for r in holm.results) == pytest.approx(
+        [min(1, 2 * raw[0]), max(min(1, 2 * raw[0]), raw[1])]
+    )
+    assert sorted(r.p_value_adjusted for r in bh.results) == pytest.approx(
+        [min(2 * raw[0], raw[1]), raw[1]]
+    )

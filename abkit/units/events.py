@@ -182,8 +182,18 @@ def event_units(
     frame = (
         events.frame.with_row_index(ROW)
         .select(cols)
-        .join(units.lazy().select(UNIT, VARIANT, ASSIGNED_AT), on=UNIT, how="left")
-        .join(excluded.lazy().with_columns(pl.lit(True).alias("_excl")), on=UNIT, how="left")
+        .join(
+            units.lazy().select(UNIT, VARIANT, ASSIGNED_AT),
+            on=UNIT,
+            how="left",
+            maintain_order="left",
+        )
+        .join(
+            excluded.lazy().with_columns(pl.lit(True).alias("_excl")),
+            on=UNIT,
+            how="left",
+            maintain_order="left",
+        )
     )
     reason = (
         pl.when(pl.col(UNIT).is_null())
@@ -247,14 +257,15 @@ def event_units(
         )
     if need_session:
         queries.append(valid.select(pl.col(SESSION).is_null().sum().alias("null_sessions")))
-    results = pl.collect_all(queries)
+    # the in-memory engine sums floats in a fixed order: same input, same bits
+    results = pl.collect_all(queries, engine="in-memory")
     del valid_frame
     per_unit = results[0]
     _fail_on_unreadable_times(frame, counts, events, inp.timestamp)
     ledger.add_counts("events", counts)
 
     export_end = _export_end(end, spec, events)
-    table = units.join(per_unit, on=UNIT, how="left")
+    table = units.join(per_unit, on=UNIT, how="left", maintain_order="left")
     fill = [c for c in per_unit.columns if c != UNIT]
     table = table.with_columns(pl.col(fill).fill_null(0))
     out = EventUnits(units=table, export_end=export_end)
@@ -292,7 +303,7 @@ def _flag_duplicates(frame: pl.LazyFrame, key: list[str]) -> pl.LazyFrame:
         .select(ROW, pl.lit(True).alias("_dup"))
     )
     return (
-        hashed.join(repeats, on=ROW, how="left")
+        hashed.join(repeats, on=ROW, how="left", maintain_order="left")
         .with_columns(
             pl.when(pl.col("_dup").is_not_null())
             .then(pl.lit("duplicate event (same unit, time, name, session and value)"))
