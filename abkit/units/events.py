@@ -257,10 +257,12 @@ def event_units(
         )
     if need_session:
         queries.append(valid.select(pl.col(SESSION).is_null().sum().alias("null_sessions")))
-    # the in-memory engine sums floats in a fixed order: same input, same bits
-    results = pl.collect_all(queries, engine="in-memory")
+    # Per-unit sums may be of floats: the in-memory engine adds them in a fixed order
+    # (same input, same bits); the streaming engine merges partial sums in any order.
+    # The other queries count integers, which are exact in any order.
+    per_unit = queries[0].collect(engine="in-memory")
+    results = [per_unit, *pl.collect_all(queries[1:])]
     del valid_frame
-    per_unit = results[0]
     _fail_on_unreadable_times(frame, counts, events, inp.timestamp)
     ledger.add_counts("events", counts)
 
