@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +104,10 @@ class ExperimentSpec:
     event_names: EventNames = field(default_factory=EventNames)
     metrics: tuple[MetricSpec, ...] = ()
 
-    def with_metrics(self, metrics: tuple[MetricSpec, ...]) -> ExperimentSpec:
-        return replace(self, metrics=metrics)
+    @property
+    def declared_variants(self) -> tuple[str, ...] | None:
+        """Variants named in the config (``variants`` or ``expected_split``), if any."""
+        return self.variants or (tuple(self.expected_split) if self.expected_split else None)
 
 
 # --- schema -----------------------------------------------------------------------------

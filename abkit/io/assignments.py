@@ -33,6 +33,31 @@ class Assignments:
     variants: tuple[str, ...]  # control first, then treatments in sorted order
 
 
+def ordered_variants(observed: pl.Series, spec: ExperimentSpec, table: Table) -> tuple[str, ...]:
+    """Control first, then the treatments (declared in the config, else observed) sorted.
+
+    Raises when the control does not occur or no treatment does.
+    """
+    seen = sorted(observed.drop_nulls().unique().to_list())
+    if spec.control not in seen:
+        raise AbkitInputError(
+            f"the control variant '{spec.control}' does not occur. Variants found: "
+            f"{', '.join(seen)}.",
+            source=table.label,
+            column=spec.variant,
+            hint="Set [experiment] control to the name of the control arm.",
+        )
+    candidates = spec.declared_variants or tuple(seen)
+    variants = (spec.control, *sorted(v for v in candidates if v != spec.control))
+    if len(variants) < 2:
+        raise AbkitInputError(
+            f"only one variant ('{spec.control}') occurs; an experiment needs a treatment.",
+            source=table.label,
+            column=spec.variant,
+        )
+    return variants
+
+
 def _first_row_with(frame: pl.DataFrame, reason: str, column: str) -> str:
     row = frame.filter(pl.col(REASON) == reason).row(0, named=True)
     return f"first at data row {row[ROW] + 1}, value {row[column]!r}"
@@ -79,7 +104,7 @@ def clean_assignments(
     cols.extend(pl.col(c) for c in keep if c not in (spec.unit, spec.variant))
     frame = table.frame.with_row_index(ROW).select(pl.col(ROW), *cols)
 
-    declared = spec.variants or (tuple(spec.expected_split) if spec.expected_split else None)
+    declared = spec.declared_variants
     reason = pl.when(pl.col(UNIT).is_null()).then(pl.lit("null unit id"))
     reason = reason.when(pl.col(VARIANT).is_null()).then(pl.lit("null variant"))
     if declared is not None:
@@ -139,23 +164,7 @@ def clean_assignments(
             + ").",
             source=table.label,
         )
-    observed = sorted(units.get_column(VARIANT).unique().to_list())
-    if spec.control not in observed:
-        raise AbkitInputError(
-            f"the control variant '{spec.control}' does not occur. Variants found: "
-            f"{', '.join(observed)}.",
-            source=table.label,
-            column=spec.variant,
-            hint="Set [experiment] control to the name of the control arm.",
-        )
-    variants = declared if declared is not None else tuple(observed)
-    variants = (spec.control, *sorted(v for v in variants if v != spec.control))
-    if len(variants) < 2:
-        raise AbkitInputError(
-            f"only one variant ('{spec.control}') occurs; an experiment needs a treatment.",
-            source=table.label,
-            column=spec.variant,
-        )
+    variants = ordered_variants(units.get_column(VARIANT), spec, table)
     excluded_units = (
         annotated.filter(pl.col(REASON).is_not_null() & pl.col(UNIT).is_not_null())
         .select(UNIT)

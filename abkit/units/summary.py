@@ -21,6 +21,7 @@ import polars as pl
 
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.errors import AbkitInputError
+from abkit.io.assignments import ordered_variants
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Table
 from abkit.stats.arm import ArmSummary
@@ -110,7 +111,7 @@ def summary_arms(
     bad = frame.filter(pl.col(spec.variant).is_null() | pl.col("n").is_null())
     ledger.add("summary", "null variant or null n", bad.height)
     frame = frame.filter(pl.col(spec.variant).is_not_null() & pl.col("n").is_not_null())
-    declared = spec.variants or (tuple(spec.expected_split) if spec.expected_split else None)
+    declared = spec.declared_variants
     if declared:
         unknown = frame.filter(~pl.col(spec.variant).is_in(list(declared)))
         ledger.add("summary", "unknown variant (not declared in the config)", unknown.height)
@@ -135,15 +136,7 @@ def summary_arms(
             source=table.label,
         )
     ledger.used["summary"] = ledger.read["summary"] - ledger.excluded("summary")
-    observed = sorted(frame.get_column(spec.variant).unique().to_list())
-    if spec.control not in observed:
-        raise AbkitInputError(
-            f"the control variant '{spec.control}' does not occur. Variants found: "
-            f"{', '.join(observed)}.",
-            source=table.label,
-            column=spec.variant,
-        )
-    variants = (spec.control, *sorted(v for v in (declared or observed) if v != spec.control))
+    variants = ordered_variants(frame.get_column(spec.variant), spec, table)
     names = frame.get_column(inp.metric).unique(maintain_order=True).to_list()
     configured = {m.name: m for m in spec.metrics}
     metrics = []
