@@ -1,0 +1,139 @@
+"""Sequential statistics against published values, closed forms and independent
+numerical computations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, optimize
+from scipy import stats as st
+
+from abkit.stats.always_valid import (
+    asymptotic_cs,
+    mixture_half_width,
+    mixture_log_lr,
+    msprt,
+    optimal_rho2,
+)
+from abkit.stats.group_sequential import (
+    efficacy_bounds,
+    pocock_constant,
+    repeated_p_values,
+    spent,
+)
+
+EQUAL5 = np.arange(1, 6) / 5
+
+
+def test_obrien_fleming_spending_boundaries_match_published_values():
+    # Lan-DeMets O'Brien-Fleming-type, K = 5 equally spaced, two-sided alpha 0.05
+    # (Jennison & Turnbull 2000 Table 7.6; gsDesign sfLDOF): 4.877 3.357 2.680 2.290 2.031
+    bounds = efficacy_bounds(EQUAL5, 0.05, "obrien_fleming")
+    np.testing.assert_allclose(bounds, [4.877, 3.357, 2.680, 2.290, 2.031], atol=6e-4)
+    assert bounds[0] > 4.8  # not the 4.38 of the one-sided-as-two-sided trap
+
+
+def test_pocock_constant_boundary_matches_published_value():
+    # Pocock (1977): K = 5, two-sided 0.05 -> 2.413; K = 2 -> 2.178; K = 3 -> 2.289
+    assert pocock_constant(5, 0.05) == pytest.approx(2.413, abs=5e-4)
+    assert pocock_constant(2, 0.05) == pytest.approx(2.178, abs=5e-4)
+    assert pocock_constant(3, 0.05) == pytest.approx(2.289, abs=5e-4)
+
+
+def test_pocock_type_spending_is_nearly_flat_and_spends_exactly():
+    bounds = efficacy_bounds(EQUAL5, 0.05, "pocock")
+    np.testing.assert_allclose(bounds, [2.438, 2.427, 2.410, 2.397, 2.386], atol=1e-3)
+    assert spent(1.0, 0.05, "pocock") == pytest.approx(0.05)
+    assert spent(1.0, 0.05, "obrien_fleming") == pytest.approx(0.05)
+
+
+def test_single_look_boundary_is_the_fixed_horizon_critical_value():
+    assert efficacy_bounds(np.array([1.0]), 0.05, "obrien_fleming")[0] == pytest.approx(
+        st.norm.ppf(0.975), abs=1e-6
+    )
+
+
+def test_group_sequential_crossing_probability_by_multivariate_normal():
+    """Independent check: with the computed boundaries, P(any |Z_k| >= c_k) under H0,
+    integrated by scipy's multivariate normal CDF, equals alpha."""
+    t = np.array([0.3, 0.6, 1.0])
+    c = efficacy_bounds(t, 0.05, "obrien_fleming")
+    cov = np.sqrt(np.minimum.outer(t, t) / np.maximum.outer(t, t))
+    inside = st.multivariate_normal(mean=np.zeros(3), cov=cov).cdf(c, lower_limit=-c)
+    assert 1 - inside == pytest.approx(0.05, abs=2e-4)
+
+
+def test_repeated_p_value_is_where_the_boundary_meets_the_statistic():
+    z = np.array([1.0, 2.0, 2.5, 3.5, 2.0])
+    p = repeated_p_values(z, EQUAL5, "obrien_fleming")
+    assert np.all(np.diff(p) <= 0)
+    c = efficacy_bounds(EQUAL5[:4], p[3], "obrien_fleming")
+    assert c[3] == pytest.approx(3.5, abs=1e-4)
+    assert p[4] == p[3]
+
+
+def test_mixture_likelihood_ratio_matches_numerical_integration():
+    est, var, tau2 = 0.31, 0.04, 0.09
+
+    def integrand(theta):
+        ratio = st.norm.pdf(est, theta, math.sqrt(var)) / st.norm.pdf(est, 0, math.sqrt(var))
+        return ratio * st.norm.pdf(theta, 0, math.sqrt(tau2))
+
+    numeric, _ = integrate.quad(integrand, -10, 10)
+    assert math.exp(mixture_log_lr(est, var, tau2)) == pytest.approx(numeric, rel=1e-9)
+
+
+def test_half_width_is_where_the_likelihood_ratio_reaches_one_over_alpha():
+    var, tau2, alpha = 0.02, 0.05, 0.05
+    h = float(mixture_half_width(var, tau2, alpha))
+    root = optimize.brentq(lambda d: mixture_log_lr(d, var, tau2) - math.log(1 / alpha), 0, 5)
+    assert h == pytest.approx(root, rel=1e-10)
+
+
+def test_msprt_p_value_is_the_running_minimum_of_one_over_lr():
+    est = np.array([0.0, 0.2, 0.5, 0.1])
+    var = np.array([0.1, 0.05, 0.03, 0.02])
+    path = msprt(est, var, alpha=0.05, tau=0.3)
+    direct = np.minimum(1, np.exp(-mixture_log_lr(est, var, 0.09)))
+    np.testing.assert_allclose(path.p_value, np.minimum.accumulate(direct), rtol=1e-12)
+    # running intersection: the interval never widens
+    assert np.all(np.diff(path.ci_high - path.ci_low) <= 1e-15)
+
+
+def test_asymptotic_cs_margin_matches_the_papers_standard_form():
+    # Waudby-Smith et al. (2024): sigma * sqrt(2(t rho² + 1)/(t² rho²) log(sqrt(t rho² + 1)/alpha))
+    n = np.array([100.0, 1_000.0, 10_000.0])
+    sigma2 = 4.0
+    var = sigma2 / n
+    path = asymptotic_cs(np.zeros(3), var, n, alpha=0.05, target_n=1_000)
+    rho2 = optimal_rho2(1_000, 0.05)
+    margin = np.sqrt(sigma2) * np.sqrt(
+        2 * (n * rho2 + 1) / (n**2 * rho2) * np.log(np.sqrt(n * rho2 + 1) / 0.05)
+    )
+    # without intersection (estimates fixed at 0) the upper bound is the margin
+    np.testing.assert_allclose(path.ci_high, np.minimum.accumulate(margin), rtol=1e-12)
+
+
+def test_optimal_rho_minimises_the_width_at_the_target():
+    def width(log_rho2, t=5_000, alpha=0.05):
+        r = math.exp(log_rho2)
+        return (t * r + 1) / (t**2 * r) * math.log(math.sqrt(t * r + 1) / alpha)
+
+    best = optimize.minimize_scalar(
+        width, bounds=(-20, 5), method="bounded", options={"xatol": 1e-10}
+    )
+    assert optimal_rho2(5_000, 0.05) == pytest.approx(math.exp(best.x), rel=1e-4)
+
+
+def test_always_valid_intervals_are_wider_than_fixed_ones():
+    var = np.array([0.01])
+    half = mixture_half_width(var, 0.01, 0.05)[0]
+    assert half > st.norm.ppf(0.975) * 0.1
+
+
+def test_undefined_looks_are_skipped():
+    path = msprt(np.array([np.nan, 0.1, 0.2]), np.array([np.nan, 0.01, 0.01]), 0.05, 0.1)
+    assert np.isnan(path.ci_low[0]) and path.p_value[0] == 1.0
+    assert np.isfinite(path.ci_low[1:]).all()
