@@ -13,26 +13,26 @@ from typing import Any
 
 import polars as pl
 
-from abkit.config import ExperimentSpec, MetricSpec, load_config
+from abkit.config import ExperimentSpec, MetricSpec, load_config, with_sequential_method
 from abkit.errors import AbkitInputError
 from abkit.io.assignments import VARIANT, clean_assignments
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data, Table, read_table
+from abkit.methods import run_test
 from abkit.result import AnalysisResult, GuardrailCheck, MetricResult
+from abkit.sequential import monitor
 from abkit.stats import (
     ArmSummary,
     Comparison,
     adjust_pvalues,
-    delta_ratio_test,
     noninferiority_test,
     srm_test,
-    two_proportion_ztest,
-    welch_test,
 )
 from abkit.stats.shape import depth_shape
 from abkit.units.events import DEPTH, derive_assignments, event_units
+from abkit.units.looks import LookSeries
 from abkit.units.moments import arm_summaries
-from abkit.units.summary import summary_arms
+from abkit.units.summary import summary_arms, summary_look_series
 from abkit.units.table import metric_columns, table_units
 
 # Kohavi, Deng, Longbotham & Xu, "Seven Rules of Thumb for Web Site Experimenters",
@@ -55,6 +55,7 @@ class Prepared:
     session_depth: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     export_end: str | None = None
+    looks: dict[str, LookSeries] = field(default_factory=dict)
 
 
 def default_event_metrics(
@@ -169,7 +170,9 @@ def _prepare_events(
             spec, present, spec.input.session in cols, spec.input.value in cols
         )
         notes.extend(skipped)
-    built = event_units(assignments, events, spec, metrics, ledger)
+    built = event_units(
+        assignments, events, spec, metrics, ledger, with_looks=spec.sequential.method is not None
+    )
     notes.extend(built.notes)
     variants = assignments.variants
     prepared = Prepared(
@@ -180,6 +183,7 @@ def _prepare_events(
         unit_counts=_unit_counts(built.units, variants),
         notes=notes,
         export_end=built.export_end.isoformat(),
+        looks=built.looks,
     )
     for metric_name, info in built.eligibility.items():
         waiting = info["assigned"] - info["eligible"]
@@ -199,6 +203,13 @@ def _unit_counts(units: pl.DataFrame, variants: tuple[str, ...]) -> dict[str, in
 
 
 def _prepare_units(table: Table, spec: ExperimentSpec, ledger: Ledger) -> Prepared:
+    if spec.sequential.method is not None:
+        raise AbkitInputError(
+            "sequential analysis needs to know when each outcome happened: give an event "
+            "export (assignments + events) or a summary table with a day column; a unit-level "
+            "table has no time.",
+            source=table.label,
+        )
     metrics = spec.metrics or default_unit_metrics(table, spec)
     keep = tuple(dict.fromkeys(c for m in metrics for c in metric_columns(m)))
     assignments = clean_assignments(
@@ -219,6 +230,9 @@ def _prepare_units(table: Table, spec: ExperimentSpec, ledger: Ledger) -> Prepar
 def _prepare_summary(table: Table, spec: ExperimentSpec, ledger: Ledger) -> Prepared:
     arms, metrics, variants = summary_arms(table, spec, ledger)
     first = arms[metrics[0].name]
+    looks = {}
+    if spec.sequential.method is not None:
+        looks = summary_look_series(table, spec, metrics, variants)
     return Prepared(
         kind="summary",
         metrics=metrics,
@@ -226,6 +240,7 @@ def _prepare_summary(table: Table, spec: ExperimentSpec, ledger: Ledger) -> Prep
         arms=arms,
         unit_counts={v: first[v].n for v in variants},
         notes=[f"sample-ratio check uses the unit counts of metric '{metrics[0].name}'"],
+        looks=looks,
     )
 
 
@@ -248,17 +263,6 @@ def prepare(
     if kind == "summary":
         return _prepare_summary(table, spec, ledger)
     return _prepare_units(table, spec, ledger)
-
-
-def run_test(
-    metric: MetricSpec, control: ArmSummary, treatment: ArmSummary, alpha: float
-) -> Comparison:
-    """The fixed-horizon test for a metric type."""
-    if metric.type in ("retention", "proportion"):
-        return two_proportion_ztest(control, treatment, alpha)
-    if metric.type == "mean":
-        return welch_test(control, treatment, alpha)
-    return delta_ratio_test(control, treatment, alpha)
 
 
 def assumption_warnings(metric: MetricSpec, arms: dict[str, ArmSummary]) -> list[str]:
@@ -324,6 +328,12 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
         for variant, comp, p_adj in zip(treatments, comps, adjusted, strict=True):
             significant = bool(math.isfinite(p_adj) and p_adj < spec.alpha)
             guard = _guardrail(metric, comp, spec.alpha) if metric.guardrail else None
+            series = prepared.looks.get(metric.name)
+            seq = (
+                monitor(metric, series, spec.control, variant, spec.sequential, spec.alpha)
+                if series is not None
+                else None
+            )
             results.append(
                 MetricResult(
                     metric=metric.name,
@@ -344,6 +354,7 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                     direction=metric.direction,
                     decision=guard.verdict if guard else _decision(metric, comp, significant),
                     guardrail=guard,
+                    sequential=seq,
                     warnings=(*comp.warnings, *shared, *prepared.metric_notes.get(metric.name, [])),
                 )
             )
@@ -376,6 +387,7 @@ def analyze(
     *,
     events: Data | None = None,
     kind: str | None = None,
+    sequential: str | None = None,
 ) -> AnalysisResult:
     """Analyse an experiment export.
 
@@ -384,8 +396,11 @@ def analyze(
     carrying the variant, a unit-level table or a summary table (detected from
     the columns, or set by ``kind`` / ``[input] kind``).  ``config`` is a TOML
     path, a dict of the same shape, an :class:`ExperimentSpec` or ``None``.
+    ``sequential`` (``"msprt"``, ``"cs"`` or ``"gst"``) overrides ``[sequential] method``.
     """
     spec = load_config(config)
+    if sequential is not None:
+        spec = with_sequential_method(spec, sequential)
     ledger = Ledger()
     prepared = prepare(data, spec, ledger, events=events, kind=kind)
     ledger.check()
@@ -393,6 +408,9 @@ def analyze(
     split = spec.expected_split or {v: 1.0 for v in variants}
     srm = srm_test(prepared.unit_counts, split, spec.srm_threshold)
     results = compare(prepared, spec)
+    sequential_warnings = dict.fromkeys(
+        w for r in results if r.sequential for w in r.sequential.warnings
+    )
     metric_notes = dict(prepared.metric_notes)
     if prepared.notes:
         metric_notes["(all)"] = prepared.notes
@@ -413,6 +431,6 @@ def analyze(
         results=results,
         metric_notes=metric_notes,
         session_depth=prepared.session_depth,
-        warnings=_global_warnings(srm, ledger),
+        warnings=[*_global_warnings(srm, ledger), *sequential_warnings],
         export_end=prepared.export_end,
     )

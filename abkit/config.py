@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ from abkit.errors import ConfigError
 METRIC_TYPES = ("retention", "ratio", "proportion", "mean", "session_depth")
 INPUT_KINDS = ("auto", "events", "units", "summary")
 CORRECTIONS = ("holm", "bh", "none")
+SEQUENTIAL_METHODS = ("msprt", "cs", "gst")
+SPENDING_FUNCTIONS = ("obrien_fleming", "pocock")
 DIRECTIONS = ("increase", "decrease")
 
 
@@ -47,6 +49,7 @@ class MetricSpec:
     guardrail: bool = False
     margin: float | None = None
     relative_margin: float | None = None
+    tau: float | None = None
 
     @property
     def higher_is_better(self) -> bool:
@@ -79,6 +82,28 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
+class SequentialSpec:
+    """Monitoring that stays valid when the results are looked at every day.
+
+    ``method``: ``msprt``, ``cs`` (asymptotic confidence sequence) or ``gst``
+    (group-sequential design); ``None`` means fixed-horizon only.  ``relative_tau``
+    sets the mSPRT mixing sd to that fraction of the control value at the first look
+    with data (a per-metric ``tau`` overrides it, in metric units).  ``target_units``
+    is the total sample size at which the confidence sequence is tightest (default:
+    the units at the last look).  ``looks`` are the planned GST look days (days after
+    the first assignment's midnight; default weekly) and ``duration_days`` the planned
+    end (default the last planned look).
+    """
+
+    method: str | None = None
+    relative_tau: float = 0.05
+    target_units: int | None = None
+    looks: tuple[int, ...] | None = None
+    duration_days: int | None = None
+    spending: str = "obrien_fleming"
+
+
+@dataclass(frozen=True)
 class EventNames:
     """Event names that the default metric set looks for."""
 
@@ -102,6 +127,7 @@ class ExperimentSpec:
     srm_threshold: float = 0.001
     input: InputSpec = field(default_factory=InputSpec)
     event_names: EventNames = field(default_factory=EventNames)
+    sequential: SequentialSpec = field(default_factory=SequentialSpec)
     metrics: tuple[MetricSpec, ...] = ()
 
     @property
@@ -143,6 +169,14 @@ _EVENT_KEYS: dict[str, type | tuple[type, ...]] = {
     "regenerate": str,
     "error": str,
 }
+_SEQUENTIAL_KEYS: dict[str, type | tuple[type, ...]] = {
+    "method": str,
+    "relative_tau": float,
+    "target_units": int,
+    "looks": list,
+    "duration_days": int,
+    "spending": str,
+}
 _METRIC_KEYS: dict[str, type | tuple[type, ...]] = {
     "name": str,
     "type": str,
@@ -157,8 +191,9 @@ _METRIC_KEYS: dict[str, type | tuple[type, ...]] = {
     "guardrail": bool,
     "margin": float,
     "relative_margin": float,
+    "tau": float,
 }
-_TOP_KEYS = {"experiment", "input", "events", "metrics"}
+_TOP_KEYS = {"experiment", "input", "events", "sequential", "metrics"}
 _REQUIRED_BY_TYPE = {
     "retention": (),
     "ratio": ("numerator", "denominator"),
@@ -248,6 +283,9 @@ def _metric(index: int, table: Any) -> MetricSpec:
             raise ConfigError(f"key '{where}.{key}' must be a positive number, got {value}.")
         if value is not None and not guardrail:
             raise ConfigError(f"key '{where}.{key}' only applies with 'guardrail = true'.")
+    tau = table.get("tau")
+    if tau is not None and not (tau > 0 and math.isfinite(tau)):
+        raise ConfigError(f"key '{where}.tau' must be a positive number, got {tau}.")
     events = table.get("events")
     if events is not None and not all(isinstance(e, str) for e in events):
         raise ConfigError(f"key '{where}.events' must be a list of event names.")
@@ -265,6 +303,47 @@ def _metric(index: int, table: Any) -> MetricSpec:
         guardrail=guardrail,
         margin=float(margin) if margin is not None else None,
         relative_margin=float(relative_margin) if relative_margin is not None else None,
+        tau=float(tau) if tau is not None else None,
+    )
+
+
+def _sequential(table: dict[str, Any]) -> SequentialSpec:
+    _check_table("sequential", table, _SEQUENTIAL_KEYS)
+    method = table.get("method")
+    if method is not None:
+        _choice("sequential.method", method, SEQUENTIAL_METHODS)
+    spending = _choice(
+        "sequential.spending", table.get("spending", "obrien_fleming"), SPENDING_FUNCTIONS
+    )
+    looks = table.get("looks")
+    if looks is not None:
+        if (
+            not looks
+            or not all(isinstance(d, int) and d > 0 for d in looks)
+            or list(looks) != sorted(set(looks))
+        ):
+            raise ConfigError(
+                f"key 'sequential.looks' must be increasing whole days > 0, got {looks!r}."
+            )
+        looks = tuple(looks)
+    duration = table.get("duration_days")
+    if duration is not None and (duration <= 0 or (looks and duration < looks[-1])):
+        raise ConfigError(
+            "key 'sequential.duration_days' must be positive and not before the last planned look."
+        )
+    relative_tau = float(table.get("relative_tau", 0.05))
+    if not relative_tau > 0:
+        raise ConfigError("key 'sequential.relative_tau' must be positive.")
+    target = table.get("target_units")
+    if target is not None and target < 2:
+        raise ConfigError("key 'sequential.target_units' must be at least 2.")
+    return SequentialSpec(
+        method=method,
+        relative_tau=relative_tau,
+        target_units=target,
+        looks=looks,
+        duration_days=duration,
+        spending=spending,
     )
 
 
@@ -335,8 +414,15 @@ def parse_config(raw: dict[str, Any]) -> ExperimentSpec:
         srm_threshold=srm_threshold,
         input=input_spec,
         event_names=EventNames(**evn),
+        sequential=_sequential(raw.get("sequential", {})),
         metrics=metrics,
     )
+
+
+def with_sequential_method(spec: ExperimentSpec, method: str) -> ExperimentSpec:
+    """The spec with ``[sequential] method`` replaced (as ``--sequential`` does)."""
+    _choice("sequential.method", method, SEQUENTIAL_METHODS)
+    return replace(spec, sequential=replace(spec.sequential, method=method))
 
 
 def load_config(config: str | Path | dict[str, Any] | ExperimentSpec | None) -> ExperimentSpec:

@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from abkit.sequential import SequentialResult
 from abkit.stats.srm import SrmResult
 
 
@@ -68,6 +69,7 @@ class MetricResult:
     direction: str
     decision: str
     guardrail: GuardrailCheck | None = None
+    sequential: SequentialResult | None = None
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,6 +90,7 @@ class MetricResult:
             "direction": self.direction,
             "decision": self.decision,
             "guardrail": self.guardrail.to_dict() if self.guardrail else None,
+            "sequential": self.sequential.to_dict() if self.sequential else None,
             "warnings": list(self.warnings),
         }
 
@@ -172,6 +175,7 @@ class AnalysisResult:
                     "significant": r.significant,
                     "decision": r.decision,
                     "guardrail_verdict": r.guardrail.verdict if r.guardrail else None,
+                    "sequential_decision": r.sequential.decision if r.sequential else None,
                     "warnings": len(r.warnings),
                 }
             )

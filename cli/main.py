@@ -83,6 +83,13 @@ def cli() -> None:
     default=None,
     help="What DATA is when EVENTS is not given (default: detect from the columns).",
 )
+@click.option(
+    "--sequential",
+    type=click.Choice(["msprt", "cs", "gst"]),
+    default=None,
+    help="Also monitor every metric over daily looks with an always-valid method "
+    "(overrides [sequential] method).",
+)
 @_user_errors
 def analyze(
     data: str,
@@ -91,6 +98,7 @@ def analyze(
     fmt: str,
     output: str | None,
     kind: str | None,
+    sequential: str | None,
 ) -> None:
     """Analyse an experiment export.
 
@@ -100,7 +108,7 @@ def analyze(
     """
     import abkit
 
-    result = abkit.analyze(data, config, events=events, kind=kind)
+    result = abkit.analyze(data, config, events=events, kind=kind, sequential=sequential)
     text = {"text": result.to_text, "json": result.to_json, "markdown": result.to_markdown}[fmt]()
     if output:
         Path(output).write_text(text + "\n", encoding="utf-8")

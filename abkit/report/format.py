@@ -45,3 +45,21 @@ def decision_label(result: dict[str, Any]) -> str:
     if result["guardrail"]:
         return f"guardrail {result['decision']}"
     return result["decision"]
+
+
+def sequential_lines(result: dict[str, Any]) -> tuple[str, str] | None:
+    """(current state, method) of a result's sequential block, or None."""
+    seq = result.get("sequential")
+    if not seq or not seq["looks"]:
+        return None
+    last = seq["looks"][-1]
+    t = result["metric_type"]
+    state = seq["decision"]
+    if seq["decision_at"]:
+        state += f" at look {seq['decision_look']} ({seq['decision_at']})"
+    state += (
+        f"; latest look {last['look']}: estimate {num(last['estimate'], t, True)}, "
+        f"always-valid CI {interval(last['ci'], t)}, always-valid p = "
+        f"{pval(last['p_value'])}"
+    )
+    return state, seq["method"]

@@ -10,7 +10,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from abkit.report.format import decision_label, interval, num, pct, pval, rel_interval
+from abkit.report.format import (
+    decision_label,
+    interval,
+    num,
+    pct,
+    pval,
+    rel_interval,
+    sequential_lines,
+)
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&:@])")
 _ICON = {
@@ -62,7 +70,19 @@ def render_markdown(d: dict[str, Any]) -> str:
             f"{rel_interval(r['relative_ci'])} | {pval(r['p_value'])} | "
             f"{pval(r['p_value_adjusted'])} | {escape(r['method'])} | {_ICON.get(label, label)} |"
         )
-    warned = [(r["metric"], r["variant"], w) for r in d["results"] for w in r["warnings"]]
+    sequential = [(r, sequential_lines(r)) for r in d["results"]]
+    sequential = [(r, s) for r, s in sequential if s]
+    if sequential:
+        out += ["", f"### Sequential monitoring: {escape(sequential[0][1][1])}", ""]
+        out += [
+            f"- **{escape(r['metric'])} / {escape(r['variant'])}**: {escape(s[0])}"
+            for r, s in sequential
+        ]
+    warned = [
+        (r["metric"], r["variant"], w)
+        for r in d["results"]
+        for w in (*r["warnings"], *((r.get("sequential") or {}).get("warnings", [])))
+    ]
     if warned:
         out += ["", "<details><summary>Warnings by result</summary>", ""]
         out += [f"- **{escape(m)} / {escape(v)}**: {escape(w)}" for m, v, w in warned]

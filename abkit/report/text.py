@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from abkit.report.format import decision_label, interval, num, pct, pval, rel_interval
+from abkit.report.format import (
+    decision_label,
+    interval,
+    num,
+    pct,
+    pval,
+    rel_interval,
+    sequential_lines,
+)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -80,7 +88,17 @@ def render_text(d: dict[str, Any]) -> str:
                 f"  {r['metric']} / {r['variant']}: {g['verdict'].upper()} "
                 f"(margin {margin.lstrip('+')} {g['scale']}, p = {pval(g['p_value'])})"
             )
-    notes = [(r["metric"], r["variant"], w) for r in d["results"] for w in r["warnings"]]
+    sequential = [(r, sequential_lines(r)) for r in d["results"]]
+    sequential = [(r, s) for r, s in sequential if s]
+    if sequential:
+        lines.append("")
+        lines.append(f"Sequential monitoring ({sequential[0][1][1]}):")
+        lines += [f"  {r['metric']} / {r['variant']}: {s[0]}" for r, s in sequential]
+    notes = [
+        (r["metric"], r["variant"], w)
+        for r in d["results"]
+        for w in (*r["warnings"], *((r.get("sequential") or {}).get("warnings", [])))
+    ]
     if notes:
         lines.append("")
         lines.append("Warnings by result:")

@@ -8,10 +8,13 @@ k = 1, 2, … and mix the Gaussian likelihood ratio over θ ~ N(θ0, τ²):
 By Ville's inequality P(∃k: Λ_k(θ_true) ≥ 1/α) ≤ α (Robbins 1970), so
 
 * the always-valid p-value is p_k = min(1, min_{j ≤ k} 1/Λ_j(0)), and
-* the confidence sequence is θ̂_k ± h_k, h_k² = 2 V_k (V_k + τ²)/τ² · log(√((V_k + τ²)/V_k)/α),
-  intersected over looks so far;
+* the confidence sequence is θ̂_k ± h_k, h_k² = 2 V_k (V_k + τ²)/τ² · log(√((V_k + τ²)/V_k)/α);
 
-both two-sided at level α.
+both two-sided at level α.  The intervals are *not* intersected over looks: in a
+product experiment each unit's outcome keeps accumulating (outputs per user grow with
+time), so the estimand moves from look to look and an intersection of intervals for
+different parameters would be invalid.  The running minimum of the p-value is valid
+for the null of no effect at any look, which is what it tests.
 
 * **mSPRT** (Johari, Koomen, Pekelis & Walsh, "Always Valid Inference", Operations
   Research 2022): τ is fixed on the effect's own scale (metric units).
@@ -100,8 +103,8 @@ def _path(
         ),
         np.nan,
     )
-    low, high, p = _running(estimate - half, estimate + half, p)
-    return AlwaysValidPath(method, low, high, p, tuning)
+    p = np.fmin.accumulate(np.where(np.isnan(p), 1.0, p), axis=-1)  # looks: last axis
+    return AlwaysValidPath(method, estimate - half, estimate + half, p, tuning)
 
 
 def msprt(estimate: np.ndarray, variance: np.ndarray, alpha: float, tau: float) -> AlwaysValidPath:

@@ -28,6 +28,7 @@ from abkit.io.exclusions import Ledger
 from abkit.io.readers import Table
 from abkit.io.timestamps import parse_timestamp
 from abkit.units.columns import denominator_column, value_column
+from abkit.units.looks import LOOK, LookSeries, event_look_series, schedule_for
 
 TS = "_ts"
 EVENT = "_event"
@@ -49,6 +50,7 @@ class EventUnits:
     depth_histograms: dict[str, pl.DataFrame] = field(default_factory=dict)
     eligibility: dict[str, dict[str, int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    looks: dict[str, LookSeries] = field(default_factory=dict)
 
 
 def derive_assignments(events: Table, spec: ExperimentSpec) -> Table:
@@ -131,11 +133,14 @@ def event_units(
     spec: ExperimentSpec,
     metrics: tuple[MetricSpec, ...],
     ledger: Ledger,
+    with_looks: bool = False,
 ) -> EventUnits:
     """Validate events, roll them up per unit and attach them to every assigned unit.
 
     Units with no valid event keep zeros (counts) and 0 (retention): assigned but
-    inactive units belong in every denominator.
+    inactive units belong in every denominator.  With ``with_looks`` the per-arm
+    sufficient statistics at every daily look are computed from the same rows
+    (:mod:`abkit.units.looks`).
     """
     inp = spec.input
     if spec.unit == ROW_UNIT:
@@ -240,6 +245,13 @@ def event_units(
     valid_frame = annotated.filter(pl.col(REASON).is_null())
     del annotated
     end = valid_frame.select(pl.col(TS).max().alias("end"))
+    _fail_on_unreadable_times(frame, counts, events, inp.timestamp)
+    ledger.add_counts("events", counts)
+    export_end = _export_end(end, spec, events)
+    schedule = schedule_for(units, export_end) if with_looks else None
+    if schedule is not None:
+        valid_frame = valid_frame.with_columns(schedule.index(TS).alias(LOOK))
+        slim.append(LOOK)
     valid_frame = valid_frame.select(slim)
     valid = valid_frame.lazy()
     aggregates = [e for m in metrics for e in _metric_aggregates(m, spec)]
@@ -262,11 +274,6 @@ def event_units(
     # The other queries count integers, which are exact in any order.
     per_unit = queries[0].collect(engine="in-memory")
     results = [per_unit, *pl.collect_all(queries[1:])]
-    del valid_frame
-    _fail_on_unreadable_times(frame, counts, events, inp.timestamp)
-    ledger.add_counts("events", counts)
-
-    export_end = _export_end(end, spec, events)
     table = units.join(per_unit, on=UNIT, how="left", maintain_order="left")
     fill = [c for c in per_unit.columns if c != UNIT]
     table = table.with_columns(pl.col(fill).fill_null(0))
@@ -285,6 +292,17 @@ def event_units(
                 f"{nulls} valid event(s) have no session id; they count for other metrics but "
                 "not for session depth."
             )
+    if schedule is not None:
+        names = {"event": EVENT, "session": SESSION, "value": VALUE, "day": DAY}
+        out.looks = event_look_series(
+            valid,
+            out.units,
+            metrics,
+            schedule,
+            assignments.variants,
+            names,
+            spec.event_names.output,
+        )
     return out
 
 

@@ -25,6 +25,7 @@ from abkit.io.assignments import ordered_variants
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Table
 from abkit.stats.arm import ArmSummary
+from abkit.units.looks import LookSeries
 
 RATIO_SUMS = ("num_sum", "den_sum", "num_sum_sq", "den_sum_sq", "num_den_sum")
 
@@ -164,3 +165,47 @@ def summary_arms(
             for v in variants
         }
     return arms, tuple(metrics), variants
+
+
+def summary_look_series(
+    table: Table, spec: ExperimentSpec, metrics: tuple[MetricSpec, ...], variants: tuple[str, ...]
+) -> dict[str, LookSeries]:
+    """One look per value of the day column: the cumulative checkpoint itself with
+    ``[input] cumulative = true``, else the exact pooling of all days so far."""
+    inp = spec.input
+    if inp.day not in table.columns:
+        raise AbkitInputError(
+            f"sequential analysis of a summary table needs a '{inp.day}' column with one row "
+            "per variant and look.",
+            source=table.label,
+            hint="Name it with [input] day.",
+        )
+    frame = table.frame.collect().with_columns(pl.col(spec.variant).cast(pl.String))
+    if inp.metric not in frame.columns:
+        frame = frame.with_columns(pl.lit("metric").alias(inp.metric))
+    frame = frame.filter(pl.col(spec.variant).is_in(list(variants)) & pl.col("n").is_not_null())
+    keys = [inp.metric, spec.variant]
+    out = {}
+    for metric in metrics:
+        rows = frame.filter(pl.col(inp.metric) == metric.name).sort(inp.day)
+        days = rows.get_column(inp.day).unique(maintain_order=True).to_list()
+        arms = []
+        for day in days:
+            upto = rows.filter(pl.col(inp.day) <= day)
+            if inp.cumulative:
+                state = upto.group_by(keys, maintain_order=True).last()
+            else:
+                state = _combine_days(upto, keys, inp.day)
+            by_variant = {r[spec.variant]: r for r in state.iter_rows(named=True)}
+            arms.append(
+                {
+                    v: _arm(by_variant[v], metric.type, table.label)
+                    if v in by_variant
+                    else ArmSummary(n=0, mean=math.nan, var=math.nan)
+                    for v in variants
+                }
+            )
+        out[metric.name] = LookSeries(
+            labels=[f"{inp.day} {d}" for d in days], days=[float(d) for d in days], arms=arms
+        )
+    return out

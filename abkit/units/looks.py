@@ -1,0 +1,209 @@
+"""Cumulative per-arm sufficient statistics at daily looks, in one pass over the events.
+
+Look k (k = 0 … L−1) is taken at T_k = min(origin + (k + 1) days, export end), where
+the origin is midnight UTC of the first assignment; the last look is the export end,
+so it reproduces the fixed-horizon analysis exactly.  At look k an arm holds the units
+assigned by T_k, each with its metric computed from its events up to T_k.
+
+A unit's value x changes only at looks where it has events, so the arm sums are
+cumulative sums of per-(unit, look) changes: Δn at the unit's first look, and
+Δx, Δx² = x_k² − x_{k−1}², Δy, Δy², Δxy = x_k y_k − x_{k−1} y_{k−1} where its value
+moves.  Retention enters a unit once, at the look where its window has matured.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from abkit.config import MetricSpec
+from abkit.io.assignments import ASSIGNED_AT, UNIT, VARIANT
+from abkit.stats.arm import ArmSummary
+from abkit.units.columns import is_ratio, value_column
+
+LOOK = "_look"
+_DAY = dt.timedelta(days=1)
+_SUMS = ("n", "sx", "sxx", "sy", "syy", "sxy")
+
+
+@dataclass(frozen=True)
+class LookSchedule:
+    """Calendar of daily looks for an export."""
+
+    origin: dt.datetime
+    export_end: dt.datetime
+
+    @property
+    def count(self) -> int:
+        return max(1, -(-(self.export_end - self.origin) // _DAY))
+
+    def times(self) -> list[dt.datetime]:
+        return [min(self.origin + (k + 1) * _DAY, self.export_end) for k in range(self.count)]
+
+    def index(self, column: str) -> pl.Expr:
+        """Look at which a timestamp column is first visible: floor((t − origin)/day)."""
+        us = (pl.col(column) - pl.lit(self.origin)).dt.total_microseconds()
+        return (us // 86_400_000_000).clip(0, self.count - 1).cast(pl.Int32)
+
+    def maturity_index(self, last_day: int) -> pl.Expr:
+        """First look whose time covers assigned_at + (last_day + 1) days."""
+        due = pl.col(ASSIGNED_AT) + pl.duration(days=last_day + 1) - pl.lit(self.origin)
+        us = due.dt.total_microseconds()
+        return (-(-us // 86_400_000_000) - 1).clip(0, self.count - 1).cast(pl.Int32)
+
+
+def schedule_for(units: pl.DataFrame, export_end: dt.datetime) -> LookSchedule:
+    first = units.get_column(ASSIGNED_AT).min()
+    origin = first.replace(hour=0, minute=0, second=0, microsecond=0)
+    return LookSchedule(origin=origin, export_end=export_end)
+
+
+@dataclass(frozen=True)
+class LookSeries:
+    """Per-look arm summaries of one metric; ``labels`` say when each look was taken
+    (ISO timestamps, or the summary table's day values); ``days`` are the days since
+    the origin at which each look falls (whole days for event exports)."""
+
+    labels: list[str]
+    days: list[float]
+    arms: list[dict[str, ArmSummary]]
+
+
+def _ref_increments(
+    valid: pl.LazyFrame, ref: str, event: str, session: str, value: str, day: str
+) -> pl.LazyFrame:
+    """(unit, look, amount): how much a per-unit aggregate grows at each look."""
+    if ref == "sessions":
+        first = valid.filter(pl.col(session).is_not_null()).group_by(UNIT, session)
+        return first.agg(pl.col(LOOK).min()).group_by(UNIT, LOOK).agg(pl.len().alias("amount"))
+    if ref == "active_days":
+        first = valid.group_by(UNIT, day).agg(pl.col(LOOK).min())
+        return first.group_by(UNIT, LOOK).agg(pl.len().alias("amount"))
+    if ref.startswith("@in_session:"):
+        rows = valid.filter((pl.col(event) == ref.split(":", 1)[1]) & pl.col(session).is_not_null())
+        return rows.group_by(UNIT, LOOK).agg(pl.len().alias("amount"))
+    if ref.endswith(".value"):
+        rows = valid.filter(pl.col(event) == ref.removesuffix(".value"))
+        return rows.group_by(UNIT, LOOK).agg(pl.col(value).sum().alias("amount"))
+    return valid.filter(pl.col(event) == ref).group_by(UNIT, LOOK).agg(pl.len().alias("amount"))
+
+
+def _cumulate(
+    deltas: pl.DataFrame, entries: pl.DataFrame, variants: tuple[str, ...], looks: int
+) -> dict[str, dict[str, np.ndarray]]:
+    out = {}
+    for v in variants:
+        sums = {k: np.zeros(looks) for k in _SUMS}
+        ent = entries.filter(pl.col(VARIANT) == v)
+        np.add.at(sums["n"], ent[LOOK].to_numpy(), ent["len"].to_numpy())
+        d = deltas.filter(pl.col(VARIANT) == v)
+        idx = d[LOOK].to_numpy()
+        for k in _SUMS[1:]:
+            if k in d.columns:
+                np.add.at(sums[k], idx, d[k].to_numpy().astype(float))
+        out[v] = {k: np.cumsum(a) for k, a in sums.items()}
+    return out
+
+
+def _series(
+    cumulative: dict[str, dict[str, np.ndarray]], ratio: bool, times: list[dt.datetime]
+) -> LookSeries:
+    arms = []
+    for k in range(len(times)):
+        look = {}
+        for v, s in cumulative.items():
+            n = s["n"][k]
+            if n == 0:
+                look[v] = ArmSummary(n=0, mean=np.nan, var=np.nan)
+            elif ratio:
+                look[v] = ArmSummary.from_sums(
+                    n, s["sx"][k], s["sxx"][k], s["sy"][k], s["syy"][k], s["sxy"][k]
+                )
+            else:
+                look[v] = ArmSummary.from_sums(n, s["sx"][k], s["sxx"][k])
+        arms.append(look)
+    return LookSeries(
+        labels=[t.isoformat() for t in times],
+        days=[float(k + 1) for k in range(len(times))],
+        arms=arms,
+    )
+
+
+def event_look_series(
+    valid: pl.LazyFrame,
+    units: pl.DataFrame,
+    metrics: tuple[MetricSpec, ...],
+    schedule: LookSchedule,
+    variants: tuple[str, ...],
+    names: dict[str, str],
+    default_output: str,
+) -> dict[str, LookSeries]:
+    """Per-look series for every metric. ``valid`` holds the valid events with a
+    ``LOOK`` column; ``names`` maps the roles event/session/value/day to columns."""
+    looks = schedule.count
+    times = schedule.times()
+    unit_looks = units.lazy().select(UNIT, VARIANT, schedule.index(ASSIGNED_AT).alias(LOOK))
+    entries = unit_looks.group_by(VARIANT, LOOK).len().collect()
+    out: dict[str, LookSeries] = {}
+    for metric in metrics:
+        if metric.type == "retention":
+            matured = units.filter(pl.col(value_column(metric)).is_not_null()).select(
+                VARIANT,
+                schedule.maturity_index(metric.retention_window[1]).alias(LOOK),
+                pl.col(value_column(metric)).cast(pl.Float64).alias("x"),
+            )
+            grouped = matured.group_by(VARIANT, LOOK)
+            ent = grouped.agg(pl.len().alias("len"))
+            deltas = grouped.agg(pl.col("x").sum().alias("sx"), pl.col("x").sum().alias("sxx"))
+            out[metric.name] = _series(_cumulate(deltas, ent, variants, looks), False, times)
+            continue
+        refs = _metric_refs(metric, default_output)
+        parts = [
+            _ref_increments(
+                valid, r, names["event"], names["session"], names["value"], names["day"]
+            ).rename({"amount": f"a{i}"})
+            for i, r in enumerate(refs)
+        ]
+        inc = parts[0]
+        for extra in parts[1:]:
+            inc = inc.join(extra, on=[UNIT, LOOK], how="full", coalesce=True)
+        amounts = [f"a{i}" for i in range(len(refs))]
+        inc = (
+            inc.with_columns(pl.col(amounts).fill_null(0).cast(pl.Float64))
+            .join(units.lazy().select(UNIT, VARIANT), on=UNIT, how="inner")
+            .sort(UNIT, LOOK)
+        )
+        x = pl.col("a0").cum_sum().over(UNIT)
+        x_prev = x - pl.col("a0")
+        if metric.type == "proportion":
+            x, x_prev = (x > 0).cast(pl.Float64), (x_prev > 0).cast(pl.Float64)
+        cols = [(x - x_prev).alias("sx"), (x * x - x_prev * x_prev).alias("sxx")]
+        if is_ratio(metric):
+            y = pl.col("a1").cum_sum().over(UNIT)
+            y_prev = y - pl.col("a1")
+            cols += [
+                (y - y_prev).alias("sy"),
+                (y * y - y_prev * y_prev).alias("syy"),
+                (x * y - x_prev * y_prev).alias("sxy"),
+            ]
+        deltas = (
+            inc.select(VARIANT, LOOK, *cols)
+            .group_by(VARIANT, LOOK)
+            .agg(pl.all().sum())
+            .collect(engine="in-memory")
+        )
+        out[metric.name] = _series(
+            _cumulate(deltas, entries, variants, looks), is_ratio(metric), times
+        )
+    return out
+
+
+def _metric_refs(metric: MetricSpec, default_output: str) -> list[str]:
+    if metric.type == "session_depth":
+        return [f"@in_session:{metric.event or default_output}", "sessions"]
+    if metric.type == "ratio":
+        return [metric.numerator, metric.denominator]
+    return [metric.column]

@@ -1,0 +1,203 @@
+"""Sequential monitoring end to end: daily looks from one pass, last look = fixed
+horizon, decisions, retention maturity, summary input and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+import abkit
+from abkit.simulate import simulate
+from abkit_cli.main import cli
+
+CONFIG = {
+    "metrics": [
+        {"name": "d1", "type": "retention", "day": 1},
+        {"name": "share_rate", "type": "ratio", "numerator": "share", "denominator": "ai_output"},
+        {"name": "outputs", "type": "mean", "column": "ai_output"},
+        {"name": "any_share", "type": "proportion", "column": "share"},
+        {"name": "depth", "type": "session_depth"},
+    ]
+}
+
+
+@pytest.fixture(scope="module")
+def export():
+    return simulate(users=4_000, days=14, enrol_days=6, share_lift=0.4, seed=12)
+
+
+@pytest.fixture(scope="module", params=["msprt", "cs", "gst"])
+def result(request, export):
+    config = {**CONFIG, "sequential": {"method": request.param}}
+    if request.param == "gst":
+        config["sequential"].update(looks=[4, 8, 12, 14], duration_days=14)
+    return abkit.analyze(export.assignments, config, events=export.events)
+
+
+def test_last_daily_look_reproduces_the_fixed_horizon_estimate(export):
+    res = abkit.analyze(
+        export.assignments, {**CONFIG, "sequential": {"method": "cs"}}, events=export.events
+    )
+    for r in res.results:
+        last = r.sequential.looks[-1]
+        assert last["estimate"] == pytest.approx(r.effect, rel=1e-9, abs=1e-12)
+        assert (last["n_control"], last["n_treatment"]) == (r.control_n, r.treatment_n)
+        # the always-valid interval is wider than the fixed one and holds the estimate
+        lo, hi = last["ci"]
+        assert lo <= r.effect <= hi
+        assert hi - lo > r.ci[1] - r.ci[0]
+
+
+def test_one_look_per_day_until_the_export_end(export):
+    res = abkit.analyze(
+        export.assignments, {**CONFIG, "sequential": {"method": "msprt"}}, events=export.events
+    )
+    looks = res.results[0].sequential.looks
+    assert [lk["look"] for lk in looks] == list(range(1, len(looks) + 1))
+    assert looks[-1]["at"] == res.export_end
+    first = export.assignments["assigned_at"].min()
+    origin = first.replace(hour=0, minute=0, second=0, microsecond=0)
+    end = export.events["timestamp"].max()
+    assert len(looks) == int(np.ceil((end - origin).total_seconds() / 86_400))
+
+
+def test_retention_looks_count_only_matured_units(export):
+    res = abkit.analyze(
+        export.assignments, {**CONFIG, "sequential": {"method": "cs"}}, events=export.events
+    )
+    looks = next(r for r in res.results if r.metric == "d1").sequential.looks
+    first_day = export.assignments["assigned_at"].min()
+    origin = first_day.replace(hour=0, minute=0, second=0, microsecond=0)
+    for lk in looks[:-1]:
+        at = pl.datetime(origin.year, origin.month, origin.day, time_zone="UTC") + pl.duration(
+            days=int(lk["day"])
+        )
+        matured = export.assignments.filter(
+            pl.col("assigned_at") + pl.duration(days=2) <= at
+        ).height
+        assert lk["n_control"] + lk["n_treatment"] == matured
+
+
+def test_decisions_are_sticky_and_name_their_look(result):
+    for r in result.results:
+        seq = r.sequential
+        states = [lk["decision"] for lk in seq.looks]
+        if seq.decision_look is None:
+            assert set(states) == {"continue"}
+            continue
+        first = seq.decision_look
+        stop_index = next(i for i, lk in enumerate(seq.looks) if lk["look"] == first)
+        assert all(s == "continue" for s in states[:stop_index])
+        assert all(s == seq.decision for s in states[stop_index:])
+
+
+def test_a_large_true_effect_is_detected(result):
+    share = next(r for r in result.results if r.metric == "share_rate").sequential
+    assert share.decision == "stop: better"
+
+
+def test_always_valid_p_values_never_increase_for_mixture_methods(export):
+    for method in ("msprt", "cs"):
+        res = abkit.analyze(
+            export.assignments, {**CONFIG, "sequential": {"method": method}}, events=export.events
+        )
+        for r in res.results:
+            p = [lk["p_value"] for lk in r.sequential.looks]
+            assert np.all(np.diff(p) <= 0)
+
+
+def test_gst_uses_only_planned_looks_and_reports_boundaries(export):
+    config = {
+        **CONFIG,
+        "sequential": {"method": "gst", "looks": [4, 8, 12, 14], "duration_days": 14},
+    }
+    r = abkit.analyze(export.assignments, config, events=export.events).results[0]
+    assert [lk["day"] for lk in r.sequential.looks] == [4.0, 8.0, 12.0, 14.0]
+    assert len(r.sequential.tuning["boundaries"]) == 4
+    assert r.sequential.decision != "continue"  # the final planned look was reached
+
+
+def test_summary_table_with_cumulative_checkpoints():
+    rows = pl.DataFrame(
+        {
+            "variant": ["control", "t"] * 4,
+            "day": [1, 1, 2, 2, 3, 3, 4, 4],
+            "n": [500, 500, 1_000, 1_000, 1_500, 1_500, 2_000, 2_000],
+            "mean": [0.10, 0.15, 0.10, 0.15, 0.10, 0.15, 0.10, 0.15],
+        }
+    )
+    config = {
+        "input": {"cumulative": True},
+        "sequential": {"method": "cs"},
+        "metrics": [{"name": "metric", "type": "proportion", "column": "metric"}],
+    }
+    r = abkit.analyze(rows, config).results[0]
+    assert [lk["n_control"] for lk in r.sequential.looks] == [500, 1_000, 1_500, 2_000]
+    assert r.sequential.looks[-1]["estimate"] == pytest.approx(0.05)
+    assert r.sequential.decision == "stop: better"
+
+
+def test_unit_table_cannot_be_monitored(tmp_path):
+    pl.DataFrame({"user_id": [1, 2], "variant": ["control", "t"], "x": [1.0, 2.0]}).write_csv(
+        tmp_path / "u.csv"
+    )
+    out = CliRunner().invoke(cli, ["analyze", str(tmp_path / "u.csv"), "--sequential", "cs"])
+    assert out.exit_code == 2 and "needs to know when each outcome happened" in out.output
+
+
+def test_cli_json_has_a_sequential_block_per_result(tmp_path, export):
+    export.assignments.write_parquet(tmp_path / "a.parquet")
+    export.events.write_parquet(tmp_path / "e.parquet")
+    out = CliRunner().invoke(
+        cli,
+        [
+            "analyze",
+            str(tmp_path / "a.parquet"),
+            str(tmp_path / "e.parquet"),
+            "--sequential",
+            "msprt",
+            "--format",
+            "json",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    for r in json.loads(out.output)["results"]:
+        seq = r["sequential"]
+        assert seq["method"].startswith("mSPRT")
+        assert {"look", "at", "estimate", "ci", "p_value", "decision"} <= set(seq["looks"][0])
+    text = (
+        CliRunner()
+        .invoke(
+            cli,
+            [
+                "analyze",
+                str(tmp_path / "a.parquet"),
+                str(tmp_path / "e.parquet"),
+                "--sequential",
+                "cs",
+            ],
+        )
+        .output
+    )
+    assert "Sequential monitoring (asymptotic confidence sequence" in text
+
+
+def test_bad_sequential_config_names_the_key(tmp_path, export):
+    export.assignments.write_parquet(tmp_path / "a.parquet")
+    export.events.write_parquet(tmp_path / "e.parquet")
+    (tmp_path / "c.toml").write_text('[sequential]\nmethod = "msprtt"\n')
+    out = CliRunner().invoke(
+        cli,
+        [
+            "analyze",
+            str(tmp_path / "a.parquet"),
+            str(tmp_path / "e.parquet"),
+            "-c",
+            str(tmp_path / "c.toml"),
+        ],
+    )
+    assert out.exit_code == 2 and "sequential.method" in out.output and "msprt" in out.output
