@@ -92,7 +92,8 @@ class SequentialSpec:
     is the total sample size at which the confidence sequence is tightest (default:
     the units at the last look).  ``looks`` are the planned GST look days (days after
     the first assignment's midnight; default weekly) and ``duration_days`` the planned
-    end (default the last planned look).
+    end (default the last planned look).  ``futility_effect`` (a relative lift, e.g.
+    0.05) adds a non-binding GST futility bound that spends ``beta`` under that effect.
     """
 
     method: str | None = None
@@ -101,6 +102,8 @@ class SequentialSpec:
     looks: tuple[int, ...] | None = None
     duration_days: int | None = None
     spending: str = "obrien_fleming"
+    futility_effect: float | None = None
+    beta: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,8 @@ _SEQUENTIAL_KEYS: dict[str, type | tuple[type, ...]] = {
     "looks": list,
     "duration_days": int,
     "spending": str,
+    "futility_effect": float,
+    "beta": float,
 }
 _METRIC_KEYS: dict[str, type | tuple[type, ...]] = {
     "name": str,
@@ -337,6 +342,12 @@ def _sequential(table: dict[str, Any]) -> SequentialSpec:
     target = table.get("target_units")
     if target is not None and target < 2:
         raise ConfigError("key 'sequential.target_units' must be at least 2.")
+    futility = table.get("futility_effect")
+    if futility is not None and not futility > 0:
+        raise ConfigError("key 'sequential.futility_effect' must be a positive relative lift.")
+    beta = float(table.get("beta", 0.2))
+    if not 0 < beta < 0.5:
+        raise ConfigError("key 'sequential.beta' must be between 0 and 0.5.")
     return SequentialSpec(
         method=method,
         relative_tau=relative_tau,
@@ -344,6 +355,8 @@ def _sequential(table: dict[str, Any]) -> SequentialSpec:
         looks=looks,
         duration_days=duration,
         spending=spending,
+        futility_effect=futility,
+        beta=beta,
     )
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from abkit.config import MetricSpec, SequentialSpec
 from abkit.methods import run_test
 from abkit.stats.always_valid import asymptotic_cs, msprt
-from abkit.stats.group_sequential import efficacy_bounds, repeated_p_values
+from abkit.stats.group_sequential import efficacy_bounds, futility_bounds, repeated_p_values
 from abkit.units.looks import LookSeries
 
 CONTINUE = "continue"
@@ -85,10 +85,30 @@ def _gst_plan(spec: SequentialSpec, series: LookSeries) -> tuple[np.ndarray, flo
     return looks, duration, warnings
 
 
+@dataclass
+class _Looks:
+    """What a method found at the looks it analysed (``idx`` into the daily series)."""
+
+    idx: list[int]
+    low: np.ndarray
+    high: np.ndarray
+    p: np.ndarray
+    crossed: np.ndarray
+    tuning: dict[str, Any]
+    futile: np.ndarray | None = None
+    final_planned: bool = False
+
+
 def _gst(
-    metric: MetricSpec, spec: SequentialSpec, series: LookSeries, per: dict, alpha: float
-) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict, list[str]]:
-    planned, duration, warnings = _gst_plan(spec, series)
+    metric: MetricSpec,
+    spec: SequentialSpec,
+    series: LookSeries,
+    per: dict,
+    alpha: float,
+    warnings: list[str],
+) -> _Looks:
+    planned, duration, plan_warnings = _gst_plan(spec, series)
+    warnings.extend(plan_warnings)
     fractions = planned / duration
     bounds = efficacy_bounds(fractions, alpha, spec.spending)
     day_to_look = {round(d): k for k, d in enumerate(series.days)}
@@ -101,14 +121,92 @@ def _gst(
     with np.errstate(divide="ignore", invalid="ignore"):
         z = est / se
     c = bounds[taken]
-    p = repeated_p_values(z, fractions[taken], spec.spending) if idx else np.array([])
-    tuning = {
+    tuning: dict[str, Any] = {
         "spending": spec.spending,
         "planned_look_days": planned.tolist(),
         "duration_days": duration,
         "boundaries": bounds.tolist(),
     }
-    return idx, est - c * se, est + c * se, p, np.abs(z) >= c, tuning, warnings
+    futile = None
+    if spec.futility_effect is not None and idx:
+        futile, tuning["futility_bounds"] = _futility(
+            metric, spec, per, idx, taken, fractions, bounds, z
+        )
+    return _Looks(
+        idx=idx,
+        low=est - c * se,
+        high=est + c * se,
+        p=repeated_p_values(z, fractions[taken], spec.spending) if idx else np.array([]),
+        crossed=np.abs(z) >= c,
+        tuning=tuning,
+        futile=futile,
+        final_planned=bool(taken) and taken[-1] == len(planned) - 1,
+    )
+
+
+def _futility(
+    metric: MetricSpec,
+    spec: SequentialSpec,
+    per: dict,
+    idx: list[int],
+    taken: list[int],
+    fractions: np.ndarray,
+    bounds: np.ndarray,
+    z: np.ndarray,
+) -> tuple[np.ndarray, list[float]]:
+    """Non-binding futility at each taken look, with the design drift re-estimated there:
+    θ = δ·√I_max, δ = futility_effect·|control value|, I_max ≈ (1/V_k)/t_k."""
+    sign = 1.0 if metric.higher_is_better else -1.0
+    futile, used = np.zeros(len(idx), dtype=bool), []
+    for j, (k, planned_k) in enumerate(zip(idx, taken, strict=True)):
+        delta = spec.futility_effect * abs(per["control_value"][k])
+        info_max = 1.0 / per["variance"][k] / fractions[planned_k]
+        theta = delta * np.sqrt(info_max)
+        if not np.isfinite(theta) or theta <= 0:
+            used.append(float("nan"))
+            continue
+        b = futility_bounds(fractions, bounds, float(theta), spec.beta, spec.spending)
+        used.append(float(b[planned_k]))
+        futile[j] = sign * z[j] <= b[planned_k] and planned_k < len(fractions) - 1
+    return futile, used
+
+
+def _always_valid(
+    metric: MetricSpec, spec: SequentialSpec, per: dict, alpha: float, warnings: list[str]
+) -> _Looks:
+    looks = len(per["estimate"])
+    defined = np.isfinite(per["variance"]) & (per["variance"] > 0)
+    if not defined.any():
+        warnings.append(
+            f"metric '{metric.name}': no look has data for both arms yet, so "
+            "there is nothing to monitor"
+        )
+        nan = np.full(looks, np.nan)
+        path = msprt(nan, nan, alpha, 1.0)
+    elif spec.method == "msprt":
+        tau = metric.tau
+        if tau is None:
+            tau = spec.relative_tau * abs(per["control_value"][np.flatnonzero(defined)[0]])
+        if not (tau > 0 and math.isfinite(tau)):
+            warnings.append(
+                f"metric '{metric.name}': the mSPRT mixing sd could not be set "
+                "(control value 0); the smallest standard error seen is used "
+                "instead; set 'tau' on the metric"
+            )
+            tau = float(np.sqrt(np.nanmin(per["variance"][defined])))
+        path = msprt(per["estimate"], per["variance"], alpha, tau)
+    else:
+        n_total = per["n_control"] + per["n_treatment"]
+        target = spec.target_units or int(n_total[-1])
+        path = asymptotic_cs(per["estimate"], per["variance"], n_total, alpha, target)
+    return _Looks(
+        idx=list(range(looks)),
+        low=path.ci_low,
+        high=path.ci_high,
+        p=path.p_value,
+        crossed=path.p_value < alpha,
+        tuning=path.tuning,
+    )
 
 
 def monitor(
@@ -122,54 +220,22 @@ def monitor(
     """Always-valid path and decision of one metric × treatment."""
     per = _per_look(metric, series, control, variant, alpha)
     warnings: list[str] = []
-    all_looks = list(range(len(series.arms)))
     if spec.method == "gst":
-        idx, low, high, p, crossed, tuning, warnings = _gst(metric, spec, series, per, alpha)
-        final_planned = bool(idx) and round(series.days[idx[-1]]) == round(
-            tuning["planned_look_days"][-1]
-        )
+        found = _gst(metric, spec, series, per, alpha, warnings)
     else:
-        idx = all_looks
-        defined = np.isfinite(per["variance"]) & (per["variance"] > 0)
-        if not defined.any():
-            warnings.append(
-                f"metric '{metric.name}': no look has data for both arms yet, so "
-                "there is nothing to monitor"
-            )
-            nan = np.full(len(idx), np.nan)
-            path = msprt(nan, nan, alpha, 1.0)
-        elif spec.method == "msprt":
-            tau = metric.tau
-            if tau is None:
-                base = abs(per["control_value"][np.flatnonzero(defined)[0]])
-                tau = spec.relative_tau * base
-            if not (tau > 0 and math.isfinite(tau)):
-                warnings.append(
-                    f"metric '{metric.name}': the mSPRT mixing sd could not be set "
-                    "(control value 0); the smallest standard error seen is used instead; "
-                    "set 'tau' on the metric"
-                )
-                tau = float(np.sqrt(np.nanmin(per["variance"][defined])))
-            path = msprt(per["estimate"], per["variance"], alpha, tau)
-        else:
-            n_total = per["n_control"] + per["n_treatment"]
-            target = spec.target_units or int(n_total[-1])
-            path = asymptotic_cs(per["estimate"], per["variance"], n_total, alpha, target)
-        low, high, p, tuning = path.ci_low, path.ci_high, path.p_value, path.tuning
-        crossed = p < alpha
-        final_planned = False
+        found = _always_valid(metric, spec, per, alpha, warnings)
     looks, decision, decision_look, label = [], CONTINUE, None, None
-    for j, k in enumerate(idx):
-        if decision == CONTINUE and crossed[j]:
-            decision, decision_look, label = (
-                _stop_label(metric, per["estimate"][k]),
-                k + 1,
-                series.labels[k],
-            )
-        status = decision
-        if decision == CONTINUE and spec.method == "gst" and final_planned and j == len(idx) - 1:
-            status = decision = "stop: no difference (final planned look)"
-            decision_look, label = k + 1, series.labels[k]
+    for j, k in enumerate(found.idx):
+        if decision == CONTINUE:
+            last_planned = found.final_planned and j == len(found.idx) - 1
+            if found.crossed[j]:
+                decision = _stop_label(metric, per["estimate"][k])
+            elif found.futile is not None and found.futile[j]:
+                decision = "stop: futility (non-binding)"
+            elif last_planned:
+                decision = "stop: no difference (final planned look)"
+            if decision != CONTINUE:
+                decision_look, label = k + 1, series.labels[k]
         looks.append(
             {
                 "look": k + 1,
@@ -178,15 +244,16 @@ def monitor(
                 "n_control": int(per["n_control"][k]),
                 "n_treatment": int(per["n_treatment"][k]),
                 "estimate": float(per["estimate"][k]),
-                "ci": [float(low[j]), float(high[j])],
-                "p_value": float(p[j]),
-                "decision": status,
+                "ci": [float(found.low[j]), float(found.high[j])],
+                "p_value": float(found.p[j]),
+                "decision": decision,
             }
         )
     return SequentialResult(
         method=METHOD_NAMES[spec.method],
         tuning={
-            k: (float(v) if isinstance(v, float | np.floating) else v) for k, v in tuning.items()
+            k: (float(v) if isinstance(v, float | np.floating) else v)
+            for k, v in found.tuning.items()
         },
         looks=looks,
         decision=decision,

@@ -75,3 +75,72 @@ def test_cli_reproduces_cookie_cats_in_json():
     d7 = next(r for r in d["results"] if r["metric"] == "d7_retention")
     assert round(d7["control"]["value"], 4) == 0.1902
     assert round(d7["p_value"], 4) == 0.0016
+
+
+def _asos_stream(experiment, variant, metric):
+    import polars as pl
+
+    path = shared_file("asos_digital_experiments", "asos_digital_experiments_dataset.parquet")
+    rows = (
+        pl.read_parquet(path)
+        .filter(
+            (pl.col("experiment_id") == experiment)
+            & (pl.col("variant_id") == variant)
+            & (pl.col("metric_id") == metric)
+        )
+        .sort("time_since_start")
+    )
+    arm = lambda s, name: rows.select(  # noqa: E731
+        pl.lit(name).alias("variant"),
+        pl.lit("m").alias("metric"),
+        pl.col("time_since_start").alias("day"),
+        pl.col(f"count_{s}").alias("n"),
+        pl.col(f"mean_{s}").alias("mean"),
+        pl.col(f"variance_{s}").alias("variance"),
+    )
+    return rows, pl.concat([arm("c", "control"), arm("t", "treatment")])
+
+
+@pytest.mark.parametrize("stream", [("036afc", 2, 2), ("036afc", 2, 3)])
+def test_asos_last_checkpoint_matches_scipy_welch_from_stats(stream):
+    from scipy import stats as st
+
+    rows, table = _asos_stream(*stream)
+    config = {
+        "experiment": {"control": "control"},
+        "input": {"cumulative": True},
+        "metrics": [{"name": "m", "type": "mean", "column": "m"}],
+        "sequential": {"method": "cs"},
+    }
+    r = abkit.analyze(table, config).results[0]
+    last = rows.row(-1, named=True)
+    ref = st.ttest_ind_from_stats(
+        last["mean_t"],
+        last["variance_t"] ** 0.5,
+        last["count_t"],
+        last["mean_c"],
+        last["variance_c"] ** 0.5,
+        last["count_c"],
+        equal_var=False,
+    )
+    assert r.p_value == pytest.approx(ref.pvalue, rel=1e-9)
+    assert r.effect == pytest.approx(last["mean_t"] - last["mean_c"], rel=1e-12)
+    looks = r.sequential.looks
+    assert len(looks) == rows.height
+    assert [lk["n_control"] for lk in looks] == [int(c) for c in rows["count_c"]]
+    assert looks[-1]["estimate"] == pytest.approx(r.effect, rel=1e-12)
+
+
+def test_asos_binary_metric_as_proportion_summary():
+    rows, table = _asos_stream("036afc", 2, 1)
+    config = {
+        "experiment": {"control": "control"},
+        "input": {"cumulative": True},
+        "metrics": [{"name": "m", "type": "proportion", "column": "m"}],
+    }
+    r = abkit.analyze(table.drop("variance"), config).results[0]
+    last = rows.row(-1, named=True)
+    # metric 1's variance in the file is mean·(1 − mean): the proportion path agrees
+    assert last["variance_c"] == pytest.approx(last["mean_c"] * (1 - last["mean_c"]), rel=1e-9)
+    assert r.control_value == pytest.approx(last["mean_c"], rel=1e-12)
+    assert r.control_n == int(last["count_c"])

@@ -201,3 +201,32 @@ def test_bad_sequential_config_names_the_key(tmp_path, export):
         ],
     )
     assert out.exit_code == 2 and "sequential.method" in out.output and "msprt" in out.output
+
+
+def test_gst_futility_stops_an_aa_test_early():
+    export = simulate(users=6_000, days=28, enrol_days=7, seed=21)
+    config = {
+        "metrics": [
+            {
+                "name": "share_rate",
+                "type": "ratio",
+                "numerator": "share",
+                "denominator": "ai_output",
+            }
+        ],
+        "sequential": {
+            "method": "gst",
+            "looks": [7, 14, 21, 28],
+            "duration_days": 28,
+            "futility_effect": 0.3,
+            "beta": 0.2,
+        },
+    }
+    seq = abkit.analyze(export.assignments, config, events=export.events).results[0].sequential
+    assert len(seq.tuning["futility_bounds"]) == len(seq.looks)
+    assert seq.decision in (
+        "stop: futility (non-binding)",
+        "stop: no difference (final planned look)",
+    )
+    if seq.decision.startswith("stop: futility"):
+        assert seq.decision_look < seq.looks[-1]["look"]

@@ -136,3 +136,47 @@ def test_undefined_looks_are_skipped():
     path = msprt(np.array([np.nan, 0.1, 0.2]), np.array([np.nan, 0.01, 0.01]), 0.05, 0.1)
     assert np.isnan(path.ci_low[0]) and path.p_value[0] == 1.0
     assert np.isfinite(path.ci_low[1:]).all()
+
+
+def _z_paths(reps, t, theta, seed):
+    rng = np.random.default_rng(seed)
+    inc = rng.normal(
+        theta * np.diff(t, prepend=0), np.sqrt(np.diff(t, prepend=0)), size=(reps, t.size)
+    )
+    return np.cumsum(inc, axis=1) / np.sqrt(t)
+
+
+def test_futility_bounds_spend_beta_under_the_design_effect():
+    """Monte Carlo, independent of the recursion: under drift theta the probability of a
+    futility stop by look k (before any efficacy stop) equals beta(t_k)."""
+    from abkit.stats.group_sequential import futility_bounds
+
+    t = np.array([0.25, 0.5, 0.75, 1.0])
+    c = efficacy_bounds(t, 0.05)
+    theta = st.norm.ppf(0.975) + st.norm.ppf(0.9)
+    b = futility_bounds(t, c, theta, 0.1)
+    z = _z_paths(400_000, t, theta, seed=1)
+    alive = np.ones(z.shape[0], dtype=bool)
+    stopped_futile = np.zeros(z.shape[0], dtype=bool)
+    for k in range(t.size - 1):
+        futile = alive & (z[:, k] <= b[k])
+        stopped_futile |= futile
+        alive &= (z[:, k] > b[k]) & (np.abs(z[:, k]) < c[k])
+        target = spent(t[k], 0.2, "obrien_fleming") / 2  # one-sided OBF beta spending
+        assert stopped_futile.mean() == pytest.approx(target, abs=0.002)
+    assert b[-1] == c[-1] and np.all(np.diff(b) > 0)
+
+
+def test_binding_use_of_the_non_binding_futility_bound_keeps_type_i_error():
+    from abkit.stats.group_sequential import futility_bounds
+
+    t = np.array([0.25, 0.5, 0.75, 1.0])
+    c = efficacy_bounds(t, 0.05)
+    b = futility_bounds(t, c, st.norm.ppf(0.975) + st.norm.ppf(0.8), 0.2)
+    z = _z_paths(400_000, t, 0.0, seed=2)
+    alive = np.ones(z.shape[0], dtype=bool)
+    rejected = np.zeros(z.shape[0], dtype=bool)
+    for k in range(t.size):
+        rejected |= alive & (np.abs(z[:, k]) >= c[k])
+        alive &= (np.abs(z[:, k]) < c[k]) & (z[:, k] > b[k])
+    assert rejected.mean() <= 0.05 + 0.002

@@ -107,15 +107,20 @@ def _path(
     return AlwaysValidPath(method, estimate - half, estimate + half, p, tuning)
 
 
-def msprt(estimate: np.ndarray, variance: np.ndarray, alpha: float, tau: float) -> AlwaysValidPath:
+def msprt(
+    estimate: np.ndarray, variance: np.ndarray, alpha: float, tau: float | np.ndarray
+) -> AlwaysValidPath:
     """mSPRT with mixing N(0, τ²) on the effect scale (Johari et al. 2022, eq. 11).
 
     τ is the effect size the test is tuned to find quickly: the boundary is
-    tightest when the estimate's standard error is near τ.
+    tightest when the estimate's standard error is near τ.  An array τ broadcasts
+    against the leading (replication) axes.
     """
-    if not (tau > 0 and math.isfinite(tau)):
+    tau_arr = np.asarray(tau, dtype=float)
+    if not (np.all(tau_arr > 0) and np.all(np.isfinite(tau_arr))):
         raise ValueError("the mSPRT mixing standard deviation tau must be positive")
-    return _path("mSPRT (normal mixture)", estimate, variance, tau**2, alpha, {"tau": tau})
+    tuning = {"tau": float(tau_arr)} if tau_arr.ndim == 0 else {}
+    return _path("mSPRT (normal mixture)", estimate, variance, tau_arr**2, alpha, tuning)
 
 
 def optimal_rho2(target_n: float, alpha: float) -> float:

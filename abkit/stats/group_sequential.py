@@ -61,31 +61,46 @@ def _simpson(n: int) -> np.ndarray:
 
 
 class _Recursion:
-    """Sub-density of B(t_k) on the continuation region, propagated look by look."""
+    """Sub-density of B(t_k) on the continuation region, propagated look by look.
 
-    def __init__(self) -> None:
+    B has drift ``theta`` per unit of information fraction: B(t) ~ N(θt, t).  The
+    continuation region at a look is lo < Z < hi, i.e. lo·√t < B < hi·√t.
+    """
+
+    def __init__(self, theta: float = 0.0) -> None:
+        self.theta = theta
         self.grid: np.ndarray | None = None  # B values
         self.dens: np.ndarray | None = None  # density × Simpson weight × spacing
         self.t_prev = 0.0
 
-    def cross_prob(self, t: float, c: float) -> float:
-        """P(continue so far, |B(t)| ≥ c √t)."""
-        b = c * math.sqrt(t)
-        sd = math.sqrt(t - self.t_prev)
-        if self.grid is None:
-            return float(2.0 * ndtr(-b / sd))
-        return float(np.dot(self.dens, ndtr((self.grid - b) / sd) + ndtr((-b - self.grid) / sd)))
+    def _moments(self, t: float) -> tuple[np.ndarray, float]:
+        start = np.zeros(1) if self.grid is None else self.grid
+        return start + self.theta * (t - self.t_prev), math.sqrt(t - self.t_prev)
 
-    def advance(self, t: float, c: float) -> None:
-        b = c * math.sqrt(t)
-        sd = math.sqrt(t - self.t_prev)
-        points = max(_MIN_POINTS, 2 * math.ceil(b / sd * _POINTS_PER_SD) + 1)
-        grid = np.linspace(-b, b, points)
+    def _mass(self) -> np.ndarray:
+        return np.ones(1) if self.dens is None else self.dens
+
+    def lower_prob(self, t: float, lo: float) -> float:
+        """P(continue so far, Z(t) ≤ lo)."""
+        mean, sd = self._moments(t)
+        return float(np.dot(self._mass(), ndtr((lo * math.sqrt(t) - mean) / sd)))
+
+    def upper_prob(self, t: float, hi: float) -> float:
+        """P(continue so far, Z(t) ≥ hi)."""
+        mean, sd = self._moments(t)
+        return float(np.dot(self._mass(), ndtr((mean - hi * math.sqrt(t)) / sd)))
+
+    def cross_prob(self, t: float, c: float) -> float:
+        """P(continue so far, |Z(t)| ≥ c)."""
+        return self.lower_prob(t, -c) + self.upper_prob(t, c)
+
+    def advance(self, t: float, lo: float, hi: float) -> None:
+        mean, sd = self._moments(t)
+        a, b = lo * math.sqrt(t), hi * math.sqrt(t)
+        points = max(_MIN_POINTS, 2 * math.ceil((b - a) / 2 / sd * _POINTS_PER_SD) + 1)
+        grid = np.linspace(a, b, points)
         w = _simpson(points) * (grid[1] - grid[0])
-        if self.grid is None:
-            dens = _normal_pdf(grid / sd) / sd
-        else:
-            dens = _normal_pdf((grid[:, None] - self.grid[None, :]) / sd) @ self.dens / sd
+        dens = _normal_pdf((grid[:, None] - mean[None, :]) / sd) @ self._mass() / sd
         self.grid, self.dens, self.t_prev = grid, dens * w, t
 
 
@@ -110,7 +125,8 @@ def efficacy_bounds(t: np.ndarray, alpha: float, kind: str = "obrien_fleming") -
                 40.0,
                 xtol=1e-10,
             )
-        rec.advance(tk, min(bounds[k], 40.0))
+        c = min(bounds[k], 40.0)
+        rec.advance(tk, -c, c)
     return bounds
 
 
@@ -122,7 +138,7 @@ def pocock_constant(k: int, alpha: float) -> float:
         rec, total = _Recursion(), 0.0
         for tk in t:
             total += rec.cross_prob(tk, c)
-            rec.advance(tk, c)
+            rec.advance(tk, -c, c)
         return total - alpha
 
     return float(optimize.brentq(excess, 1.0, 10.0, xtol=1e-10))
@@ -152,3 +168,39 @@ def repeated_p_values(z: np.ndarray, t: np.ndarray, kind: str) -> np.ndarray:
         else:
             crossing[j] = math.exp(optimize.brentq(gap, lo, hi, xtol=1e-6))
     return np.fmin.accumulate(np.where(np.isnan(crossing), 1.0, crossing))
+
+
+def futility_bounds(
+    t: np.ndarray, efficacy: np.ndarray, theta: float, beta: float, kind: str = "obrien_fleming"
+) -> np.ndarray:
+    """Non-binding futility bounds b_k by beta spending (J&T §7.2; gsDesign's "non-binding").
+
+    Under the design alternative (drift θ = expected Z at t = 1, positive = the good
+    direction) the probability of stopping for futility by look k is β(t_k), with
+    β(t) the spending function of ``kind`` applied to β one-sided:
+
+        P_θ(b_j < Z_j < c_j for j < k, Z_k ≤ b_k) = β(t_k) − β(t_{k−1}).
+
+    The bounds never move the efficacy boundaries (they are computed without them),
+    so ignoring a futility stop keeps the type I error at α.  A bound that would pass
+    its efficacy boundary is capped there, and the last one equals it.
+    """
+    t = np.asarray(t, dtype=float)
+    cumulative = (
+        spent(t, 2.0 * beta, kind) / 2.0 if kind == "obrien_fleming" else spent(t, beta, kind)
+    )
+    rec = _Recursion(theta)
+    bounds = np.empty(t.size)
+    previous = 0.0
+    for k, (tk, bk, ck) in enumerate(zip(t, cumulative, efficacy, strict=True)):
+        target, previous = bk - previous, bk
+        hi = min(ck, 40.0)
+        if k == t.size - 1:
+            bounds[k] = hi
+        elif target <= 1e-15:
+            bounds[k] = -40.0
+        else:
+            f = lambda b, tk=tk, target=target: rec.lower_prob(tk, b) - target  # noqa: E731
+            bounds[k] = hi if f(hi) < 0 else optimize.brentq(f, -40.0, hi, xtol=1e-10)
+        rec.advance(tk, bounds[k], hi)
+    return bounds
