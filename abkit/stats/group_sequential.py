@@ -36,6 +36,8 @@ from scipy.special import ndtr
 SPENDING = ("obrien_fleming", "pocock")
 _POINTS_PER_SD = 12  # grid spacing ≤ (increment's sd)/12 (cf. J&T §19.2: ~ r = 18 per sd)
 _MIN_POINTS = 101
+_Z_CAP = 8.5  # |Z| beyond which the sub-density is < 1e-16: the grid stops there
+_P_FLOOR = 1e-8  # repeated p-values below this are reported as this
 
 
 def spent(t: np.ndarray | float, alpha: float, kind: str) -> np.ndarray:
@@ -125,7 +127,7 @@ def efficacy_bounds(t: np.ndarray, alpha: float, kind: str = "obrien_fleming") -
                 40.0,
                 xtol=1e-10,
             )
-        c = min(bounds[k], 40.0)
+        c = min(bounds[k], _Z_CAP)
         rec.advance(tk, -c, c)
     return bounds
 
@@ -160,11 +162,11 @@ def repeated_p_values(z: np.ndarray, t: np.ndarray, kind: str) -> np.ndarray:
         def gap(log_a: float, j: int = j) -> float:
             return z[j] - efficacy_bounds(t[: j + 1], math.exp(log_a), kind)[j]
 
-        lo, hi = math.log(1e-12), math.log(0.999)
+        lo, hi = math.log(_P_FLOOR), math.log(0.999)
         if gap(hi) < 0:
             crossing[j] = 1.0
         elif gap(lo) >= 0:
-            crossing[j] = 1e-12
+            crossing[j] = _P_FLOOR
         else:
             crossing[j] = math.exp(optimize.brentq(gap, lo, hi, xtol=1e-6))
     return np.fmin.accumulate(np.where(np.isnan(crossing), 1.0, crossing))
@@ -194,13 +196,13 @@ def futility_bounds(
     previous = 0.0
     for k, (tk, bk, ck) in enumerate(zip(t, cumulative, efficacy, strict=True)):
         target, previous = bk - previous, bk
-        hi = min(ck, 40.0)
+        hi = min(ck, _Z_CAP)
         if k == t.size - 1:
             bounds[k] = hi
         elif target <= 1e-15:
-            bounds[k] = -40.0
+            bounds[k] = -_Z_CAP
         else:
             f = lambda b, tk=tk, target=target: rec.lower_prob(tk, b) - target  # noqa: E731
-            bounds[k] = hi if f(hi) < 0 else optimize.brentq(f, -40.0, hi, xtol=1e-10)
+            bounds[k] = hi if f(hi) < 0 else optimize.brentq(f, -_Z_CAP, hi, xtol=1e-10)
         rec.advance(tk, bounds[k], hi)
     return bounds

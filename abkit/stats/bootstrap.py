@@ -1,0 +1,118 @@
+"""Account-level bootstrap, stratified by arm, fully vectorised.
+
+Each resample draws, within each arm, as many accounts as the arm has, with
+replacement: a (resamples × accounts) matrix of multinomial counts W.  Arm estimates
+for every resample are then matrix–vector products — user-weighted
+R_b = (W X)/(W Y), account-weighted M_b = (W r)/n — with no Python loop over
+resamples.  Intervals (Efron & Tibshirani, *An Introduction to the Bootstrap*, 1993):
+
+* percentile: the α/2 and 1 − α/2 quantiles of the bootstrap effects (ch. 13);
+* BCa: bias-corrected and accelerated, acceleration from the leave-one-account-out
+  jackknife (ch. 14.3);
+* bootstrap-t: studentised by the resample's own CR0 standard error (ch. 12.5).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as st
+
+from abkit.stats.cluster import USER_WEIGHTED, AccountArm
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    effect: float
+    effects: np.ndarray  # per resample
+    lifts: np.ndarray  # per resample: treatment/control − 1
+    percentile: tuple[float, float]
+    bca: tuple[float, float]
+    studentized: tuple[float, float]
+    lift_percentile: tuple[float, float]
+    degenerate: float  # share of resamples where an arm estimate is undefined
+
+
+def _counts(rng: np.random.Generator, n: int, resamples: int) -> np.ndarray:
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(float)
+
+
+def _arm_stats(arm: AccountArm, w: np.ndarray, weighting: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-resample estimate and CR0 variance of one arm."""
+    if weighting == USER_WEIGHTED:
+        x, y = arm.x.astype(float), arm.y.astype(float)
+    else:
+        ok = arm.y > 0
+        x = np.where(ok, arm.x / np.where(ok, arm.y, 1.0), 0.0)
+        y = ok.astype(float)
+    sy = w @ y
+    with np.errstate(divide="ignore", invalid="ignore"):
+        est = (w @ x) / sy
+        ss = w @ (x * x) - 2 * est * (w @ (x * y)) + est**2 * (w @ (y * y))
+        var = ss / sy**2
+    return est, var
+
+
+def _jackknife(control: AccountArm, treatment: AccountArm, weighting: str) -> np.ndarray:
+    """Effects with each account left out in turn (both arms)."""
+    out = []
+    for which, arm in ((0, control), (1, treatment)):
+        n = arm.accounts
+        w = 1.0 - np.eye(n)  # row i: account i left out
+        est, _ = _arm_stats(arm, w, weighting)
+        other = (treatment if which == 0 else control).estimate(weighting)
+        out.append(other - est if which == 0 else est - other)
+    return np.concatenate(out)
+
+
+def _quantiles(values: np.ndarray, probs: tuple[float, float]) -> tuple[float, float]:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return (math.nan, math.nan)
+    lo, hi = np.quantile(finite, probs)
+    return float(lo), float(hi)
+
+
+def account_bootstrap(control: AccountArm, treatment: AccountArm, weighting: str,
+                      resamples: int = 10_000, alpha: float = 0.05,
+                      seed: int = 0) -> BootstrapResult:
+    """Stratified account bootstrap of the difference and lift between arms."""
+    rng = np.random.default_rng(seed)
+    ec, vc = _arm_stats(control, _counts(rng, control.accounts, resamples), weighting)
+    et, vt = _arm_stats(treatment, _counts(rng, treatment.accounts, resamples), weighting)
+    effects = et - ec
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lifts = et / ec - 1.0
+        t_stats = (effects - (treatment.estimate(weighting) - control.estimate(weighting))) / \
+            np.sqrt(vc + vt)
+    effect = treatment.estimate(weighting) - control.estimate(weighting)
+    probs = (alpha / 2, 1 - alpha / 2)
+    finite = np.isfinite(effects)
+    # BCa
+    z0 = st.norm.ppf(np.mean(effects[finite] < effect)) if finite.any() else math.nan
+    jack = _jackknife(control, treatment, weighting)
+    d = jack.mean() - jack
+    denom = 6.0 * (d**2).sum() ** 1.5
+    accel = (d**3).sum() / denom if denom > 0 else 0.0
+    z = st.norm.ppf(probs)
+    adj = st.norm.cdf(z0 + (z0 + z) / (1 - accel * (z0 + z)))
+    bca = _quantiles(effects, (float(adj[0]), float(adj[1]))) if np.isfinite(z0) else (
+        math.nan, math.nan)
+    # bootstrap-t with the CR0 standard error of the data
+    _, vc0 = _arm_stats(control, np.ones((1, control.accounts)), weighting)
+    _, vt0 = _arm_stats(treatment, np.ones((1, treatment.accounts)), weighting)
+    se0 = float(np.sqrt(vc0[0] + vt0[0]))
+    tq = _quantiles(t_stats, probs)
+    studentized = (effect - tq[1] * se0, effect - tq[0] * se0)
+    return BootstrapResult(
+        effect=effect,
+        effects=effects,
+        lifts=lifts,
+        percentile=_quantiles(effects, probs),
+        bca=bca,
+        studentized=studentized,
+        lift_percentile=_quantiles(lifts, probs),
+        degenerate=float(1.0 - finite.mean()),
+    )

@@ -1,0 +1,128 @@
+"""Inference when whole accounts (clusters) are randomised: estimators and CR2.
+
+Each account g contributes its numerator sum X_g and denominator sum Y_g (users for
+a per-user mean, outputs for a share rate, seats for adoption).  Two estimands:
+
+* **user-weighted**: R_a = Σ_g X_g / Σ_g Y_g per arm — the ratio of sums, every user
+  (or output) counts once;
+* **account-weighted**: M_a = mean_g (X_g / Y_g) — every account counts once.
+
+Both are weighted means of account values r_g = X_g / Y_g (weights Y_g or 1), so one
+weighted least-squares view covers them: regress r_g on an intercept and a
+treatment dummy with weights w_g.  The CR2 variance of Bell & McCaffrey (2002) for
+the treatment coefficient, with accounts as clusters, is
+
+    V = Σ_arms Σ_{g ∈ arm} w_g² (r_g − m_arm)² / (1 − h_g) / W_arm²,  h_g = w_g / W_arm,
+
+(the leverage of an account in this two-group design is its weight share), and the
+Bell–McCaffrey degrees of freedom under the working model Var(r_g) ∝ 1/w_g are
+(Σλ)²/Σλ² over the eigenvalues λ of G'G, G_g = (I − H)_{·g} (1 − h_g)^{−1/2} ·
+x̃_g'(X̃'X̃)^{−1}c (Imbens & Kolesár, "Robust standard errors in small samples",
+REStat 2016, eq. 11).  With equal weights this is Welch's variance of account means
+(tested), and the df equal Welch's formula with a common variance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as st
+
+USER_WEIGHTED = "user"
+ACCOUNT_WEIGHTED = "account"
+
+
+@dataclass(frozen=True)
+class AccountArm:
+    """Per-account sums of one arm: numerator X, denominator Y (both ≥ 0)."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    @property
+    def accounts(self) -> int:
+        return int(self.x.size)
+
+    def estimate(self, weighting: str) -> float:
+        if weighting == USER_WEIGHTED:
+            total = self.y.sum()
+            return float(self.x.sum() / total) if total > 0 else math.nan
+        ok = self.y > 0
+        return float(np.mean(self.x[ok] / self.y[ok])) if ok.any() else math.nan
+
+    def weights(self, weighting: str) -> tuple[np.ndarray, np.ndarray]:
+        """(account values r_g, weights w_g) over accounts with a positive denominator."""
+        ok = self.y > 0
+        r = self.x[ok] / self.y[ok]
+        w = self.y[ok].astype(float) if weighting == USER_WEIGHTED else np.ones(ok.sum())
+        return r, w
+
+
+@dataclass(frozen=True)
+class ClusterTest:
+    method: str
+    effect: float
+    se: float
+    df: float
+    p_value: float
+    ci: tuple[float, float]
+
+
+def _cr2_parts(arm: AccountArm, weighting: str) -> tuple[float, float, np.ndarray, np.ndarray]:
+    r, w = arm.weights(weighting)
+    total = w.sum()
+    m = float((w * r).sum() / total)
+    h = w / total
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var = float(np.sum(w**2 * (r - m) ** 2 / (1.0 - h)) / total**2)
+    return m, var, w, h
+
+
+def bell_mccaffrey_df(w_control: np.ndarray, w_treatment: np.ndarray) -> float:
+    """BM degrees of freedom for the treatment coefficient of the two-group WLS design."""
+    w = np.concatenate([w_control, w_treatment])
+    d = np.concatenate([np.zeros(w_control.size), np.ones(w_treatment.size)])
+    xt = np.sqrt(w)[:, None] * np.column_stack([np.ones_like(d), d])
+    bread = np.linalg.inv(xt.T @ xt)
+    hat = xt @ bread @ xt.T
+    lever = np.clip(np.diag(hat), None, 1 - 1e-12)
+    c = np.array([0.0, 1.0])
+    g = (np.eye(w.size) - hat) * ((1.0 - lever) ** -0.5 * (xt @ bread @ c))[None, :]
+    eig = np.linalg.eigvalsh(g.T @ g)
+    return float(eig.sum() ** 2 / (eig**2).sum())
+
+
+def cr2_test(control: AccountArm, treatment: AccountArm, weighting: str,
+             alpha: float = 0.05) -> ClusterTest:
+    """Difference of arm estimates with the CR2 SE and a t(BM df) reference."""
+    mc, vc, wc, hc = _cr2_parts(control, weighting)
+    mt, vt, wt, ht = _cr2_parts(treatment, weighting)
+    effect = mt - mc
+    se = math.sqrt(vc + vt) if np.isfinite(vc + vt) else math.nan
+    if wc.size < 2 or wt.size < 2 or not se > 0:
+        return ClusterTest("CR2 + Bell-McCaffrey df", effect, math.nan, math.nan, math.nan,
+                           (math.nan, math.nan))
+    df = bell_mccaffrey_df(wc, wt)
+    t = effect / se
+    half = st.t.ppf(1 - alpha / 2, df) * se
+    return ClusterTest("CR2 + Bell-McCaffrey df", effect, se, df, float(2 * st.t.sf(abs(t), df)),
+                       (effect - half, effect + half))
+
+
+def naive_cluster_z(control: AccountArm, treatment: AccountArm, weighting: str,
+                    alpha: float = 0.05) -> ClusterTest:
+    """The cluster-robust sandwich with no small-sample correction (CR0) and a normal
+    reference: what a generic tool reports, and too liberal with few accounts."""
+    parts = []
+    for arm in (control, treatment):
+        r, w = arm.weights(weighting)
+        m = float((w * r).sum() / w.sum())
+        parts.append((m, float(np.sum(w**2 * (r - m) ** 2) / w.sum() ** 2)))
+    effect = parts[1][0] - parts[0][0]
+    se = math.sqrt(parts[0][1] + parts[1][1])
+    z = effect / se if se > 0 else math.nan
+    half = st.norm.ppf(1 - alpha / 2) * se
+    return ClusterTest("cluster z (CR0, no small-sample correction)", effect, se, math.inf,
+                       float(2 * st.norm.sf(abs(z))), (effect - half, effect + half))
