@@ -116,24 +116,38 @@ def evaluate(
 B2B_METHODS = ("cluster_z", "cr2", "percentile", "bca", "studentized", "permutation")
 
 
-def simulate_accounts(rng: np.random.Generator, per_arm: int, effect: float = 0.0,
-                      sdlog: float = 1.2, mean_users: float = 60.0, rate: float = 0.3,
-                      rate_sd: float = 0.08) -> tuple[AccountArm, AccountArm]:
+def simulate_accounts(
+    rng: np.random.Generator,
+    per_arm: int,
+    effect: float = 0.0,
+    sdlog: float = 1.2,
+    mean_users: float = 60.0,
+    rate: float = 0.3,
+    rate_sd: float = 0.08,
+) -> tuple[AccountArm, AccountArm]:
     """One B2B experiment: log-normal account sizes (sdlog), account-level adoption
     rates N(rate, rate_sd) clipped to (0.01, 0.99), binomial users; treatment adds
     ``effect`` to every treated account's rate (a constant additive effect)."""
     arms = []
     for shift in (0.0, effect):
-        users = np.maximum(1, np.round(rng.lognormal(np.log(mean_users) - sdlog**2 / 2, sdlog,
-                                                     per_arm)))
+        users = np.maximum(
+            1, np.round(rng.lognormal(np.log(mean_users) - sdlog**2 / 2, sdlog, per_arm))
+        )
         p = np.clip(rng.normal(rate, rate_sd, per_arm) + shift, 0.01, 0.99)
         arms.append(AccountArm(rng.binomial(users.astype(int), p).astype(float), users))
     return arms[0], arms[1]
 
 
-def b2b_study(per_arm: int, reps: int, effect: float = 0.0, resamples: int = 2_000,
-              alpha: float = 0.05, seed: int = 0, weighting: str = "user",
-              invert: bool = False) -> dict[str, dict[str, float]]:
+def b2b_study(
+    per_arm: int,
+    reps: int,
+    effect: float = 0.0,
+    resamples: int = 2_000,
+    alpha: float = 0.05,
+    seed: int = 0,
+    weighting: str = "user",
+    invert: bool = False,
+) -> dict[str, dict[str, float]]:
     """Rejection rate of H0: no effect and coverage of ``effect`` for each B2B method
     (the permutation interval, by test inversion, only when ``invert``)."""
     rng = np.random.default_rng(seed)
@@ -144,10 +158,23 @@ def b2b_study(per_arm: int, reps: int, effect: float = 0.0, resamples: int = 2_0
         z = naive_cluster_z(control, treatment, weighting, alpha)
         cr2 = cr2_test(control, treatment, weighting, alpha)
         boot = account_bootstrap(control, treatment, weighting, resamples, alpha, seed=i)
-        perm = randomization_test(control, treatment, weighting, alpha, draws=resamples,
-                                  max_exact=resamples, seed=i, invert=invert)
-        intervals = {"cluster_z": z.ci, "cr2": cr2.ci, "percentile": boot.percentile,
-                     "bca": boot.bca, "studentized": boot.studentized}
+        perm = randomization_test(
+            control,
+            treatment,
+            weighting,
+            alpha,
+            draws=resamples,
+            max_exact=resamples,
+            seed=i,
+            invert=invert,
+        )
+        intervals = {
+            "cluster_z": z.ci,
+            "cr2": cr2.ci,
+            "percentile": boot.percentile,
+            "bca": boot.bca,
+            "studentized": boot.studentized,
+        }
         for m, (lo, hi) in intervals.items():
             reject[m] += not (lo <= 0.0 <= hi)
             cover[m] += lo <= effect <= hi

@@ -75,9 +75,14 @@ def _quantiles(values: np.ndarray, probs: tuple[float, float]) -> tuple[float, f
     return float(lo), float(hi)
 
 
-def account_bootstrap(control: AccountArm, treatment: AccountArm, weighting: str,
-                      resamples: int = 10_000, alpha: float = 0.05,
-                      seed: int = 0) -> BootstrapResult:
+def account_bootstrap(
+    control: AccountArm,
+    treatment: AccountArm,
+    weighting: str,
+    resamples: int = 10_000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> BootstrapResult:
     """Stratified account bootstrap of the difference and lift between arms."""
     rng = np.random.default_rng(seed)
     ec, vc = _arm_stats(control, _counts(rng, control.accounts, resamples), weighting)
@@ -85,21 +90,27 @@ def account_bootstrap(control: AccountArm, treatment: AccountArm, weighting: str
     effects = et - ec
     with np.errstate(divide="ignore", invalid="ignore"):
         lifts = et / ec - 1.0
-        t_stats = (effects - (treatment.estimate(weighting) - control.estimate(weighting))) / \
-            np.sqrt(vc + vt)
+        t_stats = (
+            effects - (treatment.estimate(weighting) - control.estimate(weighting))
+        ) / np.sqrt(vc + vt)
     effect = treatment.estimate(weighting) - control.estimate(weighting)
     probs = (alpha / 2, 1 - alpha / 2)
     finite = np.isfinite(effects)
     # BCa
-    z0 = st.norm.ppf(np.mean(effects[finite] < effect)) if finite.any() else math.nan
+    # ties with the estimate count half (the distribution is discrete with few accounts)
+    below = np.mean(effects[finite] < effect) + 0.5 * np.mean(effects[finite] == effect)
+    z0 = st.norm.ppf(below) if finite.any() else math.nan
     jack = _jackknife(control, treatment, weighting)
     d = jack.mean() - jack
     denom = 6.0 * (d**2).sum() ** 1.5
     accel = (d**3).sum() / denom if denom > 0 else 0.0
     z = st.norm.ppf(probs)
     adj = st.norm.cdf(z0 + (z0 + z) / (1 - accel * (z0 + z)))
-    bca = _quantiles(effects, (float(adj[0]), float(adj[1]))) if np.isfinite(z0) else (
-        math.nan, math.nan)
+    bca = (
+        _quantiles(effects, (float(adj[0]), float(adj[1])))
+        if np.isfinite(z0)
+        else (math.nan, math.nan)
+    )
     # bootstrap-t with the CR0 standard error of the data
     _, vc0 = _arm_stats(control, np.ones((1, control.accounts)), weighting)
     _, vt0 = _arm_stats(treatment, np.ones((1, treatment.accounts)), weighting)

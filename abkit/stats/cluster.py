@@ -70,14 +70,14 @@ class ClusterTest:
     ci: tuple[float, float]
 
 
-def _cr2_parts(arm: AccountArm, weighting: str) -> tuple[float, float, np.ndarray, np.ndarray]:
+def _cr2_parts(arm: AccountArm, weighting: str) -> tuple[float, float, np.ndarray]:
     r, w = arm.weights(weighting)
     total = w.sum()
     m = float((w * r).sum() / total)
     h = w / total
     with np.errstate(divide="ignore", invalid="ignore"):
         var = float(np.sum(w**2 * (r - m) ** 2 / (1.0 - h)) / total**2)
-    return m, var, w, h
+    return m, var, w
 
 
 def bell_mccaffrey_df(w_control: np.ndarray, w_treatment: np.ndarray) -> float:
@@ -94,25 +94,34 @@ def bell_mccaffrey_df(w_control: np.ndarray, w_treatment: np.ndarray) -> float:
     return float(eig.sum() ** 2 / (eig**2).sum())
 
 
-def cr2_test(control: AccountArm, treatment: AccountArm, weighting: str,
-             alpha: float = 0.05) -> ClusterTest:
+def cr2_test(
+    control: AccountArm, treatment: AccountArm, weighting: str, alpha: float = 0.05
+) -> ClusterTest:
     """Difference of arm estimates with the CR2 SE and a t(BM df) reference."""
-    mc, vc, wc, hc = _cr2_parts(control, weighting)
-    mt, vt, wt, ht = _cr2_parts(treatment, weighting)
+    mc, vc, wc = _cr2_parts(control, weighting)
+    mt, vt, wt = _cr2_parts(treatment, weighting)
     effect = mt - mc
     se = math.sqrt(vc + vt) if np.isfinite(vc + vt) else math.nan
     if wc.size < 2 or wt.size < 2 or not se > 0:
-        return ClusterTest("CR2 + Bell-McCaffrey df", effect, math.nan, math.nan, math.nan,
-                           (math.nan, math.nan))
+        return ClusterTest(
+            "CR2 + Bell-McCaffrey df", effect, math.nan, math.nan, math.nan, (math.nan, math.nan)
+        )
     df = bell_mccaffrey_df(wc, wt)
     t = effect / se
     half = st.t.ppf(1 - alpha / 2, df) * se
-    return ClusterTest("CR2 + Bell-McCaffrey df", effect, se, df, float(2 * st.t.sf(abs(t), df)),
-                       (effect - half, effect + half))
+    return ClusterTest(
+        "CR2 + Bell-McCaffrey df",
+        effect,
+        se,
+        df,
+        float(2 * st.t.sf(abs(t), df)),
+        (effect - half, effect + half),
+    )
 
 
-def naive_cluster_z(control: AccountArm, treatment: AccountArm, weighting: str,
-                    alpha: float = 0.05) -> ClusterTest:
+def naive_cluster_z(
+    control: AccountArm, treatment: AccountArm, weighting: str, alpha: float = 0.05
+) -> ClusterTest:
     """The cluster-robust sandwich with no small-sample correction (CR0) and a normal
     reference: what a generic tool reports, and too liberal with few accounts."""
     parts = []
@@ -124,5 +133,11 @@ def naive_cluster_z(control: AccountArm, treatment: AccountArm, weighting: str,
     se = math.sqrt(parts[0][1] + parts[1][1])
     z = effect / se if se > 0 else math.nan
     half = st.norm.ppf(1 - alpha / 2) * se
-    return ClusterTest("cluster z (CR0, no small-sample correction)", effect, se, math.inf,
-                       float(2 * st.norm.sf(abs(z))), (effect - half, effect + half))
+    return ClusterTest(
+        "cluster z (CR0, no small-sample correction)",
+        effect,
+        se,
+        math.inf,
+        float(2 * st.norm.sf(abs(z))),
+        (effect - half, effect + half),
+    )

@@ -34,12 +34,14 @@ class RandomizationResult:
     exact: bool
 
 
-def _assignment_matrix(treated: np.ndarray, strata: np.ndarray, max_exact: int, draws: int,
-                       rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+def _assignment_matrix(
+    treated: np.ndarray, strata: np.ndarray, max_exact: int, draws: int, rng: np.random.Generator
+) -> tuple[np.ndarray, bool]:
     """Rows: re-assignments (True = treatment) that keep each stratum's treated count."""
     n = treated.size
-    sizes = [(np.flatnonzero(strata == s), int(treated[strata == s].sum()))
-             for s in np.unique(strata)]
+    sizes = [
+        (np.flatnonzero(strata == s), int(treated[strata == s].sum())) for s in np.unique(strata)
+    ]
     total = math.prod(math.comb(g.size, k) for g, k in sizes)
     if total <= max_exact:
         blocks = []
@@ -47,12 +49,15 @@ def _assignment_matrix(treated: np.ndarray, strata: np.ndarray, max_exact: int, 
             count = math.comb(g.size, k)
             combos = np.fromiter(
                 itertools.chain.from_iterable(itertools.combinations(range(g.size), k)),
-                dtype=int, count=count * k).reshape(count, k)
+                dtype=int,
+                count=count * k,
+            ).reshape(count, k)
             rows = np.zeros((count, g.size), dtype=bool)
             np.put_along_axis(rows, combos, True, axis=1)
             blocks.append(rows)
-        grid = np.stack(np.meshgrid(*[np.arange(b.shape[0]) for b in blocks], indexing="ij"),
-                        axis=-1).reshape(-1, len(blocks))
+        grid = np.stack(
+            np.meshgrid(*[np.arange(b.shape[0]) for b in blocks], indexing="ij"), axis=-1
+        ).reshape(-1, len(blocks))
         out = np.zeros((grid.shape[0], n), dtype=bool)
         for j, ((g, _), rows) in enumerate(zip(sizes, blocks, strict=True)):
             out[:, g] = rows[grid[:, j]]
@@ -66,8 +71,7 @@ def _assignment_matrix(treated: np.ndarray, strata: np.ndarray, max_exact: int, 
     return out, False
 
 
-def _differences(assign: np.ndarray, x: np.ndarray, y: np.ndarray, weighting: str
-                 ) -> np.ndarray:
+def _differences(assign: np.ndarray, x: np.ndarray, y: np.ndarray, weighting: str) -> np.ndarray:
     """Treatment − control estimate for every re-assignment (rows of ``assign``)."""
     a = assign.astype(float)
     b = 1.0 - a
@@ -80,18 +84,25 @@ def _differences(assign: np.ndarray, x: np.ndarray, y: np.ndarray, weighting: st
         return (a @ r) / (a @ ok) - (b @ r) / (b @ ok)
 
 
-def randomization_test(control: AccountArm, treatment: AccountArm, weighting: str,
-                       alpha: float = 0.05, strata: np.ndarray | None = None,
-                       max_exact: int = 200_000, draws: int = 10_000,
-                       seed: int = 0, invert: bool = True) -> RandomizationResult:
+def randomization_test(
+    control: AccountArm,
+    treatment: AccountArm,
+    weighting: str,
+    alpha: float = 0.05,
+    strata: np.ndarray | None = None,
+    max_exact: int = 200_000,
+    draws: int = 10_000,
+    seed: int = 0,
+    invert: bool = True,
+) -> RandomizationResult:
     """Two-sided randomisation p-value and test-inversion interval for the effect."""
     x = np.concatenate([control.x, treatment.x]).astype(float)
     y = np.concatenate([control.y, treatment.y]).astype(float)
-    treated = np.concatenate([np.zeros(control.accounts, bool), np.ones(treatment.accounts,
-                                                                         bool)])
+    treated = np.concatenate([np.zeros(control.accounts, bool), np.ones(treatment.accounts, bool)])
     strata = np.zeros(x.size, dtype=int) if strata is None else np.asarray(strata)
-    assign, exact = _assignment_matrix(treated, strata, max_exact, draws,
-                                       np.random.default_rng(seed))
+    assign, exact = _assignment_matrix(
+        treated, strata, max_exact, draws, np.random.default_rng(seed)
+    )
     effect = treatment.estimate(weighting) - control.estimate(weighting)
 
     def p_at(delta: float) -> float:
