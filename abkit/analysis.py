@@ -13,9 +13,16 @@ from typing import Any
 
 import polars as pl
 
-from abkit.config import ExperimentSpec, MetricSpec, load_config, with_sequential_method
+from abkit.b2b import compare_accounts
+from abkit.config import (
+    ExperimentSpec,
+    MetricSpec,
+    load_config,
+    with_mode,
+    with_sequential_method,
+)
 from abkit.errors import AbkitInputError
-from abkit.io.assignments import VARIANT, clean_assignments
+from abkit.io.assignments import ACCOUNT, VARIANT, clean_assignments
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data, Table, read_table
 from abkit.methods import run_test
@@ -28,10 +35,11 @@ from abkit.stats import (
     noninferiority_test,
     srm_test,
 )
+from abkit.stats.cluster import AccountArm
 from abkit.stats.shape import depth_shape
 from abkit.units.events import DEPTH, derive_assignments, event_units
 from abkit.units.looks import LookSeries
-from abkit.units.moments import arm_summaries
+from abkit.units.moments import account_arms, arm_summaries
 from abkit.units.summary import summary_arms, summary_look_series
 from abkit.units.table import metric_columns, table_units
 
@@ -56,6 +64,8 @@ class Prepared:
     notes: list[str] = field(default_factory=list)
     export_end: str | None = None
     looks: dict[str, LookSeries] = field(default_factory=dict)
+    accounts: dict[str, dict[str, AccountArm]] = field(default_factory=dict)
+    account_warnings: list[str] = field(default_factory=list)
 
 
 def default_event_metrics(
@@ -153,7 +163,12 @@ def _prepare_events(
 ) -> Prepared:
     name = "assignments (derived: one row per unit and variant)" if derived else "assignments"
     assignments = clean_assignments(
-        assign_table, spec, ledger, table_name=name, assigned_at=spec.input.assigned_at
+        assign_table,
+        spec,
+        ledger,
+        table_name=name,
+        assigned_at=spec.input.assigned_at,
+        keep=(spec.b2b.strata,) if spec.b2b.strata else (),
     )
     notes: list[str] = []
     metrics = spec.metrics
@@ -194,7 +209,52 @@ def _prepare_events(
             )
     for metric_name, hist in built.depth_histograms.items():
         prepared.session_depth[metric_name] = _shape_by_variant(hist, variants)
+    _account_structure(prepared, built.units, spec)
     return prepared
+
+
+def _account_structure(prepared: Prepared, units: pl.DataFrame, spec: ExperimentSpec) -> None:
+    """Check how variants fall within accounts; in B2B mode sum each metric by account.
+
+    An account whose users saw different variants is contaminated: it is named in a
+    warning and, in B2B mode, left out of the account-level analysis.
+    """
+    if ACCOUNT not in units.columns:
+        return
+    per_account = units.group_by(ACCOUNT).agg(pl.col(VARIANT).n_unique().alias("v"))
+    mixed = per_account.filter(pl.col("v") > 1).sort(ACCOUNT)[ACCOUNT].to_list()
+    if mixed:
+        shown = ", ".join(map(str, mixed[:10])) + (" …" if len(mixed) > 10 else "")
+        prepared.account_warnings.append(
+            f"CONTAMINATION: {len(mixed)} account(s) have users in more than one variant "
+            f"({shown}). Randomisation by account was broken there"
+            + (
+                "; their users are left out of the account-level analysis."
+                if spec.mode == "b2b"
+                else "."
+            )
+        )
+    elif spec.mode == "b2c" and per_account.height >= 2:
+        prepared.account_warnings.append(
+            f"every one of the {per_account.height} accounts saw a single variant: the "
+            "randomisation looks account-level, so user-level tests overstate the evidence. "
+            'Analyse with mode = "b2b" (or --mode b2b).'
+        )
+    if spec.mode != "b2b":
+        return
+    clean = units.filter(~pl.col(ACCOUNT).is_in(mixed)) if mixed else units
+    prepared.accounts = {
+        m.name: account_arms(clean, m, prepared.variants, spec.b2b.strata) for m in prepared.metrics
+    }
+    # accounts, not users, were randomised: the sample-ratio check counts accounts
+    counts = dict(
+        clean.filter(pl.col(ACCOUNT).is_not_null())
+        .group_by(VARIANT)
+        .agg(pl.col(ACCOUNT).n_unique())
+        .iter_rows()
+    )
+    prepared.unit_counts = {v: int(counts.get(v, 0)) for v in prepared.variants}
+    prepared.notes.append("B2B mode: the sample-ratio check counts accounts per variant")
 
 
 def _unit_counts(units: pl.DataFrame, variants: tuple[str, ...]) -> dict[str, int]:
@@ -211,13 +271,20 @@ def _prepare_units(table: Table, spec: ExperimentSpec, ledger: Ledger) -> Prepar
             source=table.label,
         )
     metrics = spec.metrics or default_unit_metrics(table, spec)
-    keep = tuple(dict.fromkeys(c for m in metrics for c in metric_columns(m)))
+    keep = tuple(
+        dict.fromkeys(
+            [
+                *(c for m in metrics for c in metric_columns(m)),
+                *([spec.b2b.strata] if spec.b2b.strata else []),
+            ]
+        )
+    )
     assignments = clean_assignments(
         table, spec, ledger, table_name="units", keep=keep, repeated_rows="exclude"
     )
     units, notes = table_units(assignments, table, metrics)
     variants = assignments.variants
-    return Prepared(
+    prepared = Prepared(
         kind="units",
         metrics=metrics,
         variants=variants,
@@ -225,9 +292,17 @@ def _prepare_units(table: Table, spec: ExperimentSpec, ledger: Ledger) -> Prepar
         unit_counts=_unit_counts(units, variants),
         notes=notes,
     )
+    _account_structure(prepared, units, spec)
+    return prepared
 
 
 def _prepare_summary(table: Table, spec: ExperimentSpec, ledger: Ledger) -> Prepared:
+    if spec.mode == "b2b":
+        raise AbkitInputError(
+            "B2B mode resamples accounts, so it needs one row per user (or per account) with "
+            "the account column; a summary table has only per-variant totals.",
+            source=table.label,
+        )
     arms, metrics, variants = summary_arms(table, spec, ledger)
     first = arms[metrics[0].name]
     looks = {}
@@ -321,11 +396,22 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
     for metric in prepared.metrics:
         arms = prepared.arms[metric.name]
         control = arms[spec.control]
-        comps = [run_test(metric, control, arms[v], spec.alpha) for v in treatments]
+        if spec.mode == "b2b":
+            accounts = prepared.accounts[metric.name]
+            pairs = [
+                compare_accounts(
+                    accounts[spec.control], accounts[v], spec.control, v, spec.b2b, spec.alpha
+                )
+                for v in treatments
+            ]
+            comps, details = [c for c, _ in pairs], [d for _, d in pairs]
+        else:
+            comps = [run_test(metric, control, arms[v], spec.alpha) for v in treatments]
+            details = [None] * len(comps)
         raw = [c.p_value for c in comps]
         adjusted = raw if metric.guardrail else adjust_pvalues(raw, spec.correction).tolist()
         shared = assumption_warnings(metric, arms)
-        for variant, comp, p_adj in zip(treatments, comps, adjusted, strict=True):
+        for variant, comp, p_adj, detail in zip(treatments, comps, adjusted, details, strict=True):
             significant = bool(math.isfinite(p_adj) and p_adj < spec.alpha)
             guard = _guardrail(metric, comp, spec.alpha) if metric.guardrail else None
             series = prepared.looks.get(metric.name)
@@ -355,6 +441,7 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                     decision=guard.verdict if guard else _decision(metric, comp, significant),
                     guardrail=guard,
                     sequential=seq,
+                    b2b=detail,
                     warnings=(*comp.warnings, *shared, *prepared.metric_notes.get(metric.name, [])),
                 )
             )
@@ -388,6 +475,7 @@ def analyze(
     events: Data | None = None,
     kind: str | None = None,
     sequential: str | None = None,
+    mode: str | None = None,
 ) -> AnalysisResult:
     """Analyse an experiment export.
 
@@ -396,11 +484,24 @@ def analyze(
     carrying the variant, a unit-level table or a summary table (detected from
     the columns, or set by ``kind`` / ``[input] kind``).  ``config`` is a TOML
     path, a dict of the same shape, an :class:`ExperimentSpec` or ``None``.
-    ``sequential`` (``"msprt"``, ``"cs"`` or ``"gst"``) overrides ``[sequential] method``.
+    ``sequential`` (``"msprt"``, ``"cs"`` or ``"gst"``) overrides ``[sequential] method``
+    and ``mode`` (``"b2c"`` or ``"b2b"``) overrides ``[experiment] mode``.
     """
     spec = load_config(config)
     if sequential is not None:
         spec = with_sequential_method(spec, sequential)
+    if mode is not None:
+        spec = with_mode(spec, mode)
+    if spec.mode == "b2b" and spec.sequential.method is not None:
+        raise AbkitInputError(
+            "sequential monitoring is not offered in B2B mode. Always-valid intervals rest on "
+            "a central limit theorem over randomisation units, and with a few dozen accounts "
+            "it does not hold: simulated asymptotic confidence sequences are several times "
+            "wider than fixed intervals and their coverage is unproven at these sizes. "
+            "Fix the duration in advance and analyse once at the end with the randomisation "
+            "test (valid at any number of accounts), or plan two or three looks and split "
+            "alpha between them by hand (for example 0.01 then 0.04)."
+        )
     ledger = Ledger()
     prepared = prepare(data, spec, ledger, events=events, kind=kind)
     ledger.check()
@@ -431,6 +532,6 @@ def analyze(
         results=results,
         metric_notes=metric_notes,
         session_depth=prepared.session_depth,
-        warnings=[*_global_warnings(srm, ledger), *sequential_warnings],
+        warnings=[*_global_warnings(srm, ledger), *prepared.account_warnings, *sequential_warnings],
         export_end=prepared.export_end,
     )

@@ -21,6 +21,8 @@ METRIC_TYPES = ("retention", "ratio", "proportion", "mean", "session_depth")
 INPUT_KINDS = ("auto", "events", "units", "summary")
 CORRECTIONS = ("holm", "bh", "none")
 SEQUENTIAL_METHODS = ("msprt", "cs", "gst")
+MODES = ("b2c", "b2b")
+WEIGHTINGS = ("user", "account")
 SPENDING_FUNCTIONS = ("obrien_fleming", "pocock")
 DIRECTIONS = ("increase", "decrease")
 
@@ -107,6 +109,23 @@ class SequentialSpec:
 
 
 @dataclass(frozen=True)
+class B2BSpec:
+    """Account-level inference settings (``mode = "b2b"``).
+
+    ``weighting``: ``user`` (ratio of account sums: every user, or output, counts once —
+    the default, because it is the same estimand as the B2C analysis and the one the
+    business total moves with) or ``account`` (mean of per-account values: every
+    account counts once).  ``strata``: an account-level column whose values blocked the
+    randomisation; re-assignments stay within strata.
+    """
+
+    weighting: str = "user"
+    resamples: int = 10_000
+    seed: int = 0
+    strata: str | None = None
+
+
+@dataclass(frozen=True)
 class EventNames:
     """Event names that the default metric set looks for."""
 
@@ -128,6 +147,8 @@ class ExperimentSpec:
     expected_split: dict[str, float] | None = None
     correction: str = "holm"
     srm_threshold: float = 0.001
+    mode: str = "b2c"
+    b2b: B2BSpec = field(default_factory=B2BSpec)
     input: InputSpec = field(default_factory=InputSpec)
     event_names: EventNames = field(default_factory=EventNames)
     sequential: SequentialSpec = field(default_factory=SequentialSpec)
@@ -152,6 +173,13 @@ _EXPERIMENT_KEYS: dict[str, type | tuple[type, ...]] = {
     "expected_split": dict,
     "correction": str,
     "srm_threshold": float,
+    "mode": str,
+}
+_B2B_KEYS: dict[str, type | tuple[type, ...]] = {
+    "weighting": str,
+    "resamples": int,
+    "seed": int,
+    "strata": str,
 }
 _INPUT_KEYS: dict[str, type | tuple[type, ...]] = {
     "kind": str,
@@ -198,7 +226,7 @@ _METRIC_KEYS: dict[str, type | tuple[type, ...]] = {
     "relative_margin": float,
     "tau": float,
 }
-_TOP_KEYS = {"experiment", "input", "events", "sequential", "metrics"}
+_TOP_KEYS = {"experiment", "input", "events", "sequential", "b2b", "metrics"}
 _REQUIRED_BY_TYPE = {
     "retention": (),
     "ratio": ("numerator", "denominator"),
@@ -407,6 +435,9 @@ def parse_config(raw: dict[str, Any]) -> ExperimentSpec:
             f"key 'experiment.control' is '{control}', which is not among the declared "
             f"variants {sorted(known)}."
         )
+    mode = _choice("experiment.mode", exp.get("mode", "b2c"), MODES)
+    if mode == "b2b" and exp.get("account") is None:
+        raise ConfigError("B2B mode needs the account column: set [experiment] account.")
     metrics = tuple(_metric(i, m) for i, m in enumerate(metrics_raw))
     names = [m.name for m in metrics]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -425,11 +456,35 @@ def parse_config(raw: dict[str, Any]) -> ExperimentSpec:
         expected_split=split,
         correction=_choice("experiment.correction", exp.get("correction", "holm"), CORRECTIONS),
         srm_threshold=srm_threshold,
+        mode=mode,
+        b2b=_b2b(raw.get("b2b", {})),
         input=input_spec,
         event_names=EventNames(**evn),
         sequential=_sequential(raw.get("sequential", {})),
         metrics=metrics,
     )
+
+
+def _b2b(table: dict[str, Any]) -> B2BSpec:
+    _check_table("b2b", table, _B2B_KEYS)
+    weighting = _choice("b2b.weighting", table.get("weighting", "user"), WEIGHTINGS)
+    resamples = table.get("resamples", 10_000)
+    if resamples < 100:
+        raise ConfigError("key 'b2b.resamples' must be at least 100.")
+    return B2BSpec(
+        weighting=weighting,
+        resamples=resamples,
+        seed=table.get("seed", 0),
+        strata=table.get("strata"),
+    )
+
+
+def with_mode(spec: ExperimentSpec, mode: str) -> ExperimentSpec:
+    """The spec with ``[experiment] mode`` replaced (as ``--mode`` does)."""
+    _choice("experiment.mode", mode, MODES)
+    if mode == "b2b" and spec.account is None:
+        raise ConfigError("B2B mode needs the account column: set [experiment] account.")
+    return replace(spec, mode=mode)
 
 
 def with_sequential_method(spec: ExperimentSpec, method: str) -> ExperimentSpec:

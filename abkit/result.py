@@ -70,6 +70,7 @@ class MetricResult:
     decision: str
     guardrail: GuardrailCheck | None = None
     sequential: SequentialResult | None = None
+    b2b: dict[str, Any] | None = None
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,6 +92,7 @@ class MetricResult:
             "decision": self.decision,
             "guardrail": self.guardrail.to_dict() if self.guardrail else None,
             "sequential": self.sequential.to_dict() if self.sequential else None,
+            "b2b": self.b2b,
             "warnings": list(self.warnings),
         }
 

@@ -36,10 +36,12 @@ ACCOUNT_WEIGHTED = "account"
 
 @dataclass(frozen=True)
 class AccountArm:
-    """Per-account sums of one arm: numerator X, denominator Y (both ≥ 0)."""
+    """Per-account sums of one arm: numerator X, denominator Y (both ≥ 0), and the
+    stratum of each account when the randomisation was blocked."""
 
     x: np.ndarray
     y: np.ndarray
+    strata: np.ndarray | None = None
 
     @property
     def accounts(self) -> int:

@@ -7,8 +7,9 @@ import math
 import polars as pl
 
 from abkit.config import MetricSpec
-from abkit.io.assignments import VARIANT
+from abkit.io.assignments import ACCOUNT, VARIANT
 from abkit.stats.arm import ArmSummary
+from abkit.stats.cluster import AccountArm
 from abkit.units.columns import denominator_column, is_ratio, value_column
 
 
@@ -51,4 +52,32 @@ def arm_summaries(
             cov=_float(r["cov"]) if ratio else None,
             skewness=_float(r["skew"]),
         )
+    return out
+
+
+def account_arms(
+    units: pl.DataFrame, metric: MetricSpec, variants: tuple[str, ...], strata: str | None = None
+) -> dict[str, AccountArm]:
+    """Per-account numerator and denominator sums of each arm (eligible units only).
+
+    Mean and proportion metrics: X_g = Σ values, Y_g = number of units; ratio metrics:
+    X_g = Σ numerators, Y_g = Σ denominators.
+    """
+    x = pl.col(value_column(metric)).cast(pl.Float64)
+    present = x.is_not_null() & pl.col(ACCOUNT).is_not_null()
+    if is_ratio(metric):
+        y = pl.col(denominator_column(metric)).cast(pl.Float64)
+    else:  # one per eligible unit: a literal would sum to 1 per group, not to the count
+        y = x.is_not_null().cast(pl.Float64)
+    if is_ratio(metric):
+        present &= y.is_not_null()
+    aggs = [x.sum().alias("x"), y.sum().alias("y")]
+    if strata:
+        aggs.append(pl.col(strata).first().cast(pl.String).alias("stratum"))
+    sums = units.filter(present).group_by(VARIANT, ACCOUNT).agg(aggs).sort(VARIANT, ACCOUNT)
+    out = {}
+    for v in variants:
+        rows = sums.filter(pl.col(VARIANT) == v)
+        labels = rows["stratum"].to_numpy() if strata else None
+        out[v] = AccountArm(rows["x"].to_numpy(), rows["y"].to_numpy(), labels)
     return out

@@ -1,0 +1,154 @@
+"""B2B mode: inference over randomised accounts, never over their users.
+
+Per metric and treatment the default answer is the account-level randomisation test
+(exact or Monte Carlo) with its test-inversion interval: in simulations with 6-40
+log-normally sized accounts per arm it is the only method that holds its size (see
+docs/b2b.md).  The account bootstrap (percentile, BCa, bootstrap-t) and the CR2 +
+Bell-McCaffrey t-test are reported beside it as cross-checks; the relative lift's
+interval is the bootstrap percentile interval of the lift.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy import stats as st
+
+from abkit.config import B2BSpec
+from abkit.stats.bootstrap import account_bootstrap
+from abkit.stats.cluster import AccountArm, cr2_test
+from abkit.stats.fixed_horizon import Comparison
+from abkit.stats.randomization import randomization_test
+
+FEW_ACCOUNTS = 10
+DOMINANT_SHARE = 0.3
+
+
+def _arm_facts(name: str, arm: AccountArm) -> tuple[dict[str, Any], list[str]]:
+    share = float(arm.y.max() / arm.y.sum()) if arm.accounts and arm.y.sum() > 0 else math.nan
+    facts = {
+        "accounts": arm.accounts,
+        "denominator_total": float(arm.y.sum()),
+        "largest_account_share": share,
+    }
+    warnings = []
+    if arm.accounts < FEW_ACCOUNTS:
+        warnings.append(
+            f"only {arm.accounts} account(s) in '{name}': the randomisation test stays exact, "
+            "but only large effects can be detected and the bootstrap is not trustworthy "
+            "at this size"
+        )
+    if share > DOMINANT_SHARE:
+        warnings.append(
+            f"one account holds {share:.0%} of '{name}' (by the metric's denominator): the "
+            "user-weighted result mostly reflects that account"
+        )
+    return facts, warnings
+
+
+def compare_accounts(
+    control: AccountArm,
+    treatment: AccountArm,
+    control_name: str,
+    treatment_name: str,
+    settings: B2BSpec,
+    alpha: float,
+) -> tuple[Comparison, dict[str, Any]]:
+    """Randomisation-test comparison plus the B2B detail block for the report."""
+    warnings: list[str] = []
+    facts = {}
+    for name, arm in ((control_name, control), (treatment_name, treatment)):
+        facts[name], arm_warnings = _arm_facts(name, arm)
+        warnings += arm_warnings
+    w = settings.weighting
+    c_value, t_value = control.estimate(w), treatment.estimate(w)
+    if control.accounts < 2 or treatment.accounts < 2:
+        warnings.append("an arm has fewer than 2 accounts: nothing can be inferred (NaN)")
+        nan = math.nan
+        comp = Comparison(
+            "account-level randomisation test",
+            c_value,
+            t_value,
+            t_value - c_value,
+            nan,
+            nan,
+            nan,
+            nan,
+            (nan, nan),
+            nan,
+            nan,
+            (nan, nan),
+            tuple(warnings),
+        )
+        return comp, {"weighting": w, "arms": facts}
+    strata = None
+    if control.strata is not None and treatment.strata is not None:
+        labels = np.concatenate([control.strata, treatment.strata])
+        strata = np.unique(labels, return_inverse=True)[1]
+    ri = randomization_test(
+        control, treatment, w, alpha, strata=strata, draws=settings.resamples, seed=settings.seed
+    )
+    boot = account_bootstrap(control, treatment, w, settings.resamples, alpha, settings.seed)
+    cr2 = cr2_test(control, treatment, w, alpha)
+    if boot.degenerate > 0.01:
+        warnings.append(
+            f"{boot.degenerate:.1%} of bootstrap resamples had an empty "
+            "denominator in an arm and were dropped"
+        )
+    finite = boot.effects[np.isfinite(boot.effects)]
+    skew = float(st.skew(finite)) if finite.size > 2 else math.nan
+    if abs(skew) > 1:
+        warnings.append(
+            f"the bootstrap distribution of the effect is skewed ({skew:+.1f}): a "
+            "few accounts drive the result"
+        )
+    lift = t_value / c_value - 1 if c_value else math.nan
+    lifts = boot.lifts[np.isfinite(boot.lifts)]
+    kind = "exact" if ri.exact else "Monte Carlo"
+    comp = Comparison(
+        method=f"account-level randomisation test ({kind}, {ri.assignments:,} re-assignments; "
+        f"{w}-weighted; CI by test inversion)",
+        control_value=c_value,
+        treatment_value=t_value,
+        effect=ri.effect,
+        se=cr2.se,
+        df=cr2.df,
+        statistic=ri.effect / cr2.se if cr2.se else math.nan,
+        p_value=ri.p_value,
+        ci=ri.ci,
+        relative_effect=lift,
+        relative_se=float(lifts.std(ddof=1)) if lifts.size > 1 else math.nan,
+        relative_ci=boot.lift_percentile,
+        warnings=tuple(warnings),
+    )
+    detail = {
+        "weighting": w,
+        "arms": facts,
+        "randomization": {
+            "p_value": ri.p_value,
+            "ci": list(ri.ci),
+            "exact": ri.exact,
+            "assignments": ri.assignments,
+            "stratified": strata is not None,
+        },
+        "bootstrap": {
+            "resamples": settings.resamples,
+            "seed": settings.seed,
+            "percentile": list(boot.percentile),
+            "bca": list(boot.bca),
+            "studentized": list(boot.studentized),
+            "lift_percentile": list(boot.lift_percentile),
+            "skewness": skew,
+            "dropped_share": boot.degenerate,
+        },
+        "cr2": {
+            "method": cr2.method,
+            "se": cr2.se,
+            "df": cr2.df,
+            "p_value": cr2.p_value,
+            "ci": list(cr2.ci),
+        },
+    }
+    return comp, detail
