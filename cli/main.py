@@ -84,6 +84,13 @@ def cli() -> None:
     help="What DATA is when EVENTS is not given (default: detect from the columns).",
 )
 @click.option(
+    "--mode",
+    type=click.Choice(["b2c", "b2b"]),
+    default=None,
+    help="b2b: randomised by account; inference resamples accounts (overrides [experiment] "
+    "mode; needs [experiment] account).",
+)
+@click.option(
     "--sequential",
     type=click.Choice(["msprt", "cs", "gst"]),
     default=None,
@@ -99,6 +106,7 @@ def analyze(
     output: str | None,
     kind: str | None,
     sequential: str | None,
+    mode: str | None,
 ) -> None:
     """Analyse an experiment export.
 
@@ -108,7 +116,7 @@ def analyze(
     """
     import abkit
 
-    result = abkit.analyze(data, config, events=events, kind=kind, sequential=sequential)
+    result = abkit.analyze(data, config, events=events, kind=kind, sequential=sequential, mode=mode)
     text = {"text": result.to_text, "json": result.to_json, "markdown": result.to_markdown}[fmt]()
     if output:
         Path(output).write_text(text + "\n", encoding="utf-8")

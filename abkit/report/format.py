@@ -63,3 +63,20 @@ def sequential_lines(result: dict[str, Any]) -> tuple[str, str] | None:
         f"{pval(last['p_value'])}"
     )
     return state, seq["method"]
+
+
+def b2b_line(result: dict[str, Any]) -> str | None:
+    """One line summarising a result's B2B cross-checks, or None."""
+    b = result.get("b2b")
+    if not b or "randomization" not in b:
+        return None
+    t = result["metric_type"]
+    arms = ", ".join(f"{v}: {a['accounts']} accounts" for v, a in b["arms"].items())
+    boot, cr2 = b["bootstrap"], b["cr2"]
+    return (
+        f"{arms}; {b['weighting']}-weighted; randomisation p = "
+        f"{pval(b['randomization']['p_value'])}, CI {interval(b['randomization']['ci'], t)}; "
+        f"bootstrap ({boot['resamples']:,}) percentile {interval(boot['percentile'], t)}, "
+        f"bootstrap-t {interval(boot['studentized'], t)}; CR2 + Bell-McCaffrey "
+        f"(df {cr2['df']:.1f}) p = {pval(cr2['p_value'])}, CI {interval(cr2['ci'], t)}"
+    )

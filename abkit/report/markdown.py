@@ -17,6 +17,7 @@ from abkit.report.format import (
     pct,
     pval,
     rel_interval,
+    b2b_line,
     sequential_lines,
 )
 
@@ -70,6 +71,14 @@ def render_markdown(d: dict[str, Any]) -> str:
             f"{rel_interval(r['relative_ci'])} | {pval(r['p_value'])} | "
             f"{pval(r['p_value_adjusted'])} | {escape(r['method'])} | {_ICON.get(label, label)} |"
         )
+    b2b = [(r, b2b_line(r)) for r in d["results"]]
+    if any(line for _, line in b2b):
+        out += ["", "### B2B cross-checks (accounts are the units of inference)", ""]
+        out += [
+            f"- **{escape(r['metric'])} / {escape(r['variant'])}**: {escape(line)}"
+            for r, line in b2b
+            if line
+        ]
     sequential = [(r, sequential_lines(r)) for r in d["results"]]
     sequential = [(r, s) for r, s in sequential if s]
     if sequential:

@@ -11,6 +11,7 @@ from abkit.report.format import (
     pct,
     pval,
     rel_interval,
+    b2b_line,
     sequential_lines,
 )
 
@@ -88,6 +89,11 @@ def render_text(d: dict[str, Any]) -> str:
                 f"  {r['metric']} / {r['variant']}: {g['verdict'].upper()} "
                 f"(margin {margin.lstrip('+')} {g['scale']}, p = {pval(g['p_value'])})"
             )
+    b2b = [(r, b2b_line(r)) for r in d["results"]]
+    if any(line for _, line in b2b):
+        lines.append("")
+        lines.append("B2B cross-checks (accounts are the units of inference):")
+        lines += [f"  {r['metric']} / {r['variant']}: {line}" for r, line in b2b if line]
     sequential = [(r, sequential_lines(r)) for r in d["results"]]
     sequential = [(r, s) for r, s in sequential if s]
     if sequential:
