@@ -32,20 +32,21 @@ def main() -> None:
     parser.add_argument("--coverage-reps", type=int, default=1_000)
     args = parser.parse_args()
     size = {k: b2b_study(k, args.reps, seed=k) for k in SIZES}
-    cover = {k: b2b_study(k, args.coverage_reps, effect=0.05, seed=1000 + k, invert=True)
-             for k in SIZES}
+    cover = {
+        k: b2b_study(k, args.coverage_reps, effect=0.05, seed=1000 + k, invert=True) for k in SIZES
+    }
     head = " | ".join(f"{k} accounts/arm" for k in SIZES)
     print(f"Size (A/A, nominal 0.05), {args.reps:,} runs per column\n")
     print(f"| method | {head} |\n|---|" + "---|" * len(SIZES))
     for m in B2B_METHODS:
-        print(f"| {LABELS[m]} | " + " | ".join(f"{size[k][m]['reject']:.3f}" for k in SIZES)
-              + " |")
-    print(f"\nCoverage of the true effect (+0.05; nominal 0.95), {args.coverage_reps:,} runs "
-          "per column\n")
+        print(f"| {LABELS[m]} | " + " | ".join(f"{size[k][m]['reject']:.3f}" for k in SIZES) + " |")
+    print(
+        f"\nCoverage of the true effect (+0.05; nominal 0.95), {args.coverage_reps:,} runs "
+        "per column\n"
+    )
     print(f"| method | {head} |\n|---|" + "---|" * len(SIZES))
     for m in B2B_METHODS:
-        print(f"| {LABELS[m]} | " + " | ".join(f"{cover[k][m]['cover']:.3f}" for k in SIZES)
-              + " |")
+        print(f"| {LABELS[m]} | " + " | ".join(f"{cover[k][m]['cover']:.3f}" for k in SIZES) + " |")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
@@ -15,8 +14,11 @@ from abkit.simulate import simulate
 from abkit_cli.main import cli
 
 SHARE = {"name": "share_rate", "type": "ratio", "numerator": "share", "denominator": "ai_output"}
-B2B = {"experiment": {"account": "account_id", "mode": "b2b"}, "metrics": [SHARE],
-       "b2b": {"resamples": 2_000}}
+B2B = {
+    "experiment": {"account": "account_id", "mode": "b2b"},
+    "metrics": [SHARE],
+    "b2b": {"resamples": 2_000},
+}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,8 @@ def test_account_weighting_is_the_mean_of_account_ratios(export):
     r = abkit.analyze(export.assignments, config, events=export.events).results[0]
     users = export.events.join(export.assignments, on="user_id")
     per_account = users.group_by("account_id", "variant").agg(
-        ((pl.col("event") == "share").sum() / (pl.col("event") == "ai_output").sum()).alias("r"))
+        ((pl.col("event") == "share").sum() / (pl.col("event") == "ai_output").sum()).alias("r")
+    )
     means = dict(per_account.group_by("variant").agg(pl.col("r").mean()).iter_rows())
     assert r.control_value == pytest.approx(means["control"], rel=1e-12)
     assert r.treatment_value == pytest.approx(means["treatment"], rel=1e-12)
@@ -51,20 +54,29 @@ def test_srm_counts_accounts_in_b2b_mode(export):
 
 
 def test_b2c_mode_suggests_b2b_when_accounts_are_randomised(export):
-    res = abkit.analyze(export.assignments, {"experiment": {"account": "account_id"},
-                                             "metrics": [SHARE]}, events=export.events)
+    res = abkit.analyze(
+        export.assignments,
+        {"experiment": {"account": "account_id"}, "metrics": [SHARE]},
+        events=export.events,
+    )
     assert any('mode = "b2b"' in w for w in res.warnings)
 
 
 def test_contaminated_accounts_are_named_and_left_out(export):
     assignments = export.assignments.with_columns(
         pl.when((pl.col("account_id") == pl.col("account_id").min()) & (pl.col("user_id") % 2 == 0))
-        .then(pl.lit("treatment")).otherwise(pl.col("variant")).alias("variant"))
+        .then(pl.lit("treatment"))
+        .otherwise(pl.col("variant"))
+        .alias("variant")
+    )
     first = export.assignments["account_id"].min()
     if (export.assignments.filter(pl.col("account_id") == first)["variant"] == "treatment").all():
         assignments = assignments.with_columns(
             pl.when((pl.col("account_id") == first) & (pl.col("user_id") % 2 == 0))
-            .then(pl.lit("control")).otherwise(pl.col("variant")).alias("variant"))
+            .then(pl.lit("control"))
+            .otherwise(pl.col("variant"))
+            .alias("variant")
+        )
     res = abkit.analyze(assignments, B2B, events=export.events)
     warning = next(w for w in res.warnings if w.startswith("CONTAMINATION"))
     assert f"({first})" in warning
@@ -76,32 +88,68 @@ def test_sequential_is_refused_in_b2b_mode_with_the_reason(export, tmp_path):
     export.assignments.write_parquet(tmp_path / "a.parquet")
     export.events.write_parquet(tmp_path / "e.parquet")
     (tmp_path / "c.toml").write_text('[experiment]\naccount = "account_id"\n')
-    out = CliRunner().invoke(cli, ["analyze", str(tmp_path / "a.parquet"), str(tmp_path /
-                                   "e.parquet"), "-c", str(tmp_path / "c.toml"), "--mode", "b2b",
-                                   "--sequential", "cs"])
+    out = CliRunner().invoke(
+        cli,
+        [
+            "analyze",
+            str(tmp_path / "a.parquet"),
+            str(tmp_path / "e.parquet"),
+            "-c",
+            str(tmp_path / "c.toml"),
+            "--mode",
+            "b2b",
+            "--sequential",
+            "cs",
+        ],
+    )
     assert out.exit_code == 2
     assert "not offered in B2B mode" in out.output and "randomisation test" in out.output
 
 
-def test_b2b_needs_the_account_column():
-    out = CliRunner().invoke(cli, ["analyze", "x.parquet", "--mode", "b2b"])
-    assert out.exit_code == 2
+def test_b2b_needs_the_account_column(export, tmp_path):
+    export.assignments.write_parquet(tmp_path / "a.parquet")
+    export.events.write_parquet(tmp_path / "e.parquet")
+    out = CliRunner().invoke(
+        cli, ["analyze", str(tmp_path / "a.parquet"), str(tmp_path / "e.parquet"), "--mode", "b2b"]
+    )
+    assert out.exit_code == 2 and "needs the account column" in out.output
 
 
 def test_cli_json_has_the_b2b_block(export, tmp_path):
     export.assignments.write_parquet(tmp_path / "a.parquet")
     export.events.write_parquet(tmp_path / "e.parquet")
-    (tmp_path / "c.toml").write_text('[experiment]\naccount = "account_id"\nmode = "b2b"\n'
-                                     '[b2b]\nresamples = 1000\n')
-    out = CliRunner().invoke(cli, ["analyze", str(tmp_path / "a.parquet"),
-                                   str(tmp_path / "e.parquet"), "-c", str(tmp_path / "c.toml"),
-                                   "--format", "json"])
+    (tmp_path / "c.toml").write_text(
+        '[experiment]\naccount = "account_id"\nmode = "b2b"\n[b2b]\nresamples = 1000\n'
+    )
+    out = CliRunner().invoke(
+        cli,
+        [
+            "analyze",
+            str(tmp_path / "a.parquet"),
+            str(tmp_path / "e.parquet"),
+            "-c",
+            str(tmp_path / "c.toml"),
+            "--format",
+            "json",
+        ],
+    )
     assert out.exit_code == 0, out.output
     block = json.loads(out.output)["results"][0]["b2b"]
     assert {"randomization", "bootstrap", "cr2", "arms", "weighting"} <= set(block)
-    text = CliRunner().invoke(cli, ["analyze", str(tmp_path / "a.parquet"),
-                                    str(tmp_path / "e.parquet"), "-c",
-                                    str(tmp_path / "c.toml")]).output
+    text = (
+        CliRunner()
+        .invoke(
+            cli,
+            [
+                "analyze",
+                str(tmp_path / "a.parquet"),
+                str(tmp_path / "e.parquet"),
+                "-c",
+                str(tmp_path / "c.toml"),
+            ],
+        )
+        .output
+    )
     assert "B2B cross-checks" in text
 
 
@@ -113,11 +161,15 @@ def test_user_level_tests_are_anti_conservative_where_b2b_mode_is_not():
     naive = b2b = 0
     for seed in range(runs):
         e = simulate(mode="b2b", users=2_000, accounts=16, days=4, enrol_days=2, seed=100 + seed)
-        naive += abkit.analyze(e.assignments, {"metrics": [SHARE]}, events=e.events
-                               ).results[0].p_value < 0.05
+        naive += (
+            abkit.analyze(e.assignments, {"metrics": [SHARE]}, events=e.events).results[0].p_value
+            < 0.05
+        )
         cfg = {**B2B, "b2b": {"resamples": 500}}
         b2b += abkit.analyze(e.assignments, cfg, events=e.events).results[0].p_value < 0.05
-    print(f"\nA/A over {runs} simulated B2B exports: user-level delta method rejects "
-          f"{naive / runs:.2f}, account randomisation test {b2b / runs:.2f}")
+    print(
+        f"\nA/A over {runs} simulated B2B exports: user-level delta method rejects "
+        f"{naive / runs:.2f}, account randomisation test {b2b / runs:.2f}"
+    )
     assert naive / runs > 0.2
     assert b2b / runs <= 0.15  # 5 % nominal; 60 runs: 99 % binomial upper bound 0.133

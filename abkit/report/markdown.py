@@ -11,13 +11,13 @@ import re
 from typing import Any
 
 from abkit.report.format import (
+    b2b_line,
     decision_label,
     interval,
     num,
     pct,
     pval,
     rel_interval,
-    b2b_line,
     sequential_lines,
 )
 

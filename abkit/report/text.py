@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from abkit.report.format import (
+    b2b_line,
     decision_label,
     interval,
     num,
     pct,
     pval,
     rel_interval,
-    b2b_line,
     sequential_lines,
 )
 

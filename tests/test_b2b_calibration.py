@@ -1,0 +1,35 @@
+"""B2B calibration at 10 accounts per arm (reduced size; full table in docs/b2b.md)."""
+
+from __future__ import annotations
+
+import pytest
+from scipy import stats as st
+
+from abkit.calibration import b2b_study
+from tests.conftest import mc_reps
+
+pytestmark = pytest.mark.calibration
+
+
+def test_randomisation_test_holds_its_size_where_the_naive_cluster_z_does_not():
+    reps = mc_reps(600)
+    res = b2b_study(10, reps, seed=10)
+    upper = st.binom.ppf(0.995, reps, 0.05) / reps
+    print(
+        f"\n10 accounts/arm, {reps} A/A runs: "
+        + ", ".join(f"{m} {v['reject']:.3f}" for m, v in res.items())
+    )
+    assert res["permutation"]["reject"] <= upper
+    assert res["cluster_z"]["reject"] > upper
+    assert res["percentile"]["reject"] > res["permutation"]["reject"]
+
+
+def test_default_interval_covers_at_least_093_at_ten_accounts_per_arm():
+    reps = mc_reps(300)
+    res = b2b_study(10, reps, effect=0.05, seed=20, invert=True)
+    lower = st.binom.ppf(0.005, reps, 0.93) / reps
+    print(
+        f"\n10 accounts/arm, {reps} runs with effect +0.05: permutation-interval coverage "
+        f"{res['permutation']['cover']:.3f}"
+    )
+    assert res["permutation"]["cover"] >= lower
