@@ -225,5 +225,63 @@ def simulate(
         click.echo(f"wrote {p}", err=True)
 
 
+@cli.command()
+@click.argument("data", required=False)
+@click.argument("events", required=False)
+@click.option("-c", "--config", "config", type=click.Path(dir_okay=False))
+@click.option("--metric", help="Metric to size (default: the first).")
+@click.option(
+    "--effect",
+    type=float,
+    required=True,
+    help="Effect to detect, in metric units (or a fraction with --relative).",
+)
+@click.option("--relative", is_flag=True, help="--effect is a relative lift, e.g. 0.05.")
+@click.option("--mode", type=click.Choice(["b2c", "b2b"]), default=None)
+@click.option(
+    "--sd",
+    type=float,
+    help="Standard deviation per user (B2C) or account (B2B), instead of estimating it from DATA.",
+)
+@click.option("--baseline", type=float, help="Control value, for a relative effect with --sd.")
+@click.option("--alpha", type=float, default=0.05, show_default=True)
+@click.option("--power", "target", type=float, default=0.8, show_default=True)
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@_user_errors
+def power(
+    data: str | None,
+    events: str | None,
+    config: str | None,
+    metric: str | None,
+    effect: float,
+    relative: bool,
+    mode: str | None,
+    sd: float | None,
+    baseline: float | None,
+    alpha: float,
+    target: float,
+    fmt: str,
+) -> None:
+    """How many users (B2C) or accounts (--mode b2b) per arm an effect needs."""
+    import json
+
+    from abkit.power import power_analysis
+
+    result = power_analysis(
+        data,
+        config,
+        events=events,
+        metric=metric,
+        effect=effect,
+        relative=relative,
+        mode=mode,
+        sd=sd,
+        baseline=baseline,
+        alpha=alpha,
+        power=target,
+    )
+    click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else result.to_text())
+
+
 if __name__ == "__main__":  # pragma: no cover
     cli()

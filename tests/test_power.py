@@ -1,0 +1,100 @@
+"""Power and sample size: Monte Carlo check, closed-form relations, CLI."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy import stats as st
+
+from abkit.power import _account_sd
+from abkit.simulate import simulate
+from abkit.stats.cluster import AccountArm
+from abkit.stats.power import detectable_effect, power_at, units_needed
+from abkit_cli.main import cli
+
+
+def test_recommended_accounts_reach_the_target_power_by_simulation():
+    effect, sd = 0.05, 0.08
+    k = units_needed(effect, sd, 0.05, 0.8)
+    assert power_at(k, effect, sd) >= 0.8 > power_at(k - 1, effect, sd)
+    rng = np.random.default_rng(3)
+    c = rng.normal(0.0, sd, (20_000, k))
+    t = rng.normal(effect, sd, (20_000, k))
+    p = st.ttest_ind(t, c, axis=1).pvalue
+    assert (p < 0.05).mean() == pytest.approx(power_at(k, effect, sd), abs=0.01)
+
+
+def test_large_samples_approach_the_normal_formula():
+    effect, sd = 0.01, 0.3
+    normal = 2 * (st.norm.ppf(0.975) + st.norm.ppf(0.8)) ** 2 * sd**2 / effect**2
+    assert units_needed(effect, sd) == pytest.approx(normal, rel=0.002)
+    assert detectable_effect(units_needed(effect, sd), sd) == pytest.approx(effect, rel=1e-3)
+
+
+def test_between_account_sd_matches_the_cluster_variance():
+    """CR0 variance of the user-weighted ratio = sd² (k − 1)/k² with the linearised sd."""
+    rng = np.random.default_rng(1)
+    y = rng.integers(5, 200, 12).astype(float)
+    x = rng.binomial(y.astype(int), 0.3).astype(float)
+    arm = AccountArm(x, y)
+    sd, _ = _account_sd([arm], "user")
+    r = x.sum() / y.sum()
+    cr0 = ((x - r * y) ** 2).sum() / y.sum() ** 2
+    assert cr0 == pytest.approx(sd**2 * 11 / 144, rel=1e-12)
+
+
+def test_cli_power_from_a_b2b_export(tmp_path):
+    e = simulate(mode="b2b", users=4_000, accounts=20, days=6, enrol_days=2, seed=3)
+    e.assignments.write_parquet(tmp_path / "a.parquet")
+    e.events.write_parquet(tmp_path / "e.parquet")
+    (tmp_path / "c.toml").write_text(
+        '[experiment]\naccount = "account_id"\n[[metrics]]\nname = "share"\ntype = "ratio"\n'
+        'numerator = "share"\ndenominator = "ai_output"\n'
+    )
+    out = CliRunner().invoke(
+        cli,
+        [
+            "power",
+            str(tmp_path / "a.parquet"),
+            str(tmp_path / "e.parquet"),
+            "-c",
+            str(tmp_path / "c.toml"),
+            "--mode",
+            "b2b",
+            "--effect",
+            "0.2",
+            "--relative",
+            "--format",
+            "json",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    import json
+
+    d = json.loads(out.output)
+    assert d["unit"] == "accounts" and d["current_per_arm"] == 10
+    assert d["needed_per_arm"] == units_needed(d["effect"], d["sd"])
+    assert math.isfinite(d["power_now"])
+
+
+def test_cli_power_with_a_given_sd_needs_no_data():
+    out = CliRunner().invoke(
+        cli,
+        [
+            "power",
+            "--mode",
+            "b2b",
+            "--sd",
+            "0.03",
+            "--baseline",
+            "0.1",
+            "--effect",
+            "0.1",
+            "--relative",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    assert "accounts per arm" in out.output
