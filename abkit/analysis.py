@@ -7,13 +7,15 @@ result object.  This module only orchestrates; it holds no statistics.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import polars as pl
 
-from abkit.b2b import compare_accounts
+from abkit.b2b import compare_accounts, compare_time_to_value
 from abkit.config import (
     ExperimentSpec,
     MetricSpec,
@@ -39,7 +41,7 @@ from abkit.stats.cluster import AccountArm
 from abkit.stats.shape import depth_shape
 from abkit.units.events import DEPTH, derive_assignments, event_units
 from abkit.units.looks import LookSeries
-from abkit.units.moments import account_arms, arm_summaries
+from abkit.units.moments import account_arms, account_times, arm_summaries
 from abkit.units.summary import summary_arms, summary_look_series
 from abkit.units.table import metric_columns, table_units
 
@@ -65,6 +67,7 @@ class Prepared:
     export_end: str | None = None
     looks: dict[str, LookSeries] = field(default_factory=dict)
     accounts: dict[str, dict[str, AccountArm]] = field(default_factory=dict)
+    survival: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
     account_warnings: list[str] = field(default_factory=list)
 
 
@@ -209,11 +212,16 @@ def _prepare_events(
             )
     for metric_name, hist in built.depth_histograms.items():
         prepared.session_depth[metric_name] = _shape_by_variant(hist, variants)
-    _account_structure(prepared, built.units, spec)
+    _account_structure(prepared, built.units, spec, built.export_end)
     return prepared
 
 
-def _account_structure(prepared: Prepared, units: pl.DataFrame, spec: ExperimentSpec) -> None:
+def _account_structure(
+    prepared: Prepared,
+    units: pl.DataFrame,
+    spec: ExperimentSpec,
+    export_end: dt.datetime | None = None,
+) -> None:
     """Check how variants fall within accounts; in B2B mode sum each metric by account.
 
     An account whose users saw different variants is contaminated: it is named in a
@@ -246,6 +254,12 @@ def _account_structure(prepared: Prepared, units: pl.DataFrame, spec: Experiment
     prepared.accounts = {
         m.name: account_arms(clean, m, prepared.variants, spec.b2b.strata) for m in prepared.metrics
     }
+    if export_end is not None:
+        prepared.survival = {
+            m.name: account_times(clean, m, prepared.variants, export_end)
+            for m in prepared.metrics
+            if m.type == "time_to_value"
+        }
     # accounts, not users, were randomised: the sample-ratio check counts accounts
     counts = dict(
         clean.filter(pl.col(ACCOUNT).is_not_null())
@@ -396,7 +410,22 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
     for metric in prepared.metrics:
         arms = prepared.arms[metric.name]
         control = arms[spec.control]
-        if spec.mode == "b2b":
+        if metric.type == "time_to_value":
+            times = prepared.survival[metric.name]
+            pairs = [
+                compare_time_to_value(
+                    times[spec.control],
+                    times[v],
+                    spec.control,
+                    v,
+                    spec.b2b,
+                    spec.alpha,
+                    metric.horizon,
+                )
+                for v in treatments
+            ]
+            comps, details = [c for c, _ in pairs], [d for _, d in pairs]
+        elif spec.mode == "b2b":
             accounts = prepared.accounts[metric.name]
             pairs = [
                 compare_accounts(
@@ -492,6 +521,11 @@ def analyze(
         spec = with_sequential_method(spec, sequential)
     if mode is not None:
         spec = with_mode(spec, mode)
+    if spec.mode != "b2b" and any(m.type == "time_to_value" for m in spec.metrics):
+        raise AbkitInputError(
+            'time_to_value is an account-level metric: analyse it with mode = "b2b" and an '
+            "account column (each account's days from assignment to its first value event)."
+        )
     if spec.mode == "b2b" and spec.sequential.method is not None:
         raise AbkitInputError(
             "sequential monitoring is not offered in B2B mode. Always-valid intervals rest on "

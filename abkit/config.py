@@ -17,7 +17,7 @@ from typing import Any
 
 from abkit.errors import ConfigError
 
-METRIC_TYPES = ("retention", "ratio", "proportion", "mean", "session_depth")
+METRIC_TYPES = ("retention", "ratio", "proportion", "mean", "session_depth", "time_to_value")
 INPUT_KINDS = ("auto", "events", "units", "summary")
 CORRECTIONS = ("holm", "bh", "none")
 SEQUENTIAL_METHODS = ("msprt", "cs", "gst")
@@ -52,6 +52,7 @@ class MetricSpec:
     margin: float | None = None
     relative_margin: float | None = None
     tau: float | None = None
+    horizon: float | None = None
 
     @property
     def higher_is_better(self) -> bool:
@@ -225,6 +226,7 @@ _METRIC_KEYS: dict[str, type | tuple[type, ...]] = {
     "margin": float,
     "relative_margin": float,
     "tau": float,
+    "horizon": float,
 }
 _TOP_KEYS = {"experiment", "input", "events", "sequential", "b2b", "metrics"}
 _REQUIRED_BY_TYPE = {
@@ -233,6 +235,7 @@ _REQUIRED_BY_TYPE = {
     "proportion": ("column",),
     "mean": ("column",),
     "session_depth": (),
+    "time_to_value": ("event",),
 }
 
 
@@ -302,7 +305,11 @@ def _metric(index: int, table: Any) -> MetricSpec:
             window = (int(w[0]), int(w[1]))
         elif table["day"] < 0:
             raise ConfigError(f"key '{where}.day' must be 0 or more, got {table['day']}.")
-    direction = _choice(f"{where}.direction", table.get("direction", "increase"), DIRECTIONS)
+    default_direction = "decrease" if mtype == "time_to_value" else "increase"
+    direction = _choice(f"{where}.direction", table.get("direction", default_direction), DIRECTIONS)
+    horizon = table.get("horizon")
+    if horizon is not None and not horizon > 0:
+        raise ConfigError(f"key '{where}.horizon' must be a positive number of days.")
     guardrail = bool(table.get("guardrail", False))
     margin = table.get("margin")
     relative_margin = table.get("relative_margin")
@@ -337,6 +344,7 @@ def _metric(index: int, table: Any) -> MetricSpec:
         margin=float(margin) if margin is not None else None,
         relative_margin=float(relative_margin) if relative_margin is not None else None,
         tau=float(tau) if tau is not None else None,
+        horizon=float(horizon) if horizon is not None else None,
     )
 
 

@@ -35,7 +35,7 @@ class BootstrapResult:
     degenerate: float  # share of resamples where an arm estimate is undefined
 
 
-def _counts(rng: np.random.Generator, n: int, resamples: int) -> np.ndarray:
+def resample_counts(rng: np.random.Generator, n: int, resamples: int) -> np.ndarray:
     return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(float)
 
 
@@ -85,8 +85,8 @@ def account_bootstrap(
 ) -> BootstrapResult:
     """Stratified account bootstrap of the difference and lift between arms."""
     rng = np.random.default_rng(seed)
-    ec, vc = _arm_stats(control, _counts(rng, control.accounts, resamples), weighting)
-    et, vt = _arm_stats(treatment, _counts(rng, treatment.accounts, resamples), weighting)
+    ec, vc = _arm_stats(control, resample_counts(rng, control.accounts, resamples), weighting)
+    et, vt = _arm_stats(treatment, resample_counts(rng, treatment.accounts, resamples), weighting)
     effects = et - ec
     with np.errstate(divide="ignore", invalid="ignore"):
         lifts = et / ec - 1.0

@@ -34,7 +34,7 @@ class RandomizationResult:
     exact: bool
 
 
-def _assignment_matrix(
+def assignment_matrix(
     treated: np.ndarray, strata: np.ndarray, max_exact: int, draws: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, bool]:
     """Rows: re-assignments (True = treatment) that keep each stratum's treated count."""
@@ -100,7 +100,7 @@ def randomization_test(
     y = np.concatenate([control.y, treatment.y]).astype(float)
     treated = np.concatenate([np.zeros(control.accounts, bool), np.ones(treatment.accounts, bool)])
     strata = np.zeros(x.size, dtype=int) if strata is None else np.asarray(strata)
-    assign, exact = _assignment_matrix(
+    assign, exact = assignment_matrix(
         treated, strata, max_exact, draws, np.random.default_rng(seed)
     )
     effect = treatment.estimate(weighting) - control.estimate(weighting)

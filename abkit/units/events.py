@@ -102,6 +102,8 @@ def _metric_aggregates(metric: MetricSpec, spec: ExperimentSpec) -> list[pl.Expr
         if metric.events:
             active &= pl.col(EVENT).is_in(list(metric.events))
         return [active.any().cast(pl.Int8).alias(val)]
+    if metric.type == "time_to_value":  # first value event; null when never reached
+        return [pl.col(TS).filter(pl.col(EVENT) == metric.event).min().alias(val)]
     if metric.type == "session_depth":
         event = metric.event or spec.event_names.output
         in_session = pl.col(SESSION).is_not_null()
@@ -226,6 +228,7 @@ def event_units(
         EVENT,
         *([SESSION] if need_session else []),
         *([VALUE] if need_value else []),
+        *([TS] if any(m.type == "time_to_value" for m in metrics) else []),
     ]
     try:
         # one pass over the export materialises the annotated rows (slim columns only)
@@ -236,7 +239,7 @@ def event_units(
                 .alias(DAY),
                 pl.col(EVENT).cast(pl.Categorical),
             )
-            .select(REASON, TS, *slim)
+            .select(*dict.fromkeys([REASON, TS, *slim]))
             .collect()
         )
     except pl.exceptions.PolarsError as exc:
@@ -275,7 +278,8 @@ def event_units(
     per_unit = queries[0].collect(engine="in-memory")
     results = [per_unit, *pl.collect_all(queries[1:])]
     table = units.join(per_unit, on=UNIT, how="left", maintain_order="left")
-    fill = [c for c in per_unit.columns if c != UNIT]
+    keep_null = {value_column(m) for m in metrics if m.type == "time_to_value"}
+    fill = [c for c in per_unit.columns if c != UNIT and c not in keep_null]
     table = table.with_columns(pl.col(fill).fill_null(0))
     out = EventUnits(units=table, export_end=export_end)
     for metric in metrics:

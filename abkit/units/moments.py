@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
+import numpy as np
 import polars as pl
 
 from abkit.config import MetricSpec
-from abkit.io.assignments import ACCOUNT, VARIANT
+from abkit.io.assignments import ACCOUNT, ASSIGNED_AT, VARIANT
 from abkit.stats.arm import ArmSummary
 from abkit.stats.cluster import AccountArm
 from abkit.units.columns import denominator_column, is_ratio, value_column
@@ -22,7 +24,10 @@ def arm_summaries(
 ) -> dict[str, ArmSummary]:
     """Per-variant n, mean, variance (ddof = 1), skewness and, for ratios, the
     denominator moments and covariance, computed by Polars over eligible units."""
-    x = pl.col(value_column(metric)).cast(pl.Float64)
+    x = pl.col(value_column(metric))
+    if metric.type == "time_to_value":  # per-unit summary: share that reached value
+        x = x.is_not_null()
+    x = x.cast(pl.Float64)
     present = x.is_not_null()
     aggs = [pl.len().alias("n"), x.mean().alias("mean"), x.var(ddof=1).alias("var")]
     aggs.append(x.skew(bias=False).alias("skew"))
@@ -80,4 +85,30 @@ def account_arms(
         rows = sums.filter(pl.col(VARIANT) == v)
         labels = rows["stratum"].to_numpy() if strata else None
         out[v] = AccountArm(rows["x"].to_numpy(), rows["y"].to_numpy(), labels)
+    return out
+
+
+def account_times(
+    units: pl.DataFrame, metric: MetricSpec, variants: tuple[str, ...], export_end: dt.datetime
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per account: days from its first assignment to its first value event (event = 1),
+    or to the export end when it has none yet (censored, event = 0)."""
+    first = pl.col(value_column(metric))
+    per_account = (
+        units.filter(pl.col(ACCOUNT).is_not_null())
+        .group_by(VARIANT, ACCOUNT)
+        .agg(pl.col(ASSIGNED_AT).min().alias("start"), first.min().alias("value"))
+        .with_columns(
+            pl.col("value").is_not_null().alias("event"),
+            (
+                (pl.coalesce("value", pl.lit(export_end)) - pl.col("start")).dt.total_microseconds()
+                / 86_400_000_000
+            ).alias("days"),
+        )
+        .sort(VARIANT, ACCOUNT)
+    )
+    out = {}
+    for v in variants:
+        rows = per_account.filter(pl.col(VARIANT) == v)
+        out[v] = (rows["days"].to_numpy(), rows["event"].to_numpy())
     return out
