@@ -39,6 +39,7 @@ from abkit.stats import (
 )
 from abkit.stats.cluster import AccountArm
 from abkit.stats.shape import depth_shape
+from abkit.units.accounts import account_revenue
 from abkit.units.events import DEPTH, derive_assignments, event_units
 from abkit.units.looks import LookSeries
 from abkit.units.moments import account_arms, account_times, arm_summaries
@@ -162,7 +163,12 @@ def _shape_by_variant(hist: pl.DataFrame, variants: tuple[str, ...]) -> dict[str
 
 
 def _prepare_events(
-    assign_table: Table, events: Table, spec: ExperimentSpec, ledger: Ledger, derived: bool
+    assign_table: Table,
+    events: Table,
+    spec: ExperimentSpec,
+    ledger: Ledger,
+    derived: bool,
+    accounts: Data | None = None,
 ) -> Prepared:
     name = "assignments (derived: one row per unit and variant)" if derived else "assignments"
     assignments = clean_assignments(
@@ -197,7 +203,7 @@ def _prepare_events(
         kind="events (single table)" if derived else "events",
         metrics=metrics,
         variants=variants,
-        arms={m.name: arm_summaries(built.units, m, variants) for m in metrics},
+        arms={m.name: arm_summaries(built.units, m, variants) for m in metrics if m.type != "nrr"},
         unit_counts=_unit_counts(built.units, variants),
         notes=notes,
         export_end=built.export_end.isoformat(),
@@ -212,7 +218,7 @@ def _prepare_events(
             )
     for metric_name, hist in built.depth_histograms.items():
         prepared.session_depth[metric_name] = _shape_by_variant(hist, variants)
-    _account_structure(prepared, built.units, spec, built.export_end)
+    _account_structure(prepared, built.units, spec, built.export_end, accounts, ledger)
     return prepared
 
 
@@ -221,6 +227,8 @@ def _account_structure(
     units: pl.DataFrame,
     spec: ExperimentSpec,
     export_end: dt.datetime | None = None,
+    accounts: Data | None = None,
+    ledger: Ledger | None = None,
 ) -> None:
     """Check how variants fall within accounts; in B2B mode sum each metric by account.
 
@@ -252,8 +260,24 @@ def _account_structure(
         return
     clean = units.filter(~pl.col(ACCOUNT).is_in(mixed)) if mixed else units
     prepared.accounts = {
-        m.name: account_arms(clean, m, prepared.variants, spec.b2b.strata) for m in prepared.metrics
+        m.name: account_arms(clean, m, prepared.variants, spec.b2b.strata)
+        for m in prepared.metrics
+        if m.type != "nrr"
     }
+    nrr = [m for m in prepared.metrics if m.type == "nrr"]
+    if nrr:
+        if accounts is None or ledger is None:
+            raise AbkitInputError(
+                f"metric '{nrr[0].name}' (net revenue retention) needs an accounts table with "
+                "ARR at the start and end: pass --accounts (or accounts= in Python)."
+            )
+        owner = clean.group_by(ACCOUNT).agg(pl.col(VARIANT).first()).drop_nulls(ACCOUNT)
+        revenue = account_revenue(read_table(accounts), spec, owner, prepared.variants, ledger)
+        for m in nrr:
+            prepared.accounts[m.name] = revenue
+            prepared.arms[m.name] = {
+                v: ArmSummary.from_values(a.x, a.y) for v, a in revenue.items()
+            }
     if export_end is not None:
         prepared.survival = {
             m.name: account_times(clean, m, prepared.variants, export_end)
@@ -276,7 +300,9 @@ def _unit_counts(units: pl.DataFrame, variants: tuple[str, ...]) -> dict[str, in
     return {v: int(counts.get(v, 0)) for v in variants}
 
 
-def _prepare_units(table: Table, spec: ExperimentSpec, ledger: Ledger) -> Prepared:
+def _prepare_units(
+    table: Table, spec: ExperimentSpec, ledger: Ledger, accounts: Data | None = None
+) -> Prepared:
     if spec.sequential.method is not None:
         raise AbkitInputError(
             "sequential analysis needs to know when each outcome happened: give an event "
@@ -302,11 +328,11 @@ def _prepare_units(table: Table, spec: ExperimentSpec, ledger: Ledger) -> Prepar
         kind="units",
         metrics=metrics,
         variants=variants,
-        arms={m.name: arm_summaries(units, m, variants) for m in metrics},
+        arms={m.name: arm_summaries(units, m, variants) for m in metrics if m.type != "nrr"},
         unit_counts=_unit_counts(units, variants),
         notes=notes,
     )
-    _account_structure(prepared, units, spec)
+    _account_structure(prepared, units, spec, accounts=accounts, ledger=ledger)
     return prepared
 
 
@@ -339,19 +365,24 @@ def prepare(
     ledger: Ledger,
     events: Data | None = None,
     kind: str | None = None,
+    accounts: Data | None = None,
 ) -> Prepared:
     """Load and reduce the input to per-arm sufficient statistics."""
     if events is not None:
-        return _prepare_events(read_table(data), read_table(events), spec, ledger, derived=False)
+        return _prepare_events(
+            read_table(data), read_table(events), spec, ledger, derived=False, accounts=accounts
+        )
     table = read_table(data)
     kind = kind or spec.input.kind
     if kind == "auto":
         kind = _detect_kind(table, spec)
     if kind == "events":
-        return _prepare_events(derive_assignments(table, spec), table, spec, ledger, derived=True)
+        return _prepare_events(
+            derive_assignments(table, spec), table, spec, ledger, derived=True, accounts=accounts
+        )
     if kind == "summary":
         return _prepare_summary(table, spec, ledger)
-    return _prepare_units(table, spec, ledger)
+    return _prepare_units(table, spec, ledger, accounts=accounts)
 
 
 def assumption_warnings(metric: MetricSpec, arms: dict[str, ArmSummary]) -> list[str]:
@@ -505,6 +536,7 @@ def analyze(
     kind: str | None = None,
     sequential: str | None = None,
     mode: str | None = None,
+    accounts: Data | None = None,
 ) -> AnalysisResult:
     """Analyse an experiment export.
 
@@ -514,17 +546,19 @@ def analyze(
     the columns, or set by ``kind`` / ``[input] kind``).  ``config`` is a TOML
     path, a dict of the same shape, an :class:`ExperimentSpec` or ``None``.
     ``sequential`` (``"msprt"``, ``"cs"`` or ``"gst"``) overrides ``[sequential] method``
-    and ``mode`` (``"b2c"`` or ``"b2b"``) overrides ``[experiment] mode``.
+    and ``mode`` (``"b2c"`` or ``"b2b"``) overrides ``[experiment] mode``.  ``accounts``
+    is the optional accounts table (account id, ARR at start and end) for ``nrr`` metrics.
     """
     spec = load_config(config)
     if sequential is not None:
         spec = with_sequential_method(spec, sequential)
     if mode is not None:
         spec = with_mode(spec, mode)
-    if spec.mode != "b2b" and any(m.type == "time_to_value" for m in spec.metrics):
+    account_level = [m for m in spec.metrics if m.type in ("time_to_value", "nrr")]
+    if spec.mode != "b2b" and account_level:
         raise AbkitInputError(
-            'time_to_value is an account-level metric: analyse it with mode = "b2b" and an '
-            "account column (each account's days from assignment to its first value event)."
+            f"{account_level[0].type} is an account-level metric: analyse it with "
+            'mode = "b2b" and an account column.'
         )
     if spec.mode == "b2b" and spec.sequential.method is not None:
         raise AbkitInputError(
@@ -537,7 +571,7 @@ def analyze(
             "alpha between them by hand (for example 0.01 then 0.04)."
         )
     ledger = Ledger()
-    prepared = prepare(data, spec, ledger, events=events, kind=kind)
+    prepared = prepare(data, spec, ledger, events=events, kind=kind, accounts=accounts)
     ledger.check()
     variants = prepared.variants
     split = spec.expected_split or {v: 1.0 for v in variants}

@@ -17,7 +17,15 @@ from typing import Any
 
 from abkit.errors import ConfigError
 
-METRIC_TYPES = ("retention", "ratio", "proportion", "mean", "session_depth", "time_to_value")
+METRIC_TYPES = (
+    "retention",
+    "ratio",
+    "proportion",
+    "mean",
+    "session_depth",
+    "time_to_value",
+    "nrr",
+)
 INPUT_KINDS = ("auto", "events", "units", "summary")
 CORRECTIONS = ("holm", "bh", "none")
 SEQUENTIAL_METHODS = ("msprt", "cs", "gst")
@@ -82,6 +90,8 @@ class InputSpec:
     metric: str = "metric"
     day: str = "day"
     cumulative: bool = False
+    arr_start: str = "arr_start"
+    arr_end: str = "arr_end"
 
 
 @dataclass(frozen=True)
@@ -194,6 +204,8 @@ _INPUT_KEYS: dict[str, type | tuple[type, ...]] = {
     "metric": str,
     "day": str,
     "cumulative": bool,
+    "arr_start": str,
+    "arr_end": str,
 }
 _EVENT_KEYS: dict[str, type | tuple[type, ...]] = {
     "output": str,
@@ -236,6 +248,7 @@ _REQUIRED_BY_TYPE = {
     "mean": ("column",),
     "session_depth": (),
     "time_to_value": ("event",),
+    "nrr": (),
 }
 
 

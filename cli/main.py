@@ -91,6 +91,12 @@ def cli() -> None:
     "mode; needs [experiment] account).",
 )
 @click.option(
+    "--accounts",
+    "accounts_table",
+    type=click.Path(),
+    help="Accounts table (account id, arr_start, arr_end) for net revenue retention metrics.",
+)
+@click.option(
     "--sequential",
     type=click.Choice(["msprt", "cs", "gst"]),
     default=None,
@@ -107,6 +113,7 @@ def analyze(
     kind: str | None,
     sequential: str | None,
     mode: str | None,
+    accounts_table: str | None,
 ) -> None:
     """Analyse an experiment export.
 
@@ -116,7 +123,15 @@ def analyze(
     """
     import abkit
 
-    result = abkit.analyze(data, config, events=events, kind=kind, sequential=sequential, mode=mode)
+    result = abkit.analyze(
+        data,
+        config,
+        events=events,
+        kind=kind,
+        sequential=sequential,
+        mode=mode,
+        accounts=accounts_table,
+    )
     text = {"text": result.to_text, "json": result.to_json, "markdown": result.to_markdown}[fmt]()
     if output:
         Path(output).write_text(text + "\n", encoding="utf-8")

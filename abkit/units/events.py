@@ -102,6 +102,8 @@ def _metric_aggregates(metric: MetricSpec, spec: ExperimentSpec) -> list[pl.Expr
         if metric.events:
             active &= pl.col(EVENT).is_in(list(metric.events))
         return [active.any().cast(pl.Int8).alias(val)]
+    if metric.type == "nrr":  # comes from the accounts table, not from events
+        return []
     if metric.type == "time_to_value":  # first value event; null when never reached
         return [pl.col(TS).filter(pl.col(EVENT) == metric.event).min().alias(val)]
     if metric.type == "session_depth":

@@ -20,6 +20,8 @@ def metric_columns(metric: MetricSpec) -> tuple[str, ...]:
         return (metric.column,)
     if metric.type == "ratio":
         return (metric.numerator, metric.denominator)
+    if metric.type == "nrr":  # comes from the accounts table
+        return ()
     raise AbkitInputError(
         f"metric '{metric.name}' is of type '{metric.type}', which needs event-level input "
         "(assignments + events); a unit-level table can carry it as a 'proportion' or "
@@ -63,7 +65,7 @@ def table_units(
     units = assignments.units
     exprs: list[pl.Expr] = []
     notes: list[str] = []
-    for metric in metrics:
+    for metric in (m for m in metrics if m.type != "nrr"):
         cols = metric_columns(metric)
         converted = [_numeric(units, c, table, metric) for c in cols]
         if metric.type == "proportion":
