@@ -17,6 +17,7 @@ import polars as pl
 
 from abkit.b2b import compare_accounts, compare_time_to_value
 from abkit.config import (
+    RATE_TYPES,
     ExperimentSpec,
     MetricSpec,
     load_config,
@@ -40,6 +41,7 @@ from abkit.stats import (
 from abkit.stats.cluster import AccountArm
 from abkit.stats.shape import depth_shape
 from abkit.units.accounts import account_revenue
+from abkit.units.adoption import adoption_summary, segment_columns
 from abkit.units.events import DEPTH, derive_assignments, event_units
 from abkit.units.looks import LookSeries
 from abkit.units.moments import account_arms, account_times, arm_summaries
@@ -69,6 +71,7 @@ class Prepared:
     looks: dict[str, LookSeries] = field(default_factory=dict)
     accounts: dict[str, dict[str, AccountArm]] = field(default_factory=dict)
     survival: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    adoption: dict[str, dict[str, Any]] = field(default_factory=dict)
     account_warnings: list[str] = field(default_factory=list)
 
 
@@ -171,13 +174,23 @@ def _prepare_events(
     accounts: Data | None = None,
 ) -> Prepared:
     name = "assignments (derived: one row per unit and variant)" if derived else "assignments"
+    available = assign_table.columns
+    segments = {m.name: segment_columns(m, available) for m in spec.metrics if m.type == "adoption"}
+    keep = tuple(
+        dict.fromkeys(
+            [
+                *([spec.b2b.strata] if spec.b2b.strata else []),
+                *(c for cols in segments.values() for c in cols),
+            ]
+        )
+    )
     assignments = clean_assignments(
         assign_table,
         spec,
         ledger,
         table_name=name,
         assigned_at=spec.input.assigned_at,
-        keep=(spec.b2b.strata,) if spec.b2b.strata else (),
+        keep=keep,
     )
     notes: list[str] = []
     metrics = spec.metrics
@@ -218,6 +231,9 @@ def _prepare_events(
             )
     for metric_name, hist in built.depth_histograms.items():
         prepared.session_depth[metric_name] = _shape_by_variant(hist, variants)
+    for m in metrics:
+        if m.type == "adoption":
+            prepared.adoption[m.name] = adoption_summary(built.units, m, segments[m.name])
     _account_structure(prepared, built.units, spec, built.export_end, accounts, ledger)
     return prepared
 
@@ -398,7 +414,7 @@ def assumption_warnings(metric: MetricSpec, arms: dict[str, ArmSummary]) -> list
                     f"Kohavi et al. 2014) and the arm has {arm.n:,}; consider capping "
                     "outliers or a transformed metric"
                 )
-        if metric.type in ("retention", "proportion") and arm.n:
+        if metric.type in RATE_TYPES and arm.n:
             events = min(arm.mean * arm.n, (1 - arm.mean) * arm.n)
             if events < _MIN_EXPECTED_EVENTS:
                 out.append(
@@ -600,6 +616,7 @@ def analyze(
         results=results,
         metric_notes=metric_notes,
         session_depth=prepared.session_depth,
+        adoption=prepared.adoption,
         warnings=[*_global_warnings(srm, ledger), *prepared.account_warnings, *sequential_warnings],
         export_end=prepared.export_end,
     )

@@ -25,9 +25,11 @@ METRIC_TYPES = (
     "session_depth",
     "time_to_value",
     "nrr",
+    "adoption",
 )
 INPUT_KINDS = ("auto", "events", "units", "summary")
 CORRECTIONS = ("holm", "bh", "none")
+RATE_TYPES = ("retention", "proportion", "adoption")  # 0/1 per unit: two-proportion tests
 SEQUENTIAL_METHODS = ("msprt", "cs", "gst")
 MODES = ("b2c", "b2b")
 WEIGHTINGS = ("user", "account")
@@ -61,6 +63,7 @@ class MetricSpec:
     relative_margin: float | None = None
     tau: float | None = None
     horizon: float | None = None
+    segments: tuple[str, ...] | None = None
 
     @property
     def higher_is_better(self) -> bool:
@@ -239,6 +242,7 @@ _METRIC_KEYS: dict[str, type | tuple[type, ...]] = {
     "relative_margin": float,
     "tau": float,
     "horizon": float,
+    "segments": list,
 }
 _TOP_KEYS = {"experiment", "input", "events", "sequential", "b2b", "metrics"}
 _REQUIRED_BY_TYPE = {
@@ -249,6 +253,7 @@ _REQUIRED_BY_TYPE = {
     "session_depth": (),
     "time_to_value": ("event",),
     "nrr": (),
+    "adoption": (),
 }
 
 
@@ -358,6 +363,7 @@ def _metric(index: int, table: Any) -> MetricSpec:
         relative_margin=float(relative_margin) if relative_margin is not None else None,
         tau=float(tau) if tau is not None else None,
         horizon=float(horizon) if horizon is not None else None,
+        segments=tuple(table["segments"]) if "segments" in table else None,
     )
 
 

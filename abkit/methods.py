@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from abkit.config import MetricSpec
+from abkit.config import RATE_TYPES, MetricSpec
 from abkit.stats import (
     ArmSummary,
     Comparison,
@@ -16,7 +16,7 @@ def run_test(
     metric: MetricSpec, control: ArmSummary, treatment: ArmSummary, alpha: float
 ) -> Comparison:
     """Proportions and retention: two-proportion z; means: Welch t; ratios: delta method."""
-    if metric.type in ("retention", "proportion"):
+    if metric.type in RATE_TYPES:
         return two_proportion_ztest(control, treatment, alpha)
     if metric.type == "mean":
         return welch_test(control, treatment, alpha)

@@ -114,6 +114,7 @@ class AnalysisResult:
     results: list[MetricResult]
     metric_notes: dict[str, list[str]] = field(default_factory=dict)
     session_depth: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    adoption: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     export_end: str | None = None
 
@@ -146,6 +147,7 @@ class AnalysisResult:
                 "metric_notes": self.metric_notes,
                 "results": [r.to_dict() for r in self.results],
                 "session_depth": self.session_depth,
+                "adoption": self.adoption,
             }
         )
 

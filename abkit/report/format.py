@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from abkit.config import RATE_TYPES
+
 
 def is_rate(metric_type: str) -> bool:
-    return metric_type in ("retention", "proportion")
+    return metric_type in RATE_TYPES
 
 
 def num(value: Any, metric_type: str = "mean", signed: bool = False) -> str:

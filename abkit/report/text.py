@@ -120,6 +120,24 @@ def render_text(d: dict[str, Any]) -> str:
                     f"20+ {pct(s['share_20_plus']).lstrip('+')}"
                     + ("  BIMODAL (power-user split)" if s["bimodal"] else "")
                 )
+    for metric, block in d.get("adoption", {}).items():
+        lines.append("")
+        lines.append(f"Adoption ({metric}):")
+        for row in block["by_variant"]:
+            accounts = f", {row['accounts']} accounts" if "accounts" in row else ""
+            lines.append(
+                f"  {row['variant']}: {pct(row['rate']).lstrip('+')} of {row['users']:,} users"
+                f"{accounts}; per adopter {num(row['events_per_adopter'])} AI events on "
+                f"{num(row['active_days_per_adopter'])} active days"
+            )
+        for col, rows in block["segments"].items():
+            lines.append(
+                f"  by {col}: "
+                + "; ".join(
+                    f"{r[col]} / {r['variant']} {pct(r['rate']).lstrip('+')} (n={r['users']:,})"
+                    for r in rows
+                )
+            )
     lines.append("")
     lines.append(
         "Rows: "

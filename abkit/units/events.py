@@ -104,6 +104,13 @@ def _metric_aggregates(metric: MetricSpec, spec: ExperimentSpec) -> list[pl.Expr
         return [active.any().cast(pl.Int8).alias(val)]
     if metric.type == "nrr":  # comes from the accounts table, not from events
         return []
+    if metric.type == "adoption":  # used the feature; how much; on how many days
+        used = pl.col(EVENT) == (metric.event or spec.event_names.output)
+        return [
+            used.any().cast(pl.Int8).alias(val),
+            used.sum().alias(f"{val}:events"),
+            pl.col(DAY).filter(used).n_unique().alias(f"{val}:days"),
+        ]
     if metric.type == "time_to_value":  # first value event; null when never reached
         return [pl.col(TS).filter(pl.col(EVENT) == metric.event).min().alias(val)]
     if metric.type == "session_depth":
