@@ -19,12 +19,22 @@ from scipy import stats as st
 from abkit.config import B2BSpec
 from abkit.stats.bootstrap import account_bootstrap
 from abkit.stats.cluster import AccountArm, cr2_test
-from abkit.stats.fixed_horizon import Comparison
+from abkit.stats.fixed_horizon import Comparison, undefined_comparison
 from abkit.stats.randomization import randomization_test
 from abkit.stats.survival import rmst_difference_test
 
 FEW_ACCOUNTS = 10
 DOMINANT_SHARE = 0.3
+
+
+def _few_accounts(name: str, accounts: int) -> list[str]:
+    if accounts >= FEW_ACCOUNTS:
+        return []
+    return [
+        f"only {accounts} account(s) in '{name}': the randomisation test stays exact, but "
+        "only large effects can be detected and the bootstrap is not trustworthy at this "
+        "size"
+    ]
 
 
 def _arm_facts(name: str, arm: AccountArm) -> tuple[dict[str, Any], list[str]]:
@@ -34,13 +44,7 @@ def _arm_facts(name: str, arm: AccountArm) -> tuple[dict[str, Any], list[str]]:
         "denominator_total": float(arm.y.sum()),
         "largest_account_share": share,
     }
-    warnings = []
-    if arm.accounts < FEW_ACCOUNTS:
-        warnings.append(
-            f"only {arm.accounts} account(s) in '{name}': the randomisation test stays exact, "
-            "but only large effects can be detected and the bootstrap is not trustworthy "
-            "at this size"
-        )
+    warnings = _few_accounts(name, arm.accounts)
     if share > DOMINANT_SHARE:
         warnings.append(
             f"one account holds {share:.0%} of '{name}' (by the metric's denominator): the "
@@ -67,22 +71,7 @@ def compare_accounts(
     c_value, t_value = control.estimate(w), treatment.estimate(w)
     if control.accounts < 2 or treatment.accounts < 2:
         warnings.append("an arm has fewer than 2 accounts: nothing can be inferred (NaN)")
-        nan = math.nan
-        comp = Comparison(
-            "account-level randomisation test",
-            c_value,
-            t_value,
-            t_value - c_value,
-            nan,
-            nan,
-            nan,
-            nan,
-            (nan, nan),
-            nan,
-            nan,
-            (nan, nan),
-            tuple(warnings),
-        )
+        comp = undefined_comparison("account-level randomisation test", c_value, t_value, warnings)
         return comp, {"weighting": w, "arms": facts}
     strata = None
     if control.strata is not None and treatment.strata is not None:
@@ -168,31 +157,12 @@ def compare_time_to_value(
     account-bootstrap interval; Kaplan-Meier curves and log-rank beside it."""
     warnings = []
     for name, (times, _) in ((control_name, control), (treatment_name, treatment)):
-        if times.size < FEW_ACCOUNTS:
-            warnings.append(
-                f"only {times.size} account(s) in '{name}': only large differences "
-                "in time-to-value can be detected"
-            )
+        warnings += _few_accounts(name, times.size)
     if control[0].size < 2 or treatment[0].size < 2:
-        nan = math.nan
-        return (
-            Comparison(
-                "RMST difference",
-                nan,
-                nan,
-                nan,
-                nan,
-                nan,
-                nan,
-                nan,
-                (nan, nan),
-                nan,
-                nan,
-                (nan, nan),
-                (*warnings, "an arm has fewer than 2 accounts"),
-            ),
-            {"arms": {}},
+        comp = undefined_comparison(
+            "RMST difference", math.nan, math.nan, (*warnings, "an arm has fewer than 2 accounts")
         )
+        return comp, {"arms": {}}
     res = rmst_difference_test(
         *control,
         *treatment,

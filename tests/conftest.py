@@ -21,3 +21,15 @@ def shared_file(*parts: str) -> Path:
 def mc_reps(default: int = 2_000) -> int:
     """Monte Carlo size: ABKIT_MC_REPS (full runs use 20,000), reduced by default for CI."""
     return int(os.environ.get("ABKIT_MC_REPS", default))
+
+
+def write_cli_files(tmp_path: Path, export, toml: str | None = None) -> list[str]:
+    """Write a simulated export (and optionally a config) for CLI tests; returns the
+    argument list ``[assignments, events]`` plus ``["-c", config]`` when given."""
+    export.assignments.write_parquet(tmp_path / "a.parquet")
+    export.events.write_parquet(tmp_path / "e.parquet")
+    args = [str(tmp_path / "a.parquet"), str(tmp_path / "e.parquet")]
+    if toml is not None:
+        (tmp_path / "c.toml").write_text(toml)
+        args += ["-c", str(tmp_path / "c.toml")]
+    return args

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 import abkit
 from abkit.simulate import simulate
 from abkit_cli.main import cli
+from tests.conftest import write_cli_files
 
 SHARE = {"name": "share_rate", "type": "ratio", "numerator": "share", "denominator": "ai_output"}
 B2B = {
@@ -85,72 +86,28 @@ def test_contaminated_accounts_are_named_and_left_out(export):
 
 
 def test_sequential_is_refused_in_b2b_mode_with_the_reason(export, tmp_path):
-    export.assignments.write_parquet(tmp_path / "a.parquet")
-    export.events.write_parquet(tmp_path / "e.parquet")
-    (tmp_path / "c.toml").write_text('[experiment]\naccount = "account_id"\n')
-    out = CliRunner().invoke(
-        cli,
-        [
-            "analyze",
-            str(tmp_path / "a.parquet"),
-            str(tmp_path / "e.parquet"),
-            "-c",
-            str(tmp_path / "c.toml"),
-            "--mode",
-            "b2b",
-            "--sequential",
-            "cs",
-        ],
-    )
+    files = write_cli_files(tmp_path, export, '[experiment]\naccount = "account_id"\n')
+    out = CliRunner().invoke(cli, ["analyze", *files, "--mode", "b2b", "--sequential", "cs"])
     assert out.exit_code == 2
     assert "not offered in B2B mode" in out.output and "randomisation test" in out.output
 
 
 def test_b2b_needs_the_account_column(export, tmp_path):
-    export.assignments.write_parquet(tmp_path / "a.parquet")
-    export.events.write_parquet(tmp_path / "e.parquet")
-    out = CliRunner().invoke(
-        cli, ["analyze", str(tmp_path / "a.parquet"), str(tmp_path / "e.parquet"), "--mode", "b2b"]
-    )
+    out = CliRunner().invoke(cli, ["analyze", *write_cli_files(tmp_path, export), "--mode", "b2b"])
     assert out.exit_code == 2 and "needs the account column" in out.output
 
 
 def test_cli_json_has_the_b2b_block(export, tmp_path):
-    export.assignments.write_parquet(tmp_path / "a.parquet")
-    export.events.write_parquet(tmp_path / "e.parquet")
-    (tmp_path / "c.toml").write_text(
-        '[experiment]\naccount = "account_id"\nmode = "b2b"\n[b2b]\nresamples = 1000\n'
+    files = write_cli_files(
+        tmp_path,
+        export,
+        '[experiment]\naccount = "account_id"\nmode = "b2b"\n[b2b]\nresamples = 1000\n',
     )
-    out = CliRunner().invoke(
-        cli,
-        [
-            "analyze",
-            str(tmp_path / "a.parquet"),
-            str(tmp_path / "e.parquet"),
-            "-c",
-            str(tmp_path / "c.toml"),
-            "--format",
-            "json",
-        ],
-    )
+    out = CliRunner().invoke(cli, ["analyze", *files, "--format", "json"])
     assert out.exit_code == 0, out.output
     block = json.loads(out.output)["results"][0]["b2b"]
     assert {"randomization", "bootstrap", "cr2", "arms", "weighting"} <= set(block)
-    text = (
-        CliRunner()
-        .invoke(
-            cli,
-            [
-                "analyze",
-                str(tmp_path / "a.parquet"),
-                str(tmp_path / "e.parquet"),
-                "-c",
-                str(tmp_path / "c.toml"),
-            ],
-        )
-        .output
-    )
-    assert "B2B cross-checks" in text
+    assert "B2B cross-checks" in CliRunner().invoke(cli, ["analyze", *files]).output
 
 
 @pytest.mark.calibration

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 import abkit
 from abkit.simulate import simulate
 from abkit_cli.main import cli
+from tests.conftest import write_cli_files
 
 CONFIG = {
     "experiment": {"account": "account_id", "mode": "b2b"},
@@ -66,21 +67,13 @@ def test_nrr_is_arr_weighted_and_counts_unusable_rows(export):
 def test_nrr_needs_the_accounts_table_and_b2b_mode(export, tmp_path):
     with pytest.raises(abkit.AbkitInputError, match="needs an accounts table"):
         abkit.analyze(export.assignments, CONFIG, events=export.events)
-    export.assignments.write_parquet(tmp_path / "a.parquet")
-    export.events.write_parquet(tmp_path / "e.parquet")
     _accounts(export, extra_rows=False).write_csv(tmp_path / "accounts.csv")
-    (tmp_path / "c.toml").write_text(
-        '[experiment]\naccount = "account_id"\n[[metrics]]\nname = "nrr"\ntype = "nrr"\n'
+    files = write_cli_files(
+        tmp_path,
+        export,
+        '[experiment]\naccount = "account_id"\n[[metrics]]\nname = "nrr"\ntype = "nrr"\n',
     )
-    args = [
-        "analyze",
-        str(tmp_path / "a.parquet"),
-        str(tmp_path / "e.parquet"),
-        "-c",
-        str(tmp_path / "c.toml"),
-        "--accounts",
-        str(tmp_path / "accounts.csv"),
-    ]
+    args = ["analyze", *files, "--accounts", str(tmp_path / "accounts.csv")]
     out = CliRunner().invoke(cli, args)
     assert out.exit_code == 2 and "account-level metric" in out.output
     out = CliRunner().invoke(cli, [*args, "--mode", "b2b"])

@@ -14,6 +14,7 @@ from abkit.simulate import simulate
 from abkit.stats.cluster import AccountArm
 from abkit.stats.power import detectable_effect, power_at, units_needed
 from abkit_cli.main import cli
+from tests.conftest import write_cli_files
 
 
 def test_recommended_accounts_reach_the_target_power_by_simulation():
@@ -48,28 +49,15 @@ def test_between_account_sd_matches_the_cluster_variance():
 
 def test_cli_power_from_a_b2b_export(tmp_path):
     e = simulate(mode="b2b", users=4_000, accounts=20, days=6, enrol_days=2, seed=3)
-    e.assignments.write_parquet(tmp_path / "a.parquet")
-    e.events.write_parquet(tmp_path / "e.parquet")
-    (tmp_path / "c.toml").write_text(
-        '[experiment]\naccount = "account_id"\n[[metrics]]\nname = "share"\ntype = "ratio"\n'
-        'numerator = "share"\ndenominator = "ai_output"\n'
+    files = write_cli_files(
+        tmp_path,
+        e,
+        '[experiment]\naccount = "account_id"\n[[metrics]]\n'
+        'name = "share"\ntype = "ratio"\nnumerator = "share"\n'
+        'denominator = "ai_output"\n',
     )
     out = CliRunner().invoke(
-        cli,
-        [
-            "power",
-            str(tmp_path / "a.parquet"),
-            str(tmp_path / "e.parquet"),
-            "-c",
-            str(tmp_path / "c.toml"),
-            "--mode",
-            "b2b",
-            "--effect",
-            "0.2",
-            "--relative",
-            "--format",
-            "json",
-        ],
+        cli, ["power", *files, "--mode", "b2b", "--effect", "0.2", "--relative", "--format", "json"]
     )
     assert out.exit_code == 0, out.output
     import json

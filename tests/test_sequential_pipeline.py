@@ -13,6 +13,7 @@ from click.testing import CliRunner
 import abkit
 from abkit.simulate import simulate
 from abkit_cli.main import cli
+from tests.conftest import write_cli_files
 
 CONFIG = {
     "metrics": [
@@ -150,56 +151,20 @@ def test_unit_table_cannot_be_monitored(tmp_path):
 
 
 def test_cli_json_has_a_sequential_block_per_result(tmp_path, export):
-    export.assignments.write_parquet(tmp_path / "a.parquet")
-    export.events.write_parquet(tmp_path / "e.parquet")
-    out = CliRunner().invoke(
-        cli,
-        [
-            "analyze",
-            str(tmp_path / "a.parquet"),
-            str(tmp_path / "e.parquet"),
-            "--sequential",
-            "msprt",
-            "--format",
-            "json",
-        ],
-    )
+    files = write_cli_files(tmp_path, export)
+    out = CliRunner().invoke(cli, ["analyze", *files, "--sequential", "msprt", "--format", "json"])
     assert out.exit_code == 0, out.output
     for r in json.loads(out.output)["results"]:
         seq = r["sequential"]
         assert seq["method"].startswith("mSPRT")
         assert {"look", "at", "estimate", "ci", "p_value", "decision"} <= set(seq["looks"][0])
-    text = (
-        CliRunner()
-        .invoke(
-            cli,
-            [
-                "analyze",
-                str(tmp_path / "a.parquet"),
-                str(tmp_path / "e.parquet"),
-                "--sequential",
-                "cs",
-            ],
-        )
-        .output
-    )
+    text = CliRunner().invoke(cli, ["analyze", *files, "--sequential", "cs"]).output
     assert "Sequential monitoring (asymptotic confidence sequence" in text
 
 
 def test_bad_sequential_config_names_the_key(tmp_path, export):
-    export.assignments.write_parquet(tmp_path / "a.parquet")
-    export.events.write_parquet(tmp_path / "e.parquet")
-    (tmp_path / "c.toml").write_text('[sequential]\nmethod = "msprtt"\n')
-    out = CliRunner().invoke(
-        cli,
-        [
-            "analyze",
-            str(tmp_path / "a.parquet"),
-            str(tmp_path / "e.parquet"),
-            "-c",
-            str(tmp_path / "c.toml"),
-        ],
-    )
+    files = write_cli_files(tmp_path, export, '[sequential]\nmethod = "msprtt"\n')
+    out = CliRunner().invoke(cli, ["analyze", *files])
     assert out.exit_code == 2 and "sequential.method" in out.output and "msprt" in out.output
 
 

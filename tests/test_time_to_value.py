@@ -17,6 +17,7 @@ from abkit.stats.survival import (
     rmst_difference_test,
 )
 from abkit_cli.main import cli
+from tests.conftest import write_cli_files
 
 
 def _data(seed=0, n=40):
@@ -89,19 +90,8 @@ def test_time_to_value_in_b2b_mode_end_to_end(tmp_path):
     assert sum(a["accounts"] for a in r.b2b["arms"].values()) == 16
     assert r.effect == pytest.approx(r.treatment_value - r.control_value)
     # B2C mode refuses the account-level metric with an explanation
-    e.assignments.write_parquet(tmp_path / "a.parquet")
-    e.events.write_parquet(tmp_path / "e.parquet")
-    (tmp_path / "c.toml").write_text(
-        '[[metrics]]\nname = "ttv"\ntype = "time_to_value"\nevent = "error"\n'
+    files = write_cli_files(
+        tmp_path, e, '[[metrics]]\nname = "ttv"\ntype = "time_to_value"\nevent = "error"\n'
     )
-    out = CliRunner().invoke(
-        cli,
-        [
-            "analyze",
-            str(tmp_path / "a.parquet"),
-            str(tmp_path / "e.parquet"),
-            "-c",
-            str(tmp_path / "c.toml"),
-        ],
-    )
+    out = CliRunner().invoke(cli, ["analyze", *files])
     assert out.exit_code == 2 and "account-level metric" in out.output

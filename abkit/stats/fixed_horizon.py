@@ -216,17 +216,17 @@ def _small_arm_warnings(control: ArmSummary, treatment: ArmSummary, minimum: int
     ]
 
 
-def _undefined(
-    method: str, control: ArmSummary, treatment: ArmSummary, warnings: list[str]
+def undefined_comparison(
+    method: str, control_value: float, treatment_value: float, warnings: list[str] | tuple[str, ...]
 ) -> Comparison:
+    """A comparison that cannot be computed: the values are kept, everything inferred is
+    NaN, and the warnings say why."""
     nan = math.nan
-    c = control.value if control.n else nan
-    t = treatment.value if treatment.n else nan
     return Comparison(
         method=method,
-        control_value=c,
-        treatment_value=t,
-        effect=t - c,
+        control_value=control_value,
+        treatment_value=treatment_value,
+        effect=treatment_value - control_value,
         se=nan,
         df=nan,
         statistic=nan,
@@ -236,4 +236,15 @@ def _undefined(
         relative_se=nan,
         relative_ci=(nan, nan),
         warnings=(*warnings, "reported as NaN"),
+    )
+
+
+def _undefined(
+    method: str, control: ArmSummary, treatment: ArmSummary, warnings: list[str]
+) -> Comparison:
+    return undefined_comparison(
+        method,
+        control.value if control.n else math.nan,
+        treatment.value if treatment.n else math.nan,
+        warnings,
     )
