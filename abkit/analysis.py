@@ -42,7 +42,7 @@ from abkit.stats.cluster import AccountArm
 from abkit.stats.shape import depth_shape
 from abkit.units.accounts import account_revenue
 from abkit.units.adoption import adoption_summary, segment_columns
-from abkit.units.events import DEPTH, derive_assignments, event_units
+from abkit.units.events import DAY, DEPTH, derive_assignments, event_units
 from abkit.units.looks import LookSeries
 from abkit.units.moments import account_arms, account_times, arm_summaries
 from abkit.units.summary import summary_arms, summary_look_series
@@ -72,6 +72,7 @@ class Prepared:
     accounts: dict[str, dict[str, AccountArm]] = field(default_factory=dict)
     survival: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
     adoption: dict[str, dict[str, Any]] = field(default_factory=dict)
+    retention_curve: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     account_warnings: list[str] = field(default_factory=list)
 
 
@@ -231,6 +232,14 @@ def _prepare_events(
             )
     for metric_name, hist in built.depth_histograms.items():
         prepared.session_depth[metric_name] = _shape_by_variant(hist, variants)
+    if built.retention_curve is not None:
+        for v in variants:
+            rows = built.retention_curve.filter(pl.col(VARIANT) == v)
+            prepared.retention_curve[v] = {
+                "day": rows[DAY].to_list(),
+                "eligible": rows["eligible"].to_list(),
+                "active": rows["active"].to_list(),
+            }
     for m in metrics:
         if m.type == "adoption":
             prepared.adoption[m.name] = adoption_summary(built.units, m, segments[m.name])
@@ -617,6 +626,7 @@ def analyze(
         metric_notes=metric_notes,
         session_depth=prepared.session_depth,
         adoption=prepared.adoption,
+        retention_curve=prepared.retention_curve,
         warnings=[*_global_warnings(srm, ledger), *prepared.account_warnings, *sequential_warnings],
         export_end=prepared.export_end,
     )

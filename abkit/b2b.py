@@ -27,6 +27,16 @@ FEW_ACCOUNTS = 10
 DOMINANT_SHARE = 0.3
 
 
+def _histogram(values: np.ndarray, bins: int = 60) -> dict[str, list[float]]:
+    """Bootstrap distribution as a histogram (edges, counts): small enough for JSON,
+    enough to plot."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return {"edges": [], "counts": []}
+    counts, edges = np.histogram(finite, bins=bins)
+    return {"edges": edges.tolist(), "counts": counts.tolist()}
+
+
 def _few_accounts(name: str, accounts: int) -> list[str]:
     if accounts >= FEW_ACCOUNTS:
         return []
@@ -132,6 +142,14 @@ def compare_accounts(
             "lift_percentile": list(boot.lift_percentile),
             "skewness": skew,
             "dropped_share": boot.degenerate,
+        },
+        "distribution": _histogram(boot.effects),
+        "accounts": {
+            name: {
+                "value": (arm.x / np.where(arm.y > 0, arm.y, np.nan)).tolist(),
+                "size": arm.y.tolist(),
+            }
+            for name, arm in ((control_name, control), (treatment_name, treatment))
         },
         "cr2": {
             "method": cr2.method,

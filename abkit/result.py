@@ -115,6 +115,7 @@ class AnalysisResult:
     metric_notes: dict[str, list[str]] = field(default_factory=dict)
     session_depth: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     adoption: dict[str, dict[str, Any]] = field(default_factory=dict)
+    retention_curve: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     export_end: str | None = None
 
@@ -148,6 +149,7 @@ class AnalysisResult:
                 "results": [r.to_dict() for r in self.results],
                 "session_depth": self.session_depth,
                 "adoption": self.adoption,
+                "retention_curve": self.retention_curve,
             }
         )
 
@@ -200,6 +202,26 @@ class AnalysisResult:
         from abkit.report.markdown import render_markdown
 
         return render_markdown(self.to_dict())
+
+    def plot(
+        self, kind: str = "forest", metric: str | None = None, variant: str | None = None
+    ) -> Any:
+        """A matplotlib Figure: ``forest`` (default), ``retention``, ``session_depth``,
+        ``sequential``, ``bootstrap``, ``accounts`` or ``time_to_value``."""
+        from abkit.plots import draw
+
+        return draw(self.to_dict(), kind, metric, variant)
+
+    def save(self, folder: str | Any) -> dict[str, Any]:
+        """Write report.md, results.json and plots/*.png into ``folder``."""
+        from abkit.report.bundle import write_bundle
+
+        return write_bundle(self.to_dict(), folder)
+
+    def _repr_html_(self) -> str:
+        from abkit.report.html import render_html
+
+        return render_html(self.to_dict())
 
     def __repr__(self) -> str:
         return self.to_text()

@@ -91,6 +91,12 @@ def cli() -> None:
     "mode; needs [experiment] account).",
 )
 @click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Also write report.md, results.json and plots/*.png into this folder.",
+)
+@click.option(
     "--accounts",
     "accounts_table",
     type=click.Path(),
@@ -114,6 +120,7 @@ def analyze(
     sequential: str | None,
     mode: str | None,
     accounts_table: str | None,
+    out_dir: str | None,
 ) -> None:
     """Analyse an experiment export.
 
@@ -132,12 +139,47 @@ def analyze(
         mode=mode,
         accounts=accounts_table,
     )
+    if out_dir:
+        written = result.save(out_dir)
+        click.echo(
+            f"wrote {written['report']}, {written['results']} and {len(written['plots'])} plot(s)",
+            err=True,
+        )
     text = {"text": result.to_text, "json": result.to_json, "markdown": result.to_markdown}[fmt]()
     if output:
         Path(output).write_text(text + "\n", encoding="utf-8")
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text)
+
+
+@cli.command()
+@click.argument("results", type=click.Path(dir_okay=False))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Folder for report.md, results.json and plots/*.png.",
+)
+@_user_errors
+def report(results: str, out_dir: str) -> None:
+    """Redraw report.md and the plots from a saved results.json (no export needed)."""
+    import json
+
+    from abkit.errors import AbkitInputError
+    from abkit.report.bundle import write_bundle
+
+    try:
+        d = json.loads(Path(results).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise AbkitInputError(f"cannot read results JSON: {exc}", source=results) from None
+    if not isinstance(d, dict) or "results" not in d or "experiment" not in d:
+        raise AbkitInputError(
+            "this is not an abkit results.json (no 'experiment' or 'results' key).", source=results
+        )
+    written = write_bundle(d, out_dir)
+    click.echo(f"wrote {written['report']} and {len(written['plots'])} plot(s)", err=True)
 
 
 @cli.command()

@@ -36,31 +36,13 @@ def escape(text: Any) -> str:
     return _SPECIAL.sub(r"\\\1", str(text).replace("\r", " ").replace("\n", " "))
 
 
-def render_markdown(d: dict[str, Any]) -> str:
-    exp, srm = d["experiment"], d["srm"]
-    conf = f"{1 - exp['alpha']:.0%}"
-    out = [f"## A/B result: {escape(exp['name'])}", ""]
-    srm_line = (
-        f"**Sample ratio:** {'❌ MISMATCH' if srm['mismatch'] else '✅ ok'} "
-        f"(chi-square p = {pval(srm['p_value'])}; "
-        + ", ".join(f"{escape(v)}: {n:,}" for v, n in srm["observed"].items())
-        + ")"
-    )
-    out += [srm_line, ""]
-    for w in d["warnings"]:
-        out.append(f"> ⚠️ {escape(w)}")
-    if d["warnings"]:
-        out.append("")
-    out.append(
-        f"Unit: `{escape(exp['unit'])}` · control: **{escape(exp['control'])}** · "
-        f"alpha {exp['alpha']} · p adj: {exp['correction']} · input: {exp['input']}"
-    )
-    out.append("")
-    out.append(
+def _verdict_table(d: dict[str, Any]) -> list[str]:
+    conf = f"{1 - d['experiment']['alpha']:.0%}"
+    out = [
         f"| metric | variant | control | treatment | effect ({conf} CI) | lift ({conf} CI)"
-        " | p | p adj | method | decision |"
-    )
-    out.append("|---|---|---|---|---|---|---|---|---|---|")
+        " | p | p adj | method | decision |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in d["results"]:
         t = r["metric_type"]
         label = decision_label(r)
@@ -71,6 +53,40 @@ def render_markdown(d: dict[str, Any]) -> str:
             f"{rel_interval(r['relative_ci'])} | {pval(r['p_value'])} | "
             f"{pval(r['p_value_adjusted'])} | {escape(r['method'])} | {_ICON.get(label, label)} |"
         )
+    return out
+
+
+def _srm_line(d: dict[str, Any]) -> str:
+    srm = d["srm"]
+    return (
+        f"**Sample ratio:** {'❌ MISMATCH' if srm['mismatch'] else '✅ ok'} "
+        f"(chi-square p = {pval(srm['p_value'])}; "
+        + ", ".join(f"{escape(v)}: {n:,}" for v, n in srm["observed"].items())
+        + ")"
+    )
+
+
+def _quality(d: dict[str, Any]) -> list[str]:
+    out = ["", "### Sample ratio and data quality", "", _srm_line(d), ""]
+    for t, c in d["rows"].items():
+        out.append(
+            f"- {escape(t)}: {c['read']:,} rows read, {c['used']:,} used, "
+            f"{c['excluded']:,} excluded"
+        )
+    if d["exclusions"]:
+        out += ["", "| table | reason | rows |", "|---|---|---|"]
+        out += [
+            f"| {escape(e['table'])} | {escape(e['reason'])} | {e['rows']:,} |"
+            for e in d["exclusions"]
+        ]
+    for metric, notes in d["metric_notes"].items():
+        label = "all metrics" if metric == "(all)" else escape(metric)
+        out += [f"- {label}: {escape(n)}" for n in notes]
+    return out
+
+
+def _details(d: dict[str, Any]) -> list[str]:
+    out: list[str] = []
     b2b = [(r, b2b_line(r)) for r in d["results"]]
     if any(line for _, line in b2b):
         out += ["", "### B2B cross-checks (accounts are the units of inference)", ""]
@@ -87,15 +103,6 @@ def render_markdown(d: dict[str, Any]) -> str:
             f"- **{escape(r['metric'])} / {escape(r['variant'])}**: {escape(s[0])}"
             for r, s in sequential
         ]
-    warned = [
-        (r["metric"], r["variant"], w)
-        for r in d["results"]
-        for w in (*r["warnings"], *((r.get("sequential") or {}).get("warnings", [])))
-    ]
-    if warned:
-        out += ["", "<details><summary>Warnings by result</summary>", ""]
-        out += [f"- **{escape(m)} / {escape(v)}**: {escape(w)}" for m, v, w in warned]
-        out += ["", "</details>"]
     if d["session_depth"]:
         out += [
             "",
@@ -113,19 +120,35 @@ def render_markdown(d: dict[str, Any]) -> str:
                     f"{pct(s['share_20_plus']).lstrip('+')} | "
                     f"{'⚠️ yes' if s['bimodal'] else 'no'} |"
                 )
-    out += ["", "### Data quality", ""]
-    for t, c in d["rows"].items():
-        out.append(
-            f"- {escape(t)}: {c['read']:,} rows read, {c['used']:,} used, "
-            f"{c['excluded']:,} excluded"
-        )
-    if d["exclusions"]:
-        out += ["", "| table | reason | rows |", "|---|---|---|"]
-        out += [
-            f"| {escape(e['table'])} | {escape(e['reason'])} | {e['rows']:,} |"
-            for e in d["exclusions"]
-        ]
-    for n in d["metric_notes"].get("(all)", []):
-        out.append(f"- note: {escape(n)}")
+    warned = [(r["metric"], r["variant"], w) for r in d["results"] for w in r["warnings"]]
+    if warned:
+        out += ["", "<details><summary>Warnings by result</summary>", ""]
+        out += [f"- **{escape(m)} / {escape(v)}**: {escape(w)}" for m, v, w in warned]
+        out += ["", "</details>"]
+    return out
+
+
+def render_markdown(d: dict[str, Any], images: list[tuple[str, str]] | None = None) -> str:
+    """PR-review summary: verdict table first, then sample ratio and data quality, then
+    details and plots.  A sample-ratio mismatch or other global warning is shown above
+    everything.  ``images`` are (relative path, caption) pairs."""
+    exp = d["experiment"]
+    out = [f"## A/B result: {escape(exp['name'])}", ""]
+    out += [f"> ⚠️ {escape(w)}" for w in d["warnings"]]
+    if d["warnings"]:
+        out.append("")
+    out += [
+        f"Unit: `{escape(exp['unit'])}` · control: **{escape(exp['control'])}** · "
+        f"alpha {exp['alpha']} · p adj: {exp['correction']} · input: {exp['input']} · "
+        f"{_srm_line(d)}",
+        "",
+    ]
+    out += _verdict_table(d)
+    out += _quality(d)
+    out += _details(d)
+    if images:
+        out += ["", "### Plots", ""]
+        for path, caption in images:
+            out += [f"**{escape(caption)}**", "", f"![{escape(caption)}]({path})", ""]
     out.append("")
     return "\n".join(out)

@@ -34,6 +34,7 @@ class DepthShape:
     share_power: float
     bins: tuple[tuple[str, float], ...]
     bimodal: bool
+    histogram: tuple[tuple[int, int], ...] = ()  # (depth, sessions)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -45,6 +46,10 @@ class DepthShape:
             f"share_{POWER_DEPTH}_plus": self.share_power,
             "log2_bins": [{"depth": label, "share": share} for label, share in self.bins],
             "bimodal": self.bimodal,
+            "histogram": {
+                "depth": [d for d, _ in self.histogram],
+                "sessions": [s for _, s in self.histogram],
+            },
         }
 
 
@@ -106,4 +111,5 @@ def depth_shape(depth: np.ndarray, sessions: np.ndarray) -> DepthShape:
         share_power=float(count[depth >= POWER_DEPTH].sum() / total),
         bins=tuple(zip(labels, shares.tolist(), strict=True)),
         bimodal=is_bimodal(shares),
+        histogram=tuple(zip(depth.astype(int).tolist(), count.astype(int).tolist(), strict=True)),
     )

@@ -48,6 +48,7 @@ class EventUnits:
     units: pl.DataFrame
     export_end: dt.datetime
     depth_histograms: dict[str, pl.DataFrame] = field(default_factory=dict)
+    retention_curve: pl.DataFrame | None = None
     eligibility: dict[str, dict[str, int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     looks: dict[str, LookSeries] = field(default_factory=dict)
@@ -305,6 +306,7 @@ def event_units(
                 f"{nulls} valid event(s) have no session id; they count for other metrics but "
                 "not for session depth."
             )
+    out.retention_curve = retention_curve(valid, units, export_end)
     if schedule is not None:
         names = {"event": EVENT, "session": SESSION, "value": VALUE, "day": DAY}
         out.looks = event_look_series(
@@ -410,3 +412,37 @@ def _apply_eligibility(
         "eligible": int(counts["eligible"].sum()),
     }
     return units, info
+
+
+CURVE_DAYS = 60
+
+
+def retention_curve(
+    valid: pl.LazyFrame, units: pl.DataFrame, export_end: dt.datetime
+) -> pl.DataFrame:
+    """Per variant and day k = 0 … : units whose day k has fully elapsed (eligible) and
+    how many of them had any event on day k (active)."""
+    elapsed = (pl.lit(export_end) - pl.col(ASSIGNED_AT)).dt.total_microseconds() // _DAY_US
+    last = units.select(UNIT, VARIANT, (elapsed - 1).alias("last_day"))
+    horizon = int(min(CURVE_DAYS, max(0, last["last_day"].max() or 0)))
+    days = pl.DataFrame({DAY: list(range(horizon + 1))}, schema={DAY: pl.Int32})
+    eligible = (
+        last.join(days, how="cross")
+        .filter(pl.col(DAY) <= pl.col("last_day"))
+        .group_by(VARIANT, DAY)
+        .len("eligible")
+    )
+    active = (
+        valid.select(UNIT, DAY)
+        .unique()
+        .join(last.lazy(), on=UNIT)
+        .filter((pl.col(DAY) <= pl.col("last_day")) & (pl.col(DAY) <= horizon))
+        .group_by(VARIANT, DAY)
+        .len("active")
+        .collect()
+    )
+    return (
+        eligible.join(active, on=[VARIANT, DAY], how="left")
+        .with_columns(pl.col("active").fill_null(0))
+        .sort(VARIANT, DAY)
+    )

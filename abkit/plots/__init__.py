@@ -1,0 +1,126 @@
+"""Figures for reports and notebooks, drawn from ``AnalysisResult.to_dict()``.
+
+``plan(d)`` lists every figure a result supports (file stem, caption, drawing
+function); ``save_all(d, folder)`` writes them as PNG.  matplotlib is imported only
+when a figure is drawn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+Result = dict[str, Any]
+PLOT_KINDS = (
+    "forest",
+    "retention",
+    "session_depth",
+    "sequential",
+    "bootstrap",
+    "accounts",
+    "time_to_value",
+)
+
+
+def _slug(*parts: str) -> str:
+    """A file-name-safe stem; a short hash keeps distinct names distinct."""
+    text = "_".join(parts)
+    clean = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")[:50] or "plot"
+    return f"{clean}_{hashlib.sha1(text.encode()).hexdigest()[:6]}"
+
+
+def plan(d: Result) -> list[tuple[str, str, Callable[[], Any]]]:
+    """Every figure this result supports: (file stem, caption, draw)."""
+    from abkit.plots import figures as f
+
+    out: list[tuple[str, str, Callable[[], Any]]] = [
+        ("forest", "Effects of every metric and treatment", lambda: f.forest(d))
+    ]
+    if d.get("retention_curve"):
+        out.append(("retention", "Retention curve", lambda: f.retention(d)))
+    for metric in d.get("session_depth", {}):
+        out.append(
+            (
+                _slug("session_depth", metric),
+                f"Session depth: {metric}",
+                lambda m=metric: f.session_depth(d, m),
+            )
+        )
+    for r in d["results"]:
+        m, v = r["metric"], r["variant"]
+        if r.get("sequential") and r["sequential"]["looks"]:
+            out.append(
+                (
+                    _slug("sequential", m, v),
+                    f"Sequential path: {m}, {v}",
+                    lambda m=m, v=v: f.sequential(d, m, v),
+                )
+            )
+        b2b = r.get("b2b") or {}
+        if "time_to_value" in b2b:
+            out.append(
+                (
+                    _slug("time_to_value", m, v),
+                    f"Time to value: {m}, {v}",
+                    lambda m=m, v=v: f.time_to_value(d, m, v),
+                )
+            )
+        elif b2b.get("distribution", {}).get("counts"):
+            out.append(
+                (
+                    _slug("bootstrap", m, v),
+                    f"Account bootstrap: {m}, {v}",
+                    lambda m=m, v=v: f.bootstrap(d, m, v),
+                )
+            )
+            out.append(
+                (
+                    _slug("accounts", m, v),
+                    f"Accounts by arm: {m}, {v}",
+                    lambda m=m, v=v: f.accounts(d, m, v),
+                )
+            )
+    return out
+
+
+def save_all(d: Result, folder: str | Path) -> list[tuple[Path, str]]:
+    """Draw and save every supported figure; returns (path, caption) pairs."""
+    from abkit.plots.style import save
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for stem, caption, draw in plan(d):
+        path = folder / f"{stem}.png"
+        save(draw(), path)
+        written.append((path, caption))
+    return written
+
+
+def draw(
+    d: Result, kind: str = "forest", metric: str | None = None, variant: str | None = None
+) -> Any:
+    """One figure by kind (see ``PLOT_KINDS``)."""
+    from abkit.plots import figures as f
+
+    if kind not in PLOT_KINDS:
+        raise ValueError(f"unknown plot '{kind}'; choose from {', '.join(PLOT_KINDS)}")
+    fn = getattr(f, kind)
+    if kind in ("forest", "retention"):
+        return fn(d)
+    if kind == "session_depth":
+        return fn(d, metric)
+    if metric is None:
+        candidates = [
+            r
+            for r in d["results"]
+            if (kind == "sequential" and r.get("sequential"))
+            or (kind != "sequential" and r.get("b2b"))
+        ]
+        if not candidates:
+            raise ValueError(f"this result has nothing to draw as '{kind}'")
+        metric = candidates[0]["metric"]
+    return fn(d, metric, variant)

@@ -1,0 +1,372 @@
+"""The figures, each drawn from ``AnalysisResult.to_dict()`` alone (so a saved
+results.json can be redrawn without the export).  Every function returns a
+matplotlib Figure."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy import stats as st
+
+from abkit.plots.style import (
+    BETTER,
+    CONTROL,
+    NEUTRAL,
+    WORSE,
+    new_figure,
+    styled,
+    variant_colours,
+)
+from abkit.report.format import is_rate
+
+Result = dict[str, Any]
+
+
+def _log_ticks(ax: Any, which: str, fmt: str) -> None:
+    """Log scale labelled 1, 2, 5, 10, 20, 50 … in plain numbers (not 10^k)."""
+    from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
+
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(StrMethodFormatter(fmt))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _title(d: Result, what: str) -> str:
+    return f"{d['experiment']['name']}: {what}"
+
+
+def _colours(d: Result) -> dict[str, str]:
+    exp = d["experiment"]
+    return variant_colours(list(exp["variants"]), exp["control"])
+
+
+def _row_colour(r: Result) -> str:
+    decision = r["decision"]
+    if decision in ("better", "pass"):
+        return BETTER
+    if decision in ("worse", "fail"):
+        return WORSE
+    return NEUTRAL
+
+
+@styled
+def forest(d: Result) -> Any:
+    """Relative effect (lift) with CI for every metric × treatment, zero line, guardrail
+    margins; filled markers are significant (or a passed/failed guardrail), hollow are
+    not; the absolute effect and CI are printed on the right."""
+    rows = [r for r in d["results"] if r["relative_effect"] is not None]
+    fig, ax = new_figure(height=max(2.5, 0.45 * len(rows) + 1.4))
+    labels = []
+    for i, r in enumerate(reversed(rows)):
+        lo, hi = (np.nan if v is None else 100 * v for v in r["relative_ci"])
+        est = 100 * r["relative_effect"]
+        colour = _row_colour(r)
+        filled = r["significant"] or r["decision"] in ("pass", "fail")
+        ax.plot([lo, hi], [i, i], color=colour, lw=2, solid_capstyle="butt")
+        ax.plot(est, i, "o", ms=7, color=colour, mfc=colour if filled else "white", mew=1.5)
+        g = r.get("guardrail")
+        if g:
+            control = r["control"]["value"]
+            margin = (
+                g["margin"] * 100
+                if g["scale"] == "relative"
+                else (100 * g["margin"] / abs(control) if control else np.nan)
+            )
+            side = -1 if r["direction"] == "increase" else 1
+            ax.plot([side * margin] * 2, [i - 0.35, i + 0.35], color=WORSE, ls="--", lw=1.2)
+        absolute = _abs_label(r)
+        ax.annotate(
+            absolute,
+            xy=(1.01, i),
+            xycoords=("axes fraction", "data"),
+            va="center",
+            fontsize=8,
+            color="#333333",
+        )
+        guard = " (guardrail)" if g else ""
+        labels.append(f"{r['metric']}{guard}\n{r['variant']}")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_xlabel("relative effect vs control (%), with confidence interval")
+    conf = f"{1 - d['experiment']['alpha']:.0%}"
+    ax.set_title(_title(d, f"effects with {conf} confidence intervals"), loc="left")
+    fig.supxlabel(
+        "filled: significant (or guardrail decided) · hollow: not · dashed: "
+        "guardrail margin · right: absolute effect [CI]",
+        fontsize=7,
+        color="#555555",
+    )
+    return fig
+
+
+def _abs_label(r: Result) -> str:
+    from abkit.report.format import interval, num
+
+    t = r["metric_type"]
+    return f"{num(r['effect'], t, True)} {interval(r['ci'], t)}"
+
+
+@styled
+def retention(d: Result, max_day: int = 30) -> Any:
+    """Share of eligible units active on each day after assignment, with 95 % Wilson
+    bands (Wilson 1927)."""
+    curve = d["retention_curve"]
+    fig, ax = new_figure()
+    colours = _colours(d)
+    for variant, c in curve.items():
+        day = np.array(c["day"])
+        keep = day <= max_day
+        n = np.array(c["eligible"], dtype=float)[keep]
+        k = np.array(c["active"], dtype=float)[keep]
+        p = k / n
+        z = st.norm.ppf(0.975)
+        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+        ax.plot(
+            day[keep],
+            100 * p,
+            marker="o",
+            ms=3,
+            color=colours.get(variant, CONTROL),
+            label=f"{variant} (n = {int(n[0]):,} on day 0)",
+        )
+        ax.fill_between(
+            day[keep],
+            100 * (centre - half),
+            100 * (centre + half),
+            color=colours.get(variant, CONTROL),
+            alpha=0.2,
+            lw=0,
+        )
+    _log_ticks(ax, "y", "{x:g} %")
+    ax.set_xlabel("days after assignment")
+    ax.set_ylabel("units active that day (% of eligible, log scale)")
+    ax.set_title(_title(d, "retention curve with 95 % bands (eligible units only)"), loc="left")
+    ax.legend()
+    return fig
+
+
+@styled
+def session_depth(d: Result, metric: str | None = None) -> Any:
+    """Distribution of AI interactions per session by variant (log-scaled shares), with
+    the one-interaction share and the 20+ power-user share marked."""
+    metric = metric or next(iter(d["session_depth"]))
+    shapes = d["session_depth"][metric]
+    fig, ax = new_figure()
+    colours = _colours(d)
+    for variant, s in shapes.items():
+        depth = np.array(s["histogram"]["depth"])
+        sessions = np.array(s["histogram"]["sessions"], dtype=float)
+        keep = depth >= 1
+        share = sessions[keep] / sessions.sum()
+        label = (
+            f"{variant}: 1 interaction {100 * s['share_one']:.1f} %, 20+ "
+            f"{100 * s['share_20_plus']:.1f} %" + (" - bimodal" if s["bimodal"] else "")
+        )
+        ax.plot(
+            depth[keep],
+            100 * share,
+            drawstyle="steps-mid",
+            color=colours.get(variant, CONTROL),
+            label=label,
+        )
+    ax.axvline(20, color=WORSE, ls="--", lw=1)
+    ax.annotate(
+        "20+ power users",
+        xy=(20, 1),
+        xycoords=("data", "axes fraction"),
+        xytext=(4, -12),
+        textcoords="offset points",
+        color=WORSE,
+        fontsize=8,
+    )
+    _log_ticks(ax, "x", "{x:g}")
+    _log_ticks(ax, "y", "{x:g} %")
+    ax.set_xlabel("AI interactions per session (log scale)")
+    ax.set_ylabel("share of sessions (log scale)")
+    ax.set_title(_title(d, f"{metric}: interactions per session"), loc="left")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _result(d: Result, metric: str, variant: str | None) -> Result:
+    rows = [
+        r
+        for r in d["results"]
+        if r["metric"] == metric and (variant is None or r["variant"] == variant)
+    ]
+    if not rows:
+        raise ValueError(
+            f"no result for metric '{metric}'" + (f" and variant '{variant}'" if variant else "")
+        )
+    return rows[0]
+
+
+@styled
+def sequential(d: Result, metric: str, variant: str | None = None) -> Any:
+    """Estimate and always-valid interval over the looks, the fixed-horizon CI at the
+    end for contrast, and the decision look."""
+    r = _result(d, metric, variant)
+    seq = r["sequential"]
+    looks = seq["looks"]
+    x = np.array([lk["day"] for lk in looks], dtype=float)
+    est = np.array([np.nan if lk["estimate"] is None else lk["estimate"] for lk in looks])
+    lo = np.array([np.nan if lk["ci"][0] is None else lk["ci"][0] for lk in looks])
+    hi = np.array([np.nan if lk["ci"][1] is None else lk["ci"][1] for lk in looks])
+    scale = 100 if is_rate(r["metric_type"]) else 1
+    fig, ax = new_figure()
+    colour = _colours(d).get(r["variant"], BETTER)
+    ax.fill_between(
+        x,
+        scale * lo,
+        scale * hi,
+        color=colour,
+        alpha=0.2,
+        lw=0,
+        step="mid" if x.size < 3 else None,
+        label="always-valid interval",
+    )
+    ax.plot(x, scale * est, color=colour, marker="o", ms=3, label="estimate")
+    if r["ci"][0] is not None:
+        ax.errorbar(
+            x[-1] + 0.4,
+            scale * r["effect"],
+            yerr=[[scale * (r["effect"] - r["ci"][0])], [scale * (r["ci"][1] - r["effect"])]],
+            fmt="s",
+            color="black",
+            capsize=4,
+            label="fixed-horizon CI (last look)",
+        )
+    ax.axhline(0, color="black", lw=0.8)
+    if seq["decision_look"] is not None:
+        day = next(lk["day"] for lk in looks if lk["look"] == seq["decision_look"])
+        ax.axvline(
+            day,
+            color=WORSE if "worse" in seq["decision"] or "breach" in seq["decision"] else BETTER,
+            ls="--",
+            lw=1.2,
+        )
+        ax.annotate(
+            seq["decision"],
+            xy=(day, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(4, -12),
+            textcoords="offset points",
+            fontsize=8,
+        )
+    unit = " (percentage points)" if scale == 100 else ""
+    ax.set_xlabel("look (day)")
+    ax.set_ylabel(f"effect, treatment − control{unit}")
+    ax.set_title(_title(d, f"{metric}, {r['variant']}: {seq['method']}"), loc="left", fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+@styled
+def bootstrap(d: Result, metric: str, variant: str | None = None) -> Any:
+    """B2B: the account bootstrap distribution of the effect, with the observed effect,
+    the randomisation-test interval and zero."""
+    r = _result(d, metric, variant)
+    b = r["b2b"]
+    edges = np.array(b["distribution"]["edges"])
+    counts = np.array(b["distribution"]["counts"], dtype=float)
+    scale = 100 if is_rate(r["metric_type"]) else 1
+    fig, ax = new_figure()
+    ax.stairs(
+        counts / counts.sum(),
+        scale * edges,
+        fill=True,
+        color=NEUTRAL,
+        alpha=0.5,
+        label=f"bootstrap ({b['bootstrap']['resamples']:,} account resamples)",
+    )
+    lo, hi = b["randomization"]["ci"]
+    if lo is not None:
+        ax.axvspan(
+            scale * lo, scale * hi, color=BETTER, alpha=0.12, label="randomisation-test interval"
+        )
+    ax.axvline(scale * r["effect"], color=BETTER, lw=2, label="observed effect")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("effect, treatment − control" + (" (percentage points)" if scale == 100 else ""))
+    ax.set_ylabel("share of resamples")
+    ax.set_title(_title(d, f"{metric}, {r['variant']}: account bootstrap"), loc="left")
+    ax.legend(fontsize=8)
+    return fig
+
+
+@styled
+def accounts(d: Result, metric: str, variant: str | None = None) -> Any:
+    """B2B: one dot per account by arm, area proportional to its size (the metric's
+    denominator), with each arm's user-weighted value."""
+    r = _result(d, metric, variant)
+    per = r["b2b"]["accounts"]
+    scale = 100 if is_rate(r["metric_type"]) else 1
+    fig, ax = new_figure()
+    colours = _colours(d)
+    rng = np.random.default_rng(0)  # fixed jitter: same input, same picture
+    names = list(per)
+    for i, name in enumerate(names):
+        values = np.array([np.nan if v is None else v for v in per[name]["value"]])
+        sizes = np.array(per[name]["size"], dtype=float)
+        area = (
+            400 * sizes / max(1.0, max(np.nanmax(np.array(per[n]["size"], float)) for n in names))
+        )
+        ax.scatter(
+            i + rng.uniform(-0.15, 0.15, values.size),
+            scale * values,
+            s=area + 8,
+            color=colours.get(name, CONTROL),
+            alpha=0.6,
+            edgecolor="white",
+        )
+        value = (
+            r["control"]["value"] if name == d["experiment"]["control"] else r["treatment"]["value"]
+        )
+        ax.plot([i - 0.3, i + 0.3], [scale * value] * 2, color="black", lw=2)
+    ax.set_xticks(range(len(names)), [f"{n}\n({len(per[n]['value'])} accounts)" for n in names])
+    ax.set_ylabel(f"{metric} per account" + (" (%)" if scale == 100 else ""))
+    ax.set_title(
+        _title(d, f"{metric}: accounts by arm (dot area: size; bar: arm value)"), loc="left"
+    )
+    return fig
+
+
+@styled
+def time_to_value(d: Result, metric: str, variant: str | None = None) -> Any:
+    """B2B: Kaplan–Meier curves of the share of accounts that reached value, per arm."""
+    r = _result(d, metric, variant)
+    ttv = r["b2b"]["time_to_value"]
+    fig, ax = new_figure()
+    colours = _colours(d)
+    for name, curve in ttv["kaplan_meier"].items():
+        times = np.concatenate([[0.0], curve["times"]])
+        reached = 1 - np.concatenate([[1.0], curve["survival"]])
+        median = ttv["median_days"].get(name)
+        label = name + (
+            f" (median {median:.1f} days)"
+            if median is not None and math.isfinite(median)
+            else " (median not reached)"
+        )
+        ax.step(times, 100 * reached, where="post", color=colours.get(name, CONTROL), label=label)
+    ax.axvline(
+        ttv["horizon_days"],
+        color=NEUTRAL,
+        ls=":",
+        lw=1,
+        label=f"restricted-mean horizon ({ttv['horizon_days']:.1f} days)",
+    )
+    ax.set_xlabel("days since the account's first assignment")
+    ax.set_ylabel("accounts that reached value (%)")
+    ax.set_title(
+        _title(
+            d, f"{metric}: time to value (Kaplan-Meier; log-rank p = {ttv['logrank_p_value']:.3f})"
+        ),
+        loc="left",
+    )
+    ax.legend(fontsize=8)
+    return fig

@@ -1,0 +1,28 @@
+"""``abkit analyze --out DIR`` / ``abkit report``: report.md, results.json, plots/*.png."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from abkit.report.markdown import render_markdown
+
+
+def write_bundle(d: dict[str, Any], folder: str | Path) -> dict[str, Any]:
+    """Write results.json, plots/*.png and report.md (images linked by relative path)."""
+    from abkit.plots import save_all
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(
+        json.dumps(d, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    plots = save_all(d, folder / "plots")
+    images = [(path.relative_to(folder).as_posix(), caption) for path, caption in plots]
+    (folder / "report.md").write_text(render_markdown(d, images=images), encoding="utf-8")
+    return {
+        "report": folder / "report.md",
+        "results": folder / "results.json",
+        "plots": [p for p, _ in plots],
+    }
