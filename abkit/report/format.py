@@ -82,3 +82,21 @@ def b2b_line(result: dict[str, Any]) -> str | None:
         f"bootstrap-t {interval(boot['studentized'], t)}; CR2 + Bell-McCaffrey "
         f"(df {cr2['df']:.1f}) p = {pval(cr2['p_value'])}, CI {interval(cr2['ci'], t)}"
     )
+
+
+def result_cells(r: dict[str, Any]) -> list[str]:
+    """The formatted cells every table shows for a result, in order: metric, variant,
+    control, treatment, effect, CI, lift, lift CI, p, p adjusted."""
+    t = r["metric_type"]
+    return [
+        r["metric"],
+        r["variant"],
+        num(r["control"]["value"], t),
+        num(r["treatment"]["value"], t),
+        num(r["effect"], t, True),
+        interval(r["ci"], t),
+        pct(r["relative_effect"]),
+        rel_interval(r["relative_ci"]),
+        pval(r["p_value"]),
+        pval(r["p_value_adjusted"]),
+    ]

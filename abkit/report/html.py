@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from abkit.report.format import decision_label, interval, num, pct, pval, rel_interval
+from abkit.report.format import decision_label, pval, result_cells
 
 _COLOURS = {"better": "#0072B2", "pass": "#0072B2", "worse": "#D55E00", "fail": "#D55E00"}
 
@@ -38,21 +38,8 @@ def render_html(d: dict[str, Any]) -> str:
     )
     rows = ["<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
     for r in d["results"]:
-        t = r["metric_type"]
         colour = _COLOURS.get(r["decision"], "inherit")
-        cells = (
-            r["metric"],
-            r["variant"],
-            num(r["control"]["value"], t),
-            num(r["treatment"]["value"], t),
-            num(r["effect"], t, True),
-            interval(r["ci"], t),
-            pct(r["relative_effect"]),
-            rel_interval(r["relative_ci"]),
-            pval(r["p_value"]),
-            pval(r["p_value_adjusted"]),
-            r["method"],
-        )
+        cells = [*result_cells(r), r["method"]]
         rows.append(
             "<tr>"
             + "".join(f"<td>{escape(str(c))}</td>" for c in cells)

@@ -13,11 +13,10 @@ from typing import Any
 from abkit.report.format import (
     b2b_line,
     decision_label,
-    interval,
     num,
     pct,
     pval,
-    rel_interval,
+    result_cells,
     sequential_lines,
 )
 
@@ -44,14 +43,12 @@ def _verdict_table(d: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in d["results"]:
-        t = r["metric_type"]
+        metric, variant, control, treatment, effect, ci, lift, lift_ci, p, p_adj = result_cells(r)
         label = decision_label(r)
         out.append(
-            f"| {escape(r['metric'])} | {escape(r['variant'])} | {num(r['control']['value'], t)}"
-            f" | {num(r['treatment']['value'], t)} | {num(r['effect'], t, True)} "
-            f"{interval(r['ci'], t)} | {pct(r['relative_effect'])} "
-            f"{rel_interval(r['relative_ci'])} | {pval(r['p_value'])} | "
-            f"{pval(r['p_value_adjusted'])} | {escape(r['method'])} | {_ICON.get(label, label)} |"
+            f"| {escape(metric)} | {escape(variant)} | {control} | {treatment} | "
+            f"{effect} {ci} | {lift} {lift_ci} | {p} | {p_adj} | {escape(r['method'])} "
+            f"| {_ICON.get(label, label)} |"
         )
     return out
 

@@ -7,11 +7,10 @@ from typing import Any
 from abkit.report.format import (
     b2b_line,
     decision_label,
-    interval,
     num,
     pct,
     pval,
-    rel_interval,
+    result_cells,
     sequential_lines,
 )
 
@@ -53,24 +52,7 @@ def render_text(d: dict[str, Any]) -> str:
         "p adj",
         "decision",
     ]
-    rows = []
-    for r in d["results"]:
-        t = r["metric_type"]
-        rows.append(
-            [
-                r["metric"],
-                r["variant"],
-                num(r["control"]["value"], t),
-                num(r["treatment"]["value"], t),
-                num(r["effect"], t, True),
-                interval(r["ci"], t),
-                pct(r["relative_effect"]),
-                rel_interval(r["relative_ci"]),
-                pval(r["p_value"]),
-                pval(r["p_value_adjusted"]),
-                decision_label(r),
-            ]
-        )
+    rows = [[*result_cells(r), decision_label(r)] for r in d["results"]]
     lines += _table(header, rows)
     lines.append("")
     methods = sorted({r["method"] for r in d["results"]})
