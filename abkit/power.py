@@ -102,7 +102,7 @@ def power_analysis(
                 "give the data to estimate the standard deviation from, or "
                 "--sd (and --baseline for a relative effect)."
             )
-        from abkit.analysis import prepare
+        from abkit.prepare import prepare
 
         prepared = prepare(data, spec, Ledger(), events=events)
         names = [m.name for m in prepared.metrics]

@@ -1,0 +1,388 @@
+"""Data stage: exports → validated units → per-arm (and per-account) sufficient statistics.
+
+Reads the input (``abkit.io``), rolls it up per unit (``abkit.units``), chooses the
+default metrics when the config names none, and hands a :class:`Prepared` to the
+statistics stage in :mod:`abkit.analysis`.  No test is run here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from abkit.config import ExperimentSpec, MetricSpec
+from abkit.errors import AbkitInputError
+from abkit.io.assignments import ACCOUNT, VARIANT, clean_assignments
+from abkit.io.exclusions import Ledger
+from abkit.io.readers import Data, Table, read_table
+from abkit.stats import ArmSummary
+from abkit.stats.cluster import AccountArm
+from abkit.stats.shape import depth_shape
+from abkit.units.accounts import account_revenue
+from abkit.units.adoption import adoption_summary, segment_columns
+from abkit.units.events import DAY, DEPTH, derive_assignments, event_units
+from abkit.units.looks import LookSeries
+from abkit.units.moments import account_arms, account_times, arm_summaries
+from abkit.units.summary import summary_arms, summary_look_series
+from abkit.units.table import metric_columns, table_units
+
+DEFAULT_GUARDRAIL_MARGIN = 0.05
+
+
+@dataclass
+class Prepared:
+    """What the data stage hands to the statistics stage."""
+
+    kind: str
+    metrics: tuple[MetricSpec, ...]
+    variants: tuple[str, ...]
+    arms: dict[str, dict[str, ArmSummary]]
+    unit_counts: dict[str, int]
+    metric_notes: dict[str, list[str]] = field(default_factory=dict)
+    session_depth: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    export_end: str | None = None
+    looks: dict[str, LookSeries] = field(default_factory=dict)
+    accounts: dict[str, dict[str, AccountArm]] = field(default_factory=dict)
+    survival: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    adoption: dict[str, dict[str, Any]] = field(default_factory=dict)
+    retention_curve: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    account_warnings: list[str] = field(default_factory=list)
+
+
+def default_event_metrics(
+    spec: ExperimentSpec, present: set[str], has_session: bool, has_value: bool
+) -> tuple[tuple[MetricSpec, ...], list[str]]:
+    """The built-in B2C metric set, limited to what the export can support."""
+    ev = spec.event_names
+    metrics = [MetricSpec(name=f"d{d}_retention", type="retention", day=d) for d in (1, 7, 30)]
+    skipped: list[str] = []
+
+    def want(name: str, needs: list[str], make: MetricSpec) -> None:
+        missing = [e for e in needs if e not in present]
+        if missing:
+            skipped.append(f"default metric '{name}' skipped: no '{missing[0]}' events")
+        else:
+            metrics.append(make)
+
+    want(
+        "share_rate",
+        [ev.output, ev.share],
+        MetricSpec(name="share_rate", type="ratio", numerator=ev.share, denominator=ev.output),
+    )
+    if has_session:
+        want("session_depth", [ev.output], MetricSpec(name="session_depth", type="session_depth"))
+    else:
+        skipped.append("default metric 'session_depth' skipped: no session id column")
+    guard = {
+        "direction": "decrease",
+        "guardrail": True,
+        "relative_margin": DEFAULT_GUARDRAIL_MARGIN,
+    }
+    for name, event in (("regenerate_rate", ev.regenerate), ("error_rate", ev.error)):
+        want(
+            name,
+            [ev.output, event],
+            MetricSpec(name=name, type="ratio", numerator=event, denominator=ev.output, **guard),
+        )
+    if has_value:
+        want(
+            "latency",
+            [ev.output],
+            MetricSpec(
+                name="latency",
+                type="ratio",
+                numerator=f"{ev.output}.value",
+                denominator=ev.output,
+                **guard,
+            ),
+        )
+    return tuple(metrics), skipped
+
+
+def default_unit_metrics(table: Table, spec: ExperimentSpec) -> tuple[MetricSpec, ...]:
+    """Every numeric or boolean column that is not an id: 0/1 → proportion, else mean."""
+    ids = {spec.unit, spec.variant, spec.account, spec.input.assigned_at}
+    schema = table.frame.collect_schema()
+    cols = [c for c, t in schema.items() if c not in ids and (t.is_numeric() or t == pl.Boolean)]
+    if not cols:
+        raise AbkitInputError(
+            "the table has no numeric metric column besides the ids.",
+            source=table.label,
+            hint="Add [[metrics]] to the config naming the columns to analyse.",
+        )
+    binary = (
+        table.frame.select(
+            [pl.col(c).cast(pl.Float64).drop_nulls().is_in([0.0, 1.0]).all().alias(c) for c in cols]
+        )
+        .collect()
+        .row(0, named=True)
+    )
+    return tuple(
+        MetricSpec(name=c, type="proportion" if binary[c] else "mean", column=c) for c in cols
+    )
+
+
+def _detect_kind(table: Table, spec: ExperimentSpec) -> str:
+    cols = set(table.columns)
+    if "n" in cols and cols & {"mean", "sum", "num_sum"}:
+        return "summary"
+    if {spec.input.event, spec.input.timestamp} <= cols:
+        return "events"
+    return "units"
+
+
+def _shape_by_variant(hist: pl.DataFrame, variants: tuple[str, ...]) -> dict[str, dict]:
+    out = {}
+    for v in variants:
+        rows = hist.filter(pl.col(VARIANT) == v)
+        out[v] = depth_shape(rows[DEPTH].to_numpy(), rows["sessions"].to_numpy()).to_dict()
+    return out
+
+
+def _prepare_events(
+    assign_table: Table,
+    events: Table,
+    spec: ExperimentSpec,
+    ledger: Ledger,
+    derived: bool,
+    accounts: Data | None = None,
+) -> Prepared:
+    name = "assignments (derived: one row per unit and variant)" if derived else "assignments"
+    available = assign_table.columns
+    segments = {m.name: segment_columns(m, available) for m in spec.metrics if m.type == "adoption"}
+    keep = tuple(
+        dict.fromkeys(
+            [
+                *([spec.b2b.strata] if spec.b2b.strata else []),
+                *(c for cols in segments.values() for c in cols),
+            ]
+        )
+    )
+    assignments = clean_assignments(
+        assign_table,
+        spec,
+        ledger,
+        table_name=name,
+        assigned_at=spec.input.assigned_at,
+        keep=keep,
+    )
+    notes: list[str] = []
+    metrics = spec.metrics
+    if not metrics:
+        cols = set(events.columns)
+        present = set(
+            events.frame.select(pl.col(spec.input.event).cast(pl.String).unique())
+            .collect()
+            .to_series()
+            .drop_nulls()
+            .to_list()
+        )
+        metrics, skipped = default_event_metrics(
+            spec, present, spec.input.session in cols, spec.input.value in cols
+        )
+        notes.extend(skipped)
+    built = event_units(
+        assignments, events, spec, metrics, ledger, with_looks=spec.sequential.method is not None
+    )
+    notes.extend(built.notes)
+    variants = assignments.variants
+    prepared = Prepared(
+        kind="events (single table)" if derived else "events",
+        metrics=metrics,
+        variants=variants,
+        arms={m.name: arm_summaries(built.units, m, variants) for m in metrics if m.type != "nrr"},
+        unit_counts=_unit_counts(built.units, variants),
+        notes=notes,
+        export_end=built.export_end.isoformat(),
+        looks=built.looks,
+    )
+    for metric_name, info in built.eligibility.items():
+        waiting = info["assigned"] - info["eligible"]
+        if waiting:
+            prepared.metric_notes.setdefault(metric_name, []).append(
+                f"{waiting} of {info['assigned']} units have not completed the window by the "
+                f"export end ({prepared.export_end}) and are left out."
+            )
+    for metric_name, hist in built.depth_histograms.items():
+        prepared.session_depth[metric_name] = _shape_by_variant(hist, variants)
+    if built.retention_curve is not None:
+        for v in variants:
+            rows = built.retention_curve.filter(pl.col(VARIANT) == v)
+            prepared.retention_curve[v] = {
+                "day": rows[DAY].to_list(),
+                "eligible": rows["eligible"].to_list(),
+                "active": rows["active"].to_list(),
+            }
+    for m in metrics:
+        if m.type == "adoption":
+            prepared.adoption[m.name] = adoption_summary(built.units, m, segments[m.name])
+    _account_structure(prepared, built.units, spec, built.export_end, accounts, ledger)
+    return prepared
+
+
+def _account_structure(
+    prepared: Prepared,
+    units: pl.DataFrame,
+    spec: ExperimentSpec,
+    export_end: dt.datetime | None = None,
+    accounts: Data | None = None,
+    ledger: Ledger | None = None,
+) -> None:
+    """Check how variants fall within accounts; in B2B mode sum each metric by account.
+
+    An account whose users saw different variants is contaminated: it is named in a
+    warning and, in B2B mode, left out of the account-level analysis.
+    """
+    if ACCOUNT not in units.columns:
+        return
+    per_account = units.group_by(ACCOUNT).agg(pl.col(VARIANT).n_unique().alias("v"))
+    mixed = per_account.filter(pl.col("v") > 1).sort(ACCOUNT)[ACCOUNT].to_list()
+    if mixed:
+        shown = ", ".join(map(str, mixed[:10])) + (" …" if len(mixed) > 10 else "")
+        prepared.account_warnings.append(
+            f"CONTAMINATION: {len(mixed)} account(s) have users in more than one variant "
+            f"({shown}). Randomisation by account was broken there"
+            + (
+                "; their users are left out of the account-level analysis."
+                if spec.mode == "b2b"
+                else "."
+            )
+        )
+    elif spec.mode == "b2c" and per_account.height >= 2:
+        prepared.account_warnings.append(
+            f"every one of the {per_account.height} accounts saw a single variant: the "
+            "randomisation looks account-level, so user-level tests overstate the evidence. "
+            'Analyse with mode = "b2b" (or --mode b2b).'
+        )
+    if spec.mode != "b2b":
+        return
+    clean = units.filter(~pl.col(ACCOUNT).is_in(mixed)) if mixed else units
+    prepared.accounts = {
+        m.name: account_arms(clean, m, prepared.variants, spec.b2b.strata)
+        for m in prepared.metrics
+        if m.type != "nrr"
+    }
+    nrr = [m for m in prepared.metrics if m.type == "nrr"]
+    if nrr:
+        if accounts is None or ledger is None:
+            raise AbkitInputError(
+                f"metric '{nrr[0].name}' (net revenue retention) needs an accounts table with "
+                "ARR at the start and end: pass --accounts (or accounts= in Python)."
+            )
+        owner = clean.group_by(ACCOUNT).agg(pl.col(VARIANT).first()).drop_nulls(ACCOUNT)
+        revenue = account_revenue(read_table(accounts), spec, owner, prepared.variants, ledger)
+        for m in nrr:
+            prepared.accounts[m.name] = revenue
+            prepared.arms[m.name] = {
+                v: ArmSummary.from_values(a.x, a.y) for v, a in revenue.items()
+            }
+    if export_end is not None:
+        prepared.survival = {
+            m.name: account_times(clean, m, prepared.variants, export_end)
+            for m in prepared.metrics
+            if m.type == "time_to_value"
+        }
+    # accounts, not users, were randomised: the sample-ratio check counts accounts
+    counts = dict(
+        clean.filter(pl.col(ACCOUNT).is_not_null())
+        .group_by(VARIANT)
+        .agg(pl.col(ACCOUNT).n_unique())
+        .iter_rows()
+    )
+    prepared.unit_counts = {v: int(counts.get(v, 0)) for v in prepared.variants}
+    prepared.notes.append("B2B mode: the sample-ratio check counts accounts per variant")
+
+
+def _unit_counts(units: pl.DataFrame, variants: tuple[str, ...]) -> dict[str, int]:
+    counts = dict(units.group_by(VARIANT).len().iter_rows())
+    return {v: int(counts.get(v, 0)) for v in variants}
+
+
+def _prepare_units(
+    table: Table, spec: ExperimentSpec, ledger: Ledger, accounts: Data | None = None
+) -> Prepared:
+    if spec.sequential.method is not None:
+        raise AbkitInputError(
+            "sequential analysis needs to know when each outcome happened: give an event "
+            "export (assignments + events) or a summary table with a day column; a unit-level "
+            "table has no time.",
+            source=table.label,
+        )
+    metrics = spec.metrics or default_unit_metrics(table, spec)
+    keep = tuple(
+        dict.fromkeys(
+            [
+                *(c for m in metrics for c in metric_columns(m)),
+                *([spec.b2b.strata] if spec.b2b.strata else []),
+            ]
+        )
+    )
+    assignments = clean_assignments(
+        table, spec, ledger, table_name="units", keep=keep, repeated_rows="exclude"
+    )
+    units, notes = table_units(assignments, table, metrics)
+    variants = assignments.variants
+    prepared = Prepared(
+        kind="units",
+        metrics=metrics,
+        variants=variants,
+        arms={m.name: arm_summaries(units, m, variants) for m in metrics if m.type != "nrr"},
+        unit_counts=_unit_counts(units, variants),
+        notes=notes,
+    )
+    _account_structure(prepared, units, spec, accounts=accounts, ledger=ledger)
+    return prepared
+
+
+def _prepare_summary(table: Table, spec: ExperimentSpec, ledger: Ledger) -> Prepared:
+    if spec.mode == "b2b":
+        raise AbkitInputError(
+            "B2B mode resamples accounts, so it needs one row per user (or per account) with "
+            "the account column; a summary table has only per-variant totals.",
+            source=table.label,
+        )
+    arms, metrics, variants = summary_arms(table, spec, ledger)
+    first = arms[metrics[0].name]
+    looks = {}
+    if spec.sequential.method is not None:
+        looks = summary_look_series(table, spec, metrics, variants)
+    return Prepared(
+        kind="summary",
+        metrics=metrics,
+        variants=variants,
+        arms=arms,
+        unit_counts={v: first[v].n for v in variants},
+        notes=[f"sample-ratio check uses the unit counts of metric '{metrics[0].name}'"],
+        looks=looks,
+    )
+
+
+def prepare(
+    data: Data,
+    spec: ExperimentSpec,
+    ledger: Ledger,
+    events: Data | None = None,
+    kind: str | None = None,
+    accounts: Data | None = None,
+) -> Prepared:
+    """Load and reduce the input to per-arm sufficient statistics."""
+    if events is not None:
+        return _prepare_events(
+            read_table(data), read_table(events), spec, ledger, derived=False, accounts=accounts
+        )
+    table = read_table(data)
+    kind = kind or spec.input.kind
+    if kind == "auto":
+        kind = _detect_kind(table, spec)
+    if kind == "events":
+        return _prepare_events(
+            derive_assignments(table, spec), table, spec, ledger, derived=True, accounts=accounts
+        )
+    if kind == "summary":
+        return _prepare_summary(table, spec, ledger)
+    return _prepare_units(table, spec, ledger, accounts=accounts)
