@@ -77,19 +77,23 @@ def test_cli_reproduces_cookie_cats_in_json():
     assert round(d7["p_value"], 4) == 0.0016
 
 
-def _asos_stream(experiment, variant, metric):
-    """Rows of one ASOS stream and its abkit summary table, converted by the example's
-    own ``stream_table`` (so the example is what the test checks)."""
+def _example(name):
+    """Load an example script as a module (its own code is what the test checks)."""
     import importlib.util
     import sys
 
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses in the example look themselves up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _asos_stream(experiment, variant, metric):
+    """Rows of one ASOS stream and its abkit summary table, converted by the example."""
     import polars as pl
 
     path = shared_file("asos_digital_experiments", "asos_digital_experiments_dataset.parquet")
-    spec = importlib.util.spec_from_file_location("asos_example", EXAMPLES / "asos_sequential.py")
-    example = importlib.util.module_from_spec(spec)
-    sys.modules["asos_example"] = example  # its dataclasses look themselves up there
-    spec.loader.exec_module(example)
     rows = (
         pl.read_parquet(path)
         .filter(
@@ -99,7 +103,24 @@ def _asos_stream(experiment, variant, metric):
         )
         .sort("time_since_start")
     )
-    return rows, example.stream_table(rows)
+    return rows, _example("asos_sequential").stream_table(rows)
+
+
+def test_udacity_screener_published_intervals_from_summary_input():
+    shared_file("udacity_free_trial_screener", "final_project_results_control.csv")
+    example = _example("udacity_screener")
+    res = abkit.analyze(example.summary_table(), example.CONFIG)
+    rows = {r.metric: r for r in res.results}
+    gross, net = rows["gross_conversion"], rows["net_conversion"]
+    assert round(gross.effect, 4) == -0.0206
+    assert [round(v, 4) for v in gross.ci] == [-0.0291, -0.0120]
+    assert round(net.effect, 4) == -0.0049
+    assert [round(v, 4) for v in net.ci] == [-0.0116, 0.0019]
+    assert (gross.control_n, gross.treatment_n) == (17_293, 17_260)
+    # the 14 days without enrolments yet: 14 days x 2 arms x 2 metrics, counted
+    assert {e["reason"]: e["rows"] for e in res.exclusions} == {
+        "row without a value (mean, sum or num_sum is empty)": 56
+    }
 
 
 @pytest.mark.parametrize("stream", [("036afc", 2, 2), ("036afc", 2, 3)])

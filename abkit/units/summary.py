@@ -46,6 +46,21 @@ def _combine_days(frame: pl.DataFrame, keys: list[str], day: str) -> pl.DataFram
     return frame.group_by(keys, maintain_order=True).agg(aggs)
 
 
+def _drop_rows_without_values(frame: pl.DataFrame, ledger: Ledger) -> pl.DataFrame:
+    """Rows whose outcome is missing (an immature window, a failed export) are counted
+    and dropped: pooling them would count their units without their outcomes."""
+    cols = [c for c in ("mean", "sum", "num_sum") if c in frame.columns]
+    if not cols:
+        return frame
+    has_value = pl.any_horizontal([pl.col(c).is_not_null() for c in cols])
+    ledger.add(
+        "summary",
+        "row without a value (mean, sum or num_sum is empty)",
+        frame.filter(~has_value).height,
+    )
+    return frame.filter(has_value)
+
+
 def _infer_type(name: str, row: dict[str, object], table: Table) -> str:
     if all(row.get(c) is not None for c in RATIO_SUMS):
         return "ratio"
@@ -112,6 +127,7 @@ def summary_arms(
     bad = frame.filter(pl.col(spec.variant).is_null() | pl.col("n").is_null())
     ledger.add("summary", "null variant or null n", bad.height)
     frame = frame.filter(pl.col(spec.variant).is_not_null() & pl.col("n").is_not_null())
+    frame = _drop_rows_without_values(frame, ledger)
     declared = spec.declared_variants
     if declared:
         unknown = frame.filter(~pl.col(spec.variant).is_in(list(declared)))
