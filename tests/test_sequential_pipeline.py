@@ -195,3 +195,14 @@ def test_gst_futility_stops_an_aa_test_early():
     )
     if seq.decision.startswith("stop: futility"):
         assert seq.decision_look < seq.looks[-1]["look"]
+
+
+def test_adoption_is_monitored_as_an_indicator(export):
+    config = {
+        "metrics": [{"name": "adopt", "type": "adoption", "event": "share"}],
+        "sequential": {"method": "cs"},
+    }
+    r = abkit.analyze(export.assignments, config, events=export.events).results[0]
+    last = r.sequential.looks[-1]
+    assert last["estimate"] == pytest.approx(r.effect, rel=1e-9)
+    assert (last["n_control"], last["n_treatment"]) == (r.control_n, r.treatment_n)

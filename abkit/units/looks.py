@@ -178,7 +178,7 @@ def event_look_series(
         )
         x = pl.col("a0").cum_sum().over(UNIT)
         x_prev = x - pl.col("a0")
-        if metric.type == "proportion":
+        if metric.type in ("proportion", "adoption"):  # indicators: ever did it by the look
             x, x_prev = (x > 0).cast(pl.Float64), (x_prev > 0).cast(pl.Float64)
         cols = [(x - x_prev).alias("sx"), (x * x - x_prev * x_prev).alias("sxx")]
         if is_ratio(metric):
@@ -204,6 +204,8 @@ def event_look_series(
 def _metric_refs(metric: MetricSpec, default_output: str) -> list[str]:
     if metric.type == "session_depth":
         return [f"@in_session:{metric.event or default_output}", "sessions"]
+    if metric.type == "adoption":  # any use of the feature: an indicator, like a proportion
+        return [metric.event or default_output]
     if metric.type == "ratio":
         return [metric.numerator, metric.denominator]
     return [metric.column]
