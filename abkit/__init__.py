@@ -22,13 +22,17 @@ __all__ = [
     "ExperimentSpec",
     "analyze",
     "load_config",
+    "power_analysis",
     "simulate",
+    "write_report",
 ]
 
 if TYPE_CHECKING:
     from abkit.analysis import analyze
     from abkit.config import ExperimentSpec, load_config
     from abkit.errors import AbkitInputError, ConfigError
+    from abkit.power import power_analysis
+    from abkit.report.bundle import write_bundle as write_report
     from abkit.result import AnalysisResult
     from abkit.simulate import simulate
 
@@ -40,6 +44,8 @@ _LAZY = {
     "ConfigError": "abkit.errors",
     "AnalysisResult": "abkit.result",
     "simulate": "abkit.simulate",
+    "power_analysis": "abkit.power",
+    "write_report": ("abkit.report.bundle", "write_bundle"),
 }
 
 
@@ -49,5 +55,7 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        target = _LAZY[name]
+        module, attr = target if isinstance(target, tuple) else (target, name)
+        return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'abkit' has no attribute {name!r}")
