@@ -125,7 +125,8 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
             details = [None] * len(comps)
         raw = [c.p_value for c in comps]
         adjusted = raw if metric.guardrail else adjust_pvalues(raw, spec.correction).tolist()
-        shared = assumption_warnings(metric, arms)
+        # user-level normal approximations are beside the point when accounts are the units
+        shared = assumption_warnings(metric, arms) if spec.mode != "b2b" else []
         for variant, comp, p_adj, detail in zip(treatments, comps, adjusted, details, strict=True):
             significant = bool(math.isfinite(p_adj) and p_adj < spec.alpha)
             guard = _guardrail(metric, comp, spec.alpha) if metric.guardrail else None
