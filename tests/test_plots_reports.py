@@ -150,3 +150,16 @@ def test_html_repr_escapes_names_from_the_data():
 def test_unknown_plot_kind_is_a_clear_error(b2c):
     with pytest.raises(ValueError, match="unknown plot"):
         draw(b2c.to_dict(), "pie")
+
+
+def test_retention_curve_agrees_with_the_retention_metrics(b2c):
+    """Two code paths: the curve's day-k share equals the dk_retention metric."""
+    rows = {r.metric: r for r in b2c.results}
+    for day in (1, 7, 14):
+        metric = rows[f"d{day}_retention"]
+        for variant, value, n in (("control", metric.control_value, metric.control_n),
+                                  ("summary_v2", metric.treatment_value, metric.treatment_n)):
+            curve = b2c.retention_curve[variant]
+            k = curve["day"].index(day)
+            assert curve["eligible"][k] == n
+            assert curve["active"][k] / curve["eligible"][k] == pytest.approx(value, rel=1e-12)

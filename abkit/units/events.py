@@ -425,12 +425,23 @@ def retention_curve(
     elapsed = (pl.lit(export_end) - pl.col(ASSIGNED_AT)).dt.total_microseconds() // _DAY_US
     last = units.select(UNIT, VARIANT, (elapsed - 1).alias("last_day"))
     horizon = int(min(CURVE_DAYS, max(0, last["last_day"].max() or 0)))
+    # eligible on day k = units whose last complete day is >= k: a reverse cumulative
+    # count over the (capped) last-day histogram, not a units x days cross join
+    capped = last.filter(pl.col("last_day") >= 0).with_columns(
+        pl.col("last_day").clip(upper_bound=horizon).cast(pl.Int32).alias(DAY)
+    )
     days = pl.DataFrame({DAY: list(range(horizon + 1))}, schema={DAY: pl.Int32})
     eligible = (
-        last.join(days, how="cross")
-        .filter(pl.col(DAY) <= pl.col("last_day"))
-        .group_by(VARIANT, DAY)
-        .len("eligible")
+        capped.group_by(VARIANT, DAY)
+        .len("n")
+        .join(
+            days.join(capped.select(VARIANT).unique(), how="cross"), on=[VARIANT, DAY], how="right"
+        )
+        .with_columns(pl.col("n").fill_null(0))
+        .sort(VARIANT, DAY, descending=[False, True])
+        .with_columns(pl.col("n").cum_sum().over(VARIANT).cast(pl.UInt32).alias("eligible"))
+        .select(VARIANT, DAY, "eligible")
+        .filter(pl.col("eligible") > 0)
     )
     active = (
         valid.select(UNIT, DAY)
