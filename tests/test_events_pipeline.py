@@ -213,3 +213,15 @@ def test_event_before_assignment_window_is_relative_to_each_unit():
     assert res.rows["events"] == {"read": 3, "used": 2, "excluded": 1}
     row = res.results[0]
     assert (row.control_value, row.treatment_value) == (0.0, 1.0)
+
+
+def test_every_text_row_names_the_test_behind_its_p_value(result):
+    lines = result.to_text().splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("metric "))
+    rows = lines[header + 2 : header + 2 + len(result.results)]
+    expected = {"d1": "z, 2 props", "share_rate": "delta z", "outputs": "Welch t",
+                "depth": "delta z"}
+    for row in rows:
+        name = row.split()[0]
+        if name in expected:
+            assert expected[name] in row, row

@@ -100,3 +100,19 @@ def result_cells(r: dict[str, Any]) -> list[str]:
         pval(r["p_value"]),
         pval(r["p_value_adjusted"]),
     ]
+
+
+_SHORT_METHODS = (
+    ("Welch", "Welch t"),
+    ("two-proportion", "z, 2 props"),
+    ("delta-method", "delta z"),
+    ("account-level randomisation", "randomisation"),
+    ("restricted mean", "RMST, perm."),
+)
+
+
+def short_method(method: str) -> str:
+    """A few words naming the test, for narrow tables (the full name is in the footer)."""
+    return next(
+        (short for prefix, short in _SHORT_METHODS if method.startswith(prefix)), method[:14]
+    )

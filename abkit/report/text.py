@@ -12,6 +12,7 @@ from abkit.report.format import (
     pval,
     result_cells,
     sequential_lines,
+    short_method,
 )
 
 
@@ -50,9 +51,10 @@ def render_text(d: dict[str, Any]) -> str:
         "lift CI",
         "p",
         "p adj",
+        "test",
         "decision",
     ]
-    rows = [[*result_cells(r), decision_label(r)] for r in d["results"]]
+    rows = [[*result_cells(r), short_method(r["method"]), decision_label(r)] for r in d["results"]]
     lines += _table(header, rows)
     lines.append("")
     methods = sorted({r["method"] for r in d["results"]})
