@@ -219,8 +219,12 @@ def test_every_text_row_names_the_test_behind_its_p_value(result):
     lines = result.to_text().splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("metric "))
     rows = lines[header + 2 : header + 2 + len(result.results)]
-    expected = {"d1": "z, 2 props", "share_rate": "delta z", "outputs": "Welch t",
-                "depth": "delta z"}
+    expected = {
+        "d1": "z, 2 props",
+        "share_rate": "delta z",
+        "outputs": "Welch t",
+        "depth": "delta z",
+    }
     for row in rows:
         name = row.split()[0]
         if name in expected:

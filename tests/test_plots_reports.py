@@ -157,8 +157,10 @@ def test_retention_curve_agrees_with_the_retention_metrics(b2c):
     rows = {r.metric: r for r in b2c.results}
     for day in (1, 7, 14):
         metric = rows[f"d{day}_retention"]
-        for variant, value, n in (("control", metric.control_value, metric.control_n),
-                                  ("summary_v2", metric.treatment_value, metric.treatment_n)):
+        for variant, value, n in (
+            ("control", metric.control_value, metric.control_n),
+            ("summary_v2", metric.treatment_value, metric.treatment_n),
+        ):
             curve = b2c.retention_curve[variant]
             k = curve["day"].index(day)
             assert curve["eligible"][k] == n
