@@ -24,7 +24,13 @@ from abkit.stats.cluster import AccountArm
 from abkit.stats.shape import depth_shape
 from abkit.units.accounts import account_revenue
 from abkit.units.adoption import adoption_summary, segment_columns
-from abkit.units.events import DAY, DEPTH, derive_assignments, event_units
+from abkit.units.events import (
+    DAY,
+    DEPTH,
+    derive_assignments,
+    event_units,
+    referenced_events,
+)
 from abkit.units.looks import LookSeries
 from abkit.units.moments import account_arms, account_times, arm_summaries
 from abkit.units.summary import summary_arms, summary_look_series
@@ -207,6 +213,14 @@ def _prepare_events(
             prepared.metric_notes.setdefault(metric_name, []).append(
                 f"{waiting} of {info['assigned']} units have not completed the window by the "
                 f"export end ({prepared.export_end}) and are left out."
+            )
+    for m in metrics:
+        missing = sorted(referenced_events(m, spec.event_names.output) - built.event_names)
+        if missing:
+            found = ", ".join(sorted(built.event_names)[:12])
+            prepared.metric_notes.setdefault(m.name, []).append(
+                f"no '{missing[0]}' events in the export, so it counts as zero everywhere; "
+                f"check the event name (events found: {found})"
             )
     for metric_name, hist in built.depth_histograms.items():
         prepared.session_depth[metric_name] = _shape_by_variant(hist, variants)

@@ -212,3 +212,14 @@ def test_markdown_escapes_names_from_the_data(tmp_path):
     assert "[click](http://evil.example) &lt;img src=x onerror=alert(1)&gt;" in html
     result_row = html.split("<tbody>")[1].split("</tr>")[0]
     assert result_row.count("<td>") == 10  # the pipe in the name did not add a cell
+
+
+def test_a_typo_in_an_event_name_is_pointed_out(export):
+    tmp, a, e = export
+    (tmp / "c.toml").write_text(
+        '[[metrics]]\nname = "outputs"\ntype = "mean"\ncolumn = "ai_ouptut"\n'
+    )
+    out = run("analyze", a, e, "-c", tmp / "c.toml", "--format", "json")
+    assert out.exit_code == 0
+    warnings = json.loads(out.output)["results"][0]["warnings"]
+    assert any("no 'ai_ouptut' events" in w and "events found: ai_output" in w for w in warnings)

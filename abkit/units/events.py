@@ -49,6 +49,7 @@ class EventUnits:
     export_end: dt.datetime
     depth_histograms: dict[str, pl.DataFrame] = field(default_factory=dict)
     retention_curve: pl.DataFrame | None = None
+    event_names: frozenset[str] = frozenset()  # names among the valid events
     eligibility: dict[str, dict[str, int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     looks: dict[str, LookSeries] = field(default_factory=dict)
@@ -307,6 +308,9 @@ def event_units(
                 "not for session depth."
             )
     out.retention_curve = retention_curve(valid, units, export_end)
+    out.event_names = frozenset(
+        valid_frame.get_column(EVENT).cast(pl.String).unique().drop_nulls().to_list()
+    )
     if schedule is not None:
         names = {"event": EVENT, "session": SESSION, "value": VALUE, "day": DAY}
         out.looks = event_look_series(
@@ -457,3 +461,19 @@ def retention_curve(
         .with_columns(pl.col("active").fill_null(0))
         .sort(VARIANT, DAY)
     )
+
+
+def referenced_events(metric: MetricSpec, default_output: str) -> set[str]:
+    """Event names a metric needs (count references, ``<event>.value`` sums, the events
+    of retention, session depth, adoption and time to value)."""
+    names: set[str] = set()
+    for ref in (metric.column, metric.numerator, metric.denominator):
+        if ref and ref not in ("sessions", "active_days"):
+            names.add(ref.removesuffix(".value"))
+    if metric.events:
+        names.update(metric.events)
+    if metric.type in ("session_depth", "adoption"):
+        names.add(metric.event or default_output)
+    if metric.type == "time_to_value" and metric.event:
+        names.add(metric.event)
+    return names
