@@ -22,7 +22,7 @@ def parse_timestamp(column: str, dtype: pl.DataType) -> pl.Expr:
 
     Accepted: Datetime (naive values are taken as UTC), Date, ISO-8601 strings
     (with 'T' or space, optional fraction, optional 'Z' or ±hh:mm offset, or a bare
-    date) and numbers, read as Unix epoch seconds.
+    date) and numbers: Unix epoch seconds, milliseconds (≥ 1e11) or microseconds (≥ 1e14).
     """
     col = pl.col(column)
     if isinstance(dtype, pl.Datetime):
@@ -32,12 +32,17 @@ def parse_timestamp(column: str, dtype: pl.DataType) -> pl.Expr:
     if isinstance(dtype, pl.Date):
         return col.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
     if dtype.is_numeric():
-        return (
-            (col.cast(pl.Float64) * 1_000_000)
-            .cast(pl.Int64)
-            .cast(pl.Datetime("us"))
-            .dt.replace_time_zone("UTC")
+        # epoch seconds stay below 1e10 until the year 2286, so larger magnitudes are
+        # milliseconds (up to 1e13) or microseconds: told apart value by value
+        x = col.cast(pl.Float64)
+        micros = (
+            pl.when(x.abs() >= 1e14)
+            .then(x)
+            .when(x.abs() >= 1e11)
+            .then(x * 1_000)
+            .otherwise(x * 1_000_000)
         )
+        return micros.cast(pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
     text = col.cast(pl.String).str.strip_chars()
     return pl.coalesce(
         [
