@@ -247,6 +247,8 @@ def analyze(
         unit=spec.unit,
         correction=spec.correction,
         input_kind=prepared.kind,
+        mode=spec.mode,
+        account=spec.account,
         srm=srm,
         exclusions=[e.to_dict() for e in ledger.exclusions],
         rows={

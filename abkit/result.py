@@ -112,6 +112,8 @@ class AnalysisResult:
     exclusions: list[dict[str, Any]]
     rows: dict[str, dict[str, int]]
     results: list[MetricResult]
+    mode: str = "b2c"
+    account: str | None = None
     metric_notes: dict[str, list[str]] = field(default_factory=dict)
     session_depth: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     adoption: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -129,6 +131,8 @@ class AnalysisResult:
                     "variants": list(self.variants),
                     "alpha": self.alpha,
                     "unit": self.unit,
+                    "mode": self.mode,
+                    "account": self.account,
                     "correction": self.correction,
                     "input": self.input_kind,
                     "export_end": self.export_end,

@@ -165,3 +165,12 @@ def test_retention_curve_agrees_with_the_retention_metrics(b2c):
             k = curve["day"].index(day)
             assert curve["eligible"][k] == n
             assert curve["active"][k] / curve["eligible"][k] == pytest.approx(value, rel=1e-12)
+
+
+def test_rendered_report_shows_names_without_escape_backslashes(b2c, b2b):
+    from markdown_it import MarkdownIt
+
+    html = MarkdownIt("gfm-like").render(b2c.to_markdown())
+    assert "user_id" in html and "user\\_id" not in html
+    html = MarkdownIt("gfm-like").render(b2b.to_markdown())
+    assert "B2B mode" in html and "account_id" in html and "account\\_id" not in html

@@ -125,6 +125,12 @@ def _details(d: dict[str, Any]) -> list[str]:
     return out
 
 
+def _mode(exp: dict[str, Any]) -> str:
+    if exp.get("mode") != "b2b":
+        return ""
+    return f" · **B2B mode**: accounts ({escape(exp.get('account'))}) are the units of inference"
+
+
 def render_markdown(d: dict[str, Any], images: list[tuple[str, str]] | None = None) -> str:
     """PR-review summary: verdict table first, then sample ratio and data quality, then
     details and plots.  A sample-ratio mismatch or other global warning is shown above
@@ -135,7 +141,7 @@ def render_markdown(d: dict[str, Any], images: list[tuple[str, str]] | None = No
     if d["warnings"]:
         out.append("")
     out += [
-        f"Unit: `{escape(exp['unit'])}` · control: **{escape(exp['control'])}** · "
+        f"Unit: {escape(exp['unit'])}{_mode(exp)} · control: **{escape(exp['control'])}** · "
         f"alpha {exp['alpha']} · p adj: {exp['correction']} · input: {exp['input']} · "
         f"{_srm_line(d)}",
         "",

@@ -32,6 +32,8 @@ def render_text(d: dict[str, Any]) -> str:
         f"Experiment: {exp['name']}   unit: {exp['unit']}   control: {exp['control']}   "
         f"alpha: {exp['alpha']}   input: {exp['input']}"
     ]
+    if exp.get("mode") == "b2b":
+        lines.append(f"B2B mode: accounts ({exp['account']}) are the units of inference")
     if exp.get("export_end"):
         lines.append(f"Export end: {exp['export_end']}")
     status = "MISMATCH" if srm["mismatch"] else "ok"
