@@ -95,6 +95,7 @@ class InputSpec:
     cumulative: bool = False
     arr_start: str = "arr_start"
     arr_end: str = "arr_end"
+    seats: str = "seats"
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,7 @@ _INPUT_KEYS: dict[str, type | tuple[type, ...]] = {
     "cumulative": bool,
     "arr_start": str,
     "arr_end": str,
+    "seats": str,
 }
 _EVENT_KEYS: dict[str, type | tuple[type, ...]] = {
     "output": str,

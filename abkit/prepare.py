@@ -22,7 +22,7 @@ from abkit.io.readers import Data, Table, read_table
 from abkit.stats import ArmSummary
 from abkit.stats.cluster import AccountArm
 from abkit.stats.shape import depth_shape
-from abkit.units.accounts import account_revenue
+from abkit.units.accounts import SEATS, load_accounts, revenue_arms
 from abkit.units.adoption import adoption_summary, segment_columns
 from abkit.units.events import (
     DAY,
@@ -276,25 +276,42 @@ def _account_structure(
     if spec.mode != "b2b":
         return
     clean = units.filter(~pl.col(ACCOUNT).is_in(mixed)) if mixed else units
+    nrr = [m for m in prepared.metrics if m.type == "nrr"]
+    if nrr and (accounts is None or ledger is None):
+        raise AbkitInputError(
+            f"metric '{nrr[0].name}' (net revenue retention) needs an accounts table with ARR "
+            "at the start and end: pass --accounts (or accounts= in Python)."
+        )
+    table = None
+    if accounts is not None and ledger is not None:
+        owner = clean.group_by(ACCOUNT).agg(pl.col(VARIANT).first()).drop_nulls(ACCOUNT)
+        table = load_accounts(read_table(accounts), spec, owner, ledger, need_revenue=bool(nrr))
+    seats = (
+        table.select(ACCOUNT, SEATS).drop_nulls()
+        if table is not None and SEATS in table.columns
+        else None
+    )
     prepared.accounts = {
-        m.name: account_arms(clean, m, prepared.variants, spec.b2b.strata)
+        m.name: account_arms(
+            clean,
+            m,
+            prepared.variants,
+            spec.b2b.strata,
+            seats=seats if m.type == "adoption" else None,
+        )
         for m in prepared.metrics
         if m.type != "nrr"
     }
-    nrr = [m for m in prepared.metrics if m.type == "nrr"]
-    if nrr:
-        if accounts is None or ledger is None:
-            raise AbkitInputError(
-                f"metric '{nrr[0].name}' (net revenue retention) needs an accounts table with "
-                "ARR at the start and end: pass --accounts (or accounts= in Python)."
-            )
-        owner = clean.group_by(ACCOUNT).agg(pl.col(VARIANT).first()).drop_nulls(ACCOUNT)
-        revenue = account_revenue(read_table(accounts), spec, owner, prepared.variants, ledger)
-        for m in nrr:
-            prepared.accounts[m.name] = revenue
-            prepared.arms[m.name] = {
-                v: ArmSummary.from_values(a.x, a.y) for v, a in revenue.items()
-            }
+    if seats is not None and any(m.type == "adoption" for m in prepared.metrics):
+        in_experiment = clean.select(pl.col(ACCOUNT).n_unique()).item()
+        prepared.notes.append(
+            f"adoption is a share of licensed seats for the {seats.height} account(s) with a "
+            f"seat count (of {in_experiment}); the others use their users in the export"
+        )
+    for m in nrr:
+        revenue = revenue_arms(table, prepared.variants)
+        prepared.accounts[m.name] = revenue
+        prepared.arms[m.name] = {v: ArmSummary.from_values(a.x, a.y) for v, a in revenue.items()}
     if export_end is not None:
         prepared.survival = {
             m.name: account_times(clean, m, prepared.variants, export_end)

@@ -61,25 +61,33 @@ def arm_summaries(
 
 
 def account_arms(
-    units: pl.DataFrame, metric: MetricSpec, variants: tuple[str, ...], strata: str | None = None
+    units: pl.DataFrame,
+    metric: MetricSpec,
+    variants: tuple[str, ...],
+    strata: str | None = None,
+    seats: pl.DataFrame | None = None,
 ) -> dict[str, AccountArm]:
     """Per-account numerator and denominator sums of each arm (eligible units only).
 
     Mean and proportion metrics: X_g = Σ values, Y_g = number of units; ratio metrics:
-    X_g = Σ numerators, Y_g = Σ denominators.
+    X_g = Σ numerators, Y_g = Σ denominators.  ``seats`` (ACCOUNT, ``_seats``) replaces
+    Y_g by the account's licensed seats where given (adoption as a share of seats).
     """
     x = pl.col(value_column(metric)).cast(pl.Float64)
     present = x.is_not_null() & pl.col(ACCOUNT).is_not_null()
     if is_ratio(metric):
         y = pl.col(denominator_column(metric)).cast(pl.Float64)
+        present &= y.is_not_null()
     else:  # one per eligible unit: a literal would sum to 1 per group, not to the count
         y = x.is_not_null().cast(pl.Float64)
-    if is_ratio(metric):
-        present &= y.is_not_null()
     aggs = [x.sum().alias("x"), y.sum().alias("y")]
     if strata:
         aggs.append(pl.col(strata).first().cast(pl.String).alias("stratum"))
     sums = units.filter(present).group_by(VARIANT, ACCOUNT).agg(aggs).sort(VARIANT, ACCOUNT)
+    if seats is not None:
+        sums = sums.join(seats, on=ACCOUNT, how="left", maintain_order="left").with_columns(
+            pl.coalesce("_seats", "y").alias("y")
+        )
     out = {}
     for v in variants:
         rows = sums.filter(pl.col(VARIANT) == v)
