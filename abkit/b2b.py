@@ -4,8 +4,10 @@ Per metric and treatment the default answer is the account-level randomisation t
 (exact or Monte Carlo) with its test-inversion interval: in simulations with 6-40
 log-normally sized accounts per arm it is the only method that holds its size (see
 docs/b2b.md).  The account bootstrap (percentile, BCa, bootstrap-t) and the CR2 +
-Bell-McCaffrey t-test are reported beside it as cross-checks; the relative lift's
-interval is the bootstrap percentile interval of the lift.
+Bell-McCaffrey t-test are reported beside it as cross-checks.  The relative lift's
+interval also inverts the randomisation test, under a constant multiplicative effect
+(the bootstrap percentile interval of the lift is the fallback when an arm's value is
+not positive).
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ def compare_accounts(
         ci=ri.ci,
         relative_effect=lift,
         relative_se=float(lifts.std(ddof=1)) if lifts.size > 1 else math.nan,
-        relative_ci=boot.lift_percentile,
+        relative_ci=ri.relative_ci if np.isfinite(ri.relative_ci[0]) else boot.lift_percentile,
         warnings=tuple(warnings),
     )
     detail = {
@@ -129,6 +131,7 @@ def compare_accounts(
         "randomization": {
             "p_value": ri.p_value,
             "ci": list(ri.ci),
+            "relative_ci": list(ri.relative_ci),
             "exact": ri.exact,
             "assignments": ri.assignments,
             "stratified": strata is not None,

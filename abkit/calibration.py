@@ -124,16 +124,18 @@ def simulate_accounts(
     mean_users: float = 60.0,
     rate: float = 0.3,
     rate_sd: float = 0.08,
+    lift: float = 0.0,
 ) -> tuple[AccountArm, AccountArm]:
     """One B2B experiment: log-normal account sizes (sdlog), account-level adoption
     rates N(rate, rate_sd) clipped to (0.01, 0.99), binomial users; treatment adds
-    ``effect`` to every treated account's rate (a constant additive effect)."""
+    ``effect`` to every treated account's rate (a constant additive effect) or multiplies
+    it by 1 + ``lift`` (a constant multiplicative effect)."""
     arms = []
-    for shift in (0.0, effect):
+    for shift, scale in ((0.0, 1.0), (effect, 1.0 + lift)):
         users = np.maximum(
             1, np.round(rng.lognormal(np.log(mean_users) - sdlog**2 / 2, sdlog, per_arm))
         )
-        p = np.clip(rng.normal(rate, rate_sd, per_arm) + shift, 0.01, 0.99)
+        p = np.clip(rng.normal(rate, rate_sd, per_arm) * scale + shift, 0.01, 0.99)
         arms.append(AccountArm(rng.binomial(users.astype(int), p).astype(float), users))
     return arms[0], arms[1]
 
@@ -184,3 +186,23 @@ def b2b_study(
     if not invert:
         out["permutation"]["cover"] = math.nan
     return out
+
+
+def b2b_lift_coverage(
+    per_arm: int, reps: int, lift: float, resamples: int = 2_000, alpha: float = 0.05, seed: int = 0
+) -> dict[str, float]:
+    """Coverage of the true lift by the randomisation-inverted interval (multiplicative
+    model) and by the bootstrap percentile interval of the lift."""
+    rng = np.random.default_rng(seed)
+    covered = {"randomization": 0, "bootstrap_percentile": 0}
+    for i in range(reps):
+        control, treatment = simulate_accounts(rng, per_arm, lift=lift)
+        ri = randomization_test(
+            control, treatment, "user", alpha, draws=resamples, max_exact=resamples, seed=i
+        )
+        boot = account_bootstrap(control, treatment, "user", resamples, alpha, seed=i)
+        covered["randomization"] += ri.relative_ci[0] <= lift <= ri.relative_ci[1]
+        covered["bootstrap_percentile"] += (
+            boot.lift_percentile[0] <= lift <= boot.lift_percentile[1]
+        )
+    return {k: v / reps for k, v in covered.items()}

@@ -33,3 +33,14 @@ def test_default_interval_covers_at_least_093_at_ten_accounts_per_arm():
         f"{res['permutation']['cover']:.3f}"
     )
     assert res["permutation"]["cover"] >= lower
+
+
+def test_lift_interval_by_test_inversion_covers_where_the_bootstrap_does_not():
+    from abkit.calibration import b2b_lift_coverage
+
+    reps = mc_reps(300)
+    res = b2b_lift_coverage(10, reps, lift=0.2, seed=10)
+    lower = st.binom.ppf(0.005, reps, 0.93) / reps
+    print(f"\n10 accounts/arm, {reps} runs with lift +20 %: lift-interval coverage {res}")
+    assert res["randomization"] >= lower
+    assert res["bootstrap_percentile"] < res["randomization"]

@@ -189,3 +189,29 @@ def test_bca_reduces_to_percentile_for_a_symmetric_unbiased_case():
     res = account_bootstrap(c, t, "account", 20_000, seed=2)
     assert res.bca == pytest.approx(res.percentile, abs=0.05)
     assert st.skew(res.effects) == pytest.approx(0, abs=0.05)
+
+
+def test_relative_interval_endpoints_are_where_the_multiplicative_test_rejects():
+    rng = np.random.default_rng(5)
+    control = AccountArm(rng.poisson(30, 9).astype(float), rng.integers(80, 200, 9).astype(float))
+    treatment = AccountArm(rng.poisson(42, 9).astype(float), rng.integers(80, 200, 9).astype(float))
+    res = randomization_test(control, treatment, "user")
+    lo, hi = res.relative_ci
+    lift = treatment.estimate("user") / control.estimate("user") - 1
+    assert lo < lift < hi
+
+    def scaled(factor):
+        return AccountArm(treatment.x / factor, treatment.y)
+
+    def p(factor):
+        return randomization_test(control, scaled(factor), "user", invert=False).p_value
+
+    assert p(1 + hi - 1e-6) > 0.05 and p(1 + hi + 0.05) <= 0.05
+    assert p(1 + lo + 1e-6) > 0.05 and p(1 + lo - 0.05) <= 0.05
+
+
+def test_relative_interval_can_be_unbounded_with_very_few_accounts():
+    control = AccountArm(np.array([3.0, 9.0]), np.array([10.0, 10.0]))
+    treatment = AccountArm(np.array([4.0, 8.0]), np.array([10.0, 10.0]))
+    res = randomization_test(control, treatment, "user")
+    assert res.relative_ci[1] == math.inf or res.relative_ci[0] == -1.0

@@ -11,7 +11,9 @@ Inference*, 2015, ch. 5).  All re-assignments are enumerated when there are at m
 The statistic is the difference of arm estimates (user- or account-weighted).  The
 confidence interval inverts the test under a constant additive effect δ per unit of
 the denominator: treated accounts' numerators become X_g − δ·Y_g, which shifts both
-estimators by exactly δ; the interval is every δ not rejected at α.
+estimators by exactly δ; the interval is every δ not rejected at α.  The interval for
+the relative effect (lift) λ inverts it under a constant multiplicative effect:
+treated numerators become X_g/(1 + λ), which scales both estimators by 1/(1 + λ).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import numpy as np
 
 from abkit.stats.cluster import USER_WEIGHTED, AccountArm
 
+_LOG_LIMIT = math.log(1e6)  # lifts beyond ×1e6 or below ÷1e6 are reported as unbounded
+
 
 @dataclass(frozen=True)
 class RandomizationResult:
@@ -32,6 +36,7 @@ class RandomizationResult:
     ci: tuple[float, float]
     assignments: int
     exact: bool
+    relative_ci: tuple[float, float] = (math.nan, math.nan)
 
 
 def assignment_matrix(
@@ -103,25 +108,48 @@ def randomization_test(
     assign, exact = assignment_matrix(
         treated, strata, max_exact, draws, np.random.default_rng(seed)
     )
-    effect = treatment.estimate(weighting) - control.estimate(weighting)
+    c_value, t_value = control.estimate(weighting), treatment.estimate(weighting)
+    effect = t_value - c_value
 
-    def p_at(delta: float) -> float:
-        shifted = np.where(treated, x - delta * y, x)
+    def p_for(shifted: np.ndarray) -> float:
         obs = _differences(treated[None, :], shifted, y, weighting)[0]
         stats = _differences(assign, shifted, y, weighting)
         extreme = np.sum(np.abs(stats) >= abs(obs) - 1e-12 * max(1.0, abs(obs)))
         return float(extreme / stats.size) if exact else float((1 + extreme) / (1 + stats.size))
 
-    p_value = p_at(0.0)
-    ci = (math.nan, math.nan)
+    def p_additive(delta: float) -> float:  # treated X_g − δ·Y_g: both estimators shift by δ
+        return p_for(np.where(treated, x - delta * y, x))
+
+    def p_multiplicative(theta: float) -> float:  # treated X_g / e^θ: both scale by e^−θ
+        return p_for(np.where(treated, x * math.exp(-theta), x))
+
+    p_value = p_for(x)
+    ci = relative_ci = (math.nan, math.nan)
     if invert:
         spread = float(np.nanstd(_differences(assign, x, y, weighting)))
-        ci = _invert(p_at, effect, alpha, spread)
-    return RandomizationResult(effect, p_value, ci, int(assign.shape[0]), exact)
+        ci = _invert(p_additive, effect, alpha, spread)
+        if c_value > 0 and t_value > 0:
+            log_ci = _invert(
+                p_multiplicative,
+                math.log(t_value / c_value),
+                alpha,
+                spread / c_value,
+                limit=_LOG_LIMIT,
+            )
+            relative_ci = (math.expm1(log_ci[0]), math.expm1(log_ci[1]))
+    return RandomizationResult(effect, p_value, ci, int(assign.shape[0]), exact, relative_ci)
 
 
-def _invert(p_at, effect: float, alpha: float, spread: float) -> tuple[float, float]:
-    """Outermost δ on each side of the estimate that the test does not reject."""
+def _invert(
+    p_at, effect: float, alpha: float, spread: float, limit: float | None = None
+) -> tuple[float, float]:
+    """Outermost value on each side of the estimate that the test does not reject.
+
+    With ``limit``, a side still not rejected that far from the estimate is unbounded
+    (±inf): under a multiplicative model the permuted statistics scale with the
+    hypothesised effect, so the p-value can level off above alpha (as with Fieller's
+    interval for a ratio).
+    """
     if not (np.isfinite(effect) and spread > 0):
         return (math.nan, math.nan)
     bounds = []
@@ -129,8 +157,15 @@ def _invert(p_at, effect: float, alpha: float, spread: float) -> tuple[float, fl
         inside, step = effect, spread
         outside = effect + sign * step
         grow = 0
+        unbounded = False
         while p_at(outside) > alpha and grow < 60:
             inside, outside, grow = outside, outside + sign * step * 2**grow, grow + 1
+            if limit is not None and abs(outside - effect) > limit:
+                unbounded = True
+                break
+        if unbounded:
+            bounds.append(sign * math.inf)
+            continue
         for _ in range(50):
             mid = 0.5 * (inside + outside)
             inside, outside = (mid, outside) if p_at(mid) > alpha else (inside, mid)
