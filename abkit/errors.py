@@ -38,7 +38,3 @@ class AbkitInputError(ValueError):
 
 class ConfigError(AbkitInputError):
     """A configuration key is unknown, missing or of the wrong type."""
-
-
-class AbkitWarning(UserWarning):
-    """A statistical assumption is doubtful; the number is shown with this caveat."""

@@ -22,7 +22,7 @@ propensities, so users of one account are correlated.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +57,6 @@ class SimulatedExport:
     assignments: pl.DataFrame
     events: pl.DataFrame
     spec: SimulationSpec
-    truth: dict[str, float] = field(default_factory=dict)
 
 
 def _validate(spec: SimulationSpec) -> None:
@@ -189,11 +188,6 @@ def simulate(spec: SimulationSpec | None = None, **overrides: object) -> Simulat
         assignments=pl.DataFrame(assignment_cols),
         events=events,
         spec=spec,
-        truth={
-            "retention_lift": spec.retention_lift,
-            "share_lift": spec.share_lift,
-            "depth_lift": spec.depth_lift,
-        },
     )
 
 

@@ -229,3 +229,9 @@ def test_every_text_row_names_the_test_behind_its_p_value(result):
         name = row.split()[0]
         if name in expected:
             assert expected[name] in row, row
+
+
+def test_exclusions_table_is_a_polars_frame_of_every_reason(result):
+    table = result.exclusions_table
+    assert table.columns == ["table", "reason", "rows"]
+    assert table["rows"].sum() == sum(c["excluded"] for c in result.rows.values())

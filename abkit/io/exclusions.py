@@ -56,9 +56,3 @@ class Ledger:
                 raise AssertionError(
                     f"row accounting broken for {table}: read {n}, used+excluded {accounted}"
                 )
-
-    def to_frame(self) -> pl.DataFrame:
-        return pl.DataFrame(
-            [e.to_dict() for e in self.exclusions],
-            schema={"table": pl.String, "reason": pl.String, "rows": pl.Int64},
-        )

@@ -70,19 +70,6 @@ def mixture_log_lr(
         return 0.5 * np.log(v / (v + tau2)) + tau2 * d**2 / (2.0 * v * (v + tau2))
 
 
-def _running(
-    low: np.ndarray, high: np.ndarray, p: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Intersect intervals and take the running minimum p over looks (the last axis),
-    skipping looks where they are undefined."""
-    low = np.fmax.accumulate(np.where(np.isnan(low), -np.inf, low), axis=-1)
-    high = np.fmin.accumulate(np.where(np.isnan(high), np.inf, high), axis=-1)
-    p = np.fmin.accumulate(np.where(np.isnan(p), 1.0, p), axis=-1)
-    undefined = ~np.isfinite(low) & ~np.isfinite(high)
-    low[undefined] = high[undefined] = np.nan
-    return low, high, p
-
-
 def _path(
     method: str,
     estimate: np.ndarray,

@@ -31,7 +31,6 @@ import numpy as np
 from scipy import stats as st
 
 USER_WEIGHTED = "user"
-ACCOUNT_WEIGHTED = "account"
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,7 @@ def _metric_aggregates(metric: MetricSpec, spec: ExperimentSpec) -> list[pl.Expr
     return [expr.alias(val)]
 
 
-def _needs(metrics: tuple[MetricSpec, ...], spec: ExperimentSpec) -> tuple[bool, bool]:
+def _needs(metrics: tuple[MetricSpec, ...]) -> tuple[bool, bool]:
     refs = [r for m in metrics for r in (m.column, m.numerator, m.denominator) if r]
     session = any(m.type == "session_depth" for m in metrics) or "sessions" in refs
     value = any(r.endswith(".value") for r in refs)
@@ -164,7 +164,7 @@ def event_units(
     events.require(spec.unit, what="randomisation unit id")
     events.require(inp.timestamp, what="event timestamp")
     events.require(inp.event, what="event name")
-    need_session, need_value = _needs(metrics, spec)
+    need_session, need_value = _needs(metrics)
     if need_session:
         events.require(inp.session, what="session id (needed by session metrics)")
     if need_value:
