@@ -8,7 +8,8 @@ arithmetic), adjusts p-values, applies guardrails and assembles the result.
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import replace
+from typing import Any, cast
 
 from abkit.b2b import compare_accounts, compare_time_to_value
 from abkit.config import (
@@ -19,6 +20,7 @@ from abkit.config import (
     with_mode,
     with_sequential_method,
 )
+from abkit.decision import Decision, Outcome
 from abkit.errors import AbkitInputError
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
@@ -63,30 +65,47 @@ def assumption_warnings(metric: MetricSpec, arms: dict[str, ArmSummary]) -> list
     return out
 
 
-def _decision(metric: MetricSpec, comp: Comparison, significant: bool) -> str:
-    if not math.isfinite(comp.p_value):
-        return "not computable"
-    if not significant:
-        return "no significant difference"
-    better = (comp.effect > 0) == metric.higher_is_better
-    return "better" if better else "worse"
+def _fixed_decision(
+    metric: MetricSpec, comp: Comparison, p_adjusted: float, significant: bool, correction: str
+) -> Decision:
+    """Better / worse / no significant difference from the fixed-horizon test, on the
+    multiplicity-adjusted p-value."""
+    if not math.isfinite(p_adjusted):
+        outcome: Outcome = "not computable"
+    elif not significant:
+        outcome = "no significant difference"
+    else:
+        outcome = "better" if (comp.effect > 0) == metric.higher_is_better else "worse"
+    adjusted = "" if correction == "none" else f" ({correction}-adjusted p)"
+    return Decision(outcome, "fixed-horizon", comp.method + adjusted, p_adjusted, comp.ci)
 
 
 def _guardrail(metric: MetricSpec, comp: Comparison, alpha: float) -> GuardrailCheck:
+    reference = "normal reference" if math.isinf(comp.df) else "t reference, Welch df"
     if metric.relative_margin is not None:
+        # on the log scale, as the lift interval: H0 T/C <= 1 - margin (higher is better)
+        # or T/C >= 1 + margin, i.e. log(T/C) beyond log(1 -/+ margin)
+        r = metric.relative_margin
+        log_margin = -math.log1p(-r) if metric.higher_is_better else math.log1p(r)
+        log_ratio = math.log1p(comp.relative_effect) if comp.relative_effect > -1 else math.nan
         ni = noninferiority_test(
-            comp.relative_effect,
-            comp.relative_se,
-            metric.relative_margin,
-            metric.higher_is_better,
-            alpha,
-            scale="relative",
+            log_ratio, comp.log_ratio_se, log_margin, metric.higher_is_better, alpha
         )
+        ni = replace(ni, margin=r, scale="relative", bound=math.expm1(ni.bound))
+        reference = "normal reference on log(treatment/control), delta-method SE"
     else:
+        assert metric.margin is not None
         ni = noninferiority_test(
             comp.effect, comp.se, metric.margin, metric.higher_is_better, alpha, df=comp.df
         )
-    return GuardrailCheck(ni.margin, ni.scale, ni.p_value, ni.bound, ni.verdict)
+    test = f"one-sided non-inferiority ({reference})"
+    return GuardrailCheck(ni.margin, ni.scale, test, ni.p_value, ni.bound, ni.verdict)
+
+
+def _guardrail_decision(guard: GuardrailCheck, comp: Comparison) -> Decision:
+    outcome = cast(Outcome, f"guardrail {guard.verdict}")
+    ci = comp.relative_ci if guard.scale == "relative" else comp.ci
+    return Decision(outcome, "non-inferiority", guard.test, guard.p_value, ci)
 
 
 def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
@@ -136,6 +155,13 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                 if series is not None
                 else None
             )
+            if seq is not None:
+                decision = seq.decision
+            elif guard is not None:
+                decision = _guardrail_decision(guard, comp)
+            else:
+                correction = spec.correction if len(treatments) > 1 else "none"
+                decision = _fixed_decision(metric, comp, p_adj, significant, correction)
             results.append(
                 MetricResult(
                     metric=metric.name,
@@ -154,7 +180,7 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                     p_value_adjusted=p_adj,
                     significant=significant,
                     direction=metric.direction,
-                    decision=guard.verdict if guard else _decision(metric, comp, significant),
+                    decision=decision,
                     guardrail=guard,
                     sequential=seq,
                     b2b=detail,

@@ -121,8 +121,8 @@ def compare_accounts(
         p_value=ri.p_value,
         ci=ri.ci,
         relative_effect=lift,
-        relative_se=float(lifts.std(ddof=1)) if lifts.size > 1 else math.nan,
-        relative_ci=ri.relative_ci if np.isfinite(ri.relative_ci[0]) else boot.lift_percentile,
+        log_ratio_se=float(np.log1p(lifts).std(ddof=1)) if lifts.size > 1 else math.nan,
+        relative_ci=ri.relative_ci,
         warnings=tuple(warnings),
     )
     detail = {
@@ -205,7 +205,7 @@ def compare_time_to_value(
         p_value=res.p_value,
         ci=res.ci,
         relative_effect=res.effect / res.rmst_control if res.rmst_control else math.nan,
-        relative_se=math.nan,
+        log_ratio_se=math.nan,
         relative_ci=(math.nan, math.nan),
         warnings=tuple(warnings),
     )

@@ -1,8 +1,11 @@
 """Result objects returned by :func:`abkit.analyze`.
 
 ``AnalysisResult.to_dict()`` is exactly what ``abkit analyze --format json``
-prints; ``AnalysisResult.table`` is the same results as a Polars DataFrame.
-NaN and infinite numbers become ``null`` in the dict (JSON has no NaN).
+prints and ``AnalysisResult.from_dict`` reads it back; ``AnalysisResult.table`` is the
+same results as a Polars DataFrame.  NaN and infinite numbers become ``null`` in the
+dict (JSON has no NaN) and NaN again when read back.  Every renderer (text, Markdown,
+HTML, plots) reads these typed objects, so each shows the same
+:class:`~abkit.decision.Decision`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from abkit.decision import Decision
 from abkit.sequential import SequentialResult
 from abkit.stats.srm import SrmResult
 
@@ -28,10 +32,25 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _num(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _pair(values: list[Any]) -> tuple[float, float]:
+    return (_num(values[0]), _num(values[1]))
+
+
 @dataclass(frozen=True)
 class GuardrailCheck:
+    """One-sided non-inferiority test of a guardrail against its margin (fixed horizon).
+
+    ``test`` names the test (its reference distribution or the account-level test in
+    B2B mode); ``bound`` is the one-sided confidence bound on the harmful side.
+    """
+
     margin: float
     scale: str
+    test: str
     p_value: float
     bound: float
     verdict: str
@@ -40,16 +59,32 @@ class GuardrailCheck:
         return {
             "margin": self.margin,
             "scale": self.scale,
-            "test": "one-sided non-inferiority",
+            "test": self.test,
             "p_value": self.p_value,
             "bound": self.bound,
             "verdict": self.verdict,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GuardrailCheck:
+        return cls(
+            margin=_num(d["margin"]),
+            scale=d["scale"],
+            test=d["test"],
+            p_value=_num(d["p_value"]),
+            bound=_num(d["bound"]),
+            verdict=d["verdict"],
+        )
+
 
 @dataclass(frozen=True)
 class MetricResult:
-    """One metric × treatment comparison against control."""
+    """One metric × treatment comparison against control.
+
+    ``p_value``, ``ci`` and ``significant`` are the fixed-horizon test's (``method``);
+    under a sequential method they are not valid under repeated looks
+    (``fixed_horizon_valid`` is False) and ``decision`` comes from the sequential test.
+    """
 
     metric: str
     metric_type: str
@@ -67,7 +102,7 @@ class MetricResult:
     p_value_adjusted: float
     significant: bool
     direction: str
-    decision: str
+    decision: Decision
     guardrail: GuardrailCheck | None = None
     sequential: SequentialResult | None = None
     b2b: dict[str, Any] | None = None
@@ -89,12 +124,44 @@ class MetricResult:
             "p_value_adjusted": self.p_value_adjusted,
             "significant": self.significant,
             "direction": self.direction,
-            "decision": self.decision,
+            "fixed_horizon_valid": self.fixed_horizon_valid,
+            "decision": self.decision.to_dict(),
             "guardrail": self.guardrail.to_dict() if self.guardrail else None,
             "sequential": self.sequential.to_dict() if self.sequential else None,
             "b2b": self.b2b,
             "warnings": list(self.warnings),
         }
+
+    @property
+    def fixed_horizon_valid(self) -> bool:
+        """False when the fixed-horizon p-value and CI were looked at repeatedly."""
+        return self.sequential is None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MetricResult:
+        return cls(
+            metric=d["metric"],
+            metric_type=d["metric_type"],
+            variant=d["variant"],
+            method=d["method"],
+            control_n=d["control"]["n"],
+            control_value=_num(d["control"]["value"]),
+            treatment_n=d["treatment"]["n"],
+            treatment_value=_num(d["treatment"]["value"]),
+            effect=_num(d["effect"]),
+            ci=_pair(d["ci"]),
+            relative_effect=_num(d["relative_effect"]),
+            relative_ci=_pair(d["relative_ci"]),
+            p_value=_num(d["p_value"]),
+            p_value_adjusted=_num(d["p_value_adjusted"]),
+            significant=d["significant"],
+            direction=d["direction"],
+            decision=Decision.from_dict(d["decision"]),
+            guardrail=GuardrailCheck.from_dict(d["guardrail"]) if d["guardrail"] else None,
+            sequential=SequentialResult.from_dict(d["sequential"]) if d["sequential"] else None,
+            b2b=d["b2b"],
+            warnings=tuple(d["warnings"]),
+        )
 
 
 @dataclass
@@ -157,6 +224,38 @@ class AnalysisResult:
             }
         )
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AnalysisResult:
+        """Read back what :meth:`to_dict` wrote (for example a saved results.json)."""
+        exp, srm = d["experiment"], d["srm"]
+        return cls(
+            name=exp["name"],
+            control=exp["control"],
+            variants=tuple(exp["variants"]),
+            alpha=exp["alpha"],
+            unit=exp["unit"],
+            correction=exp["correction"],
+            input_kind=exp["input"],
+            mode=exp["mode"],
+            account=exp["account"],
+            export_end=exp["export_end"],
+            srm=SrmResult(
+                observed=srm["observed"],
+                expected_share=srm["expected_share"],
+                statistic=_num(srm["statistic"]),
+                p_value=_num(srm["p_value"]),
+                threshold=srm["threshold"],
+            ),
+            warnings=list(d["warnings"]),
+            rows=d["rows"],
+            exclusions=d["exclusions"],
+            metric_notes=d["metric_notes"],
+            results=[MetricResult.from_dict(r) for r in d["results"]],
+            session_depth=d["session_depth"],
+            adoption=d["adoption"],
+            retention_curve=d["retention_curve"],
+        )
+
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
@@ -183,9 +282,11 @@ class AnalysisResult:
                     "p_value": r.p_value,
                     "p_value_adjusted": r.p_value_adjusted,
                     "significant": r.significant,
-                    "decision": r.decision,
+                    "fixed_horizon_valid": r.fixed_horizon_valid,
+                    "decision": r.decision.outcome,
+                    "decision_basis": r.decision.basis,
+                    "decision_p_value": r.decision.p_value,
                     "guardrail_verdict": r.guardrail.verdict if r.guardrail else None,
-                    "sequential_decision": r.sequential.decision if r.sequential else None,
                     "warnings": len(r.warnings),
                 }
             )
@@ -197,15 +298,21 @@ class AnalysisResult:
             self.exclusions, schema={"table": pl.String, "reason": pl.String, "rows": pl.Int64}
         )
 
-    def to_text(self) -> str:
+    def to_text(self, width: int | None = None) -> str:
+        """The terminal report; ``width`` picks the layout (None: wide, no wrapping)."""
         from abkit.report.text import render_text
 
-        return render_text(self.to_dict())
+        return render_text(self, width)
 
     def to_markdown(self) -> str:
         from abkit.report.markdown import render_markdown
 
-        return render_markdown(self.to_dict())
+        return render_markdown(self)
+
+    def to_html(self) -> str:
+        from abkit.report.html import render_html
+
+        return render_html(self)
 
     def plot(
         self, kind: str = "forest", metric: str | None = None, variant: str | None = None
@@ -214,18 +321,16 @@ class AnalysisResult:
         ``sequential``, ``bootstrap``, ``accounts`` or ``time_to_value``."""
         from abkit.plots import draw
 
-        return draw(self.to_dict(), kind, metric, variant)
+        return draw(self, kind, metric, variant)
 
     def save(self, folder: str | Any) -> dict[str, Any]:
         """Write report.md, results.json and plots/*.png into ``folder``."""
         from abkit.report.bundle import write_bundle
 
-        return write_bundle(self.to_dict(), folder)
+        return write_bundle(self, folder)
 
     def _repr_html_(self) -> str:
-        from abkit.report.html import render_html
-
-        return render_html(self.to_dict())
+        return self.to_html()
 
     def __repr__(self) -> str:
         return self.to_text()

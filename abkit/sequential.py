@@ -2,59 +2,79 @@
 
 For every look the fixed-horizon test's estimate and standard error are computed from
 the cumulative arm summaries (:mod:`abkit.units.looks`); the chosen method turns them
-into an always-valid interval, an always-valid p-value and a decision.  The first
-look whose evidence crosses the threshold fixes the decision and its day.
+into an interval (always-valid for mSPRT and confidence sequences, repeated for a
+group-sequential design) and a p-value from the same boundary.  The first look that
+decides fixes the :class:`~abkit.decision.Decision`, with its look and interval.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from abkit.config import MetricSpec, SequentialSpec
+from abkit.decision import Basis, Decision, Outcome
 from abkit.methods import run_test
-from abkit.stats.always_valid import asymptotic_cs, msprt
+from abkit.stats.always_valid import asymptotic_cs, mixture_log_lr, msprt
 from abkit.stats.group_sequential import efficacy_bounds, futility_bounds, repeated_p_values
 from abkit.units.looks import LookSeries
 
-CONTINUE = "continue"
 METHOD_NAMES = {
     "msprt": "mSPRT (normal mixture; Johari et al. 2022)",
     "cs": "asymptotic confidence sequence (Waudby-Smith et al. 2024)",
     "gst": "group-sequential design, Lan-DeMets spending",
 }
+# what the per-look interval is, by method: the always-valid methods give intervals that
+# hold at every look at once; a group-sequential design gives repeated confidence
+# intervals, valid at its planned looks only (Jennison & Turnbull 2000, ch. 9)
+INTERVAL_NAMES = {
+    "msprt": "always-valid interval",
+    "cs": "always-valid interval",
+    "gst": "repeated confidence interval",
+}
 
 
 @dataclass(frozen=True)
 class SequentialResult:
+    """The per-look table of one metric × treatment and the decision it reached.
+
+    ``looks`` holds, per look, the estimate, the interval (``interval`` names its kind),
+    the look's p-value and the decision as it stood after that look.  ``decision`` is
+    fixed at the first decisive look and stays; its ``ci`` and ``p_value`` are that
+    look's.
+    """
+
     method: str
+    interval: str
     tuning: dict[str, Any]
     looks: list[dict[str, Any]]
-    decision: str
-    decision_look: int | None
-    decision_label: str | None
+    decision: Decision
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method,
+            "interval": self.interval,
             "tuning": self.tuning,
-            "decision": self.decision,
-            "decision_look": self.decision_look,
-            "decision_at": self.decision_label,
+            "decision": self.decision.to_dict(),
             "warnings": list(self.warnings),
             "looks": self.looks,
         }
 
-
-def _stop_label(metric: MetricSpec, estimate: float) -> str:
-    better = (estimate > 0) == metric.higher_is_better
-    if metric.guardrail and not better:
-        return "guardrail breached"
-    return "stop: better" if better else "stop: worse"
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SequentialResult:
+        return cls(
+            method=d["method"],
+            interval=d["interval"],
+            tuning=d["tuning"],
+            looks=d["looks"],
+            decision=Decision.from_dict(d["decision"]),
+            warnings=tuple(d["warnings"]),
+        )
 
 
 def _per_look(
@@ -87,13 +107,17 @@ def _gst_plan(spec: SequentialSpec, series: LookSeries) -> tuple[np.ndarray, flo
 
 @dataclass
 class _Looks:
-    """What a method found at the looks it analysed (``idx`` into the daily series)."""
+    """What a method found at the looks it analysed (``idx`` into the daily series).
+
+    ``p_at(theta0)`` is each analysed look's p-value for H0: effect = theta0 (an array
+    over those looks), from the same boundary as ``low``/``high``: theta0 lies outside
+    the look's interval exactly when its p-value is below alpha.
+    """
 
     idx: list[int]
     low: np.ndarray
     high: np.ndarray
-    p: np.ndarray
-    crossed: np.ndarray
+    p_at: Callable[[np.ndarray], np.ndarray]
     tuning: dict[str, Any]
     futile: np.ndarray | None = None
     final_planned: bool = False
@@ -103,7 +127,7 @@ def _gst(
     metric: MetricSpec,
     spec: SequentialSpec,
     series: LookSeries,
-    per: dict,
+    per: dict[str, np.ndarray],
     alpha: float,
     warnings: list[str],
 ) -> _Looks:
@@ -118,8 +142,6 @@ def _gst(
         warnings.append("no planned look has been reached yet")
     est, var = per["estimate"][idx], per["variance"][idx]
     se = np.sqrt(var)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = est / se
     c = bounds[taken]
     tuning: dict[str, Any] = {
         "spending": spec.spending,
@@ -127,17 +149,26 @@ def _gst(
         "duration_days": duration,
         "boundaries": bounds.tolist(),
     }
+
+    def p_at(theta0: np.ndarray) -> np.ndarray:
+        if not idx:
+            return np.array([])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = (est - theta0) / se
+        return repeated_p_values(z, fractions[taken], spec.spending)
+
     futile = None
     if spec.futility_effect is not None and idx:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z0 = est / se
         futile, tuning["futility_bounds"] = _futility(
-            metric, spec, per, idx, taken, fractions, bounds, z
+            metric, spec, per, idx, taken, fractions, bounds, z0
         )
     return _Looks(
         idx=idx,
         low=est - c * se,
         high=est + c * se,
-        p=repeated_p_values(z, fractions[taken], spec.spending) if idx else np.array([]),
-        crossed=np.abs(z) >= c,
+        p_at=p_at,
         tuning=tuning,
         futile=futile,
         final_planned=bool(taken) and taken[-1] == len(planned) - 1,
@@ -147,7 +178,7 @@ def _gst(
 def _futility(
     metric: MetricSpec,
     spec: SequentialSpec,
-    per: dict,
+    per: dict[str, np.ndarray],
     idx: list[int],
     taken: list[int],
     fractions: np.ndarray,
@@ -156,6 +187,7 @@ def _futility(
 ) -> tuple[np.ndarray, list[float]]:
     """Non-binding futility at each taken look, with the design drift re-estimated there:
     θ = δ·√I_max, δ = futility_effect·|control value|, I_max ≈ (1/V_k)/t_k."""
+    assert spec.futility_effect is not None
     sign = 1.0 if metric.higher_is_better else -1.0
     futile, used = np.zeros(len(idx), dtype=bool), []
     for j, (k, planned_k) in enumerate(zip(idx, taken, strict=True)):
@@ -172,18 +204,23 @@ def _futility(
 
 
 def _always_valid(
-    metric: MetricSpec, spec: SequentialSpec, per: dict, alpha: float, warnings: list[str]
+    metric: MetricSpec,
+    spec: SequentialSpec,
+    per: dict[str, np.ndarray],
+    alpha: float,
+    warnings: list[str],
 ) -> _Looks:
     looks = len(per["estimate"])
-    defined = np.isfinite(per["variance"]) & (per["variance"] > 0)
+    est, var = per["estimate"], per["variance"]
+    defined = np.isfinite(var) & (var > 0)
     if not defined.any():
         warnings.append(
             f"metric '{metric.name}': no look has data for both arms yet, so "
             "there is nothing to monitor"
         )
         nan = np.full(looks, np.nan)
-        path = msprt(nan, nan, alpha, 1.0)
-    elif spec.method == "msprt":
+        return _Looks(list(range(looks)), nan, nan, lambda theta0: nan, {})
+    if spec.method == "msprt":
         tau = metric.tau
         if tau is None:
             tau = spec.relative_tau * abs(per["control_value"][np.flatnonzero(defined)[0]])
@@ -193,20 +230,68 @@ def _always_valid(
                 "(control value 0); the smallest standard error seen is used "
                 "instead; set 'tau' on the metric"
             )
-            tau = float(np.sqrt(np.nanmin(per["variance"][defined])))
-        path = msprt(per["estimate"], per["variance"], alpha, tau)
+            tau = float(np.sqrt(np.nanmin(var[defined])))
+        path = msprt(est, var, alpha, tau)
+        tau2: float | np.ndarray = tau**2
     else:
         n_total = per["n_control"] + per["n_treatment"]
         target = spec.target_units or int(n_total[-1])
-        path = asymptotic_cs(per["estimate"], per["variance"], n_total, alpha, target)
+        path = asymptotic_cs(est, var, n_total, alpha, target)
+        tau2 = path.tuning["rho2"] * n_total * var
+
+    def p_at(theta0: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_lr = mixture_log_lr(
+                np.where(defined, est, 0.0), np.where(defined, var, 1.0), tau2, theta0
+            )
+            return np.where(defined, np.minimum(1.0, np.exp(-log_lr)), np.nan)
+
     return _Looks(
         idx=list(range(looks)),
         low=path.ci_low,
         high=path.ci_high,
-        p=path.p_value,
-        crossed=path.p_value < alpha,
+        p_at=p_at,
         tuning=path.tuning,
     )
+
+
+def _look_outcome(
+    metric: MetricSpec, estimate: float, low: float, high: float, p0: float, alpha: float
+) -> Outcome | None:
+    """The outcome a look decides on its own, or None (keep going).
+
+    Non-guardrail metrics: better / worse when 0 is outside the interval (p0 < α).
+    Guardrails: pass when the interval's harmful end is on the safe side of the margin,
+    fail when even its safe end is beyond it (``low``/``high`` already shifted so that
+    the margin sits at 0, see :func:`monitor`).
+    """
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return None
+    sign = 1.0 if metric.higher_is_better else -1.0
+    if metric.guardrail:
+        harmful, safe = (low, high) if sign > 0 else (-high, -low)
+        if harmful > 0:
+            return "guardrail pass"
+        if safe < 0:
+            return "guardrail fail"
+        return None
+    if p0 < alpha:
+        return "better" if sign * estimate > 0 else "worse"
+    return None
+
+
+def _margin_point(metric: MetricSpec, control_value: np.ndarray) -> np.ndarray:
+    """The harmful margin θ_m per look on the effect scale (0 for non-guardrails); a
+    relative margin is taken times the look's control value."""
+    if not metric.guardrail:
+        return np.zeros_like(control_value)
+    sign = 1.0 if metric.higher_is_better else -1.0
+    margin = (
+        metric.margin
+        if metric.relative_margin is None
+        else metric.relative_margin * np.abs(control_value)
+    )
+    return -sign * np.asarray(margin, dtype=float) * np.ones_like(control_value)
 
 
 def monitor(
@@ -217,25 +302,64 @@ def monitor(
     spec: SequentialSpec,
     alpha: float,
 ) -> SequentialResult:
-    """Always-valid path and decision of one metric × treatment."""
+    """Per-look path of one metric × treatment and the decision it reaches.
+
+    At each look the interval and p-value come from the same boundary, so 0 lies
+    outside the interval exactly when p < α.  The first look that decides (see
+    :func:`_look_outcome`; for a group-sequential design also a non-binding futility
+    stop, or the final planned look) fixes the decision, reported with that look's
+    interval and p-value.  A guardrail is tested against its margin: its p-value is
+    the look's p-value for H0: effect = harmful margin (1 when the estimate lies beyond
+    the margin), the non-inferiority test of the two-sided interval.
+    """
+    assert spec.method is not None
     per = _per_look(metric, series, control, variant, alpha)
     warnings: list[str] = []
     if spec.method == "gst":
         found = _gst(metric, spec, series, per, alpha, warnings)
     else:
         found = _always_valid(metric, spec, per, alpha, warnings)
-    looks, decision, decision_look, label = [], CONTINUE, None, None
-    for j, k in enumerate(found.idx):
-        if decision == CONTINUE:
-            last_planned = found.final_planned and j == len(found.idx) - 1
-            if found.crossed[j]:
-                decision = _stop_label(metric, per["estimate"][k])
-            elif found.futile is not None and found.futile[j]:
-                decision = "stop: futility (non-binding)"
-            elif last_planned:
-                decision = "stop: no difference (final planned look)"
-            if decision != CONTINUE:
-                decision_look, label = k + 1, series.labels[k]
+    idx = found.idx
+    est = per["estimate"][idx]
+    p0 = found.p_at(np.zeros(len(idx)))
+    theta_m = _margin_point(metric, per["control_value"][idx])
+    if metric.guardrail:
+        sign = 1.0 if metric.higher_is_better else -1.0
+        safe_side = sign * (est - theta_m) > 0
+        p_decide = np.where(safe_side, found.p_at(theta_m), 1.0)
+    else:
+        p_decide = p0
+    method = METHOD_NAMES[spec.method]
+    basis: Basis = "sequential non-inferiority" if metric.guardrail else "sequential"
+    decided: Decision | None = None
+    looks = []
+    for j, k in enumerate(idx):
+        if decided is None:
+            outcome = _look_outcome(
+                metric,
+                float(est[j]),
+                float(found.low[j] - theta_m[j]),
+                float(found.high[j] - theta_m[j]),
+                float(p0[j]),
+                alpha,
+            )
+            if outcome is None and found.futile is not None and found.futile[j]:
+                outcome = "futility stop"
+            elif outcome is None and found.final_planned and j == len(idx) - 1:
+                outcome = (
+                    "guardrail inconclusive" if metric.guardrail else "no significant difference"
+                )
+            if outcome is not None:
+                decided = Decision(
+                    outcome=outcome,
+                    basis=basis,
+                    method=method,
+                    p_value=float(p_decide[j]),
+                    ci=(float(found.low[j]), float(found.high[j])),
+                    look=k + 1,
+                    at=series.labels[k],
+                    look_unit=series.unit,
+                )
         looks.append(
             {
                 "look": k + 1,
@@ -245,19 +369,31 @@ def monitor(
                 "n_treatment": int(per["n_treatment"][k]),
                 "estimate": float(per["estimate"][k]),
                 "ci": [float(found.low[j]), float(found.high[j])],
-                "p_value": float(found.p[j]),
-                "decision": decision,
+                "p_value": float(p0[j]),
+                **({"p_value_margin": float(p_decide[j])} if metric.guardrail else {}),
+                "decision": decided.outcome if decided else "continue",
             }
         )
+    if decided is None:
+        last = len(idx) - 1
+        decided = Decision(
+            outcome="continue",
+            basis=basis,
+            method=method,
+            p_value=float(p_decide[last]) if idx else math.nan,
+            ci=(float(found.low[last]), float(found.high[last])) if idx else (math.nan, math.nan),
+            look=idx[last] + 1 if idx else None,
+            at=series.labels[idx[last]] if idx else None,
+            look_unit=series.unit,
+        )
     return SequentialResult(
-        method=METHOD_NAMES[spec.method],
+        method=method,
+        interval=INTERVAL_NAMES[spec.method],
         tuning={
             k: (float(v) if isinstance(v, float | np.floating) else v)
             for k, v in found.tuning.items()
         },
         looks=looks,
-        decision=decision,
-        decision_look=decision_look,
-        decision_label=label,
+        decision=decided,
         warnings=tuple(warnings),
     )

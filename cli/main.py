@@ -168,7 +168,7 @@ def report(results: str, out_dir: str) -> None:
     import json
 
     from abkit.errors import AbkitInputError
-    from abkit.report.bundle import write_bundle
+    from abkit.result import AnalysisResult
 
     try:
         d = json.loads(Path(results).read_text(encoding="utf-8"))
@@ -178,7 +178,15 @@ def report(results: str, out_dir: str) -> None:
         raise AbkitInputError(
             "this is not an abkit results.json (no 'experiment' or 'results' key).", source=results
         )
-    written = write_bundle(d, out_dir)
+    try:
+        result = AnalysisResult.from_dict(d)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise AbkitInputError(
+            f"this results.json does not have the shape this abkit version writes ({exc!r} is "
+            "missing or wrong); re-run abkit analyze with this version to regenerate it.",
+            source=results,
+        ) from None
+    written = result.save(out_dir)
     click.echo(f"wrote {written['report']} and {len(written['plots'])} plot(s)", err=True)
 
 

@@ -35,11 +35,10 @@ def test_bundled_example_recovers_the_simulated_effects():
     # true share lift +15 %: the interval must contain it and exclude 0
     share = rows["share_rate"]
     assert share["relative_ci"][0] < 0.15 < share["relative_ci"][1]
-    assert share["decision"] == "better"
+    assert share["decision"]["outcome"] == "better"
     assert rows["session_depth"]["relative_ci"][0] < 0.05 < rows["session_depth"]["relative_ci"][1]
-    assert {rows[m]["decision"] for m in ("regenerate_rate", "error_rate", "latency_ms")} == {
-        "pass"
-    }
+    guardrails = ("regenerate_rate", "error_rate", "latency_ms")
+    assert {rows[m]["decision"]["outcome"] for m in guardrails} == {"guardrail pass"}
 
 
 def test_notebook_code_cells_run(monkeypatch):

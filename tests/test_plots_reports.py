@@ -79,9 +79,30 @@ def test_sequential_path_shows_band_estimate_fixed_ci_and_decision(b2c):
     ax = b2c.plot("sequential", metric="share_rate").axes[0]
     assert any(isinstance(c, PolyCollection) for c in ax.collections)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["always-valid interval", "estimate", "fixed-horizon CI (last look)"]
+    assert labels == [
+        "always-valid interval",
+        "estimate",
+        "fixed-horizon CI (not valid under repeated looks)",
+    ]
     assert "asymptotic confidence sequence" in ax.get_title(loc="left")
-    assert any(t.get_text().startswith("stop") for t in ax.texts)
+    decision = next(r for r in b2c.results if r.metric == "share_rate").decision
+    assert decision.outcome != "continue"
+    assert any(t.get_text() == f"{decision.outcome} at day {decision.look}" for t in ax.texts)
+
+
+def test_gst_looks_are_drawn_as_separate_repeated_intervals_not_a_path():
+    result = abkit.analyze(
+        EXPORT / "assignments.parquet",
+        EXPORT / "experiment.toml",
+        events=EXPORT / "events.parquet",
+        sequential="gst",
+    )
+    ax = result.plot("sequential", metric="share_rate").axes[0]
+    assert not any(isinstance(c, PolyCollection) for c in ax.collections)  # no band
+    joined = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-" and len(ln.get_xdata()) > 2]
+    assert joined == []
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0] == "estimate and repeated CI at each planned look"
 
 
 def test_b2b_figures(b2b):
@@ -95,8 +116,7 @@ def test_b2b_figures(b2b):
 
 
 def test_same_input_gives_the_same_bytes(b2c, tmp_path):
-    d = b2c.to_dict()
-    for stem, _, make in plan(d)[:3]:
+    for stem, _, make in plan(b2c)[:3]:
         save(make(), tmp_path / f"{stem}-1.png")
         save(make(), tmp_path / f"{stem}-2.png")
         assert (tmp_path / f"{stem}-1.png").read_bytes() == (
@@ -149,7 +169,7 @@ def test_html_repr_escapes_names_from_the_data():
 
 def test_unknown_plot_kind_is_a_clear_error(b2c):
     with pytest.raises(ValueError, match="unknown plot"):
-        draw(b2c.to_dict(), "pie")
+        draw(b2c, "pie")
 
 
 def test_retention_curve_agrees_with_the_retention_metrics(b2c):

@@ -30,7 +30,7 @@ def test_cookie_cats_published_retention_and_srm():
     assert d7.p_value == pytest.approx(0.00155, abs=0.000005)
     assert round(d7.p_value, 4) == 0.0016
     assert d1.p_value == pytest.approx(0.0744, abs=0.00005)
-    assert d7.decision == "worse"
+    assert d7.decision.outcome == "worse"
     assert res.srm.p_value == pytest.approx(0.0086, abs=0.00005)
     assert not res.srm.mismatch
     rounds = rows[("game_rounds", "gate_40")]

@@ -88,28 +88,35 @@ def test_decisions_are_sticky_and_name_their_look(result):
     for r in result.results:
         seq = r.sequential
         states = [lk["decision"] for lk in seq.looks]
-        if seq.decision_look is None:
+        assert r.decision == seq.decision  # the sequential decision governs the result
+        if seq.decision.outcome == "continue":
             assert set(states) == {"continue"}
             continue
-        first = seq.decision_look
+        first = seq.decision.look
         stop_index = next(i for i, lk in enumerate(seq.looks) if lk["look"] == first)
         assert all(s == "continue" for s in states[:stop_index])
-        assert all(s == seq.decision for s in states[stop_index:])
+        assert all(s == seq.decision.outcome for s in states[stop_index:])
+        # the stop is reported with the interval and p-value of the look it happened at
+        at_stop = seq.looks[stop_index]
+        assert list(seq.decision.ci) == at_stop["ci"]
 
 
 def test_a_large_true_effect_is_detected(result):
-    share = next(r for r in result.results if r.metric == "share_rate").sequential
-    assert share.decision == "stop: better"
+    share = next(r for r in result.results if r.metric == "share_rate")
+    assert share.sequential.decision.outcome == "better"
+    assert share.decision.basis == "sequential"
 
 
-def test_always_valid_p_values_never_increase_for_mixture_methods(export):
-    for method in ("msprt", "cs"):
+def test_each_looks_p_value_and_interval_agree(export):
+    for method in ("msprt", "cs", "gst"):
         res = abkit.analyze(
             export.assignments, {**CONFIG, "sequential": {"method": method}}, events=export.events
         )
         for r in res.results:
-            p = [lk["p_value"] for lk in r.sequential.looks]
-            assert np.all(np.diff(p) <= 0)
+            for lk in r.sequential.looks:
+                lo, hi = lk["ci"]
+                if np.isfinite(lo):
+                    assert (lo > 0 or hi < 0) == (lk["p_value"] < 0.05), (method, r.metric, lk)
 
 
 def test_gst_uses_only_planned_looks_and_reports_boundaries(export):
@@ -120,7 +127,7 @@ def test_gst_uses_only_planned_looks_and_reports_boundaries(export):
     r = abkit.analyze(export.assignments, config, events=export.events).results[0]
     assert [lk["day"] for lk in r.sequential.looks] == [4.0, 8.0, 12.0, 14.0]
     assert len(r.sequential.tuning["boundaries"]) == 4
-    assert r.sequential.decision != "continue"  # the final planned look was reached
+    assert r.decision.outcome != "continue"  # the final planned look was reached
 
 
 def test_summary_table_with_cumulative_checkpoints():
@@ -140,7 +147,8 @@ def test_summary_table_with_cumulative_checkpoints():
     r = abkit.analyze(rows, config).results[0]
     assert [lk["n_control"] for lk in r.sequential.looks] == [500, 1_000, 1_500, 2_000]
     assert r.sequential.looks[-1]["estimate"] == pytest.approx(0.05)
-    assert r.sequential.decision == "stop: better"
+    assert r.decision.outcome == "better"
+    assert r.decision.look_unit == "checkpoint" and r.decision.where.startswith("at checkpoint")
 
 
 def test_unit_table_cannot_be_monitored(tmp_path):
@@ -190,12 +198,9 @@ def test_gst_futility_stops_an_aa_test_early():
     }
     seq = abkit.analyze(export.assignments, config, events=export.events).results[0].sequential
     assert len(seq.tuning["futility_bounds"]) == len(seq.looks)
-    assert seq.decision in (
-        "stop: futility (non-binding)",
-        "stop: no difference (final planned look)",
-    )
-    if seq.decision.startswith("stop: futility"):
-        assert seq.decision_look < seq.looks[-1]["look"]
+    assert seq.decision.outcome in ("futility stop", "no significant difference")
+    if seq.decision.outcome == "futility stop":
+        assert seq.decision.look < seq.looks[-1]["look"]
 
 
 def test_adoption_is_monitored_as_an_indicator(export):

@@ -62,7 +62,7 @@ def test_true_share_lift_is_recovered():
     }
     row = abkit.analyze(export.assignments, config, events=export.events).results[0]
     assert row.relative_ci[0] < 0.25 < row.relative_ci[1]
-    assert row.decision == "better"
+    assert row.decision.outcome == "better"
 
 
 def test_bad_simulation_parameters_are_user_errors():

@@ -109,19 +109,34 @@ def test_delta_ratio_test_matches_hand_computation():
 
 
 def test_relative_effect_matches_numerical_jacobian(skewed):
+    """The lift interval is exp(log(T/C) ± z·se) − 1, se from the numerical Jacobian
+    of log(T/C)."""
     c, t = skewed
     res = welch_test(ArmSummary.from_values(c), ArmSummary.from_values(t))
     mc, mt = c.mean(), t.mean()
     vc, vt = c.var(ddof=1) / c.size, t.var(ddof=1) / t.size
     h = 1e-6
-    d_dc = ((mt / (mc + h)) - (mt / (mc - h))) / (2 * h)
-    d_dt = (((mt + h) / mc) - ((mt - h) / mc)) / (2 * h)
+    d_dc = (math.log(mt / (mc + h)) - math.log(mt / (mc - h))) / (2 * h)
+    d_dt = (math.log((mt + h) / mc) - math.log((mt - h) / mc)) / (2 * h)
     se = math.sqrt(d_dc**2 * vc + d_dt**2 * vt)
     assert res.relative_effect == pytest.approx(mt / mc - 1, rel=REL)
-    assert res.relative_se == pytest.approx(se, rel=1e-6)
-    assert res.relative_ci[0] == pytest.approx(
-        res.relative_effect - 1.959963984540054 * se, rel=1e-6
+    assert res.log_ratio_se == pytest.approx(se, rel=1e-6)
+    z = 1.959963984540054
+    assert res.relative_ci[0] == pytest.approx(math.exp(math.log(mt / mc) - z * se) - 1, rel=1e-6)
+    assert res.relative_ci[1] == pytest.approx(math.exp(math.log(mt / mc) + z * se) - 1, rel=1e-6)
+
+
+def test_proportion_lift_interval_matches_statsmodels_log_ratio_interval():
+    """Independent implementation: statsmodels' Katz log interval for a risk ratio."""
+    control, treatment = (
+        ArmSummary.from_values(np.r_[np.ones(12), np.zeros(88)]),
+        (ArmSummary.from_values(np.r_[np.ones(31), np.zeros(69)])),
     )
+    res = two_proportion_ztest(control, treatment)
+    low, high = confint_proportions_2indep(31, 100, 12, 100, method="log", compare="ratio")
+    assert res.relative_ci[0] == pytest.approx(low - 1, rel=1e-9)
+    assert res.relative_ci[1] == pytest.approx(high - 1, rel=1e-9)
+    assert res.relative_ci[0] > -1
 
 
 def test_noninferiority_matches_statsmodels_one_sided_welch(skewed):

@@ -1,4 +1,4 @@
-"""Figures for reports and notebooks, drawn from ``AnalysisResult.to_dict()``.
+"""Figures for reports and notebooks, drawn from an :class:`AnalysisResult`.
 
 ``plan(d)`` lists every figure a result supports (file stem, caption, drawing
 function); ``save_all(d, folder)`` writes them as PNG.  matplotlib is imported only
@@ -11,9 +11,10 @@ import hashlib
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-Result = dict[str, Any]
+if TYPE_CHECKING:
+    from abkit.result import AnalysisResult as Result
 PLOT_KINDS = (
     "forest",
     "retention",
@@ -39,9 +40,9 @@ def plan(d: Result) -> list[tuple[str, str, Callable[[], Any]]]:
     out: list[tuple[str, str, Callable[[], Any]]] = [
         ("forest", "Effects of every metric and treatment", lambda: f.forest(d))
     ]
-    if d.get("retention_curve"):
+    if d.retention_curve:
         out.append(("retention", "Retention curve", lambda: f.retention(d)))
-    for metric in d.get("session_depth", {}):
+    for metric in d.session_depth:
         out.append(
             (
                 _slug("session_depth", metric),
@@ -49,9 +50,9 @@ def plan(d: Result) -> list[tuple[str, str, Callable[[], Any]]]:
                 lambda m=metric: f.session_depth(d, m),
             )
         )
-    for r in d["results"]:
-        m, v = r["metric"], r["variant"]
-        if r.get("sequential") and r["sequential"]["looks"]:
+    for r in d.results:
+        m, v = r.metric, r.variant
+        if r.sequential and r.sequential.looks:
             out.append(
                 (
                     _slug("sequential", m, v),
@@ -59,7 +60,7 @@ def plan(d: Result) -> list[tuple[str, str, Callable[[], Any]]]:
                     lambda m=m, v=v: f.sequential(d, m, v),
                 )
             )
-        b2b = r.get("b2b") or {}
+        b2b = r.b2b or {}
         if "time_to_value" in b2b:
             out.append(
                 (
@@ -116,11 +117,10 @@ def draw(
     if metric is None:
         candidates = [
             r
-            for r in d["results"]
-            if (kind == "sequential" and r.get("sequential"))
-            or (kind != "sequential" and r.get("b2b"))
+            for r in d.results
+            if (kind == "sequential" and r.sequential) or (kind != "sequential" and r.b2b)
         ]
         if not candidates:
             raise ValueError(f"this result has nothing to draw as '{kind}'")
-        metric = candidates[0]["metric"]
+        metric = candidates[0].metric
     return fn(d, metric, variant)

@@ -1,11 +1,12 @@
-"""The figures, each drawn from ``AnalysisResult.to_dict()`` alone (so a saved
-results.json can be redrawn without the export).  Every function returns a
-matplotlib Figure."""
+"""The figures, each drawn from an :class:`AnalysisResult` alone (a saved results.json
+read back with ``AnalysisResult.from_dict`` redraws them without the export).  Every
+function returns a matplotlib Figure; colours and fills come from each result's
+:class:`~abkit.decision.Decision`, as in the tables."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats as st
@@ -19,9 +20,18 @@ from abkit.plots.style import (
     styled,
     variant_colours,
 )
-from abkit.report.format import is_rate
+from abkit.report.format import interval, is_rate, num
 
-Result = dict[str, Any]
+if TYPE_CHECKING:
+    from abkit.result import AnalysisResult as Result
+    from abkit.result import MetricResult
+
+_TONE_COLOURS = {"good": BETTER, "bad": WORSE, "neutral": NEUTRAL}
+
+
+def _arr(values: list[Any]) -> np.ndarray:
+    """A float array from a detail table, where JSON may have turned NaN into None."""
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
 def _log_ticks(ax: Any, which: str, fmt: str) -> None:
@@ -36,47 +46,38 @@ def _log_ticks(ax: Any, which: str, fmt: str) -> None:
 
 
 def _title(d: Result, what: str) -> str:
-    return f"{d['experiment']['name']}: {what}"
+    return f"{d.name}: {what}"
 
 
 def _colours(d: Result) -> dict[str, str]:
-    exp = d["experiment"]
-    return variant_colours(list(exp["variants"]), exp["control"])
-
-
-def _row_colour(r: Result) -> str:
-    decision = r["decision"]
-    if decision in ("better", "pass"):
-        return BETTER
-    if decision in ("worse", "fail"):
-        return WORSE
-    return NEUTRAL
+    return variant_colours(list(d.variants), d.control)
 
 
 @styled
 def forest(d: Result) -> Any:
     """Relative effect (lift) with CI for every metric × treatment, zero line, guardrail
-    margins; filled markers are significant (or a passed/failed guardrail), hollow are
-    not; the absolute effect and CI are printed on the right."""
-    rows = [r for r in d["results"] if r["relative_effect"] is not None]
+    margins.  Colour and fill show each result's decision: filled blue better (or
+    guardrail pass), filled orange worse (or guardrail fail), hollow grey anything
+    undecided; the decision is written beside each row with the absolute effect."""
+    rows = [r for r in d.results if math.isfinite(r.relative_effect)]
     fig, ax = new_figure(height=max(2.5, 0.45 * len(rows) + 1.4))
     labels = []
     for i, r in enumerate(reversed(rows)):
-        lo, hi = (np.nan if v is None else 100 * v for v in r["relative_ci"])
-        est = 100 * r["relative_effect"]
-        colour = _row_colour(r)
-        filled = r["significant"] or r["decision"] in ("pass", "fail")
+        lo, hi = (100 * v for v in r.relative_ci)
+        est = 100 * r.relative_effect
+        colour = _TONE_COLOURS[r.decision.tone]
+        filled = r.decision.decided
         ax.plot([lo, hi], [i, i], color=colour, lw=2, solid_capstyle="butt")
         ax.plot(est, i, "o", ms=7, color=colour, mfc=colour if filled else "white", mew=1.5)
-        g = r.get("guardrail")
+        g = r.guardrail
         if g:
-            control = r["control"]["value"]
+            control = r.control_value
             margin = (
-                g["margin"] * 100
-                if g["scale"] == "relative"
-                else (100 * g["margin"] / abs(control) if control else np.nan)
+                g.margin * 100
+                if g.scale == "relative"
+                else (100 * g.margin / abs(control) if control else np.nan)
             )
-            side = -1 if r["direction"] == "increase" else 1
+            side = -1 if r.direction == "increase" else 1
             ax.plot([side * margin] * 2, [i - 0.35, i + 0.35], color=WORSE, ls="--", lw=1.2)
         absolute = _abs_label(r)
         ax.annotate(
@@ -88,34 +89,32 @@ def forest(d: Result) -> Any:
             color="#333333",
         )
         guard = " (guardrail)" if g else ""
-        labels.append(f"{r['metric']}{guard}\n{r['variant']}")
+        labels.append(f"{r.metric}{guard}\n{r.variant}")
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
     ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.set_xlabel("relative effect vs control (%), with confidence interval")
-    conf = f"{1 - d['experiment']['alpha']:.0%}"
+    conf = f"{1 - d.alpha:.0%}"
     ax.set_title(_title(d, f"effects with {conf} confidence intervals"), loc="left")
     fig.supxlabel(
-        "filled: significant (or guardrail decided) · hollow: not · dashed: "
-        "guardrail margin · right: absolute effect [CI]",
+        "filled blue: better or guardrail pass · filled orange: worse or guardrail fail · "
+        "hollow: undecided · dashed: guardrail margin · right: decision, absolute effect [CI]",
         fontsize=7,
         color="#555555",
     )
     return fig
 
 
-def _abs_label(r: Result) -> str:
-    from abkit.report.format import interval, num
-
-    t = r["metric_type"]
-    return f"{num(r['effect'], t, True)} {interval(r['ci'], t)}"
+def _abs_label(r: MetricResult) -> str:
+    t = r.metric_type
+    return f"{r.decision.outcome}: {num(r.effect, t, True)} {interval(r.ci, t)}"
 
 
 @styled
 def retention(d: Result, max_day: int = 30) -> Any:
     """Share of eligible units active on each day after assignment, with 95 % Wilson
     bands (Wilson 1927)."""
-    curve = d["retention_curve"]
+    curve = d.retention_curve
     fig, ax = new_figure()
     colours = _colours(d)
     for variant, c in curve.items():
@@ -155,8 +154,8 @@ def retention(d: Result, max_day: int = 30) -> Any:
 def session_depth(d: Result, metric: str | None = None) -> Any:
     """Distribution of AI interactions per session by variant (log-scaled shares), with
     the one-interaction share and the 20+ power-user share marked."""
-    metric = metric or next(iter(d["session_depth"]))
-    shapes = d["session_depth"][metric]
+    metric = metric or next(iter(d.session_depth))
+    shapes = d.session_depth[metric]
     fig, ax = new_figure()
     colours = _colours(d)
     for variant, s in shapes.items():
@@ -194,11 +193,9 @@ def session_depth(d: Result, metric: str | None = None) -> Any:
     return fig
 
 
-def _result(d: Result, metric: str, variant: str | None) -> Result:
+def _result(d: Result, metric: str, variant: str | None) -> MetricResult:
     rows = [
-        r
-        for r in d["results"]
-        if r["metric"] == metric and (variant is None or r["variant"] == variant)
+        r for r in d.results if r.metric == metric and (variant is None or r.variant == variant)
     ]
     if not rows:
         raise ValueError(
@@ -209,50 +206,60 @@ def _result(d: Result, metric: str, variant: str | None) -> Result:
 
 @styled
 def sequential(d: Result, metric: str, variant: str | None = None) -> Any:
-    """Estimate and always-valid interval over the looks, the fixed-horizon CI at the
-    end for contrast, and the decision look."""
+    """Estimate and interval at each look, the fixed-horizon CI at the end for contrast,
+    and the look where the decision was taken.  Always-valid intervals (mSPRT, CS) are
+    drawn as a band over daily looks; a group-sequential design's repeated intervals
+    exist only at its planned looks, so they are drawn as separate bars, unjoined."""
     r = _result(d, metric, variant)
-    seq = r["sequential"]
-    looks = seq["looks"]
+    seq = r.sequential
+    assert seq is not None
+    looks = seq.looks
     x = np.array([lk["day"] for lk in looks], dtype=float)
-    est = np.array([np.nan if lk["estimate"] is None else lk["estimate"] for lk in looks])
-    lo = np.array([np.nan if lk["ci"][0] is None else lk["ci"][0] for lk in looks])
-    hi = np.array([np.nan if lk["ci"][1] is None else lk["ci"][1] for lk in looks])
-    scale = 100 if is_rate(r["metric_type"]) else 1
+    est = _arr([lk["estimate"] for lk in looks])
+    lo = _arr([lk["ci"][0] for lk in looks])
+    hi = _arr([lk["ci"][1] for lk in looks])
+    scale = 100 if is_rate(r.metric_type) else 1
     fig, ax = new_figure()
-    colour = _colours(d).get(r["variant"], BETTER)
-    ax.fill_between(
-        x,
-        scale * lo,
-        scale * hi,
-        color=colour,
-        alpha=0.2,
-        lw=0,
-        step="mid" if x.size < 3 else None,
-        label="always-valid interval",
-    )
-    ax.plot(x, scale * est, color=colour, marker="o", ms=3, label="estimate")
-    if r["ci"][0] is not None:
+    colour = _colours(d).get(r.variant, BETTER)
+    if seq.interval == "repeated confidence interval":
+        ax.errorbar(
+            x,
+            scale * est,
+            yerr=[scale * (est - lo), scale * (hi - est)],
+            fmt="o",
+            color=colour,
+            capsize=4,
+            label="estimate and repeated CI at each planned look",
+        )
+    else:
+        ax.fill_between(
+            x,
+            scale * lo,
+            scale * hi,
+            color=colour,
+            alpha=0.2,
+            lw=0,
+            step="mid" if x.size < 3 else None,
+            label=seq.interval,
+        )
+        ax.plot(x, scale * est, color=colour, marker="o", ms=3, label="estimate")
+    if math.isfinite(r.ci[0]):
         ax.errorbar(
             x[-1] + 0.4,
-            scale * r["effect"],
-            yerr=[[scale * (r["effect"] - r["ci"][0])], [scale * (r["ci"][1] - r["effect"])]],
+            scale * r.effect,
+            yerr=[[scale * (r.effect - r.ci[0])], [scale * (r.ci[1] - r.effect)]],
             fmt="s",
             color="black",
             capsize=4,
-            label="fixed-horizon CI (last look)",
+            label="fixed-horizon CI (not valid under repeated looks)",
         )
     ax.axhline(0, color="black", lw=0.8)
-    if seq["decision_look"] is not None:
-        day = next(lk["day"] for lk in looks if lk["look"] == seq["decision_look"])
-        ax.axvline(
-            day,
-            color=WORSE if "worse" in seq["decision"] or "breach" in seq["decision"] else BETTER,
-            ls="--",
-            lw=1.2,
-        )
+    decision = seq.decision
+    if decision.outcome != "continue" and decision.look is not None:
+        day = next(lk["day"] for lk in looks if lk["look"] == decision.look)
+        ax.axvline(day, color=_TONE_COLOURS[decision.tone], ls="--", lw=1.2)
         ax.annotate(
-            seq["decision"],
+            f"{decision.outcome} {decision.where.split(' (')[0]}",
             xy=(day, 1),
             xycoords=("data", "axes fraction"),
             xytext=(4, -12),
@@ -260,9 +267,13 @@ def sequential(d: Result, metric: str, variant: str | None = None) -> Any:
             fontsize=8,
         )
     unit = " (percentage points)" if scale == 100 else ""
-    ax.set_xlabel("look (day)")
+    ax.set_xlabel("look (day)" if decision.look_unit != "checkpoint" else "checkpoint")
     ax.set_ylabel(f"effect, treatment − control{unit}")
-    ax.set_title(_title(d, f"{metric}, {r['variant']}: {seq['method']}"), loc="left", fontsize=9)
+    ax.set_title(
+        _title(d, f"{metric}, {r.variant}: {seq.method} — {decision.outcome}"),
+        loc="left",
+        fontsize=9,
+    )
     ax.legend(fontsize=8, loc="lower right")
     return fig
 
@@ -272,10 +283,11 @@ def bootstrap(d: Result, metric: str, variant: str | None = None) -> Any:
     """B2B: the account bootstrap distribution of the effect, with the observed effect,
     the randomisation-test interval and zero."""
     r = _result(d, metric, variant)
-    b = r["b2b"]
+    b = r.b2b
+    assert b is not None
     edges = np.array(b["distribution"]["edges"])
     counts = np.array(b["distribution"]["counts"], dtype=float)
-    scale = 100 if is_rate(r["metric_type"]) else 1
+    scale = 100 if is_rate(r.metric_type) else 1
     fig, ax = new_figure()
     ax.stairs(
         counts / counts.sum(),
@@ -285,16 +297,22 @@ def bootstrap(d: Result, metric: str, variant: str | None = None) -> Any:
         alpha=0.5,
         label=f"bootstrap ({b['bootstrap']['resamples']:,} account resamples)",
     )
-    lo, hi = b["randomization"]["ci"]
-    if lo is not None:
+    lo, hi = _arr(b["randomization"]["ci"])
+    if math.isfinite(lo) or math.isfinite(hi):
+        left, right = ax.get_xlim()
         ax.axvspan(
-            scale * lo, scale * hi, color=BETTER, alpha=0.12, label="randomisation-test interval"
+            scale * lo if math.isfinite(lo) else left,
+            scale * hi if math.isfinite(hi) else right,
+            color=BETTER,
+            alpha=0.12,
+            label="randomisation-test interval"
+            + ("" if math.isfinite(lo) and math.isfinite(hi) else " (one side unbounded)"),
         )
-    ax.axvline(scale * r["effect"], color=BETTER, lw=2, label="observed effect")
+    ax.axvline(scale * r.effect, color=BETTER, lw=2, label="observed effect")
     ax.axvline(0, color="black", lw=0.8)
     ax.set_xlabel("effect, treatment − control" + (" (percentage points)" if scale == 100 else ""))
     ax.set_ylabel("share of resamples")
-    ax.set_title(_title(d, f"{metric}, {r['variant']}: account bootstrap"), loc="left")
+    ax.set_title(_title(d, f"{metric}, {r.variant}: account bootstrap"), loc="left")
     ax.legend(fontsize=8)
     return fig
 
@@ -304,14 +322,15 @@ def accounts(d: Result, metric: str, variant: str | None = None) -> Any:
     """B2B: one dot per account by arm, area proportional to its size (the metric's
     denominator), with each arm's user-weighted value."""
     r = _result(d, metric, variant)
-    per = r["b2b"]["accounts"]
-    scale = 100 if is_rate(r["metric_type"]) else 1
+    assert r.b2b is not None
+    per = r.b2b["accounts"]
+    scale = 100 if is_rate(r.metric_type) else 1
     fig, ax = new_figure()
     colours = _colours(d)
     rng = np.random.default_rng(0)  # fixed jitter: same input, same picture
     names = list(per)
     for i, name in enumerate(names):
-        values = np.array([np.nan if v is None else v for v in per[name]["value"]])
+        values = _arr(per[name]["value"])
         sizes = np.array(per[name]["size"], dtype=float)
         area = (
             400 * sizes / max(1.0, max(np.nanmax(np.array(per[n]["size"], float)) for n in names))
@@ -324,9 +343,7 @@ def accounts(d: Result, metric: str, variant: str | None = None) -> Any:
             alpha=0.6,
             edgecolor="white",
         )
-        value = (
-            r["control"]["value"] if name == d["experiment"]["control"] else r["treatment"]["value"]
-        )
+        value = r.control_value if name == d.control else r.treatment_value
         ax.plot([i - 0.3, i + 0.3], [scale * value] * 2, color="black", lw=2)
     ax.set_xticks(range(len(names)), [f"{n}\n({len(per[n]['value'])} accounts)" for n in names])
     ax.set_ylabel(f"{metric} per account" + (" (%)" if scale == 100 else ""))
@@ -340,7 +357,8 @@ def accounts(d: Result, metric: str, variant: str | None = None) -> Any:
 def time_to_value(d: Result, metric: str, variant: str | None = None) -> Any:
     """B2B: Kaplan–Meier curves of the share of accounts that reached value, per arm."""
     r = _result(d, metric, variant)
-    ttv = r["b2b"]["time_to_value"]
+    assert r.b2b is not None
+    ttv = r.b2b["time_to_value"]
     fig, ax = new_figure()
     colours = _colours(d)
     for name, curve in ttv["kaplan_meier"].items():

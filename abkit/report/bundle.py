@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abkit.report.markdown import render_markdown
 
+if TYPE_CHECKING:
+    from abkit.result import AnalysisResult
 
-def write_bundle(d: dict[str, Any], folder: str | Path) -> dict[str, Any]:
+
+def write_bundle(result: AnalysisResult, folder: str | Path) -> dict[str, Any]:
     """Write results.json, plots/*.png and report.md (images linked by relative path)."""
     from abkit.plots import save_all
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "results.json").write_text(
-        json.dumps(d, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
-    plots = save_all(d, folder / "plots")
+    (folder / "results.json").write_text(result.to_json() + "\n", encoding="utf-8")
+    plots = save_all(result, folder / "plots")
     images = [(path.relative_to(folder).as_posix(), caption) for path, caption in plots]
-    (folder / "report.md").write_text(render_markdown(d, images=images), encoding="utf-8")
+    (folder / "report.md").write_text(render_markdown(result, images=images), encoding="utf-8")
     return {
         "report": folder / "report.md",
         "results": folder / "results.json",

@@ -1,105 +1,85 @@
-"""Number formatting shared by the text and Markdown reports."""
+"""Cell formatting shared by the text, Markdown and HTML reports and the plots.
+
+Everything here reads the typed :class:`~abkit.result.MetricResult` and its
+:class:`~abkit.decision.Decision`, so every output states the same decision with the
+same method and p-value.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import TYPE_CHECKING
 
 from abkit.config import RATE_TYPES
+
+if TYPE_CHECKING:
+    from abkit.result import AnalysisResult, MetricResult
+
+UNBOUNDED = "unbounded"
 
 
 def is_rate(metric_type: str) -> bool:
     return metric_type in RATE_TYPES
 
 
-def num(value: Any, metric_type: str = "mean", signed: bool = False) -> str:
+def _missing(value: float | None) -> bool:
+    return value is None or math.isnan(value)
+
+
+def _pair(values: list[float | None] | tuple[float, float]) -> tuple[float, float]:
+    """An interval from a detail table, where JSON may have turned NaN into None."""
+    lo, hi = values
+    return (math.nan if lo is None else lo, math.nan if hi is None else hi)
+
+
+def num(value: float | None, metric_type: str = "mean", signed: bool = False) -> str:
     """A metric value: rates as percentages (percentage points when signed)."""
-    if value is None:
+    if _missing(value):
         return "n/a"
+    assert value is not None
+    if math.isinf(value):
+        return UNBOUNDED
     if is_rate(metric_type):
         text = f"{value * 100:+.2f}" if signed else f"{value * 100:.2f}"
         return text + (" pp" if signed else " %")
     return f"{value:+.4g}" if signed else f"{value:.4g}"
 
 
-def pct(value: Any) -> str:
-    return "n/a" if value is None else f"{value * 100:+.2f} %"
-
-
-def interval(ci: list[Any], metric_type: str = "mean") -> str:
-    lo, hi = ci
-    if lo is None or hi is None:
+def pct(value: float | None) -> str:
+    if _missing(value):
         return "n/a"
-    return f"[{num(lo, metric_type, True)}, {num(hi, metric_type, True)}]"
+    assert value is not None
+    return UNBOUNDED if math.isinf(value) else f"{value * 100:+.2f} %"
 
 
-def rel_interval(ci: list[Any]) -> str:
-    lo, hi = ci
-    return "n/a" if lo is None or hi is None else f"[{pct(lo)}, {pct(hi)}]"
-
-
-def pval(p: Any) -> str:
-    if p is None:
+def _bounds(low: str, high: str, ci: tuple[float, float]) -> str:
+    """[low, high]; a missing side next to a finite one is an unbounded side (a test
+    inversion that never rejects on that side), shown as such."""
+    lo_missing, hi_missing = _missing(ci[0]), _missing(ci[1])
+    if lo_missing and hi_missing:
         return "n/a"
+    low = UNBOUNDED if lo_missing or math.isinf(ci[0]) else low
+    high = UNBOUNDED if hi_missing or math.isinf(ci[1]) else high
+    return f"[{low}, {high}]"
+
+
+def interval(ci: tuple[float, float], metric_type: str = "mean") -> str:
+    return _bounds(num(ci[0], metric_type, True), num(ci[1], metric_type, True), ci)
+
+
+def rel_interval(ci: tuple[float, float]) -> str:
+    return _bounds(pct(ci[0]), pct(ci[1]), ci)
+
+
+def pval(p: float | None) -> str:
+    if _missing(p):
+        return "n/a"
+    assert p is not None
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
-def decision_label(result: dict[str, Any]) -> str:
-    if result["guardrail"]:
-        return f"guardrail {result['decision']}"
-    return result["decision"]
-
-
-def sequential_lines(result: dict[str, Any]) -> tuple[str, str] | None:
-    """(current state, method) of a result's sequential block, or None."""
-    seq = result.get("sequential")
-    if not seq or not seq["looks"]:
-        return None
-    last = seq["looks"][-1]
-    t = result["metric_type"]
-    state = seq["decision"]
-    if seq["decision_at"]:
-        state += f" at look {seq['decision_look']} ({seq['decision_at']})"
-    state += (
-        f"; latest look {last['look']}: estimate {num(last['estimate'], t, True)}, "
-        f"always-valid CI {interval(last['ci'], t)}, always-valid p = "
-        f"{pval(last['p_value'])}"
-    )
-    return state, seq["method"]
-
-
-def b2b_line(result: dict[str, Any]) -> str | None:
-    """One line summarising a result's B2B cross-checks, or None."""
-    b = result.get("b2b")
-    if not b or "randomization" not in b:
-        return None
-    t = result["metric_type"]
-    arms = ", ".join(f"{v}: {a['accounts']} accounts" for v, a in b["arms"].items())
-    boot, cr2 = b["bootstrap"], b["cr2"]
-    return (
-        f"{arms}; {b['weighting']}-weighted; randomisation p = "
-        f"{pval(b['randomization']['p_value'])}, CI {interval(b['randomization']['ci'], t)}; "
-        f"bootstrap ({boot['resamples']:,}) percentile {interval(boot['percentile'], t)}, "
-        f"bootstrap-t {interval(boot['studentized'], t)}; CR2 + Bell-McCaffrey "
-        f"(df {cr2['df']:.1f}) p = {pval(cr2['p_value'])}, CI {interval(cr2['ci'], t)}"
-    )
-
-
-def result_cells(r: dict[str, Any]) -> list[str]:
-    """The formatted cells every table shows for a result, in order: metric, variant,
-    control, treatment, effect, CI, lift, lift CI, p, p adjusted."""
-    t = r["metric_type"]
-    return [
-        r["metric"],
-        r["variant"],
-        num(r["control"]["value"], t),
-        num(r["treatment"]["value"], t),
-        num(r["effect"], t, True),
-        interval(r["ci"], t),
-        pct(r["relative_effect"]),
-        rel_interval(r["relative_ci"]),
-        pval(r["p_value"]),
-        pval(r["p_value_adjusted"]),
-    ]
+def conf_label(alpha: float) -> str:
+    return f"{1 - alpha:.0%}"
 
 
 _SHORT_METHODS = (
@@ -107,12 +87,134 @@ _SHORT_METHODS = (
     ("two-proportion", "z, 2 props"),
     ("delta-method", "delta z"),
     ("account-level randomisation", "randomisation"),
-    ("restricted mean", "RMST, perm."),
+    ("restricted mean", "RMST perm."),
+    ("one-sided non-inferiority", "NI"),
+    ("mSPRT", "mSPRT"),
+    ("asymptotic confidence sequence", "CS"),
+    ("group-sequential", "GST"),
 )
 
 
 def short_method(method: str) -> str:
-    """A few words naming the test, for narrow tables (the full name is in the footer)."""
+    """A few words naming a test, for tables (the full names are in the legend)."""
     return next(
         (short for prefix, short in _SHORT_METHODS if method.startswith(prefix)), method[:14]
+    )
+
+
+def method_legend(result: AnalysisResult) -> list[str]:
+    """'short = full name' for every method a table abbreviates."""
+    names = {r.method for r in result.results} | {r.decision.method for r in result.results}
+    return [f"{short_method(m)} = {m}" for m in sorted(names, key=short_method)]
+
+
+def margin_text(r: MetricResult) -> str:
+    """A guardrail's margin: '5 % relative' or '+0.01 absolute' (harmful direction)."""
+    g = r.guardrail
+    assert g is not None
+    if g.scale == "relative":
+        return f"{g.margin * 100:g} % relative"
+    return f"{num(g.margin, r.metric_type).lstrip('+')} absolute"
+
+
+def decided_by(r: MetricResult) -> str:
+    """The method and p-value the decision rests on, in a few words:
+    'delta z, p 0.0012', 'NI (5 % relative), p 0.0153', 'mSPRT at day 12, p 0.0031'."""
+    d = r.decision
+    name = short_method(d.method)
+    if r.guardrail is not None:
+        name = f"NI ({margin_text(r)})" + (
+            f" via {name}" if d.basis.startswith("sequential") else ""
+        )
+    if d.where:
+        name += " " + d.where.split(" (")[0]
+    return f"{name}, p {pval(d.p_value)}"
+
+
+def fixed_p(r: MetricResult) -> str:
+    """The fixed-horizon p-value, daggered when repeated looks invalidate it."""
+    return pval(r.p_value) + ("" if r.fixed_horizon_valid else " †")
+
+
+def result_cells(r: MetricResult) -> list[str]:
+    """The cells every table shows for a result, in order: metric, variant, control,
+    treatment, effect, CI, lift, lift CI, p (fixed horizon), decided by, decision."""
+    t = r.metric_type
+    return [
+        r.metric,
+        r.variant,
+        num(r.control_value, t),
+        num(r.treatment_value, t),
+        num(r.effect, t, True),
+        interval(r.ci, t),
+        pct(r.relative_effect),
+        rel_interval(r.relative_ci),
+        fixed_p(r),
+        decided_by(r),
+        r.decision.outcome,
+    ]
+
+
+def table_notes(result: AnalysisResult) -> list[str]:
+    """The sentences under every results table: what 'p', '†' and 'decided by' mean."""
+    notes = [
+        f"p: the fixed-horizon test's two-sided p-value; effect and lift with "
+        f"{conf_label(result.alpha)} CIs (lift interval on the log scale)."
+    ]
+    if any(not r.fixed_horizon_valid for r in result.results):
+        notes.append(
+            "†: fixed-horizon p-value and CIs, not valid under repeated looks; the decision "
+            "comes from the sequential method."
+        )
+    notes.append(
+        "decided by: the test and p-value the decision rests on"
+        + (
+            f" ({result.correction}-adjusted across treatments for primary metrics)"
+            if len(result.variants) > 2 and result.correction != "none"
+            else ""
+        )
+        + "; NI = one-sided non-inferiority test against the guardrail's margin."
+    )
+    return notes
+
+
+def sequential_line(r: MetricResult) -> str | None:
+    """A result's sequential state: decision, where, and the latest look's numbers."""
+    seq = r.sequential
+    if seq is None or not seq.looks:
+        return None
+    d, t = seq.decision, r.metric_type
+    last = seq.looks[-1]
+    ci_last = _pair(last["ci"])
+    unit = d.look_unit or "look"
+    state = f"{d.outcome}"
+    if d.outcome != "continue":
+        state += (
+            f" {d.where}: {seq.interval} {interval(d.ci, t)}, p = {pval(d.p_value)} — {d.meaning}"
+        )
+    state += (
+        f"; latest {unit} {last['look']}: estimate {num(last['estimate'], t, True)}, "
+        f"{seq.interval} {interval(ci_last, t)}, p = {pval(last['p_value'])}"
+    )
+    return state
+
+
+def b2b_line(r: MetricResult) -> str | None:
+    """One line summarising a result's B2B cross-checks, or None."""
+    b = r.b2b
+    if not b or "randomization" not in b:
+        return None
+    t = r.metric_type
+
+    def ci(values: list[float | None]) -> str:
+        return interval(_pair(values), t)
+
+    arms = ", ".join(f"{v}: {a['accounts']} accounts" for v, a in b["arms"].items())
+    boot, cr2 = b["bootstrap"], b["cr2"]
+    return (
+        f"{arms}; {b['weighting']}-weighted; randomisation p = "
+        f"{pval(b['randomization']['p_value'])}, CI {ci(b['randomization']['ci'])}; "
+        f"bootstrap ({boot['resamples']:,}) percentile {ci(boot['percentile'])}, "
+        f"bootstrap-t {ci(boot['studentized'])}; CR2 + Bell-McCaffrey "
+        f"(df {num(cr2['df'])}) p = {pval(cr2['p_value'])}, CI {ci(cr2['ci'])}"
     )

@@ -4,46 +4,50 @@ is escaped with :func:`html.escape`."""
 from __future__ import annotations
 
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING
 
-from abkit.report.format import decision_label, pval, result_cells
+from abkit.report.format import method_legend, pval, result_cells, table_notes
 
-_COLOURS = {"better": "#0072B2", "pass": "#0072B2", "worse": "#D55E00", "fail": "#D55E00"}
+if TYPE_CHECKING:
+    from abkit.result import AnalysisResult
+
+_COLOURS = {"good": "#0072B2", "bad": "#D55E00", "neutral": "inherit"}
+_HEAD = (
+    "metric",
+    "variant",
+    "control",
+    "treatment",
+    "effect",
+    "CI",
+    "lift",
+    "lift CI",
+    "p",
+    "decided by",
+    "decision",
+)
 
 
-def render_html(d: dict[str, Any]) -> str:
-    exp, srm = d["experiment"], d["srm"]
-    parts = [f"<h4>A/B result: {escape(exp['name'])}</h4>"]
-    for w in d["warnings"]:
+def render_html(res: AnalysisResult) -> str:
+    srm = res.srm
+    parts = [f"<h4>A/B result: {escape(res.name)}</h4>"]
+    for w in res.warnings:
         parts.append(f'<p style="color:#D55E00"><b>Warning:</b> {escape(w)}</p>')
-    status = "MISMATCH" if srm["mismatch"] else "ok"
+    status = "MISMATCH" if srm.mismatch else "ok"
     parts.append(
-        f"<p>Sample ratio: <b>{status}</b> (chi-square p = {pval(srm['p_value'])}) "
-        f"&middot; unit {escape(exp['unit'])} &middot; control "
-        f"{escape(exp['control'])} &middot; alpha {exp['alpha']}</p>"
+        f"<p>Sample ratio: <b>{status}</b> (chi-square p = {pval(srm.p_value)}) "
+        f"&middot; unit {escape(res.unit)} &middot; control "
+        f"{escape(res.control)} &middot; alpha {res.alpha}</p>"
     )
-    head = (
-        "metric",
-        "variant",
-        "control",
-        "treatment",
-        "effect",
-        "CI",
-        "lift",
-        "lift CI",
-        "p",
-        "p adj",
-        "method",
-        "decision",
-    )
-    rows = ["<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
-    for r in d["results"]:
-        colour = _COLOURS.get(r["decision"], "inherit")
-        cells = [*result_cells(r), r["method"]]
+    rows = ["<tr>" + "".join(f"<th>{h}</th>" for h in _HEAD) + "</tr>"]
+    for r in res.results:
+        *cells, decision = result_cells(r)
         rows.append(
             "<tr>"
-            + "".join(f"<td>{escape(str(c))}</td>" for c in cells)
-            + f'<td style="color:{colour}">{escape(decision_label(r))}</td></tr>'
+            + "".join(f"<td>{escape(c)}</td>" for c in cells)
+            + f'<td style="color:{_COLOURS[r.decision.tone]}" title="'
+            + f'{escape(r.decision.meaning)}">{escape(decision)}</td></tr>'
         )
     parts.append("<table>" + "".join(rows) + "</table>")
+    notes = [*table_notes(res), "Methods: " + "; ".join(method_legend(res)) + "."]
+    parts.append("<p><small>" + "<br>".join(escape(n) for n in notes) + "</small></p>")
     return "\n".join(parts)

@@ -1,106 +1,160 @@
-"""Markdown summary for pull-request reviews, rendered from ``AnalysisResult.to_dict()``.
+"""Markdown summary for pull-request reviews, rendered from an :class:`AnalysisResult`.
 
-Every piece of text that comes from the data (experiment, variant and metric
-names, reasons quoting values) is escaped so that it cannot inject markup, links
-or HTML into the review.
+Every piece of text that comes from the data (experiment, variant and metric names,
+reasons quoting values) goes through :func:`escape`, which keeps it from forming
+markup, links, mentions or HTML while leaving ordinary punctuation readable in the
+raw file.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from abkit.report.format import (
     b2b_line,
-    decision_label,
+    conf_label,
+    margin_text,
+    method_legend,
     num,
     pct,
     pval,
     result_cells,
-    sequential_lines,
+    sequential_line,
+    table_notes,
 )
 
-_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&:@])")
+if TYPE_CHECKING:
+    from abkit.result import AnalysisResult
+
+# Characters that open inline markup (emphasis, code, links, HTML, tables, strikethrough,
+# entities) and '@' (mentions, e-mail autolinks) are always escaped.  Autolinks need a
+# scheme ("://") or a domain ("www.example", "evil.com"), so ':' before '//' and '.'
+# before a letter are escaped too; "0.05", "v1.2" and sentences stay as they are.
+_ALWAYS = re.compile(r"([\\`*_\[\]<>|~&@])")
+_LINKISH = re.compile(r":(?=//)|\.(?=[A-Za-z])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ICON = {
     "better": "✅ better",
     "worse": "❌ worse",
     "guardrail pass": "✅ guardrail pass",
     "guardrail fail": "❌ guardrail fail",
     "guardrail inconclusive": "⚠️ guardrail inconclusive",
+    "continue": "⏳ continue",
+    "futility stop": "⏹️ futility stop",
 }
 
 
-def escape(text: Any) -> str:
-    """Backslash-escape Markdown punctuation and flatten newlines."""
-    return _SPECIAL.sub(r"\\\1", str(text).replace("\r", " ").replace("\n", " "))
+def escape(text: object) -> str:
+    """Escape Markdown markup, autolinks and mentions; flatten newlines and control
+    characters to spaces."""
+    flat = _CONTROL.sub(" ", str(text))
+    return _LINKISH.sub(lambda m: "\\" + m.group(0), _ALWAYS.sub(r"\\\1", flat))
 
 
-def _verdict_table(d: dict[str, Any]) -> list[str]:
-    conf = f"{1 - d['experiment']['alpha']:.0%}"
+def _verdict_table(res: AnalysisResult) -> list[str]:
+    conf = conf_label(res.alpha)
     out = [
         f"| metric | variant | control | treatment | effect ({conf} CI) | lift ({conf} CI)"
-        " | p | p adj | method | decision |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        " | p | decided by | decision |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in d["results"]:
-        metric, variant, control, treatment, effect, ci, lift, lift_ci, p, p_adj = result_cells(r)
-        label = decision_label(r)
+    for r in res.results:
+        metric, variant, control, treatment, effect, ci, lift, lift_ci, p, by, decision = (
+            result_cells(r)
+        )
         out.append(
             f"| {escape(metric)} | {escape(variant)} | {control} | {treatment} | "
-            f"{effect} {ci} | {lift} {lift_ci} | {p} | {p_adj} | {escape(r['method'])} "
-            f"| {_ICON.get(label, label)} |"
+            f"{effect} {ci} | {lift} {lift_ci} | {p} | {escape(by)} | "
+            f"{_ICON.get(decision, decision)} |"
         )
+    out.append("")
+    out += [escape(n) for n in table_notes(res)]
+    out.append("")
+    out.append("Methods: " + "; ".join(escape(m) for m in method_legend(res)) + ".")
     return out
 
 
-def _srm_line(d: dict[str, Any]) -> str:
-    srm = d["srm"]
+def _srm_line(res: AnalysisResult) -> str:
+    srm = res.srm
     return (
-        f"**Sample ratio:** {'❌ MISMATCH' if srm['mismatch'] else '✅ ok'} "
-        f"(chi-square p = {pval(srm['p_value'])}; "
-        + ", ".join(f"{escape(v)}: {n:,}" for v, n in srm["observed"].items())
+        f"**Sample ratio:** {'❌ MISMATCH' if srm.mismatch else '✅ ok'} "
+        f"(chi-square p = {pval(srm.p_value)}; "
+        + ", ".join(f"{escape(v)}: {n:,}" for v, n in srm.observed.items())
         + ")"
     )
 
 
-def _quality(d: dict[str, Any]) -> list[str]:
-    out = ["", "### Sample ratio and data quality", "", _srm_line(d), ""]
-    for t, c in d["rows"].items():
+def _guardrails(res: AnalysisResult) -> list[str]:
+    guards = [r for r in res.results if r.guardrail]
+    if not guards:
+        return []
+    out = [
+        "",
+        "### Guardrails (one-sided non-inferiority against the margin)",
+        "",
+        "| metric | variant | margin | fixed-horizon NI p | decided by | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in guards:
+        g = r.guardrail
+        assert g is not None
+        d = r.decision
+        by = f"{d.method} {d.where}".strip() + f", p {pval(d.p_value)}"
+        out.append(
+            f"| {escape(r.metric)} | {escape(r.variant)} | {escape(margin_text(r))} | "
+            f"{pval(g.p_value)} | {escape(by)} | {_ICON.get(d.outcome, d.outcome)} |"
+        )
+    return out
+
+
+def _quality(res: AnalysisResult) -> list[str]:
+    out = ["", "### Sample ratio and data quality", "", _srm_line(res), ""]
+    for t, c in res.rows.items():
         out.append(
             f"- {escape(t)}: {c['read']:,} rows read, {c['used']:,} used, "
             f"{c['excluded']:,} excluded"
         )
-    if d["exclusions"]:
+    if res.exclusions:
         out += ["", "| table | reason | rows |", "|---|---|---|"]
         out += [
             f"| {escape(e['table'])} | {escape(e['reason'])} | {e['rows']:,} |"
-            for e in d["exclusions"]
+            for e in res.exclusions
         ]
-    for metric, notes in d["metric_notes"].items():
+    for metric, notes in res.metric_notes.items():
         label = "all metrics" if metric == "(all)" else escape(metric)
         out += [f"- {label}: {escape(n)}" for n in notes]
     return out
 
 
-def _details(d: dict[str, Any]) -> list[str]:
+def _details(res: AnalysisResult) -> list[str]:
     out: list[str] = []
-    b2b = [(r, b2b_line(r)) for r in d["results"]]
+    warned = [
+        (r.metric, r.variant, w)
+        for r in res.results
+        for w in (*r.warnings, *(r.sequential.warnings if r.sequential else ()))
+    ]
+    if warned:
+        out += ["", "### Warnings by result", ""]
+        out += [f"- ⚠️ **{escape(m)} / {escape(v)}**: {escape(w)}" for m, v, w in warned]
+    b2b = [(r, b2b_line(r)) for r in res.results]
     if any(line for _, line in b2b):
         out += ["", "### B2B cross-checks (accounts are the units of inference)", ""]
         out += [
-            f"- **{escape(r['metric'])} / {escape(r['variant'])}**: {escape(line)}"
+            f"- **{escape(r.metric)} / {escape(r.variant)}**: {escape(line)}"
             for r, line in b2b
             if line
         ]
-    sequential = [(r, sequential_lines(r)) for r in d["results"]]
+    sequential = [(r, sequential_line(r)) for r in res.results]
     sequential = [(r, s) for r, s in sequential if s]
     if sequential:
-        out += ["", f"### Sequential monitoring: {escape(sequential[0][1][1])}", ""]
+        first = sequential[0][0].sequential
+        assert first is not None
+        out += ["", f"### Sequential monitoring: {escape(first.method)}", ""]
         out += [
-            f"- **{escape(r['metric'])} / {escape(r['variant'])}**: {escape(s[0])}"
-            for r, s in sequential
+            f"- **{escape(r.metric)} / {escape(r.variant)}**: {escape(s)}" for r, s in sequential
         ]
-    if d["session_depth"]:
+    if res.session_depth:
         out += [
             "",
             "### Session depth shape",
@@ -108,7 +162,7 @@ def _details(d: dict[str, Any]) -> list[str]:
             "| metric | variant | sessions | mean | median | 1 interaction | 20+ | bimodal |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        for metric, by_variant in d["session_depth"].items():
+        for metric, by_variant in res.session_depth.items():
             for v, s in by_variant.items():
                 out.append(
                     f"| {escape(metric)} | {escape(v)} | {s['sessions']:,} | "
@@ -117,38 +171,34 @@ def _details(d: dict[str, Any]) -> list[str]:
                     f"{pct(s['share_20_plus']).lstrip('+')} | "
                     f"{'⚠️ yes' if s['bimodal'] else 'no'} |"
                 )
-    warned = [(r["metric"], r["variant"], w) for r in d["results"] for w in r["warnings"]]
-    if warned:
-        out += ["", "<details><summary>Warnings by result</summary>", ""]
-        out += [f"- **{escape(m)} / {escape(v)}**: {escape(w)}" for m, v, w in warned]
-        out += ["", "</details>"]
     return out
 
 
-def _mode(exp: dict[str, Any]) -> str:
-    if exp.get("mode") != "b2b":
+def _mode(res: AnalysisResult) -> str:
+    if res.mode != "b2b":
         return ""
-    return f" · **B2B mode**: accounts ({escape(exp.get('account'))}) are the units of inference"
+    return f" · **B2B mode**: accounts ({escape(res.account)}) are the units of inference"
 
 
-def render_markdown(d: dict[str, Any], images: list[tuple[str, str]] | None = None) -> str:
-    """PR-review summary: verdict table first, then sample ratio and data quality, then
-    details and plots.  A sample-ratio mismatch or other global warning is shown above
-    everything.  ``images`` are (relative path, caption) pairs."""
-    exp = d["experiment"]
-    out = [f"## A/B result: {escape(exp['name'])}", ""]
-    out += [f"> ⚠️ {escape(w)}" for w in d["warnings"]]
-    if d["warnings"]:
+def render_markdown(res: AnalysisResult, images: list[tuple[str, str]] | None = None) -> str:
+    """PR-review summary: verdict table first, then guardrails, sample ratio and data
+    quality, then warnings, details and plots.  A sample-ratio mismatch or other global
+    warning is shown above everything.  ``images`` are (relative path, caption) pairs;
+    without them there is no plot section."""
+    out = [f"## A/B result: {escape(res.name)}", ""]
+    out += [f"> ⚠️ {escape(w)}" for w in res.warnings]
+    if res.warnings:
         out.append("")
     out += [
-        f"Unit: {escape(exp['unit'])}{_mode(exp)} · control: **{escape(exp['control'])}** · "
-        f"alpha {exp['alpha']} · p adj: {exp['correction']} · input: {exp['input']} · "
-        f"{_srm_line(d)}",
+        f"Unit: {escape(res.unit)}{_mode(res)} · control: **{escape(res.control)}** · "
+        f"alpha {res.alpha} · p adj: {res.correction} · input: {res.input_kind} · "
+        f"{_srm_line(res)}",
         "",
     ]
-    out += _verdict_table(d)
-    out += _quality(d)
-    out += _details(d)
+    out += _verdict_table(res)
+    out += _guardrails(res)
+    out += _quality(res)
+    out += _details(res)
     if images:
         out += ["", "### Plots", ""]
         for path, caption in images:

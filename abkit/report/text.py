@@ -1,138 +1,202 @@
-"""Plain-text report for the terminal, rendered from ``AnalysisResult.to_dict()``."""
+"""Plain-text report for the terminal, rendered from an :class:`AnalysisResult`.
+
+The results table is laid out wide (one row per result) when it fits ``width``
+columns, and otherwise as one short block per result, so that nothing wraps mid-token
+at 80 columns.  Prose lines are wrapped at ``width``; no line has trailing spaces.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import textwrap
+from typing import TYPE_CHECKING
 
 from abkit.report.format import (
     b2b_line,
-    decision_label,
+    conf_label,
+    margin_text,
+    method_legend,
     num,
     pct,
     pval,
     result_cells,
-    sequential_lines,
-    short_method,
+    sequential_line,
+    table_notes,
 )
 
+if TYPE_CHECKING:
+    from abkit.result import AnalysisResult
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+_HEADER = [
+    "metric",
+    "variant",
+    "control",
+    "treatment",
+    "effect",
+    "CI",
+    "lift",
+    "lift CI",
+    "p",
+    "decided by",
+    "decision",
+]
+
+
+def _wide(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
     ]
     line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
     out = [line, "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return [x.rstrip() for x in out]
+
+
+def _compact(rows: list[list[str]], conf: str) -> list[str]:
+    out: list[str] = []
+    for metric, variant, control, treatment, effect, ci, lift, lift_ci, p, by, decision in rows:
+        out += [
+            f"{metric} / {variant}: {decision.upper()}",
+            f"  control {control}, treatment {treatment}",
+            f"  effect {effect} {ci} ({conf} CI)",
+            f"  lift {lift} {lift_ci}, p {p}",
+            f"  decided by {by}",
+        ]
     return out
 
 
-def render_text(d: dict[str, Any]) -> str:
-    exp, srm = d["experiment"], d["srm"]
-    lines = [
-        f"Experiment: {exp['name']}   unit: {exp['unit']}   control: {exp['control']}   "
-        f"alpha: {exp['alpha']}   input: {exp['input']}"
-    ]
-    if exp.get("mode") == "b2b":
-        lines.append(f"B2B mode: accounts ({exp['account']}) are the units of inference")
-    if exp.get("export_end"):
-        lines.append(f"Export end: {exp['export_end']}")
-    status = "MISMATCH" if srm["mismatch"] else "ok"
-    observed = ", ".join(f"{v} {n:,}" for v, n in srm["observed"].items())
-    lines.append(f"Sample ratio: {status} (chi-square p = {pval(srm['p_value'])}; {observed})")
-    for w in d["warnings"]:
-        lines.append(f"WARNING: {w}")
-    lines.append("")
-    header = [
-        "metric",
-        "variant",
-        "control",
-        "treatment",
-        "effect",
-        "95% CI" if abs(exp["alpha"] - 0.05) < 1e-12 else f"{1 - exp['alpha']:.0%} CI",
-        "lift",
-        "lift CI",
-        "p",
-        "p adj",
-        "test",
-        "decision",
-    ]
-    rows = [[*result_cells(r), short_method(r["method"]), decision_label(r)] for r in d["results"]]
-    lines += _table(header, rows)
-    lines.append("")
-    methods = sorted({r["method"] for r in d["results"]})
-    lines.append(
-        "Methods: " + "; ".join(methods) + f". p adj: {exp['correction']} across "
-        "treatments per metric (guardrails: one-sided non-inferiority p-value)."
+def _wrap(text: str, width: int | None, indent: str = "") -> list[str]:
+    if width is None:
+        return [indent + text]
+    return textwrap.wrap(
+        text,
+        width=max(width, 40),
+        initial_indent=indent,
+        subsequent_indent=indent + "  ",
+        break_long_words=False,
+        break_on_hyphens=False,
     )
-    guards = [r for r in d["results"] if r["guardrail"]]
+
+
+def render_text(result: AnalysisResult, width: int | None = None) -> str:
+    """The terminal report; ``width`` is the terminal's width (None: no limit)."""
+    res, srm = result, result.srm
+    conf = conf_label(res.alpha)
+    lines: list[str] = []
+
+    def say(text: str, indent: str = "") -> None:
+        lines.extend(_wrap(text, width, indent))
+
+    say(
+        f"Experiment: {res.name}   unit: {res.unit}   control: {res.control}   "
+        f"alpha: {res.alpha}   input: {res.input_kind}"
+    )
+    if res.mode == "b2b":
+        say(f"B2B mode: accounts ({res.account}) are the units of inference")
+    if res.export_end:
+        say(f"Export end: {res.export_end}")
+    status = "MISMATCH" if srm.mismatch else "ok"
+    observed = ", ".join(f"{v} {n:,}" for v, n in srm.observed.items())
+    say(f"Sample ratio: {status} (chi-square p = {pval(srm.p_value)}; {observed})")
+    for w in res.warnings:
+        say(f"WARNING: {w}")
+    lines.append("")
+    rows = [result_cells(r) for r in res.results]
+    wide = _wide(_HEADER, rows)
+    if width is None or max(len(x) for x in wide) <= width:
+        lines += wide
+    else:
+        lines += _compact(rows, conf)
+    lines.append("")
+    for note in table_notes(res):
+        say(note)
+    say("Methods: " + "; ".join(method_legend(res)) + ".")
+    guards = [r for r in res.results if r.guardrail]
     if guards:
         lines.append("")
-        lines.append("Guardrails (one-sided non-inferiority):")
+        lines.append("Guardrails (one-sided non-inferiority against the margin):")
         for r in guards:
-            g = r["guardrail"]
-            margin = pct(g["margin"]) if g["scale"] == "relative" else num(g["margin"])
-            lines.append(
-                f"  {r['metric']} / {r['variant']}: {g['verdict'].upper()} "
-                f"(margin {margin.lstrip('+')} {g['scale']}, p = {pval(g['p_value'])})"
+            g = r.guardrail
+            assert g is not None
+            say(
+                f"{r.metric} / {r.variant}: {r.decision.outcome.upper()} (margin "
+                f"{margin_text(r)}; fixed-horizon NI p = {pval(g.p_value)}, {g.test}"
+                + (
+                    f"; decided by {r.decision.method} {r.decision.where}, p = "
+                    f"{pval(r.decision.p_value)}"
+                    if r.decision.basis.startswith("sequential")
+                    else ""
+                )
+                + ")",
+                "  ",
             )
-    b2b = [(r, b2b_line(r)) for r in d["results"]]
+    b2b = [(r, b2b_line(r)) for r in res.results]
     if any(line for _, line in b2b):
         lines.append("")
         lines.append("B2B cross-checks (accounts are the units of inference):")
-        lines += [f"  {r['metric']} / {r['variant']}: {line}" for r, line in b2b if line]
-    sequential = [(r, sequential_lines(r)) for r in d["results"]]
+        for r, line in b2b:
+            if line:
+                say(f"{r.metric} / {r.variant}: {line}", "  ")
+    sequential = [(r, sequential_line(r)) for r in res.results]
     sequential = [(r, s) for r, s in sequential if s]
     if sequential:
+        first = sequential[0][0].sequential
+        assert first is not None
         lines.append("")
-        lines.append(f"Sequential monitoring ({sequential[0][1][1]}):")
-        lines += [f"  {r['metric']} / {r['variant']}: {s[0]}" for r, s in sequential]
+        say(f"Sequential monitoring ({first.method}):")
+        for r, s in sequential:
+            say(f"{r.metric} / {r.variant}: {s}", "  ")
     notes = [
-        (r["metric"], r["variant"], w)
-        for r in d["results"]
-        for w in (*r["warnings"], *((r.get("sequential") or {}).get("warnings", [])))
+        (r.metric, r.variant, w)
+        for r in res.results
+        for w in (*r.warnings, *(r.sequential.warnings if r.sequential else ()))
     ]
     if notes:
         lines.append("")
         lines.append("Warnings by result:")
-        lines += [f"  {m} / {v}: {w}" for m, v, w in notes]
-    if d["session_depth"]:
+        for m, v, w in notes:
+            say(f"{m} / {v}: {w}", "  ")
+    if res.session_depth:
         lines.append("")
         lines.append("Session depth shape (AI interactions per session):")
-        for metric, by_variant in d["session_depth"].items():
+        for metric, by_variant in res.session_depth.items():
             for v, s in by_variant.items():
-                lines.append(
-                    f"  {metric} / {v}: {s['sessions']:,} sessions, mean {num(s['mean'])}, "
-                    f"median {num(s['median'])}, 1 interaction {pct(s['share_one']).lstrip('+')}, "
-                    f"20+ {pct(s['share_20_plus']).lstrip('+')}"
-                    + ("  BIMODAL (power-user split)" if s["bimodal"] else "")
+                say(
+                    f"{metric} / {v}: {s['sessions']:,} sessions, mean {num(s['mean'])}, "
+                    f"median {num(s['median'])}, 1 interaction "
+                    f"{pct(s['share_one']).lstrip('+')}, 20+ {pct(s['share_20_plus']).lstrip('+')}"
+                    + ("  BIMODAL (power-user split)" if s["bimodal"] else ""),
+                    "  ",
                 )
-    for metric, block in d.get("adoption", {}).items():
+    for metric, block in res.adoption.items():
         lines.append("")
         lines.append(f"Adoption ({metric}):")
         for row in block["by_variant"]:
             accounts = f", {row['accounts']} accounts" if "accounts" in row else ""
-            lines.append(
-                f"  {row['variant']}: {pct(row['rate']).lstrip('+')} of {row['users']:,} users"
+            say(
+                f"{row['variant']}: {pct(row['rate']).lstrip('+')} of {row['users']:,} users"
                 f"{accounts}; per adopter {num(row['events_per_adopter'])} AI events on "
-                f"{num(row['active_days_per_adopter'])} active days"
+                f"{num(row['active_days_per_adopter'])} active days",
+                "  ",
             )
-        for col, rows in block["segments"].items():
-            lines.append(
-                f"  by {col}: "
+        for col, seg_rows in block["segments"].items():
+            say(
+                f"by {col}: "
                 + "; ".join(
                     f"{r[col]} / {r['variant']} {pct(r['rate']).lstrip('+')} (n={r['users']:,})"
-                    for r in rows
-                )
+                    for r in seg_rows
+                ),
+                "  ",
             )
     lines.append("")
-    lines.append(
+    say(
         "Rows: "
         + "; ".join(
             f"{t}: {c['read']:,} read, {c['used']:,} used, {c['excluded']:,} excluded"
-            for t, c in d["rows"].items()
+            for t, c in res.rows.items()
         )
     )
-    for e in d["exclusions"]:
-        lines.append(f"  excluded {e['rows']:,} {e['table']} row(s): {e['reason']}")
-    lines += [f"  note: {n}" for n in d["metric_notes"].get("(all)", [])]
-    return "\n".join(lines)
+    for e in res.exclusions:
+        say(f"excluded {e['rows']:,} {e['table']} row(s): {e['reason']}", "  ")
+    for n in res.metric_notes.get("(all)", []):
+        say(f"note: {n}", "  ")
+    return "\n".join(line.rstrip() for line in lines)

@@ -7,14 +7,17 @@ k = 1, 2, … and mix the Gaussian likelihood ratio over θ ~ N(θ0, τ²):
 
 By Ville's inequality P(∃k: Λ_k(θ_true) ≥ 1/α) ≤ α (Robbins 1970), so
 
-* the always-valid p-value is p_k = min(1, min_{j ≤ k} 1/Λ_j(0)), and
-* the confidence sequence is θ̂_k ± h_k, h_k² = 2 V_k (V_k + τ²)/τ² · log(√((V_k + τ²)/V_k)/α);
+* the confidence sequence is θ̂_k ± h_k, h_k² = 2 V_k (V_k + τ²)/τ² · log(√((V_k + τ²)/V_k)/α),
+* the look's p-value is p_k = min(1, 1/Λ_k(0)),
 
-both two-sided at level α.  The intervals are *not* intersected over looks: in a
-product experiment each unit's outcome keeps accumulating (outputs per user grow with
-time), so the estimand moves from look to look and an intersection of intervals for
-different parameters would be invalid.  The running minimum of the p-value is valid
-for the null of no effect at any look, which is what it tests.
+both two-sided at level α, and they agree at every look: 0 lies outside the interval
+exactly when p_k < α.  Neither is carried over looks (no running minimum, no running
+intersection): in a product experiment each unit's outcome keeps accumulating (outputs
+per user grow with time), so the estimand moves from look to look, and an intersection
+of intervals for different parameters would be invalid.  A decision is taken at the
+first look with p_k < α and stays taken (:mod:`abkit.sequential`); P(∃k: p_k < α) ≤ α
+under no effect at any look is the time-uniform guarantee, and p_k is an anytime-valid
+p-value in the sense that P(p_τ ≤ α) ≤ α at any stopping time τ.
 
 * **mSPRT** (Johari, Koomen, Pekelis & Walsh, "Always Valid Inference", Operations
   Research 2022): τ is fixed on the effect's own scale (metric units).
@@ -61,7 +64,10 @@ def mixture_half_width(variance: np.ndarray, tau2: np.ndarray | float, alpha: fl
 
 
 def mixture_log_lr(
-    estimate: np.ndarray, variance: np.ndarray, tau2: np.ndarray | float, theta0: float = 0.0
+    estimate: np.ndarray,
+    variance: np.ndarray,
+    tau2: np.ndarray | float,
+    theta0: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """log Λ(θ0) of the normal mixture (see the module docstring)."""
     v = np.asarray(variance, dtype=float)
@@ -90,7 +96,6 @@ def _path(
         ),
         np.nan,
     )
-    p = np.fmin.accumulate(np.where(np.isnan(p), 1.0, p), axis=-1)  # looks: last axis
     return AlwaysValidPath(method, estimate - half, estimate + half, p, tuning)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 from scipy import stats as st
 
 from abkit.stats.arm import ArmSummary
@@ -26,7 +27,8 @@ class Comparison:
 
     ``se`` is the standard error of ``effect``; ``df`` is the t degrees of freedom
     (``math.inf`` for a normal reference).  ``relative_effect`` is
-    treatment/control − 1.
+    treatment/control − 1; ``log_ratio_se`` is the standard error of
+    log(treatment/control), on which ``relative_ci`` is built.
     """
 
     method: str
@@ -39,7 +41,7 @@ class Comparison:
     p_value: float
     ci: tuple[float, float]
     relative_effect: float
-    relative_se: float
+    log_ratio_se: float
     relative_ci: tuple[float, float]
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
@@ -81,7 +83,7 @@ def _two_sided(
         p_value = float(2.0 * ref.sf(abs(statistic)))
         half = float(ref.ppf(1.0 - alpha / 2.0)) * se
         ci = (effect - half, effect + half) if se > 0 else (math.nan, math.nan)
-    rel, rel_se, rel_ci, rel_warn = relative_effect(
+    rel, log_se, rel_ci, rel_warn = relative_effect(
         c_value, t_value, c_var_of_value, t_var_of_value, alpha
     )
     warnings.extend(rel_warn)
@@ -96,7 +98,7 @@ def _two_sided(
         p_value=p_value,
         ci=ci,
         relative_effect=rel,
-        relative_se=rel_se,
+        log_ratio_se=log_se,
         relative_ci=rel_ci,
         warnings=tuple(warnings),
     )
@@ -109,11 +111,15 @@ def relative_effect(
     t_var_of_value: float,
     alpha: float,
 ) -> tuple[float, float, tuple[float, float], list[str]]:
-    """Lift L = T/C − 1 with a delta-method normal interval.
+    """Lift L = T/C − 1 with an interval built on the log scale.
 
-    Var(T/C) ≈ Var(T)/C² + T²·Var(C)/C⁴ for independent arms (first-order Taylor
-    expansion; Deng, Knoblich & Lu, "Applying the Delta Method in Metric
-    Analytics", KDD 2018, section 3).  Returns (lift, se, ci, warnings).
+    Var(log T/C) ≈ Var(T)/T² + Var(C)/C² for independent arms (first-order Taylor
+    expansion of log; Deng, Knoblich & Lu, "Applying the Delta Method in Metric
+    Analytics", KDD 2018, section 3; the log transform for ratios follows Katz et al.,
+    Biometrics 1978).  The interval exp(log(T/C) ± z·se) − 1 never goes below −100 %
+    and is skewed as a ratio's sampling distribution is; a symmetric interval on L
+    itself can cross −100 % at small n or large effects.  Needs T/C > 0.
+    Returns (lift, se of log(T/C), ci, warnings).
     """
     if c_value == 0 or not math.isfinite(c_value):
         return (
@@ -123,10 +129,23 @@ def relative_effect(
             ["control value is 0 or undefined, so the relative effect is undefined (NaN)"],
         )
     lift = t_value / c_value - 1.0
-    var = t_var_of_value / c_value**2 + t_value**2 * c_var_of_value / c_value**4
+    if not t_value / c_value > 0:
+        return (
+            lift,
+            math.nan,
+            (math.nan, math.nan),
+            [
+                "treatment and control values are not both positive (or both negative), so "
+                "the relative effect has no log-scale interval (NaN); read the absolute effect"
+            ],
+        )
+    var = t_var_of_value / t_value**2 + c_var_of_value / c_value**2
     se = math.sqrt(var) if var >= 0 else math.nan
     half = float(st.norm.ppf(1.0 - alpha / 2.0)) * se
-    return lift, se, (lift - half, lift + half), []
+    log_ratio = math.log(t_value / c_value)
+    with np.errstate(over="ignore"):  # a huge SE gives an unbounded (inf) upper side
+        low, high = np.expm1([log_ratio - half, log_ratio + half])
+    return lift, se, (float(low), float(high)), []
 
 
 def welch_test(control: ArmSummary, treatment: ArmSummary, alpha: float = 0.05) -> Comparison:
@@ -233,7 +252,7 @@ def undefined_comparison(
         p_value=nan,
         ci=(nan, nan),
         relative_effect=nan,
-        relative_se=nan,
+        log_ratio_se=nan,
         relative_ci=(nan, nan),
         warnings=(*warnings, "reported as NaN"),
     )

@@ -147,11 +147,14 @@ def pocock_constant(k: int, alpha: float) -> float:
 
 
 def repeated_p_values(z: np.ndarray, t: np.ndarray, kind: str) -> np.ndarray:
-    """Repeated p-values: at look k, min over j ≤ k of the α' at which |z_j| = c_j(α').
+    """Per-look repeated p-values: at look k, the α' at which |z_k| = c_k(α').
 
-    c_j(α') depends on α' and t_1..t_j only and decreases as α' grows, so each α'_j is
-    one root-finding on log α' (J&T §9.4).  Cost grows with the square of the number
-    of looks: meant for a few planned looks.
+    c_k(α') depends on α' and t_1..t_k only and decreases as α' grows, so each α'_k is
+    one root-finding on log α' (J&T §9.4), and |z_k| ≥ c_k(α) exactly when α'_k ≤ α:
+    the look's p-value and its repeated confidence interval θ̂_k ± c_k(α)·se_k agree.
+    The running minimum over looks (J&T's repeated p-value) is not taken: the first
+    look with α'_k ≤ α is the decision, kept by :mod:`abkit.sequential`.  Cost grows
+    with the square of the number of looks: meant for a few planned looks.
     """
     z, t = np.abs(np.asarray(z, dtype=float)), np.asarray(t, dtype=float)
     crossing = np.full(z.size, np.nan)
@@ -169,7 +172,7 @@ def repeated_p_values(z: np.ndarray, t: np.ndarray, kind: str) -> np.ndarray:
             crossing[j] = _P_FLOOR
         else:
             crossing[j] = math.exp(optimize.brentq(gap, lo, hi, xtol=1e-6))
-    return np.fmin.accumulate(np.where(np.isnan(crossing), 1.0, crossing))
+    return crossing
 
 
 def futility_bounds(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -70,6 +71,7 @@ class LookSeries:
     labels: list[str]
     days: list[float]
     arms: list[dict[str, ArmSummary]]
+    unit: Literal["day", "checkpoint"] = "day"
 
 
 def _ref_increments(

@@ -222,6 +222,9 @@ def summary_look_series(
                 }
             )
         out[metric.name] = LookSeries(
-            labels=[f"{inp.day} {d}" for d in days], days=[float(d) for d in days], arms=arms
+            labels=[f"{inp.day} {d}" for d in days],
+            days=[float(d) for d in days],
+            arms=arms,
+            unit="checkpoint",
         )
     return out

@@ -1,0 +1,122 @@
+"""One decision per result: text, Markdown, HTML, JSON and the forest plot all state the
+decision of the typed ``MetricResult.decision``, for fixed-horizon tests, every
+sequential method, guardrails and B2B."""
+
+from __future__ import annotations
+
+import json
+import re
+from html import unescape
+from pathlib import Path
+
+import pytest
+from matplotlib.colors import to_hex
+
+import abkit
+from abkit.plots.style import BETTER, NEUTRAL, WORSE
+from abkit.result import AnalysisResult
+from abkit.simulate import simulate
+
+EXPORT = Path(__file__).resolve().parents[1] / "examples" / "ai_summary_export"
+TONE = {"good": BETTER, "bad": WORSE, "neutral": NEUTRAL}
+
+
+def _example(sequential: str | None) -> AnalysisResult:
+    return abkit.analyze(
+        EXPORT / "assignments.parquet",
+        EXPORT / "experiment.toml",
+        events=EXPORT / "events.parquet",
+        sequential=sequential,
+    )
+
+
+def _b2b() -> AnalysisResult:
+    e = simulate(mode="b2b", users=3_000, accounts=16, days=6, enrol_days=2, seed=4)
+    config = {
+        "experiment": {"name": "b2b", "account": "account_id", "mode": "b2b"},
+        "b2b": {"resamples": 1_000},
+        "metrics": [
+            {"name": "share", "type": "ratio", "numerator": "share", "denominator": "ai_output"},
+            {
+                "name": "errors",
+                "type": "ratio",
+                "numerator": "error",
+                "denominator": "ai_output",
+                "direction": "decrease",
+                "guardrail": True,
+                "margin": 0.05,
+            },
+        ],
+    }
+    return abkit.analyze(e.assignments, config, events=e.events)
+
+
+CASES = {
+    "fixed": lambda: _example(None),
+    "msprt": lambda: _example("msprt"),
+    "cs": lambda: _example("cs"),
+    "gst": lambda: _example("gst"),
+    "b2b": _b2b,
+}
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def result(request) -> AnalysisResult:
+    return CASES[request.param]()
+
+
+def _row(lines: list[str], metric: str, variant: str) -> str:
+    return next(
+        ln for ln in lines if re.match(rf"\W*{re.escape(metric)}\W+{re.escape(variant)}\W", ln)
+    )
+
+
+def test_every_output_states_the_same_decision(result):
+    d = json.loads(result.to_json())
+    text = result.to_text().splitlines()
+    md = result.to_markdown().replace("\\", "").splitlines()
+    html_rows = unescape(result.to_html()).split("<tr>")[2:]
+    ax = result.plot("forest").axes[0]
+    forest_labels = [t.get_text() for t in ax.texts][::-1]  # drawn bottom-up
+    markers = [ln for ln in ax.get_lines() if ln.get_marker() == "o"][::-1]
+    assert len(html_rows) == len(result.results) == len(d["results"])
+    for i, r in enumerate(result.results):
+        outcome = r.decision.outcome
+        assert d["results"][i]["decision"]["outcome"] == outcome
+        assert d["results"][i]["decision"]["p_value"] == pytest.approx(r.decision.p_value)
+        assert _row(text, r.metric, r.variant).endswith(outcome)
+        assert _row(md, r.metric, r.variant).rstrip(" |").endswith(outcome)
+        assert html_rows[i].split("<td")[-1].split(">", 1)[1].startswith(outcome)
+        assert forest_labels[i].startswith(outcome + ":")
+        assert to_hex(markers[i].get_color()) == to_hex(TONE[r.decision.tone])
+        filled = to_hex(markers[i].get_markerfacecolor()) != "#ffffff"
+        assert filled == r.decision.decided
+    # a saved results.json reads back to the same decisions and the same reports
+    back = AnalysisResult.from_dict(d)
+    assert back.to_json() == result.to_json()
+    assert back.to_markdown() == result.to_markdown()
+    assert back.to_text() == result.to_text()
+
+
+def test_sequential_decision_governs_and_fixed_horizon_is_labelled(result):
+    for r in result.results:
+        if r.sequential is None:
+            assert r.fixed_horizon_valid
+            continue
+        assert r.decision == r.sequential.decision
+        assert r.decision.basis in ("sequential", "sequential non-inferiority")
+        assert not r.fixed_horizon_valid
+    if any(r.sequential for r in result.results):
+        assert "not valid under repeated looks" in result.to_text()
+        assert "not valid under repeated looks" in result.to_markdown()
+
+
+def test_guardrails_show_margin_and_non_inferiority_p(result):
+    guards = [r for r in result.results if r.guardrail]
+    assert guards
+    text, md = result.to_text(), result.to_markdown().replace("\\", "")
+    for r in guards:
+        row = _row(text.splitlines(), r.metric, r.variant)
+        assert "NI (" in row and f"p {abkit.report.format.pval(r.decision.p_value)}" in row
+        assert f"| {r.metric} | {r.variant} |" in md
+    assert "### Guardrails" in md and "margin" in md
