@@ -11,7 +11,7 @@ import math
 from dataclasses import replace
 from typing import Any, cast
 
-from abkit.b2b import compare_accounts, compare_time_to_value
+from abkit.b2b import compare_accounts, compare_time_to_value, guardrail_accounts
 from abkit.config import (
     RATE_TYPES,
     ExperimentSpec,
@@ -35,6 +35,8 @@ from abkit.stats import (
     noninferiority_test,
     srm_test,
 )
+from abkit.stats.cluster import AccountArm
+from abkit.stats.noninferiority import FAIL, INCONCLUSIVE, PASS
 
 # Kohavi, Deng, Longbotham & Xu, "Seven Rules of Thumb for Web Site Experimenters",
 # KDD 2014, rule 7: the sample mean is close enough to normal when n > 355·skewness².
@@ -78,6 +80,34 @@ def _fixed_decision(
         outcome = "better" if (comp.effect > 0) == metric.higher_is_better else "worse"
     adjusted = "" if correction == "none" else f" ({correction}-adjusted p)"
     return Decision(outcome, "fixed-horizon", comp.method + adjusted, p_adjusted, comp.ci)
+
+
+def _b2b_guardrail(
+    metric: MetricSpec, control: AccountArm, treatment: AccountArm, spec: ExperimentSpec
+) -> GuardrailCheck:
+    """A B2B guardrail: the one-sided account randomisation test shifted by the margin
+    (the SE-based test is far too liberal with a few dozen accounts)."""
+    relative = metric.relative_margin is not None
+    margin = metric.relative_margin if relative else metric.margin
+    assert margin is not None
+    ni = guardrail_accounts(
+        control, treatment, spec.b2b, spec.alpha, margin, relative, metric.higher_is_better
+    )
+    test = "one-sided account randomisation test shifted by the margin"
+    if ni is None:
+        return GuardrailCheck(
+            margin, "relative" if relative else "absolute", test, *[math.nan] * 2, INCONCLUSIVE
+        )
+    kind = "exact" if ni.exact else "Monte Carlo"
+    verdict = PASS if ni.p_value < spec.alpha else FAIL if ni.p_harm < spec.alpha else INCONCLUSIVE
+    return GuardrailCheck(
+        margin,
+        "relative" if relative else "absolute",
+        f"{test} ({kind}, {ni.assignments:,} re-assignments)",
+        ni.p_value,
+        ni.bound,
+        verdict,
+    )
 
 
 def _guardrail(metric: MetricSpec, comp: Comparison, alpha: float) -> GuardrailCheck:
@@ -148,7 +178,13 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
         shared = assumption_warnings(metric, arms) if spec.mode != "b2b" else []
         for variant, comp, p_adj, detail in zip(treatments, comps, adjusted, details, strict=True):
             significant = bool(math.isfinite(p_adj) and p_adj < spec.alpha)
-            guard = _guardrail(metric, comp, spec.alpha) if metric.guardrail else None
+            if not metric.guardrail:
+                guard = None
+            elif spec.mode == "b2b" and metric.type != "time_to_value":
+                accounts = prepared.accounts[metric.name]
+                guard = _b2b_guardrail(metric, accounts[spec.control], accounts[variant], spec)
+            else:
+                guard = _guardrail(metric, comp, spec.alpha)
             series = prepared.looks.get(metric.name)
             seq = (
                 monitor(metric, series, spec.control, variant, spec.sequential, spec.alpha)

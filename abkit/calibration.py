@@ -20,7 +20,7 @@ from abkit.stats.always_valid import asymptotic_cs, msprt
 from abkit.stats.bootstrap import account_bootstrap
 from abkit.stats.cluster import AccountArm, cr2_test, naive_cluster_z
 from abkit.stats.group_sequential import efficacy_bounds
-from abkit.stats.randomization import randomization_test
+from abkit.stats.randomization import randomization_noninferiority, randomization_test
 
 METHODS = ("naive", "msprt", "cs", "gst_obf", "gst_pocock")
 
@@ -206,3 +206,38 @@ def b2b_lift_coverage(
             boot.lift_percentile[0] <= lift <= boot.lift_percentile[1]
         )
     return {k: v / reps for k, v in covered.items()}
+
+
+def b2b_guardrail_size(
+    per_arm: int,
+    reps: int,
+    margin: float,
+    relative: bool,
+    alpha: float = 0.05,
+    resamples: int = 2_000,
+    seed: int = 0,
+) -> float:
+    """Share of runs in which a lower-is-better B2B guardrail passes when the true harm
+    equals the margin exactly (+margin relative, or +margin on the rate), by the
+    one-sided account randomisation test shifted by the margin; at most alpha if the
+    test holds its size."""
+    rng = np.random.default_rng(seed)
+    passed = 0
+    for i in range(reps):
+        control, treatment = simulate_accounts(
+            rng, per_arm, effect=0.0 if relative else margin, lift=margin if relative else 0.0
+        )
+        ni = randomization_noninferiority(
+            control,
+            treatment,
+            "user",
+            margin,
+            relative,
+            higher_is_better=False,
+            alpha=alpha,
+            max_exact=resamples,
+            draws=resamples,
+            seed=i,
+        )
+        passed += ni.p_value < alpha
+    return passed / reps

@@ -131,13 +131,17 @@ class B2BSpec:
     the default, because it is the same estimand as the B2C analysis and the one the
     business total moves with) or ``account`` (mean of per-account values: every
     account counts once).  ``strata``: an account-level column whose values blocked the
-    randomisation; re-assignments stay within strata.
+    randomisation; re-assignments stay within strata.  ``exact_limit``: the
+    randomisation test enumerates every re-assignment when there are at most this many
+    (exact p-values; C(20, 10) = 184,756 at 10 accounts per arm takes about 0.3 s) and
+    otherwise draws ``resamples`` random ones (Monte Carlo p-values, still valid).
     """
 
     weighting: str = "user"
     resamples: int = 10_000
     seed: int = 0
     strata: str | None = None
+    exact_limit: int = 200_000
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,7 @@ _B2B_KEYS: dict[str, type | tuple[type, ...]] = {
     "resamples": int,
     "seed": int,
     "strata": str,
+    "exact_limit": int,
 }
 _INPUT_KEYS: dict[str, type | tuple[type, ...]] = {
     "kind": str,
@@ -500,11 +505,18 @@ def _b2b(table: dict[str, Any]) -> B2BSpec:
     resamples = table.get("resamples", 10_000)
     if resamples < 100:
         raise ConfigError("key 'b2b.resamples' must be at least 100.")
+    exact_limit = table.get("exact_limit", 200_000)
+    if not 0 <= exact_limit <= 5_000_000:
+        raise ConfigError(
+            "key 'b2b.exact_limit' must be between 0 (always Monte Carlo) and 5,000,000 "
+            "(memory grows with it)."
+        )
     return B2BSpec(
         weighting=weighting,
         resamples=resamples,
         seed=table.get("seed", 0),
         strata=table.get("strata"),
+        exact_limit=exact_limit,
     )
 
 

@@ -44,3 +44,15 @@ def test_lift_interval_by_test_inversion_covers_where_the_bootstrap_does_not():
     print(f"\n10 accounts/arm, {reps} runs with lift +20 %: lift-interval coverage {res}")
     assert res["randomization"] >= lower
     assert res["bootstrap_percentile"] < res["randomization"]
+
+
+@pytest.mark.parametrize("per_arm", [6, 10])
+@pytest.mark.parametrize("relative", [True, False])
+def test_b2b_guardrail_holds_its_size_at_the_margin(per_arm, relative):
+    from abkit.calibration import b2b_guardrail_size
+
+    reps = mc_reps(400)
+    size = b2b_guardrail_size(per_arm, reps, 0.1 if relative else 0.03, relative, seed=per_arm)
+    upper = st.binom.ppf(0.995, reps, 0.05) / reps
+    print(f"\n{per_arm} accounts/arm, {reps} runs at the margin: pass rate {size:.3f}")
+    assert size <= upper

@@ -215,3 +215,48 @@ def test_relative_interval_can_be_unbounded_with_very_few_accounts():
     treatment = AccountArm(np.array([4.0, 8.0]), np.array([10.0, 10.0]))
     res = randomization_test(control, treatment, "user")
     assert res.relative_ci[1] == math.inf or res.relative_ci[0] == -1.0
+    assert all(abs(v) < 1e6 or math.isinf(v) for v in (*res.ci, *res.relative_ci))
+
+
+def test_guardrail_randomisation_test_matches_brute_force_at_the_margin():
+    """Independent path: shift the treated accounts to the margin by hand and count the
+    one-sided extreme re-assignments by enumeration."""
+    from abkit.stats.randomization import randomization_noninferiority
+
+    rng = np.random.default_rng(9)
+    control = AccountArm(rng.poisson(20, 5).astype(float), rng.integers(40, 90, 5).astype(float))
+    treatment = AccountArm(rng.poisson(19, 5).astype(float), rng.integers(40, 90, 5).astype(float))
+    margin = 0.04  # lower is better: H0 effect >= +0.04
+    x = np.concatenate([control.x, treatment.x - margin * treatment.y])
+    y = np.concatenate([control.y, treatment.y])
+    t_obs = np.r_[np.zeros(5, bool), np.ones(5, bool)]
+
+    def diff(t):
+        return x[t].sum() / y[t].sum() - x[~t].sum() / y[~t].sum()
+
+    observed, below = diff(t_obs), 0
+    for chosen in itertools.combinations(range(10), 5):
+        t = np.zeros(10, bool)
+        t[list(chosen)] = True
+        below += diff(t) <= observed + 1e-12
+    res = randomization_noninferiority(control, treatment, "user", margin, False, False)
+    assert res.exact and res.assignments == 252
+    assert res.p_value == pytest.approx(below / 252, rel=1e-12)
+    # relative margin: treated numerators divided by 1 + margin
+    rel = randomization_noninferiority(control, treatment, "user", 0.2, True, False)
+    x = np.concatenate([control.x, treatment.x / 1.2])
+    observed = diff(t_obs)
+    below = sum(
+        diff(np.isin(np.arange(10), c)) <= observed + 1e-12
+        for c in itertools.combinations(range(10), 5)
+    )
+    assert rel.p_value == pytest.approx(below / 252, rel=1e-12)
+
+
+def test_unattainable_sides_are_unbounded_not_a_search_cap():
+    # 2 vs 2 accounts: 6 re-assignments, smallest two-sided p = 2/6 > 0.05
+    control = AccountArm(np.array([3.0, 9.0]), np.array([10.0, 10.0]))
+    treatment = AccountArm(np.array([4.0, 8.0]), np.array([10.0, 10.0]))
+    res = randomization_test(control, treatment, "user")
+    assert res.ci == (-math.inf, math.inf)
+    assert res.relative_ci == (-1.0, math.inf)

@@ -115,8 +115,15 @@ def account_bootstrap(
     _, vc0 = _arm_stats(control, np.ones((1, control.accounts)), weighting)
     _, vt0 = _arm_stats(treatment, np.ones((1, treatment.accounts)), weighting)
     se0 = float(np.sqrt(vc0[0] + vt0[0]))
-    tq = _quantiles(t_stats, probs)
-    studentized = (effect - tq[1] * se0, effect - tq[0] * se0)
+    # resamples whose SE is 0 have t = ±inf: they are kept (dropping them would narrow the
+    # interval), so with very few accounts a side can be unbounded; order statistics,
+    # not interpolation, so that an infinite quantile stays infinite
+    t_kept = t_stats[~np.isnan(t_stats)]
+    if t_kept.size:
+        tq = np.quantile(t_kept, probs, method="inverted_cdf")
+        studentized = (float(effect - tq[1] * se0), float(effect - tq[0] * se0))
+    else:
+        studentized = (math.nan, math.nan)
     return BootstrapResult(
         effect=effect,
         effects=effects,

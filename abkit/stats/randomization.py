@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,17 +77,101 @@ def assignment_matrix(
     return out, False
 
 
-def _differences(assign: np.ndarray, x: np.ndarray, y: np.ndarray, weighting: str) -> np.ndarray:
-    """Treatment − control estimate for every re-assignment (rows of ``assign``)."""
-    a = assign.astype(float)
-    b = 1.0 - a
+@dataclass(frozen=True)
+class AffineStatistics:
+    """The difference statistic of every re-assignment as an affine function of a
+    hypothesised effect.
+
+    Shifting treated accounts' numerators by a constant additive effect δ
+    (X_g − δ·Y_g) or multiplicative effect (X_g·e^−θ = X_g − c·X_g, c = 1 − e^−θ)
+    changes the statistic of re-assignment j to ``base[j] − s·slope[j]`` with s = δ
+    or c, and the observed one to ``base_obs − s·slope_obs``.  One matrix product
+    gives all columns, after which any hypothesis costs O(re-assignments), so the
+    interval inversion never redoes the product.
+    """
+
+    base: np.ndarray
+    additive: np.ndarray
+    multiplicative: np.ndarray
+    base_obs: float
+    additive_obs: float
+    multiplicative_obs: float
+    exact: bool
+
+    def statistics(self, shift: float, kind: str) -> tuple[np.ndarray, float]:
+        if kind == "additive":
+            return self.base - shift * self.additive, self.base_obs - shift * self.additive_obs
+        c = -math.expm1(-shift)  # 1 − e^−θ
+        return (
+            self.base - c * self.multiplicative,
+            self.base_obs - c * self.multiplicative_obs,
+        )
+
+    def p_value(self, shift: float, kind: str, side: str = "two-sided") -> float:
+        """Share of re-assignments at least as extreme as the observed statistic
+        under the hypothesised shift ('greater' / 'less': one-sided)."""
+        stats, obs = self.statistics(shift, kind)
+        tol = 1e-12 * max(1.0, abs(obs))
+        if side == "greater":
+            extreme = np.count_nonzero(stats >= obs - tol)
+        elif side == "less":
+            extreme = np.count_nonzero(stats <= obs + tol)
+        else:
+            extreme = np.count_nonzero(np.abs(stats) >= abs(obs) - tol)
+        n = stats.size
+        return float(extreme / n) if self.exact else float((1 + extreme) / (1 + n))
+
+
+def affine_statistics(
+    assign: np.ndarray,
+    treated: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    weighting: str,
+    exact: bool,
+) -> AffineStatistics:
+    """Columns a·v for v in (numerator, size, treated parts) for every re-assignment."""
+    t = treated.astype(float)
     if weighting == USER_WEIGHTED:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return (a @ x) / (a @ y) - (b @ x) / (b @ y)
-    ok = y > 0
-    r = np.where(ok, x / np.where(ok, y, 1.0), 0.0)
+        num, den = x, y
+    else:
+        ok = y > 0
+        num, den = np.where(ok, x / np.where(ok, y, 1.0), 0.0), ok.astype(float)
+    # additive: numerator − δ·(t·size); multiplicative: numerator − c·(t·numerator)
+    columns = np.column_stack([num, den, t * den, t * num])
+    rows = np.vstack([assign, treated[None, :]]).astype(float)
+    in_t = rows @ columns
+    in_c = columns.sum(axis=0) - in_t
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (a @ r) / (a @ ok) - (b @ r) / (b @ ok)
+        parts = [in_t[:, k] / in_t[:, 1] - in_c[:, k] / in_c[:, 1] for k in (0, 2, 3)]
+    return AffineStatistics(
+        base=parts[0][:-1],
+        additive=parts[1][:-1],
+        multiplicative=parts[2][:-1],
+        base_obs=float(parts[0][-1]),
+        additive_obs=float(parts[1][-1]),
+        multiplicative_obs=float(parts[2][-1]),
+        exact=exact,
+    )
+
+
+def _setup(
+    control: AccountArm,
+    treatment: AccountArm,
+    weighting: str,
+    strata: np.ndarray | None,
+    max_exact: int,
+    draws: int,
+    seed: int,
+) -> tuple[AffineStatistics, int]:
+    x = np.concatenate([control.x, treatment.x]).astype(float)
+    y = np.concatenate([control.y, treatment.y]).astype(float)
+    treated = np.concatenate([np.zeros(control.accounts, bool), np.ones(treatment.accounts, bool)])
+    strata = np.zeros(x.size, dtype=int) if strata is None else np.asarray(strata)
+    assign, exact = assignment_matrix(
+        treated, strata, max_exact, draws, np.random.default_rng(seed)
+    )
+    return affine_statistics(assign, treated, x, y, weighting, exact), int(assign.shape[0])
 
 
 def randomization_test(
@@ -100,67 +185,122 @@ def randomization_test(
     seed: int = 0,
     invert: bool = True,
 ) -> RandomizationResult:
-    """Two-sided randomisation p-value and test-inversion interval for the effect."""
-    x = np.concatenate([control.x, treatment.x]).astype(float)
-    y = np.concatenate([control.y, treatment.y]).astype(float)
-    treated = np.concatenate([np.zeros(control.accounts, bool), np.ones(treatment.accounts, bool)])
-    strata = np.zeros(x.size, dtype=int) if strata is None else np.asarray(strata)
-    assign, exact = assignment_matrix(
-        treated, strata, max_exact, draws, np.random.default_rng(seed)
-    )
+    """Two-sided randomisation p-value and test-inversion interval for the effect.
+
+    All re-assignments are enumerated up to ``max_exact`` of them, else ``draws``
+    random ones (see the module docstring).
+    """
+    aff, count = _setup(control, treatment, weighting, strata, max_exact, draws, seed)
     c_value, t_value = control.estimate(weighting), treatment.estimate(weighting)
     effect = t_value - c_value
-
-    def p_for(shifted: np.ndarray) -> float:
-        obs = _differences(treated[None, :], shifted, y, weighting)[0]
-        stats = _differences(assign, shifted, y, weighting)
-        extreme = np.sum(np.abs(stats) >= abs(obs) - 1e-12 * max(1.0, abs(obs)))
-        return float(extreme / stats.size) if exact else float((1 + extreme) / (1 + stats.size))
-
-    def p_additive(delta: float) -> float:  # treated X_g − δ·Y_g: both estimators shift by δ
-        return p_for(np.where(treated, x - delta * y, x))
-
-    def p_multiplicative(theta: float) -> float:  # treated X_g / e^θ: both scale by e^−θ
-        return p_for(np.where(treated, x * math.exp(-theta), x))
-
-    p_value = p_for(x)
+    p_value = aff.p_value(0.0, "additive")
     ci = relative_ci = (math.nan, math.nan)
     if invert:
-        spread = float(np.nanstd(_differences(assign, x, y, weighting)))
-        ci = _invert(p_additive, effect, alpha, spread)
+        spread = float(np.nanstd(aff.base))
+        ci = _invert(lambda d: aff.p_value(d, "additive"), effect, alpha, spread)
         if c_value > 0 and t_value > 0:
             log_ci = _invert(
-                p_multiplicative,
+                lambda th: aff.p_value(th, "multiplicative"),
                 math.log(t_value / c_value),
                 alpha,
                 spread / c_value,
                 limit=_LOG_LIMIT,
             )
             relative_ci = (math.expm1(log_ci[0]), math.expm1(log_ci[1]))
-    return RandomizationResult(effect, p_value, ci, int(assign.shape[0]), exact, relative_ci)
+    return RandomizationResult(effect, p_value, ci, count, aff.exact, relative_ci)
+
+
+@dataclass(frozen=True)
+class RandomizationNonInferiority:
+    """``p_value``: H0 harm at least the margin (small: the guardrail passes);
+    ``p_harm``: H0 harm at most the margin (small: harm beyond it is established);
+    ``bound``: one-sided (1 − α) confidence bound on the harmful side (a lift for a
+    relative margin)."""
+
+    p_value: float
+    p_harm: float
+    bound: float
+    assignments: int
+    exact: bool
+
+
+def randomization_noninferiority(
+    control: AccountArm,
+    treatment: AccountArm,
+    weighting: str,
+    margin: float,
+    relative: bool,
+    higher_is_better: bool,
+    alpha: float = 0.05,
+    strata: np.ndarray | None = None,
+    max_exact: int = 200_000,
+    draws: int = 10_000,
+    seed: int = 0,
+) -> RandomizationNonInferiority:
+    """One-sided randomisation test of a guardrail against its margin.
+
+    Treated accounts are shifted to the harmful margin (additive ∓δ per unit of size,
+    or multiplicative 1 ∓ δ for a relative margin), under which the sharp hypothesis
+    "the treatment's effect is exactly the margin" makes every re-assignment equally
+    likely; the p-value is the share of re-assignments whose statistic lies at least as
+    far on the safe side as the observed one (Rosenbaum, *Observational Studies*, 2nd
+    ed., 2002, §2.4.4; Imbens & Rubin 2015, §5.7).  ``bound`` inverts the same test.
+    """
+    sign = 1.0 if higher_is_better else -1.0
+    aff, count = _setup(control, treatment, weighting, strata, max_exact, draws, seed)
+    kind = "multiplicative" if relative else "additive"
+    shift = math.log1p(-sign * margin) if relative else -sign * margin
+    safe, harm = ("greater", "less") if higher_is_better else ("less", "greater")
+    c_value, t_value = control.estimate(weighting), treatment.estimate(weighting)
+    if relative:
+        estimate = math.log(t_value / c_value) if c_value > 0 and t_value > 0 else math.nan
+        spread = float(np.nanstd(aff.base)) / c_value if c_value > 0 else math.nan
+    else:
+        estimate, spread = t_value - c_value, float(np.nanstd(aff.base))
+    sides = _invert(
+        lambda s: aff.p_value(s, kind, safe),
+        estimate,
+        alpha,
+        spread,
+        limit=_LOG_LIMIT if relative else None,
+    )
+    bound = sides[0] if higher_is_better else sides[1]
+    return RandomizationNonInferiority(
+        p_value=aff.p_value(shift, kind, safe),
+        p_harm=aff.p_value(shift, kind, harm),
+        bound=math.expm1(bound) if relative else bound,
+        assignments=count,
+        exact=aff.exact,
+    )
 
 
 def _invert(
-    p_at, effect: float, alpha: float, spread: float, limit: float | None = None
+    p_at: Callable[[float], float],
+    effect: float,
+    alpha: float,
+    spread: float,
+    limit: float | None = None,
 ) -> tuple[float, float]:
     """Outermost value on each side of the estimate that the test does not reject.
 
-    With ``limit``, a side still not rejected that far from the estimate is unbounded
-    (±inf): under a multiplicative model the permuted statistics scale with the
-    hypothesised effect, so the p-value can level off above alpha (as with Fieller's
-    interval for a ratio).
+    A side still not rejected ``limit`` away from the estimate is unbounded (±inf):
+    under a multiplicative model the permuted statistics scale with the hypothesised
+    effect, so the p-value can level off above alpha (as with Fieller's interval for
+    a ratio); with very few accounts even the smallest attainable p-value can exceed
+    alpha, and then no effect is ever rejected.
     """
     if not (np.isfinite(effect) and spread > 0):
         return (math.nan, math.nan)
+    limit = limit if limit is not None else 1e6 * spread
     bounds = []
     for sign in (-1.0, 1.0):
         inside, step = effect, spread
         outside = effect + sign * step
         grow = 0
         unbounded = False
-        while p_at(outside) > alpha and grow < 60:
+        while p_at(outside) > alpha:
             inside, outside, grow = outside, outside + sign * step * 2**grow, grow + 1
-            if limit is not None and abs(outside - effect) > limit:
+            if abs(outside - effect) > limit:
                 unbounded = True
                 break
         if unbounded:
