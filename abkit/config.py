@@ -103,18 +103,20 @@ class SequentialSpec:
     """Monitoring that stays valid when the results are looked at every day.
 
     ``method``: ``msprt``, ``cs`` (asymptotic confidence sequence) or ``gst``
-    (group-sequential design); ``None`` means fixed-horizon only.  ``relative_tau``
-    sets the mSPRT mixing sd to that fraction of the control value at the first look
-    with data (a per-metric ``tau`` overrides it, in metric units).  ``target_units``
-    is the total sample size at which the confidence sequence is tightest (default:
-    the units at the last look).  ``looks`` are the planned GST look days (days after
+    (group-sequential design); ``None`` means fixed-horizon only.  ``target_units`` is
+    the planned total sample: the confidence sequence is tightest there, and by default
+    the mSPRT mixing sd τ is the effect a fixed-horizon test would detect there with
+    80 % power (default: the units at the latest look, which moves the boundary as data
+    arrive, so a warning asks to set it).  ``relative_tau`` instead sets τ to that
+    fraction of the control value at the first look with data (a per-metric ``tau``
+    overrides both, in metric units).  ``looks`` are the planned GST look days (days after
     the first assignment's midnight; default weekly) and ``duration_days`` the planned
     end (default the last planned look).  ``futility_effect`` (a relative lift, e.g.
     0.05) adds a non-binding GST futility bound that spends ``beta`` under that effect.
     """
 
     method: str | None = None
-    relative_tau: float = 0.05
+    relative_tau: float | None = None
     target_units: int | None = None
     looks: tuple[int, ...] | None = None
     duration_days: int | None = None
@@ -398,8 +400,8 @@ def _sequential(table: dict[str, Any]) -> SequentialSpec:
         raise ConfigError(
             "key 'sequential.duration_days' must be positive and not before the last planned look."
         )
-    relative_tau = float(table.get("relative_tau", 0.05))
-    if not relative_tau > 0:
+    relative_tau = table.get("relative_tau")
+    if relative_tau is not None and not relative_tau > 0:
         raise ConfigError("key 'sequential.relative_tau' must be positive.")
     target = table.get("target_units")
     if target is not None and target < 2:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import stats as st
 
 from abkit.config import MetricSpec, SequentialSpec
 from abkit.decision import Basis, Decision, Outcome
@@ -142,7 +143,9 @@ def _gst(
         warnings.append("no planned look has been reached yet")
     est, var = per["estimate"][idx], per["variance"][idx]
     se = np.sqrt(var)
-    c = bounds[taken]
+    # Lan-DeMets boundaries depend on the looks actually taken (a planned look that the
+    # data skipped spends nothing), and the repeated p-values below use the same looks
+    c = efficacy_bounds(fractions[taken], alpha, spec.spending) if taken else bounds[taken]
     tuning: dict[str, Any] = {
         "spending": spec.spending,
         "planned_look_days": planned.tolist(),
@@ -220,22 +223,27 @@ def _always_valid(
         )
         nan = np.full(looks, np.nan)
         return _Looks(list(range(looks)), nan, nan, lambda theta0: nan, {})
+    n_total = per["n_control"] + per["n_treatment"]
+    last = int(np.flatnonzero(defined)[-1])
+    target = spec.target_units or int(n_total[-1])
+    if spec.target_units is None and metric.tau is None:
+        warnings.append(
+            "no [sequential] target_units: the boundaries are tuned to the units at the "
+            "latest look, so they move a little as data arrive; set target_units to the "
+            "planned sample (all units the experiment will enrol) to fix them"
+        )
     if spec.method == "msprt":
-        tau = metric.tau
-        if tau is None:
-            tau = spec.relative_tau * abs(per["control_value"][np.flatnonzero(defined)[0]])
+        tau = _msprt_tau(metric, spec, per, defined, last, target, alpha)
         if not (tau > 0 and math.isfinite(tau)):
             warnings.append(
                 f"metric '{metric.name}': the mSPRT mixing sd could not be set "
-                "(control value 0); the smallest standard error seen is used "
+                "(control value or variance 0); the smallest standard error seen is used "
                 "instead; set 'tau' on the metric"
             )
             tau = float(np.sqrt(np.nanmin(var[defined])))
         path = msprt(est, var, alpha, tau)
         tau2: float | np.ndarray = tau**2
     else:
-        n_total = per["n_control"] + per["n_treatment"]
-        target = spec.target_units or int(n_total[-1])
         path = asymptotic_cs(est, var, n_total, alpha, target)
         tau2 = path.tuning["rho2"] * n_total * var
 
@@ -253,6 +261,38 @@ def _always_valid(
         p_at=p_at,
         tuning=path.tuning,
     )
+
+
+def _msprt_tau(
+    metric: MetricSpec,
+    spec: SequentialSpec,
+    per: dict[str, np.ndarray],
+    defined: np.ndarray,
+    last: int,
+    target: int,
+    alpha: float,
+) -> float:
+    """The mSPRT mixing sd τ, in metric units.
+
+    A per-metric ``tau`` wins; then ``relative_tau`` times the control value at the
+    first look with data.  By default τ is the effect a two-sided fixed-horizon test
+    at level α detects with 80 % power at the planned sample ``target``:
+    τ = (z_{1−α/2} + z_{0.8})·√(V_k·n_k/target), V_k the latest look's variance of the
+    estimate and n_k its units.  A mixing N(0, τ²) matched to the effects the
+    experiment is sized for is Johari et al.'s (2022, §4.2) recommendation, and this τ
+    (2.80 standard errors at α = 0.05) is close to the τ that makes the boundary
+    tightest at ``target`` (√(u* − 1) = 2.88 standard errors, u* from
+    :func:`~abkit.stats.always_valid.optimal_rho2`).  Anchoring on the first look
+    instead is nearly powerless for metrics that accumulate per unit, whose first-look
+    value and spread are a fraction of the final ones (docs/sequential.md).
+    """
+    if metric.tau is not None:
+        return metric.tau
+    if spec.relative_tau is not None:
+        return spec.relative_tau * abs(float(per["control_value"][np.flatnonzero(defined)[0]]))
+    n_last = per["n_control"][last] + per["n_treatment"][last]
+    z = st.norm.ppf(1 - alpha / 2) + st.norm.ppf(0.8)
+    return float(z * math.sqrt(per["variance"][last] * n_last / target))
 
 
 def _look_outcome(

@@ -87,9 +87,9 @@ def analyse_stream(key: tuple, rows: pl.DataFrame) -> StreamResult | None:
         seq = {"method": method} if method != "gst" else gst_plan(last_day)
         r = abkit.analyze(table, {**base, "sequential": seq}).results[0]
         fixed = r
-        s = r.sequential
-        day = next((lk["day"] for lk in s.looks if lk["look"] == s.decision_look), None)
-        decisions[method] = (s.decision, day)
+        d = r.decision
+        day = next((lk["day"] for lk in r.sequential.looks if lk["look"] == d.look), None)
+        decisions[method] = (d.outcome, day)
     return StreamResult(
         "/".join(map(str, key)),
         last_day,
@@ -130,12 +130,7 @@ def report(results: list[StreamResult], skipped: int) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for method in METHODS:
-        stopped = [
-            r
-            for r in results
-            if r.decisions[method][0].startswith("stop: b")
-            or r.decisions[method][0].startswith("stop: w")
-        ]
+        stopped = [r for r in results if r.decisions[method][0] in ("better", "worse")]
         kinds = Counter(r.decisions[method][0] for r in stopped)
         both = sum(r.fixed_significant for r in stopped)
         missed = fixed - both
@@ -143,7 +138,7 @@ def report(results: list[StreamResult], skipped: int) -> str:
         shares = sorted(r.decisions[method][1] / r.last_day for r in stopped)
         median = lambda v: v[len(v) // 2] if v else math.nan  # noqa: E731
         lines.append(
-            f"| {method} | {len(stopped)} | {kinds['stop: better']} / {kinds['stop: worse']} | "
+            f"| {method} | {len(stopped)} | {kinds['better']} / {kinds['worse']} | "
             f"{both} | {missed} | {median(days):.1f} | {median(shares):.0%} |"
         )
     return "\n".join(lines)

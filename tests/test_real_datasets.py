@@ -166,3 +166,61 @@ def test_asos_binary_metric_as_proportion_summary():
     assert last["variance_c"] == pytest.approx(last["mean_c"] * (1 - last["mean_c"]), rel=1e-9)
     assert r.control_value == pytest.approx(last["mean_c"], rel=1e-12)
     assert r.control_n == int(last["count_c"])
+
+
+@pytest.mark.parametrize("method", ["msprt", "cs", "gst"])
+def test_asos_every_look_of_every_stream_has_agreeing_p_and_interval(method):
+    """At every look of every ASOS stream, 0 lies outside the reported interval exactly
+    when the look's p-value is below alpha, and the decision, once taken, stays with the
+    look and interval it was taken at."""
+    import numpy as np
+    import polars as pl
+
+    example = _example("asos_sequential")
+    path = shared_file("asos_digital_experiments", "asos_digital_experiments_dataset.parquet")
+    streams = pl.read_parquet(path).partition_by(
+        ["experiment_id", "variant_id", "metric_id"], as_dict=True, maintain_order=True
+    )
+    looks_checked = streams_checked = 0
+    for key, rows in sorted(streams.items()):
+        rows = rows.sort("time_since_start")
+        if key[2] != 1:
+            rows = rows.filter(
+                pl.col("variance_c").is_not_null() & pl.col("variance_t").is_not_null()
+            )
+        if rows.height == 0:
+            continue
+        table = example.stream_table(rows)
+        if key[2] == 1:
+            table = table.drop("variance")
+        seq = (
+            {"method": method}
+            if method != "gst"
+            else example.gst_plan(rows["time_since_start"].max())
+        )
+        config = {
+            "experiment": {"control": "control"},
+            "input": {"cumulative": True},
+            "metrics": [
+                {"name": "m", "type": "proportion" if key[2] == 1 else "mean", "column": "m"}
+            ],
+            "sequential": seq,
+        }
+        r = abkit.analyze(table, config).results[0]
+        decided = None
+        for lk in r.sequential.looks:
+            lo, hi = lk["ci"]
+            if not (np.isfinite(lo) and np.isfinite(hi)):
+                continue
+            assert (lo > 0 or hi < 0) == (lk["p_value"] < 0.05), (key, lk)
+            looks_checked += 1
+            if decided is None and lk["decision"] != "continue":
+                decided = lk
+        d = r.decision
+        if d.outcome in ("better", "worse"):
+            assert decided is not None and decided["look"] == d.look
+            assert list(d.ci) == decided["ci"] and d.p_value == decided["p_value"]
+            assert (d.ci[0] > 0) == (d.outcome == "better")  # direction of the stop
+        streams_checked += 1
+    assert streams_checked > 350  # 381 streams with a variance
+    assert looks_checked > (1_500 if method == "gst" else 5_000)

@@ -248,3 +248,22 @@ def test_every_look_equals_a_fixed_horizon_analysis_of_the_truncated_export(expo
             )
             assert seq["ci"][1] == pytest.approx(rebuilt.ci_high[0], rel=1e-7), r.metric
     assert checked == 3 * 4  # d1, share_rate, any_share, depth at three looks
+
+
+def test_identical_input_gives_byte_identical_json_with_float_values():
+    """Float per-look sums (a '.value' metric) used to be added in a varying parallel
+    order on large exports, so repeated runs differed around 1e-15."""
+    big = simulate(users=200_000, days=10, enrol_days=5, seed=3)
+    config = {
+        "metrics": [
+            {
+                "name": "latency",
+                "type": "ratio",
+                "numerator": "ai_output.value",
+                "denominator": "ai_output",
+            }
+        ],
+        "sequential": {"method": "msprt"},
+    }
+    runs = {abkit.analyze(big.assignments, config, events=big.events).to_json() for _ in range(3)}
+    assert len(runs) == 1

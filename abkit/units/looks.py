@@ -191,12 +191,13 @@ def event_look_series(
                 (y * y - y_prev * y_prev).alias("syy"),
                 (x * y - x_prev * y_prev).alias("sxy"),
             ]
-        deltas = (
-            inc.select(VARIANT, LOOK, *cols)
-            .group_by(VARIANT, LOOK)
-            .agg(pl.all().sum())
-            .collect(engine="in-memory")
-        )
+        deltas = inc.select(VARIANT, LOOK, *cols)
+        if any(r.endswith(".value") for r in refs):
+            # float amounts: a parallel group sum adds them in a varying order, so the last
+            # bits change between runs; _cumulate adds the rows in their sorted order instead
+            deltas = deltas.collect(engine="in-memory")
+        else:  # integer-valued amounts: sums are exact in any order
+            deltas = deltas.group_by(VARIANT, LOOK).agg(pl.all().sum()).collect(engine="in-memory")
         out[metric.name] = _series(
             _cumulate(deltas, entries, variants, looks), is_ratio(metric), times
         )
