@@ -17,6 +17,7 @@ from abkit.config import (
     ExperimentSpec,
     MetricSpec,
     load_config,
+    with_columns,
     with_mode,
     with_sequential_method,
 )
@@ -255,6 +256,10 @@ def analyze(
     sequential: str | None = None,
     mode: str | None = None,
     accounts: Data | None = None,
+    control: str | None = None,
+    unit: str | None = None,
+    variant: str | None = None,
+    account: str | None = None,
 ) -> AnalysisResult:
     """Analyse an experiment export.
 
@@ -266,8 +271,13 @@ def analyze(
     ``sequential`` (``"msprt"``, ``"cs"`` or ``"gst"``) overrides ``[sequential] method``
     and ``mode`` (``"b2c"`` or ``"b2b"``) overrides ``[experiment] mode``.  ``accounts``
     is the optional accounts table (account id, ARR at start and end) for ``nrr`` metrics.
+    ``control``, ``unit``, ``variant`` and ``account`` override the ``[experiment]`` keys
+    of the same names (the control variant's name and the three id columns), for quick
+    runs without a config file.
     """
-    spec = load_config(config)
+    spec = with_columns(
+        load_config(config), control=control, unit=unit, variant=variant, account=account
+    )
     if sequential is not None:
         spec = with_sequential_method(spec, sequential)
     if mode is not None:

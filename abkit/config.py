@@ -33,6 +33,7 @@ RATE_TYPES = ("retention", "proportion", "adoption")  # 0/1 per unit: two-propor
 SEQUENTIAL_METHODS = ("msprt", "cs", "gst")
 MODES = ("b2c", "b2b")
 WEIGHTINGS = ("user", "account")
+DEFAULT_ACCOUNT = "account_id"
 SPENDING_FUNCTIONS = ("obrien_fleming", "pocock")
 DIRECTIONS = ("increase", "decrease")
 
@@ -472,8 +473,6 @@ def parse_config(raw: dict[str, Any]) -> ExperimentSpec:
             f"variants {sorted(known)}."
         )
     mode = _choice("experiment.mode", exp.get("mode", "b2c"), MODES)
-    if mode == "b2b" and exp.get("account") is None:
-        raise ConfigError("B2B mode needs the account column: set [experiment] account.")
     metrics = tuple(_metric(i, m) for i, m in enumerate(metrics_raw))
     names = [m.name for m in metrics]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -487,7 +486,7 @@ def parse_config(raw: dict[str, Any]) -> ExperimentSpec:
         alpha=alpha,
         unit=str(exp.get("unit", "user_id")),
         variant=str(exp.get("variant", "variant")),
-        account=exp.get("account"),
+        account=exp.get("account", DEFAULT_ACCOUNT if mode == "b2b" else None),
         variants=variants,
         expected_split=split,
         correction=_choice("experiment.correction", exp.get("correction", "holm"), CORRECTIONS),
@@ -523,11 +522,23 @@ def _b2b(table: dict[str, Any]) -> B2BSpec:
 
 
 def with_mode(spec: ExperimentSpec, mode: str) -> ExperimentSpec:
-    """The spec with ``[experiment] mode`` replaced (as ``--mode`` does)."""
+    """The spec with ``[experiment] mode`` replaced (as ``--mode`` does); B2B mode
+    without an account column takes the documented default ``account_id``."""
     _choice("experiment.mode", mode, MODES)
-    if mode == "b2b" and spec.account is None:
-        raise ConfigError("B2B mode needs the account column: set [experiment] account.")
-    return replace(spec, mode=mode)
+    account = spec.account or (DEFAULT_ACCOUNT if mode == "b2b" else None)
+    return replace(spec, mode=mode, account=account)
+
+
+def with_columns(spec: ExperimentSpec, **columns: str | None) -> ExperimentSpec:
+    """The spec with ``[experiment]`` control / unit / variant / account replaced (as
+    the CLI's --control, --unit, --variant and --account do); None keeps a value."""
+    given = {k: v for k, v in columns.items() if v is not None}
+    for key, value in given.items():
+        if key not in ("control", "unit", "variant", "account"):
+            raise ConfigError(f"'{key}' cannot be overridden this way.")
+        if not value.strip():
+            raise ConfigError(f"--{key} needs a non-empty column or variant name.")
+    return replace(spec, **given)
 
 
 def with_sequential_method(spec: ExperimentSpec, method: str) -> ExperimentSpec:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -109,6 +110,13 @@ def cli() -> None:
     help="Also monitor every metric over daily looks with an always-valid method "
     "(overrides [sequential] method).",
 )
+@click.option("--control", help="Name of the control variant (overrides [experiment] control).")
+@click.option("--unit", help="Unit id column (overrides [experiment] unit; default user_id).")
+@click.option("--variant", help="Variant column (overrides [experiment] variant; default variant).")
+@click.option(
+    "--account",
+    help="Account id column for B2B mode (overrides [experiment] account; default account_id).",
+)
 @_user_errors
 def analyze(
     data: str,
@@ -121,6 +129,10 @@ def analyze(
     mode: str | None,
     accounts_table: str | None,
     out_dir: str | None,
+    control: str | None,
+    unit: str | None,
+    variant: str | None,
+    account: str | None,
 ) -> None:
     """Analyse an experiment export.
 
@@ -138,6 +150,10 @@ def analyze(
         sequential=sequential,
         mode=mode,
         accounts=accounts_table,
+        control=control,
+        unit=unit,
+        variant=variant,
+        account=account,
     )
     if out_dir:
         written = result.save(out_dir)
@@ -145,7 +161,12 @@ def analyze(
             f"wrote {written['report']}, {written['results']} and {len(written['plots'])} plot(s)",
             err=True,
         )
-    text = {"text": result.to_text, "json": result.to_json, "markdown": result.to_markdown}[fmt]()
+    if fmt == "text":
+        # fit the terminal: a wide table when it fits, one block per result otherwise
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() and not output else None
+        text = result.to_text(width)
+    else:
+        text = result.to_json() if fmt == "json" else result.to_markdown()
     if output:
         Path(output).write_text(text + "\n", encoding="utf-8")
         click.echo(f"wrote {output}", err=True)

@@ -92,9 +92,13 @@ def test_sequential_is_refused_in_b2b_mode_with_the_reason(export, tmp_path):
     assert "not offered in B2B mode" in out.output and "randomisation test" in out.output
 
 
-def test_b2b_needs_the_account_column(export, tmp_path):
-    out = CliRunner().invoke(cli, ["analyze", *write_cli_files(tmp_path, export), "--mode", "b2b"])
-    assert out.exit_code == 2 and "needs the account column" in out.output
+def test_b2b_mode_takes_the_default_account_column_or_names_it(export, tmp_path):
+    files = write_cli_files(tmp_path, export)
+    out = CliRunner().invoke(cli, ["analyze", *files, "--mode", "b2b", "--format", "json"])
+    assert out.exit_code == 0, out.output  # the simulated export has account_id
+    assert json.loads(out.output)["experiment"]["account"] == "account_id"
+    out = CliRunner().invoke(cli, ["analyze", *files, "--mode", "b2b", "--account", "org"])
+    assert out.exit_code == 2 and "'org'" in out.output and "account" in out.output
 
 
 def test_cli_json_has_the_b2b_block(export, tmp_path):

@@ -94,3 +94,22 @@ def test_rmst_randomisation_size_and_bootstrap_coverage():
     )
     assert rejected / reps <= _upper(reps, ALPHA)
     assert covered / reps >= 0.85
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        "proportion 5 % -> 7.5 % (+50 %), 200 per arm",
+        "proportion 2 % -> 4 % (+100 %), 500 per arm",
+        "proportion 30 % -> 33 % (+10 %), 2,000 per arm",
+    ],
+)
+def test_log_scale_lift_interval_covers_at_small_n_and_large_effects(scenario):
+    from abkit.calibration import lift_coverage
+
+    reps = mc_reps(1_500)
+    res = lift_coverage(scenario, reps, seed=7)
+    lower = st.binom.ppf(0.005, reps, 0.95) / reps
+    print(f"\n{scenario}, {reps} runs: {res}")
+    assert res["log_scale"] >= lower
+    assert res["log_scale"] >= res["symmetric"] - 0.01

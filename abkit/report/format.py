@@ -84,7 +84,7 @@ def conf_label(alpha: float) -> str:
 
 _SHORT_METHODS = (
     ("Welch", "Welch t"),
-    ("two-proportion", "z, 2 props"),
+    ("two-proportion", "2-prop z"),
     ("delta-method", "delta z"),
     ("account-level randomisation", "randomisation"),
     ("restricted mean", "RMST perm."),
