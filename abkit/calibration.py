@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as st
 
-from abkit.stats.always_valid import asymptotic_cs, msprt
+from abkit.stats.always_valid import asymptotic_cs, msprt, planned_tau
 from abkit.stats.bootstrap import account_bootstrap
 from abkit.stats.cluster import AccountArm, cr2_test, naive_cluster_z
 from abkit.stats.group_sequential import efficacy_bounds
@@ -82,10 +82,9 @@ class MethodOutcome:
     covered: np.ndarray  # the interval held the true effect at every look
 
 
-def evaluate(
-    paths: LookPaths, method: str, alpha: float = 0.05, relative_tau: float = 0.05
-) -> MethodOutcome:
-    """Apply one method to every replication."""
+def evaluate(paths: LookPaths, method: str, alpha: float = 0.05) -> MethodOutcome:
+    """Apply one method to every replication (mSPRT and CS tuned to the final look's
+    sample, as abkit does with ``target_units`` set to the planned sample)."""
     est, var = paths.estimate, paths.variance
     se = np.sqrt(var)
     looks = est.shape[1]
@@ -93,7 +92,8 @@ def evaluate(
         half = st.norm.ppf(1 - alpha / 2) * se
         reject = np.abs(est) >= half
     elif method == "msprt":
-        tau = relative_tau * np.abs(paths.control_mean[:, :1])  # first look, per replication
+        target = float(paths.n[0, -1])
+        tau = planned_tau(var[:, -1:], paths.n[:, -1:], target, alpha)  # per replication
         path = msprt(est, var, alpha, tau)
         half, reject = path.ci_high - est, path.p_value < alpha
     elif method == "cs":

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats as st
 
 from abkit.config import MetricSpec, SequentialSpec
 from abkit.decision import Basis, Decision, Outcome
 from abkit.methods import run_test
-from abkit.stats.always_valid import asymptotic_cs, mixture_log_lr, msprt
+from abkit.stats.always_valid import asymptotic_cs, mixture_log_lr, msprt, planned_tau
 from abkit.stats.group_sequential import efficacy_bounds, futility_bounds, repeated_p_values
 from abkit.units.looks import LookSeries
 
@@ -275,13 +274,11 @@ def _msprt_tau(
     """The mSPRT mixing sd τ, in metric units.
 
     A per-metric ``tau`` wins; then ``relative_tau`` times the control value at the
-    first look with data.  By default τ is the effect a two-sided fixed-horizon test
-    at level α detects with 80 % power at the planned sample ``target``:
-    τ = (z_{1−α/2} + z_{0.8})·√(V_k·n_k/target), V_k the latest look's variance of the
-    estimate and n_k its units.  A mixing N(0, τ²) matched to the effects the
-    experiment is sized for is Johari et al.'s (2022, §4.2) recommendation, and this τ
-    (2.80 standard errors at α = 0.05) is close to the τ that makes the boundary
-    tightest at ``target`` (√(u* − 1) = 2.88 standard errors, u* from
+    first look with data.  By default τ is
+    :func:`~abkit.stats.always_valid.planned_tau` at the planned sample ``target``
+    from the latest look's variance: the effect the experiment is sized for, 2.80
+    standard errors at the planned sample at α = 0.05, close to the τ that makes the
+    boundary tightest there (√(u* − 1) = 2.88 standard errors, u* from
     :func:`~abkit.stats.always_valid.optimal_rho2`).  Anchoring on the first look
     instead is nearly powerless for metrics that accumulate per unit, whose first-look
     value and spread are a fraction of the final ones (docs/sequential.md).
@@ -291,8 +288,7 @@ def _msprt_tau(
     if spec.relative_tau is not None:
         return spec.relative_tau * abs(float(per["control_value"][np.flatnonzero(defined)[0]]))
     n_last = per["n_control"][last] + per["n_treatment"][last]
-    z = st.norm.ppf(1 - alpha / 2) + st.norm.ppf(0.8)
-    return float(z * math.sqrt(per["variance"][last] * n_last / target))
+    return float(planned_tau(per["variance"][last], n_last, target, alpha))
 
 
 def _look_outcome(

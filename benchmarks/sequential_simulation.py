@@ -21,7 +21,7 @@ from abkit.calibration import METHODS, evaluate, simulate_looks
 LOOKS, PER_LOOK, ALPHA = 30, 200, 0.05
 LABELS = {
     "naive": "fixed-horizon test repeated daily (naive)",
-    "msprt": "mSPRT, tau = 5 % of the control mean",
+    "msprt": "mSPRT, tau from the planned sample",
     "cs": "asymptotic CS, tuned to the final n",
     "gst_obf": "GST, O'Brien-Fleming-type spending, 30 looks",
     "gst_pocock": "GST, Pocock-type spending, 30 looks",

@@ -220,7 +220,7 @@ def test_every_text_row_names_the_test_behind_its_p_value(result):
     header = next(i for i, line in enumerate(lines) if line.startswith("metric "))
     rows = lines[header + 2 : header + 2 + len(result.results)]
     expected = {
-        "d1": "z, 2 props",
+        "d1": "2-prop z",
         "share_rate": "delta z",
         "outputs": "Welch t",
         "depth": "delta z",

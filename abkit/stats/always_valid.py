@@ -38,6 +38,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats as st
 from scipy.special import lambertw
 
 
@@ -113,6 +114,23 @@ def msprt(
         raise ValueError("the mSPRT mixing standard deviation tau must be positive")
     tuning = {"tau": float(tau_arr)} if tau_arr.ndim == 0 else {}
     return _path("mSPRT (normal mixture)", estimate, variance, tau_arr**2, alpha, tuning)
+
+
+def planned_tau(
+    variance: np.ndarray | float,
+    n: np.ndarray | float,
+    target_n: float,
+    alpha: float,
+    power: float = 0.8,
+) -> np.ndarray | float:
+    """mSPRT mixing sd tuned to the planned sample: the effect a two-sided fixed-horizon
+    test at level α detects with the given power at ``target_n`` units,
+    τ = (z_{1−α/2} + z_power)·√(V·n/target_n), from an estimate's variance V at n units
+    (V·n/target_n is its variance at the planned sample).  Johari et al. (2022, §4.2)
+    recommend a mixing distribution matched to the effects the experiment is sized for.
+    """
+    z = st.norm.ppf(1 - alpha / 2) + st.norm.ppf(power)
+    return z * np.sqrt(np.asarray(variance, dtype=float) * np.asarray(n, dtype=float) / target_n)
 
 
 def optimal_rho2(target_n: float, alpha: float) -> float:
