@@ -194,3 +194,12 @@ def test_rendered_report_shows_names_without_escape_backslashes(b2c, b2b):
     assert "user_id" in html and "user\\_id" not in html
     html = MarkdownIt("gfm-like").render(b2b.to_markdown())
     assert "B2B mode" in html and "account_id" in html and "account\\_id" not in html
+
+
+def test_raw_markdown_stays_readable(b2c):
+    """Escaping keeps markup and links off without backslashes in ordinary text:
+    numbers, parentheses, hyphens, colons and snake_case names read as they are."""
+    md = b2c.to_markdown()
+    for needle in ("\\.", "\\-", "\\(", "\\)", "\\:", "\\_"):
+        assert needle not in md, needle
+    assert "summary-prompt-v2" in md and "d1_retention" in md and "0.0026 †" in md

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from abkit.report.format import (
     b2b_line,
     conf_label,
+    decided_by,
     margin_text,
     method_legend,
     num,
@@ -28,10 +29,11 @@ if TYPE_CHECKING:
     from abkit.result import AnalysisResult
 
 # Characters that open inline markup (emphasis, code, links, HTML, tables, strikethrough,
-# entities) and '@' (mentions, e-mail autolinks) are always escaped.  Autolinks need a
-# scheme ("://") or a domain ("www.example", "evil.com"), so ':' before '//' and '.'
-# before a letter are escaped too; "0.05", "v1.2" and sentences stay as they are.
-_ALWAYS = re.compile(r"([\\`*_\[\]<>|~&@])")
+# entities) and '@' (mentions, e-mail autolinks) are escaped; '_' only where it could
+# open or close emphasis (GFM ignores it inside a word, so user_id stays as it is).
+# Autolinks need a scheme ("://") or a domain ("www.example", "evil.com"), so ':' before
+# '//' and '.' before a letter are escaped too; "0.05", "v1.2" and sentences stay.
+_ALWAYS = re.compile(r"([\\`*\[\]<>|~&@]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 _LINKISH = re.compile(r":(?=//)|\.(?=[A-Za-z])")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ICON = {
@@ -99,11 +101,10 @@ def _guardrails(res: AnalysisResult) -> list[str]:
     for r in guards:
         g = r.guardrail
         assert g is not None
-        d = r.decision
-        by = f"{d.method} {d.where}".strip() + f", p {pval(d.p_value)}"
+        outcome = r.decision.outcome
         out.append(
             f"| {escape(r.metric)} | {escape(r.variant)} | {escape(margin_text(r))} | "
-            f"{pval(g.p_value)} | {escape(by)} | {_ICON.get(d.outcome, d.outcome)} |"
+            f"{pval(g.p_value)} | {escape(decided_by(r))} | {_ICON.get(outcome, outcome)} |"
         )
     return out
 
@@ -129,11 +130,8 @@ def _quality(res: AnalysisResult) -> list[str]:
 
 def _details(res: AnalysisResult) -> list[str]:
     out: list[str] = []
-    warned = [
-        (r.metric, r.variant, w)
-        for r in res.results
-        for w in (*r.warnings, *(r.sequential.warnings if r.sequential else ()))
-    ]
+    # sequential warnings are global (shown once at the top), not repeated per result
+    warned = [(r.metric, r.variant, w) for r in res.results for w in r.warnings]
     if warned:
         out += ["", "### Warnings by result", ""]
         out += [f"- ⚠️ **{escape(m)} / {escape(v)}**: {escape(w)}" for m, v, w in warned]

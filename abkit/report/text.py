@@ -145,11 +145,8 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
         say(f"Sequential monitoring ({first.method}):")
         for r, s in sequential:
             say(f"{r.metric} / {r.variant}: {s}", "  ")
-    notes = [
-        (r.metric, r.variant, w)
-        for r in res.results
-        for w in (*r.warnings, *(r.sequential.warnings if r.sequential else ()))
-    ]
+    # sequential warnings are global (shown once at the top), not repeated per result
+    notes = [(r.metric, r.variant, w) for r in res.results for w in r.warnings]
     if notes:
         lines.append("")
         lines.append("Warnings by result:")
