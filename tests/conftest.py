@@ -33,3 +33,32 @@ def write_cli_files(tmp_path: Path, export, toml: str | None = None) -> list[str
         (tmp_path / "c.toml").write_text(toml)
         args += ["-c", str(tmp_path / "c.toml")]
     return args
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ai_summary_export"
+
+
+def analyze_example(sequential: str | None = None):
+    """The bundled example export analysed with its own config."""
+    import abkit
+
+    return abkit.analyze(
+        EXAMPLE / "assignments.parquet",
+        EXAMPLE / "experiment.toml",
+        events=EXAMPLE / "events.parquet",
+        sequential=sequential,
+    )
+
+
+def analyze_small_b2b(*metrics: dict):
+    """A small simulated B2B export (16 accounts) analysed in B2B mode with ``metrics``."""
+    import abkit
+    from abkit.simulate import simulate
+
+    e = simulate(mode="b2b", users=3_000, accounts=16, days=6, enrol_days=2, seed=4)
+    config = {
+        "experiment": {"name": "b2b", "account": "account_id", "mode": "b2b"},
+        "b2b": {"resamples": 1_000},
+        "metrics": list(metrics),
+    }
+    return abkit.analyze(e.assignments, config, events=e.events)

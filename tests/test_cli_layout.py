@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import polars as pl
 import pytest
 from click.testing import CliRunner
 
-import abkit
 from abkit_cli.main import cli
+from tests.conftest import EXAMPLE, analyze_example
 
-EXPORT = Path(__file__).resolve().parents[1] / "examples" / "ai_summary_export"
+EXPORT = EXAMPLE
 
 
 @pytest.fixture(scope="module")
 def result():
-    return abkit.analyze(
-        EXPORT / "assignments.parquet",
-        EXPORT / "experiment.toml",
-        events=EXPORT / "events.parquet",
-        sequential="cs",
-    )
+    return analyze_example("cs")
 
 
 @pytest.mark.parametrize("width", [60, 80, 100, 120])

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 from html import unescape
-from pathlib import Path
 
 import pytest
 from matplotlib.colors import to_hex
@@ -15,48 +14,27 @@ from matplotlib.colors import to_hex
 import abkit
 from abkit.plots.style import BETTER, NEUTRAL, WORSE
 from abkit.result import AnalysisResult
-from abkit.simulate import simulate
+from tests.conftest import analyze_example, analyze_small_b2b
 
-EXPORT = Path(__file__).resolve().parents[1] / "examples" / "ai_summary_export"
 TONE = {"good": BETTER, "bad": WORSE, "neutral": NEUTRAL}
 
 
-def _example(sequential: str | None) -> AnalysisResult:
-    return abkit.analyze(
-        EXPORT / "assignments.parquet",
-        EXPORT / "experiment.toml",
-        events=EXPORT / "events.parquet",
-        sequential=sequential,
-    )
-
-
-def _b2b() -> AnalysisResult:
-    e = simulate(mode="b2b", users=3_000, accounts=16, days=6, enrol_days=2, seed=4)
-    config = {
-        "experiment": {"name": "b2b", "account": "account_id", "mode": "b2b"},
-        "b2b": {"resamples": 1_000},
-        "metrics": [
-            {"name": "share", "type": "ratio", "numerator": "share", "denominator": "ai_output"},
-            {
-                "name": "errors",
-                "type": "ratio",
-                "numerator": "error",
-                "denominator": "ai_output",
-                "direction": "decrease",
-                "guardrail": True,
-                "margin": 0.05,
-            },
-        ],
-    }
-    return abkit.analyze(e.assignments, config, events=e.events)
-
-
+SHARE = {"name": "share", "type": "ratio", "numerator": "share", "denominator": "ai_output"}
+ERRORS = {
+    "name": "errors",
+    "type": "ratio",
+    "numerator": "error",
+    "denominator": "ai_output",
+    "direction": "decrease",
+    "guardrail": True,
+    "margin": 0.05,
+}
 CASES = {
-    "fixed": lambda: _example(None),
-    "msprt": lambda: _example("msprt"),
-    "cs": lambda: _example("cs"),
-    "gst": lambda: _example("gst"),
-    "b2b": _b2b,
+    "fixed": lambda: analyze_example(None),
+    "msprt": lambda: analyze_example("msprt"),
+    "cs": lambda: analyze_example("cs"),
+    "gst": lambda: analyze_example("gst"),
+    "b2b": lambda: analyze_small_b2b(SHARE, ERRORS),
 }
 
 

@@ -13,34 +13,23 @@ from matplotlib.figure import Figure
 import abkit
 from abkit.plots import draw, plan
 from abkit.plots.style import save
-from abkit.simulate import simulate
 from abkit_cli.main import cli
+from tests.conftest import analyze_example, analyze_small_b2b
 
 EXPORT = Path(__file__).resolve().parents[1] / "examples" / "ai_summary_export"
 
 
 @pytest.fixture(scope="module")
 def b2c():
-    return abkit.analyze(
-        EXPORT / "assignments.parquet",
-        EXPORT / "experiment.toml",
-        events=EXPORT / "events.parquet",
-        sequential="cs",
-    )
+    return analyze_example("cs")
 
 
 @pytest.fixture(scope="module")
 def b2b():
-    e = simulate(mode="b2b", users=3_000, accounts=16, days=6, enrol_days=2, seed=4)
-    config = {
-        "experiment": {"name": "b2b", "account": "account_id", "mode": "b2b"},
-        "b2b": {"resamples": 1_000},
-        "metrics": [
-            {"name": "share", "type": "ratio", "numerator": "share", "denominator": "ai_output"},
-            {"name": "ttv", "type": "time_to_value", "event": "error"},
-        ],
-    }
-    return abkit.analyze(e.assignments, config, events=e.events)
+    return analyze_small_b2b(
+        {"name": "share", "type": "ratio", "numerator": "share", "denominator": "ai_output"},
+        {"name": "ttv", "type": "time_to_value", "event": "error"},
+    )
 
 
 def test_forest_has_one_row_per_result_and_guardrail_margins(b2c):

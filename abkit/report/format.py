@@ -136,9 +136,23 @@ def fixed_p(r: MetricResult) -> str:
     return pval(r.p_value) + ("" if r.fixed_horizon_valid else " †")
 
 
+TABLE_HEADER = (
+    "metric",
+    "variant",
+    "control",
+    "treatment",
+    "effect",
+    "CI",
+    "lift",
+    "lift CI",
+    "p",
+    "decided by",
+    "decision",
+)
+
+
 def result_cells(r: MetricResult) -> list[str]:
-    """The cells every table shows for a result, in order: metric, variant, control,
-    treatment, effect, CI, lift, lift CI, p (fixed horizon), decided by, decision."""
+    """The cells every table shows for a result, in the order of ``TABLE_HEADER``."""
     t = r.metric_type
     return [
         r.metric,

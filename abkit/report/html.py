@@ -6,25 +6,12 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
-from abkit.report.format import method_legend, pval, result_cells, table_notes
+from abkit.report.format import TABLE_HEADER, method_legend, pval, result_cells, table_notes
 
 if TYPE_CHECKING:
     from abkit.result import AnalysisResult
 
 _COLOURS = {"good": "#0072B2", "bad": "#D55E00", "neutral": "inherit"}
-_HEAD = (
-    "metric",
-    "variant",
-    "control",
-    "treatment",
-    "effect",
-    "CI",
-    "lift",
-    "lift CI",
-    "p",
-    "decided by",
-    "decision",
-)
 
 
 def render_html(res: AnalysisResult) -> str:
@@ -38,7 +25,7 @@ def render_html(res: AnalysisResult) -> str:
         f"&middot; unit {escape(res.unit)} &middot; control "
         f"{escape(res.control)} &middot; alpha {res.alpha}</p>"
     )
-    rows = ["<tr>" + "".join(f"<th>{h}</th>" for h in _HEAD) + "</tr>"]
+    rows = ["<tr>" + "".join(f"<th>{h}</th>" for h in TABLE_HEADER) + "</tr>"]
     for r in res.results:
         *cells, decision = result_cells(r)
         rows.append(

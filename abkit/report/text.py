@@ -11,6 +11,7 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from abkit.report.format import (
+    TABLE_HEADER,
     b2b_line,
     conf_label,
     margin_text,
@@ -26,22 +27,8 @@ from abkit.report.format import (
 if TYPE_CHECKING:
     from abkit.result import AnalysisResult
 
-_HEADER = [
-    "metric",
-    "variant",
-    "control",
-    "treatment",
-    "effect",
-    "CI",
-    "lift",
-    "lift CI",
-    "p",
-    "decided by",
-    "decision",
-]
 
-
-def _wide(header: list[str], rows: list[list[str]]) -> list[str]:
+def _wide(header: tuple[str, ...], rows: list[list[str]]) -> list[str]:
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
     ]
@@ -101,7 +88,7 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
         say(f"WARNING: {w}")
     lines.append("")
     rows = [result_cells(r) for r in res.results]
-    wide = _wide(_HEADER, rows)
+    wide = _wide(TABLE_HEADER, rows)
     if width is None or max(len(x) for x in wide) <= width:
         lines += wide
     else:
