@@ -128,13 +128,18 @@ def _quality(res: AnalysisResult) -> list[str]:
     return out
 
 
+def _result_warnings(res: AnalysisResult) -> list[str]:
+    """Warnings that change how a result reads, right under the verdict table (the
+    sequential ones are global and shown once at the top)."""
+    warned = [(r.metric, r.variant, w) for r in res.results for w in r.warnings]
+    if not warned:
+        return []
+    out = ["", "### Warnings by result", ""]
+    return out + [f"- ⚠️ **{escape(m)} / {escape(v)}**: {escape(w)}" for m, v, w in warned]
+
+
 def _details(res: AnalysisResult) -> list[str]:
     out: list[str] = []
-    # sequential warnings are global (shown once at the top), not repeated per result
-    warned = [(r.metric, r.variant, w) for r in res.results for w in r.warnings]
-    if warned:
-        out += ["", "### Warnings by result", ""]
-        out += [f"- ⚠️ **{escape(m)} / {escape(v)}**: {escape(w)}" for m, v, w in warned]
     b2b = [(r, b2b_line(r)) for r in res.results]
     if any(line for _, line in b2b):
         out += ["", "### B2B cross-checks (accounts are the units of inference)", ""]
@@ -179,10 +184,11 @@ def _mode(res: AnalysisResult) -> str:
 
 
 def render_markdown(res: AnalysisResult, images: list[tuple[str, str]] | None = None) -> str:
-    """PR-review summary: verdict table first, then guardrails, sample ratio and data
-    quality, then warnings, details and plots.  A sample-ratio mismatch or other global
-    warning is shown above everything.  ``images`` are (relative path, caption) pairs;
-    without them there is no plot section."""
+    """PR-review summary: verdict table first, then the warnings that change its
+    reading, guardrails, sample ratio and data quality, details and plots.  A
+    sample-ratio mismatch or other global warning is shown above everything.
+    ``images`` are (relative path, caption) pairs; without them there is no plot
+    section."""
     out = [f"## A/B result: {escape(res.name)}", ""]
     out += [f"> ⚠️ {escape(w)}" for w in res.warnings]
     if res.warnings:
@@ -194,6 +200,7 @@ def render_markdown(res: AnalysisResult, images: list[tuple[str, str]] | None = 
         "",
     ]
     out += _verdict_table(res)
+    out += _result_warnings(res)
     out += _guardrails(res)
     out += _quality(res)
     out += _details(res)
