@@ -5,7 +5,10 @@ sequential method, guardrails and B2B."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from html import unescape
 
 import pytest
@@ -98,3 +101,22 @@ def test_guardrails_show_margin_and_non_inferiority_p(result):
         assert "NI (" in row and f"p {abkit.report.format.pval(r.decision.p_value)}" in row
         assert f"| {r.metric} | {r.variant} |" in md
     assert "### Guardrails" in md and "margin" in md
+
+
+def test_reports_are_identical_across_processes(tmp_path):
+    """String hashing differs between processes; nothing in a report may depend on it."""
+    script = (
+        "from tests.conftest import analyze_example; "
+        "r = analyze_example(); print(r.to_markdown()); print(r.to_text())"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+        ).stdout
+        for seed in (1, 2, 3)
+    }
+    assert len(outs) == 1

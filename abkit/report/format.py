@@ -105,7 +105,10 @@ def short_method(method: str) -> str:
 def method_legend(result: AnalysisResult) -> list[str]:
     """'short = full name' for every method a table abbreviates."""
     names = {r.method for r in result.results} | {r.decision.method for r in result.results}
-    return [f"{short_method(m)} = {m}" for m in sorted(names, key=short_method)]
+    by_short: dict[str, list[str]] = {}
+    for name in sorted(names):  # sorted: the same legend in every process
+        by_short.setdefault(short_method(name), []).append(name)
+    return [f"{short} = {' or '.join(full)}" for short, full in sorted(by_short.items())]
 
 
 def margin_text(r: MetricResult) -> str:
