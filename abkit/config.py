@@ -285,6 +285,8 @@ def _check_table(where: str, table: Any, schema: dict[str, Any]) -> dict[str, An
         ok = isinstance(value, expected)
         if expected is float:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if ok and not math.isfinite(value):
+                raise ConfigError(f"key '{where}.{key}' must be a finite number, got {value!r}.")
         if expected is int:
             ok = isinstance(value, int) and not isinstance(value, bool)
         if not ok:
@@ -450,7 +452,13 @@ def parse_config(raw: dict[str, Any]) -> ExperimentSpec:
         raise ConfigError("key 'experiment.srm_threshold' must be between 0 and 1.")
     split = exp.get("expected_split")
     if split is not None:
-        bad = {k: v for k, v in split.items() if not isinstance(v, int | float) or v <= 0}
+        bad = {
+            k: v
+            for k, v in split.items()
+            if isinstance(v, bool)
+            or not isinstance(v, int | float)
+            or not (0 < v < math.inf)  # also refuses nan and inf
+        }
         if bad or not split:
             raise ConfigError(
                 "key 'experiment.expected_split' must map each variant to a positive share, "

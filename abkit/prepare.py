@@ -345,6 +345,16 @@ def _prepare_units(
             source=table.label,
         )
     metrics = spec.metrics or default_unit_metrics(table, spec)
+    ids = {spec.unit: "unit", spec.variant: "variant", spec.account: "account"}
+    for m in metrics:
+        clash = next((c for c in metric_columns(m) if c in ids), None)
+        if clash is not None:
+            raise AbkitInputError(
+                f"metric '{m.name}' reads column '{clash}', which is the {ids[clash]} id "
+                "column, not an outcome.",
+                source=table.label,
+                hint="Point the metric at an outcome column (column / numerator / denominator).",
+            )
     keep = tuple(
         dict.fromkeys(
             [

@@ -141,6 +141,7 @@ def analyze(
     Parquet or NDJSON file, a glob or a folder.
     """
     import abkit
+    from abkit.errors import AbkitInputError
 
     result = abkit.analyze(
         data,
@@ -168,7 +169,14 @@ def analyze(
     else:
         text = result.to_json() if fmt == "json" else result.to_markdown()
     if output:
-        Path(output).write_text(text + "\n", encoding="utf-8")
+        try:
+            Path(output).write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise AbkitInputError(
+                f"cannot write the report to '{output}': {exc.strerror or exc}. Check that its "
+                "folder exists and is writable (abkit does not create folders for -o; --out "
+                "does)."
+            ) from None
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text)

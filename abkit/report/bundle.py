@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from abkit.errors import AbkitInputError
 from abkit.report.markdown import render_markdown
 
 if TYPE_CHECKING:
@@ -16,7 +17,13 @@ def write_bundle(result: AnalysisResult, folder: str | Path) -> dict[str, Any]:
     from abkit.plots import save_all
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AbkitInputError(
+            f"cannot create the output folder '{folder}': {exc.strerror or exc}.",
+            hint="Give --out a folder path whose parents are folders (not files) you can write to.",
+        ) from None
     (folder / "results.json").write_text(result.to_json() + "\n", encoding="utf-8")
     plots = save_all(result, folder / "plots")
     images = [(path.relative_to(folder).as_posix(), caption) for path, caption in plots]

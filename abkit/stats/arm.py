@@ -12,6 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# |x| above this cannot be squared in double precision (1e154² > 1.8e308): inputs beyond
+# it are refused by the loaders, so sums of squares stay finite
+LARGEST_VALUE = 1e150
+
 
 @dataclass(frozen=True)
 class ArmSummary:

@@ -201,7 +201,18 @@ def ratio_variance(arm: ArmSummary) -> float:
     of the linearised values (x_i − R·y_i)/ȳ.
     """
     mx, my = arm.mean, arm.den_mean
-    return (arm.var / my**2 - 2 * mx * arm.cov / my**3 + mx**2 * arm.den_var / my**4) / arm.n
+    terms = (arm.var / my**2, -2 * mx * arm.cov / my**3, mx**2 * arm.den_var / my**4)
+    return nonnegative(sum(terms), sum(abs(t) for t in terms)) / arm.n
+
+
+def nonnegative(value: float, magnitude: float) -> float:
+    """A variance that should be ≥ 0: round-off below zero (within 1e-10 of the size of
+    the terms it was computed from) becomes 0; a real negative is a bug and raises."""
+    if value >= 0 or not math.isfinite(value):
+        return value
+    if -value <= 1e-10 * magnitude:
+        return 0.0
+    raise ArithmeticError(f"negative variance {value!r} from terms of size {magnitude!r}")
 
 
 def delta_ratio_test(control: ArmSummary, treatment: ArmSummary, alpha: float = 0.05) -> Comparison:

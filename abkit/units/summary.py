@@ -16,6 +16,7 @@ pooled exactly: s² = [Σ(n_d − 1)s²_d + Σ n_d(x̄_d − x̄)²]/(n − 1)),
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import polars as pl
 
@@ -24,7 +25,7 @@ from abkit.errors import AbkitInputError
 from abkit.io.assignments import ordered_variants
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Table
-from abkit.stats.arm import ArmSummary
+from abkit.stats.arm import LARGEST_VALUE, ArmSummary
 from abkit.units.looks import LookSeries
 
 RATIO_SUMS = ("num_sum", "den_sum", "num_sum_sq", "den_sum_sq", "num_den_sum")
@@ -44,6 +45,77 @@ def _combine_days(frame: pl.DataFrame, keys: list[str], day: str) -> pl.DataFram
             between = (n * (mean - grand) ** 2).sum()
             aggs.append(((within + between) / (n.sum() - 1)).alias("variance"))
     return frame.group_by(keys, maintain_order=True).agg(aggs)
+
+
+_MOMENTS = ("mean", "variance", "sum", "sum_sq", *RATIO_SUMS)
+
+
+def _fail(table: Table, column: str, row: int, problem: str, hint: str) -> AbkitInputError:
+    return AbkitInputError(
+        f"{problem} (data row {row}).", source=table.label, column=column, hint=hint
+    )
+
+
+def validate_numbers(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
+    """Cast the count and moment columns to Float64 and refuse impossible values, naming
+    the column, the data row (1-based, after the header) and the value: text where a
+    number belongs, a non-finite value, a count that is not a positive whole number, a
+    negative variance, or a value too large to square in double precision.  Empty cells
+    stay null (rows without a value are counted and dropped later)."""
+    frame = frame.with_row_index("_row", offset=1)
+    for col in ("n", *_MOMENTS):
+        if col not in frame.columns:
+            continue
+        dtype = frame.schema[col]
+        if dtype == pl.String:
+            cast = pl.col(col).str.strip_chars().cast(pl.Float64, strict=False)
+            bad = frame.filter(cast.is_null() & pl.col(col).str.strip_chars().ne(""))
+            if bad.height:
+                raise _fail(
+                    table,
+                    col,
+                    bad.item(0, "_row"),
+                    f"{bad.item(0, col)!r} is not a number",
+                    "Summary columns hold numbers only; fix or remove the row.",
+                )
+            frame = frame.with_columns(cast.alias(col))
+        elif dtype.is_numeric() or dtype == pl.Boolean:
+            frame = frame.with_columns(pl.col(col).cast(pl.Float64))
+        else:
+            raise AbkitInputError(
+                f"the column must hold numbers, found type {dtype}.", source=table.label, column=col
+            )
+        checks = [
+            (~pl.col(col).is_finite(), "is not a finite number", "Replace it or remove the row."),
+            (
+                pl.col(col).abs() > LARGEST_VALUE,
+                f"is too large to analyse (beyond ±{LARGEST_VALUE:.0e}, its square overflows)",
+                "Rescale the metric (for example to thousands) or remove the row.",
+            ),
+        ]
+        if col == "n":
+            checks.append(
+                (
+                    (pl.col(col) < 0) | (pl.col(col) != pl.col(col).floor()),
+                    "is not a whole number of units",
+                    "n counts units: a whole number, 0 or more.",
+                )
+            )
+        if col == "variance":
+            checks.append(
+                (
+                    pl.col(col) < 0,
+                    "is a negative variance",
+                    "A variance cannot be negative; check the export.",
+                )
+            )
+        for condition, problem, hint in checks:
+            bad = frame.filter(pl.col(col).is_not_null() & condition)
+            if bad.height:
+                raise _fail(
+                    table, col, bad.item(0, "_row"), f"{bad.item(0, col)!r} {problem}", hint
+                )
+    return frame.drop("_row")
 
 
 def _drop_rows_without_values(frame: pl.DataFrame, ledger: Ledger) -> pl.DataFrame:
@@ -77,7 +149,31 @@ def _infer_type(name: str, row: dict[str, object], table: Table) -> str:
     )
 
 
-def _arm(row: dict[str, object], mtype: str, label: str) -> ArmSummary:
+def _arm(row: dict[str, object], mtype: str, label: str, where: str) -> ArmSummary:
+    """One arm's summary from its (combined) row; ``where`` names the metric and variant
+    in messages about impossible values."""
+    arm = _arm_from_row(row, mtype, label)
+    if mtype == "proportion" and not 0 <= arm.mean <= 1:
+        raise AbkitInputError(
+            f"{where} is a proportion, but its mean is {arm.mean!r}, outside [0, 1].",
+            source=label,
+            hint='Declare the metric with type = "mean" if it is not a rate.',
+        )
+    # sums that imply a negative variance (beyond float round-off) are impossible
+    scale = max(abs(arm.mean), 1.0) ** 2
+    if arm.n > 1 and arm.var < -1e-9 * scale:
+        raise AbkitInputError(
+            f"{where}: the sums imply a negative variance ({arm.var:.4g}), which is impossible; "
+            "sum_sq (or the ratio's squared sums) must be at least sum²/n.",
+            source=label,
+            hint="Check that the squared sums are sums of squares over units.",
+        )
+    if arm.n > 1 and arm.var < 0:  # round-off of sum_sq - sum²/n: the variance is 0
+        arm = replace(arm, var=0.0)
+    return arm
+
+
+def _arm_from_row(row: dict[str, object], mtype: str, label: str) -> ArmSummary:
     n = float(row["n"])
     if mtype == "ratio":
         return ArmSummary.from_sums(
@@ -121,6 +217,7 @@ def summary_arms(
     has_metric = inp.metric in cols
     frame = table.frame.collect()
     ledger.read["summary"] = frame.height
+    frame = validate_numbers(frame, table)
     frame = frame.with_columns(pl.col(spec.variant).cast(pl.String))
     if not has_metric:
         frame = frame.with_columns(pl.lit("metric").alias(inp.metric))
@@ -175,7 +272,7 @@ def summary_arms(
         rows = frame.filter(pl.col(inp.metric) == metric.name)
         by_variant = {r[spec.variant]: r for r in rows.iter_rows(named=True)}
         arms[metric.name] = {
-            v: _arm(by_variant[v], metric.type, table.label)
+            v: _arm(by_variant[v], metric.type, table.label, f"metric '{metric.name}', '{v}'")
             if v in by_variant
             else ArmSummary(n=0, mean=math.nan, var=math.nan)
             for v in variants
@@ -196,7 +293,8 @@ def summary_look_series(
             source=table.label,
             hint="Name it with [input] day.",
         )
-    frame = table.frame.collect().with_columns(pl.col(spec.variant).cast(pl.String))
+    frame = validate_numbers(table.frame.collect(), table)
+    frame = frame.with_columns(pl.col(spec.variant).cast(pl.String))
     if inp.metric not in frame.columns:
         frame = frame.with_columns(pl.lit("metric").alias(inp.metric))
     frame = frame.filter(pl.col(spec.variant).is_in(list(variants)) & pl.col("n").is_not_null())
@@ -215,7 +313,9 @@ def summary_look_series(
             by_variant = {r[spec.variant]: r for r in state.iter_rows(named=True)}
             arms.append(
                 {
-                    v: _arm(by_variant[v], metric.type, table.label)
+                    v: _arm(
+                        by_variant[v], metric.type, table.label, f"metric '{metric.name}', '{v}'"
+                    )
                     if v in by_variant
                     else ArmSummary(n=0, mean=math.nan, var=math.nan)
                     for v in variants

@@ -6,8 +6,9 @@ import polars as pl
 
 from abkit.config import MetricSpec
 from abkit.errors import AbkitInputError
-from abkit.io.assignments import Assignments
+from abkit.io.assignments import UNIT, Assignments
 from abkit.io.readers import Table
+from abkit.stats.arm import LARGEST_VALUE
 from abkit.units.columns import denominator_column, value_column
 
 _TRUE = ("true", "t", "yes", "y", "1")
@@ -84,6 +85,23 @@ def table_units(
         if len(converted) == 2:
             exprs.append(converted[1].alias(denominator_column(metric)))
     units = units.with_columns(exprs)
+    for metric in (m for m in metrics if m.type != "nrr"):
+        for col in (value_column(metric), denominator_column(metric)):
+            if col not in units.columns:
+                continue
+            value = pl.col(col)
+            bad = units.filter(
+                value.is_not_null() & (~value.is_finite() | (value.abs() > LARGEST_VALUE))
+            )
+            if bad.height:
+                source = metric_columns(metric)[0 if col == value_column(metric) else 1]
+                raise AbkitInputError(
+                    f"unit {bad.item(0, UNIT)!r} has {bad.item(0, col)!r}, which is not finite or "
+                    f"beyond ±{LARGEST_VALUE:.0e} (its square overflows double precision).",
+                    source=table.label,
+                    column=source,
+                    hint="Fix the value, or rescale the column (for example to thousands).",
+                )
     for metric in metrics:
         for col in metric_columns(metric):
             nulls = units.get_column(col).null_count()

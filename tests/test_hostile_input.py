@@ -1,0 +1,120 @@
+"""Regression tests for hostile and broken input (issue 9): every case is a user error
+with a one-paragraph message naming the file and column (exit code 2 at the CLI), never
+a traceback and never a silently wrong number."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import abkit
+from abkit.errors import AbkitInputError
+from abkit.stats.arm import ArmSummary
+from abkit.stats.fixed_horizon import delta_ratio_test, ratio_variance
+from abkit_cli.main import cli
+
+SUMMARY_HEADER = "variant,metric,n,mean,variance\n"
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def assert_user_error(out, *needles):
+    assert out.exit_code == 2, out.output
+    assert "Traceback" not in out.output and "internal error" not in out.output
+    message = out.output.strip()
+    assert "\n" not in message, message  # one paragraph
+    for needle in needles:
+        assert needle in message, (needle, message)
+
+
+@pytest.mark.parametrize(
+    ("rows", "needles"),
+    [
+        ("control,r,600,7.5,4\ntreatment,r,600,7.9,-1\n", ["'variance'", "negative", "row 2"]),
+        ("control,r,many,7.5,4\ntreatment,r,600,7.9,1\n", ["'n'", "'many'", "row 1"]),
+        ("control,r,100.5,5,1\ntreatment,r,100,5,1\n", ["'n'", "whole number", "row 1"]),
+        ("control,r,-3,5,1\ntreatment,r,100,5,1\n", ["'n'", "whole number", "row 1"]),
+        ("control,r,100,inf,1\ntreatment,r,100,5,1\n", ["'mean'", "finite", "row 1"]),
+        ("control,r,100,nan,1\ntreatment,r,100,5,1\n", ["'mean'", "finite", "row 1"]),
+        ("control,r,100,1e308,1\ntreatment,r,100,5,1\n", ["'mean'", "too large", "row 1"]),
+        ("control,r,100,5,-1e300\ntreatment,r,100,5,1\n", ["'variance'", "row 1"]),
+    ],
+)
+def test_impossible_summary_rows_are_errors_naming_column_and_row(tmp_path, rows, needles):
+    path = tmp_path / "s.csv"
+    path.write_text(SUMMARY_HEADER + rows)
+    assert_user_error(run("analyze", path), "s.csv", *needles)
+
+
+def test_summary_sums_implying_a_negative_variance_are_an_error(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text(
+        "variant,metric,n,sum,sum_sq\ncontrol,x,100,1000,50\ntreatment,x,100,1000,20000\n"
+    )
+    assert_user_error(run("analyze", path), "negative variance", "'control'")
+
+
+@pytest.mark.parametrize("mean", ["1.5", "-0.2"])
+def test_a_proportion_outside_zero_one_is_an_error(tmp_path, mean):
+    (tmp_path / "s.csv").write_text(
+        f"variant,metric,n,mean\ncontrol,r,100,{mean}\ntreatment,r,100,0.5\n"
+    )
+    (tmp_path / "c.toml").write_text('[[metrics]]\nname = "r"\ntype = "proportion"\ncolumn = "r"\n')
+    out = run("analyze", tmp_path / "s.csv", "-c", tmp_path / "c.toml")
+    assert_user_error(out, "proportion", mean, "outside [0, 1]")
+
+
+@pytest.mark.parametrize("value", ["1e308", "-1e308", "inf"])
+def test_extreme_unit_values_are_an_error_naming_the_unit(tmp_path, value):
+    path = tmp_path / "u.csv"
+    path.write_text(
+        f"user_id,variant,x\n1,control,{value}\n2,control,3\n3,treatment,1\n4,treatment,2\n"
+    )
+    assert_user_error(run("analyze", path), "u.csv", "'x'", "unit 1")
+
+
+@pytest.mark.parametrize("column", ["user_id", "variant"])
+def test_a_metric_reading_an_id_column_is_an_error(tmp_path, column):
+    (tmp_path / "u.csv").write_text("user_id,variant,x\n1,control,1\n2,treatment,2\n")
+    (tmp_path / "c.toml").write_text(
+        f'[[metrics]]\nname = "m"\ntype = "mean"\ncolumn = "{column}"\n'
+    )
+    out = run("analyze", tmp_path / "u.csv", "-c", tmp_path / "c.toml")
+    assert_user_error(out, f"'{column}'", "id column")
+
+
+def test_output_paths_that_cannot_be_written_are_user_errors(tmp_path):
+    (tmp_path / "u.csv").write_text("user_id,variant,x\n1,control,1\n2,control,2\n3,t,2\n4,t,3\n")
+    out = run("analyze", tmp_path / "u.csv", "-o", tmp_path / "no" / "such" / "r.json")
+    assert_user_error(out, "cannot write the report", "No such file")
+    (tmp_path / "existing.txt").write_text("x")
+    out = run("analyze", tmp_path / "u.csv", "--out", tmp_path / "existing.txt" / "sub")
+    assert_user_error(out, "cannot create the output folder")
+
+
+def test_delta_method_round_off_below_zero_is_clamped_not_a_crash():
+    """Seven users with tiny values: the three delta-method terms cancel to a round-off
+    negative, which is a variance of 0 (not a math domain error)."""
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        y = rng.integers(1, 4, 7).astype(float) * 1e-9
+        arm = ArmSummary.from_values(y * 0.5, y)
+        assert ratio_variance(arm) >= 0
+        delta_ratio_test(arm, arm)
+
+
+@pytest.mark.parametrize(
+    "experiment",
+    [
+        {"expected_split": {"control": float("nan"), "treatment": 0.5}},
+        {"expected_split": {"control": float("inf"), "treatment": 0.5}},
+        {"alpha": float("nan")},
+        {"srm_threshold": float("nan")},
+    ],
+)
+def test_non_finite_config_numbers_are_refused(experiment):
+    with pytest.raises(AbkitInputError, match=r"finite|positive|alpha|srm"):
+        abkit.load_config({"experiment": experiment})
