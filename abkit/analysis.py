@@ -227,6 +227,19 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
     return results
 
 
+def _stray_arm_warnings(counts: dict[str, int]) -> list[str]:
+    """An arm with a handful of units beside arms of thousands is usually not an arm: a
+    variant name cut off by a truncated file, or a typo in the export."""
+    largest_name, largest = max(counts.items(), key=lambda kv: kv[1], default=("", 0))
+    return [
+        f"variant '{name}' has only {n:,} unit(s) next to {largest:,} in '{largest_name}': "
+        "a name cut off by a truncated file or a typo in the export? Declare the variants "
+        "([experiment] variants) to count stray names as exclusions instead."
+        for name, n in counts.items()
+        if 0 < n <= 10 and largest >= 100 * n
+    ]
+
+
 def _global_warnings(srm, ledger: Ledger) -> list[str]:
     out = []
     if srm.mismatch:
@@ -332,6 +345,11 @@ def analyze(
         session_depth=prepared.session_depth,
         adoption=prepared.adoption,
         retention_curve=prepared.retention_curve,
-        warnings=[*_global_warnings(srm, ledger), *prepared.account_warnings, *sequential_warnings],
+        warnings=[
+            *_global_warnings(srm, ledger),
+            *_stray_arm_warnings(prepared.unit_counts),
+            *prepared.account_warnings,
+            *sequential_warnings,
+        ],
         export_end=prepared.export_end,
     )

@@ -118,3 +118,58 @@ def test_delta_method_round_off_below_zero_is_clamped_not_a_crash():
 def test_non_finite_config_numbers_are_refused(experiment):
     with pytest.raises(AbkitInputError, match=r"finite|positive|alpha|srm"):
         abkit.load_config({"experiment": experiment})
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "needles"),
+    [
+        (
+            "dup.csv",
+            "user_id,variant,variant,x\n1,control,t,1\n2,t,control,2\n",
+            ["'variant'", "twice"],
+        ),
+        ("dup2.csv", "user_id,variant,x,x\n1,control,1,5\n2,t,2,6\n", ["'x'", "twice"]),
+        (
+            "ragged.csv",
+            "user_id,variant,x\n1,control,1\n2,control,2,9\n3,t,3\n",
+            ["line 3", "4 fields"],
+        ),
+        (
+            "quote.csv",
+            'user_id,variant,x\n1,control,"1\n2,control,2\n3,t,3\n',
+            ["line 2", "quoted"],
+        ),
+        ("semi.csv", "user_id;variant;x\n1;control;1\n2;t;2\n", ["semicolon"]),
+        ("empty.csv", "", ["empty"]),
+        ("nest.ndjson", '{"user_id":1,"variant":"control","x":{"a":1}}\n', ["'x'", "nested"]),
+    ],
+)
+def test_malformed_files_are_one_paragraph_naming_file_and_line(tmp_path, name, content, needles):
+    (tmp_path / name).write_text(content)
+    assert_user_error(run("analyze", tmp_path / name), name, *needles)
+
+
+def test_non_utf8_text_is_refused_naming_the_line(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("user_id,variant,x\n1,contrôle,1\n2,t,2\n".encode("latin-1"))
+    assert_user_error(run("analyze", path), "not UTF-8", "line 2", "iconv")
+
+
+def test_blank_lines_have_their_own_exclusion_reason(tmp_path):
+    path = tmp_path / "blank.csv"
+    path.write_text("user_id,variant,x\n1,control,1\n\n2,control,2\n3,t,3\n\n4,t,4\n")
+    res = abkit.analyze(path)
+    assert {e["reason"]: e["rows"] for e in res.exclusions} == {"blank line (every cell empty)": 2}
+
+
+def test_a_stray_tiny_arm_beside_large_ones_is_pointed_out(tmp_path):
+    rng = np.random.default_rng(0)
+    variants = np.where(rng.random(2_000) < 0.5, "control", "treatment").astype(object)
+    variants[-1] = "treatm"  # the last line of a truncated file
+    rows = "\n".join(
+        f"{i},{v},{x:.3f}" for i, (v, x) in enumerate(zip(variants, rng.random(2_000), strict=True))
+    )
+    path = tmp_path / "cut.csv"
+    path.write_text("user_id,variant,x\n" + rows + "\n")
+    res = abkit.analyze(path)
+    assert any("'treatm' has only 1 unit" in w for w in res.warnings)

@@ -9,7 +9,7 @@ import polars as pl
 from abkit.config import ExperimentSpec
 from abkit.errors import AbkitInputError
 from abkit.io.exclusions import Ledger
-from abkit.io.readers import Table
+from abkit.io.readers import BLANK_LINE, Table, blank_row, reader_error
 from abkit.io.timestamps import parse_timestamp
 
 UNIT = "_unit"
@@ -102,10 +102,12 @@ def clean_assignments(
         table.require(spec.account, what="account id")
         cols.append(pl.col(spec.account).alias(ACCOUNT))
     cols.extend(pl.col(c) for c in keep if c not in (spec.unit, spec.variant))
-    frame = table.frame.with_row_index(ROW).select(pl.col(ROW), *cols)
+    blank = blank_row(table.columns).alias("_blank")
+    frame = table.frame.with_row_index(ROW).select(pl.col(ROW), *cols, blank)
 
     declared = spec.declared_variants
-    reason = pl.when(pl.col(UNIT).is_null()).then(pl.lit("null unit id"))
+    reason = pl.when(pl.col("_blank")).then(pl.lit(BLANK_LINE))
+    reason = reason.when(pl.col(UNIT).is_null()).then(pl.lit("null unit id"))
     reason = reason.when(pl.col(VARIANT).is_null()).then(pl.lit("null variant"))
     if declared is not None:
         reason = reason.when(~pl.col(VARIANT).is_in(list(declared))).then(
@@ -138,7 +140,7 @@ def clean_assignments(
     try:
         annotated = frame.collect()
     except pl.exceptions.PolarsError as exc:
-        raise AbkitInputError(f"could not read the table: {exc}", source=table.label) from None
+        raise reader_error(exc, table.label) from None
 
     counts = annotated.group_by(REASON).len()
     if annotated.height == 0:

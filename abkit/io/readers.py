@@ -6,6 +6,8 @@ path the user gave) so that every later error can say which input it is about.
 
 from __future__ import annotations
 
+import codecs
+import csv
 import glob as globlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +75,108 @@ def _files(path: Path | str) -> list[Path]:
     return [p]
 
 
+BLANK_LINE = "blank line (every cell empty)"
+_CHUNK = 1 << 20
+_STRUCTURE_LIMIT = 64 << 20  # files up to this size get a full row-structure check
+
+
+def blank_row(columns: list[str]) -> pl.Expr:
+    """True for a row whose every cell is empty (a blank line in a CSV)."""
+    return pl.all_horizontal([pl.col(c).is_null() for c in columns])
+
+
+def _check_utf8(path: Path) -> None:
+    """Refuse a text file that is not UTF-8, naming the line and byte (a lossy decode
+    would turn 'contrôle' into 'contr\ufffdle' and could merge two arms)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, offset = 1, 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                bad = chunk[exc.start]
+                line += chunk.count(b"\n", 0, exc.start)
+                raise AbkitInputError(
+                    f"the file is not UTF-8 text: byte 0x{bad:02x} on line {line} (byte "
+                    f"{offset + exc.start + 1}) is not valid UTF-8.",
+                    source=str(path),
+                    hint="Re-save it as UTF-8 (for a Latin-1 export: iconv -f latin1 -t utf-8).",
+                ) from None
+            line += chunk.count(b"\n")
+            offset += len(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise AbkitInputError(
+                "the file is not UTF-8 text: it ends inside a multi-byte character (the file "
+                "looks cut off).",
+                source=str(path),
+                hint="Re-export it, as UTF-8.",
+            ) from None
+
+
+def _check_csv_structure(path: Path, separator: str) -> None:
+    """Header and row structure of a CSV/TSV file: duplicate or empty header names, a
+    wrong separator, rows with another number of fields than the header and quotes that
+    are never closed are errors naming the line.  Rows are checked in files up to 64
+    MiB; larger files get the header check (Polars then reports ragged rows)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, delimiter=separator)
+        header = next(reader, None)
+        if header is None:
+            raise AbkitInputError("the file is empty (no header line).", source=str(path))
+        if len(header) == 1 and separator == "," and (";" in header[0] or "\t" in header[0]):
+            other = "semicolon" if ";" in header[0] else "tab"
+            raise AbkitInputError(
+                f"the header {header[0]!r} has no commas: the file looks {other}-separated.",
+                source=str(path),
+                hint="abkit reads comma-separated .csv and tab-separated .tsv files; re-export "
+                "it with commas, or rename a tab-separated file to .tsv.",
+            )
+        seen: dict[str, int] = {}
+        for position, name in enumerate(header, start=1):
+            if name in seen:
+                raise AbkitInputError(
+                    f"column '{name}' appears twice in the header (positions {seen[name]} and "
+                    f"{position}); abkit cannot tell which one to use.",
+                    source=str(path),
+                    hint="Rename or remove one of them.",
+                )
+            seen[name] = position
+        if path.stat().st_size > _STRUCTURE_LIMIT:
+            return
+        start = reader.line_num + 1
+        for row in reader:
+            line, start = start, reader.line_num + 1  # the line this row started on
+            if not row:  # a blank line: counted as such later
+                continue
+            if len(row) != len(header) or any("\n" in field or "\r" in field for field in row):
+                problem = (
+                    "a quoted field is not closed before the end of the line"
+                    if any("\n" in field or "\r" in field for field in row)
+                    else f"the row has {len(row)} fields where the header has {len(header)}"
+                )
+                raise AbkitInputError(
+                    f"{problem} (line {line}).",
+                    source=str(path),
+                    hint="Fix or remove that line (a file cut off mid-line, a stray quote or "
+                    "an unquoted separator inside a value are the usual causes).",
+                )
+
+
+def _check_flat(frame: pl.LazyFrame, label: str) -> None:
+    """Nested JSON values (objects, lists) cannot be analysed: name the column."""
+    for name, dtype in frame.collect_schema().items():
+        if isinstance(dtype, pl.Struct | pl.List | pl.Array):
+            raise AbkitInputError(
+                f"column '{name}' holds nested values (JSON objects or lists), not plain "
+                "numbers, text or timestamps.",
+                source=label,
+                hint="Flatten the export so that every field is a plain value.",
+            )
+
+
 def read_table(source: Data, label: str | None = None) -> Table:
     """Open ``source`` lazily.
 
@@ -98,19 +202,32 @@ def read_table(source: Data, label: str | None = None) -> Table:
     fmt = formats.pop()
     paths = [str(f) for f in files]
     label = label or str(source)
+    separator = "\t" if fmt == "tsv" else ","
+    for f in files if fmt != "parquet" else []:
+        _check_utf8(f)
+        if fmt in ("csv", "tsv"):
+            _check_csv_structure(f, separator)
     try:
         if fmt in ("csv", "tsv"):
-            frame = pl.scan_csv(
-                paths,
-                separator="\t" if fmt == "tsv" else ",",
-                infer_schema_length=10_000,
-                encoding="utf8-lossy",
-            )
+            frame = pl.scan_csv(paths, separator=separator, infer_schema_length=10_000)
         elif fmt == "parquet":
             frame = pl.scan_parquet(paths)
         else:
             frame = pl.scan_ndjson(paths, infer_schema_length=10_000)
         frame.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise AbkitInputError(f"could not read {fmt} input: {exc}", source=label) from None
+        raise reader_error(exc, label) from None
+    _check_flat(frame, label)
     return Table(frame, label)
+
+
+def reader_error(exc: Exception, label: str) -> AbkitInputError:
+    """One paragraph for an error the reader raised while reading ``label``: its first
+    line (Polars adds advice that does not apply to abkit's options) plus what to do."""
+    first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+    return AbkitInputError(
+        f"could not read the table: {first}.",
+        source=label,
+        hint="Check that every row has the header's fields and that the file is a complete "
+        "CSV, TSV, Parquet or NDJSON export.",
+    )

@@ -25,7 +25,7 @@ from abkit.io.assignments import (
     Assignments,
 )
 from abkit.io.exclusions import Ledger
-from abkit.io.readers import Table
+from abkit.io.readers import BLANK_LINE, Table, blank_row
 from abkit.io.timestamps import parse_timestamp
 from abkit.units.columns import denominator_column, value_column
 from abkit.units.looks import LOOK, LookSeries, event_look_series, schedule_for
@@ -199,7 +199,7 @@ def event_units(
         key.append(VALUE)
     frame = (
         events.frame.with_row_index(ROW)
-        .select(cols)
+        .select(*cols, blank_row(events.columns).alias("_blank"))
         .join(
             units.lazy().select(UNIT, VARIANT, ASSIGNED_AT),
             on=UNIT,
@@ -214,7 +214,9 @@ def event_units(
         )
     )
     reason = (
-        pl.when(pl.col(UNIT).is_null())
+        pl.when(pl.col("_blank"))
+        .then(pl.lit(BLANK_LINE))
+        .when(pl.col(UNIT).is_null())
         .then(pl.lit("event with null unit id"))
         .when(pl.col(EVENT).is_null())
         .then(pl.lit("event with null event name"))
