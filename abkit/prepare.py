@@ -27,6 +27,7 @@ from abkit.units.adoption import adoption_summary, segment_columns
 from abkit.units.events import (
     DAY,
     DEPTH,
+    configured_export_end,
     derive_assignments,
     event_units,
     referenced_events,
@@ -176,6 +177,7 @@ def _prepare_events(
         table_name=name,
         assigned_at=spec.input.assigned_at,
         keep=keep,
+        assigned_by=configured_export_end(spec),
     )
     notes: list[str] = []
     metrics = spec.metrics

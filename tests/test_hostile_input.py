@@ -173,3 +173,84 @@ def test_a_stray_tiny_arm_beside_large_ones_is_pointed_out(tmp_path):
     path.write_text("user_id,variant,x\n" + rows + "\n")
     res = abkit.analyze(path)
     assert any("'treatm' has only 1 unit" in w for w in res.warnings)
+
+
+def _example_frames():
+    import polars as pl
+
+    from tests.conftest import EXAMPLE
+
+    return (
+        pl.read_parquet(EXAMPLE / "assignments.parquet"),
+        pl.read_parquet(EXAMPLE / "events.parquet"),
+    )
+
+
+def test_an_event_stamped_in_the_far_future_is_refused_not_used_as_export_end():
+    import datetime as dt
+
+    import polars as pl
+
+    from tests.conftest import EXAMPLE
+
+    a, e = _example_frames()
+    late = e.head(1).with_columns(
+        pl.lit(dt.datetime(9999, 12, 31, tzinfo=dt.UTC)).alias("timestamp")
+    )
+    with pytest.raises(AbkitInputError, match=r"in the future.*export_end"):
+        abkit.analyze(a, EXAMPLE / "experiment.toml", events=pl.concat([e, late]))
+
+
+def test_an_explicit_export_end_cuts_units_and_events_like_a_truncated_export():
+    import datetime as dt
+    import tomllib
+
+    import polars as pl
+
+    from tests.conftest import EXAMPLE
+
+    a, e = _example_frames()
+    cut = a["assigned_at"].min() + dt.timedelta(days=5)
+    config = tomllib.loads((EXAMPLE / "experiment.toml").read_text())
+    config["input"] = {"export_end": cut.isoformat()}
+    res = abkit.analyze(a, config, events=e)
+    ref = abkit.analyze(
+        a.filter(pl.col("assigned_at") <= cut), config, events=e.filter(pl.col("timestamp") <= cut)
+    )
+    assert res.srm.observed == ref.srm.observed
+    for r, x in zip(res.results, ref.results, strict=True):
+        assert (r.control_n, r.treatment_n) == (x.control_n, x.treatment_n)
+        assert r.effect == pytest.approx(x.effect, nan_ok=True, rel=1e-12)
+    reasons = {x["reason"] for x in res.exclusions}
+    assert "assigned after the export end ([input] export_end)" in reasons
+    assert "event after the export end ([input] export_end)" in reasons
+
+
+def test_b2b_users_without_an_account_are_excluded_with_a_reason():
+    import polars as pl
+
+    from abkit.simulate import simulate
+
+    e = simulate(mode="b2b", users=2_000, accounts=20, days=6, enrol_days=2, seed=1)
+    a = (
+        e.assignments.with_row_index("i")
+        .with_columns(
+            pl.when(pl.col("i") % 10 == 0)
+            .then(None)
+            .otherwise(pl.col("account_id"))
+            .alias("account_id")
+        )
+        .drop("i")
+    )
+    metric = {"name": "s", "type": "ratio", "numerator": "share", "denominator": "ai_output"}
+    res = abkit.analyze(a, {"experiment": {"mode": "b2b"}, "metrics": [metric]}, events=e.events)
+    assert {x["reason"]: x["rows"] for x in res.exclusions}["null account id (B2B mode)"] == 200
+    assert res.rows["assignments"]["used"] == 1_800
+
+
+def test_control_characters_from_names_never_reach_a_report(tmp_path):
+    path = tmp_path / "u.csv"
+    path.write_text("user_id,variant,x\n1,control,1\n2,control,2\n3,t\x1b[2J,3\n4,t\x1b[2J,4\n")
+    res = abkit.analyze(path)
+    assert "\x1b" not in res.to_text() and "\\x1b" in res.to_text()
+    assert "\x1b" not in res.to_markdown() and "\x1b" not in res.to_html()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import polars as pl
@@ -72,12 +73,14 @@ def clean_assignments(
     assigned_at: str | None = None,
     keep: tuple[str, ...] = (),
     repeated_rows: str = "keep_earliest",
+    assigned_by: dt.datetime | None = None,
 ) -> Assignments:
     """Validate units and variants, recording every row that is not used.
 
-    Exclusion reasons, in order of precedence: null unit id, null variant, unknown
-    variant (when variants are declared), missing or unparseable assignment
-    timestamp, unit in more than one variant, repeated row for a unit (the earliest
+    Exclusion reasons, in order of precedence: blank line, null unit id, null variant,
+    unknown variant (when variants are declared), null account id (B2B mode), missing or
+    unparseable assignment timestamp, assigned after ``assigned_by`` (the configured
+    export end), unit in more than one variant, repeated row for a unit (the earliest
     assignment is kept when ``repeated_rows == "keep_earliest"``; with
     ``"exclude"`` all rows of a unit that appears twice are dropped, as a
     unit-level table with two rows for a unit cannot say which is right).
@@ -113,6 +116,8 @@ def clean_assignments(
         reason = reason.when(~pl.col(VARIANT).is_in(list(declared))).then(
             pl.lit("unknown variant (not declared in the config)")
         )
+    if has_account and spec.mode == "b2b":  # accounts are the units of inference
+        reason = reason.when(pl.col(ACCOUNT).is_null()).then(pl.lit("null account id (B2B mode)"))
     if assigned_at:
         reason = reason.when(pl.col("_assigned_raw").is_null()).then(
             pl.lit("missing assignment timestamp")
@@ -120,6 +125,10 @@ def clean_assignments(
         reason = reason.when(pl.col(ASSIGNED_AT).is_null()).then(
             pl.lit("unparseable assignment timestamp")
         )
+        if assigned_by is not None:
+            reason = reason.when(pl.col(ASSIGNED_AT) > pl.lit(assigned_by)).then(
+                pl.lit("assigned after the export end ([input] export_end)")
+            )
     frame = frame.with_columns(reason.otherwise(pl.lit(None, pl.String)).alias(REASON))
     valid = pl.col(REASON).is_null()
     multi = pl.col(VARIANT).filter(valid).n_unique().over(UNIT) > 1

@@ -8,6 +8,7 @@ same method and p-value.
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING
 
 from abkit.config import RATE_TYPES
@@ -16,6 +17,13 @@ if TYPE_CHECKING:
     from abkit.result import AnalysisResult, MetricResult
 
 UNBOUNDED = "unbounded"
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def show_controls(text: str) -> str:
+    """Control characters from the data made visible as \\xNN (an ESC could rewrite a
+    terminal; none belongs in a report).  Newlines and tabs stay."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def is_rate(metric_type: str) -> bool:

@@ -6,7 +6,14 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
-from abkit.report.format import TABLE_HEADER, method_legend, pval, result_cells, table_notes
+from abkit.report.format import (
+    TABLE_HEADER,
+    method_legend,
+    pval,
+    result_cells,
+    show_controls,
+    table_notes,
+)
 
 if TYPE_CHECKING:
     from abkit.result import AnalysisResult
@@ -37,4 +44,4 @@ def render_html(res: AnalysisResult) -> str:
     parts.append("<table>" + "".join(rows) + "</table>")
     notes = [*table_notes(res), "Methods: " + "; ".join(method_legend(res)) + "."]
     parts.append("<p><small>" + "<br>".join(escape(n) for n in notes) + "</small></p>")
-    return "\n".join(parts)
+    return show_controls("\n".join(parts))

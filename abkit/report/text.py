@@ -21,6 +21,7 @@ from abkit.report.format import (
     pval,
     result_cells,
     sequential_line,
+    show_controls,
     table_notes,
 )
 
@@ -183,4 +184,4 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
         say(f"excluded {e['rows']:,} {e['table']} row(s): {e['reason']}", "  ")
     for n in res.metric_notes.get("(all)", []):
         say(f"note: {n}", "  ")
-    return "\n".join(line.rstrip() for line in lines)
+    return show_controls("\n".join(line.rstrip() for line in lines))

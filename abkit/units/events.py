@@ -230,8 +230,13 @@ def event_units(
         .then(pl.lit("event of a unit that is not in the assignments"))
         .when(pl.col(TS) < pl.col(ASSIGNED_AT))
         .then(pl.lit(EVENT_BEFORE_ASSIGNMENT))
-        .otherwise(pl.lit(None, pl.String))
     )
+    configured_end = configured_export_end(spec)
+    if configured_end is not None:
+        reason = reason.when(pl.col(TS) > pl.lit(configured_end)).then(
+            pl.lit("event after the export end ([input] export_end)")
+        )
+    reason = reason.otherwise(pl.lit(None, pl.String))
     frame = frame.with_columns(reason.alias(REASON))
     frame = _flag_duplicates(frame, key)
     slim = [
@@ -260,10 +265,9 @@ def event_units(
     counts = annotated.group_by(REASON).len()
     valid_frame = annotated.filter(pl.col(REASON).is_null())
     del annotated
-    end = valid_frame.select(pl.col(TS).max().alias("end"))
     _fail_on_unreadable_times(frame, counts, events, inp.timestamp)
     ledger.add_counts("events", counts)
-    export_end = _export_end(end, spec, events)
+    export_end = _export_end(valid_frame, spec, events)
     schedule = schedule_for(units, export_end) if with_looks else None
     if schedule is not None:
         valid_frame = valid_frame.with_columns(schedule.index(TS).alias(LOOK))
@@ -377,24 +381,53 @@ def _fail_on_unreadable_times(
         )
 
 
-def _export_end(end: pl.DataFrame, spec: ExperimentSpec, events: Table) -> dt.datetime:
-    if spec.input.export_end:
-        parsed = (
-            pl.DataFrame({"e": [spec.input.export_end]})
-            .select(parse_timestamp("e", pl.String))
-            .item()
+def configured_export_end(spec: ExperimentSpec) -> dt.datetime | None:
+    """``[input] export_end`` parsed as a UTC timestamp, or None when not set."""
+    if not spec.input.export_end:
+        return None
+    parsed = (
+        pl.DataFrame({"e": [spec.input.export_end]}).select(parse_timestamp("e", pl.String)).item()
+    )
+    if parsed is None:
+        raise AbkitInputError(
+            f"key 'input.export_end' = {spec.input.export_end!r} is not a timestamp."
         )
-        if parsed is None:
-            raise AbkitInputError(
-                f"key 'input.export_end' = {spec.input.export_end!r} is not a timestamp."
-            )
-        return parsed
-    value = end.item(0, "end")
+    return parsed
+
+
+# the default export end (the latest valid event) is refused when it lies in the future,
+# or this far beyond the time by which 99.9 % of the valid events happened
+_TAIL_QUANTILE, _TAIL_GAP = 0.999, dt.timedelta(days=30)
+
+
+def _export_end(valid: pl.DataFrame, spec: ExperimentSpec, events: Table) -> dt.datetime:
+    configured = configured_export_end(spec)
+    if configured is not None:
+        return configured
+    stats = valid.select(
+        pl.col(TS).max().alias("end"), pl.col(TS).quantile(_TAIL_QUANTILE, "lower").alias("bulk")
+    )
+    value, bulk = stats.item(0, "end"), stats.item(0, "bulk")
     if value is None:
         raise AbkitInputError(
             "no event could be used (all were excluded; see the exclusions above), so there "
             "is nothing to analyse.",
             source=events.label,
+        )
+    now = dt.datetime.now(dt.UTC)
+    if value > now + dt.timedelta(days=1) or value - bulk > _TAIL_GAP:
+        late = valid.filter(pl.col(TS) > (now if value > now else bulk + _TAIL_GAP))
+        where = (
+            "in the future" if value > now else f"over {_TAIL_GAP.days} days after 99.9 % of them"
+        )
+        raise AbkitInputError(
+            f"{late.height:,} event(s) are stamped {where} (the latest at {value.isoformat()}), "
+            "so the export end cannot be taken from the latest event: it would make immature "
+            "retention windows look mature and lower every rate.",
+            source=events.label,
+            column=spec.input.timestamp,
+            hint="Fix those timestamps, or set [input] export_end to the real end of the "
+            "export (events after it are then excluded and counted).",
         )
     return value
 
