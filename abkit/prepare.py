@@ -8,6 +8,7 @@ statistics stage in :mod:`abkit.analysis`.  No test is run here.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +112,27 @@ def default_event_metrics(
     return tuple(metrics), skipped
 
 
+def _events_hint(columns: list[str], spec: ExperimentSpec) -> str:
+    """When a table read as unit-level looks like an event export whose event or
+    timestamp column has another name, say which key to set."""
+    roles = {"event": spec.input.event, "timestamp": spec.input.timestamp}
+    missing = {role: name for role, name in roles.items() if name not in columns}
+    looks_like_events = any("event" in c.lower() for c in columns)
+    if not missing or (len(missing) == len(roles) and not looks_like_events):
+        return ""
+    guesses = [
+        f"[input] {role} = '{close[0]}'"
+        for role, name in missing.items()
+        if (close := difflib.get_close_matches(name, columns, n=1, cutoff=0.4))
+        or (close := [c for c in columns if role in c.lower()][:1])
+    ]
+    found = ", ".join(f"'{c}'" for c in columns)
+    wanted = " or ".join(f"'{name}'" for name in missing.values())
+    return f"; it looks like an event export without a {wanted} column (columns: {found})" + (
+        f": set {' and '.join(guesses)} in the config" if guesses else ""
+    )
+
+
 def default_unit_metrics(table: Table, spec: ExperimentSpec) -> tuple[MetricSpec, ...]:
     """Every numeric or boolean column that is not an id: 0/1 → proportion, else mean."""
     ids = {spec.unit, spec.variant, spec.account, spec.input.assigned_at}
@@ -118,9 +140,12 @@ def default_unit_metrics(table: Table, spec: ExperimentSpec) -> tuple[MetricSpec
     cols = [c for c, t in schema.items() if c not in ids and (t.is_numeric() or t == pl.Boolean)]
     if not cols:
         raise AbkitInputError(
-            "the table has no numeric metric column besides the ids.",
+            "the table has no numeric metric column besides the ids"
+            + _events_hint(list(schema), spec)
+            + ".",
             source=table.label,
-            hint="Add [[metrics]] to the config naming the columns to analyse.",
+            hint="For a unit-level table, add [[metrics]] to the config naming the columns to "
+            "analyse.",
         )
     binary = (
         table.frame.select(
@@ -183,6 +208,7 @@ def _prepare_events(
     metrics = spec.metrics
     if not metrics:
         cols = set(events.columns)
+        events.require(spec.unit, spec.input.timestamp, spec.input.event, what="event export")
         present = set(
             events.frame.select(pl.col(spec.input.event).cast(pl.String).unique())
             .collect()

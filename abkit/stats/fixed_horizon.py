@@ -139,8 +139,12 @@ def relative_effect(
                 "the relative effect has no log-scale interval (NaN); read the absolute effect"
             ],
         )
-    var = t_var_of_value / t_value**2 + c_var_of_value / c_value**2
-    se = math.sqrt(var) if var >= 0 else math.nan
+    # squared coefficients of variation, formed as (sd/value)² so that tiny values do
+    # not underflow to a zero denominator
+    var = (math.sqrt(t_var_of_value) / abs(t_value)) ** 2 + (
+        math.sqrt(c_var_of_value) / abs(c_value)
+    ) ** 2
+    se = math.sqrt(var)
     half = float(st.norm.ppf(1.0 - alpha / 2.0)) * se
     log_ratio = math.log(t_value / c_value)
     with np.errstate(over="ignore"):  # a huge SE gives an unbounded (inf) upper side
@@ -160,8 +164,13 @@ def welch_test(control: ArmSummary, treatment: ArmSummary, alpha: float = 0.05) 
         return _undefined(WELCH, control, treatment, warnings)
     a = treatment.var / treatment.n
     b = control.var / control.n
-    denom = a**2 / (treatment.n - 1) + b**2 / (control.n - 1)
-    df = (a + b) ** 2 / denom if denom > 0 else math.nan
+    # the df is scale-free: dividing a and b by their maximum keeps the squares finite
+    scale = max(a, b)
+    if scale > 0 and math.isfinite(scale):
+        a_s, b_s = a / scale, b / scale
+        df = (a_s + b_s) ** 2 / (a_s**2 / (treatment.n - 1) + b_s**2 / (control.n - 1))
+    else:
+        df = math.nan
     return _two_sided(WELCH, control.mean, treatment.mean, b, a, alpha, df=df, warnings=warnings)
 
 
