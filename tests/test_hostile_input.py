@@ -254,3 +254,11 @@ def test_control_characters_from_names_never_reach_a_report(tmp_path):
     res = abkit.analyze(path)
     assert "\x1b" not in res.to_text() and "\\x1b" in res.to_text()
     assert "\x1b" not in res.to_markdown() and "\x1b" not in res.to_html()
+
+
+def test_an_event_table_with_another_event_column_name_says_which_key_to_set(tmp_path):
+    path = tmp_path / "ev.csv"
+    path.write_text(
+        "user_id,variant,timestamp,event_name\n1,control,2024-01-01,a\n2,t,2024-01-01,b\n"
+    )
+    assert_user_error(run("analyze", path), "event_name", "[input] event")
