@@ -141,10 +141,9 @@ def relative_effect(
         )
     # squared coefficients of variation, formed as (sd/value)² so that tiny values do
     # not underflow to a zero denominator
-    var = (math.sqrt(t_var_of_value) / abs(t_value)) ** 2 + (
-        math.sqrt(c_var_of_value) / abs(c_value)
-    ) ** 2
-    se = math.sqrt(var)
+    cv_t = math.sqrt(t_var_of_value) / abs(t_value)
+    cv_c = math.sqrt(c_var_of_value) / abs(c_value)
+    se = math.sqrt(cv_t * cv_t + cv_c * cv_c)  # products, not **: inf instead of OverflowError
     half = float(st.norm.ppf(1.0 - alpha / 2.0)) * se
     log_ratio = math.log(t_value / c_value)
     with np.errstate(over="ignore"):  # a huge SE gives an unbounded (inf) upper side
@@ -210,7 +209,8 @@ def ratio_variance(arm: ArmSummary) -> float:
     of the linearised values (x_i − R·y_i)/ȳ.
     """
     mx, my = arm.mean, arm.den_mean
-    terms = (arm.var / my**2, -2 * mx * arm.cov / my**3, mx**2 * arm.den_var / my**4)
+    r = mx / my  # the ratio; dividing step by step keeps tiny or huge means finite
+    terms = (arm.var / my / my, -2 * r * arm.cov / my / my, r * r * arm.den_var / my / my)
     return nonnegative(sum(terms), sum(abs(t) for t in terms)) / arm.n
 
 

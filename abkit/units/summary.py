@@ -224,6 +224,9 @@ def summary_arms(
     bad = frame.filter(pl.col(spec.variant).is_null() | pl.col("n").is_null())
     ledger.add("summary", "null variant or null n", bad.height)
     frame = frame.filter(pl.col(spec.variant).is_not_null() & pl.col("n").is_not_null())
+    unnamed = frame.filter(pl.col(inp.metric).is_null())
+    ledger.add("summary", "null metric name", unnamed.height)
+    frame = frame.filter(pl.col(inp.metric).is_not_null())
     frame = _drop_rows_without_values(frame, ledger)
     declared = spec.declared_variants
     if declared:
