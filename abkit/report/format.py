@@ -97,6 +97,7 @@ _SHORT_METHODS = (
     ("account-level randomisation", "randomisation"),
     ("restricted mean", "RMST perm."),
     ("one-sided non-inferiority", "NI"),
+    ("one-sided account randomisation", "NI"),
     ("mSPRT", "mSPRT"),
     ("asymptotic confidence sequence", "CS"),
     ("group-sequential", "GST"),
@@ -201,6 +202,16 @@ def table_notes(result: AnalysisResult) -> list[str]:
         + "; NI = one-sided non-inferiority test against the guardrail's margin."
     )
     return notes
+
+
+def grouped_warnings(result: AnalysisResult) -> list[tuple[str, str]]:
+    """(where, warning) pairs, each warning once, with every 'metric / variant' it
+    concerns (account-level warnings repeat for every metric otherwise)."""
+    where: dict[str, list[str]] = {}
+    for r in result.results:
+        for w in r.warnings:
+            where.setdefault(w, []).append(f"{r.metric} / {r.variant}")
+    return [(", ".join(labels), w) for w, labels in where.items()]
 
 
 def sequential_line(r: MetricResult) -> str | None:

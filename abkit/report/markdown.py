@@ -15,6 +15,7 @@ from abkit.report.format import (
     b2b_line,
     conf_label,
     decided_by,
+    grouped_warnings,
     margin_text,
     method_legend,
     num,
@@ -131,11 +132,11 @@ def _quality(res: AnalysisResult) -> list[str]:
 def _result_warnings(res: AnalysisResult) -> list[str]:
     """Warnings that change how a result reads, right under the verdict table (the
     sequential ones are global and shown once at the top)."""
-    warned = [(r.metric, r.variant, w) for r in res.results for w in r.warnings]
+    warned = grouped_warnings(res)
     if not warned:
         return []
     out = ["", "### Warnings by result", ""]
-    return out + [f"- ⚠️ **{escape(m)} / {escape(v)}**: {escape(w)}" for m, v, w in warned]
+    return out + [f"- ⚠️ **{escape(where)}**: {escape(w)}" for where, w in warned]
 
 
 def _details(res: AnalysisResult) -> list[str]:

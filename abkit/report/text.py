@@ -14,6 +14,7 @@ from abkit.report.format import (
     TABLE_HEADER,
     b2b_line,
     conf_label,
+    grouped_warnings,
     margin_text,
     method_legend,
     num,
@@ -134,12 +135,12 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
         for r, s in sequential:
             say(f"{r.metric} / {r.variant}: {s}", "  ")
     # sequential warnings are global (shown once at the top), not repeated per result
-    notes = [(r.metric, r.variant, w) for r in res.results for w in r.warnings]
+    notes = grouped_warnings(res)
     if notes:
         lines.append("")
         lines.append("Warnings by result:")
-        for m, v, w in notes:
-            say(f"{m} / {v}: {w}", "  ")
+        for where, w in notes:
+            say(f"{where}: {w}", "  ")
     if res.session_depth:
         lines.append("")
         lines.append("Session depth shape (AI interactions per session):")
