@@ -95,20 +95,13 @@ def _b2b_guardrail(
         control, treatment, spec.b2b, spec.alpha, margin, relative, metric.higher_is_better
     )
     test = "one-sided account randomisation test shifted by the margin"
+    scale = "relative" if relative else "absolute"
     if ni is None:
-        return GuardrailCheck(
-            margin, "relative" if relative else "absolute", test, *[math.nan] * 2, INCONCLUSIVE
-        )
+        return GuardrailCheck(margin, scale, test, math.nan, math.nan, INCONCLUSIVE)
     kind = "exact" if ni.exact else "Monte Carlo"
     verdict = PASS if ni.p_value < spec.alpha else FAIL if ni.p_harm < spec.alpha else INCONCLUSIVE
-    return GuardrailCheck(
-        margin,
-        "relative" if relative else "absolute",
-        f"{test} ({kind}, {ni.assignments:,} re-assignments)",
-        ni.p_value,
-        ni.bound,
-        verdict,
-    )
+    test += f" ({kind}, {ni.assignments:,} re-assignments)"
+    return GuardrailCheck(margin, scale, test, ni.p_value, ni.bound, verdict)
 
 
 def _guardrail(metric: MetricSpec, comp: Comparison, alpha: float) -> GuardrailCheck:

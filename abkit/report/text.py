@@ -145,12 +145,13 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
         lines.append("")
         lines.append("Session depth shape (AI interactions per session):")
         for metric, by_variant in res.session_depth.items():
-            for v, s in by_variant.items():
+            for v, shape in by_variant.items():
                 say(
-                    f"{metric} / {v}: {s['sessions']:,} sessions, mean {num(s['mean'])}, "
-                    f"median {num(s['median'])}, 1 interaction "
-                    f"{pct(s['share_one']).lstrip('+')}, 20+ {pct(s['share_20_plus']).lstrip('+')}"
-                    + ("  BIMODAL (power-user split)" if s["bimodal"] else ""),
+                    f"{metric} / {v}: {shape['sessions']:,} sessions, mean {num(shape['mean'])}, "
+                    f"median {num(shape['median'])}, 1 interaction "
+                    f"{pct(shape['share_one']).lstrip('+')}, "
+                    f"20+ {pct(shape['share_20_plus']).lstrip('+')}"
+                    + ("  BIMODAL (power-user split)" if shape["bimodal"] else ""),
                     "  ",
                 )
     for metric, block in res.adoption.items():
