@@ -296,11 +296,9 @@ def lift_coverage(scenario: str, reps: int, alpha: float = 0.05, seed: int = 0) 
     for _ in range(reps):
         if cfg["outcome"] == "bernoulli":
             p = float(cfg["mean"])
-            c = rng.random(n) < p
-            t = rng.random(n) < p * (1 + lift)
-            comp = two_proportion_ztest(
-                ArmSummary.from_values(c.astype(float)), ArmSummary.from_values(t.astype(float))
-            )
+            c = (rng.random(n) < p).astype(float)
+            t = (rng.random(n) < p * (1 + lift)).astype(float)
+            comp = two_proportion_ztest(ArmSummary.from_values(c), ArmSummary.from_values(t))
         else:
             s = float(cfg["mean"])
             c = rng.lognormal(0.0, s, n)
@@ -314,7 +312,7 @@ def lift_coverage(scenario: str, reps: int, alpha: float = 0.05, seed: int = 0) 
         if cfg["outcome"] == "bernoulli":
             var_c_arm, var_t_arm = cv * (1 - cv) / n, tv * (1 - tv) / n
         else:
-            var_c_arm, var_t_arm = np.var(c, ddof=1) / n, np.var(t, ddof=1) / n
+            var_c_arm, var_t_arm = float(np.var(c, ddof=1)) / n, float(np.var(t, ddof=1)) / n
         se_lin = math.sqrt(var_t_arm / cv**2 + tv**2 * var_c_arm / cv**4)
         est = tv / cv - 1
         linear_cover += bool(est - z * se_lin <= lift <= est + z * se_lin)

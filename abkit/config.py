@@ -537,16 +537,27 @@ def with_mode(spec: ExperimentSpec, mode: str) -> ExperimentSpec:
     return replace(spec, mode=mode, account=account)
 
 
-def with_columns(spec: ExperimentSpec, **columns: str | None) -> ExperimentSpec:
+def with_columns(
+    spec: ExperimentSpec,
+    *,
+    control: str | None = None,
+    unit: str | None = None,
+    variant: str | None = None,
+    account: str | None = None,
+) -> ExperimentSpec:
     """The spec with ``[experiment]`` control / unit / variant / account replaced (as
     the CLI's --control, --unit, --variant and --account do); None keeps a value."""
-    given = {k: v for k, v in columns.items() if v is not None}
+    given = {"control": control, "unit": unit, "variant": variant, "account": account}
     for key, value in given.items():
-        if key not in ("control", "unit", "variant", "account"):
-            raise ConfigError(f"'{key}' cannot be overridden this way.")
-        if not value.strip():
+        if value is not None and not value.strip():
             raise ConfigError(f"--{key} needs a non-empty column or variant name.")
-    return replace(spec, **given)
+    return replace(
+        spec,
+        control=control or spec.control,
+        unit=unit or spec.unit,
+        variant=variant or spec.variant,
+        account=account or spec.account,
+    )
 
 
 def with_sequential_method(spec: ExperimentSpec, method: str) -> ExperimentSpec:

@@ -209,6 +209,7 @@ def ratio_variance(arm: ArmSummary) -> float:
     of the linearised values (x_i − R·y_i)/ȳ.
     """
     mx, my = arm.mean, arm.den_mean
+    assert my is not None and arm.cov is not None and arm.den_var is not None, "not a ratio arm"
     r = mx / my  # the ratio; dividing step by step keeps tiny or huge means finite
     terms = (arm.var / my / my, -2 * r * arm.cov / my / my, r * r * arm.den_var / my / my)
     return nonnegative(sum(terms), sum(abs(t) for t in terms)) / arm.n
