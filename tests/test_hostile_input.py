@@ -262,3 +262,18 @@ def test_an_event_table_with_another_event_column_name_says_which_key_to_set(tmp
         "user_id,variant,timestamp,event_name\n1,control,2024-01-01,a\n2,t,2024-01-01,b\n"
     )
     assert_user_error(run("analyze", path), "event_name", "[input] event")
+
+
+def test_a_decades_old_assignment_stamp_does_not_make_sequential_hang(tmp_path):
+    """One unit stamped 1970 made daily monitoring compute ~20,000 looks (GST: minutes)."""
+    (tmp_path / "a.csv").write_text(
+        "user_id,variant,assigned_at\n1,control,1970-01-01T00:00:00Z\n"
+        "2,treatment,2024-01-01T00:00:00Z\n3,control,2024-01-01T00:00:00Z\n"
+        "4,treatment,2024-01-02T00:00:00Z\n"
+    )
+    (tmp_path / "e.csv").write_text(
+        "user_id,timestamp,event\n1,2024-01-03T00:00:00Z,ai_output\n"
+        "2,2024-01-03T00:00:00Z,ai_output\n3,2024-01-04T00:00:00Z,share\n"
+    )
+    out = run("analyze", tmp_path / "a.csv", tmp_path / "e.csv", "--sequential", "gst")
+    assert_user_error(out, "19,726 looks", "1970-01-01")

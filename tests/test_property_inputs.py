@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import abkit
@@ -30,9 +30,12 @@ EXAMPLES = int(os.environ.get("ABKIT_FUZZ_EXAMPLES", 40))
 # CI runs the same examples every time; a long run (ABKIT_FUZZ_EXAMPLES set) explores
 LONG_RUN = "ABKIT_FUZZ_EXAMPLES" in os.environ
 OUTCOMES: Counter[str] = Counter()
+# a long run reports a failing input as found: shrinking a slow export can take an hour
+PHASES = [Phase.explicit, Phase.reuse, Phase.generate] if LONG_RUN else list(Phase)
 SETTINGS = settings(
     max_examples=EXAMPLES,
     deadline=None,
+    phases=PHASES,
     derandomize=not LONG_RUN,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     database=None,
@@ -399,6 +402,7 @@ def test_output_paths(tmp_path_factory, out, target):
 @settings(
     max_examples=max(3, EXAMPLES // 10),
     deadline=None,
+    phases=PHASES,
     derandomize=not LONG_RUN,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     database=None,

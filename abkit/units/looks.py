@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from abkit.config import MetricSpec
+from abkit.errors import AbkitInputError
 from abkit.io.assignments import ASSIGNED_AT, UNIT, VARIANT
 from abkit.stats.arm import ArmSummary
 from abkit.units.columns import is_ratio, value_column
@@ -56,10 +57,26 @@ class LookSchedule:
         return (-(-us // 86_400_000_000) - 1).clip(0, self.count - 1).cast(pl.Int32)
 
 
+# daily looks beyond this many (about three years) mean a mis-stamped assignment, and the
+# per-look statistics would cost minutes for nothing
+MAX_LOOKS = 1_100
+
+
 def schedule_for(units: pl.DataFrame, export_end: dt.datetime) -> LookSchedule:
     first = units.get_column(ASSIGNED_AT).min()
     origin = first.replace(hour=0, minute=0, second=0, microsecond=0)
-    return LookSchedule(origin=origin, export_end=export_end)
+    schedule = LookSchedule(origin=origin, export_end=export_end)
+    if schedule.count > MAX_LOOKS:
+        early = units.filter(pl.col(ASSIGNED_AT) < pl.lit(export_end - MAX_LOOKS * _DAY))
+        raise AbkitInputError(
+            f"daily monitoring would need {schedule.count:,} looks: the first assignment is "
+            f"at {first.isoformat()} and the export ends at {export_end.isoformat()}; "
+            f"{early.height:,} unit(s) were assigned more than {MAX_LOOKS:,} days before the "
+            "end, which usually means mis-stamped assignment times.",
+            hint="Fix those timestamps (or leave those units out of the assignments) and "
+            "run again.",
+        )
+    return schedule
 
 
 @dataclass(frozen=True)
