@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -107,18 +108,19 @@ def _csv_line(cells: list[str], quote: bool) -> str:
 
 
 @st.composite
-def csv_files(draw, header: list[str], columns: dict[str, st.SearchStrategy]) -> bytes:
+def csv_files(draw, header: list[str], columns: dict[str, Cell]) -> bytes:
     """A CSV file: the header and rows drawn per column.  About a quarter of the files also
     get structural mischief: a duplicate header name, blank lines, ragged or quoted rows,
     an unbalanced quote, a cut-off last line, CRLF, a BOM, a non-UTF-8 byte or a
     semicolon separator; the rest exercise the analysis itself."""
     header = list(header)
     broken = draw(st.integers(0, 3)) == 0
+    noisy = draw(st.integers(0, 2)) == 0  # hostile values mixed into the cells
     if broken and draw(st.integers(0, 5)) == 0:
         header.append(draw(st.sampled_from(header)))  # duplicate column name
     rows = []
     for _ in range(draw(st.integers(0, 30))):
-        row = [draw(columns.get(h, CELLS)) for h in header]
+        row = [draw(columns[h].draw_from(noisy) if h in columns else CELLS) for h in header]
         shape = draw(st.integers(0, 25)) if broken else 99
         if shape == 0:
             row = row[:-1]  # ragged: one field short
@@ -145,9 +147,19 @@ def csv_files(draw, header: list[str], columns: dict[str, st.SearchStrategy]) ->
     return data
 
 
-def _mostly(good: st.SearchStrategy, bad: st.SearchStrategy) -> st.SearchStrategy:
-    """Three draws in four from ``good``."""
-    return st.integers(0, 3).flatmap(lambda k: bad if k == 0 else good)
+@dataclass(frozen=True)
+class Cell:
+    """A column's plausible values and its hostile ones; a noisy file mixes one hostile
+    value in four, a clean file (two in three) uses plausible values only, so that the
+    analysis itself is reached."""
+
+    good: st.SearchStrategy
+    bad: st.SearchStrategy
+
+    def draw_from(self, noisy: bool) -> st.SearchStrategy:
+        if not noisy:
+            return self.good
+        return st.integers(0, 3).flatmap(lambda k: self.bad if k == 0 else self.good)
 
 
 GOOD_NUMBERS = st.one_of(
@@ -155,51 +167,50 @@ GOOD_NUMBERS = st.one_of(
 )
 
 
-def _variants():
-    return _mostly(st.sampled_from(["control", "treatment", "t2"]), NAMES)
-
-
-def _ids():
-    return _mostly(st.integers(0, 40).map(str), st.sampled_from(["", "x", "1.5", " "]))
+VARIANTS = Cell(st.sampled_from(["control", "treatment", "treatment", "control", "t2"]), NAMES)
+IDS = Cell(st.integers(0, 40).map(str), st.sampled_from(["", "x", "1.5", " "]))
 
 
 UNIT_TABLES = csv_files(
     ["user_id", "variant", "x", "flag"],
     {
-        "user_id": _ids(),
-        "variant": _variants(),
-        "x": _mostly(GOOD_NUMBERS, NUMBERS),
-        "flag": _mostly(st.sampled_from(["0", "1", "true", "false"]), st.sampled_from(["", "2"])),
+        "user_id": IDS,
+        "variant": VARIANTS,
+        "x": Cell(GOOD_NUMBERS, NUMBERS),
+        "flag": Cell(st.sampled_from(["0", "1", "true", "false"]), st.sampled_from(["", "2"])),
     },
 )
 SUMMARY_TABLES = csv_files(
     ["variant", "metric", "n", "mean", "variance", "day"],
     {
-        "variant": _variants(),
-        "metric": st.sampled_from(["m", "r", ""]),
-        "n": _mostly(st.integers(0, 5_000).map(str), NUMBERS),
-        "mean": _mostly(st.floats(0, 1).map(repr), NUMBERS),
-        "variance": _mostly(st.floats(0, 10).map(repr), NUMBERS),
-        "day": st.sampled_from(["1", "2", "3", "", "x"]),
+        "variant": VARIANTS,
+        "metric": Cell(st.sampled_from(["m", "r"]), st.sampled_from(["", "m "])),
+        "n": Cell(st.integers(0, 5_000).map(str), NUMBERS),
+        "mean": Cell(st.floats(0, 1).map(repr), NUMBERS),
+        "variance": Cell(st.floats(0, 10).map(repr), NUMBERS),
+        "day": Cell(st.sampled_from(["1", "2", "3"]), st.sampled_from(["", "x", "1.5"])),
     },
 )
 ASSIGNMENTS = csv_files(
     ["user_id", "variant", "assigned_at", "account_id"],
     {
-        "user_id": _ids(),
-        "variant": _variants(),
-        "assigned_at": _mostly(GOOD_TIMES, TIMESTAMPS),
-        "account_id": st.sampled_from(["a", "b", "c", "d", "", "e", "f"]),
+        "user_id": IDS,
+        "variant": VARIANTS,
+        "assigned_at": Cell(GOOD_TIMES, TIMESTAMPS),
+        "account_id": Cell(st.sampled_from(["a", "b", "c", "d", "e", "f"]), st.just("")),
     },
 )
 EVENTS = csv_files(
     ["user_id", "timestamp", "event", "session_id", "value"],
     {
-        "user_id": _ids(),
-        "timestamp": _mostly(GOOD_TIMES, TIMESTAMPS),
-        "event": st.sampled_from(["ai_output", "share", "regenerate", "error", "", "x"]),
-        "session_id": st.sampled_from(["1", "2", "3", ""]),
-        "value": _mostly(GOOD_NUMBERS, NUMBERS),
+        "user_id": IDS,
+        "timestamp": Cell(GOOD_TIMES, TIMESTAMPS),
+        "event": Cell(
+            st.sampled_from(["ai_output", "share", "regenerate", "error"]),
+            st.sampled_from(["", "x"]),
+        ),
+        "session_id": Cell(st.sampled_from(["1", "2", "3"]), st.just("")),
+        "value": Cell(GOOD_NUMBERS, NUMBERS),
     },
 )
 CONFIG_VALUES = st.one_of(
@@ -260,6 +271,40 @@ CONFIGS = st.fixed_dictionaries(
             max_size=2,
         ),
     },
+)
+
+
+PLAUSIBLE_CONFIGS = st.fixed_dictionaries(
+    {
+        "experiment": st.fixed_dictionaries(
+            {},
+            optional={
+                "alpha": st.sampled_from([0.05, 0.1, 0.01]),
+                "correction": st.sampled_from(["holm", "bh", "none"]),
+                "expected_split": st.just({"control": 1, "treatment": 1}),
+            },
+        ),
+        "metrics": st.lists(
+            st.sampled_from(
+                [
+                    {"name": "x", "type": "mean", "column": "x"},
+                    {"name": "flag", "type": "proportion", "column": "flag"},
+                    {
+                        "name": "g",
+                        "type": "mean",
+                        "column": "x",
+                        "guardrail": True,
+                        "direction": "decrease",
+                        "relative_margin": 0.1,
+                    },
+                    {"name": "r", "type": "ratio", "numerator": "x", "denominator": "flag"},
+                ]
+            ),
+            min_size=1,
+            max_size=3,
+            unique_by=lambda m: m["name"],
+        ),
+    }
 )
 
 
@@ -344,7 +389,7 @@ def test_b2b_exports(tmp_path_factory, assignments, events, weighting):
 
 
 @SETTINGS
-@given(config=CONFIGS)
+@given(config=st.one_of(PLAUSIBLE_CONFIGS, CONFIGS))
 def test_configs_on_a_valid_table(tmp_path_factory, config):
     rows = "\n".join(
         f"{i},{'control' if i % 2 else 'treatment'},{i % 7},{i % 2}" for i in range(40)
@@ -392,6 +437,7 @@ def test_output_paths(tmp_path_factory, out, target):
     rows = "\n".join(f"{i},{'control' if i % 2 else 'treatment'},{i % 5}" for i in range(20))
     table = _write(folder, "u.csv", ("user_id,variant,x\n" + rows).encode())
     result = CliRunner().invoke(cli, ["analyze", str(table), out, str(folder / target)])
+    OUTCOMES["output path"] += 1
     assert result.exit_code in (0, 2), result.output
     assert "Traceback" not in result.output and "internal error" not in result.output
 
@@ -416,6 +462,7 @@ def test_cli_subprocess_never_shows_a_traceback(tmp_path_factory, data):
         text=True,
         timeout=120,
     )
+    OUTCOMES["CLI subprocess"] += 1
     assert proc.returncode in (0, 2), proc.stderr
     assert "Traceback" not in proc.stderr
     if proc.returncode == 2:
