@@ -14,9 +14,10 @@ it was reached.  Which method governs:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
+
+from abkit.json_numbers import number, pair
 
 Outcome = Literal[
     "better",
@@ -56,10 +57,6 @@ MEANING: dict[str, str] = {
     "guardrail fail": "harm larger than the margin is established",
     "guardrail inconclusive": "harm larger than the margin is neither ruled out nor established",
 }
-
-
-def _num(value: Any) -> float:
-    return math.nan if value is None else float(value)
 
 
 @dataclass(frozen=True)
@@ -124,8 +121,8 @@ class Decision:
             outcome=d["outcome"],
             basis=d["basis"],
             method=d["method"],
-            p_value=_num(d["p_value"]),
-            ci=(_num(d["ci"][0]), _num(d["ci"][1])),
+            p_value=number(d["p_value"]),
+            ci=pair(d["ci"]),
             look=d.get("look"),
             at=d.get("at"),
             look_unit=d.get("look_unit"),

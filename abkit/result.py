@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from abkit.decision import Decision
+from abkit.json_numbers import number, pair
 from abkit.sequential import SequentialResult
 from abkit.stats.srm import SrmResult
 
@@ -30,14 +31,6 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     return value
-
-
-def _num(value: Any) -> float:
-    return math.nan if value is None else float(value)
-
-
-def _pair(values: list[Any]) -> tuple[float, float]:
-    return (_num(values[0]), _num(values[1]))
 
 
 @dataclass(frozen=True)
@@ -68,11 +61,11 @@ class GuardrailCheck:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GuardrailCheck:
         return cls(
-            margin=_num(d["margin"]),
+            margin=number(d["margin"]),
             scale=d["scale"],
             test=d["test"],
-            p_value=_num(d["p_value"]),
-            bound=_num(d["bound"]),
+            p_value=number(d["p_value"]),
+            bound=number(d["bound"]),
             verdict=d["verdict"],
         )
 
@@ -145,15 +138,15 @@ class MetricResult:
             variant=d["variant"],
             method=d["method"],
             control_n=d["control"]["n"],
-            control_value=_num(d["control"]["value"]),
+            control_value=number(d["control"]["value"]),
             treatment_n=d["treatment"]["n"],
-            treatment_value=_num(d["treatment"]["value"]),
-            effect=_num(d["effect"]),
-            ci=_pair(d["ci"]),
-            relative_effect=_num(d["relative_effect"]),
-            relative_ci=_pair(d["relative_ci"]),
-            p_value=_num(d["p_value"]),
-            p_value_adjusted=_num(d["p_value_adjusted"]),
+            treatment_value=number(d["treatment"]["value"]),
+            effect=number(d["effect"]),
+            ci=pair(d["ci"]),
+            relative_effect=number(d["relative_effect"]),
+            relative_ci=pair(d["relative_ci"]),
+            p_value=number(d["p_value"]),
+            p_value_adjusted=number(d["p_value_adjusted"]),
             significant=d["significant"],
             direction=d["direction"],
             decision=Decision.from_dict(d["decision"]),
@@ -242,8 +235,8 @@ class AnalysisResult:
             srm=SrmResult(
                 observed=srm["observed"],
                 expected_share=srm["expected_share"],
-                statistic=_num(srm["statistic"]),
-                p_value=_num(srm["p_value"]),
+                statistic=number(srm["statistic"]),
+                p_value=number(srm["p_value"]),
                 threshold=srm["threshold"],
             ),
             warnings=list(d["warnings"]),

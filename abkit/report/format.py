@@ -12,6 +12,7 @@ import re
 from typing import TYPE_CHECKING
 
 from abkit.config import RATE_TYPES
+from abkit.json_numbers import pair
 
 if TYPE_CHECKING:
     from abkit.result import AnalysisResult, MetricResult
@@ -32,12 +33,6 @@ def is_rate(metric_type: str) -> bool:
 
 def _missing(value: float | None) -> bool:
     return value is None or math.isnan(value)
-
-
-def _pair(values: list[float | None] | tuple[float, float]) -> tuple[float, float]:
-    """An interval from a detail table, where JSON may have turned NaN into None."""
-    lo, hi = values
-    return (math.nan if lo is None else lo, math.nan if hi is None else hi)
 
 
 def num(value: float | None, metric_type: str = "mean", signed: bool = False) -> str:
@@ -221,7 +216,7 @@ def sequential_line(r: MetricResult) -> str | None:
         return None
     d, t = seq.decision, r.metric_type
     last = seq.looks[-1]
-    ci_last = _pair(last["ci"])
+    ci_last = pair(last["ci"])
     unit = d.look_unit or "look"
     state = f"{d.outcome}"
     if d.outcome != "continue":
@@ -243,7 +238,7 @@ def b2b_line(r: MetricResult) -> str | None:
     t = r.metric_type
 
     def ci(values: list[float | None]) -> str:
-        return interval(_pair(values), t)
+        return interval(pair(values), t)
 
     arms = ", ".join(f"{v}: {a['accounts']} accounts" for v, a in b["arms"].items())
     boot, cr2 = b["bootstrap"], b["cr2"]

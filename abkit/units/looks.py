@@ -70,7 +70,7 @@ def schedule_for(units: pl.DataFrame, export_end: dt.datetime) -> LookSchedule:
         early = units.filter(pl.col(ASSIGNED_AT) < pl.lit(export_end - MAX_LOOKS * _DAY))
         raise AbkitInputError(
             f"daily monitoring would need {schedule.count:,} looks: the first assignment is "
-            f"at {first.isoformat()} and the export ends at {export_end.isoformat()}; "
+            f"at {origin.date().isoformat()} and the export ends at {export_end.isoformat()}; "
             f"{early.height:,} unit(s) were assigned more than {MAX_LOOKS:,} days before the "
             "end, which usually means mis-stamped assignment times.",
             hint="Fix those timestamps (or leave those units out of the assignments) and "
@@ -208,13 +208,13 @@ def event_look_series(
                 (y * y - y_prev * y_prev).alias("syy"),
                 (x * y - x_prev * y_prev).alias("sxy"),
             ]
-        deltas = inc.select(VARIANT, LOOK, *cols)
+        changes = inc.select(VARIANT, LOOK, *cols)
         if any(r.endswith(".value") for r in refs):
             # float amounts: a parallel group sum adds them in a varying order, so the last
             # bits change between runs; _cumulate adds the rows in their sorted order instead
-            deltas = deltas.collect(engine="in-memory")
+            deltas = changes.collect(engine="in-memory")
         else:  # integer-valued amounts: sums are exact in any order
-            deltas = deltas.group_by(VARIANT, LOOK).agg(pl.all().sum()).collect(engine="in-memory")
+            deltas = changes.group_by(VARIANT, LOOK).agg(pl.all().sum()).collect(engine="in-memory")
         out[metric.name] = _series(
             _cumulate(deltas, entries, variants, looks), is_ratio(metric), times
         )

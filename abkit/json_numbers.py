@@ -1,0 +1,22 @@
+"""Numbers read back from JSON, where NaN and ±inf were written as null.
+
+``AnalysisResult.to_dict`` writes non-finite numbers as ``null`` (JSON has no NaN);
+reading a saved results.json, and the detail tables kept as dicts, turn them back into
+NaN with these helpers, so renderers see the same floats either way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+
+def number(value: Any) -> float:
+    """A float, NaN for null."""
+    return math.nan if value is None else float(value)
+
+
+def pair(values: Sequence[Any]) -> tuple[float, float]:
+    """An interval (low, high), NaN for a null side."""
+    return (number(values[0]), number(values[1]))
