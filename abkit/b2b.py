@@ -13,9 +13,12 @@ tested against their margin with the one-sided randomisation test shifted by the
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 from scipy import stats as st
@@ -31,6 +34,8 @@ from abkit.stats.randomization import (
 )
 from abkit.stats.survival import rmst_difference_test
 
+P = ParamSpec("P")
+R = TypeVar("R")
 FEW_ACCOUNTS = 10
 MIN_BOOTSTRAP_ACCOUNTS = 4
 DOMINANT_SHARE = 0.3
@@ -44,6 +49,19 @@ def _histogram(values: np.ndarray, bins: int = 60) -> dict[str, list[float]]:
         return {"edges": [], "counts": []}
     counts, edges = np.histogram(finite, bins=bins)
     return {"edges": edges.tolist(), "counts": counts.tolist()}
+
+
+def _quiet_numpy(func: Callable[P, R]) -> Callable[P, R]:
+    """Degenerate arms (no spread, one usable account) give NaN statistics that abkit
+    reports with its own warning; numpy's RuntimeWarnings about them are noise."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 def _few_accounts(name: str, accounts: int) -> list[str]:
@@ -65,6 +83,7 @@ def _strata(control: AccountArm, treatment: AccountArm) -> np.ndarray | None:
     return np.unique(labels, return_inverse=True)[1]
 
 
+@_quiet_numpy
 def guardrail_accounts(
     control: AccountArm,
     treatment: AccountArm,
@@ -109,6 +128,7 @@ def _arm_facts(name: str, arm: AccountArm) -> tuple[dict[str, Any], list[str]]:
     return facts, warnings
 
 
+@_quiet_numpy
 def compare_accounts(
     control: AccountArm,
     treatment: AccountArm,
@@ -233,6 +253,7 @@ def compare_accounts(
     return comp, detail
 
 
+@_quiet_numpy
 def compare_time_to_value(
     control: tuple[np.ndarray, np.ndarray],
     treatment: tuple[np.ndarray, np.ndarray],
