@@ -58,7 +58,8 @@ def test_every_output_states_the_same_decision(result):
     md = result.to_markdown().replace("\\", "").splitlines()
     html_rows = unescape(result.to_html()).split("<tr>")[2:]
     ax = result.plot("forest").axes[0]
-    forest_labels = [t.get_text() for t in ax.texts][::-1]  # drawn bottom-up
+    decisions_axis = result.plot("forest").axes[1]  # right-hand labels: decision, effect
+    forest_labels = [t.get_text() for t in decisions_axis.get_yticklabels()][::-1]
     markers = [ln for ln in ax.get_lines() if ln.get_marker() == "o"][::-1]
     assert len(html_rows) == len(result.results) == len(d["results"])
     for i, r in enumerate(result.results):

@@ -91,7 +91,18 @@ def test_gst_looks_are_drawn_as_separate_repeated_intervals_not_a_path():
     joined = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-" and len(ln.get_xdata()) > 2]
     assert joined == []
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels[0] == "estimate and repeated CI at each planned look"
+    assert labels[0] == "efficacy boundary (±c_k·se_k)"
+    assert "estimate and repeated CI at each planned look" in labels
+    from matplotlib.colors import to_hex
+
+    from abkit.plots.style import WORSE
+
+    ticks = [
+        ln
+        for ln in ax.get_lines()
+        if ln.get_marker() == "_" and to_hex(ln.get_color()) == to_hex(WORSE)
+    ]
+    assert len(ticks) == 2  # upper and lower boundary, one tick per planned look each
 
 
 def test_b2b_figures(b2b):

@@ -61,7 +61,7 @@ def forest(d: Result) -> Any:
     undecided; the decision is written beside each row with the absolute effect."""
     rows = [r for r in d.results if math.isfinite(r.relative_effect)]
     fig, ax = new_figure(height=max(2.5, 0.45 * len(rows) + 1.4))
-    labels = []
+    labels, decisions = [], []
     for i, r in enumerate(reversed(rows)):
         lo, hi = (100 * v for v in r.relative_ci)
         est = 100 * r.relative_effect
@@ -79,26 +79,26 @@ def forest(d: Result) -> Any:
             )
             side = -1 if r.direction == "increase" else 1
             ax.plot([side * margin] * 2, [i - 0.35, i + 0.35], color=WORSE, ls="--", lw=1.2)
-        absolute = _abs_label(r)
-        ax.annotate(
-            absolute,
-            xy=(1.01, i),
-            xycoords=("axes fraction", "data"),
-            va="center",
-            fontsize=8,
-            color="#333333",
-        )
+        decisions.append(_abs_label(r))
         guard = " (guardrail)" if g else ""
         labels.append(f"{r.metric}{guard}\n{r.variant}")
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
     ax.set_ylim(-0.7, len(rows) - 0.3)
+    # the decision and absolute effect as right-hand tick labels: the layout makes room
+    right = ax.twinx()
+    right.set_ylim(ax.get_ylim())
+    right.set_yticks(range(len(rows)), decisions, fontsize=8, color="#333333")
+    right.tick_params(length=0)
+    right.grid(False)
+    right.spines["right"].set_visible(False)
+    fig.get_layout_engine().set(w_pad=0.12)  # room for the last character of the labels
     ax.set_xlabel("relative effect vs control (%), with confidence interval")
     conf = f"{1 - d.alpha:.0%}"
     ax.set_title(_title(d, f"effects with {conf} confidence intervals"), loc="left")
     fig.supxlabel(
         "filled blue: better or guardrail pass · filled orange: worse or guardrail fail · "
-        "hollow: undecided · dashed: guardrail margin · right: decision, absolute effect [CI]",
+        "hollow: undecided\ndashed: guardrail margin · right: decision, absolute effect [CI]",
         fontsize=7,
         color="#555555",
     )
@@ -231,6 +231,20 @@ def sequential(d: Result, metric: str, variant: str | None = None) -> Any:
             capsize=4,
             label="estimate and repeated CI at each planned look",
         )
+        # the efficacy boundary on the estimate's scale: reject when the estimate is
+        # beyond ±c_k·se_k, which is the repeated CI's half-width
+        half = (hi - lo) / 2
+        for sign in (1, -1):
+            ax.plot(
+                x,
+                sign * scale * half,
+                ls="none",
+                marker="_",
+                ms=14,
+                mew=2,
+                color=WORSE,
+                label="efficacy boundary (±c_k·se_k)" if sign == 1 else None,
+            )
     else:
         ax.fill_between(
             x,
