@@ -277,3 +277,9 @@ def test_a_decades_old_assignment_stamp_does_not_make_sequential_hang(tmp_path):
     )
     out = run("analyze", tmp_path / "a.csv", tmp_path / "e.csv", "--sequential", "gst")
     assert_user_error(out, "19,726 looks", "1970-01-01")
+
+
+def test_a_file_cut_off_mid_line_says_so(tmp_path):
+    path = tmp_path / "cut.csv"
+    path.write_text("user_id,variant,x\n1,control,1\n2,treatment,2\n3,treat")
+    assert_user_error(run("analyze", path), "line 4", "cut off")

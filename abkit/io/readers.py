@@ -157,12 +157,24 @@ def _check_csv_structure(path: Path, separator: str) -> None:
                     if any("\n" in field or "\r" in field for field in row)
                     else f"the row has {len(row)} fields where the header has {len(header)}"
                 )
+                if next(reader, None) is None and not _ends_with_newline(path):
+                    problem += "; it is the last line and the file does not end with a newline, "
+                    problem += "so the file looks cut off"
                 raise AbkitInputError(
                     f"{problem} (line {line}).",
                     source=str(path),
                     hint="Fix or remove that line (a file cut off mid-line, a stray quote or "
                     "an unquoted separator inside a value are the usual causes).",
                 )
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(0, 2)
+        if handle.tell() == 0:
+            return False
+        handle.seek(-1, 2)
+        return handle.read(1) in (b"\n", b"\r")
 
 
 def _check_flat(frame: pl.LazyFrame, label: str) -> None:
