@@ -93,12 +93,14 @@ class Decision:
         return MEANING[self.outcome]
 
     @property
+    def at_look(self) -> str:
+        """'at day 12' (or 'at checkpoint 12') for a sequential decision, else ''."""
+        return "" if self.look is None else f"at {self.look_unit or 'look'} {self.look}"
+
+    @property
     def where(self) -> str:
-        """'at day 12 (2024-03-08)' for a sequential decision, else ''."""
-        if self.look is None:
-            return ""
-        at = f" ({self.at})" if self.at else ""
-        return f"at {self.look_unit or 'look'} {self.look}{at}"
+        """'at day 12 (2024-03-08)': :attr:`at_look` with the look's time."""
+        return self.at_look + (f" ({self.at})" if self.look is not None and self.at else "")
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -19,7 +19,7 @@ import numpy as np
 from abkit.config import MetricSpec, SequentialSpec
 from abkit.decision import Basis, Decision, Outcome
 from abkit.methods import run_test
-from abkit.stats.always_valid import asymptotic_cs, mixture_log_lr, msprt, planned_tau
+from abkit.stats.always_valid import asymptotic_cs, msprt, planned_tau
 from abkit.stats.group_sequential import efficacy_bounds, futility_bounds, repeated_p_values
 from abkit.units.looks import LookSeries
 
@@ -241,23 +241,13 @@ def _always_valid(
             )
             tau = float(np.sqrt(np.nanmin(var[defined])))
         path = msprt(est, var, alpha, tau)
-        tau2: float | np.ndarray = tau**2
     else:
         path = asymptotic_cs(est, var, n_total, alpha, target)
-        tau2 = path.tuning["rho2"] * n_total * var
-
-    def p_at(theta0: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_lr = mixture_log_lr(
-                np.where(defined, est, 0.0), np.where(defined, var, 1.0), tau2, theta0
-            )
-            return np.where(defined, np.minimum(1.0, np.exp(-log_lr)), np.nan)
-
     return _Looks(
         idx=list(range(looks)),
         low=path.ci_low,
         high=path.ci_high,
-        p_at=p_at,
+        p_at=path.p_value_at,
         tuning=path.tuning,
     )
 

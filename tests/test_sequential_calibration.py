@@ -69,3 +69,27 @@ def test_always_valid_methods_detect_a_real_effect_and_stop_early():
         out = evaluate(paths, method, ALPHA)
         assert out.rejected.mean() > 0.8
         assert np.median(out.first_look[out.rejected]) < 30
+
+
+@pytest.mark.parametrize("method", ["msprt", "cs"])
+def test_sequential_guardrail_pass_rate_at_the_margin_is_at_most_alpha(method):
+    """A lower-is-better guardrail whose true harm equals the margin (+0.05 sd): the
+    sequential non-inferiority rule (the always-valid interval's harmful end below the
+    margin at some look, i.e. p against the margin < alpha with the estimate on the safe
+    side) passes at most alpha of the time over 30 looks."""
+    from abkit.stats.always_valid import asymptotic_cs, msprt, planned_tau
+
+    reps, margin = mc_reps(), 0.05
+    paths = simulate_looks(reps, looks=30, per_look=200, effect=margin, seed=17)
+    est, var, n = paths.estimate, paths.variance, paths.n
+    target = float(n[0, -1])
+    if method == "msprt":
+        path = msprt(est, var, ALPHA, planned_tau(var[:, -1:], n[:, -1:], target, ALPHA))
+    else:
+        path = asymptotic_cs(est, var, n, ALPHA, target)
+    passed = (path.p_value_at(margin) < ALPHA) & (est < margin)
+    # the same rule read off the interval: its harmful (upper) end below the margin
+    np.testing.assert_array_equal(passed, path.ci_high < margin)
+    rate = passed.any(axis=1).mean()
+    print(f"\n{method}: guardrail passes at the margin in {rate:.4f} of {reps} runs")
+    assert rate <= _upper(reps, ALPHA)

@@ -183,3 +183,30 @@ def test_binding_use_of_the_non_binding_futility_bound_keeps_type_i_error():
         rejected |= alive & (np.abs(z[:, k]) >= c[k])
         alive &= (np.abs(z[:, k]) < c[k]) & (z[:, k] > b[k])
     assert rejected.mean() <= 0.05 + 0.002
+
+
+def test_planned_tau_is_the_effect_statsmodels_sizes_for_80_percent_power():
+    """Independent implementation: statsmodels' normal power function for two equal
+    arms of target/2 units gives power 0.8 at the standardised effect tau / sigma
+    (V = 4 sigma^2 / n for equal arms).  tau ignores the far tail of the two-sided
+    test, so it is the one-sided alpha/2 power."""
+    from statsmodels.stats.power import NormalIndPower
+
+    from abkit.stats.always_valid import planned_tau
+
+    sigma, n, target = 2.5, 4_000, 20_000
+    variance = 4 * sigma**2 / n
+    d = planned_tau(variance, n, target, 0.05) / sigma
+    power = NormalIndPower().power(
+        effect_size=d, nobs1=target / 2, alpha=0.025, ratio=1.0, alternative="larger"
+    )
+    assert power == pytest.approx(0.8, rel=1e-9)
+
+
+def test_p_value_at_a_margin_agrees_with_the_interval():
+    est = np.array([0.02, 0.05, 0.01, -0.03])
+    var = np.array([4e-4, 1e-4, 5e-5, 2e-5])
+    path = msprt(est, var, alpha=0.05, tau=0.02)
+    for theta0 in (-0.02, 0.0, 0.03):
+        outside = (path.ci_low > theta0) | (path.ci_high < theta0)
+        np.testing.assert_array_equal(outside, path.p_value_at(theta0) < 0.05)

@@ -273,7 +273,7 @@ def sequential(d: Result, metric: str, variant: str | None = None) -> Any:
         day = next(lk["day"] for lk in looks if lk["look"] == decision.look)
         ax.axvline(day, color=_TONE_COLOURS[decision.tone], ls="--", lw=1.2)
         ax.annotate(
-            f"{decision.outcome} {decision.where.split(' (')[0]}",
+            f"{decision.outcome} {decision.at_look}",
             xy=(day, 1),
             xycoords=("data", "axes fraction"),
             xytext=(4, -12),

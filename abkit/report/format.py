@@ -133,8 +133,8 @@ def decided_by(r: MetricResult) -> str:
         name = f"NI ({margin_text(r)})" + (
             f" via {name}" if d.basis.startswith("sequential") else ""
         )
-    if d.where:
-        name += " " + d.where.split(" (")[0]
+    if d.at_look:
+        name += " " + d.at_look
     return f"{name}, p {pval(d.p_value)}"
 
 

@@ -47,14 +47,35 @@ class AlwaysValidPath:
     """Per-look always-valid interval and p-value (NaN where a look has no variance).
 
     Arrays have looks on the last axis; leading axes (e.g. simulation replications)
-    are carried through.
+    are carried through.  ``estimate``, ``variance`` and the mixing variance ``tau2``
+    are kept so that :meth:`p_value_at` can test any other θ0 with the same boundary.
     """
 
     method: str
+    estimate: np.ndarray
+    variance: np.ndarray
+    tau2: np.ndarray | float
     ci_low: np.ndarray
     ci_high: np.ndarray
-    p_value: np.ndarray
     tuning: dict[str, float]
+
+    def p_value_at(self, theta0: np.ndarray | float = 0.0) -> np.ndarray:
+        """Each look's p-value for H0: effect = θ0, min(1, 1/Λ_k(θ0)); θ0 lies outside
+        the look's interval exactly when it is below α."""
+        ok = np.isfinite(self.estimate) & (self.variance > 0)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            log_lr = mixture_log_lr(
+                np.where(ok, self.estimate, 0.0),
+                np.where(ok, self.variance, 1.0),
+                self.tau2,
+                theta0,
+            )
+            return np.where(ok, np.minimum(1.0, np.exp(-log_lr)), np.nan)
+
+    @property
+    def p_value(self) -> np.ndarray:
+        """Each look's p-value for no effect."""
+        return self.p_value_at(0.0)
 
 
 def mixture_half_width(variance: np.ndarray, tau2: np.ndarray | float, alpha: float) -> np.ndarray:
@@ -89,15 +110,9 @@ def _path(
     variance = np.asarray(variance, dtype=float)
     ok = np.isfinite(estimate) & (variance > 0)
     half = np.where(ok, mixture_half_width(np.where(ok, variance, 1.0), tau2, alpha), np.nan)
-    p = np.where(
-        ok,
-        np.minimum(
-            1.0,
-            np.exp(-mixture_log_lr(np.where(ok, estimate, 0.0), np.where(ok, variance, 1.0), tau2)),
-        ),
-        np.nan,
+    return AlwaysValidPath(
+        method, estimate, variance, tau2, estimate - half, estimate + half, tuning
     )
-    return AlwaysValidPath(method, estimate - half, estimate + half, p, tuning)
 
 
 def msprt(
