@@ -13,7 +13,6 @@ from typing import Any, cast
 
 from abkit.b2b import compare_accounts, compare_time_to_value, guardrail_accounts
 from abkit.config import (
-    RATE_TYPES,
     ExperimentSpec,
     MetricSpec,
     load_config,
@@ -25,12 +24,10 @@ from abkit.decision import Decision, Outcome
 from abkit.errors import AbkitInputError
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
-from abkit.methods import run_test
 from abkit.prepare import Prepared, prepare
 from abkit.result import AnalysisResult, GuardrailCheck, MetricResult
 from abkit.sequential import monitor
 from abkit.stats import (
-    ArmSummary,
     Comparison,
     adjust_pvalues,
     noninferiority_test,
@@ -38,34 +35,6 @@ from abkit.stats import (
 )
 from abkit.stats.cluster import AccountArm
 from abkit.stats.noninferiority import FAIL, INCONCLUSIVE, PASS
-
-# Kohavi, Deng, Longbotham & Xu, "Seven Rules of Thumb for Web Site Experimenters",
-# KDD 2014, rule 7: the sample mean is close enough to normal when n > 355·skewness².
-_SKEW_RULE = 355.0
-_MIN_EXPECTED_EVENTS = 10
-
-
-def assumption_warnings(metric: MetricSpec, arms: dict[str, ArmSummary]) -> list[str]:
-    """Warnings about the normal approximation behind the test."""
-    out = []
-    for variant, arm in arms.items():
-        if metric.type == "mean" and arm.skewness is not None and math.isfinite(arm.skewness):
-            needed = _SKEW_RULE * arm.skewness**2
-            if arm.n < needed:
-                out.append(
-                    f"heavy skew in '{variant}' (skewness {arm.skewness:.1f}): the normal "
-                    f"approximation needs about {needed:,.0f} units per arm (355·skewness², "
-                    f"Kohavi et al. 2014) and the arm has {arm.n:,}; consider capping "
-                    "outliers or a transformed metric"
-                )
-        if metric.type in RATE_TYPES and arm.n:
-            events = min(arm.mean * arm.n, (1 - arm.mean) * arm.n)
-            if events < _MIN_EXPECTED_EVENTS:
-                out.append(
-                    f"'{variant}' has only {events:.0f} successes or failures; the z-test's "
-                    "normal approximation is doubtful"
-                )
-    return out
 
 
 def _fixed_decision(
@@ -139,7 +108,7 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
     for metric in prepared.metrics:
         arms = prepared.arms[metric.name]
         control = arms[spec.control]
-        if metric.type == "time_to_value":
+        if metric.kind.survival:
             times = prepared.survival[metric.name]
             pairs = [
                 compare_time_to_value(
@@ -164,17 +133,17 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
             ]
             comps, details = [c for c, _ in pairs], [d for _, d in pairs]
         else:
-            comps = [run_test(metric, control, arms[v], spec.alpha) for v in treatments]
+            comps = [metric.kind.fixed_test(control, arms[v], spec.alpha) for v in treatments]
             details = [None] * len(comps)
         raw = [c.p_value for c in comps]
         adjusted = raw if metric.guardrail else adjust_pvalues(raw, spec.correction).tolist()
         # user-level normal approximations are beside the point when accounts are the units
-        shared = assumption_warnings(metric, arms) if spec.mode != "b2b" else []
+        shared = metric.kind.assumption_warnings(arms) if spec.mode != "b2b" else []
         for variant, comp, p_adj, detail in zip(treatments, comps, adjusted, details, strict=True):
             significant = bool(math.isfinite(p_adj) and p_adj < spec.alpha)
             if not metric.guardrail:
                 guard = None
-            elif spec.mode == "b2b" and metric.type != "time_to_value":
+            elif spec.mode == "b2b" and not metric.kind.survival:
                 accounts = prepared.accounts[metric.name]
                 guard = _b2b_guardrail(metric, accounts[spec.control], accounts[variant], spec)
             else:
@@ -209,7 +178,7 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                     p_value=comp.p_value,
                     p_value_adjusted=p_adj,
                     significant=significant,
-                    direction=metric.direction,
+                    direction="increase" if metric.higher_is_better else "decrease",
                     decision=decision,
                     guardrail=guard,
                     sequential=seq,
@@ -288,7 +257,7 @@ def analyze(
         spec = with_sequential_method(spec, sequential)
     if mode is not None:
         spec = with_mode(spec, mode)
-    account_level = [m for m in spec.metrics if m.type in ("time_to_value", "nrr")]
+    account_level = [m for m in spec.metrics if m.kind.account_level]
     if spec.mode != "b2b" and account_level:
         raise AbkitInputError(
             f"{account_level[0].type} is an account-level metric: analyse it with "

@@ -1,9 +1,16 @@
 """Experiment specification: TOML file or dict → validated, typed dataclasses.
 
-Every key is checked: an unknown key, a missing required key or a value of the
-wrong type raises :class:`~abkit.errors.ConfigError` naming the key (with a
-suggestion for likely typos).  Documented defaults mean that an export following
-them needs no configuration at all.
+The dataclasses below are the schema.  Each key's type (``Literal`` for a closed set
+of values), its default and its range are stated once, on its field; the reader
+derives from them which keys exist, what they may hold and what the CLI offers.
+An unknown key, a missing required key or a value of the wrong type raises
+:class:`~abkit.errors.ConfigError` naming the key (with a suggestion for likely typos).
+Documented defaults mean that an export following them needs no configuration at all.
+
+The schema is read from the dataclasses themselves (``dataclasses.fields`` and
+``typing.get_type_hints``) rather than through pydantic or msgspec: the specs are
+plain frozen dataclasses that the rest of abkit passes around, the few conversions
+TOML needs (lists to tuples) are a dozen lines, and the error messages stay ours.
 """
 
 from __future__ import annotations
@@ -11,42 +18,44 @@ from __future__ import annotations
 import difflib
 import math
 import tomllib
-from dataclasses import dataclass, field, replace
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from abkit.errors import ConfigError
-
-METRIC_TYPES = (
-    "retention",
-    "ratio",
-    "proportion",
-    "mean",
-    "session_depth",
-    "time_to_value",
-    "nrr",
-    "adoption",
+from abkit.metrics import REGISTRY, MetricType, metric_type
+from abkit.options import (
+    Correction,
+    Direction,
+    InputKind,
+    Mode,
+    SequentialMethod,
+    Spending,
+    Weighting,
 )
-INPUT_KINDS = ("auto", "events", "units", "summary")
-CORRECTIONS = ("holm", "bh", "none")
-RATE_TYPES = ("retention", "proportion", "adoption")  # 0/1 per unit: two-proportion tests
-SEQUENTIAL_METHODS = ("msprt", "cs", "gst")
-MODES = ("b2c", "b2b")
-WEIGHTINGS = ("user", "account")
+
 DEFAULT_ACCOUNT = "account_id"
-SPENDING_FUNCTIONS = ("obrien_fleming", "pocock")
-DIRECTIONS = ("increase", "decrease")
+
+
+def _key(default: Any, check: Callable[[Any], bool] | None = None, must: str = "") -> Any:
+    """A config key with its default and, optionally, the range its values must lie in."""
+    return field(default=default, metadata={"check": check, "must": must})
 
 
 @dataclass(frozen=True)
 class MetricSpec:
     """One metric to analyse.
 
+    ``type`` names a metric type of :mod:`abkit.metrics`; :attr:`kind` is that type.
     Column references (``column``, ``numerator``, ``denominator``) name columns of a
     unit-level table.  On event-level input they name *derived* per-unit columns:
     an event name counts that event, ``<event>.value`` sums the value column over
     that event, ``sessions`` counts distinct sessions and ``active_days`` counts
-    days with any event.
+    days with any event.  ``direction`` defaults to the type's (time to value:
+    decrease; others: increase).
     """
 
     name: str
@@ -58,17 +67,21 @@ class MetricSpec:
     window: tuple[int, int] | None = None
     events: tuple[str, ...] | None = None
     event: str | None = None
-    direction: str = "increase"
+    direction: Direction | None = None
     guardrail: bool = False
-    margin: float | None = None
-    relative_margin: float | None = None
-    tau: float | None = None
-    horizon: float | None = None
+    margin: float | None = _key(None, lambda v: v > 0, "be a positive number")
+    relative_margin: float | None = _key(None, lambda v: v > 0, "be a positive number")
+    tau: float | None = _key(None, lambda v: v > 0, "be a positive number")
+    horizon: float | None = _key(None, lambda v: v > 0, "be a positive number of days")
     segments: tuple[str, ...] | None = None
 
     @property
+    def kind(self) -> MetricType:
+        return metric_type(self.type)
+
+    @property
     def higher_is_better(self) -> bool:
-        return self.direction == "increase"
+        return (self.direction or self.kind.default_direction) == "increase"
 
     @property
     def retention_window(self) -> tuple[int, int]:
@@ -83,7 +96,7 @@ class MetricSpec:
 class InputSpec:
     """Column names and reading options of the exports."""
 
-    kind: str = "auto"
+    kind: InputKind = "auto"
     assigned_at: str = "assigned_at"
     timestamp: str = "timestamp"
     event: str = "event"
@@ -116,14 +129,18 @@ class SequentialSpec:
     0.05) adds a non-binding GST futility bound that spends ``beta`` under that effect.
     """
 
-    method: str | None = None
-    relative_tau: float | None = None
-    target_units: int | None = None
-    looks: tuple[int, ...] | None = None
-    duration_days: int | None = None
-    spending: str = "obrien_fleming"
-    futility_effect: float | None = None
-    beta: float = 0.2
+    method: SequentialMethod | None = None
+    relative_tau: float | None = _key(None, lambda v: v > 0, "be positive")
+    target_units: int | None = _key(None, lambda v: v >= 2, "be at least 2")
+    looks: tuple[int, ...] | None = _key(
+        None,
+        lambda v: bool(v) and all(d > 0 for d in v) and list(v) == sorted(set(v)),
+        "be increasing whole days > 0",
+    )
+    duration_days: int | None = _key(None, lambda v: v > 0, "be positive")
+    spending: Spending = "obrien_fleming"
+    futility_effect: float | None = _key(None, lambda v: v > 0, "be a positive relative lift")
+    beta: float = _key(0.2, lambda v: 0 < v < 0.5, "be between 0 and 0.5")
 
 
 @dataclass(frozen=True)
@@ -140,11 +157,15 @@ class B2BSpec:
     otherwise draws ``resamples`` random ones (Monte Carlo p-values, still valid).
     """
 
-    weighting: str = "user"
-    resamples: int = 10_000
+    weighting: Weighting = "user"
+    resamples: int = _key(10_000, lambda v: v >= 100, "be at least 100")
     seed: int = 0
     strata: str | None = None
-    exact_limit: int = 200_000
+    exact_limit: int = _key(
+        200_000,
+        lambda v: 0 <= v <= 5_000_000,
+        "be between 0 (always Monte Carlo) and 5,000,000 (memory grows with it)",
+    )
 
 
 @dataclass(frozen=True)
@@ -157,24 +178,35 @@ class EventNames:
     error: str = "error"
 
 
+def _section(name: str, factory: Callable[[], Any]) -> Any:
+    """A nested spec read from its own TOML section."""
+    return field(default_factory=factory, metadata={"section": name})
+
+
 @dataclass(frozen=True)
 class ExperimentSpec:
+    """The whole experiment: ``[experiment]`` keys, the nested sections and the metrics."""
+
     name: str = "experiment"
     control: str = "control"
-    alpha: float = 0.05
+    alpha: float = _key(0.05, lambda v: 0 < v < 0.5, "be between 0 and 0.5")
     unit: str = "user_id"
     variant: str = "variant"
-    account: str | None = None
+    account: str | None = None  # B2B mode: DEFAULT_ACCOUNT unless set
     variants: tuple[str, ...] | None = None
-    expected_split: dict[str, float] | None = None
-    correction: str = "holm"
-    srm_threshold: float = 0.001
-    mode: str = "b2c"
-    b2b: B2BSpec = field(default_factory=B2BSpec)
-    input: InputSpec = field(default_factory=InputSpec)
-    event_names: EventNames = field(default_factory=EventNames)
-    sequential: SequentialSpec = field(default_factory=SequentialSpec)
-    metrics: tuple[MetricSpec, ...] = ()
+    expected_split: dict[str, float] | None = _key(
+        None,
+        lambda v: bool(v) and all(0 < s < math.inf for s in v.values()),
+        "map each variant to a positive share",
+    )
+    correction: Correction = "holm"
+    srm_threshold: float = _key(0.001, lambda v: 0 < v < 1, "be between 0 and 1")
+    mode: Mode = "b2c"
+    b2b: B2BSpec = _section("b2b", B2BSpec)
+    input: InputSpec = _section("input", InputSpec)
+    event_names: EventNames = _section("events", EventNames)
+    sequential: SequentialSpec = _section("sequential", SequentialSpec)
+    metrics: tuple[MetricSpec, ...] = field(default=(), metadata={"section": "metrics"})
 
     @property
     def declared_variants(self) -> tuple[str, ...] | None:
@@ -182,357 +214,203 @@ class ExperimentSpec:
         return self.variants or (tuple(self.expected_split) if self.expected_split else None)
 
 
-# --- schema -----------------------------------------------------------------------------
-
-_EXPERIMENT_KEYS: dict[str, type | tuple[type, ...]] = {
-    "name": str,
-    "control": str,
-    "alpha": float,
-    "unit": str,
-    "variant": str,
-    "account": str,
-    "variants": list,
-    "expected_split": dict,
-    "correction": str,
-    "srm_threshold": float,
-    "mode": str,
-}
-_B2B_KEYS: dict[str, type | tuple[type, ...]] = {
-    "weighting": str,
-    "resamples": int,
-    "seed": int,
-    "strata": str,
-    "exact_limit": int,
-}
-_INPUT_KEYS: dict[str, type | tuple[type, ...]] = {
-    "kind": str,
-    "assigned_at": str,
-    "timestamp": str,
-    "event": str,
-    "session": str,
-    "value": str,
-    "exposure_event": str,
-    "export_end": str,
-    "metric": str,
-    "day": str,
-    "cumulative": bool,
-    "arr_start": str,
-    "arr_end": str,
-    "seats": str,
-}
-_EVENT_KEYS: dict[str, type | tuple[type, ...]] = {
-    "output": str,
-    "share": str,
-    "regenerate": str,
-    "error": str,
-}
-_SEQUENTIAL_KEYS: dict[str, type | tuple[type, ...]] = {
-    "method": str,
-    "relative_tau": float,
-    "target_units": int,
-    "looks": list,
-    "duration_days": int,
-    "spending": str,
-    "futility_effect": float,
-    "beta": float,
-}
-_METRIC_KEYS: dict[str, type | tuple[type, ...]] = {
-    "name": str,
-    "type": str,
-    "column": str,
-    "numerator": str,
-    "denominator": str,
-    "day": int,
-    "window": list,
-    "events": list,
-    "event": str,
-    "direction": str,
-    "guardrail": bool,
-    "margin": float,
-    "relative_margin": float,
-    "tau": float,
-    "horizon": float,
-    "segments": list,
-}
-_TOP_KEYS = {"experiment", "input", "events", "sequential", "b2b", "metrics"}
-_REQUIRED_BY_TYPE = {
-    "retention": (),
-    "ratio": ("numerator", "denominator"),
-    "proportion": ("column",),
-    "mean": ("column",),
-    "session_depth": (),
-    "time_to_value": ("event",),
-    "nrr": (),
-    "adoption": (),
-}
+# --- reading a table against a dataclass ----------------------------------------------------
 
 
-def _suggest(key: str, allowed: set[str] | dict[str, Any]) -> str:
+def _suggest(key: str, allowed: Any) -> str:
     close = difflib.get_close_matches(key, list(allowed), n=1)
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
-def _check_table(where: str, table: Any, schema: dict[str, Any]) -> dict[str, Any]:
+def _type_name(hint: Any) -> str:
+    origin = get_origin(hint)
+    if origin is Literal:
+        return "one of " + ", ".join(map(str, get_args(hint)))
+    if origin is tuple or origin is list:
+        return "list"
+    if origin is dict:
+        return "dict"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _coerce(where: str, value: Any, hint: Any) -> Any:
+    """``value`` as the type ``hint`` states (TOML arrays become tuples), or ConfigError."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        (inner,) = (a for a in args if a is not type(None))
+        return _coerce(where, value, inner)
+    if origin is Literal:
+        if value not in args:
+            allowed = ", ".join(map(str, args))
+            raise ConfigError(
+                f"key '{where}' is '{value}'; allowed values: {allowed}."
+                f"{_suggest(str(value), [str(a) for a in args])}"
+            )
+        return value
+    ok: bool
+    if hint is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if ok and not math.isfinite(value):
+            raise ConfigError(f"key '{where}' must be a finite number, got {value!r}.")
+        if ok:
+            return float(value)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif origin is tuple:
+        ok = isinstance(value, list) and (args[-1] is Ellipsis or len(value) == len(args))
+        if ok:
+            inner = [args[0]] * len(value) if args[-1] is Ellipsis else list(args)
+            return tuple(_coerce(where, v, t) for v, t in zip(value, inner, strict=True))
+    elif origin is dict:
+        ok = isinstance(value, dict)
+        if ok:
+            return {str(k): _coerce(where, v, args[1]) for k, v in value.items()}
+    else:
+        ok = isinstance(value, hint)
+    if not ok:
+        raise ConfigError(
+            f"key '{where}' must be of type {_type_name(hint)}, got {value!r} "
+            f"({type(value).__name__})."
+        )
+    return value
+
+
+@cache
+def _schema(cls: type) -> dict[str, tuple[Field[Any], Any]]:
+    hints = get_type_hints(cls)
+    return {f.name: (f, hints[f.name]) for f in fields(cls) if "section" not in f.metadata}
+
+
+def _read(cls: type, where: str, table: Any) -> dict[str, Any]:
+    """The keyword arguments of ``cls`` given by a TOML table: every key known, of its
+    field's type and within its field's range."""
     if not isinstance(table, dict):
         raise ConfigError(f"'{where}' must be a table (section), not {type(table).__name__}.")
+    schema = _schema(cls)
+    out: dict[str, Any] = {}
     for key, value in table.items():
         if key not in schema:
             raise ConfigError(
                 f"unknown key '{where}.{key}'.{_suggest(key, schema)} "
                 f"Allowed keys: {', '.join(sorted(schema))}."
             )
-        expected = schema[key]
-        ok = isinstance(value, expected)
-        if expected is float:
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            if ok and not math.isfinite(value):
-                raise ConfigError(f"key '{where}.{key}' must be a finite number, got {value!r}.")
-        if expected is int:
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        if not ok:
-            name = expected.__name__ if isinstance(expected, type) else str(expected)
+        spec_field, hint = schema[key]
+        value = _coerce(f"{where}.{key}", value, hint)
+        check = spec_field.metadata.get("check")
+        if check is not None and not check(value):
             raise ConfigError(
-                f"key '{where}.{key}' must be of type {name}, got {value!r} "
-                f"({type(value).__name__})."
+                f"key '{where}.{key}' must {spec_field.metadata['must']}, got {value!r}."
             )
-    return table
+        out[key] = value
+    return out
 
 
-def _choice(where: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ConfigError(
-            f"key '{where}' is '{value}'; allowed values: {', '.join(allowed)}."
-            f"{_suggest(value, set(allowed))}"
-        )
-    return value
+def _default(cls: type, name: str) -> Any:
+    spec_field = _schema(cls)[name][0]
+    return spec_field.default if spec_field.default is not MISSING else None
+
+
+# --- the sections ---------------------------------------------------------------------------
 
 
 def _metric(index: int, table: Any) -> MetricSpec:
     where = f"metrics[{index}]"
-    _check_table(where, table, _METRIC_KEYS)
+    if not isinstance(table, dict):
+        raise ConfigError(f"'{where}' must be a table (section), not {type(table).__name__}.")
     for key in ("name", "type"):
         if key not in table:
             raise ConfigError(f"'{where}' has no '{key}' key; every metric needs one.")
-    where = f"metrics[{index}] ('{table['name']}')"
-    mtype = _choice(f"{where}.type", table["type"], METRIC_TYPES)
-    for key in _REQUIRED_BY_TYPE[mtype]:
-        if key not in table:
-            raise ConfigError(f"{where} is of type '{mtype}' and needs the key '{key}'.")
-    window = None
-    if mtype == "retention":
-        if ("day" in table) == ("window" in table):
-            raise ConfigError(
-                f"{where} is a retention metric: give exactly one of 'day = N' or "
-                "'window = [first_day, last_day]'."
-            )
-        if "window" in table:
-            w = table["window"]
-            if len(w) != 2 or not all(isinstance(d, int) for d in w) or not 0 <= w[0] <= w[1]:
-                raise ConfigError(
-                    f"key '{where}.window' must be two whole days [a, b] with 0 <= a <= b, "
-                    f"got {w!r}."
-                )
-            window = (int(w[0]), int(w[1]))
-        elif table["day"] < 0:
-            raise ConfigError(f"key '{where}.day' must be 0 or more, got {table['day']}.")
-    default_direction = "decrease" if mtype == "time_to_value" else "increase"
-    direction = _choice(f"{where}.direction", table.get("direction", default_direction), DIRECTIONS)
-    horizon = table.get("horizon")
-    if horizon is not None and not horizon > 0:
-        raise ConfigError(f"key '{where}.horizon' must be a positive number of days.")
-    guardrail = bool(table.get("guardrail", False))
-    margin = table.get("margin")
-    relative_margin = table.get("relative_margin")
-    if guardrail and (margin is None) == (relative_margin is None):
+    values = _read(MetricSpec, where, table)
+    where = f"metrics[{index}] ('{values['name']}')"
+    if values["type"] not in REGISTRY:
+        raise ConfigError(
+            f"key '{where}.type' is '{values['type']}'; allowed values: "
+            f"{', '.join(REGISTRY)}.{_suggest(values['type'], REGISTRY)}"
+        )
+    metric = MetricSpec(**values)
+    metric.kind.check(where, metric)
+    if metric.guardrail and (metric.margin is None) == (metric.relative_margin is None):
         raise ConfigError(
             f"{where} is a guardrail: give exactly one of 'margin' (absolute, in the metric's "
             "units) or 'relative_margin' (a fraction of the control value, e.g. 0.05)."
         )
-    for key, value in (("margin", margin), ("relative_margin", relative_margin)):
-        if value is not None and not (value > 0 and math.isfinite(value)):
-            raise ConfigError(f"key '{where}.{key}' must be a positive number, got {value}.")
-        if value is not None and not guardrail:
+    for key in ("margin", "relative_margin"):
+        if getattr(metric, key) is not None and not metric.guardrail:
             raise ConfigError(f"key '{where}.{key}' only applies with 'guardrail = true'.")
-    tau = table.get("tau")
-    if tau is not None and not (tau > 0 and math.isfinite(tau)):
-        raise ConfigError(f"key '{where}.tau' must be a positive number, got {tau}.")
-    events = table.get("events")
-    if events is not None and not all(isinstance(e, str) for e in events):
-        raise ConfigError(f"key '{where}.events' must be a list of event names.")
-    return MetricSpec(
-        name=table["name"],
-        type=mtype,
-        column=table.get("column"),
-        numerator=table.get("numerator"),
-        denominator=table.get("denominator"),
-        day=table.get("day"),
-        window=window,
-        events=tuple(events) if events is not None else None,
-        event=table.get("event"),
-        direction=direction,
-        guardrail=guardrail,
-        margin=float(margin) if margin is not None else None,
-        relative_margin=float(relative_margin) if relative_margin is not None else None,
-        tau=float(tau) if tau is not None else None,
-        horizon=float(horizon) if horizon is not None else None,
-        segments=tuple(table["segments"]) if "segments" in table else None,
-    )
+    return metric
 
 
-def _sequential(table: dict[str, Any]) -> SequentialSpec:
-    _check_table("sequential", table, _SEQUENTIAL_KEYS)
-    method = table.get("method")
-    if method is not None:
-        _choice("sequential.method", method, SEQUENTIAL_METHODS)
-    spending = _choice(
-        "sequential.spending", table.get("spending", "obrien_fleming"), SPENDING_FUNCTIONS
-    )
-    looks = table.get("looks")
-    if looks is not None:
-        if (
-            not looks
-            or not all(isinstance(d, int) and d > 0 for d in looks)
-            or list(looks) != sorted(set(looks))
-        ):
-            raise ConfigError(
-                f"key 'sequential.looks' must be increasing whole days > 0, got {looks!r}."
-            )
-        looks = tuple(looks)
-    duration = table.get("duration_days")
-    if duration is not None and (duration <= 0 or (looks and duration < looks[-1])):
+def _sequential(table: Any) -> SequentialSpec:
+    spec = SequentialSpec(**_read(SequentialSpec, "sequential", table))
+    if spec.duration_days is not None and spec.looks and spec.duration_days < spec.looks[-1]:
         raise ConfigError(
             "key 'sequential.duration_days' must be positive and not before the last planned look."
         )
-    relative_tau = table.get("relative_tau")
-    if relative_tau is not None and not relative_tau > 0:
-        raise ConfigError("key 'sequential.relative_tau' must be positive.")
-    target = table.get("target_units")
-    if target is not None and target < 2:
-        raise ConfigError("key 'sequential.target_units' must be at least 2.")
-    futility = table.get("futility_effect")
-    if futility is not None and not futility > 0:
-        raise ConfigError("key 'sequential.futility_effect' must be a positive relative lift.")
-    beta = float(table.get("beta", 0.2))
-    if not 0 < beta < 0.5:
-        raise ConfigError("key 'sequential.beta' must be between 0 and 0.5.")
-    return SequentialSpec(
-        method=method,
-        relative_tau=relative_tau,
-        target_units=target,
-        looks=looks,
-        duration_days=duration,
-        spending=spending,
-        futility_effect=futility,
-        beta=beta,
-    )
+    return spec
 
 
-def parse_config(raw: dict[str, Any]) -> ExperimentSpec:
-    """Validate a config mapping (as read from TOML) into an :class:`ExperimentSpec`."""
-    if not isinstance(raw, dict):
-        raise ConfigError("the configuration must be a mapping of sections.")
-    for key in raw:
-        if key not in _TOP_KEYS:
-            raise ConfigError(
-                f"unknown section '{key}'.{_suggest(key, _TOP_KEYS)} "
-                f"Allowed sections: {', '.join(sorted(_TOP_KEYS))}."
-            )
-    exp = _check_table("experiment", raw.get("experiment", {}), _EXPERIMENT_KEYS)
-    inp = _check_table("input", raw.get("input", {}), _INPUT_KEYS)
-    evn = _check_table("events", raw.get("events", {}), _EVENT_KEYS)
-    metrics_raw = raw.get("metrics", [])
-    if not isinstance(metrics_raw, list):
-        raise ConfigError("'metrics' must be an array of tables: write each as [[metrics]].")
-
-    alpha = float(exp.get("alpha", 0.05))
-    if not 0 < alpha < 0.5:
-        raise ConfigError(f"key 'experiment.alpha' must be between 0 and 0.5, got {alpha}.")
-    srm_threshold = float(exp.get("srm_threshold", 0.001))
-    if not 0 < srm_threshold < 1:
-        raise ConfigError("key 'experiment.srm_threshold' must be between 0 and 1.")
-    split = exp.get("expected_split")
-    if split is not None:
-        bad = {
-            k: v
-            for k, v in split.items()
-            if isinstance(v, bool)
-            or not isinstance(v, int | float)
-            or not (0 < v < math.inf)  # also refuses nan and inf
-        }
-        if bad or not split:
-            raise ConfigError(
-                "key 'experiment.expected_split' must map each variant to a positive share, "
-                f"got {split!r}."
-            )
-        split = {str(k): float(v) for k, v in split.items()}
-    variants = exp.get("variants")
-    if variants is not None:
-        variants = tuple(str(v) for v in variants)
-        if split is not None and set(split) != set(variants):
-            raise ConfigError(
-                "keys 'experiment.variants' and 'experiment.expected_split' name different "
-                f"variants: {sorted(variants)} vs {sorted(split)}."
-            )
-    control = str(exp.get("control", "control"))
+def _experiment(table: Any) -> dict[str, Any]:
+    exp = _read(ExperimentSpec, "experiment", table)
+    split, variants = exp.get("expected_split"), exp.get("variants")
+    if split is not None and variants is not None and set(split) != set(variants):
+        raise ConfigError(
+            "keys 'experiment.variants' and 'experiment.expected_split' name different "
+            f"variants: {sorted(variants)} vs {sorted(split)}."
+        )
     known = variants or (tuple(split) if split else None)
+    control = exp.get("control", _default(ExperimentSpec, "control"))
     if known is not None and control not in known:
         raise ConfigError(
             f"key 'experiment.control' is '{control}', which is not among the declared "
             f"variants {sorted(known)}."
         )
-    mode = _choice("experiment.mode", exp.get("mode", "b2c"), MODES)
+    return exp
+
+
+_SECTIONS = {
+    f.metadata["section"]: f.name for f in fields(ExperimentSpec) if "section" in f.metadata
+}
+
+
+def parse_config(raw: Mapping[str, Any]) -> ExperimentSpec:
+    """Validate a config mapping (as read from TOML) into an :class:`ExperimentSpec`."""
+    if not isinstance(raw, dict):
+        raise ConfigError("the configuration must be a mapping of sections.")
+    allowed = {"experiment", *_SECTIONS}
+    for key in raw:
+        if key not in allowed:
+            raise ConfigError(
+                f"unknown section '{key}'.{_suggest(key, allowed)} "
+                f"Allowed sections: {', '.join(sorted(allowed))}."
+            )
+    metrics_raw = raw.get("metrics", [])
+    if not isinstance(metrics_raw, list):
+        raise ConfigError("'metrics' must be an array of tables: write each as [[metrics]].")
     metrics = tuple(_metric(i, m) for i, m in enumerate(metrics_raw))
     names = [m.name for m in metrics]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"metric names must be unique; repeated: {', '.join(dupes)}.")
-    input_spec = InputSpec(**inp)
-    _choice("input.kind", input_spec.kind, INPUT_KINDS)
-    return ExperimentSpec(
-        name=str(exp.get("name", "experiment")),
-        control=control,
-        alpha=alpha,
-        unit=str(exp.get("unit", "user_id")),
-        variant=str(exp.get("variant", "variant")),
-        account=exp.get("account", DEFAULT_ACCOUNT if mode == "b2b" else None),
-        variants=variants,
-        expected_split=split,
-        correction=_choice("experiment.correction", exp.get("correction", "holm"), CORRECTIONS),
-        srm_threshold=srm_threshold,
-        mode=mode,
-        b2b=_b2b(raw.get("b2b", {})),
-        input=input_spec,
-        event_names=EventNames(**evn),
+    spec = ExperimentSpec(
+        **_experiment(raw.get("experiment", {})),
+        b2b=B2BSpec(**_read(B2BSpec, "b2b", raw.get("b2b", {}))),
+        input=InputSpec(**_read(InputSpec, "input", raw.get("input", {}))),
+        event_names=EventNames(**_read(EventNames, "events", raw.get("events", {}))),
         sequential=_sequential(raw.get("sequential", {})),
         metrics=metrics,
     )
+    return with_mode(spec, spec.mode)
 
 
-def _b2b(table: dict[str, Any]) -> B2BSpec:
-    _check_table("b2b", table, _B2B_KEYS)
-    weighting = _choice("b2b.weighting", table.get("weighting", "user"), WEIGHTINGS)
-    resamples = table.get("resamples", 10_000)
-    if resamples < 100:
-        raise ConfigError("key 'b2b.resamples' must be at least 100.")
-    exact_limit = table.get("exact_limit", 200_000)
-    if not 0 <= exact_limit <= 5_000_000:
-        raise ConfigError(
-            "key 'b2b.exact_limit' must be between 0 (always Monte Carlo) and 5,000,000 "
-            "(memory grows with it)."
-        )
-    return B2BSpec(
-        weighting=weighting,
-        resamples=resamples,
-        seed=table.get("seed", 0),
-        strata=table.get("strata"),
-        exact_limit=exact_limit,
-    )
+def _option(cls: type, section: str, key: str, value: Any) -> Any:
+    """A value given outside the TOML file (a CLI flag, a keyword) checked like the key."""
+    return _read(cls, section, {key: value})[key]
 
 
 def with_mode(spec: ExperimentSpec, mode: str) -> ExperimentSpec:
     """The spec with ``[experiment] mode`` replaced (as ``--mode`` does); B2B mode
     without an account column takes the documented default ``account_id``."""
-    _choice("experiment.mode", mode, MODES)
+    mode = _option(ExperimentSpec, "experiment", "mode", mode)
     account = spec.account or (DEFAULT_ACCOUNT if mode == "b2b" else None)
     return replace(spec, mode=mode, account=account)
 
@@ -562,18 +440,20 @@ def with_columns(
 
 def with_sequential_method(spec: ExperimentSpec, method: str) -> ExperimentSpec:
     """The spec with ``[sequential] method`` replaced (as ``--sequential`` does)."""
-    _choice("sequential.method", method, SEQUENTIAL_METHODS)
+    method = _option(SequentialSpec, "sequential", "method", method)
     return replace(spec, sequential=replace(spec.sequential, method=method))
 
 
-def load_config(config: str | Path | dict[str, Any] | ExperimentSpec | None) -> ExperimentSpec:
+def load_config(
+    config: str | Path | Mapping[str, Any] | ExperimentSpec | None,
+) -> ExperimentSpec:
     """Read a TOML path, a dict or an existing spec; ``None`` gives all defaults."""
     if config is None:
         return parse_config({})
     if isinstance(config, ExperimentSpec):
         return config
-    if isinstance(config, dict):
-        return parse_config(config)
+    if isinstance(config, Mapping):
+        return parse_config(dict(config))
     path = Path(config)
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist.")

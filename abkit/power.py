@@ -117,10 +117,7 @@ def power_analysis(
             source = f"between-account spread of '{name}' in the data"
         else:
             arms = list(prepared.arms[name].values())
-            per_unit = [
-                a.n * ratio_variance(a) if chosen.type in ("ratio", "session_depth") else a.var
-                for a in arms
-            ]
+            per_unit = [a.n * ratio_variance(a) if chosen.kind.is_ratio else a.var for a in arms]
             sd = math.sqrt(float(np.mean(per_unit)))
             current = float(np.mean([a.n for a in arms]))
             base = prepared.arms[name][spec.control].value

@@ -26,15 +26,14 @@ from abkit.stats.shape import depth_shape
 from abkit.units.accounts import SEATS, load_accounts, revenue_arms
 from abkit.units.adoption import adoption_summary, segment_columns
 from abkit.units.events import (
-    DAY,
     DEPTH,
     configured_export_end,
     derive_assignments,
     event_units,
-    referenced_events,
 )
 from abkit.units.looks import LookSeries
 from abkit.units.moments import account_arms, account_times, arm_summaries
+from abkit.units.references import DAY
 from abkit.units.summary import summary_arms, summary_look_series
 from abkit.units.table import metric_columns, table_units
 
@@ -186,7 +185,9 @@ def _prepare_events(
 ) -> Prepared:
     name = "assignments (derived: one row per unit and variant)" if derived else "assignments"
     available = assign_table.columns
-    segments = {m.name: segment_columns(m, available) for m in spec.metrics if m.type == "adoption"}
+    segments = {
+        m.name: segment_columns(m, available) for m in spec.metrics if m.kind.adoption_breakdown
+    }
     keep = tuple(
         dict.fromkeys(
             [
@@ -229,7 +230,7 @@ def _prepare_events(
         kind="events (single table)" if derived else "events",
         metrics=metrics,
         variants=variants,
-        arms={m.name: arm_summaries(built.units, m, variants) for m in metrics if m.type != "nrr"},
+        arms=_unit_arms(built.units, metrics, variants),
         unit_counts=_unit_counts(built.units, variants),
         notes=notes,
         export_end=built.export_end.isoformat(),
@@ -243,7 +244,7 @@ def _prepare_events(
                 f"export end ({prepared.export_end}) and are left out."
             )
     for m in metrics:
-        missing = sorted(referenced_events(m, spec.event_names.output) - built.event_names)
+        missing = sorted(m.kind.referenced_events(m, spec.event_names.output) - built.event_names)
         if missing:
             found = ", ".join(sorted(built.event_names)[:12])
             prepared.metric_notes.setdefault(m.name, []).append(
@@ -261,7 +262,7 @@ def _prepare_events(
                 "active": rows["active"].to_list(),
             }
     for m in metrics:
-        if m.type == "adoption":
+        if m.kind.adoption_breakdown:
             prepared.adoption[m.name] = adoption_summary(built.units, m, segments[m.name])
     _account_structure(prepared, built.units, spec, built.export_end, accounts, ledger)
     return prepared
@@ -304,7 +305,7 @@ def _account_structure(
     if spec.mode != "b2b":
         return
     clean = units.filter(~pl.col(ACCOUNT).is_in(mixed)) if mixed else units
-    nrr = [m for m in prepared.metrics if m.type == "nrr"]
+    nrr = [m for m in prepared.metrics if m.kind.from_accounts_table]
     if nrr and (accounts is None or ledger is None):
         raise AbkitInputError(
             f"metric '{nrr[0].name}' (net revenue retention) needs an accounts table with ARR "
@@ -325,12 +326,12 @@ def _account_structure(
             m,
             prepared.variants,
             spec.b2b.strata,
-            seats=seats if m.type == "adoption" else None,
+            seats=seats if m.kind.adoption_breakdown else None,
         )
         for m in prepared.metrics
-        if m.type != "nrr"
+        if not m.kind.from_accounts_table
     }
-    if seats is not None and any(m.type == "adoption" for m in prepared.metrics):
+    if seats is not None and any(m.kind.adoption_breakdown for m in prepared.metrics):
         in_experiment = clean.select(pl.col(ACCOUNT).n_unique()).item()
         prepared.notes.append(
             f"adoption is a share of licensed seats for the {seats.height} account(s) with a "
@@ -344,7 +345,7 @@ def _account_structure(
         prepared.survival = {
             m.name: account_times(clean, m, prepared.variants, export_end)
             for m in prepared.metrics
-            if m.type == "time_to_value"
+            if m.kind.survival
         }
     # accounts, not users, were randomised: the sample-ratio check counts accounts
     counts = dict(
@@ -355,6 +356,15 @@ def _account_structure(
     )
     prepared.unit_counts = {v: int(counts.get(v, 0)) for v in prepared.variants}
     prepared.notes.append("B2B mode: the sample-ratio check counts accounts per variant")
+
+
+def _unit_arms(
+    units: pl.DataFrame, metrics: tuple[MetricSpec, ...], variants: tuple[str, ...]
+) -> dict[str, dict[str, ArmSummary]]:
+    """Per-arm sufficient statistics of every metric computed from the units."""
+    return {
+        m.name: arm_summaries(units, m, variants) for m in metrics if not m.kind.from_accounts_table
+    }
 
 
 def _unit_counts(units: pl.DataFrame, variants: tuple[str, ...]) -> dict[str, int]:
@@ -400,7 +410,7 @@ def _prepare_units(
         kind="units",
         metrics=metrics,
         variants=variants,
-        arms={m.name: arm_summaries(units, m, variants) for m in metrics if m.type != "nrr"},
+        arms=_unit_arms(units, metrics, variants),
         unit_counts=_unit_counts(units, variants),
         notes=notes,
     )

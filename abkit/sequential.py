@@ -18,7 +18,6 @@ import numpy as np
 
 from abkit.config import MetricSpec, SequentialSpec
 from abkit.decision import Basis, Decision, Outcome
-from abkit.methods import run_test
 from abkit.stats.always_valid import asymptotic_cs, msprt, planned_tau
 from abkit.stats.group_sequential import efficacy_bounds, futility_bounds, repeated_p_values
 from abkit.units.looks import LookSeries
@@ -80,7 +79,7 @@ class SequentialResult:
 def _per_look(
     metric: MetricSpec, series: LookSeries, control: str, variant: str, alpha: float
 ) -> dict[str, np.ndarray]:
-    rows = [run_test(metric, arms[control], arms[variant], alpha) for arms in series.arms]
+    rows = [metric.kind.fixed_test(arms[control], arms[variant], alpha) for arms in series.arms]
     return {
         "estimate": np.array([c.effect for c in rows]),
         "variance": np.array([c.se**2 for c in rows]),

@@ -17,6 +17,8 @@ from typing import Any
 
 import click
 
+from abkit.options import InputKind, Mode, SequentialMethod, choices
+
 EXIT_USER_ERROR = 2
 
 
@@ -80,13 +82,13 @@ def cli() -> None:
 )
 @click.option(
     "--kind",
-    type=click.Choice(["auto", "events", "units", "summary"]),
+    type=click.Choice(choices(InputKind)),
     default=None,
     help="What DATA is when EVENTS is not given (default: detect from the columns).",
 )
 @click.option(
     "--mode",
-    type=click.Choice(["b2c", "b2b"]),
+    type=click.Choice(choices(Mode)),
     default=None,
     help="b2b: randomised by account; inference resamples accounts (overrides [experiment] "
     "mode; needs [experiment] account).",
@@ -105,7 +107,7 @@ def cli() -> None:
 )
 @click.option(
     "--sequential",
-    type=click.Choice(["msprt", "cs", "gst"]),
+    type=click.Choice(choices(SequentialMethod)),
     default=None,
     help="Also monitor every metric over daily looks with an always-valid method "
     "(overrides [sequential] method).",
@@ -221,7 +223,7 @@ def report(results: str, out_dir: str) -> None:
 
 @cli.command()
 @click.argument("outdir", type=click.Path(file_okay=False))
-@click.option("--mode", type=click.Choice(["b2c", "b2b"]), default="b2c", show_default=True)
+@click.option("--mode", type=click.Choice(choices(Mode)), default="b2c", show_default=True)
 @click.option("--users", type=click.IntRange(min=2), default=20_000, show_default=True)
 @click.option(
     "--accounts",
@@ -331,7 +333,7 @@ def simulate(
     help="Effect to detect, in metric units (or a fraction with --relative).",
 )
 @click.option("--relative", is_flag=True, help="--effect is a relative lift, e.g. 0.05.")
-@click.option("--mode", type=click.Choice(["b2c", "b2b"]), default=None)
+@click.option("--mode", type=click.Choice(choices(Mode)), default=None)
 @click.option(
     "--sd",
     type=float,

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from abkit.config import ExperimentSpec
 from abkit.errors import AbkitInputError
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import BLANK_LINE, Table, blank_row, reader_error
 from abkit.io.timestamps import parse_timestamp
+
+if TYPE_CHECKING:
+    from abkit.config import ExperimentSpec
 
 UNIT = "_unit"
 VARIANT = "_variant"

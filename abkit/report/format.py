@@ -11,8 +11,8 @@ import math
 import re
 from typing import TYPE_CHECKING
 
-from abkit.config import RATE_TYPES
 from abkit.json_numbers import pair
+from abkit.metrics import metric_type as type_named
 
 if TYPE_CHECKING:
     from abkit.result import AnalysisResult, MetricResult
@@ -28,7 +28,8 @@ def show_controls(text: str) -> str:
 
 
 def is_rate(metric_type: str) -> bool:
-    return metric_type in RATE_TYPES
+    """Whether values of this metric type are shares (shown in percent)."""
+    return type_named(metric_type).is_rate
 
 
 def _missing(value: float | None) -> bool:

@@ -30,7 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as st
 
-USER_WEIGHTED = "user"
+from abkit.options import Weighting
+
+USER_WEIGHTED: Weighting = "user"
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,9 @@ from scipy import optimize
 from scipy import stats as st
 from scipy.special import ndtr
 
-SPENDING = ("obrien_fleming", "pocock")
+from abkit.options import Spending, choices
+
+SPENDING = choices(Spending)
 _POINTS_PER_SD = 12  # grid spacing ≤ (increment's sd)/12 (cf. J&T §19.2: ~ r = 18 per sd)
 _MIN_POINTS = 101
 _Z_CAP = 8.5  # |Z| beyond which the sub-density is < 1e-16: the grid stops there

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-METHODS = ("holm", "bh", "none")
+from abkit.options import Correction, choices
+
+METHODS = choices(Correction)
 
 
-def adjust_pvalues(p_values: list[float] | np.ndarray, method: str = "holm") -> np.ndarray:
+def adjust_pvalues(p_values: list[float] | np.ndarray, method: Correction = "holm") -> np.ndarray:
     """Adjusted p-values in the input order.
 
     Holm: p̃_(i) = max_{j ≤ i} min(1, (m − j + 1)·p_(j)).

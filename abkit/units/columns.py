@@ -8,9 +8,10 @@ immature retention window).
 
 from __future__ import annotations
 
-from abkit.config import MetricSpec
+from typing import TYPE_CHECKING
 
-RATIO_TYPES = ("ratio", "session_depth")
+if TYPE_CHECKING:
+    from abkit.config import MetricSpec
 
 
 def value_column(metric: MetricSpec) -> str:
@@ -19,7 +20,3 @@ def value_column(metric: MetricSpec) -> str:
 
 def denominator_column(metric: MetricSpec) -> str:
     return f"m:{metric.name}:den"
-
-
-def is_ratio(metric: MetricSpec) -> bool:
-    return metric.type in RATIO_TYPES

@@ -27,14 +27,19 @@ from abkit.io.assignments import (
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import BLANK_LINE, Table, blank_row
 from abkit.io.timestamps import parse_timestamp
-from abkit.units.columns import denominator_column, value_column
-from abkit.units.looks import LOOK, LookSeries, event_look_series, schedule_for
+from abkit.units.columns import value_column
+from abkit.units.looks import LookSeries, event_look_series, schedule_for
+from abkit.units.references import (
+    DAY,
+    EVENT,
+    LOOK,
+    SESSION,
+    TS,
+    VALUE,
+    needs_session,
+    needs_value,
+)
 
-TS = "_ts"
-EVENT = "_event"
-SESSION = "_session"
-VALUE = "_value"
-DAY = "_day"
 DEPTH = "depth"
 _DAY_US = 86_400_000_000
 
@@ -85,59 +90,9 @@ def derive_assignments(events: Table, spec: ExperimentSpec) -> Table:
     return Table(derived, f"assignments derived from {events.label}")
 
 
-def _reference(ref: str) -> pl.Expr:
-    """Per-unit aggregate named by a metric's column reference (see MetricSpec)."""
-    if ref == "sessions":
-        return pl.col(SESSION).drop_nulls().n_unique()
-    if ref == "active_days":
-        return pl.col(DAY).n_unique()
-    if ref.endswith(".value"):
-        return pl.col(VALUE).filter(pl.col(EVENT) == ref.removesuffix(".value")).sum()
-    return (pl.col(EVENT) == ref).sum()
-
-
-def _metric_aggregates(metric: MetricSpec, spec: ExperimentSpec) -> list[pl.Expr]:
-    val, den = value_column(metric), denominator_column(metric)
-    if metric.type == "retention":
-        first, last = metric.retention_window
-        active = pl.col(DAY).is_between(first, last)
-        if metric.events:
-            active &= pl.col(EVENT).is_in(list(metric.events))
-        return [active.any().cast(pl.Int8).alias(val)]
-    if metric.type == "nrr":  # comes from the accounts table, not from events
-        return []
-    if metric.type == "adoption":  # used the feature; how much; on how many days
-        used = pl.col(EVENT) == (metric.event or spec.event_names.output)
-        return [
-            used.any().cast(pl.Int8).alias(val),
-            used.sum().alias(f"{val}:events"),
-            pl.col(DAY).filter(used).n_unique().alias(f"{val}:days"),
-        ]
-    if metric.type == "time_to_value":  # first value event; null when never reached
-        return [pl.col(TS).filter(pl.col(EVENT) == metric.event).min().alias(val)]
-    if metric.type == "session_depth":
-        event = metric.event or spec.event_names.output
-        in_session = pl.col(SESSION).is_not_null()
-        return [
-            ((pl.col(EVENT) == event) & in_session).sum().alias(val),
-            pl.col(SESSION).drop_nulls().n_unique().alias(den),
-        ]
-    if metric.type == "ratio":
-        return [
-            _reference(metric.numerator).alias(val),
-            _reference(metric.denominator).alias(den),
-        ]
-    expr = _reference(metric.column)
-    if metric.type == "proportion":
-        expr = (expr > 0).cast(pl.Int8)
-    return [expr.alias(val)]
-
-
-def _needs(metrics: tuple[MetricSpec, ...]) -> tuple[bool, bool]:
-    refs = [r for m in metrics for r in (m.column, m.numerator, m.denominator) if r]
-    session = any(m.type == "session_depth" for m in metrics) or "sessions" in refs
-    value = any(r.endswith(".value") for r in refs)
-    return session, value
+def _needs(metrics: tuple[MetricSpec, ...], output_event: str) -> tuple[bool, bool]:
+    refs = [r for m in metrics for r in m.kind.references(m, output_event)]
+    return any(map(needs_session, refs)), any(map(needs_value, refs))
 
 
 def event_units(
@@ -164,7 +119,8 @@ def event_units(
     events.require(spec.unit, what="randomisation unit id")
     events.require(inp.timestamp, what="event timestamp")
     events.require(inp.event, what="event name")
-    need_session, need_value = _needs(metrics)
+    output_event = spec.event_names.output
+    need_session, need_value = _needs(metrics, output_event)
     if need_session:
         events.require(inp.session, what="session id (needed by session metrics)")
     if need_value:
@@ -246,7 +202,7 @@ def event_units(
         EVENT,
         *([SESSION] if need_session else []),
         *([VALUE] if need_value else []),
-        *([TS] if any(m.type == "time_to_value" for m in metrics) else []),
+        *([TS] if any(m.kind.survival for m in metrics) else []),
     ]
     try:
         # one pass over the export materialises the annotated rows (slim columns only)
@@ -274,11 +230,12 @@ def event_units(
         slim.append(LOOK)
     valid_frame = valid_frame.select(slim)
     valid = valid_frame.lazy()
-    aggregates = [e for m in metrics for e in _metric_aggregates(m, spec)]
-    depth_metrics = [m for m in metrics if m.type == "session_depth"]
+    aggregates = [e for m in metrics for e in m.kind.event_aggregates(m, output_event)]
+    depth_events = {
+        m.name: e for m in metrics if (e := m.kind.session_histogram_event(m, output_event))
+    }
     queries = [valid.group_by(UNIT).agg(aggregates) if aggregates else valid.select(UNIT).unique()]
-    for m in depth_metrics:
-        event = m.event or spec.event_names.output
+    for event in depth_events.values():
         queries.append(
             valid.filter(pl.col(SESSION).is_not_null())
             .group_by(UNIT, SESSION)
@@ -295,17 +252,18 @@ def event_units(
     per_unit = queries[0].collect(engine="in-memory")
     results = [per_unit, *pl.collect_all(queries[1:])]
     table = units.join(per_unit, on=UNIT, how="left", maintain_order="left")
-    keep_null = {value_column(m) for m in metrics if m.type == "time_to_value"}
+    keep_null = {value_column(m) for m in metrics if not m.kind.zero_when_inactive}
     fill = [c for c in per_unit.columns if c != UNIT and c not in keep_null]
     table = table.with_columns(pl.col(fill).fill_null(0))
     out = EventUnits(units=table, export_end=export_end)
     for metric in metrics:
-        if metric.type == "retention":
+        last_day = metric.kind.maturity_day(metric)
+        if last_day is not None:
             out.units, out.eligibility[metric.name] = _apply_eligibility(
-                out.units, metric, export_end
+                out.units, metric, last_day, export_end
             )
-    for m, hist in zip(depth_metrics, results[1 : 1 + len(depth_metrics)], strict=True):
-        out.depth_histograms[m.name] = hist
+    for name, hist in zip(depth_events, results[1 : 1 + len(depth_events)], strict=True):
+        out.depth_histograms[name] = hist
     if need_session:
         nulls = int(results[-1].item())
         if nulls:
@@ -318,15 +276,8 @@ def event_units(
         valid_frame.get_column(EVENT).cast(pl.String).unique().drop_nulls().to_list()
     )
     if schedule is not None:
-        names = {"event": EVENT, "session": SESSION, "value": VALUE, "day": DAY}
         out.looks = event_look_series(
-            valid,
-            out.units,
-            metrics,
-            schedule,
-            assignments.variants,
-            names,
-            spec.event_names.output,
+            valid, out.units, metrics, schedule, assignments.variants, output_event
         )
     return out
 
@@ -433,13 +384,13 @@ def _export_end(valid: pl.DataFrame, spec: ExperimentSpec, events: Table) -> dt.
 
 
 def _apply_eligibility(
-    units: pl.DataFrame, metric: MetricSpec, export_end: dt.datetime
+    units: pl.DataFrame, metric: MetricSpec, last: int, export_end: dt.datetime
 ) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Null out retention for units whose window [a, b] has not fully elapsed.
+    """Null out a metric for units whose last day b has not fully elapsed (retention
+    windows [a, b]).
 
     Eligible iff assigned_at + (b + 1)·24 h ≤ export end.
     """
-    last = metric.retention_window[1]
     col = value_column(metric)
     eligible = pl.col(ASSIGNED_AT) + pl.duration(days=last + 1) <= pl.lit(export_end)
     units = units.with_columns(pl.when(eligible).then(pl.col(col)).alias(col))
@@ -496,19 +447,3 @@ def retention_curve(
         .with_columns(pl.col("active").fill_null(0))
         .sort(VARIANT, DAY)
     )
-
-
-def referenced_events(metric: MetricSpec, default_output: str) -> set[str]:
-    """Event names a metric needs (count references, ``<event>.value`` sums, the events
-    of retention, session depth, adoption and time to value)."""
-    names: set[str] = set()
-    for ref in (metric.column, metric.numerator, metric.denominator):
-        if ref and ref not in ("sessions", "active_days"):
-            names.add(ref.removesuffix(".value"))
-    if metric.events:
-        names.update(metric.events)
-    if metric.type in ("session_depth", "adoption"):
-        names.add(metric.event or default_output)
-    if metric.type == "time_to_value" and metric.event:
-        names.add(metric.event)
-    return names

@@ -24,9 +24,9 @@ from abkit.config import MetricSpec
 from abkit.errors import AbkitInputError
 from abkit.io.assignments import ASSIGNED_AT, UNIT, VARIANT
 from abkit.stats.arm import ArmSummary
-from abkit.units.columns import is_ratio, value_column
+from abkit.units.columns import value_column
+from abkit.units.references import LOOK, look_increments, needs_value
 
-LOOK = "_look"
 _DAY = dt.timedelta(days=1)
 _SUMS = ("n", "sx", "sxx", "sy", "syy", "sxy")
 
@@ -91,25 +91,6 @@ class LookSeries:
     unit: Literal["day", "checkpoint"] = "day"
 
 
-def _ref_increments(
-    valid: pl.LazyFrame, ref: str, event: str, session: str, value: str, day: str
-) -> pl.LazyFrame:
-    """(unit, look, amount): how much a per-unit aggregate grows at each look."""
-    if ref == "sessions":
-        first = valid.filter(pl.col(session).is_not_null()).group_by(UNIT, session)
-        return first.agg(pl.col(LOOK).min()).group_by(UNIT, LOOK).agg(pl.len().alias("amount"))
-    if ref == "active_days":
-        first = valid.group_by(UNIT, day).agg(pl.col(LOOK).min())
-        return first.group_by(UNIT, LOOK).agg(pl.len().alias("amount"))
-    if ref.startswith("@in_session:"):
-        rows = valid.filter((pl.col(event) == ref.split(":", 1)[1]) & pl.col(session).is_not_null())
-        return rows.group_by(UNIT, LOOK).agg(pl.len().alias("amount"))
-    if ref.endswith(".value"):
-        rows = valid.filter(pl.col(event) == ref.removesuffix(".value"))
-        return rows.group_by(UNIT, LOOK).agg(pl.col(value).sum().alias("amount"))
-    return valid.filter(pl.col(event) == ref).group_by(UNIT, LOOK).agg(pl.len().alias("amount"))
-
-
 def _cumulate(
     deltas: pl.DataFrame, entries: pl.DataFrame, variants: tuple[str, ...], looks: int
 ) -> dict[str, dict[str, np.ndarray]]:
@@ -157,21 +138,22 @@ def event_look_series(
     metrics: tuple[MetricSpec, ...],
     schedule: LookSchedule,
     variants: tuple[str, ...],
-    names: dict[str, str],
-    default_output: str,
+    output_event: str,
 ) -> dict[str, LookSeries]:
     """Per-look series for every metric. ``valid`` holds the valid events with a
-    ``LOOK`` column; ``names`` maps the roles event/session/value/day to columns."""
+    ``LOOK`` column (and the columns of :mod:`abkit.units.references`)."""
     looks = schedule.count
     times = schedule.times()
     unit_looks = units.lazy().select(UNIT, VARIANT, schedule.index(ASSIGNED_AT).alias(LOOK))
     entries = unit_looks.group_by(VARIANT, LOOK).len().collect()
     out: dict[str, LookSeries] = {}
     for metric in metrics:
-        if metric.type == "retention":
+        kind = metric.kind
+        last_day = kind.maturity_day(metric)
+        if last_day is not None:  # a unit enters once, when its window has matured
             matured = units.filter(pl.col(value_column(metric)).is_not_null()).select(
                 VARIANT,
-                schedule.maturity_index(metric.retention_window[1]).alias(LOOK),
+                schedule.maturity_index(last_day).alias(LOOK),
                 pl.col(value_column(metric)).cast(pl.Float64).alias("x"),
             )
             grouped = matured.group_by(VARIANT, LOOK)
@@ -179,13 +161,10 @@ def event_look_series(
             deltas = grouped.agg(pl.col("x").sum().alias("sx"), pl.col("x").sum().alias("sxx"))
             out[metric.name] = _series(_cumulate(deltas, ent, variants, looks), False, times)
             continue
-        refs = _metric_refs(metric, default_output)
-        parts = [
-            _ref_increments(
-                valid, r, names["event"], names["session"], names["value"], names["day"]
-            ).rename({"amount": f"a{i}"})
-            for i, r in enumerate(refs)
-        ]
+        refs = kind.references(metric, output_event)
+        if not refs:  # account-level types (no sequential monitoring)
+            continue
+        parts = [look_increments(valid, r).rename({"amount": f"a{i}"}) for i, r in enumerate(refs)]
         inc = parts[0]
         for extra in parts[1:]:
             inc = inc.join(extra, on=[UNIT, LOOK], how="full", coalesce=True)
@@ -197,10 +176,10 @@ def event_look_series(
         )
         x = pl.col("a0").cum_sum().over(UNIT)
         x_prev = x - pl.col("a0")
-        if metric.type in ("proportion", "adoption"):  # indicators: ever did it by the look
+        if kind.is_rate:  # indicators: ever did it by the look
             x, x_prev = (x > 0).cast(pl.Float64), (x_prev > 0).cast(pl.Float64)
         cols = [(x - x_prev).alias("sx"), (x * x - x_prev * x_prev).alias("sxx")]
-        if is_ratio(metric):
+        if kind.is_ratio:
             y = pl.col("a1").cum_sum().over(UNIT)
             y_prev = y - pl.col("a1")
             cols += [
@@ -209,23 +188,13 @@ def event_look_series(
                 (x * y - x_prev * y_prev).alias("sxy"),
             ]
         changes = inc.select(VARIANT, LOOK, *cols)
-        if any(r.endswith(".value") for r in refs):
+        if any(map(needs_value, refs)):
             # float amounts: a parallel group sum adds them in a varying order, so the last
             # bits change between runs; _cumulate adds the rows in their sorted order instead
             deltas = changes.collect(engine="in-memory")
         else:  # integer-valued amounts: sums are exact in any order
             deltas = changes.group_by(VARIANT, LOOK).agg(pl.all().sum()).collect(engine="in-memory")
         out[metric.name] = _series(
-            _cumulate(deltas, entries, variants, looks), is_ratio(metric), times
+            _cumulate(deltas, entries, variants, looks), kind.is_ratio, times
         )
     return out
-
-
-def _metric_refs(metric: MetricSpec, default_output: str) -> list[str]:
-    if metric.type == "session_depth":
-        return [f"@in_session:{metric.event or default_output}", "sessions"]
-    if metric.type == "adoption":  # any use of the feature: an indicator, like a proportion
-        return [metric.event or default_output]
-    if metric.type == "ratio":
-        return [metric.numerator, metric.denominator]
-    return [metric.column]

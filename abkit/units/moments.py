@@ -12,7 +12,7 @@ from abkit.config import MetricSpec
 from abkit.io.assignments import ACCOUNT, ASSIGNED_AT, VARIANT
 from abkit.stats.arm import ArmSummary
 from abkit.stats.cluster import AccountArm
-from abkit.units.columns import denominator_column, is_ratio, value_column
+from abkit.units.columns import denominator_column, value_column
 
 
 def _float(value: object) -> float:
@@ -24,14 +24,12 @@ def arm_summaries(
 ) -> dict[str, ArmSummary]:
     """Per-variant n, mean, variance (ddof = 1), skewness and, for ratios, the
     denominator moments and covariance, computed by Polars over eligible units."""
-    x = pl.col(value_column(metric))
-    if metric.type == "time_to_value":  # per-unit summary: share that reached value
-        x = x.is_not_null()
-    x = x.cast(pl.Float64)
+    ratio = metric.kind.is_ratio
+    x = metric.kind.arm_value(pl.col(value_column(metric))).cast(pl.Float64)
     present = x.is_not_null()
     aggs = [pl.len().alias("n"), x.mean().alias("mean"), x.var(ddof=1).alias("var")]
     aggs.append(x.skew(bias=False).alias("skew"))
-    if is_ratio(metric):
+    if ratio:
         y = pl.col(denominator_column(metric)).cast(pl.Float64)
         present &= y.is_not_null()
         aggs += [
@@ -47,7 +45,6 @@ def arm_summaries(
         if r is None:
             out[variant] = ArmSummary(n=0, mean=math.nan, var=math.nan)
             continue
-        ratio = is_ratio(metric)
         out[variant] = ArmSummary(
             n=int(r["n"]),
             mean=_float(r["mean"]),
@@ -75,7 +72,7 @@ def account_arms(
     """
     x = pl.col(value_column(metric)).cast(pl.Float64)
     present = x.is_not_null() & pl.col(ACCOUNT).is_not_null()
-    if is_ratio(metric):
+    if metric.kind.is_ratio:
         y = pl.col(denominator_column(metric)).cast(pl.Float64)
         present &= y.is_not_null()
     else:  # one per eligible unit: a literal would sum to 1 per group, not to the count

@@ -25,10 +25,9 @@ from abkit.errors import AbkitInputError
 from abkit.io.assignments import ordered_variants
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Table
+from abkit.metrics.ratio import RATIO_SUMS
 from abkit.stats.arm import LARGEST_VALUE, ArmSummary
 from abkit.units.looks import LookSeries
-
-RATIO_SUMS = ("num_sum", "den_sum", "num_sum_sq", "den_sum_sq", "num_den_sum")
 
 
 def _combine_days(frame: pl.DataFrame, keys: list[str], day: str) -> pl.DataFrame:
@@ -149,11 +148,11 @@ def _infer_type(name: str, row: dict[str, object], table: Table) -> str:
     )
 
 
-def _arm(row: dict[str, object], mtype: str, label: str, where: str) -> ArmSummary:
+def _arm(row: dict[str, object], metric: MetricSpec, label: str, where: str) -> ArmSummary:
     """One arm's summary from its (combined) row; ``where`` names the metric and variant
     in messages about impossible values."""
-    arm = _arm_from_row(row, mtype, label)
-    if mtype == "proportion" and not 0 <= arm.mean <= 1:
+    arm = metric.kind.summary_arm(row, label)
+    if metric.kind.is_rate and not 0 <= arm.mean <= 1:
         raise AbkitInputError(
             f"{where} is a proportion, but its mean is {arm.mean!r}, outside [0, 1].",
             source=label,
@@ -171,39 +170,6 @@ def _arm(row: dict[str, object], mtype: str, label: str, where: str) -> ArmSumma
     if arm.n > 1 and arm.var < 0:  # round-off of sum_sq - sum²/n: the variance is 0
         arm = replace(arm, var=0.0)
     return arm
-
-
-def _arm_from_row(row: dict[str, object], mtype: str, label: str) -> ArmSummary:
-    n = float(row["n"])
-    if mtype == "ratio":
-        return ArmSummary.from_sums(
-            n,
-            sum_x=float(row["num_sum"]),
-            sum_x2=float(row["num_sum_sq"]),
-            sum_y=float(row["den_sum"]),
-            sum_y2=float(row["den_sum_sq"]),
-            sum_xy=float(row["num_den_sum"]),
-        )
-    if row.get("mean") is not None:
-        mean = float(row["mean"])
-        if mtype == "proportion":
-            var = mean * (1 - mean) * n / (n - 1) if n > 1 else math.nan
-        elif row.get("variance") is None:
-            raise AbkitInputError(f"metric of type '{mtype}' needs a variance.", source=label)
-        else:
-            var = float(row["variance"])
-        return ArmSummary(n=int(n), mean=mean, var=var)
-    if row.get("sum") is None:
-        raise AbkitInputError("a row has neither 'mean' nor 'sum'.", source=label)
-    arm = ArmSummary.from_sums(n, float(row["sum"]), _opt(row.get("sum_sq")))
-    if mtype == "proportion":
-        m = arm.mean
-        arm = ArmSummary(n=arm.n, mean=m, var=m * (1 - m) * n / (n - 1) if n > 1 else math.nan)
-    return arm
-
-
-def _opt(value: object) -> float | None:
-    return None if value is None else float(value)
 
 
 def summary_arms(
@@ -275,7 +241,7 @@ def summary_arms(
         rows = frame.filter(pl.col(inp.metric) == metric.name)
         by_variant = {r[spec.variant]: r for r in rows.iter_rows(named=True)}
         arms[metric.name] = {
-            v: _arm(by_variant[v], metric.type, table.label, f"metric '{metric.name}', '{v}'")
+            v: _arm(by_variant[v], metric, table.label, f"metric '{metric.name}', '{v}'")
             if v in by_variant
             else ArmSummary(n=0, mean=math.nan, var=math.nan)
             for v in variants
@@ -316,9 +282,7 @@ def summary_look_series(
             by_variant = {r[spec.variant]: r for r in state.iter_rows(named=True)}
             arms.append(
                 {
-                    v: _arm(
-                        by_variant[v], metric.type, table.label, f"metric '{metric.name}', '{v}'"
-                    )
+                    v: _arm(by_variant[v], metric, table.label, f"metric '{metric.name}', '{v}'")
                     if v in by_variant
                     else ArmSummary(n=0, mean=math.nan, var=math.nan)
                     for v in variants

@@ -17,17 +17,7 @@ _FALSE = ("false", "f", "no", "n", "0")
 
 def metric_columns(metric: MetricSpec) -> tuple[str, ...]:
     """The input columns a metric reads from a unit-level table."""
-    if metric.type in ("mean", "proportion"):
-        return (metric.column,)
-    if metric.type == "ratio":
-        return (metric.numerator, metric.denominator)
-    if metric.type == "nrr":  # comes from the accounts table
-        return ()
-    raise AbkitInputError(
-        f"metric '{metric.name}' is of type '{metric.type}', which needs event-level input "
-        "(assignments + events); a unit-level table can carry it as a 'proportion' or "
-        "'mean' column instead."
-    )
+    return metric.kind.unit_table_columns(metric)
 
 
 def _numeric(frame: pl.DataFrame, column: str, table: Table, metric: MetricSpec) -> pl.Expr:
@@ -66,10 +56,10 @@ def table_units(
     units = assignments.units
     exprs: list[pl.Expr] = []
     notes: list[str] = []
-    for metric in (m for m in metrics if m.type != "nrr"):
+    for metric in (m for m in metrics if not m.kind.from_accounts_table):
         cols = metric_columns(metric)
         converted = [_numeric(units, c, table, metric) for c in cols]
-        if metric.type == "proportion":
+        if metric.kind.is_rate:
             vals = units.select(converted[0].alias("v")).filter(
                 pl.col("v").is_not_null() & ~pl.col("v").is_in([0.0, 1.0])
             )
@@ -85,7 +75,7 @@ def table_units(
         if len(converted) == 2:
             exprs.append(converted[1].alias(denominator_column(metric)))
     units = units.with_columns(exprs)
-    for metric in (m for m in metrics if m.type != "nrr"):
+    for metric in (m for m in metrics if not m.kind.from_accounts_table):
         for col in (value_column(metric), denominator_column(metric)):
             if col not in units.columns:
                 continue

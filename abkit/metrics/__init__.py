@@ -1,0 +1,41 @@
+"""Metric types: one class per type, one module each, found by name in :data:`REGISTRY`.
+
+To add a type, write its module (a :class:`MetricType` subclass) and add it below.
+"""
+
+from __future__ import annotations
+
+from abkit.metrics.adoption import Adoption
+from abkit.metrics.base import MetricType
+from abkit.metrics.mean import Mean
+from abkit.metrics.nrr import NetRevenueRetention
+from abkit.metrics.proportion import Proportion
+from abkit.metrics.ratio import Ratio
+from abkit.metrics.retention import Retention
+from abkit.metrics.session_depth import SessionDepth
+from abkit.metrics.time_to_value import TimeToValue
+
+REGISTRY: dict[str, MetricType] = {
+    t.name: t
+    for t in (
+        Retention(),
+        Ratio(),
+        Proportion(),
+        Mean(),
+        SessionDepth(),
+        TimeToValue(),
+        NetRevenueRetention(),
+        Adoption(),
+    )
+}
+
+
+def metric_type(name: str) -> MetricType:
+    """The registered type of this name (KeyError names the known ones)."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown metric type '{name}'; known: {', '.join(REGISTRY)}") from None
+
+
+__all__ = ["REGISTRY", "MetricType", "metric_type"]

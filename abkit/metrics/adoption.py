@@ -1,0 +1,35 @@
+"""Adoption: the share of users who used the AI feature (B2B: by account, and of seats).
+
+Per unit: 1 when the unit has the feature's event (``event``, default the output event),
+with how many such events and on how many days, for the adopter breakdown.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+import polars as pl
+
+from abkit.metrics.rate import Rate
+from abkit.units.columns import value_column
+from abkit.units.references import DAY, EVENT
+
+if TYPE_CHECKING:
+    from abkit.config import MetricSpec
+
+
+class Adoption(Rate):
+    name: ClassVar[str] = "adoption"
+    adoption_breakdown: ClassVar[bool] = True
+
+    def references(self, metric: MetricSpec, output_event: str) -> tuple[str, ...]:
+        return (metric.event or output_event,)
+
+    def event_aggregates(self, metric: MetricSpec, output_event: str) -> list[pl.Expr]:
+        val = value_column(metric)
+        used = pl.col(EVENT) == (metric.event or output_event)
+        return [
+            used.any().cast(pl.Int8).alias(val),
+            used.sum().alias(f"{val}:events"),
+            pl.col(DAY).filter(used).n_unique().alias(f"{val}:days"),
+        ]

@@ -1,0 +1,151 @@
+"""What every metric type declares: its configuration keys, its per-unit aggregates,
+the shape of its per-arm sufficient statistics and the fixed-horizon test it uses.
+
+A metric type is a stateless object; a :class:`~abkit.config.MetricSpec` (one metric of
+an experiment) names its type and carries the type's parameters.  The pipeline asks
+the type, never the type's name, what to do: adding a type is one module in
+``abkit.metrics`` plus its line in the registry.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, ClassVar
+
+import polars as pl
+
+from abkit.errors import AbkitInputError, ConfigError
+from abkit.options import Direction
+from abkit.stats import ArmSummary, Comparison
+from abkit.units.columns import denominator_column, value_column
+from abkit.units.references import referenced_event, unit_aggregate
+
+if TYPE_CHECKING:
+    from abkit.config import MetricSpec
+
+
+class MetricType:
+    """Base of all metric types.
+
+    Per unit a metric is a value x (``m:<name>``) or, for ratio types, a numerator x and
+    a denominator y (``m:<name>:den``); per arm it reduces to n, mean and variance of x
+    (and of y with cov(x, y) for ratios): :class:`~abkit.stats.arm.ArmSummary`.
+    """
+
+    name: ClassVar[str]
+    # configuration keys a metric of this type must set
+    required_keys: ClassVar[tuple[str, ...]] = ()
+    default_direction: ClassVar[Direction] = "increase"
+    # one 0/1 value per unit: shown in percent, tested as a proportion
+    is_rate: ClassVar[bool] = False
+    # a numerator and a denominator per unit: mean of ratios by the delta method
+    is_ratio: ClassVar[bool] = False
+    # one value per account (B2B mode only)
+    account_level: ClassVar[bool] = False
+    # comes from the accounts table, not from the units (net revenue retention)
+    from_accounts_table: ClassVar[bool] = False
+    # analysed as time to an event with censoring (account-level survival)
+    survival: ClassVar[bool] = False
+    # a unit without events has value 0 (False: it stays null, e.g. a time never reached)
+    zero_when_inactive: ClassVar[bool] = True
+    # reported with a breakdown by adopter segments and as a share of licensed seats
+    adoption_breakdown: ClassVar[bool] = False
+
+    # --- configuration ------------------------------------------------------------------
+
+    def check(self, where: str, metric: MetricSpec) -> None:
+        """Refuse a metric whose parameters this type cannot use."""
+        for key in self.required_keys:
+            if getattr(metric, key) is None:
+                raise ConfigError(f"{where} is of type '{self.name}' and needs the key '{key}'.")
+
+    # --- units stage --------------------------------------------------------------------
+
+    def references(self, metric: MetricSpec, output_event: str) -> tuple[str, ...]:
+        """The per-unit quantities the metric is made of, in the reference language of
+        :mod:`abkit.units.references`: (value,) or (numerator, denominator)."""
+        return ()
+
+    def event_aggregates(self, metric: MetricSpec, output_event: str) -> list[pl.Expr]:
+        """Per-unit aggregates over a unit's valid events, named by metric column."""
+        refs = self.references(metric, output_event)
+        if not refs:
+            return []
+        exprs = [self.per_unit(unit_aggregate(refs[0])).alias(value_column(metric))]
+        if len(refs) == 2:
+            exprs.append(unit_aggregate(refs[1]).alias(denominator_column(metric)))
+        return exprs
+
+    def per_unit(self, amount: pl.Expr) -> pl.Expr:
+        """The unit's value from its aggregate (rates: whether it is above zero)."""
+        return (amount > 0).cast(pl.Int8) if self.is_rate else amount
+
+    def referenced_events(self, metric: MetricSpec, output_event: str) -> set[str]:
+        """Event names the metric reads (a missing one is reported)."""
+        names = {referenced_event(r) for r in self.references(metric, output_event)}
+        return {n for n in names if n} | set(metric.events or ())
+
+    def unit_table_columns(self, metric: MetricSpec) -> tuple[str, ...]:
+        """The columns the metric reads from a unit-level table."""
+        raise AbkitInputError(
+            f"metric '{metric.name}' is of type '{self.name}', which needs event-level input "
+            "(assignments + events); a unit-level table can carry it as a 'proportion' or "
+            "'mean' column instead."
+        )
+
+    def maturity_day(self, metric: MetricSpec) -> int | None:
+        """The last day after assignment the metric looks at, when a unit only counts
+        once that day has fully elapsed (retention windows); None otherwise."""
+        return None
+
+    def session_histogram_event(self, metric: MetricSpec, output_event: str) -> str | None:
+        """The event whose per-session counts are kept as a histogram (session depth)."""
+        return None
+
+    def arm_value(self, column: pl.Expr) -> pl.Expr:
+        """The per-unit value that the arm statistics average."""
+        return column
+
+    # --- statistics ---------------------------------------------------------------------
+
+    def fixed_test(self, control: ArmSummary, treatment: ArmSummary, alpha: float) -> Comparison:
+        """The fixed-horizon two-sample test of this type."""
+        raise NotImplementedError(f"metric type '{self.name}' has no user-level test")
+
+    def summary_arm(self, row: Mapping[str, object], label: str) -> ArmSummary:
+        """One arm from a summary table's (pooled) row of n, moments or sums."""
+        raise AbkitInputError(
+            f"a metric of type '{self.name}' cannot be read from a summary table; give it "
+            "as a 'ratio', 'mean' or 'proportion'.",
+            source=label,
+        )
+
+    def assumption_warnings(self, arms: Mapping[str, ArmSummary]) -> list[str]:
+        """Warnings about the normal approximation behind :meth:`fixed_test`."""
+        return []
+
+
+def sums_arm(row: Mapping[str, object], label: str) -> ArmSummary:
+    """An arm from a summary row holding a mean and variance, or a sum (and sum of squares)."""
+    n = number(row["n"])
+    if row.get("mean") is not None:
+        if row.get("variance") is None:
+            raise AbkitInputError("a metric of type 'mean' needs a variance.", source=label)
+        return ArmSummary(n=int(n), mean=number(row["mean"]), var=number(row["variance"]))
+    if row.get("sum") is None:
+        raise AbkitInputError("a row has neither 'mean' nor 'sum'.", source=label)
+    sum_sq = row.get("sum_sq")
+    return ArmSummary.from_sums(n, number(row["sum"]), None if sum_sq is None else number(sum_sq))
+
+
+def number(value: object) -> float:
+    """A summary table's cell as a float (the loader has checked it is numeric)."""
+    if isinstance(value, int | float):
+        return float(value)
+    raise AbkitInputError(f"expected a number, got {value!r}.")
+
+
+def bernoulli_variance(mean: float, n: float) -> float:
+    """Sample variance (ddof = 1) of n values that are 0 or 1 with the given mean."""
+    return mean * (1 - mean) * n / (n - 1) if n > 1 else math.nan

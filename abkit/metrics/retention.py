@@ -1,0 +1,48 @@
+"""Retention: active on day N (or in a window of days) after assignment.
+
+Per unit: 1 when the unit has an event (of the listed ``events``, if given) on a day
+d ∈ [a, b] after assignment, day d being [assigned_at + d·24 h, assigned_at + (d+1)·24 h);
+null (not eligible) until assigned_at + (b + 1)·24 h ≤ export end.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+import polars as pl
+
+from abkit.errors import ConfigError
+from abkit.metrics.rate import Rate
+from abkit.units.columns import value_column
+from abkit.units.references import DAY, EVENT
+
+if TYPE_CHECKING:
+    from abkit.config import MetricSpec
+
+
+class Retention(Rate):
+    name: ClassVar[str] = "retention"
+
+    def check(self, where: str, metric: MetricSpec) -> None:
+        if (metric.day is None) == (metric.window is None):
+            raise ConfigError(
+                f"{where} is a retention metric: give exactly one of 'day = N' or "
+                "'window = [first_day, last_day]'."
+            )
+        if metric.window is not None and not 0 <= metric.window[0] <= metric.window[1]:
+            raise ConfigError(
+                f"key '{where}.window' must be two whole days [a, b] with 0 <= a <= b, "
+                f"got {list(metric.window)!r}."
+            )
+        if metric.day is not None and metric.day < 0:
+            raise ConfigError(f"key '{where}.day' must be 0 or more, got {metric.day}.")
+
+    def event_aggregates(self, metric: MetricSpec, output_event: str) -> list[pl.Expr]:
+        first, last = metric.retention_window
+        active = pl.col(DAY).is_between(first, last)
+        if metric.events:
+            active &= pl.col(EVENT).is_in(list(metric.events))
+        return [active.any().cast(pl.Int8).alias(value_column(metric))]
+
+    def maturity_day(self, metric: MetricSpec) -> int | None:
+        return metric.retention_window[1]

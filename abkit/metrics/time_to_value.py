@@ -1,0 +1,36 @@
+"""Time to value (B2B): days from an account's first assignment to its first value event,
+censored at the export end; compared by account-level survival (see abkit.b2b)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+import polars as pl
+
+from abkit.metrics.base import MetricType
+from abkit.options import Direction
+from abkit.units.columns import value_column
+from abkit.units.references import EVENT, TS
+
+if TYPE_CHECKING:
+    from abkit.config import MetricSpec
+
+
+class TimeToValue(MetricType):
+    name: ClassVar[str] = "time_to_value"
+    required_keys: ClassVar[tuple[str, ...]] = ("event",)
+    default_direction: ClassVar[Direction] = "decrease"
+    account_level: ClassVar[bool] = True
+    survival: ClassVar[bool] = True
+    zero_when_inactive: ClassVar[bool] = False  # never reached: null, censored later
+
+    def event_aggregates(self, metric: MetricSpec, output_event: str) -> list[pl.Expr]:
+        return [pl.col(TS).filter(pl.col(EVENT) == metric.event).min().alias(value_column(metric))]
+
+    def referenced_events(self, metric: MetricSpec, output_event: str) -> set[str]:
+        return {metric.event} if metric.event else set()
+
+    def arm_value(self, column: pl.Expr) -> pl.Expr:
+        """Per unit: whether it reached value (the arm's share is reported beside the
+        survival comparison)."""
+        return column.is_not_null()

@@ -1,0 +1,26 @@
+"""The closed sets of values that configuration options take, stated once.
+
+The config schema (:mod:`abkit.config`) types its keys with these, the statistics
+modules check their arguments against them and the CLI offers them as choices.  This
+module imports nothing heavy, so the CLI can read it for ``--help``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+InputKind = Literal["auto", "events", "units", "summary"]
+SequentialMethod = Literal["msprt", "cs", "gst"]
+Mode = Literal["b2c", "b2b"]
+Direction = Literal["increase", "decrease"]
+# multiple-comparison correction across treatments (abkit.stats.multiplicity)
+Correction = Literal["holm", "bh", "none"]
+# Lan–DeMets spending function of a group-sequential design (abkit.stats.group_sequential)
+Spending = Literal["obrien_fleming", "pocock"]
+# B2B estimand: user (ratio of account sums) or account (mean of account values)
+Weighting = Literal["user", "account"]
+
+
+def choices(option: Any) -> tuple[str, ...]:
+    """The values a ``Literal`` option allows (for CLI choices and messages)."""
+    return tuple(get_args(option))
