@@ -108,6 +108,7 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
     for metric in prepared.metrics:
         arms = prepared.arms[metric.name]
         control = arms[spec.control]
+        details: list[dict[str, Any] | None]
         if metric.kind.survival:
             times = prepared.survival[metric.name]
             pairs = [

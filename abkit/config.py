@@ -410,9 +410,9 @@ def _option(cls: type, section: str, key: str, value: Any) -> Any:
 def with_mode(spec: ExperimentSpec, mode: str) -> ExperimentSpec:
     """The spec with ``[experiment] mode`` replaced (as ``--mode`` does); B2B mode
     without an account column takes the documented default ``account_id``."""
-    mode = _option(ExperimentSpec, "experiment", "mode", mode)
-    account = spec.account or (DEFAULT_ACCOUNT if mode == "b2b" else None)
-    return replace(spec, mode=mode, account=account)
+    checked: Mode = _option(ExperimentSpec, "experiment", "mode", mode)
+    account = spec.account or (DEFAULT_ACCOUNT if checked == "b2b" else None)
+    return replace(spec, mode=checked, account=account)
 
 
 def with_columns(
@@ -440,8 +440,8 @@ def with_columns(
 
 def with_sequential_method(spec: ExperimentSpec, method: str) -> ExperimentSpec:
     """The spec with ``[sequential] method`` replaced (as ``--sequential`` does)."""
-    method = _option(SequentialSpec, "sequential", "method", method)
-    return replace(spec, sequential=replace(spec.sequential, method=method))
+    checked: SequentialMethod = _option(SequentialSpec, "sequential", "method", method)
+    return replace(spec, sequential=replace(spec.sequential, method=checked))
 
 
 def load_config(

@@ -111,8 +111,7 @@ def power_analysis(
             raise AbkitInputError(f"metric '{name}' is not analysed; metrics: {', '.join(names)}.")
         chosen = next(m for m in prepared.metrics if m.name == name)
         if b2b:
-            arms = list(prepared.accounts[name].values())
-            sd, current = _account_sd(arms, spec.b2b.weighting)
+            sd, current = _account_sd(list(prepared.accounts[name].values()), spec.b2b.weighting)
             base = prepared.accounts[name][spec.control].estimate(spec.b2b.weighting)
             source = f"between-account spread of '{name}' in the data"
         else:

@@ -85,29 +85,23 @@ def default_event_metrics(
         want("session_depth", [ev.output], MetricSpec(name="session_depth", type="session_depth"))
     else:
         skipped.append("default metric 'session_depth' skipped: no session id column")
-    guard = {
-        "direction": "decrease",
-        "guardrail": True,
-        "relative_margin": DEFAULT_GUARDRAIL_MARGIN,
-    }
+
+    def guardrail(name: str, numerator: str) -> MetricSpec:
+        """Per output, must not rise by more than the default relative margin."""
+        return MetricSpec(
+            name=name,
+            type="ratio",
+            numerator=numerator,
+            denominator=ev.output,
+            direction="decrease",
+            guardrail=True,
+            relative_margin=DEFAULT_GUARDRAIL_MARGIN,
+        )
+
     for name, event in (("regenerate_rate", ev.regenerate), ("error_rate", ev.error)):
-        want(
-            name,
-            [ev.output, event],
-            MetricSpec(name=name, type="ratio", numerator=event, denominator=ev.output, **guard),
-        )
+        want(name, [ev.output, event], guardrail(name, event))
     if has_value:
-        want(
-            "latency",
-            [ev.output],
-            MetricSpec(
-                name="latency",
-                type="ratio",
-                numerator=f"{ev.output}.value",
-                denominator=ev.output,
-                **guard,
-            ),
-        )
+        want("latency", [ev.output], guardrail("latency", f"{ev.output}.value"))
     return tuple(metrics), skipped
 
 
@@ -338,6 +332,7 @@ def _account_structure(
             f"seat count (of {in_experiment}); the others use their users in the export"
         )
     for m in nrr:
+        assert table is not None  # an nrr metric without an accounts table was refused above
         revenue = revenue_arms(table, prepared.variants)
         prepared.accounts[m.name] = revenue
         prepared.arms[m.name] = {v: ArmSummary.from_values(a.x, a.y) for v, a in revenue.items()}

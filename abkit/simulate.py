@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -87,7 +88,7 @@ def _assign(
     return arm_of_account[account], account, ret_effect, share_effect
 
 
-def simulate(spec: SimulationSpec | None = None, **overrides: object) -> SimulatedExport:
+def simulate(spec: SimulationSpec | None = None, **overrides: Any) -> SimulatedExport:
     """Generate an export; keyword overrides replace fields of ``spec``."""
     from dataclasses import replace
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from abkit.errors import AbkitInputError
-from abkit.io.exclusions import Ledger
+from abkit.io.exclusions import Ledger, first_reason
 from abkit.io.readers import BLANK_LINE, Table, blank_row, reader_error
 from abkit.io.timestamps import parse_timestamp
 
@@ -104,7 +104,7 @@ def clean_assignments(
         cols.append(pl.col(assigned_at).alias("_assigned_raw"))
         cols.append(parse_timestamp(assigned_at, schema[assigned_at]).alias(ASSIGNED_AT))
     has_account = spec.account is not None
-    if has_account:
+    if spec.account is not None:
         table.require(spec.account, what="account id")
         cols.append(pl.col(spec.account).alias(ACCOUNT))
     cols.extend(pl.col(c) for c in keep if c not in (spec.unit, spec.variant))
@@ -112,27 +112,28 @@ def clean_assignments(
     frame = table.frame.with_row_index(ROW).select(pl.col(ROW), *cols, blank)
 
     declared = spec.declared_variants
-    reason = pl.when(pl.col("_blank")).then(pl.lit(BLANK_LINE))
-    reason = reason.when(pl.col(UNIT).is_null()).then(pl.lit("null unit id"))
-    reason = reason.when(pl.col(VARIANT).is_null()).then(pl.lit("null variant"))
+    rules = [
+        (pl.col("_blank"), BLANK_LINE),
+        (pl.col(UNIT).is_null(), "null unit id"),
+        (pl.col(VARIANT).is_null(), "null variant"),
+    ]
     if declared is not None:
-        reason = reason.when(~pl.col(VARIANT).is_in(list(declared))).then(
-            pl.lit("unknown variant (not declared in the config)")
+        rules.append(
+            (~pl.col(VARIANT).is_in(list(declared)), "unknown variant (not declared in the config)")
         )
     if has_account and spec.mode == "b2b":  # accounts are the units of inference
-        reason = reason.when(pl.col(ACCOUNT).is_null()).then(pl.lit("null account id (B2B mode)"))
+        rules.append((pl.col(ACCOUNT).is_null(), "null account id (B2B mode)"))
     if assigned_at:
-        reason = reason.when(pl.col("_assigned_raw").is_null()).then(
-            pl.lit("missing assignment timestamp")
-        )
-        reason = reason.when(pl.col(ASSIGNED_AT).is_null()).then(
-            pl.lit("unparseable assignment timestamp")
-        )
+        rules.append((pl.col("_assigned_raw").is_null(), "missing assignment timestamp"))
+        rules.append((pl.col(ASSIGNED_AT).is_null(), "unparseable assignment timestamp"))
         if assigned_by is not None:
-            reason = reason.when(pl.col(ASSIGNED_AT) > pl.lit(assigned_by)).then(
-                pl.lit("assigned after the export end ([input] export_end)")
+            rules.append(
+                (
+                    pl.col(ASSIGNED_AT) > pl.lit(assigned_by),
+                    "assigned after the export end ([input] export_end)",
+                )
             )
-    frame = frame.with_columns(reason.otherwise(pl.lit(None, pl.String)).alias(REASON))
+    frame = frame.with_columns(first_reason(rules).alias(REASON))
     valid = pl.col(REASON).is_null()
     multi = pl.col(VARIANT).filter(valid).n_unique().over(UNIT) > 1
     frame = frame.with_columns(

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
+
+
+def first_reason(rules: Sequence[tuple[pl.Expr, str]]) -> pl.Expr:
+    """Per row, the reason of the first rule whose condition holds, else null (used)."""
+    return pl.coalesce(
+        [pl.when(condition).then(pl.lit(reason)) for condition, reason in rules]
+        + [pl.lit(None, pl.String)]
+    )
 
 
 @dataclass(frozen=True)

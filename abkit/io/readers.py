@@ -209,9 +209,10 @@ def read_table(source: Data, label: str | None = None) -> Table:
             f"cannot tell the format of '{bad}' from its extension; use .csv, .tsv, "
             ".parquet, .ndjson or .jsonl."
         )
-    if len(formats) > 1:
-        raise AbkitInputError(f"'{source}' mixes file formats ({', '.join(sorted(formats))}).")
-    fmt = formats.pop()
+    known = sorted(f for f in formats if f is not None)
+    if len(known) > 1:
+        raise AbkitInputError(f"'{source}' mixes file formats ({', '.join(known)}).")
+    fmt = known[0]
     paths = [str(f) for f in files]
     label = label or str(source)
     separator = "\t" if fmt == "tsv" else ","

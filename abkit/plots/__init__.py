@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +48,7 @@ def plan(d: Result) -> list[tuple[str, str, Callable[[], Any]]]:
             (
                 _slug("session_depth", metric),
                 f"Session depth: {metric}",
-                lambda m=metric: f.session_depth(d, m),
+                partial(f.session_depth, d, metric),
             )
         )
     for r in d.results:
@@ -57,7 +58,7 @@ def plan(d: Result) -> list[tuple[str, str, Callable[[], Any]]]:
                 (
                     _slug("sequential", m, v),
                     f"Sequential path: {m}, {v}",
-                    lambda m=m, v=v: f.sequential(d, m, v),
+                    partial(f.sequential, d, m, v),
                 )
             )
         b2b = r.b2b or {}
@@ -66,7 +67,7 @@ def plan(d: Result) -> list[tuple[str, str, Callable[[], Any]]]:
                 (
                     _slug("time_to_value", m, v),
                     f"Time to value: {m}, {v}",
-                    lambda m=m, v=v: f.time_to_value(d, m, v),
+                    partial(f.time_to_value, d, m, v),
                 )
             )
         elif b2b.get("distribution", {}).get("counts"):
@@ -74,14 +75,14 @@ def plan(d: Result) -> list[tuple[str, str, Callable[[], Any]]]:
                 (
                     _slug("bootstrap", m, v),
                     f"Account bootstrap: {m}, {v}",
-                    lambda m=m, v=v: f.bootstrap(d, m, v),
+                    partial(f.bootstrap, d, m, v),
                 )
             )
             out.append(
                 (
                     _slug("accounts", m, v),
                     f"Accounts by arm: {m}, {v}",
-                    lambda m=m, v=v: f.accounts(d, m, v),
+                    partial(f.accounts, d, m, v),
                 )
             )
     return out

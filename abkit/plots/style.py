@@ -13,7 +13,7 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F
 BETTER, WORSE, NEUTRAL = "#0072B2", "#D55E00", "#777777"
 WIDTH, HEIGHT, DPI = 8.0, 4.5, 150  # inches; 1200 × 675 px, crisp when shown at 800 px
 
-RC = {
+RC: dict[Any, Any] = {
     "font.size": 10,
     "axes.titlesize": 11,
     "axes.labelsize": 10,

@@ -44,7 +44,7 @@ class ArmSummary:
     @property
     def value(self) -> float:
         """The metric's point estimate: x̄, or x̄ / ȳ for a ratio of sums."""
-        if not self.is_ratio:
+        if self.den_mean is None:
             return self.mean
         return self.mean / self.den_mean if self.den_mean != 0 else math.nan
 

@@ -105,7 +105,7 @@ def account_bootstrap(
     denom = 6.0 * (d**2).sum() ** 1.5
     accel = (d**3).sum() / denom if denom > 0 else 0.0
     z = st.norm.ppf(probs)
-    adj = st.norm.cdf(z0 + (z0 + z) / (1 - accel * (z0 + z)))
+    adj = np.asarray(st.norm.cdf(z0 + (z0 + z) / (1 - accel * (z0 + z))))
     bca = (
         _quantiles(effects, (float(adj[0]), float(adj[1])))
         if np.isfinite(z0)

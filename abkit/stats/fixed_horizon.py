@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import stats as st
@@ -46,7 +47,8 @@ class Comparison:
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _reference(df: float) -> st.rv_continuous:
+def _reference(df: float) -> Any:
+    """The reference distribution of the statistic: normal (df = inf) or Student t(df)."""
     return st.norm if math.isinf(df) else st.t(df)
 
 

@@ -109,7 +109,7 @@ def rmst_difference_test(
     ec, et = np.asarray(event_c, bool), np.asarray(event_t, bool)
     tau = float(tau if tau is not None else min(tc.max(), tt.max()))
     km_c, km_t = kaplan_meier(tc, ec), kaplan_meier(tt, et)
-    r_c, r_t = rmst(km_c, tau), rmst(km_t, tau)
+    r_c, r_t = float(rmst(km_c, tau)), float(rmst(km_t, tau))
     effect = r_t - r_c
     rng = np.random.default_rng(seed)
     boot = rmst(kaplan_meier(tt, et, resample_counts(rng, tt.size, resamples)), tau) - rmst(
@@ -123,7 +123,9 @@ def rmst_difference_test(
         treated, np.zeros(time.size, int), 200_000, resamples, np.random.default_rng(seed + 1)
     )
     a = assign.astype(float)
-    perm = rmst(kaplan_meier(time, event, a), tau) - rmst(kaplan_meier(time, event, 1 - a), tau)
+    perm = np.asarray(
+        rmst(kaplan_meier(time, event, a), tau) - rmst(kaplan_meier(time, event, 1 - a), tau)
+    )
     extreme = np.sum(np.abs(perm) >= abs(effect) - 1e-12 * max(1.0, abs(effect)))
     p = extreme / perm.size if exact else (1 + extreme) / (1 + perm.size)
     _, logrank_p = logrank(tc, ec, tt, et)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from abkit.config import ExperimentSpec
+from abkit.config import DEFAULT_ACCOUNT, ExperimentSpec
 from abkit.errors import AbkitInputError
 from abkit.io.assignments import ACCOUNT, REASON, VARIANT
 from abkit.io.exclusions import Ledger
@@ -33,8 +33,9 @@ def load_accounts(
 ) -> pl.DataFrame:
     """Validated rows: ACCOUNT, VARIANT, ``x`` = ARR end, ``y`` = ARR start (when
     ``need_revenue``) and SEATS (when the table has a seats column)."""
-    table.require(spec.account, what="account id")
-    cols = [pl.col(spec.account).alias(ACCOUNT)]
+    account = spec.account or DEFAULT_ACCOUNT
+    table.require(account, what="account id")
+    cols = [pl.col(account).alias(ACCOUNT)]
     numeric = []
     if need_revenue:
         table.require(spec.input.arr_start, what="ARR at the start")

@@ -24,7 +24,7 @@ from abkit.io.assignments import (
     VARIANT,
     Assignments,
 )
-from abkit.io.exclusions import Ledger
+from abkit.io.exclusions import Ledger, first_reason
 from abkit.io.readers import BLANK_LINE, Table, blank_row
 from abkit.io.timestamps import parse_timestamp
 from abkit.units.columns import value_column
@@ -169,31 +169,22 @@ def event_units(
             maintain_order="left",
         )
     )
-    reason = (
-        pl.when(pl.col("_blank"))
-        .then(pl.lit(BLANK_LINE))
-        .when(pl.col(UNIT).is_null())
-        .then(pl.lit("event with null unit id"))
-        .when(pl.col(EVENT).is_null())
-        .then(pl.lit("event with null event name"))
-        .when(pl.col("_ts_raw").is_null())
-        .then(pl.lit("event with missing timestamp"))
-        .when(pl.col(TS).is_null())
-        .then(pl.lit("event with unparseable timestamp"))
-        .when(pl.col("_excl").is_not_null())
-        .then(pl.lit("event of a unit excluded from the assignments"))
-        .when(pl.col(VARIANT).is_null())
-        .then(pl.lit("event of a unit that is not in the assignments"))
-        .when(pl.col(TS) < pl.col(ASSIGNED_AT))
-        .then(pl.lit(EVENT_BEFORE_ASSIGNMENT))
-    )
+    rules = [
+        (pl.col("_blank"), BLANK_LINE),
+        (pl.col(UNIT).is_null(), "event with null unit id"),
+        (pl.col(EVENT).is_null(), "event with null event name"),
+        (pl.col("_ts_raw").is_null(), "event with missing timestamp"),
+        (pl.col(TS).is_null(), "event with unparseable timestamp"),
+        (pl.col("_excl").is_not_null(), "event of a unit excluded from the assignments"),
+        (pl.col(VARIANT).is_null(), "event of a unit that is not in the assignments"),
+        (pl.col(TS) < pl.col(ASSIGNED_AT), EVENT_BEFORE_ASSIGNMENT),
+    ]
     configured_end = configured_export_end(spec)
     if configured_end is not None:
-        reason = reason.when(pl.col(TS) > pl.lit(configured_end)).then(
-            pl.lit("event after the export end ([input] export_end)")
+        rules.append(
+            (pl.col(TS) > pl.lit(configured_end), "event after the export end ([input] export_end)")
         )
-    reason = reason.otherwise(pl.lit(None, pl.String))
-    frame = frame.with_columns(reason.alias(REASON))
+    frame = frame.with_columns(first_reason(rules).alias(REASON))
     frame = _flag_duplicates(frame, key)
     slim = [
         UNIT,
@@ -337,7 +328,9 @@ def configured_export_end(spec: ExperimentSpec) -> dt.datetime | None:
     if not spec.input.export_end:
         return None
     parsed = (
-        pl.DataFrame({"e": [spec.input.export_end]}).select(parse_timestamp("e", pl.String)).item()
+        pl.DataFrame({"e": [spec.input.export_end]})
+        .select(parse_timestamp("e", pl.String()))
+        .item()
     )
     if parsed is None:
         raise AbkitInputError(
@@ -414,7 +407,8 @@ def retention_curve(
     how many of them had any event on day k (active)."""
     elapsed = (pl.lit(export_end) - pl.col(ASSIGNED_AT)).dt.total_microseconds() // _DAY_US
     last = units.select(UNIT, VARIANT, (elapsed - 1).alias("last_day"))
-    horizon = int(min(CURVE_DAYS, max(0, last["last_day"].max() or 0)))
+    latest = last["last_day"].max()
+    horizon = min(CURVE_DAYS, max(0, latest)) if isinstance(latest, int) else 0
     # eligible on day k = units whose last complete day is >= k: a reverse cumulative
     # count over the (capped) last-day histogram, not a units x days cross join
     capped = last.filter(pl.col("last_day") >= 0).with_columns(

@@ -64,6 +64,8 @@ MAX_LOOKS = 1_100
 
 def schedule_for(units: pl.DataFrame, export_end: dt.datetime) -> LookSchedule:
     first = units.get_column(ASSIGNED_AT).min()
+    if not isinstance(first, dt.datetime):
+        raise AbkitInputError("no unit has an assignment time, so there is no look to take.")
     origin = first.replace(hour=0, minute=0, second=0, microsecond=0)
     schedule = LookSchedule(origin=origin, export_end=export_end)
     if schedule.count > MAX_LOOKS:

@@ -15,7 +15,7 @@ from abkit.stats.cluster import AccountArm
 from abkit.units.columns import denominator_column, value_column
 
 
-def _float(value: object) -> float:
+def _float(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 

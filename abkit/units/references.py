@@ -60,8 +60,9 @@ def look_increments(valid: pl.LazyFrame, ref: str) -> pl.LazyFrame:
     """(unit, look, amount): how much a reference's per-unit aggregate grows at each look
     (a session or an active day counts at the first look that sees it)."""
     if ref == SESSIONS:
-        first = valid.filter(pl.col(SESSION).is_not_null()).group_by(UNIT, SESSION)
-        return first.agg(pl.col(LOOK).min()).group_by(UNIT, LOOK).agg(pl.len().alias("amount"))
+        sessions = valid.filter(pl.col(SESSION).is_not_null()).group_by(UNIT, SESSION)
+        first = sessions.agg(pl.col(LOOK).min())
+        return first.group_by(UNIT, LOOK).agg(pl.len().alias("amount"))
     if ref == ACTIVE_DAYS:
         first = valid.group_by(UNIT, DAY).agg(pl.col(LOOK).min())
         return first.group_by(UNIT, LOOK).agg(pl.len().alias("amount"))

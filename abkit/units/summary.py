@@ -138,7 +138,7 @@ def _infer_type(name: str, row: dict[str, object], table: Table) -> str:
     if row.get("variance") is not None or row.get("sum_sq") is not None:
         return "mean"
     mean = row.get("mean")
-    if mean is not None and 0 <= float(mean) <= 1:
+    if isinstance(mean, int | float) and 0 <= mean <= 1:
         return "proportion"
     raise AbkitInputError(
         f"cannot tell the type of metric '{name}': it has no variance, no sum_sq and no "
