@@ -149,3 +149,17 @@ def number(value: object) -> float:
 def bernoulli_variance(mean: float, n: float) -> float:
     """Sample variance (ddof = 1) of n values that are 0 or 1 with the given mean."""
     return mean * (1 - mean) * n / (n - 1) if n > 1 else math.nan
+
+
+class OneColumn(MetricType):
+    """Types whose per-unit value is one reference (``column``): a count, a value sum,
+    or a column of a unit-level table."""
+
+    required_keys: ClassVar[tuple[str, ...]] = ("column",)
+
+    def references(self, metric: MetricSpec, output_event: str) -> tuple[str, ...]:
+        assert metric.column is not None
+        return (metric.column,)
+
+    def unit_table_columns(self, metric: MetricSpec) -> tuple[str, ...]:
+        return self.references(metric, "")

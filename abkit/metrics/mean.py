@@ -7,27 +7,19 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
-from abkit.metrics.base import MetricType, sums_arm
+from abkit.metrics.base import OneColumn, sums_arm
 from abkit.stats import ArmSummary, Comparison, welch_test
 
 if TYPE_CHECKING:
-    from abkit.config import MetricSpec
+    pass
 
 # Kohavi, Deng, Longbotham & Xu, "Seven Rules of Thumb for Web Site Experimenters",
 # KDD 2014, rule 7: the sample mean is close enough to normal when n > 355·skewness².
 SKEW_RULE = 355.0
 
 
-class Mean(MetricType):
+class Mean(OneColumn):
     name: ClassVar[str] = "mean"
-    required_keys: ClassVar[tuple[str, ...]] = ("column",)
-
-    def references(self, metric: MetricSpec, output_event: str) -> tuple[str, ...]:
-        assert metric.column is not None
-        return (metric.column,)
-
-    def unit_table_columns(self, metric: MetricSpec) -> tuple[str, ...]:
-        return self.references(metric, "")
 
     def fixed_test(self, control: ArmSummary, treatment: ArmSummary, alpha: float) -> Comparison:
         return welch_test(control, treatment, alpha)

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
+from abkit.metrics.base import OneColumn
 from abkit.metrics.rate import Rate
 
-if TYPE_CHECKING:
-    from abkit.config import MetricSpec
 
-
-class Proportion(Rate):
+class Proportion(OneColumn, Rate):
     name: ClassVar[str] = "proportion"
-    required_keys: ClassVar[tuple[str, ...]] = ("column",)
-
-    def references(self, metric: MetricSpec, output_event: str) -> tuple[str, ...]:
-        assert metric.column is not None
-        return (metric.column,)
-
-    def unit_table_columns(self, metric: MetricSpec) -> tuple[str, ...]:
-        return self.references(metric, "")
