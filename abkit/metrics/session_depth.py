@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from abkit.metrics.base import MetricType
 from abkit.metrics.ratio import Ratio
 from abkit.units.references import IN_SESSION, SESSIONS
 
@@ -21,7 +22,8 @@ class SessionDepth(Ratio):
         return (IN_SESSION + self.session_histogram_event(metric, output_event), SESSIONS)
 
     def unit_table_columns(self, metric: MetricSpec) -> tuple[str, ...]:
-        return super(Ratio, self).unit_table_columns(metric)
+        # built from events only (sessions), unlike a ratio of two table columns
+        return MetricType.unit_table_columns(self, metric)
 
     def session_histogram_event(self, metric: MetricSpec, output_event: str) -> str:
         return metric.event or output_event
