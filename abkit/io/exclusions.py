@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
 
 import polars as pl
 
 
-def first_reason(rules: Sequence[tuple[pl.Expr, str]]) -> pl.Expr:
-    """Per row, the reason of the first rule whose condition holds, else null (used)."""
-    return pl.coalesce(
-        [pl.when(condition).then(pl.lit(reason)) for condition, reason in rules]
-        + [pl.lit(None, pl.String)]
+def first_reason(rules: Sequence[tuple[Any, str]], api: ModuleType = pl) -> Any:
+    """Per row, the reason of the first rule whose condition holds, else null (used).
+
+    ``api`` is the expression namespace of the conditions: ``polars`` or ``narwhals``
+    (the events' engine), which share ``when/then``, ``lit`` and ``coalesce``.
+    """
+    return api.coalesce(
+        *[api.when(condition).then(api.lit(reason)) for condition, reason in rules],
+        api.lit(None, api.String),
     )
 
 

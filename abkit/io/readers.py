@@ -10,8 +10,11 @@ import codecs
 import csv
 import glob as globlib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
+import narwhals as nw
 import polars as pl
 
 from abkit.errors import AbkitInputError
@@ -26,19 +29,38 @@ _FORMATS = {
     ".json": "ndjson",
 }
 
-Data = str | Path | pl.LazyFrame | pl.DataFrame
+# a DuckDB relation, a PySpark or SQLFrame DataFrame (anything Narwhals reads lazily)
+EngineFrame = Any
+Data = str | Path | pl.LazyFrame | pl.DataFrame | EngineFrame
 
 
 @dataclass(frozen=True)
 class Table:
-    """A lazily read input table and the label used in messages about it."""
+    """A lazily read input table on its engine and the label used in messages about it."""
 
-    frame: pl.LazyFrame
+    data: nw.LazyFrame
     label: str
+
+    @classmethod
+    def of(cls, frame: pl.LazyFrame, label: str) -> Table:
+        return cls(nw.from_native(frame), label)
+
+    @property
+    def on_polars(self) -> bool:
+        return self.data.implementation is nw.Implementation.POLARS
+
+    @cached_property
+    def frame(self) -> pl.LazyFrame:
+        """The table as a Polars lazy frame; a table on another engine is collected
+        (assignments and accounts are one row per unit or account; events stay on
+        their engine and are read through :attr:`data`)."""
+        if self.on_polars:
+            return nw.to_native(self.data)
+        return self.data.collect("polars").to_native().lazy()
 
     @property
     def columns(self) -> list[str]:
-        return self.frame.collect_schema().names()
+        return self.data.collect_schema().names()
 
     def require(self, *columns: str, what: str = "") -> None:
         """Raise a clear error naming the first missing column and the ones found."""
@@ -198,9 +220,11 @@ def read_table(source: Data, label: str | None = None) -> Table:
     abkit (see :func:`abkit.io.timestamps.parse_timestamp`), never guessed per file.
     """
     if isinstance(source, pl.DataFrame):
-        return Table(source.lazy(), label or "data frame")
+        return Table.of(source.lazy(), label or "data frame")
     if isinstance(source, pl.LazyFrame):
-        return Table(source, label or "lazy frame")
+        return Table.of(source, label or "lazy frame")
+    if not isinstance(source, str | Path):
+        return _engine_table(source, label)
     files = _files(source)
     formats = {_FORMATS.get(f.suffix.lower()) for f in files}
     if None in formats:
@@ -231,7 +255,22 @@ def read_table(source: Data, label: str | None = None) -> Table:
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise reader_error(exc, label) from None
     _check_flat(frame, label)
-    return Table(frame, label)
+    return Table.of(frame, label)
+
+
+def _engine_table(source: EngineFrame, label: str | None) -> Table:
+    """A DuckDB relation or a Spark / SQLFrame DataFrame stays on its engine; an eager
+    frame of another library (pandas, PyArrow) is copied into Polars."""
+    try:
+        frame = nw.from_native(source)
+    except TypeError:
+        raise AbkitInputError(
+            f"cannot read a {type(source).__name__}: give a path, a Polars frame, a DuckDB "
+            "relation or a Spark / SQLFrame DataFrame."
+        ) from None
+    if isinstance(frame, nw.DataFrame):
+        return Table(frame.lazy("polars"), label or f"{frame.implementation.value} frame")
+    return Table(frame, label or f"{frame.implementation.value} frame")
 
 
 def reader_error(exc: Exception, label: str) -> AbkitInputError:

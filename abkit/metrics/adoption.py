@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-import polars as pl
+import narwhals as nw
 
 from abkit.metrics.rate import Rate
 from abkit.units.columns import value_column
-from abkit.units.references import DAY, EVENT
+from abkit.units.references import DAY, EVENT, any_where, count_where, distinct_where
 
 if TYPE_CHECKING:
     from abkit.config import MetricSpec
@@ -25,11 +25,11 @@ class Adoption(Rate):
     def references(self, metric: MetricSpec, output_event: str) -> tuple[str, ...]:
         return (metric.event or output_event,)
 
-    def event_aggregates(self, metric: MetricSpec, output_event: str) -> list[pl.Expr]:
+    def event_aggregates(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
         val = value_column(metric)
-        used = pl.col(EVENT) == (metric.event or output_event)
+        used = nw.col(EVENT) == (metric.event or output_event)
         return [
-            used.any().cast(pl.Int8).alias(val),
-            used.sum().alias(f"{val}:events"),
-            pl.col(DAY).filter(used).n_unique().alias(f"{val}:days"),
+            any_where(used).alias(val),
+            count_where(used).alias(f"{val}:events"),
+            distinct_where(DAY, used).alias(f"{val}:days"),
         ]

@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
+import narwhals as nw
 import polars as pl
 
 from abkit.errors import AbkitInputError, ConfigError
@@ -67,8 +68,9 @@ class MetricType:
         :mod:`abkit.units.references`: (value,) or (numerator, denominator)."""
         return ()
 
-    def event_aggregates(self, metric: MetricSpec, output_event: str) -> list[pl.Expr]:
-        """Per-unit aggregates over a unit's valid events, named by metric column."""
+    def event_aggregates(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
+        """Per-unit aggregates over a unit's valid events, named by metric column
+        (Narwhals expressions: they run on the events' own engine)."""
         refs = self.references(metric, output_event)
         if not refs:
             return []
@@ -77,9 +79,9 @@ class MetricType:
             exprs.append(unit_aggregate(refs[1]).alias(denominator_column(metric)))
         return exprs
 
-    def per_unit(self, amount: pl.Expr) -> pl.Expr:
+    def per_unit(self, amount: nw.Expr) -> nw.Expr:
         """The unit's value from its aggregate (rates: whether it is above zero)."""
-        return (amount > 0).cast(pl.Int8) if self.is_rate else amount
+        return (amount > 0).cast(nw.Int8) if self.is_rate else amount
 
     def referenced_events(self, metric: MetricSpec, output_event: str) -> set[str]:
         """Event names the metric reads (a missing one is reported)."""

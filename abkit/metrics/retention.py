@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-import polars as pl
+import narwhals as nw
 
 from abkit.errors import ConfigError
 from abkit.metrics.rate import Rate
 from abkit.units.columns import value_column
-from abkit.units.references import DAY, EVENT
+from abkit.units.references import DAY, EVENT, any_where
 
 if TYPE_CHECKING:
     from abkit.config import MetricSpec
@@ -37,12 +37,12 @@ class Retention(Rate):
         if metric.day is not None and metric.day < 0:
             raise ConfigError(f"key '{where}.day' must be 0 or more, got {metric.day}.")
 
-    def event_aggregates(self, metric: MetricSpec, output_event: str) -> list[pl.Expr]:
+    def event_aggregates(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
         first, last = metric.retention_window
-        active = pl.col(DAY).is_between(first, last)
+        active = nw.col(DAY).is_between(first, last)
         if metric.events:
-            active &= pl.col(EVENT).is_in(list(metric.events))
-        return [active.any().cast(pl.Int8).alias(value_column(metric))]
+            active &= nw.col(EVENT).is_in(list(metric.events))
+        return [any_where(active).alias(value_column(metric))]
 
     def maturity_day(self, metric: MetricSpec) -> int | None:
         return metric.retention_window[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+import narwhals as nw
 import polars as pl
 
 from abkit.metrics.base import MetricType
@@ -24,8 +25,9 @@ class TimeToValue(MetricType):
     survival: ClassVar[bool] = True
     zero_when_inactive: ClassVar[bool] = False  # never reached: null, censored later
 
-    def event_aggregates(self, metric: MetricSpec, output_event: str) -> list[pl.Expr]:
-        return [pl.col(TS).filter(pl.col(EVENT) == metric.event).min().alias(value_column(metric))]
+    def event_aggregates(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
+        reached = nw.when(nw.col(EVENT) == metric.event).then(nw.col(TS))
+        return [reached.min().alias(value_column(metric))]
 
     def referenced_events(self, metric: MetricSpec, output_event: str) -> set[str]:
         return {metric.event} if metric.event else set()

@@ -9,8 +9,10 @@ histograms from one scan of the events.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 
+import narwhals as nw
 import polars as pl
 
 from abkit.config import ExperimentSpec, MetricSpec
@@ -28,6 +30,16 @@ from abkit.io.exclusions import Ledger, first_reason
 from abkit.io.readers import BLANK_LINE, Table, blank_row
 from abkit.io.timestamps import parse_timestamp
 from abkit.units.columns import value_column
+from abkit.units.engine import (
+    collect_all,
+    days_between,
+    distinct,
+    engine_name,
+    epoch_microseconds,
+    left_join,
+    require_utc,
+    ship,
+)
 from abkit.units.looks import LookSeries, event_look_series, schedule_for
 from abkit.units.references import (
     DAY,
@@ -36,12 +48,16 @@ from abkit.units.references import (
     SESSION,
     TS,
     VALUE,
+    count_where,
     needs_session,
     needs_value,
 )
 
 DEPTH = "depth"
 _DAY_US = 86_400_000_000
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_TS_RAW, _BLANK, _EXCLUDED = "_ts_raw", "_blank", "_excluded"
+DUPLICATE_EVENT = "duplicate event (same unit, time, name, session and value)"
 
 EVENT_BEFORE_ASSIGNMENT = "event before assignment (ignored for outcomes)"
 
@@ -60,6 +76,30 @@ class EventUnits:
     looks: dict[str, LookSeries] = field(default_factory=dict)
 
 
+def event_timestamps(events: Table, column: str, alias: str) -> nw.LazyFrame:
+    """The events with ``column`` read as a UTC timestamp into ``alias``.
+
+    On Polars any accepted form is parsed (:func:`abkit.io.timestamps.parse_timestamp`,
+    unparseable values become null and are counted); on other engines the column must
+    already be a timestamp or a date (cast it in the query that makes the frame).
+    """
+    if events.on_polars:
+        dtype = events.frame.collect_schema()[column]
+        return nw.from_native(
+            events.frame.with_columns(parse_timestamp(column, dtype).alias(alias))
+        )
+    kind = events.data.collect_schema()[column]
+    if kind != nw.Date and not isinstance(kind, nw.Datetime):
+        raise AbkitInputError(
+            f"the timestamp column has type {kind}; on the {engine_name(events.data)} engine "
+            "abkit reads timestamps and dates only.",
+            source=events.label,
+            column=column,
+            hint=f"Cast it in the query, e.g. CAST({column} AS TIMESTAMP).",
+        )
+    return events.data.with_columns(nw.col(column).cast(nw.Datetime("us", "UTC")).alias(alias))
+
+
 def derive_assignments(events: Table, spec: ExperimentSpec) -> Table:
     """Assignments from an events table that carries the variant column.
 
@@ -71,21 +111,17 @@ def derive_assignments(events: Table, spec: ExperimentSpec) -> Table:
     events.require(spec.unit, what="randomisation unit id")
     events.require(spec.variant, what="variant")
     events.require(inp.timestamp, what="event timestamp")
-    schema = events.frame.collect_schema()
-    frame = events.frame.select(
-        pl.col(spec.unit),
-        pl.col(spec.variant),
-        parse_timestamp(inp.timestamp, schema[inp.timestamp]).alias(inp.assigned_at),
-        *([pl.col(spec.account)] if spec.account else []),
-        *([pl.col(inp.event)] if inp.exposure_event else []),
-    ).filter(pl.col(spec.variant).is_not_null() & pl.col(spec.unit).is_not_null())
     if inp.exposure_event:
         events.require(inp.event, what="event name")
-        frame = frame.filter(pl.col(inp.event).cast(pl.String) == inp.exposure_event)
+    frame = event_timestamps(events, inp.timestamp, "_first").filter(
+        ~nw.col(spec.variant).is_null() & ~nw.col(spec.unit).is_null()
+    )
+    if inp.exposure_event:
+        frame = frame.filter(nw.col(inp.event).cast(nw.String) == inp.exposure_event)
     keys = [spec.unit, spec.variant]
-    aggs = [pl.col(inp.assigned_at).min()]
+    aggs = [nw.col("_first").min().alias(inp.assigned_at)]
     if spec.account:
-        aggs.append(pl.col(spec.account).min())
+        aggs.append(nw.col(spec.account).min())
     derived = frame.group_by(keys).agg(aggs).sort(keys)
     return Table(derived, f"assignments derived from {events.label}")
 
@@ -93,6 +129,46 @@ def derive_assignments(events: Table, spec: ExperimentSpec) -> Table:
 def _needs(metrics: tuple[MetricSpec, ...], output_event: str) -> tuple[bool, bool]:
     refs = [r for m in metrics for r in m.kind.references(m, output_event)]
     return any(map(needs_session, refs)), any(map(needs_value, refs))
+
+
+def _event_columns(
+    events: Table, spec: ExperimentSpec, need_session: bool, need_value: bool, unit_as_text: bool
+) -> nw.LazyFrame:
+    """The events reduced to abkit's columns: UNIT, the raw and the parsed timestamp,
+    EVENT, [SESSION], [VALUE]; on Polars also the row number and a blank-line flag."""
+    inp = spec.input
+    frame = event_timestamps(events, inp.timestamp, TS)
+    unit = nw.col(spec.unit)
+    cols = [
+        (unit.cast(nw.String) if unit_as_text else unit).alias(UNIT),
+        nw.col(inp.timestamp).alias(_TS_RAW),
+        nw.col(TS),
+        nw.col(inp.event).cast(nw.String).alias(EVENT),
+    ]
+    if need_session:
+        cols.append(nw.col(inp.session).alias(SESSION))
+    if need_value:
+        cols.append(nw.col(inp.value).cast(nw.Float64).alias(VALUE))
+    if events.on_polars:
+        native = nw.to_native(frame).with_row_index(ROW)
+        native = native.with_columns(blank_row(events.columns).alias(_BLANK))
+        return nw.from_native(native).select(nw.col(ROW), nw.col(_BLANK), *cols)
+    return frame.select(*cols)
+
+
+def _assigned(assignments: Assignments, like: nw.LazyFrame, unit_as_text: bool) -> nw.LazyFrame:
+    """Assigned units (variant, time) and the units excluded as a whole (flag), one row
+    per unit, on the events' engine."""
+    units = assignments.units.select(UNIT, VARIANT, ASSIGNED_AT).with_columns(
+        pl.lit(False).alias(_EXCLUDED)
+    )
+    excluded = assignments.excluded_units.select(
+        pl.col(UNIT).cast(units.schema[UNIT]), pl.lit(True).alias(_EXCLUDED)
+    )
+    both = pl.concat([units, excluded], how="diagonal_relaxed")
+    if unit_as_text:
+        both = both.with_columns(pl.col(UNIT).cast(pl.String))
+    return ship(both.unique(UNIT, keep="last", maintain_order=True), like)
 
 
 def event_units(
@@ -105,10 +181,12 @@ def event_units(
 ) -> EventUnits:
     """Validate events, roll them up per unit and attach them to every assigned unit.
 
-    Units with no valid event keep zeros (counts) and 0 (retention): assigned but
-    inactive units belong in every denominator.  With ``with_looks`` the per-arm
-    sufficient statistics at every daily look are computed from the same rows
-    (:mod:`abkit.units.looks`).
+    Everything up to the per-unit aggregates runs on the events' engine (Polars,
+    DuckDB, Spark, SQLFrame; :mod:`abkit.units.engine`); only per-unit rows and small
+    summaries come back.  Units with no valid event keep zeros (counts) and 0
+    (retention): assigned but inactive units belong in every denominator.  With
+    ``with_looks`` the per-arm sufficient statistics at every daily look are computed
+    from the same rows (:mod:`abkit.units.looks`).
     """
     inp = spec.input
     if spec.unit == ROW_UNIT:
@@ -125,124 +203,87 @@ def event_units(
         events.require(inp.session, what="session id (needed by session metrics)")
     if need_value:
         events.require(inp.value, what="numeric event value (needed by '.value' references)")
-    schema = events.frame.collect_schema()
-    units = assignments.units
-    unit_dtype = units.schema[UNIT]
-    unit_expr = pl.col(spec.unit)
-    if schema[spec.unit] != unit_dtype:
-        unit_expr = unit_expr.cast(pl.String)
-        units = units.with_columns(pl.col(UNIT).cast(pl.String))
-    excluded = assignments.excluded_units.with_columns(pl.col(UNIT).cast(units.schema[UNIT]))
+    schema = events.data.collect_schema()
     if need_value and not schema[inp.value].is_numeric():
         raise AbkitInputError(
             f"the event value column must be numeric, found type {schema[inp.value]}.",
             source=events.label,
             column=inp.value,
         )
-    cols = [
-        pl.col(ROW),
-        unit_expr.alias(UNIT),
-        pl.col(inp.timestamp).alias("_ts_raw"),
-        parse_timestamp(inp.timestamp, schema[inp.timestamp]).alias(TS),
-        pl.col(inp.event).cast(pl.String).alias(EVENT),
-    ]
-    key = [UNIT, TS, EVENT]
-    if need_session:
-        cols.append(pl.col(inp.session).alias(SESSION))
-        key.append(SESSION)
-    if need_value:
-        cols.append(pl.col(inp.value).cast(pl.Float64).alias(VALUE))
-        key.append(VALUE)
-    frame = (
-        events.frame.with_row_index(ROW)
-        .select(*cols, blank_row(events.columns).alias("_blank"))
-        .join(
-            units.lazy().select(UNIT, VARIANT, ASSIGNED_AT),
-            on=UNIT,
-            how="left",
-            maintain_order="left",
-        )
-        .join(
-            excluded.lazy().with_columns(pl.lit(True).alias("_excl")),
-            on=UNIT,
-            how="left",
-            maintain_order="left",
-        )
+    require_utc(events.data, events.label)
+    units = assignments.units
+    unit_as_text = nw.from_native(units.head(0)).schema[UNIT] != schema[spec.unit]
+    if unit_as_text:
+        units = units.with_columns(pl.col(UNIT).cast(pl.String))
+    like = events.data
+    frame = left_join(
+        _event_columns(events, spec, need_session, need_value, unit_as_text),
+        _assigned(assignments, like, unit_as_text),
+        on=UNIT,
     )
-    rules = [
-        (pl.col("_blank"), BLANK_LINE),
-        (pl.col(UNIT).is_null(), "event with null unit id"),
-        (pl.col(EVENT).is_null(), "event with null event name"),
-        (pl.col("_ts_raw").is_null(), "event with missing timestamp"),
-        (pl.col(TS).is_null(), "event with unparseable timestamp"),
-        (pl.col("_excl").is_not_null(), "event of a unit excluded from the assignments"),
-        (pl.col(VARIANT).is_null(), "event of a unit that is not in the assignments"),
-        (pl.col(TS) < pl.col(ASSIGNED_AT), EVENT_BEFORE_ASSIGNMENT),
+    rules = [(nw.col(_BLANK), BLANK_LINE)] if events.on_polars else []
+    rules += [
+        (nw.col(UNIT).is_null(), "event with null unit id"),
+        (nw.col(EVENT).is_null(), "event with null event name"),
+        (nw.col(_TS_RAW).is_null(), "event with missing timestamp"),
+        (nw.col(TS).is_null(), "event with unparseable timestamp"),
+        (nw.col(_EXCLUDED).fill_null(False), "event of a unit excluded from the assignments"),
+        (nw.col(VARIANT).is_null(), "event of a unit that is not in the assignments"),
+        (nw.col(TS) < nw.col(ASSIGNED_AT), EVENT_BEFORE_ASSIGNMENT),
     ]
     configured_end = configured_export_end(spec)
     if configured_end is not None:
         rules.append(
-            (pl.col(TS) > pl.lit(configured_end), "event after the export end ([input] export_end)")
+            (nw.col(TS) > nw.lit(configured_end), "event after the export end ([input] export_end)")
         )
-    frame = frame.with_columns(first_reason(rules).alias(REASON))
-    frame = _flag_duplicates(frame, key)
-    slim = [
-        UNIT,
-        VARIANT,
-        DAY,
-        EVENT,
-        *([SESSION] if need_session else []),
-        *([VALUE] if need_value else []),
-        *([TS] if any(m.kind.survival for m in metrics) else []),
-    ]
-    try:
-        # one pass over the export materialises the annotated rows (slim columns only)
-        annotated = (
-            frame.with_columns(
-                ((pl.col(TS) - pl.col(ASSIGNED_AT)).dt.total_microseconds() // _DAY_US)
-                .cast(pl.Int32)
-                .alias(DAY),
-                pl.col(EVENT).cast(pl.Categorical),
-            )
-            .select(*dict.fromkeys([REASON, TS, *slim]))
-            .collect()
-        )
-    except pl.exceptions.PolarsError as exc:
-        raise AbkitInputError(f"could not process the events: {exc}", source=events.label) from None
-    counts = annotated.group_by(REASON).len()
-    valid_frame = annotated.filter(pl.col(REASON).is_null())
-    del annotated
-    _fail_on_unreadable_times(frame, counts, events, inp.timestamp)
-    ledger.add_counts("events", counts)
-    export_end = _export_end(valid_frame, spec, events)
-    schedule = schedule_for(units, export_end) if with_looks else None
-    if schedule is not None:
-        valid_frame = valid_frame.with_columns(schedule.index(TS).alias(LOOK))
-        slim.append(LOOK)
-    valid_frame = valid_frame.select(slim)
-    valid = valid_frame.lazy()
+    frame = frame.with_columns(first_reason(rules, nw).alias(REASON))
+    key = [UNIT, TS, EVENT, *([SESSION] if need_session else []), *([VALUE] if need_value else [])]
+    # valid events, exact repeats dropped (the other columns are functions of the key)
+    valid = distinct(
+        frame.filter(nw.col(REASON).is_null()).select(*key, VARIANT, ASSIGNED_AT)
+    ).with_columns(days_between(ASSIGNED_AT, TS, like).alias(DAY))
     aggregates = [e for m in metrics for e in m.kind.event_aggregates(m, output_event)]
     depth_events = {
         m.name: e for m in metrics if (e := m.kind.session_histogram_event(m, output_event))
     }
-    queries = [valid.group_by(UNIT).agg(aggregates) if aggregates else valid.select(UNIT).unique()]
+    queries = [
+        valid.group_by(UNIT).agg(aggregates) if aggregates else valid.select(UNIT).unique(),
+        frame.group_by(REASON).agg(nw.len()),
+        valid.select(
+            nw.len().alias("n"),
+            nw.col(TS).max().alias("end"),
+            *(
+                [count_where(nw.col(SESSION).is_null()).alias("null_sessions")]
+                if need_session
+                else []
+            ),
+        ),
+        valid.select(EVENT).unique(),
+    ]
     for event in depth_events.values():
         queries.append(
-            valid.filter(pl.col(SESSION).is_not_null())
+            valid.filter(~nw.col(SESSION).is_null())
             .group_by(UNIT, SESSION)
-            .agg(pl.col(VARIANT).first(), (pl.col(EVENT) == event).sum().alias(DEPTH))
+            .agg(nw.col(VARIANT).min(), count_where(nw.col(EVENT) == event).alias(DEPTH))
             .group_by(VARIANT, DEPTH)
-            .len("sessions")
-            .sort(VARIANT, DEPTH)
+            .agg(nw.len().alias("sessions"))
         )
-    if need_session:
-        queries.append(valid.select(pl.col(SESSION).is_null().sum().alias("null_sessions")))
-    # Per-unit sums may be of floats: the in-memory engine adds them in a fixed order
-    # (same input, same bits); the streaming engine merges partial sums in any order.
-    # The other queries count integers, which are exact in any order.
-    per_unit = queries[0].collect(engine="in-memory")
-    results = [per_unit, *pl.collect_all(queries[1:])]
-    table = units.join(per_unit, on=UNIT, how="left", maintain_order="left")
+    try:
+        per_unit, counts, totals, names, *hists = collect_all(queries)
+    except Exception as exc:  # the engine's own error type (Polars, DuckDB, Spark …)
+        raise AbkitInputError(f"could not process the events: {exc}", source=events.label) from None
+    counts = counts.with_columns(pl.col("len").cast(pl.Int64))
+    used, end = int(totals.item(0, "n")), totals.item(0, "end")
+    valid_rows = int(counts.filter(pl.col(REASON).is_null())["len"].sum())
+    repeats = pl.DataFrame(
+        {REASON: [DUPLICATE_EVENT, None], "len": [valid_rows - used, used - valid_rows]},
+        schema={REASON: pl.String, "len": pl.Int64},
+    )
+    counts = pl.concat([counts, repeats]).group_by(REASON).agg(pl.col("len").sum())
+    _fail_on_unreadable_times(frame, counts, events, inp.timestamp)
+    ledger.add_counts("events", counts)
+    export_end = configured_end or _latest_event(valid, end, used, spec, events)
+    table = units.join(per_unit, on=UNIT, how="left")
     keep_null = {value_column(m) for m in metrics if not m.kind.zero_when_inactive}
     fill = [c for c in per_unit.columns if c != UNIT and c not in keep_null]
     table = table.with_columns(pl.col(fill).fill_null(0))
@@ -253,68 +294,47 @@ def event_units(
             out.units, out.eligibility[metric.name] = _apply_eligibility(
                 out.units, metric, last_day, export_end
             )
-    for name, hist in zip(depth_events, results[1 : 1 + len(depth_events)], strict=True):
-        out.depth_histograms[name] = hist
-    if need_session:
-        nulls = int(results[-1].item())
-        if nulls:
-            out.notes.append(
-                f"{nulls} valid event(s) have no session id; they count for other metrics but "
-                "not for session depth."
-            )
+    for name, hist in zip(depth_events, hists, strict=True):
+        out.depth_histograms[name] = hist.with_columns(pl.col(DEPTH).cast(pl.Int64)).sort(
+            VARIANT, DEPTH
+        )
+    nulls = int(totals.item(0, "null_sessions")) if need_session else 0
+    if nulls:
+        out.notes.append(
+            f"{nulls} valid event(s) have no session id; they count for other metrics but "
+            "not for session depth."
+        )
     out.retention_curve = retention_curve(valid, units, export_end)
-    out.event_names = frozenset(
-        valid_frame.get_column(EVENT).cast(pl.String).unique().drop_nulls().to_list()
-    )
-    if schedule is not None:
+    out.event_names = frozenset(names.get_column(EVENT).drop_nulls().to_list())
+    if with_looks:
+        schedule = schedule_for(units, export_end)
+        slim = [UNIT, VARIANT, DAY, EVENT, TS, *([SESSION] if need_session else [])]
+        slim += [VALUE] if need_value else []
+        (rows,) = collect_all([valid.select(slim)])
+        rows = rows.with_columns(schedule.index(TS).alias(LOOK))
         out.looks = event_look_series(
-            valid, out.units, metrics, schedule, assignments.variants, output_event
+            rows.lazy(), out.units, metrics, schedule, assignments.variants, output_event
         )
     return out
 
 
-def _flag_duplicates(frame: pl.LazyFrame, key: list[str]) -> pl.LazyFrame:
-    """Mark exact repeats of a valid event (all of ``key`` equal) as duplicates.
-
-    Rows are hashed first; only rows whose hash repeats (true repeats plus the rare
-    collision) are compared exactly, so the result is exact and the expensive
-    multi-column comparison runs on a handful of rows.
-    """
-    valid = pl.col(REASON).is_null()
-    hashed = frame.with_columns(pl.when(valid).then(pl.struct(key).hash(seed=0)).alias("_h"))
-    repeats = (
-        hashed.filter(valid & pl.col("_h").is_duplicated())
-        .select(ROW, *key)
-        .sort(ROW)
-        .filter(~pl.struct(key).is_first_distinct())
-        .select(ROW, pl.lit(True).alias("_dup"))
-    )
-    return (
-        hashed.join(repeats, on=ROW, how="left", maintain_order="left")
-        .with_columns(
-            pl.when(pl.col("_dup").is_not_null())
-            .then(pl.lit("duplicate event (same unit, time, name, session and value)"))
-            .otherwise(pl.col(REASON))
-            .alias(REASON)
-        )
-        .drop("_h", "_dup")
-    )
-
-
 def _fail_on_unreadable_times(
-    frame: pl.LazyFrame, counts: pl.DataFrame, events: Table, column: str
+    frame: nw.LazyFrame, counts: pl.DataFrame, events: Table, column: str
 ) -> None:
-    reasons = dict(counts.iter_rows())
+    reasons = dict(counts.select(REASON, "len").iter_rows())
     bad = reasons.get("event with unparseable timestamp", 0)
-    if bad and bad == sum(n for r, n in reasons.items() if r != "event with null unit id"):
-        row, example = (
-            frame.filter(pl.col(REASON) == "event with unparseable timestamp")
-            .select(pl.col(ROW), pl.col("_ts_raw"))
-            .sort(ROW)
-            .head(1)
-            .collect()
-            .row(0)
+    if bad and bad == sum(
+        n for r, n in reasons.items() if r not in (None, "event with null unit id")
+    ):
+        (first,) = collect_all(
+            [
+                frame.filter(nw.col(REASON) == "event with unparseable timestamp")
+                .select(ROW, _TS_RAW)
+                .sort(ROW)
+                .head(1)
+            ]
         )
+        row, example = first.row(0)
         raise AbkitInputError(
             f"no event timestamp could be parsed (first at data row {row + 1}: {example!r}).",
             source=events.label,
@@ -344,36 +364,45 @@ def configured_export_end(spec: ExperimentSpec) -> dt.datetime | None:
 _TAIL_QUANTILE, _TAIL_GAP = 0.999, dt.timedelta(days=30)
 
 
-def _export_end(valid: pl.DataFrame, spec: ExperimentSpec, events: Table) -> dt.datetime:
-    configured = configured_export_end(spec)
-    if configured is not None:
-        return configured
-    stats = valid.select(
-        pl.col(TS).max().alias("end"), pl.col(TS).quantile(_TAIL_QUANTILE, "lower").alias("bulk")
-    )
-    value, bulk = stats.item(0, "end"), stats.item(0, "bulk")
-    if value is None:
+def _latest_event(
+    valid: nw.LazyFrame, end: dt.datetime | None, n: int, spec: ExperimentSpec, events: Table
+) -> dt.datetime:
+    """The export end taken from the latest of the ``n`` valid events (``end``), after
+    checking that it is neither in the future nor a straggler far after the bulk.
+
+    The bulk is the lower 99.9 % quantile, the k-th smallest time with
+    k = ⌊0.999·(n − 1)⌋ (0-based); it lies more than 30 days before ``end`` exactly when
+    more than k events do, which one count on the engine tells.
+    """
+    if end is None:
         raise AbkitInputError(
             "no event could be used (all were excluded; see the exclusions above), so there "
             "is nothing to analyse.",
             source=events.label,
         )
     now = dt.datetime.now(dt.UTC)
-    if value > now + dt.timedelta(days=1) or value - bulk > _TAIL_GAP:
-        late = valid.filter(pl.col(TS) > (now if value > now else bulk + _TAIL_GAP))
-        where = (
-            "in the future" if value > now else f"over {_TAIL_GAP.days} days after 99.9 % of them"
+    k = math.floor(_TAIL_QUANTILE * (n - 1))
+    (early,) = collect_all([valid.select(count_where(nw.col(TS) < nw.lit(end - _TAIL_GAP)))])
+    straggler = early.item() > k
+    if end <= now + dt.timedelta(days=1) and not straggler:
+        return end
+    if end > now:
+        where, after = "in the future", now
+    else:
+        (bulk,) = collect_all(
+            [valid.select(TS).sort(TS, descending=True).head(n - k).select(nw.col(TS).min())]
         )
-        raise AbkitInputError(
-            f"{late.height:,} event(s) are stamped {where} (the latest at {value.isoformat()}), "
-            "so the export end cannot be taken from the latest event: it would make immature "
-            "retention windows look mature and lower every rate.",
-            source=events.label,
-            column=spec.input.timestamp,
-            hint="Fix those timestamps, or set [input] export_end to the real end of the "
-            "export (events after it are then excluded and counted).",
-        )
-    return value
+        where, after = f"over {_TAIL_GAP.days} days after 99.9 % of them", bulk.item() + _TAIL_GAP
+    (late,) = collect_all([valid.select(count_where(nw.col(TS) > nw.lit(after)))])
+    raise AbkitInputError(
+        f"{late.item():,} event(s) are stamped {where} (the latest at {end.isoformat()}), "
+        "so the export end cannot be taken from the latest event: it would make immature "
+        "retention windows look mature and lower every rate.",
+        source=events.label,
+        column=spec.input.timestamp,
+        hint="Fix those timestamps, or set [input] export_end to the real end of the "
+        "export (events after it are then excluded and counted).",
+    )
 
 
 def _apply_eligibility(
@@ -401,7 +430,7 @@ CURVE_DAYS = 60
 
 
 def retention_curve(
-    valid: pl.LazyFrame, units: pl.DataFrame, export_end: dt.datetime
+    valid: nw.LazyFrame, units: pl.DataFrame, export_end: dt.datetime
 ) -> pl.DataFrame:
     """Per variant and day k = 0 … : units whose day k has fully elapsed (eligible) and
     how many of them had any event on day k (active)."""
@@ -427,15 +456,19 @@ def retention_curve(
         .select(VARIANT, DAY, "eligible")
         .filter(pl.col("eligible") > 0)
     )
-    active = (
-        valid.select(UNIT, DAY)
-        .unique()
-        .join(last.lazy(), on=UNIT)
-        .filter((pl.col(DAY) <= pl.col("last_day")) & (pl.col(DAY) <= horizon))
-        .group_by(VARIANT, DAY)
-        .len("active")
-        .collect()
+    # a unit's last complete day, on the engine: ⌊(end − assigned) / 24 h⌋ − 1
+    end_us = (export_end - _EPOCH) // dt.timedelta(microseconds=1)
+    last_day = (nw.lit(end_us) - epoch_microseconds(ASSIGNED_AT, valid)) // _DAY_US - 1
+    (active,) = collect_all(
+        [
+            valid.filter((nw.col(DAY) <= last_day) & (nw.col(DAY) <= horizon))
+            .select(UNIT, VARIANT, DAY)
+            .unique()
+            .group_by(VARIANT, DAY)
+            .agg(nw.len().alias("active"))
+        ]
     )
+    active = active.with_columns(pl.col(DAY).cast(pl.Int32), pl.col("active").cast(pl.UInt32))
     return (
         eligible.join(active, on=[VARIANT, DAY], how="left")
         .with_columns(pl.col("active").fill_null(0))

@@ -5,10 +5,17 @@ A metric names per-unit quantities by reference: an event name counts that event
 sessions and ``active_days`` counts days with any event.  Each reference is one
 per-unit aggregate (fixed horizon) and one per-(unit, look) increment (daily looks).
 The annotated event rows carry the columns named below.
+
+The per-unit aggregates are Narwhals expressions that every engine runs (Polars,
+DuckDB, PySpark, SQLFrame): a filtered aggregate is written as a conditional
+``when/then/otherwise`` and distinct counts leave nulls out explicitly, because
+``filter(...).sum()`` and null-free ``n_unique`` are not portable.  Counts are cast to
+Int64 (DuckDB sums integers to a 128-bit decimal) and value sums to Float64.
 """
 
 from __future__ import annotations
 
+import narwhals as nw
 import polars as pl
 
 from abkit.io.assignments import UNIT
@@ -41,19 +48,40 @@ def needs_value(ref: str) -> bool:
     return ref.endswith(VALUE_SUFFIX)
 
 
-def unit_aggregate(ref: str) -> pl.Expr:
+def count_where(condition: nw.Expr) -> nw.Expr:
+    """Number of rows where ``condition`` holds (0 for none), on any engine."""
+    return nw.when(condition).then(1).otherwise(0).sum().cast(nw.Int64)
+
+
+def any_where(condition: nw.Expr) -> nw.Expr:
+    """1 if ``condition`` holds on any row, else 0 (Int8), on any engine."""
+    return nw.when(condition).then(1).otherwise(0).max().cast(nw.Int8)
+
+
+def distinct_where(column: str, condition: nw.Expr | None = None) -> nw.Expr:
+    """Distinct non-null values of ``column`` (on rows where ``condition`` holds).
+
+    ``n_unique`` counts null as one more value on every engine, so one is taken off
+    when a null (or a row outside the condition) is present.
+    """
+    kept = nw.col(column) if condition is None else nw.when(condition).then(nw.col(column))
+    return (kept.n_unique() - any_where(kept.is_null())).cast(nw.Int64)
+
+
+def unit_aggregate(ref: str) -> nw.Expr:
     """The per-unit aggregate a reference names, over a unit's valid events."""
     if ref == SESSIONS:
-        return pl.col(SESSION).drop_nulls().n_unique()
+        return distinct_where(SESSION)
     if ref == ACTIVE_DAYS:
-        return pl.col(DAY).n_unique()
+        return distinct_where(DAY)
     if ref.startswith(IN_SESSION):
-        return (
-            (pl.col(EVENT) == ref.removeprefix(IN_SESSION)) & pl.col(SESSION).is_not_null()
-        ).sum()
+        event = ref.removeprefix(IN_SESSION)
+        return count_where((nw.col(EVENT) == event) & ~nw.col(SESSION).is_null())
     if ref.endswith(VALUE_SUFFIX):
-        return pl.col(VALUE).filter(pl.col(EVENT) == ref.removesuffix(VALUE_SUFFIX)).sum()
-    return (pl.col(EVENT) == ref).sum()
+        event = ref.removesuffix(VALUE_SUFFIX)
+        value = nw.when(nw.col(EVENT) == event).then(nw.col(VALUE)).otherwise(0.0)
+        return value.sum().cast(nw.Float64)
+    return count_where(nw.col(EVENT) == ref)
 
 
 def look_increments(valid: pl.LazyFrame, ref: str) -> pl.LazyFrame:

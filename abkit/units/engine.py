@@ -1,0 +1,150 @@
+"""The engine the events live on: Polars by default, or the user's DuckDB, PySpark or
+SQLFrame session.
+
+The units stage is written once against Narwhals (https://narwhals-dev.github.io/narwhals/)
+and runs where the events are.  What differs between engines is gathered here:
+
+* :func:`ship` moves a small Polars table (the assignments) to the events' engine, so
+  that the join runs there;
+* :func:`epoch_microseconds` turns a timestamp into microseconds since 1970 (Narwhals'
+  ``dt.timestamp`` and duration totals are not available on DuckDB and Spark);
+* :func:`collect_all` brings several small results back as Polars frames (on Polars
+  in one ``collect_all``, so the shared scan of the events runs once);
+* :func:`require_utc` refuses a DuckDB or Spark session whose time zone is not UTC,
+  because day boundaries are computed from clock fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import narwhals as nw
+import polars as pl
+
+from abkit.errors import AbkitInputError
+
+_US_PER_DAY = 86_400_000_000
+_US_PER_HOUR = 3_600_000_000
+_US_PER_MINUTE = 60_000_000
+_US_PER_SECOND = 1_000_000
+# leap years in 1 … 1969 (n // 4 - n // 100 + n // 400 at n = 1969)
+_LEAP_YEARS_BEFORE_1970 = 477
+
+
+def engine_name(frame: nw.LazyFrame) -> str:
+    """'polars', 'duckdb', 'pyspark', 'sqlframe', … (Narwhals' implementation name)."""
+    return str(frame.implementation.value)
+
+
+def on_polars(frame: nw.LazyFrame) -> bool:
+    return frame.implementation is nw.Implementation.POLARS
+
+
+def ship(table: pl.DataFrame, like: nw.LazyFrame) -> nw.LazyFrame:
+    """``table`` as a lazy frame on the engine (and session) of ``like``.
+
+    DuckDB joins only relations of one connection and a relation does not expose its
+    connection, so the table is read by a query run on ``like`` itself (DuckDB scans
+    a Python Arrow table by name: https://duckdb.org/docs/guides/python/sql_on_arrow).
+    """
+    native = nw.to_native(like)
+    impl = like.implementation
+    if impl is nw.Implementation.POLARS:
+        return nw.from_native(table.lazy())
+    if impl is nw.Implementation.DUCKDB:
+        _abkit_table = table.to_arrow()
+        return nw.from_native(native.query("_abkit_like", "select * from _abkit_table"))
+    if impl is nw.Implementation.PYSPARK:
+        return nw.from_native(table).lazy(backend=impl, session=native.sparkSession)
+    if impl is nw.Implementation.SQLFRAME:
+        return nw.from_native(table).lazy(backend=impl, session=native.session)
+    raise AbkitInputError(
+        f"events on the '{engine_name(like)}' engine are not supported; use a Polars "
+        "frame, a DuckDB relation or a Spark / SQLFrame DataFrame."
+    )
+
+
+def require_utc(like: nw.LazyFrame, label: str) -> None:
+    """Refuse a DuckDB or Spark session whose time zone is not UTC (clock fields of
+    timestamps, and so the day after assignment, would shift with summer time)."""
+    native = nw.to_native(like)
+    impl = like.implementation
+    if impl is nw.Implementation.DUCKDB:
+        zone = native.query("_abkit_like", "select current_setting('TimeZone')").fetchone()[0]
+        fix = "SET TimeZone = 'UTC' on the connection"
+    elif impl is nw.Implementation.PYSPARK:
+        zone = native.sparkSession.conf.get("spark.sql.session.timeZone")
+        fix = "spark.conf.set('spark.sql.session.timeZone', 'UTC')"
+    else:
+        return
+    if zone not in ("UTC", "Etc/UTC", "GMT", "Z"):
+        raise AbkitInputError(
+            f"the {engine_name(like)} session's time zone is {zone!r}; abkit counts days "
+            "after assignment in UTC.",
+            source=label,
+            hint=f"Run {fix} before the analysis.",
+        )
+
+
+def epoch_microseconds(column: str, like: nw.LazyFrame) -> nw.Expr:
+    """Microseconds since 1970-01-01 of a timestamp column, as Int64.
+
+    Polars reads them directly; elsewhere they are assembled from clock fields:
+    days before the year = 365·(y − 1970) + leap years in [1970, y) with the
+    Gregorian rule (n//4 − n//100 + n//400 leap years in 1 … n), plus the ordinal day,
+    hour, minute, second and microsecond.
+    """
+    col = nw.col(column)
+    if on_polars(like):
+        return col.dt.timestamp("us")
+    dt_ = col.dt
+    year = dt_.year().cast(nw.Int64)
+    before = year - 1
+    leap = before // 4 - before // 100 + before // 400 - _LEAP_YEARS_BEFORE_1970
+    days = 365 * (year - 1970) + leap + dt_.ordinal_day().cast(nw.Int64) - 1
+    clock = (
+        dt_.hour().cast(nw.Int64) * _US_PER_HOUR
+        + dt_.minute().cast(nw.Int64) * _US_PER_MINUTE
+        + dt_.second().cast(nw.Int64) * _US_PER_SECOND
+        + dt_.microsecond().cast(nw.Int64)
+    )
+    return (days.cast(nw.Int64) * _US_PER_DAY + clock).cast(nw.Int64)
+
+
+def days_between(start: str, end: str, like: nw.LazyFrame) -> nw.Expr:
+    """Whole days (24 h) from ``start`` to ``end``: ⌊(end − start) / 24 h⌋ as Int32."""
+    span = epoch_microseconds(end, like) - epoch_microseconds(start, like)
+    return (span // _US_PER_DAY).cast(nw.Int32)
+
+
+def left_join(frame: nw.LazyFrame, other: nw.LazyFrame, on: str) -> nw.LazyFrame:
+    """``frame`` left-joined to ``other``; on Polars the rows keep their input order."""
+    if on_polars(frame):
+        native = nw.to_native(frame).join(
+            nw.to_native(other), on=on, how="left", maintain_order="left"
+        )
+        return nw.from_native(native)
+    return frame.join(other, on=on, how="left")
+
+
+def distinct(frame: nw.LazyFrame) -> nw.LazyFrame:
+    """The distinct rows of ``frame``; on Polars in their first-seen order, so that
+    float sums over them are added in the same order on every run (with
+    :func:`left_join`, the order of the export)."""
+    if on_polars(frame):
+        return nw.from_native(nw.to_native(frame).unique(maintain_order=True))
+    return frame.unique()
+
+
+def collect_all(frames: Sequence[nw.LazyFrame]) -> list[pl.DataFrame]:
+    """Run the queries and return Polars frames.
+
+    On Polars one ``pl.collect_all`` runs them together (common subplans, such as the
+    scan and join of the events, are computed once) on the in-memory engine, whose
+    float sums come out in a fixed order (same input, same bits).
+    """
+    if not frames:
+        return []
+    if all(on_polars(f) for f in frames):
+        return pl.collect_all([nw.to_native(f) for f in frames], engine="in-memory")
+    return [f.collect("polars").to_native() for f in frames]
