@@ -5,7 +5,8 @@ The units stage is written once against Narwhals (https://narwhals-dev.github.io
 and runs where the events are.  What differs between engines is gathered here:
 
 * :func:`ship` moves a small Polars table (the assignments) to the events' engine, so
-  that the join runs there;
+  that the join runs there (on SQLFrame over DuckDB as a table ``_abkit_<hash>`` of the
+  session's connection);
 * :func:`epoch_microseconds` turns a timestamp into microseconds since 1970 (Narwhals'
   ``dt.timestamp`` and duration totals are not available on DuckDB and Spark);
 * :func:`collect_all` brings several small results back as Polars frames (on Polars
@@ -57,7 +58,16 @@ def ship(table: pl.DataFrame, like: nw.LazyFrame) -> nw.LazyFrame:
     if impl is nw.Implementation.PYSPARK:
         return nw.from_native(table).lazy(backend=impl, session=native.sparkSession)
     if impl is nw.Implementation.SQLFRAME:
-        return nw.from_native(table).lazy(backend=impl, session=native.session)
+        session = native.session
+        connection = getattr(session, "_conn", None)
+        if connection is None:  # not on DuckDB: SQLFrame writes the rows into the query
+            return nw.from_native(table).lazy(backend=impl, session=session)
+        # SQLFrame on DuckDB reads tables of its connection (a registered view has no
+        # schema for it); the table is named by its content, so a re-run replaces it
+        name = f"_abkit_{table.hash_rows().sum() & 0xFFFFFFFF:08x}"
+        _abkit_table = table.to_arrow()
+        connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _abkit_table")
+        return nw.from_native(session.table(name))
     raise AbkitInputError(
         f"events on the '{engine_name(like)}' engine are not supported; use a Polars "
         "frame, a DuckDB relation or a Spark / SQLFrame DataFrame."
@@ -70,7 +80,7 @@ def require_utc(like: nw.LazyFrame, label: str) -> None:
     native = nw.to_native(like)
     impl = like.implementation
     if impl is nw.Implementation.DUCKDB:
-        zone = native.query("_abkit_like", "select current_setting('TimeZone')").fetchone()[0]
+        zone = native.query("_abkit_like", "select current_setting('TimeZone')").fetchall()[0][0]
         fix = "SET TimeZone = 'UTC' on the connection"
     elif impl is nw.Implementation.PYSPARK:
         zone = native.sparkSession.conf.get("spark.sql.session.timeZone")

@@ -1,0 +1,198 @@
+"""The units stage on every engine: the same export analysed from Polars, DuckDB and
+SQLFrame gives the same result to 1e-12 (Spark: tests/test_spark.py).
+
+The exports are built to reach every branch of the stage: excluded rows of each
+reason, exact duplicates, a unit in two variants, value sums, session depth, retention
+windows, a derived assignment table, daily looks and B2B accounts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+import pytest
+
+import abkit
+from abkit.errors import AbkitInputError
+from abkit.simulate import simulate
+from tests.conftest import EXAMPLE
+from tests.engines import assert_same_numbers, required, to_duckdb, to_sqlframe
+
+UTC = dt.UTC
+
+METRICS = [
+    {"name": "d1", "type": "retention", "day": 1},
+    {"name": "d2_7", "type": "retention", "window": [2, 7], "events": ["ai_output"]},
+    {"name": "share_rate", "type": "ratio", "numerator": "share", "denominator": "ai_output"},
+    {"name": "depth", "type": "session_depth"},
+    {"name": "sessions", "type": "mean", "column": "sessions"},
+    {"name": "days", "type": "mean", "column": "active_days"},
+    {
+        "name": "latency",
+        "type": "ratio",
+        "numerator": "ai_output.value",
+        "denominator": "ai_output",
+    },
+    {"name": "errors", "type": "proportion", "column": "error"},
+]
+
+
+@pytest.fixture(scope="module")
+def duckdb_connection() -> Any:
+    duckdb = required("duckdb")
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    return connection
+
+
+@pytest.fixture(scope="module")
+def on_duckdb(duckdb_connection: Any) -> Callable[[pl.DataFrame], Any]:
+    """A function putting a Polars frame on DuckDB."""
+    return lambda frame: to_duckdb(frame, duckdb_connection)
+
+
+@pytest.fixture(scope="module", params=["duckdb", "sqlframe"])
+def engine(request: pytest.FixtureRequest, duckdb_connection: Any) -> Callable[[pl.DataFrame], Any]:
+    """A function putting a Polars frame on the engine under test (SQLFrame spends
+    seconds generating SQL per analysis, so it runs the broadest cases only)."""
+    if request.param == "duckdb":
+        return lambda frame: to_duckdb(frame, duckdb_connection)
+    required("sqlframe")
+    from sqlframe.duckdb import DuckDBSession
+
+    session = DuckDBSession(conn=duckdb_connection)
+    names = iter(f"t{i}" for i in range(10**6))
+    return lambda frame: to_sqlframe(frame, session, duckdb_connection, next(names))
+
+
+def _hostile(users: int = 1500, seed: int = 5) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A simulated export plus one row of every kind the stage must exclude."""
+    sim = simulate(users=users, days=21, enrol_days=7, seed=seed)
+    assignments, events = sim.assignments, sim.events
+    first = events.row(0, named=True)
+    t0 = assignments["assigned_at"].min()
+    odd = pl.DataFrame(
+        [
+            first,  # an exact duplicate
+            first,  # and another
+            {**first, "user_id": None},
+            {**first, "event": None},
+            {**first, "timestamp": None},
+            {**first, "user_id": 10**9},  # not assigned
+            {**first, "timestamp": t0 - dt.timedelta(days=30)},  # before assignment
+            {**first, "user_id": 10**9 + 1},  # in two variants (below)
+        ],
+        schema=events.schema,
+    )
+    twice = pl.DataFrame(
+        {
+            "user_id": [10**9 + 1, 10**9 + 1],
+            "variant": ["control", "treatment"],
+            "assigned_at": [t0, t0],
+        },
+        schema=assignments.schema,
+    )
+    return pl.concat([assignments, twice]), pl.concat([events, odd])
+
+
+def _both(
+    engine: Callable[[pl.DataFrame], Any],
+    assignments: pl.DataFrame | None,
+    events: pl.DataFrame,
+    config: dict[str, Any],
+    **kw: Any,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The result from Polars and from the engine (events, and assignments, on it)."""
+    if assignments is None:  # a single events table
+        reference = abkit.analyze(events, config, **kw)
+        other = abkit.analyze(engine(events), config, **kw)
+    else:
+        reference = abkit.analyze(assignments, config, events=events, **kw)
+        other = abkit.analyze(engine(assignments), config, events=engine(events), **kw)
+    return reference.to_dict(), other.to_dict()
+
+
+def test_the_bundled_example_is_the_same_on_the_engine(engine):
+    assignments = pl.read_parquet(EXAMPLE / "assignments.parquet")
+    events = pl.read_parquet(EXAMPLE / "events.parquet")
+    config = abkit.load_config(EXAMPLE / "experiment.toml")
+    reference = abkit.analyze(assignments, config, events=events).to_dict()
+    other = abkit.analyze(engine(assignments), config, events=engine(events)).to_dict()
+    assert_same_numbers(reference, other)
+
+
+def test_every_exclusion_reason_and_metric_type_is_the_same_on_the_engine(engine):
+    assignments, events = _hostile()
+    reference, other = _both(engine, assignments, events, {"metrics": METRICS})
+    assert_same_numbers(reference, other)
+    reasons = {e["reason"] for e in reference["exclusions"]}
+    assert any("duplicate" in r for r in reasons)
+    assert any("before assignment" in r for r in reasons)
+    assert any("excluded from the assignments" in r for r in reasons)
+
+
+def test_a_single_events_table_is_the_same_on_the_engine(on_duckdb):
+    engine = on_duckdb
+    sim = simulate(users=1200, days=14, enrol_days=5, seed=8)
+    single = sim.events.join(sim.assignments.select("user_id", "variant"), on="user_id")
+    config = {"metrics": METRICS[:4]}
+    reference, other = _both(engine, None, single, config)
+    assert_same_numbers(reference, other)
+
+
+def test_daily_looks_are_the_same_on_the_engine(engine):
+    _looks(engine, "msprt")
+
+
+def test_group_sequential_looks_are_the_same_on_duckdb(on_duckdb):
+    _looks(on_duckdb, "gst")
+
+
+def _looks(engine: Callable[[pl.DataFrame], Any], method: str) -> None:
+    sim = simulate(users=1500, days=14, enrol_days=5, seed=9)
+    config = {"metrics": METRICS[:3] + METRICS[6:7], "sequential": {"method": method}}
+    reference, other = _both(engine, sim.assignments, sim.events, config)
+    assert_same_numbers(reference, other)
+
+
+def test_b2b_accounts_are_the_same_on_the_engine(on_duckdb):
+    engine = on_duckdb
+    sim = simulate(users=1500, days=21, enrol_days=7, seed=10, mode="b2b")
+    config = {
+        "experiment": {"mode": "b2b"},
+        "metrics": [
+            {"name": "d1", "type": "retention", "day": 1},
+            {"name": "adopt", "type": "adoption", "event": "share"},
+            {"name": "ttv", "type": "time_to_value", "event": "share"},
+        ],
+        "b2b": {"resamples": 2000, "seed": 1},
+    }
+    reference, other = _both(engine, sim.assignments, sim.events, config)
+    assert_same_numbers(reference, other)
+
+
+def test_text_unit_ids_against_integer_assignments_are_the_same_on_the_engine(on_duckdb):
+    engine = on_duckdb
+    sim = simulate(users=800, days=10, enrol_days=4, seed=11)
+    events = sim.events.with_columns(pl.col("user_id").cast(pl.String))
+    reference, other = _both(engine, sim.assignments, events, {"metrics": METRICS[:3]})
+    assert_same_numbers(reference, other)
+
+
+def test_a_text_timestamp_on_an_engine_is_refused_with_the_cast_to_use(duckdb_connection):
+    sim = simulate(users=200, days=5, enrol_days=2, seed=12)
+    events = sim.events.with_columns(pl.col("timestamp").dt.to_string())
+    with pytest.raises(AbkitInputError, match=r"CAST\(timestamp AS TIMESTAMP\)"):
+        abkit.analyze(sim.assignments, events=to_duckdb(events, duckdb_connection))
+
+
+def test_a_duckdb_session_outside_utc_is_refused(duckdb_connection):
+    duckdb = required("duckdb")
+    berlin = duckdb.connect()
+    berlin.execute("SET TimeZone = 'Europe/Berlin'")
+    sim = simulate(users=200, days=5, enrol_days=2, seed=12)
+    with pytest.raises(AbkitInputError, match="SET TimeZone = 'UTC'"):
+        abkit.analyze(sim.assignments, events=to_duckdb(sim.events, berlin))
