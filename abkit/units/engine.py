@@ -5,8 +5,8 @@ The units stage is written once against Narwhals (https://narwhals-dev.github.io
 and runs where the events are.  What differs between engines is gathered here:
 
 * :func:`ship` moves a small Polars table (the assignments) to the events' engine, so
-  that the join runs there (on SQLFrame over DuckDB as a table ``_abkit_<hash>`` of the
-  session's connection);
+  that the join runs there (on SQLFrame over DuckDB as a table of the
+  session's connection, named ``_abkit_<random hex>``);
 * :func:`epoch_microseconds` turns a timestamp into microseconds since 1970 (Narwhals'
   ``dt.timestamp`` and duration totals are not available on DuckDB and Spark);
 * :func:`collect_all` brings several small results back as Polars frames (on Polars
@@ -17,6 +17,7 @@ and runs where the events are.  What differs between engines is gathered here:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 import narwhals as nw
@@ -63,8 +64,8 @@ def ship(table: pl.DataFrame, like: nw.LazyFrame) -> nw.LazyFrame:
         if connection is None:  # not on DuckDB: SQLFrame writes the rows into the query
             return nw.from_native(table).lazy(backend=impl, session=session)
         # SQLFrame on DuckDB reads tables of its connection (a registered view has no
-        # schema for it); the table is named by its content, so a re-run replaces it
-        name = f"_abkit_{table.hash_rows().sum() & 0xFFFFFFFF:08x}"
+        # schema for it)
+        name = f"_abkit_{uuid.uuid4().hex[:16]}"
         _abkit_table = table.to_arrow()
         connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _abkit_table")
         return nw.from_native(session.table(name))
