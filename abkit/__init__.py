@@ -7,6 +7,9 @@ Public API::
     result.table          # Polars DataFrame, one row per metric × treatment
     result.to_dict()      # the CLI's JSON
     result.to_markdown()  # a PR-review summary
+
+    # events on DuckDB or Spark: the units stage runs there
+    abkit.analyze("assignments.parquet", events=spark.table("events"))
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ __all__ = [
     "analyze",
     "load_config",
     "power_analysis",
+    "read_on",
     "simulate",
     "write_report",
 ]
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
     from abkit.analysis import analyze
     from abkit.config import ExperimentSpec, load_config
     from abkit.errors import AbkitInputError, ConfigError
+    from abkit.io.engines import read_on
     from abkit.power import power_analysis
     from abkit.report.bundle import write_bundle as write_report
     from abkit.result import AnalysisResult
@@ -45,6 +50,7 @@ _LAZY = {
     "AnalysisResult": "abkit.result",
     "simulate": "abkit.simulate",
     "power_analysis": "abkit.power",
+    "read_on": "abkit.io.engines",
     "write_report": ("abkit.report.bundle", "write_bundle"),
 }
 

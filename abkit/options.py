@@ -17,6 +17,8 @@ Direction = Literal["increase", "decrease"]
 Correction = Literal["holm", "bh", "none"]
 # Lan–DeMets spending function of a group-sequential design (abkit.stats.group_sequential)
 Spending = Literal["obrien_fleming", "pocock"]
+# where the events are read and reduced to per-unit rows (abkit.io.engines)
+Engine = Literal["polars", "duckdb", "spark"]
 # B2B estimand: user (ratio of account sums) or account (mean of account values)
 Weighting = Literal["user", "account"]
 

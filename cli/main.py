@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from abkit.options import InputKind, Mode, SequentialMethod, choices
+from abkit.options import Engine, InputKind, Mode, SequentialMethod, choices
 
 EXIT_USER_ERROR = 2
 
@@ -119,6 +119,14 @@ def cli() -> None:
     "--account",
     help="Account id column for B2B mode (overrides [experiment] account; default account_id).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(choices(Engine)),
+    default="polars",
+    show_default=True,
+    help="Read the events with this engine and reduce them to per-unit rows there "
+    '(duckdb, or a local Spark session; pip install "abkit[duckdb]" / "abkit[spark]").',
+)
 @_user_errors
 def analyze(
     data: str,
@@ -135,6 +143,7 @@ def analyze(
     unit: str | None,
     variant: str | None,
     account: str | None,
+    engine: Engine,
 ) -> None:
     """Analyse an experiment export.
 
@@ -145,6 +154,10 @@ def analyze(
     import abkit
     from abkit.errors import AbkitInputError
 
+    if events is not None:
+        events = abkit.read_on(engine, events)
+    elif engine != "polars":
+        data = abkit.read_on(engine, data)
     result = abkit.analyze(
         data,
         config,

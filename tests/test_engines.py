@@ -9,6 +9,8 @@ windows, a derived assignment table, daily looks and B2B accounts.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -196,3 +198,28 @@ def test_a_duckdb_session_outside_utc_is_refused(duckdb_connection):
     sim = simulate(users=200, days=5, enrol_days=2, seed=12)
     with pytest.raises(AbkitInputError, match="SET TimeZone = 'UTC'"):
         abkit.analyze(sim.assignments, events=to_duckdb(sim.events, berlin))
+
+
+def test_the_cli_reads_a_csv_export_with_duckdb_and_gives_the_polars_numbers(tmp_path):
+    from click.testing import CliRunner
+
+    from abkit_cli.main import cli
+
+    required("duckdb")
+    sim = simulate(users=600, days=10, enrol_days=4, seed=13)
+    sim.assignments.write_csv(tmp_path / "a.csv")
+    sim.events.write_csv(tmp_path / "e.csv")
+    runs = {}
+    for engine in ("polars", "duckdb"):
+        args = [str(tmp_path / "a.csv"), str(tmp_path / "e.csv"), "-f", "json"]
+        out = CliRunner().invoke(cli, ["analyze", *args, "--engine", engine])
+        assert out.exit_code == 0, out.output
+        runs[engine] = json.loads(out.stdout)
+    assert_same_numbers(runs["polars"], runs["duckdb"])
+
+
+def test_a_missing_engine_names_the_extra_to_install(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "duckdb", None)  # import duckdb now raises ImportError
+    (tmp_path / "e.parquet").write_bytes(b"")
+    with pytest.raises(AbkitInputError, match=r'pip install "abkit\[duckdb\]"'):
+        abkit.read_on("duckdb", tmp_path / "e.parquet")

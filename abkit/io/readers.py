@@ -211,6 +211,23 @@ def _check_flat(frame: pl.LazyFrame, label: str) -> None:
             )
 
 
+def export_files(source: str | Path) -> tuple[list[Path], str]:
+    """The files of a path, glob or folder and their one format (csv, tsv, parquet,
+    ndjson), told by extension."""
+    files = _files(source)
+    formats = {_FORMATS.get(f.suffix.lower()) for f in files}
+    if None in formats:
+        bad = next(f for f in files if f.suffix.lower() not in _FORMATS)
+        raise AbkitInputError(
+            f"cannot tell the format of '{bad}' from its extension; use .csv, .tsv, "
+            ".parquet, .ndjson or .jsonl."
+        )
+    known = sorted(f for f in formats if f is not None)
+    if len(known) > 1:
+        raise AbkitInputError(f"'{source}' mixes file formats ({', '.join(known)}).")
+    return files, known[0]
+
+
 def read_table(source: Data, label: str | None = None) -> Table:
     """Open ``source`` lazily.
 
@@ -225,18 +242,7 @@ def read_table(source: Data, label: str | None = None) -> Table:
         return Table.of(source, label or "lazy frame")
     if not isinstance(source, str | Path):
         return _engine_table(source, label)
-    files = _files(source)
-    formats = {_FORMATS.get(f.suffix.lower()) for f in files}
-    if None in formats:
-        bad = next(f for f in files if f.suffix.lower() not in _FORMATS)
-        raise AbkitInputError(
-            f"cannot tell the format of '{bad}' from its extension; use .csv, .tsv, "
-            ".parquet, .ndjson or .jsonl."
-        )
-    known = sorted(f for f in formats if f is not None)
-    if len(known) > 1:
-        raise AbkitInputError(f"'{source}' mixes file formats ({', '.join(known)}).")
-    fmt = known[0]
+    files, fmt = export_files(source)
     paths = [str(f) for f in files]
     label = label or str(source)
     separator = "\t" if fmt == "tsv" else ","
