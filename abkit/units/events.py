@@ -35,7 +35,6 @@ from abkit.units.engine import (
     days_between,
     distinct,
     engine_name,
-    epoch_microseconds,
     left_join,
     require_utc,
     ship,
@@ -55,8 +54,8 @@ from abkit.units.references import (
 
 DEPTH = "depth"
 _DAY_US = 86_400_000_000
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _TS_RAW, _BLANK, _EXCLUDED = "_ts_raw", "_blank", "_excluded"
+_LAST_ACTIVE = "_last_active_day"
 DUPLICATE_EVENT = "duplicate event (same unit, time, name, session and value)"
 
 EVENT_BEFORE_ASSIGNMENT = "event before assignment (ignored for outcomes)"
@@ -247,18 +246,22 @@ def event_units(
         m.name: e for m in metrics if (e := m.kind.session_histogram_event(m, output_event))
     }
     queries = [
-        valid.group_by(UNIT).agg(aggregates) if aggregates else valid.select(UNIT).unique(),
-        frame.group_by(REASON).agg(nw.len()),
-        valid.select(
+        # per unit: the metrics' aggregates and the last day with an event (retention curve)
+        valid.group_by(UNIT).agg(*aggregates, nw.col(DAY).max().alias(_LAST_ACTIVE)),
+        # rows per exclusion reason, and the event names found among the valid ones
+        frame.group_by(REASON, EVENT).agg(nw.len()),
+        # valid events per UTC day: totals, the export end and the straggler check
+        valid.group_by(nw.col(TS).dt.date().alias("date")).agg(
             nw.len().alias("n"),
             nw.col(TS).max().alias("end"),
-            *(
-                [count_where(nw.col(SESSION).is_null()).alias("null_sessions")]
-                if need_session
-                else []
-            ),
+            *([count_where(nw.col(SESSION).is_null()).alias("nulls")] if need_session else []),
         ),
-        valid.select(EVENT).unique(),
+        # units active on day k after assignment, per variant (retention curve)
+        valid.filter(nw.col(DAY) <= CURVE_DAYS)
+        .select(UNIT, VARIANT, DAY)
+        .unique()
+        .group_by(VARIANT, DAY)
+        .agg(nw.len().alias("active")),
     ]
     for event in depth_events.values():
         queries.append(
@@ -269,11 +272,13 @@ def event_units(
             .agg(nw.len().alias("sessions"))
         )
     try:
-        per_unit, counts, totals, names, *hists = collect_all(queries)
+        # the only pass over the events (on Polars the shared scan, join and
+        # de-duplication run once for all the queries)
+        per_unit, by_reason, daily, active, *hists = collect_all(queries)
     except Exception as exc:  # the engine's own error type (Polars, DuckDB, Spark …)
         raise AbkitInputError(f"could not process the events: {exc}", source=events.label) from None
-    counts = counts.with_columns(pl.col("len").cast(pl.Int64))
-    used, end = int(totals.item(0, "n")), totals.item(0, "end")
+    used = int(daily["n"].sum())
+    counts = by_reason.group_by(REASON).agg(pl.col("len").cast(pl.Int64).sum())
     valid_rows = int(counts.filter(pl.col(REASON).is_null())["len"].sum())
     repeats = pl.DataFrame(
         {REASON: [DUPLICATE_EVENT, None], "len": [valid_rows - used, used - valid_rows]},
@@ -282,7 +287,9 @@ def event_units(
     counts = pl.concat([counts, repeats]).group_by(REASON).agg(pl.col("len").sum())
     _fail_on_unreadable_times(frame, counts, events, inp.timestamp)
     ledger.add_counts("events", counts)
-    export_end = configured_end or _latest_event(valid, end, used, spec, events)
+    export_end = configured_end or _latest_event(valid, daily, spec, events)
+    last_active = per_unit.select(UNIT, _LAST_ACTIVE)
+    per_unit = per_unit.drop(_LAST_ACTIVE)
     table = units.join(per_unit, on=UNIT, how="left")
     keep_null = {value_column(m) for m in metrics if not m.kind.zero_when_inactive}
     fill = [c for c in per_unit.columns if c != UNIT and c not in keep_null]
@@ -298,14 +305,15 @@ def event_units(
         out.depth_histograms[name] = hist.with_columns(pl.col(DEPTH).cast(pl.Int64)).sort(
             VARIANT, DEPTH
         )
-    nulls = int(totals.item(0, "null_sessions")) if need_session else 0
+    nulls = int(daily["nulls"].sum()) if need_session else 0
     if nulls:
         out.notes.append(
             f"{nulls} valid event(s) have no session id; they count for other metrics but "
             "not for session depth."
         )
-    out.retention_curve = retention_curve(valid, units, export_end)
-    out.event_names = frozenset(names.get_column(EVENT).drop_nulls().to_list())
+    out.retention_curve = retention_curve(active, last_active, units, export_end)
+    valid_names = by_reason.filter(pl.col(REASON).is_null()).get_column(EVENT)
+    out.event_names = frozenset(valid_names.drop_nulls().to_list())
     if with_looks:
         schedule = schedule_for(units, export_end)
         slim = [UNIT, VARIANT, DAY, EVENT, TS, *([SESSION] if need_session else [])]
@@ -365,25 +373,39 @@ _TAIL_QUANTILE, _TAIL_GAP = 0.999, dt.timedelta(days=30)
 
 
 def _latest_event(
-    valid: nw.LazyFrame, end: dt.datetime | None, n: int, spec: ExperimentSpec, events: Table
+    valid: nw.LazyFrame, daily: pl.DataFrame, spec: ExperimentSpec, events: Table
 ) -> dt.datetime:
-    """The export end taken from the latest of the ``n`` valid events (``end``), after
-    checking that it is neither in the future nor a straggler far after the bulk.
+    """The export end taken from the latest valid event, after checking that it is
+    neither in the future nor a straggler far after the bulk of the events.
 
-    The bulk is the lower 99.9 % quantile, the k-th smallest time with
-    k = ⌊0.999·(n − 1)⌋ (0-based); it lies more than 30 days before ``end`` exactly when
-    more than k events do, which one count on the engine tells.
+    The bulk is the lower 99.9 % quantile of the n event times, the k-th smallest with
+    k = ⌊0.999·(n − 1)⌋ (0-based).  The per-day counts (``daily``: date, n, end) place it
+    within one day; only when that day straddles the 30-day limit does one more count
+    on the engine decide (it lies more than 30 days before the end exactly when more
+    than k events do).
     """
+    end = daily["end"].max()
     if end is None:
         raise AbkitInputError(
             "no event could be used (all were excluded; see the exclusions above), so there "
             "is nothing to analyse.",
             source=events.label,
         )
+    assert isinstance(end, dt.datetime)
     now = dt.datetime.now(dt.UTC)
+    n = int(daily["n"].sum())
     k = math.floor(_TAIL_QUANTILE * (n - 1))
-    (early,) = collect_all([valid.select(count_where(nw.col(TS) < nw.lit(end - _TAIL_GAP)))])
-    straggler = early.item() > k
+    days = daily.sort("date").with_columns(pl.col("n").cum_sum().alias("seen"))
+    bulk_date = days.filter(pl.col("seen") > k)["date"][0]
+    bulk_day = dt.datetime.combine(bulk_date, dt.time(), dt.UTC)
+    limit = end - _TAIL_GAP
+    if bulk_day + dt.timedelta(days=1) <= limit:
+        straggler = True
+    elif bulk_day > limit:
+        straggler = False
+    else:  # the bulk lies on the day that holds the limit: count exactly
+        (early,) = collect_all([valid.select(count_where(nw.col(TS) < nw.lit(limit)))])
+        straggler = early.item() > k
     if end <= now + dt.timedelta(days=1) and not straggler:
         return end
     if end > now:
@@ -430,10 +452,16 @@ CURVE_DAYS = 60
 
 
 def retention_curve(
-    valid: nw.LazyFrame, units: pl.DataFrame, export_end: dt.datetime
+    active: pl.DataFrame, last_active: pl.DataFrame, units: pl.DataFrame, export_end: dt.datetime
 ) -> pl.DataFrame:
     """Per variant and day k = 0 … : units whose day k has fully elapsed (eligible) and
-    how many of them had any event on day k (active)."""
+    how many of them had any event on day k (active).
+
+    ``active`` counts units with an event on day k whether or not the day is over; a
+    unit's unfinished day, ⌊(end − assigned) / 24 h⌋, is the latest day it can have an
+    event on, so it is counted there exactly when its last active day
+    (``last_active``) equals it, and those units are taken off.
+    """
     elapsed = (pl.lit(export_end) - pl.col(ASSIGNED_AT)).dt.total_microseconds() // _DAY_US
     last = units.select(UNIT, VARIANT, (elapsed - 1).alias("last_day"))
     latest = last["last_day"].max()
@@ -456,21 +484,23 @@ def retention_curve(
         .select(VARIANT, DAY, "eligible")
         .filter(pl.col("eligible") > 0)
     )
-    # a unit's last complete day, on the engine: ⌊(end − assigned) / 24 h⌋ − 1
-    end_us = (export_end - _EPOCH) // dt.timedelta(microseconds=1)
-    last_day = (nw.lit(end_us) - epoch_microseconds(ASSIGNED_AT, valid)) // _DAY_US - 1
-    (active,) = collect_all(
-        [
-            valid.filter((nw.col(DAY) <= last_day) & (nw.col(DAY) <= horizon))
-            .select(UNIT, VARIANT, DAY)
-            .unique()
-            .group_by(VARIANT, DAY)
-            .agg(nw.len().alias("active"))
-        ]
+    unfinished = (
+        last.join(last_active, on=UNIT)
+        .filter(pl.col(_LAST_ACTIVE) == pl.col("last_day") + 1)
+        .group_by(VARIANT, pl.col(_LAST_ACTIVE).cast(pl.Int32).alias(DAY))
+        .len("unfinished")
     )
-    active = active.with_columns(pl.col(DAY).cast(pl.Int32), pl.col("active").cast(pl.UInt32))
+    counted = (
+        active.with_columns(pl.col(DAY).cast(pl.Int32), pl.col("active").cast(pl.Int64))
+        .join(unfinished, on=[VARIANT, DAY], how="left")
+        .select(
+            VARIANT,
+            DAY,
+            (pl.col("active") - pl.col("unfinished").fill_null(0)).cast(pl.UInt32).alias("active"),
+        )
+    )
     return (
-        eligible.join(active, on=[VARIANT, DAY], how="left")
+        eligible.join(counted, on=[VARIANT, DAY], how="left")
         .with_columns(pl.col("active").fill_null(0))
         .sort(VARIANT, DAY)
     )
