@@ -150,12 +150,14 @@ def distinct(frame: nw.LazyFrame) -> nw.LazyFrame:
 def collect_all(frames: Sequence[nw.LazyFrame]) -> list[pl.DataFrame]:
     """Run the queries and return Polars frames.
 
-    On Polars one ``pl.collect_all`` runs them together (common subplans, such as the
-    scan and join of the events, are computed once) on the in-memory engine, whose
-    float sums come out in a fixed order (same input, same bits).
+    On Polars one ``pl.collect_all`` runs them together on the streaming engine
+    (common subplans, such as the scan, join and de-duplication of the events, are
+    computed once).  Its additions come in any order, which is why the per-unit value
+    sums are taken in fixed point (:data:`abkit.units.references.EXACT`): same input,
+    same bits.
     """
     if not frames:
         return []
     if all(on_polars(f) for f in frames):
-        return pl.collect_all([nw.to_native(f) for f in frames], engine="in-memory")
+        return pl.collect_all([nw.to_native(f) for f in frames], engine="streaming")
     return [f.collect("polars").to_native() for f in frames]

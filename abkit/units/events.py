@@ -290,7 +290,8 @@ def event_units(
     export_end = configured_end or _latest_event(valid, daily, spec, events)
     last_active = per_unit.select(UNIT, _LAST_ACTIVE)
     per_unit = per_unit.drop(_LAST_ACTIVE)
-    table = units.join(per_unit, on=UNIT, how="left")
+    # the engine returns units in any order: the unit table keeps the assignments' order
+    table = units.join(per_unit, on=UNIT, how="left", maintain_order="left")
     keep_null = {value_column(m) for m in metrics if not m.kind.zero_when_inactive}
     fill = [c for c in per_unit.columns if c != UNIT and c not in keep_null]
     table = table.with_columns(pl.col(fill).fill_null(0))

@@ -27,6 +27,10 @@ VALUE = "_value"
 DAY = "_day"
 LOOK = "_look"
 
+# value sums are taken in fixed point (38 digits, 18 after the point): exact, so the
+# same in any order of addition (the streaming engine and Spark add in any order)
+EXACT = nw.Decimal(38, 18)
+
 SESSIONS = "sessions"
 ACTIVE_DAYS = "active_days"
 VALUE_SUFFIX = ".value"
@@ -80,7 +84,7 @@ def unit_aggregate(ref: str) -> nw.Expr:
     if ref.endswith(VALUE_SUFFIX):
         event = ref.removesuffix(VALUE_SUFFIX)
         value = nw.when(nw.col(EVENT) == event).then(nw.col(VALUE)).otherwise(0.0)
-        return value.sum().cast(nw.Float64)
+        return value.cast(EXACT).sum().cast(nw.Float64)
     return count_where(nw.col(EVENT) == ref)
 
 
