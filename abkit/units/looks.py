@@ -176,13 +176,17 @@ def event_look_series(
             .join(units.lazy().select(UNIT, VARIANT), on=UNIT, how="inner")
             .sort(UNIT, LOOK)
         )
-        x = pl.col("a0").cum_sum().over(UNIT)
+        # the running sums per unit, computed once (as expressions inside the moments
+        # below, Polars would evaluate each window again every time it appears)
+        running = [pl.col(a).cum_sum().over(UNIT).alias(f"_run{a}") for a in amounts]
+        inc = inc.with_columns(running)
+        x = pl.col("_runa0")
         x_prev = x - pl.col("a0")
         if kind.is_rate:  # indicators: ever did it by the look
             x, x_prev = (x > 0).cast(pl.Float64), (x_prev > 0).cast(pl.Float64)
         cols = [(x - x_prev).alias("sx"), (x * x - x_prev * x_prev).alias("sxx")]
         if kind.is_ratio:
-            y = pl.col("a1").cum_sum().over(UNIT)
+            y = pl.col("_runa1")
             y_prev = y - pl.col("a1")
             cols += [
                 (y - y_prev).alias("sy"),
