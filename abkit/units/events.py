@@ -271,10 +271,14 @@ def event_units(
             .group_by(VARIANT, DEPTH)
             .agg(nw.len().alias("sessions"))
         )
+    if with_looks:  # daily looks read the valid events' slim columns (see below)
+        slim = [UNIT, VARIANT, DAY, EVENT, TS, *([SESSION] if need_session else [])]
+        queries.append(valid.select(*slim, *([VALUE] if need_value else [])))
     try:
         # the only pass over the events (on Polars the shared scan, join and
         # de-duplication run once for all the queries)
         per_unit, by_reason, daily, active, *hists = collect_all(queries)
+        rows = hists.pop() if with_looks else None
     except Exception as exc:  # the engine's own error type (Polars, DuckDB, Spark …)
         raise AbkitInputError(f"could not process the events: {exc}", source=events.label) from None
     used = int(daily["n"].sum())
@@ -315,11 +319,8 @@ def event_units(
     out.retention_curve = retention_curve(active, last_active, units, export_end)
     valid_names = by_reason.filter(pl.col(REASON).is_null()).get_column(EVENT)
     out.event_names = frozenset(valid_names.drop_nulls().to_list())
-    if with_looks:
+    if rows is not None:
         schedule = schedule_for(units, export_end)
-        slim = [UNIT, VARIANT, DAY, EVENT, TS, *([SESSION] if need_session else [])]
-        slim += [VALUE] if need_value else []
-        (rows,) = collect_all([valid.select(slim)])
         rows = rows.with_columns(schedule.index(TS).alias(LOOK))
         out.looks = event_look_series(
             rows.lazy(), out.units, metrics, schedule, assignments.variants, output_event

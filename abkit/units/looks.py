@@ -17,6 +17,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
+import narwhals as nw
 import numpy as np
 import polars as pl
 
@@ -25,7 +26,7 @@ from abkit.errors import AbkitInputError
 from abkit.io.assignments import ASSIGNED_AT, UNIT, VARIANT
 from abkit.stats.arm import ArmSummary
 from abkit.units.columns import value_column
-from abkit.units.references import LOOK, look_increments, needs_value
+from abkit.units.references import LOOK, counted_once, first_seen, unit_aggregate
 
 _DAY = dt.timedelta(days=1)
 _SUMS = ("n", "sx", "sxx", "sy", "syy", "sxy")
@@ -148,6 +149,20 @@ def event_look_series(
     times = schedule.times()
     unit_looks = units.lazy().select(UNIT, VARIANT, schedule.index(ASSIGNED_AT).alias(LOOK))
     entries = unit_looks.group_by(VARIANT, LOOK).len().collect()
+    # every reference that is a sum over a unit's events grows by that sum over the
+    # look's events: one grouped pass for all of them
+    summed = sorted(
+        {
+            r
+            for m in metrics
+            if m.kind.maturity_day(m) is None
+            for r in m.kind.references(m, output_event)
+            if not counted_once(r)
+        }
+    )
+    sums = [unit_aggregate(r).alias(r) for r in summed] or [nw.len().alias("_rows")]
+    look_sums = nw.from_native(valid).group_by(UNIT, LOOK).agg(sums)
+    per_look = nw.to_native(look_sums).collect(engine="in-memory").lazy()
     out: dict[str, LookSeries] = {}
     for metric in metrics:
         kind = metric.kind
@@ -166,7 +181,14 @@ def event_look_series(
         refs = kind.references(metric, output_event)
         if not refs:  # account-level types (no sequential monitoring)
             continue
-        parts = [look_increments(valid, r).rename({"amount": f"a{i}"}) for i, r in enumerate(refs)]
+        parts = [
+            (
+                per_look.select(UNIT, LOOK, pl.col(r).alias(f"a{i}"))
+                if r in per_look.collect_schema()
+                else first_seen(valid, r).rename({"amount": f"a{i}"})
+            )
+            for i, r in enumerate(refs)
+        ]
         inc = parts[0]
         for extra in parts[1:]:
             inc = inc.join(extra, on=[UNIT, LOOK], how="full", coalesce=True)
@@ -193,13 +215,9 @@ def event_look_series(
                 (y * y - y_prev * y_prev).alias("syy"),
                 (x * y - x_prev * y_prev).alias("sxy"),
             ]
-        changes = inc.select(VARIANT, LOOK, *cols)
-        if any(map(needs_value, refs)):
-            # float amounts: a parallel group sum adds them in a varying order, so the last
-            # bits change between runs; _cumulate adds the rows in their sorted order instead
-            deltas = changes.collect(engine="in-memory")
-        else:  # integer-valued amounts: sums are exact in any order
-            deltas = changes.group_by(VARIANT, LOOK).agg(pl.all().sum()).collect(engine="in-memory")
+        # float moments: a parallel group sum would add them in a varying order, so the
+        # last bits would change between runs; _cumulate adds the rows in sorted order
+        deltas = inc.select(VARIANT, LOOK, *cols).collect(engine="in-memory")
         out[metric.name] = _series(
             _cumulate(deltas, entries, variants, looks), kind.is_ratio, times
         )

@@ -88,22 +88,17 @@ def unit_aggregate(ref: str) -> nw.Expr:
     return count_where(nw.col(EVENT) == ref)
 
 
-def look_increments(valid: pl.LazyFrame, ref: str) -> pl.LazyFrame:
-    """(unit, look, amount): how much a reference's per-unit aggregate grows at each look
-    (a session or an active day counts at the first look that sees it)."""
-    if ref == SESSIONS:
-        sessions = valid.filter(pl.col(SESSION).is_not_null()).group_by(UNIT, SESSION)
-        first = sessions.agg(pl.col(LOOK).min())
-        return first.group_by(UNIT, LOOK).agg(pl.len().alias("amount"))
-    if ref == ACTIVE_DAYS:
-        first = valid.group_by(UNIT, DAY).agg(pl.col(LOOK).min())
-        return first.group_by(UNIT, LOOK).agg(pl.len().alias("amount"))
-    if ref.startswith(IN_SESSION):
-        rows = valid.filter(
-            (pl.col(EVENT) == ref.removeprefix(IN_SESSION)) & pl.col(SESSION).is_not_null()
-        )
-        return rows.group_by(UNIT, LOOK).agg(pl.len().alias("amount"))
-    if ref.endswith(VALUE_SUFFIX):
-        rows = valid.filter(pl.col(EVENT) == ref.removesuffix(VALUE_SUFFIX))
-        return rows.group_by(UNIT, LOOK).agg(pl.col(VALUE).sum().alias("amount"))
-    return valid.filter(pl.col(EVENT) == ref).group_by(UNIT, LOOK).agg(pl.len().alias("amount"))
+def counted_once(ref: str) -> bool:
+    """Sessions and active days count once per unit, at the first look that sees them;
+    every other reference is a sum over the unit's events."""
+    return ref in (SESSIONS, ACTIVE_DAYS)
+
+
+def first_seen(valid: pl.LazyFrame, ref: str) -> pl.LazyFrame:
+    """(unit, look, amount) for a reference counted once (:func:`counted_once`): how
+    many of the unit's sessions or active days the look sees for the first time."""
+    column = SESSION if ref == SESSIONS else DAY
+    first = (
+        valid.filter(pl.col(column).is_not_null()).group_by(UNIT, column).agg(pl.col(LOOK).min())
+    )
+    return first.group_by(UNIT, LOOK).agg(pl.len().alias("amount"))
