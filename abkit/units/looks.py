@@ -161,8 +161,8 @@ def event_look_series(
         }
     )
     sums = [unit_aggregate(r).alias(r) for r in summed] or [nw.len().alias("_rows")]
-    look_sums = nw.from_native(valid).group_by(UNIT, LOOK).agg(sums)
-    per_look = nw.to_native(look_sums).collect(engine="in-memory").lazy()
+    look_sums = nw.from_native(valid).group_by(UNIT, VARIANT, LOOK).agg(sums)
+    per_look = nw.to_native(look_sums).collect(engine="in-memory").sort(UNIT, LOOK).lazy()
     out: dict[str, LookSeries] = {}
     for metric in metrics:
         kind = metric.kind
@@ -181,23 +181,30 @@ def event_look_series(
         refs = kind.references(metric, output_event)
         if not refs:  # account-level types (no sequential monitoring)
             continue
-        parts = [
-            (
-                per_look.select(UNIT, LOOK, pl.col(r).alias(f"a{i}"))
-                if r in per_look.collect_schema()
-                else first_seen(valid, r).rename({"amount": f"a{i}"})
-            )
-            for i, r in enumerate(refs)
-        ]
-        inc = parts[0]
-        for extra in parts[1:]:
-            inc = inc.join(extra, on=[UNIT, LOOK], how="full", coalesce=True)
         amounts = [f"a{i}" for i in range(len(refs))]
-        inc = (
-            inc.with_columns(pl.col(amounts).fill_null(0).cast(pl.Float64))
-            .join(units.lazy().select(UNIT, VARIANT), on=UNIT, how="inner")
-            .sort(UNIT, LOOK)
-        )
+        if all(r in summed for r in refs):  # straight from the per-look sums, in order
+            inc = per_look.select(
+                UNIT,
+                VARIANT,
+                LOOK,
+                *(pl.col(r).alias(a) for r, a in zip(refs, amounts, strict=True)),
+            )
+        else:
+            parts = [
+                (
+                    per_look.select(UNIT, LOOK, pl.col(r).alias(a))
+                    if r in summed
+                    else first_seen(valid, r).rename({"amount": a})
+                )
+                for r, a in zip(refs, amounts, strict=True)
+            ]
+            inc = parts[0]
+            for extra in parts[1:]:
+                inc = inc.join(extra, on=[UNIT, LOOK], how="full", coalesce=True)
+            inc = inc.join(units.lazy().select(UNIT, VARIANT), on=UNIT, how="inner").sort(
+                UNIT, LOOK
+            )
+        inc = inc.with_columns(pl.col(amounts).fill_null(0).cast(pl.Float64))
         # the running sums per unit, computed once (as expressions inside the moments
         # below, Polars would evaluate each window again every time it appears)
         running = [pl.col(a).cum_sum().over(UNIT).alias(f"_run{a}") for a in amounts]
