@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import numpy as np
 import polars as pl
 import pytest
 
 import abkit
+from abkit.errors import AbkitInputError
+from abkit.simulate import simulate
 
 ASSIGN = pl.DataFrame(
     {
@@ -235,3 +240,62 @@ def test_exclusions_table_is_a_polars_frame_of_every_reason(result):
     table = result.exclusions_table
     assert table.columns == ["table", "reason", "rows"]
     assert table["rows"].sum() == sum(c["excluded"] for c in result.rows.values())
+
+
+def _straggler_export(gap: dt.timedelta) -> tuple[pl.DataFrame, pl.DataFrame, dt.datetime]:
+    """2,001 events: 1,999 in the first five days (the last of them, the 0.999 lower
+    quantile, at noon of day 5) and two stragglers ``gap`` after that quantile."""
+    t0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    bulk = t0 + dt.timedelta(days=5, hours=12)
+    times = [t0 + dt.timedelta(minutes=3 * i) for i in range(1998)] + [bulk]
+    times += [bulk + gap, bulk + gap]
+    units = [i % 100 for i in range(len(times))]
+    assignments = pl.DataFrame(
+        {"user_id": range(100), "variant": ["control", "b"] * 50, "assigned_at": [t0] * 100}
+    )
+    events = pl.DataFrame({"user_id": units, "timestamp": times, "event": ["ai_output"] * 2001})
+    return assignments, events, bulk
+
+
+@pytest.mark.parametrize("hours", [-1, 1, 30])
+def test_the_straggler_rule_is_the_lower_quantile_rule_exactly(hours):
+    """The end is refused when the latest event lies more than 30 days after the lower
+    0.999 quantile of the event times (numpy's 'lower' quantile as the reference); the
+    ±1 h cases put the limit on the quantile's own day, where an exact count decides."""
+    gap = dt.timedelta(days=30, hours=hours)
+    assignments, events, bulk = _straggler_export(gap)
+    stamps = events["timestamp"].dt.timestamp("us").to_numpy()
+    reference = np.quantile(stamps, 0.999, method="lower")
+    assert reference == int(bulk.timestamp() * 1e6)
+    config = {"metrics": [{"name": "outputs", "type": "mean", "column": "ai_output"}]}
+    if hours < 0:
+        result = abkit.analyze(assignments, config, events=events)
+        assert result.to_dict()["experiment"]["export_end"] == (bulk + gap).isoformat()
+    else:
+        with pytest.raises(AbkitInputError, match=r"2 event\(s\) are stamped over 30 days"):
+            abkit.analyze(assignments, config, events=events)
+
+
+def test_the_retention_curve_matches_a_unit_by_unit_count():
+    """Eligible on day k: assigned at least k + 1 whole days before the export end;
+    active: eligible with an event in [assigned + k days, assigned + k + 1 days).  Units
+    assigned in the export's last days (unfinished days with events) are included."""
+    sim = simulate(users=1500, days=9, enrol_days=8, seed=21)
+    result = abkit.analyze(sim.assignments, events=sim.events).to_dict()
+    end = dt.datetime.fromisoformat(result["experiment"]["export_end"])
+    day_us = 86_400_000_000
+    units = sim.assignments.with_columns(
+        ((pl.lit(end) - pl.col("assigned_at")).dt.total_microseconds() // day_us).alias("days")
+    )
+    events = sim.events.join(units, on="user_id").with_columns(
+        ((pl.col("timestamp") - pl.col("assigned_at")).dt.total_microseconds() // day_us).alias("k")
+    )
+    events = events.filter(pl.col("k") >= 0)
+    for variant, curve in result["retention_curve"].items():
+        for k, eligible, active in zip(
+            curve["day"], curve["eligible"], curve["active"], strict=True
+        ):
+            mature = units.filter((pl.col("variant") == variant) & (pl.col("days") >= k + 1))
+            on_day = events.filter((pl.col("variant") == variant) & (pl.col("k") == k))
+            assert eligible == mature.height
+            assert active == on_day.join(mature, on="user_id", how="semi")["user_id"].n_unique()
