@@ -67,6 +67,7 @@ print(units.height)
 
 UNITS_ABKIT = """
 import sys, time, polars as pl, abkit
+import abkit.analysis  # the lazily imported statistics, as tea-tasting imports its own
 frame = pl.read_parquet(sys.argv[1])
 config = {"metrics": [{"name": c, "type": "mean", "column": c} for c in ("a", "b")]
           + [{"name": c, "type": "proportion", "column": c} for c in ("c", "d")]}

@@ -128,25 +128,6 @@ def days_between(start: str, end: str, like: nw.LazyFrame) -> nw.Expr:
     return (span // _US_PER_DAY).cast(nw.Int32)
 
 
-def left_join(frame: nw.LazyFrame, other: nw.LazyFrame, on: str) -> nw.LazyFrame:
-    """``frame`` left-joined to ``other``; on Polars the rows keep their input order."""
-    if on_polars(frame):
-        native = nw.to_native(frame).join(
-            nw.to_native(other), on=on, how="left", maintain_order="left"
-        )
-        return nw.from_native(native)
-    return frame.join(other, on=on, how="left")
-
-
-def distinct(frame: nw.LazyFrame) -> nw.LazyFrame:
-    """The distinct rows of ``frame``; on Polars in their first-seen order, so that
-    float sums over them are added in the same order on every run (with
-    :func:`left_join`, the order of the export)."""
-    if on_polars(frame):
-        return nw.from_native(nw.to_native(frame).unique(maintain_order=True))
-    return frame.unique()
-
-
 def collect_all(frames: Sequence[nw.LazyFrame]) -> list[pl.DataFrame]:
     """Run the queries and return Polars frames.
 

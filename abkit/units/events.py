@@ -33,9 +33,7 @@ from abkit.units.columns import value_column
 from abkit.units.engine import (
     collect_all,
     days_between,
-    distinct,
     engine_name,
-    left_join,
     require_utc,
     ship,
 )
@@ -215,10 +213,8 @@ def event_units(
     if unit_as_text:
         units = units.with_columns(pl.col(UNIT).cast(pl.String))
     like = events.data
-    frame = left_join(
-        _event_columns(events, spec, need_session, need_value, unit_as_text),
-        _assigned(assignments, like, unit_as_text),
-        on=UNIT,
+    frame = _event_columns(events, spec, need_session, need_value, unit_as_text).join(
+        _assigned(assignments, like, unit_as_text), on=UNIT, how="left"
     )
     rules = [(nw.col(_BLANK), BLANK_LINE)] if events.on_polars else []
     rules += [
@@ -238,9 +234,12 @@ def event_units(
     frame = frame.with_columns(first_reason(rules, nw).alias(REASON))
     key = [UNIT, TS, EVENT, *([SESSION] if need_session else []), *([VALUE] if need_value else [])]
     # valid events, exact repeats dropped (the other columns are functions of the key)
-    valid = distinct(
-        frame.filter(nw.col(REASON).is_null()).select(*key, VARIANT, ASSIGNED_AT)
-    ).with_columns(days_between(ASSIGNED_AT, TS, like).alias(DAY))
+    valid = (
+        frame.filter(nw.col(REASON).is_null())
+        .select(*key, VARIANT, ASSIGNED_AT)
+        .unique()
+        .with_columns(days_between(ASSIGNED_AT, TS, like).alias(DAY))
+    )
     aggregates = [e for m in metrics for e in m.kind.event_aggregates(m, output_event)]
     depth_events = {
         m.name: e for m in metrics if (e := m.kind.session_histogram_event(m, output_event))
