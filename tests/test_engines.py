@@ -223,3 +223,38 @@ def test_a_missing_engine_names_the_extra_to_install(monkeypatch, tmp_path):
     (tmp_path / "e.parquet").write_bytes(b"")
     with pytest.raises(AbkitInputError, match=r'pip install "abkit\[duckdb\]"'):
         abkit.read_on("duckdb", tmp_path / "e.parquet")
+
+
+def test_days_and_epoch_from_clock_fields_match_python_across_centuries(duckdb_connection):
+    """The clock-field arithmetic used off Polars (leap years by the Gregorian rule,
+    1900 and 2100 not leap, 2000 leap) against Python's exact datetime arithmetic."""
+    import narwhals as nw
+    import numpy as np
+
+    from abkit.units.engine import days_between, epoch_microseconds
+
+    rng = np.random.default_rng(4)
+    lo, hi = dt.datetime(1890, 1, 1, tzinfo=UTC), dt.datetime(2210, 1, 1, tzinfo=UTC)
+    span_us = int((hi - lo).total_seconds() * 1e6)
+    offsets = rng.integers(0, span_us, size=(500, 2))
+    start = [lo + dt.timedelta(microseconds=int(a)) for a in offsets[:, 0]]
+    end = [
+        s + dt.timedelta(microseconds=int(b) // 40)
+        for s, b in zip(start, offsets[:, 1], strict=True)
+    ]
+    utc = pl.Datetime("us", "UTC")
+    frame = pl.DataFrame({"s": start, "e": end}, schema={"s": utc, "e": utc})
+    on_engine = nw.from_native(to_duckdb(frame, duckdb_connection))
+    got = (
+        on_engine.select(
+            days_between("s", "e", on_engine).alias("days"),
+            epoch_microseconds("s", on_engine).alias("epoch"),
+        )
+        .collect("polars")
+        .to_native()
+    )
+    epoch = dt.datetime(1970, 1, 1, tzinfo=UTC)
+    assert got["days"].to_list() == [
+        (e - s) // dt.timedelta(days=1) for s, e in zip(start, end, strict=True)
+    ]
+    assert got["epoch"].to_list() == [(s - epoch) // dt.timedelta(microseconds=1) for s in start]
