@@ -134,22 +134,14 @@ def clean_assignments(
                 )
             )
     frame = frame.with_columns(first_reason(rules).alias(REASON))
-    valid = pl.col(REASON).is_null()
-    multi = pl.col(VARIANT).filter(valid).n_unique().over(UNIT) > 1
-    frame = frame.with_columns(
-        pl.when(valid & multi).then(pl.lit(TWO_VARIANTS)).otherwise(pl.col(REASON)).alias(REASON)
-    )
-    valid = pl.col(REASON).is_null()
-    if repeated_rows == "keep_earliest":
+    if repeated_rows == "keep_earliest":  # the earliest row of a unit comes first
         frame = frame.sort([ASSIGNED_AT, ROW] if assigned_at else [ROW], nulls_last=True)
-        first = pl.when(valid).then(pl.col(UNIT)).is_first_distinct()
-        repeat_reason = "repeated assignment row for the same unit (earliest kept)"
-    else:
-        first = valid.sum().over(UNIT) == 1
-        repeat_reason = "unit appears in more than one row (all its rows excluded)"
-    frame = frame.with_columns(
-        pl.when(valid & ~first).then(pl.lit(repeat_reason)).otherwise(pl.col(REASON)).alias(REASON)
-    )
+    try:
+        repeats = frame.select(pl.col(UNIT).drop_nulls().is_duplicated().any()).collect().item()
+    except pl.exceptions.PolarsError as exc:
+        raise reader_error(exc, table.label) from None
+    if repeats:  # the per-unit windows cost more than the whole check, so only when needed
+        frame = _flag_repeated_units(frame, repeated_rows)
     try:
         annotated = frame.collect()
     except pl.exceptions.PolarsError as exc:
@@ -188,3 +180,23 @@ def clean_assignments(
     )
     drop = [ROW, REASON, *(["_assigned_raw"] if assigned_at else [])]
     return Assignments(units.drop(drop), excluded_units, variants)
+
+
+def _flag_repeated_units(frame: pl.LazyFrame, repeated_rows: str) -> pl.LazyFrame:
+    """Exclude units seen in two variants, then the repeated rows of a unit: all but the
+    first (``"keep_earliest"``, rows sorted by assignment time) or all of them."""
+    valid = pl.col(REASON).is_null()
+    multi = pl.col(VARIANT).filter(valid).n_unique().over(UNIT) > 1
+    frame = frame.with_columns(
+        pl.when(valid & multi).then(pl.lit(TWO_VARIANTS)).otherwise(pl.col(REASON)).alias(REASON)
+    )
+    valid = pl.col(REASON).is_null()
+    if repeated_rows == "keep_earliest":
+        first = pl.when(valid).then(pl.col(UNIT)).is_first_distinct()
+        repeat_reason = "repeated assignment row for the same unit (earliest kept)"
+    else:
+        first = valid.sum().over(UNIT) == 1
+        repeat_reason = "unit appears in more than one row (all its rows excluded)"
+    return frame.with_columns(
+        pl.when(valid & ~first).then(pl.lit(repeat_reason)).otherwise(pl.col(REASON)).alias(REASON)
+    )
