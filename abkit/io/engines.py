@@ -20,7 +20,8 @@ from abkit.options import Engine
 def read_on(engine: Engine, source: str | Path) -> Data:
     """``source`` (a file, glob or folder of CSV, Parquet or NDJSON) as a lazy frame of
     ``engine``: a DuckDB relation on a new UTC connection, or a DataFrame of the local
-    Spark session (created in UTC when none is running); Polars returns the path, which
+    Spark session (created in UTC with a 4 GB driver when none is running; build your
+    own session for other settings); Polars returns the path, which
     :func:`abkit.io.readers.read_table` opens.
 
     CSV column types are inferred by the engine, so timestamps must be in a form it
@@ -66,6 +67,9 @@ def _spark(paths: list[str], fmt: str) -> Any:
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
+            # the per-unit rows come back to this process: Spark's 1 GB default runs out
+            # of heap at about a million units
+            .config("spark.driver.memory", "4g")
             .getOrCreate()
         )
         spark.sparkContext.setLogLevel("ERROR")
