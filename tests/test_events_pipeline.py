@@ -299,3 +299,20 @@ def test_the_retention_curve_matches_a_unit_by_unit_count():
             on_day = events.filter((pl.col("variant") == variant) & (pl.col("k") == k))
             assert eligible == mature.height
             assert active == on_day.join(mature, on="user_id", how="semi")["user_id"].n_unique()
+
+
+@pytest.mark.parametrize("sequential", [None, "msprt"])
+def test_an_export_reduced_in_parts_gives_the_same_result(monkeypatch, sequential):
+    """Large Polars exports are reduced in parts split by a hash of the unit id; the
+    parts' counts, histograms, curve and per-unit rows combine to the one-part result
+    (duplicates and rows of every exclusion reason included)."""
+    from abkit.units import engine
+    from tests.engines import assert_same_numbers
+    from tests.test_engines import METRICS, _hostile
+
+    assignments, events = _hostile(users=900, seed=3)
+    config = {"metrics": METRICS, "sequential": {"method": sequential} if sequential else {}}
+    whole = abkit.analyze(assignments, config, events=events).to_dict()
+    monkeypatch.setattr(engine, "EVENTS_PER_PART", events.height // 4)
+    parts = abkit.analyze(assignments, config, events=events).to_dict()
+    assert_same_numbers(whole, parts)

@@ -128,6 +128,28 @@ def days_between(start: str, end: str, like: nw.LazyFrame) -> nw.Expr:
     return (span // _US_PER_DAY).cast(nw.Int32)
 
 
+# events per part when a Polars export is reduced in parts (about 3 GB of memory each)
+EVENTS_PER_PART = 10_000_000
+
+
+def partitions(frame: nw.LazyFrame, unit: str, events: nw.LazyFrame) -> list[nw.LazyFrame]:
+    """``frame`` in parts that hold disjoint sets of units, so that each part's
+    per-unit work fits in memory: on Polars one part per ``EVENTS_PER_PART`` input
+    events (counted on ``events``), by a hash of the unit id; other engines manage
+    their own memory and get one part.  Duplicates, per-unit aggregates and the
+    counts of a unit all fall in one part, so the parts' results combine exactly.
+    """
+    if not on_polars(frame):
+        return [frame]
+    rows = nw.to_native(events.select(nw.len())).collect().item()
+    count = max(1, -(-rows // EVENTS_PER_PART))
+    if count == 1:
+        return [frame]
+    native = nw.to_native(frame)
+    bucket = pl.col(unit).hash(seed=0) % count
+    return [nw.from_native(native.filter(bucket == i)) for i in range(count)]
+
+
 def collect_all(frames: Sequence[nw.LazyFrame]) -> list[pl.DataFrame]:
     """Run the queries and return Polars frames.
 

@@ -34,6 +34,7 @@ from abkit.units.engine import (
     collect_all,
     days_between,
     engine_name,
+    partitions,
     require_utc,
     ship,
 )
@@ -168,6 +169,95 @@ def _assigned(assignments: Assignments, like: nw.LazyFrame, unit_as_text: bool) 
     return ship(both.unique(UNIT, keep="last", maintain_order=True), like)
 
 
+@dataclass(frozen=True)
+class _Queries:
+    """The queries of the single pass over the events, built on any part of them."""
+
+    key: list[str]  # columns that make an event; exact repeats are dropped
+    aggregates: list[nw.Expr]  # the metrics' per-unit aggregates
+    depth_events: list[str]  # events whose per-session counts are kept (session depth)
+    null_sessions: bool  # count valid events without a session id
+    rows: list[str] | None  # the valid events' columns to return (daily looks), or None
+
+    def valid(self, frame: nw.LazyFrame) -> nw.LazyFrame:
+        """Valid events with exact repeats dropped (the other columns are functions of
+        the key) and the day after assignment."""
+        return (
+            frame.filter(nw.col(REASON).is_null())
+            .select(*self.key, VARIANT, ASSIGNED_AT)
+            .unique()
+            .with_columns(days_between(ASSIGNED_AT, TS, frame).alias(DAY))
+        )
+
+    def run(self, frame: nw.LazyFrame) -> list[pl.DataFrame]:
+        valid = self.valid(frame)
+        queries = [
+            # per unit: the metrics' aggregates and the last day with an event
+            valid.group_by(UNIT).agg(*self.aggregates, nw.col(DAY).max().alias(_LAST_ACTIVE)),
+            # rows per exclusion reason, and the event names found among the valid ones
+            frame.group_by(REASON, EVENT).agg(nw.len()),
+            # valid events per UTC day: totals, the export end and the straggler check
+            valid.group_by(nw.col(TS).dt.date().alias("date")).agg(
+                nw.len().alias("n"),
+                nw.col(TS).max().alias("end"),
+                *(
+                    [count_where(nw.col(SESSION).is_null()).alias("nulls")]
+                    if self.null_sessions
+                    else []
+                ),
+            ),
+            # units active on day k after assignment, per variant (retention curve)
+            valid.filter(nw.col(DAY) <= CURVE_DAYS)
+            .select(UNIT, VARIANT, DAY)
+            .unique()
+            .group_by(VARIANT, DAY)
+            .agg(nw.len().alias("active")),
+        ]
+        for event in self.depth_events:
+            queries.append(
+                valid.filter(~nw.col(SESSION).is_null())
+                .group_by(UNIT, SESSION)
+                .agg(nw.col(VARIANT).min(), count_where(nw.col(EVENT) == event).alias(DEPTH))
+                .group_by(VARIANT, DEPTH)
+                .agg(nw.len().alias("sessions"))
+            )
+        if self.rows is not None:
+            queries.append(valid.select(self.rows))
+        return collect_all(queries)
+
+
+def _combine(
+    parts: list[list[pl.DataFrame]], with_rows: bool
+) -> tuple[
+    pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame, list[pl.DataFrame], pl.DataFrame | None
+]:
+    """The results of the parts as one: units are disjoint between parts, so per-unit
+    rows concatenate and counts add up."""
+
+    def stacked(i: int) -> pl.DataFrame:
+        return pl.concat([p[i] for p in parts], how="vertical_relaxed")
+
+    first = parts[0]
+    per_unit = stacked(0)
+    by_reason = stacked(1).group_by(REASON, EVENT).agg(pl.col("len").cast(pl.Int64).sum())
+    daily = (
+        stacked(2)
+        .group_by("date")
+        .agg(
+            pl.col("n").cast(pl.Int64).sum(),
+            pl.col("end").max(),
+            pl.selectors.starts_with("nulls").sum(),
+        )
+    )
+    active = stacked(3).group_by(VARIANT, DAY).agg(pl.col("active").cast(pl.Int64).sum())
+    last = len(first) - 1 if with_rows else len(first)
+    hists = [
+        stacked(i).group_by(VARIANT, DEPTH).agg(pl.col("sessions").cast(pl.Int64).sum())
+        for i in range(4, last)
+    ]
+    return per_unit, by_reason, daily, active, hists, stacked(last) if with_rows else None
+
+
 def event_units(
     assignments: Assignments,
     events: Table,
@@ -233,53 +323,27 @@ def event_units(
         )
     frame = frame.with_columns(first_reason(rules, nw).alias(REASON))
     key = [UNIT, TS, EVENT, *([SESSION] if need_session else []), *([VALUE] if need_value else [])]
-    # valid events, exact repeats dropped (the other columns are functions of the key)
-    valid = (
-        frame.filter(nw.col(REASON).is_null())
-        .select(*key, VARIANT, ASSIGNED_AT)
-        .unique()
-        .with_columns(days_between(ASSIGNED_AT, TS, like).alias(DAY))
-    )
-    aggregates = [e for m in metrics for e in m.kind.event_aggregates(m, output_event)]
     depth_events = {
         m.name: e for m in metrics if (e := m.kind.session_histogram_event(m, output_event))
     }
-    queries = [
-        # per unit: the metrics' aggregates and the last day with an event (retention curve)
-        valid.group_by(UNIT).agg(*aggregates, nw.col(DAY).max().alias(_LAST_ACTIVE)),
-        # rows per exclusion reason, and the event names found among the valid ones
-        frame.group_by(REASON, EVENT).agg(nw.len()),
-        # valid events per UTC day: totals, the export end and the straggler check
-        valid.group_by(nw.col(TS).dt.date().alias("date")).agg(
-            nw.len().alias("n"),
-            nw.col(TS).max().alias("end"),
-            *([count_where(nw.col(SESSION).is_null()).alias("nulls")] if need_session else []),
-        ),
-        # units active on day k after assignment, per variant (retention curve)
-        valid.filter(nw.col(DAY) <= CURVE_DAYS)
-        .select(UNIT, VARIANT, DAY)
-        .unique()
-        .group_by(VARIANT, DAY)
-        .agg(nw.len().alias("active")),
-    ]
-    for event in depth_events.values():
-        queries.append(
-            valid.filter(~nw.col(SESSION).is_null())
-            .group_by(UNIT, SESSION)
-            .agg(nw.col(VARIANT).min(), count_where(nw.col(EVENT) == event).alias(DEPTH))
-            .group_by(VARIANT, DEPTH)
-            .agg(nw.len().alias("sessions"))
-        )
-    if with_looks:  # daily looks read the valid events' slim columns (see below)
-        slim = [UNIT, VARIANT, DAY, EVENT, TS, *([SESSION] if need_session else [])]
-        queries.append(valid.select(*slim, *([VALUE] if need_value else [])))
+    slim = [UNIT, VARIANT, DAY, EVENT, TS, *([SESSION] if need_session else [])]
+    slim += [VALUE] if need_value else []
+    query = _Queries(
+        key=key,
+        aggregates=[e for m in metrics for e in m.kind.event_aggregates(m, output_event)],
+        depth_events=list(depth_events.values()),
+        null_sessions=need_session,
+        rows=slim if with_looks else None,
+    )
     try:
-        # the only pass over the events (on Polars the shared scan, join and
-        # de-duplication run once for all the queries)
-        per_unit, by_reason, daily, active, *hists = collect_all(queries)
-        rows = hists.pop() if with_looks else None
+        # one pass over the events per part (one part unless the export is large); on
+        # Polars the scan, join and de-duplication run once for all the queries of a part
+        parts = [query.run(part) for part in partitions(frame, UNIT, events.data)]
     except Exception as exc:  # the engine's own error type (Polars, DuckDB, Spark …)
         raise AbkitInputError(f"could not process the events: {exc}", source=events.label) from None
+    with_rows = query.rows is not None
+    per_unit, by_reason, daily, active, hists, rows = _combine(parts, with_rows)
+    valid = query.valid(frame)
     used = int(daily["n"].sum())
     counts = by_reason.group_by(REASON).agg(pl.col("len").cast(pl.Int64).sum())
     valid_rows = int(counts.filter(pl.col(REASON).is_null())["len"].sum())
