@@ -151,28 +151,26 @@ def inline(code: str, *args: str) -> list[str]:
     return [sys.executable, "-c", textwrap.dedent(code), *args]
 
 
-def events_export(users: int, folder: Path) -> tuple[Path, Path]:
-    from abkit.simulate import simulate, write_export
+SIMULATE = """
+import sys, time
+from pathlib import Path
+from abkit.simulate import simulate, write_export
+start = time.perf_counter()
+export = simulate(users=int(sys.argv[1]), days=14, enrol_days=7, base_return=0.2,
+                  extra_sessions=0.3, mean_depth=2.5, variants=("control", "summary_v2"),
+                  share_lift=0.05, seed=1)
+write_export(export, Path(sys.argv[2]), "parquet")
+print(f"export: {int(sys.argv[1]):,} users, {export.events.height:,} events "
+      f"({time.perf_counter() - start:.0f} s to simulate and write)")
+"""
 
-    start = time.perf_counter()
-    export = simulate(
-        users=users,
-        days=14,
-        enrol_days=7,
-        base_return=0.2,
-        extra_sessions=0.3,
-        mean_depth=2.5,
-        variants=("control", "summary_v2"),
-        share_lift=0.05,
-        seed=1,
-    )
-    n_events = export.events.height
-    paths = write_export(export, folder, "parquet")
-    print(
-        f"export: {users:,} users, {n_events:,} events "
-        f"({time.perf_counter() - start:.0f} s to simulate and write)"
-    )
-    return paths
+
+def events_export(users: int, folder: Path) -> tuple[Path, Path]:
+    """Simulate and write the export in a child process: a forked child starts with
+    its parent's resident memory, so a parent holding the export would inflate every
+    peak RSS measured after it."""
+    print(run(inline(SIMULATE, str(users), str(folder)))[2].strip())
+    return folder / "assignments.parquet", folder / "events.parquet"
 
 
 def analyze_cmd(assignments: Path, events: Path, *extra: str) -> list[str]:
