@@ -3,6 +3,7 @@ results number by number."""
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 from typing import Any
@@ -17,7 +18,7 @@ _LABELS = {"source", "label", "input", "events_source"}
 def required(module: str) -> Any:
     """Import an engine; a missing engine fails under CI=true instead of skipping."""
     if os.environ.get("CI", "").lower() == "true":
-        return __import__(module)
+        return importlib.import_module(module)
     return pytest.importorskip(module)
 
 
