@@ -191,13 +191,21 @@ def test_a_text_timestamp_on_an_engine_is_refused_with_the_cast_to_use(duckdb_co
         abkit.analyze(sim.assignments, events=to_duckdb(events, duckdb_connection))
 
 
-def test_a_duckdb_session_outside_utc_is_refused(duckdb_connection):
+@pytest.mark.parametrize("engine", ["duckdb", "sqlframe"])
+def test_a_duckdb_session_outside_utc_is_refused(engine):
     duckdb = required("duckdb")
     berlin = duckdb.connect()
     berlin.execute("SET TimeZone = 'Europe/Berlin'")
     sim = simulate(users=200, days=5, enrol_days=2, seed=12)
+    if engine == "duckdb":
+        events = to_duckdb(sim.events, berlin)
+    else:
+        required("sqlframe")
+        from sqlframe.duckdb import DuckDBSession
+
+        events = to_sqlframe(sim.events, DuckDBSession(conn=berlin), berlin, "events")
     with pytest.raises(AbkitInputError, match="SET TimeZone = 'UTC'"):
-        abkit.analyze(sim.assignments, events=to_duckdb(sim.events, berlin))
+        abkit.analyze(sim.assignments, events=events)
 
 
 def test_the_cli_reads_a_csv_export_with_duckdb_and_gives_the_polars_numbers(tmp_path):

@@ -86,6 +86,10 @@ def require_utc(like: nw.LazyFrame, label: str) -> None:
     elif impl is nw.Implementation.PYSPARK:
         zone = native.sparkSession.conf.get("spark.sql.session.timeZone")
         fix = "spark.conf.set('spark.sql.session.timeZone', 'UTC')"
+    elif impl is nw.Implementation.SQLFRAME and getattr(native.session, "_conn", None):
+        connection = native.session._conn  # SQLFrame over DuckDB (see ship)
+        zone = connection.execute("select current_setting('TimeZone')").fetchall()[0][0]
+        fix = "SET TimeZone = 'UTC' on the DuckDB connection"
     else:
         return
     if zone not in ("UTC", "Etc/UTC", "GMT", "Z"):

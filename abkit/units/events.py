@@ -1,9 +1,12 @@
 """Event-level exports → one row per unit with metric numerators and denominators.
 
-The pipeline stays lazy until the per-unit aggregation: events are validated and
-annotated with an exclusion reason, then a single ``collect_all`` computes the
-exclusion counts, the per-unit aggregates, the export's end and the session-depth
-histograms from one scan of the events.
+The pipeline runs on the events' engine (Polars, DuckDB, Spark, SQLFrame; written once
+against Narwhals) and stays lazy until the per-unit aggregation: events are joined to
+the assignments and annotated with an exclusion reason, then one pass (``_Queries``)
+returns the exclusion counts, the per-unit aggregates, the per-day counts behind the
+export end, the retention curve's daily activity and the session-depth histograms.
+Large Polars exports are reduced in parts of disjoint units whose results combine
+exactly (:func:`abkit.units.engine.partitions`).
 """
 
 from __future__ import annotations
