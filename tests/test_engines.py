@@ -191,19 +191,12 @@ def test_a_text_timestamp_on_an_engine_is_refused_with_the_cast_to_use(duckdb_co
         abkit.analyze(sim.assignments, events=to_duckdb(events, duckdb_connection))
 
 
-@pytest.mark.parametrize("engine", ["duckdb", "sqlframe"])
-def test_a_duckdb_session_outside_utc_is_refused(engine):
+def test_a_duckdb_session_outside_utc_is_refused():
     duckdb = required("duckdb")
     berlin = duckdb.connect()
     berlin.execute("SET TimeZone = 'Europe/Berlin'")
     sim = simulate(users=200, days=5, enrol_days=2, seed=12)
-    if engine == "duckdb":
-        events = to_duckdb(sim.events, berlin)
-    else:
-        required("sqlframe")
-        from sqlframe.duckdb import DuckDBSession
-
-        events = to_sqlframe(sim.events, DuckDBSession(conn=berlin), berlin, "events")
+    events = to_duckdb(sim.events, berlin)
     with pytest.raises(AbkitInputError, match="SET TimeZone = 'UTC'"):
         abkit.analyze(sim.assignments, events=events)
 
@@ -266,3 +259,32 @@ def test_days_and_epoch_from_clock_fields_match_python_across_centuries(duckdb_c
         (e - s) // dt.timedelta(days=1) for s, e in zip(start, end, strict=True)
     ]
     assert got["epoch"].to_list() == [(s - epoch) // dt.timedelta(microseconds=1) for s in start]
+
+
+def test_values_that_cannot_be_summed_exactly_are_excluded_and_counted(on_duckdb):
+    sim = simulate(users=300, days=6, enrol_days=2, seed=14)
+    bad = sim.events.filter(pl.col("event") == "ai_output").head(3)
+    bad = bad.with_columns(pl.Series("value", [float("nan"), float("inf"), 3e20]))
+    events = pl.concat([sim.events, bad])
+    config = {"metrics": [METRICS[6]]}
+    reference, other = _both(on_duckdb, sim.assignments, events, config)
+    assert_same_numbers(reference, other)
+    rows = {e["reason"]: e["rows"] for e in reference["exclusions"]}
+    assert rows["event value NaN, infinite or beyond ±1e20 (not summable)"] == 3
+
+
+def test_a_sqlframe_connection_outside_utc_is_refused(duckdb_connection):
+    """SQLFrame's session is a process-wide singleton bound to its first connection
+    (this module's), so that connection's zone is changed for the test."""
+    required("sqlframe")
+    from sqlframe.duckdb import DuckDBSession
+
+    sim = simulate(users=200, days=5, enrol_days=2, seed=12)
+    session = DuckDBSession(conn=duckdb_connection)
+    events = to_sqlframe(sim.events, session, duckdb_connection, "berlin_events")
+    duckdb_connection.execute("SET TimeZone = 'Europe/Berlin'")
+    try:
+        with pytest.raises(AbkitInputError, match="SET TimeZone = 'UTC'"):
+            abkit.analyze(sim.assignments, events=events)
+    finally:
+        duckdb_connection.execute("SET TimeZone = 'UTC'")

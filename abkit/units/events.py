@@ -58,6 +58,7 @@ DEPTH = "depth"
 _DAY_US = 86_400_000_000
 _TS_RAW, _BLANK, _EXCLUDED = "_ts_raw", "_blank", "_excluded"
 _LAST_ACTIVE = "_last_active_day"
+VALUE_OUT_OF_RANGE = "event value NaN, infinite or beyond ±1e20 (not summable)"
 DUPLICATE_EVENT = "duplicate event (same unit, time, name, session and value)"
 
 EVENT_BEFORE_ASSIGNMENT = "event before assignment (ignored for outcomes)"
@@ -319,6 +320,9 @@ def event_units(
         (nw.col(VARIANT).is_null(), "event of a unit that is not in the assignments"),
         (nw.col(TS) < nw.col(ASSIGNED_AT), EVENT_BEFORE_ASSIGNMENT),
     ]
+    if need_value:  # value sums are exact fixed-point sums (references.EXACT)
+        value = nw.col(VALUE)
+        rules.append((value.is_nan() | (value.abs() >= 1e20), VALUE_OUT_OF_RANGE))
     configured_end = configured_export_end(spec)
     if configured_end is not None:
         rules.append(
