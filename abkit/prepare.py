@@ -357,9 +357,7 @@ def _unit_arms(
     units: pl.DataFrame, metrics: tuple[MetricSpec, ...], variants: tuple[str, ...]
 ) -> dict[str, dict[str, ArmSummary]]:
     """Per-arm sufficient statistics of every metric computed from the units."""
-    return {
-        m.name: arm_summaries(units, m, variants) for m in metrics if not m.kind.from_accounts_table
-    }
+    return arm_summaries(units, [m for m in metrics if not m.kind.from_accounts_table], variants)
 
 
 def _unit_counts(units: pl.DataFrame, variants: tuple[str, ...]) -> dict[str, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
@@ -20,40 +21,54 @@ def _float(value: float | None) -> float:
 
 
 def arm_summaries(
-    units: pl.DataFrame, metric: MetricSpec, variants: tuple[str, ...]
-) -> dict[str, ArmSummary]:
-    """Per-variant n, mean, variance (ddof = 1), skewness and, for ratios, the
-    denominator moments and covariance, computed by Polars over eligible units."""
-    ratio = metric.kind.is_ratio
-    x = metric.kind.arm_value(pl.col(value_column(metric))).cast(pl.Float64)
-    present = x.is_not_null()
-    aggs = [pl.len().alias("n"), x.mean().alias("mean"), x.var(ddof=1).alias("var")]
-    aggs.append(x.skew(bias=False).alias("skew"))
-    if ratio:
-        y = pl.col(denominator_column(metric)).cast(pl.Float64)
-        present &= y.is_not_null()
+    units: pl.DataFrame, metrics: Sequence[MetricSpec], variants: tuple[str, ...]
+) -> dict[str, dict[str, ArmSummary]]:
+    """Per metric and variant: n, mean, variance (ddof = 1), skewness and, for ratios,
+    the denominator moments and covariance, over the units where the metric is
+    defined; one Polars group-by for all metrics.
+
+    A metric's values are masked to null where it is undefined (x, or y for ratios,
+    missing), so that every aggregate of it runs over the same units.
+    """
+    aggs: list[pl.Expr] = []
+    for i, metric in enumerate(metrics):
+        x = metric.kind.arm_value(pl.col(value_column(metric))).cast(pl.Float64)
+        present = x.is_not_null()
+        if metric.kind.is_ratio:
+            y = pl.col(denominator_column(metric)).cast(pl.Float64)
+            present &= y.is_not_null()
+            y = pl.when(present).then(y)
+            aggs += [
+                y.mean().alias(f"{i}:den_mean"),
+                y.var(ddof=1).alias(f"{i}:den_var"),
+                pl.cov(pl.when(present).then(x), y, ddof=1).alias(f"{i}:cov"),
+            ]
+        x = pl.when(present).then(x)
         aggs += [
-            y.mean().alias("den_mean"),
-            y.var(ddof=1).alias("den_var"),
-            pl.cov(x, y, ddof=1).alias("cov"),
+            present.sum().alias(f"{i}:n"),
+            x.mean().alias(f"{i}:mean"),
+            x.var(ddof=1).alias(f"{i}:var"),
+            x.skew(bias=False).alias(f"{i}:skew"),
         ]
-    stats = units.filter(present).group_by(VARIANT).agg(aggs)
-    rows = {r[VARIANT]: r for r in stats.iter_rows(named=True)}
-    out: dict[str, ArmSummary] = {}
-    for variant in variants:
-        r = rows.get(variant)
-        if r is None:
-            out[variant] = ArmSummary(n=0, mean=math.nan, var=math.nan)
-            continue
-        out[variant] = ArmSummary(
-            n=int(r["n"]),
-            mean=_float(r["mean"]),
-            var=_float(r["var"]),
-            den_mean=_float(r["den_mean"]) if ratio else None,
-            den_var=_float(r["den_var"]) if ratio else None,
-            cov=_float(r["cov"]) if ratio else None,
-            skewness=_float(r["skew"]),
-        )
+    rows = {r[VARIANT]: r for r in units.group_by(VARIANT).agg(aggs).iter_rows(named=True)}
+    out: dict[str, dict[str, ArmSummary]] = {}
+    for i, metric in enumerate(metrics):
+        ratio = metric.kind.is_ratio
+        arms = out[metric.name] = {}
+        for variant in variants:
+            r = rows.get(variant)
+            if r is None or not r[f"{i}:n"]:
+                arms[variant] = ArmSummary(n=0, mean=math.nan, var=math.nan)
+                continue
+            arms[variant] = ArmSummary(
+                n=int(r[f"{i}:n"]),
+                mean=_float(r[f"{i}:mean"]),
+                var=_float(r[f"{i}:var"]),
+                den_mean=_float(r[f"{i}:den_mean"]) if ratio else None,
+                den_var=_float(r[f"{i}:den_var"]) if ratio else None,
+                cov=_float(r[f"{i}:cov"]) if ratio else None,
+                skewness=_float(r[f"{i}:skew"]),
+            )
     return out
 
 
