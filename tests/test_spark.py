@@ -11,6 +11,7 @@ import pytest
 
 import abkit
 from abkit.errors import AbkitInputError
+from abkit.io.engines import local_spark
 from abkit.simulate import simulate
 from tests.conftest import EXAMPLE
 from tests.engines import assert_same_numbers, required, to_spark
@@ -22,16 +23,8 @@ pytestmark = pytest.mark.spark
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
     """A small local session: one core, one shuffle partition, no UI, UTC."""
-    sql = required("pyspark.sql")
-    session = (
-        sql.SparkSession.builder.master("local[1]")
-        .appName("abkit-tests")
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
-    )
+    required("pyspark.sql")
+    session = local_spark(cores="1", shuffle_partitions=1)
     yield session
     session.stop()
 

@@ -56,23 +56,30 @@ def _duckdb(paths: list[str], fmt: str) -> Any:
     return connection.read_csv(paths, sep="\t" if fmt == "tsv" else ",", header=True)
 
 
+def local_spark(cores: str = "*", shuffle_partitions: int | None = None) -> Any:
+    """A local Spark session for abkit: UTC, no UI or console progress, a 4 GB driver
+    (the per-unit rows come back to this process; Spark's 1 GB default runs out of heap
+    at about a million units).  ``cores`` is the ``local[...]`` master's thread count;
+    ``shuffle_partitions`` sets ``spark.sql.shuffle.partitions`` (1 suits small jobs)."""
+    sql = _extra("pyspark.sql", "spark")
+    builder = (
+        sql.SparkSession.builder.appName("abkit")
+        .master(f"local[{cores}]")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.memory", "4g")
+    )
+    if shuffle_partitions is not None:
+        builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
 def _spark(paths: list[str], fmt: str) -> Any:
     sql = _extra("pyspark.sql", "spark")
-    active = sql.SparkSession.getActiveSession()
-    spark = active
-    if spark is None:
-        spark = (
-            sql.SparkSession.builder.appName("abkit")
-            .master("local[*]")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            # the per-unit rows come back to this process: Spark's 1 GB default runs out
-            # of heap at about a million units
-            .config("spark.driver.memory", "4g")
-            .getOrCreate()
-        )
-        spark.sparkContext.setLogLevel("ERROR")
+    spark = sql.SparkSession.getActiveSession() or local_spark()
     if fmt == "parquet":
         return spark.read.parquet(*paths)
     if fmt == "ndjson":
