@@ -316,3 +316,17 @@ def test_an_export_reduced_in_parts_gives_the_same_result(monkeypatch, sequentia
     monkeypatch.setattr(engine, "EVENTS_PER_PART", events.height // 4)
     parts = abkit.analyze(assignments, config, events=events).to_dict()
     assert_same_numbers(whole, parts)
+
+
+def test_one_unreadable_timestamp_among_readable_ones_is_excluded_not_fatal():
+    """Only an export whose every timestamp is unreadable is a format error; a few bad
+    rows are excluded and counted."""
+    sim = simulate(users=200, days=5, enrol_days=2, seed=1)
+    events = sim.events.with_columns(pl.col("timestamp").dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ"))
+    bad = events.head(1).with_columns(pl.lit("not a time").alias("timestamp"))
+    result = abkit.analyze(sim.assignments, events=pl.concat([events, bad])).to_dict()
+    rows = {e["reason"]: e["rows"] for e in result["exclusions"]}
+    assert rows["event with unparseable timestamp"] == 1
+    assert result["rows"]["events"]["used"] == events.height - rows.get(
+        "event before assignment (ignored for outcomes)", 0
+    ) - rows.get("duplicate event (same unit, time, name, session and value)", 0)

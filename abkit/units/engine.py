@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import narwhals as nw
 import polars as pl
@@ -60,7 +61,7 @@ def ship(table: pl.DataFrame, like: nw.LazyFrame) -> nw.LazyFrame:
         return nw.from_native(table).lazy(backend=impl, session=native.sparkSession)
     if impl is nw.Implementation.SQLFRAME:
         session = native.session
-        connection = getattr(session, "_conn", None)
+        connection = _sqlframe_duckdb(like)
         if connection is None:  # not on DuckDB: SQLFrame writes the rows into the query
             return nw.from_native(table).lazy(backend=impl, session=session)
         # SQLFrame on DuckDB reads tables of its connection (a registered view has no
@@ -75,20 +76,30 @@ def ship(table: pl.DataFrame, like: nw.LazyFrame) -> nw.LazyFrame:
     )
 
 
+def _sqlframe_duckdb(like: nw.LazyFrame) -> Any:
+    """The DuckDB connection under a SQLFrame DataFrame, or None (another engine, or
+    SQLFrame on another database).  SQLFrame keeps it in ``session._conn``."""
+    if like.implementation is not nw.Implementation.SQLFRAME:
+        return None
+    return getattr(nw.to_native(like).session, "_conn", None)
+
+
 def require_utc(like: nw.LazyFrame, label: str) -> None:
-    """Refuse a DuckDB or Spark session whose time zone is not UTC (clock fields of
-    timestamps, and so the day after assignment, would shift with summer time)."""
+    """Refuse a DuckDB, Spark or SQLFrame-over-DuckDB session whose time zone is not
+    UTC (clock fields of timestamps, and so the day after assignment, would shift with
+    summer time)."""
     native = nw.to_native(like)
     impl = like.implementation
+    query = "select current_setting('TimeZone')"
+    connection = _sqlframe_duckdb(like)
     if impl is nw.Implementation.DUCKDB:
-        zone = native.query("_abkit_like", "select current_setting('TimeZone')").fetchall()[0][0]
+        zone = native.query("_abkit_like", query).fetchall()[0][0]
         fix = "SET TimeZone = 'UTC' on the connection"
     elif impl is nw.Implementation.PYSPARK:
         zone = native.sparkSession.conf.get("spark.sql.session.timeZone")
         fix = "spark.conf.set('spark.sql.session.timeZone', 'UTC')"
-    elif impl is nw.Implementation.SQLFRAME and getattr(native.session, "_conn", None):
-        connection = native.session._conn  # SQLFrame over DuckDB (see ship)
-        zone = connection.execute("select current_setting('TimeZone')").fetchall()[0][0]
+    elif connection is not None:
+        zone = connection.execute(query).fetchall()[0][0]
         fix = "SET TimeZone = 'UTC' on the DuckDB connection"
     else:
         return

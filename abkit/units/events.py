@@ -160,7 +160,7 @@ def _event_columns(
 
 def _assigned(assignments: Assignments, like: nw.LazyFrame, unit_as_text: bool) -> nw.LazyFrame:
     """Assigned units (variant, time) and the units excluded as a whole (flag), one row
-    per unit, on the events' engine."""
+    per unit (the two sets are disjoint: see clean_assignments), on the events' engine."""
     units = assignments.units.select(UNIT, VARIANT, ASSIGNED_AT).with_columns(
         pl.lit(False).alias(_EXCLUDED)
     )
@@ -170,7 +170,7 @@ def _assigned(assignments: Assignments, like: nw.LazyFrame, unit_as_text: bool) 
     both = pl.concat([units, excluded], how="diagonal_relaxed")
     if unit_as_text:
         both = both.with_columns(pl.col(UNIT).cast(pl.String))
-    return ship(both.unique(UNIT, keep="last", maintain_order=True), like)
+    return ship(both, like)
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ class _Queries:
     key: list[str]  # columns that make an event; exact repeats are dropped
     aggregates: list[nw.Expr]  # the metrics' per-unit aggregates
     depth_events: list[str]  # events whose per-session counts are kept (session depth)
-    null_sessions: bool  # count valid events without a session id
+    sessions: bool  # the events carry a session id (valid events without one are counted)
     rows: list[str] | None  # the valid events' columns to return (daily looks), or None
 
     def valid(self, frame: nw.LazyFrame) -> nw.LazyFrame:
@@ -193,7 +193,7 @@ class _Queries:
             .with_columns(days_between(ASSIGNED_AT, TS, frame).alias(DAY))
         )
 
-    def run(self, frame: nw.LazyFrame) -> list[pl.DataFrame]:
+    def run(self, frame: nw.LazyFrame) -> _Pass:
         valid = self.valid(frame)
         queries = [
             # per unit: the metrics' aggregates and the last day with an event
@@ -204,11 +204,7 @@ class _Queries:
             valid.group_by(nw.col(TS).dt.date().alias("date")).agg(
                 nw.len().alias("n"),
                 nw.col(TS).max().alias("end"),
-                *(
-                    [count_where(nw.col(SESSION).is_null()).alias("nulls")]
-                    if self.null_sessions
-                    else []
-                ),
+                *([count_where(nw.col(SESSION).is_null()).alias("nulls")] * self.sessions),
             ),
             # units active on day k after assignment, per variant (retention curve)
             valid.filter(nw.col(DAY) <= CURVE_DAYS)
@@ -217,49 +213,60 @@ class _Queries:
             .group_by(VARIANT, DAY)
             .agg(nw.len().alias("active")),
         ]
-        for event in self.depth_events:
-            queries.append(
-                valid.filter(~nw.col(SESSION).is_null())
-                .group_by(UNIT, SESSION)
-                .agg(nw.col(VARIANT).min(), count_where(nw.col(EVENT) == event).alias(DEPTH))
-                .group_by(VARIANT, DEPTH)
-                .agg(nw.len().alias("sessions"))
-            )
+        queries += [
+            valid.filter(~nw.col(SESSION).is_null())
+            .group_by(UNIT, SESSION)
+            .agg(nw.col(VARIANT).min(), count_where(nw.col(EVENT) == event).alias(DEPTH))
+            .group_by(VARIANT, DEPTH)
+            .agg(nw.len().alias("sessions"))
+            for event in self.depth_events
+        ]
         if self.rows is not None:
             queries.append(valid.select(self.rows))
-        return collect_all(queries)
+        per_unit, by_reason, daily, active, *rest = collect_all(queries)
+        rows = rest.pop() if self.rows is not None else None
+        if not self.sessions:
+            daily = daily.with_columns(pl.lit(0, pl.Int64).alias("nulls"))
+        return _Pass(per_unit, by_reason, daily, active, rest, rows)
 
 
-def _combine(
-    parts: list[list[pl.DataFrame]], with_rows: bool
-) -> tuple[
-    pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame, list[pl.DataFrame], pl.DataFrame | None
-]:
-    """The results of the parts as one: units are disjoint between parts, so per-unit
-    rows concatenate and counts add up."""
+@dataclass(frozen=True)
+class _Pass:
+    """What one pass over (a part of) the events returns, as Polars frames."""
 
-    def stacked(i: int) -> pl.DataFrame:
-        return pl.concat([p[i] for p in parts], how="vertical_relaxed")
+    per_unit: pl.DataFrame  # UNIT, metric columns, _LAST_ACTIVE
+    by_reason: pl.DataFrame  # REASON, EVENT, len
+    daily: pl.DataFrame  # date, n, end, nulls (valid events without a session)
+    active: pl.DataFrame  # VARIANT, DAY, active
+    histograms: list[pl.DataFrame]  # per session-depth metric: VARIANT, DEPTH, sessions
+    rows: pl.DataFrame | None  # the valid events' slim columns (daily looks)
 
-    first = parts[0]
-    per_unit = stacked(0)
-    by_reason = stacked(1).group_by(REASON, EVENT).agg(pl.col("len").cast(pl.Int64).sum())
-    daily = (
-        stacked(2)
-        .group_by("date")
-        .agg(
-            pl.col("n").cast(pl.Int64).sum(),
-            pl.col("end").max(),
-            pl.selectors.starts_with("nulls").sum(),
+    @staticmethod
+    def combine(parts: list[_Pass]) -> _Pass:
+        """The parts' results as one: units are disjoint between parts, so per-unit rows
+        concatenate and counts add up."""
+        if len(parts) == 1:
+            return parts[0]
+
+        def stack(frames: list[pl.DataFrame]) -> pl.DataFrame:
+            return pl.concat(frames, how="vertical_relaxed")
+
+        def added(frames: list[pl.DataFrame], by: list[str], count: str) -> pl.DataFrame:
+            return stack(frames).group_by(by).agg(pl.col(count).cast(pl.Int64).sum())
+
+        daily = stack([p.daily for p in parts]).group_by("date")
+        rows = [p.rows for p in parts if p.rows is not None]
+        return _Pass(
+            per_unit=stack([p.per_unit for p in parts]),
+            by_reason=added([p.by_reason for p in parts], [REASON, EVENT], "len"),
+            daily=daily.agg(pl.col("n", "nulls").cast(pl.Int64).sum(), pl.col("end").max()),
+            active=added([p.active for p in parts], [VARIANT, DAY], "active"),
+            histograms=[
+                added(list(hists), [VARIANT, DEPTH], "sessions")
+                for hists in zip(*(p.histograms for p in parts), strict=True)
+            ],
+            rows=stack(rows) if rows else None,
         )
-    )
-    active = stacked(3).group_by(VARIANT, DAY).agg(pl.col("active").cast(pl.Int64).sum())
-    last = len(first) - 1 if with_rows else len(first)
-    hists = [
-        stacked(i).group_by(VARIANT, DEPTH).agg(pl.col("sessions").cast(pl.Int64).sum())
-        for i in range(4, last)
-    ]
-    return per_unit, by_reason, daily, active, hists, stacked(last) if with_rows else None
 
 
 def event_units(
@@ -339,7 +346,7 @@ def event_units(
         key=key,
         aggregates=[e for m in metrics for e in m.kind.event_aggregates(m, output_event)],
         depth_events=list(depth_events.values()),
-        null_sessions=need_session,
+        sessions=need_session,
         rows=slim if with_looks else None,
     )
     try:
@@ -348,8 +355,8 @@ def event_units(
         parts = [query.run(part) for part in partitions(frame, UNIT, events.data)]
     except Exception as exc:  # the engine's own error type (Polars, DuckDB, Spark …)
         raise AbkitInputError(f"could not process the events: {exc}", source=events.label) from None
-    with_rows = query.rows is not None
-    per_unit, by_reason, daily, active, hists, rows = _combine(parts, with_rows)
+    result = _Pass.combine(parts)
+    per_unit, by_reason, daily = result.per_unit, result.by_reason, result.daily
     valid = query.valid(frame)
     used = int(daily["n"].sum())
     counts = by_reason.group_by(REASON).agg(pl.col("len").cast(pl.Int64).sum())
@@ -376,22 +383,22 @@ def event_units(
             out.units, out.eligibility[metric.name] = _apply_eligibility(
                 out.units, metric, last_day, export_end
             )
-    for name, hist in zip(depth_events, hists, strict=True):
+    for name, hist in zip(depth_events, result.histograms, strict=True):
         out.depth_histograms[name] = hist.with_columns(pl.col(DEPTH).cast(pl.Int64)).sort(
             VARIANT, DEPTH
         )
-    nulls = int(daily["nulls"].sum()) if need_session else 0
+    nulls = int(daily["nulls"].sum())
     if nulls:
         out.notes.append(
             f"{nulls} valid event(s) have no session id; they count for other metrics but "
             "not for session depth."
         )
-    out.retention_curve = retention_curve(active, last_active, units, export_end)
+    out.retention_curve = retention_curve(result.active, last_active, units, export_end)
     valid_names = by_reason.filter(pl.col(REASON).is_null()).get_column(EVENT)
     out.event_names = frozenset(valid_names.drop_nulls().to_list())
-    if rows is not None:
+    if result.rows is not None:
         schedule = schedule_for(units, export_end)
-        rows = rows.with_columns(schedule.index(TS).alias(LOOK))
+        rows = result.rows.with_columns(schedule.index(TS).alias(LOOK))
         out.looks = event_look_series(
             rows.lazy(), out.units, metrics, schedule, assignments.variants, output_event
         )
@@ -403,9 +410,9 @@ def _fail_on_unreadable_times(
 ) -> None:
     reasons = dict(counts.select(REASON, "len").iter_rows())
     bad = reasons.get("event with unparseable timestamp", 0)
-    if bad and bad == sum(
-        n for r, n in reasons.items() if r not in (None, "event with null unit id")
-    ):
+    # every row with a unit id (used ones included) has an unreadable time: a format
+    # problem, not a few bad rows
+    if bad and bad == sum(n for r, n in reasons.items() if r != "event with null unit id"):
         (first,) = collect_all(
             [
                 frame.filter(nw.col(REASON) == "event with unparseable timestamp")
