@@ -260,3 +260,19 @@ def test_unattainable_sides_are_unbounded_not_a_search_cap():
     res = randomization_test(control, treatment, "user")
     assert res.ci == (-math.inf, math.inf)
     assert res.relative_ci == (-1.0, math.inf)
+
+
+def test_resample_counts_follow_the_multinomial_law():
+    """Counts of n draws with replacement among n items: each row sums to n; per item
+    mean 1, variance 1 − 1/n and covariance −1/n between items (multinomial(n, 1/n)),
+    within Monte Carlo error over 200,000 resamples."""
+    from abkit.stats.bootstrap import resample_counts
+
+    n, b = 7, 200_000
+    counts = resample_counts(np.random.default_rng(3), n, b)
+    assert counts.shape == (b, n) and np.all(counts.sum(axis=1) == n)
+    cov = np.cov(counts, rowvar=False)
+    se = 4 * np.sqrt(2 / b)  # a few standard errors of a variance near 1
+    assert np.allclose(counts.mean(axis=0), 1.0, atol=4 * np.sqrt(1 / b))
+    assert np.allclose(np.diag(cov), 1 - 1 / n, atol=se)
+    assert np.allclose(cov[~np.eye(n, dtype=bool)], -1 / n, atol=se)
