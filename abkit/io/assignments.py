@@ -137,7 +137,8 @@ def clean_assignments(
     if repeated_rows == "keep_earliest":  # the earliest row of a unit comes first
         frame = frame.sort([ASSIGNED_AT, ROW] if assigned_at else [ROW], nulls_last=True)
     try:
-        repeats = frame.select(pl.col(UNIT).drop_nulls().is_duplicated().any()).collect().item()
+        ids = pl.col(UNIT).drop_nulls()
+        repeats = frame.select(ids.n_unique() < ids.len()).collect().item()
     except pl.exceptions.PolarsError as exc:
         raise reader_error(exc, table.label) from None
     if repeats:  # the per-unit windows cost more than the whole check, so only when needed
@@ -147,9 +148,16 @@ def clean_assignments(
     except pl.exceptions.PolarsError as exc:
         raise reader_error(exc, table.label) from None
 
-    counts = annotated.group_by(REASON).len()
     if annotated.height == 0:
         raise AbkitInputError("the table has no rows.", source=table.label)
+    all_valid = annotated.get_column(REASON).null_count() == annotated.height
+    if all_valid:  # the common case, without a group-by over the whole table
+        counts = pl.DataFrame(
+            {REASON: [None], "len": [annotated.height]},
+            schema={REASON: pl.String, "len": pl.get_index_type()},
+        )
+    else:
+        counts = annotated.group_by(REASON).len()
     if assigned_at and counts.filter(pl.col(REASON).is_null()).is_empty():
         bad = annotated.filter(pl.col(REASON) == "unparseable assignment timestamp")
         if bad.height:
@@ -163,7 +171,7 @@ def clean_assignments(
             )
     ledger.add_counts(table_name, counts)
 
-    units = annotated.filter(pl.col(REASON).is_null())
+    units = annotated if all_valid else annotated.filter(pl.col(REASON).is_null())
     if units.is_empty():
         raise AbkitInputError(
             "no usable rows: every row was excluded ("
@@ -173,7 +181,9 @@ def clean_assignments(
         )
     variants = ordered_variants(units.get_column(VARIANT), spec, table)
     excluded_units = (
-        annotated.filter(pl.col(REASON).is_not_null() & pl.col(UNIT).is_not_null())
+        units.select(UNIT).clear()
+        if all_valid
+        else annotated.filter(pl.col(REASON).is_not_null() & pl.col(UNIT).is_not_null())
         .select(UNIT)
         .unique()
         .join(units.select(UNIT), on=UNIT, how="anti")
