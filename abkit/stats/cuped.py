@@ -1,0 +1,261 @@
+"""CUPED: regression adjustment by pre-experiment covariates, on per-arm moments.
+
+Each unit carries a vector z = (metric components, covariate components); an arm
+reduces to n, the mean vector z̄ and the covariance matrix S (ddof = 1): :class:`Moments`.
+The metric is g(z̄) — a mean z̄_i, or a ratio of means z̄_i / z̄_j — and each covariate
+is h_k(z̄), a mean or a ratio in the same way, so a ratio metric (share rate) can be
+adjusted by its own pre-period ratio.
+
+Per arm a, with gradients G_a = ∇g(z̄_a) and H_a = ∇h(z̄_a) (rows), the delta method
+gives the per-unit (co)variances v_gg = G S G', v_hg = H S G', V_hh = H S H'
+(Deng, Knoblich & Lu, "Applying the Delta Method in Metric Analytics", KDD 2018).  The
+coefficient is the pooled within-arm regression of the metric on the covariates,
+
+    θ = (Σ_a (n_a − 1) V_hh,a)⁻¹ Σ_a (n_a − 1) v_hg,a,
+
+which for means is exactly the OLS slope of y on the covariates with one intercept
+per arm (so the adjusted effect equals the treatment coefficient of
+``y ~ treatment + centred covariates``).  The adjusted effect and its variance are
+
+    Δ_cv = (g_T − θ'h_T) − (g_C − θ'h_C),
+    Var(Δ_cv) = Σ_a (v_gg,a − 2 θ'v_hg,a + θ'V_hh,a θ) / n_a
+
+(Deng, Xu, Kohavi & Walker, "Improving the Sensitivity of Online Controlled Experiments
+by Utilizing Pre-Experiment Data", WSDM 2013, eqs. 3–5; the same variance GrowthBook
+documents in "Technical CUPED details").  θ is treated as known, as in those sources;
+its estimation adds a term of relative order 1/n, so the standard error agrees with an
+OLS sandwich (HC) standard error to that order, not exactly.  With several covariates
+this is the multivariate regression adjustment of Statsig's CURE and Eppo's CUPED++.
+
+The relative effect is the adjusted treatment value T* = g_C + Δ_cv over the control
+value C = g_C, on the log scale as every lift in abkit:
+Var(log T*/C) = Var(T*)/T*² + Var(C)/C² − 2 Cov(T*, C)/(T* C), where
+T* = g_T − θ'(h_T − h_C), so Cov(T*, C) = θ'v_hg,C / n_C.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as st
+
+from abkit.stats.fixed_horizon import Comparison, nonnegative, undefined_comparison
+
+# a metric or covariate as a function of the mean vector: (i,) = z̄_i, (i, j) = z̄_i / z̄_j
+Term = tuple[int] | tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Moments:
+    """n, mean vector and covariance matrix (ddof = 1) of one arm's per-unit vectors."""
+
+    n: int
+    mean: np.ndarray
+    cov: np.ndarray
+
+    @classmethod
+    def from_values(cls, z: np.ndarray) -> Moments:
+        """Moments of an (n, p) array of per-unit vectors."""
+        z = np.asarray(z, dtype=float)
+        if z.ndim == 1:
+            z = z[:, None]
+        n, p = z.shape
+        cov = np.cov(z, rowvar=False, ddof=1).reshape(p, p) if n > 1 else np.full((p, p), np.nan)
+        return cls(n=n, mean=z.mean(axis=0), cov=cov)
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """What the adjustment did: θ per covariate, the unadjusted effect and its SE,
+    and the share of the effect's variance removed (1 − Var(Δ_cv) / Var(Δ))."""
+
+    covariates: tuple[str, ...]
+    theta: tuple[float, ...]
+    unadjusted_effect: float
+    unadjusted_se: float
+    variance_reduction: float
+
+
+def _value(term: Term, mean: np.ndarray) -> float:
+    if len(term) == 1:
+        return float(mean[term[0]])
+    den = mean[term[1]]
+    return float(mean[term[0]] / den) if den != 0 else math.nan
+
+
+def _gradient(term: Term, mean: np.ndarray) -> np.ndarray:
+    grad = np.zeros(mean.size)
+    if len(term) == 1:
+        grad[term[0]] = 1.0
+    else:
+        i, j = term
+        grad[i] = 1.0 / mean[j]
+        grad[j] = -mean[i] / mean[j] ** 2
+    return grad
+
+
+@dataclass(frozen=True)
+class _Arm:
+    """One arm linearised: metric value g, covariate values h and the per-unit
+    (co)variances of the linearised metric and covariates."""
+
+    n: int
+    g: float
+    h: np.ndarray
+    v_gg: float
+    v_hg: np.ndarray
+    v_hh: np.ndarray
+
+    @classmethod
+    def of(cls, arm: Moments, metric: Term, covariates: Sequence[Term]) -> _Arm:
+        grad_g = _gradient(metric, arm.mean)
+        grad_h = np.array([_gradient(c, arm.mean) for c in covariates])
+        return cls(
+            n=arm.n,
+            g=_value(metric, arm.mean),
+            h=np.array([_value(c, arm.mean) for c in covariates]),
+            v_gg=float(grad_g @ arm.cov @ grad_g),
+            v_hg=grad_h @ arm.cov @ grad_g,
+            v_hh=grad_h @ arm.cov @ grad_h.T,
+        )
+
+    def adjusted_variance(self, theta: np.ndarray) -> float:
+        """Per-unit variance of the adjusted metric, v_gg − 2θ'v_hg + θ'V_hh θ."""
+        terms = (self.v_gg, -2.0 * float(theta @ self.v_hg), float(theta @ self.v_hh @ theta))
+        return nonnegative(sum(terms), sum(abs(t) for t in terms))
+
+
+def pooled_theta(arms: Sequence[_Arm]) -> tuple[np.ndarray, bool]:
+    """θ = (Σ (n_a − 1) V_hh,a)⁻¹ Σ (n_a − 1) v_hg,a by least squares; the flag says
+    whether the covariates were linearly independent (a collinear set gets the
+    minimum-norm θ, which adjusts as well as any other solution)."""
+    lhs = sum((a.n - 1) * a.v_hh for a in arms)
+    rhs = sum((a.n - 1) * a.v_hg for a in arms)
+    theta, _, rank, _ = np.linalg.lstsq(np.atleast_2d(lhs), np.atleast_1d(rhs), rcond=None)
+    return theta, int(rank) == len(theta)
+
+
+def cuped_test(
+    control: Moments,
+    treatment: Moments,
+    metric: Term,
+    covariates: Sequence[Term],
+    covariate_names: Sequence[str],
+    alpha: float,
+    method: str,
+    welch_df: bool = False,
+) -> tuple[Comparison, Adjustment | None]:
+    """The CUPED-adjusted comparison of ``metric`` (see the module docstring).
+
+    ``method`` names the unadjusted test; ``welch_df`` uses a t reference with the
+    Welch–Satterthwaite degrees of freedom of the adjusted per-arm variances (mean
+    metrics), otherwise the reference is normal.  Returns the comparison and the
+    :class:`Adjustment`, or no adjustment (None) with the comparison undefined when
+    an arm has fewer than two units or a ratio's denominator mean is 0.
+    """
+    label = f"{method}, CUPED-adjusted by {', '.join(covariate_names)}"
+    arms = []
+    for name, m in (("control", control), ("treatment", treatment)):
+        if m.n < 2:
+            return undefined_comparison(
+                label,
+                math.nan,
+                math.nan,
+                [f"the {name} arm has {m.n} unit(s); at least 2 are needed"],
+            ), None
+        dens = [t[1] for t in (metric, *covariates) if len(t) == 2]
+        if any(m.mean[j] == 0 for j in dens):
+            return undefined_comparison(
+                label,
+                _value(metric, control.mean),
+                _value(metric, treatment.mean),
+                [f"a denominator of the {name} arm averages 0, so a ratio is undefined"],
+            ), None
+        arms.append(_Arm.of(m, metric, covariates))
+    c, t = arms
+    theta, independent = pooled_theta(arms)
+    warnings = [] if independent else ["the covariates are collinear: the minimum-norm θ is used"]
+
+    effect = (t.g - c.g) - float(theta @ (t.h - c.h))
+    var_c, var_t = c.adjusted_variance(theta) / c.n, t.adjusted_variance(theta) / t.n
+    var = var_c + var_t
+    raw_var = c.v_gg / c.n + t.v_gg / t.n
+    adjustment = Adjustment(
+        covariates=tuple(covariate_names),
+        theta=tuple(float(v) for v in theta),
+        unadjusted_effect=t.g - c.g,
+        unadjusted_se=math.sqrt(raw_var),
+        variance_reduction=1.0 - var / raw_var if raw_var > 0 else math.nan,
+    )
+    se = math.sqrt(var)
+    df = _welch_df(var_c, var_t, c.n, t.n) if welch_df else math.inf
+    if not se > 0:
+        comp = undefined_comparison(
+            label, c.g, t.g, [*warnings, "the adjusted metric has no variation in either arm"]
+        )
+        return comp, adjustment
+    ref = st.norm if math.isinf(df) else st.t(df)
+    statistic = effect / se
+    half = float(ref.ppf(1.0 - alpha / 2.0)) * se
+    rel, log_se, rel_ci, rel_warn = _adjusted_lift(c, t, theta, effect, var_t, alpha)
+    comp = Comparison(
+        method=label,
+        control_value=c.g,
+        treatment_value=t.g,
+        effect=effect,
+        se=se,
+        df=df,
+        statistic=statistic,
+        p_value=float(2.0 * ref.sf(abs(statistic))),
+        ci=(effect - half, effect + half),
+        relative_effect=rel,
+        log_ratio_se=log_se,
+        relative_ci=rel_ci,
+        warnings=(*warnings, *rel_warn),
+    )
+    return comp, adjustment
+
+
+def _welch_df(var_c: float, var_t: float, n_c: int, n_t: int) -> float:
+    """Welch–Satterthwaite degrees of freedom from the two variances of the means."""
+    scale = max(var_c, var_t)
+    if not (scale > 0 and math.isfinite(scale)):
+        return math.nan
+    a, b = var_t / scale, var_c / scale
+    return (a + b) ** 2 / (a * a / (n_t - 1) + b * b / (n_c - 1))
+
+
+def _adjusted_lift(
+    c: _Arm, t: _Arm, theta: np.ndarray, effect: float, var_t: float, alpha: float
+) -> tuple[float, float, tuple[float, float], list[str]]:
+    """Lift T*/C − 1 with T* = g_C + Δ_cv, and its log-scale interval (module docstring)."""
+    nan2 = (math.nan, math.nan)
+    if c.g == 0 or not math.isfinite(c.g):
+        return (
+            math.nan,
+            math.nan,
+            nan2,
+            ["control value is 0 or undefined, so the relative effect is undefined (NaN)"],
+        )
+    adjusted = c.g + effect
+    lift = adjusted / c.g - 1.0
+    if not adjusted / c.g > 0:
+        return (
+            lift,
+            math.nan,
+            nan2,
+            [
+                "the adjusted treatment value and the control value differ in sign, so the relative effect has no log-scale interval (NaN)"
+            ],
+        )
+    var_adjusted = var_t + float(theta @ c.v_hh @ theta) / c.n
+    var_control = c.v_gg / c.n
+    cov = float(theta @ c.v_hg) / c.n
+    log_var = var_adjusted / adjusted**2 + var_control / c.g**2 - 2.0 * cov / (adjusted * c.g)
+    se = math.sqrt(max(log_var, 0.0))
+    half = float(st.norm.ppf(1.0 - alpha / 2.0)) * se
+    low, high = np.expm1([math.log(adjusted / c.g) - half, math.log(adjusted / c.g) + half])
+    return lift, se, (float(low), float(high)), []
