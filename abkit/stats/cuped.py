@@ -248,7 +248,8 @@ def _adjusted_lift(
             math.nan,
             nan2,
             [
-                "the adjusted treatment value and the control value differ in sign, so the relative effect has no log-scale interval (NaN)"
+                "the adjusted treatment value and the control value differ in sign, so the "
+                "relative effect has no log-scale interval (NaN)"
             ],
         )
     var_adjusted = var_t + float(theta @ c.v_hh @ theta) / c.n
