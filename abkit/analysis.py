@@ -34,7 +34,9 @@ from abkit.stats import (
     srm_test,
 )
 from abkit.stats.cluster import AccountArm
+from abkit.stats.cuped import Adjustment, cuped_test
 from abkit.stats.noninferiority import FAIL, INCONCLUSIVE, PASS
+from abkit.units.covariates import Covariates
 
 
 def _fixed_decision(
@@ -101,6 +103,26 @@ def _guardrail_decision(guard: GuardrailCheck, comp: Comparison) -> Decision:
     return Decision(outcome, "non-inferiority", guard.test, guard.p_value, ci)
 
 
+def _adjusted(
+    plain: Comparison, covariates: Covariates, control: str, variant: str, alpha: float
+) -> tuple[Comparison, Adjustment | None]:
+    """The CUPED comparison (:func:`~abkit.stats.cuped.cuped_test`) in place of the
+    unadjusted one; the unadjusted one, with the reason, when it cannot be computed."""
+    comp, adjustment = cuped_test(
+        covariates.arms[control],
+        covariates.arms[variant],
+        covariates.metric,
+        covariates.terms,
+        covariates.names,
+        alpha,
+        welch_df=math.isfinite(plain.df),
+    )
+    if adjustment is None:
+        reason = "; ".join(w for w in comp.warnings if w != "reported as NaN")
+        return replace(plain, warnings=(*plain.warnings, f"CUPED not applied: {reason}")), None
+    return comp, adjustment
+
+
 def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
     """Run every metric × treatment test, adjust p-values across treatments per metric."""
     results = []
@@ -109,6 +131,7 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
         arms = prepared.arms[metric.name]
         control = arms[spec.control]
         details: list[dict[str, Any] | None]
+        adjustments: list[Adjustment | None] = [None] * len(treatments)
         if metric.kind.survival:
             times = prepared.survival[metric.name]
             pairs = [
@@ -136,11 +159,21 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
         else:
             comps = [metric.kind.fixed_test(control, arms[v], spec.alpha) for v in treatments]
             details = [None] * len(comps)
+            covariates = prepared.covariates.get(metric.name)
+            if covariates is not None:
+                pairs_cuped = [
+                    _adjusted(comp, covariates, spec.control, v, spec.alpha)
+                    for comp, v in zip(comps, treatments, strict=True)
+                ]
+                comps = [c for c, _ in pairs_cuped]
+                adjustments = [a for _, a in pairs_cuped]
         raw = [c.p_value for c in comps]
         adjusted = raw if metric.guardrail else adjust_pvalues(raw, spec.correction).tolist()
         # user-level normal approximations are beside the point when accounts are the units
         shared = metric.kind.assumption_warnings(arms) if spec.mode != "b2b" else []
-        for variant, comp, p_adj, detail in zip(treatments, comps, adjusted, details, strict=True):
+        for variant, comp, p_adj, detail, adjustment in zip(
+            treatments, comps, adjusted, details, adjustments, strict=True
+        ):
             significant = bool(math.isfinite(p_adj) and p_adj < spec.alpha)
             if not metric.guardrail:
                 guard = None
@@ -184,6 +217,7 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                     guardrail=guard,
                     sequential=seq,
                     b2b=detail,
+                    cuped=adjustment,
                     warnings=(*comp.warnings, *shared, *prepared.metric_notes.get(metric.name, [])),
                 )
             )

@@ -74,6 +74,7 @@ class MetricSpec:
     tau: float | None = _key(None, lambda v: v > 0, "be a positive number")
     horizon: float | None = _key(None, lambda v: v > 0, "be a positive number of days")
     segments: tuple[str, ...] | None = None
+    covariates: tuple[str, ...] | None = None
 
     @property
     def kind(self) -> MetricType:
@@ -178,6 +179,19 @@ class EventNames:
     error: str = "error"
 
 
+@dataclass(frozen=True)
+class CupedSpec:
+    """Regression adjustment (CUPED) by pre-experiment covariates.
+
+    ``covariates``: numeric columns measured before assignment — of the unit-level
+    table, or of the assignments table for an event export (e.g. last month's spend)
+    — used for every metric that supports adjustment; a metric's own ``covariates``
+    key overrides the list (``covariates = []`` turns the adjustment off for it).
+    """
+
+    covariates: tuple[str, ...] = ()
+
+
 def _section(name: str, factory: Callable[[], Any]) -> Any:
     """A nested spec read from its own TOML section."""
     return field(default_factory=factory, metadata={"section": name})
@@ -206,7 +220,12 @@ class ExperimentSpec:
     input: InputSpec = _section("input", InputSpec)
     event_names: EventNames = _section("events", EventNames)
     sequential: SequentialSpec = _section("sequential", SequentialSpec)
+    cuped: CupedSpec = _section("cuped", CupedSpec)
     metrics: tuple[MetricSpec, ...] = field(default=(), metadata={"section": "metrics"})
+
+    def covariates(self, metric: MetricSpec) -> tuple[str, ...]:
+        """The covariates that adjust ``metric``: its own list, else ``[cuped]``'s."""
+        return self.cuped.covariates if metric.covariates is None else metric.covariates
 
     @property
     def declared_variants(self) -> tuple[str, ...] | None:
@@ -397,6 +416,7 @@ def parse_config(raw: Mapping[str, Any]) -> ExperimentSpec:
         input=InputSpec(**_read(InputSpec, "input", raw.get("input", {}))),
         event_names=EventNames(**_read(EventNames, "events", raw.get("events", {}))),
         sequential=_sequential(raw.get("sequential", {})),
+        cuped=CupedSpec(**_read(CupedSpec, "cuped", raw.get("cuped", {}))),
         metrics=metrics,
     )
     return with_mode(spec, spec.mode)

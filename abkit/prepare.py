@@ -25,6 +25,7 @@ from abkit.stats.cluster import AccountArm
 from abkit.stats.shape import depth_shape
 from abkit.units.accounts import SEATS, load_accounts, revenue_arms
 from abkit.units.adoption import adoption_summary, segment_columns
+from abkit.units.covariates import Covariates, covariate_moments, require_covariates
 from abkit.units.events import (
     DEPTH,
     configured_export_end,
@@ -59,6 +60,7 @@ class Prepared:
     adoption: dict[str, dict[str, Any]] = field(default_factory=dict)
     retention_curve: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     account_warnings: list[str] = field(default_factory=list)
+    covariates: dict[str, Covariates] = field(default_factory=dict)
 
 
 def default_event_metrics(
@@ -128,7 +130,7 @@ def _events_hint(columns: list[str], spec: ExperimentSpec) -> str:
 
 def default_unit_metrics(table: Table, spec: ExperimentSpec) -> tuple[MetricSpec, ...]:
     """Every numeric or boolean column that is not an id: 0/1 → proportion, else mean."""
-    ids = {spec.unit, spec.variant, spec.account, spec.input.assigned_at}
+    ids = {spec.unit, spec.variant, spec.account, spec.input.assigned_at, *spec.cuped.covariates}
     schema = table.frame.collect_schema()
     cols = [c for c, t in schema.items() if c not in ids and (t.is_numeric() or t == pl.Boolean)]
     if not cols:
@@ -182,11 +184,14 @@ def _prepare_events(
     segments = {
         m.name: segment_columns(m, available) for m in spec.metrics if m.kind.adoption_breakdown
     }
+    covariates = _covariate_columns(spec, spec.metrics)
+    require_covariates(assign_table, covariates, "assignments table")
     keep = tuple(
         dict.fromkeys(
             [
                 *([spec.b2b.strata] if spec.b2b.strata else []),
                 *(c for cols in segments.values() for c in cols),
+                *covariates,
             ]
         )
     )
@@ -259,7 +264,47 @@ def _prepare_events(
         if m.kind.adoption_breakdown:
             prepared.adoption[m.name] = adoption_summary(built.units, m, segments[m.name])
     _account_structure(prepared, built.units, spec, built.export_end, accounts, ledger)
+    _adjustment_inputs(prepared, built.units, spec, assign_table)
     return prepared
+
+
+def _covariate_columns(spec: ExperimentSpec, metrics: tuple[MetricSpec, ...]) -> tuple[str, ...]:
+    """Every covariate named in ``[cuped]`` or by a metric, in order of first mention."""
+    return tuple(
+        dict.fromkeys([*spec.cuped.covariates, *(c for m in metrics for c in spec.covariates(m))])
+    )
+
+
+def _adjustment_inputs(
+    prepared: Prepared, units: pl.DataFrame, spec: ExperimentSpec, table: Table
+) -> None:
+    """Per-arm moments of each metric with its covariates (CUPED), or a note on why a
+    metric with covariates stays unadjusted."""
+    for m in prepared.metrics:
+        columns = spec.covariates(m)
+        if not columns:
+            continue
+        why = (
+            "B2B mode (accounts are the units; account-level adjustment is not built yet)"
+            if spec.mode == "b2b"
+            else "sequential monitoring (per-look adjustment is not built yet)"
+            if m.name in prepared.looks
+            else f"a metric of type '{m.type}'"
+            if m.kind.adjustable() is None
+            else None
+        )
+        if why is not None:
+            prepared.metric_notes.setdefault(m.name, []).append(
+                f"CUPED covariates are not used for {why}; the result is unadjusted"
+            )
+            continue
+        adjusted = covariate_moments(units, m, columns, prepared.variants, table)
+        if adjusted is not None:
+            prepared.covariates[m.name] = adjusted
+            notes = list(adjusted.notes)
+        else:
+            notes = [f"CUPED: no usable covariate among {', '.join(columns)}; unadjusted"]
+        prepared.metric_notes.setdefault(m.name, []).extend(notes)
 
 
 def _account_structure(
@@ -386,11 +431,24 @@ def _prepare_units(
                 source=table.label,
                 hint="Point the metric at an outcome column (column / numerator / denominator).",
             )
+    covariates = _covariate_columns(spec, metrics)
+    require_covariates(table, covariates, "unit-level table")
+    for m in metrics:
+        outcome = next((c for c in spec.covariates(m) if c in metric_columns(m)), None)
+        if outcome is not None:
+            raise AbkitInputError(
+                f"metric '{m.name}' would be adjusted by its own outcome column '{outcome}'.",
+                source=table.label,
+                column=outcome,
+                hint="A covariate must be measured before assignment (e.g. the same metric "
+                "over the month before the experiment).",
+            )
     keep = tuple(
         dict.fromkeys(
             [
                 *(c for m in metrics for c in metric_columns(m)),
                 *([spec.b2b.strata] if spec.b2b.strata else []),
+                *covariates,
             ]
         )
     )
@@ -408,6 +466,7 @@ def _prepare_units(
         notes=notes,
     )
     _account_structure(prepared, units, spec, accounts=accounts, ledger=ledger)
+    _adjustment_inputs(prepared, units, spec, table)
     return prepared
 
 

@@ -20,6 +20,7 @@ import polars as pl
 from abkit.decision import Decision
 from abkit.json_numbers import number, pair
 from abkit.sequential import SequentialResult
+from abkit.stats.cuped import Adjustment
 from abkit.stats.srm import SrmResult
 
 
@@ -70,6 +71,27 @@ class GuardrailCheck:
         )
 
 
+def _adjustment_dict(a: Adjustment) -> dict[str, Any]:
+    return {
+        "method": "CUPED regression adjustment (pooled within-arm theta, Deng et al. 2013)",
+        "covariates": list(a.covariates),
+        "theta": list(a.theta),
+        "unadjusted_effect": a.unadjusted_effect,
+        "unadjusted_se": a.unadjusted_se,
+        "variance_reduction": a.variance_reduction,
+    }
+
+
+def _adjustment(d: dict[str, Any]) -> Adjustment:
+    return Adjustment(
+        covariates=tuple(d["covariates"]),
+        theta=tuple(number(t) for t in d["theta"]),
+        unadjusted_effect=number(d["unadjusted_effect"]),
+        unadjusted_se=number(d["unadjusted_se"]),
+        variance_reduction=number(d["variance_reduction"]),
+    )
+
+
 @dataclass(frozen=True)
 class MetricResult:
     """One metric × treatment comparison against control.
@@ -99,6 +121,7 @@ class MetricResult:
     guardrail: GuardrailCheck | None = None
     sequential: SequentialResult | None = None
     b2b: dict[str, Any] | None = None
+    cuped: Adjustment | None = None
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,6 +145,7 @@ class MetricResult:
             "guardrail": self.guardrail.to_dict() if self.guardrail else None,
             "sequential": self.sequential.to_dict() if self.sequential else None,
             "b2b": self.b2b,
+            "cuped": _adjustment_dict(self.cuped) if self.cuped else None,
             "warnings": list(self.warnings),
         }
 
@@ -153,6 +177,7 @@ class MetricResult:
             guardrail=GuardrailCheck.from_dict(d["guardrail"]) if d["guardrail"] else None,
             sequential=SequentialResult.from_dict(d["sequential"]) if d["sequential"] else None,
             b2b=d["b2b"],
+            cuped=_adjustment(d["cuped"]) if d.get("cuped") else None,
             warnings=tuple(d["warnings"]),
         )
 
@@ -280,6 +305,7 @@ class AnalysisResult:
                     "decision_basis": r.decision.basis,
                     "decision_p_value": r.decision.p_value,
                     "guardrail_verdict": r.guardrail.verdict if r.guardrail else None,
+                    "cuped_variance_reduction": r.cuped.variance_reduction if r.cuped else None,
                     "warnings": len(r.warnings),
                 }
             )

@@ -81,7 +81,6 @@ def test_aa_size_and_coverage_under_an_effect(kind):
             covs,
             ["pre"],
             ALPHA,
-            kind,
             welch_df,
         )
         rejections += aa.p_value < ALPHA
@@ -92,7 +91,6 @@ def test_aa_size_and_coverage_under_an_effect(kind):
             covs,
             ["pre"],
             ALPHA,
-            kind,
             welch_df,
         )
         covered += ab.ci[0] <= true_effect <= ab.ci[1]
@@ -126,7 +124,6 @@ def test_power_gain_over_the_unadjusted_test(kind):
             covs,
             ["pre"],
             ALPHA,
-            kind,
             welch_df,
         )
         assert adj is not None

@@ -19,6 +19,7 @@ import polars as pl
 from abkit.errors import AbkitInputError, ConfigError
 from abkit.options import Direction
 from abkit.stats import ArmSummary, Comparison
+from abkit.stats.cuped import Term
 from abkit.units.columns import denominator_column, value_column
 from abkit.units.references import referenced_event, unit_aggregate
 
@@ -126,6 +127,14 @@ class MetricType:
     def assumption_warnings(self, arms: Mapping[str, ArmSummary]) -> list[str]:
         """Warnings about the normal approximation behind :meth:`fixed_test`."""
         return []
+
+    def adjustable(self) -> Term | None:
+        """The metric as a function of its per-unit components for regression adjustment
+        (:mod:`abkit.stats.cuped`): the mean of x, (0,), or the ratio of means x̄/ȳ,
+        (0, 1); None when the type is analysed per account or as a survival time."""
+        if self.account_level or self.survival or self.from_accounts_table:
+            return None
+        return (0, 1) if self.is_ratio else (0,)
 
 
 def sums_arm(row: Mapping[str, object], label: str) -> ArmSummary:

@@ -87,6 +87,8 @@ def conf_label(alpha: float) -> str:
 
 
 _SHORT_METHODS = (
+    ("CUPED-adjusted Welch", "CUPED t"),
+    ("CUPED-adjusted z", "CUPED z"),
     ("Welch", "Welch t"),
     ("two-proportion", "2-prop z"),
     ("delta-method", "delta z"),
@@ -229,6 +231,20 @@ def sequential_line(r: MetricResult) -> str | None:
         f"{seq.interval} {interval(ci_last, t)}, p = {pval(last['p_value'])}"
     )
     return state
+
+
+def cuped_line(r: MetricResult) -> str | None:
+    """One line on a result's regression adjustment, or None:
+    'variance −38.2 % by pre_spend; unadjusted effect +0.12 (SE 0.05)'."""
+    a = r.cuped
+    if a is None:
+        return None
+    t = r.metric_type
+    return (
+        f"variance {-a.variance_reduction * 100:+.1f} % by {', '.join(a.covariates)}; "
+        f"unadjusted effect {num(a.unadjusted_effect, t, True)} "
+        f"(SE {num(a.unadjusted_se, t, True).lstrip('+')})"
+    )
 
 
 def b2b_line(r: MetricResult) -> str | None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from abkit.report.format import (
     TABLE_HEADER,
+    cuped_line,
     method_legend,
     pval,
     result_cells,
@@ -43,5 +44,8 @@ def render_html(res: AnalysisResult) -> str:
         )
     parts.append("<table>" + "".join(rows) + "</table>")
     notes = [*table_notes(res), "Methods: " + "; ".join(method_legend(res)) + "."]
+    notes += [
+        f"CUPED, {r.metric} / {r.variant}: {line}" for r in res.results if (line := cuped_line(r))
+    ]
     parts.append("<p><small>" + "<br>".join(escape(n) for n in notes) + "</small></p>")
     return show_controls("\n".join(parts))

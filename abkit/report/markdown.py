@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from abkit.report.format import (
     b2b_line,
     conf_label,
+    cuped_line,
     decided_by,
     grouped_warnings,
     margin_text,
@@ -141,6 +142,10 @@ def _result_warnings(res: AnalysisResult) -> list[str]:
 
 def _details(res: AnalysisResult) -> list[str]:
     out: list[str] = []
+    cuped = [(r, line) for r in res.results if (line := cuped_line(r))]
+    if cuped:
+        out += ["", "### CUPED regression adjustment (effects above are adjusted)", ""]
+        out += [f"- **{escape(r.metric)} / {escape(r.variant)}**: {escape(c)}" for r, c in cuped]
     b2b = [(r, b2b_line(r)) for r in res.results]
     if any(line for _, line in b2b):
         out += ["", "### B2B cross-checks (accounts are the units of inference)", ""]

@@ -14,6 +14,7 @@ from abkit.report.format import (
     TABLE_HEADER,
     b2b_line,
     conf_label,
+    cuped_line,
     grouped_warnings,
     margin_text,
     method_legend,
@@ -118,6 +119,12 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
                 + ")",
                 "  ",
             )
+    cuped = [(r, line) for r in res.results if (line := cuped_line(r))]
+    if cuped:
+        lines.append("")
+        lines.append("CUPED regression adjustment (effects above are adjusted):")
+        for r, line in cuped:
+            say(f"{r.metric} / {r.variant}: {line}", "  ")
     b2b = [(r, b2b_line(r)) for r in res.results]
     if any(line for _, line in b2b):
         lines.append("")

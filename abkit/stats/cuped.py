@@ -145,18 +145,18 @@ def cuped_test(
     covariates: Sequence[Term],
     covariate_names: Sequence[str],
     alpha: float,
-    method: str,
     welch_df: bool = False,
 ) -> tuple[Comparison, Adjustment | None]:
     """The CUPED-adjusted comparison of ``metric`` (see the module docstring).
 
-    ``method`` names the unadjusted test; ``welch_df`` uses a t reference with the
+    ``welch_df`` uses a t reference with the
     Welch–Satterthwaite degrees of freedom of the adjusted per-arm variances (mean
     metrics), otherwise the reference is normal.  Returns the comparison and the
     :class:`Adjustment`, or no adjustment (None) with the comparison undefined when
     an arm has fewer than two units or a ratio's denominator mean is 0.
     """
-    label = f"{method}, CUPED-adjusted by {', '.join(covariate_names)}"
+    test = "Welch t-test" if welch_df else "z-test (delta-method SE)"
+    label = f"CUPED-adjusted {test} by {', '.join(covariate_names)}"
     arms = []
     for name, m in (("control", control), ("treatment", treatment)):
         if m.n < 2:

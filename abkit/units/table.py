@@ -20,7 +20,9 @@ def metric_columns(metric: MetricSpec) -> tuple[str, ...]:
     return metric.kind.unit_table_columns(metric)
 
 
-def _numeric(frame: pl.DataFrame, column: str, table: Table, metric: MetricSpec) -> pl.Expr:
+def numeric(frame: pl.DataFrame, column: str, table: Table, who: str) -> pl.Expr:
+    """``column`` as Float64: numbers and booleans as they are, text holding numbers or
+    true/false words converted; anything else is refused, naming ``who`` reads it."""
     dtype = frame.schema[column]
     if dtype == pl.Boolean or dtype.is_numeric():
         return pl.col(column).cast(pl.Float64)
@@ -36,14 +38,14 @@ def _numeric(frame: pl.DataFrame, column: str, table: Table, metric: MetricSpec)
         if bad.height:
             row = bad.row(0, named=True)
             raise AbkitInputError(
-                f"metric '{metric.name}' needs numbers, but the column holds text such as "
+                f"{who} needs numbers, but the column holds text such as "
                 f"{row[column]!r} (first at data row {row['_r'] + 1}).",
                 source=table.label,
                 column=column,
             )
         return pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
     raise AbkitInputError(
-        f"metric '{metric.name}' needs a numeric column, found type {dtype}.",
+        f"{who} needs a numeric column, found type {dtype}.",
         source=table.label,
         column=column,
     )
@@ -58,7 +60,7 @@ def table_units(
     notes: list[str] = []
     for metric in (m for m in metrics if not m.kind.from_accounts_table):
         cols = metric_columns(metric)
-        converted = [_numeric(units, c, table, metric) for c in cols]
+        converted = [numeric(units, c, table, f"metric '{metric.name}'") for c in cols]
         if metric.kind.is_rate:
             vals = units.select(converted[0].alias("v")).filter(
                 pl.col("v").is_not_null() & ~pl.col("v").is_in([0.0, 1.0])

@@ -1,0 +1,173 @@
+"""CUPED through abkit.analyze and the CLI: unit-level tables and event exports with
+covariates from the assignments, missing covariates, errors, and one truth in every
+output."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+import statsmodels.api as sm
+from click.testing import CliRunner
+
+import abkit
+from abkit.errors import AbkitInputError
+from abkit.simulate import simulate
+from abkit_cli.main import cli
+
+
+def _units(n: int = 6_000, seed: int = 3, missing: float = 0.0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    pre = rng.gamma(2.0, 5.0, n)
+    active = (rng.random(n) < 0.5).astype(float)
+    treated = rng.random(n) < 0.5
+    spend = 0.6 * pre + 4 * active + rng.gamma(1.0, 4.0, n) + 0.5 * treated
+    retained = (rng.random(n) < 0.2 + 0.5 * active + 0.02 * treated).astype(int)
+    pre_col = np.where(rng.random(n) < missing, np.nan, pre)
+    return pl.DataFrame(
+        {
+            "user_id": np.arange(n),
+            "variant": np.where(treated, "treatment", "control"),
+            "spend": spend,
+            "retained": retained,
+            "pre_spend": pre_col,
+            "was_active": active,
+        }
+    ).with_columns(pl.col("pre_spend").fill_nan(None))
+
+
+CONFIG = {
+    "cuped": {"covariates": ["pre_spend", "was_active"]},
+    "metrics": [
+        {"name": "spend", "type": "mean", "column": "spend"},
+        {"name": "retained", "type": "proportion", "column": "retained"},
+        {"name": "spend_plain", "type": "mean", "column": "spend", "covariates": []},
+    ],
+}
+
+
+def _ols(frame: pl.DataFrame, outcome: str, covariates: list[np.ndarray]):
+    y = frame[outcome].to_numpy().astype(float)
+    treated = (frame["variant"] == "treatment").to_numpy().astype(float)
+    x = np.column_stack(covariates)
+    design = np.column_stack([np.ones(y.size), treated, x - x.mean(axis=0)])
+    return sm.OLS(y, design).fit(cov_type="HC2")
+
+
+def test_unit_table_effects_equal_ols_and_outputs_agree():
+    frame = _units()
+    res = abkit.analyze(frame, CONFIG)
+    by = {r.metric: r for r in res.results}
+    covs = [frame["pre_spend"].to_numpy(), frame["was_active"].to_numpy()]
+    for name, column in (("spend", "spend"), ("retained", "retained")):
+        fit = _ols(frame, column, covs)
+        r = by[name]
+        assert r.effect == pytest.approx(fit.params[1], rel=1e-9)
+        assert r.cuped is not None
+        assert r.cuped.theta == pytest.approx(tuple(fit.params[2:]), rel=1e-9)
+        assert r.method.startswith("CUPED-adjusted")
+        assert r.cuped.variance_reduction > 0.2
+    plain = by["spend_plain"]
+    assert plain.cuped is None and plain.method.startswith("Welch")
+    assert by["spend"].cuped is not None
+    assert by["spend"].cuped.unadjusted_effect == pytest.approx(plain.effect, rel=1e-12)
+    assert by["spend"].ci[1] - by["spend"].ci[0] < plain.ci[1] - plain.ci[0]
+
+    # one truth: the same variance reduction and adjusted effect in every output
+    reduction = f"{-by['spend'].cuped.variance_reduction * 100:+.1f} %"
+    for text in (res.to_text(), res.to_markdown(), res.to_html()):
+        assert f"variance {reduction} by pre_spend, was_active" in text
+    back = abkit.AnalysisResult.from_dict(json.loads(res.to_json()))
+    assert back.results[0].cuped == by["spend"].cuped
+    table = res.table.filter(pl.col("metric") == "spend")
+    assert table["cuped_variance_reduction"][0] == by["spend"].cuped.variance_reduction
+    assert table["effect"][0] == by["spend"].effect
+
+
+def test_missing_covariate_gets_zero_and_an_indicator():
+    frame = _units(missing=0.3)
+    res = abkit.analyze(frame, CONFIG)
+    r = next(r for r in res.results if r.metric == "spend")
+    pre = frame["pre_spend"]
+    covs = [pre.fill_null(0).to_numpy(), pre.is_null().cast(float).to_numpy()]
+    fit = _ols(frame, "spend", [*covs[:1], covs[1], frame["was_active"].to_numpy()])
+    assert r.cuped is not None
+    assert r.cuped.covariates == ("pre_spend", "pre_spend missing", "was_active")
+    assert r.effect == pytest.approx(fit.params[1], rel=1e-9)
+    notes = res.metric_notes["spend"]
+    assert any("missing for 1,8" in n and "indicator" in n for n in notes)
+
+
+def test_covariate_errors_name_the_column():
+    frame = _units()
+    with pytest.raises(AbkitInputError, match="covariate 'pre_spnd' is not a column"):
+        abkit.analyze(frame, {**CONFIG, "cuped": {"covariates": ["pre_spnd"]}})
+    own = {"metrics": [{"name": "s", "type": "mean", "column": "spend", "covariates": ["spend"]}]}
+    with pytest.raises(AbkitInputError, match="adjusted by its own outcome"):
+        abkit.analyze(frame, own)
+    text = frame.with_columns(pl.lit("high").alias("pre_spend"))
+    with pytest.raises(AbkitInputError, match="covariate 'pre_spend' needs numbers"):
+        abkit.analyze(text, CONFIG)
+
+
+def test_cli_reports_the_adjustment_and_refuses_a_missing_covariate(tmp_path):
+    frame = _units()
+    frame.write_parquet(tmp_path / "u.parquet")
+    (tmp_path / "c.toml").write_text(
+        '[cuped]\ncovariates = ["pre_spend"]\n\n'
+        '[[metrics]]\nname = "spend"\ntype = "mean"\ncolumn = "spend"\n'
+    )
+    run = CliRunner().invoke(
+        cli, ["analyze", str(tmp_path / "u.parquet"), "-c", str(tmp_path / "c.toml")]
+    )
+    assert run.exit_code == 0, run.output
+    assert "CUPED regression adjustment" in run.output and "CUPED t" in run.output
+    (tmp_path / "bad.toml").write_text('[cuped]\ncovariates = ["nope"]\n')
+    run = CliRunner().invoke(
+        cli, ["analyze", str(tmp_path / "u.parquet"), "-c", str(tmp_path / "bad.toml")]
+    )
+    assert run.exit_code == 2
+    assert "covariate 'nope'" in run.output and "Traceback" not in run.output
+
+
+def test_event_export_with_a_covariate_from_the_assignments():
+    """Ratio, retention and mean metrics of an event export adjusted by a unit attribute
+    of the assignments table; the unadjusted effect is the plain run's."""
+    export = simulate(users=4_000, days=8, enrol_days=3, seed=5)
+    rng = np.random.default_rng(0)
+    assignments = export.assignments.with_columns(
+        pl.Series("tenure", rng.gamma(2.0, 1.0, export.assignments.height))
+    )
+    metrics = [
+        {"name": "share_rate", "type": "ratio", "numerator": "share", "denominator": "ai_output"},
+        {"name": "d1", "type": "retention", "day": 1},
+        {"name": "outputs", "type": "mean", "column": "ai_output"},
+    ]
+    plain = abkit.analyze(assignments, {"metrics": metrics}, events=export.events)
+    adjusted = abkit.analyze(
+        assignments, {"metrics": metrics, "cuped": {"covariates": ["tenure"]}}, events=export.events
+    )
+    for p, a in zip(plain.results, adjusted.results, strict=True):
+        assert a.cuped is not None, a.metric
+        assert a.cuped.unadjusted_effect == pytest.approx(p.effect, rel=1e-9, abs=1e-15)
+        assert (a.control_n, a.treatment_n) == (p.control_n, p.treatment_n)
+        # a covariate unrelated to the outcome removes about nothing
+        assert abs(a.cuped.variance_reduction) < 0.01
+        assert math.isfinite(a.p_value)
+
+
+def test_b2b_and_sequential_say_the_adjustment_is_not_applied():
+    export = simulate(mode="b2b", users=2_000, accounts=16, days=6, enrol_days=2, seed=4)
+    assignments = export.assignments.with_columns(pl.lit(1.0).alias("tenure"))
+    config = {
+        "experiment": {"account": "account_id", "mode": "b2b"},
+        "b2b": {"resamples": 500},
+        "cuped": {"covariates": ["tenure"]},
+        "metrics": [{"name": "outputs", "type": "mean", "column": "ai_output"}],
+    }
+    res = abkit.analyze(assignments, config, events=export.events)
+    assert res.results[0].cuped is None
+    assert any("not used for B2B mode" in n for n in res.metric_notes["outputs"])
