@@ -37,6 +37,7 @@ from abkit.stats.cluster import AccountArm
 from abkit.stats.cuped import Adjustment, cuped_test
 from abkit.stats.noninferiority import FAIL, INCONCLUSIVE, PASS
 from abkit.units.covariates import Covariates
+from abkit.units.events import PRE_PERIOD_EVENT
 
 
 def _fixed_decision(
@@ -248,7 +249,10 @@ def _global_warnings(srm, ledger: Ledger) -> list[str]:
             "broken somewhere; do not trust the results below until the cause is found."
         )
     for table, read in ledger.read.items():
-        excluded = ledger.excluded(table)
+        # events kept for the CUPED covariates are not lost: no warning for them
+        excluded = ledger.excluded(table) - sum(
+            e.rows for e in ledger.exclusions if e.table == table and e.reason == PRE_PERIOD_EVENT
+        )
         if read and excluded / read > 0.01:
             out.append(
                 f"{excluded / read:.1%} of the rows of {table} were excluded "

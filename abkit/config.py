@@ -187,9 +187,13 @@ class CupedSpec:
     table, or of the assignments table for an event export (e.g. last month's spend)
     — used for every metric that supports adjustment; a metric's own ``covariates``
     key overrides the list (``covariates = []`` turns the adjustment off for it).
+    ``pre_days``: on an event export, also adjust each metric by the same metric over
+    the ``pre_days`` days before each unit's assignment (retention: by the days active
+    then), computed from the export's own events before assignment.
     """
 
     covariates: tuple[str, ...] = ()
+    pre_days: int | None = _key(None, lambda v: 0 < v <= 366, "be a whole number of days, 1-366")
 
 
 def _section(name: str, factory: Callable[[], Any]) -> Any:
@@ -226,6 +230,15 @@ class ExperimentSpec:
     def covariates(self, metric: MetricSpec) -> tuple[str, ...]:
         """The covariates that adjust ``metric``: its own list, else ``[cuped]``'s."""
         return self.cuped.covariates if metric.covariates is None else metric.covariates
+
+    def uses_pre_period(self, metric: MetricSpec) -> bool:
+        """Whether ``metric`` is adjusted by its own pre-period value (``[cuped] pre_days``
+        set, the metric's type adjustable and its covariates not turned off)."""
+        return (
+            self.cuped.pre_days is not None
+            and metric.covariates != ()
+            and metric.kind.adjustable() is not None
+        )
 
     @property
     def declared_variants(self) -> tuple[str, ...] | None:

@@ -25,7 +25,12 @@ from abkit.stats.cluster import AccountArm
 from abkit.stats.shape import depth_shape
 from abkit.units.accounts import SEATS, load_accounts, revenue_arms
 from abkit.units.adoption import adoption_summary, segment_columns
-from abkit.units.covariates import Covariates, covariate_moments, require_covariates
+from abkit.units.covariates import (
+    Covariates,
+    covariate_moments,
+    pre_period_covariates,
+    require_covariates,
+)
 from abkit.units.events import (
     DEPTH,
     configured_export_end,
@@ -281,7 +286,9 @@ def _adjustment_inputs(
     """Per-arm moments of each metric with its covariates (CUPED), or a note on why a
     metric with covariates stays unadjusted."""
     for m in prepared.metrics:
-        columns = spec.covariates(m)
+        columns = {c: c for c in spec.covariates(m)}
+        if spec.cuped.pre_days is not None and spec.uses_pre_period(m):
+            columns |= pre_period_covariates(m, spec.cuped.pre_days)
         if not columns:
             continue
         why = (
@@ -303,7 +310,7 @@ def _adjustment_inputs(
             prepared.covariates[m.name] = adjusted
             notes = list(adjusted.notes)
         else:
-            notes = [f"CUPED: no usable covariate among {', '.join(columns)}; unadjusted"]
+            notes = [f"CUPED: no usable covariate among {', '.join(columns.values())}; unadjusted"]
         prepared.metric_notes.setdefault(m.name, []).extend(notes)
 
 
@@ -431,6 +438,13 @@ def _prepare_units(
                 source=table.label,
                 hint="Point the metric at an outcome column (column / numerator / denominator).",
             )
+    if spec.cuped.pre_days is not None:
+        raise AbkitInputError(
+            "[cuped] pre_days computes each metric over the days before assignment from an "
+            "event export; a unit-level table has no events.",
+            source=table.label,
+            hint="Name the pre-period columns of the table in [cuped] covariates instead.",
+        )
     covariates = _covariate_columns(spec, metrics)
     require_covariates(table, covariates, "unit-level table")
     for m in metrics:
@@ -479,6 +493,9 @@ def _prepare_summary(table: Table, spec: ExperimentSpec, ledger: Ledger) -> Prep
         )
     arms, metrics, variants = summary_arms(table, spec, ledger)
     first = arms[metrics[0].name]
+    notes = [f"sample-ratio check uses the unit counts of metric '{metrics[0].name}'"]
+    if spec.cuped.covariates or spec.cuped.pre_days or any(m.covariates for m in metrics):
+        notes.append("CUPED needs unit-level data; a summary table's results are unadjusted")
     looks = {}
     if spec.sequential.method is not None:
         looks = summary_look_series(table, spec, metrics, variants)
@@ -488,7 +505,7 @@ def _prepare_summary(table: Table, spec: ExperimentSpec, ledger: Ledger) -> Prep
         variants=variants,
         arms=arms,
         unit_counts={v: first[v].n for v in variants},
-        notes=[f"sample-ratio check uses the unit counts of metric '{metrics[0].name}'"],
+        notes=notes,
         looks=looks,
     )
 

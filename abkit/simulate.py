@@ -14,6 +14,11 @@ The generative model, per unit i (all draws vectorised with numpy, seeded):
   regenerated with probability 0.12 and fails with probability 0.02; its value is a
   log-normal latency in milliseconds.
 
+With ``pre_days`` > 0 users also have a history: on each of the ``pre_days`` days
+before assignment a user is active with probability min(0.95, 0.7·a_i), with the same
+sessions, depth and share propensity but no treatment effect (it has not started), so
+that pre-period metrics predict the outcomes as they do in a product (CUPED).
+
 B2B mode draws accounts with log-normal seat counts (sdlog 1.2), randomises
 whole accounts and adds an account-level random effect to the return and share
 propensities, so users of one account are correlated.
@@ -50,6 +55,7 @@ class SimulationSpec:
     base_return: float = 0.4
     extra_sessions: float = 0.6
     mean_depth: float = 3.0
+    pre_days: int = 0
     seed: int = 0
 
 
@@ -101,16 +107,22 @@ def simulate(spec: SimulationSpec | None = None, **overrides: Any) -> SimulatedE
     assigned = rng.uniform(0.0, spec.enrol_days * _DAY, n)
     horizon = spec.days * _DAY
 
-    # activity by day after assignment
+    # activity by day after assignment (negative days: the history before it)
     max_day = spec.days
-    propensity = rng.beta(2.0, 3.0, n) * spec.base_return / 0.4 * ret_effect
-    propensity *= np.where(treated, 1.0 + spec.retention_lift, 1.0)
-    day = np.arange(max_day + 1)
-    p_active = np.minimum(0.95, propensity[:, None] * (day[None, :] + 1.0) ** -0.5)
-    active = rng.random((n, max_day + 1)) < p_active
-    active[:, 0] = True
+    habit = rng.beta(2.0, 3.0, n) * spec.base_return / 0.4 * ret_effect
+    propensity = habit * np.where(treated, 1.0 + spec.retention_lift, 1.0)
+    day = np.arange(-spec.pre_days, max_day + 1)
+    after = np.maximum(day, 0)[None, :]
+    p_active = np.where(
+        day[None, :] < 0,
+        np.minimum(0.95, 0.7 * habit[:, None]),
+        np.minimum(0.95, propensity[:, None] * (after + 1.0) ** -0.5),
+    )
+    active = rng.random((n, day.size)) < p_active
+    active[:, spec.pre_days] = True
     active &= assigned[:, None] + day[None, :] * _DAY < horizon
-    user_of_day, day_of = np.nonzero(active)
+    user_of_day, day_index = np.nonzero(active)
+    day_of = day[day_index]
 
     # sessions
     per_day = 1 + rng.poisson(spec.extra_sessions, user_of_day.size)
@@ -121,20 +133,21 @@ def simulate(spec: SimulationSpec | None = None, **overrides: Any) -> SimulatedE
     )
     s_time = assigned[s_user] + s_day * _DAY + offset
     keep = s_time < horizon - 3_600
-    s_user, s_time = s_user[keep], s_time[keep]
+    s_user, s_time, s_day = s_user[keep], s_time[keep], s_day[keep]
+    s_treated = treated[s_user] & (s_day >= 0)  # the treatment acts after assignment
     n_sessions = s_user.size
     session_id = np.arange(n_sessions, dtype=np.int64)
 
     # AI interactions per session
     user_depth = spec.mean_depth * rng.lognormal(-0.08, 0.4, n)
-    user_depth *= np.where(treated, 1.0 + spec.depth_lift, 1.0)
-    depth = rng.geometric(1.0 / np.maximum(user_depth[s_user], 1.0 + 1e-9))
+    session_depth = user_depth[s_user] * np.where(s_treated, 1.0 + spec.depth_lift, 1.0)
+    depth = rng.geometric(1.0 / np.maximum(session_depth, 1.0 + 1e-9))
     if spec.bimodal:
         kind = rng.random(n)
         one_and_done = kind[s_user] < 0.55
         power = kind[s_user] > 0.85
         depth = np.where(one_and_done, 1, depth)
-        power_depth = 18 + rng.poisson(14.0 * np.where(treated[s_user], 1 + spec.depth_lift, 1))
+        power_depth = 18 + rng.poisson(14.0 * np.where(s_treated, 1 + spec.depth_lift, 1))
         depth = np.where(power, power_depth, depth)
     o_session = np.repeat(np.arange(n_sessions), depth)
     step = np.arange(o_session.size) - np.repeat(np.cumsum(depth) - depth, depth)
@@ -142,9 +155,9 @@ def simulate(spec: SimulationSpec | None = None, **overrides: Any) -> SimulatedE
     o_time = s_time[o_session] + 20.0 + 45.0 * step
     latency = rng.lognormal(np.log(1200.0), 0.5, o_user.size)
 
-    share_p = rng.beta(0.8, 9.0, n) * share_effect
-    share_p = np.minimum(1.0, share_p * np.where(treated, 1.0 + spec.share_lift, 1.0))
-    shared = rng.random(o_user.size) < share_p[o_user]
+    share_p = (rng.beta(0.8, 9.0, n) * share_effect)[o_user]
+    lift = np.where(s_treated[o_session], 1.0 + spec.share_lift, 1.0)
+    shared = rng.random(o_user.size) < np.minimum(1.0, share_p * lift)
     regenerated = rng.random(o_user.size) < 0.12
     failed = rng.random(o_user.size) < 0.02
 

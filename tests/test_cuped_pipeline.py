@@ -16,6 +16,7 @@ from click.testing import CliRunner
 import abkit
 from abkit.errors import AbkitInputError
 from abkit.simulate import simulate
+from abkit.units.events import EVENT_BEFORE_ASSIGNMENT, PRE_PERIOD_EVENT
 from abkit_cli.main import cli
 
 
@@ -171,3 +172,92 @@ def test_b2b_and_sequential_say_the_adjustment_is_not_applied():
     res = abkit.analyze(assignments, config, events=export.events)
     assert res.results[0].cuped is None
     assert any("not used for B2B mode" in n for n in res.metric_notes["outputs"])
+
+
+PRE_METRICS = [
+    {"name": "outputs", "type": "mean", "column": "ai_output"},
+    {"name": "share_rate", "type": "ratio", "numerator": "share", "denominator": "ai_output"},
+    {"name": "d1", "type": "retention", "day": 1},
+]
+
+
+def _with_history(users: int = 6_000, seed: int = 8):
+    return simulate(users=users, days=10, enrol_days=4, seed=seed, pre_days=7, share_lift=0.1)
+
+
+def test_pre_period_covariate_equals_an_independent_polars_count_and_ols():
+    """[cuped] pre_days: the mean metric adjusted by its count over the 7 days before
+    assignment equals OLS on counts taken here with plain Polars from the raw events."""
+    export = _with_history()
+    res = abkit.analyze(
+        export.assignments,
+        {"metrics": PRE_METRICS, "cuped": {"pre_days": 7}},
+        events=export.events,
+    )
+    joined = export.events.join(export.assignments, on="user_id")
+    gap = pl.col("assigned_at") - pl.col("timestamp")
+    outputs = pl.col("event") == "ai_output"
+    per_unit = joined.group_by("user_id").agg(
+        (outputs & (gap <= pl.duration(days=0))).sum().alias("post"),
+        (outputs & (gap > pl.duration(days=0)) & (gap < pl.duration(days=7))).sum().alias("pre"),
+    )
+    frame = export.assignments.join(per_unit, on="user_id", how="left").fill_null(0)
+    fit = _ols(frame.rename({"post": "y"}), "y", [frame["pre"].to_numpy().astype(float)])
+    r = next(r for r in res.results if r.metric == "outputs")
+    assert r.cuped is not None and r.cuped.covariates == ("outputs in the 7 d before",)
+    assert r.effect == pytest.approx(fit.params[1], rel=1e-9)
+    assert r.cuped.theta[0] == pytest.approx(fit.params[2], rel=1e-9)
+    by = {r.metric: r for r in res.results}
+    assert by["share_rate"].cuped is not None
+    assert by["share_rate"].cuped.variance_reduction > 0.15  # the share habit carries over
+    assert by["d1"].cuped is not None
+    assert by["d1"].cuped.covariates == ("d1: active days in the 7 d before",)
+
+
+def test_pre_period_events_are_counted_and_older_ones_stay_excluded():
+    export = _with_history(users=2_000)
+    res = abkit.analyze(
+        export.assignments,
+        {"metrics": PRE_METRICS, "cuped": {"pre_days": 3}},
+        events=export.events,
+    )
+    gap = pl.col("assigned_at") - pl.col("timestamp")
+    counts = (
+        export.events.join(export.assignments, on="user_id")
+        .select(
+            ((gap > pl.duration(days=0)) & (gap < pl.duration(days=3))).sum().alias("pre"),
+            (gap >= pl.duration(days=3)).sum().alias("older"),
+        )
+        .row(0, named=True)
+    )
+    in_pre, older = counts["pre"], counts["older"]
+    reasons = {e["reason"]: e["rows"] for e in res.exclusions if e["table"] == "events"}
+    assert reasons[PRE_PERIOD_EVENT] == in_pre
+    assert reasons[EVENT_BEFORE_ASSIGNMENT] == older
+    assert res.rows["events"]["read"] == export.events.height
+    # events kept for the covariates do not count in the 'rows excluded' warning
+    share = f"{older / export.events.height:.1%} of the rows of events were excluded"
+    assert any(w.startswith(share) for w in res.warnings), res.warnings
+
+
+def test_pre_period_on_duckdb_and_in_parts_equals_the_one_part_polars_result(monkeypatch):
+    from abkit.units import engine
+    from tests.engines import assert_same_numbers, required, to_duckdb
+
+    export = _with_history(users=2_500, seed=9)
+    config = {"metrics": PRE_METRICS, "cuped": {"pre_days": 5}}
+    whole = abkit.analyze(export.assignments, config, events=export.events).to_dict()
+    connection = required("duckdb").connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    duck = abkit.analyze(
+        export.assignments, config, events=to_duckdb(export.events, connection)
+    ).to_dict()
+    assert_same_numbers(whole, duck)
+    monkeypatch.setattr(engine, "EVENTS_PER_PART", export.events.height // 4)
+    parts = abkit.analyze(export.assignments, config, events=export.events).to_dict()
+    assert_same_numbers(whole, parts)
+
+
+def test_pre_days_on_a_unit_table_is_refused():
+    with pytest.raises(AbkitInputError, match="pre_days computes each metric"):
+        abkit.analyze(_units(), {**CONFIG, "cuped": {"pre_days": 14}})

@@ -20,7 +20,7 @@ from abkit.errors import AbkitInputError, ConfigError
 from abkit.options import Direction
 from abkit.stats import ArmSummary, Comparison
 from abkit.stats.cuped import Term
-from abkit.units.columns import denominator_column, value_column
+from abkit.units.columns import denominator_column, pre_period_column, value_column
 from abkit.units.references import referenced_event, unit_aggregate
 
 if TYPE_CHECKING:
@@ -79,6 +79,22 @@ class MetricType:
         if len(refs) == 2:
             exprs.append(unit_aggregate(refs[1]).alias(denominator_column(metric)))
         return exprs
+
+    def pre_period_aggregates(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
+        """The metric's per-unit aggregates over the unit's events in the days before its
+        assignment (the CUPED pre-period), named ``pre:<metric column>``."""
+        columns = [value_column(metric), *([denominator_column(metric)] * self.is_ratio)]
+        exprs = self.event_aggregates(metric, output_event)[: len(columns)]
+        return [e.alias(pre_period_column(c)) for e, c in zip(exprs, columns, strict=True)]
+
+    def pre_period_labels(self, metric: MetricSpec, days: int) -> list[str]:
+        """What the reports call the pre-period covariates of :meth:`pre_period_aggregates`."""
+        if self.is_ratio:
+            return [
+                f"{metric.name} {part} in the {days} d before"
+                for part in ("numerator", "denominator")
+            ]
+        return [f"{metric.name} in the {days} d before"]
 
     def per_unit(self, amount: nw.Expr) -> nw.Expr:
         """The unit's value from its aggregate (rates: whether it is above zero)."""

@@ -13,8 +13,8 @@ import narwhals as nw
 
 from abkit.errors import ConfigError
 from abkit.metrics.rate import Rate
-from abkit.units.columns import value_column
-from abkit.units.references import DAY, EVENT, any_where
+from abkit.units.columns import pre_period_column, value_column
+from abkit.units.references import DAY, EVENT, any_where, distinct_where
 
 if TYPE_CHECKING:
     from abkit.config import MetricSpec
@@ -43,6 +43,15 @@ class Retention(Rate):
         if metric.events:
             active &= nw.col(EVENT).is_in(list(metric.events))
         return [any_where(active).alias(value_column(metric))]
+
+    def pre_period_aggregates(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
+        """Days with activity before assignment (DAY counts days back from it): a day
+        window after assignment has no counterpart before it, the habit of returning does."""
+        active = nw.col(EVENT).is_in(list(metric.events)) if metric.events else None
+        return [distinct_where(DAY, active).alias(pre_period_column(value_column(metric)))]
+
+    def pre_period_labels(self, metric: MetricSpec, days: int) -> list[str]:
+        return [f"{metric.name}: active days in the {days} d before"]
 
     def maturity_day(self, metric: MetricSpec) -> int | None:
         return metric.retention_window[1]

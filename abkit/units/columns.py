@@ -2,8 +2,9 @@
 
 A metric ``m`` is carried in the unit frame as ``m:<name>`` (its per-unit value,
 or the numerator of a ratio) and ``m:<name>:den`` (the denominator of a ratio).
-A null value means the unit is not eligible for that metric (for example an
-immature retention window).
+``pre:<column>`` is a column's value over the unit's events before its assignment
+(the CUPED pre-period covariates).  A null value means the unit is not eligible for
+that metric (for example an immature retention window).
 """
 
 from __future__ import annotations
@@ -20,3 +21,7 @@ def value_column(metric: MetricSpec) -> str:
 
 def denominator_column(metric: MetricSpec) -> str:
     return f"m:{metric.name}:den"
+
+
+def pre_period_column(column: str) -> str:
+    return f"pre:{column}"

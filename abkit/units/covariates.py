@@ -15,6 +15,7 @@ average treatment effect in randomized experiments with missing covariates", JAS
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,7 @@ from abkit.errors import AbkitInputError
 from abkit.io.assignments import VARIANT
 from abkit.io.readers import Table
 from abkit.stats.cuped import Moments, Term
-from abkit.units.columns import denominator_column, value_column
+from abkit.units.columns import denominator_column, pre_period_column, value_column
 from abkit.units.table import numeric
 
 
@@ -56,15 +57,26 @@ def require_covariates(table: Table, columns: tuple[str, ...], role: str) -> Non
         )
 
 
+def pre_period_covariates(metric: MetricSpec, days: int) -> dict[str, str]:
+    """The unit-frame columns holding ``metric``'s pre-period value (numerator and
+    denominator for a ratio, each a covariate) and the names the reports give them."""
+    columns = [value_column(metric)]
+    if metric.kind.is_ratio:
+        columns.append(denominator_column(metric))
+    labels = metric.kind.pre_period_labels(metric, days)
+    return {pre_period_column(c): label for c, label in zip(columns, labels, strict=True)}
+
+
 def covariate_moments(
     units: pl.DataFrame,
     metric: MetricSpec,
-    columns: tuple[str, ...],
+    columns: Mapping[str, str],
     variants: tuple[str, ...],
     table: Table,
 ) -> Covariates | None:
     """Moments of (metric components, covariates) per arm over the units where the
-    metric is defined; None (with the reason in a note) when no covariate is usable."""
+    metric is defined; None (with the reason in a note) when no covariate is usable.
+    ``columns`` maps each covariate column to the name the reports give it."""
     term = metric.kind.adjustable()
     assert term is not None, f"metric type '{metric.type}' cannot be adjusted"
     x = metric.kind.arm_value(pl.col(value_column(metric))).cast(pl.Float64)
@@ -76,6 +88,7 @@ def covariate_moments(
         present &= y.is_not_null()
     defined = units.filter(present)
     converted = {c: numeric(defined, c, table, f"covariate '{c}'") for c in columns}
+    labels = dict(columns)
     nulls = defined.select([e.is_null().sum().alias(c) for c, e in converted.items()]).row(
         0, named=True
     )
@@ -83,16 +96,17 @@ def covariate_moments(
     notes: list[str] = []
     for column, expr in converted.items():
         missing = int(nulls[column])
+        label = labels[column]
         if missing == defined.height:
-            notes.append(f"CUPED: covariate '{column}' is missing for every unit and is not used")
+            notes.append(f"CUPED: covariate '{label}' is missing for every unit and is not used")
             continue
-        names.append(column)
+        names.append(label)
         components.append(expr.fill_null(0.0).alias(f"z{len(components)}"))
         if missing:
-            names.append(f"{column} missing")
+            names.append(f"{label} missing")
             components.append(expr.is_null().cast(pl.Float64).alias(f"z{len(components)}"))
             notes.append(
-                f"CUPED: covariate '{column}' is missing for {missing:,} of {defined.height:,} "
+                f"CUPED: covariate '{label}' is missing for {missing:,} of {defined.height:,} "
                 "units; they are adjusted with 0 and a missing-value indicator"
             )
     if not names:

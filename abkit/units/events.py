@@ -62,6 +62,7 @@ VALUE_OUT_OF_RANGE = "event value NaN, infinite or beyond ±1e20 (not summable)"
 DUPLICATE_EVENT = "duplicate event (same unit, time, name, session and value)"
 
 EVENT_BEFORE_ASSIGNMENT = "event before assignment (ignored for outcomes)"
+PRE_PERIOD_EVENT = "event in the CUPED pre-period before assignment (used only for covariates)"
 
 
 @dataclass
@@ -182,6 +183,7 @@ class _Queries:
     depth_events: list[str]  # events whose per-session counts are kept (session depth)
     sessions: bool  # the events carry a session id (valid events without one are counted)
     rows: list[str] | None  # the valid events' columns to return (daily looks), or None
+    pre_aggregates: list[nw.Expr]  # per-unit aggregates over the CUPED pre-period events
 
     def valid(self, frame: nw.LazyFrame) -> nw.LazyFrame:
         """Valid events with exact repeats dropped (the other columns are functions of
@@ -223,11 +225,38 @@ class _Queries:
         ]
         if self.rows is not None:
             queries.append(valid.select(self.rows))
+        if self.pre_aggregates:
+            queries += [self.pre_period(frame), frame.select(nw.col(TS).min().alias("first"))]
         per_unit, by_reason, daily, active, *rest = collect_all(queries)
+        pre = None
+        if self.pre_aggregates:
+            first = rest.pop()
+            pre = PrePeriod(rest.pop(), first.item())
         rows = rest.pop() if self.rows is not None else None
         if not self.sessions:
             daily = daily.with_columns(pl.lit(0, pl.Int64).alias("nulls"))
-        return _Pass(per_unit, by_reason, daily, active, rest, rows)
+        return _Pass(per_unit, by_reason, daily, active, rest, rows, pre)
+
+    def pre_period(self, frame: nw.LazyFrame) -> nw.LazyFrame:
+        """Per unit: the pre-period aggregates over its de-duplicated events in the days
+        before assignment (DAY counts whole days back from the assignment: 0, 1, …)."""
+        return (
+            frame.filter(nw.col(REASON) == PRE_PERIOD_EVENT)
+            .select(*self.key, ASSIGNED_AT)
+            .unique()
+            .with_columns(days_between(TS, ASSIGNED_AT, frame).alias(DAY))
+            .group_by(UNIT)
+            .agg(*self.pre_aggregates)
+        )
+
+
+@dataclass(frozen=True)
+class PrePeriod:
+    """Per-unit aggregates over the pre-period events, and the export's first event time
+    (a unit assigned sooner after it than the pre-period lasts has a shorter one)."""
+
+    per_unit: pl.DataFrame
+    first_event: dt.datetime | None
 
 
 @dataclass(frozen=True)
@@ -240,6 +269,7 @@ class _Pass:
     active: pl.DataFrame  # VARIANT, DAY, active
     histograms: list[pl.DataFrame]  # per session-depth metric: VARIANT, DEPTH, sessions
     rows: pl.DataFrame | None  # the valid events' slim columns (daily looks)
+    pre: PrePeriod | None = None  # the CUPED pre-period aggregates, when asked for
 
     @staticmethod
     def combine(parts: list[_Pass]) -> _Pass:
@@ -256,6 +286,13 @@ class _Pass:
 
         daily = stack([p.daily for p in parts]).group_by("date")
         rows = [p.rows for p in parts if p.rows is not None]
+        pres = [p.pre for p in parts if p.pre is not None]
+        firsts = [p.first_event for p in pres if p.first_event is not None]
+        pre = (
+            PrePeriod(stack([p.per_unit for p in pres]), min(firsts) if firsts else None)
+            if pres
+            else None
+        )
         return _Pass(
             per_unit=stack([p.per_unit for p in parts]),
             by_reason=added([p.by_reason for p in parts], [REASON, EVENT], "len"),
@@ -266,6 +303,7 @@ class _Pass:
                 for hists in zip(*(p.histograms for p in parts), strict=True)
             ],
             rows=stack(rows) if rows else None,
+            pre=pre,
         )
 
 
@@ -325,8 +363,15 @@ def event_units(
         (nw.col(TS).is_null(), "event with unparseable timestamp"),
         (nw.col(_EXCLUDED).fill_null(False), "event of a unit excluded from the assignments"),
         (nw.col(VARIANT).is_null(), "event of a unit that is not in the assignments"),
-        (nw.col(TS) < nw.col(ASSIGNED_AT), EVENT_BEFORE_ASSIGNMENT),
     ]
+    before = nw.col(TS) < nw.col(ASSIGNED_AT)
+    pre_metrics = [m for m in metrics if spec.uses_pre_period(m)]
+    pre_days = spec.cuped.pre_days if pre_metrics else None
+    if pre_days is None:
+        rules.append((before, EVENT_BEFORE_ASSIGNMENT))
+    else:  # within pre_days before assignment: kept for the covariates (rule below)
+        back = days_between(TS, ASSIGNED_AT, like)
+        rules.append((before & (back >= pre_days), EVENT_BEFORE_ASSIGNMENT))
     if need_value:  # value sums are exact fixed-point sums (references.EXACT)
         value = nw.col(VALUE)
         rules.append((value.is_nan() | (value.abs() >= 1e20), VALUE_OUT_OF_RANGE))
@@ -335,6 +380,8 @@ def event_units(
         rules.append(
             (nw.col(TS) > nw.lit(configured_end), "event after the export end ([input] export_end)")
         )
+    if pre_days is not None:  # last, so that the checks above apply to these events too
+        rules.append((before, PRE_PERIOD_EVENT))
     frame = frame.with_columns(first_reason(rules, nw).alias(REASON))
     key = [UNIT, TS, EVENT, *([SESSION] if need_session else []), *([VALUE] if need_value else [])]
     depth_events = {
@@ -348,6 +395,9 @@ def event_units(
         depth_events=list(depth_events.values()),
         sessions=need_session,
         rows=slim if with_looks else None,
+        pre_aggregates=[
+            e for m in pre_metrics for e in m.kind.pre_period_aggregates(m, output_event)
+        ],
     )
     try:
         # one pass over the events per part (one part unless the export is large); on
@@ -376,7 +426,11 @@ def event_units(
     keep_null = {value_column(m) for m in metrics if not m.kind.zero_when_inactive}
     fill = [c for c in per_unit.columns if c != UNIT and c not in keep_null]
     table = table.with_columns(pl.col(fill).fill_null(0))
+    if result.pre is not None and pre_days is not None:
+        table = _with_pre_period(table, result.pre)
     out = EventUnits(units=table, export_end=export_end)
+    if result.pre is not None and pre_days is not None:
+        out.notes.extend(_short_pre_periods(units, result.pre, pre_days))
     for metric in metrics:
         last_day = metric.kind.maturity_day(metric)
         if last_day is not None:
@@ -403,6 +457,31 @@ def event_units(
             rows.lazy(), out.units, metrics, schedule, assignments.variants, output_event
         )
     return out
+
+
+def _with_pre_period(units: pl.DataFrame, pre: PrePeriod) -> pl.DataFrame:
+    """Attach the pre-period aggregates; a unit without events then has 0 (it was not
+    active, which is a value, not a missing one)."""
+    columns = [c for c in pre.per_unit.columns if c != UNIT]
+    joined = units.join(pre.per_unit, on=UNIT, how="left", maintain_order="left")
+    return joined.with_columns(pl.col(columns).fill_null(0))
+
+
+def _short_pre_periods(units: pl.DataFrame, pre: PrePeriod, days: int) -> list[str]:
+    """A note when units were assigned sooner after the export's first event than the
+    pre-period lasts: the export cannot show their whole pre-period."""
+    if pre.first_event is None:
+        return []
+    start = pl.col(ASSIGNED_AT) - pl.duration(days=days)
+    short = units.select((start < pl.lit(pre.first_event)).sum()).item()
+    if not short:
+        return []
+    return [
+        f"CUPED pre-period: {short:,} of {units.height:,} units were assigned less than "
+        f"{days} days after the export's first event ({pre.first_event:%Y-%m-%d %H:%M}), so "
+        "their pre-period covariates cover fewer days (still valid: the covariates are "
+        "fixed before assignment, only less informative)"
+    ]
 
 
 def _fail_on_unreadable_times(
