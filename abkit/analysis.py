@@ -150,13 +150,14 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
             comps, details = [c for c, _ in pairs], [d for _, d in pairs]
         elif spec.mode == "b2b":
             accounts = prepared.accounts[metric.name]
-            pairs = [
+            triples = [
                 compare_accounts(
                     accounts[spec.control], accounts[v], spec.control, v, spec.b2b, spec.alpha
                 )
                 for v in treatments
             ]
-            comps, details = [c for c, _ in pairs], [d for _, d in pairs]
+            comps, details = [c for c, _, _ in triples], [d for _, d, _ in triples]
+            adjustments = [a for _, _, a in triples]
         else:
             comps = [metric.kind.fixed_test(control, arms[v], spec.alpha) for v in treatments]
             details = [None] * len(comps)

@@ -25,10 +25,12 @@ from scipy import stats as st
 
 from abkit.config import B2BSpec
 from abkit.stats.bootstrap import account_bootstrap
-from abkit.stats.cluster import AccountArm, cr2_test
+from abkit.stats.cluster import AccountArm, cr2_adjusted, cr2_test
+from abkit.stats.cuped import Adjustment
 from abkit.stats.fixed_horizon import Comparison, undefined_comparison
 from abkit.stats.randomization import (
     RandomizationNonInferiority,
+    RandomizationResult,
     randomization_noninferiority,
     randomization_test,
 )
@@ -128,6 +130,39 @@ def _arm_facts(name: str, arm: AccountArm) -> tuple[dict[str, Any], list[str]]:
     return facts, warnings
 
 
+def _unadjusted(arm: AccountArm) -> AccountArm:
+    return replace(arm, z=None, covariates=())
+
+
+def _adjustment(
+    control: AccountArm,
+    treatment: AccountArm,
+    adjusted: RandomizationResult,
+    settings: B2BSpec,
+    strata: np.ndarray | None,
+) -> Adjustment:
+    """What the covariates did to the randomisation test: its null distribution's
+    variance against the unadjusted test's on the same re-assignments."""
+    plain = randomization_test(
+        _unadjusted(control),
+        _unadjusted(treatment),
+        settings.weighting,
+        strata=strata,
+        max_exact=settings.exact_limit,
+        draws=settings.resamples,
+        seed=settings.seed,
+        invert=False,
+    )
+    ratio = (adjusted.null_sd / plain.null_sd) ** 2 if plain.null_sd > 0 else math.nan
+    return Adjustment(
+        covariates=control.covariates,
+        theta=adjusted.theta,
+        unadjusted_effect=plain.effect,
+        unadjusted_se=plain.null_sd,
+        variance_reduction=1.0 - ratio,
+    )
+
+
 @_quiet_numpy
 def compare_accounts(
     control: AccountArm,
@@ -136,8 +171,10 @@ def compare_accounts(
     treatment_name: str,
     settings: B2BSpec,
     alpha: float,
-) -> tuple[Comparison, dict[str, Any]]:
-    """Randomisation-test comparison plus the B2B detail block for the report."""
+) -> tuple[Comparison, dict[str, Any], Adjustment | None]:
+    """Randomisation-test comparison plus the B2B detail block for the report, and
+    what the covariates did when the arms carry them (CUPED: the randomisation test and
+    CR2 are adjusted, the bootstrap cross-check is not)."""
     warnings: list[str] = []
     facts = {}
     for name, arm in ((control_name, control), (treatment_name, treatment)):
@@ -148,7 +185,7 @@ def compare_accounts(
     if control.accounts < 2 or treatment.accounts < 2:
         warnings.append("an arm has fewer than 2 accounts: nothing can be inferred (NaN)")
         comp = undefined_comparison("account-level randomisation test", c_value, t_value, warnings)
-        return comp, {"weighting": w, "arms": facts}
+        return comp, {"weighting": w, "arms": facts}, None
     strata = _strata(control, treatment)
     ri = randomization_test(
         control,
@@ -172,7 +209,11 @@ def compare_accounts(
             f"rejects no effect however large on {' and '.join(unbounded)}: unbounded (null in "
             "JSON). More accounts are needed to bound it."
         )
-    boot = account_bootstrap(control, treatment, w, settings.resamples, alpha, settings.seed)
+    adjusted = control.z is not None and treatment.z is not None
+    adjustment = _adjustment(control, treatment, ri, settings, strata) if adjusted else None
+    boot = account_bootstrap(
+        _unadjusted(control), _unadjusted(treatment), w, settings.resamples, alpha, settings.seed
+    )
     if min(control.accounts, treatment.accounts) < MIN_BOOTSTRAP_ACCOUNTS:
         warnings.append(
             f"the bootstrap needs at least {MIN_BOOTSTRAP_ACCOUNTS} accounts per arm (with "
@@ -181,7 +222,11 @@ def compare_accounts(
         )
         nan2 = (math.nan, math.nan)
         boot = replace(boot, percentile=nan2, bca=nan2, studentized=nan2, lift_percentile=nan2)
-    cr2 = cr2_test(control, treatment, w, alpha)
+    cr2 = (
+        cr2_adjusted(control, treatment, w, alpha)
+        if adjusted
+        else cr2_test(control, treatment, w, alpha)
+    )
     if boot.degenerate > 0.01:
         warnings.append(
             f"{boot.degenerate:.1%} of bootstrap resamples had an empty "
@@ -194,12 +239,13 @@ def compare_accounts(
             f"the bootstrap distribution of the effect is skewed ({skew:+.1f}): a "
             "few accounts drive the result"
         )
-    lift = t_value / c_value - 1 if c_value else math.nan
+    lift = (t_value if not adjusted else c_value + ri.effect) / c_value - 1 if c_value else math.nan
     lifts = boot.lifts[np.isfinite(boot.lifts)]
     kind = "exact" if ri.exact else "Monte Carlo"
+    cuped = f", CUPED-adjusted by {', '.join(control.covariates)}" if adjusted else ""
     comp = Comparison(
         method=f"account-level randomisation test ({kind}, {ri.assignments:,} re-assignments; "
-        f"{w}-weighted; CI by test inversion)",
+        f"{w}-weighted; CI by test inversion{cuped})",
         control_value=c_value,
         treatment_value=t_value,
         effect=ri.effect,
@@ -233,6 +279,7 @@ def compare_accounts(
             "lift_percentile": list(boot.lift_percentile),
             "skewness": skew,
             "dropped_share": boot.degenerate,
+            "adjusted": False,  # CUPED adjusts the randomisation test and CR2 only
         },
         "distribution": _histogram(boot.effects),
         "accounts": {
@@ -250,7 +297,7 @@ def compare_accounts(
             "ci": list(cr2.ci),
         },
     }
-    return comp, detail
+    return comp, detail, adjustment
 
 
 @_quiet_numpy

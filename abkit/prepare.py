@@ -28,6 +28,7 @@ from abkit.units.adoption import adoption_summary, segment_columns
 from abkit.units.covariates import (
     Covariates,
     covariate_moments,
+    numeric_covariates,
     pre_period_covariates,
     require_covariates,
 )
@@ -268,8 +269,9 @@ def _prepare_events(
     for m in metrics:
         if m.kind.adoption_breakdown:
             prepared.adoption[m.name] = adoption_summary(built.units, m, segments[m.name])
-    _account_structure(prepared, built.units, spec, built.export_end, accounts, ledger)
-    _adjustment_inputs(prepared, built.units, spec, assign_table)
+    units = numeric_covariates(built.units, covariates, assign_table)
+    _account_structure(prepared, units, spec, built.export_end, accounts, ledger)
+    _adjustment_inputs(prepared, units, spec)
     return prepared
 
 
@@ -280,24 +282,27 @@ def _covariate_columns(spec: ExperimentSpec, metrics: tuple[MetricSpec, ...]) ->
     )
 
 
-def _adjustment_inputs(
-    prepared: Prepared, units: pl.DataFrame, spec: ExperimentSpec, table: Table
-) -> None:
+def _covariates_of(spec: ExperimentSpec, metric: MetricSpec) -> dict[str, str]:
+    """The unit-frame columns that adjust ``metric`` and the names reports give them:
+    its covariate columns, then its own pre-period value (``[cuped] pre_days``)."""
+    columns = {c: c for c in spec.covariates(metric)}
+    if spec.cuped.pre_days is not None and spec.uses_pre_period(metric):
+        columns |= pre_period_covariates(metric, spec.cuped.pre_days)
+    return columns
+
+
+def _adjustment_inputs(prepared: Prepared, units: pl.DataFrame, spec: ExperimentSpec) -> None:
     """Per-arm moments of each metric with its covariates (CUPED), or a note on why a
     metric with covariates stays unadjusted."""
     for m in prepared.metrics:
-        columns = {c: c for c in spec.covariates(m)}
-        if spec.cuped.pre_days is not None and spec.uses_pre_period(m):
-            columns |= pre_period_covariates(m, spec.cuped.pre_days)
+        columns = _covariates_of(spec, m)
         if not columns:
             continue
         why = (
-            "B2B mode (accounts are the units; account-level adjustment is not built yet)"
-            if spec.mode == "b2b"
+            f"a metric of type '{m.type}'"
+            if m.kind.adjustable() is None
             else "sequential monitoring (per-look adjustment is not built yet)"
             if m.name in prepared.looks
-            else f"a metric of type '{m.type}'"
-            if m.kind.adjustable() is None
             else None
         )
         if why is not None:
@@ -305,7 +310,9 @@ def _adjustment_inputs(
                 f"CUPED covariates are not used for {why}; the result is unadjusted"
             )
             continue
-        adjusted = covariate_moments(units, m, columns, prepared.variants, table)
+        if spec.mode == "b2b":  # adjusted per account, inside the account-level tests
+            continue
+        adjusted = covariate_moments(units, m, columns, prepared.variants)
         if adjusted is not None:
             prepared.covariates[m.name] = adjusted
             notes = list(adjusted.notes)
@@ -373,6 +380,7 @@ def _account_structure(
             prepared.variants,
             spec.b2b.strata,
             seats=seats if m.kind.adoption_breakdown else None,
+            covariates=_covariates_of(spec, m) if m.kind.adjustable() else None,
         )
         for m in prepared.metrics
         if not m.kind.from_accounts_table
@@ -479,8 +487,9 @@ def _prepare_units(
         unit_counts=_unit_counts(units, variants),
         notes=notes,
     )
+    units = numeric_covariates(units, covariates, table)
     _account_structure(prepared, units, spec, accounts=accounts, ledger=ledger)
-    _adjustment_inputs(prepared, units, spec, table)
+    _adjustment_inputs(prepared, units, spec)
     return prepared
 
 

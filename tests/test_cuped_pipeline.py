@@ -160,18 +160,17 @@ def test_event_export_with_a_covariate_from_the_assignments():
         assert math.isfinite(a.p_value)
 
 
-def test_b2b_and_sequential_say_the_adjustment_is_not_applied():
-    export = simulate(mode="b2b", users=2_000, accounts=16, days=6, enrol_days=2, seed=4)
+def test_sequential_monitoring_says_the_adjustment_is_not_applied():
+    export = simulate(users=3_000, days=8, enrol_days=3, seed=4)
     assignments = export.assignments.with_columns(pl.lit(1.0).alias("tenure"))
     config = {
-        "experiment": {"account": "account_id", "mode": "b2b"},
-        "b2b": {"resamples": 500},
+        "sequential": {"method": "msprt"},
         "cuped": {"covariates": ["tenure"]},
         "metrics": [{"name": "outputs", "type": "mean", "column": "ai_output"}],
     }
     res = abkit.analyze(assignments, config, events=export.events)
     assert res.results[0].cuped is None
-    assert any("not used for B2B mode" in n for n in res.metric_notes["outputs"])
+    assert any("not used for sequential monitoring" in n for n in res.metric_notes["outputs"])
 
 
 PRE_METRICS = [

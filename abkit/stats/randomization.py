@@ -8,9 +8,19 @@ Inference*, 2015, ch. 5).  All re-assignments are enumerated when there are at m
 ``max_exact`` of them; otherwise ``draws`` random ones are used and the p-value is
 (1 + #extreme)/(1 + draws) (Phipson & Smyth 2010), still valid.
 
-The statistic is the difference of arm estimates (user- or account-weighted).  The
-confidence interval inverts the test under a constant additive effect δ per unit of
-the denominator: treated accounts' numerators become X_g − δ·Y_g, which shifts both
+The statistic is the difference of arm estimates (user- or account-weighted).  With
+pre-experiment covariates Z_g per account it is the difference of CUPED-adjusted
+estimates, each account's numerator replaced by its residual X_g − (Z_g − Y_g·z̄)'β from
+the Y-weighted regression of X_g/Y_g on Z_g/Y_g fitted over all accounts *ignoring the
+assignment* (z̄ = ΣZ/ΣY).  Under the sharp null the residuals are fixed, so permuting
+them keeps the test exact — covariance adjustment of a randomisation test by Rosenbaum,
+"Covariance adjustment in randomized experiments and observational studies",
+Statistical Science 17 (2002) 286–327.  Under a hypothesised effect the regression is
+refitted on the effect-free numerators; the residuals stay affine in the effect, so the
+test inversion below applies unchanged.
+
+The confidence interval inverts the test under a constant additive effect δ per unit
+of the denominator: treated accounts' numerators become X_g − δ·Y_g, which shifts both
 estimators by exactly δ; the interval is every δ not rejected at α.  The interval for
 the relative effect (lift) λ inverts it under a constant multiplicative effect:
 treated numerators become X_g/(1 + λ), which scales both estimators by 1/(1 + λ).
@@ -38,6 +48,8 @@ class RandomizationResult:
     assignments: int
     exact: bool
     relative_ci: tuple[float, float] = (math.nan, math.nan)
+    null_sd: float = math.nan  # sd of the statistic over the re-assignments (no effect)
+    theta: tuple[float, ...] = ()  # the covariates' coefficients β (no effect), if any
 
 
 def assignment_matrix(
@@ -107,6 +119,14 @@ class AffineStatistics:
             self.base_obs - c * self.multiplicative_obs,
         )
 
+    def estimate(self, kind: str) -> float:
+        """The hypothesised effect at which the observed statistic is 0: the additive
+        effect δ, or log(1 + lift) for the multiplicative one."""
+        if kind == "additive":
+            return self.base_obs / self.additive_obs if self.additive_obs else math.nan
+        c = self.base_obs / self.multiplicative_obs if self.multiplicative_obs else math.nan
+        return -math.log1p(-c) if c < 1 else math.nan
+
     def p_value(self, shift: float, kind: str, side: str = "two-sided") -> float:
         """Share of re-assignments at least as extreme as the observed statistic
         under the hypothesised shift ('greater' / 'less': one-sided)."""
@@ -122,6 +142,21 @@ class AffineStatistics:
         return float(extreme / n) if self.exact else float((1 + extreme) / (1 + n))
 
 
+def covariate_residuals(
+    columns: np.ndarray, den: np.ndarray, z: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each column q minus its den-weighted regression on the covariates per unit of
+    den: q − D·A⁻¹·Vᶜ'q, with v_g = z_g/den_g, Vᶜ = v − z̄ (z̄ = Σz/Σden; 0 where den = 0),
+    D = z − den·z̄ and A = Vᶜ'D = Σ den (v − z̄)(v − z̄)'.  The den column is left as it is
+    (its coefficient is 0).  Returns the residual columns and the coefficients."""
+    ok = den > 0
+    z_bar = z.sum(axis=0) / den.sum()
+    centred = np.where(ok[:, None], z / np.where(ok, den, 1.0)[:, None] - z_bar, 0.0)
+    d = z - den[:, None] * z_bar
+    coef = np.linalg.lstsq(centred.T @ d, centred.T @ columns, rcond=None)[0]
+    return columns - d @ coef, coef
+
+
 def affine_statistics(
     assign: np.ndarray,
     treated: np.ndarray,
@@ -129,22 +164,31 @@ def affine_statistics(
     y: np.ndarray,
     weighting: str,
     exact: bool,
-) -> AffineStatistics:
-    """Columns a·v for v in (numerator, size, treated parts) for every re-assignment."""
+    z: np.ndarray | None = None,
+) -> tuple[AffineStatistics, tuple[float, ...]]:
+    """Columns a·v for v in (numerator, size, treated parts) for every re-assignment,
+    the numerators adjusted by the covariates ``z`` (accounts × k) when given; returns
+    the statistics and the covariates' coefficients at no effect."""
     t = treated.astype(float)
     if weighting == USER_WEIGHTED:
         num, den = x, y
     else:
         ok = y > 0
         num, den = np.where(ok, x / np.where(ok, y, 1.0), 0.0), ok.astype(float)
+        if z is not None:  # per-user covariate rates, as the numerators are
+            z = np.where(ok[:, None], z / np.where(ok, y, 1.0)[:, None], 0.0)
     # additive: numerator − δ·(t·size); multiplicative: numerator − c·(t·numerator)
     columns = np.column_stack([num, den, t * den, t * num])
+    theta: tuple[float, ...] = ()
+    if z is not None:
+        columns, coef = covariate_residuals(columns, den, z)
+        theta = tuple(float(b) for b in coef[:, 0])
     rows = np.vstack([assign, treated[None, :]]).astype(float)
     in_t = rows @ columns
     in_c = columns.sum(axis=0) - in_t
     with np.errstate(divide="ignore", invalid="ignore"):
         parts = [in_t[:, k] / in_t[:, 1] - in_c[:, k] / in_c[:, 1] for k in (0, 2, 3)]
-    return AffineStatistics(
+    statistics = AffineStatistics(
         base=parts[0][:-1],
         additive=parts[1][:-1],
         multiplicative=parts[2][:-1],
@@ -153,6 +197,7 @@ def affine_statistics(
         multiplicative_obs=float(parts[2][-1]),
         exact=exact,
     )
+    return statistics, theta
 
 
 def _setup(
@@ -163,7 +208,7 @@ def _setup(
     max_exact: int,
     draws: int,
     seed: int,
-) -> tuple[AffineStatistics, int]:
+) -> tuple[AffineStatistics, int, tuple[float, ...]]:
     x = np.concatenate([control.x, treatment.x]).astype(float)
     y = np.concatenate([control.y, treatment.y]).astype(float)
     treated = np.concatenate([np.zeros(control.accounts, bool), np.ones(treatment.accounts, bool)])
@@ -171,7 +216,11 @@ def _setup(
     assign, exact = assignment_matrix(
         treated, strata, max_exact, draws, np.random.default_rng(seed)
     )
-    return affine_statistics(assign, treated, x, y, weighting, exact), int(assign.shape[0])
+    z = None
+    if control.z is not None and treatment.z is not None:
+        z = np.vstack([control.z, treatment.z]).astype(float)
+    aff, theta = affine_statistics(assign, treated, x, y, weighting, exact, z)
+    return aff, int(assign.shape[0]), theta
 
 
 def randomization_test(
@@ -190,24 +239,28 @@ def randomization_test(
     All re-assignments are enumerated up to ``max_exact`` of them, else ``draws``
     random ones (see the module docstring).
     """
-    aff, count = _setup(control, treatment, weighting, strata, max_exact, draws, seed)
+    aff, count, theta = _setup(control, treatment, weighting, strata, max_exact, draws, seed)
     c_value, t_value = control.estimate(weighting), treatment.estimate(weighting)
-    effect = t_value - c_value
+    # with covariates the effect is the adjusted one: where the adjusted statistic is 0
+    adjusted = bool(theta)
+    effect = aff.estimate("additive") if adjusted else t_value - c_value
     p_value = aff.p_value(0.0, "additive")
     ci = relative_ci = (math.nan, math.nan)
+    spread = float(np.nanstd(aff.base))
     if invert:
-        spread = float(np.nanstd(aff.base))
         ci = _invert(lambda d: aff.p_value(d, "additive"), effect, alpha, spread)
         if c_value > 0 and t_value > 0:
             log_ci = _invert(
                 lambda th: aff.p_value(th, "multiplicative"),
-                math.log(t_value / c_value),
+                aff.estimate("multiplicative") if adjusted else math.log(t_value / c_value),
                 alpha,
                 spread / c_value,
                 limit=_LOG_LIMIT,
             )
             relative_ci = (math.expm1(log_ci[0]), math.expm1(log_ci[1]))
-    return RandomizationResult(effect, p_value, ci, count, aff.exact, relative_ci)
+    return RandomizationResult(
+        effect, p_value, ci, count, aff.exact, relative_ci, null_sd=spread, theta=theta
+    )
 
 
 @dataclass(frozen=True)
@@ -247,7 +300,7 @@ def randomization_noninferiority(
     ed., 2002, §2.4.4; Imbens & Rubin 2015, §5.7).  ``bound`` inverts the same test.
     """
     sign = 1.0 if higher_is_better else -1.0
-    aff, count = _setup(control, treatment, weighting, strata, max_exact, draws, seed)
+    aff, count, theta = _setup(control, treatment, weighting, strata, max_exact, draws, seed)
     kind = "multiplicative" if relative else "additive"
     shift = math.log1p(-sign * margin) if relative else -sign * margin
     safe, harm = ("greater", "less") if higher_is_better else ("less", "greater")
@@ -257,6 +310,8 @@ def randomization_noninferiority(
         spread = float(np.nanstd(aff.base)) / c_value if c_value > 0 else math.nan
     else:
         estimate, spread = t_value - c_value, float(np.nanstd(aff.base))
+    if theta:  # the adjusted estimate, where the adjusted statistic is 0
+        estimate = aff.estimate(kind)
     sides = _invert(
         lambda s: aff.p_value(s, kind, safe),
         estimate,

@@ -57,6 +57,14 @@ def require_covariates(table: Table, columns: tuple[str, ...], role: str) -> Non
         )
 
 
+def numeric_covariates(units: pl.DataFrame, columns: tuple[str, ...], table: Table) -> pl.DataFrame:
+    """The covariate columns as Float64 (text holding numbers or true/false converted);
+    a column that is not numeric is refused, naming it."""
+    return units.with_columns(
+        numeric(units, c, table, f"covariate '{c}'").alias(c) for c in columns
+    )
+
+
 def pre_period_covariates(metric: MetricSpec, days: int) -> dict[str, str]:
     """The unit-frame columns holding ``metric``'s pre-period value (numerator and
     denominator for a ratio, each a covariate) and the names the reports give them."""
@@ -72,7 +80,6 @@ def covariate_moments(
     metric: MetricSpec,
     columns: Mapping[str, str],
     variants: tuple[str, ...],
-    table: Table,
 ) -> Covariates | None:
     """Moments of (metric components, covariates) per arm over the units where the
     metric is defined; None (with the reason in a note) when no covariate is usable.
@@ -87,7 +94,7 @@ def covariate_moments(
         components.append(y.alias("z1"))
         present &= y.is_not_null()
     defined = units.filter(present)
-    converted = {c: numeric(defined, c, table, f"covariate '{c}'") for c in columns}
+    converted = {c: pl.col(c).cast(pl.Float64) for c in columns}
     labels = dict(columns)
     nulls = defined.select([e.is_null().sum().alias(c) for c, e in converted.items()]).row(
         0, named=True

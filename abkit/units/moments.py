@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -78,12 +78,16 @@ def account_arms(
     variants: tuple[str, ...],
     strata: str | None = None,
     seats: pl.DataFrame | None = None,
+    covariates: Mapping[str, str] | None = None,
 ) -> dict[str, AccountArm]:
     """Per-account numerator and denominator sums of each arm (eligible units only).
 
     Mean and proportion metrics: X_g = Σ values, Y_g = number of units; ratio metrics:
     X_g = Σ numerators, Y_g = Σ denominators.  ``seats`` (ACCOUNT, ``_seats``) replaces
     Y_g by the account's licensed seats where given (adoption as a share of seats).
+    ``covariates`` (column → name) adds Z_g, the sums of the covariates over the same
+    units; a column with missing values adds the account's count of them as one more
+    covariate (missing values themselves count 0).
     """
     x = pl.col(value_column(metric)).cast(pl.Float64)
     present = x.is_not_null() & pl.col(ACCOUNT).is_not_null()
@@ -95,7 +99,16 @@ def account_arms(
     aggs = [x.sum().alias("x"), y.sum().alias("y")]
     if strata:
         aggs.append(pl.col(strata).first().cast(pl.String).alias("stratum"))
-    sums = units.filter(present).group_by(VARIANT, ACCOUNT).agg(aggs).sort(VARIANT, ACCOUNT)
+    eligible = units.filter(present)
+    names: list[str] = []
+    for column, label in (covariates or {}).items():
+        c = pl.col(column).cast(pl.Float64)
+        aggs.append(c.fill_null(0.0).sum().alias(f"z{len(names)}"))
+        names.append(label)
+        if eligible.get_column(column).null_count():
+            aggs.append(c.is_null().sum().cast(pl.Float64).alias(f"z{len(names)}"))
+            names.append(f"{label} missing")
+    sums = eligible.group_by(VARIANT, ACCOUNT).agg(aggs).sort(VARIANT, ACCOUNT)
     if seats is not None:
         sums = sums.join(seats, on=ACCOUNT, how="left", maintain_order="left").with_columns(
             pl.coalesce("_seats", "y").alias("y")
@@ -104,7 +117,8 @@ def account_arms(
     for v in variants:
         rows = sums.filter(pl.col(VARIANT) == v)
         labels = rows["stratum"].to_numpy() if strata else None
-        out[v] = AccountArm(rows["x"].to_numpy(), rows["y"].to_numpy(), labels)
+        z = rows.select(f"z{i}" for i in range(len(names))).to_numpy() if names else None
+        out[v] = AccountArm(rows["x"].to_numpy(), rows["y"].to_numpy(), labels, z, tuple(names))
     return out
 
 
