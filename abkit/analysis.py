@@ -34,9 +34,8 @@ from abkit.stats import (
     srm_test,
 )
 from abkit.stats.cluster import AccountArm
-from abkit.stats.cuped import Adjustment, cuped_test
+from abkit.stats.cuped import Adjustment, adjusted_comparison
 from abkit.stats.noninferiority import FAIL, INCONCLUSIVE, PASS
-from abkit.units.covariates import Covariates
 from abkit.units.events import PRE_PERIOD_EVENT
 
 
@@ -104,26 +103,6 @@ def _guardrail_decision(guard: GuardrailCheck, comp: Comparison) -> Decision:
     return Decision(outcome, "non-inferiority", guard.test, guard.p_value, ci)
 
 
-def _adjusted(
-    plain: Comparison, covariates: Covariates, control: str, variant: str, alpha: float
-) -> tuple[Comparison, Adjustment | None]:
-    """The CUPED comparison (:func:`~abkit.stats.cuped.cuped_test`) in place of the
-    unadjusted one; the unadjusted one, with the reason, when it cannot be computed."""
-    comp, adjustment = cuped_test(
-        covariates.arms[control],
-        covariates.arms[variant],
-        covariates.metric,
-        covariates.terms,
-        covariates.names,
-        alpha,
-        welch_df=math.isfinite(plain.df),
-    )
-    if adjustment is None:
-        reason = "; ".join(w for w in comp.warnings if w != "reported as NaN")
-        return replace(plain, warnings=(*plain.warnings, f"CUPED not applied: {reason}")), None
-    return comp, adjustment
-
-
 def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
     """Run every metric × treatment test, adjust p-values across treatments per metric."""
     results = []
@@ -164,7 +143,15 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
             covariates = prepared.covariates.get(metric.name)
             if covariates is not None:
                 pairs_cuped = [
-                    _adjusted(comp, covariates, spec.control, v, spec.alpha)
+                    adjusted_comparison(
+                        comp,
+                        covariates.arms[spec.control],
+                        covariates.arms[v],
+                        covariates.metric,
+                        covariates.terms,
+                        covariates.names,
+                        spec.alpha,
+                    )
                     for comp, v in zip(comps, treatments, strict=True)
                 ]
                 comps = [c for c, _ in pairs_cuped]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -210,6 +210,9 @@ def _prepare_events(
         keep=keep,
         assigned_by=configured_export_end(spec),
     )
+    if covariates:  # numeric before any use, daily looks included
+        covariate_units = numeric_covariates(assignments.units, covariates, assign_table)
+        assignments = replace(assignments, units=covariate_units)
     notes: list[str] = []
     metrics = spec.metrics
     if not metrics:
@@ -226,8 +229,19 @@ def _prepare_events(
             spec, present, spec.input.session in cols, spec.input.value in cols
         )
         notes.extend(skipped)
+    sequential = spec.sequential.method is not None
     built = event_units(
-        assignments, events, spec, metrics, ledger, with_looks=spec.sequential.method is not None
+        assignments,
+        events,
+        spec,
+        metrics,
+        ledger,
+        with_looks=sequential,
+        covariates={
+            m.name: columns
+            for m in metrics
+            if sequential and m.kind.adjustable() and (columns := _covariates_of(spec, m))
+        },
     )
     notes.extend(built.notes)
     variants = assignments.variants
@@ -269,9 +283,8 @@ def _prepare_events(
     for m in metrics:
         if m.kind.adoption_breakdown:
             prepared.adoption[m.name] = adoption_summary(built.units, m, segments[m.name])
-    units = numeric_covariates(built.units, covariates, assign_table)
-    _account_structure(prepared, units, spec, built.export_end, accounts, ledger)
-    _adjustment_inputs(prepared, units, spec)
+    _account_structure(prepared, built.units, spec, built.export_end, accounts, ledger)
+    _adjustment_inputs(prepared, built.units, spec)
     return prepared
 
 
@@ -298,16 +311,10 @@ def _adjustment_inputs(prepared: Prepared, units: pl.DataFrame, spec: Experiment
         columns = _covariates_of(spec, m)
         if not columns:
             continue
-        why = (
-            f"a metric of type '{m.type}'"
-            if m.kind.adjustable() is None
-            else "sequential monitoring (per-look adjustment is not built yet)"
-            if m.name in prepared.looks
-            else None
-        )
-        if why is not None:
+        if m.kind.adjustable() is None:
             prepared.metric_notes.setdefault(m.name, []).append(
-                f"CUPED covariates are not used for {why}; the result is unadjusted"
+                f"CUPED covariates are not used for a metric of type '{m.type}'; the result "
+                "is unadjusted"
             )
             continue
         if spec.mode == "b2b":  # adjusted per account, inside the account-level tests

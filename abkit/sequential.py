@@ -19,6 +19,7 @@ import numpy as np
 from abkit.config import MetricSpec, SequentialSpec
 from abkit.decision import Basis, Decision, Outcome
 from abkit.stats.always_valid import asymptotic_cs, msprt, planned_tau
+from abkit.stats.cuped import adjusted_comparison
 from abkit.stats.group_sequential import efficacy_bounds, futility_bounds, repeated_p_values
 from abkit.units.looks import LookSeries
 
@@ -80,6 +81,15 @@ def _per_look(
     metric: MetricSpec, series: LookSeries, control: str, variant: str, alpha: float
 ) -> dict[str, np.ndarray]:
     rows = [metric.kind.fixed_test(arms[control], arms[variant], alpha) for arms in series.arms]
+    term = metric.kind.adjustable()
+    if series.moments and term is not None:  # CUPED-adjusted estimate and variance per look
+        terms = [(i,) for i in range(len(term), len(term) + len(series.covariates))]
+        rows = [
+            adjusted_comparison(
+                plain, m[control], m[variant], term, terms, series.covariates, alpha
+            )[0]
+            for plain, m in zip(rows, series.moments, strict=True)
+        ]
     return {
         "estimate": np.array([c.effect for c in rows]),
         "variance": np.array([c.se**2 for c in rows]),

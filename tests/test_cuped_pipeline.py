@@ -160,17 +160,18 @@ def test_event_export_with_a_covariate_from_the_assignments():
         assert math.isfinite(a.p_value)
 
 
-def test_sequential_monitoring_says_the_adjustment_is_not_applied():
-    export = simulate(users=3_000, days=8, enrol_days=3, seed=4)
+def test_a_type_that_cannot_be_adjusted_says_so():
+    export = simulate(mode="b2b", users=2_000, accounts=12, days=6, enrol_days=2, seed=4)
     assignments = export.assignments.with_columns(pl.lit(1.0).alias("tenure"))
     config = {
-        "sequential": {"method": "msprt"},
+        "experiment": {"account": "account_id", "mode": "b2b"},
+        "b2b": {"resamples": 500},
         "cuped": {"covariates": ["tenure"]},
-        "metrics": [{"name": "outputs", "type": "mean", "column": "ai_output"}],
+        "metrics": [{"name": "ttv", "type": "time_to_value", "event": "share"}],
     }
     res = abkit.analyze(assignments, config, events=export.events)
     assert res.results[0].cuped is None
-    assert any("not used for sequential monitoring" in n for n in res.metric_notes["outputs"])
+    assert any("not used for a metric of type" in n for n in res.metric_notes["ttv"])
 
 
 PRE_METRICS = [

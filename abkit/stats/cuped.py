@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats as st
@@ -258,5 +258,34 @@ def _adjusted_lift(
     log_var = var_adjusted / adjusted**2 + var_control / c.g**2 - 2.0 * cov / (adjusted * c.g)
     se = math.sqrt(max(log_var, 0.0))
     half = float(st.norm.ppf(1.0 - alpha / 2.0)) * se
-    low, high = np.expm1([math.log(adjusted / c.g) - half, math.log(adjusted / c.g) + half])
+    log_ratio = math.log(adjusted / c.g)
+    with np.errstate(over="ignore"):  # a huge SE gives an unbounded (inf) upper side
+        low, high = np.expm1([log_ratio - half, log_ratio + half])
     return lift, se, (float(low), float(high)), []
+
+
+def adjusted_comparison(
+    plain: Comparison,
+    control: Moments,
+    treatment: Moments,
+    metric: Term,
+    covariates: Sequence[Term],
+    covariate_names: Sequence[str],
+    alpha: float,
+) -> tuple[Comparison, Adjustment | None]:
+    """The CUPED comparison in place of the unadjusted ``plain`` one, with the same kind
+    of reference (a t reference where ``plain`` has finite df); ``plain``, with the
+    reason added, when the adjusted one cannot be computed."""
+    comp, adjustment = cuped_test(
+        control,
+        treatment,
+        metric,
+        covariates,
+        covariate_names,
+        alpha,
+        welch_df=math.isfinite(plain.df),
+    )
+    if adjustment is None:
+        reason = "; ".join(w for w in comp.warnings if w != "reported as NaN")
+        return replace(plain, warnings=(*plain.warnings, f"CUPED not applied: {reason}")), None
+    return comp, adjustment

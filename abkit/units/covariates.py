@@ -94,30 +94,10 @@ def covariate_moments(
         components.append(y.alias("z1"))
         present &= y.is_not_null()
     defined = units.filter(present)
-    converted = {c: pl.col(c).cast(pl.Float64) for c in columns}
-    labels = dict(columns)
-    nulls = defined.select([e.is_null().sum().alias(c) for c, e in converted.items()]).row(
-        0, named=True
-    )
-    names: list[str] = []
-    notes: list[str] = []
-    for column, expr in converted.items():
-        missing = int(nulls[column])
-        label = labels[column]
-        if missing == defined.height:
-            notes.append(f"CUPED: covariate '{label}' is missing for every unit and is not used")
-            continue
-        names.append(label)
-        components.append(expr.fill_null(0.0).alias(f"z{len(components)}"))
-        if missing:
-            names.append(f"{label} missing")
-            components.append(expr.is_null().cast(pl.Float64).alias(f"z{len(components)}"))
-            notes.append(
-                f"CUPED: covariate '{label}' is missing for {missing:,} of {defined.height:,} "
-                "units; they are adjusted with 0 and a missing-value indicator"
-            )
+    design, names, notes = covariate_design(defined, columns)
     if not names:
         return None
+    components += [e.alias(f"z{len(components) + i}") for i, e in enumerate(design)]
     p = len(components)
     frame = defined.select(pl.col(VARIANT), *components)
     aggs = [pl.len().alias("n")]
@@ -141,3 +121,31 @@ def covariate_moments(
     first = len(term)
     terms: tuple[Term, ...] = tuple((i,) for i in range(first, p))
     return Covariates(tuple(names), term, terms, arms, tuple(notes))
+
+
+def covariate_design(
+    units: pl.DataFrame, columns: Mapping[str, str]
+) -> tuple[list[pl.Expr], list[str], list[str]]:
+    """The covariate expressions over ``units`` (missing values 0, plus a 0/1 indicator
+    for a column with some missing), their names, and notes on what was filled in or
+    left out (a column missing for every unit)."""
+    nulls = units.select(pl.col(c).is_null().sum() for c in columns).row(0, named=True)
+    exprs: list[pl.Expr] = []
+    names: list[str] = []
+    notes: list[str] = []
+    for column, label in columns.items():
+        value = pl.col(column).cast(pl.Float64)
+        missing = int(nulls[column])
+        if missing == units.height:
+            notes.append(f"CUPED: covariate '{label}' is missing for every unit and is not used")
+            continue
+        exprs.append(value.fill_null(0.0))
+        names.append(label)
+        if missing:
+            exprs.append(value.is_null().cast(pl.Float64))
+            names.append(f"{label} missing")
+            notes.append(
+                f"CUPED: covariate '{label}' is missing for {missing:,} of {units.height:,} "
+                "units; they are adjusted with 0 and a missing-value indicator"
+            )
+    return exprs, names, notes

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import narwhals as nw
@@ -314,6 +315,7 @@ def event_units(
     metrics: tuple[MetricSpec, ...],
     ledger: Ledger,
     with_looks: bool = False,
+    covariates: Mapping[str, Mapping[str, str]] | None = None,
 ) -> EventUnits:
     """Validate events, roll them up per unit and attach them to every assigned unit.
 
@@ -322,7 +324,8 @@ def event_units(
     summaries come back.  Units with no valid event keep zeros (counts) and 0
     (retention): assigned but inactive units belong in every denominator.  With
     ``with_looks`` the per-arm sufficient statistics at every daily look are computed
-    from the same rows (:mod:`abkit.units.looks`).
+    from the same rows (:mod:`abkit.units.looks`), and with ``covariates`` (metric name
+    → covariate column → name) each look's CUPED moments.
     """
     inp = spec.input
     if spec.unit == ROW_UNIT:
@@ -454,7 +457,13 @@ def event_units(
         schedule = schedule_for(units, export_end)
         rows = result.rows.with_columns(schedule.index(TS).alias(LOOK))
         out.looks = event_look_series(
-            rows.lazy(), out.units, metrics, schedule, assignments.variants, output_event
+            rows.lazy(),
+            out.units,
+            metrics,
+            schedule,
+            assignments.variants,
+            output_event,
+            covariates,
         )
     return out
 

@@ -14,7 +14,8 @@ moves.  Retention enters a unit once, at the look where its window has matured.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import narwhals as nw
@@ -25,7 +26,9 @@ from abkit.config import MetricSpec
 from abkit.errors import AbkitInputError
 from abkit.io.assignments import ASSIGNED_AT, UNIT, VARIANT
 from abkit.stats.arm import ArmSummary
+from abkit.stats.cuped import Moments
 from abkit.units.columns import value_column
+from abkit.units.covariates import covariate_design
 from abkit.units.references import LOOK, counted_once, first_seen, unit_aggregate
 
 _DAY = dt.timedelta(days=1)
@@ -92,6 +95,10 @@ class LookSeries:
     days: list[float]
     arms: list[dict[str, ArmSummary]]
     unit: Literal["day", "checkpoint"] = "day"
+    # CUPED: per look and arm the moments of (metric components, covariates), and the
+    # covariates' names; empty when the metric is not adjusted
+    moments: list[dict[str, Moments]] = field(default_factory=list)
+    covariates: tuple[str, ...] = ()
 
 
 def _cumulate(
@@ -142,9 +149,12 @@ def event_look_series(
     schedule: LookSchedule,
     variants: tuple[str, ...],
     output_event: str,
+    covariates: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, LookSeries]:
     """Per-look series for every metric. ``valid`` holds the valid events with a
-    ``LOOK`` column (and the columns of :mod:`abkit.units.references`)."""
+    ``LOOK`` column (and the columns of :mod:`abkit.units.references`).
+    ``covariates`` (metric name → covariate column → name) adds each look's CUPED
+    moments (:func:`_adjusted_looks`)."""
     looks = schedule.count
     times = schedule.times()
     unit_looks = units.lazy().select(UNIT, VARIANT, schedule.index(ASSIGNED_AT).alias(LOOK))
@@ -177,6 +187,15 @@ def event_look_series(
             ent = grouped.agg(pl.len().alias("len"))
             deltas = grouped.agg(pl.col("x").sum().alias("sx"), pl.col("x").sum().alias("sxx"))
             out[metric.name] = _series(_cumulate(deltas, ent, variants, looks), False, times)
+            if covariates and metric.name in covariates:
+                entered = units.filter(pl.col(value_column(metric)).is_not_null()).with_columns(
+                    schedule.maturity_index(last_day).alias(LOOK),
+                    pl.col(value_column(metric)).cast(pl.Float64).alias("x"),
+                )
+                steps = entered.select(UNIT, VARIANT, LOOK, pl.col("x").alias("dx"))
+                out[metric.name] = _adjusted_looks(
+                    out[metric.name], entered, steps, covariates[metric.name], 1, variants
+                )
             continue
         refs = kind.references(metric, output_event)
         if not refs:  # account-level types (no sequential monitoring)
@@ -228,4 +247,102 @@ def event_look_series(
         out[metric.name] = _series(
             _cumulate(deltas, entries, variants, looks), kind.is_ratio, times
         )
+        if covariates and metric.name in covariates:
+            steps = inc.select(
+                UNIT,
+                VARIANT,
+                LOOK,
+                (x - x_prev).alias("dx"),
+                *([pl.col("a1").alias("dy")] if kind.is_ratio else []),
+            ).collect(engine="in-memory")
+            entered = units.with_columns(schedule.index(ASSIGNED_AT).alias(LOOK))
+            out[metric.name] = _adjusted_looks(
+                out[metric.name],
+                entered,
+                steps,
+                covariates[metric.name],
+                2 if kind.is_ratio else 1,
+                variants,
+            )
     return out
+
+
+def _adjusted_looks(
+    series: LookSeries,
+    entered: pl.DataFrame,
+    steps: pl.DataFrame,
+    columns: Mapping[str, str],
+    components: int,
+    variants: tuple[str, ...],
+) -> LookSeries:
+    """Add each look's CUPED moments to ``series``.
+
+    The per-unit vector is z = (x[, y], c_1 … c_k).  A unit's covariates c are fixed:
+    they enter the arm sums Σc and Σcc' once, at the unit's entry look (``entered``:
+    one row per unit with UNIT, VARIANT, LOOK and the covariate columns); the metric's
+    changes Δx (Δy) at later looks (``steps``: UNIT, VARIANT, LOOK, dx[, dy]) move Σx
+    (Σy) — already in ``series`` — and the cross sums Σxc' by Δx·c'.  Σx², Σy², Σxy
+    come from ``series``' own arm summaries.
+    """
+    design, names, _ = covariate_design(entered, columns)
+    if not names:
+        return series
+    k = len(names)
+    cov = entered.select(UNIT, *(e.alias(f"c{i}") for i, e in enumerate(design)))
+    looks = len(series.arms)
+    at_entry = entered.select(VARIANT, LOOK, *(e.alias(f"c{i}") for i, e in enumerate(design)))
+    parts = ["dx", "dy"][:components]
+    moved = steps.join(cov, on=UNIT, how="inner").select(
+        VARIANT,
+        LOOK,
+        *((pl.col(d) * pl.col(f"c{i}")).alias(f"{d}c{i}") for d in parts for i in range(k)),
+    )
+    moments: list[dict[str, Moments]] = [{} for _ in range(looks)]
+    for v in variants:
+        ent = at_entry.filter(pl.col(VARIANT) == v)
+        idx = ent[LOOK].to_numpy()
+        c = ent.select(f"c{i}" for i in range(k)).to_numpy()
+        s1 = np.zeros((looks, k))
+        s2 = np.zeros((looks, k, k))
+        np.add.at(s1, idx, c)
+        np.add.at(s2, idx, c[:, :, None] * c[:, None, :])
+        mv = moved.filter(pl.col(VARIANT) == v)
+        cross = np.zeros((looks, components, k))
+        for j, d in enumerate(parts):
+            block = mv.select(f"{d}c{i}" for i in range(k)).to_numpy()
+            np.add.at(cross[:, j, :], mv[LOOK].to_numpy(), block)
+        s1, s2, cross = np.cumsum(s1, 0), np.cumsum(s2, 0), np.cumsum(cross, 0)
+        for t in range(looks):
+            moments[t][v] = _moments(series.arms[t][v], s1[t], s2[t], cross[t], components)
+    return replace(series, moments=moments, covariates=tuple(names))
+
+
+def _moments(
+    arm: ArmSummary, sc: np.ndarray, scc: np.ndarray, sxc: np.ndarray, components: int
+) -> Moments:
+    """Moments of z = (x[, y], c) from the arm's summary of x (and y) and the covariate
+    sums Σc, Σcc' and cross sums Σxc' (Σyc'), all over the arm's n units."""
+    n, k = arm.n, sc.size
+    p = components + k
+    if n < 1:
+        return Moments(0, np.full(p, np.nan), np.full((p, p), np.nan))
+    mean = np.empty(p)
+    mean[0] = arm.mean
+    if components == 2:
+        assert arm.den_mean is not None
+        mean[1] = arm.den_mean
+    mean[components:] = sc / n
+    cov = np.full((p, p), np.nan)
+    if n > 1:
+        # co-moments from sums: (Σab − n·ā·b̄)/(n − 1); x and y's own come from ``arm``
+        cov[components:, components:] = (
+            scc - n * np.outer(mean[components:], mean[components:])
+        ) / (n - 1)
+        for j in range(components):
+            cross = (sxc[j] - n * mean[j] * mean[components:]) / (n - 1)
+            cov[j, components:] = cov[components:, j] = cross
+        cov[0, 0] = arm.var
+        if components == 2:
+            assert arm.den_var is not None and arm.cov is not None
+            cov[1, 1], cov[0, 1], cov[1, 0] = arm.den_var, arm.cov, arm.cov
+    return Moments(n, mean, cov)
