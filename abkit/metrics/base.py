@@ -20,7 +20,7 @@ from abkit.errors import AbkitInputError, ConfigError
 from abkit.options import Direction
 from abkit.stats import ArmSummary, Comparison
 from abkit.stats.cuped import Term
-from abkit.units.columns import denominator_column, pre_period_column, value_column
+from abkit.units.columns import component_columns, denominator_column, value_column
 from abkit.units.references import referenced_event, unit_aggregate
 
 if TYPE_CHECKING:
@@ -80,15 +80,14 @@ class MetricType:
             exprs.append(unit_aggregate(refs[1]).alias(denominator_column(metric)))
         return exprs
 
-    def pre_period_aggregates(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
-        """The metric's per-unit aggregates over the unit's events in the days before its
-        assignment (the CUPED pre-period), named ``pre:<metric column>``."""
-        columns = [value_column(metric), *([denominator_column(metric)] * self.is_ratio)]
-        exprs = self.event_aggregates(metric, output_event)[: len(columns)]
-        return [e.alias(pre_period_column(c)) for e, c in zip(exprs, columns, strict=True)]
+    def window_aggregates(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
+        """The metric's per-unit aggregates over any window of a unit's events (the days
+        before assignment for CUPED, a period since assignment for novelty), named by
+        the metric's columns: the value (numerator) and, for a ratio, the denominator."""
+        return self.event_aggregates(metric, output_event)[: len(component_columns(metric))]
 
     def pre_period_labels(self, metric: MetricSpec, days: int) -> list[str]:
-        """What the reports call the pre-period covariates of :meth:`pre_period_aggregates`."""
+        """What the reports call the pre-period covariates of :meth:`window_aggregates`."""
         if self.is_ratio:
             return [
                 f"{metric.name} {part} in the {days} d before"

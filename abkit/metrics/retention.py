@@ -13,7 +13,7 @@ import narwhals as nw
 
 from abkit.errors import ConfigError
 from abkit.metrics.rate import Rate
-from abkit.units.columns import pre_period_column, value_column
+from abkit.units.columns import value_column
 from abkit.units.references import DAY, EVENT, any_where, distinct_where
 
 if TYPE_CHECKING:
@@ -44,11 +44,11 @@ class Retention(Rate):
             active &= nw.col(EVENT).is_in(list(metric.events))
         return [any_where(active).alias(value_column(metric))]
 
-    def pre_period_aggregates(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
-        """Days with activity before assignment (DAY counts days back from it): a day
-        window after assignment has no counterpart before it, the habit of returning does."""
+    def window_aggregates(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
+        """Days with activity in the window: a day window after assignment has no
+        counterpart before assignment or within a period, the habit of returning does."""
         active = nw.col(EVENT).is_in(list(metric.events)) if metric.events else None
-        return [distinct_where(DAY, active).alias(pre_period_column(value_column(metric)))]
+        return [distinct_where(DAY, active).alias(value_column(metric))]
 
     def pre_period_labels(self, metric: MetricSpec, days: int) -> list[str]:
         return [f"{metric.name}: active days in the {days} d before"]

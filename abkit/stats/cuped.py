@@ -79,14 +79,16 @@ class Adjustment:
     variance_reduction: float
 
 
-def _value(term: Term, mean: np.ndarray) -> float:
+def term_value(term: Term, mean: np.ndarray) -> float:
+    """A term's value at the mean vector: z̄_i, or z̄_i / z̄_j (NaN when z̄_j = 0)."""
     if len(term) == 1:
         return float(mean[term[0]])
     den = mean[term[1]]
     return float(mean[term[0]] / den) if den != 0 else math.nan
 
 
-def _gradient(term: Term, mean: np.ndarray) -> np.ndarray:
+def term_gradient(term: Term, mean: np.ndarray) -> np.ndarray:
+    """The gradient of a term with respect to the mean vector."""
     grad = np.zeros(mean.size)
     if len(term) == 1:
         grad[term[0]] = 1.0
@@ -111,12 +113,12 @@ class _Arm:
 
     @classmethod
     def of(cls, arm: Moments, metric: Term, covariates: Sequence[Term]) -> _Arm:
-        grad_g = _gradient(metric, arm.mean)
-        grad_h = np.array([_gradient(c, arm.mean) for c in covariates])
+        grad_g = term_gradient(metric, arm.mean)
+        grad_h = np.array([term_gradient(c, arm.mean) for c in covariates])
         return cls(
             n=arm.n,
-            g=_value(metric, arm.mean),
-            h=np.array([_value(c, arm.mean) for c in covariates]),
+            g=term_value(metric, arm.mean),
+            h=np.array([term_value(c, arm.mean) for c in covariates]),
             v_gg=float(grad_g @ arm.cov @ grad_g),
             v_hg=grad_h @ arm.cov @ grad_g,
             v_hh=grad_h @ arm.cov @ grad_h.T,
@@ -170,8 +172,8 @@ def cuped_test(
         if any(m.mean[j] == 0 for j in dens):
             return undefined_comparison(
                 label,
-                _value(metric, control.mean),
-                _value(metric, treatment.mean),
+                term_value(metric, control.mean),
+                term_value(metric, treatment.mean),
                 [f"a denominator of the {name} arm averages 0, so a ratio is undefined"],
             ), None
         arms.append(_Arm.of(m, metric, covariates))

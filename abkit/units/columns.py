@@ -25,3 +25,8 @@ def denominator_column(metric: MetricSpec) -> str:
 
 def pre_period_column(column: str) -> str:
     return f"pre:{column}"
+
+
+def component_columns(metric: MetricSpec) -> list[str]:
+    """The per-unit columns a metric is made of: its value, and a ratio's denominator."""
+    return [value_column(metric), *([denominator_column(metric)] * metric.kind.is_ratio)]

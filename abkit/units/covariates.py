@@ -26,7 +26,12 @@ from abkit.errors import AbkitInputError
 from abkit.io.assignments import VARIANT
 from abkit.io.readers import Table
 from abkit.stats.cuped import Moments, Term
-from abkit.units.columns import denominator_column, pre_period_column, value_column
+from abkit.units.columns import (
+    component_columns,
+    denominator_column,
+    pre_period_column,
+    value_column,
+)
 from abkit.units.table import numeric
 
 
@@ -68,10 +73,8 @@ def numeric_covariates(units: pl.DataFrame, columns: tuple[str, ...], table: Tab
 def pre_period_covariates(metric: MetricSpec, days: int) -> dict[str, str]:
     """The unit-frame columns holding ``metric``'s pre-period value (numerator and
     denominator for a ratio, each a covariate) and the names the reports give them."""
-    columns = [value_column(metric)]
-    if metric.kind.is_ratio:
-        columns.append(denominator_column(metric))
     labels = metric.kind.pre_period_labels(metric, days)
+    columns = component_columns(metric)
     return {pre_period_column(c): label for c, label in zip(columns, labels, strict=True)}
 
 

@@ -33,7 +33,7 @@ from abkit.io.assignments import (
 from abkit.io.exclusions import Ledger, first_reason
 from abkit.io.readers import BLANK_LINE, Table, blank_row
 from abkit.io.timestamps import parse_timestamp
-from abkit.units.columns import value_column
+from abkit.units.columns import component_columns, pre_period_column, value_column
 from abkit.units.engine import (
     collect_all,
     days_between,
@@ -399,7 +399,11 @@ def event_units(
         sessions=need_session,
         rows=slim if with_looks else None,
         pre_aggregates=[
-            e for m in pre_metrics for e in m.kind.pre_period_aggregates(m, output_event)
+            e.alias(pre_period_column(column))
+            for m in pre_metrics
+            for e, column in zip(
+                m.kind.window_aggregates(m, output_event), component_columns(m), strict=True
+            )
         ],
     )
     try:
