@@ -36,6 +36,7 @@ from abkit.stats import (
 from abkit.stats.cluster import AccountArm
 from abkit.stats.cuped import Adjustment, adjusted_comparison
 from abkit.stats.noninferiority import FAIL, INCONCLUSIVE, PASS
+from abkit.stats.novelty import novelty_test
 from abkit.units.events import PRE_PERIOD_EVENT
 
 
@@ -184,6 +185,19 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
             else:
                 correction = spec.correction if len(treatments) > 1 else "none"
                 decision = _fixed_decision(metric, comp, p_adj, significant, correction)
+            periods = prepared.novelty.get(metric.name)
+            novelty = (
+                novelty_test(
+                    periods.arms[spec.control],
+                    periods.arms[variant],
+                    periods.periods,
+                    periods.ratio,
+                    spec.novelty.period_days or 0,
+                    spec.alpha,
+                )
+                if periods is not None
+                else None
+            )
             results.append(
                 MetricResult(
                     metric=metric.name,
@@ -207,6 +221,7 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                     sequential=seq,
                     b2b=detail,
                     cuped=adjustment,
+                    novelty=novelty,
                     warnings=(*comp.warnings, *shared, *prepared.metric_notes.get(metric.name, [])),
                 )
             )

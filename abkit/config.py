@@ -196,6 +196,16 @@ class CupedSpec:
     pre_days: int | None = _key(None, lambda v: 0 < v <= 366, "be a whole number of days, 1-366")
 
 
+@dataclass(frozen=True)
+class NoveltySpec:
+    """Novelty and primacy check (event exports): the lift in each period of
+    ``period_days`` days since each unit's assignment, over the first ``periods``
+    periods (default: as many as half the units have completed), and its trend."""
+
+    period_days: int | None = _key(None, lambda v: 1 <= v <= 90, "be 1-90 days")
+    periods: int | None = _key(None, lambda v: 2 <= v <= 26, "be 2-26")
+
+
 def _section(name: str, factory: Callable[[], Any]) -> Any:
     """A nested spec read from its own TOML section."""
     return field(default_factory=factory, metadata={"section": name})
@@ -225,6 +235,7 @@ class ExperimentSpec:
     event_names: EventNames = _section("events", EventNames)
     sequential: SequentialSpec = _section("sequential", SequentialSpec)
     cuped: CupedSpec = _section("cuped", CupedSpec)
+    novelty: NoveltySpec = _section("novelty", NoveltySpec)
     metrics: tuple[MetricSpec, ...] = field(default=(), metadata={"section": "metrics"})
 
     def covariates(self, metric: MetricSpec) -> tuple[str, ...]:
@@ -430,6 +441,7 @@ def parse_config(raw: Mapping[str, Any]) -> ExperimentSpec:
         event_names=EventNames(**_read(EventNames, "events", raw.get("events", {}))),
         sequential=_sequential(raw.get("sequential", {})),
         cuped=CupedSpec(**_read(CupedSpec, "cuped", raw.get("cuped", {}))),
+        novelty=NoveltySpec(**_read(NoveltySpec, "novelty", raw.get("novelty", {}))),
         metrics=metrics,
     )
     return with_mode(spec, spec.mode)

@@ -40,6 +40,7 @@ from abkit.units.events import (
 )
 from abkit.units.looks import LookSeries
 from abkit.units.moments import account_arms, account_times, arm_summaries
+from abkit.units.novelty import PeriodMoments, completed_periods, period_moments
 from abkit.units.references import DAY
 from abkit.units.summary import summary_arms, summary_look_series
 from abkit.units.table import metric_columns, table_units
@@ -67,6 +68,7 @@ class Prepared:
     retention_curve: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     account_warnings: list[str] = field(default_factory=list)
     covariates: dict[str, Covariates] = field(default_factory=dict)
+    novelty: dict[str, PeriodMoments] = field(default_factory=dict)
 
 
 def default_event_metrics(
@@ -285,6 +287,8 @@ def _prepare_events(
             prepared.adoption[m.name] = adoption_summary(built.units, m, segments[m.name])
     _account_structure(prepared, built.units, spec, built.export_end, accounts, ledger)
     _adjustment_inputs(prepared, built.units, spec)
+    if built.periods is not None:
+        _novelty_inputs(prepared, built.units, built.periods, spec, built.export_end)
     return prepared
 
 
@@ -293,6 +297,35 @@ def _covariate_columns(spec: ExperimentSpec, metrics: tuple[MetricSpec, ...]) ->
     return tuple(
         dict.fromkeys([*spec.cuped.covariates, *(c for m in metrics for c in spec.covariates(m))])
     )
+
+
+def _novelty_inputs(
+    prepared: Prepared,
+    units: pl.DataFrame,
+    per_period: pl.DataFrame,
+    spec: ExperimentSpec,
+    export_end: dt.datetime,
+) -> None:
+    """Per-arm moments of each metric in the periods since assignment (novelty)."""
+    if spec.mode == "b2b":
+        prepared.notes.append(
+            "novelty: not checked in B2B mode (per-period effects over a few accounts are "
+            "too noisy to show a trend)"
+        )
+        return
+    periods, eligible, notes = completed_periods(units, spec.novelty, export_end)
+    if periods < 2:
+        prepared.notes.append(
+            f"novelty: fewer than half of the units have completed 2 periods of "
+            f"{spec.novelty.period_days} days by the export end; no trend can be estimated"
+        )
+        return
+    prepared.notes.extend(notes)
+    for m in prepared.metrics:
+        if m.kind.adjustable() is not None:
+            prepared.novelty[m.name] = period_moments(
+                units, per_period, m, periods, eligible, prepared.variants
+            )
 
 
 def _covariates_of(spec: ExperimentSpec, metric: MetricSpec) -> dict[str, str]:

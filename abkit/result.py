@@ -21,6 +21,7 @@ from abkit.decision import Decision
 from abkit.json_numbers import number, pair
 from abkit.sequential import SequentialResult
 from abkit.stats.cuped import Adjustment
+from abkit.stats.novelty import NoveltyResult
 from abkit.stats.srm import SrmResult
 
 
@@ -92,6 +93,36 @@ def _adjustment(d: dict[str, Any]) -> Adjustment:
     )
 
 
+def _novelty_dict(n: NoveltyResult) -> dict[str, Any]:
+    return {
+        "method": n.method,
+        "period_days": n.period_days,
+        "units": list(n.units),
+        "lift": list(n.lift),
+        "lift_ci": [list(ci) for ci in n.lift_ci],
+        "slope": n.slope,
+        "slope_se": n.slope_se,
+        "p_value": n.p_value,
+        "change": n.change,
+        "verdict": n.verdict,
+    }
+
+
+def _novelty(d: dict[str, Any]) -> NoveltyResult:
+    return NoveltyResult(
+        method=d["method"],
+        period_days=d["period_days"],
+        units=(d["units"][0], d["units"][1]),
+        lift=tuple(number(v) for v in d["lift"]),
+        lift_ci=tuple(pair(ci) for ci in d["lift_ci"]),
+        slope=number(d["slope"]),
+        slope_se=number(d["slope_se"]),
+        p_value=number(d["p_value"]),
+        change=number(d["change"]),
+        verdict=d["verdict"],
+    )
+
+
 @dataclass(frozen=True)
 class MetricResult:
     """One metric × treatment comparison against control.
@@ -122,6 +153,7 @@ class MetricResult:
     sequential: SequentialResult | None = None
     b2b: dict[str, Any] | None = None
     cuped: Adjustment | None = None
+    novelty: NoveltyResult | None = None
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -146,6 +178,7 @@ class MetricResult:
             "sequential": self.sequential.to_dict() if self.sequential else None,
             "b2b": self.b2b,
             "cuped": _adjustment_dict(self.cuped) if self.cuped else None,
+            "novelty": _novelty_dict(self.novelty) if self.novelty else None,
             "warnings": list(self.warnings),
         }
 
@@ -178,6 +211,7 @@ class MetricResult:
             sequential=SequentialResult.from_dict(d["sequential"]) if d["sequential"] else None,
             b2b=d["b2b"],
             cuped=_adjustment(d["cuped"]) if d.get("cuped") else None,
+            novelty=_novelty(d["novelty"]) if d.get("novelty") else None,
             warnings=tuple(d["warnings"]),
         )
 
@@ -306,6 +340,8 @@ class AnalysisResult:
                     "decision_p_value": r.decision.p_value,
                     "guardrail_verdict": r.guardrail.verdict if r.guardrail else None,
                     "cuped_variance_reduction": r.cuped.variance_reduction if r.cuped else None,
+                    "novelty_trend_p_value": r.novelty.p_value if r.novelty else None,
+                    "novelty_verdict": r.novelty.verdict if r.novelty else None,
                     "warnings": len(r.warnings),
                 }
             )

@@ -14,6 +14,9 @@ The generative model, per unit i (all draws vectorised with numpy, seeded):
   regenerated with probability 0.12 and fails with probability 0.02; its value is a
   log-normal latency in milliseconds.
 
+With ``lift_half_life`` the share and depth lifts fade with time since assignment,
+halving every ``lift_half_life`` days (a novelty effect).
+
 With ``pre_days`` > 0 users also have a history: on each of the ``pre_days`` days
 before assignment a user is active with probability min(0.95, 0.7·a_i), with the same
 sessions, depth and share propensity but no treatment effect (it has not started), so
@@ -56,6 +59,7 @@ class SimulationSpec:
     extra_sessions: float = 0.6
     mean_depth: float = 3.0
     pre_days: int = 0
+    lift_half_life: float | None = None
     seed: int = 0
 
 
@@ -135,19 +139,20 @@ def simulate(spec: SimulationSpec | None = None, **overrides: Any) -> SimulatedE
     keep = s_time < horizon - 3_600
     s_user, s_time, s_day = s_user[keep], s_time[keep], s_day[keep]
     s_treated = treated[s_user] & (s_day >= 0)  # the treatment acts after assignment
+    fade = 1.0 if spec.lift_half_life is None else 0.5 ** (s_day / spec.lift_half_life)
     n_sessions = s_user.size
     session_id = np.arange(n_sessions, dtype=np.int64)
 
     # AI interactions per session
     user_depth = spec.mean_depth * rng.lognormal(-0.08, 0.4, n)
-    session_depth = user_depth[s_user] * np.where(s_treated, 1.0 + spec.depth_lift, 1.0)
+    session_depth = user_depth[s_user] * np.where(s_treated, 1.0 + spec.depth_lift * fade, 1.0)
     depth = rng.geometric(1.0 / np.maximum(session_depth, 1.0 + 1e-9))
     if spec.bimodal:
         kind = rng.random(n)
         one_and_done = kind[s_user] < 0.55
         power = kind[s_user] > 0.85
         depth = np.where(one_and_done, 1, depth)
-        power_depth = 18 + rng.poisson(14.0 * np.where(s_treated, 1 + spec.depth_lift, 1))
+        power_depth = 18 + rng.poisson(14.0 * np.where(s_treated, 1 + spec.depth_lift * fade, 1))
         depth = np.where(power, power_depth, depth)
     o_session = np.repeat(np.arange(n_sessions), depth)
     step = np.arange(o_session.size) - np.repeat(np.cumsum(depth) - depth, depth)
@@ -156,7 +161,7 @@ def simulate(spec: SimulationSpec | None = None, **overrides: Any) -> SimulatedE
     latency = rng.lognormal(np.log(1200.0), 0.5, o_user.size)
 
     share_p = (rng.beta(0.8, 9.0, n) * share_effect)[o_user]
-    lift = np.where(s_treated[o_session], 1.0 + spec.share_lift, 1.0)
+    lift = np.where(s_treated, 1.0 + spec.share_lift * fade, 1.0)[o_session]
     shared = rng.random(o_user.size) < np.minimum(1.0, share_p * lift)
     regenerated = rng.random(o_user.size) < 0.12
     failed = rng.random(o_user.size) < 0.02

@@ -287,6 +287,19 @@ def report(results: str, out_dir: str) -> None:
     help="Relative change of mean AI interactions per session in treatments.",
 )
 @click.option("--bimodal", is_flag=True, help="Session depth: one-and-done users plus power users.")
+@click.option(
+    "--pre-days",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Days of user history before assignment (for CUPED pre-period covariates).",
+)
+@click.option(
+    "--lift-half-life",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="The share and depth lifts halve every N days since assignment (novelty).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--format",
@@ -308,6 +321,8 @@ def simulate(
     share_lift: float,
     depth_lift: float,
     bimodal: bool,
+    pre_days: int,
+    lift_half_life: float | None,
     seed: int,
     fmt: str,
 ) -> None:
@@ -326,6 +341,8 @@ def simulate(
         share_lift=share_lift,
         depth_lift=depth_lift,
         bimodal=bimodal,
+        pre_days=pre_days,
+        lift_half_life=lift_half_life,
         seed=seed,
     )
     export = run(spec)

@@ -24,6 +24,7 @@ PLOT_KINDS = (
     "bootstrap",
     "accounts",
     "time_to_value",
+    "novelty",
 )
 
 
@@ -59,6 +60,14 @@ def plan(d: Result) -> list[tuple[str, str, Callable[[], Any]]]:
                     _slug("sequential", m, v),
                     f"Sequential path: {m}, {v}",
                     partial(f.sequential, d, m, v),
+                )
+            )
+        if r.novelty and r.novelty.verdict != "not computable":
+            out.append(
+                (
+                    _slug("novelty", m, v),
+                    f"Lift by time since assignment: {m}, {v}",
+                    partial(f.novelty, d, m, v),
                 )
             )
         b2b = r.b2b or {}
@@ -119,7 +128,9 @@ def draw(
         candidates = [
             r
             for r in d.results
-            if (kind == "sequential" and r.sequential) or (kind != "sequential" and r.b2b)
+            if (kind == "sequential" and r.sequential)
+            or (kind == "novelty" and r.novelty)
+            or (kind not in ("sequential", "novelty") and r.b2b)
         ]
         if not candidates:
             raise ValueError(f"this result has nothing to draw as '{kind}'")

@@ -20,7 +20,7 @@ from abkit.plots.style import (
     styled,
     variant_colours,
 )
-from abkit.report.format import interval, is_rate, num
+from abkit.report.format import interval, is_rate, num, period_name, pval
 
 if TYPE_CHECKING:
     from abkit.result import AnalysisResult as Result
@@ -401,4 +401,33 @@ def time_to_value(d: Result, metric: str, variant: str | None = None) -> Any:
         loc="left",
     )
     ax.legend(fontsize=8)
+    return fig
+
+
+@styled
+def novelty(d: Result, metric: str, variant: str | None = None) -> Any:
+    """The lift in each period since assignment with its interval (log scale), and the
+    verdict of the trend test: a fading lift is a novelty effect."""
+    r = _result(d, metric, variant)
+    n = r.novelty
+    assert n is not None
+    x = np.arange(1, len(n.lift) + 1)
+    lift = 100 * _arr(list(n.lift))
+    lo = 100 * _arr([ci[0] for ci in n.lift_ci])
+    hi = 100 * _arr([ci[1] for ci in n.lift_ci])
+    fig, ax = new_figure()
+    colour = _colours(d).get(r.variant, BETTER)
+    ax.errorbar(x, lift, yerr=[lift - lo, hi - lift], fmt="o-", color=colour, capsize=4)
+    ax.axhline(0, color="black", lw=0.8)
+    unit = period_name(n.period_days)
+    ax.set_xticks(x)
+    ax.set_xlabel(f"{unit} since assignment")
+    ax.set_ylabel("lift, treatment / control − 1 (%)")
+    ax.set_title(
+        _title(
+            d, f"{metric}, {r.variant}: lift by {unit} — trend p = {pval(n.p_value)}, {n.verdict}"
+        ),
+        loc="left",
+        fontsize=9,
+    )
     return fig

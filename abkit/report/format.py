@@ -247,6 +247,30 @@ def cuped_line(r: MetricResult) -> str | None:
     )
 
 
+def period_name(days: int) -> str:
+    """'week', 'day' or 'N-day period'."""
+    return {7: "week", 1: "day"}.get(days, f"{days}-day period")
+
+
+def novelty_line(r: MetricResult) -> str | None:
+    """One line on how the lift moves with time since assignment, or None:
+    'fades from +6.1 % in week 1 to +1.0 % in week 4 (trend p = 0.003)'."""
+    n = r.novelty
+    if n is None:
+        return None
+    if n.verdict == "not computable":
+        return "the lift by period since assignment is not computable (a period without activity)"
+    unit = period_name(n.period_days)
+    last = len(n.lift)
+    path = f"{n.lift[0] * 100:+.1f} % in {unit} 1 to {n.lift[-1] * 100:+.1f} % in {unit} {last}"
+    units = f"{n.units[0]:,} + {n.units[1]:,} units that completed {last} {unit}s"
+    p = pval(n.p_value)
+    trend = f"trend p {p}" if p.startswith("<") else f"trend p = {p}"
+    if n.verdict == "stable":
+        return f"no significant trend: {path} ({trend}; {units})"
+    return f"the effect {n.verdict} from {path} ({trend}; {units})"
+
+
 def b2b_line(r: MetricResult) -> str | None:
     """One line summarising a result's B2B cross-checks, or None."""
     b = r.b2b

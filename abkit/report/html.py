@@ -10,6 +10,7 @@ from abkit.report.format import (
     TABLE_HEADER,
     cuped_line,
     method_legend,
+    novelty_line,
     pval,
     result_cells,
     show_controls,
@@ -46,6 +47,11 @@ def render_html(res: AnalysisResult) -> str:
     notes = [*table_notes(res), "Methods: " + "; ".join(method_legend(res)) + "."]
     notes += [
         f"CUPED, {r.metric} / {r.variant}: {line}" for r in res.results if (line := cuped_line(r))
+    ]
+    notes += [
+        f"Novelty, {r.metric} / {r.variant}: {line}"
+        for r in res.results
+        if (line := novelty_line(r))
     ]
     parts.append("<p><small>" + "<br>".join(escape(n) for n in notes) + "</small></p>")
     return show_controls("\n".join(parts))

@@ -19,6 +19,7 @@ from abkit.report.format import (
     grouped_warnings,
     margin_text,
     method_legend,
+    novelty_line,
     num,
     pct,
     pval,
@@ -146,6 +147,10 @@ def _details(res: AnalysisResult) -> list[str]:
     if cuped:
         out += ["", "### CUPED regression adjustment (effects above are adjusted)", ""]
         out += [f"- **{escape(r.metric)} / {escape(r.variant)}**: {escape(c)}" for r, c in cuped]
+    novelty = [(r, line) for r in res.results if (line := novelty_line(r))]
+    if novelty:
+        out += ["", "### Novelty check (lift by time since assignment, log scale)", ""]
+        out += [f"- **{escape(r.metric)} / {escape(r.variant)}**: {escape(n)}" for r, n in novelty]
     b2b = [(r, b2b_line(r)) for r in res.results]
     if any(line for _, line in b2b):
         out += ["", "### B2B cross-checks (accounts are the units of inference)", ""]

@@ -18,6 +18,7 @@ from abkit.report.format import (
     grouped_warnings,
     margin_text,
     method_legend,
+    novelty_line,
     num,
     pct,
     pval,
@@ -124,6 +125,12 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
         lines.append("")
         lines.append("CUPED regression adjustment (effects above are adjusted):")
         for r, line in cuped:
+            say(f"{r.metric} / {r.variant}: {line}", "  ")
+    novelty = [(r, line) for r in res.results if (line := novelty_line(r))]
+    if novelty:
+        lines.append("")
+        lines.append("Novelty check (lift by time since assignment, log scale):")
+        for r, line in novelty:
             say(f"{r.metric} / {r.variant}: {line}", "  ")
     b2b = [(r, b2b_line(r)) for r in res.results]
     if any(line for _, line in b2b):

@@ -102,7 +102,15 @@ def covariate_moments(
         return None
     components += [e.alias(f"z{len(components) + i}") for i, e in enumerate(design)]
     p = len(components)
-    frame = defined.select(pl.col(VARIANT), *components)
+    arms = arm_moments(defined.select(pl.col(VARIANT), *components), p, variants)
+    first = len(term)
+    terms: tuple[Term, ...] = tuple((i,) for i in range(first, p))
+    return Covariates(tuple(names), term, terms, arms, tuple(notes))
+
+
+def arm_moments(frame: pl.DataFrame, p: int, variants: tuple[str, ...]) -> dict[str, Moments]:
+    """Per variant: n, mean vector and covariance matrix (ddof = 1) of the columns
+    ``z0`` … ``z{p-1}`` of ``frame`` (with VARIANT), in one group-by."""
     aggs = [pl.len().alias("n")]
     aggs += [pl.col(f"z{i}").mean().alias(f"m{i}") for i in range(p)]
     aggs += [
@@ -121,9 +129,7 @@ def covariate_moments(
                 value = r[f"c{i}_{j}"]
                 cov[i, j] = cov[j, i] = np.nan if value is None else value
         arms[variant] = Moments(int(r["n"]), np.array([r[f"m{i}"] for i in range(p)]), cov)
-    first = len(term)
-    terms: tuple[Term, ...] = tuple((i,) for i in range(first, p))
-    return Covariates(tuple(names), term, terms, arms, tuple(notes))
+    return arms
 
 
 def covariate_design(

@@ -47,6 +47,7 @@ from abkit.units.references import (
     DAY,
     EVENT,
     LOOK,
+    PERIOD,
     SESSION,
     TS,
     VALUE,
@@ -78,6 +79,7 @@ class EventUnits:
     eligibility: dict[str, dict[str, int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     looks: dict[str, LookSeries] = field(default_factory=dict)
+    periods: pl.DataFrame | None = None  # novelty: UNIT, PERIOD, the metrics' aggregates
 
 
 def event_timestamps(events: Table, column: str, alias: str) -> nw.LazyFrame:
@@ -185,6 +187,8 @@ class _Queries:
     sessions: bool  # the events carry a session id (valid events without one are counted)
     rows: list[str] | None  # the valid events' columns to return (daily looks), or None
     pre_aggregates: list[nw.Expr]  # per-unit aggregates over the CUPED pre-period events
+    period_days: int | None  # novelty: per-unit aggregates per period since assignment
+    period_aggregates: list[nw.Expr]
 
     def valid(self, frame: nw.LazyFrame) -> nw.LazyFrame:
         """Valid events with exact repeats dropped (the other columns are functions of
@@ -228,7 +232,13 @@ class _Queries:
             queries.append(valid.select(self.rows))
         if self.pre_aggregates:
             queries += [self.pre_period(frame), frame.select(nw.col(TS).min().alias("first"))]
+        if self.period_days is not None:
+            period = (nw.col(DAY) // self.period_days).alias(PERIOD)
+            queries.append(
+                valid.with_columns(period).group_by(UNIT, PERIOD).agg(*self.period_aggregates)
+            )
         per_unit, by_reason, daily, active, *rest = collect_all(queries)
+        periods = rest.pop() if self.period_days is not None else None
         pre = None
         if self.pre_aggregates:
             first = rest.pop()
@@ -236,7 +246,7 @@ class _Queries:
         rows = rest.pop() if self.rows is not None else None
         if not self.sessions:
             daily = daily.with_columns(pl.lit(0, pl.Int64).alias("nulls"))
-        return _Pass(per_unit, by_reason, daily, active, rest, rows, pre)
+        return _Pass(per_unit, by_reason, daily, active, rest, rows, pre, periods)
 
     def pre_period(self, frame: nw.LazyFrame) -> nw.LazyFrame:
         """Per unit: the pre-period aggregates over its de-duplicated events in the days
@@ -271,6 +281,7 @@ class _Pass:
     histograms: list[pl.DataFrame]  # per session-depth metric: VARIANT, DEPTH, sessions
     rows: pl.DataFrame | None  # the valid events' slim columns (daily looks)
     pre: PrePeriod | None = None  # the CUPED pre-period aggregates, when asked for
+    periods: pl.DataFrame | None = None  # UNIT, PERIOD, aggregates (novelty), when asked for
 
     @staticmethod
     def combine(parts: list[_Pass]) -> _Pass:
@@ -288,6 +299,7 @@ class _Pass:
         daily = stack([p.daily for p in parts]).group_by("date")
         rows = [p.rows for p in parts if p.rows is not None]
         pres = [p.pre for p in parts if p.pre is not None]
+        periods = [p.periods for p in parts if p.periods is not None]
         firsts = [p.first_event for p in pres if p.first_event is not None]
         pre = (
             PrePeriod(stack([p.per_unit for p in pres]), min(firsts) if firsts else None)
@@ -305,6 +317,7 @@ class _Pass:
             ],
             rows=stack(rows) if rows else None,
             pre=pre,
+            periods=stack(periods) if periods else None,
         )
 
 
@@ -398,6 +411,15 @@ def event_units(
         depth_events=list(depth_events.values()),
         sessions=need_session,
         rows=slim if with_looks else None,
+        period_days=spec.novelty.period_days,
+        period_aggregates=[
+            e.alias(column)
+            for m in metrics
+            if m.kind.adjustable()
+            for e, column in zip(
+                m.kind.window_aggregates(m, output_event), component_columns(m), strict=True
+            )
+        ],
         pre_aggregates=[
             e.alias(pre_period_column(column))
             for m in pre_metrics
@@ -435,7 +457,7 @@ def event_units(
     table = table.with_columns(pl.col(fill).fill_null(0))
     if result.pre is not None and pre_days is not None:
         table = _with_pre_period(table, result.pre)
-    out = EventUnits(units=table, export_end=export_end)
+    out = EventUnits(units=table, export_end=export_end, periods=result.periods)
     if result.pre is not None and pre_days is not None:
         out.notes.extend(_short_pre_periods(units, result.pre, pre_days))
     for metric in metrics:

@@ -26,6 +26,7 @@ SESSION = "_session"
 VALUE = "_value"
 DAY = "_day"
 LOOK = "_look"
+PERIOD = "_period"  # whole periods since assignment (novelty)
 
 # value sums are taken in fixed point (38 digits, 18 after the point): exact, so the
 # same in any order of addition (the streaming engine and Spark add in any order)
