@@ -1,9 +1,26 @@
-"""``abkit power``: how many users (B2C) or accounts (B2B) an effect needs.
+"""``abkit power``: how many users (B2C) or accounts (B2B) an effect needs, and for how
+many days the experiment must run.
 
-σ is taken from the data (the control and treatment arms of an export, pooled) or
-given.  In B2B mode it is the between-account standard deviation of each account's
-linearised contribution to the metric, so it already contains the heavy tail of
-account sizes and the intra-account correlation that user-level formulas miss.
+σ is taken from the data (the control and treatment arms of an export, pooled), given,
+or for a proportion implied by its baseline p and the effect δ,
+σ² = (p(1 − p) + (p + δ)(1 − p − δ))/2 (the unpooled two-proportion variance).  In B2B
+mode it is the between-account standard deviation of each account's linearised contribution to the
+metric, so it already contains the heavy tail of account sizes and the intra-account
+correlation that user-level formulas miss.
+
+The plan then accounts for, in turn:
+
+* **several arms**: each treatment is compared with the control at α/(arms − 1)
+  (Bonferroni; Holm and Benjamini–Hochberg reject at least what it rejects, so the
+  plan is conservative for them);
+* **CUPED**: with ``[cuped]`` configured and data given, σ² shrinks by the variance
+  reduction the covariates achieve on the data (:mod:`abkit.stats.cuped`);
+* **sequential monitoring**: the sample the chosen method needs for the same power
+  (:func:`~abkit.stats.power.sequential_units_needed`), and the inflation over the
+  fixed-horizon sample;
+* **duration**: with the daily arrivals of new units (from the data's assignment times,
+  or given), the days of enrolment the sample takes, plus the metric's window (D30
+  retention is known 31 days after the last unit enters).
 """
 
 from __future__ import annotations
@@ -14,13 +31,22 @@ from typing import Any
 
 import numpy as np
 
-from abkit.config import load_config, with_mode
+from abkit.config import ExperimentSpec, MetricSpec, load_config, with_mode
 from abkit.errors import AbkitInputError
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
+from abkit.options import SequentialMethod
 from abkit.stats.cluster import USER_WEIGHTED, AccountArm
+from abkit.stats.cuped import cuped_test
 from abkit.stats.fixed_horizon import ratio_variance
-from abkit.stats.power import detectable_effect, power_at, units_needed
+from abkit.stats.power import (
+    detectable_effect,
+    power_at,
+    sequential_units_needed,
+    units_needed,
+)
+
+DEFAULT_LOOKS = 30  # daily looks over a month, for the always-valid methods
 
 
 @dataclass(frozen=True)
@@ -38,25 +64,61 @@ class PowerResult:
     power_now: float | None
     detectable_now: float | None
     source: str
+    arms: int = 2
+    alpha_per_comparison: float = math.nan
+    cuped_variance_reduction: float | None = None
+    sequential: str | None = None
+    looks: int | None = None
+    fixed_per_arm: int | None = None  # the fixed-horizon sample, before sequential inflation
+    daily_arrivals: float | None = None
+    window_days: int = 0
+    days_needed: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def to_text(self) -> str:
+        test = (
+            f"{self.sequential} with {self.looks} looks" if self.sequential else "two-sided t-test"
+        )
+        level = (
+            f"alpha {self.alpha} / {self.arms - 1} comparisons = {self.alpha_per_comparison:.4g}"
+            if self.arms > 2
+            else f"alpha {self.alpha}"
+        )
         lines = [
-            f"Power analysis ({self.mode.upper()}, two-sided t-test, alpha {self.alpha}): "
+            f"Power analysis ({self.mode.upper()}, {test}, {level}): "
             f"{self.needed_per_arm:,} {self.unit} per arm for {self.target_power:.0%} power to "
-            f"detect an effect of {self.effect:+.4g} (baseline {self.baseline:.4g}, "
-            f"{self.effect / self.baseline:+.1%} relative)."
-            if self.baseline
-            else f"{self.needed_per_arm:,} {self.unit} per arm.",
+            f"detect an effect of {self.effect:+.4g}"
+            + (
+                f" (baseline {self.baseline:.4g}, {self.effect / self.baseline:+.1%} relative)."
+                if self.baseline and math.isfinite(self.baseline)
+                else "."
+            ),
             f"Standard deviation per {self.unit[:-1]}: {self.sd:.4g} ({self.source}).",
         ]
-        if self.current_per_arm is not None:
+        if self.cuped_variance_reduction is not None:
             lines.append(
-                f"With the {self.current_per_arm:,.0f} {self.unit} per arm in the data: power "
-                f"{self.power_now:.0%}; the smallest effect detectable with "
-                f"{self.target_power:.0%} power is {self.detectable_now:.4g}."
+                f"CUPED: the covariates remove {self.cuped_variance_reduction:.1%} of the "
+                "variance in the data; the sample above is for the adjusted analysis."
+            )
+        if self.sequential and self.fixed_per_arm:
+            lines.append(
+                f"Monitoring costs {self.needed_per_arm / self.fixed_per_arm:.2f}x the "
+                f"fixed-horizon sample ({self.fixed_per_arm:,} {self.unit} per arm)."
+            )
+        if self.days_needed is not None and self.daily_arrivals:
+            window = f" + {self.window_days} days for the metric's window" * bool(self.window_days)
+            lines.append(
+                f"Duration: {self.needed_per_arm * self.arms:,} {self.unit} at "
+                f"{self.daily_arrivals:,.0f} new per day take {self.days_needed} days"
+                f"{window or ''}."
+            )
+        if self.current_per_arm is not None and self.power_now is not None:
+            lines.append(
+                f"With the {self.current_per_arm:,.0f} {self.unit} per arm in the data: "
+                f"fixed-horizon power {self.power_now:.0%}; the smallest effect detectable "
+                f"with {self.target_power:.0%} power is {self.detectable_now:.4g}."
             )
         return "\n".join(lines)
 
@@ -75,6 +137,56 @@ def _account_sd(arms: list[AccountArm], weighting: str) -> tuple[float, float]:
     return math.sqrt(ss / dof) if dof > 0 else math.nan, float(np.mean([a.accounts for a in arms]))
 
 
+def _from_data(
+    data: Data, spec: ExperimentSpec, metric: str | None, events: Data | None, b2b: bool
+) -> dict[str, Any]:
+    """σ, the current arm size, the baseline, the arms, CUPED's variance reduction and
+    the daily arrivals, from an export."""
+    from abkit.prepare import prepare
+
+    prepared = prepare(data, spec, Ledger(), events=events)
+    names = [m.name for m in prepared.metrics]
+    name = metric or names[0]
+    if name not in names:
+        raise AbkitInputError(f"metric '{name}' is not analysed; metrics: {', '.join(names)}.")
+    chosen: MetricSpec = next(m for m in prepared.metrics if m.name == name)
+    out: dict[str, Any] = {"metric": name, "arms": len(prepared.variants)}
+    if b2b:
+        accounts = prepared.accounts[name]
+        out["sd"], out["current"] = _account_sd(list(accounts.values()), spec.b2b.weighting)
+        out["baseline"] = accounts[spec.control].estimate(spec.b2b.weighting)
+        out["source"] = f"between-account spread of '{name}' in the data"
+    else:
+        arms = list(prepared.arms[name].values())
+        per_unit = [a.n * ratio_variance(a) if chosen.kind.is_ratio else a.var for a in arms]
+        out["sd"] = math.sqrt(float(np.mean(per_unit)))
+        out["current"] = float(np.mean([a.n for a in arms]))
+        out["baseline"] = prepared.arms[name][spec.control].value
+        out["source"] = f"per-user spread of '{name}' in the data"
+        covariates = prepared.covariates.get(name)
+        if covariates is not None:
+            reductions = []
+            for v in prepared.variants[1:]:
+                _, adjustment = cuped_test(
+                    covariates.arms[spec.control],
+                    covariates.arms[v],
+                    covariates.metric,
+                    covariates.terms,
+                    covariates.names,
+                    spec.alpha,
+                )
+                if adjustment is not None:
+                    reductions.append(adjustment.variance_reduction)
+            if reductions:
+                out["cuped"] = float(np.mean(reductions))
+    if prepared.enrolment is not None:
+        first, last = prepared.enrolment
+        days = max((last - first).total_seconds() / 86_400.0, 1.0)
+        out["arrivals"] = sum(prepared.unit_counts.values()) / days
+    out["window"] = (chosen.kind.maturity_day(chosen) or -1) + 1
+    return out
+
+
 def power_analysis(
     data: Data | None = None,
     config: Any = None,
@@ -86,48 +198,70 @@ def power_analysis(
     mode: str | None = None,
     sd: float | None = None,
     baseline: float | None = None,
+    proportion: bool = False,
     alpha: float = 0.05,
     power: float = 0.8,
+    arms: int | None = None,
+    sequential: SequentialMethod | None = None,
+    looks: int | None = None,
+    daily_arrivals: float | None = None,
 ) -> PowerResult:
-    """Units (B2C) or accounts (B2B) per arm needed to detect ``effect``."""
+    """Units (B2C) or accounts (B2B) per arm needed to detect ``effect``, and the days
+    it takes (see the module docstring).  ``sequential`` and the correction, CUPED and
+    the arms default to the config's and the data's."""
     spec = load_config(config)
     if mode is not None and sd is None:
         spec = with_mode(spec, mode)
     b2b = (mode or spec.mode) == "b2b"
-    current = None
+    found: dict[str, Any] = {}
     source = "given"
+    if sd is None and proportion:
+        if baseline is None or not 0 < baseline < 1:
+            raise AbkitInputError("a proportion needs its baseline rate in (0, 1): --baseline.")
+        # the two arms' Bernoulli variances averaged, the treatment's at the planned effect
+        treated = baseline + (effect * baseline if relative else effect)
+        if not 0 < treated < 1:
+            raise AbkitInputError(f"the treatment's rate would be {treated:.4g}, outside (0, 1).")
+        sd = math.sqrt((baseline * (1 - baseline) + treated * (1 - treated)) / 2)
+        source = "Bernoulli variances of the baseline and of baseline + effect, averaged"
     if sd is None:
         if data is None:
             raise AbkitInputError(
-                "give the data to estimate the standard deviation from, or "
-                "--sd (and --baseline for a relative effect)."
+                "give the data to estimate the standard deviation from, --sd (and "
+                "--baseline for a relative effect), or --proportion with --baseline."
             )
-        from abkit.prepare import prepare
-
-        prepared = prepare(data, spec, Ledger(), events=events)
-        names = [m.name for m in prepared.metrics]
-        name = metric or names[0]
-        if name not in names:
-            raise AbkitInputError(f"metric '{name}' is not analysed; metrics: {', '.join(names)}.")
-        chosen = next(m for m in prepared.metrics if m.name == name)
-        if b2b:
-            sd, current = _account_sd(list(prepared.accounts[name].values()), spec.b2b.weighting)
-            base = prepared.accounts[name][spec.control].estimate(spec.b2b.weighting)
-            source = f"between-account spread of '{name}' in the data"
-        else:
-            arms = list(prepared.arms[name].values())
-            per_unit = [a.n * ratio_variance(a) if chosen.kind.is_ratio else a.var for a in arms]
-            sd = math.sqrt(float(np.mean(per_unit)))
-            current = float(np.mean([a.n for a in arms]))
-            base = prepared.arms[name][spec.control].value
-            source = f"per-user spread of '{name}' in the data"
-        baseline = baseline if baseline is not None else base
-        metric = name
+        found = _from_data(data, spec, metric, events, b2b)
+        sd, source, metric = found["sd"], found["source"], found["metric"]
+        baseline = baseline if baseline is not None else found["baseline"]
+    assert sd is not None
     if relative:
         if not baseline:
             raise AbkitInputError("a relative effect needs a baseline: give --baseline.")
         effect = effect * baseline
-    needed = units_needed(effect, sd, alpha, power)
+    arm_count = arms or found.get("arms") or len(spec.declared_variants or ()) or 2
+    if arm_count < 2:
+        raise AbkitInputError("an experiment needs at least 2 arms (--arms).")
+    corrected = spec.correction != "none" and arm_count > 2
+    alpha_each = alpha / (arm_count - 1) if corrected else alpha
+    reduction = found.get("cuped")
+    sd_plan = sd * math.sqrt(1.0 - reduction) if reduction is not None else sd
+    fixed = units_needed(effect, sd_plan, alpha_each, power)
+    method = sequential or spec.sequential.method
+    looks_planned = looks or (
+        len(spec.sequential.looks) if spec.sequential.looks and method == "gst" else None
+    )
+    looks_planned = looks_planned or (5 if method == "gst" else DEFAULT_LOOKS)
+    needed = (
+        sequential_units_needed(
+            method, effect, sd_plan, alpha_each, power, looks_planned, spec.sequential.spending
+        )
+        if method is not None
+        else fixed
+    )
+    arrivals = daily_arrivals or found.get("arrivals")
+    window = int(found.get("window", 0))
+    days = math.ceil(needed * arm_count / arrivals) + window if arrivals else None
+    current = found.get("current")
     return PowerResult(
         mode="b2b" if b2b else "b2c",
         unit="accounts" if b2b else "users",
@@ -139,7 +273,18 @@ def power_analysis(
         target_power=power,
         needed_per_arm=needed,
         current_per_arm=current,
-        power_now=power_at(current, effect, sd, alpha) if current else None,
-        detectable_now=detectable_effect(int(current), sd, alpha, power) if current else None,
+        power_now=power_at(current, effect, sd_plan, alpha_each) if current else None,
+        detectable_now=detectable_effect(int(current), sd_plan, alpha_each, power)
+        if current
+        else None,
         source=source,
+        arms=arm_count,
+        alpha_per_comparison=alpha_each,
+        cuped_variance_reduction=reduction,
+        sequential=method,
+        looks=looks_planned if method else None,
+        fixed_per_arm=fixed,
+        daily_arrivals=arrivals,
+        window_days=window,
+        days_needed=days,
     )

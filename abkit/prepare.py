@@ -17,7 +17,7 @@ import polars as pl
 
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.errors import AbkitInputError
-from abkit.io.assignments import ACCOUNT, VARIANT, clean_assignments
+from abkit.io.assignments import ACCOUNT, ASSIGNED_AT, VARIANT, clean_assignments
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data, Table, read_table
 from abkit.stats import ArmSummary
@@ -69,6 +69,7 @@ class Prepared:
     account_warnings: list[str] = field(default_factory=list)
     covariates: dict[str, Covariates] = field(default_factory=dict)
     novelty: dict[str, PeriodMoments] = field(default_factory=dict)
+    enrolment: tuple[dt.datetime, dt.datetime] | None = None  # first and last assignment
 
 
 def default_event_metrics(
@@ -285,6 +286,8 @@ def _prepare_events(
     for m in metrics:
         if m.kind.adoption_breakdown:
             prepared.adoption[m.name] = adoption_summary(built.units, m, segments[m.name])
+    times = assignments.units.get_column(ASSIGNED_AT)
+    prepared.enrolment = (times.min(), times.max())  # type: ignore[assignment]
     _account_structure(prepared, built.units, spec, built.export_end, accounts, ledger)
     _adjustment_inputs(prepared, built.units, spec)
     if built.periods is not None:

@@ -13,7 +13,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -154,14 +154,12 @@ def analyze(
     import abkit
     from abkit.errors import AbkitInputError
 
-    if events is not None:
-        events = abkit.read_on(engine, events)
-    elif engine != "polars":
-        data = abkit.read_on(engine, data)
+    events_data = abkit.read_on(engine, events) if events is not None else None
+    main_data = abkit.read_on(engine, data) if events is None and engine != "polars" else data
     result = abkit.analyze(
-        data,
+        main_data,
         config,
-        events=events,
+        events=events_data,
         kind=kind,
         sequential=sequential,
         mode=mode,
@@ -370,8 +368,29 @@ def simulate(
     help="Standard deviation per user (B2C) or account (B2B), instead of estimating it from DATA.",
 )
 @click.option("--baseline", type=float, help="Control value, for a relative effect with --sd.")
+@click.option(
+    "--proportion",
+    is_flag=True,
+    help="The metric is a proportion: its sd is sqrt(p(1 - p)) of --baseline (no data needed).",
+)
 @click.option("--alpha", type=float, default=0.05, show_default=True)
 @click.option("--power", "target", type=float, default=0.8, show_default=True)
+@click.option(
+    "--arms",
+    type=click.IntRange(min=2),
+    help="Arms including the control (default: the data's or the config's, else 2).",
+)
+@click.option(
+    "--sequential",
+    type=click.Choice(choices(SequentialMethod)),
+    help="Plan for sequential monitoring (default: the config's [sequential] method).",
+)
+@click.option("--looks", type=click.IntRange(min=1), help="Looks planned (default: 30; GST 5).")
+@click.option(
+    "--arrivals",
+    type=click.FloatRange(min=0, min_open=True),
+    help="New units per day, for the duration (default: from the data's assignment times).",
+)
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @_user_errors
 def power(
@@ -384,11 +403,17 @@ def power(
     mode: str | None,
     sd: float | None,
     baseline: float | None,
+    proportion: bool,
     alpha: float,
     target: float,
+    arms: int | None,
+    sequential: str | None,
+    looks: int | None,
+    arrivals: float | None,
     fmt: str,
 ) -> None:
-    """How many users (B2C) or accounts (--mode b2b) per arm an effect needs."""
+    """How many users (B2C) or accounts (--mode b2b) per arm an effect needs, and for
+    how many days the experiment must run."""
     import json
 
     from abkit.power import power_analysis
@@ -403,8 +428,13 @@ def power(
         mode=mode,
         sd=sd,
         baseline=baseline,
+        proportion=proportion,
         alpha=alpha,
         power=target,
+        arms=arms,
+        sequential=cast(SequentialMethod | None, sequential),
+        looks=looks,
+        daily_arrivals=arrivals,
     )
     click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else result.to_text())
 

@@ -134,6 +134,20 @@ def efficacy_bounds(t: np.ndarray, alpha: float, kind: str = "obrien_fleming") -
     return bounds
 
 
+def crossing_probability(t: np.ndarray, bounds: np.ndarray, drift: float) -> float:
+    """P(|Z_k| ≥ c_k at some look k) when Z(t) = B(t)/√t and B has drift ``drift`` per
+    unit of information (the expected Z at t = 1): the power of a two-sided sequential
+    test with boundaries ``bounds`` at information fractions ``t`` (the same recursion
+    as the boundaries themselves; Jennison & Turnbull 2000, ch. 19)."""
+    rec = _Recursion(drift)
+    total = 0.0
+    for tk, ck in zip(np.asarray(t, dtype=float), np.asarray(bounds, dtype=float), strict=True):
+        c = min(float(ck), _Z_CAP)
+        total += rec.cross_prob(float(tk), c)
+        rec.advance(float(tk), -c, c)
+    return total
+
+
 def pocock_constant(k: int, alpha: float) -> float:
     """Pocock's constant boundary for k equally spaced looks, two-sided level alpha."""
     t = np.arange(1, k + 1) / k

@@ -1,4 +1,4 @@
-"""Sample size and power for two-arm comparisons.
+"""Sample size and power for two-arm comparisons, fixed-horizon or sequential.
 
 The effect δ is compared with the standard deviation σ of one randomisation unit's
 contribution (a user's value in B2C; in B2B an account's linearised contribution
@@ -7,6 +7,17 @@ equally).  With k units per arm the two-sample t-test has noncentrality
 δ/(σ√(2/k)) on 2k − 2 degrees of freedom; ``units_needed`` is the smallest k whose
 power reaches the target.  Computed with statsmodels' exact noncentral-t power
 (``TTestIndPower``), which matters at the 5-60 accounts of B2B experiments.
+
+Sequential designs look at ``looks`` equally spaced fractions t_k of the planned
+sample.  Each method rejects at look k when |Z_k| ≥ c_k, with c_k from the same
+formulas abkit monitors with: the group-sequential efficacy boundaries, or the
+always-valid half-width h_k over the estimate's standard error (mSPRT tuned to the
+planned sample, the asymptotic CS tightest there).  Under an effect δ the Z_k are a
+Brownian motion with drift θ = δ/(σ√(2/n)) observed at the t_k, so the power is the
+probability of crossing any boundary, computed by the same numerical recursion as the
+boundaries (:func:`~abkit.stats.group_sequential.crossing_probability`) with a normal
+reference; the sample is the smallest n per arm that reaches the target power, and
+n / n_fixed is the price of looking.
 """
 
 from __future__ import annotations
@@ -15,6 +26,10 @@ import math
 
 import numpy as np
 from statsmodels.stats.power import TTestIndPower
+
+from abkit.options import SequentialMethod, Spending
+from abkit.stats.always_valid import mixture_half_width, optimal_rho2, planned_tau
+from abkit.stats.group_sequential import crossing_probability, efficacy_bounds
 
 
 def power_at(units_per_arm: float, effect: float, sd: float, alpha: float = 0.05) -> float:
@@ -53,3 +68,67 @@ def detectable_effect(
         nobs1=units_per_arm, alpha=alpha, power=power, ratio=1.0, alternative="two-sided"
     )
     return float(np.squeeze(es)) * sd
+
+
+def sequential_bounds(
+    method: SequentialMethod,
+    looks: int,
+    units_per_arm: float,
+    sd: float,
+    alpha: float,
+    spending: Spending = "obrien_fleming",
+) -> np.ndarray:
+    """z-scale boundaries c_k at ``looks`` equally spaced looks up to ``units_per_arm``."""
+    t = np.arange(1, looks + 1) / looks
+    if method == "gst":
+        return efficacy_bounds(t, alpha, spending)
+    n_k = units_per_arm * t
+    variance = 2.0 * sd * sd / n_k  # of the effect estimate at each look
+    if method == "msprt":  # tuned to the planned sample, as abkit monitors
+        tau = planned_tau(variance[-1], units_per_arm, units_per_arm, alpha)
+        tau2: np.ndarray | float = float(np.asarray(tau)) ** 2
+    else:  # the asymptotic CS tightest at the planned sample (n counts both arms)
+        tau2 = optimal_rho2(2.0 * units_per_arm, alpha) * 2.0 * n_k * variance
+    return mixture_half_width(variance, tau2, alpha) / np.sqrt(variance)
+
+
+def sequential_power(
+    method: SequentialMethod,
+    units_per_arm: float,
+    effect: float,
+    sd: float,
+    alpha: float = 0.05,
+    looks: int = 30,
+    spending: Spending = "obrien_fleming",
+) -> float:
+    """Probability that the sequential test rejects at some look (module docstring)."""
+    t = np.arange(1, looks + 1) / looks
+    drift = abs(effect) / (sd * math.sqrt(2.0 / units_per_arm))
+    bounds = sequential_bounds(method, looks, units_per_arm, sd, alpha, spending)
+    return crossing_probability(t, bounds, drift)
+
+
+def sequential_units_needed(
+    method: SequentialMethod,
+    effect: float,
+    sd: float,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    looks: int = 30,
+    spending: Spending = "obrien_fleming",
+) -> int:
+    """Smallest whole number of units per arm whose sequential power reaches ``power``."""
+    if effect == 0 or sd <= 0:
+        raise ValueError("the effect must be non-zero and the standard deviation positive")
+
+    def enough(n: int) -> bool:
+        return sequential_power(method, n, effect, sd, alpha, looks, spending) >= power
+
+    low = max(2, units_needed(effect, sd, alpha, power) // 2)
+    high = 2 * low
+    while not enough(high):
+        low, high = high, 2 * high
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if enough(mid) else (mid, high)
+    return high
