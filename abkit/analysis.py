@@ -8,6 +8,7 @@ arithmetic), adjusts p-values, applies guardrails and assembles the result.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, cast
 
@@ -18,6 +19,7 @@ from abkit.config import (
     load_config,
     with_columns,
     with_mode,
+    with_segments,
     with_sequential_method,
 )
 from abkit.decision import Decision, Outcome
@@ -26,6 +28,7 @@ from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
 from abkit.prepare import Prepared, prepare
 from abkit.result import AnalysisResult, GuardrailCheck, MetricResult
+from abkit.segments import segment_breakdown
 from abkit.sequential import monitor
 from abkit.stats import (
     Comparison,
@@ -198,6 +201,13 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                 if periods is not None
                 else None
             )
+            breakdowns = tuple(
+                segment_breakdown(
+                    column, by_value, metric, spec.control, variant, spec.segments, spec.alpha
+                )
+                for column, by_value in prepared.segments.items()
+                if spec.mode != "b2b" and not metric.kind.account_level
+            )
             results.append(
                 MetricResult(
                     metric=metric.name,
@@ -222,6 +232,7 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                     b2b=detail,
                     cuped=adjustment,
                     novelty=novelty,
+                    segments=breakdowns,
                     warnings=(*comp.warnings, *shared, *prepared.metric_notes.get(metric.name, [])),
                 )
             )
@@ -277,6 +288,7 @@ def analyze(
     unit: str | None = None,
     variant: str | None = None,
     account: str | None = None,
+    segments: Sequence[str] = (),
 ) -> AnalysisResult:
     """Analyse an experiment export.
 
@@ -290,13 +302,16 @@ def analyze(
     is the optional accounts table (account id, ARR at start and end) for ``nrr`` metrics.
     ``control``, ``unit``, ``variant`` and ``account`` override the ``[experiment]`` keys
     of the same names (the control variant's name and the three id columns), for quick
-    runs without a config file.
+    runs without a config file.  ``segments`` adds columns to ``[segments] columns``: the
+    effects by segment, adjusted across segments, with a test of whether they differ.
     """
     spec = with_columns(
         load_config(config), control=control, unit=unit, variant=variant, account=account
     )
     if sequential is not None:
         spec = with_sequential_method(spec, sequential)
+    if segments:
+        spec = with_segments(spec, tuple(segments))
     if mode is not None:
         spec = with_mode(spec, mode)
     account_level = [m for m in spec.metrics if m.kind.account_level]

@@ -206,6 +206,19 @@ class NoveltySpec:
     periods: int | None = _key(None, lambda v: 2 <= v <= 26, "be 2-26")
 
 
+@dataclass(frozen=True)
+class SegmentSpec:
+    """Effects by segment: ``columns`` are unit attributes fixed at assignment (columns
+    of the assignments table or of a unit-level table: country, platform, plan; in B2B
+    role or seniority); p-values are adjusted across a column's segments with
+    ``correction``; a column with more than ``max_values`` values is refused (an id or a
+    continuous number, not a segment)."""
+
+    columns: tuple[str, ...] = ()
+    correction: Correction = "holm"
+    max_values: int = _key(30, lambda v: 2 <= v <= 1000, "be 2-1000")
+
+
 def _section(name: str, factory: Callable[[], Any]) -> Any:
     """A nested spec read from its own TOML section."""
     return field(default_factory=factory, metadata={"section": name})
@@ -236,6 +249,7 @@ class ExperimentSpec:
     sequential: SequentialSpec = _section("sequential", SequentialSpec)
     cuped: CupedSpec = _section("cuped", CupedSpec)
     novelty: NoveltySpec = _section("novelty", NoveltySpec)
+    segments: SegmentSpec = _section("segments", SegmentSpec)
     metrics: tuple[MetricSpec, ...] = field(default=(), metadata={"section": "metrics"})
 
     def covariates(self, metric: MetricSpec) -> tuple[str, ...]:
@@ -442,6 +456,7 @@ def parse_config(raw: Mapping[str, Any]) -> ExperimentSpec:
         sequential=_sequential(raw.get("sequential", {})),
         cuped=CupedSpec(**_read(CupedSpec, "cuped", raw.get("cuped", {}))),
         novelty=NoveltySpec(**_read(NoveltySpec, "novelty", raw.get("novelty", {}))),
+        segments=SegmentSpec(**_read(SegmentSpec, "segments", raw.get("segments", {}))),
         metrics=metrics,
     )
     return with_mode(spec, spec.mode)
@@ -481,6 +496,12 @@ def with_columns(
         variant=variant or spec.variant,
         account=account or spec.account,
     )
+
+
+def with_segments(spec: ExperimentSpec, columns: tuple[str, ...]) -> ExperimentSpec:
+    """``spec`` with effects by segment of ``columns`` (``--segment``) added."""
+    merged = tuple(dict.fromkeys([*spec.segments.columns, *columns]))
+    return replace(spec, segments=replace(spec.segments, columns=merged))
 
 
 def with_sequential_method(spec: ExperimentSpec, method: str) -> ExperimentSpec:

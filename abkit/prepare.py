@@ -42,6 +42,7 @@ from abkit.units.looks import LookSeries
 from abkit.units.moments import account_arms, account_times, arm_summaries
 from abkit.units.novelty import PeriodMoments, completed_periods, period_moments
 from abkit.units.references import DAY
+from abkit.units.segments import require_segments, segment_arms
 from abkit.units.summary import summary_arms, summary_look_series
 from abkit.units.table import metric_columns, table_units
 
@@ -70,6 +71,8 @@ class Prepared:
     covariates: dict[str, Covariates] = field(default_factory=dict)
     novelty: dict[str, PeriodMoments] = field(default_factory=dict)
     enrolment: tuple[dt.datetime, dt.datetime] | None = None  # first and last assignment
+    # segment column → value → metric → variant → arm summary
+    segments: dict[str, dict[str, dict[str, dict[str, ArmSummary]]]] = field(default_factory=dict)
 
 
 def default_event_metrics(
@@ -195,12 +198,16 @@ def _prepare_events(
     }
     covariates = _covariate_columns(spec, spec.metrics)
     require_covariates(assign_table, covariates, "assignments table")
+    require_segments(
+        assign_table, spec.segments.columns, "assignments table", _id_columns(spec), events
+    )
     keep = tuple(
         dict.fromkeys(
             [
                 *([spec.b2b.strata] if spec.b2b.strata else []),
                 *(c for cols in segments.values() for c in cols),
                 *covariates,
+                *spec.segments.columns,
             ]
         )
     )
@@ -290,6 +297,7 @@ def _prepare_events(
     prepared.enrolment = (times.min(), times.max())  # type: ignore[assignment]
     _account_structure(prepared, built.units, spec, built.export_end, accounts, ledger)
     _adjustment_inputs(prepared, built.units, spec)
+    _segment_inputs(prepared, built.units, spec, assign_table.label)
     if built.periods is not None:
         _novelty_inputs(prepared, built.units, built.periods, spec, built.export_end)
     return prepared
@@ -300,6 +308,33 @@ def _covariate_columns(spec: ExperimentSpec, metrics: tuple[MetricSpec, ...]) ->
     return tuple(
         dict.fromkeys([*spec.cuped.covariates, *(c for m in metrics for c in spec.covariates(m))])
     )
+
+
+def _id_columns(spec: ExperimentSpec) -> dict[str, str]:
+    """The id columns of the experiment and what each one identifies."""
+    ids = {spec.unit: "unit id", spec.variant: "variant"}
+    if spec.account is not None:
+        ids[spec.account] = "account id"
+    return ids
+
+
+def _segment_inputs(
+    prepared: Prepared, units: pl.DataFrame, spec: ExperimentSpec, label: str
+) -> None:
+    """Per-segment arm summaries of the user-level metrics (not in B2B mode, where a
+    segment holds too few accounts)."""
+    if not spec.segments.columns:
+        return
+    if spec.mode == "b2b":
+        prepared.notes.append(
+            "segments: not analysed in B2B mode (a segment holds a handful of accounts)"
+        )
+        return
+    metrics = tuple(m for m in prepared.metrics if not m.kind.account_level)
+    for column in spec.segments.columns:
+        prepared.segments[column] = segment_arms(
+            units, column, metrics, prepared.variants, spec.segments.max_values, label
+        )
 
 
 def _novelty_inputs(
@@ -498,6 +533,17 @@ def _prepare_units(
         )
     covariates = _covariate_columns(spec, metrics)
     require_covariates(table, covariates, "unit-level table")
+    require_segments(table, spec.segments.columns, "unit-level table", _id_columns(spec))
+    outcome_segment = next(
+        (c for c in spec.segments.columns for m in metrics if c in metric_columns(m)), None
+    )
+    if outcome_segment is not None:
+        raise AbkitInputError(
+            f"segment '{outcome_segment}' is also a metric's column: a segment defined by "
+            "an outcome is not randomised.",
+            source=table.label,
+            column=outcome_segment,
+        )
     for m in metrics:
         outcome = next((c for c in spec.covariates(m) if c in metric_columns(m)), None)
         if outcome is not None:
@@ -514,6 +560,7 @@ def _prepare_units(
                 *(c for m in metrics for c in metric_columns(m)),
                 *([spec.b2b.strata] if spec.b2b.strata else []),
                 *covariates,
+                *spec.segments.columns,
             ]
         )
     )
@@ -533,6 +580,7 @@ def _prepare_units(
     units = numeric_covariates(units, covariates, table)
     _account_structure(prepared, units, spec, accounts=accounts, ledger=ledger)
     _adjustment_inputs(prepared, units, spec)
+    _segment_inputs(prepared, units, spec, table.label)
     return prepared
 
 

@@ -19,6 +19,7 @@ import polars as pl
 
 from abkit.decision import Decision
 from abkit.json_numbers import number, pair
+from abkit.segments import SegmentBreakdown
 from abkit.sequential import SequentialResult
 from abkit.stats.cuped import Adjustment
 from abkit.stats.novelty import NoveltyResult
@@ -154,6 +155,7 @@ class MetricResult:
     b2b: dict[str, Any] | None = None
     cuped: Adjustment | None = None
     novelty: NoveltyResult | None = None
+    segments: tuple[SegmentBreakdown, ...] = ()
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,6 +181,7 @@ class MetricResult:
             "b2b": self.b2b,
             "cuped": _adjustment_dict(self.cuped) if self.cuped else None,
             "novelty": _novelty_dict(self.novelty) if self.novelty else None,
+            "segments": [b.to_dict() for b in self.segments],
             "warnings": list(self.warnings),
         }
 
@@ -212,6 +215,7 @@ class MetricResult:
             b2b=d["b2b"],
             cuped=_adjustment(d["cuped"]) if d.get("cuped") else None,
             novelty=_novelty(d["novelty"]) if d.get("novelty") else None,
+            segments=tuple(SegmentBreakdown.from_dict(b) for b in d.get("segments", [])),
             warnings=tuple(d["warnings"]),
         )
 
@@ -345,6 +349,31 @@ class AnalysisResult:
                     "warnings": len(r.warnings),
                 }
             )
+        return pl.DataFrame(rows, strict=False, infer_schema_length=None)
+
+    @property
+    def segments_table(self) -> pl.DataFrame:
+        """One row per metric × treatment × segment, with the column's heterogeneity test."""
+        rows = [
+            {
+                "metric": r.metric,
+                "variant": r.variant,
+                "column": b.column,
+                "segment": e.value,
+                "control_n": e.control_n,
+                "treatment_n": e.treatment_n,
+                "effect": e.effect,
+                "ci_low": e.ci[0],
+                "ci_high": e.ci[1],
+                "relative_effect": e.relative_effect,
+                "p_value": e.p_value,
+                "p_value_adjusted": e.p_value_adjusted,
+                "heterogeneity_p_value": b.heterogeneity.p_value,
+            }
+            for r in self.results
+            for b in r.segments
+            for e in b.effects
+        ]
         return pl.DataFrame(rows, strict=False, infer_schema_length=None)
 
     @property

@@ -127,6 +127,13 @@ def cli() -> None:
     help="Read the events with this engine and reduce them to per-unit rows there "
     '(duckdb, or a local Spark session; pip install "abkit[duckdb]" / "abkit[spark]").',
 )
+@click.option(
+    "--segment",
+    "segments",
+    multiple=True,
+    help="Also report the effects by segment of this column (repeatable): a unit "
+    "attribute fixed at assignment, such as country or platform.",
+)
 @_user_errors
 def analyze(
     data: str,
@@ -144,6 +151,7 @@ def analyze(
     variant: str | None,
     account: str | None,
     engine: Engine,
+    segments: tuple[str, ...],
 ) -> None:
     """Analyse an experiment export.
 
@@ -168,6 +176,7 @@ def analyze(
         unit=unit,
         variant=variant,
         account=account,
+        segments=segments,
     )
     if out_dir:
         written = result.save(out_dir)

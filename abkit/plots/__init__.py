@@ -25,6 +25,7 @@ PLOT_KINDS = (
     "accounts",
     "time_to_value",
     "novelty",
+    "segments",
 )
 
 
@@ -60,6 +61,14 @@ def plan(d: Result) -> list[tuple[str, str, Callable[[], Any]]]:
                     _slug("sequential", m, v),
                     f"Sequential path: {m}, {v}",
                     partial(f.sequential, d, m, v),
+                )
+            )
+        if r.segments:
+            out.append(
+                (
+                    _slug("segments", m, v),
+                    f"Effect by segment: {m}, {v}",
+                    partial(f.segments, d, m, v),
                 )
             )
         if r.novelty and r.novelty.verdict != "not computable":
@@ -130,7 +139,8 @@ def draw(
             for r in d.results
             if (kind == "sequential" and r.sequential)
             or (kind == "novelty" and r.novelty)
-            or (kind not in ("sequential", "novelty") and r.b2b)
+            or (kind == "segments" and r.segments)
+            or (kind not in ("sequential", "novelty", "segments") and r.b2b)
         ]
         if not candidates:
             raise ValueError(f"this result has nothing to draw as '{kind}'")

@@ -15,6 +15,7 @@ from abkit.plots.style import (
     BETTER,
     CONTROL,
     NEUTRAL,
+    WIDTH,
     WORSE,
     new_figure,
     styled,
@@ -429,5 +430,46 @@ def novelty(d: Result, metric: str, variant: str | None = None) -> Any:
         ),
         loc="left",
         fontsize=9,
+    )
+    return fig
+
+
+@styled
+def segments(d: Result, metric: str, variant: str | None = None) -> Any:
+    """Small multiples: for each segment column, the effect in every segment with its
+    interval (holding the column's common effect and zero for reference), titled with
+    the heterogeneity test."""
+    from matplotlib.figure import Figure
+
+    r = _result(d, metric, variant)
+    panels = r.segments
+    assert panels, f"no segments for metric '{metric}'"
+    scale = 100 if is_rate(r.metric_type) else 1
+    rows = sum(len(b.effects) for b in panels)
+    fig = Figure(
+        figsize=(WIDTH, 1.0 + 0.35 * rows + 0.6 * len(panels)), dpi=100, layout="constrained"
+    )
+    axes = fig.subplots(
+        len(panels), 1, squeeze=False, height_ratios=[len(b.effects) + 1 for b in panels]
+    )
+    colour = _colours(d).get(r.variant, BETTER)
+    for ax, b in zip(axes[:, 0], panels, strict=True):
+        y = np.arange(len(b.effects))[::-1]
+        est = scale * _arr([e.effect for e in b.effects])
+        lo = scale * _arr([e.ci[0] for e in b.effects])
+        hi = scale * _arr([e.ci[1] for e in b.effects])
+        ax.errorbar(est, y, xerr=[est - lo, hi - est], fmt="o", color=colour, capsize=3)
+        ax.axvline(0, color="black", lw=0.8)
+        common = b.heterogeneity.common_effect
+        if math.isfinite(common):
+            ax.axvline(scale * common, color=colour, ls=":", lw=1, label="common effect")
+        ax.set_yticks(y, [f"{e.value} (n = {e.control_n + e.treatment_n:,})" for e in b.effects])
+        ax.set_title(
+            f"{b.column}: heterogeneity p = {pval(b.heterogeneity.p_value)}", loc="left", fontsize=9
+        )
+    unit = " (percentage points)" if scale == 100 else ""
+    axes[-1, 0].set_xlabel(f"effect, treatment − control{unit}")
+    fig.suptitle(
+        _title(d, f"{metric}, {r.variant}: effect by segment"), x=0.01, ha="left", fontsize=9
     )
     return fig

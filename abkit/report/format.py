@@ -16,6 +16,7 @@ from abkit.metrics import metric_type as type_named
 
 if TYPE_CHECKING:
     from abkit.result import AnalysisResult, MetricResult
+    from abkit.segments import SegmentBreakdown
 
 UNBOUNDED = "unbounded"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -269,6 +270,44 @@ def novelty_line(r: MetricResult) -> str | None:
     if n.verdict == "stable":
         return f"no significant trend: {path} ({trend}; {units})"
     return f"the effect {n.verdict} from {path} ({trend}; {units})"
+
+
+SEGMENT_HEADER = ("segment", "control n", "treatment n", "effect", "CI", "lift", "p", "p adj.")
+
+
+def segment_title(r: MetricResult, b: SegmentBreakdown, alpha: float) -> str:
+    """'share_rate / v2 by country: the effect differs between segments (Cochran's Q =
+    14.2, 3 df, p = 0.0027)' or '… no evidence that the effect differs …'."""
+    h = b.heterogeneity
+    if not math.isfinite(h.p_value):
+        verdict = "fewer than two segments with an estimate; no heterogeneity test"
+    else:
+        p = pval(h.p_value)
+        stat = f"Cochran's Q = {h.q:.2f}, {h.df} df, p {p if p.startswith('<') else '= ' + p}"
+        verdict = (
+            f"the effect differs between segments ({stat})"
+            if h.p_value < alpha
+            else f"no evidence that the effect differs between segments ({stat})"
+        )
+    return f"{r.metric} / {r.variant} by {b.column}: {verdict}"
+
+
+def segment_rows(r: MetricResult, b: SegmentBreakdown) -> list[list[str]]:
+    """Cells of a segment table (see ``SEGMENT_HEADER``)."""
+    t = r.metric_type
+    return [
+        [
+            e.value,
+            f"{e.control_n:,}",
+            f"{e.treatment_n:,}",
+            num(e.effect, t, True),
+            interval(e.ci, t),
+            pct(e.relative_effect),
+            pval(e.p_value),
+            pval(e.p_value_adjusted),
+        ]
+        for e in b.effects
+    ]
 
 
 def b2b_line(r: MetricResult) -> str | None:

@@ -7,12 +7,15 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from abkit.report.format import (
+    SEGMENT_HEADER,
     TABLE_HEADER,
     cuped_line,
     method_legend,
     novelty_line,
     pval,
     result_cells,
+    segment_rows,
+    segment_title,
     show_controls,
     table_notes,
 )
@@ -54,4 +57,18 @@ def render_html(res: AnalysisResult) -> str:
         if (line := novelty_line(r))
     ]
     parts.append("<p><small>" + "<br>".join(escape(n) for n in notes) + "</small></p>")
+    for r in res.results:
+        for b in r.segments:
+            parts.append(f"<h5>{escape(segment_title(r, b, res.alpha))}</h5>")
+            head = "".join(f"<th>{h}</th>" for h in SEGMENT_HEADER)
+            body = "".join(
+                "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
+                for row in segment_rows(r, b)
+            )
+            parts.append(f"<table><tr>{head}</tr>{body}</table>")
+            parts.append(
+                "<p><small>"
+                + "<br>".join(escape(x) for x in [f"p adj.: {b.correction}", *b.warnings])
+                + "</small></p>"
+            )
     return show_controls("\n".join(parts))

@@ -12,6 +12,7 @@ import re
 from typing import TYPE_CHECKING
 
 from abkit.report.format import (
+    SEGMENT_HEADER,
     b2b_line,
     conf_label,
     cuped_line,
@@ -24,6 +25,8 @@ from abkit.report.format import (
     pct,
     pval,
     result_cells,
+    segment_rows,
+    segment_title,
     sequential_line,
     table_notes,
 )
@@ -147,6 +150,14 @@ def _details(res: AnalysisResult) -> list[str]:
     if cuped:
         out += ["", "### CUPED regression adjustment (effects above are adjusted)", ""]
         out += [f"- **{escape(r.metric)} / {escape(r.variant)}**: {escape(c)}" for r, c in cuped]
+    for r in res.results:
+        for b in r.segments:
+            out += ["", f"### {escape(segment_title(r, b, res.alpha))}", ""]
+            out += [f"p adj.: {b.correction} across the segments of {escape(b.column)}.", ""]
+            out += ["| " + " | ".join(SEGMENT_HEADER) + " |"]
+            out += ["|" + "---|" * len(SEGMENT_HEADER)]
+            out += ["| " + " | ".join(escape(c) for c in row) + " |" for row in segment_rows(r, b)]
+            out += [f"\n⚠️ {escape(w)}" for w in b.warnings]
     novelty = [(r, line) for r in res.results if (line := novelty_line(r))]
     if novelty:
         out += ["", "### Novelty check (lift by time since assignment, log scale)", ""]

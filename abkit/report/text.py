@@ -11,6 +11,7 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from abkit.report.format import (
+    SEGMENT_HEADER,
     TABLE_HEADER,
     b2b_line,
     conf_label,
@@ -23,6 +24,8 @@ from abkit.report.format import (
     pct,
     pval,
     result_cells,
+    segment_rows,
+    segment_title,
     sequential_line,
     show_controls,
     table_notes,
@@ -126,6 +129,13 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
         lines.append("CUPED regression adjustment (effects above are adjusted):")
         for r, line in cuped:
             say(f"{r.metric} / {r.variant}: {line}", "  ")
+    for r in res.results:
+        for b in r.segments:
+            lines.append("")
+            say(segment_title(r, b, res.alpha) + f"; p adj. = {b.correction} across segments")
+            lines.extend("  " + x for x in _wide(SEGMENT_HEADER, segment_rows(r, b)))
+            for w in b.warnings:
+                say(f"warning: {w}", "  ")
     novelty = [(r, line) for r in res.results if (line := novelty_line(r))]
     if novelty:
         lines.append("")
