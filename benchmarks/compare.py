@@ -6,6 +6,7 @@ Usage:
     python benchmarks/compare.py units   [--users 1000000] [--rounds 3]
     python benchmarks/compare.py bootstrap [--rounds 5]
     python benchmarks/compare.py spark   [--users 1000000]
+    python benchmarks/compare.py cuped   [--users 1000000] [--rounds 3]
 
 * events: ``abkit analyze`` on a simulated export (the bundled example's 9 metrics)
   against a hand-written Polars streaming query computing the same per-unit aggregates
@@ -16,6 +17,8 @@ Usage:
 * bootstrap: abkit's B2B account bootstrap (10,000 resamples, 60 accounts) against
   ``scipy.stats.bootstrap`` (BCa) on the same ratio of account sums.
 * spark: the events analysis on a local Spark session; its numbers must equal Polars'.
+* cuped: an export whose users have 14 days of history, analysed with CUPED pre-period
+  covariates and the weekly novelty check against the plain analysis of the same files.
 
 Every command runs in a child process of its own, so each reports its own CPU time
 (user + system) and peak RSS (``os.wait4``); the rounds alternate between the two
@@ -158,24 +161,24 @@ from abkit.simulate import simulate, write_export
 start = time.perf_counter()
 export = simulate(users=int(sys.argv[1]), days=14, enrol_days=7, base_return=0.2,
                   extra_sessions=0.3, mean_depth=2.5, variants=("control", "summary_v2"),
-                  share_lift=0.05, seed=1)
+                  share_lift=0.05, pre_days=int(sys.argv[3]), seed=1)
 write_export(export, Path(sys.argv[2]), "parquet")
 print(f"export: {int(sys.argv[1]):,} users, {export.events.height:,} events "
       f"({time.perf_counter() - start:.0f} s to simulate and write)")
 """
 
 
-def events_export(users: int, folder: Path) -> tuple[Path, Path]:
+def events_export(users: int, folder: Path, pre_days: int = 0) -> tuple[Path, Path]:
     """Simulate and write the export in a child process: a forked child starts with
     its parent's resident memory, so a parent holding the export would inflate every
     peak RSS measured after it."""
-    print(run(inline(SIMULATE, str(users), str(folder)))[2].strip())
+    print(run(inline(SIMULATE, str(users), str(folder), str(pre_days)))[2].strip())
     return folder / "assignments.parquet", folder / "events.parquet"
 
 
-def analyze_cmd(assignments: Path, events: Path, *extra: str) -> list[str]:
+def analyze_cmd(assignments: Path, events: Path, *extra: str, config: Path = CONFIG) -> list[str]:
     cli = [sys.executable, "-m", "abkit_cli.main", "analyze", str(assignments), str(events)]
-    return [*cli, "-c", str(CONFIG), "-f", "json", *extra]
+    return [*cli, "-c", str(config), "-f", "json", *extra]
 
 
 def units_table(users: int, path: Path) -> None:
@@ -197,7 +200,9 @@ def units_table(users: int, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("workload", choices=["events", "looks", "units", "bootstrap", "spark"])
+    parser.add_argument(
+        "workload", choices=["events", "looks", "units", "bootstrap", "spark", "cuped"]
+    )
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
@@ -219,6 +224,14 @@ def main() -> None:
                 wall = time.perf_counter() - start
                 same = _same(json.loads(polars_json), json.loads(spark_json))
                 print(f"  local Spark: {wall:.0f} s wall (JVM start included); numbers {same}")
+        elif args.workload == "cuped":
+            assignments, events = events_export(args.users, folder, pre_days=14)
+            config = folder / "cuped.toml"
+            extra = "\n[cuped]\npre_days = 14\n\n[novelty]\nperiod_days = 7\n"
+            config.write_text(CONFIG.read_text() + extra)
+            adjusted = analyze_cmd(assignments, events, config=config)
+            plain = analyze_cmd(assignments, events)
+            compare("CUPED + novelty", adjusted, "plain analysis", plain, args.rounds)
         elif args.workload == "units":
             table = folder / "units.parquet"
             units_table(args.users, table)
