@@ -81,7 +81,9 @@ def test_hillstrom_cuped_by_the_pre_period_columns():
     assert round(visit.treatment_value * 100, 2) == 18.28
     assert visit.cuped is not None and 0.01 < visit.cuped.variance_reduction < 0.1
     assert "variance -2.5 % by history, recency, mens, womens, newbie" in res.to_text()
-    frame = pl.read_csv(path).filter(pl.col("segment").is_in(["No E-Mail", "Mens E-Mail"]))
+    frame = pl.read_csv(path, infer_schema_length=None).filter(
+        pl.col("segment").is_in(["No E-Mail", "Mens E-Mail"])
+    )
     x = frame.select("history", "recency", "mens", "womens", "newbie").to_numpy().astype(float)
     treated = (frame["segment"] == "Mens E-Mail").to_numpy().astype(float)
     design = np.column_stack([np.ones(len(x)), treated, x - x.mean(axis=0)])
