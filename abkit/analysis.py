@@ -28,7 +28,7 @@ from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
 from abkit.prepare import Prepared, prepare
 from abkit.result import AnalysisResult, GuardrailCheck, MetricResult
-from abkit.segments import segment_breakdown
+from abkit.segments import account_segment_breakdown, segment_breakdown
 from abkit.sequential import monitor
 from abkit.stats import (
     Comparison,
@@ -207,6 +207,18 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                 )
                 for column, by_value in prepared.segments.items()
                 if spec.mode != "b2b" and not metric.kind.account_level
+            ) + tuple(
+                account_segment_breakdown(
+                    column,
+                    by_metric[metric.name],
+                    spec.control,
+                    variant,
+                    spec.segments,
+                    spec.b2b,
+                    spec.alpha,
+                )
+                for column, by_metric in prepared.segment_accounts.items()
+                if metric.name in by_metric
             )
             results.append(
                 MetricResult(

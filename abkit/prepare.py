@@ -42,7 +42,7 @@ from abkit.units.looks import LookSeries
 from abkit.units.moments import account_arms, account_times, arm_summaries
 from abkit.units.novelty import PeriodMoments, completed_periods, period_moments
 from abkit.units.references import DAY
-from abkit.units.segments import require_segments, segment_arms
+from abkit.units.segments import require_segments, segment_account_arms, segment_arms
 from abkit.units.summary import summary_arms, summary_look_series
 from abkit.units.table import metric_columns, table_units
 
@@ -73,6 +73,10 @@ class Prepared:
     enrolment: tuple[dt.datetime, dt.datetime] | None = None  # first and last assignment
     # segment column → value → metric → variant → arm summary
     segments: dict[str, dict[str, dict[str, dict[str, ArmSummary]]]] = field(default_factory=dict)
+    # B2B: segment column → metric → value → variant → per-account sums (aligned accounts)
+    segment_accounts: dict[str, dict[str, dict[str, dict[str, AccountArm]]]] = field(
+        default_factory=dict
+    )
 
 
 def default_event_metrics(
@@ -325,10 +329,7 @@ def _segment_inputs(
     segment holds too few accounts)."""
     if not spec.segments.columns:
         return
-    if spec.mode == "b2b":
-        prepared.notes.append(
-            "segments: not analysed in B2B mode (a segment holds a handful of accounts)"
-        )
+    if spec.mode == "b2b":  # by account, in _account_structure
         return
     metrics = tuple(m for m in prepared.metrics if not m.kind.account_level)
     for column in spec.segments.columns:
@@ -463,6 +464,20 @@ def _account_structure(
         for m in prepared.metrics
         if not m.kind.from_accounts_table
     }
+    for column in spec.segments.columns:
+        prepared.segment_accounts[column] = {
+            m.name: segment_account_arms(
+                clean,
+                column,
+                m,
+                prepared.variants,
+                spec.b2b.strata,
+                spec.segments.max_values,
+                "the units",
+            )
+            for m in prepared.metrics
+            if not m.kind.from_accounts_table and not m.kind.survival
+        }
     if seats is not None and any(m.kind.adoption_breakdown for m in prepared.metrics):
         in_experiment = clean.select(pl.col(ACCOUNT).n_unique()).item()
         prepared.notes.append(

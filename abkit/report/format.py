@@ -283,7 +283,12 @@ def segment_title(r: MetricResult, b: SegmentBreakdown, alpha: float) -> str:
         verdict = "fewer than two segments with an estimate; no heterogeneity test"
     else:
         p = pval(h.p_value)
-        stat = f"Cochran's Q = {h.q:.2f}, {h.df} df, p {p if p.startswith('<') else '= ' + p}"
+        p_text = f"p {p}" if p.startswith("<") else f"p = {p}"
+        stat = (
+            f"Cochran's Q = {h.q:.2f}, {h.df} df, {p_text}"
+            if h.method.startswith("Cochran")
+            else f"randomisation test of a common effect, {p_text}"
+        )
         verdict = (
             f"the effect differs between segments ({stat})"
             if h.p_value < alpha

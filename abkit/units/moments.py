@@ -72,23 +72,14 @@ def arm_summaries(
     return out
 
 
-def account_arms(
+def account_sums(
     units: pl.DataFrame,
     metric: MetricSpec,
-    variants: tuple[str, ...],
     strata: str | None = None,
-    seats: pl.DataFrame | None = None,
     covariates: Mapping[str, str] | None = None,
-) -> dict[str, AccountArm]:
-    """Per-account numerator and denominator sums of each arm (eligible units only).
-
-    Mean and proportion metrics: X_g = Σ values, Y_g = number of units; ratio metrics:
-    X_g = Σ numerators, Y_g = Σ denominators.  ``seats`` (ACCOUNT, ``_seats``) replaces
-    Y_g by the account's licensed seats where given (adoption as a share of seats).
-    ``covariates`` (column → name) adds Z_g, the sums of the covariates over the same
-    units; a column with missing values adds the account's count of them as one more
-    covariate (missing values themselves count 0).
-    """
+) -> tuple[pl.DataFrame, list[str]]:
+    """Per variant and account, sorted: the sums x and y (see :func:`account_arms`), the
+    stratum when given, and the covariate sums ``z0`` … with their names."""
     x = pl.col(value_column(metric)).cast(pl.Float64)
     present = x.is_not_null() & pl.col(ACCOUNT).is_not_null()
     if metric.kind.is_ratio:
@@ -108,15 +99,42 @@ def account_arms(
         if eligible.get_column(column).null_count():
             aggs.append(c.is_null().sum().cast(pl.Float64).alias(f"z{len(names)}"))
             names.append(f"{label} missing")
-    sums = eligible.group_by(VARIANT, ACCOUNT).agg(aggs).sort(VARIANT, ACCOUNT)
+    return eligible.group_by(VARIANT, ACCOUNT).agg(aggs).sort(VARIANT, ACCOUNT), names
+
+
+def account_arms(
+    units: pl.DataFrame,
+    metric: MetricSpec,
+    variants: tuple[str, ...],
+    strata: str | None = None,
+    seats: pl.DataFrame | None = None,
+    covariates: Mapping[str, str] | None = None,
+) -> dict[str, AccountArm]:
+    """Per-account numerator and denominator sums of each arm (eligible units only).
+
+    Mean and proportion metrics: X_g = Σ values, Y_g = number of units; ratio metrics:
+    X_g = Σ numerators, Y_g = Σ denominators.  ``seats`` (ACCOUNT, ``_seats``) replaces
+    Y_g by the account's licensed seats where given (adoption as a share of seats).
+    ``covariates`` (column → name) adds Z_g, the sums of the covariates over the same
+    units; a column with missing values adds the account's count of them as one more
+    covariate (missing values themselves count 0).
+    """
+    sums, names = account_sums(units, metric, strata, covariates)
     if seats is not None:
         sums = sums.join(seats, on=ACCOUNT, how="left", maintain_order="left").with_columns(
             pl.coalesce("_seats", "y").alias("y")
         )
+    return arms_of(sums, variants, strata is not None, names)
+
+
+def arms_of(
+    sums: pl.DataFrame, variants: tuple[str, ...], stratified: bool, names: Sequence[str] = ()
+) -> dict[str, AccountArm]:
+    """One :class:`AccountArm` per variant from per-account sums (``account_sums``)."""
     out = {}
     for v in variants:
         rows = sums.filter(pl.col(VARIANT) == v)
-        labels = rows["stratum"].to_numpy() if strata else None
+        labels = rows["stratum"].to_numpy() if stratified else None
         z = rows.select(f"z{i}" for i in range(len(names))).to_numpy() if names else None
         out[v] = AccountArm(rows["x"].to_numpy(), rows["y"].to_numpy(), labels, z, tuple(names))
     return out

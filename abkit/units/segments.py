@@ -6,9 +6,11 @@ import polars as pl
 
 from abkit.config import MetricSpec
 from abkit.errors import AbkitInputError
+from abkit.io.assignments import ACCOUNT, VARIANT
 from abkit.io.readers import Table
 from abkit.stats.arm import ArmSummary
-from abkit.units.moments import arm_summaries
+from abkit.stats.cluster import AccountArm
+from abkit.units.moments import account_sums, arm_summaries, arms_of
 
 MISSING = "(missing)"  # the segment of units whose column is null
 
@@ -49,6 +51,28 @@ def require_segments(
         )
 
 
+def _values(units: pl.DataFrame, column: str, max_values: int, label: str) -> list[str | None]:
+    """The column's values, sorted, None (the missing segment) last; too many refused."""
+    values = units.get_column(column).unique()
+    if values.len() > max_values:
+        raise AbkitInputError(
+            f"segment '{column}' has {values.len():,} distinct values, more than "
+            f"{max_values}: an id or a continuous number, not a segment.",
+            source=label,
+            column=column,
+            hint="Bin it first (e.g. a tenure band), or raise [segments] max_values.",
+        )
+    return [*values.drop_nulls().sort().to_list(), *([None] * bool(values.null_count()))]
+
+
+def _of(column: str, value: str | None) -> pl.Expr:
+    return pl.col(column).is_null() if value is None else pl.col(column) == value
+
+
+def _name(value: str | None) -> str:
+    return MISSING if value is None else str(value)
+
+
 def segment_arms(
     units: pl.DataFrame,
     column: str,
@@ -59,19 +83,34 @@ def segment_arms(
 ) -> dict[str, dict[str, dict[str, ArmSummary]]]:
     """Segment value → metric → variant → arm summary, values in sorted order (the
     units with a null value form a segment of their own, last)."""
-    values = units.get_column(column).unique()
-    if values.len() > max_values:
-        raise AbkitInputError(
-            f"segment '{column}' has {values.len():,} distinct values, more than "
-            f"{max_values}: an id or a continuous number, not a segment.",
-            source=label,
-            column=column,
-            hint="Bin it first (e.g. a tenure band), or raise [segments] max_values.",
-        )
+    return {
+        _name(value): arm_summaries(units.filter(_of(column, value)), metrics, variants)
+        for value in _values(units, column, max_values, label)
+    }
+
+
+def segment_account_arms(
+    units: pl.DataFrame,
+    column: str,
+    metric: MetricSpec,
+    variants: tuple[str, ...],
+    strata: str | None,
+    max_values: int,
+    label: str,
+) -> dict[str, dict[str, AccountArm]]:
+    """B2B: segment value → variant → per-account sums over the segment's users, every
+    segment over the same accounts in the same order (0 where an account has none of
+    the segment's users), so that one re-assignment of accounts applies to all."""
+    accounts, _ = account_sums(units, metric, strata)
+    keys = accounts.select(VARIANT, ACCOUNT, *(["stratum"] if strata else []))
     out = {}
-    for value in values.drop_nulls().sort().to_list():
-        subset = units.filter(pl.col(column) == value)
-        out[str(value)] = arm_summaries(subset, metrics, variants)
-    if values.null_count():
-        out[MISSING] = arm_summaries(units.filter(pl.col(column).is_null()), metrics, variants)
+    for value in _values(units, column, max_values, label):
+        part, _ = account_sums(units.filter(_of(column, value)), metric)
+        aligned = keys.join(
+            part.select(VARIANT, ACCOUNT, "x", "y"),
+            on=[VARIANT, ACCOUNT],
+            how="left",
+            maintain_order="left",
+        ).with_columns(pl.col("x", "y").fill_null(0.0))
+        out[_name(value)] = arms_of(aligned, variants, strata is not None)
     return out
