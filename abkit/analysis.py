@@ -37,7 +37,7 @@ from abkit.stats import (
     srm_test,
 )
 from abkit.stats.cluster import AccountArm
-from abkit.stats.cuped import Adjustment, adjusted_comparison
+from abkit.stats.cuped import Adjustment, or_unadjusted
 from abkit.stats.noninferiority import FAIL, INCONCLUSIVE, PASS
 from abkit.stats.novelty import novelty_test
 from abkit.units.events import PRE_PERIOD_EVENT
@@ -147,14 +147,11 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
             covariates = prepared.covariates.get(metric.name)
             if covariates is not None:
                 pairs_cuped = [
-                    adjusted_comparison(
+                    or_unadjusted(
                         comp,
-                        covariates.arms[spec.control],
-                        covariates.arms[v],
-                        covariates.metric,
-                        covariates.terms,
-                        covariates.names,
-                        spec.alpha,
+                        covariates.test(
+                            spec.control, v, spec.alpha, welch_df=math.isfinite(comp.df)
+                        ),
                     )
                     for comp, v in zip(comps, treatments, strict=True)
                 ]

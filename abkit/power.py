@@ -37,7 +37,6 @@ from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
 from abkit.options import SequentialMethod
 from abkit.stats.cluster import USER_WEIGHTED, AccountArm
-from abkit.stats.cuped import cuped_test
 from abkit.stats.fixed_horizon import ratio_variance
 from abkit.stats.power import (
     detectable_effect,
@@ -167,14 +166,7 @@ def _from_data(
         if covariates is not None:
             reductions = []
             for v in prepared.variants[1:]:
-                _, adjustment = cuped_test(
-                    covariates.arms[spec.control],
-                    covariates.arms[v],
-                    covariates.metric,
-                    covariates.terms,
-                    covariates.names,
-                    spec.alpha,
-                )
+                _, adjustment = covariates.test(spec.control, v, spec.alpha)
                 if adjustment is not None:
                     reductions.append(adjustment.variance_reduction)
             if reductions:

@@ -19,7 +19,7 @@ import numpy as np
 from abkit.config import MetricSpec, SequentialSpec
 from abkit.decision import Basis, Decision, Outcome
 from abkit.stats.always_valid import asymptotic_cs, msprt, planned_tau
-from abkit.stats.cuped import adjusted_comparison
+from abkit.stats.cuped import cuped_test, or_unadjusted
 from abkit.stats.group_sequential import efficacy_bounds, futility_bounds, repeated_p_values
 from abkit.units.looks import LookSeries
 
@@ -85,8 +85,17 @@ def _per_look(
     if series.moments and term is not None:  # CUPED-adjusted estimate and variance per look
         terms = [(i,) for i in range(len(term), len(term) + len(series.covariates))]
         rows = [
-            adjusted_comparison(
-                plain, m[control], m[variant], term, terms, series.covariates, alpha
+            or_unadjusted(
+                plain,
+                cuped_test(
+                    m[control],
+                    m[variant],
+                    term,
+                    terms,
+                    series.covariates,
+                    alpha,
+                    welch_df=math.isfinite(plain.df),
+                ),
             )[0]
             for plain, m in zip(rows, series.moments, strict=True)
         ]

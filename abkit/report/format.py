@@ -334,3 +334,19 @@ def b2b_line(r: MetricResult) -> str | None:
         f"bootstrap-t {ci(boot['studentized'])}; CR2 + Bell-McCaffrey "
         f"(df {num(cr2['df'])}) p = {pval(cr2['p_value'])}, CI {ci(cr2['ci'])}"
     )
+
+
+def detail_sections(res: AnalysisResult) -> list[tuple[str, list[tuple[MetricResult, str]]]]:
+    """The per-result detail lines every renderer shows, by section: (title, [(result,
+    line)]) for CUPED, novelty and the B2B cross-checks, sections without a line left out."""
+    sections = (
+        ("CUPED regression adjustment (effects above are adjusted)", cuped_line),
+        ("Novelty check (lift by time since assignment, log scale)", novelty_line),
+        ("B2B cross-checks (accounts are the units of inference)", b2b_line),
+    )
+    out = []
+    for title, line_of in sections:
+        lines = [(r, line) for r in res.results if (line := line_of(r))]
+        if lines:
+            out.append((title, lines))
+    return out

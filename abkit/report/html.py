@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING
 from abkit.report.format import (
     SEGMENT_HEADER,
     TABLE_HEADER,
-    cuped_line,
+    detail_sections,
     method_legend,
-    novelty_line,
     pval,
     result_cells,
     segment_rows,
@@ -49,12 +48,9 @@ def render_html(res: AnalysisResult) -> str:
     parts.append("<table>" + "".join(rows) + "</table>")
     notes = [*table_notes(res), "Methods: " + "; ".join(method_legend(res)) + "."]
     notes += [
-        f"CUPED, {r.metric} / {r.variant}: {line}" for r in res.results if (line := cuped_line(r))
-    ]
-    notes += [
-        f"Novelty, {r.metric} / {r.variant}: {line}"
-        for r in res.results
-        if (line := novelty_line(r))
+        f"{title.split(' (')[0]}, {r.metric} / {r.variant}: {line}"
+        for title, entries in detail_sections(res)
+        for r, line in entries
     ]
     parts.append("<p><small>" + "<br>".join(escape(n) for n in notes) + "</small></p>")
     for r in res.results:

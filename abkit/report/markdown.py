@@ -13,14 +13,12 @@ from typing import TYPE_CHECKING
 
 from abkit.report.format import (
     SEGMENT_HEADER,
-    b2b_line,
     conf_label,
-    cuped_line,
     decided_by,
+    detail_sections,
     grouped_warnings,
     margin_text,
     method_legend,
-    novelty_line,
     num,
     pct,
     pval,
@@ -146,10 +144,9 @@ def _result_warnings(res: AnalysisResult) -> list[str]:
 
 def _details(res: AnalysisResult) -> list[str]:
     out: list[str] = []
-    cuped = [(r, line) for r in res.results if (line := cuped_line(r))]
-    if cuped:
-        out += ["", "### CUPED regression adjustment (effects above are adjusted)", ""]
-        out += [f"- **{escape(r.metric)} / {escape(r.variant)}**: {escape(c)}" for r, c in cuped]
+    for title, entries in detail_sections(res):
+        out += ["", f"### {title}", ""]
+        out += [f"- **{escape(r.metric)} / {escape(r.variant)}**: {escape(x)}" for r, x in entries]
     for r in res.results:
         for b in r.segments:
             out += ["", f"### {escape(segment_title(r, b, res.alpha))}", ""]
@@ -158,18 +155,6 @@ def _details(res: AnalysisResult) -> list[str]:
             out += ["|" + "---|" * len(SEGMENT_HEADER)]
             out += ["| " + " | ".join(escape(c) for c in row) + " |" for row in segment_rows(r, b)]
             out += [f"\n⚠️ {escape(w)}" for w in b.warnings]
-    novelty = [(r, line) for r in res.results if (line := novelty_line(r))]
-    if novelty:
-        out += ["", "### Novelty check (lift by time since assignment, log scale)", ""]
-        out += [f"- **{escape(r.metric)} / {escape(r.variant)}**: {escape(n)}" for r, n in novelty]
-    b2b = [(r, b2b_line(r)) for r in res.results]
-    if any(line for _, line in b2b):
-        out += ["", "### B2B cross-checks (accounts are the units of inference)", ""]
-        out += [
-            f"- **{escape(r.metric)} / {escape(r.variant)}**: {escape(line)}"
-            for r, line in b2b
-            if line
-        ]
     sequential = [(r, sequential_line(r)) for r in res.results]
     sequential = [(r, s) for r, s in sequential if s]
     if sequential:

@@ -13,13 +13,11 @@ from typing import TYPE_CHECKING
 from abkit.report.format import (
     SEGMENT_HEADER,
     TABLE_HEADER,
-    b2b_line,
     conf_label,
-    cuped_line,
+    detail_sections,
     grouped_warnings,
     margin_text,
     method_legend,
-    novelty_line,
     num,
     pct,
     pval,
@@ -123,11 +121,10 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
                 + ")",
                 "  ",
             )
-    cuped = [(r, line) for r in res.results if (line := cuped_line(r))]
-    if cuped:
+    for title, entries in detail_sections(res):
         lines.append("")
-        lines.append("CUPED regression adjustment (effects above are adjusted):")
-        for r, line in cuped:
+        lines.append(f"{title}:")
+        for r, line in entries:
             say(f"{r.metric} / {r.variant}: {line}", "  ")
     for r in res.results:
         for b in r.segments:
@@ -136,19 +133,6 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
             lines.extend("  " + x for x in _wide(SEGMENT_HEADER, segment_rows(r, b)))
             for w in b.warnings:
                 say(f"warning: {w}", "  ")
-    novelty = [(r, line) for r in res.results if (line := novelty_line(r))]
-    if novelty:
-        lines.append("")
-        lines.append("Novelty check (lift by time since assignment, log scale):")
-        for r, line in novelty:
-            say(f"{r.metric} / {r.variant}: {line}", "  ")
-    b2b = [(r, b2b_line(r)) for r in res.results]
-    if any(line for _, line in b2b):
-        lines.append("")
-        lines.append("B2B cross-checks (accounts are the units of inference):")
-        for r, line in b2b:
-            if line:
-                say(f"{r.metric} / {r.variant}: {line}", "  ")
     sequential = [(r, sequential_line(r)) for r in res.results]
     sequential = [(r, s) for r, s in sequential if s]
     if sequential:

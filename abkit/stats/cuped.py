@@ -266,27 +266,12 @@ def _adjusted_lift(
     return lift, se, (float(low), float(high)), []
 
 
-def adjusted_comparison(
-    plain: Comparison,
-    control: Moments,
-    treatment: Moments,
-    metric: Term,
-    covariates: Sequence[Term],
-    covariate_names: Sequence[str],
-    alpha: float,
+def or_unadjusted(
+    plain: Comparison, adjusted: tuple[Comparison, Adjustment | None]
 ) -> tuple[Comparison, Adjustment | None]:
-    """The CUPED comparison in place of the unadjusted ``plain`` one, with the same kind
-    of reference (a t reference where ``plain`` has finite df); ``plain``, with the
-    reason added, when the adjusted one cannot be computed."""
-    comp, adjustment = cuped_test(
-        control,
-        treatment,
-        metric,
-        covariates,
-        covariate_names,
-        alpha,
-        welch_df=math.isfinite(plain.df),
-    )
+    """The CUPED comparison (:func:`cuped_test`'s result) in place of the unadjusted
+    ``plain`` one; ``plain``, with the reason added, when it could not be computed."""
+    comp, adjustment = adjusted
     if adjustment is None:
         reason = "; ".join(w for w in comp.warnings if w != "reported as NaN")
         return replace(plain, warnings=(*plain.warnings, f"CUPED not applied: {reason}")), None

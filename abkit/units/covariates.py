@@ -25,7 +25,8 @@ from abkit.config import MetricSpec
 from abkit.errors import AbkitInputError
 from abkit.io.assignments import VARIANT
 from abkit.io.readers import Table
-from abkit.stats.cuped import Moments, Term
+from abkit.stats.cuped import Adjustment, Moments, Term, cuped_test
+from abkit.stats.fixed_horizon import Comparison
 from abkit.units.columns import (
     component_columns,
     denominator_column,
@@ -46,6 +47,20 @@ class Covariates:
     terms: tuple[Term, ...]
     arms: dict[str, Moments]
     notes: tuple[str, ...]
+
+    def test(
+        self, control: str, variant: str, alpha: float, welch_df: bool = False
+    ) -> tuple[Comparison, Adjustment | None]:
+        """The CUPED comparison of ``variant`` with ``control`` (:func:`cuped_test`)."""
+        return cuped_test(
+            self.arms[control],
+            self.arms[variant],
+            self.metric,
+            self.terms,
+            self.names,
+            alpha,
+            welch_df,
+        )
 
 
 def require_covariates(table: Table, columns: tuple[str, ...], role: str) -> None:
