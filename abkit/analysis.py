@@ -329,6 +329,13 @@ def analyze(
             f"{account_level[0].type} is an account-level metric: analyse it with "
             'mode = "b2b" and an account column.'
         )
+    capped = [m.name for m in spec.metrics if m.cap is not None]
+    if capped and spec.sequential.method is not None:
+        raise AbkitInputError(
+            f"metric '{capped[0]}' is capped, and capping is not offered with sequential "
+            "monitoring (a pooled-quantile threshold would move from look to look); analyse "
+            "the capped metric once, at a fixed horizon."
+        )
     if spec.mode == "b2b" and spec.sequential.method is not None:
         raise AbkitInputError(
             "sequential monitoring is not offered in B2B mode. Always-valid intervals rest on "

@@ -75,6 +75,8 @@ class MetricSpec:
     horizon: float | None = _key(None, lambda v: v > 0, "be a positive number of days")
     segments: tuple[str, ...] | None = None
     covariates: tuple[str, ...] | None = None
+    # winsorise per-unit values: {quantile = 0.999} (of the pooled arms) or {value = 1e4}
+    cap: dict[str, float] | None = None
 
     @property
     def kind(self) -> MetricType:
@@ -394,7 +396,28 @@ def _metric(index: int, table: Any) -> MetricSpec:
     for key in ("margin", "relative_margin"):
         if getattr(metric, key) is not None and not metric.guardrail:
             raise ConfigError(f"key '{where}.{key}' only applies with 'guardrail = true'.")
+    if metric.cap is not None:
+        _check_cap(where, metric)
     return metric
+
+
+def _check_cap(where: str, metric: MetricSpec) -> None:
+    """``cap`` is {quantile = q} with 0.5 < q < 1, or {value = v}; 0/1 metrics and
+    per-account metrics have nothing to cap."""
+    assert metric.cap is not None
+    if len(metric.cap) != 1 or not set(metric.cap) <= {"quantile", "value"}:
+        raise ConfigError(
+            f"key '{where}.cap' must be one of {{ quantile = 0.999 }} or {{ value = 10000 }}, "
+            f"got {metric.cap!r}."
+        )
+    q = metric.cap.get("quantile")
+    if q is not None and not 0.5 < q < 1:
+        raise ConfigError(f"key '{where}.cap.quantile' must be between 0.5 and 1, got {q!r}.")
+    if metric.kind.is_rate or metric.kind.adjustable() is None:
+        raise ConfigError(
+            f"{where} is of type '{metric.type}', whose per-unit values cannot be capped "
+            "(0/1 values, or analysed per account)."
+        )
 
 
 def _sequential(table: Any) -> SequentialSpec:

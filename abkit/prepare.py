@@ -25,6 +25,7 @@ from abkit.stats.cluster import AccountArm
 from abkit.stats.shape import depth_shape
 from abkit.units.accounts import SEATS, load_accounts, revenue_arms
 from abkit.units.adoption import adoption_summary, segment_columns
+from abkit.units.capping import cap_units
 from abkit.units.covariates import (
     Covariates,
     covariate_moments,
@@ -259,6 +260,7 @@ def _prepare_events(
     )
     notes.extend(built.notes)
     variants = assignments.variants
+    built.units, capped = cap_units(built.units, metrics, variants)
     prepared = Prepared(
         kind="events (single table)" if derived else "events",
         metrics=metrics,
@@ -269,6 +271,8 @@ def _prepare_events(
         export_end=built.export_end.isoformat(),
         looks=built.looks,
     )
+    for metric_name, lines in capped.items():
+        prepared.metric_notes.setdefault(metric_name, []).extend(lines)
     for metric_name, info in built.eligibility.items():
         waiting = info["assigned"] - info["eligible"]
         if waiting:
@@ -584,6 +588,7 @@ def _prepare_units(
     )
     units, notes = table_units(assignments, table, metrics)
     variants = assignments.variants
+    units, capped = cap_units(units, metrics, variants)
     prepared = Prepared(
         kind="units",
         metrics=metrics,
@@ -593,6 +598,8 @@ def _prepare_units(
         notes=notes,
     )
     units = numeric_covariates(units, covariates, table)
+    for metric_name, lines in capped.items():
+        prepared.metric_notes.setdefault(metric_name, []).extend(lines)
     _account_structure(prepared, units, spec, accounts=accounts, ledger=ledger)
     _adjustment_inputs(prepared, units, spec)
     _segment_inputs(prepared, units, spec, table.label)

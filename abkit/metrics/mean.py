@@ -36,6 +36,7 @@ class Mean(OneColumn):
                     f"heavy skew in '{variant}' (skewness {skew:.1f}): the normal "
                     f"approximation needs about {SKEW_RULE * skew**2:,.0f} units per arm "
                     f"(355·skewness², Kohavi et al. 2014) and the arm has {arm.n:,}; "
-                    "consider capping outliers or a transformed metric"
+                    "consider capping the tail (cap = { quantile = 0.999 }) or a "
+                    "transformed metric"
                 )
         return out
