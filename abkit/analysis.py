@@ -40,6 +40,7 @@ from abkit.stats.cluster import AccountArm
 from abkit.stats.cuped import Adjustment, or_unadjusted
 from abkit.stats.noninferiority import FAIL, INCONCLUSIVE, PASS
 from abkit.stats.novelty import novelty_test
+from abkit.stats.quantile import quantile_test
 from abkit.units.events import PRE_PERIOD_EVENT
 
 
@@ -131,6 +132,12 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                 for v in treatments
             ]
             comps, details = [c for c, _ in pairs], [d for _, d in pairs]
+        elif metric.kind.per_event:
+            quantiles = prepared.quantiles[metric.name]
+            comps = [
+                quantile_test(quantiles[spec.control], quantiles[v], spec.alpha) for v in treatments
+            ]
+            details = [None] * len(comps)
         elif spec.mode == "b2b":
             accounts = prepared.accounts[metric.name]
             triples = [
@@ -203,7 +210,9 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                     column, by_value, metric, spec.control, variant, spec.segments, spec.alpha
                 )
                 for column, by_value in prepared.segments.items()
-                if spec.mode != "b2b" and not metric.kind.account_level
+                if spec.mode != "b2b"
+                and not metric.kind.account_level
+                and not metric.kind.per_event
             ) + tuple(
                 account_segment_breakdown(
                     column,
@@ -328,6 +337,19 @@ def analyze(
         raise AbkitInputError(
             f"{account_level[0].type} is an account-level metric: analyse it with "
             'mode = "b2b" and an account column.'
+        )
+    quantiles = [m.name for m in spec.metrics if m.kind.per_event]
+    if quantiles and spec.sequential.method is not None:
+        raise AbkitInputError(
+            f"metric '{quantiles[0]}' is a quantile, which abkit tests at a fixed horizon "
+            "only (its clustered variance is not a sum over units that the always-valid "
+            "methods need); analyse it without sequential monitoring."
+        )
+    if quantiles and spec.mode == "b2b":
+        raise AbkitInputError(
+            f"metric '{quantiles[0]}' is a quantile, which is not yet offered in B2B mode; "
+            "analyse the mean of the value per account instead (type 'ratio' with "
+            "numerator '<event>.value' and denominator '<event>')."
         )
     capped = [m.name for m in spec.metrics if m.cap is not None]
     if capped and spec.sequential.method is not None:

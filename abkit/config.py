@@ -73,6 +73,7 @@ class MetricSpec:
     relative_margin: float | None = _key(None, lambda v: v > 0, "be a positive number")
     tau: float | None = _key(None, lambda v: v > 0, "be a positive number")
     horizon: float | None = _key(None, lambda v: v > 0, "be a positive number of days")
+    q: float | None = _key(None, lambda v: 0 < v < 1, "be a quantile level between 0 and 1")
     segments: tuple[str, ...] | None = None
     covariates: tuple[str, ...] | None = None
     # winsorise per-unit values: {quantile = 0.999} (of the pooled arms) or {value = 1e4}
@@ -416,7 +417,7 @@ def _check_cap(where: str, metric: MetricSpec) -> None:
     if metric.kind.is_rate or metric.kind.adjustable() is None:
         raise ConfigError(
             f"{where} is of type '{metric.type}', whose per-unit values cannot be capped "
-            "(0/1 values, or analysed per account)."
+            "(0/1 values, quantiles, or analysed per account)."
         )
 
 

@@ -157,7 +157,11 @@ def _from_data(
         out["source"] = f"between-account spread of '{name}' in the data"
     else:
         arms = list(prepared.arms[name].values())
-        per_unit = [a.n * ratio_variance(a) if chosen.kind.is_ratio else a.var for a in arms]
+        if chosen.kind.per_event:  # a quantile: n·se² of its clustered standard error
+            quantiles = prepared.quantiles[name]
+            per_unit = [a.n * quantiles[v].se ** 2 for v, a in prepared.arms[name].items()]
+        else:
+            per_unit = [a.n * ratio_variance(a) if chosen.kind.is_ratio else a.var for a in arms]
         out["sd"] = math.sqrt(float(np.mean(per_unit)))
         out["current"] = float(np.mean([a.n for a in arms]))
         out["baseline"] = prepared.arms[name][spec.control].value

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,6 +23,7 @@ from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data, Table, read_table
 from abkit.stats import ArmSummary
 from abkit.stats.cluster import AccountArm
+from abkit.stats.quantile import QuantileEstimate
 from abkit.stats.shape import depth_shape
 from abkit.units.accounts import SEATS, load_accounts, revenue_arms
 from abkit.units.adoption import adoption_summary, segment_columns
@@ -35,6 +37,7 @@ from abkit.units.covariates import (
 )
 from abkit.units.events import (
     DEPTH,
+    EventUnits,
     configured_export_end,
     derive_assignments,
     event_units,
@@ -42,6 +45,7 @@ from abkit.units.events import (
 from abkit.units.looks import LookSeries
 from abkit.units.moments import account_arms, account_times, arm_summaries
 from abkit.units.novelty import PeriodMoments, completed_periods, period_moments
+from abkit.units.quantiles import arm_quantiles
 from abkit.units.references import DAY
 from abkit.units.segments import require_segments, segment_account_arms, segment_arms
 from abkit.units.summary import summary_arms, summary_look_series
@@ -71,6 +75,7 @@ class Prepared:
     account_warnings: list[str] = field(default_factory=list)
     covariates: dict[str, Covariates] = field(default_factory=dict)
     novelty: dict[str, PeriodMoments] = field(default_factory=dict)
+    quantiles: dict[str, dict[str, QuantileEstimate]] = field(default_factory=dict)
     enrolment: tuple[dt.datetime, dt.datetime] | None = None  # first and last assignment
     # segment column → value → metric → variant → arm summary
     segments: dict[str, dict[str, dict[str, dict[str, ArmSummary]]]] = field(default_factory=dict)
@@ -271,6 +276,7 @@ def _prepare_events(
         export_end=built.export_end.isoformat(),
         looks=built.looks,
     )
+    _quantile_inputs(prepared, built)
     for metric_name, lines in capped.items():
         prepared.metric_notes.setdefault(metric_name, []).extend(lines)
     for metric_name, info in built.eligibility.items():
@@ -311,6 +317,22 @@ def _prepare_events(
     return prepared
 
 
+def _quantile_inputs(prepared: Prepared, built: EventUnits) -> None:
+    """Each arm's quantile of a quantile metric's event values; the arm summary keeps
+    the assigned units and the quantile as its value."""
+    for m in prepared.metrics:
+        event = m.kind.value_event(m)
+        if event is None:
+            continue
+        estimates, notes = arm_quantiles(m, built.values[event], built.units, prepared.variants)
+        prepared.quantiles[m.name] = estimates
+        prepared.arms[m.name] = {
+            v: ArmSummary(n=prepared.unit_counts[v], mean=e.estimate, var=math.nan)
+            for v, e in estimates.items()
+        }
+        prepared.metric_notes.setdefault(m.name, []).extend(notes)
+
+
 def _covariate_columns(spec: ExperimentSpec, metrics: tuple[MetricSpec, ...]) -> tuple[str, ...]:
     """Every covariate named in ``[cuped]`` or by a metric, in order of first mention."""
     return tuple(
@@ -335,7 +357,15 @@ def _segment_inputs(
         return
     if spec.mode == "b2b":  # by account, in _account_structure
         return
-    metrics = tuple(m for m in prepared.metrics if not m.kind.account_level)
+    metrics = tuple(
+        m for m in prepared.metrics if not m.kind.account_level and not m.kind.per_event
+    )
+    for m in prepared.metrics:
+        if m.kind.per_event:
+            prepared.metric_notes.setdefault(m.name, []).append(
+                "not broken down by segment: segments are offered for per-unit metrics, "
+                "not yet for quantiles of event values"
+            )
     for column in spec.segments.columns:
         prepared.segments[column] = segment_arms(
             units, column, metrics, prepared.variants, spec.segments.max_values, label

@@ -12,7 +12,9 @@ The generative model, per unit i (all draws vectorised with numpy, seeded):
   one-and-done (depth 1) and 15 % power users (depth 18 + Poisson(14));
 * each AI output is shared with probability s_i·(1 + L_share), s_i ~ Beta(0.8, 9),
   regenerated with probability 0.12 and fails with probability 0.02; its value is a
-  log-normal latency in milliseconds.
+  latency in milliseconds, log-normal(log 1200, 0.5) times the user's own scale
+  exp(``latency_user_sd``·z_i), z_i ~ N(0, 1) (a slow device or long prompts: the
+  events of a user are correlated), times 1 + ``latency_lift`` in treated sessions.
 
 With ``lift_half_life`` the share and depth lifts fade with time since assignment,
 halving every ``lift_half_life`` days (a novelty effect).
@@ -60,6 +62,8 @@ class SimulationSpec:
     mean_depth: float = 3.0
     pre_days: int = 0
     lift_half_life: float | None = None
+    latency_user_sd: float = 0.0
+    latency_lift: float = 0.0
     seed: int = 0
 
 
@@ -77,7 +81,9 @@ def _validate(spec: SimulationSpec) -> None:
         raise AbkitInputError("give at least two distinct variant names, control first.")
     if spec.enrol_days > spec.days:
         raise AbkitInputError("--enrol-days cannot exceed --days.")
-    for name in ("retention_lift", "share_lift", "depth_lift"):
+    if spec.latency_user_sd < 0:
+        raise AbkitInputError("latency_user_sd must be 0 or more (a log-scale sd).")
+    for name in ("retention_lift", "share_lift", "depth_lift", "latency_lift"):
         if getattr(spec, name) <= -1:
             raise AbkitInputError(f"{name} must be above -1 (a relative change).")
 
@@ -165,6 +171,10 @@ def simulate(spec: SimulationSpec | None = None, **overrides: Any) -> SimulatedE
     shared = rng.random(o_user.size) < np.minimum(1.0, share_p * lift)
     regenerated = rng.random(o_user.size) < 0.12
     failed = rng.random(o_user.size) < 0.02
+    # drawn last so that exports without a user scale are unchanged
+    if spec.latency_user_sd:
+        latency *= np.exp(spec.latency_user_sd * rng.standard_normal(n))[o_user]
+    latency *= np.where(s_treated, 1.0 + spec.latency_lift, 1.0)[o_session]
 
     names = np.array(["session_start", "ai_output", "share", "regenerate", "error"])
     parts = [

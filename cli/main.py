@@ -307,6 +307,20 @@ def report(results: str, out_dir: str) -> None:
     default=None,
     help="The share and depth lifts halve every N days since assignment (novelty).",
 )
+@click.option(
+    "--latency-user-sd",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Log-scale sd of a per-user latency factor (events of a user are correlated).",
+)
+@click.option(
+    "--latency-lift",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Relative change of every output's latency in treatments.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--format",
@@ -330,6 +344,8 @@ def simulate(
     bimodal: bool,
     pre_days: int,
     lift_half_life: float | None,
+    latency_user_sd: float,
+    latency_lift: float,
     seed: int,
     fmt: str,
 ) -> None:
@@ -350,6 +366,8 @@ def simulate(
         bimodal=bimodal,
         pre_days=pre_days,
         lift_half_life=lift_half_life,
+        latency_user_sd=latency_user_sd,
+        latency_lift=latency_lift,
         seed=seed,
     )
     export = run(spec)

@@ -39,6 +39,7 @@ METRICS = [
         "denominator": "ai_output",
     },
     {"name": "errors", "type": "proportion", "column": "error"},
+    {"name": "p95", "type": "quantile", "column": "ai_output.value", "q": 0.95},
 ]
 
 

@@ -48,6 +48,7 @@ def test_every_registered_type_is_found_by_its_name():
         "time_to_value",
         "nrr",
         "adoption",
+        "quantile",
     }
     for name, kind in REGISTRY.items():
         assert isinstance(kind, MetricType) and kind.name == name and metric_type(name) is kind

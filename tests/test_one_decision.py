@@ -38,7 +38,22 @@ CASES = {
     "cs": lambda: analyze_example("cs"),
     "gst": lambda: analyze_example("gst"),
     "b2b": lambda: analyze_small_b2b(SHARE, ERRORS),
+    "quantile": lambda: _quantiles(),
 }
+
+
+def _quantiles() -> AnalysisResult:
+    """p95 latency (worse) and a p50 guardrail beside a ratio, on simulated events."""
+    from abkit.simulate import simulate
+
+    e = simulate(users=3_000, days=8, enrol_days=3, seed=5, latency_user_sd=0.6, latency_lift=0.3)
+    latency = {"type": "quantile", "column": "ai_output.value", "direction": "decrease"}
+    metrics = [
+        {"name": "p95_latency", "q": 0.95, **latency},
+        {"name": "p50_latency", "q": 0.5, "guardrail": True, "relative_margin": 0.5, **latency},
+        SHARE,
+    ]
+    return abkit.analyze(e.assignments, {"metrics": metrics}, events=e.events)
 
 
 @pytest.fixture(scope="module", params=list(CASES))

@@ -10,6 +10,7 @@ from abkit.metrics.base import MetricType
 from abkit.metrics.mean import Mean
 from abkit.metrics.nrr import NetRevenueRetention
 from abkit.metrics.proportion import Proportion
+from abkit.metrics.quantile import Quantile
 from abkit.metrics.ratio import Ratio
 from abkit.metrics.retention import Retention
 from abkit.metrics.session_depth import SessionDepth
@@ -26,6 +27,7 @@ REGISTRY: dict[str, MetricType] = {
         TimeToValue(),
         NetRevenueRetention(),
         Adoption(),
+        Quantile(),
     )
 }
 

@@ -53,6 +53,9 @@ class MetricType:
     zero_when_inactive: ClassVar[bool] = True
     # reported with a breakdown by adopter segments and as a share of licensed seats
     adoption_breakdown: ClassVar[bool] = False
+    # a statistic of the events' values (a quantile), not a mean of per-unit values: the
+    # units stage collects the values of :meth:`value_event` per arm
+    per_event: ClassVar[bool] = False
 
     # --- configuration ------------------------------------------------------------------
 
@@ -117,6 +120,10 @@ class MetricType:
         once that day has fully elapsed (retention windows); None otherwise."""
         return None
 
+    def value_event(self, metric: MetricSpec) -> str | None:
+        """The event whose values :attr:`per_event` types collect, one per event."""
+        return None
+
     def session_histogram_event(self, metric: MetricSpec, output_event: str) -> str | None:
         """The event whose per-session counts are kept as a histogram (session depth)."""
         return None
@@ -147,7 +154,7 @@ class MetricType:
         """The metric as a function of its per-unit components for regression adjustment
         (:mod:`abkit.stats.cuped`): the mean of x, (0,), or the ratio of means x̄/ȳ,
         (0, 1); None when the type is analysed per account or as a survival time."""
-        if self.account_level or self.survival or self.from_accounts_table:
+        if self.account_level or self.survival or self.from_accounts_table or self.per_event:
             return None
         return (0, 1) if self.is_ratio else (0,)
 

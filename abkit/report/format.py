@@ -93,6 +93,7 @@ _SHORT_METHODS = (
     ("Welch", "Welch t"),
     ("two-proportion", "2-prop z"),
     ("delta-method", "delta z"),
+    ("quantile z-test", "quantile z"),
     ("account-level randomisation", "randomisation"),
     ("restricted mean", "RMST perm."),
     ("one-sided non-inferiority", "NI"),

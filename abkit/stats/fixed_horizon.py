@@ -52,7 +52,7 @@ def _reference(df: float) -> Any:
     return st.norm if math.isinf(df) else st.t(df)
 
 
-def _two_sided(
+def two_sided(
     method: str,
     c_value: float,
     t_value: float,
@@ -172,7 +172,7 @@ def welch_test(control: ArmSummary, treatment: ArmSummary, alpha: float = 0.05) 
         df = (a_s + b_s) ** 2 / (a_s**2 / (treatment.n - 1) + b_s**2 / (control.n - 1))
     else:
         df = math.nan
-    return _two_sided(WELCH, control.mean, treatment.mean, b, a, alpha, df=df, warnings=warnings)
+    return two_sided(WELCH, control.mean, treatment.mean, b, a, alpha, df=df, warnings=warnings)
 
 
 def two_proportion_ztest(
@@ -192,7 +192,7 @@ def two_proportion_ztest(
     nc, nt = control.n, treatment.n
     pooled = (pc * nc + pt * nt) / (nc + nt)
     test_se = math.sqrt(pooled * (1 - pooled) * (1 / nc + 1 / nt))
-    return _two_sided(
+    return two_sided(
         TWO_PROPORTION_Z,
         pc,
         pt,
@@ -240,7 +240,7 @@ def delta_ratio_test(control: ArmSummary, treatment: ArmSummary, alpha: float = 
             warnings.append(f"the {name} arm's denominator sums to 0, so its ratio is undefined")
     if warnings:
         return _undefined(DELTA_RATIO, control, treatment, warnings)
-    return _two_sided(
+    return two_sided(
         DELTA_RATIO,
         control.value,
         treatment.value,

@@ -80,6 +80,8 @@ class EventUnits:
     notes: list[str] = field(default_factory=list)
     looks: dict[str, LookSeries] = field(default_factory=dict)
     periods: pl.DataFrame | None = None  # novelty: UNIT, PERIOD, the metrics' aggregates
+    # quantiles: event name → its valid events' UNIT and VALUE (null when it has none)
+    values: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
 def event_timestamps(events: Table, column: str, alias: str) -> nw.LazyFrame:
@@ -184,6 +186,7 @@ class _Queries:
     key: list[str]  # columns that make an event; exact repeats are dropped
     aggregates: list[nw.Expr]  # the metrics' per-unit aggregates
     depth_events: list[str]  # events whose per-session counts are kept (session depth)
+    value_events: list[str]  # events whose values are returned one per event (quantiles)
     sessions: bool  # the events carry a session id (valid events without one are counted)
     rows: list[str] | None  # the valid events' columns to return (daily looks), or None
     pre_aggregates: list[nw.Expr]  # per-unit aggregates over the CUPED pre-period events
@@ -228,6 +231,9 @@ class _Queries:
             .agg(nw.len().alias("sessions"))
             for event in self.depth_events
         ]
+        queries += [
+            valid.filter(nw.col(EVENT) == event).select(UNIT, VALUE) for event in self.value_events
+        ]
         if self.rows is not None:
             queries.append(valid.select(self.rows))
         if self.pre_aggregates:
@@ -244,9 +250,20 @@ class _Queries:
             first = rest.pop()
             pre = PrePeriod(rest.pop(), first.item())
         rows = rest.pop() if self.rows is not None else None
+        values = rest[len(self.depth_events) :]
         if not self.sessions:
             daily = daily.with_columns(pl.lit(0, pl.Int64).alias("nulls"))
-        return _Pass(per_unit, by_reason, daily, active, rest, rows, pre, periods)
+        return _Pass(
+            per_unit,
+            by_reason,
+            daily,
+            active,
+            rest[: len(self.depth_events)],
+            values,
+            rows,
+            pre,
+            periods,
+        )
 
     def pre_period(self, frame: nw.LazyFrame) -> nw.LazyFrame:
         """Per unit: the pre-period aggregates over its de-duplicated events in the days
@@ -279,6 +296,7 @@ class _Pass:
     daily: pl.DataFrame  # date, n, end, nulls (valid events without a session)
     active: pl.DataFrame  # VARIANT, DAY, active
     histograms: list[pl.DataFrame]  # per session-depth metric: VARIANT, DEPTH, sessions
+    values: list[pl.DataFrame]  # per value event (quantiles): UNIT, VALUE
     rows: pl.DataFrame | None  # the valid events' slim columns (daily looks)
     pre: PrePeriod | None = None  # the CUPED pre-period aggregates, when asked for
     periods: pl.DataFrame | None = None  # UNIT, PERIOD, aggregates (novelty), when asked for
@@ -315,6 +333,7 @@ class _Pass:
                 added(list(hists), [VARIANT, DEPTH], "sessions")
                 for hists in zip(*(p.histograms for p in parts), strict=True)
             ],
+            values=[stack(list(frames)) for frames in zip(*(p.values for p in parts), strict=True)],
             rows=stack(rows) if rows else None,
             pre=pre,
             periods=stack(periods) if periods else None,
@@ -403,12 +422,16 @@ def event_units(
     depth_events = {
         m.name: e for m in metrics if (e := m.kind.session_histogram_event(m, output_event))
     }
+    value_events = list(
+        dict.fromkeys(e for m in metrics if (e := m.kind.value_event(m)) is not None)
+    )
     slim = [UNIT, VARIANT, DAY, EVENT, TS, *([SESSION] if need_session else [])]
     slim += [VALUE] if need_value else []
     query = _Queries(
         key=key,
         aggregates=[e for m in metrics for e in m.kind.event_aggregates(m, output_event)],
         depth_events=list(depth_events.values()),
+        value_events=value_events,
         sessions=need_session,
         rows=slim if with_looks else None,
         period_days=spec.novelty.period_days,
@@ -457,7 +480,12 @@ def event_units(
     table = table.with_columns(pl.col(fill).fill_null(0))
     if result.pre is not None and pre_days is not None:
         table = _with_pre_period(table, result.pre)
-    out = EventUnits(units=table, export_end=export_end, periods=result.periods)
+    out = EventUnits(
+        units=table,
+        export_end=export_end,
+        periods=result.periods,
+        values=dict(zip(value_events, result.values, strict=True)),
+    )
     if result.pre is not None and pre_days is not None:
         out.notes.extend(_short_pre_periods(units, result.pre, pre_days))
     for metric in metrics:

@@ -1,0 +1,166 @@
+"""Quantile metrics end to end: the arms' quantiles and standard errors against an
+independent computation on the raw export, guardrails, notes, refusals, the CLI and
+the DuckDB engine."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+import abkit
+from abkit.errors import AbkitInputError, ConfigError
+from abkit.simulate import simulate
+from abkit.stats.quantile import CLUSTERED, quantile_estimate
+from tests.conftest import write_cli_files
+
+P95 = {
+    "name": "p95_latency",
+    "type": "quantile",
+    "column": "ai_output.value",
+    "q": 0.95,
+    "direction": "decrease",
+}
+P50_GUARD = {
+    "name": "p50_latency",
+    "type": "quantile",
+    "column": "ai_output.value",
+    "q": 0.5,
+    "direction": "decrease",
+    "guardrail": True,
+    "margin": 150.0,
+}
+
+
+@pytest.fixture(scope="module")
+def export():
+    return simulate(
+        users=3_000, days=8, enrol_days=3, seed=5, latency_user_sd=0.6, latency_lift=0.3
+    )
+
+
+def _by_hand(export, q):
+    """Each arm's values and user of each value, straight from the raw export."""
+    rows = export.events.filter(pl.col("event") == "ai_output").join(
+        export.assignments, on="user_id"
+    )
+    return {
+        v: quantile_estimate(
+            rows.filter(pl.col("variant") == v)["value"].to_numpy(),
+            rows.filter(pl.col("variant") == v)["user_id"].to_numpy(),
+            q,
+        )
+        for v in ("control", "treatment")
+    }
+
+
+def test_quantiles_and_standard_errors_equal_an_independent_computation(export):
+    res = abkit.analyze(export.assignments, {"metrics": [P95]}, events=export.events)
+    (r,) = res.results
+    rows = export.events.filter(pl.col("event") == "ai_output").join(
+        export.assignments, on="user_id"
+    )
+    for variant, value in (("control", r.control_value), ("treatment", r.treatment_value)):
+        x = rows.filter(pl.col("variant") == variant)["value"].to_numpy()
+        assert value == np.quantile(x, 0.95, method="inverted_cdf")
+    arms = _by_hand(export, 0.95)
+    se = math.hypot(arms["control"].se, arms["treatment"].se)
+    assert r.method == CLUSTERED
+    assert r.ci[1] - r.ci[0] == pytest.approx(2 * 1.959963984540054 * se, rel=1e-9)
+    assert r.control_n + r.treatment_n == 3_000  # assigned units, not only active ones
+    assert r.decision.outcome == "worse"  # latency up 30 %, lower is better
+    note = res.metric_notes["p95_latency"][0]
+    assert f"{arms['control'].events:,} events from {arms['control'].units:,} units" in note
+    assert "understate the variance" in note
+
+
+def test_guardrail_is_a_non_inferiority_test_on_the_quantile_difference(export):
+    res = abkit.analyze(export.assignments, {"metrics": [P50_GUARD]}, events=export.events)
+    (r,) = res.results
+    arms = _by_hand(export, 0.5)
+    se = math.hypot(arms["control"].se, arms["treatment"].se)
+    z = (150.0 - r.effect) / se
+    from scipy import stats as st
+
+    assert r.guardrail is not None
+    assert r.guardrail.p_value == pytest.approx(st.norm.sf(z), rel=1e-9)
+    assert r.decision.outcome == f"guardrail {r.guardrail.verdict}"
+
+
+def test_events_without_a_value_are_counted_in_a_note(export):
+    events = export.events.with_columns(
+        pl.when((pl.col("event") == "ai_output") & (pl.int_range(pl.len()) % 50 == 0))
+        .then(None)
+        .otherwise(pl.col("value"))
+        .alias("value")
+    )
+    missing = events.filter((pl.col("event") == "ai_output") & pl.col("value").is_null()).height
+    res = abkit.analyze(export.assignments, {"metrics": [P95]}, events=events)
+    assert f"{missing:,} 'ai_output' event(s) carry no value" in " ".join(
+        res.metric_notes["p95_latency"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"q": None}, "needs the key 'q'"),
+        ({"q": 1.0}, "quantile level between 0 and 1"),
+        ({"column": "ai_output"}, "column = '<event>.value'"),
+        ({"cap": {"quantile": 0.99}}, "cannot be capped"),
+    ],
+)
+def test_badly_configured_quantiles_are_refused(change, message):
+    metric = {k: v for k, v in {**P95, **change}.items() if v is not None}
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        abkit.load_config({"metrics": [metric]})
+
+
+def test_sequential_b2b_and_unit_tables_are_refused_with_a_reason(export):
+    with pytest.raises(AbkitInputError, match="fixed horizon only"):
+        abkit.analyze(
+            export.assignments, {"metrics": [P95]}, events=export.events, sequential="msprt"
+        )
+    with pytest.raises(AbkitInputError, match="not yet offered in B2B mode"):
+        abkit.analyze(
+            export.assignments,
+            {"experiment": {"account": "user_id"}, "metrics": [P95]},
+            events=export.events,
+            mode="b2b",
+        )
+    units = pl.DataFrame({"user_id": [1, 2], "variant": ["control", "treatment"], "x": [1.0, 2.0]})
+    metric = {**P95, "column": "x.value"}
+    with pytest.raises(AbkitInputError, match="needs event-level input"):
+        abkit.analyze(units, {"metrics": [metric]})
+
+
+def test_too_few_events_give_nan_and_the_reason():
+    small = simulate(users=40, days=2, enrol_days=1, seed=2)
+    metric = {**P95, "q": 0.99}
+    res = abkit.analyze(small.assignments, {"metrics": [metric]}, events=small.events)
+    (r,) = res.results
+    assert math.isnan(r.p_value) and r.decision.outcome == "not computable"
+    assert any("too few events" in w for w in r.warnings)
+
+
+def test_cli_analyze_and_power_read_a_quantile_metric(export, tmp_path):
+    from abkit_cli.main import cli
+
+    toml = (
+        '[[metrics]]\nname = "p95_latency"\ntype = "quantile"\ncolumn = "ai_output.value"\n'
+        'q = 0.95\ndirection = "decrease"\n'
+    )
+    args = write_cli_files(tmp_path, export, toml)
+    out = CliRunner().invoke(cli, ["analyze", *args, "--format", "json"])
+    assert out.exit_code == 0, out.output
+    (r,) = json.loads(out.output)["results"]
+    assert r["metric_type"] == "quantile" and r["method"] == CLUSTERED
+    power = CliRunner().invoke(
+        cli, ["power", *args, "--metric", "p95_latency", "--effect", "0.05", "--relative"]
+    )
+    assert power.exit_code == 0, power.output
