@@ -32,6 +32,7 @@ from abkit.options import (
     Direction,
     InputKind,
     Mode,
+    QuantileMethod,
     SequentialMethod,
     Spending,
     Weighting,
@@ -210,6 +211,17 @@ class NoveltySpec:
 
 
 @dataclass(frozen=True)
+class QuantileSpec:
+    """How quantile metrics read their event values: ``exact`` collects every value,
+    ``histogram`` reduces them on the engine to log-spaced bins of relative width
+    ``relative_error`` (the quantile is then within half of it of the exact one);
+    ``auto`` is exact on Polars and the histogram on other engines."""
+
+    method: QuantileMethod = "auto"
+    relative_error: float = _key(0.001, lambda v: 1e-6 <= v <= 0.1, "be 1e-6 to 0.1")
+
+
+@dataclass(frozen=True)
 class SegmentSpec:
     """Effects by segment: ``columns`` are unit attributes fixed at assignment (columns
     of the assignments table or of a unit-level table: country, platform, plan; in B2B
@@ -253,6 +265,7 @@ class ExperimentSpec:
     cuped: CupedSpec = _section("cuped", CupedSpec)
     novelty: NoveltySpec = _section("novelty", NoveltySpec)
     segments: SegmentSpec = _section("segments", SegmentSpec)
+    quantiles: QuantileSpec = _section("quantiles", QuantileSpec)
     metrics: tuple[MetricSpec, ...] = field(default=(), metadata={"section": "metrics"})
 
     def covariates(self, metric: MetricSpec) -> tuple[str, ...]:
@@ -481,6 +494,7 @@ def parse_config(raw: Mapping[str, Any]) -> ExperimentSpec:
         cuped=CupedSpec(**_read(CupedSpec, "cuped", raw.get("cuped", {}))),
         novelty=NoveltySpec(**_read(NoveltySpec, "novelty", raw.get("novelty", {}))),
         segments=SegmentSpec(**_read(SegmentSpec, "segments", raw.get("segments", {}))),
+        quantiles=QuantileSpec(**_read(QuantileSpec, "quantiles", raw.get("quantiles", {}))),
         metrics=metrics,
     )
     return with_mode(spec, spec.mode)

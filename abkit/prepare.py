@@ -23,7 +23,7 @@ from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data, Table, read_table
 from abkit.stats import ArmSummary
 from abkit.stats.cluster import AccountArm
-from abkit.stats.quantile import QuantileEstimate
+from abkit.stats.quantile import LogBins, QuantileEstimate
 from abkit.stats.shape import depth_shape
 from abkit.units.accounts import SEATS, load_accounts, revenue_arms
 from abkit.units.adoption import adoption_summary, segment_columns
@@ -45,7 +45,7 @@ from abkit.units.events import (
 from abkit.units.looks import LookSeries
 from abkit.units.moments import account_arms, account_times, arm_summaries
 from abkit.units.novelty import PeriodMoments, completed_periods, period_moments
-from abkit.units.quantiles import arm_quantiles
+from abkit.units.quantiles import arm_quantiles, binned_arm_quantiles
 from abkit.units.references import DAY
 from abkit.units.segments import require_segments, segment_account_arms, segment_arms
 from abkit.units.summary import summary_arms, summary_look_series
@@ -276,7 +276,7 @@ def _prepare_events(
         export_end=built.export_end.isoformat(),
         looks=built.looks,
     )
-    _quantile_inputs(prepared, built)
+    _quantile_inputs(prepared, built, spec)
     for metric_name, lines in capped.items():
         prepared.metric_notes.setdefault(metric_name, []).extend(lines)
     for metric_name, info in built.eligibility.items():
@@ -317,14 +317,20 @@ def _prepare_events(
     return prepared
 
 
-def _quantile_inputs(prepared: Prepared, built: EventUnits) -> None:
+def _quantile_inputs(prepared: Prepared, built: EventUnits, spec: ExperimentSpec) -> None:
     """Each arm's quantile of a quantile metric's event values; the arm summary keeps
     the assigned units and the quantile as its value."""
     for m in prepared.metrics:
         event = m.kind.value_event(m)
         if event is None:
             continue
-        estimates, notes = arm_quantiles(m, built.values[event], built.units, prepared.variants)
+        if m.name in built.binned:
+            bins = LogBins(spec.quantiles.relative_error)
+            estimates, notes = binned_arm_quantiles(
+                m, built.binned[m.name], prepared.variants, bins
+            )
+        else:
+            estimates, notes = arm_quantiles(m, built.values[event], built.units, prepared.variants)
         prepared.quantiles[m.name] = estimates
         prepared.arms[m.name] = {
             v: ArmSummary(n=prepared.unit_counts[v], mean=e.estimate, var=math.nan)

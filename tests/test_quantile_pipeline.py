@@ -164,3 +164,18 @@ def test_cli_analyze_and_power_read_a_quantile_metric(export, tmp_path):
         cli, ["power", *args, "--metric", "p95_latency", "--effect", "0.05", "--relative"]
     )
     assert power.exit_code == 0, power.output
+
+
+def test_the_engine_bin_expression_is_the_numpy_one():
+    import narwhals as nw
+
+    from abkit.stats.quantile import LogBins
+    from abkit.units.quantiles import bin_key
+    from abkit.units.references import VALUE
+
+    rng = np.random.default_rng(1)
+    values = np.concatenate([rng.lognormal(5, 3, 2_000), -rng.lognormal(0, 2, 200), [0.0, 1e-13]])
+    bins = LogBins(0.001)
+    frame = nw.from_native(pl.DataFrame({VALUE: values}).lazy())
+    keys = frame.select(bin_key(bins).alias("k")).collect().to_native()["k"].to_numpy()
+    assert np.array_equal(keys, bins.keys(values))

@@ -14,10 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 from scipy import stats as st
 
+from abkit.stats.arm import ArmSummary
 from abkit.stats.bootstrap import resample_counts
 from abkit.stats.quantile import (
     CLUSTERED,
     INDEPENDENT,
+    LogBins,
+    binned_quantile_estimate,
+    binned_quantile_key,
     quantile_estimate,
     quantile_test,
     sample_quantile,
@@ -158,6 +162,44 @@ def test_tied_values_give_a_zero_width_warning_not_a_crash():
     )
     assert math.isnan(comp.p_value)
     assert any("share the quantile's value" in w for w in comp.warnings)
+
+
+@settings(max_examples=80, deadline=None)
+@given(hs.lists(hs.floats(-1e9, 1e9, allow_nan=False), min_size=2, max_size=200))
+def test_log_bins_keep_the_order_of_values_and_hold_them_within_the_error(values):
+    bins = LogBins(0.01)
+    x = np.sort(np.array(values))
+    keys = bins.keys(x)
+    assert np.all(np.diff(keys) >= 0)
+    mids = bins.values(keys)
+    big = np.abs(x) >= LogBins.TINY
+    assert np.all(np.abs(mids[big] / x[big] - 1) <= bins.error + 1e-12)
+
+
+@pytest.mark.parametrize("relative_error", [0.01, 0.001, 0.0001])
+@pytest.mark.parametrize("q", [0.5, 0.95, 0.99])
+def test_binned_estimate_is_within_the_stated_error_of_the_exact_one(relative_error, q):
+    """The histogram route's quantile is within √γ − 1 of the exact order statistic
+    (values of both signs and zeros included); its standard error within the error
+    the bins put on the interval's two ends."""
+    rng = np.random.default_rng(12)
+    x, unit = _latencies(rng, 3_000)
+    x[:40], x[40:50] = -x[:40], 0.0
+    exact = quantile_estimate(x, unit, q)
+    bins = LogBins(relative_error)
+    keys = bins.keys(x)
+    bin_keys, counts = np.unique(keys, return_counts=True)
+    threshold = binned_quantile_key(bin_keys, counts, q)
+    k = unit.max() + 1
+    below = ArmSummary.from_values(
+        np.bincount(unit[keys <= threshold], minlength=k).astype(float),
+        np.bincount(unit, minlength=k).astype(float),
+    )
+    binned = binned_quantile_estimate(bin_keys, counts, q, bins, below)
+    assert abs(binned.estimate / exact.estimate - 1) <= bins.error
+    ends = bins.error * (abs(exact.lower) + abs(exact.upper)) / (exact.upper - exact.lower)
+    assert binned.se == pytest.approx(exact.se, rel=ends + 0.01)
+    assert (binned.events, binned.units) == (exact.events, exact.units)
 
 
 @pytest.mark.calibration

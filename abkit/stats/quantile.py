@@ -27,7 +27,9 @@ quantiles has se √(se²_C + se²_T) and a normal reference.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from scipy import stats as st
@@ -103,33 +105,136 @@ def quantile_estimate(
     units) for the interval and ``se`` is NaN; for the binomial σ this is GrowthBook's
     rule N > z²·q/(1 − q) and N > z²·(1 − q)/q (about 380 events for q = 0.99).
     """
-    if not 0 < q < 1:
-        raise ValueError(f"quantile level must lie strictly between 0 and 1, got {q}")
+    _check_level(q)
     x = np.asarray(values, dtype=float)
     n = x.size
-    codes = np.unique(np.asarray(units), return_inverse=True)[1].ravel()
-    k = int(codes.max()) + 1 if n else 0
     if n == 0:
-        nan = math.nan
-        return QuantileEstimate(q, nan, 0, 0, nan, nan, nan, nan, clustered, "no events")
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
+        return _no_events(q, clustered)
+    codes = np.unique(np.asarray(units), return_inverse=True)[1].ravel()
+    k = int(codes.max()) + 1
+    xs = np.sort(x, kind="stable")
     estimate = sample_quantile(xs, q)
-    binomial = q * (1 - q) / n
+    below = None
     if clustered:
-        below = np.bincount(codes[x <= estimate], minlength=k).astype(float)
-        per_unit = np.bincount(codes, minlength=k).astype(float)
-        var_f = ratio_variance(ArmSummary.from_values(below, per_unit)) if k > 1 else math.nan
-    else:
-        var_f = binomial
+        c = np.bincount(codes[x <= estimate], minlength=k).astype(float)
+        below = ArmSummary.from_values(c, np.bincount(codes, minlength=k).astype(float))
+    return _from_ranks(q, n, k, estimate, below, lambda rank: order_statistic(xs, rank))
+
+
+@dataclass(frozen=True)
+class LogBins:
+    """Log-spaced bins of relative width γ = 1 + ``relative_error``: value v falls in
+    bin key(v) = sign(v)·(⌊ln|v| / ln γ⌋ + OFFSET), and |v| < 1e-12 in bin 0, so that
+    keys increase with v.  A bin is represented by its geometric midpoint, within a
+    factor √γ of every value in it: a quantile read from the bins is within
+    √γ − 1 ≈ relative_error/2 of the exact one (the relative-error guarantee of
+    log-bucketed sketches, Masson, Rim & Lee, "DDSketch", VLDB 2019)."""
+
+    relative_error: float = 0.001
+
+    TINY: ClassVar[float] = 1e-12
+
+    @property
+    def log_gamma(self) -> float:
+        return math.log1p(self.relative_error)
+
+    @property
+    def offset(self) -> int:
+        """Makes the key of every |v| ≥ TINY at least 1."""
+        return math.ceil(-math.log(self.TINY) / self.log_gamma) + 1
+
+    def keys(self, values: np.ndarray) -> np.ndarray:
+        """The bin of each value (the engines compute the same expression)."""
+        v = np.asarray(values, dtype=float)
+        size = np.abs(v)
+        with np.errstate(divide="ignore"):
+            index = np.floor(np.log(np.maximum(size, self.TINY)) / self.log_gamma) + self.offset
+        return np.where(size < self.TINY, 0, np.sign(v) * index).astype(np.int64)
+
+    def values(self, keys: np.ndarray) -> np.ndarray:
+        """Each bin's representative value: its geometric midpoint (0 for bin 0)."""
+        k = np.asarray(keys, dtype=float)
+        size = np.exp((np.abs(k) - self.offset + 0.5) * self.log_gamma)
+        return np.where(k == 0, 0.0, np.sign(k) * size)
+
+    @property
+    def error(self) -> float:
+        """The largest relative error of a bin's value: √γ − 1."""
+        return math.sqrt(1 + self.relative_error) - 1
+
+
+def binned_quantile_key(keys: np.ndarray, counts: np.ndarray, q: float) -> int:
+    """The bin (``keys`` ascending, with their ``counts``) holding X₍⌈N·q⌉₎."""
+    _check_level(q)
+    cumulative = np.cumsum(counts)
+    rank = math.ceil(cumulative[-1] * q - 1e-9)
+    return int(keys[np.searchsorted(cumulative, max(rank, 1))])
+
+
+def binned_quantile_estimate(
+    keys: np.ndarray,
+    counts: np.ndarray,
+    q: float,
+    bins: LogBins,
+    below: ArmSummary | None,
+) -> QuantileEstimate:
+    """:func:`quantile_estimate` from a histogram: every order statistic is the value
+    of the bin it falls in.
+
+    ``keys`` ascending and their ``counts`` are one arm's histogram; ``below`` holds
+    the per-unit moments of cᵢ (events in bins up to the quantile's,
+    :func:`binned_quantile_key`) and nᵢ (the unit's events), as an
+    :class:`~abkit.stats.arm.ArmSummary` of a ratio; None treats events as
+    independent.  The quantile is within ``bins.error`` of the exact one.
+    """
+    _check_level(q)
+    n = int(np.sum(counts))
+    if n == 0:
+        return _no_events(q, below is not None)
+    key = binned_quantile_key(keys, counts, q)
+    cumulative = np.cumsum(counts)
+    values = bins.values(keys)
+
+    def at_rank(rank: int) -> float:
+        return float(values[np.searchsorted(cumulative, min(max(rank, 1), n))])
+
+    k = below.n if below is not None else n
+    estimate = float(bins.values(np.array([key]))[0])
+    return _from_ranks(q, n, k, estimate, below, at_rank)
+
+
+def _check_level(q: float) -> None:
+    if not 0 < q < 1:
+        raise ValueError(f"quantile level must lie strictly between 0 and 1, got {q}")
+
+
+def _no_events(q: float, clustered: bool) -> QuantileEstimate:
+    nan = math.nan
+    return QuantileEstimate(q, nan, 0, 0, nan, nan, nan, nan, clustered, "no events")
+
+
+def _from_ranks(
+    q: float,
+    n: int,
+    k: int,
+    estimate: float,
+    below: ArmSummary | None,
+    at_rank: Callable[[int], float],
+) -> QuantileEstimate:
+    """The estimate's interval and standard error from σ²_F (clustered when the
+    per-unit moments ``below`` are given, binomial otherwise) and the order
+    statistics ``at_rank`` (1-based) at N·(q ∓ z·σ_F); N events from k units."""
+    binomial = q * (1 - q) / n
+    clustered = below is not None
+    var_f = binomial if below is None else ratio_variance(below) if k > 1 else math.nan
     problem = _too_few(q, n, k, max(var_f, binomial), clustered)
     if problem is not None:
         nan = math.nan
         effect = var_f / binomial
         return QuantileEstimate(q, estimate, n, k, nan, nan, nan, effect, clustered, problem)
     sigma = math.sqrt(var_f)
-    lower = order_statistic(xs, math.floor(n * (q - _Z * sigma)))
-    upper = order_statistic(xs, math.ceil(n * (q + _Z * sigma)))
+    lower = at_rank(math.floor(n * (q - _Z * sigma)))
+    upper = at_rank(math.ceil(n * (q + _Z * sigma)))
     return QuantileEstimate(
         q=q,
         estimate=estimate,

@@ -33,6 +33,7 @@ from abkit.io.assignments import (
 from abkit.io.exclusions import Ledger, first_reason
 from abkit.io.readers import BLANK_LINE, Table, blank_row
 from abkit.io.timestamps import parse_timestamp
+from abkit.stats.quantile import LogBins
 from abkit.units.columns import component_columns, pre_period_column, value_column
 from abkit.units.engine import (
     collect_all,
@@ -43,6 +44,15 @@ from abkit.units.engine import (
     ship,
 )
 from abkit.units.looks import LookSeries, event_look_series, schedule_for
+from abkit.units.quantiles import (
+    EVENTS,
+    KEY,
+    BinnedValues,
+    below_query,
+    histogram_query,
+    quantile_bins,
+    split_sums,
+)
 from abkit.units.references import (
     DAY,
     EVENT,
@@ -80,8 +90,10 @@ class EventUnits:
     notes: list[str] = field(default_factory=list)
     looks: dict[str, LookSeries] = field(default_factory=dict)
     periods: pl.DataFrame | None = None  # novelty: UNIT, PERIOD, the metrics' aggregates
-    # quantiles: event name → its valid events' UNIT and VALUE (null when it has none)
+    # quantiles, exact route: event name → its valid events' UNIT and VALUE (or null)
     values: dict[str, pl.DataFrame] = field(default_factory=dict)
+    # quantiles, histogram route: metric name → its arms' histograms and unit sums
+    binned: dict[str, BinnedValues] = field(default_factory=dict)
 
 
 def event_timestamps(events: Table, column: str, alias: str) -> nw.LazyFrame:
@@ -187,6 +199,8 @@ class _Queries:
     aggregates: list[nw.Expr]  # the metrics' per-unit aggregates
     depth_events: list[str]  # events whose per-session counts are kept (session depth)
     value_events: list[str]  # events whose values are returned one per event (quantiles)
+    histogram_events: list[str]  # events whose values are binned per arm (quantiles)
+    bins: LogBins
     sessions: bool  # the events carry a session id (valid events without one are counted)
     rows: list[str] | None  # the valid events' columns to return (daily looks), or None
     pre_aggregates: list[nw.Expr]  # per-unit aggregates over the CUPED pre-period events
@@ -234,6 +248,7 @@ class _Queries:
         queries += [
             valid.filter(nw.col(EVENT) == event).select(UNIT, VALUE) for event in self.value_events
         ]
+        queries += [histogram_query(valid, event, self.bins) for event in self.histogram_events]
         if self.rows is not None:
             queries.append(valid.select(self.rows))
         if self.pre_aggregates:
@@ -250,7 +265,9 @@ class _Queries:
             first = rest.pop()
             pre = PrePeriod(rest.pop(), first.item())
         rows = rest.pop() if self.rows is not None else None
-        values = rest[len(self.depth_events) :]
+        depth = len(self.depth_events)
+        values = rest[depth : depth + len(self.value_events)]
+        binned = rest[depth + len(self.value_events) :]
         if not self.sessions:
             daily = daily.with_columns(pl.lit(0, pl.Int64).alias("nulls"))
         return _Pass(
@@ -258,8 +275,9 @@ class _Queries:
             by_reason,
             daily,
             active,
-            rest[: len(self.depth_events)],
+            rest[:depth],
             values,
+            binned,
             rows,
             pre,
             periods,
@@ -297,6 +315,7 @@ class _Pass:
     active: pl.DataFrame  # VARIANT, DAY, active
     histograms: list[pl.DataFrame]  # per session-depth metric: VARIANT, DEPTH, sessions
     values: list[pl.DataFrame]  # per value event (quantiles): UNIT, VALUE
+    histograms_of_values: list[pl.DataFrame]  # per binned event: VARIANT, KEY, EVENTS
     rows: pl.DataFrame | None  # the valid events' slim columns (daily looks)
     pre: PrePeriod | None = None  # the CUPED pre-period aggregates, when asked for
     periods: pl.DataFrame | None = None  # UNIT, PERIOD, aggregates (novelty), when asked for
@@ -334,6 +353,10 @@ class _Pass:
                 for hists in zip(*(p.histograms for p in parts), strict=True)
             ],
             values=[stack(list(frames)) for frames in zip(*(p.values for p in parts), strict=True)],
+            histograms_of_values=[
+                added(list(h), [VARIANT, KEY], EVENTS)
+                for h in zip(*(p.histograms_of_values for p in parts), strict=True)
+            ],
             rows=stack(rows) if rows else None,
             pre=pre,
             periods=stack(periods) if periods else None,
@@ -422,9 +445,14 @@ def event_units(
     depth_events = {
         m.name: e for m in metrics if (e := m.kind.session_histogram_event(m, output_event))
     }
-    value_events = list(
-        dict.fromkeys(e for m in metrics if (e := m.kind.value_event(m)) is not None)
-    )
+    quantiles = [m for m in metrics if m.kind.value_event(m) is not None]
+    method = spec.quantiles.method
+    if method == "auto":
+        method = "exact" if events.on_polars else "histogram"
+    bins = LogBins(spec.quantiles.relative_error)
+    value_events = list(dict.fromkeys(str(m.kind.value_event(m)) for m in quantiles))
+    histogram_events = value_events if method == "histogram" else []
+    value_events = value_events if method == "exact" else []
     slim = [UNIT, VARIANT, DAY, EVENT, TS, *([SESSION] if need_session else [])]
     slim += [VALUE] if need_value else []
     query = _Queries(
@@ -432,6 +460,8 @@ def event_units(
         aggregates=[e for m in metrics for e in m.kind.event_aggregates(m, output_event)],
         depth_events=list(depth_events.values()),
         value_events=value_events,
+        histogram_events=histogram_events,
+        bins=bins,
         sessions=need_session,
         rows=slim if with_looks else None,
         period_days=spec.novelty.period_days,
@@ -454,10 +484,19 @@ def event_units(
     try:
         # one pass over the events per part (one part unless the export is large); on
         # Polars the scan, join and de-duplication run once for all the queries of a part
-        parts = [query.run(part) for part in partitions(frame, UNIT, events.data)]
+        frames = partitions(frame, UNIT, events.data)
+        parts = [query.run(part) for part in frames]
+        result = _Pass.combine(parts)
+        binned = _binned_values(
+            [query.valid(part) for part in frames],
+            result.histograms_of_values,
+            histogram_events,
+            quantiles,
+            bins,
+            assignments.variants,
+        )
     except Exception as exc:  # the engine's own error type (Polars, DuckDB, Spark …)
         raise AbkitInputError(f"could not process the events: {exc}", source=events.label) from None
-    result = _Pass.combine(parts)
     per_unit, by_reason, daily = result.per_unit, result.by_reason, result.daily
     valid = query.valid(frame)
     used = int(daily["n"].sum())
@@ -485,6 +524,7 @@ def event_units(
         export_end=export_end,
         periods=result.periods,
         values=dict(zip(value_events, result.values, strict=True)),
+        binned=binned,
     )
     if result.pre is not None and pre_days is not None:
         out.notes.extend(_short_pre_periods(units, result.pre, pre_days))
@@ -519,6 +559,28 @@ def event_units(
             output_event,
             covariates,
         )
+    return out
+
+
+def _binned_values(
+    valid_parts: list[nw.LazyFrame],
+    histograms: list[pl.DataFrame],
+    events: list[str],
+    metrics: list[MetricSpec],
+    bins: LogBins,
+    variants: tuple[str, ...],
+) -> dict[str, BinnedValues]:
+    """The histogram route's second pass: once each arm's quantile bin is known from
+    the histograms, per-arm sums of the units' counts up to it (one query per event
+    and part, all of the event's quantile metrics at once; parts add up)."""
+    out = {}
+    for event, histogram in zip(events, histograms, strict=True):
+        on_event = [m for m in metrics if m.kind.value_event(m) == event]
+        thresholds = [quantile_bins(histogram, m, variants) for m in on_event]
+        parts = collect_all([below_query(v, event, bins, thresholds) for v in valid_parts])
+        sums = pl.concat(parts).group_by(VARIANT).agg(pl.all().sum())
+        for i, m in enumerate(on_event):
+            out[m.name] = BinnedValues(histogram, split_sums(sums, i))
     return out
 
 

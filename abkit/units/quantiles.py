@@ -1,18 +1,39 @@
-"""Per-arm inputs of quantile metrics: every valid event's value with its unit, and
-the arm's quantile estimate with its clustered standard error."""
+"""Per-arm inputs of quantile metrics, by one of two routes.
+
+* exact: every valid event's value with its unit comes back from the engine and the
+  arm's quantile is an order statistic (:func:`arm_quantiles`);
+* histogram: the engine reduces the values to log-spaced bins per arm
+  (:func:`histogram_query`; :class:`~abkit.stats.quantile.LogBins`), then, once the
+  bin holding each arm's quantile is known, to per-arm sums of each unit's events nᵢ
+  and events cᵢ up to that bin (:func:`below_query`): a few numbers per arm on any
+  engine, with the quantile within half the bins' relative width of the exact one
+  (:func:`binned_arm_quantiles`).
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+import narwhals as nw
+import numpy as np
 import polars as pl
 
 from abkit.config import MetricSpec
 from abkit.io.assignments import UNIT, VARIANT
-from abkit.stats.quantile import QuantileEstimate, quantile_estimate
-from abkit.units.references import VALUE
+from abkit.stats import ArmSummary
+from abkit.stats.quantile import (
+    LogBins,
+    QuantileEstimate,
+    binned_quantile_estimate,
+    binned_quantile_key,
+    quantile_estimate,
+)
+from abkit.units.references import EVENT, EXACT, VALUE, count_where
 
 _CODE = "_unit_code"
+KEY = "_bin"
+EVENTS = "events"
 
 
 def arm_quantiles(
@@ -35,13 +56,15 @@ def arm_quantiles(
         estimates[variant] = quantile_estimate(
             arm.get_column(VALUE).to_numpy(), arm.get_column(_CODE).to_numpy(), metric.q
         )
+    return estimates, [_design_note(metric, estimates), *_missing_note(metric, missing)]
+
+
+def _missing_note(metric: MetricSpec, missing: int) -> list[str]:
+    """Events of the metric's event without a value are counted, not dropped silently."""
+    if not missing:
+        return []
     event = metric.kind.value_event(metric)
-    notes = [_design_note(metric, estimates)]
-    if missing:
-        notes.append(
-            f"{missing:,} '{event}' event(s) carry no value and are left out of the quantile"
-        )
-    return estimates, notes
+    return [f"{missing:,} '{event}' event(s) carry no value and are left out of the quantile"]
 
 
 def _design_note(metric: MetricSpec, estimates: dict[str, QuantileEstimate]) -> str:
@@ -63,3 +86,126 @@ def _design_note(metric: MetricSpec, estimates: dict[str, QuantileEstimate]) -> 
         f"q = {metric.q:g} quantile of '{metric.column}' over events, clustered by unit "
         f"({arms}){widening}"
     )
+
+
+def bin_key(bins: LogBins) -> nw.Expr:
+    """:meth:`LogBins.keys` of the value column on any engine (null for a null value)."""
+    size = nw.col(VALUE).abs()
+    floored = nw.when(size < bins.TINY).then(nw.lit(bins.TINY)).otherwise(size)
+    index = (floored.log() / bins.log_gamma).floor() + bins.offset
+    signed = nw.when(nw.col(VALUE) > 0).then(index).otherwise(-index)
+    return nw.when(size < bins.TINY).then(nw.lit(0.0)).otherwise(signed).cast(nw.Int64)
+
+
+def histogram_query(valid: nw.LazyFrame, event: str, bins: LogBins) -> nw.LazyFrame:
+    """Per arm and bin, the event's valid events (bin null: events without a value)."""
+    return (
+        valid.filter(nw.col(EVENT) == event)
+        .with_columns(bin_key(bins).alias(KEY))
+        .group_by(VARIANT, KEY)
+        .agg(nw.len().cast(nw.Int64).alias(EVENTS))
+    )
+
+
+def quantile_bins(
+    histogram: pl.DataFrame, metric: MetricSpec, variants: tuple[str, ...]
+) -> dict[str, int]:
+    """Per arm, the bin holding the metric's quantile (arms without values: none)."""
+    assert metric.q is not None
+    out = {}
+    for variant in variants:
+        keys, counts = _arm_histogram(histogram, variant)
+        if counts.sum():
+            out[variant] = binned_quantile_key(keys, counts, metric.q)
+    return out
+
+
+def below_query(
+    valid: nw.LazyFrame, event: str, bins: LogBins, thresholds: list[dict[str, int]]
+) -> nw.LazyFrame:
+    """Per arm: units with values, Σnᵢ, Σnᵢ² and, for each metric's per-arm quantile
+    bin, Σcᵢ, Σcᵢ², Σcᵢnᵢ (cᵢ: the unit's events in bins up to it).  Squares are
+    summed in fixed point so that the result does not depend on the order of addition."""
+    rows = valid.filter((nw.col(EVENT) == event) & ~nw.col(VALUE).is_null()).with_columns(
+        bin_key(bins).alias(KEY)
+    )
+    counts = [
+        count_where(nw.col(KEY) <= _per_arm(threshold)).alias(f"c{i}")
+        for i, threshold in enumerate(thresholds)
+    ]
+    per_unit = rows.group_by(UNIT).agg(
+        nw.col(VARIANT).min(), nw.len().cast(nw.Int64).alias("n"), *counts
+    )
+
+    def total(expr: nw.Expr, name: str) -> nw.Expr:
+        return expr.cast(EXACT).sum().cast(nw.Float64).alias(name)
+
+    n = nw.col("n")
+    sums = [total(n, "n_sum"), total(n * n, "n_sq")]
+    for i in range(len(thresholds)):
+        c = nw.col(f"c{i}")
+        sums += [total(c, f"c{i}_sum"), total(c * c, f"c{i}_sq"), total(c * n, f"c{i}_n")]
+    return per_unit.group_by(VARIANT).agg(nw.len().cast(nw.Int64).alias("units"), *sums)
+
+
+def _per_arm(threshold: dict[str, int]) -> nw.Expr:
+    """The arm's threshold bin for each row (arms without one: no bin is below it)."""
+    expr: nw.Expr = nw.lit(None, nw.Int64)
+    for variant, key in threshold.items():
+        expr = nw.when(nw.col(VARIANT) == variant).then(nw.lit(key)).otherwise(expr)
+    return expr
+
+
+@dataclass(frozen=True)
+class BinnedValues:
+    """A quantile metric's histogram route: the arms' histograms (VARIANT, KEY,
+    EVENTS; KEY null for events without a value) and per-arm sums of the unit counts
+    at the arm's quantile bin (VARIANT, units, n_sum, n_sq, c_sum, c_sq, c_n)."""
+
+    histogram: pl.DataFrame
+    sums: pl.DataFrame
+
+
+def binned_arm_quantiles(
+    metric: MetricSpec, binned: BinnedValues, variants: tuple[str, ...], bins: LogBins
+) -> tuple[dict[str, QuantileEstimate], list[str]]:
+    """:func:`arm_quantiles` by the histogram route."""
+    assert metric.q is not None
+    estimates = {}
+    for variant in variants:
+        keys, counts = _arm_histogram(binned.histogram, variant)
+        row = binned.sums.filter(pl.col(VARIANT) == variant)
+        below = None
+        if row.height:
+            r = row.row(0, named=True)
+            below = ArmSummary.from_sums(
+                r["units"], r["c_sum"], r["c_sq"], r["n_sum"], r["n_sq"], r["c_n"]
+            )
+        estimates[variant] = binned_quantile_estimate(
+            keys, counts, metric.q, bins, below if below is not None else _NO_UNITS
+        )
+    missing = int(binned.histogram.filter(pl.col(KEY).is_null())[EVENTS].sum())
+    route = (
+        "quantile from a histogram of log-spaced bins on the engine ([quantiles] method = "
+        f"'histogram'): within {bins.error:.3%} of the exact sample quantile"
+    )
+    return estimates, [_design_note(metric, estimates), route, *_missing_note(metric, missing)]
+
+
+def split_sums(sums: pl.DataFrame, index: int) -> pl.DataFrame:
+    """One metric's per-arm sums out of :func:`below_query`'s (its ``index``)."""
+    return sums.select(
+        VARIANT,
+        "units",
+        "n_sum",
+        "n_sq",
+        *(pl.col(f"c{index}_{part}").alias(f"c_{part}") for part in ("sum", "sq", "n")),
+    )
+
+
+_NO_UNITS = ArmSummary(n=0, mean=math.nan, var=math.nan)
+
+
+def _arm_histogram(histogram: pl.DataFrame, variant: str) -> tuple[np.ndarray, np.ndarray]:
+    rows = histogram.filter((pl.col(VARIANT) == variant) & pl.col(KEY).is_not_null()).sort(KEY)
+    return rows[KEY].to_numpy(), rows[EVENTS].to_numpy()
