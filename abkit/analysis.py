@@ -27,7 +27,7 @@ from abkit.errors import AbkitInputError
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
 from abkit.prepare import Prepared, prepare
-from abkit.result import AnalysisResult, GuardrailCheck, MetricResult
+from abkit.result import AnalysisResult, GuardrailCheck, MetricResult, QuantilePoint
 from abkit.segments import account_segment_breakdown, segment_breakdown
 from abkit.sequential import monitor
 from abkit.stats import (
@@ -42,6 +42,7 @@ from abkit.stats.noninferiority import FAIL, INCONCLUSIVE, PASS
 from abkit.stats.novelty import novelty_test
 from abkit.stats.quantile import quantile_test
 from abkit.units.events import PRE_PERIOD_EVENT
+from abkit.units.quantiles import ArmQuantiles
 
 
 def _fixed_decision(
@@ -133,7 +134,8 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
             ]
             comps, details = [c for c, _ in pairs], [d for _, d in pairs]
         elif metric.kind.per_event:
-            quantiles = prepared.quantiles[metric.name]
+            assert metric.q is not None
+            quantiles = prepared.quantiles[metric.name][metric.q]
             comps = [
                 quantile_test(quantiles[spec.control], quantiles[v], spec.alpha) for v in treatments
             ]
@@ -226,6 +228,13 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                 for column, by_metric in prepared.segment_accounts.items()
                 if metric.name in by_metric
             )
+            profile = (
+                _quantile_profile(
+                    prepared.quantiles[metric.name], spec.control, variant, spec.alpha
+                )
+                if metric.kind.per_event
+                else ()
+            )
             results.append(
                 MetricResult(
                     metric=metric.name,
@@ -251,10 +260,34 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                     cuped=adjustment,
                     novelty=novelty,
                     segments=breakdowns,
+                    quantiles=profile,
                     warnings=(*comp.warnings, *shared, *prepared.metric_notes.get(metric.name, [])),
                 )
             )
     return results
+
+
+def _quantile_profile(
+    levels: ArmQuantiles, control: str, variant: str, alpha: float
+) -> tuple[QuantilePoint, ...]:
+    """The difference of the arms' quantiles at every level of the profile (pointwise
+    intervals: a description of where in the distribution the change lies)."""
+    points = []
+    for q, arms in levels.items():
+        c = quantile_test(arms[control], arms[variant], alpha)
+        points.append(
+            QuantilePoint(
+                q,
+                c.control_value,
+                c.treatment_value,
+                c.effect,
+                c.ci,
+                c.relative_effect,
+                c.relative_ci,
+                c.p_value,
+            )
+        )
+    return tuple(points)
 
 
 def _stray_arm_warnings(counts: dict[str, int]) -> list[str]:

@@ -158,7 +158,8 @@ def _from_data(
     else:
         arms = list(prepared.arms[name].values())
         if chosen.kind.per_event:  # a quantile: n·se² of its clustered standard error
-            quantiles = prepared.quantiles[name]
+            assert chosen.q is not None
+            quantiles = prepared.quantiles[name][chosen.q]
             per_unit = [a.n * quantiles[v].se ** 2 for v, a in prepared.arms[name].items()]
         else:
             per_unit = [a.n * ratio_variance(a) if chosen.kind.is_ratio else a.var for a in arms]

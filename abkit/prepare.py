@@ -23,7 +23,7 @@ from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data, Table, read_table
 from abkit.stats import ArmSummary
 from abkit.stats.cluster import AccountArm
-from abkit.stats.quantile import LogBins, QuantileEstimate
+from abkit.stats.quantile import LogBins
 from abkit.stats.shape import depth_shape
 from abkit.units.accounts import SEATS, load_accounts, revenue_arms
 from abkit.units.adoption import adoption_summary, segment_columns
@@ -45,7 +45,7 @@ from abkit.units.events import (
 from abkit.units.looks import LookSeries
 from abkit.units.moments import account_arms, account_times, arm_summaries
 from abkit.units.novelty import PeriodMoments, completed_periods, period_moments
-from abkit.units.quantiles import arm_quantiles, binned_arm_quantiles
+from abkit.units.quantiles import ArmQuantiles, arm_quantiles, binned_arm_quantiles
 from abkit.units.references import DAY
 from abkit.units.segments import require_segments, segment_account_arms, segment_arms
 from abkit.units.summary import summary_arms, summary_look_series
@@ -75,7 +75,8 @@ class Prepared:
     account_warnings: list[str] = field(default_factory=list)
     covariates: dict[str, Covariates] = field(default_factory=dict)
     novelty: dict[str, PeriodMoments] = field(default_factory=dict)
-    quantiles: dict[str, dict[str, QuantileEstimate]] = field(default_factory=dict)
+    # quantile metrics: per level (the profile and the metric's q), per variant
+    quantiles: dict[str, ArmQuantiles] = field(default_factory=dict)
     enrolment: tuple[dt.datetime, dt.datetime] | None = None  # first and last assignment
     # segment column → value → metric → variant → arm summary
     segments: dict[str, dict[str, dict[str, dict[str, ArmSummary]]]] = field(default_factory=dict)
@@ -332,9 +333,10 @@ def _quantile_inputs(prepared: Prepared, built: EventUnits, spec: ExperimentSpec
         else:
             estimates, notes = arm_quantiles(m, built.values[event], built.units, prepared.variants)
         prepared.quantiles[m.name] = estimates
+        assert m.q is not None
         prepared.arms[m.name] = {
             v: ArmSummary(n=prepared.unit_counts[v], mean=e.estimate, var=math.nan)
-            for v, e in estimates.items()
+            for v, e in estimates[m.q].items()
         }
         prepared.metric_notes.setdefault(m.name, []).extend(notes)
 

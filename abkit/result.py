@@ -125,6 +125,46 @@ def _novelty(d: dict[str, Any]) -> NoveltyResult:
 
 
 @dataclass(frozen=True)
+class QuantilePoint:
+    """One level of a quantile metric's profile: the arms' q-quantiles and their
+    difference with its (pointwise, unadjusted) interval and p-value."""
+
+    q: float
+    control_value: float
+    treatment_value: float
+    effect: float
+    ci: tuple[float, float]
+    relative_effect: float
+    relative_ci: tuple[float, float]
+    p_value: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "q": self.q,
+            "control_value": self.control_value,
+            "treatment_value": self.treatment_value,
+            "effect": self.effect,
+            "ci": list(self.ci),
+            "relative_effect": self.relative_effect,
+            "relative_ci": list(self.relative_ci),
+            "p_value": self.p_value,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> QuantilePoint:
+        return cls(
+            q=d["q"],
+            control_value=number(d["control_value"]),
+            treatment_value=number(d["treatment_value"]),
+            effect=number(d["effect"]),
+            ci=pair(d["ci"]),
+            relative_effect=number(d["relative_effect"]),
+            relative_ci=pair(d["relative_ci"]),
+            p_value=number(d["p_value"]),
+        )
+
+
+@dataclass(frozen=True)
 class MetricResult:
     """One metric × treatment comparison against control.
 
@@ -156,6 +196,7 @@ class MetricResult:
     cuped: Adjustment | None = None
     novelty: NoveltyResult | None = None
     segments: tuple[SegmentBreakdown, ...] = ()
+    quantiles: tuple[QuantilePoint, ...] = ()  # a quantile metric's profile across q
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,6 +223,7 @@ class MetricResult:
             "cuped": _adjustment_dict(self.cuped) if self.cuped else None,
             "novelty": _novelty_dict(self.novelty) if self.novelty else None,
             "segments": [b.to_dict() for b in self.segments],
+            "quantiles": [p.to_dict() for p in self.quantiles],
             "warnings": list(self.warnings),
         }
 
@@ -216,6 +258,7 @@ class MetricResult:
             cuped=_adjustment(d["cuped"]) if d.get("cuped") else None,
             novelty=_novelty(d["novelty"]) if d.get("novelty") else None,
             segments=tuple(SegmentBreakdown.from_dict(b) for b in d.get("segments", [])),
+            quantiles=tuple(QuantilePoint.from_dict(p) for p in d.get("quantiles", [])),
             warnings=tuple(d["warnings"]),
         )
 

@@ -179,3 +179,23 @@ def test_the_engine_bin_expression_is_the_numpy_one():
     frame = nw.from_native(pl.DataFrame({VALUE: values}).lazy())
     keys = frame.select(bin_key(bins).alias("k")).collect().to_native()["k"].to_numpy()
     assert np.array_equal(keys, bins.keys(values))
+
+
+def test_profile_across_levels_equals_the_by_hand_tests_and_is_drawn(export, tmp_path):
+    from abkit.stats.quantile import quantile_test
+    from abkit.units.quantiles import PROFILE
+
+    res = abkit.analyze(export.assignments, {"metrics": [{**P95, "q": 0.8}]}, events=export.events)
+    (r,) = res.results
+    assert [p.q for p in r.quantiles] == sorted({*PROFILE, 0.8})
+    for point in r.quantiles:
+        arms = _by_hand(export, point.q)
+        expected = quantile_test(arms["control"], arms["treatment"])
+        assert (point.effect, *point.ci, point.p_value) == pytest.approx(
+            (expected.effect, *expected.ci, expected.p_value), rel=1e-12
+        )
+    own = next(p for p in r.quantiles if p.q == 0.8)
+    assert (own.effect, own.ci) == (r.effect, r.ci)
+    assert "Quantile profile" in res.to_text() and "q 0.99:" in res.to_markdown()
+    res.save(tmp_path)
+    assert list((tmp_path / "plots").glob("quantiles_p95_latency_*.png"))

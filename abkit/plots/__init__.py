@@ -8,6 +8,7 @@ when a figure is drawn.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable
 from functools import partial
@@ -26,6 +27,7 @@ PLOT_KINDS = (
     "time_to_value",
     "novelty",
     "segments",
+    "quantiles",
 )
 
 
@@ -69,6 +71,14 @@ def plan(d: Result) -> list[tuple[str, str, Callable[[], Any]]]:
                     _slug("segments", m, v),
                     f"Effect by segment: {m}, {v}",
                     partial(f.segments, d, m, v),
+                )
+            )
+        if any(math.isfinite(p.relative_effect) for p in r.quantiles):
+            out.append(
+                (
+                    _slug("quantiles", m, v),
+                    f"Quantile profile: {m}, {v}",
+                    partial(f.quantiles, d, m, v),
                 )
             )
         if r.novelty and r.novelty.verdict != "not computable":
@@ -140,7 +150,8 @@ def draw(
             if (kind == "sequential" and r.sequential)
             or (kind == "novelty" and r.novelty)
             or (kind == "segments" and r.segments)
-            or (kind not in ("sequential", "novelty", "segments") and r.b2b)
+            or (kind == "quantiles" and r.quantiles)
+            or (kind not in ("sequential", "novelty", "segments", "quantiles") and r.b2b)
         ]
         if not candidates:
             raise ValueError(f"this result has nothing to draw as '{kind}'")

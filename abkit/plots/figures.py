@@ -21,7 +21,7 @@ from abkit.plots.style import (
     styled,
     variant_colours,
 )
-from abkit.report.format import interval, is_rate, num, period_name, pval
+from abkit.report.format import conf_label, interval, is_rate, num, period_name, pval
 
 if TYPE_CHECKING:
     from abkit.result import AnalysisResult as Result
@@ -471,5 +471,49 @@ def segments(d: Result, metric: str, variant: str | None = None) -> Any:
     axes[-1, 0].set_xlabel(f"effect, treatment − control{unit}")
     fig.suptitle(
         _title(d, f"{metric}, {r.variant}: effect by segment"), x=0.01, ha="left", fontsize=9
+    )
+    return fig
+
+
+@styled
+def quantiles(d: Result, metric: str, variant: str | None = None) -> Any:
+    """Where in the distribution the change lies: the relative difference of the arms'
+    quantiles at each level with its pointwise interval (log scale), the metric's own
+    level marked."""
+    r = _result(d, metric, variant)
+    points = [p for p in r.quantiles if math.isfinite(p.relative_effect)]
+    assert points, f"no quantile profile for metric '{metric}'"
+    x = _arr([p.q for p in points])
+    lift = 100 * _arr([p.relative_effect for p in points])
+    lo = 100 * _arr([p.relative_ci[0] for p in points])
+    hi = 100 * _arr([p.relative_ci[1] for p in points])
+    fig, ax = new_figure()
+    colour = _colours(d).get(r.variant, BETTER)
+    ax.errorbar(x, lift, yerr=[lift - lo, hi - lift], fmt="o-", color=colour, capsize=4)
+    ax.axhline(0, color="black", lw=0.8)
+    # the metric's own level is the point whose values the result reports
+    own = next(
+        (
+            p.q
+            for p in r.quantiles
+            if (p.control_value, p.treatment_value) == (r.control_value, r.treatment_value)
+        ),
+        None,
+    )
+    if own is not None:
+        ax.axvline(own, color=colour, ls=":", lw=1)
+    ax.set_xscale("logit")
+    ax.set_xticks(x, [f"{q:g}" for q in x])
+    ax.minorticks_off()
+    ax.set_xlabel("quantile level q (events)")
+    ax.set_ylabel("treatment / control − 1 (%)")
+    ax.set_title(
+        _title(
+            d,
+            f"{metric}, {r.variant}: quantiles of treatment vs control "
+            f"({conf_label(d.alpha)} pointwise)",
+        ),
+        loc="left",
+        fontsize=9,
     )
     return fig

@@ -273,6 +273,17 @@ def novelty_line(r: MetricResult) -> str | None:
     return f"the effect {n.verdict} from {path} ({trend}; {units})"
 
 
+def quantile_line(r: MetricResult) -> str | None:
+    """The quantile profile in one line, or None: 'q 0.5: +4.1 % [+1.0, +7.3]; …'."""
+    if not r.quantiles:
+        return None
+    parts = [
+        f"q {p.q:g}: {pct(p.relative_effect)} [{pct(p.relative_ci[0])}, {pct(p.relative_ci[1])}]"
+        for p in r.quantiles
+    ]
+    return "; ".join(parts)
+
+
 SEGMENT_HEADER = ("segment", "control n", "treatment n", "effect", "CI", "lift", "p", "p adj.")
 
 
@@ -343,6 +354,7 @@ def detail_sections(res: AnalysisResult) -> list[tuple[str, list[tuple[MetricRes
     sections = (
         ("CUPED regression adjustment (effects above are adjusted)", cuped_line),
         ("Novelty check (lift by time since assignment, log scale)", novelty_line),
+        ("Quantile profile (treatment / control − 1, pointwise intervals)", quantile_line),
         ("B2B cross-checks (accounts are the units of inference)", b2b_line),
     )
     out = []

@@ -50,6 +50,7 @@ from abkit.units.quantiles import (
     BinnedValues,
     below_query,
     histogram_query,
+    profile_levels,
     quantile_bins,
     split_sums,
 )
@@ -572,15 +573,17 @@ def _binned_values(
 ) -> dict[str, BinnedValues]:
     """The histogram route's second pass: once each arm's quantile bin is known from
     the histograms, per-arm sums of the units' counts up to it (one query per event
-    and part, all of the event's quantile metrics at once; parts add up)."""
+    and part, every quantile level of the event's metrics at once; parts add up)."""
     out = {}
     for event, histogram in zip(events, histograms, strict=True):
         on_event = [m for m in metrics if m.kind.value_event(m) == event]
-        thresholds = [quantile_bins(histogram, m, variants) for m in on_event]
+        levels = sorted({q for m in on_event for q in profile_levels(m)})
+        thresholds = [quantile_bins(histogram, q, variants) for q in levels]
         parts = collect_all([below_query(v, event, bins, thresholds) for v in valid_parts])
         sums = pl.concat(parts).group_by(VARIANT).agg(pl.all().sum())
-        for i, m in enumerate(on_event):
-            out[m.name] = BinnedValues(histogram, split_sums(sums, i))
+        by_level = {q: split_sums(sums, i) for i, q in enumerate(levels)}
+        for m in on_event:
+            out[m.name] = BinnedValues(histogram, {q: by_level[q] for q in profile_levels(m)})
     return out
 
 

@@ -36,26 +36,42 @@ KEY = "_bin"
 EVENTS = "events"
 
 
+# the levels of the quantile profile shown beside every quantile metric (and its own q)
+PROFILE = (0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
+
+
+def profile_levels(metric: MetricSpec) -> tuple[float, ...]:
+    """The quantile levels computed for a metric: :data:`PROFILE` and its own q."""
+    assert metric.q is not None
+    return tuple(sorted({*PROFILE, metric.q}))
+
+
+# per quantile level, per variant, the arm's estimate
+ArmQuantiles = dict[float, dict[str, QuantileEstimate]]
+
+
 def arm_quantiles(
     metric: MetricSpec, values: pl.DataFrame, units: pl.DataFrame, variants: tuple[str, ...]
-) -> tuple[dict[str, QuantileEstimate], list[str]]:
-    """Each arm's q-quantile of the metric's event values, clustered by unit, and notes.
+) -> tuple[ArmQuantiles, list[str]]:
+    """Each arm's quantiles (:func:`profile_levels`) of the metric's event values,
+    clustered by unit, and notes.
 
     ``values`` holds the valid events of the metric's event (UNIT, VALUE, null when
     the event carries none); ``units`` the assigned units (UNIT, VARIANT).  Events
     without a value are counted in a note, not dropped silently.
     """
-    assert metric.q is not None
     codes = units.select(UNIT, VARIANT).with_row_index(_CODE)
     rows = values.join(codes, on=UNIT, how="inner")
     missing = rows.filter(pl.col(VALUE).is_null()).height
     rows = rows.filter(pl.col(VALUE).is_not_null())
-    estimates = {}
-    for variant in variants:
-        arm = rows.filter(pl.col(VARIANT) == variant)
-        estimates[variant] = quantile_estimate(
-            arm.get_column(VALUE).to_numpy(), arm.get_column(_CODE).to_numpy(), metric.q
-        )
+    arms = {v: rows.filter(pl.col(VARIANT) == v) for v in variants}
+    estimates = {
+        q: {
+            v: quantile_estimate(arm[VALUE].to_numpy(), arm[_CODE].to_numpy(), q)
+            for v, arm in arms.items()
+        }
+        for q in profile_levels(metric)
+    }
     return estimates, [_design_note(metric, estimates), *_missing_note(metric, missing)]
 
 
@@ -67,9 +83,11 @@ def _missing_note(metric: MetricSpec, missing: int) -> list[str]:
     return [f"{missing:,} '{event}' event(s) carry no value and are left out of the quantile"]
 
 
-def _design_note(metric: MetricSpec, estimates: dict[str, QuantileEstimate]) -> str:
+def _design_note(metric: MetricSpec, profile: ArmQuantiles) -> str:
     """How many events and units each arm's quantile rests on, and how much the
     clustering widens its interval over treating the events as independent."""
+    assert metric.q is not None
+    estimates = profile[metric.q]
     arms = "; ".join(
         f"{variant}: {e.events:,} events from {e.units:,} units"
         + ("" if math.isnan(e.design_effect) else f", design effect {e.design_effect:.2f}")
@@ -107,16 +125,13 @@ def histogram_query(valid: nw.LazyFrame, event: str, bins: LogBins) -> nw.LazyFr
     )
 
 
-def quantile_bins(
-    histogram: pl.DataFrame, metric: MetricSpec, variants: tuple[str, ...]
-) -> dict[str, int]:
-    """Per arm, the bin holding the metric's quantile (arms without values: none)."""
-    assert metric.q is not None
+def quantile_bins(histogram: pl.DataFrame, q: float, variants: tuple[str, ...]) -> dict[str, int]:
+    """Per arm, the bin holding the q-quantile (arms without values: none)."""
     out = {}
     for variant in variants:
         keys, counts = _arm_histogram(histogram, variant)
         if counts.sum():
-            out[variant] = binned_quantile_key(keys, counts, metric.q)
+            out[variant] = binned_quantile_key(keys, counts, q)
     return out
 
 
@@ -159,37 +174,39 @@ def _per_arm(threshold: dict[str, int]) -> nw.Expr:
 @dataclass(frozen=True)
 class BinnedValues:
     """A quantile metric's histogram route: the arms' histograms (VARIANT, KEY,
-    EVENTS; KEY null for events without a value) and per-arm sums of the unit counts
-    at the arm's quantile bin (VARIANT, units, n_sum, n_sq, c_sum, c_sq, c_n)."""
+    EVENTS; KEY null for events without a value) and, per quantile level, per-arm sums
+    of the unit counts at the arm's quantile bin (VARIANT, units, n_sum, n_sq, c_sum,
+    c_sq, c_n)."""
 
     histogram: pl.DataFrame
-    sums: pl.DataFrame
+    sums: dict[float, pl.DataFrame]
 
 
 def binned_arm_quantiles(
     metric: MetricSpec, binned: BinnedValues, variants: tuple[str, ...], bins: LogBins
-) -> tuple[dict[str, QuantileEstimate], list[str]]:
+) -> tuple[ArmQuantiles, list[str]]:
     """:func:`arm_quantiles` by the histogram route."""
-    assert metric.q is not None
-    estimates = {}
-    for variant in variants:
-        keys, counts = _arm_histogram(binned.histogram, variant)
-        row = binned.sums.filter(pl.col(VARIANT) == variant)
-        below = None
-        if row.height:
-            r = row.row(0, named=True)
-            below = ArmSummary.from_sums(
-                r["units"], r["c_sum"], r["c_sq"], r["n_sum"], r["n_sq"], r["c_n"]
-            )
-        estimates[variant] = binned_quantile_estimate(
-            keys, counts, metric.q, bins, below if below is not None else _NO_UNITS
-        )
+    histograms = {v: _arm_histogram(binned.histogram, v) for v in variants}
+    estimates = {
+        q: {v: binned_quantile_estimate(*histograms[v], q, bins, _below(sums, v)) for v in variants}
+        for q, sums in binned.sums.items()
+    }
     missing = int(binned.histogram.filter(pl.col(KEY).is_null())[EVENTS].sum())
     route = (
         "quantile from a histogram of log-spaced bins on the engine ([quantiles] method = "
         f"'histogram'): within {bins.error:.3%} of the exact sample quantile"
     )
     return estimates, [_design_note(metric, estimates), route, *_missing_note(metric, missing)]
+
+
+def _below(sums: pl.DataFrame, variant: str) -> ArmSummary:
+    """One arm's per-unit moments of (cᵢ, nᵢ) from the summed query (an arm without
+    values has none: zero units)."""
+    row = sums.filter(pl.col(VARIANT) == variant)
+    if not row.height:
+        return ArmSummary(n=0, mean=math.nan, var=math.nan)
+    r = row.row(0, named=True)
+    return ArmSummary.from_sums(r["units"], r["c_sum"], r["c_sq"], r["n_sum"], r["n_sq"], r["c_n"])
 
 
 def split_sums(sums: pl.DataFrame, index: int) -> pl.DataFrame:
@@ -201,9 +218,6 @@ def split_sums(sums: pl.DataFrame, index: int) -> pl.DataFrame:
         "n_sq",
         *(pl.col(f"c{index}_{part}").alias(f"c_{part}") for part in ("sum", "sq", "n")),
     )
-
-
-_NO_UNITS = ArmSummary(n=0, mean=math.nan, var=math.nan)
 
 
 def _arm_histogram(histogram: pl.DataFrame, variant: str) -> tuple[np.ndarray, np.ndarray]:
