@@ -49,6 +49,7 @@ def test_every_registered_type_is_found_by_its_name():
         "nrr",
         "adoption",
         "quantile",
+        "active_days",
     }
     for name, kind in REGISTRY.items():
         assert isinstance(kind, MetricType) and kind.name == name and metric_type(name) is kind

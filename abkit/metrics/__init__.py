@@ -5,6 +5,7 @@ To add a type, write its module (a :class:`MetricType` subclass) and add it belo
 
 from __future__ import annotations
 
+from abkit.metrics.active_days import ActiveDays
 from abkit.metrics.adoption import Adoption
 from abkit.metrics.base import MetricType
 from abkit.metrics.mean import Mean
@@ -28,6 +29,7 @@ REGISTRY: dict[str, MetricType] = {
         NetRevenueRetention(),
         Adoption(),
         Quantile(),
+        ActiveDays(),
     )
 }
 

@@ -24,18 +24,7 @@ class Retention(Rate):
     name: ClassVar[str] = "retention"
 
     def check(self, where: str, metric: MetricSpec) -> None:
-        if (metric.day is None) == (metric.window is None):
-            raise ConfigError(
-                f"{where} is a retention metric: give exactly one of 'day = N' or "
-                "'window = [first_day, last_day]'."
-            )
-        if metric.window is not None and not 0 <= metric.window[0] <= metric.window[1]:
-            raise ConfigError(
-                f"key '{where}.window' must be two whole days [a, b] with 0 <= a <= b, "
-                f"got {list(metric.window)!r}."
-            )
-        if metric.day is not None and metric.day < 0:
-            raise ConfigError(f"key '{where}.day' must be 0 or more, got {metric.day}.")
+        check_day_window(where, metric, "a retention metric")
 
     def event_aggregates(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
         first, last = metric.retention_window
@@ -47,11 +36,34 @@ class Retention(Rate):
     def window_aggregates(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
         """Days with activity in the window: a day window after assignment has no
         counterpart before assignment or within a period, the habit of returning does."""
-        active = nw.col(EVENT).is_in(list(metric.events)) if metric.events else None
-        return [distinct_where(DAY, active).alias(value_column(metric))]
+        return [active_days(metric).alias(value_column(metric))]
 
     def pre_period_labels(self, metric: MetricSpec, days: int) -> list[str]:
         return [f"{metric.name}: active days in the {days} d before"]
 
     def maturity_day(self, metric: MetricSpec) -> int | None:
         return metric.retention_window[1]
+
+
+def check_day_window(where: str, metric: MetricSpec, what: str) -> None:
+    """Exactly one of ``day = N`` or ``window = [a, b]`` with 0 <= a <= b."""
+    if (metric.day is None) == (metric.window is None):
+        raise ConfigError(
+            f"{where} is {what}: give exactly one of 'day = N' or 'window = [first_day, last_day]'."
+        )
+    if metric.window is not None and not 0 <= metric.window[0] <= metric.window[1]:
+        raise ConfigError(
+            f"key '{where}.window' must be two whole days [a, b] with 0 <= a <= b, "
+            f"got {list(metric.window)!r}."
+        )
+    if metric.day is not None and metric.day < 0:
+        raise ConfigError(f"key '{where}.day' must be 0 or more, got {metric.day}.")
+
+
+def active_days(metric: MetricSpec, within: nw.Expr | None = None) -> nw.Expr:
+    """Distinct days with an event (of the metric's ``events``, if listed), on rows
+    where ``within`` holds."""
+    active = nw.col(EVENT).is_in(list(metric.events)) if metric.events else None
+    if within is not None:
+        active = within if active is None else within & active
+    return distinct_where(DAY, active)

@@ -185,7 +185,9 @@ def event_look_series(
             )
             grouped = matured.group_by(VARIANT, LOOK)
             ent = grouped.agg(pl.len().alias("len"))
-            deltas = grouped.agg(pl.col("x").sum().alias("sx"), pl.col("x").sum().alias("sxx"))
+            deltas = grouped.agg(
+                pl.col("x").sum().alias("sx"), (pl.col("x") * pl.col("x")).sum().alias("sxx")
+            )
             out[metric.name] = _series(_cumulate(deltas, ent, variants, looks), False, times)
             if covariates and metric.name in covariates:
                 entered = units.filter(pl.col(value_column(metric)).is_not_null()).with_columns(
