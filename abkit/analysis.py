@@ -24,6 +24,7 @@ from abkit.config import (
 )
 from abkit.decision import Decision, Outcome
 from abkit.errors import AbkitInputError
+from abkit.health import health_band
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
 from abkit.prepare import Prepared, prepare
@@ -261,6 +262,9 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                     novelty=novelty,
                     segments=breakdowns,
                     quantiles=profile,
+                    health=health_band(
+                        metric, spec.health, comp.control_value, comp.treatment_value
+                    ),
                     warnings=(*comp.warnings, *shared, *prepared.metric_notes.get(metric.name, [])),
                 )
             )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import tomllib
 import types
 from collections.abc import Callable, Mapping
@@ -181,6 +182,8 @@ class EventNames:
     share: str = "share"
     regenerate: str = "regenerate"
     error: str = "error"
+    # a new user's sign-up, logged under the id of the user who referred them
+    referral: str = "referral_signup"
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,30 @@ class QuantileSpec:
 
     method: QuantileMethod = "auto"
     relative_error: float = _key(0.001, lambda v: 1e-6 <= v <= 0.1, "be 1e-6 to 0.1")
+
+
+# retention bars of product practice for AI consumer products (D7 20 %, D30 10 %)
+DEFAULT_HEALTH_BARS = {"d7": 0.20, "d30": 0.10}
+
+
+@dataclass(frozen=True)
+class HealthSpec:
+    """Health bands shown beside retention estimates, never mixed with the tests:
+    ``bars`` maps a retention day ("d7") to the rate below which an arm is flagged as
+    below the usual bar (default {d7 = 0.20, d30 = 0.10}; {} turns the bands off).
+    A bar applies to every ``retention`` metric with that ``day``."""
+
+    bars: dict[str, float] | None = _key(
+        None,
+        lambda v: all(re.fullmatch(r"d\d+", k) and 0 < b < 1 for k, b in v.items()),
+        "map retention days such as d7 to rates between 0 and 1",
+    )
+
+    @property
+    def retention_bars(self) -> dict[int, float]:
+        """Retention day → bar."""
+        bars = DEFAULT_HEALTH_BARS if self.bars is None else self.bars
+        return {int(k[1:]): b for k, b in bars.items()}
 
 
 @dataclass(frozen=True)
@@ -266,6 +293,7 @@ class ExperimentSpec:
     novelty: NoveltySpec = _section("novelty", NoveltySpec)
     segments: SegmentSpec = _section("segments", SegmentSpec)
     quantiles: QuantileSpec = _section("quantiles", QuantileSpec)
+    health: HealthSpec = _section("health", HealthSpec)
     metrics: tuple[MetricSpec, ...] = field(default=(), metadata={"section": "metrics"})
 
     def covariates(self, metric: MetricSpec) -> tuple[str, ...]:
@@ -495,6 +523,7 @@ def parse_config(raw: Mapping[str, Any]) -> ExperimentSpec:
         novelty=NoveltySpec(**_read(NoveltySpec, "novelty", raw.get("novelty", {}))),
         segments=SegmentSpec(**_read(SegmentSpec, "segments", raw.get("segments", {}))),
         quantiles=QuantileSpec(**_read(QuantileSpec, "quantiles", raw.get("quantiles", {}))),
+        health=HealthSpec(**_read(HealthSpec, "health", raw.get("health", {}))),
         metrics=metrics,
     )
     return with_mode(spec, spec.mode)

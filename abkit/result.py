@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from abkit.decision import Decision
+from abkit.health import HealthBand
 from abkit.json_numbers import number, pair
 from abkit.segments import SegmentBreakdown
 from abkit.sequential import SequentialResult
@@ -197,6 +198,7 @@ class MetricResult:
     novelty: NoveltyResult | None = None
     segments: tuple[SegmentBreakdown, ...] = ()
     quantiles: tuple[QuantilePoint, ...] = ()  # a quantile metric's profile across q
+    health: HealthBand | None = None  # a retention bar of product practice (not a test)
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -224,6 +226,7 @@ class MetricResult:
             "novelty": _novelty_dict(self.novelty) if self.novelty else None,
             "segments": [b.to_dict() for b in self.segments],
             "quantiles": [p.to_dict() for p in self.quantiles],
+            "health": self.health.to_dict() if self.health else None,
             "warnings": list(self.warnings),
         }
 
@@ -259,6 +262,7 @@ class MetricResult:
             novelty=_novelty(d["novelty"]) if d.get("novelty") else None,
             segments=tuple(SegmentBreakdown.from_dict(b) for b in d.get("segments", [])),
             quantiles=tuple(QuantilePoint.from_dict(p) for p in d.get("quantiles", [])),
+            health=HealthBand.from_dict(d["health"]) if d.get("health") else None,
             warnings=tuple(d["warnings"]),
         )
 

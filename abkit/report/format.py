@@ -284,6 +284,21 @@ def quantile_line(r: MetricResult) -> str | None:
     return "; ".join(parts)
 
 
+def health_line(r: MetricResult) -> str | None:
+    """'D7 bar 20 %: control 18.2 % (below), treatment 21.0 %', or None."""
+    h = r.health
+    if h is None:
+        return None
+    arms = ", ".join(
+        f"{name} {pct(value).lstrip('+')}" + (" (below)" if below else "")
+        for name, value, below in (
+            ("control", h.control_value, h.control_below),
+            ("treatment", h.treatment_value, h.treatment_below),
+        )
+    )
+    return f"D{h.day} bar {h.bar * 100:g} %: {arms}"
+
+
 SEGMENT_HEADER = ("segment", "control n", "treatment n", "effect", "CI", "lift", "p", "p adj.")
 
 
@@ -354,7 +369,8 @@ def detail_sections(res: AnalysisResult) -> list[tuple[str, list[tuple[MetricRes
     sections = (
         ("CUPED regression adjustment (effects above are adjusted)", cuped_line),
         ("Novelty check (lift by time since assignment, log scale)", novelty_line),
-        ("Quantile profile (treatment / control − 1, pointwise intervals)", quantile_line),
+        ("Quantile profile (treatment / control − 1, pointwise)", quantile_line),
+        ("Health bands (usual retention bars of AI consumer products, not tests)", health_line),
         ("B2B cross-checks (accounts are the units of inference)", b2b_line),
     )
     out = []

@@ -123,7 +123,7 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
             )
     for title, entries in detail_sections(res):
         lines.append("")
-        lines.append(f"{title}:")
+        say(f"{title}:")
         for r, line in entries:
             say(f"{r.metric} / {r.variant}: {line}", "  ")
     for r in res.results:

@@ -1,0 +1,61 @@
+"""Health bands: product-practice bars beside the retention estimates.
+
+A bar such as "D7 retention under 20 % is below the usual bar for AI consumer
+products" says how an arm compares with common practice; it is not a test and never
+enters a decision.  Each retention metric with ``day = N`` gets the bar of
+``[health] bars`` for dN, if any.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from abkit.config import HealthSpec, MetricSpec
+from abkit.json_numbers import number
+from abkit.metrics.retention import Retention
+
+
+@dataclass(frozen=True)
+class HealthBand:
+    """An arm's retention against a bar: ``below`` is True for each arm under it."""
+
+    day: int
+    bar: float
+    control_value: float
+    treatment_value: float
+
+    @property
+    def control_below(self) -> bool:
+        return self.control_value < self.bar
+
+    @property
+    def treatment_below(self) -> bool:
+        return self.treatment_value < self.bar
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "day": self.day,
+            "bar": self.bar,
+            "control_value": self.control_value,
+            "treatment_value": self.treatment_value,
+            "control_below": self.control_below,
+            "treatment_below": self.treatment_below,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> HealthBand:
+        return cls(d["day"], d["bar"], number(d["control_value"]), number(d["treatment_value"]))
+
+
+def health_band(
+    metric: MetricSpec, settings: HealthSpec, control_value: float, treatment_value: float
+) -> HealthBand | None:
+    """The band of a day-N retention metric, or None (no bar for its day, another type,
+    or a window or event-restricted retention that the bars do not describe)."""
+    if not isinstance(metric.kind, Retention) or metric.day is None or metric.events:
+        return None
+    bar = settings.retention_bars.get(metric.day)
+    if bar is None:
+        return None
+    return HealthBand(metric.day, bar, control_value, treatment_value)
