@@ -92,6 +92,7 @@ def default_event_metrics(
     """The built-in B2C metric set, limited to what the export can support."""
     ev = spec.event_names
     metrics = [MetricSpec(name=f"d{d}_retention", type="retention", day=d) for d in (1, 7, 30)]
+    metrics.append(MetricSpec(name="active_days_7d", type="active_days", window=(0, 6)))
     skipped: list[str] = []
 
     def want(name: str, needs: list[str], make: MetricSpec) -> None:
@@ -123,6 +124,9 @@ def default_event_metrics(
             relative_margin=DEFAULT_GUARDRAIL_MARGIN,
         )
 
+    if ev.referral in present:  # optional: no note when the product has no referrals
+        # new users brought per user: the viral coefficient's per-unit form
+        metrics.append(MetricSpec(name="viral_coefficient", type="mean", column=ev.referral))
     for name, event in (("regenerate_rate", ev.regenerate), ("error_rate", ev.error)):
         want(name, [ev.output, event], guardrail(name, event))
     if has_value:

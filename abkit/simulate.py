@@ -14,7 +14,10 @@ The generative model, per unit i (all draws vectorised with numpy, seeded):
   regenerated with probability 0.12 and fails with probability 0.02; its value is a
   latency in milliseconds, log-normal(log 1200, 0.5) times the user's own scale
   exp(``latency_user_sd``·z_i), z_i ~ N(0, 1) (a slow device or long prompts: the
-  events of a user are correlated), times 1 + ``latency_lift`` in treated sessions.
+  events of a user are correlated), times 1 + ``latency_lift`` in treated sessions;
+* each share brings a new user with probability ``referral_rate``·(1 + ``referral_lift``
+  in treated sessions): a ``referral_signup`` event under the sharing user's id an hour
+  later (the viral coefficient counts them per user).
 
 With ``lift_half_life`` the share and depth lifts fade with time since assignment,
 halving every ``lift_half_life`` days (a novelty effect).
@@ -64,6 +67,8 @@ class SimulationSpec:
     lift_half_life: float | None = None
     latency_user_sd: float = 0.0
     latency_lift: float = 0.0
+    referral_rate: float = 0.0
+    referral_lift: float = 0.0
     seed: int = 0
 
 
@@ -83,7 +88,9 @@ def _validate(spec: SimulationSpec) -> None:
         raise AbkitInputError("--enrol-days cannot exceed --days.")
     if spec.latency_user_sd < 0:
         raise AbkitInputError("latency_user_sd must be 0 or more (a log-scale sd).")
-    for name in ("retention_lift", "share_lift", "depth_lift", "latency_lift"):
+    if not 0 <= spec.referral_rate * (1 + max(spec.referral_lift, 0.0)) <= 1:
+        raise AbkitInputError("referral_rate (times 1 + referral_lift) must lie in 0 … 1.")
+    for name in ("retention_lift", "share_lift", "depth_lift", "latency_lift", "referral_lift"):
         if getattr(spec, name) <= -1:
             raise AbkitInputError(f"{name} must be above -1 (a relative change).")
 
@@ -175,14 +182,21 @@ def simulate(spec: SimulationSpec | None = None, **overrides: Any) -> SimulatedE
     if spec.latency_user_sd:
         latency *= np.exp(spec.latency_user_sd * rng.standard_normal(n))[o_user]
     latency *= np.where(s_treated, 1.0 + spec.latency_lift, 1.0)[o_session]
+    referral_p = spec.referral_rate * np.where(s_treated, 1.0 + spec.referral_lift, 1.0)
+    referred = np.zeros(o_user.size, dtype=bool)
+    if spec.referral_rate:
+        referred[shared] = rng.random(int(shared.sum())) < referral_p[o_session][shared]
 
-    names = np.array(["session_start", "ai_output", "share", "regenerate", "error"])
+    names = np.array(
+        ["session_start", "ai_output", "share", "regenerate", "error", "referral_signup"]
+    )
     parts = [
         (s_user, s_time, 0, session_id, np.full(n_sessions, np.nan)),
         (o_user, o_time, 1, session_id[o_session], latency),
         (o_user[shared], o_time[shared] + 5, 2, session_id[o_session][shared], None),
         (o_user[regenerated], o_time[regenerated] + 8, 3, session_id[o_session][regenerated], None),
         (o_user[failed], o_time[failed] + 1, 4, session_id[o_session][failed], None),
+        (o_user[referred], o_time[referred] + 3_600, 5, session_id[o_session][referred], None),
     ]
     users = np.concatenate([p[0] for p in parts])
     times = np.concatenate([p[1] for p in parts])

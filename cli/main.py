@@ -321,6 +321,20 @@ def report(results: str, out_dir: str) -> None:
     show_default=True,
     help="Relative change of every output's latency in treatments.",
 )
+@click.option(
+    "--referral-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Probability that a share brings a new user (a referral_signup event).",
+)
+@click.option(
+    "--referral-lift",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Relative change of the referral probability in treatments.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--format",
@@ -346,6 +360,8 @@ def simulate(
     lift_half_life: float | None,
     latency_user_sd: float,
     latency_lift: float,
+    referral_rate: float,
+    referral_lift: float,
     seed: int,
     fmt: str,
 ) -> None:
@@ -368,6 +384,8 @@ def simulate(
         lift_half_life=lift_half_life,
         latency_user_sd=latency_user_sd,
         latency_lift=latency_lift,
+        referral_rate=referral_rate,
+        referral_lift=referral_lift,
         seed=seed,
     )
     export = run(spec)
