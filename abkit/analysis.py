@@ -276,22 +276,10 @@ def _quantile_profile(
 ) -> tuple[QuantilePoint, ...]:
     """The difference of the arms' quantiles at every level of the profile (pointwise
     intervals: a description of where in the distribution the change lies)."""
-    points = []
-    for q, arms in levels.items():
-        c = quantile_test(arms[control], arms[variant], alpha)
-        points.append(
-            QuantilePoint(
-                q,
-                c.control_value,
-                c.treatment_value,
-                c.effect,
-                c.ci,
-                c.relative_effect,
-                c.relative_ci,
-                c.p_value,
-            )
-        )
-    return tuple(points)
+    return tuple(
+        QuantilePoint(q, **quantile_test(arms[control], arms[variant], alpha).effect_fields())
+        for q, arms in levels.items()
+    )
 
 
 def _stray_arm_warnings(counts: dict[str, int]) -> list[str]:

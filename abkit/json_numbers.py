@@ -8,8 +8,10 @@ NaN with these helpers, so renderers see the same floats either way.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from abkit.stats.fixed_horizon import EFFECT_FIELDS, INTERVAL_FIELDS
 
 
 def number(value: Any) -> float:
@@ -20,3 +22,13 @@ def number(value: Any) -> float:
 def pair(values: Sequence[Any]) -> tuple[float, float]:
     """An interval (low, high), NaN for a null side."""
     return (number(values[0]), number(values[1]))
+
+
+def effect_fields(d: Mapping[str, Any]) -> dict[str, Any]:
+    """A comparison's effect fields (:data:`EFFECT_FIELDS`) read back from a dict."""
+    return {k: pair(d[k]) if k in INTERVAL_FIELDS else number(d[k]) for k in EFFECT_FIELDS}
+
+
+def effect_dict(record: Any) -> dict[str, Any]:
+    """A frozen record's fields as a dict, its intervals as lists (JSON)."""
+    return {**record.__dict__, **{k: list(getattr(record, k)) for k in INTERVAL_FIELDS}}

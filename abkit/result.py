@@ -19,7 +19,7 @@ import polars as pl
 
 from abkit.decision import Decision
 from abkit.health import HealthBand
-from abkit.json_numbers import number, pair
+from abkit.json_numbers import effect_dict, effect_fields, number, pair
 from abkit.segments import SegmentBreakdown
 from abkit.sequential import SequentialResult
 from abkit.stats.cuped import Adjustment
@@ -140,29 +140,11 @@ class QuantilePoint:
     p_value: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "q": self.q,
-            "control_value": self.control_value,
-            "treatment_value": self.treatment_value,
-            "effect": self.effect,
-            "ci": list(self.ci),
-            "relative_effect": self.relative_effect,
-            "relative_ci": list(self.relative_ci),
-            "p_value": self.p_value,
-        }
+        return effect_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> QuantilePoint:
-        return cls(
-            q=d["q"],
-            control_value=number(d["control_value"]),
-            treatment_value=number(d["treatment_value"]),
-            effect=number(d["effect"]),
-            ci=pair(d["ci"]),
-            relative_effect=number(d["relative_effect"]),
-            relative_ci=pair(d["relative_ci"]),
-            p_value=number(d["p_value"]),
-        )
+        return cls(q=d["q"], **effect_fields(d))
 
 
 @dataclass(frozen=True)

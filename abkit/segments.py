@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from abkit.config import B2BSpec, MetricSpec, SegmentSpec
-from abkit.json_numbers import number, pair
+from abkit.json_numbers import effect_dict, effect_fields, number
 from abkit.stats import adjust_pvalues
 from abkit.stats.arm import ArmSummary
 from abkit.stats.cluster import AccountArm
@@ -70,10 +70,7 @@ class SegmentBreakdown:
             "column": self.column,
             "method": self.method,
             "correction": self.correction,
-            "effects": [
-                {**e.__dict__, "ci": list(e.ci), "relative_ci": list(e.relative_ci)}
-                for e in self.effects
-            ],
+            "effects": [effect_dict(e) for e in self.effects],
             "heterogeneity": {
                 "method": h.method,
                 "q": h.q,
@@ -93,14 +90,8 @@ class SegmentBreakdown:
                 value=e["value"],
                 control_n=e["control_n"],
                 treatment_n=e["treatment_n"],
-                control_value=number(e["control_value"]),
-                treatment_value=number(e["treatment_value"]),
-                effect=number(e["effect"]),
-                ci=pair(e["ci"]),
-                relative_effect=number(e["relative_effect"]),
-                relative_ci=pair(e["relative_ci"]),
-                p_value=number(e["p_value"]),
                 p_value_adjusted=number(e["p_value_adjusted"]),
+                **effect_fields(e),
             )
             for e in d["effects"]
         )
@@ -232,14 +223,8 @@ def segment_breakdown(
             value=value,
             control_n=c_arm.n,
             treatment_n=t_arm.n,
-            control_value=comp.control_value,
-            treatment_value=comp.treatment_value,
-            effect=comp.effect,
-            ci=comp.ci,
-            relative_effect=comp.relative_effect,
-            relative_ci=comp.relative_ci,
-            p_value=comp.p_value,
             p_value_adjusted=p_adj,
+            **comp.effect_fields(),
         )
         for (value, c_arm, t_arm, comp), p_adj in zip(comps, adjusted, strict=True)
     )

@@ -22,6 +22,20 @@ TWO_PROPORTION_Z = "two-proportion z-test (pooled SE for p, unpooled Wald CI)"
 DELTA_RATIO = "delta-method z-test (ratio of sums)"
 
 
+# the effect fields that a comparison shares with the records built from one (a
+# segment's effect, a point of a quantile profile)
+EFFECT_FIELDS = (
+    "control_value",
+    "treatment_value",
+    "effect",
+    "ci",
+    "relative_effect",
+    "relative_ci",
+    "p_value",
+)
+INTERVAL_FIELDS = ("ci", "relative_ci")
+
+
 @dataclass(frozen=True)
 class Comparison:
     """Treatment vs control on one metric.
@@ -45,6 +59,10 @@ class Comparison:
     log_ratio_se: float
     relative_ci: tuple[float, float]
     warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    def effect_fields(self) -> dict[str, Any]:
+        """The values of :data:`EFFECT_FIELDS`, to build a record of this comparison."""
+        return {name: getattr(self, name) for name in EFFECT_FIELDS}
 
 
 def _reference(df: float) -> Any:
