@@ -243,14 +243,8 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                     variant=variant,
                     method=comp.method,
                     control_n=control.n,
-                    control_value=comp.control_value,
                     treatment_n=arms[variant].n,
-                    treatment_value=comp.treatment_value,
-                    effect=comp.effect,
-                    ci=comp.ci,
-                    relative_effect=comp.relative_effect,
-                    relative_ci=comp.relative_ci,
-                    p_value=comp.p_value,
+                    **comp.effect_fields(),
                     p_value_adjusted=p_adj,
                     significant=significant,
                     direction="increase" if metric.higher_is_better else "decrease",
@@ -277,7 +271,7 @@ def _quantile_profile(
     """The difference of the arms' quantiles at every level of the profile (pointwise
     intervals: a description of where in the distribution the change lies)."""
     return tuple(
-        QuantilePoint(q, **quantile_test(arms[control], arms[variant], alpha).effect_fields())
+        QuantilePoint(q=q, **quantile_test(arms[control], arms[variant], alpha).effect_fields())
         for q, arms in levels.items()
     )
 

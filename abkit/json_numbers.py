@@ -27,8 +27,3 @@ def pair(values: Sequence[Any]) -> tuple[float, float]:
 def effect_fields(d: Mapping[str, Any]) -> dict[str, Any]:
     """A comparison's effect fields (:data:`EFFECT_FIELDS`) read back from a dict."""
     return {k: pair(d[k]) if k in INTERVAL_FIELDS else number(d[k]) for k in EFFECT_FIELDS}
-
-
-def effect_dict(record: Any) -> dict[str, Any]:
-    """A frozen record's fields as a dict, its intervals as lists (JSON)."""
-    return {**record.__dict__, **{k: list(getattr(record, k)) for k in INTERVAL_FIELDS}}

@@ -19,10 +19,11 @@ import polars as pl
 
 from abkit.decision import Decision
 from abkit.health import HealthBand
-from abkit.json_numbers import effect_dict, effect_fields, number, pair
+from abkit.json_numbers import effect_fields, number, pair
 from abkit.segments import SegmentBreakdown
 from abkit.sequential import SequentialResult
 from abkit.stats.cuped import Adjustment
+from abkit.stats.fixed_horizon import EffectSummary
 from abkit.stats.novelty import NoveltyResult
 from abkit.stats.srm import SrmResult
 
@@ -126,21 +127,11 @@ def _novelty(d: dict[str, Any]) -> NoveltyResult:
 
 
 @dataclass(frozen=True)
-class QuantilePoint:
+class QuantilePoint(EffectSummary):
     """One level of a quantile metric's profile: the arms' q-quantiles and their
     difference with its (pointwise, unadjusted) interval and p-value."""
 
     q: float
-    control_value: float
-    treatment_value: float
-    effect: float
-    ci: tuple[float, float]
-    relative_effect: float
-    relative_ci: tuple[float, float]
-    p_value: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return effect_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> QuantilePoint:

@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from abkit.config import B2BSpec, MetricSpec, SegmentSpec
-from abkit.json_numbers import effect_dict, effect_fields, number
+from abkit.json_numbers import effect_fields, number
 from abkit.stats import adjust_pvalues
 from abkit.stats.arm import ArmSummary
 from abkit.stats.cluster import AccountArm
+from abkit.stats.fixed_horizon import EffectSummary
 from abkit.stats.heterogeneity import Heterogeneity, cochran_q
 from abkit.stats.randomization import randomization_test, segment_heterogeneity
 
@@ -39,17 +40,12 @@ MANY_SEGMENTS = 10
 
 
 @dataclass(frozen=True)
-class SegmentEffect:
+class SegmentEffect(EffectSummary):
+    """One segment's effect, with its p-value adjusted across the column's segments."""
+
     value: str
     control_n: int
     treatment_n: int
-    control_value: float
-    treatment_value: float
-    effect: float
-    ci: tuple[float, float]
-    relative_effect: float
-    relative_ci: tuple[float, float]
-    p_value: float
     p_value_adjusted: float
 
 
@@ -70,7 +66,7 @@ class SegmentBreakdown:
             "column": self.column,
             "method": self.method,
             "correction": self.correction,
-            "effects": [effect_dict(e) for e in self.effects],
+            "effects": [e.to_dict() for e in self.effects],
             "heterogeneity": {
                 "method": h.method,
                 "q": h.q,

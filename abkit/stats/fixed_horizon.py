@@ -9,7 +9,7 @@ p-value is ever shown without what made it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -22,17 +22,26 @@ TWO_PROPORTION_Z = "two-proportion z-test (pooled SE for p, unpooled Wald CI)"
 DELTA_RATIO = "delta-method z-test (ratio of sums)"
 
 
-# the effect fields that a comparison shares with the records built from one (a
-# segment's effect, a point of a quantile profile)
-EFFECT_FIELDS = (
-    "control_value",
-    "treatment_value",
-    "effect",
-    "ci",
-    "relative_effect",
-    "relative_ci",
-    "p_value",
-)
+@dataclass(frozen=True)
+class EffectSummary:
+    """What a record built from a :class:`Comparison` keeps of it (a segment's effect,
+    a point of a quantile profile): both values, the effect, the lift and their
+    intervals, and the p-value."""
+
+    control_value: float
+    treatment_value: float
+    effect: float
+    ci: tuple[float, float]
+    relative_effect: float
+    relative_ci: tuple[float, float]
+    p_value: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record's fields, intervals as lists (JSON)."""
+        return {**self.__dict__, "ci": list(self.ci), "relative_ci": list(self.relative_ci)}
+
+
+EFFECT_FIELDS = tuple(f.name for f in fields(EffectSummary))
 INTERVAL_FIELDS = ("ci", "relative_ci")
 
 
@@ -61,7 +70,7 @@ class Comparison:
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     def effect_fields(self) -> dict[str, Any]:
-        """The values of :data:`EFFECT_FIELDS`, to build a record of this comparison."""
+        """The values of :class:`EffectSummary`'s fields, to build a record of it."""
         return {name: getattr(self, name) for name in EFFECT_FIELDS}
 
 
