@@ -27,7 +27,7 @@ quantiles has se √(se²_C + se²_T) and a normal reference.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -105,20 +105,37 @@ def quantile_estimate(
     units) for the interval and ``se`` is NaN; for the binomial σ this is GrowthBook's
     rule N > z²·q/(1 − q) and N > z²·(1 − q)/q (about 380 events for q = 0.99).
     """
-    _check_level(q)
+    return quantile_estimates(values, units, (q,), clustered)[q]
+
+
+def quantile_estimates(
+    values: np.ndarray, units: np.ndarray, levels: Sequence[float], clustered: bool = True
+) -> dict[float, QuantileEstimate]:
+    """:func:`quantile_estimate` at several levels, sorting the values and coding the
+    units once."""
+    for q in levels:
+        _check_level(q)
     x = np.asarray(values, dtype=float)
     n = x.size
     if n == 0:
-        return _no_events(q, clustered)
+        return {q: _no_events(q, clustered) for q in levels}
     codes = np.unique(np.asarray(units), return_inverse=True)[1].ravel()
     k = int(codes.max()) + 1
     xs = np.sort(x, kind="stable")
-    estimate = sample_quantile(xs, q)
-    below = None
-    if clustered:
-        c = np.bincount(codes[x <= estimate], minlength=k).astype(float)
-        below = ArmSummary.from_values(c, np.bincount(codes, minlength=k).astype(float))
-    return _from_ranks(q, n, k, estimate, below, lambda rank: order_statistic(xs, rank))
+    per_unit = np.bincount(codes, minlength=k).astype(float)
+
+    def at_rank(rank: int) -> float:
+        return order_statistic(xs, rank)
+
+    out = {}
+    for q in levels:
+        estimate = sample_quantile(xs, q)
+        below = None
+        if clustered:
+            c = np.bincount(codes[x <= estimate], minlength=k).astype(float)
+            below = ArmSummary.from_values(c, per_unit)
+        out[q] = _from_ranks(q, n, k, estimate, below, at_rank)
+    return out
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from abkit.stats.quantile import (
     QuantileEstimate,
     binned_quantile_estimate,
     binned_quantile_key,
-    quantile_estimate,
+    quantile_estimates,
 )
 from abkit.units.references import EVENT, EXACT, VALUE, count_where
 
@@ -65,13 +65,12 @@ def arm_quantiles(
     missing = rows.filter(pl.col(VALUE).is_null()).height
     rows = rows.filter(pl.col(VALUE).is_not_null())
     arms = {v: rows.filter(pl.col(VARIANT) == v) for v in variants}
-    estimates = {
-        q: {
-            v: quantile_estimate(arm[VALUE].to_numpy(), arm[_CODE].to_numpy(), q)
-            for v, arm in arms.items()
-        }
-        for q in profile_levels(metric)
+    levels = profile_levels(metric)
+    by_arm = {
+        v: quantile_estimates(arm[VALUE].to_numpy(), arm[_CODE].to_numpy(), levels)
+        for v, arm in arms.items()
     }
+    estimates = {q: {v: by_arm[v][q] for v in variants} for q in levels}
     return estimates, [_design_note(metric, estimates), *_missing_note(metric, missing)]
 
 
