@@ -116,6 +116,16 @@ class InputSpec:
     arr_start: str = "arr_start"
     arr_end: str = "arr_end"
     seats: str = "seats"
+    # event columns of AI outputs that the built-in metrics read when present
+    latency: str = "latency_ms"
+    ttft: str = "ttft_ms"
+    input_tokens: str = "input_tokens"
+    output_tokens: str = "output_tokens"
+
+    def column_for(self, name: str) -> str:
+        """The events table's column that ``<event>.<name>`` reads (``value``: the
+        configured value column)."""
+        return self.value if name == "value" else name
 
 
 @dataclass(frozen=True)
@@ -184,6 +194,26 @@ class EventNames:
     error: str = "error"
     # a new user's sign-up, logged under the id of the user who referred them
     referral: str = "referral_signup"
+    # a grader's (LLM or human) score of one output, in the value column; sampled
+    judge: str = "judge_score"
+    thumbs_up: str = "thumbs_up"
+    thumbs_down: str = "thumbs_down"
+
+
+@dataclass(frozen=True)
+class CostSpec:
+    """Cost priced from token counts: with a price set, ``<event>.<column>`` (default
+    ``ai_output.cost``) reads input_tokens / 1000 · ``input_per_1k`` + output_tokens /
+    1000 · ``output_per_1k`` of each event (the ``[input]`` token columns; a price left
+    unset adds nothing).  Without prices ``<event>.cost`` reads a ``cost`` column."""
+
+    input_per_1k: float | None = _key(None, lambda v: v >= 0, "be a price of 0 or more")
+    output_per_1k: float | None = _key(None, lambda v: v >= 0, "be a price of 0 or more")
+    column: str = _key("cost", lambda v: bool(v) and "." not in v, "be a name without dots")
+
+    @property
+    def priced(self) -> bool:
+        return self.input_per_1k is not None or self.output_per_1k is not None
 
 
 @dataclass(frozen=True)
@@ -294,6 +324,7 @@ class ExperimentSpec:
     segments: SegmentSpec = _section("segments", SegmentSpec)
     quantiles: QuantileSpec = _section("quantiles", QuantileSpec)
     health: HealthSpec = _section("health", HealthSpec)
+    cost: CostSpec = _section("cost", CostSpec)
     metrics: tuple[MetricSpec, ...] = field(default=(), metadata={"section": "metrics"})
 
     def covariates(self, metric: MetricSpec) -> tuple[str, ...]:
@@ -489,8 +520,9 @@ def _experiment(table: Any) -> dict[str, Any]:
     return exp
 
 
+# field name → TOML section of the nested specs (and the metrics)
 _SECTIONS = {
-    f.metadata["section"]: f.name for f in fields(ExperimentSpec) if "section" in f.metadata
+    f.name: f.metadata["section"] for f in fields(ExperimentSpec) if "section" in f.metadata
 }
 
 
@@ -498,7 +530,7 @@ def parse_config(raw: Mapping[str, Any]) -> ExperimentSpec:
     """Validate a config mapping (as read from TOML) into an :class:`ExperimentSpec`."""
     if not isinstance(raw, dict):
         raise ConfigError("the configuration must be a mapping of sections.")
-    allowed = {"experiment", *_SECTIONS}
+    allowed = {"experiment", *_SECTIONS.values()}
     for key in raw:
         if key not in allowed:
             raise ConfigError(
@@ -513,19 +545,15 @@ def parse_config(raw: Mapping[str, Any]) -> ExperimentSpec:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"metric names must be unique; repeated: {', '.join(dupes)}.")
-    spec = ExperimentSpec(
-        **_experiment(raw.get("experiment", {})),
-        b2b=B2BSpec(**_read(B2BSpec, "b2b", raw.get("b2b", {}))),
-        input=InputSpec(**_read(InputSpec, "input", raw.get("input", {}))),
-        event_names=EventNames(**_read(EventNames, "events", raw.get("events", {}))),
-        sequential=_sequential(raw.get("sequential", {})),
-        cuped=CupedSpec(**_read(CupedSpec, "cuped", raw.get("cuped", {}))),
-        novelty=NoveltySpec(**_read(NoveltySpec, "novelty", raw.get("novelty", {}))),
-        segments=SegmentSpec(**_read(SegmentSpec, "segments", raw.get("segments", {}))),
-        quantiles=QuantileSpec(**_read(QuantileSpec, "quantiles", raw.get("quantiles", {}))),
-        health=HealthSpec(**_read(HealthSpec, "health", raw.get("health", {}))),
-        metrics=metrics,
-    )
+    hints = get_type_hints(ExperimentSpec)
+    nested: dict[str, Any] = {}
+    for name, section in _SECTIONS.items():
+        if section != "metrics":
+            cls, table = hints[name], raw.get(section, {})
+            nested[name] = (
+                _sequential(table) if cls is SequentialSpec else cls(**_read(cls, section, table))
+            )
+    spec = ExperimentSpec(**_experiment(raw.get("experiment", {})), **nested, metrics=metrics)
     return with_mode(spec, spec.mode)
 
 

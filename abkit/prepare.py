@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from abkit.config import ExperimentSpec, MetricSpec
+from abkit.defaults import ExportShape, default_event_metrics
 from abkit.errors import AbkitInputError
 from abkit.io.assignments import ACCOUNT, ASSIGNED_AT, VARIANT, clean_assignments
 from abkit.io.exclusions import Ledger
@@ -51,8 +52,6 @@ from abkit.units.segments import require_segments, segment_account_arms, segment
 from abkit.units.summary import summary_arms, summary_look_series
 from abkit.units.table import metric_columns, table_units
 
-DEFAULT_GUARDRAIL_MARGIN = 0.05
-
 
 @dataclass
 class Prepared:
@@ -84,54 +83,6 @@ class Prepared:
     segment_accounts: dict[str, dict[str, dict[str, dict[str, AccountArm]]]] = field(
         default_factory=dict
     )
-
-
-def default_event_metrics(
-    spec: ExperimentSpec, present: set[str], has_session: bool, has_value: bool
-) -> tuple[tuple[MetricSpec, ...], list[str]]:
-    """The built-in B2C metric set, limited to what the export can support."""
-    ev = spec.event_names
-    metrics = [MetricSpec(name=f"d{d}_retention", type="retention", day=d) for d in (1, 7, 30)]
-    metrics.append(MetricSpec(name="active_days_7d", type="active_days", window=(0, 6)))
-    skipped: list[str] = []
-
-    def want(name: str, needs: list[str], make: MetricSpec) -> None:
-        missing = [e for e in needs if e not in present]
-        if missing:
-            skipped.append(f"default metric '{name}' skipped: no '{missing[0]}' events")
-        else:
-            metrics.append(make)
-
-    want(
-        "share_rate",
-        [ev.output, ev.share],
-        MetricSpec(name="share_rate", type="ratio", numerator=ev.share, denominator=ev.output),
-    )
-    if has_session:
-        want("session_depth", [ev.output], MetricSpec(name="session_depth", type="session_depth"))
-    else:
-        skipped.append("default metric 'session_depth' skipped: no session id column")
-
-    def guardrail(name: str, numerator: str) -> MetricSpec:
-        """Per output, must not rise by more than the default relative margin."""
-        return MetricSpec(
-            name=name,
-            type="ratio",
-            numerator=numerator,
-            denominator=ev.output,
-            direction="decrease",
-            guardrail=True,
-            relative_margin=DEFAULT_GUARDRAIL_MARGIN,
-        )
-
-    if ev.referral in present:  # optional: no note when the product has no referrals
-        # new users brought per user: the viral coefficient's per-unit form
-        metrics.append(MetricSpec(name="viral_coefficient", type="mean", column=ev.referral))
-    for name, event in (("regenerate_rate", ev.regenerate), ("error_rate", ev.error)):
-        want(name, [ev.output, event], guardrail(name, event))
-    if has_value:
-        want("latency", [ev.output], guardrail("latency", f"{ev.output}.value"))
-    return tuple(metrics), skipped
 
 
 def _events_hint(columns: list[str], spec: ExperimentSpec) -> str:
@@ -250,9 +201,7 @@ def _prepare_events(
             .drop_nulls()
             .to_list()
         )
-        metrics, skipped = default_event_metrics(
-            spec, present, spec.input.session in cols, spec.input.value in cols
-        )
+        metrics, skipped = default_event_metrics(spec, ExportShape(present, cols))
         notes.extend(skipped)
     sequential = spec.sequential.method is not None
     built = event_units(
@@ -326,8 +275,8 @@ def _quantile_inputs(prepared: Prepared, built: EventUnits, spec: ExperimentSpec
     """Each arm's quantile of a quantile metric's event values; the arm summary keeps
     the assigned units and the quantile as its value."""
     for m in prepared.metrics:
-        event = m.kind.value_event(m)
-        if event is None:
+        reference = m.kind.value_reference(m)
+        if reference is None:
             continue
         if m.name in built.binned:
             bins = LogBins(spec.quantiles.relative_error)
@@ -335,7 +284,9 @@ def _quantile_inputs(prepared: Prepared, built: EventUnits, spec: ExperimentSpec
                 m, built.binned[m.name], prepared.variants, bins
             )
         else:
-            estimates, notes = arm_quantiles(m, built.values[event], built.units, prepared.variants)
+            estimates, notes = arm_quantiles(
+                m, built.values[reference], built.units, prepared.variants
+            )
         prepared.quantiles[m.name] = estimates
         assert m.q is not None
         prepared.arms[m.name] = {

@@ -11,10 +11,21 @@ The generative model, per unit i (all draws vectorised with numpy, seeded):
   (a unit-level log-normal spread); with ``bimodal``, 55 % of users are
   one-and-done (depth 1) and 15 % power users (depth 18 + Poisson(14));
 * each AI output is shared with probability s_i·(1 + L_share), s_i ~ Beta(0.8, 9),
-  regenerated with probability 0.12 and fails with probability 0.02; its value is a
-  latency in milliseconds, log-normal(log 1200, 0.5) times the user's own scale
+  regenerated with probability 0.12 and fails with probability 0.02; its
+  ``latency_ms`` is log-normal(log 1200, 0.5) times the user's own scale
   exp(``latency_user_sd``·z_i), z_i ~ N(0, 1) (a slow device or long prompts: the
   events of a user are correlated), times 1 + ``latency_lift`` in treated sessions;
+  its ``ttft_ms`` (time to first token) is that latency times 0.25·log-normal(0, 0.2);
+  its ``input_tokens`` are log-normal(log 600, 0.3) times a user scale
+  log-normal(0, 0.4) (prompt length varies by user) and its ``output_tokens``
+  log-normal(log 250, 0.5) times 1 + ``tokens_lift`` in treated sessions (rounded, at
+  least 1);
+* with ``judge_rate`` > 0, that share of outputs is graded by a judge: a
+  ``judge_score`` event ten minutes later whose value is 1 (pass) with probability
+  min(1, g_i·(1 + ``judge_lift`` in treated sessions)), g_i ~ Beta(6, 4) a user's
+  share of good outputs (some users ask harder questions), else 0;
+* with ``thumbs_rate`` > 0, the user rates that share of outputs a minute later:
+  ``thumbs_up`` with the same pass probability, else ``thumbs_down``;
 * each share brings a new user with probability ``referral_rate``·(1 + ``referral_lift``
   in treated sessions): a ``referral_signup`` event under the sharing user's id an hour
   later (the viral coefficient counts them per user).
@@ -35,7 +46,7 @@ propensities, so users of one account are correlated.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +80,26 @@ class SimulationSpec:
     latency_lift: float = 0.0
     referral_rate: float = 0.0
     referral_lift: float = 0.0
+    tokens_lift: float = 0.0
+    judge_rate: float = 0.0
+    thumbs_rate: float = 0.0
+    judge_lift: float = 0.0
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class _Part:
+    """Events of one name: users, times (seconds from the start), the name's code,
+    sessions and, per column, the events' values (absent columns: null)."""
+
+    users: np.ndarray
+    times: np.ndarray
+    code: int
+    sessions: np.ndarray
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def values(self, name: str) -> np.ndarray:
+        return self.columns.get(name, np.full(self.users.size, np.nan))
 
 
 @dataclass
@@ -90,7 +120,11 @@ def _validate(spec: SimulationSpec) -> None:
         raise AbkitInputError("latency_user_sd must be 0 or more (a log-scale sd).")
     if not 0 <= spec.referral_rate * (1 + max(spec.referral_lift, 0.0)) <= 1:
         raise AbkitInputError("referral_rate (times 1 + referral_lift) must lie in 0 … 1.")
-    for name in ("retention_lift", "share_lift", "depth_lift", "latency_lift", "referral_lift"):
+    for name in ("judge_rate", "thumbs_rate"):
+        if not 0 <= getattr(spec, name) <= 1:
+            raise AbkitInputError(f"{name} must lie in 0 … 1 (a share of the outputs).")
+    lifts = ("retention", "share", "depth", "latency", "referral", "tokens", "judge")
+    for name in (f"{lift}_lift" for lift in lifts):
         if getattr(spec, name) <= -1:
             raise AbkitInputError(f"{name} must be above -1 (a relative change).")
 
@@ -187,25 +221,75 @@ def simulate(spec: SimulationSpec | None = None, **overrides: Any) -> SimulatedE
     if spec.referral_rate:
         referred[shared] = rng.random(int(shared.sum())) < referral_p[o_session][shared]
 
+    # drawn after everything above, so that the other columns do not depend on them
+    o_treated = s_treated[o_session]
+    output_columns = {
+        "latency_ms": latency,
+        "ttft_ms": latency * 0.25 * rng.lognormal(0.0, 0.2, o_user.size),
+        "input_tokens": np.maximum(
+            1,
+            np.round(
+                rng.lognormal(np.log(600.0), 0.3, o_user.size) * rng.lognormal(0, 0.4, n)[o_user]
+            ),
+        ),
+        "output_tokens": np.maximum(
+            1,
+            np.round(
+                rng.lognormal(np.log(250.0), 0.5, o_user.size)
+                * np.where(o_treated, 1.0 + spec.tokens_lift, 1.0)
+            ),
+        ),
+    }
+    good = rng.beta(6.0, 4.0, n)[o_user] * np.where(o_treated, 1.0 + spec.judge_lift, 1.0)
+    judged = rng.random(o_user.size) < spec.judge_rate
+    passed = rng.random(o_user.size) < np.minimum(1.0, good)
+    rated = rng.random(o_user.size) < spec.thumbs_rate
+    thumbs_up = rng.random(o_user.size) < np.minimum(1.0, good)
+
     names = np.array(
-        ["session_start", "ai_output", "share", "regenerate", "error", "referral_signup"]
+        [
+            "session_start",
+            "ai_output",
+            "share",
+            "regenerate",
+            "error",
+            "referral_signup",
+            "judge_score",
+            "thumbs_up",
+            "thumbs_down",
+        ]
     )
+
+    def after_output(mask: np.ndarray, seconds: float, code: int) -> _Part:
+        return _Part(o_user[mask], o_time[mask] + seconds, code, session_id[o_session][mask])
+
     parts = [
-        (s_user, s_time, 0, session_id, np.full(n_sessions, np.nan)),
-        (o_user, o_time, 1, session_id[o_session], latency),
-        (o_user[shared], o_time[shared] + 5, 2, session_id[o_session][shared], None),
-        (o_user[regenerated], o_time[regenerated] + 8, 3, session_id[o_session][regenerated], None),
-        (o_user[failed], o_time[failed] + 1, 4, session_id[o_session][failed], None),
-        (o_user[referred], o_time[referred] + 3_600, 5, session_id[o_session][referred], None),
+        _Part(s_user, s_time, 0, session_id),
+        _Part(o_user, o_time, 1, session_id[o_session], output_columns),
+        after_output(shared, 5, 2),
+        after_output(regenerated, 8, 3),
+        after_output(failed, 1, 4),
+        after_output(referred, 3_600, 5),
+        _Part(
+            o_user[judged],
+            o_time[judged] + 600,
+            6,
+            session_id[o_session][judged],
+            {"value": passed[judged].astype(float)},
+        ),
+        after_output(rated & thumbs_up, 60, 7),
+        after_output(rated & ~thumbs_up, 60, 8),
     ]
-    users = np.concatenate([p[0] for p in parts])
-    times = np.concatenate([p[1] for p in parts])
-    codes = np.concatenate([np.full(p[0].size, p[2]) for p in parts])
-    sessions = np.concatenate([p[3] for p in parts])
-    values = np.concatenate(
-        [p[4] if p[4] is not None else np.full(p[0].size, np.nan) for p in parts]
-    )
+    users = np.concatenate([p.users for p in parts])
+    times = np.concatenate([p.times for p in parts])
+    codes = np.concatenate([np.full(p.users.size, p.code) for p in parts])
+    sessions = np.concatenate([p.sessions for p in parts])
     order = np.lexsort((codes, times))
+
+    def column(name: str) -> pl.Series:
+        values = np.concatenate([p.values(name) for p in parts])[order]
+        return pl.Series(values).fill_nan(None)
+
     start_us = int(START.timestamp() * 1_000_000)
     to_ts = lambda seconds: pl.Series(  # noqa: E731
         (start_us + np.round(seconds * 1_000_000)).astype(np.int64)
@@ -216,7 +300,11 @@ def simulate(spec: SimulationSpec | None = None, **overrides: Any) -> SimulatedE
             "timestamp": to_ts(times[order]),
             "event": names[codes[order]],
             "session_id": sessions[order],
-            "value": pl.Series(values[order]).fill_nan(None),
+            "value": column("value"),
+            "latency_ms": column("latency_ms"),
+            "ttft_ms": column("ttft_ms"),
+            "input_tokens": column("input_tokens").cast(pl.Int64),
+            "output_tokens": column("output_tokens").cast(pl.Int64),
         }
     )
     variant_names = np.array(spec.variants)

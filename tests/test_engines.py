@@ -21,6 +21,7 @@ import abkit
 from abkit.errors import AbkitInputError
 from abkit.simulate import simulate
 from abkit.stats.quantile import LogBins
+from abkit.units.events import value_out_of_range
 from tests.conftest import EXAMPLE
 from tests.engines import assert_same_numbers, required, to_duckdb, to_sqlframe
 
@@ -36,11 +37,11 @@ METRICS = [
     {
         "name": "latency",
         "type": "ratio",
-        "numerator": "ai_output.value",
+        "numerator": "ai_output.latency_ms",
         "denominator": "ai_output",
     },
     {"name": "errors", "type": "proportion", "column": "error"},
-    {"name": "p95", "type": "quantile", "column": "ai_output.value", "q": 0.95},
+    {"name": "p95", "type": "quantile", "column": "ai_output.latency_ms", "q": 0.95},
 ]
 
 
@@ -213,9 +214,12 @@ def test_the_cli_reads_a_csv_export_with_duckdb_and_gives_the_polars_numbers(tmp
     sim = simulate(users=600, days=10, enrol_days=4, seed=13)
     sim.assignments.write_csv(tmp_path / "a.csv")
     sim.events.write_csv(tmp_path / "e.csv")
+    # the default p95 latency by one route on both engines (auto: exact on Polars only)
+    (tmp_path / "c.toml").write_text('[quantiles]\nmethod = "histogram"\n')
     runs = {}
     for engine in ("polars", "duckdb"):
         args = [str(tmp_path / "a.csv"), str(tmp_path / "e.csv"), "-f", "json"]
+        args += ["-c", str(tmp_path / "c.toml")]
         out = CliRunner().invoke(cli, ["analyze", *args, "--engine", engine])
         assert out.exit_code == 0, out.output
         runs[engine] = json.loads(out.stdout)
@@ -267,13 +271,13 @@ def test_days_and_epoch_from_clock_fields_match_python_across_centuries(duckdb_c
 def test_values_that_cannot_be_summed_exactly_are_excluded_and_counted(on_duckdb):
     sim = simulate(users=300, days=6, enrol_days=2, seed=14)
     bad = sim.events.filter(pl.col("event") == "ai_output").head(3)
-    bad = bad.with_columns(pl.Series("value", [float("nan"), float("inf"), 3e20]))
+    bad = bad.with_columns(pl.Series("latency_ms", [float("nan"), float("inf"), 3e20]))
     events = pl.concat([sim.events, bad])
     config = {"metrics": [METRICS[6]]}
     reference, other = _both(on_duckdb, sim.assignments, events, config)
     assert_same_numbers(reference, other)
     rows = {e["reason"]: e["rows"] for e in reference["exclusions"]}
-    assert rows["event value NaN, infinite or beyond ±1e20 (not summable)"] == 3
+    assert rows[value_out_of_range("latency_ms")] == 3
 
 
 def test_a_sqlframe_connection_outside_utc_is_refused(duckdb_connection):
@@ -298,7 +302,7 @@ def test_quantiles_take_the_histogram_route_on_engines_and_either_route_agrees(o
     gives the same numbers on both, and the binned quantile is within the bins' stated
     relative error of the exact one."""
     sim = simulate(users=1500, days=8, enrol_days=3, seed=9, latency_user_sd=0.5)
-    metric = {"name": "p95", "type": "quantile", "column": "ai_output.value", "q": 0.95}
+    metric = {"name": "p95", "type": "quantile", "column": "ai_output.latency_ms", "q": 0.95}
 
     def run(events: Any, method: str) -> abkit.AnalysisResult:
         config = {"metrics": [metric], "quantiles": {"method": method}}

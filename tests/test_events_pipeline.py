@@ -11,6 +11,7 @@ import pytest
 import abkit
 from abkit.errors import AbkitInputError
 from abkit.simulate import simulate
+from abkit.units.events import DUPLICATE_EVENT
 
 ASSIGN = pl.DataFrame(
     {
@@ -109,7 +110,7 @@ def test_every_row_is_used_or_excluded_with_a_reason(result):
         "unit assigned to more than one variant (all its rows excluded)": 2,
     }
     assert _reasons(result, "events") == {
-        "duplicate event (same unit, time, name, session and value)": 1,
+        DUPLICATE_EVENT: 1,
         "event before assignment (ignored for outcomes)": 1,
         "event of a unit excluded from the assignments": 1,
         "event of a unit that is not in the assignments": 1,
@@ -331,4 +332,4 @@ def test_one_unreadable_timestamp_among_readable_ones_is_excluded_not_fatal():
     assert rows["event with unparseable timestamp"] == 1
     assert result["rows"]["events"]["used"] == events.height - rows.get(
         "event before assignment (ignored for outcomes)", 0
-    ) - rows.get("duplicate event (same unit, time, name, session and value)", 0)
+    ) - rows.get(DUPLICATE_EVENT, 0)

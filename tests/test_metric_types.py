@@ -50,6 +50,7 @@ def test_every_registered_type_is_found_by_its_name():
         "adoption",
         "quantile",
         "active_days",
+        "event_mean",
     }
     for name, kind in REGISTRY.items():
         assert isinstance(kind, MetricType) and kind.name == name and metric_type(name) is kind

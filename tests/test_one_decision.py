@@ -47,7 +47,7 @@ def _quantiles() -> AnalysisResult:
     from abkit.simulate import simulate
 
     e = simulate(users=3_000, days=8, enrol_days=3, seed=5, latency_user_sd=0.6, latency_lift=0.3)
-    latency = {"type": "quantile", "column": "ai_output.value", "direction": "decrease"}
+    latency = {"type": "quantile", "column": "ai_output.latency_ms", "direction": "decrease"}
     metrics = [
         {"name": "p95_latency", "q": 0.95, **latency},
         {"name": "p50_latency", "q": 0.5, "guardrail": True, "relative_margin": 0.5, **latency},

@@ -22,14 +22,14 @@ from tests.conftest import write_cli_files
 P95 = {
     "name": "p95_latency",
     "type": "quantile",
-    "column": "ai_output.value",
+    "column": "ai_output.latency_ms",
     "q": 0.95,
     "direction": "decrease",
 }
 P50_GUARD = {
     "name": "p50_latency",
     "type": "quantile",
-    "column": "ai_output.value",
+    "column": "ai_output.latency_ms",
     "q": 0.5,
     "direction": "decrease",
     "guardrail": True,
@@ -51,7 +51,7 @@ def _by_hand(export, q):
     )
     return {
         v: quantile_estimate(
-            rows.filter(pl.col("variant") == v)["value"].to_numpy(),
+            rows.filter(pl.col("variant") == v)["latency_ms"].to_numpy(),
             rows.filter(pl.col("variant") == v)["user_id"].to_numpy(),
             q,
         )
@@ -66,7 +66,7 @@ def test_quantiles_and_standard_errors_equal_an_independent_computation(export):
         export.assignments, on="user_id"
     )
     for variant, value in (("control", r.control_value), ("treatment", r.treatment_value)):
-        x = rows.filter(pl.col("variant") == variant)["value"].to_numpy()
+        x = rows.filter(pl.col("variant") == variant)["latency_ms"].to_numpy()
         assert value == np.quantile(x, 0.95, method="inverted_cdf")
     arms = _by_hand(export, 0.95)
     se = math.hypot(arms["control"].se, arms["treatment"].se)
@@ -96,12 +96,14 @@ def test_events_without_a_value_are_counted_in_a_note(export):
     events = export.events.with_columns(
         pl.when((pl.col("event") == "ai_output") & (pl.int_range(pl.len()) % 50 == 0))
         .then(None)
-        .otherwise(pl.col("value"))
-        .alias("value")
+        .otherwise(pl.col("latency_ms"))
+        .alias("latency_ms")
     )
-    missing = events.filter((pl.col("event") == "ai_output") & pl.col("value").is_null()).height
+    missing = events.filter(
+        (pl.col("event") == "ai_output") & pl.col("latency_ms").is_null()
+    ).height
     res = abkit.analyze(export.assignments, {"metrics": [P95]}, events=events)
-    assert f"{missing:,} 'ai_output' event(s) carry no value" in " ".join(
+    assert f"{missing:,} 'ai_output' event(s) have no latency_ms" in " ".join(
         res.metric_notes["p95_latency"]
     )
 
@@ -111,7 +113,7 @@ def test_events_without_a_value_are_counted_in_a_note(export):
     [
         ({"q": None}, "needs the key 'q'"),
         ({"q": 1.0}, "quantile level between 0 and 1"),
-        ({"column": "ai_output"}, "column = '<event>.value'"),
+        ({"column": "ai_output"}, "column = '<event>.<column>'"),
         ({"cap": {"quantile": 0.99}}, "cannot be capped"),
     ],
 )
@@ -152,7 +154,7 @@ def test_cli_analyze_and_power_read_a_quantile_metric(export, tmp_path):
     from abkit_cli.main import cli
 
     toml = (
-        '[[metrics]]\nname = "p95_latency"\ntype = "quantile"\ncolumn = "ai_output.value"\n'
+        '[[metrics]]\nname = "p95_latency"\ntype = "quantile"\ncolumn = "ai_output.latency_ms"\n'
         'q = 0.95\ndirection = "decrease"\n'
     )
     args = write_cli_files(tmp_path, export, toml)

@@ -259,7 +259,7 @@ def test_identical_input_gives_byte_identical_json_with_float_values():
             {
                 "name": "latency",
                 "type": "ratio",
-                "numerator": "ai_output.value",
+                "numerator": "ai_output.latency_ms",
                 "denominator": "ai_output",
             }
         ],

@@ -8,6 +8,7 @@ from __future__ import annotations
 from abkit.metrics.active_days import ActiveDays
 from abkit.metrics.adoption import Adoption
 from abkit.metrics.base import MetricType
+from abkit.metrics.event_mean import EventMean
 from abkit.metrics.mean import Mean
 from abkit.metrics.nrr import NetRevenueRetention
 from abkit.metrics.proportion import Proportion
@@ -30,6 +31,7 @@ REGISTRY: dict[str, MetricType] = {
         Adoption(),
         Quantile(),
         ActiveDays(),
+        EventMean(),
     )
 }
 

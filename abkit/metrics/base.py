@@ -21,7 +21,13 @@ from abkit.options import Direction
 from abkit.stats import ArmSummary, Comparison
 from abkit.stats.cuped import Term
 from abkit.units.columns import component_columns, denominator_column, value_column
-from abkit.units.references import referenced_event, unit_aggregate
+from abkit.units.references import (
+    PLUS,
+    event_column,
+    referenced_events,
+    sum_problem,
+    unit_aggregate,
+)
 
 if TYPE_CHECKING:
     from abkit.config import MetricSpec
@@ -54,7 +60,7 @@ class MetricType:
     # reported with a breakdown by adopter segments and as a share of licensed seats
     adoption_breakdown: ClassVar[bool] = False
     # a statistic of the events' values (a quantile), not a mean of per-unit values: the
-    # units stage collects the values of :meth:`value_event` per arm
+    # units stage collects the values of :meth:`value_reference` per arm
     per_event: ClassVar[bool] = False
 
     # --- configuration ------------------------------------------------------------------
@@ -64,6 +70,10 @@ class MetricType:
         for key in self.required_keys:
             if getattr(metric, key) is None:
                 raise ConfigError(f"{where} is of type '{self.name}' and needs the key '{key}'.")
+        for ref in self.references(metric, ""):
+            problem = sum_problem(ref)
+            if problem:
+                raise ConfigError(f"{where}: {problem}; e.g. 'thumbs_up + thumbs_down'.")
 
     # --- units stage --------------------------------------------------------------------
 
@@ -104,8 +114,8 @@ class MetricType:
 
     def referenced_events(self, metric: MetricSpec, output_event: str) -> set[str]:
         """Event names the metric reads (a missing one is reported)."""
-        names = {referenced_event(r) for r in self.references(metric, output_event)}
-        return {n for n in names if n} | set(metric.events or ())
+        refs = self.references(metric, output_event)
+        return {name for r in refs for name in referenced_events(r)} | set(metric.events or ())
 
     def unit_table_columns(self, metric: MetricSpec) -> tuple[str, ...]:
         """The columns the metric reads from a unit-level table."""
@@ -120,8 +130,9 @@ class MetricType:
         once that day has fully elapsed (retention windows); None otherwise."""
         return None
 
-    def value_event(self, metric: MetricSpec) -> str | None:
-        """The event whose values :attr:`per_event` types collect, one per event."""
+    def value_reference(self, metric: MetricSpec) -> str | None:
+        """The event column (``<event>.<column>``) whose values :attr:`per_event` types
+        collect, one per event."""
         return None
 
     def session_histogram_event(self, metric: MetricSpec, output_event: str) -> str | None:
@@ -157,6 +168,18 @@ class MetricType:
         if self.account_level or self.survival or self.from_accounts_table or self.per_event:
             return None
         return (0, 1) if self.is_ratio else (0,)
+
+
+def check_event_column(where: str, metric: MetricSpec, what: str) -> None:
+    """``column`` must name an event column, ``<event>.<column>``."""
+    assert metric.column is not None
+    read = event_column(metric.column)
+    if read is None or not all(read) or PLUS in metric.column:
+        raise ConfigError(
+            f"{where} is {what}: give column = '<event>.<column>' (e.g. "
+            f"'ai_output.latency_ms', or 'judge_score.value' for the value column), "
+            f"got '{metric.column}'."
+        )
 
 
 def sums_arm(row: Mapping[str, object], label: str) -> ArmSummary:

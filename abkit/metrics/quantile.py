@@ -2,8 +2,8 @@
 difference between arms tested with a variance clustered by unit
 (:mod:`abkit.stats.quantile`; Deng, Knoblich & Lu 2018).
 
-Configured as ``{ type = "quantile", column = "ai_output.value", q = 0.95 }``: the
-values of the named event's value column, every event one observation, each unit a
+Configured as ``{ type = "quantile", column = "ai_output.latency_ms", q = 0.95 }``: the
+values of one column of the named event, every event one observation, each unit a
 cluster of its events.  Per unit the units stage keeps the number of values (so a
 unit without any still counts as assigned); the events' values themselves are
 collected per arm for the quantile.
@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 import narwhals as nw
 
-from abkit.errors import ConfigError
-from abkit.metrics.base import MetricType
+from abkit.metrics.base import MetricType, check_event_column
 from abkit.units.columns import value_column
-from abkit.units.references import EVENT, VALUE, VALUE_SUFFIX, count_where
+from abkit.units.references import WITH_VALUE, unit_aggregate
 
 if TYPE_CHECKING:
     from abkit.config import MetricSpec
@@ -31,17 +30,12 @@ class Quantile(MetricType):
 
     def check(self, where: str, metric: MetricSpec) -> None:
         super().check(where, metric)
-        assert metric.column is not None
-        if not metric.column.endswith(VALUE_SUFFIX) or metric.column == VALUE_SUFFIX:
-            raise ConfigError(
-                f"{where} is a quantile of event values: give column = '<event>.value' "
-                f"(e.g. 'ai_output.value'), got '{metric.column}'."
-            )
+        check_event_column(where, metric, "a quantile of event values")
 
-    def value_event(self, metric: MetricSpec) -> str:
-        """The event whose values the quantile is taken over."""
+    def value_reference(self, metric: MetricSpec) -> str:
+        """The event column whose values the quantile is taken over."""
         assert metric.column is not None
-        return metric.column.removesuffix(VALUE_SUFFIX)
+        return metric.column
 
     def references(self, metric: MetricSpec, output_event: str) -> tuple[str, ...]:
         assert metric.column is not None
@@ -49,5 +43,5 @@ class Quantile(MetricType):
 
     def event_aggregates(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
         """Per unit: how many values it contributes (its cluster size)."""
-        has_value = (nw.col(EVENT) == self.value_event(metric)) & ~nw.col(VALUE).is_null()
-        return [count_where(has_value).alias(value_column(metric))]
+        counted = unit_aggregate(WITH_VALUE + self.value_reference(metric))
+        return [counted.alias(value_column(metric))]

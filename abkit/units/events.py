@@ -12,7 +12,9 @@ exactly (:func:`abkit.units.engine.partitions`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -49,6 +51,7 @@ from abkit.units.quantiles import (
     KEY,
     BinnedValues,
     below_query,
+    event_values,
     histogram_query,
     profile_levels,
     quantile_bins,
@@ -62,17 +65,17 @@ from abkit.units.references import (
     SESSION,
     TS,
     VALUE,
+    columns_read,
     count_where,
     needs_session,
-    needs_value,
+    slot,
 )
 
 DEPTH = "depth"
 _DAY_US = 86_400_000_000
 _TS_RAW, _BLANK, _EXCLUDED = "_ts_raw", "_blank", "_excluded"
 _LAST_ACTIVE = "_last_active_day"
-VALUE_OUT_OF_RANGE = "event value NaN, infinite or beyond ±1e20 (not summable)"
-DUPLICATE_EVENT = "duplicate event (same unit, time, name, session and value)"
+DUPLICATE_EVENT = "duplicate event (same unit, time, name, session and values)"
 
 EVENT_BEFORE_ASSIGNMENT = "event before assignment (ignored for outcomes)"
 PRE_PERIOD_EVENT = "event in the CUPED pre-period before assignment (used only for covariates)"
@@ -91,7 +94,7 @@ class EventUnits:
     notes: list[str] = field(default_factory=list)
     looks: dict[str, LookSeries] = field(default_factory=dict)
     periods: pl.DataFrame | None = None  # novelty: UNIT, PERIOD, the metrics' aggregates
-    # quantiles, exact route: event name → its valid events' UNIT and VALUE (or null)
+    # quantiles, exact route: event column → its valid events' UNIT and VALUE (or null)
     values: dict[str, pl.DataFrame] = field(default_factory=dict)
     # quantiles, histogram route: metric name → its arms' histograms and unit sums
     binned: dict[str, BinnedValues] = field(default_factory=dict)
@@ -147,16 +150,81 @@ def derive_assignments(events: Table, spec: ExperimentSpec) -> Table:
     return Table(derived, f"assignments derived from {events.label}")
 
 
-def _needs(metrics: tuple[MetricSpec, ...], output_event: str) -> tuple[bool, bool]:
+def value_out_of_range(column: str) -> str:
+    """The exclusion reason of an event whose ``column`` cannot be summed."""
+    return f"event {column} NaN, infinite or beyond ±1e20 (not summable)"
+
+
+def _needs(metrics: tuple[MetricSpec, ...], output_event: str) -> tuple[bool, list[str]]:
+    """Whether the metrics read session ids, and which event columns they read."""
     refs = [r for m in metrics for r in m.kind.references(m, output_event)]
-    return any(map(needs_session, refs)), any(map(needs_value, refs))
+    columns = sorted({c for r in refs for c in columns_read(r)})
+    return any(map(needs_session, refs)), columns
+
+
+def _column_sources(
+    events: Table, spec: ExperimentSpec, columns: list[str], metrics: tuple[MetricSpec, ...]
+) -> dict[str, nw.Expr]:
+    """Per event column the metrics read, the expression that gives it: the column of
+    that name (``value``: the ``[input] value`` column), or the cost priced from the
+    token columns by ``[cost]``.  A missing or non-numeric column is refused, naming
+    the metric that reads it."""
+    schema = events.data.collect_schema()
+    out = {}
+    for column in columns:
+        readers = [
+            m.name
+            for m in metrics
+            if any(column in columns_read(r) for r in m.kind.references(m, spec.event_names.output))
+        ]
+        what = f"numeric event column read by metric '{readers[0]}'"
+        priced = spec.cost.priced and column == spec.cost.column
+        prices = _token_prices(spec) if priced else {}
+        sources = tuple(prices) if priced else (spec.input.column_for(column),)
+        for source in sources:
+            events.require(source, what=what)
+            if not schema[source].is_numeric():
+                raise AbkitInputError(
+                    f"the event column '{source}' must be numeric, found type "
+                    f"{schema[source]} (it is read by metric '{readers[0]}').",
+                    source=events.label,
+                    column=source,
+                )
+        if priced and column in schema:
+            raise AbkitInputError(
+                f"the events table has a column '{column}' and [cost] prices tokens into a "
+                f"column of the same name; set [cost] column to another name, or drop the "
+                "prices to read the table's own costs.",
+                source=events.label,
+                column=column,
+            )
+        out[column] = _priced(prices) if priced else nw.col(sources[0]).cast(nw.Float64)
+    return out
+
+
+def _token_prices(spec: ExperimentSpec) -> dict[str, float]:
+    """Token column → price per 1,000 tokens, for the prices ``[cost]`` sets."""
+    cost, inp = spec.cost, spec.input
+    prices = {inp.input_tokens: cost.input_per_1k, inp.output_tokens: cost.output_per_1k}
+    return {column: price for column, price in prices.items() if price is not None}
+
+
+def _priced(prices: dict[str, float]) -> nw.Expr:
+    """An event's cost: Σ tokens / 1000 · price over the priced token columns."""
+    terms = [nw.col(column).cast(nw.Float64) * (price / 1000) for column, price in prices.items()]
+    return functools.reduce(operator.add, terms)
 
 
 def _event_columns(
-    events: Table, spec: ExperimentSpec, need_session: bool, need_value: bool, unit_as_text: bool
+    events: Table,
+    spec: ExperimentSpec,
+    need_session: bool,
+    values: dict[str, nw.Expr],
+    unit_as_text: bool,
 ) -> nw.LazyFrame:
     """The events reduced to abkit's columns: UNIT, the raw and the parsed timestamp,
-    EVENT, [SESSION], [VALUE]; on Polars also the row number and a blank-line flag."""
+    EVENT, [SESSION], one slot per event column read; on Polars also the row number
+    and a blank-line flag."""
     inp = spec.input
     frame = event_timestamps(events, inp.timestamp, TS)
     unit = nw.col(spec.unit)
@@ -168,8 +236,7 @@ def _event_columns(
     ]
     if need_session:
         cols.append(nw.col(inp.session).alias(SESSION))
-    if need_value:
-        cols.append(nw.col(inp.value).cast(nw.Float64).alias(VALUE))
+    cols += [expr.alias(slot(column)) for column, expr in values.items()]
     if events.on_polars:
         native = nw.to_native(frame).with_row_index(ROW)
         native = native.with_columns(blank_row(events.columns).alias(_BLANK))
@@ -199,8 +266,8 @@ class _Queries:
     key: list[str]  # columns that make an event; exact repeats are dropped
     aggregates: list[nw.Expr]  # the metrics' per-unit aggregates
     depth_events: list[str]  # events whose per-session counts are kept (session depth)
-    value_events: list[str]  # events whose values are returned one per event (quantiles)
-    histogram_events: list[str]  # events whose values are binned per arm (quantiles)
+    value_refs: list[str]  # event columns whose values come back one per event (quantiles)
+    histogram_refs: list[str]  # event columns whose values are binned per arm (quantiles)
     bins: LogBins
     sessions: bool  # the events carry a session id (valid events without one are counted)
     rows: list[str] | None  # the valid events' columns to return (daily looks), or None
@@ -246,10 +313,8 @@ class _Queries:
             .agg(nw.len().alias("sessions"))
             for event in self.depth_events
         ]
-        queries += [
-            valid.filter(nw.col(EVENT) == event).select(UNIT, VALUE) for event in self.value_events
-        ]
-        queries += [histogram_query(valid, event, self.bins) for event in self.histogram_events]
+        queries += [event_values(valid, ref).select(UNIT, VALUE) for ref in self.value_refs]
+        queries += [histogram_query(valid, ref, self.bins) for ref in self.histogram_refs]
         if self.rows is not None:
             queries.append(valid.select(self.rows))
         if self.pre_aggregates:
@@ -267,8 +332,8 @@ class _Queries:
             pre = PrePeriod(rest.pop(), first.item())
         rows = rest.pop() if self.rows is not None else None
         depth = len(self.depth_events)
-        values = rest[depth : depth + len(self.value_events)]
-        binned = rest[depth + len(self.value_events) :]
+        values = rest[depth : depth + len(self.value_refs)]
+        binned = rest[depth + len(self.value_refs) :]
         if not self.sessions:
             daily = daily.with_columns(pl.lit(0, pl.Int64).alias("nulls"))
         return _Pass(
@@ -315,8 +380,8 @@ class _Pass:
     daily: pl.DataFrame  # date, n, end, nulls (valid events without a session)
     active: pl.DataFrame  # VARIANT, DAY, active
     histograms: list[pl.DataFrame]  # per session-depth metric: VARIANT, DEPTH, sessions
-    values: list[pl.DataFrame]  # per value event (quantiles): UNIT, VALUE
-    histograms_of_values: list[pl.DataFrame]  # per binned event: VARIANT, KEY, EVENTS
+    values: list[pl.DataFrame]  # per value reference (quantiles): UNIT, VALUE
+    histograms_of_values: list[pl.DataFrame]  # per binned reference: VARIANT, KEY, EVENTS
     rows: pl.DataFrame | None  # the valid events' slim columns (daily looks)
     pre: PrePeriod | None = None  # the CUPED pre-period aggregates, when asked for
     periods: pl.DataFrame | None = None  # UNIT, PERIOD, aggregates (novelty), when asked for
@@ -393,25 +458,18 @@ def event_units(
     events.require(inp.timestamp, what="event timestamp")
     events.require(inp.event, what="event name")
     output_event = spec.event_names.output
-    need_session, need_value = _needs(metrics, output_event)
+    need_session, columns = _needs(metrics, output_event)
     if need_session:
         events.require(inp.session, what="session id (needed by session metrics)")
-    if need_value:
-        events.require(inp.value, what="numeric event value (needed by '.value' references)")
+    sources = _column_sources(events, spec, columns, metrics)
     schema = events.data.collect_schema()
-    if need_value and not schema[inp.value].is_numeric():
-        raise AbkitInputError(
-            f"the event value column must be numeric, found type {schema[inp.value]}.",
-            source=events.label,
-            column=inp.value,
-        )
     require_utc(events.data, events.label)
     units = assignments.units
     unit_as_text = nw.from_native(units.head(0)).schema[UNIT] != schema[spec.unit]
     if unit_as_text:
         units = units.with_columns(pl.col(UNIT).cast(pl.String))
     like = events.data
-    frame = _event_columns(events, spec, need_session, need_value, unit_as_text).join(
+    frame = _event_columns(events, spec, need_session, sources, unit_as_text).join(
         _assigned(assignments, like, unit_as_text), on=UNIT, how="left"
     )
     rules = [(nw.col(_BLANK), BLANK_LINE)] if events.on_polars else []
@@ -431,9 +489,9 @@ def event_units(
     else:  # within pre_days before assignment: kept for the covariates (rule below)
         back = days_between(TS, ASSIGNED_AT, like)
         rules.append((before & (back >= pre_days), EVENT_BEFORE_ASSIGNMENT))
-    if need_value:  # value sums are exact fixed-point sums (references.EXACT)
-        value = nw.col(VALUE)
-        rules.append((value.is_nan() | (value.abs() >= 1e20), VALUE_OUT_OF_RANGE))
+    for column in columns:  # value sums are exact fixed-point sums (references.EXACT)
+        value = nw.col(slot(column))
+        rules.append((value.is_nan() | (value.abs() >= 1e20), value_out_of_range(column)))
     configured_end = configured_export_end(spec)
     if configured_end is not None:
         rules.append(
@@ -442,26 +500,26 @@ def event_units(
     if pre_days is not None:  # last, so that the checks above apply to these events too
         rules.append((before, PRE_PERIOD_EVENT))
     frame = frame.with_columns(first_reason(rules, nw).alias(REASON))
-    key = [UNIT, TS, EVENT, *([SESSION] if need_session else []), *([VALUE] if need_value else [])]
+    slots = [slot(c) for c in columns]
+    key = [UNIT, TS, EVENT, *([SESSION] if need_session else []), *slots]
     depth_events = {
         m.name: e for m in metrics if (e := m.kind.session_histogram_event(m, output_event))
     }
-    quantiles = [m for m in metrics if m.kind.value_event(m) is not None]
+    quantiles = [m for m in metrics if m.kind.value_reference(m) is not None]
     method = spec.quantiles.method
     if method == "auto":
         method = "exact" if events.on_polars else "histogram"
     bins = LogBins(spec.quantiles.relative_error)
-    value_events = list(dict.fromkeys(str(m.kind.value_event(m)) for m in quantiles))
-    histogram_events = value_events if method == "histogram" else []
-    value_events = value_events if method == "exact" else []
-    slim = [UNIT, VARIANT, DAY, EVENT, TS, *([SESSION] if need_session else [])]
-    slim += [VALUE] if need_value else []
+    value_refs = list(dict.fromkeys(str(m.kind.value_reference(m)) for m in quantiles))
+    histogram_refs = value_refs if method == "histogram" else []
+    value_refs = value_refs if method == "exact" else []
+    slim = [UNIT, VARIANT, DAY, EVENT, TS, *([SESSION] if need_session else []), *slots]
     query = _Queries(
         key=key,
         aggregates=[e for m in metrics for e in m.kind.event_aggregates(m, output_event)],
         depth_events=list(depth_events.values()),
-        value_events=value_events,
-        histogram_events=histogram_events,
+        value_refs=value_refs,
+        histogram_refs=histogram_refs,
         bins=bins,
         sessions=need_session,
         rows=slim if with_looks else None,
@@ -491,7 +549,7 @@ def event_units(
         binned = _binned_values(
             [query.valid(part) for part in frames],
             result.histograms_of_values,
-            histogram_events,
+            histogram_refs,
             quantiles,
             bins,
             assignments.variants,
@@ -524,7 +582,7 @@ def event_units(
         units=table,
         export_end=export_end,
         periods=result.periods,
-        values=dict(zip(value_events, result.values, strict=True)),
+        values=dict(zip(value_refs, result.values, strict=True)),
         binned=binned,
     )
     if result.pre is not None and pre_days is not None:
@@ -566,20 +624,20 @@ def event_units(
 def _binned_values(
     valid_parts: list[nw.LazyFrame],
     histograms: list[pl.DataFrame],
-    events: list[str],
+    references: list[str],
     metrics: list[MetricSpec],
     bins: LogBins,
     variants: tuple[str, ...],
 ) -> dict[str, BinnedValues]:
     """The histogram route's second pass: once each arm's quantile bin is known from
     the histograms, per-arm sums of the units' counts up to it (one query per event
-    and part, every quantile level of the event's metrics at once; parts add up)."""
+    column and part, every quantile level of its metrics at once; parts add up)."""
     out = {}
-    for event, histogram in zip(events, histograms, strict=True):
-        on_event = [m for m in metrics if m.kind.value_event(m) == event]
+    for ref, histogram in zip(references, histograms, strict=True):
+        on_event = [m for m in metrics if m.kind.value_reference(m) == ref]
         levels = sorted({q for m in on_event for q in profile_levels(m)})
         thresholds = [quantile_bins(histogram, q, variants) for q in levels]
-        parts = collect_all([below_query(v, event, bins, thresholds) for v in valid_parts])
+        parts = collect_all([below_query(v, ref, bins, thresholds) for v in valid_parts])
         sums = pl.concat(parts).group_by(VARIANT).agg(pl.all().sum())
         by_level = {q: split_sums(sums, i) for i, q in enumerate(levels)}
         for m in on_event:

@@ -29,7 +29,7 @@ from abkit.stats.quantile import (
     binned_quantile_key,
     quantile_estimates,
 )
-from abkit.units.references import EVENT, EXACT, VALUE, count_where
+from abkit.units.references import EVENT, EXACT, VALUE, count_where, event_column, slot
 
 _CODE = "_unit_code"
 KEY = "_bin"
@@ -78,8 +78,9 @@ def _missing_note(metric: MetricSpec, missing: int) -> list[str]:
     """Events of the metric's event without a value are counted, not dropped silently."""
     if not missing:
         return []
-    event = metric.kind.value_event(metric)
-    return [f"{missing:,} '{event}' event(s) carry no value and are left out of the quantile"]
+    read = event_column(str(metric.column))
+    assert read is not None
+    return [f"{missing:,} '{read[0]}' event(s) have no {read[1]} and are left out of the quantile"]
 
 
 def _design_note(metric: MetricSpec, profile: ArmQuantiles) -> str:
@@ -114,10 +115,19 @@ def bin_key(bins: LogBins) -> nw.Expr:
     return nw.when(size < bins.TINY).then(nw.lit(0.0)).otherwise(signed).cast(nw.Int64)
 
 
-def histogram_query(valid: nw.LazyFrame, event: str, bins: LogBins) -> nw.LazyFrame:
-    """Per arm and bin, the event's valid events (bin null: events without a value)."""
+def event_values(valid: nw.LazyFrame, reference: str) -> nw.LazyFrame:
+    """The valid events of a column reference's event, its values as VALUE (null when
+    the event carries none)."""
+    read = event_column(reference)
+    assert read is not None
+    event, column = read
+    return valid.filter(nw.col(EVENT) == event).with_columns(nw.col(slot(column)).alias(VALUE))
+
+
+def histogram_query(valid: nw.LazyFrame, reference: str, bins: LogBins) -> nw.LazyFrame:
+    """Per arm and bin, the reference's events (bin null: events without a value)."""
     return (
-        valid.filter(nw.col(EVENT) == event)
+        event_values(valid, reference)
         .with_columns(bin_key(bins).alias(KEY))
         .group_by(VARIANT, KEY)
         .agg(nw.len().cast(nw.Int64).alias(EVENTS))
@@ -135,13 +145,15 @@ def quantile_bins(histogram: pl.DataFrame, q: float, variants: tuple[str, ...]) 
 
 
 def below_query(
-    valid: nw.LazyFrame, event: str, bins: LogBins, thresholds: list[dict[str, int]]
+    valid: nw.LazyFrame, reference: str, bins: LogBins, thresholds: list[dict[str, int]]
 ) -> nw.LazyFrame:
     """Per arm: units with values, Σnᵢ, Σnᵢ² and, for each metric's per-arm quantile
     bin, Σcᵢ, Σcᵢ², Σcᵢnᵢ (cᵢ: the unit's events in bins up to it).  Squares are
     summed in fixed point so that the result does not depend on the order of addition."""
-    rows = valid.filter((nw.col(EVENT) == event) & ~nw.col(VALUE).is_null()).with_columns(
-        bin_key(bins).alias(KEY)
+    rows = (
+        event_values(valid, reference)
+        .filter(~nw.col(VALUE).is_null())
+        .with_columns(bin_key(bins).alias(KEY))
     )
     counts = [
         count_where(nw.col(KEY) <= _per_arm(threshold)).alias(f"c{i}")

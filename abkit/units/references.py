@@ -1,10 +1,17 @@
 """The reference language of metric columns on event-level input.
 
 A metric names per-unit quantities by reference: an event name counts that event,
-``<event>.value`` sums the value column over that event, ``sessions`` counts distinct
-sessions and ``active_days`` counts days with any event.  Each reference is one
-per-unit aggregate (fixed horizon) and one per-(unit, look) increment (daily looks).
-The annotated event rows carry the columns named below.
+``<event>.<column>`` sums a numeric column of the events table over that event
+(``<event>.value``: the ``[input] value`` column; ``<event>.cost``: the cost priced by
+``[cost]`` when it is set), ``sessions`` counts distinct sessions and ``active_days``
+counts days with any event, ``active`` is 1 for a unit with any event (an active
+user); ``a + b`` adds references of events or event columns
+(thumbs up + thumbs down: the rated outputs).  Each reference is one per-unit
+aggregate (fixed horizon) and one per-(unit, look) increment (daily looks).  The
+annotated event rows carry the columns named below, one ``_v:<column>`` per column read.
+
+A reference with a dot reads a column: the part after its last dot names it, so an
+event whose name contains a dot can be counted only through a column of its own.
 
 The per-unit aggregates are Narwhals expressions that every engine runs (Polars,
 DuckDB, PySpark, SQLFrame): a filtered aggregate is written as a conditional
@@ -15,6 +22,9 @@ Int64 (DuckDB sums integers to a 128-bit decimal) and value sums to Float64.
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import narwhals as nw
 import polars as pl
 
@@ -23,7 +33,7 @@ from abkit.io.assignments import UNIT
 TS = "_ts"
 EVENT = "_event"
 SESSION = "_session"
-VALUE = "_value"
+VALUE = "_value"  # the values of one event column, once taken out of the event rows
 DAY = "_day"
 LOOK = "_look"
 PERIOD = "_period"  # whole periods since assignment (novelty)
@@ -34,23 +44,59 @@ EXACT = nw.Decimal(38, 18)
 
 SESSIONS = "sessions"
 ACTIVE_DAYS = "active_days"
-VALUE_SUFFIX = ".value"
+ACTIVE = "active"
+_ONCE = (SESSIONS, ACTIVE_DAYS, ACTIVE)  # per unit, not summed over its events
+COLUMN_MARK = "."
+PLUS = "+"
 IN_SESSION = "@in_session:"  # events of one name that carry a session id (session depth)
+WITH_VALUE = "@with_value:"  # an event's rows with a value in a column (means per event)
+SLOT = "_v:"
 
 
-def referenced_event(ref: str) -> str | None:
-    """The event name a reference reads, or None for sessions / active days."""
-    if ref in (SESSIONS, ACTIVE_DAYS):
+def terms(ref: str) -> list[str]:
+    """The references a sum ``a + b`` adds (a single reference: itself)."""
+    return [t.strip() for t in ref.split(PLUS)] if PLUS in ref else [ref]
+
+
+def event_column(term: str) -> tuple[str, str] | None:
+    """(event, column) of a column reference ``<event>.<column>``, else None."""
+    event, mark, column = term.removeprefix(WITH_VALUE).rpartition(COLUMN_MARK)
+    return (event, column) if mark and not term.startswith(IN_SESSION) else None
+
+
+def slot(column: str) -> str:
+    """The annotated events' column that carries the events table's ``column``."""
+    return SLOT + column
+
+
+def referenced_events(ref: str) -> set[str]:
+    """The event names a reference reads (none for sessions / active days)."""
+    out = set()
+    for term in terms(ref):
+        if term in _ONCE:
+            continue
+        read = event_column(term)
+        out.add(read[0] if read else term.removeprefix(IN_SESSION))
+    return out
+
+
+def columns_read(ref: str) -> set[str]:
+    """The event columns a reference reads (``value`` for ``<event>.value``)."""
+    return {read[1] for term in terms(ref) if (read := event_column(term))}
+
+
+def sum_problem(ref: str) -> str | None:
+    """Why a sum ``a + b`` cannot be a reference (None: it can): its terms must be
+    events or event columns, which add up event by event."""
+    if PLUS not in ref:
         return None
-    return ref.removeprefix(IN_SESSION).removesuffix(VALUE_SUFFIX)
+    if any(not t or t in _ONCE for t in terms(ref)):
+        return f"'{ref}' adds references that are not events or event columns"
+    return None
 
 
 def needs_session(ref: str) -> bool:
     return ref == SESSIONS or ref.startswith(IN_SESSION)
-
-
-def needs_value(ref: str) -> bool:
-    return ref.endswith(VALUE_SUFFIX)
 
 
 def count_where(condition: nw.Expr) -> nw.Expr:
@@ -75,31 +121,41 @@ def distinct_where(column: str, condition: nw.Expr | None = None) -> nw.Expr:
 
 def unit_aggregate(ref: str) -> nw.Expr:
     """The per-unit aggregate a reference names, over a unit's valid events."""
-    if ref == SESSIONS:
+    return functools.reduce(operator.add, [_term_aggregate(term) for term in terms(ref)])
+
+
+def _term_aggregate(term: str) -> nw.Expr:
+    if term == SESSIONS:
         return distinct_where(SESSION)
-    if ref == ACTIVE_DAYS:
+    if term == ACTIVE_DAYS:
         return distinct_where(DAY)
-    if ref.startswith(IN_SESSION):
-        event = ref.removeprefix(IN_SESSION)
+    if term == ACTIVE:
+        return any_where(~nw.col(EVENT).is_null()).cast(nw.Int64)  # valid events have names
+    if term.startswith(IN_SESSION):
+        event = term.removeprefix(IN_SESSION)
         return count_where((nw.col(EVENT) == event) & ~nw.col(SESSION).is_null())
-    if ref.endswith(VALUE_SUFFIX):
-        event = ref.removesuffix(VALUE_SUFFIX)
-        value = nw.when(nw.col(EVENT) == event).then(nw.col(VALUE)).otherwise(0.0)
-        return value.cast(EXACT).sum().cast(nw.Float64)
-    return count_where(nw.col(EVENT) == ref)
+    read = event_column(term)
+    if read is None:
+        return count_where(nw.col(EVENT) == term)
+    event, column = read
+    values = nw.col(slot(column))
+    if term.startswith(WITH_VALUE):
+        return count_where((nw.col(EVENT) == event) & ~values.is_null())
+    # null values (an event without the column's value) add nothing
+    value = nw.when((nw.col(EVENT) == event) & ~values.is_null()).then(values).otherwise(0.0)
+    return value.cast(EXACT).sum().cast(nw.Float64)
 
 
 def counted_once(ref: str) -> bool:
-    """Sessions and active days count once per unit, at the first look that sees them;
-    every other reference is a sum over the unit's events."""
-    return ref in (SESSIONS, ACTIVE_DAYS)
+    """Sessions, active days and being active count once per unit, at the first look
+    that sees them; every other reference is a sum over the unit's events."""
+    return ref in _ONCE
 
 
 def first_seen(valid: pl.LazyFrame, ref: str) -> pl.LazyFrame:
     """(unit, look, amount) for a reference counted once (:func:`counted_once`): how
-    many of the unit's sessions or active days the look sees for the first time."""
-    column = SESSION if ref == SESSIONS else DAY
-    first = (
-        valid.filter(pl.col(column).is_not_null()).group_by(UNIT, column).agg(pl.col(LOOK).min())
-    )
-    return first.group_by(UNIT, LOOK).agg(pl.len().alias("amount"))
+    many of the unit's sessions or active days (or whether the unit itself) the look
+    sees for the first time."""
+    keys = {SESSIONS: [UNIT, SESSION], ACTIVE_DAYS: [UNIT, DAY], ACTIVE: [UNIT]}[ref]
+    first = valid.filter(pl.all_horizontal(pl.col(keys).is_not_null())).group_by(keys)
+    return first.agg(pl.col(LOOK).min()).group_by(UNIT, LOOK).agg(pl.len().alias("amount"))
