@@ -241,6 +241,22 @@ def report(results: str, out_dir: str) -> None:
     click.echo(f"wrote {written['report']} and {len(written['plots'])} plot(s)", err=True)
 
 
+def _simulation_options(
+    *options: tuple[str, Any, str],
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Numeric options of the simulation model (default 0: the effect or feature is
+    off), passed on to :class:`abkit.simulate.SimulationSpec` under their own names."""
+
+    def apply(command: Callable[..., None]) -> Callable[..., None]:
+        for flag, kind, text in reversed(options):
+            command = click.option(flag, type=kind, default=0.0, show_default=True, help=text)(
+                command
+            )
+        return command
+
+    return apply
+
+
 @cli.command()
 @click.argument("outdir", type=click.Path(file_okay=False))
 @click.option("--mode", type=click.Choice(choices(Mode)), default="b2c", show_default=True)
@@ -272,26 +288,38 @@ def report(results: str, out_dir: str) -> None:
     show_default=True,
     help="Comma-separated variant names, control first.",
 )
-@click.option(
-    "--retention-lift",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Relative change of the daily return probability in treatments.",
-)
-@click.option(
-    "--share-lift",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Relative change of the per-output share probability in treatments.",
-)
-@click.option(
-    "--depth-lift",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Relative change of mean AI interactions per session in treatments.",
+@_simulation_options(
+    ("--retention-lift", float, "Relative change of the daily return probability in treatments."),
+    ("--share-lift", float, "Relative change of the per-output share probability in treatments."),
+    ("--depth-lift", float, "Relative change of mean AI interactions per session in treatments."),
+    (
+        "--latency-user-sd",
+        click.FloatRange(min=0),
+        "Log-scale sd of a per-user latency factor (events of a user are correlated).",
+    ),
+    ("--latency-lift", float, "Relative change of every output's latency in treatments."),
+    ("--tokens-lift", float, "Relative change of every output's output tokens in treatments."),
+    (
+        "--judge-rate",
+        click.FloatRange(0, 1),
+        "Share of outputs graded by a judge (judge_score events, value 1 pass / 0 fail).",
+    ),
+    (
+        "--judge-lift",
+        float,
+        "Relative change of the pass probability in treatments (also moves thumbs up).",
+    ),
+    (
+        "--thumbs-rate",
+        click.FloatRange(0, 1),
+        "Share of outputs the user rates (thumbs_up / thumbs_down events).",
+    ),
+    (
+        "--referral-rate",
+        click.FloatRange(0, 1),
+        "Probability that a share brings a new user (a referral_signup event).",
+    ),
+    ("--referral-lift", float, "Relative change of the referral probability in treatments."),
 )
 @click.option("--bimodal", is_flag=True, help="Session depth: one-and-done users plus power users.")
 @click.option(
@@ -306,34 +334,6 @@ def report(results: str, out_dir: str) -> None:
     type=click.FloatRange(min=0, min_open=True),
     default=None,
     help="The share and depth lifts halve every N days since assignment (novelty).",
-)
-@click.option(
-    "--latency-user-sd",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    help="Log-scale sd of a per-user latency factor (events of a user are correlated).",
-)
-@click.option(
-    "--latency-lift",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Relative change of every output's latency in treatments.",
-)
-@click.option(
-    "--referral-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    show_default=True,
-    help="Probability that a share brings a new user (a referral_signup event).",
-)
-@click.option(
-    "--referral-lift",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Relative change of the referral probability in treatments.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
@@ -352,18 +352,12 @@ def simulate(
     days: int,
     enrol_days: int,
     variants: str,
-    retention_lift: float,
-    share_lift: float,
-    depth_lift: float,
     bimodal: bool,
     pre_days: int,
     lift_half_life: float | None,
-    latency_user_sd: float,
-    latency_lift: float,
-    referral_rate: float,
-    referral_lift: float,
     seed: int,
     fmt: str,
+    **model: float,
 ) -> None:
     """Write a synthetic event-level export (assignments + events) to OUTDIR."""
     from abkit.simulate import SimulationSpec, write_export
@@ -376,17 +370,11 @@ def simulate(
         days=days,
         enrol_days=enrol_days,
         variants=tuple(v.strip() for v in variants.split(",") if v.strip()),
-        retention_lift=retention_lift,
-        share_lift=share_lift,
-        depth_lift=depth_lift,
         bimodal=bimodal,
         pre_days=pre_days,
         lift_half_life=lift_half_life,
-        latency_user_sd=latency_user_sd,
-        latency_lift=latency_lift,
-        referral_rate=referral_rate,
-        referral_lift=referral_lift,
         seed=seed,
+        **model,
     )
     export = run(spec)
     paths = write_export(export, outdir, fmt)
