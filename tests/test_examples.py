@@ -41,6 +41,29 @@ def test_bundled_example_recovers_the_simulated_effects():
     assert {rows[m]["decision"]["outcome"] for m in guardrails} == {"guardrail pass"}
 
 
+def test_model_swap_example_recovers_quality_latency_and_cost():
+    """The model-swap example's true effects (its experiment.toml): pass rate +8 %,
+    every latency -8 %, cost per output +6.76 % (E[cost] from the simulator's token
+    distributions at the example's prices: output tokens +10 % are 67.6 % of the cost)."""
+    swap = EXAMPLES / "model_swap"
+    args = [str(swap / "assignments.parquet"), str(swap / "events.parquet")]
+    out = CliRunner().invoke(
+        cli, ["analyze", *args, "-c", str(swap / "experiment.toml"), "-f", "json"]
+    )
+    assert out.exit_code == 0, out.output
+    rows = {r["metric"]: r for r in json.loads(out.stdout)["results"]}
+    for metric, lift in (
+        ("judge_score", 0.08),
+        ("latency_p95", -0.08),
+        ("cost_per_output", 0.0676),
+    ):
+        low, high = rows[metric]["relative_ci"]
+        assert low < lift < high, metric
+    assert rows["judge_score"]["decision"]["outcome"] == "better"
+    guardrails = {rows[m]["decision"]["outcome"] for m in ("latency_p95", "cost_per_output")}
+    assert guardrails == {"guardrail pass"}
+
+
 def test_notebook_code_cells_run(monkeypatch):
     shared_file("cookie_cats", "cookie_cats.csv")
     nb = json.loads((EXAMPLES / "real_datasets.ipynb").read_text())
