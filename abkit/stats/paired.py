@@ -1,0 +1,121 @@
+"""Paired comparison of two versions on the same inputs (a shadow or replay run),
+clustered by user.
+
+When the live and the candidate version both answered the same inputs, the per-input
+difference removes the variation between inputs (an easy question scores high for
+both) that a comparison of two independent arms carries in full: the interval is
+narrower by the share of the variance the two versions' scores have in common
+(Miller 2024, "Adding Error Bars to Evals", arXiv 2411.00640, section 4, paired
+differences).  The inputs of one user are correlated (the same person asks similar
+questions), so the user is the independent observation (Miller section 3, clustered
+standard errors).
+
+Per user i with nᵢ paired inputs, lᵢ and cᵢ sum the live and the candidate values.
+The means are L = Σlᵢ/Σnᵢ and C = Σcᵢ/Σnᵢ, the difference D = C − L = Σdᵢ/Σnᵢ with
+dᵢ = cᵢ − lᵢ, and Var(D) is the delta-method variance of that ratio of per-user sums
+(Deng, Knoblich & Lu 2018; :func:`~abkit.stats.fixed_horizon.ratio_variance`), which
+is the cluster-robust variance of the mean difference with the G/(G − 1) small-sample
+factor.  The lift C/L − 1 has its interval on the log scale, from the variance of the
+ratio of per-user sums Σcᵢ/Σlᵢ.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.stats as st
+
+from abkit.stats.arm import ArmSummary
+from abkit.stats.fixed_horizon import Comparison, ratio_variance, undefined_comparison
+
+PAIRED = "paired difference z-test, user-clustered delta-method variance (Miller 2024)"
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """The paired test, how many pairs and users it rests on, and the standard error
+    two independent arms of the same outputs would have had (``unpaired_se``): the
+    variance the pairing removes is 1 − se² / unpaired_se²."""
+
+    comparison: Comparison
+    pairs: int
+    users: int
+    unpaired_se: float
+
+    @property
+    def variance_removed(self) -> float:
+        se = self.comparison.se
+        if not (self.unpaired_se > 0 and math.isfinite(se)):
+            return math.nan
+        return 1.0 - se * se / (self.unpaired_se * self.unpaired_se)
+
+
+def _ratio_arm(x: np.ndarray, y: np.ndarray) -> ArmSummary:
+    """Per-user moments of (x, y) for a ratio of sums Σx/Σy."""
+    return ArmSummary.from_sums(
+        x.size, x.sum(), (x * x).sum(), y.sum(), (y * y).sum(), (x * y).sum()
+    )
+
+
+def paired_test(
+    live: np.ndarray, candidate: np.ndarray, pairs: np.ndarray, alpha: float = 0.05
+) -> PairedComparison:
+    """Candidate − live on paired inputs, from per-user sums: ``live`` and
+    ``candidate`` sum each user's values over their ``pairs`` paired inputs (users
+    are the clusters, so at least two are needed).  Normal reference (the delta
+    method's), as the two-arm ratio test."""
+    live, candidate = np.asarray(live, float), np.asarray(candidate, float)
+    pairs = np.asarray(pairs, float)
+    n_pairs, users = int(pairs.sum()), int(live.size)
+    live_mean = live.sum() / n_pairs if n_pairs else math.nan
+    cand_mean = candidate.sum() / n_pairs if n_pairs else math.nan
+    if users < 2:
+        why = f"{users} user(s) with paired inputs; at least 2 are needed (users are the clusters)"
+        comparison = undefined_comparison(PAIRED, live_mean, cand_mean, [why])
+        return PairedComparison(comparison, n_pairs, users, math.nan)
+    var = ratio_variance(_ratio_arm(candidate - live, pairs))
+    unpaired = ratio_variance(_ratio_arm(live, pairs)) + ratio_variance(
+        _ratio_arm(candidate, pairs)
+    )
+    effect, se = cand_mean - live_mean, math.sqrt(var)
+    z = float(st.norm.ppf(1 - alpha / 2))
+    warnings: list[str] = []
+    if se > 0 and math.isfinite(se):
+        statistic = effect / se
+        p_value = float(2 * st.norm.sf(abs(statistic)))
+        ci = (effect - z * se, effect + z * se)
+    else:
+        warnings.append(
+            "the paired differences do not vary between users: no standard error, "
+            "p-value or interval (reported as NaN)"
+        )
+        statistic = p_value = math.nan
+        ci = (math.nan, math.nan)
+    ratio = cand_mean / live_mean if live_mean else math.nan
+    if ratio > 0 and math.isfinite(ratio):
+        log_se = math.sqrt(ratio_variance(_ratio_arm(candidate, live))) / ratio
+        relative_ci = (
+            math.exp(math.log(ratio) - z * log_se) - 1,
+            math.exp(math.log(ratio) + z * log_se) - 1,
+        )
+    else:
+        log_se, relative_ci = math.nan, (math.nan, math.nan)
+        warnings.append("the live mean is 0 or the means differ in sign: no relative effect")
+    comparison = Comparison(
+        method=PAIRED,
+        control_value=live_mean,
+        treatment_value=cand_mean,
+        effect=effect,
+        se=se,
+        df=math.inf,
+        statistic=statistic,
+        p_value=p_value,
+        ci=ci,
+        relative_effect=ratio - 1,
+        log_ratio_se=log_se,
+        relative_ci=relative_ci,
+        warnings=tuple(warnings),
+    )
+    return PairedComparison(comparison, n_pairs, users, math.sqrt(unpaired))
