@@ -293,3 +293,32 @@ def test_aa_size_and_coverage_of_event_means(event, column):
     assert naive / reps > hi  # events of one user are correlated: the naive test is not
     lo, hi = st.binom.ppf([0.005, 0.995], reps, 0.95) / reps
     assert lo <= covered / reps <= hi
+
+
+def test_daily_looks_end_at_the_fixed_horizon_moments(export):
+    """Event means (a count of events with a value as denominator), priced cost, sums
+    of references and ``active`` (counted once, at the unit's first look) accumulate
+    over daily looks to the fixed-horizon per-arm moments."""
+    from abkit.io.exclusions import Ledger
+    from abkit.prepare import prepare
+
+    metrics = [
+        {"name": "judge", "type": "event_mean", "column": "judge_score.value"},
+        {"name": "cpu", "type": "ratio", "numerator": "ai_output.cost", "denominator": ACTIVE},
+        {
+            "name": "thumbs",
+            "type": "ratio",
+            "numerator": "thumbs_up",
+            "denominator": "thumbs_up + thumbs_down",
+        },
+    ]
+    config = {"metrics": metrics, "sequential": {"method": "cs"}, "cost": PRICES}
+    spec = abkit.load_config(config)
+    prepared = prepare(export.assignments, spec, Ledger(), events=export.events)
+    for metric in metrics:
+        last = prepared.looks[metric["name"]].arms[-1]
+        for variant, arm in prepared.arms[metric["name"]].items():
+            got = last[variant]
+            assert (got.n, got.mean, got.var, got.den_mean, got.den_var, got.cov) == (
+                pytest.approx((arm.n, arm.mean, arm.var, arm.den_mean, arm.den_var, arm.cov))
+            ), (metric["name"], variant)

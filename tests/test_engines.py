@@ -42,7 +42,17 @@ METRICS = [
     },
     {"name": "errors", "type": "proportion", "column": "error"},
     {"name": "p95", "type": "quantile", "column": "ai_output.latency_ms", "q": 0.95},
+    {"name": "judge", "type": "event_mean", "column": "judge_score.value"},
+    {"name": "cost", "type": "event_mean", "column": "ai_output.cost"},
+    {"name": "per_user", "type": "ratio", "numerator": "ai_output.cost", "denominator": "active"},
+    {
+        "name": "thumbs",
+        "type": "ratio",
+        "numerator": "thumbs_up",
+        "denominator": "thumbs_up + thumbs_down",
+    },
 ]
+PRICES = {"input_per_1k": 0.003, "output_per_1k": 0.015}  # cost priced on the engine
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +85,7 @@ def engine(request: pytest.FixtureRequest, duckdb_connection: Any) -> Callable[[
 
 def _hostile(users: int = 1500, seed: int = 5) -> tuple[pl.DataFrame, pl.DataFrame]:
     """A simulated export plus one row of every kind the stage must exclude."""
-    sim = simulate(users=users, days=21, enrol_days=7, seed=seed)
+    sim = simulate(users=users, days=21, enrol_days=7, seed=seed, judge_rate=0.2, thumbs_rate=0.05)
     assignments, events = sim.assignments, sim.events
     first = events.row(0, named=True)
     t0 = assignments["assigned_at"].min()
@@ -131,7 +141,7 @@ def test_the_bundled_example_is_the_same_on_the_engine(engine):
 
 def test_every_exclusion_reason_and_metric_type_is_the_same_on_the_engine(engine):
     assignments, events = _hostile()
-    config = {"metrics": METRICS, "quantiles": {"method": "histogram"}}
+    config = {"metrics": METRICS, "quantiles": {"method": "histogram"}, "cost": PRICES}
     reference, other = _both(engine, assignments, events, config)
     assert_same_numbers(reference, other)
     reasons = {e["reason"] for e in reference["exclusions"]}
@@ -158,8 +168,9 @@ def test_group_sequential_looks_are_the_same_on_duckdb(on_duckdb):
 
 
 def _looks(engine: Callable[[pl.DataFrame], Any], method: str) -> None:
-    sim = simulate(users=1500, days=14, enrol_days=5, seed=9)
-    config = {"metrics": METRICS[:3] + METRICS[6:7], "sequential": {"method": method}}
+    sim = simulate(users=1500, days=14, enrol_days=5, seed=9, judge_rate=0.2, thumbs_rate=0.05)
+    metrics = METRICS[:3] + METRICS[6:7] + METRICS[9:]  # every summable reference kind
+    config = {"metrics": metrics, "sequential": {"method": method}, "cost": PRICES}
     reference, other = _both(engine, sim.assignments, sim.events, config)
     assert_same_numbers(reference, other)
 

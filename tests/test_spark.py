@@ -15,7 +15,7 @@ from abkit.io.engines import local_spark
 from abkit.simulate import simulate
 from tests.conftest import EXAMPLE
 from tests.engines import assert_same_numbers, required, to_spark
-from tests.test_engines import METRICS, _hostile
+from tests.test_engines import METRICS, PRICES, _hostile
 
 pytestmark = pytest.mark.spark
 
@@ -40,7 +40,7 @@ def test_the_bundled_example_is_the_same_on_spark(spark):
 
 def test_every_exclusion_reason_and_metric_type_is_the_same_on_spark(spark):
     assignments, events = _hostile(users=800)
-    config = {"metrics": METRICS, "quantiles": {"method": "histogram"}}
+    config = {"metrics": METRICS, "quantiles": {"method": "histogram"}, "cost": PRICES}
     reference = abkit.analyze(assignments, config, events=events).to_dict()
     other = abkit.analyze(assignments, config, events=to_spark(events, spark)).to_dict()
     assert_same_numbers(reference, other)
