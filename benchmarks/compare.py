@@ -7,6 +7,7 @@ Usage:
     python benchmarks/compare.py bootstrap [--rounds 5]
     python benchmarks/compare.py spark   [--users 1000000]
     python benchmarks/compare.py cuped   [--users 1000000] [--rounds 3]
+    python benchmarks/compare.py ai      [--users 1000000] [--rounds 3]
 
 * events: ``abkit analyze`` on a simulated export (the bundled example's 9 metrics)
   against a hand-written Polars streaming query computing the same per-unit aggregates
@@ -19,6 +20,10 @@ Usage:
 * spark: the events analysis on a local Spark session; its numbers must equal Polars'.
 * cuped: an export whose users have 14 days of history, analysed with CUPED pre-period
   covariates and the weekly novelty check against the plain analysis of the same files.
+* ai: the built-in metric set on an export with judged outputs (20 %), thumbs, latency,
+  time to first token and tokens, priced by ``[cost]`` (17 metrics: p95 latency with its
+  quantile profile, event means, cost per output and per active user) against the
+  bundled example's 9 metrics on the same files.
 
 Every command runs in a child process of its own, so each reports its own CPU time
 (user + system) and peak RSS (``os.wait4``); the rounds alternate between the two
@@ -58,7 +63,8 @@ per_unit = (
     .agg(
         *[(pl.col("day") == d).any().alias(f"d{d}") for d in (1, 7, 14)],
         *[(ev == n).sum().alias(n) for n in ("share", "ai_output", "regenerate", "error")],
-        pl.col("value").filter(ev == "ai_output").sum().alias("latency"),
+        pl.col("latency_ms").filter(ev == "ai_output").sum().alias("latency"),
+        pl.col("latency_ms").filter(ev == "ai_output").count().alias("latencies"),
         ((ev == "ai_output") & pl.col("session_id").is_not_null()).sum().alias("in_session"),
         pl.col("session_id").drop_nulls().n_unique().alias("sessions"),
     )
@@ -161,18 +167,33 @@ from abkit.simulate import simulate, write_export
 start = time.perf_counter()
 export = simulate(users=int(sys.argv[1]), days=14, enrol_days=7, base_return=0.2,
                   extra_sessions=0.3, mean_depth=2.5, variants=("control", "summary_v2"),
-                  share_lift=0.05, pre_days=int(sys.argv[3]), seed=1)
+                  share_lift=0.05, pre_days=int(sys.argv[3]), seed=1,
+                  **({"judge_rate": 0.2, "thumbs_rate": 0.05, "latency_user_sd": 0.5,
+                      "tokens_lift": 0.1} if sys.argv[4] == "ai" else {}))
 write_export(export, Path(sys.argv[2]), "parquet")
 print(f"export: {int(sys.argv[1]):,} users, {export.events.height:,} events "
       f"({time.perf_counter() - start:.0f} s to simulate and write)")
 """
 
 
-def events_export(users: int, folder: Path, pre_days: int = 0) -> tuple[Path, Path]:
+AI_CONFIG = """
+[experiment]
+control = "control"
+
+[cost]
+input_per_1k = 0.003
+output_per_1k = 0.015
+"""
+
+
+def events_export(
+    users: int, folder: Path, pre_days: int = 0, ai: bool = False
+) -> tuple[Path, Path]:
     """Simulate and write the export in a child process: a forked child starts with
     its parent's resident memory, so a parent holding the export would inflate every
-    peak RSS measured after it."""
-    print(run(inline(SIMULATE, str(users), str(folder), str(pre_days)))[2].strip())
+    peak RSS measured after it.  ``ai`` adds judged outputs and thumbs."""
+    kind = "ai" if ai else "plain"
+    print(run(inline(SIMULATE, str(users), str(folder), str(pre_days), kind))[2].strip())
     return folder / "assignments.parquet", folder / "events.parquet"
 
 
@@ -201,7 +222,7 @@ def units_table(users: int, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "workload", choices=["events", "looks", "units", "bootstrap", "spark", "cuped"]
+        "workload", choices=["events", "looks", "units", "bootstrap", "spark", "cuped", "ai"]
     )
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
@@ -232,6 +253,13 @@ def main() -> None:
             adjusted = analyze_cmd(assignments, events, config=config)
             plain = analyze_cmd(assignments, events)
             compare("CUPED + novelty", adjusted, "plain analysis", plain, args.rounds)
+        elif args.workload == "ai":
+            assignments, events = events_export(args.users, folder, ai=True)
+            config = folder / "ai.toml"
+            config.write_text(AI_CONFIG)
+            pack = analyze_cmd(assignments, events, config=config)
+            example = analyze_cmd(assignments, events)
+            compare("AI metric pack", pack, "example's 9 metrics", example, args.rounds)
         elif args.workload == "units":
             table = folder / "units.parquet"
             units_table(args.users, table)
