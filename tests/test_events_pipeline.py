@@ -309,12 +309,13 @@ def test_an_export_reduced_in_parts_gives_the_same_result(monkeypatch, sequentia
     (duplicates and rows of every exclusion reason included)."""
     from abkit.units import engine
     from tests.engines import assert_same_numbers
-    from tests.test_engines import METRICS, _hostile
+    from tests.test_engines import METRICS, PRICES, _hostile
 
     assignments, events = _hostile(users=900, seed=3)
     # quantiles are tested at a fixed horizon only
     metrics = [m for m in METRICS if not sequential or m["type"] != "quantile"]
-    config = {"metrics": metrics, "sequential": {"method": sequential} if sequential else {}}
+    sequential_spec = {"method": sequential} if sequential else {}
+    config = {"metrics": metrics, "sequential": sequential_spec, "cost": PRICES}
     whole = abkit.analyze(assignments, config, events=events).to_dict()
     monkeypatch.setattr(engine, "EVENTS_PER_PART", events.height // 4)
     parts = abkit.analyze(assignments, config, events=events).to_dict()
