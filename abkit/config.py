@@ -215,6 +215,14 @@ class CostSpec:
     def priced(self) -> bool:
         return self.input_per_1k is not None or self.output_per_1k is not None
 
+    def token_prices(self, columns: InputSpec) -> dict[str, float]:
+        """Token column → price per 1,000 tokens, for the prices that are set."""
+        prices = {
+            columns.input_tokens: self.input_per_1k,
+            columns.output_tokens: self.output_per_1k,
+        }
+        return {column: price for column, price in prices.items() if price is not None}
+
 
 @dataclass(frozen=True)
 class CupedSpec:

@@ -114,12 +114,13 @@ def _speed_and_cost(d: _DefaultSet) -> None:
         d.want(_guardrail(_per_output("ttft_mean", f"{out}.{inp.ttft}")), [out])
     for column in (inp.input_tokens, inp.output_tokens):
         if column in columns:
-            tokens = _per_output(f"{column}_per_output", f"{out}.{column}")
-            d.want(replace(tokens, direction="decrease"), [out])
-    priced = spec.cost.priced and any(c in columns for c in (inp.input_tokens, inp.output_tokens))
-    if priced or spec.cost.column in columns:
+            per_output = _per_output(f"{column}_per_output", f"{out}.{column}")
+            d.want(replace(per_output, direction="decrease"), [out])
+    # priced from every token column with a price, or read from the export's cost column
+    priced_from = tuple(spec.cost.token_prices(inp))
+    if spec.cost.priced or spec.cost.column in columns:
         cost = f"{out}.{spec.cost.column}"
-        d.want(_guardrail(_per_output("cost_per_output", cost)), [out])
+        d.want(_guardrail(_per_output("cost_per_output", cost)), [out], priced_from)
         per_user = MetricSpec(
             name="cost_per_active_user",
             type="ratio",
@@ -127,4 +128,4 @@ def _speed_and_cost(d: _DefaultSet) -> None:
             denominator="active",
             direction="decrease",
         )
-        d.want(per_user, [out])
+        d.want(per_user, [out], priced_from)

@@ -322,3 +322,14 @@ def test_daily_looks_end_at_the_fixed_horizon_moments(export):
             assert (got.n, got.mean, got.var, got.den_mean, got.den_var, got.cov) == (
                 pytest.approx((arm.n, arm.mean, arm.var, arm.den_mean, arm.den_var, arm.cov))
             ), (metric["name"], variant)
+
+
+def test_prices_without_their_token_column_skip_the_cost_defaults_with_a_note(export):
+    events = export.events.drop("input_tokens")
+    res = abkit.analyze(export.assignments, {"cost": PRICES}, events=events)
+    assert not {"cost_per_output", "cost_per_active_user"} & {r.metric for r in res.results}
+    notes = res.metric_notes["(all)"]
+    assert any("'cost_per_output' skipped: no 'input_tokens' column" in n for n in notes)
+    # with the output price alone, the output tokens suffice
+    res = abkit.analyze(export.assignments, {"cost": {"output_per_1k": 0.015}}, events=events)
+    assert "cost_per_output" in {r.metric for r in res.results}

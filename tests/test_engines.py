@@ -21,7 +21,7 @@ import abkit
 from abkit.errors import AbkitInputError
 from abkit.simulate import simulate
 from abkit.stats.quantile import LogBins
-from abkit.units.events import value_out_of_range
+from abkit.units.event_columns import value_out_of_range
 from tests.conftest import EXAMPLE
 from tests.engines import assert_same_numbers, required, to_duckdb, to_sqlframe
 

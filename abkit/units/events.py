@@ -12,9 +12,7 @@ exactly (:func:`abkit.units.engine.partitions`).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import math
-import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -45,6 +43,7 @@ from abkit.units.engine import (
     require_utc,
     ship,
 )
+from abkit.units.event_columns import column_sources, value_out_of_range
 from abkit.units.looks import LookSeries, event_look_series, schedule_for
 from abkit.units.quantiles import (
     EVENTS,
@@ -150,69 +149,11 @@ def derive_assignments(events: Table, spec: ExperimentSpec) -> Table:
     return Table(derived, f"assignments derived from {events.label}")
 
 
-def value_out_of_range(column: str) -> str:
-    """The exclusion reason of an event whose ``column`` cannot be summed."""
-    return f"event {column} NaN, infinite or beyond ±1e20 (not summable)"
-
-
 def _needs(metrics: tuple[MetricSpec, ...], output_event: str) -> tuple[bool, list[str]]:
     """Whether the metrics read session ids, and which event columns they read."""
     refs = [r for m in metrics for r in m.kind.references(m, output_event)]
     columns = sorted({c for r in refs for c in columns_read(r)})
     return any(map(needs_session, refs)), columns
-
-
-def _column_sources(
-    events: Table, spec: ExperimentSpec, columns: list[str], metrics: tuple[MetricSpec, ...]
-) -> dict[str, nw.Expr]:
-    """Per event column the metrics read, the expression that gives it: the column of
-    that name (``value``: the ``[input] value`` column), or the cost priced from the
-    token columns by ``[cost]``.  A missing or non-numeric column is refused, naming
-    the metric that reads it."""
-    schema = events.data.collect_schema()
-    out = {}
-    for column in columns:
-        readers = [
-            m.name
-            for m in metrics
-            if any(column in columns_read(r) for r in m.kind.references(m, spec.event_names.output))
-        ]
-        what = f"numeric event column read by metric '{readers[0]}'"
-        priced = spec.cost.priced and column == spec.cost.column
-        prices = _token_prices(spec) if priced else {}
-        sources = tuple(prices) if priced else (spec.input.column_for(column),)
-        for source in sources:
-            events.require(source, what=what)
-            if not schema[source].is_numeric():
-                raise AbkitInputError(
-                    f"the event column '{source}' must be numeric, found type "
-                    f"{schema[source]} (it is read by metric '{readers[0]}').",
-                    source=events.label,
-                    column=source,
-                )
-        if priced and column in schema:
-            raise AbkitInputError(
-                f"the events table has a column '{column}' and [cost] prices tokens into a "
-                f"column of the same name; set [cost] column to another name, or drop the "
-                "prices to read the table's own costs.",
-                source=events.label,
-                column=column,
-            )
-        out[column] = _priced(prices) if priced else nw.col(sources[0]).cast(nw.Float64)
-    return out
-
-
-def _token_prices(spec: ExperimentSpec) -> dict[str, float]:
-    """Token column → price per 1,000 tokens, for the prices ``[cost]`` sets."""
-    cost, inp = spec.cost, spec.input
-    prices = {inp.input_tokens: cost.input_per_1k, inp.output_tokens: cost.output_per_1k}
-    return {column: price for column, price in prices.items() if price is not None}
-
-
-def _priced(prices: dict[str, float]) -> nw.Expr:
-    """An event's cost: Σ tokens / 1000 · price over the priced token columns."""
-    terms = [nw.col(column).cast(nw.Float64) * (price / 1000) for column, price in prices.items()]
-    return functools.reduce(operator.add, terms)
 
 
 def _event_columns(
@@ -461,7 +402,7 @@ def event_units(
     need_session, columns = _needs(metrics, output_event)
     if need_session:
         events.require(inp.session, what="session id (needed by session metrics)")
-    sources = _column_sources(events, spec, columns, metrics)
+    sources = column_sources(events, spec, columns, metrics)
     schema = events.data.collect_schema()
     require_utc(events.data, events.label)
     units = assignments.units
