@@ -264,22 +264,21 @@ def test_aa_size_and_coverage_of_event_means(event, column):
     x, y = _per_unit(sim.events, sim.assignments, event, column)
     reps, rng = mc_reps(1_000), np.random.default_rng(34)
 
-    def arm(xs: np.ndarray, ys: np.ndarray) -> ArmSummary:
-        return ArmSummary.from_sums(
-            xs.size, xs.sum(), (xs * xs).sum(), ys.sum(), (ys * ys).sum(), (xs * ys).sum()
-        )
-
     values = sim.events.filter((pl.col("event") == event) & pl.col(column).is_not_null())
     values = values.join(sim.assignments.with_row_index("unit"), on="user_id")
     per_event, unit_of = values[column].to_numpy(), values["unit"].to_numpy()
     rejected = covered = naive = 0
     for _ in range(reps):
         treated = rng.random(x.size) < 0.5
-        aa = delta_ratio_test(arm(x[~treated], y[~treated]), arm(x[treated], y[treated]))
+        aa = delta_ratio_test(
+            ArmSummary.from_values(x[~treated], y[~treated]),
+            ArmSummary.from_values(x[treated], y[treated]),
+        )
         rejected += aa.p_value < 0.05
         shifted = np.where(treated, 1.1 * x, x)
         ab = delta_ratio_test(
-            arm(shifted[~treated], y[~treated]), arm(shifted[treated], y[treated])
+            ArmSummary.from_values(shifted[~treated], y[~treated]),
+            ArmSummary.from_values(shifted[treated], y[treated]),
         )
         covered += ab.relative_ci[0] <= 0.1 <= ab.relative_ci[1]
         on = treated[unit_of]

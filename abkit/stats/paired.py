@@ -52,13 +52,6 @@ class PairedComparison:
         return 1.0 - se * se / (self.unpaired_se * self.unpaired_se)
 
 
-def _ratio_arm(x: np.ndarray, y: np.ndarray) -> ArmSummary:
-    """Per-user moments of (x, y) for a ratio of sums Σx/Σy."""
-    return ArmSummary.from_sums(
-        x.size, x.sum(), (x * x).sum(), y.sum(), (y * y).sum(), (x * y).sum()
-    )
-
-
 def paired_test(
     live: np.ndarray, candidate: np.ndarray, pairs: np.ndarray, alpha: float = 0.05
 ) -> PairedComparison:
@@ -75,9 +68,9 @@ def paired_test(
         why = f"{users} user(s) with paired inputs; at least 2 are needed (users are the clusters)"
         comparison = undefined_comparison(PAIRED, live_mean, cand_mean, [why])
         return PairedComparison(comparison, n_pairs, users, math.nan)
-    var = ratio_variance(_ratio_arm(candidate - live, pairs))
-    unpaired = ratio_variance(_ratio_arm(live, pairs)) + ratio_variance(
-        _ratio_arm(candidate, pairs)
+    var = ratio_variance(ArmSummary.from_values(candidate - live, pairs))
+    unpaired = ratio_variance(ArmSummary.from_values(live, pairs)) + ratio_variance(
+        ArmSummary.from_values(candidate, pairs)
     )
     effect, se = cand_mean - live_mean, math.sqrt(var)
     z = float(st.norm.ppf(1 - alpha / 2))
@@ -95,7 +88,7 @@ def paired_test(
         ci = (math.nan, math.nan)
     ratio = cand_mean / live_mean if live_mean else math.nan
     if ratio > 0 and math.isfinite(ratio):
-        log_se = math.sqrt(ratio_variance(_ratio_arm(candidate, live))) / ratio
+        log_se = math.sqrt(ratio_variance(ArmSummary.from_values(candidate, live))) / ratio
         relative_ci = (
             math.exp(math.log(ratio) - z * log_se) - 1,
             math.exp(math.log(ratio) + z * log_se) - 1,
