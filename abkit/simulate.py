@@ -322,19 +322,24 @@ def simulate(spec: SimulationSpec | None = None, **overrides: Any) -> SimulatedE
     )
 
 
-def write_export(export: SimulatedExport, outdir: str | Path, fmt: str = "parquet") -> list[Path]:
-    """Write ``assignments.<fmt>`` and ``events.<fmt>`` into ``outdir``."""
+def write_frame(frame: pl.DataFrame, outdir: str | Path, name: str, fmt: str) -> Path:
+    """Write ``frame`` as ``<outdir>/<name>.<fmt>`` (parquet, csv or ndjson), creating
+    the folder."""
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, frame in (("assignments", export.assignments), ("events", export.events)):
-        ext = {"parquet": "parquet", "csv": "csv", "ndjson": "ndjson"}[fmt]
-        path = out / f"{name}.{ext}"
-        if fmt == "parquet":
-            frame.write_parquet(path)
-        elif fmt == "csv":
-            frame.write_csv(path)
-        else:
-            frame.write_ndjson(path)
-        paths.append(path)
-    return paths
+    path = out / f"{name}.{fmt}"
+    if fmt == "parquet":
+        frame.write_parquet(path)
+    elif fmt == "csv":
+        frame.write_csv(path)
+    else:
+        frame.write_ndjson(path)
+    return path
+
+
+def write_export(export: SimulatedExport, outdir: str | Path, fmt: str = "parquet") -> list[Path]:
+    """Write ``assignments.<fmt>`` and ``events.<fmt>`` into ``outdir``."""
+    return [
+        write_frame(frame, outdir, name, fmt)
+        for name, frame in (("assignments", export.assignments), ("events", export.events))
+    ]

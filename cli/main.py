@@ -382,6 +382,77 @@ def simulate(
         click.echo(f"wrote {p}", err=True)
 
 
+@cli.command("simulate-replay")
+@click.argument("outdir", type=click.Path(file_okay=False))
+@click.option("--users", type=click.IntRange(min=2), default=300, show_default=True)
+@click.option(
+    "--inputs-per-user",
+    type=click.FloatRange(min=1),
+    default=7.0,
+    show_default=True,
+    help="Mean number of inputs a user asked (1 + Poisson).",
+)
+@click.option(
+    "--versions",
+    default="live,candidate",
+    show_default=True,
+    help="The two version names, the live one first.",
+)
+@click.option(
+    "--judge-rate",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Share of inputs whose two outputs a judge graded (judge_score 1 pass / 0 fail).",
+)
+@_simulation_options(
+    ("--judge-lift", float, "Relative change of the candidate's pass probability."),
+    ("--latency-lift", float, "Relative change of the candidate's latency."),
+    ("--tokens-lift", float, "Relative change of the candidate's output tokens."),
+    ("--prompt-lift", float, "Relative change of the candidate's system-prompt tokens."),
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "csv", "ndjson"]),
+    default="parquet",
+    show_default=True,
+)
+@_user_errors
+def simulate_replay(
+    outdir: str,
+    users: int,
+    inputs_per_user: float,
+    versions: str,
+    judge_rate: float,
+    seed: int,
+    fmt: str,
+    **lifts: float,
+) -> None:
+    """Write a synthetic paired export (a shadow or replay run: both versions answer the
+    same inputs) to OUTDIR/outputs.<format>; analyse it with --variant version
+    --control <live>."""
+    from abkit.replay import ReplaySpec, simulate_replay
+    from abkit.simulate import write_frame
+
+    names = tuple(v.strip() for v in versions.split(",") if v.strip())
+    if len(names) != 2:
+        from abkit.errors import AbkitInputError
+
+        raise AbkitInputError("--versions takes two names, the live one first.")
+    spec = ReplaySpec(
+        users=users,
+        inputs_per_user=inputs_per_user,
+        versions=(names[0], names[1]),
+        judge_rate=judge_rate,
+        seed=seed,
+        **lifts,
+    )
+    path = write_frame(simulate_replay(spec), outdir, "outputs", fmt)
+    click.echo(f"wrote {path}", err=True)
+
+
 @cli.command()
 @click.argument("data", required=False)
 @click.argument("events", required=False)
