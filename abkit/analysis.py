@@ -41,7 +41,9 @@ from abkit.stats.cluster import AccountArm
 from abkit.stats.cuped import Adjustment, or_unadjusted
 from abkit.stats.noninferiority import FAIL, INCONCLUSIVE, PASS
 from abkit.stats.novelty import novelty_test
+from abkit.stats.paired import Pairing, paired_test
 from abkit.stats.quantile import quantile_test
+from abkit.stats.srm import SrmResult
 from abkit.units.events import PRE_PERIOD_EVENT
 from abkit.units.quantiles import ArmQuantiles
 
@@ -115,11 +117,19 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
     results = []
     treatments = prepared.variants[1:]
     for metric in prepared.metrics:
-        arms = prepared.arms[metric.name]
-        control = arms[spec.control]
+        arms = prepared.arms.get(metric.name, {})
         details: list[dict[str, Any] | None]
         adjustments: list[Adjustment | None] = [None] * len(treatments)
-        if metric.kind.survival:
+        pairings: list[Pairing | None] = [None] * len(treatments)
+        if metric.name in prepared.paired:
+            sums = prepared.paired[metric.name]
+            tested = [
+                paired_test(sums[v].live, sums[v].candidate, sums[v].pairs, spec.alpha)
+                for v in treatments
+            ]
+            comps, pairings = [c for c, _ in tested], [p for _, p in tested]
+            details = [None] * len(comps)
+        elif metric.kind.survival:
             times = prepared.survival[metric.name]
             pairs = [
                 compare_time_to_value(
@@ -152,6 +162,7 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
             comps, details = [c for c, _, _ in triples], [d for _, d, _ in triples]
             adjustments = [a for _, _, a in triples]
         else:
+            control = arms[spec.control]
             comps = [metric.kind.fixed_test(control, arms[v], spec.alpha) for v in treatments]
             details = [None] * len(comps)
             covariates = prepared.covariates.get(metric.name)
@@ -167,12 +178,17 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                 ]
                 comps = [c for c, _ in pairs_cuped]
                 adjustments = [a for _, a in pairs_cuped]
+        # the units each comparison rests on: per arm, or the users of the paired inputs
+        counts = [
+            (p.users, p.users) if p is not None else (arms[spec.control].n, arms[v].n)
+            for v, p in zip(treatments, pairings, strict=True)
+        ]
         raw = [c.p_value for c in comps]
         adjusted = raw if metric.guardrail else adjust_pvalues(raw, spec.correction).tolist()
         # user-level normal approximations are beside the point when accounts are the units
-        shared = metric.kind.assumption_warnings(arms) if spec.mode != "b2b" else []
-        for variant, comp, p_adj, detail, adjustment in zip(
-            treatments, comps, adjusted, details, adjustments, strict=True
+        shared = metric.kind.assumption_warnings(arms) if spec.mode != "b2b" and arms else []
+        for variant, comp, p_adj, detail, adjustment, pairing, (control_n, treatment_n) in zip(
+            treatments, comps, adjusted, details, adjustments, pairings, counts, strict=True
         ):
             significant = bool(math.isfinite(p_adj) and p_adj < spec.alpha)
             if not metric.guardrail:
@@ -242,8 +258,8 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                     metric_type=metric.type,
                     variant=variant,
                     method=comp.method,
-                    control_n=control.n,
-                    treatment_n=arms[variant].n,
+                    control_n=control_n,
+                    treatment_n=treatment_n,
                     **comp.effect_fields(),
                     p_value_adjusted=p_adj,
                     significant=significant,
@@ -253,6 +269,7 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                     sequential=seq,
                     b2b=detail,
                     cuped=adjustment,
+                    paired=pairing,
                     novelty=novelty,
                     segments=breakdowns,
                     quantiles=profile,
@@ -289,9 +306,9 @@ def _stray_arm_warnings(counts: dict[str, int]) -> list[str]:
     ]
 
 
-def _global_warnings(srm, ledger: Ledger) -> list[str]:
+def _global_warnings(srm: SrmResult | None, ledger: Ledger) -> list[str]:
     out = []
-    if srm.mismatch:
+    if srm is not None and srm.mismatch:
         observed = ", ".join(f"{v}: {n:,}" for v, n in srm.observed.items())
         expected = ", ".join(f"{v}: {s:.1%}" for v, s in srm.expected_share.items())
         out.append(
@@ -392,7 +409,9 @@ def analyze(
     ledger.check()
     variants = prepared.variants
     split = spec.expected_split or {v: 1.0 for v in variants}
-    srm = srm_test(prepared.unit_counts, split, spec.srm_threshold)
+    # a paired export has no allocation to check: every input went to both versions
+    paired = prepared.kind == "paired"
+    srm = None if paired else srm_test(prepared.unit_counts, split, spec.srm_threshold)
     results = compare(prepared, spec)
     sequential_warnings = dict.fromkeys(
         w for r in results if r.sequential for w in r.sequential.warnings

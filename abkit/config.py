@@ -116,6 +116,8 @@ class InputSpec:
     arr_start: str = "arr_start"
     arr_end: str = "arr_end"
     seats: str = "seats"
+    # paired export (kind "paired"): the input both versions answered
+    input_id: str = "input_id"
     # event columns of AI outputs that the built-in metrics read when present
     latency: str = "latency_ms"
     ttft: str = "ttft_ms"

@@ -129,3 +129,29 @@ def _speed_and_cost(d: _DefaultSet) -> None:
             direction="decrease",
         )
         d.want(per_user, [out], priced_from)
+
+
+def default_paired_metrics(
+    columns: tuple[MetricSpec, ...], spec: ExperimentSpec, available: set[str]
+) -> tuple[MetricSpec, ...]:
+    """The built-in metrics of a paired export: one per numeric column (``columns``,
+    0/1 → proportion, else mean) with the directions of the event defaults — latency,
+    time to first token and cost are guardrails, token counts should fall, any other
+    column (a judge score) should rise — and with ``[cost]`` prices, the cost priced
+    from the token columns when ``available`` has every priced one."""
+    inp = spec.input
+    guarded = {inp.latency, inp.ttft, spec.cost.column}
+    fewer = {inp.input_tokens, inp.output_tokens}
+    out = [
+        _guardrail(m)
+        if m.column in guarded
+        else replace(m, direction="decrease")
+        if m.column in fewer
+        else m
+        for m in columns
+    ]
+    prices = spec.cost.token_prices(inp)
+    if spec.cost.priced and set(prices) <= available:
+        column = spec.cost.column
+        out.append(_guardrail(MetricSpec(name=column, type="mean", column=column)))
+    return tuple(out)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-InputKind = Literal["auto", "events", "units", "summary"]
+InputKind = Literal["auto", "events", "units", "summary", "paired"]
 SequentialMethod = Literal["msprt", "cs", "gst"]
 Mode = Literal["b2c", "b2b"]
 Direction = Literal["increase", "decrease"]

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from abkit.config import ExperimentSpec, MetricSpec
-from abkit.defaults import ExportShape, default_event_metrics
+from abkit.defaults import ExportShape, default_event_metrics, default_paired_metrics
 from abkit.errors import AbkitInputError
 from abkit.io.assignments import ACCOUNT, ASSIGNED_AT, VARIANT, clean_assignments
 from abkit.io.exclusions import Ledger
@@ -46,6 +46,7 @@ from abkit.units.events import (
 from abkit.units.looks import LookSeries
 from abkit.units.moments import account_arms, account_times, arm_summaries
 from abkit.units.novelty import PeriodMoments, completed_periods, period_moments
+from abkit.units.paired import PairedSums, paired_units
 from abkit.units.quantiles import ArmQuantiles, arm_quantiles, binned_arm_quantiles
 from abkit.units.references import DAY
 from abkit.units.segments import require_segments, segment_account_arms, segment_arms
@@ -83,6 +84,8 @@ class Prepared:
     segment_accounts: dict[str, dict[str, dict[str, dict[str, AccountArm]]]] = field(
         default_factory=dict
     )
+    # paired exports: metric → candidate → per-user sums of the paired values
+    paired: dict[str, dict[str, PairedSums]] = field(default_factory=dict)
 
 
 def _events_hint(columns: list[str], spec: ExperimentSpec) -> str:
@@ -106,9 +109,11 @@ def _events_hint(columns: list[str], spec: ExperimentSpec) -> str:
     )
 
 
-def default_unit_metrics(table: Table, spec: ExperimentSpec) -> tuple[MetricSpec, ...]:
-    """Every numeric or boolean column that is not an id: 0/1 → proportion, else mean."""
-    ids = {spec.unit, spec.variant, spec.account, spec.input.assigned_at, *spec.cuped.covariates}
+def default_unit_metrics(
+    table: Table, spec: ExperimentSpec, ids: set[str | None]
+) -> tuple[MetricSpec, ...]:
+    """Every numeric or boolean column that is not one of ``ids``: 0/1 → proportion,
+    else mean."""
     schema = table.frame.collect_schema()
     cols = [c for c, t in schema.items() if c not in ids and (t.is_numeric() or t == pl.Boolean)]
     if not cols:
@@ -117,8 +122,7 @@ def default_unit_metrics(table: Table, spec: ExperimentSpec) -> tuple[MetricSpec
             + _events_hint(list(schema), spec)
             + ".",
             source=table.label,
-            hint="For a unit-level table, add [[metrics]] to the config naming the columns to "
-            "analyse.",
+            hint="Add [[metrics]] to the config naming the columns to analyse.",
         )
     binary = (
         table.frame.select(
@@ -138,6 +142,8 @@ def _detect_kind(table: Table, spec: ExperimentSpec) -> str:
         return "summary"
     if {spec.input.event, spec.input.timestamp} <= cols:
         return "events"
+    if spec.input.input_id in cols:
+        return "paired"
     return "units"
 
 
@@ -525,7 +531,14 @@ def _prepare_units(
             "table has no time.",
             source=table.label,
         )
-    metrics = spec.metrics or default_unit_metrics(table, spec)
+    not_outcomes = {
+        spec.unit,
+        spec.variant,
+        spec.account,
+        spec.input.assigned_at,
+        *spec.cuped.covariates,
+    }
+    metrics = spec.metrics or default_unit_metrics(table, spec, not_outcomes)
     ids = {spec.unit: "unit", spec.variant: "variant", spec.account: "account"}
     for m in metrics:
         clash = next((c for c in metric_columns(m) if c in ids), None)
@@ -625,6 +638,61 @@ def _prepare_summary(table: Table, spec: ExperimentSpec, ledger: Ledger) -> Prep
     )
 
 
+def _paired_refusals(spec: ExperimentSpec, metrics: tuple[MetricSpec, ...]) -> str | None:
+    """Why a paired export cannot be analysed with these settings, or None."""
+    if spec.sequential.method is not None:
+        return (
+            "sequential monitoring follows an experiment as it runs; a paired (shadow or "
+            "replay) run is analysed once, when it is complete"
+        )
+    if spec.mode == "b2b":
+        return (
+            "B2B mode resamples accounts of an experiment randomised by account; in a paired "
+            "run every input is answered by both versions, and users are the clusters"
+        )
+    if spec.cuped.covariates or spec.cuped.pre_days or any(m.covariates for m in metrics):
+        return (
+            "CUPED adjusts two independent arms by a pre-experiment covariate; the pairing "
+            "already removes the variance the two versions share (remove [cuped] settings)"
+        )
+    if spec.segments.columns:
+        return "effects by segment are not yet offered for paired exports"
+    capped = next((m.name for m in metrics if m.cap is not None), None)
+    if capped is not None:
+        return f"metric '{capped}' is capped, which is not yet offered for paired exports"
+    return None
+
+
+def _prepare_paired(
+    table: Table, spec: ExperimentSpec, ledger: Ledger, accounts: Data | None
+) -> Prepared:
+    """A shadow or replay run: one row per input and version, compared within input
+    (:mod:`abkit.units.paired`)."""
+    if spec.metrics:
+        metrics = spec.metrics
+    else:
+        ids = {spec.input.input_id, spec.unit, spec.variant, spec.account}
+        columns = default_unit_metrics(table, spec, ids)
+        metrics = default_paired_metrics(columns, spec, set(table.columns))
+    refusal = _paired_refusals(spec, metrics) or (
+        "an accounts table is read for net revenue retention, not for paired exports"
+        if accounts is not None
+        else None
+    )
+    if refusal is not None:
+        raise AbkitInputError(f"paired export: {refusal}.", source=table.label)
+    paired = paired_units(table, spec, metrics, ledger)
+    return Prepared(
+        kind="paired",
+        metrics=metrics,
+        variants=paired.variants,
+        arms={},
+        unit_counts={},
+        metric_notes=paired.notes,
+        paired=paired.sums,
+    )
+
+
 def prepare(
     data: Data,
     spec: ExperimentSpec,
@@ -648,4 +716,6 @@ def prepare(
         )
     if kind == "summary":
         return _prepare_summary(table, spec, ledger)
+    if kind == "paired":
+        return _prepare_paired(table, spec, ledger, accounts)
     return _prepare_units(table, spec, ledger, accounts=accounts)

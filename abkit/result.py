@@ -25,6 +25,7 @@ from abkit.sequential import SequentialResult
 from abkit.stats.cuped import Adjustment
 from abkit.stats.fixed_horizon import EffectSummary
 from abkit.stats.novelty import NoveltyResult
+from abkit.stats.paired import PAIRED, Pairing
 from abkit.stats.srm import SrmResult
 
 
@@ -126,6 +127,21 @@ def _novelty(d: dict[str, Any]) -> NoveltyResult:
     )
 
 
+def _pairing_dict(p: Pairing) -> dict[str, Any]:
+    return {
+        "method": PAIRED,
+        "pairs": p.pairs,
+        "users": p.users,
+        "se": p.se,
+        "unpaired_se": p.unpaired_se,
+        "variance_removed": p.variance_removed,
+    }
+
+
+def _pairing(d: dict[str, Any]) -> Pairing:
+    return Pairing(d["pairs"], d["users"], number(d["se"]), number(d["unpaired_se"]))
+
+
 @dataclass(frozen=True)
 class QuantilePoint(EffectSummary):
     """One level of a quantile metric's profile: the arms' q-quantiles and their
@@ -168,6 +184,7 @@ class MetricResult:
     sequential: SequentialResult | None = None
     b2b: dict[str, Any] | None = None
     cuped: Adjustment | None = None
+    paired: Pairing | None = None  # a paired export: the pairs and users it rests on
     novelty: NoveltyResult | None = None
     segments: tuple[SegmentBreakdown, ...] = ()
     quantiles: tuple[QuantilePoint, ...] = ()  # a quantile metric's profile across q
@@ -196,6 +213,7 @@ class MetricResult:
             "sequential": self.sequential.to_dict() if self.sequential else None,
             "b2b": self.b2b,
             "cuped": _adjustment_dict(self.cuped) if self.cuped else None,
+            "paired": _pairing_dict(self.paired) if self.paired else None,
             "novelty": _novelty_dict(self.novelty) if self.novelty else None,
             "segments": [b.to_dict() for b in self.segments],
             "quantiles": [p.to_dict() for p in self.quantiles],
@@ -232,6 +250,7 @@ class MetricResult:
             sequential=SequentialResult.from_dict(d["sequential"]) if d["sequential"] else None,
             b2b=d["b2b"],
             cuped=_adjustment(d["cuped"]) if d.get("cuped") else None,
+            paired=_pairing(d["paired"]) if d.get("paired") else None,
             novelty=_novelty(d["novelty"]) if d.get("novelty") else None,
             segments=tuple(SegmentBreakdown.from_dict(b) for b in d.get("segments", [])),
             quantiles=tuple(QuantilePoint.from_dict(p) for p in d.get("quantiles", [])),
@@ -251,7 +270,7 @@ class AnalysisResult:
     unit: str
     correction: str
     input_kind: str
-    srm: SrmResult
+    srm: SrmResult | None  # None for a paired export: both versions answered every input
     exclusions: list[dict[str, Any]]
     rows: dict[str, dict[str, int]]
     results: list[MetricResult]
@@ -280,7 +299,9 @@ class AnalysisResult:
                     "input": self.input_kind,
                     "export_end": self.export_end,
                 },
-                "srm": {
+                "srm": None
+                if srm is None
+                else {
                     "method": "Pearson chi-square goodness of fit",
                     "statistic": srm.statistic,
                     "p_value": srm.p_value,
@@ -315,7 +336,9 @@ class AnalysisResult:
             mode=exp["mode"],
             account=exp["account"],
             export_end=exp["export_end"],
-            srm=SrmResult(
+            srm=None
+            if srm is None
+            else SrmResult(
                 observed=srm["observed"],
                 expected_share=srm["expected_share"],
                 statistic=number(srm["statistic"]),
@@ -364,6 +387,7 @@ class AnalysisResult:
                     "decision_p_value": r.decision.p_value,
                     "guardrail_verdict": r.guardrail.verdict if r.guardrail else None,
                     "cuped_variance_reduction": r.cuped.variance_reduction if r.cuped else None,
+                    "paired_variance_removed": r.paired.variance_removed if r.paired else None,
                     "novelty_trend_p_value": r.novelty.p_value if r.novelty else None,
                     "novelty_verdict": r.novelty.verdict if r.novelty else None,
                     "warnings": len(r.warnings),

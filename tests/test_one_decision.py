@@ -39,7 +39,16 @@ CASES = {
     "gst": lambda: analyze_example("gst"),
     "b2b": lambda: analyze_small_b2b(SHARE, ERRORS),
     "quantile": lambda: _quantiles(),
+    "paired": lambda: _paired(),
 }
+
+
+def _paired() -> AnalysisResult:
+    """A shadow replay: judge pass rate better, latency a guardrail, tokens worse."""
+    from abkit.replay import simulate_replay
+
+    replay = simulate_replay(users=200, judge_lift=0.1, latency_lift=-0.1, tokens_lift=0.1, seed=9)
+    return abkit.analyze(replay, {"experiment": {"control": "live", "variant": "version"}})
 
 
 def _quantiles() -> AnalysisResult:

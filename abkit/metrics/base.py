@@ -125,6 +125,16 @@ class MetricType:
             "'mean' column instead."
         )
 
+    def paired_column(self, metric: MetricSpec) -> str:
+        """The column of a paired export (one row per input and version) whose per-input
+        values the metric compares between versions."""
+        raise AbkitInputError(
+            f"metric '{metric.name}' is of type '{self.name}'; a paired export (one row per "
+            "input and version) compares one value per input, so its metrics are 'mean' or "
+            "'proportion' columns.",
+            hint='Set type = "mean" (or "proportion" for a 0/1 column) and column = <name>.',
+        )
+
     def maturity_day(self, metric: MetricSpec) -> int | None:
         """The last day after assignment the metric looks at, when a unit only counts
         once that day has fully elapsed (retention windows); None otherwise."""
@@ -219,3 +229,7 @@ class OneColumn(MetricType):
 
     def unit_table_columns(self, metric: MetricSpec) -> tuple[str, ...]:
         return self.references(metric, "")
+
+    def paired_column(self, metric: MetricSpec) -> str:
+        assert metric.column is not None
+        return metric.column

@@ -94,6 +94,7 @@ _SHORT_METHODS = (
     ("two-proportion", "2-prop z"),
     ("delta-method", "delta z"),
     ("quantile z-test", "quantile z"),
+    ("paired difference", "paired z"),
     ("account-level randomisation", "randomisation"),
     ("restricted mean", "RMST perm."),
     ("one-sided non-inferiority", "NI"),
@@ -249,6 +250,31 @@ def cuped_line(r: MetricResult) -> str | None:
     )
 
 
+def paired_design(res: AnalysisResult) -> str:
+    """The line that stands where the sample-ratio check stands for a paired export."""
+    return (
+        f"Paired run: each input was answered by the live version ({res.control}) and a "
+        f"candidate, compared within input, clustered by {res.unit}; no sample ratio to check"
+    )
+
+
+def paired_line(r: MetricResult) -> str | None:
+    """One line on what a paired comparison rests on, or None: '1,204 paired inputs
+    from 180 users; the pairing removed 84.1 % of the variance of two independent arms
+    (SE 0.012 against 0.030)'."""
+    p = r.paired
+    if p is None:
+        return None
+    t = r.metric_type
+    removed = p.variance_removed
+    share = f"{removed * 100:.1f} %" if math.isfinite(removed) else "n/a"
+    return (
+        f"{p.pairs:,} paired inputs from {p.users:,} users; the pairing removed {share} of "
+        f"the variance of two independent arms (SE {num(p.se, t, True).lstrip('+')} "
+        f"against {num(p.unpaired_se, t, True).lstrip('+')})"
+    )
+
+
 def period_name(days: int) -> str:
     """'week', 'day' or 'N-day period'."""
     return {7: "week", 1: "day"}.get(days, f"{days}-day period")
@@ -368,6 +394,7 @@ def detail_sections(res: AnalysisResult) -> list[tuple[str, list[tuple[MetricRes
     line)]) for CUPED, novelty and the B2B cross-checks, sections without a line left out."""
     sections = (
         ("CUPED regression adjustment (effects above are adjusted)", cuped_line),
+        ("Paired inputs (candidate − live on the same inputs)", paired_line),
         ("Novelty check (lift by time since assignment, log scale)", novelty_line),
         ("Quantile profile (treatment / control − 1, pointwise)", quantile_line),
         ("Health bands (usual retention bars of AI consumer products, not tests)", health_line),

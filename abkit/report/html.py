@@ -11,6 +11,7 @@ from abkit.report.format import (
     TABLE_HEADER,
     detail_sections,
     method_legend,
+    paired_design,
     pval,
     result_cells,
     segment_rows,
@@ -30,10 +31,14 @@ def render_html(res: AnalysisResult) -> str:
     parts = [f"<h4>A/B result: {escape(res.name)}</h4>"]
     for w in res.warnings:
         parts.append(f'<p style="color:#D55E00"><b>Warning:</b> {escape(w)}</p>')
-    status = "MISMATCH" if srm.mismatch else "ok"
+    design = (
+        escape(paired_design(res))
+        if srm is None
+        else f"Sample ratio: <b>{'MISMATCH' if srm.mismatch else 'ok'}</b> (chi-square p = "
+        f"{pval(srm.p_value)})"
+    )
     parts.append(
-        f"<p>Sample ratio: <b>{status}</b> (chi-square p = {pval(srm.p_value)}) "
-        f"&middot; unit {escape(res.unit)} &middot; control "
+        f"<p>{design} &middot; unit {escape(res.unit)} &middot; control "
         f"{escape(res.control)} &middot; alpha {res.alpha}</p>"
     )
     rows = ["<tr>" + "".join(f"<th>{h}</th>" for h in TABLE_HEADER) + "</tr>"]

@@ -20,6 +20,7 @@ from abkit.report.format import (
     margin_text,
     method_legend,
     num,
+    paired_design,
     pct,
     pval,
     result_cells,
@@ -83,6 +84,8 @@ def _verdict_table(res: AnalysisResult) -> list[str]:
 
 def _srm_line(res: AnalysisResult) -> str:
     srm = res.srm
+    if srm is None:
+        return f"**{escape(paired_design(res))}**"
     return (
         f"**Sample ratio:** {'❌ MISMATCH' if srm.mismatch else '✅ ok'} "
         f"(chi-square p = {pval(srm.p_value)}; "
@@ -114,7 +117,8 @@ def _guardrails(res: AnalysisResult) -> list[str]:
 
 
 def _quality(res: AnalysisResult) -> list[str]:
-    out = ["", "### Sample ratio and data quality", "", _srm_line(res), ""]
+    title = "Data quality" if res.srm is None else "Sample ratio and data quality"
+    out = ["", f"### {title}", "", _srm_line(res), ""]
     for t, c in res.rows.items():
         out.append(
             f"- {escape(t)}: {c['read']:,} rows read, {c['used']:,} used, "

@@ -19,6 +19,7 @@ from abkit.report.format import (
     margin_text,
     method_legend,
     num,
+    paired_design,
     pct,
     pval,
     result_cells,
@@ -86,9 +87,12 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
         say(f"B2B mode: accounts ({res.account}) are the units of inference")
     if res.export_end:
         say(f"Export end: {res.export_end}")
-    status = "MISMATCH" if srm.mismatch else "ok"
-    observed = ", ".join(f"{v} {n:,}" for v, n in srm.observed.items())
-    say(f"Sample ratio: {status} (chi-square p = {pval(srm.p_value)}; {observed})")
+    if srm is None:
+        say(paired_design(res))
+    else:
+        status = "MISMATCH" if srm.mismatch else "ok"
+        observed = ", ".join(f"{v} {n:,}" for v, n in srm.observed.items())
+        say(f"Sample ratio: {status} (chi-square p = {pval(srm.p_value)}; {observed})")
     for w in res.warnings:
         say(f"WARNING: {w}")
     lines.append("")

@@ -34,27 +34,27 @@ PAIRED = "paired difference z-test, user-clustered delta-method variance (Miller
 
 
 @dataclass(frozen=True)
-class PairedComparison:
-    """The paired test, how many pairs and users it rests on, and the standard error
-    two independent arms of the same outputs would have had (``unpaired_se``): the
-    variance the pairing removes is 1 − se² / unpaired_se²."""
+class Pairing:
+    """What a paired comparison rests on: ``pairs`` inputs answered by both versions,
+    from ``users`` users, and the standard error ``se`` of the paired difference beside
+    the one two independent arms of the same outputs would have had (``unpaired_se``):
+    the pairing removes the share 1 − se² / unpaired_se² of the variance."""
 
-    comparison: Comparison
     pairs: int
     users: int
+    se: float
     unpaired_se: float
 
     @property
     def variance_removed(self) -> float:
-        se = self.comparison.se
-        if not (self.unpaired_se > 0 and math.isfinite(se)):
+        if not (self.unpaired_se > 0 and math.isfinite(self.se)):
             return math.nan
-        return 1.0 - se * se / (self.unpaired_se * self.unpaired_se)
+        return 1.0 - self.se * self.se / (self.unpaired_se * self.unpaired_se)
 
 
 def paired_test(
     live: np.ndarray, candidate: np.ndarray, pairs: np.ndarray, alpha: float = 0.05
-) -> PairedComparison:
+) -> tuple[Comparison, Pairing]:
     """Candidate − live on paired inputs, from per-user sums: ``live`` and
     ``candidate`` sum each user's values over their ``pairs`` paired inputs (users
     are the clusters, so at least two are needed).  Normal reference (the delta
@@ -67,7 +67,7 @@ def paired_test(
     if users < 2:
         why = f"{users} user(s) with paired inputs; at least 2 are needed (users are the clusters)"
         comparison = undefined_comparison(PAIRED, live_mean, cand_mean, [why])
-        return PairedComparison(comparison, n_pairs, users, math.nan)
+        return comparison, Pairing(n_pairs, users, math.nan, math.nan)
     var = ratio_variance(ArmSummary.from_values(candidate - live, pairs))
     unpaired = ratio_variance(ArmSummary.from_values(live, pairs)) + ratio_variance(
         ArmSummary.from_values(candidate, pairs)
@@ -111,4 +111,4 @@ def paired_test(
         relative_ci=relative_ci,
         warnings=tuple(warnings),
     )
-    return PairedComparison(comparison, n_pairs, users, math.sqrt(unpaired))
+    return comparison, Pairing(n_pairs, users, se, math.sqrt(unpaired))

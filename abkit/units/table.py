@@ -20,20 +20,25 @@ def metric_columns(metric: MetricSpec) -> tuple[str, ...]:
     return metric.kind.unit_table_columns(metric)
 
 
-def numeric(frame: pl.DataFrame, column: str, table: Table, who: str) -> pl.Expr:
+def numeric(frame: pl.DataFrame | pl.LazyFrame, column: str, table: Table, who: str) -> pl.Expr:
     """``column`` as Float64: numbers and booleans as they are, text holding numbers or
-    true/false words converted; anything else is refused, naming ``who`` reads it."""
-    dtype = frame.schema[column]
+    true/false words converted; anything else is refused, naming ``who`` reads it.
+    Text columns are read once here, to check them."""
+    dtype = frame.lazy().collect_schema()[column]
     if dtype == pl.Boolean or dtype.is_numeric():
         return pl.col(column).cast(pl.Float64)
     if dtype == pl.String:
         lowered = pl.col(column).str.strip_chars().str.to_lowercase()
-        values = frame.select(lowered.drop_nulls().unique()).to_series().to_list()
-        if set(values) <= set(_TRUE + _FALSE):
+        values = frame.lazy().select(lowered.drop_nulls().unique()).collect().to_series()
+        if set(values.to_list()) <= set(_TRUE + _FALSE):
             return pl.when(lowered.is_in(_TRUE)).then(1.0).when(lowered.is_in(_FALSE)).then(0.0)
-        casted = frame.select(pl.col(column).str.strip_chars().cast(pl.Float64, strict=False))
-        bad = frame.with_row_index("_r").filter(
-            casted.to_series().is_null() & pl.col(column).is_not_null()
+        casted = pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
+        bad = (
+            frame.lazy()
+            .with_row_index("_r")
+            .filter(casted.is_null() & pl.col(column).is_not_null())
+            .head(1)
+            .collect()
         )
         if bad.height:
             row = bad.row(0, named=True)
