@@ -8,6 +8,7 @@ Usage:
     python benchmarks/compare.py spark   [--users 1000000]
     python benchmarks/compare.py cuped   [--users 1000000] [--rounds 3]
     python benchmarks/compare.py ai      [--users 1000000] [--rounds 3]
+    python benchmarks/compare.py paired  [--users 1000000] [--rounds 3]
 
 * events: ``abkit analyze`` on a simulated export (the bundled example's 9 metrics)
   against a hand-written Polars streaming query computing the same per-unit aggregates
@@ -24,6 +25,10 @@ Usage:
   time to first token and tokens, priced by ``[cost]`` (17 metrics: p95 latency with its
   quantile profile, event means, cost per output and per active user) against the
   bundled example's 9 metrics on the same files.
+* paired: ``abkit analyze`` on a simulated shadow replay (about 7 inputs per user, both
+  versions; judge score on half the inputs, latency, tokens) against a hand-written
+  Polars query joining each input's two rows and summing the four columns per user
+  (the floor of the paired reduction, without validation or exclusions).
 
 Every command runs in a child process of its own, so each reports its own CPU time
 (user + system) and peak RSS (``os.wait4``); the rounds alternate between the two
@@ -186,6 +191,39 @@ output_per_1k = 0.015
 """
 
 
+REPLAY = """
+import sys, time
+from abkit.replay import simulate_replay
+start = time.perf_counter()
+frame = simulate_replay(users=int(sys.argv[1]), judge_rate=0.5, latency_lift=-0.1, seed=1)
+frame.write_parquet(sys.argv[2])
+print(f"replay: {int(sys.argv[1]):,} users, {frame.height:,} rows "
+      f"({time.perf_counter() - start:.0f} s to simulate and write)")
+"""
+
+PAIRED_FLOOR = """
+import sys, polars as pl
+rows = pl.scan_parquet(sys.argv[1])
+columns = ["judge_score", "latency_ms", "input_tokens", "output_tokens"]
+live = rows.filter(pl.col("version") == "live").select(
+    "input_id", *[pl.col(c).alias(c + "_live") for c in columns])
+pairs = rows.filter(pl.col("version") == "candidate").join(live, on="input_id")
+both = {c: pl.col(c).is_not_null() & pl.col(c + "_live").is_not_null() for c in columns}
+per_user = pairs.group_by("user_id").agg(
+    *[pl.col(c + "_live").filter(both[c]).sum().alias(c + "_l") for c in columns],
+    *[pl.col(c).filter(both[c]).sum().alias(c + "_c") for c in columns],
+    *[both[c].sum().alias(c + "_n") for c in columns],
+).collect(engine="streaming")
+print(per_user.height)
+"""
+
+PAIRED_CONFIG = """
+[experiment]
+control = "live"
+variant = "version"
+"""
+
+
 def events_export(
     users: int, folder: Path, pre_days: int = 0, ai: bool = False
 ) -> tuple[Path, Path]:
@@ -222,7 +260,8 @@ def units_table(users: int, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "workload", choices=["events", "looks", "units", "bootstrap", "spark", "cuped", "ai"]
+        "workload",
+        choices=["events", "looks", "units", "bootstrap", "spark", "cuped", "ai", "paired"],
     )
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
@@ -260,6 +299,15 @@ def main() -> None:
             pack = analyze_cmd(assignments, events, config=config)
             example = analyze_cmd(assignments, events)
             compare("AI metric pack", pack, "example's 9 metrics", example, args.rounds)
+        elif args.workload == "paired":
+            table = folder / "outputs.parquet"
+            print(run(inline(REPLAY, str(args.users), str(table)))[2].strip())
+            config = folder / "paired.toml"
+            config.write_text(PAIRED_CONFIG)
+            cli = [sys.executable, "-m", "abkit_cli.main", "analyze", str(table)]
+            ours = [*cli, "-c", str(config), "-f", "json"]
+            floor = inline(PAIRED_FLOOR, str(table))
+            compare("abkit analyze", ours, "Polars paired query", floor, args.rounds)
         elif args.workload == "units":
             table = folder / "units.parquet"
             units_table(args.users, table)

@@ -276,3 +276,22 @@ def test_simulate_replay_writes_an_export_the_analysis_reads(tmp_path):
     assert bad.exit_code == 2 and "two names" in bad.output
     with pytest.raises(AbkitInputError, match="above -1"):
         simulate_replay(judge_lift=-1.0)
+
+
+def test_the_row_accounting_is_the_same_with_and_without_repeats():
+    """Without repeats the exclusions come from per-input counts, with them from per-row
+    windows: an identical repeated row must change nothing but its own exclusion."""
+    df = simulate_replay(users=40, seed=11)
+    df = df.filter(~((pl.col("version") == "candidate") & (pl.col("input_id") % 5 == 0)))
+    clean = abkit.analyze(df, CONFIG)
+    repeated = abkit.analyze(pl.concat([df, df.head(1)]), CONFIG)
+    unpaired = "input not answered by both the live version ('live') and a candidate"
+    assert {e["reason"]: e["rows"] for e in clean.exclusions} == {
+        unpaired: df.filter(pl.col("input_id") % 5 == 0).height
+    }
+    assert {e["reason"]: e["rows"] for e in repeated.exclusions} == {
+        unpaired: df.filter(pl.col("input_id") % 5 == 0).height,
+        "repeated identical row (first kept)": 1,
+    }
+    assert repeated.rows["outputs"]["used"] == clean.rows["outputs"]["used"]
+    assert [r.effect for r in repeated.results] == [r.effect for r in clean.results]

@@ -27,7 +27,7 @@ import polars as pl
 
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.errors import AbkitInputError
-from abkit.io.assignments import REASON, ROW, UNIT, VARIANT, ordered_variants
+from abkit.io.assignments import REASON, UNIT, VARIANT, ordered_variants
 from abkit.io.exclusions import Ledger, first_reason
 from abkit.io.readers import BLANK_LINE, Table, blank_row, reader_error
 from abkit.units.table import numeric
@@ -107,13 +107,12 @@ def _check_columns(spec: ExperimentSpec, metrics: tuple[MetricSpec, ...], table:
     table.require(spec.variant, what="version ([experiment] variant)")
 
 
-def _annotated(
+def _with_id_reasons(
     table: Table, spec: ExperimentSpec, values: dict[str, pl.Expr], slots: dict[str, str]
 ) -> pl.LazyFrame:
-    """The table's rows with their exclusion reason (null: used)."""
-    control = spec.control
-    frame = table.frame.with_row_index(ROW).select(
-        pl.col(ROW),
+    """The table's rows with the reasons that a row alone shows (blank line, null ids,
+    undeclared version; null: valid so far)."""
+    frame = table.frame.select(
         pl.col(spec.input.input_id).alias(INPUT),
         pl.col(spec.unit).alias(UNIT),
         pl.col(spec.variant).cast(pl.String).alias(VARIANT),
@@ -129,35 +128,69 @@ def _annotated(
     if spec.declared_variants is not None:
         declared = list(spec.declared_variants)
         rules.append((~pl.col(VARIANT).is_in(declared), "unknown version (not declared)"))
-    frame = frame.with_columns(first_reason(rules).alias(REASON))
+    return frame.with_columns(first_reason(rules).alias(REASON))
 
-    def flag(condition: pl.Expr, reason: str) -> pl.LazyFrame:
-        valid = pl.col(REASON).is_null()
-        return frame.with_columns(
-            pl.when(valid & condition).then(pl.lit(reason)).otherwise(pl.col(REASON)).alias(REASON)
-        )
 
-    valid = pl.col(REASON).is_null()
-    row = pl.struct(INPUT, VARIANT, UNIT, *slots.values())
-    frame = flag(
-        ~pl.when(valid).then(row).is_first_distinct(), "repeated identical row (first kept)"
-    )
-    valid = pl.col(REASON).is_null()
-    twice = (valid & (valid.sum().over(INPUT, VARIANT) > 1)).any().over(INPUT)
-    frame = flag(
-        twice, "input answered more than once by one version with different values (all its rows)"
-    )
-    valid = pl.col(REASON).is_null()
-    frame = flag(
-        pl.col(UNIT).filter(valid).n_unique().over(INPUT) > 1,
-        "input whose user differs between its rows (all its rows)",
-    )
+def _unpaired(control: str) -> str:
+    return f"input not answered by both the live version ('{control}') and a candidate"
+
+
+def _flag_unpaired(frame: pl.LazyFrame, control: str) -> pl.LazyFrame:
     valid = pl.col(REASON).is_null()
     live = valid & (pl.col(VARIANT) == control)
     candidate = valid & (pl.col(VARIANT) != control)
-    return flag(
-        ~(live.any().over(INPUT) & candidate.any().over(INPUT)),
-        f"input not answered by both the live version ('{control}') and a candidate",
+    return _flag(frame, ~(live.any().over(INPUT) & candidate.any().over(INPUT)), _unpaired(control))
+
+
+def _flag(frame: pl.LazyFrame, condition: pl.Expr, reason: str) -> pl.LazyFrame:
+    """``reason`` for the rows not yet excluded where ``condition`` holds."""
+    valid = pl.col(REASON).is_null()
+    return frame.with_columns(
+        pl.when(valid & condition).then(pl.lit(reason)).otherwise(pl.col(REASON)).alias(REASON)
+    )
+
+
+def _input_shape(valid: pl.LazyFrame, control: str) -> pl.LazyFrame:
+    """One row: whether a version answered an input twice or an input has two users
+    (``repeats``), and the rows of inputs answered by the live version and a candidate
+    (``paired``) and of the others (``unpaired``): without repeats, the row accounting
+    needs no per-row windows."""
+    per_input = valid.group_by(INPUT).agg(
+        pl.len().alias("n"),
+        pl.col(VARIANT).n_unique().alias("versions"),
+        pl.col(UNIT).n_unique().alias("users"),
+        (pl.col(VARIANT) == control).any().alias("live"),
+        (pl.col(VARIANT) != control).any().alias("candidate"),
+    )
+    paired = pl.col("live") & pl.col("candidate")
+    return per_input.select(
+        ((pl.col("n") > pl.col("versions")) | (pl.col("users") > 1)).any().alias("repeats"),
+        pl.col("n").filter(paired).sum().alias("paired"),
+        pl.col("n").filter(~paired).sum().alias("unpaired"),
+    )
+
+
+def _flag_repeats(frame: pl.LazyFrame, slots: dict[str, str]) -> pl.LazyFrame:
+    """Exclude repeats of an identical row (the first kept), then inputs that one
+    version answered twice with different values, then inputs with two users."""
+    valid = pl.col(REASON).is_null()
+    row = pl.struct(INPUT, VARIANT, UNIT, *slots.values())
+    frame = _flag(
+        frame, ~pl.when(valid).then(row).is_first_distinct(), "repeated identical row (first kept)"
+    )
+    valid = pl.col(REASON).is_null()
+    # in two steps: Polars evaluates a window nested in a window per group (quadratic)
+    frame = frame.with_columns((valid & (valid.sum().over(INPUT, VARIANT) > 1)).alias("_twice"))
+    frame = _flag(
+        frame,
+        pl.col("_twice").any().over(INPUT),
+        "input answered more than once by one version with different values (all its rows)",
+    )
+    valid = pl.col(REASON).is_null()
+    return _flag(
+        frame,
+        pl.col(UNIT).filter(valid).n_unique().over(INPUT) > 1,
+        "input whose user differs between its rows (all its rows)",
     )
 
 
@@ -205,18 +238,33 @@ def paired_units(
     ``outputs``) and reduce it to per-user paired sums per metric and candidate."""
     _check_columns(spec, metrics, table)
     slots = {m.name: _slot(m) for m in metrics}
-    annotated = _annotated(table, spec, _value_columns(table, spec, metrics), slots)
-    used = annotated.filter(pl.col(REASON).is_null())
+    rows = _with_id_reasons(table, spec, _value_columns(table, spec, metrics), slots)
+    valid = pl.col(REASON).is_null()
     try:
-        counts, versions, sums, bad = pl.collect_all(
+        id_counts, versions, shape = pl.collect_all(
             [
-                annotated.group_by(REASON).len(),
-                annotated.filter(pl.col(UNIT).is_not_null() & pl.col(INPUT).is_not_null()).select(
-                    pl.col(VARIANT).unique()
-                ),
-                _user_sums(used, spec, slots),
-                _out_of_range(used, slots),
+                rows.group_by(REASON).len(),
+                rows.filter(valid).select(pl.col(VARIANT).unique()),
+                _input_shape(rows.filter(valid), spec.control),
             ]
+        )
+        if shape.item(0, "repeats"):  # per-row windows find the rows to exclude
+            annotated = _flag_unpaired(_flag_repeats(rows, slots), spec.control).cache()
+            used = annotated.filter(valid)
+            row_counts = annotated.group_by(REASON).len()
+        else:
+            used = rows.filter(valid)
+            pairing = pl.DataFrame(
+                {
+                    REASON: [None, _unpaired(spec.control)],
+                    "len": [shape.item(0, "paired"), shape.item(0, "unpaired")],
+                },
+                schema=id_counts.schema,
+            )
+            excluded = id_counts.filter(pl.col(REASON).is_not_null())
+            row_counts = pl.concat([excluded, pairing]).lazy()
+        counts, sums, bad = pl.collect_all(
+            [row_counts, _user_sums(used, spec, slots), _out_of_range(used, slots)]
         )
     except pl.exceptions.PolarsError as exc:
         raise reader_error(exc, table.label) from None
@@ -239,15 +287,15 @@ def paired_units(
         s = slots[m.name]
         out[m.name] = {}
         for v in variants[1:]:
-            rows = sums.filter(pl.col(VARIANT) == v)
-            pairs = rows.get_column(f"{s}:pairs").to_numpy()
+            users = sums.filter(pl.col(VARIANT) == v)
+            pairs = users.get_column(f"{s}:pairs").to_numpy()
             keep = pairs > 0
             out[m.name][v] = PairedSums(
-                rows.get_column(f"{s}:live").to_numpy()[keep].astype(float),
-                rows.get_column(f"{s}:candidate").to_numpy()[keep].astype(float),
+                users.get_column(f"{s}:live").to_numpy()[keep].astype(float),
+                users.get_column(f"{s}:candidate").to_numpy()[keep].astype(float),
                 pairs[keep].astype(float),
             )
-            one_sided = int(rows.get_column(f"{s}:one").sum())
+            one_sided = int(users.get_column(f"{s}:one").sum())
             if one_sided:
                 notes.setdefault(m.name, []).append(
                     f"{one_sided:,} input(s) have a {m.kind.paired_column(m)} value from only "
