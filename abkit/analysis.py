@@ -410,8 +410,11 @@ def analyze(
     variants = prepared.variants
     split = spec.expected_split or {v: 1.0 for v in variants}
     # a paired export has no allocation to check: every input went to both versions
-    paired = prepared.kind == "paired"
-    srm = None if paired else srm_test(prepared.unit_counts, split, spec.srm_threshold)
+    srm = (
+        None
+        if prepared.kind == "paired"
+        else srm_test(prepared.unit_counts, split, spec.srm_threshold)
+    )
     results = compare(prepared, spec)
     sequential_warnings = dict.fromkeys(
         w for r in results if r.sequential for w in r.sequential.warnings

@@ -257,6 +257,18 @@ def _simulation_options(
     return apply
 
 
+def _written_as(command: Callable[..., None]) -> Callable[..., None]:
+    """The options every simulator shares: its seed and the file format it writes."""
+    command = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["parquet", "csv", "ndjson"]),
+        default="parquet",
+        show_default=True,
+    )(command)
+    return click.option("--seed", type=int, default=0, show_default=True)(command)
+
+
 @cli.command()
 @click.argument("outdir", type=click.Path(file_okay=False))
 @click.option("--mode", type=click.Choice(choices(Mode)), default="b2c", show_default=True)
@@ -335,14 +347,7 @@ def _simulation_options(
     default=None,
     help="The share and depth lifts halve every N days since assignment (novelty).",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["parquet", "csv", "ndjson"]),
-    default="parquet",
-    show_default=True,
-)
+@_written_as
 @_user_errors
 def simulate(
     outdir: str,
@@ -411,14 +416,7 @@ def simulate(
     ("--tokens-lift", float, "Relative change of the candidate's output tokens."),
     ("--prompt-lift", float, "Relative change of the candidate's system-prompt tokens."),
 )
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["parquet", "csv", "ndjson"]),
-    default="parquet",
-    show_default=True,
-)
+@_written_as
 @_user_errors
 def simulate_replay(
     outdir: str,
