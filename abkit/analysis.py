@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, cast
 
-from abkit.b2b import compare_accounts, compare_time_to_value, guardrail_accounts
+from abkit.b2b import (
+    compare_account_quantiles,
+    compare_accounts,
+    compare_time_to_value,
+    guardrail_account_quantiles,
+    guardrail_accounts,
+    quantile_limit,
+)
 from abkit.config import (
     ExperimentSpec,
     MetricSpec,
@@ -37,15 +44,17 @@ from abkit.stats import (
     noninferiority_test,
     srm_test,
 )
+from abkit.stats.account_quantile import AccountValues, account_quantile_test
 from abkit.stats.cluster import AccountArm
 from abkit.stats.cuped import Adjustment, or_unadjusted
 from abkit.stats.noninferiority import FAIL, INCONCLUSIVE, PASS
 from abkit.stats.novelty import novelty_test
 from abkit.stats.paired import Pairing, paired_test
 from abkit.stats.quantile import quantile_test
+from abkit.stats.randomization import RandomizationNonInferiority
 from abkit.stats.srm import SrmResult
 from abkit.units.events import PRE_PERIOD_EVENT
-from abkit.units.quantiles import ArmQuantiles
+from abkit.units.quantiles import ArmQuantiles, profile_levels
 
 
 def _fixed_decision(
@@ -74,14 +83,48 @@ def _b2b_guardrail(
     ni = guardrail_accounts(
         control, treatment, spec.b2b, spec.alpha, margin, relative, metric.higher_is_better
     )
-    test = "one-sided account randomisation test shifted by the margin"
+    return _randomization_check(ni, margin, relative, spec.alpha)
+
+
+def _randomization_check(
+    ni: RandomizationNonInferiority | None,
+    margin: float,
+    relative: bool,
+    alpha: float,
+    shifted: str = "",
+) -> GuardrailCheck:
+    """The guardrail check of a one-sided randomisation test (inconclusive without
+    one: an arm with fewer than 2 accounts)."""
+    test = "one-sided account randomisation test" + (f", {shifted}" if shifted else "")
+    test += " shifted by the margin"
     scale = "relative" if relative else "absolute"
     if ni is None:
         return GuardrailCheck(margin, scale, test, math.nan, math.nan, INCONCLUSIVE)
     kind = "exact" if ni.exact else "Monte Carlo"
-    verdict = PASS if ni.p_value < spec.alpha else FAIL if ni.p_harm < spec.alpha else INCONCLUSIVE
+    verdict = PASS if ni.p_value < alpha else FAIL if ni.p_harm < alpha else INCONCLUSIVE
     test += f" ({kind}, {ni.assignments:,} re-assignments)"
     return GuardrailCheck(margin, scale, test, ni.p_value, ni.bound, verdict)
+
+
+def _b2b_quantile_guardrail(
+    metric: MetricSpec, control: AccountValues, treatment: AccountValues, spec: ExperimentSpec
+) -> GuardrailCheck:
+    """A B2B guardrail on a quantile: the one-sided account randomisation test with the
+    treated values shifted to the margin."""
+    relative = metric.relative_margin is not None
+    margin = metric.relative_margin if relative else metric.margin
+    assert margin is not None and metric.q is not None
+    ni = guardrail_account_quantiles(
+        control,
+        treatment,
+        spec.b2b,
+        spec.alpha,
+        metric.q,
+        margin,
+        relative,
+        metric.higher_is_better,
+    )
+    return _randomization_check(ni, margin, relative, spec.alpha, "treated values")
 
 
 def _guardrail(metric: MetricSpec, comp: Comparison, alpha: float) -> GuardrailCheck:
@@ -144,6 +187,16 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                 for v in treatments
             ]
             comps, details = [c for c, _ in pairs], [d for _, d in pairs]
+        elif metric.kind.per_event and spec.mode == "b2b":
+            assert metric.q is not None
+            values = prepared.account_values[metric.name]
+            pairs_q = [
+                compare_account_quantiles(
+                    values[spec.control], values[v], spec.control, v, spec.b2b, spec.alpha, metric.q
+                )
+                for v in treatments
+            ]
+            comps, details = [c for c, _ in pairs_q], [d for _, d in pairs_q]
         elif metric.kind.per_event:
             assert metric.q is not None
             quantiles = prepared.quantiles[metric.name][metric.q]
@@ -193,6 +246,9 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
             significant = bool(math.isfinite(p_adj) and p_adj < spec.alpha)
             if not metric.guardrail:
                 guard = None
+            elif spec.mode == "b2b" and metric.kind.per_event:
+                values = prepared.account_values[metric.name]
+                guard = _b2b_quantile_guardrail(metric, values[spec.control], values[variant], spec)
             elif spec.mode == "b2b" and not metric.kind.survival:
                 accounts = prepared.accounts[metric.name]
                 guard = _b2b_guardrail(metric, accounts[spec.control], accounts[variant], spec)
@@ -245,13 +301,17 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                 for column, by_metric in prepared.segment_accounts.items()
                 if metric.name in by_metric
             )
-            profile = (
-                _quantile_profile(
+            if not metric.kind.per_event:
+                profile: tuple[QuantilePoint, ...] = ()
+            elif spec.mode == "b2b":
+                values = prepared.account_values[metric.name]
+                profile = _account_quantile_profile(
+                    metric, values[spec.control], values[variant], spec
+                )
+            else:
+                profile = _quantile_profile(
                     prepared.quantiles[metric.name], spec.control, variant, spec.alpha
                 )
-                if metric.kind.per_event
-                else ()
-            )
             results.append(
                 MetricResult(
                     metric=metric.name,
@@ -291,6 +351,42 @@ def _quantile_profile(
         QuantilePoint(q=q, **quantile_test(arms[control], arms[variant], alpha).effect_fields())
         for q, arms in levels.items()
     )
+
+
+def _account_quantile_profile(
+    metric: MetricSpec, control: AccountValues, treatment: AccountValues, spec: ExperimentSpec
+) -> tuple[QuantilePoint, ...]:
+    """B2B: the profile's points by the account randomisation p-value, with the account
+    bootstrap's percentile intervals (inverting the test at every level would cost a
+    few dozen passes each; the profile describes, the metric's own q decides)."""
+    if min(control.accounts, treatment.accounts) < 2 or not (control.events and treatment.events):
+        return ()
+    points = []
+    for q in profile_levels(metric):
+        res = account_quantile_test(
+            control,
+            treatment,
+            q,
+            spec.alpha,
+            quantile_limit(spec.b2b),
+            spec.b2b.resamples,
+            spec.b2b.resamples,
+            spec.b2b.seed,
+            invert=False,
+        )
+        points.append(
+            QuantilePoint(
+                q=q,
+                control_value=res.control,
+                treatment_value=res.treatment,
+                effect=res.effect,
+                ci=res.percentile,
+                relative_effect=res.relative_effect,
+                relative_ci=res.lift_percentile,
+                p_value=res.p_value,
+            )
+        )
+    return tuple(points)
 
 
 def _stray_arm_warnings(counts: dict[str, int]) -> list[str]:
@@ -381,11 +477,11 @@ def analyze(
             "only (its clustered variance is not a sum over units that the always-valid "
             "methods need); analyse it without sequential monitoring."
         )
-    if quantiles and spec.mode == "b2b":
+    if quantiles and spec.mode == "b2b" and spec.quantiles.method == "histogram":
         raise AbkitInputError(
-            f"metric '{quantiles[0]}' is a quantile, which is not yet offered in B2B mode; "
-            "analyse the mean of the value per account instead (type 'ratio' with "
-            "numerator '<event>.value' and denominator '<event>')."
+            f"metric '{quantiles[0]}' is a quantile, which B2B mode tests by re-assigning "
+            "accounts, so it needs each value with its account; [quantiles] method = "
+            "'histogram' keeps only a histogram per arm. Use method = 'exact' (or 'auto')."
         )
     capped = [m.name for m in spec.metrics if m.cap is not None]
     if capped and spec.sequential.method is not None:

@@ -24,6 +24,11 @@ import numpy as np
 from scipy import stats as st
 
 from abkit.config import B2BSpec
+from abkit.stats.account_quantile import (
+    AccountValues,
+    account_quantile_noninferiority,
+    account_quantile_test,
+)
 from abkit.stats.bootstrap import account_bootstrap
 from abkit.stats.cluster import AccountArm, cr2_adjusted, cr2_test
 from abkit.stats.cuped import Adjustment
@@ -364,3 +369,130 @@ def compare_time_to_value(
         },
     }
     return comp, detail
+
+
+def quantile_limit(settings: B2BSpec) -> int:
+    """Up to how many re-assignments a quantile's test lists them all: each costs a
+    pass over the events per hypothesis tested, so only up to ``resamples`` (else
+    ``resamples`` random ones, a test that still holds its size)."""
+    return min(settings.exact_limit, settings.resamples)
+
+
+@_quiet_numpy
+def compare_account_quantiles(
+    control: AccountValues,
+    treatment: AccountValues,
+    control_name: str,
+    treatment_name: str,
+    settings: B2BSpec,
+    alpha: float,
+    q: float,
+) -> tuple[Comparison, dict[str, Any]]:
+    """A quantile of event values by the account randomisation test, its intervals by
+    test inversion and the account bootstrap beside them
+    (:mod:`abkit.stats.account_quantile`), plus the B2B detail block."""
+    warnings: list[str] = []
+    facts = {}
+    for name, arm in ((control_name, control), (treatment_name, treatment)):
+        events = np.bincount(arm.account, minlength=arm.accounts)
+        share = float(events.max() / events.sum()) if events.sum() else math.nan
+        facts[name] = {
+            "accounts": arm.accounts,
+            "events": arm.events,
+            "largest_account_share": share,
+        }
+        warnings += _few_accounts(name, arm.accounts)
+        if share > DOMINANT_SHARE:
+            warnings.append(
+                f"one account holds {share:.0%} of the events of '{name}': the pooled "
+                "quantile mostly reflects that account"
+            )
+    method = "account-level randomisation test of the quantile difference"
+    if min(control.accounts, treatment.accounts) < 2 or not (control.events and treatment.events):
+        warnings.append("an arm has fewer than 2 accounts or no values: nothing can be inferred")
+        comp = undefined_comparison(method, math.nan, math.nan, warnings)
+        return comp, {"weighting": "event", "arms": facts}
+    res = account_quantile_test(
+        control,
+        treatment,
+        q,
+        alpha,
+        quantile_limit(settings),
+        settings.resamples,
+        settings.resamples,
+        settings.seed,
+    )
+    effects = res.effects[np.isfinite(res.effects)]
+    lifts = res.lifts[np.isfinite(res.lifts)]
+    kind = "exact" if res.exact else "Monte Carlo"
+    comp = Comparison(
+        method=f"{method} ({kind}, {res.assignments:,} re-assignments; CI by test inversion "
+        "under a constant shift, lift under a constant scale)",
+        control_value=res.control,
+        treatment_value=res.treatment,
+        effect=res.effect,
+        se=float(effects.std(ddof=1)) if effects.size > 1 else math.nan,
+        df=math.inf,
+        statistic=math.nan,
+        p_value=res.p_value,
+        ci=res.ci,
+        relative_effect=res.relative_effect,
+        log_ratio_se=float(np.log1p(lifts).std(ddof=1)) if lifts.size > 1 else math.nan,
+        relative_ci=res.relative_ci,
+        warnings=tuple(warnings),
+    )
+    detail = {
+        "weighting": "event",
+        "arms": facts,
+        "randomization": {
+            "p_value": res.p_value,
+            "ci": list(res.ci),
+            "relative_ci": list(res.relative_ci),
+            "exact": res.exact,
+            "assignments": res.assignments,
+            "stratified": control.strata is not None,
+        },
+        "bootstrap": {
+            "resamples": settings.resamples,
+            "seed": settings.seed,
+            "percentile": list(res.percentile),
+            "lift_percentile": list(res.lift_percentile),
+        },
+        "distribution": _histogram(res.effects),
+        "accounts": {
+            name: {"value": own.tolist(), "size": events.tolist()}
+            for name, (own, events) in zip(
+                (control_name, treatment_name), res.per_account.values(), strict=True
+            )
+        },
+    }
+    return comp, detail
+
+
+@_quiet_numpy
+def guardrail_account_quantiles(
+    control: AccountValues,
+    treatment: AccountValues,
+    settings: B2BSpec,
+    alpha: float,
+    q: float,
+    margin: float,
+    relative: bool,
+    higher_is_better: bool,
+) -> RandomizationNonInferiority | None:
+    """A B2B guardrail on a quantile: the one-sided account randomisation test with the
+    treated values shifted to the margin (None when an arm has fewer than 2 accounts)."""
+    if min(control.accounts, treatment.accounts) < 2 or not (control.events and treatment.events):
+        return None
+    return account_quantile_noninferiority(
+        control,
+        treatment,
+        q,
+        margin,
+        relative,
+        higher_is_better,
+        alpha,
+        quantile_limit(settings),
+        settings.resamples,
+        settings.seed,
+    )

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as st
 
+from abkit.stats.account_quantile import AccountValues, account_quantile_test
 from abkit.stats.always_valid import asymptotic_cs, msprt, planned_tau
 from abkit.stats.bootstrap import account_bootstrap
 from abkit.stats.cluster import AccountArm, cr2_test, naive_cluster_z
 from abkit.stats.group_sequential import efficacy_bounds
+from abkit.stats.quantile import quantile_estimate, quantile_test
 from abkit.stats.randomization import randomization_noninferiority, randomization_test
 
 METHODS = ("naive", "msprt", "cs", "gst_obf", "gst_pocock")
@@ -323,3 +325,69 @@ def lift_coverage(scenario: str, reps: int, alpha: float = 0.05, seed: int = 0) 
         "symmetric_below_minus_100": below / defined,
         "defined": defined / reps,
     }
+
+
+def simulate_account_events(
+    rng: np.random.Generator,
+    per_arm: int,
+    mean_events: float = 100.0,
+    sdlog: float = 1.2,
+    account_sd: float = 0.3,
+    shift: float = 0.0,
+    lift: float = 0.0,
+) -> tuple[AccountValues, AccountValues]:
+    """One B2B experiment on an event value such as latency: log-normal numbers of
+    events per account (sdlog), each account with its own scale exp(account_sd·z)
+    (a slow region or heavy prompts: an account's events are correlated), values
+    log-normal(log 1200, 0.5) times that scale; the treatment adds ``shift`` to every
+    treated value and multiplies it by 1 + ``lift``."""
+    arms = []
+    for add, scale in ((0.0, 1.0), (shift, 1.0 + lift)):
+        sizes = np.maximum(
+            1, np.round(rng.lognormal(np.log(mean_events) - sdlog**2 / 2, sdlog, per_arm))
+        ).astype(int)
+        account = np.repeat(np.arange(per_arm), sizes)
+        own = np.exp(account_sd * rng.standard_normal(per_arm))
+        values = rng.lognormal(np.log(1200.0), 0.5, account.size) * own[account]
+        arms.append(AccountValues(values * scale + add, account, per_arm))
+    return arms[0], arms[1]
+
+
+def b2b_quantile_study(
+    per_arm: int,
+    reps: int,
+    q: float = 0.95,
+    shift: float = 0.0,
+    lift: float = 0.0,
+    draws: int = 1_000,
+    alpha: float = 0.05,
+    seed: int = 0,
+    invert: bool = False,
+) -> dict[str, float]:
+    """Over ``reps`` simulated experiments (:func:`simulate_account_events`): how often
+    each test of the quantile difference rejects no effect, and (``invert``) how often
+    the randomisation intervals cover the true shift and lift.
+
+    Tests: the account randomisation test; the account-bootstrap percentile interval
+    excluding 0; the clustered delta method of :mod:`abkit.stats.quantile` with
+    accounts as clusters; and the same ignoring the accounts (events independent)."""
+    rng = np.random.default_rng(seed)
+    counts = dict.fromkeys(("randomization", "bootstrap", "account_delta", "independent"), 0)
+    cover = {"shift": 0, "lift": 0}
+    for i in range(reps):
+        control, treatment = simulate_account_events(rng, per_arm, shift=shift, lift=lift)
+        res = account_quantile_test(
+            control, treatment, q, alpha, draws, draws, draws, seed=i, invert=invert
+        )
+        counts["randomization"] += res.p_value < alpha
+        counts["bootstrap"] += not res.percentile[0] <= 0 <= res.percentile[1]
+        for name, clustered in (("account_delta", True), ("independent", False)):
+            by_account = quantile_estimate(control.values, control.account, q, clustered)
+            other = quantile_estimate(treatment.values, treatment.account, q, clustered)
+            counts[name] += quantile_test(by_account, other, alpha).p_value < alpha
+        cover["shift"] += res.ci[0] <= shift <= res.ci[1]
+        cover["lift"] += res.relative_ci[0] <= lift <= res.relative_ci[1]
+    out = {name: n / reps for name, n in counts.items()}
+    if invert:
+        out |= {f"cover_{name}": n / reps for name, n in cover.items()}
+    return out

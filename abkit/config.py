@@ -258,7 +258,8 @@ class QuantileSpec:
     """How quantile metrics read their event values: ``exact`` collects every value,
     ``histogram`` reduces them on the engine to log-spaced bins of relative width
     ``relative_error`` (the quantile is then within half of it of the exact one);
-    ``auto`` is exact on Polars and the histogram on other engines."""
+    ``auto`` is exact on Polars and in B2B mode (which needs each value's account),
+    the histogram on other engines."""
 
     method: QuantileMethod = "auto"
     relative_error: float = _key(0.001, lambda v: 1e-6 <= v <= 0.1, "be 1e-6 to 0.1")

@@ -23,6 +23,7 @@ from abkit.io.assignments import ACCOUNT, ASSIGNED_AT, VARIANT, clean_assignment
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data, Table, read_table
 from abkit.stats import ArmSummary
+from abkit.stats.account_quantile import AccountValues
 from abkit.stats.cluster import AccountArm
 from abkit.stats.quantile import LogBins
 from abkit.stats.shape import depth_shape
@@ -47,7 +48,12 @@ from abkit.units.looks import LookSeries
 from abkit.units.moments import account_arms, account_times, arm_summaries
 from abkit.units.novelty import PeriodMoments, completed_periods, period_moments
 from abkit.units.paired import PairedSums, paired_units
-from abkit.units.quantiles import ArmQuantiles, arm_quantiles, binned_arm_quantiles
+from abkit.units.quantiles import (
+    ArmQuantiles,
+    account_values,
+    arm_quantiles,
+    binned_arm_quantiles,
+)
 from abkit.units.references import DAY
 from abkit.units.segments import require_segments, segment_account_arms, segment_arms
 from abkit.units.summary import summary_arms, summary_look_series
@@ -77,6 +83,8 @@ class Prepared:
     novelty: dict[str, PeriodMoments] = field(default_factory=dict)
     # quantile metrics: per level (the profile and the metric's q), per variant
     quantiles: dict[str, ArmQuantiles] = field(default_factory=dict)
+    # B2B quantile metrics: per variant, the event values with the account of each
+    account_values: dict[str, dict[str, AccountValues]] = field(default_factory=dict)
     enrolment: tuple[dt.datetime, dt.datetime] | None = None  # first and last assignment
     # segment column → value → metric → variant → arm summary
     segments: dict[str, dict[str, dict[str, dict[str, ArmSummary]]]] = field(default_factory=dict)
@@ -269,7 +277,9 @@ def _prepare_events(
             prepared.adoption[m.name] = adoption_summary(built.units, m, segments[m.name])
     times = assignments.units.get_column(ASSIGNED_AT)
     prepared.enrolment = (times.min(), times.max())  # type: ignore[assignment]
-    _account_structure(prepared, built.units, spec, built.export_end, accounts, ledger)
+    _account_structure(
+        prepared, built.units, spec, built.export_end, accounts, ledger, built.values
+    )
     _adjustment_inputs(prepared, built.units, spec)
     _segment_inputs(prepared, built.units, spec, assign_table.label)
     if built.periods is not None:
@@ -279,10 +289,11 @@ def _prepare_events(
 
 def _quantile_inputs(prepared: Prepared, built: EventUnits, spec: ExperimentSpec) -> None:
     """Each arm's quantile of a quantile metric's event values; the arm summary keeps
-    the assigned units and the quantile as its value."""
+    the assigned units and the quantile as its value.  In B2B mode the accounts, not
+    the units, are the clusters (:func:`_account_structure` reads the values)."""
     for m in prepared.metrics:
         reference = m.kind.value_reference(m)
-        if reference is None:
+        if reference is None or spec.mode == "b2b":
             continue
         if m.name in built.binned:
             bins = LogBins(spec.quantiles.relative_error)
@@ -324,17 +335,17 @@ def _segment_inputs(
     segment holds too few accounts)."""
     if not spec.segments.columns:
         return
-    if spec.mode == "b2b":  # by account, in _account_structure
-        return
-    metrics = tuple(
-        m for m in prepared.metrics if not m.kind.account_level and not m.kind.per_event
-    )
     for m in prepared.metrics:
         if m.kind.per_event:
             prepared.metric_notes.setdefault(m.name, []).append(
                 "not broken down by segment: segments are offered for per-unit metrics, "
                 "not yet for quantiles of event values"
             )
+    if spec.mode == "b2b":  # by account, in _account_structure
+        return
+    metrics = tuple(
+        m for m in prepared.metrics if not m.kind.account_level and not m.kind.per_event
+    )
     for column in spec.segments.columns:
         prepared.segments[column] = segment_arms(
             units, column, metrics, prepared.variants, spec.segments.max_values, label
@@ -410,8 +421,10 @@ def _account_structure(
     export_end: dt.datetime | None = None,
     accounts: Data | None = None,
     ledger: Ledger | None = None,
+    values: dict[str, pl.DataFrame] | None = None,
 ) -> None:
-    """Check how variants fall within accounts; in B2B mode sum each metric by account.
+    """Check how variants fall within accounts; in B2B mode sum each metric by account
+    (and keep the account of each value of a quantile metric, from ``values``).
 
     An account whose users saw different variants is contaminated: it is named in a
     warning and, in B2B mode, left out of the account-level analysis.
@@ -465,8 +478,16 @@ def _account_structure(
             covariates=_covariates_of(spec, m) if m.kind.adjustable() else None,
         )
         for m in prepared.metrics
-        if not m.kind.from_accounts_table
+        if not m.kind.from_accounts_table and not m.kind.per_event
     }
+    for m in prepared.metrics:
+        reference = m.kind.value_reference(m)
+        if reference is not None and values is not None:
+            arms, notes = account_values(
+                m, values[reference], clean, prepared.variants, spec.b2b.strata
+            )
+            prepared.account_values[m.name] = arms
+            prepared.metric_notes.setdefault(m.name, []).extend(notes)
     for column in spec.segments.columns:
         prepared.segment_accounts[column] = {
             m.name: segment_account_arms(
@@ -479,7 +500,7 @@ def _account_structure(
                 "the units",
             )
             for m in prepared.metrics
-            if not m.kind.from_accounts_table and not m.kind.survival
+            if not m.kind.from_accounts_table and not m.kind.survival and not m.kind.per_event
         }
     if seats is not None and any(m.kind.adoption_breakdown for m in prepared.metrics):
         in_experiment = clean.select(pl.col(ACCOUNT).n_unique()).item()

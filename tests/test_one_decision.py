@@ -32,12 +32,23 @@ ERRORS = {
     "guardrail": True,
     "margin": 0.05,
 }
+# a p95 latency guardrail: in B2B mode tested by re-assigning accounts
+P95_GUARDRAIL = {
+    "name": "p95_latency",
+    "type": "quantile",
+    "column": "ai_output.latency_ms",
+    "q": 0.95,
+    "guardrail": True,
+    "relative_margin": 0.25,
+    "direction": "decrease",
+}
+
 CASES = {
     "fixed": lambda: analyze_example(None),
     "msprt": lambda: analyze_example("msprt"),
     "cs": lambda: analyze_example("cs"),
     "gst": lambda: analyze_example("gst"),
-    "b2b": lambda: analyze_small_b2b(SHARE, ERRORS),
+    "b2b": lambda: analyze_small_b2b(SHARE, ERRORS, P95_GUARDRAIL),
     "quantile": lambda: _quantiles(),
     "paired": lambda: _paired(),
 }

@@ -123,15 +123,19 @@ def test_badly_configured_quantiles_are_refused(change, message):
         abkit.load_config({"metrics": [metric]})
 
 
-def test_sequential_b2b_and_unit_tables_are_refused_with_a_reason(export):
+def test_sequential_b2b_histograms_and_unit_tables_are_refused_with_a_reason(export):
     with pytest.raises(AbkitInputError, match="fixed horizon only"):
         abkit.analyze(
             export.assignments, {"metrics": [P95]}, events=export.events, sequential="msprt"
         )
-    with pytest.raises(AbkitInputError, match="not yet offered in B2B mode"):
+    with pytest.raises(AbkitInputError, match="needs each value with its account"):
         abkit.analyze(
             export.assignments,
-            {"experiment": {"account": "user_id"}, "metrics": [P95]},
+            {
+                "experiment": {"account": "user_id"},
+                "quantiles": {"method": "histogram"},
+                "metrics": [P95],
+            },
             events=export.events,
             mode="b2b",
         )

@@ -378,15 +378,25 @@ def b2b_line(r: MetricResult) -> str | None:
     def ci(values: list[float | None]) -> str:
         return interval(pair(values), t)
 
-    arms = ", ".join(f"{v}: {a['accounts']} accounts" for v, a in b["arms"].items())
-    boot, cr2 = b["bootstrap"], b["cr2"]
-    return (
+    arms = ", ".join(
+        f"{v}: {a['accounts']} accounts" + (f", {a['events']:,} events" if "events" in a else "")
+        for v, a in b["arms"].items()
+    )
+    boot = b["bootstrap"]
+    line = (
         f"{arms}; {b['weighting']}-weighted; randomisation p = "
         f"{pval(b['randomization']['p_value'])}, CI {ci(b['randomization']['ci'])}; "
-        f"bootstrap ({boot['resamples']:,}) percentile {ci(boot['percentile'])}, "
-        f"bootstrap-t {ci(boot['studentized'])}; CR2 + Bell-McCaffrey "
-        f"(df {num(cr2['df'])}) p = {pval(cr2['p_value'])}, CI {ci(cr2['ci'])}"
+        f"bootstrap ({boot['resamples']:,}) percentile {ci(boot['percentile'])}"
     )
+    if "studentized" in boot:
+        line += f", bootstrap-t {ci(boot['studentized'])}"
+    cr2 = b.get("cr2")
+    if cr2 is not None:
+        line += (
+            f"; CR2 + Bell-McCaffrey (df {num(cr2['df'])}) p = {pval(cr2['p_value'])}, "
+            f"CI {ci(cr2['ci'])}"
+        )
+    return line
 
 
 def detail_sections(res: AnalysisResult) -> list[tuple[str, list[tuple[MetricResult, str]]]]:

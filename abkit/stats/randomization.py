@@ -32,12 +32,13 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from abkit.stats.cluster import USER_WEIGHTED, AccountArm
 
-_LOG_LIMIT = math.log(1e6)  # lifts beyond ×1e6 or below ÷1e6 are reported as unbounded
+LOG_LIMIT = math.log(1e6)  # lifts beyond ×1e6 or below ÷1e6 are reported as unbounded
 
 
 @dataclass(frozen=True)
@@ -127,19 +128,40 @@ class AffineStatistics:
         c = self.base_obs / self.multiplicative_obs if self.multiplicative_obs else math.nan
         return -math.log1p(-c) if c < 1 else math.nan
 
-    def p_value(self, shift: float, kind: str, side: str = "two-sided") -> float:
-        """Share of re-assignments at least as extreme as the observed statistic
-        under the hypothesised shift ('greater' / 'less': one-sided)."""
-        stats, obs = self.statistics(shift, kind)
-        tol = 1e-12 * max(1.0, abs(obs))
-        if side == "greater":
-            extreme = np.count_nonzero(stats >= obs - tol)
-        elif side == "less":
-            extreme = np.count_nonzero(stats <= obs + tol)
-        else:
-            extreme = np.count_nonzero(np.abs(stats) >= abs(obs) - tol)
-        n = stats.size
-        return float(extreme / n) if self.exact else float((1 + extreme) / (1 + n))
+
+class ShiftStatistics(Protocol):
+    """A randomisation statistic under a hypothesised constant effect: for a shift s
+    (an additive effect, or log(1 + lift) for a multiplicative one, by ``kind``) the
+    statistic of every re-assignment and the observed one; ``exact`` when the
+    re-assignments are all of them."""
+
+    @property
+    def exact(self) -> bool: ...
+
+    def statistics(self, shift: float, kind: str) -> tuple[np.ndarray, float]: ...
+
+
+def shift_p_value(
+    stats: ShiftStatistics, shift: float, kind: str, side: str = "two-sided"
+) -> float:
+    """Share of re-assignments at least as extreme as the observed statistic under the
+    hypothesised shift ('greater' / 'less': one-sided).  Re-assignments whose
+    statistic is undefined (an arm left without data) are left out: under the sharp
+    null whether it is defined depends on the assignment only, so the test conditional
+    on it stays exact."""
+    values, obs = stats.statistics(shift, kind)
+    values = values[~np.isnan(values)]
+    tol = 1e-12 * max(1.0, abs(obs))
+    if side == "greater":
+        extreme = np.count_nonzero(values >= obs - tol)
+    elif side == "less":
+        extreme = np.count_nonzero(values <= obs + tol)
+    else:
+        extreme = np.count_nonzero(np.abs(values) >= abs(obs) - tol)
+    n = values.size
+    if n == 0 or math.isnan(obs):
+        return math.nan
+    return float(extreme / n) if stats.exact else float((1 + extreme) / (1 + n))
 
 
 def covariate_residuals(
@@ -244,18 +266,18 @@ def randomization_test(
     # with covariates the effect is the adjusted one: where the adjusted statistic is 0
     adjusted = bool(theta)
     effect = aff.estimate("additive") if adjusted else t_value - c_value
-    p_value = aff.p_value(0.0, "additive")
+    p_value = shift_p_value(aff, 0.0, "additive")
     ci = relative_ci = (math.nan, math.nan)
     spread = float(np.nanstd(aff.base))
     if invert:
-        ci = _invert(lambda d: aff.p_value(d, "additive"), effect, alpha, spread)
+        ci = invert_test(lambda d: shift_p_value(aff, d, "additive"), effect, alpha, spread)
         if c_value > 0 and t_value > 0:
-            log_ci = _invert(
-                lambda th: aff.p_value(th, "multiplicative"),
+            log_ci = invert_test(
+                lambda th: shift_p_value(aff, th, "multiplicative"),
                 aff.estimate("multiplicative") if adjusted else math.log(t_value / c_value),
                 alpha,
                 spread / c_value,
-                limit=_LOG_LIMIT,
+                limit=LOG_LIMIT,
             )
             relative_ci = (math.expm1(log_ci[0]), math.expm1(log_ci[1]))
     return RandomizationResult(
@@ -299,11 +321,8 @@ def randomization_noninferiority(
     far on the safe side as the observed one (Rosenbaum, *Observational Studies*, 2nd
     ed., 2002, §2.4.4; Imbens & Rubin 2015, §5.7).  ``bound`` inverts the same test.
     """
-    sign = 1.0 if higher_is_better else -1.0
     aff, count, theta = _setup(control, treatment, weighting, strata, max_exact, draws, seed)
     kind = "multiplicative" if relative else "additive"
-    shift = math.log1p(-sign * margin) if relative else -sign * margin
-    safe, harm = ("greater", "less") if higher_is_better else ("less", "greater")
     c_value, t_value = control.estimate(weighting), treatment.estimate(weighting)
     if relative:
         estimate = math.log(t_value / c_value) if c_value > 0 and t_value > 0 else math.nan
@@ -312,29 +331,55 @@ def randomization_noninferiority(
         estimate, spread = t_value - c_value, float(np.nanstd(aff.base))
     if theta:  # the adjusted estimate, where the adjusted statistic is 0
         estimate = aff.estimate(kind)
-    sides = _invert(
-        lambda s: aff.p_value(s, kind, safe),
+    return shifted_noninferiority(
+        aff, estimate, spread, margin, relative, higher_is_better, alpha, count
+    )
+
+
+def shifted_noninferiority(
+    stats: ShiftStatistics,
+    estimate: float,
+    spread: float,
+    margin: float,
+    relative: bool,
+    higher_is_better: bool,
+    alpha: float,
+    assignments: int,
+    tolerance: float = 0.0,
+) -> RandomizationNonInferiority:
+    """The one-sided tests of :func:`randomization_noninferiority` for any statistic
+    that a hypothesised shift moves: ``estimate`` is the observed shift (an effect, or
+    log(T/C) for a relative margin) and ``spread`` the scale of the statistic's null
+    distribution, where the interval search starts."""
+    sign = 1.0 if higher_is_better else -1.0
+    kind = "multiplicative" if relative else "additive"
+    shift = math.log1p(-sign * margin) if relative else -sign * margin
+    safe, harm = ("greater", "less") if higher_is_better else ("less", "greater")
+    sides = invert_test(
+        lambda s: shift_p_value(stats, s, kind, safe),
         estimate,
         alpha,
         spread,
-        limit=_LOG_LIMIT if relative else None,
+        limit=LOG_LIMIT if relative else None,
+        tolerance=tolerance,
     )
     bound = sides[0] if higher_is_better else sides[1]
     return RandomizationNonInferiority(
-        p_value=aff.p_value(shift, kind, safe),
-        p_harm=aff.p_value(shift, kind, harm),
+        p_value=shift_p_value(stats, shift, kind, safe),
+        p_harm=shift_p_value(stats, shift, kind, harm),
         bound=math.expm1(bound) if relative else bound,
-        assignments=count,
-        exact=aff.exact,
+        assignments=assignments,
+        exact=stats.exact,
     )
 
 
-def _invert(
+def invert_test(
     p_at: Callable[[float], float],
     effect: float,
     alpha: float,
     spread: float,
     limit: float | None = None,
+    tolerance: float = 0.0,
 ) -> tuple[float, float]:
     """Outermost value on each side of the estimate that the test does not reject.
 
@@ -342,7 +387,8 @@ def _invert(
     under a multiplicative model the permuted statistics scale with the hypothesised
     effect, so the p-value can level off above alpha (as with Fieller's interval for
     a ratio); with very few accounts even the smallest attainable p-value can exceed
-    alpha, and then no effect is ever rejected.
+    alpha, and then no effect is ever rejected.  Each side is found by bisection,
+    stopped when the bracket is narrower than ``tolerance`` (0: after 50 halvings).
     """
     if not (np.isfinite(effect) and spread > 0):
         return (math.nan, math.nan)
@@ -362,6 +408,8 @@ def _invert(
             bounds.append(sign * math.inf)
             continue
         for _ in range(50):
+            if abs(outside - inside) <= tolerance:
+                break
             mid = 0.5 * (inside + outside)
             inside, outside = (mid, outside) if p_at(mid) > alpha else (inside, mid)
         bounds.append(inside)

@@ -449,7 +449,8 @@ def event_units(
     quantiles = [m for m in metrics if m.kind.value_reference(m) is not None]
     method = spec.quantiles.method
     if method == "auto":
-        method = "exact" if events.on_polars else "histogram"
+        # B2B re-assigns accounts, so it needs every value's account: exact there
+        method = "exact" if events.on_polars or spec.mode == "b2b" else "histogram"
     bins = LogBins(spec.quantiles.relative_error)
     value_refs = list(dict.fromkeys(str(m.kind.value_reference(m)) for m in quantiles))
     histogram_refs = value_refs if method == "histogram" else []

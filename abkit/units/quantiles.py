@@ -20,8 +20,9 @@ import numpy as np
 import polars as pl
 
 from abkit.config import MetricSpec
-from abkit.io.assignments import UNIT, VARIANT
+from abkit.io.assignments import ACCOUNT, UNIT, VARIANT
 from abkit.stats import ArmSummary
+from abkit.stats.account_quantile import AccountValues
 from abkit.stats.quantile import (
     LogBins,
     QuantileEstimate,
@@ -234,3 +235,56 @@ def split_sums(sums: pl.DataFrame, index: int) -> pl.DataFrame:
 def _arm_histogram(histogram: pl.DataFrame, variant: str) -> tuple[np.ndarray, np.ndarray]:
     rows = histogram.filter((pl.col(VARIANT) == variant) & pl.col(KEY).is_not_null()).sort(KEY)
     return rows[KEY].to_numpy(), rows[EVENTS].to_numpy()
+
+
+def account_values(
+    metric: MetricSpec,
+    values: pl.DataFrame,
+    units: pl.DataFrame,
+    variants: tuple[str, ...],
+    strata: str | None,
+) -> tuple[dict[str, AccountValues], list[str]]:
+    """B2B mode: per arm, the metric's event values with the account of each, and notes.
+
+    ``values`` holds the valid events (UNIT, VALUE); ``units`` the units of the
+    uncontaminated accounts (UNIT, VARIANT, ACCOUNT and the ``strata`` column when
+    the randomisation was blocked).  An arm's accounts are those of its units, coded
+    0 … in sorted order (an account without values still counts: it was randomised);
+    events without a value are counted in a note.
+    """
+    members = units.filter(pl.col(ACCOUNT).is_not_null())
+    keep = [
+        VARIANT,
+        ACCOUNT,
+        *([pl.col(strata).cast(pl.String).alias("_stratum")] if strata else []),
+    ]
+    accounts = members.group_by(ACCOUNT).agg(pl.all().first()).select(keep).sort(VARIANT, ACCOUNT)
+    accounts = accounts.with_columns(pl.int_range(pl.len()).over(VARIANT).alias(_CODE))
+    rows = values.join(members.select(UNIT, ACCOUNT), on=UNIT, how="inner").join(
+        accounts.select(ACCOUNT, VARIANT, _CODE), on=ACCOUNT, how="inner"
+    )
+    missing = rows.filter(pl.col(VALUE).is_null()).height
+    rows = rows.filter(pl.col(VALUE).is_not_null())
+    out = {}
+    for v in variants:
+        arm = rows.filter(pl.col(VARIANT) == v)
+        labels = accounts.filter(pl.col(VARIANT) == v)
+        out[v] = AccountValues(
+            arm[VALUE].cast(pl.Float64).to_numpy(),
+            arm[_CODE].cast(pl.Int64).to_numpy(),
+            labels.height,
+            labels["_stratum"].to_numpy() if strata else None,
+        )
+    return out, [_account_note(metric, out), *_missing_note(metric, missing)]
+
+
+def _account_note(metric: MetricSpec, arms: dict[str, AccountValues]) -> str:
+    """How many events and accounts each arm's quantile rests on."""
+    counts = "; ".join(
+        f"{variant}: {arm.events:,} events from {arm.accounts:,} accounts"
+        for variant, arm in arms.items()
+    )
+    return (
+        f"q = {metric.q:g} quantile of '{metric.column}' over events, accounts as the units "
+        f"of inference ({counts})"
+    )

@@ -1,0 +1,441 @@
+"""Quantiles of event values when whole accounts were randomised (B2B mode).
+
+Each arm's estimate is the pooled sample q-quantile of its accounts' event values,
+the inverse empirical CDF X₍⌈N·q⌉₎ of :mod:`abkit.stats.quantile`.  With a few dozen
+accounts the cluster delta method of that module is too optimistic (as CR0 is for
+means), so the accounts themselves are the units of inference:
+
+* **randomisation test.**  Under the sharp null that the treatment changes no event
+  value, every re-assignment a of the accounts to the arms (arm sizes kept, within
+  strata) was equally likely, so the share of re-assignments whose difference of
+  quantiles Q_{T_a} − Q_{C_a} is at least as large in size as the observed Q_T − Q_C
+  is an exact p-value (Fisher 1935; Imbens & Rubin, *Causal Inference*, 2015, ch. 5);
+  with more re-assignments than can be listed, random ones give
+  (1 + #extreme)/(1 + draws) (Phipson & Smyth 2010).
+* **interval by test inversion under a constant shift.**  The hypothesis "every
+  treated event value is δ larger than without the treatment" makes y₀ = y − δ·Tᵢ the
+  values without it (Tᵢ = 1 for the events of treated accounts); re-assignment a then
+  has statistic Q_{T_a}(y₀) − Q_{C_a}(y₀), against the observed Q_T(y) − Q_C(y) − δ,
+  and the interval is every δ the two-sided test does not reject at α (Lehmann's
+  shift model, *Nonparametrics*, 1975, ch. 2; Rosenbaum, *Observational Studies*,
+  2002, §2.4; Imbens & Rubin 2015, §5.7).  The lift's interval inverts the scale
+  model y₀ = y·e^(−θ·Tᵢ) with the statistic log Q_T − log Q_C (positive values only),
+  whose observed value is log(Q_T/Q_C) − θ.  Quantiles commute with both maps, so
+  each hypothesis is tested exactly.
+* **cross-check.**  The account bootstrap stratified by arm, with the percentile
+  interval (Efron & Tibshirani, *An Introduction to the Bootstrap*, 1993, ch. 13).
+
+Every re-assignment's and resample's quantile comes from one call of
+:func:`weighted_quantiles` on the sorted pooled values, with no loop over
+re-assignments, resamples or events.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from abkit.stats.bootstrap import resample_counts
+from abkit.stats.randomization import (
+    LOG_LIMIT,
+    RandomizationNonInferiority,
+    assignment_matrix,
+    invert_test,
+    shift_p_value,
+    shifted_noninferiority,
+)
+
+ADDITIVE, MULTIPLICATIVE = "additive", "multiplicative"
+# the interval's ends are searched to this share of the null distribution's spread
+TOLERANCE = 1e-3
+# about this many floats per block of rows in the weighted-quantile products
+_CELLS = 4_000_000
+
+
+def weighted_quantiles(
+    values: np.ndarray, groups: np.ndarray, weights: np.ndarray, q: float
+) -> np.ndarray:
+    """The q-quantile of every row of a weighting of grouped values.
+
+    Parameters
+    ----------
+    values : (N,) event values sorted ascending.
+    groups : (N,) the group (account) of each value, integer codes 0 … G − 1.
+    weights : (R, G) non-negative integer counts: row r takes every value of group g
+        ``weights[r, g]`` times (0/1 for an arm of a re-assignment, multinomial counts
+        for a bootstrap resample).
+    q : the quantile level, 0 < q < 1.
+
+    Returns
+    -------
+    (R,) array: X₍⌈q·Wᵣ⌉₎ of row r's Wᵣ weighted values, the inverse empirical CDF
+    (numpy's ``method="inverted_cdf"`` on the values repeated by their weights); NaN
+    for a row without values.
+
+    Notes
+    -----
+    The sorted values are cut into blocks of about √N.  One matrix product gives each
+    row's cumulative weight at every block end (rows × groups times groups × blocks),
+    which locates the block holding rank ⌈q·Wᵣ⌉; inside it a second product with the
+    block's cumulative one-hot groups finds the rank, for all rows in that block at
+    once.  The products are single precision when every sum they form is an integer
+    below 2²⁴ (exact in float32, and about five times faster), double otherwise.  Ties
+    need no care: the cumulative weight at the end of a run of equal values does not
+    depend on the order within it.
+    """
+    x = np.asarray(values, dtype=float)
+    g = np.asarray(groups, dtype=np.int64)
+    exact32 = weights.size and float(np.max(weights)) * x.size < 2**24
+    w = np.asarray(weights, dtype=np.float32 if exact32 else float)
+    n, rows, k = x.size, w.shape[0], w.shape[1]
+    out = np.full(rows, math.nan)
+    if n == 0 or rows == 0:
+        return out
+    size = max(1, math.isqrt(n))
+    blocks = -(-n // size)
+    per_block = np.bincount(g * blocks + np.arange(n) // size, minlength=k * blocks)
+    cumulative = np.cumsum(per_block.reshape(k, blocks), axis=1).astype(w.dtype)
+    one_hot = np.eye(k, dtype=w.dtype)
+    step = max(1, _CELLS // max(blocks, size))
+    for start in range(0, rows, step):
+        chunk = w[start : start + step]
+        reached = chunk @ cumulative
+        total = reached[:, -1]
+        rank = np.maximum(np.ceil(total * q - 1e-9), 1.0)
+        block = np.count_nonzero(reached < rank[:, None], axis=1)
+        block[total <= 0] = -1  # rows without values stay NaN
+        previous = np.take_along_axis(reached, np.maximum(block - 1, 0)[:, None], 1)[:, 0]
+        needed = rank - np.where(block > 0, previous, 0)
+        # rows grouped by the block holding their rank (a loop over blocks, not rows)
+        order = np.argsort(block, kind="stable")
+        ordered = block[order]
+        firsts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        for first, last in zip(firsts, np.r_[firsts[1:], ordered.size], strict=True):
+            b = int(ordered[first])
+            if b < 0:
+                continue
+            which = order[first:last]
+            lo, hi = b * size, min((b + 1) * size, n)
+            inside = chunk[which] @ np.cumsum(one_hot[:, g[lo:hi]], axis=1)
+            position = np.count_nonzero(inside < needed[which, None], axis=1)
+            out[start + which] = x[lo + position]
+    return out
+
+
+@dataclass(frozen=True)
+class AccountValues:
+    """One arm's event values and the account of each (codes 0 … accounts − 1; an
+    account without values still counts in the arm), with the accounts' strata when
+    the randomisation was blocked."""
+
+    values: np.ndarray
+    account: np.ndarray
+    accounts: int
+    strata: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.values.shape != self.account.shape:
+            raise ValueError("values and account must have the same length")
+
+    @property
+    def events(self) -> int:
+        return int(self.values.size)
+
+
+@dataclass(frozen=True)
+class SortedEvents:
+    """Event values sorted ascending with the account code of each."""
+
+    values: np.ndarray
+    account: np.ndarray
+
+    @classmethod
+    def of(cls, values: np.ndarray, account: np.ndarray) -> SortedEvents:
+        order = np.argsort(values, kind="stable")
+        return cls(values[order], account[order])
+
+
+def merge(first: SortedEvents, second: SortedEvents) -> SortedEvents:
+    """Two sorted event sets as one, in O(N) after a binary search (no re-sort)."""
+    n = first.values.size + second.values.size
+    at = np.searchsorted(first.values, second.values, side="right") + np.arange(second.values.size)
+    rest = np.ones(n, dtype=bool)
+    rest[at] = False
+    values, account = np.empty(n), np.empty(n, dtype=np.int64)
+    values[at], account[at] = second.values, second.account
+    values[rest], account[rest] = first.values, first.account
+    return SortedEvents(values, account)
+
+
+@dataclass
+class QuantileShifts:
+    """The randomisation statistic of a quantile difference under hypothesised shifts
+    (:class:`~abkit.stats.randomization.ShiftStatistics`).
+
+    ``control`` and ``treatment`` hold the arms' sorted events (account codes 0 … G − 1
+    over both arms), ``treated`` marks the treated accounts and ``assign`` the
+    re-assignments (rows × G, True = treatment).  A hypothesis moves every treated
+    value alike, so each arm keeps its order and the two are merged, not re-sorted;
+    the weights of both arms' rows are built once and every statistic is cached.
+    """
+
+    control: SortedEvents
+    treatment: SortedEvents
+    treated: np.ndarray
+    assign: np.ndarray
+    q: float
+    exact: bool
+    _rows: np.ndarray = field(init=False, repr=False)
+    _cache: dict[tuple[float, str], tuple[np.ndarray, float]] = field(
+        init=False, repr=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        arms = np.vstack([self.assign, self.treated[None, :]]).astype(float)
+        self._rows = np.vstack([arms, 1.0 - arms])
+
+    @property
+    def positive(self) -> bool:
+        """Whether every value is positive (needed for a multiplicative effect)."""
+        firsts = [e.values[0] for e in (self.control, self.treatment) if e.values.size]
+        return bool(firsts) and min(firsts) > 0
+
+    def pooled(self, shift: float = 0.0, kind: str = ADDITIVE) -> SortedEvents:
+        """Both arms' events with the treated values moved back by the hypothesised
+        effect (y − δ, or y·e^(−θ))."""
+        t = self.treatment
+        moved = t.values - shift if kind == ADDITIVE else t.values * math.exp(-shift)
+        return merge(self.control, SortedEvents(moved, t.account))
+
+    def quantiles(self, shift: float, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """Treatment and control quantiles of the values without the hypothesised
+        effect, for every re-assignment and (last) the observed one."""
+        events = self.pooled(shift, kind)
+        both = weighted_quantiles(events.values, events.account, self._rows, self.q)
+        half = both.size // 2
+        return both[:half], both[half:]
+
+    def statistics(self, shift: float, kind: str) -> tuple[np.ndarray, float]:
+        key = (shift, kind)
+        if key not in self._cache:
+            treatment, control = self.quantiles(shift, kind)
+            if kind == ADDITIVE:
+                stat = treatment - control
+            else:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    stat = np.log(treatment) - np.log(control)
+            self._cache[key] = (stat[:-1], float(stat[-1]))
+        return self._cache[key]
+
+
+@dataclass(frozen=True)
+class AccountQuantileResult:
+    """The arms' quantiles, their difference with the randomisation p-value and the
+    inverted intervals (effect and lift), the bootstrap cross-check (``effects`` and
+    ``lifts`` per resample, percentile intervals) and each account's own quantile."""
+
+    q: float
+    control: float
+    treatment: float
+    p_value: float
+    ci: tuple[float, float]
+    relative_ci: tuple[float, float]
+    assignments: int
+    exact: bool
+    null_sd: float
+    effects: np.ndarray
+    lifts: np.ndarray
+    percentile: tuple[float, float]
+    lift_percentile: tuple[float, float]
+    per_account: dict[str, tuple[np.ndarray, np.ndarray]]  # arm → (quantiles, events)
+
+    @property
+    def effect(self) -> float:
+        return self.treatment - self.control
+
+    @property
+    def relative_effect(self) -> float:
+        return self.treatment / self.control - 1 if self.control else math.nan
+
+
+def quantile_shifts(
+    control: AccountValues,
+    treatment: AccountValues,
+    q: float,
+    max_exact: int,
+    draws: int,
+    seed: int,
+) -> QuantileShifts:
+    """The randomisation statistic of the quantile difference over all re-assignments
+    (up to ``max_exact``) or ``draws`` random ones; treatment's account codes follow
+    control's."""
+    treated = np.concatenate([np.zeros(control.accounts, bool), np.ones(treatment.accounts, bool)])
+    if control.strata is None or treatment.strata is None:
+        strata = np.zeros(treated.size, dtype=np.int64)
+    else:
+        labels = np.concatenate([control.strata, treatment.strata])
+        strata = np.unique(labels, return_inverse=True)[1].ravel()
+    assign, exact = assignment_matrix(
+        treated, strata, max_exact, draws, np.random.default_rng(seed)
+    )
+    return QuantileShifts(
+        SortedEvents.of(control.values.astype(float), control.account.astype(np.int64)),
+        SortedEvents.of(
+            treatment.values.astype(float), treatment.account.astype(np.int64) + control.accounts
+        ),
+        treated,
+        assign,
+        q,
+        exact,
+    )
+
+
+def _spread(stats: QuantileShifts, kind: str) -> float:
+    values = stats.statistics(0.0, kind)[0]
+    finite = values[np.isfinite(values)]
+    return float(finite.std()) if finite.size > 1 else math.nan
+
+
+def _percentile(values: np.ndarray, alpha: float) -> tuple[float, float]:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return (math.nan, math.nan)
+    lo, hi = np.quantile(finite, (alpha / 2, 1 - alpha / 2))
+    return float(lo), float(hi)
+
+
+def account_quantile_test(
+    control: AccountValues,
+    treatment: AccountValues,
+    q: float,
+    alpha: float = 0.05,
+    max_exact: int = 10_000,
+    draws: int = 10_000,
+    resamples: int = 10_000,
+    seed: int = 0,
+    invert: bool = True,
+) -> AccountQuantileResult:
+    """Randomisation test, inverted intervals and account bootstrap for the difference
+    of two arms' q-quantiles (see the module docstring).
+
+    The re-assignments are listed when there are at most ``max_exact`` of them, else
+    ``draws`` random ones are used; ``resamples`` bootstrap resamples.  The lift's
+    interval needs every value positive, else it is NaN; ``invert=False`` skips both
+    intervals (NaN), for a p-value alone.
+    """
+    stats = quantile_shifts(control, treatment, q, max_exact, draws, seed)
+    treated_q, control_q = (float(a[-1]) for a in stats.quantiles(0.0, ADDITIVE))
+    effect = treated_q - control_q
+    spread = _spread(stats, ADDITIVE)
+    ci = relative_ci = (math.nan, math.nan)
+    if invert:
+        ci, relative_ci = _intervals(stats, effect, spread, alpha)
+    effects, lifts, per_account = _bootstrap(stats, resamples, seed)
+    return AccountQuantileResult(
+        q=q,
+        control=control_q,
+        treatment=treated_q,
+        p_value=shift_p_value(stats, 0.0, ADDITIVE),
+        ci=ci,
+        relative_ci=relative_ci,
+        assignments=int(stats.assign.shape[0]),
+        exact=stats.exact,
+        null_sd=spread,
+        effects=effects,
+        lifts=lifts,
+        percentile=_percentile(effects, alpha),
+        lift_percentile=_percentile(lifts, alpha),
+        per_account=per_account,
+    )
+
+
+def _intervals(
+    stats: QuantileShifts, effect: float, spread: float, alpha: float
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The effect's and the lift's intervals by inverting the randomisation test under
+    a constant shift and a constant scale (the lift's NaN unless all values are
+    positive)."""
+    ci = invert_test(
+        lambda d: shift_p_value(stats, d, ADDITIVE),
+        effect,
+        alpha,
+        spread,
+        tolerance=TOLERANCE * spread,
+    )
+    relative_ci = (math.nan, math.nan)
+    if stats.positive:
+        log_spread = _spread(stats, MULTIPLICATIVE)
+        low, high = invert_test(
+            lambda t: shift_p_value(stats, t, MULTIPLICATIVE),
+            stats.statistics(0.0, MULTIPLICATIVE)[1],
+            alpha,
+            log_spread,
+            limit=LOG_LIMIT,
+            tolerance=TOLERANCE * log_spread,
+        )
+        relative_ci = (math.expm1(low), math.expm1(high))
+    return ci, relative_ci
+
+
+def _bootstrap(
+    stats: QuantileShifts, resamples: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Per resample of accounts (stratified by arm): the difference and the lift of the
+    quantiles; and each account's own quantile with its number of values."""
+    events = stats.pooled()
+    values, account = events.values, events.account
+    rng = np.random.default_rng([seed, 1])
+    accounts = stats.treated.size
+    arms = {}
+    for name, members in (("control", ~stats.treated), ("treatment", stats.treated)):
+        index = np.flatnonzero(members)
+        weights = np.zeros((resamples, accounts))
+        weights[:, index] = resample_counts(rng, index.size, resamples)
+        arms[name] = weighted_quantiles(values, account, weights, stats.q)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lifts = arms["treatment"] / arms["control"] - 1
+    own = weighted_quantiles(values, account, np.eye(accounts), stats.q)
+    counts = np.bincount(account, minlength=accounts)
+    per_account = {
+        "control": (own[~stats.treated], counts[~stats.treated]),
+        "treatment": (own[stats.treated], counts[stats.treated]),
+    }
+    return arms["treatment"] - arms["control"], lifts, per_account
+
+
+def account_quantile_noninferiority(
+    control: AccountValues,
+    treatment: AccountValues,
+    q: float,
+    margin: float,
+    relative: bool,
+    higher_is_better: bool,
+    alpha: float = 0.05,
+    max_exact: int = 10_000,
+    draws: int = 10_000,
+    seed: int = 0,
+) -> RandomizationNonInferiority:
+    """A guardrail on a quantile ("p95 latency must not rise by more than 50 ms"): the
+    one-sided randomisation test with the treated values shifted to the harmful
+    margin (additive, or multiplicative for a relative margin; positive values only),
+    and its one-sided bound by inversion."""
+    stats = quantile_shifts(control, treatment, q, max_exact, draws, seed)
+    kind = MULTIPLICATIVE if relative else ADDITIVE
+    if relative and not stats.positive:
+        nan = math.nan
+        return RandomizationNonInferiority(nan, nan, nan, int(stats.assign.shape[0]), stats.exact)
+    estimate = stats.statistics(0.0, kind)[1]
+    spread = _spread(stats, kind)
+    return shifted_noninferiority(
+        stats,
+        estimate,
+        spread,
+        margin,
+        relative,
+        higher_is_better,
+        alpha,
+        int(stats.assign.shape[0]),
+        tolerance=TOLERANCE * spread,
+    )
