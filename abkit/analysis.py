@@ -36,7 +36,11 @@ from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
 from abkit.prepare import Prepared, prepare
 from abkit.result import AnalysisResult, GuardrailCheck, MetricResult, QuantilePoint
-from abkit.segments import account_segment_breakdown, segment_breakdown
+from abkit.segments import (
+    account_segment_breakdown,
+    quantile_segment_breakdown,
+    segment_breakdown,
+)
 from abkit.sequential import monitor
 from abkit.stats import (
     Comparison,
@@ -280,26 +284,41 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                 if periods is not None
                 else None
             )
-            breakdowns = tuple(
-                segment_breakdown(
-                    column, by_value, metric, spec.control, variant, spec.segments, spec.alpha
+            breakdowns = (
+                tuple(
+                    segment_breakdown(
+                        column, by_value, metric, spec.control, variant, spec.segments, spec.alpha
+                    )
+                    for column, by_value in prepared.segments.items()
+                    if spec.mode != "b2b"
+                    and not metric.kind.account_level
+                    and not metric.kind.per_event
                 )
-                for column, by_value in prepared.segments.items()
-                if spec.mode != "b2b"
-                and not metric.kind.account_level
-                and not metric.kind.per_event
-            ) + tuple(
-                account_segment_breakdown(
-                    column,
-                    by_metric[metric.name],
-                    spec.control,
-                    variant,
-                    spec.segments,
-                    spec.b2b,
-                    spec.alpha,
+                + tuple(
+                    quantile_segment_breakdown(
+                        column,
+                        by_metric[metric.name],
+                        spec.control,
+                        variant,
+                        spec.segments,
+                        spec.alpha,
+                    )
+                    for column, by_metric in prepared.segment_quantiles.items()
+                    if metric.name in by_metric
                 )
-                for column, by_metric in prepared.segment_accounts.items()
-                if metric.name in by_metric
+                + tuple(
+                    account_segment_breakdown(
+                        column,
+                        by_metric[metric.name],
+                        spec.control,
+                        variant,
+                        spec.segments,
+                        spec.b2b,
+                        spec.alpha,
+                    )
+                    for column, by_metric in prepared.segment_accounts.items()
+                    if metric.name in by_metric
+                )
             )
             if not metric.kind.per_event:
                 profile: tuple[QuantilePoint, ...] = ()

@@ -25,7 +25,7 @@ from abkit.io.readers import Data, Table, read_table
 from abkit.stats import ArmSummary
 from abkit.stats.account_quantile import AccountValues
 from abkit.stats.cluster import AccountArm
-from abkit.stats.quantile import LogBins
+from abkit.stats.quantile import LogBins, QuantileEstimate
 from abkit.stats.shape import depth_shape
 from abkit.units.accounts import SEATS, load_accounts, revenue_arms
 from abkit.units.adoption import adoption_summary, segment_columns
@@ -55,7 +55,12 @@ from abkit.units.quantiles import (
     binned_arm_quantiles,
 )
 from abkit.units.references import DAY
-from abkit.units.segments import require_segments, segment_account_arms, segment_arms
+from abkit.units.segments import (
+    require_segments,
+    segment_account_arms,
+    segment_arms,
+    segment_quantiles,
+)
 from abkit.units.summary import summary_arms, summary_look_series
 from abkit.units.table import metric_columns, table_units
 
@@ -88,6 +93,10 @@ class Prepared:
     enrolment: tuple[dt.datetime, dt.datetime] | None = None  # first and last assignment
     # segment column → value → metric → variant → arm summary
     segments: dict[str, dict[str, dict[str, dict[str, ArmSummary]]]] = field(default_factory=dict)
+    # quantile metrics: segment column → metric → value → variant → the arm's quantile
+    segment_quantiles: dict[str, dict[str, dict[str, dict[str, QuantileEstimate]]]] = field(
+        default_factory=dict
+    )
     # B2B: segment column → metric → value → variant → per-account sums (aligned accounts)
     segment_accounts: dict[str, dict[str, dict[str, dict[str, AccountArm]]]] = field(
         default_factory=dict
@@ -281,7 +290,7 @@ def _prepare_events(
         prepared, built.units, spec, built.export_end, accounts, ledger, built.values
     )
     _adjustment_inputs(prepared, built.units, spec)
-    _segment_inputs(prepared, built.units, spec, assign_table.label)
+    _segment_inputs(prepared, built.units, spec, assign_table.label, built.values)
     if built.periods is not None:
         _novelty_inputs(prepared, built.units, built.periods, spec, built.export_end)
     return prepared
@@ -329,17 +338,28 @@ def _id_columns(spec: ExperimentSpec) -> dict[str, str]:
 
 
 def _segment_inputs(
-    prepared: Prepared, units: pl.DataFrame, spec: ExperimentSpec, label: str
+    prepared: Prepared,
+    units: pl.DataFrame,
+    spec: ExperimentSpec,
+    label: str,
+    values: dict[str, pl.DataFrame] | None = None,
 ) -> None:
-    """Per-segment arm summaries of the user-level metrics (not in B2B mode, where a
-    segment holds too few accounts)."""
+    """Per-segment arm summaries of the user-level metrics, and each arm's quantile per
+    segment for quantile metrics whose values came back one by one (``values``; not
+    in B2B mode, where a segment holds too few accounts)."""
     if not spec.segments.columns:
         return
-    for m in prepared.metrics:
-        if m.kind.per_event:
+    values = values or {}
+    quantiles = [m for m in prepared.metrics if m.kind.per_event]
+    for m in quantiles:
+        if spec.mode == "b2b" or m.kind.value_reference(m) not in values:
+            why = (
+                "not yet for quantiles in B2B mode"
+                if spec.mode == "b2b"
+                else "the histogram route ([quantiles] method) keeps no unit per value"
+            )
             prepared.metric_notes.setdefault(m.name, []).append(
-                "not broken down by segment: segments are offered for per-unit metrics, "
-                "not yet for quantiles of event values"
+                f"not broken down by segment: {why}"
             )
     if spec.mode == "b2b":  # by account, in _account_structure
         return
@@ -350,6 +370,19 @@ def _segment_inputs(
         prepared.segments[column] = segment_arms(
             units, column, metrics, prepared.variants, spec.segments.max_values, label
         )
+        prepared.segment_quantiles[column] = {
+            m.name: segment_quantiles(
+                m,
+                values[reference],
+                units,
+                column,
+                prepared.variants,
+                spec.segments.max_values,
+                label,
+            )
+            for m in quantiles
+            if (reference := m.kind.value_reference(m)) in values
+        }
 
 
 def _novelty_inputs(

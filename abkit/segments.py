@@ -25,8 +25,9 @@ from abkit.json_numbers import effect_fields, number
 from abkit.stats import adjust_pvalues
 from abkit.stats.arm import ArmSummary
 from abkit.stats.cluster import AccountArm
-from abkit.stats.fixed_horizon import EffectSummary
+from abkit.stats.fixed_horizon import Comparison, EffectSummary
 from abkit.stats.heterogeneity import Heterogeneity, cochran_q
+from abkit.stats.quantile import QuantileEstimate, quantile_test
 from abkit.stats.randomization import randomization_test, segment_heterogeneity
 
 B2B_HETEROGENEITY = (
@@ -204,30 +205,57 @@ def segment_breakdown(
     alpha: float,
 ) -> SegmentBreakdown:
     """The per-segment comparisons of ``metric`` between ``control`` and ``variant``."""
-    comps = [
-        (
-            value,
-            arms[metric.name][control],
-            arms[metric.name][variant],
-            metric.kind.fixed_test(arms[metric.name][control], arms[metric.name][variant], alpha),
+    comps = {}
+    for value, arms in by_value.items():
+        c_arm, t_arm = arms[metric.name][control], arms[metric.name][variant]
+        comps[value] = (c_arm.n, t_arm.n, metric.kind.fixed_test(c_arm, t_arm, alpha))
+    return breakdown_of(column, comps, settings)
+
+
+def quantile_segment_breakdown(
+    column: str,
+    by_value: dict[str, dict[str, QuantileEstimate]],
+    control: str,
+    variant: str,
+    settings: SegmentSpec,
+    alpha: float,
+) -> SegmentBreakdown:
+    """A quantile metric by segment: each segment's clustered quantile test, n = units
+    with values."""
+    comps = {
+        value: (
+            arms[control].units,
+            arms[variant].units,
+            quantile_test(arms[control], arms[variant], alpha),
         )
         for value, arms in by_value.items()
-    ]
-    adjusted = _adjusted([c.p_value for *_, c in comps], settings.correction)
+    }
+    return breakdown_of(column, comps, settings)
+
+
+def breakdown_of(
+    column: str, comps: dict[str, tuple[int, int, Comparison]], settings: SegmentSpec
+) -> SegmentBreakdown:
+    """The breakdown from each segment's (control n, treatment n, comparison): p-values
+    adjusted across the segments, Cochran's Q on the effects and their variances."""
+    adjusted = _adjusted([c.p_value for *_, c in comps.values()], settings.correction)
     effects = tuple(
         SegmentEffect(
             value=value,
-            control_n=c_arm.n,
-            treatment_n=t_arm.n,
+            control_n=control_n,
+            treatment_n=treatment_n,
             p_value_adjusted=p_adj,
             **comp.effect_fields(),
         )
-        for (value, c_arm, t_arm, comp), p_adj in zip(comps, adjusted, strict=True)
+        for (value, (control_n, treatment_n, comp)), p_adj in zip(
+            comps.items(), adjusted, strict=True
+        )
     )
     heterogeneity = cochran_q(
-        np.array([c.effect for *_, c in comps]), np.array([c.se**2 for *_, c in comps])
+        np.array([c.effect for *_, c in comps.values()]),
+        np.array([c.se**2 for *_, c in comps.values()]),
     )
-    method = next((c.method for *_, c in comps), "")
+    method = next((c.method for *_, c in comps.values()), "")
     return SegmentBreakdown(
         column,
         method,

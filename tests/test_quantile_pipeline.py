@@ -205,3 +205,61 @@ def test_profile_across_levels_equals_the_by_hand_tests_and_is_drawn(export, tmp
     assert "Quantile profile" in res.to_text() and "q 0.99:" in res.to_markdown()
     res.save(tmp_path)
     assert list((tmp_path / "plots").glob("quantiles_p95_latency_*.png"))
+
+
+def test_quantiles_by_segment_equal_the_test_on_each_segments_events(export):
+    """A segment column fixed at assignment: each segment's quantile test equals the
+    clustered test on that segment's events from the raw export, Holm across segments
+    and Cochran's Q against statsmodels' meta-analysis of the same effects."""
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    from abkit.stats.multiplicity import adjust_pvalues
+    from abkit.stats.quantile import quantile_test
+
+    platform = np.where(export.assignments["user_id"].to_numpy() % 3 == 0, "ios", "web")
+    assignments = export.assignments.with_columns(pl.Series("platform", platform))
+    res = abkit.analyze(
+        assignments, {"metrics": [P95], "segments": {"columns": ["platform"]}}, events=export.events
+    )
+    (r,) = res.results
+    (b,) = r.segments
+    rows = export.events.filter(pl.col("event") == "ai_output").join(assignments, on="user_id")
+    tests = []
+    for e in b.effects:
+        part = rows.filter(pl.col("platform") == e.value)
+        arms = [
+            quantile_estimate(
+                part.filter(pl.col("variant") == v)["latency_ms"].to_numpy(),
+                part.filter(pl.col("variant") == v)["user_id"].to_numpy(),
+                0.95,
+            )
+            for v in ("control", "treatment")
+        ]
+        comp = quantile_test(*arms)
+        tests.append(comp)
+        assert (e.effect, e.p_value) == pytest.approx((comp.effect, comp.p_value))
+        assert (e.control_n, e.treatment_n) == (arms[0].units, arms[1].units)
+    holm = adjust_pvalues([c.p_value for c in tests], "holm")
+    assert [e.p_value_adjusted for e in b.effects] == pytest.approx(list(holm))
+    meta = combine_effects(
+        np.array([c.effect for c in tests]), np.array([c.se**2 for c in tests]), use_t=False
+    )
+    assert b.heterogeneity.q == pytest.approx(meta.q)
+    assert not any("not broken down by segment" in n for n in res.metric_notes["p95_latency"])
+    assert "p95_latency / treatment by platform" in res.to_text(width=200)
+
+
+def test_the_histogram_route_says_why_quantiles_are_not_split_by_segment(export):
+    platform = np.where(export.assignments["user_id"].to_numpy() % 2 == 0, "ios", "web")
+    assignments = export.assignments.with_columns(pl.Series("platform", platform))
+    res = abkit.analyze(
+        assignments,
+        {
+            "metrics": [P95],
+            "segments": {"columns": ["platform"]},
+            "quantiles": {"method": "histogram"},
+        },
+        events=export.events,
+    )
+    assert res.results[0].segments == ()
+    assert any("histogram route" in n for n in res.metric_notes["p95_latency"])

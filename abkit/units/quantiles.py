@@ -52,10 +52,14 @@ ArmQuantiles = dict[float, dict[str, QuantileEstimate]]
 
 
 def arm_quantiles(
-    metric: MetricSpec, values: pl.DataFrame, units: pl.DataFrame, variants: tuple[str, ...]
+    metric: MetricSpec,
+    values: pl.DataFrame,
+    units: pl.DataFrame,
+    variants: tuple[str, ...],
+    levels: tuple[float, ...] | None = None,
 ) -> tuple[ArmQuantiles, list[str]]:
-    """Each arm's quantiles (:func:`profile_levels`) of the metric's event values,
-    clustered by unit, and notes.
+    """Each arm's quantiles (at ``levels``, by default :func:`profile_levels`) of the
+    metric's event values, clustered by unit, and notes.
 
     ``values`` holds the valid events of the metric's event (UNIT, VALUE, null when
     the event carries none); ``units`` the assigned units (UNIT, VARIANT).  Events
@@ -66,7 +70,7 @@ def arm_quantiles(
     missing = rows.filter(pl.col(VALUE).is_null()).height
     rows = rows.filter(pl.col(VALUE).is_not_null())
     arms = {v: rows.filter(pl.col(VARIANT) == v) for v in variants}
-    levels = profile_levels(metric)
+    levels = levels or profile_levels(metric)
     by_arm = {
         v: quantile_estimates(arm[VALUE].to_numpy(), arm[_CODE].to_numpy(), levels)
         for v, arm in arms.items()

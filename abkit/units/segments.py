@@ -10,7 +10,9 @@ from abkit.io.assignments import ACCOUNT, VARIANT
 from abkit.io.readers import Table
 from abkit.stats.arm import ArmSummary
 from abkit.stats.cluster import AccountArm
+from abkit.stats.quantile import QuantileEstimate
 from abkit.units.moments import account_sums, arm_summaries, arms_of
+from abkit.units.quantiles import arm_quantiles
 
 MISSING = "(missing)"  # the segment of units whose column is null
 
@@ -114,3 +116,23 @@ def segment_account_arms(
         ).with_columns(pl.col("x", "y").fill_null(0.0))
         out[_name(value)] = arms_of(aligned, variants, strata is not None)
     return out
+
+
+def segment_quantiles(
+    metric: MetricSpec,
+    values: pl.DataFrame,
+    units: pl.DataFrame,
+    column: str,
+    variants: tuple[str, ...],
+    max_values: int,
+    label: str,
+) -> dict[str, dict[str, QuantileEstimate]]:
+    """A quantile metric by segment: value → variant → the arm's q-quantile over the
+    events of the segment's units, clustered by unit (``values``: UNIT, VALUE)."""
+    assert metric.q is not None
+    return {
+        _name(value): arm_quantiles(
+            metric, values, units.filter(_of(column, value)), variants, (metric.q,)
+        )[0][metric.q]
+        for value in _values(units, column, max_values, label)
+    }
