@@ -8,7 +8,9 @@ Bell-McCaffrey t-test are reported beside it as cross-checks.  The relative lift
 interval also inverts the randomisation test, under a constant multiplicative effect;
 a side that the test never rejects is unbounded and reported as such.  Guardrails are
 tested against their margin with the one-sided randomisation test shifted by the margin
-(:func:`abkit.stats.randomization.randomization_noninferiority`).
+(:func:`abkit.stats.randomization.randomization_noninferiority`).  Quantiles of event
+values are tested the same way on the pooled quantiles of the re-assigned accounts
+(:mod:`abkit.stats.account_quantile`).
 """
 
 from __future__ import annotations
