@@ -137,6 +137,25 @@ def _arm_facts(name: str, arm: AccountArm) -> tuple[dict[str, Any], list[str]]:
     return facts, warnings
 
 
+def _unbounded(
+    control: int, treatment: int, ci: tuple[float, float], relative_ci: tuple[float, float]
+) -> list[str]:
+    """A warning naming the sides of the inverted intervals that no effect bounds."""
+    sides = [
+        f"the {what} interval's {side} side"
+        for what, interval in (("effect", ci), ("lift", relative_ci))
+        for side, bound in (("lower", interval[0]), ("upper", interval[1]))
+        if math.isinf(bound)
+    ]
+    if not sides:
+        return []
+    return [
+        f"with {control} and {treatment} accounts the randomisation test rejects no effect "
+        f"however large on {' and '.join(sides)}: unbounded (null in JSON). More accounts "
+        "are needed to bound it."
+    ]
+
+
 def _unadjusted(arm: AccountArm) -> AccountArm:
     return replace(arm, z=None, covariates=())
 
@@ -204,18 +223,7 @@ def compare_accounts(
         draws=settings.resamples,
         seed=settings.seed,
     )
-    unbounded = [
-        f"the {what} interval's {side} side"
-        for what, ci in (("effect", ri.ci), ("lift", ri.relative_ci))
-        for side, bound in (("lower", ci[0]), ("upper", ci[1]))
-        if math.isinf(bound)
-    ]
-    if unbounded:
-        warnings.append(
-            f"with {control.accounts} and {treatment.accounts} accounts the randomisation test "
-            f"rejects no effect however large on {' and '.join(unbounded)}: unbounded (null in "
-            "JSON). More accounts are needed to bound it."
-        )
+    warnings += _unbounded(control.accounts, treatment.accounts, ri.ci, ri.relative_ci)
     adjusted = control.z is not None and treatment.z is not None
     adjustment = _adjustment(control, treatment, ri, settings, strata) if adjusted else None
     boot = account_bootstrap(
@@ -424,6 +432,7 @@ def compare_account_quantiles(
         settings.resamples,
         settings.seed,
     )
+    warnings += _unbounded(control.accounts, treatment.accounts, res.ci, res.relative_ci)
     effects = res.effects[np.isfinite(res.effects)]
     lifts = res.lifts[np.isfinite(res.lifts)]
     kind = "exact" if res.exact else "Monte Carlo"

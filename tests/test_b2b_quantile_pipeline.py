@@ -161,3 +161,21 @@ def test_an_arm_with_one_account_gives_nan_and_says_why(export):
     r = next(r for r in res.results if r.metric == "p95")
     assert np.isnan(r.p_value) and r.decision.outcome == "not computable"
     assert any("fewer than 2 accounts" in w for w in r.warnings)
+
+
+def test_too_few_accounts_to_bound_the_interval_say_so():
+    """2 + 2 accounts: 6 re-assignments, the smallest attainable p is 1/3, so no
+    effect is rejected and both intervals are unbounded, with a warning."""
+    from abkit.b2b import compare_account_quantiles
+    from abkit.config import B2BSpec
+
+    rng = np.random.default_rng(1)
+    account = np.repeat(np.arange(2), 50)
+    control = AccountValues(rng.lognormal(7, 0.5, 100), account, 2)
+    treatment = AccountValues(rng.lognormal(7.2, 0.5, 100), account, 2)
+    comp, detail = compare_account_quantiles(
+        control, treatment, "control", "treatment", B2BSpec(resamples=200), 0.05, 0.95
+    )
+    assert detail["randomization"]["exact"] and detail["randomization"]["assignments"] == 6
+    assert comp.ci == (-np.inf, np.inf) and comp.relative_ci == (-1.0, np.inf)  # e^-inf - 1
+    assert any("rejects no effect however large" in w for w in comp.warnings)
