@@ -48,7 +48,7 @@ from abkit.stats import (
     noninferiority_test,
     srm_test,
 )
-from abkit.stats.account_quantile import AccountValues, account_quantile_test
+from abkit.stats.account_quantile import AccountValues, account_quantile_test, comparable
 from abkit.stats.cluster import AccountArm
 from abkit.stats.cuped import Adjustment, or_unadjusted
 from abkit.stats.noninferiority import FAIL, INCONCLUSIVE, PASS
@@ -378,7 +378,7 @@ def _account_quantile_profile(
     """B2B: the profile's points by the account randomisation p-value, with the account
     bootstrap's percentile intervals (inverting the test at every level would cost a
     few dozen passes each; the profile describes, the metric's own q decides)."""
-    if min(control.accounts, treatment.accounts) < 2 or not (control.events and treatment.events):
+    if not comparable(control, treatment):
         return ()
     points = []
     for q in profile_levels(metric):

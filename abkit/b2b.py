@@ -30,6 +30,7 @@ from abkit.stats.account_quantile import (
     AccountValues,
     account_quantile_noninferiority,
     account_quantile_test,
+    comparable,
 )
 from abkit.stats.bootstrap import account_bootstrap
 from abkit.stats.cluster import AccountArm, cr2_adjusted, cr2_test
@@ -418,7 +419,7 @@ def compare_account_quantiles(
                 "quantile mostly reflects that account"
             )
     method = "account-level randomisation test of the quantile difference"
-    if min(control.accounts, treatment.accounts) < 2 or not (control.events and treatment.events):
+    if not comparable(control, treatment):
         warnings.append("an arm has fewer than 2 accounts or no values: nothing can be inferred")
         comp = undefined_comparison(method, math.nan, math.nan, warnings)
         return comp, {"weighting": "event", "arms": facts}
@@ -493,7 +494,7 @@ def guardrail_account_quantiles(
 ) -> RandomizationNonInferiority | None:
     """A B2B guardrail on a quantile: the one-sided account randomisation test with the
     treated values shifted to the margin (None when an arm has fewer than 2 accounts)."""
-    if min(control.accounts, treatment.accounts) < 2 or not (control.events and treatment.events):
+    if not comparable(control, treatment):
         return None
     return account_quantile_noninferiority(
         control,

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from abkit.stats.bootstrap import resample_counts
+from abkit.stats.bootstrap import finite_quantiles, resample_counts
 from abkit.stats.randomization import (
     LOG_LIMIT,
     RandomizationNonInferiority,
@@ -142,6 +142,13 @@ class AccountValues:
     @property
     def events(self) -> int:
         return int(self.values.size)
+
+
+def comparable(control: AccountValues, treatment: AccountValues) -> bool:
+    """Whether two arms can be compared: at least 2 accounts each and some values."""
+    return min(control.accounts, treatment.accounts) >= 2 and bool(
+        control.events and treatment.events
+    )
 
 
 @dataclass(frozen=True)
@@ -298,14 +305,6 @@ def _spread(stats: QuantileShifts, kind: str) -> float:
     return float(finite.std()) if finite.size > 1 else math.nan
 
 
-def _percentile(values: np.ndarray, alpha: float) -> tuple[float, float]:
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return (math.nan, math.nan)
-    lo, hi = np.quantile(finite, (alpha / 2, 1 - alpha / 2))
-    return float(lo), float(hi)
-
-
 def account_quantile_test(
     control: AccountValues,
     treatment: AccountValues,
@@ -345,8 +344,8 @@ def account_quantile_test(
         null_sd=spread,
         effects=effects,
         lifts=lifts,
-        percentile=_percentile(effects, alpha),
-        lift_percentile=_percentile(lifts, alpha),
+        percentile=finite_quantiles(effects, (alpha / 2, 1 - alpha / 2)),
+        lift_percentile=finite_quantiles(lifts, (alpha / 2, 1 - alpha / 2)),
         per_account=per_account,
     )
 

@@ -72,7 +72,9 @@ def _jackknife(control: AccountArm, treatment: AccountArm, weighting: str) -> np
     return np.concatenate(out)
 
 
-def _quantiles(values: np.ndarray, probs: tuple[float, float]) -> tuple[float, float]:
+def finite_quantiles(values: np.ndarray, probs: tuple[float, float]) -> tuple[float, float]:
+    """Two quantiles of the finite values (NaN when there are none): a percentile
+    interval of resampled estimates."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return (math.nan, math.nan)
@@ -112,7 +114,7 @@ def account_bootstrap(
     z = st.norm.ppf(probs)
     adj = np.asarray(st.norm.cdf(z0 + (z0 + z) / (1 - accel * (z0 + z))))
     bca = (
-        _quantiles(effects, (float(adj[0]), float(adj[1])))
+        finite_quantiles(effects, (float(adj[0]), float(adj[1])))
         if np.isfinite(z0)
         else (math.nan, math.nan)
     )
@@ -133,9 +135,9 @@ def account_bootstrap(
         effect=effect,
         effects=effects,
         lifts=lifts,
-        percentile=_quantiles(effects, probs),
+        percentile=finite_quantiles(effects, probs),
         bca=bca,
         studentized=studentized,
-        lift_percentile=_quantiles(lifts, probs),
+        lift_percentile=finite_quantiles(lifts, probs),
         degenerate=float(1.0 - finite.mean()),
     )
