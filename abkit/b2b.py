@@ -122,19 +122,29 @@ def guardrail_accounts(
     )
 
 
+def _dominance(name: str, sizes: np.ndarray, of: str, result: str) -> tuple[float, list[str]]:
+    """The largest account's share of an arm's ``sizes`` and the warnings about the arm:
+    few accounts, and one account holding more than DOMINANT_SHARE (``of``: what the
+    share is of; ``result``: what that account then drives)."""
+    total = float(sizes.sum()) if sizes.size else 0.0
+    share = float(sizes.max() / total) if total > 0 else math.nan
+    warnings = _few_accounts(name, int(sizes.size))
+    if share > DOMINANT_SHARE:
+        warnings.append(
+            f"one account holds {share:.0%} of {of}: the {result} mostly reflects that account"
+        )
+    return share, warnings
+
+
 def _arm_facts(name: str, arm: AccountArm) -> tuple[dict[str, Any], list[str]]:
-    share = float(arm.y.max() / arm.y.sum()) if arm.accounts and arm.y.sum() > 0 else math.nan
+    share, warnings = _dominance(
+        name, arm.y, f"'{name}' (by the metric's denominator)", "user-weighted result"
+    )
     facts = {
         "accounts": arm.accounts,
         "denominator_total": float(arm.y.sum()),
         "largest_account_share": share,
     }
-    warnings = _few_accounts(name, arm.accounts)
-    if share > DOMINANT_SHARE:
-        warnings.append(
-            f"one account holds {share:.0%} of '{name}' (by the metric's denominator): the "
-            "user-weighted result mostly reflects that account"
-        )
     return facts, warnings
 
 
@@ -406,18 +416,13 @@ def compare_account_quantiles(
     facts = {}
     for name, arm in ((control_name, control), (treatment_name, treatment)):
         events = np.bincount(arm.account, minlength=arm.accounts)
-        share = float(events.max() / events.sum()) if events.sum() else math.nan
+        share, arm_warnings = _dominance(name, events, f"the events of '{name}'", "pooled quantile")
         facts[name] = {
             "accounts": arm.accounts,
             "events": arm.events,
             "largest_account_share": share,
         }
-        warnings += _few_accounts(name, arm.accounts)
-        if share > DOMINANT_SHARE:
-            warnings.append(
-                f"one account holds {share:.0%} of the events of '{name}': the pooled "
-                "quantile mostly reflects that account"
-            )
+        warnings += arm_warnings
     method = "account-level randomisation test of the quantile difference"
     if not comparable(control, treatment):
         warnings.append("an arm has fewer than 2 accounts or no values: nothing can be inferred")

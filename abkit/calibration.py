@@ -119,6 +119,12 @@ def evaluate(paths: LookPaths, method: str, alpha: float = 0.05) -> MethodOutcom
 B2B_METHODS = ("cluster_z", "cr2", "percentile", "bca", "studentized", "permutation")
 
 
+def account_sizes(rng: np.random.Generator, accounts: int, mean: float, sdlog: float) -> np.ndarray:
+    """Heavy-tailed account sizes: log-normal with the given mean and log-scale sd,
+    rounded, at least 1."""
+    return np.maximum(1, np.round(rng.lognormal(np.log(mean) - sdlog**2 / 2, sdlog, accounts)))
+
+
 def simulate_accounts(
     rng: np.random.Generator,
     per_arm: int,
@@ -135,9 +141,7 @@ def simulate_accounts(
     it by 1 + ``lift`` (a constant multiplicative effect)."""
     arms = []
     for shift, scale in ((0.0, 1.0), (effect, 1.0 + lift)):
-        users = np.maximum(
-            1, np.round(rng.lognormal(np.log(mean_users) - sdlog**2 / 2, sdlog, per_arm))
-        )
+        users = account_sizes(rng, per_arm, mean_users, sdlog)
         p = np.clip(rng.normal(rate, rate_sd, per_arm) * scale + shift, 0.01, 0.99)
         arms.append(AccountArm(rng.binomial(users.astype(int), p).astype(float), users))
     return arms[0], arms[1]
@@ -343,9 +347,7 @@ def simulate_account_events(
     treated value and multiplies it by 1 + ``lift``."""
     arms = []
     for add, scale in ((0.0, 1.0), (shift, 1.0 + lift)):
-        sizes = np.maximum(
-            1, np.round(rng.lognormal(np.log(mean_events) - sdlog**2 / 2, sdlog, per_arm))
-        ).astype(int)
+        sizes = account_sizes(rng, per_arm, mean_events, sdlog).astype(int)
         account = np.repeat(np.arange(per_arm), sizes)
         own = np.exp(account_sd * rng.standard_normal(per_arm))
         values = rng.lognormal(np.log(1200.0), 0.5, account.size) * own[account]
