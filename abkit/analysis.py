@@ -25,11 +25,12 @@ from abkit.config import (
     MetricSpec,
     load_config,
     with_columns,
+    with_input,
     with_mode,
     with_segments,
     with_sequential_method,
 )
-from abkit.decision import Decision, Outcome
+from abkit.decision import Decision, Evidence, Outcome, checked, guardrail_caution
 from abkit.errors import AbkitInputError
 from abkit.health import health_band
 from abkit.io.exclusions import Ledger
@@ -153,10 +154,16 @@ def _guardrail(metric: MetricSpec, comp: Comparison, alpha: float) -> GuardrailC
     return GuardrailCheck(ni.margin, ni.scale, test, ni.p_value, ni.bound, ni.verdict)
 
 
-def _guardrail_decision(guard: GuardrailCheck, comp: Comparison) -> Decision:
+def _guardrail_decision(
+    metric: MetricSpec, guard: GuardrailCheck, comp: Comparison, alpha: float
+) -> Decision:
+    """The guardrail's non-inferiority verdict, flagged when its two-sided test finds
+    the treatment significantly worse all the same."""
     outcome = cast(Outcome, f"guardrail {guard.verdict}")
     ci = comp.relative_ci if guard.scale == "relative" else comp.ci
-    return Decision(outcome, "non-inferiority", guard.test, guard.p_value, ci)
+    harmful = (comp.effect < 0) == metric.higher_is_better and comp.effect != 0
+    caution = guardrail_caution(outcome, harmful, comp.p_value, alpha)
+    return Decision(outcome, "non-inferiority", guard.test, guard.p_value, ci, caution=caution)
 
 
 def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
@@ -267,10 +274,21 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
             if seq is not None:
                 decision = seq.decision
             elif guard is not None:
-                decision = _guardrail_decision(guard, comp)
+                decision = _guardrail_decision(metric, guard, comp, spec.alpha)
             else:
                 correction = spec.correction if len(treatments) > 1 else "none"
                 decision = _fixed_decision(metric, comp, p_adj, significant, correction)
+            decision = checked(
+                decision,
+                Evidence(
+                    control_n,
+                    treatment_n,
+                    comp.se,
+                    looks_with_data=seq.looks_with_data if seq is not None else None,
+                ),
+            )
+            if seq is not None:  # one truth: the sequential detail states the same decision
+                seq = replace(seq, decision=decision)
             periods = prepared.novelty.get(metric.name)
             novelty = (
                 novelty_test(
@@ -458,6 +476,15 @@ def analyze(
     variant: str | None = None,
     account: str | None = None,
     segments: Sequence[str] = (),
+    event: str | None = None,
+    timestamp: str | None = None,
+    assigned_at: str | None = None,
+    session: str | None = None,
+    value: str | None = None,
+    exposure_event: str | None = None,
+    export_end: str | None = None,
+    input_id: str | None = None,
+    timestamp_format: str | None = None,
 ) -> AnalysisResult:
     """Analyse an experiment export.
 
@@ -473,9 +500,24 @@ def analyze(
     of the same names (the control variant's name and the three id columns), for quick
     runs without a config file.  ``segments`` adds columns to ``[segments] columns``: the
     effects by segment, adjusted across segments, with a test of whether they differ.
+    ``event``, ``timestamp``, ``assigned_at``, ``session``, ``value``, ``exposure_event``,
+    ``export_end``, ``input_id`` and ``timestamp_format`` override the ``[input]`` keys
+    of the same names (the CLI's --event, --timestamp, --assigned-at, ...).
     """
     spec = with_columns(
         load_config(config), control=control, unit=unit, variant=variant, account=account
+    )
+    spec = with_input(
+        spec,
+        event=event,
+        timestamp=timestamp,
+        assigned_at=assigned_at,
+        session=session,
+        value=value,
+        exposure_event=exposure_event,
+        export_end=export_end,
+        input_id=input_id,
+        timestamp_format=timestamp_format,
     )
     if sequential is not None:
         spec = with_sequential_method(spec, sequential)

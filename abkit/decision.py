@@ -10,11 +10,19 @@ it was reached.  Which method governs:
 * any other metric under a sequential method: that method (the fixed-horizon p-value
   and interval stay in the tables, labelled as not valid under repeated looks);
 * otherwise the fixed-horizon test, with the multiplicity-adjusted p-value.
+
+Whatever the method, a decision passes one shared check before anyone sees it,
+:func:`checked`: an arm without units, no variation, no sequential look with data in
+both arms, or a method that produced no p-value or interval gives ``not computable``
+with the reason, never a confident word.  A guardrail that passes (or is
+inconclusive) while its two-sided test finds it significantly worse carries a
+:data:`Caution`, shown beside the outcome in every output.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
 from abkit.json_numbers import number, pair
@@ -31,6 +39,8 @@ Outcome = Literal[
     "guardrail inconclusive",
 ]
 Basis = Literal["fixed-horizon", "sequential", "non-inferiority", "sequential non-inferiority"]
+# a guardrail within its margin whose two-sided test still finds harm (a regression flag)
+Caution = Literal["significantly worse, within the margin", "significantly worse"]
 Tone = Literal["good", "bad", "neutral"]
 
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
@@ -52,7 +62,7 @@ MEANING: dict[str, str] = {
         "the effect the design was powered to find is unlikely to be reached; stopping "
         "saves time, but a smaller effect is not ruled out"
     ),
-    "not computable": "the data cannot support a test (see the warnings)",
+    "not computable": "the data cannot support a test",
     "guardrail pass": "harm larger than the margin is ruled out",
     "guardrail fail": "harm larger than the margin is established",
     "guardrail inconclusive": "harm larger than the margin is neither ruled out nor established",
@@ -67,7 +77,9 @@ class Decision:
     fixed-horizon test, the non-inferiority p-value for a guardrail, the always-valid or
     repeated p-value and interval of the deciding look under a sequential method).
     ``look`` and ``at`` locate a sequential decision; ``look_unit`` says whether looks
-    are days (event exports) or checkpoints (summary input).
+    are days (event exports) or checkpoints (summary input).  ``reason`` says why a
+    decision is ``not computable``; ``caution`` flags a guardrail that its two-sided
+    test finds significantly worse although the non-inferiority rule does not fail it.
     """
 
     outcome: Outcome
@@ -78,6 +90,8 @@ class Decision:
     look: int | None = None
     at: str | None = None
     look_unit: Literal["day", "checkpoint"] | None = None
+    reason: str | None = None
+    caution: Caution | None = None
 
     @property
     def tone(self) -> Tone:
@@ -90,7 +104,20 @@ class Decision:
 
     @property
     def meaning(self) -> str:
-        return MEANING[self.outcome]
+        """What a reader may conclude, with the reason of a ``not computable`` and the
+        caution of a guardrail that is significantly worse within its margin."""
+        text = MEANING[self.outcome]
+        if self.reason:
+            text += f": {self.reason}"
+        if self.caution:
+            text += f"; but the two-sided test finds it {self.caution}"
+        return text
+
+    @property
+    def label(self) -> str:
+        """The outcome as a table cell: 'guardrail pass (significantly worse, within the
+        margin)' when a caution applies, else the outcome."""
+        return f"{self.outcome} ({self.caution})" if self.caution else self.outcome
 
     @property
     def at_look(self) -> str:
@@ -112,6 +139,8 @@ class Decision:
             "look": self.look,
             "at": self.at,
             "look_unit": self.look_unit,
+            "reason": self.reason,
+            "caution": self.caution,
             "meaning": self.meaning,
         }
 
@@ -128,4 +157,98 @@ class Decision:
             look=d.get("look"),
             at=d.get("at"),
             look_unit=d.get("look_unit"),
+            reason=d.get("reason"),
+            caution=d.get("caution"),
         )
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a decision rests on, for the shared check of :func:`checked`.
+
+    ``control_n`` and ``treatment_n`` are the units with data for the metric in each
+    arm, ``se`` the standard error of the effect (0 when no unit differs from another)
+    and ``looks_with_data`` the sequential looks with data in both arms (``None`` for a
+    fixed-horizon decision).
+    """
+
+    control_n: int
+    treatment_n: int
+    se: float
+    looks_with_data: int | None = None
+
+
+def data_gap(evidence: Evidence, decision: Decision) -> str | None:
+    """Why the data cannot support ``decision``, or ``None`` when they can.
+
+    The checks, in order: an arm without units, no variation, no sequential look with
+    data in both arms, and a method that produced neither a p-value nor an interval.
+
+    Examples
+    --------
+    >>> d = Decision("no significant difference", "sequential", "GST", 0.5, (-1.0, 1.0))
+    >>> data_gap(Evidence(0, 0, float("nan"), looks_with_data=0), d)
+    'no units with data in either arm'
+    >>> data_gap(Evidence(120, 118, 0.02, looks_with_data=0), d)
+    'no look has data in both arms yet'
+    >>> data_gap(Evidence(120, 118, 0.02), d) is None
+    True
+    """
+    empty = [
+        arm
+        for arm, n in (("control", evidence.control_n), ("treatment", evidence.treatment_n))
+        if n <= 0
+    ]
+    if len(empty) == 2:
+        return "no units with data in either arm"
+    if empty:
+        return f"the {empty[0]} arm has no units with data"
+    if evidence.se == 0:
+        return "no variation: every unit has the same value, in both arms"
+    if evidence.looks_with_data == 0:
+        return "no look has data in both arms yet"
+    if math.isnan(decision.p_value) and all(math.isnan(end) for end in decision.ci):
+        return "the test gave neither a p-value nor an interval (see the warnings)"
+    return None
+
+
+def checked(decision: Decision, evidence: Evidence) -> Decision:
+    """``decision`` if the data support it, else ``not computable`` with the reason.
+
+    Every method's decision (fixed horizon, non-inferiority, mSPRT, confidence
+    sequence, group-sequential; users, accounts or paired inputs; with or without
+    CUPED) passes through here, so none can read as a verdict on a metric without data.
+    """
+    reason = data_gap(evidence, decision)
+    if reason is None:
+        return decision
+    return replace(
+        decision,
+        outcome="not computable",
+        p_value=math.nan,
+        ci=(math.nan, math.nan),
+        reason=reason,
+        caution=None,
+    )
+
+
+def guardrail_caution(
+    outcome: Outcome, harmful_estimate: bool, p_two_sided: float, alpha: float
+) -> Caution | None:
+    """The regression flag of a guardrail: harm that the two-sided test finds
+    significant (p < α) although non-inferiority does not fail the guardrail.
+
+    Examples
+    --------
+    >>> guardrail_caution("guardrail pass", True, 0.0044, 0.05)
+    'significantly worse, within the margin'
+    >>> guardrail_caution("guardrail pass", False, 0.0044, 0.05) is None
+    True
+    """
+    if not (harmful_estimate and p_two_sided < alpha):
+        return None
+    if outcome == "guardrail pass":
+        return "significantly worse, within the margin"
+    if outcome in ("guardrail inconclusive", "continue"):
+        return "significantly worse"
+    return None

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from abkit.config import MetricSpec, SequentialSpec
-from abkit.decision import Basis, Decision, Outcome
+from abkit.decision import Basis, Caution, Decision, Outcome, guardrail_caution
 from abkit.stats.always_valid import asymptotic_cs, msprt, planned_tau
 from abkit.stats.cuped import cuped_test, or_unadjusted
 from abkit.stats.group_sequential import efficacy_bounds, futility_bounds, repeated_p_values
@@ -54,6 +54,18 @@ class SequentialResult:
     looks: list[dict[str, Any]]
     decision: Decision
     warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def looks_with_data(self) -> int:
+        """The looks at which both arms had units and the effect had an estimate."""
+        return sum(
+            1
+            for look in self.looks
+            if look["n_control"] > 0
+            and look["n_treatment"] > 0
+            and math.isfinite(look["estimate"])
+            and all(math.isfinite(end) for end in look["ci"])
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -324,6 +336,17 @@ def _look_outcome(
     return None
 
 
+def _caution(
+    metric: MetricSpec, outcome: Outcome, estimate: float, p0: float, alpha: float
+) -> Caution | None:
+    """A guardrail's regression flag at the deciding look: its always-valid (or
+    repeated) p-value for no effect below α with the estimate on the harmful side."""
+    if not metric.guardrail:
+        return None
+    harmful = (estimate < 0) == metric.higher_is_better and estimate != 0
+    return guardrail_caution(outcome, harmful, p0, alpha)
+
+
 def _margin_point(metric: MetricSpec, control_value: np.ndarray) -> np.ndarray:
     """The harmful margin θ_m per look on the effect scale (0 for non-guardrails); a
     relative margin is taken times the look's control value."""
@@ -403,6 +426,7 @@ def monitor(
                     look=k + 1,
                     at=series.labels[k],
                     look_unit=series.unit,
+                    caution=_caution(metric, outcome, float(est[j]), float(p0[j]), alpha),
                 )
         looks.append(
             {
@@ -429,6 +453,9 @@ def monitor(
             look=idx[last] + 1 if idx else None,
             at=series.labels[idx[last]] if idx else None,
             look_unit=series.unit,
+            caution=_caution(metric, "continue", float(est[last]), float(p0[last]), alpha)
+            if idx
+            else None,
         )
     return SequentialResult(
         method=method,

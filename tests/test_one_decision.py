@@ -98,13 +98,15 @@ def test_every_output_states_the_same_decision(result):
     markers = [ln for ln in ax.get_lines() if ln.get_marker() == "o"][::-1]
     assert len(html_rows) == len(result.results) == len(d["results"])
     for i, r in enumerate(result.results):
-        outcome = r.decision.outcome
+        outcome, label = r.decision.outcome, r.decision.label
         assert d["results"][i]["decision"]["outcome"] == outcome
+        assert d["results"][i]["decision"]["caution"] == r.decision.caution
         assert d["results"][i]["decision"]["p_value"] == pytest.approx(r.decision.p_value)
-        assert _row(text, r.metric, r.variant).endswith(outcome)
-        assert _row(md, r.metric, r.variant).rstrip(" |").endswith(outcome)
-        assert html_rows[i].split("<td")[-1].split(">", 1)[1].startswith(outcome)
-        assert forest_labels[i].startswith(outcome + ":")
+        assert _row(text, r.metric, r.variant).endswith(label)
+        md_cell = _row(md, r.metric, r.variant).rstrip(" |").rsplit("|", 1)[1]
+        assert outcome in md_cell and (r.decision.caution or "") in md_cell
+        assert html_rows[i].split("<td")[-1].split(">", 1)[1].startswith(label)
+        assert forest_labels[i].startswith(label + ":")
         assert to_hex(markers[i].get_color()) == to_hex(TONE[r.decision.tone])
         filled = to_hex(markers[i].get_markerfacecolor()) != "#ffffff"
         assert filled == r.decision.decided

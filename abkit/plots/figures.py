@@ -108,7 +108,7 @@ def forest(d: Result) -> Any:
 
 def _abs_label(r: MetricResult) -> str:
     t = r.metric_type
-    return f"{r.decision.outcome}: {num(r.effect, t, True)} {interval(r.ci, t)}"
+    return f"{r.decision.label}: {num(r.effect, t, True)} {interval(r.ci, t)}"
 
 
 @styled

@@ -178,7 +178,7 @@ def result_cells(r: MetricResult) -> list[str]:
         rel_interval(r.relative_ci),
         fixed_p(r),
         decided_by(r),
-        r.decision.outcome,
+        r.decision.label,
     ]
 
 
@@ -310,6 +310,26 @@ def quantile_line(r: MetricResult) -> str | None:
     return "; ".join(parts)
 
 
+def no_verdict_line(r: MetricResult) -> str | None:
+    """Why a result has no verdict ('not computable'), or None."""
+    return r.decision.reason if r.decision.outcome == "not computable" else None
+
+
+def caution_line(r: MetricResult) -> str | None:
+    """A guardrail that its two-sided test finds significantly worse, or None:
+    'guardrail pass, but significantly worse, within the margin (two-sided p 0.0044)'."""
+    d = r.decision
+    if d.caution is None:
+        return None
+    if d.basis == "sequential non-inferiority" and r.sequential is not None:
+        looks = [look for look in r.sequential.looks if look["look"] == d.look]
+        p = looks[0]["p_value"] if looks else math.nan
+        source = f"{r.sequential.method} p for no effect {d.at_look}"
+    else:
+        p, source = r.p_value, "two-sided p"
+    return f"{d.outcome}, but {d.caution}: lift {pct(r.relative_effect)} ({source} {pval(p)})"
+
+
 def health_line(r: MetricResult) -> str | None:
     """'D7 bar 20 %: control 18.2 % (below), treatment 21.0 %', or None."""
     h = r.health
@@ -403,6 +423,8 @@ def detail_sections(res: AnalysisResult) -> list[tuple[str, list[tuple[MetricRes
     """The per-result detail lines every renderer shows, by section: (title, [(result,
     line)]) for CUPED, novelty and the B2B cross-checks, sections without a line left out."""
     sections = (
+        ("Not computable (no verdict without data)", no_verdict_line),
+        ("Guardrail regressions (significantly worse, though not failed)", caution_line),
         ("CUPED regression adjustment (effects above are adjusted)", cuped_line),
         ("Paired inputs (candidate − live on the same inputs)", paired_line),
         ("Novelty check (lift by time since assignment, log scale)", novelty_line),

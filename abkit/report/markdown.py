@@ -31,6 +31,7 @@ from abkit.report.format import (
 )
 
 if TYPE_CHECKING:
+    from abkit.decision import Decision
     from abkit.result import AnalysisResult
 
 # Characters that open inline markup (emphasis, code, links, HTML, tables, strikethrough,
@@ -52,6 +53,12 @@ _ICON = {
 }
 
 
+def _badge(decision: Decision) -> str:
+    """The outcome with its icon, and a guardrail's caution flagged after it."""
+    badge = _ICON.get(decision.outcome, decision.outcome)
+    return badge + (f" ⚠️ {decision.caution}" if decision.caution else "")
+
+
 def escape(text: object) -> str:
     """Escape Markdown markup, autolinks and mentions; flatten newlines and control
     characters to spaces."""
@@ -67,13 +74,10 @@ def _verdict_table(res: AnalysisResult) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in res.results:
-        metric, variant, control, treatment, effect, ci, lift, lift_ci, p, by, decision = (
-            result_cells(r)
-        )
+        metric, variant, control, treatment, effect, ci, lift, lift_ci, p, by, _ = result_cells(r)
         out.append(
             f"| {escape(metric)} | {escape(variant)} | {control} | {treatment} | "
-            f"{effect} {ci} | {lift} {lift_ci} | {p} | {escape(by)} | "
-            f"{_ICON.get(decision, decision)} |"
+            f"{effect} {ci} | {lift} {lift_ci} | {p} | {escape(by)} | {_badge(r.decision)} |"
         )
     out.append("")
     out += [escape(n) for n in table_notes(res)]
@@ -108,10 +112,9 @@ def _guardrails(res: AnalysisResult) -> list[str]:
     for r in guards:
         g = r.guardrail
         assert g is not None
-        outcome = r.decision.outcome
         out.append(
             f"| {escape(r.metric)} | {escape(r.variant)} | {escape(margin_text(r))} | "
-            f"{pval(g.p_value)} | {escape(decided_by(r))} | {_ICON.get(outcome, outcome)} |"
+            f"{pval(g.p_value)} | {escape(decided_by(r))} | {_badge(r.decision)} |"
         )
     return out
 

@@ -114,7 +114,9 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
             g = r.guardrail
             assert g is not None
             say(
-                f"{r.metric} / {r.variant}: {r.decision.outcome.upper()} (margin "
+                f"{r.metric} / {r.variant}: {r.decision.outcome.upper()}"
+                + (f" — {r.decision.caution}" if r.decision.caution else "")
+                + f" (margin "
                 f"{margin_text(r)}; fixed-horizon NI p = {pval(g.p_value)}, {g.test}"
                 + (
                     f"; decided by {r.decision.method} {r.decision.where}, p = "
