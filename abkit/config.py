@@ -118,6 +118,10 @@ class InputSpec:
     seats: str = "seats"
     # paired export (kind "paired"): the input both versions answered
     input_id: str = "input_id"
+    # strptime format of text timestamps (e.g. "%m/%d/%Y %H:%M"); None: ISO 8601 forms
+    timestamp_format: str | None = _key(
+        None, lambda v: "%" in v, "be a strptime format such as '%m/%d/%Y %H:%M'"
+    )
     # event columns of AI outputs that the built-in metrics read when present
     latency: str = "latency_ms"
     ttft: str = "ttft_ms"
@@ -602,6 +606,45 @@ def with_columns(
         variant=variant or spec.variant,
         account=account or spec.account,
     )
+
+
+# the [input] keys of an event export that the command line maps with a flag of the
+# same name (--assigned-at for assigned_at, ...)
+INPUT_FLAGS = (
+    "event",
+    "timestamp",
+    "assigned_at",
+    "session",
+    "value",
+    "exposure_event",
+    "export_end",
+    "input_id",
+    "timestamp_format",
+)
+
+
+def flag_of(key: str) -> str:
+    """The command-line flag of an ``[input]`` key (``assigned_at`` → ``--assigned-at``)."""
+    return "--" + key.replace("_", "-")
+
+
+def with_input(spec: ExperimentSpec, **keys: str | None) -> ExperimentSpec:
+    """The spec with ``[input]`` keys replaced (as the CLI's --event, --timestamp,
+    --assigned-at, ... do); None keeps a value.  Each value is checked as the TOML key
+    would be."""
+    given = {}
+    for key, value in keys.items():
+        if key not in INPUT_FLAGS:
+            raise ConfigError(
+                f"unknown input column option '{key}'.{_suggest(key, INPUT_FLAGS)} "
+                f"Allowed: {', '.join(INPUT_FLAGS)}."
+            )
+        if value is None:
+            continue
+        if not value.strip():
+            raise ConfigError(f"{flag_of(key)} needs a non-empty value.")
+        given[key] = _option(InputSpec, "input", key, value)
+    return replace(spec, input=replace(spec.input, **given)) if given else spec
 
 
 def with_segments(spec: ExperimentSpec, columns: tuple[str, ...]) -> ExperimentSpec:

@@ -8,7 +8,6 @@ statistics stage in :mod:`abkit.analysis`.  No test is run here.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -20,6 +19,7 @@ from abkit.config import ExperimentSpec, MetricSpec
 from abkit.defaults import ExportShape, default_event_metrics, default_paired_metrics
 from abkit.errors import AbkitInputError
 from abkit.io.assignments import ACCOUNT, ASSIGNED_AT, VARIANT, clean_assignments
+from abkit.io.columns import guess, missing_message, need
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data, Table, read_table
 from abkit.stats import ArmSummary
@@ -105,25 +105,17 @@ class Prepared:
     paired: dict[str, dict[str, PairedSums]] = field(default_factory=dict)
 
 
-def _events_hint(columns: list[str], spec: ExperimentSpec) -> str:
+def _unmapped_events(columns: list[str], spec: ExperimentSpec) -> tuple[str, str] | None:
     """When a table read as unit-level looks like an event export whose event or
-    timestamp column has another name, say which key to set."""
-    roles = {"event": spec.input.event, "timestamp": spec.input.timestamp}
-    missing = {role: name for role, name in roles.items() if name not in columns}
-    looks_like_events = any("event" in c.lower() for c in columns)
-    if not missing or (len(missing) == len(roles) and not looks_like_events):
-        return ""
-    guesses = [
-        f"[input] {role} = '{close[0]}'"
-        for role, name in missing.items()
-        if (close := difflib.get_close_matches(name, columns, n=1, cutoff=0.4))
-        or (close := [c for c in columns if role in c.lower()][:1])
-    ]
-    found = ", ".join(f"'{c}'" for c in columns)
-    wanted = " or ".join(f"'{name}'" for name in missing.values())
-    return f"; it looks like an event export without a {wanted} column (columns: {found})" + (
-        f": set {' and '.join(guesses)} in the config" if guesses else ""
-    )
+    timestamp column has another name: the problem and the flags / keys that map them."""
+    missing = [n for n in (need(spec, "timestamp"), need(spec, "event")) if n.column not in columns]
+    present = {spec.unit, spec.variant, spec.input.timestamp, spec.input.event} & set(columns)
+    if not missing or not (
+        present - {spec.unit, spec.variant} or any(guess(n, columns, present) for n in missing)
+    ):
+        return None
+    problem, hint = missing_message(missing, columns, present)
+    return "the table looks like an event export, but " + problem, hint
 
 
 def default_unit_metrics(
@@ -134,10 +126,11 @@ def default_unit_metrics(
     schema = table.frame.collect_schema()
     cols = [c for c, t in schema.items() if c not in ids and (t.is_numeric() or t == pl.Boolean)]
     if not cols:
+        unmapped = _unmapped_events(list(schema), spec)
+        if unmapped is not None:
+            raise AbkitInputError(unmapped[0], source=table.label, hint=unmapped[1])
         raise AbkitInputError(
-            "the table has no numeric metric column besides the ids"
-            + _events_hint(list(schema), spec)
-            + ".",
+            "the table has no numeric metric column besides the ids.",
             source=table.label,
             hint="Add [[metrics]] to the config naming the columns to analyse.",
         )
@@ -216,7 +209,7 @@ def _prepare_events(
     metrics = spec.metrics
     if not metrics:
         cols = set(events.columns)
-        events.require(spec.unit, spec.input.timestamp, spec.input.event, what="event export")
+        events.require(need(spec, "unit"), need(spec, "timestamp"), need(spec, "event"))
         present = set(
             events.frame.select(pl.col(spec.input.event).cast(pl.String).unique())
             .collect()

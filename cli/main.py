@@ -119,6 +119,38 @@ def cli() -> None:
     "--account",
     help="Account id column for B2B mode (overrides [experiment] account; default account_id).",
 )
+@click.option("--event", help="Event name column (overrides [input] event; default event).")
+@click.option(
+    "--timestamp", help="Event timestamp column (overrides [input] timestamp; default timestamp)."
+)
+@click.option(
+    "--assigned-at",
+    help="Assignment timestamp column of the assignments table (overrides [input] "
+    "assigned_at; default assigned_at).",
+)
+@click.option(
+    "--session", help="Session id column (overrides [input] session; default session_id)."
+)
+@click.option("--value", help="Event value column (overrides [input] value; default value).")
+@click.option(
+    "--exposure-event",
+    help="Event that marks exposure; a single events table takes each unit's first one as "
+    "its assignment time (overrides [input] exposure_event).",
+)
+@click.option(
+    "--export-end",
+    help="When the export ends, e.g. 2025-03-31T23:59:59Z (overrides [input] export_end; "
+    "default: the last event).",
+)
+@click.option(
+    "--input-id",
+    help="Input id column of a paired (shadow / replay) export (overrides [input] input_id).",
+)
+@click.option(
+    "--timestamp-format",
+    help="strptime format of text timestamps, e.g. '%m/%d/%Y %H:%M' (overrides [input] "
+    "timestamp_format; default: ISO 8601 forms and Unix epochs).",
+)
 @click.option(
     "--engine",
     type=click.Choice(choices(Engine)),
@@ -152,6 +184,7 @@ def analyze(
     account: str | None,
     engine: Engine,
     segments: tuple[str, ...],
+    **columns: str | None,
 ) -> None:
     """Analyse an experiment export.
 
@@ -177,6 +210,7 @@ def analyze(
         variant=variant,
         account=account,
         segments=segments,
+        **columns,
     )
     if out_dir:
         written = result.save(out_dir)

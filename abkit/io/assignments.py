@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from abkit.errors import AbkitInputError
+from abkit.io.columns import Need, need
 from abkit.io.exclusions import Ledger, first_reason
 from abkit.io.readers import BLANK_LINE, Table, blank_row, reader_error
 from abkit.io.timestamps import parse_timestamp
@@ -89,12 +90,17 @@ def clean_assignments(
     unit-level table with two rows for a unit cannot say which is right).
     """
     row_units = spec.unit == ROW_UNIT
-    if not row_units:
-        table.require(spec.unit, what="randomisation unit id")
-    table.require(spec.variant, what="variant")
+    needs = [] if row_units else [need(spec, "unit")]
+    needs.append(need(spec, "variant"))
     if assigned_at:
-        table.require(assigned_at, what="assignment timestamp")
-    table.require(*keep, what="metric column")
+        mapped = assigned_at == spec.input.assigned_at
+        needs.append(
+            need(spec, "assigned_at") if mapped else Need(assigned_at, what="assignment timestamp")
+        )
+    if spec.account is not None:
+        needs.append(need(spec, "account"))
+    needs.extend(Need(c, what="metric column") for c in keep)
+    table.require(*needs)
     schema = table.frame.collect_schema()
     cols = [
         (pl.col(ROW) if row_units else pl.col(spec.unit)).alias(UNIT),
@@ -102,10 +108,13 @@ def clean_assignments(
     ]
     if assigned_at:
         cols.append(pl.col(assigned_at).alias("_assigned_raw"))
-        cols.append(parse_timestamp(assigned_at, schema[assigned_at]).alias(ASSIGNED_AT))
+        cols.append(
+            parse_timestamp(assigned_at, schema[assigned_at], spec.input.timestamp_format).alias(
+                ASSIGNED_AT
+            )
+        )
     has_account = spec.account is not None
     if spec.account is not None:
-        table.require(spec.account, what="account id")
         cols.append(pl.col(spec.account).alias(ACCOUNT))
     cols.extend(pl.col(c) for c in keep if c not in (spec.unit, spec.variant))
     blank = blank_row(table.columns).alias("_blank")

@@ -18,6 +18,7 @@ import narwhals as nw
 import polars as pl
 
 from abkit.errors import AbkitInputError
+from abkit.io.columns import Need, missing_message
 
 _FORMATS = {
     ".csv": "csv",
@@ -62,19 +63,18 @@ class Table:
     def columns(self) -> list[str]:
         return self.data.collect_schema().names()
 
-    def require(self, *columns: str, what: str = "") -> None:
-        """Raise a clear error naming the first missing column and the ones found."""
+    def require(self, *columns: str | Need, what: str = "") -> None:
+        """Raise one clear error naming every missing column (with the flag and config
+        key that map each role) and the columns found."""
         found = self.columns
-        for col in columns:
-            if col not in found:
-                role = f" ({what})" if what else ""
-                raise AbkitInputError(
-                    f"required column '{col}'{role} is missing. Columns found: "
-                    f"{', '.join(found) or '(none)'}.",
-                    source=self.label,
-                    hint="Rename the column in the export or map it in the config "
-                    "([experiment] unit/variant/account, [input] for the others).",
-                )
+        needs = [c if isinstance(c, Need) else Need(c, what=what) for c in columns]
+        missing = [n for n in needs if n.column not in found]
+        if not missing:
+            return
+        problem, hint = missing_message(
+            missing, found, {n.column for n in needs} - {n.column for n in missing}
+        )
+        raise AbkitInputError(problem, source=self.label, hint=hint)
 
 
 def _files(path: Path | str) -> list[Path]:

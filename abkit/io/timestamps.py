@@ -17,8 +17,10 @@ _FORMATS = (
 )
 
 
-def parse_timestamp(column: str, dtype: pl.DataType) -> pl.Expr:
+def parse_timestamp(column: str, dtype: pl.DataType, fmt: str | None = None) -> pl.Expr:
     """Expression turning ``column`` into ``Datetime('us', 'UTC')``; null when unparseable.
+
+    ``fmt`` (``[input] timestamp_format``, a strptime format) is tried first on text.
 
     Accepted: Datetime (naive values are taken as UTC), Date, ISO-8601 strings
     (with 'T' or space, optional fraction, optional 'Z' or ±hh:mm offset, or a bare
@@ -47,6 +49,6 @@ def parse_timestamp(column: str, dtype: pl.DataType) -> pl.Expr:
     return pl.coalesce(
         [
             text.str.to_datetime(format=f, strict=False, time_zone="UTC", time_unit="us")
-            for f in _FORMATS
+            for f in ((fmt, *_FORMATS) if fmt else _FORMATS)
         ]
     )

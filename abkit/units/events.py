@@ -30,6 +30,7 @@ from abkit.io.assignments import (
     VARIANT,
     Assignments,
 )
+from abkit.io.columns import need
 from abkit.io.exclusions import Ledger, first_reason
 from abkit.io.readers import BLANK_LINE, Table, blank_row
 from abkit.io.timestamps import parse_timestamp
@@ -99,7 +100,9 @@ class EventUnits:
     binned: dict[str, BinnedValues] = field(default_factory=dict)
 
 
-def event_timestamps(events: Table, column: str, alias: str) -> nw.LazyFrame:
+def event_timestamps(
+    events: Table, column: str, alias: str, fmt: str | None = None
+) -> nw.LazyFrame:
     """The events with ``column`` read as a UTC timestamp into ``alias``.
 
     On Polars any accepted form is parsed (:func:`abkit.io.timestamps.parse_timestamp`,
@@ -109,7 +112,7 @@ def event_timestamps(events: Table, column: str, alias: str) -> nw.LazyFrame:
     if events.on_polars:
         dtype = events.frame.collect_schema()[column]
         return nw.from_native(
-            events.frame.with_columns(parse_timestamp(column, dtype).alias(alias))
+            events.frame.with_columns(parse_timestamp(column, dtype, fmt).alias(alias))
         )
     kind = events.data.collect_schema()[column]
     if kind != nw.Date and not isinstance(kind, nw.Datetime):
@@ -131,12 +134,13 @@ def derive_assignments(events: Table, spec: ExperimentSpec) -> Table:
     A unit seen in two variants yields two rows and is excluded downstream.
     """
     inp = spec.input
-    events.require(spec.unit, what="randomisation unit id")
-    events.require(spec.variant, what="variant")
-    events.require(inp.timestamp, what="event timestamp")
-    if inp.exposure_event:
-        events.require(inp.event, what="event name")
-    frame = event_timestamps(events, inp.timestamp, "_first").filter(
+    events.require(
+        need(spec, "unit"),
+        need(spec, "variant"),
+        need(spec, "timestamp"),
+        *([need(spec, "event")] if inp.exposure_event else []),
+    )
+    frame = event_timestamps(events, inp.timestamp, "_first", inp.timestamp_format).filter(
         ~nw.col(spec.variant).is_null() & ~nw.col(spec.unit).is_null()
     )
     if inp.exposure_event:
@@ -167,7 +171,7 @@ def _event_columns(
     EVENT, [SESSION], one slot per event column read; on Polars also the row number
     and a blank-line flag."""
     inp = spec.input
-    frame = event_timestamps(events, inp.timestamp, TS)
+    frame = event_timestamps(events, inp.timestamp, TS, inp.timestamp_format)
     unit = nw.col(spec.unit)
     cols = [
         (unit.cast(nw.String) if unit_as_text else unit).alias(UNIT),
@@ -395,13 +399,14 @@ def event_units(
             'unit = "@row" only applies to unit-level tables; events need a unit id column '
             "to join on."
         )
-    events.require(spec.unit, what="randomisation unit id")
-    events.require(inp.timestamp, what="event timestamp")
-    events.require(inp.event, what="event name")
     output_event = spec.event_names.output
     need_session, columns = _needs(metrics, output_event)
-    if need_session:
-        events.require(inp.session, what="session id (needed by session metrics)")
+    events.require(
+        need(spec, "unit"),
+        need(spec, "timestamp"),
+        need(spec, "event"),
+        *([need(spec, "session", "session id, needed by session metrics")] if need_session else []),
+    )
     sources = column_sources(events, spec, columns, metrics)
     schema = events.data.collect_schema()
     require_utc(events.data, events.label)
@@ -643,12 +648,13 @@ def configured_export_end(spec: ExperimentSpec) -> dt.datetime | None:
         return None
     parsed = (
         pl.DataFrame({"e": [spec.input.export_end]})
-        .select(parse_timestamp("e", pl.String()))
+        .select(parse_timestamp("e", pl.String(), spec.input.timestamp_format))
         .item()
     )
     if parsed is None:
         raise AbkitInputError(
-            f"key 'input.export_end' = {spec.input.export_end!r} is not a timestamp."
+            f"key 'input.export_end' (--export-end) = {spec.input.export_end!r} is not a "
+            "timestamp; give it as ISO 8601, e.g. 2025-03-31T23:59:59Z."
         )
     return parsed
 

@@ -1,0 +1,163 @@
+"""Exports read as users hand them over: their own column names mapped by flags,
+compressed and streamed files, foreign timestamp formats, misspelt event names and
+the API called in the CLI's shape."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+import abkit
+from abkit.config import INPUT_FLAGS, InputSpec, flag_of
+from abkit.simulate import simulate
+from abkit_cli.main import cli
+
+RENAMED_ASSIGNMENTS = {"user_id": "user", "variant": "group", "assigned_at": "assigned"}
+RENAMED_EVENTS = {"user_id": "user", "timestamp": "ts", "event": "event_type"}
+FLAGS = ["--unit", "user", "--variant", "group", "--event", "event_type", "--timestamp", "ts"]
+
+
+@pytest.fixture(scope="module")
+def export():
+    return simulate(users=600, days=10, enrol_days=4, share_lift=0.3, seed=3)
+
+
+@pytest.fixture(scope="module")
+def own_names(export, tmp_path_factory):
+    """The export with its own column names: user, group, ts, event_type (+ assigned)."""
+    tmp = tmp_path_factory.mktemp("own")
+    a = export.assignments.rename(RENAMED_ASSIGNMENTS)
+    e = export.events.select("user_id", "timestamp", "event").rename(RENAMED_EVENTS)
+    a.write_csv(tmp / "assignments.csv")
+    e.write_csv(tmp / "events.csv")
+    single = e.join(a.select("user", "group"), on="user").select(
+        "user", "group", "ts", "event_type"
+    )
+    single.write_csv(tmp / "single.csv")
+    return tmp
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def _numbers(d):
+    return [(r["metric"], r["control"]["n"], r["effect"], r["p_value"]) for r in d["results"]]
+
+
+def test_every_input_key_of_an_event_export_has_a_flag():
+    params = {p.opts[0] for p in cli.commands["analyze"].params if p.opts}
+    for key in INPUT_FLAGS:
+        assert key in {f.name for f in InputSpec.__dataclass_fields__.values()}
+        assert flag_of(key) in params, key
+    for flag in ("--event", "--timestamp", "--assigned-at", "--session", "--value"):
+        assert flag in params
+    for flag in ("--exposure-event", "--export-end", "--input-id"):
+        assert flag in params
+
+
+def test_own_column_names_analyse_with_flags_only(export, own_names):
+    events = export.events.select("user_id", "timestamp", "event")
+    reference = abkit.analyze(export.assignments, events=events).to_dict()
+    out = run(
+        "analyze",
+        own_names / "assignments.csv",
+        own_names / "events.csv",
+        *FLAGS,
+        "--assigned-at",
+        "assigned",
+        "-f",
+        "json",
+    )
+    assert out.exit_code == 0, out.output
+    got = json.loads(out.stdout)
+    assert [r[:2] for r in _numbers(got)] == [r[:2] for r in _numbers(reference)]
+    for (_, _, e1, p1), (_, _, e2, p2) in zip(_numbers(got), _numbers(reference), strict=True):
+        assert (e1, p1) == (None, None) if e2 is None else (e1 == pytest.approx(e2, rel=1e-9))
+        assert p2 is None or p1 == pytest.approx(p2, rel=1e-9)
+
+
+def test_single_table_with_own_names_analyses_with_flags_only(own_names):
+    out = run("analyze", own_names / "single.csv", *FLAGS, "-f", "json")
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["experiment"]["input"] == "events (single table)"
+
+
+def test_the_api_takes_the_same_keywords(own_names):
+    result = abkit.analyze(
+        own_names / "assignments.csv",
+        events=own_names / "events.csv",
+        unit="user",
+        variant="group",
+        event="event_type",
+        timestamp="ts",
+        assigned_at="assigned",
+    )
+    assert result.to_dict()["results"]
+
+
+def test_unmapped_event_columns_name_the_flags_not_metrics(own_names):
+    out = run("analyze", own_names / "single.csv", "--unit", "user", "--variant", "group")
+    assert out.exit_code == 2
+    text = " ".join(out.output.split())
+    assert "numeric metric column" not in text and "[[metrics]]" not in text
+    assert "'timestamp'" in text and "'event'" in text  # both at once
+    assert "--timestamp ts" in text and "--event event_type" in text
+    assert "[input] timestamp = 'ts'" in text
+
+
+def test_every_missing_column_is_named_at_once_with_flag_and_key(own_names):
+    out = run("analyze", own_names / "assignments.csv", own_names / "events.csv")
+    assert out.exit_code == 2
+    text = " ".join(out.output.split())
+    for column in ("'user_id'", "'variant'", "'assigned_at'"):
+        assert column in text
+    assert "--unit user" in text and "--variant group" in text
+    assert "--assigned-at assigned" in text
+    assert "[experiment] unit = 'user'" in text
+
+
+def test_a_missing_column_without_a_look_alike_points_to_flag_and_key(tmp_path):
+    pl.DataFrame({"user_id": [1, 2], "variant": ["control", "t"], "when": ["x", "y"]}).write_csv(
+        tmp_path / "a.csv"
+    )
+    pl.DataFrame({"user_id": [1], "event": ["x"], "timestamp": ["2024-01-02"]}).write_csv(
+        tmp_path / "e.csv"
+    )
+    out = run("analyze", tmp_path / "a.csv", tmp_path / "e.csv")
+    assert out.exit_code == 2
+    text = " ".join(out.output.split())
+    assert "'assigned_at' with --assigned-at or [input] assigned_at" in text
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--event", " ", "--event needs a non-empty value"),
+        ("--timestamp-format", "mdY", "strptime"),
+    ],
+)
+def test_bad_flag_values_are_user_errors(own_names, flag, value, message):
+    out = run("analyze", own_names / "single.csv", "--unit", "user", flag, value)
+    assert out.exit_code == 2
+    assert message in out.output
+
+
+def test_timestamp_format_reads_us_times(export, tmp_path):
+    us = "%m/%d/%Y %H:%M:%S%.f"
+    a = export.assignments.with_columns(pl.col("assigned_at").dt.strftime(us))
+    e = export.events.select("user_id", "event", pl.col("timestamp").dt.strftime(us))
+    a.write_csv(tmp_path / "a.csv")
+    e.write_csv(tmp_path / "e.csv")
+    reference = abkit.analyze(
+        export.assignments,
+        events=e.with_columns(pl.col("timestamp").str.to_datetime(us, time_zone="UTC")),
+    )
+    got = abkit.analyze(tmp_path / "a.csv", events=tmp_path / "e.csv", timestamp_format=us)
+    assert got.rows == reference.rows
+    assert _numbers(got.to_dict()) == _numbers(reference.to_dict())
