@@ -234,6 +234,8 @@ def _prepare_events(
         },
     )
     notes.extend(built.notes)
+    if not spec.metrics:
+        metrics = _matured_defaults(metrics, built, assignments.units, notes)
     variants = assignments.variants
     built.units, capped = cap_units(built.units, metrics, variants)
     prepared = Prepared(
@@ -251,7 +253,7 @@ def _prepare_events(
         prepared.metric_notes.setdefault(metric_name, []).extend(lines)
     for metric_name, info in built.eligibility.items():
         waiting = info["assigned"] - info["eligible"]
-        if waiting:
+        if waiting and any(m.name == metric_name for m in metrics):
             prepared.metric_notes.setdefault(metric_name, []).append(
                 f"{waiting} of {info['assigned']} units have not completed the window by the "
                 f"export end ({prepared.export_end}) and are left out."
@@ -287,6 +289,38 @@ def _prepare_events(
     if built.periods is not None:
         _novelty_inputs(prepared, built.units, built.periods, spec, built.export_end)
     return prepared
+
+
+def _matured_defaults(
+    metrics: tuple[MetricSpec, ...],
+    built: EventUnits,
+    assignments: pl.DataFrame,
+    notes: list[str],
+) -> tuple[MetricSpec, ...]:
+    """The default metrics without those whose window no unit has completed by the
+    export end (D30 retention in a 30-day export), each left out with one note.
+
+    A metric the user configured is never left out: it keeps its row, ``not
+    computable``, with the reason.
+    """
+    kept = []
+    first = assignments.get_column(ASSIGNED_AT).min()
+    for m in metrics:
+        info = built.eligibility.get(m.name)
+        last_day = m.kind.maturity_day(m)
+        if info is None or info["eligible"] or last_day is None:
+            kept.append(m)
+            continue
+        when = (
+            f"; the first units complete it on {(first + dt.timedelta(days=last_day + 1)):%Y-%m-%d}"
+            if isinstance(first, dt.datetime)
+            else ""
+        )
+        notes.append(
+            f"default metric '{m.name}' left out: no unit has completed day {last_day} after "
+            f"its assignment by the export end ({built.export_end:%Y-%m-%d}){when}."
+        )
+    return tuple(kept)
 
 
 def _quantile_inputs(prepared: Prepared, built: EventUnits, spec: ExperimentSpec) -> None:

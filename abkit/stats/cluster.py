@@ -146,8 +146,8 @@ def cr2_adjusted(
     meat = x.T @ ((w**2 * e**2 / (1.0 - lever))[:, None] * x)
     se = math.sqrt(max((bread @ meat @ bread)[1, 1], 0.0))
     effect = float(beta[1])
-    if not se > 0:
-        return ClusterTest(method, effect, math.nan, math.nan, math.nan, (math.nan, math.nan))
+    if not se > 0:  # se 0 says: no variation (the decision's shared check reads it)
+        return ClusterTest(method, effect, se, math.nan, math.nan, (math.nan, math.nan))
     df = bell_mccaffrey_df(wc, wt, v)
     half = st.t.ppf(1 - alpha / 2, df) * se
     p = float(2 * st.t.sf(abs(effect / se), df))
@@ -163,8 +163,10 @@ def cr2_test(
     effect = mt - mc
     se = math.sqrt(vc + vt) if np.isfinite(vc + vt) else math.nan
     if wc.size < 2 or wt.size < 2 or not se > 0:
+        # se 0 (no variation) is kept for the decision's shared check; else undefined
+        known = se if wc.size >= 2 and wt.size >= 2 else math.nan
         return ClusterTest(
-            "CR2 + Bell-McCaffrey df", effect, math.nan, math.nan, math.nan, (math.nan, math.nan)
+            "CR2 + Bell-McCaffrey df", effect, known, math.nan, math.nan, (math.nan, math.nan)
         )
     df = bell_mccaffrey_df(wc, wt)
     t = effect / se

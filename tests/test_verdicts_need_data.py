@@ -1,0 +1,119 @@
+"""No verdict without data: every method and design says 'not computable', with the
+reason, for a metric that has none, and a default metric that cannot mature in the
+export is left out with one note.
+
+Two metrics without data stand beside one with data:
+
+* ``d30``: D30 retention in a 12-day export, so no unit has a complete window and
+  both arms are empty (the group-sequential design used to read 'no significant
+  difference' here);
+* ``ghost``: the share of units with an event that never occurs, so both arms are
+  all zeros and there is no variation.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import abkit
+from abkit.decision import Decision, Evidence, checked, data_gap
+from abkit.simulate import simulate
+
+METRICS = [
+    {"name": "d1", "type": "retention", "day": 1},
+    {"name": "d30", "type": "retention", "day": 30},
+    {"name": "ghost", "type": "proportion", "column": "never_logged"},
+]
+EMPTY = ("d30", "ghost")
+METHODS = [None, "msprt", "cs", "gst"]
+
+
+@pytest.fixture(scope="module")
+def b2c():
+    return simulate(users=3_000, days=12, enrol_days=4, seed=11, pre_days=7)
+
+
+@pytest.fixture(scope="module")
+def b2b():
+    return simulate(mode="b2b", users=2_000, accounts=16, days=12, enrol_days=4, seed=12)
+
+
+def _assert_no_verdict(result: abkit.AnalysisResult) -> None:
+    by_name = {r.metric: r for r in result.results}
+    assert set(by_name) == {"d1", *EMPTY}, "a configured metric keeps its row"
+    for name in EMPTY:
+        d = by_name[name].decision
+        assert d.outcome == "not computable", (name, d)
+        assert d.reason, name
+        seq = by_name[name].sequential
+        if seq is not None:  # the sequential detail states the same decision
+            assert seq.decision == d
+    assert by_name["d1"].decision.outcome != "not computable"
+    d30, ghost = by_name["d30"].decision.reason, by_name["ghost"].decision.reason
+    assert d30 is not None and "no units" in d30
+    assert ghost is not None and "no variation" in ghost
+    # every output says so, with the reason
+    payload = json.loads(result.to_json())
+    outcomes = {r["metric"]: r["decision"] for r in payload["results"]}
+    for name in EMPTY:
+        assert outcomes[name]["outcome"] == "not computable"
+        assert outcomes[name]["reason"] == by_name[name].decision.reason
+    text, md = result.to_text(), result.to_markdown().replace("\\", "")
+    for reason in (d30, ghost):
+        assert reason in text and reason in md
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("cuped", [False, True], ids=["plain", "cuped"])
+def test_every_method_says_not_computable_without_data(b2c, method, cuped):
+    config: dict = {"metrics": METRICS}
+    if cuped:
+        config["cuped"] = {"pre_days": 7}
+    if method:
+        config["sequential"] = {"method": method}
+    result = abkit.analyze(b2c.assignments, config, events=b2c.events)
+    if cuped:
+        assert any(r.cuped is not None for r in result.results if r.metric == "d1")
+    _assert_no_verdict(result)
+
+
+def test_b2b_says_not_computable_without_data(b2b):
+    config = {"experiment": {"account": "account_id", "mode": "b2b"}, "metrics": METRICS}
+    result = abkit.analyze(b2b.assignments, config, events=b2b.events)
+    assert result.mode == "b2b"
+    _assert_no_verdict(result)
+
+
+def test_a_default_metric_that_cannot_mature_is_left_out_with_one_note(b2c):
+    result = abkit.analyze(b2c.assignments, events=b2c.events)
+    names = {r.metric for r in result.results}
+    assert "d1_retention" in names and "d30_retention" not in names
+    notes = [n for lines in result.metric_notes.values() for n in lines if "d30_retention" in n]
+    assert len(notes) == 1 and "left out" in notes[0] and "day 30" in notes[0]
+    text = result.to_text()
+    assert text.count("d30_retention") == 1, "one note, no row, no health band"
+    assert "D30 bar" not in text
+
+
+def test_the_shared_check_on_its_own():
+    ok = Decision("better", "fixed-horizon", "Welch t", 0.01, (0.1, 0.3))
+    assert checked(ok, Evidence(50, 60, 0.05)) is ok
+    # each gap, in the order the check looks for them
+    assert data_gap(Evidence(0, 60, 0.05), ok) == "the control arm has no units with data"
+    assert data_gap(Evidence(50, 0, 0.05), ok) == "the treatment arm has no units with data"
+    assert "no variation" in (data_gap(Evidence(50, 60, 0.0), ok) or "")
+    assert data_gap(Evidence(50, 60, 0.05, looks_with_data=0), ok) == (
+        "no look has data in both arms yet"
+    )
+    nan = float("nan")
+    silent = Decision("no significant difference", "sequential", "GST", nan, (nan, nan))
+    assert "neither a p-value nor an interval" in (data_gap(Evidence(50, 60, 0.05), silent) or "")
+    # an unbounded side (B2B test inversion) is an answer, not a gap
+    unbounded = Decision("better", "fixed-horizon", "RI", 0.02, (0.1, float("inf")))
+    assert checked(unbounded, Evidence(5, 5, 0.1)) is unbounded
+    out = checked(ok, Evidence(0, 0, nan))
+    assert out.outcome == "not computable" and out.reason == "no units with data in either arm"
+    assert out.basis == ok.basis and out.method == ok.method
+    assert Decision.from_dict(out.to_dict()) == out
