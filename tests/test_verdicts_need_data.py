@@ -117,3 +117,36 @@ def test_the_shared_check_on_its_own():
     assert out.outcome == "not computable" and out.reason == "no units with data in either arm"
     assert out.basis == ok.basis and out.method == ok.method
     assert Decision.from_dict(out.to_dict()) == out
+
+
+@pytest.mark.parametrize("method", ["msprt", "gst"])
+def test_plots_draw_what_decides_and_nothing_blank(b2c, method):
+    from abkit.plots import plan
+
+    config = {"metrics": METRICS, "sequential": {"method": method}}
+    result = abkit.analyze(b2c.assignments, config, events=b2c.events)
+    stems = [stem for stem, _, _ in plan(result)]
+    # a metric without data gets no figure of its own (an empty axis said nothing)
+    assert not [s for s in stems if "d30" in s or "ghost" in s]
+    assert any(s.startswith("sequential_d1_treatment") for s in stems), stems
+    fig = result.plot("forest")
+    ax, right = fig.axes[0], fig.axes[1]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels and all("†" in label for label in labels), labels
+    # the fixed-horizon interval is drawn dotted, never as the solid deciding bar
+    bars = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 2 and ln.get_marker() == "None"]
+    horizontal = [ln for ln in bars if ln.get_ydata()[0] == ln.get_ydata()[1]]
+    assert horizontal and all(ln.get_linestyle() == ":" for ln in horizontal)
+    # the interval the decision rests on is written at right, named
+    d1 = next(r for r in result.results if r.metric == "d1")
+    assert d1.sequential is not None
+    decisions = [t.get_text() for t in right.get_yticklabels()]
+    assert any(d1.sequential.interval in text for text in decisions), decisions
+    assert "not valid under repeated looks" in fig.get_supxlabel()
+
+
+def test_arm_colours_never_mean_a_decision():
+    from abkit.plots.style import BETTER, NEUTRAL, WORSE, variant_colours
+
+    arms = variant_colours(["control", *(f"t{i}" for i in range(10))], "control")
+    assert not set(arms.values()) & {BETTER, WORSE, NEUTRAL}

@@ -42,9 +42,9 @@ def plan(d: Result) -> list[tuple[str, str, Callable[[], Any]]]:
     """Every figure this result supports: (file stem, caption, draw)."""
     from abkit.plots import figures as f
 
-    out: list[tuple[str, str, Callable[[], Any]]] = [
-        ("forest", "Effects of every metric and treatment", lambda: f.forest(d))
-    ]
+    out: list[tuple[str, str, Callable[[], Any]]] = []
+    if f.forest_rows(d):  # no blank figures: a forest needs one result with a lift
+        out.append(("forest", "Effects of every metric and treatment", lambda: f.forest(d)))
     if d.retention_curve:
         out.append(("retention", "Retention curve", lambda: f.retention(d)))
     for metric in d.session_depth:
@@ -57,7 +57,9 @@ def plan(d: Result) -> list[tuple[str, str, Callable[[], Any]]]:
         )
     for r in d.results:
         m, v = r.metric, r.variant
-        if r.sequential and r.sequential.looks:
+        if r.decision.outcome == "not computable":
+            continue  # no data to draw: the reason stands in every report instead
+        if r.sequential and r.sequential.looks_with_data:
             out.append(
                 (
                     _slug("sequential", m, v),
@@ -147,7 +149,7 @@ def draw(
         candidates = [
             r
             for r in d.results
-            if (kind == "sequential" and r.sequential)
+            if (kind == "sequential" and r.sequential and r.sequential.looks_with_data)
             or (kind == "novelty" and r.novelty)
             or (kind == "segments" and r.segments)
             or (kind == "quantiles" and r.quantiles)

@@ -60,7 +60,9 @@ def forest(d: Result) -> Any:
     margins.  Colour and fill show each result's decision: filled blue better (or
     guardrail pass), filled orange worse (or guardrail fail), hollow grey anything
     undecided; the decision is written beside each row with the absolute effect."""
-    rows = [r for r in d.results if math.isfinite(r.relative_effect)]
+    rows = forest_rows(d)
+    if not rows:
+        raise ValueError("no result has a lift to draw (every metric is not computable)")
     fig, ax = new_figure(height=max(2.5, 0.45 * len(rows) + 1.4))
     labels, decisions = [], []
     for i, r in enumerate(reversed(rows)):
@@ -68,7 +70,11 @@ def forest(d: Result) -> Any:
         est = 100 * r.relative_effect
         colour = _TONE_COLOURS[r.decision.tone]
         filled = r.decision.decided
-        ax.plot([lo, hi], [i, i], color=colour, lw=2, solid_capstyle="butt")
+        # under sequential monitoring the fixed-horizon interval is not what decides:
+        # drawn thin and dotted, marked †; the deciding interval is written at right
+        dagger = not r.fixed_horizon_valid
+        style = {"lw": 1.2, "ls": ":"} if dagger else {"lw": 2}
+        ax.plot([lo, hi], [i, i], color=colour, solid_capstyle="butt", **style)
         ax.plot(est, i, "o", ms=7, color=colour, mfc=colour if filled else "white", mew=1.5)
         g = r.guardrail
         if g:
@@ -82,7 +88,7 @@ def forest(d: Result) -> Any:
             ax.plot([side * margin] * 2, [i - 0.35, i + 0.35], color=WORSE, ls="--", lw=1.2)
         decisions.append(_abs_label(r))
         guard = " (guardrail)" if g else ""
-        labels.append(f"{r.metric}{guard}\n{r.variant}")
+        labels.append(f"{r.metric}{guard}{' †' if dagger else ''}\n{r.variant}")
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
     ax.set_ylim(-0.7, len(rows) - 0.3)
@@ -97,18 +103,31 @@ def forest(d: Result) -> Any:
     ax.set_xlabel("relative effect vs control (%), with confidence interval")
     conf = f"{1 - d.alpha:.0%}"
     ax.set_title(_title(d, f"effects with {conf} confidence intervals"), loc="left")
-    fig.supxlabel(
+    legend = (
         "filled blue: better or guardrail pass · filled orange: worse or guardrail fail · "
-        "hollow: undecided\ndashed: guardrail margin · right: decision, absolute effect [CI]",
-        fontsize=7,
-        color="#555555",
+        "hollow: undecided\ndashed: guardrail margin · right: decision, absolute effect [CI]"
     )
+    if any(not r.fixed_horizon_valid for r in rows):
+        legend += (
+            "\n† dotted: fixed-horizon interval, not valid under repeated looks; the decision "
+            "rests on the sequential interval written at right"
+        )
+    fig.supxlabel(legend, fontsize=7, color="#555555")
     return fig
 
 
+def forest_rows(d: Result) -> list[MetricResult]:
+    """The results a forest plot can draw: those with a finite lift."""
+    return [r for r in d.results if math.isfinite(r.relative_effect)]
+
+
 def _abs_label(r: MetricResult) -> str:
-    t = r.metric_type
-    return f"{r.decision.label}: {num(r.effect, t, True)} {interval(r.ci, t)}"
+    """'better: +0.012 [+0.004, +0.020]': the decision with the interval it rests on
+    (a sequential decision's own interval, named, in place of the fixed-horizon one)."""
+    t, d = r.metric_type, r.decision
+    if r.sequential is not None and d.basis.startswith("sequential"):
+        return f"{d.label}: {num(r.effect, t, True)}, {r.sequential.interval} {interval(d.ci, t)}"
+    return f"{d.label}: {num(r.effect, t, True)} {interval(r.ci, t)}"
 
 
 @styled
@@ -462,7 +481,14 @@ def segments(d: Result, metric: str, variant: str | None = None) -> Any:
         ax.axvline(0, color="black", lw=0.8)
         common = b.heterogeneity.common_effect
         if math.isfinite(common):
-            ax.axvline(scale * common, color=colour, ls=":", lw=1, label="common effect")
+            ax.axvline(
+                scale * common,
+                color=colour,
+                ls=":",
+                lw=1,
+                label="common effect across segments (inverse-variance weighted)",
+            )
+            ax.legend(fontsize=7, loc="best")
         ax.set_yticks(y, [f"{e.value} (n = {e.control_n + e.treatment_n:,})" for e in b.effects])
         ax.set_title(
             f"{b.column}: heterogeneity p = {pval(b.heterogeneity.p_value)}", loc="left", fontsize=9
@@ -501,7 +527,8 @@ def quantiles(d: Result, metric: str, variant: str | None = None) -> Any:
         None,
     )
     if own is not None:
-        ax.axvline(own, color=colour, ls=":", lw=1)
+        ax.axvline(own, color=colour, ls=":", lw=1, label=f"the metric's level, q = {own:g}")
+        ax.legend(fontsize=8, loc="best")
     ax.set_xscale("logit")
     ax.set_xticks(x, [f"{q:g}" for q in x])
     ax.minorticks_off()

@@ -7,10 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with every common
-# colour-vision deficiency.  Control is always the neutral grey.
+# colour-vision deficiency.  Blue and vermilion mean a decision (better / worse) and
+# grey undecided, so arms never take them: the control is dark grey, treatments take
+# the arm palette (the other Okabe-Ito hues, then Tol's muted ones).
 CONTROL = "#555555"
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
 BETTER, WORSE, NEUTRAL = "#0072B2", "#D55E00", "#777777"
+PALETTE = ("#009E73", "#CC79A7", "#56B4E9", "#882255", "#999933", "#44AA99", "#332288")
 WIDTH, HEIGHT, DPI = 8.0, 4.5, 150  # inches; 1200 × 675 px, crisp when shown at 800 px
 
 RC: dict[Any, Any] = {
