@@ -60,6 +60,7 @@ from abkit.stats.randomization import RandomizationNonInferiority
 from abkit.stats.srm import SrmResult
 from abkit.units.events import PRE_PERIOD_EVENT
 from abkit.units.quantiles import ArmQuantiles, profile_levels
+from abkit.units.summary import EARLIER_CHECKPOINT
 
 
 def _fixed_decision(
@@ -451,9 +452,12 @@ def _global_warnings(srm: SrmResult | None, ledger: Ledger) -> list[str]:
             "broken somewhere; do not trust the results below until the cause is found."
         )
     for table, read in ledger.read.items():
-        # events kept for the CUPED covariates are not lost: no warning for them
+        # events kept for the CUPED covariates and the earlier checkpoints of a cumulative
+        # summary are set aside by design, not lost: no warning for them
         excluded = ledger.excluded(table) - sum(
-            e.rows for e in ledger.exclusions if e.table == table and e.reason == PRE_PERIOD_EVENT
+            e.rows
+            for e in ledger.exclusions
+            if e.table == table and e.reason in (PRE_PERIOD_EVENT, EARLIER_CHECKPOINT)
         )
         if read and excluded / read > 0.01:
             out.append(

@@ -121,13 +121,22 @@ class Decision:
 
     @property
     def at_look(self) -> str:
-        """'at day 12' (or 'at checkpoint 12') for a sequential decision, else ''."""
-        return "" if self.look is None else f"at {self.look_unit or 'look'} {self.look}"
+        """'at day 12' for a sequential decision on an event export; on a summary
+        table, whose looks are checkpoints, the checkpoint's own label first: 'at day 91
+        (checkpoint 67)'; '' for a fixed-horizon decision."""
+        if self.look is None:
+            return ""
+        if self.look_unit == "checkpoint" and self.at:
+            return f"at {self.at} (checkpoint {self.look})"
+        return f"at {self.look_unit or 'look'} {self.look}"
 
     @property
     def where(self) -> str:
-        """'at day 12 (2024-03-08)': :attr:`at_look` with the look's time."""
-        return self.at_look + (f" ({self.at})" if self.look is not None and self.at else "")
+        """'at day 12 (2024-03-08)': :attr:`at_look` with the look's time (a checkpoint's
+        label is already in :attr:`at_look`)."""
+        if self.look is None or not self.at or self.look_unit == "checkpoint":
+            return self.at_look
+        return f"{self.at_look} ({self.at})"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -134,7 +134,7 @@ def test_summary_table_with_cumulative_checkpoints():
     rows = pl.DataFrame(
         {
             "variant": ["control", "t"] * 4,
-            "day": [1, 1, 2, 2, 3, 3, 4, 4],
+            "day": [7, 7, 14, 14, 21, 21, 28, 28],
             "n": [500, 500, 1_000, 1_000, 1_500, 1_500, 2_000, 2_000],
             "mean": [0.10, 0.15, 0.10, 0.15, 0.10, 0.15, 0.10, 0.15],
         }
@@ -148,7 +148,12 @@ def test_summary_table_with_cumulative_checkpoints():
     assert [lk["n_control"] for lk in r.sequential.looks] == [500, 1_000, 1_500, 2_000]
     assert r.sequential.looks[-1]["estimate"] == pytest.approx(0.05)
     assert r.decision.outcome == "better"
-    assert r.decision.look_unit == "checkpoint" and r.decision.where.startswith("at checkpoint")
+    # the checkpoint's own label (its day) leads; its rank follows (ASOS read 'checkpoint 67'
+    # where the day was 91)
+    day = r.sequential.looks[r.decision.look - 1]["day"]
+    assert r.decision.look_unit == "checkpoint"
+    assert r.decision.where == f"at day {day:g} (checkpoint {r.decision.look})"
+    assert f"at day {day:g} (checkpoint" in r.decision.at_look
 
 
 def test_unit_table_cannot_be_monitored(tmp_path):

@@ -47,6 +47,9 @@ def _combine_days(frame: pl.DataFrame, keys: list[str], day: str) -> pl.DataFram
 
 
 _MOMENTS = ("mean", "variance", "sum", "sum_sq", *RATIO_SUMS)
+# rows of a cumulative summary before each arm's last checkpoint: superseded by design,
+# not lost (no "rows excluded" warning for them)
+EARLIER_CHECKPOINT = "earlier cumulative checkpoint (last one used)"
 
 
 def _fail(table: Table, column: str, row: int, problem: str, hint: str) -> AbkitInputError:
@@ -205,7 +208,7 @@ def summary_arms(
             last = frame.sort(inp.day).group_by(keys, maintain_order=True).last()
             ledger.add(
                 "summary",
-                "earlier cumulative checkpoint (last one used)",
+                EARLIER_CHECKPOINT,
                 frame.height - last.height,
             )
             frame = last.drop(inp.day)
