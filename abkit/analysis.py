@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, cast
 
 from abkit.b2b import (
@@ -428,6 +429,32 @@ def _account_quantile_profile(
     return tuple(points)
 
 
+# file names that say what a table is, not which experiment it belongs to
+_GENERIC_STEMS = {"assignments", "events", "export", "data", "units", "summary", "outputs"}
+
+
+def export_name(data: Data) -> str:
+    """A title for an unnamed experiment: the export's file name without its suffixes,
+    or its folder's name when the file is called 'events', 'assignments' and the like;
+    'A/B result' for a frame.
+
+    Examples
+    --------
+    >>> export_name("exports/summary-prompt-v2.csv.gz")
+    'summary-prompt-v2'
+    >>> export_name("examples/ai_summary_export/events.parquet")
+    'ai_summary_export'
+    """
+    if not isinstance(data, str | Path):
+        return "A/B result"
+    path = Path(data)
+    stem = path.name.split(".")[0]
+    if stem.lower() in _GENERIC_STEMS or not stem or "*" in stem:
+        folder = path.parent.name if path.parent.name not in ("", ".") else ""
+        return folder or stem or "A/B result"
+    return stem
+
+
 def _stray_arm_warnings(counts: dict[str, int]) -> list[str]:
     """An arm with a handful of units beside arms of thousands is usually not an arm: a
     variant name cut off by a truncated file, or a typo in the export."""
@@ -585,7 +612,7 @@ def analyze(
     if prepared.notes:
         metric_notes["(all)"] = prepared.notes
     return AnalysisResult(
-        name=spec.name,
+        name=spec.name or export_name(data if events is None else events),
         control=spec.control,
         variants=variants,
         alpha=spec.alpha,

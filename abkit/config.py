@@ -315,7 +315,7 @@ def _section(name: str, factory: Callable[[], Any]) -> Any:
 class ExperimentSpec:
     """The whole experiment: ``[experiment]`` keys, the nested sections and the metrics."""
 
-    name: str = "experiment"
+    name: str = ""  # unnamed: the report is titled after the export (see abkit.analyze)
     control: str = "control"
     alpha: float = _key(0.05, lambda v: 0 < v < 0.5, "be between 0 and 0.5")
     unit: str = "user_id"
