@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from abkit.metrics.base import OneColumn, sums_arm
 from abkit.stats import ArmSummary, Comparison, welch_test
-
-if TYPE_CHECKING:
-    pass
 
 # Kohavi, Deng, Longbotham & Xu, "Seven Rules of Thumb for Web Site Experimenters",
 # KDD 2014, rule 7: the sample mean is close enough to normal when n > 355·skewness².
@@ -28,15 +25,23 @@ class Mean(OneColumn):
         return sums_arm(row, label)
 
     def assumption_warnings(self, arms: Mapping[str, ArmSummary]) -> list[str]:
-        out = []
-        for variant, arm in arms.items():
-            skew = arm.skewness
-            if skew is not None and math.isfinite(skew) and arm.n < SKEW_RULE * skew**2:
-                out.append(
-                    f"heavy skew in '{variant}' (skewness {skew:.1f}): the normal "
-                    f"approximation needs about {SKEW_RULE * skew**2:,.0f} units per arm "
-                    f"(355·skewness², Kohavi et al. 2014) and the arm has {arm.n:,}; "
-                    "consider capping the tail (cap = { quantile = 0.999 }) or a "
-                    "transformed metric"
-                )
-        return out
+        """One warning naming every arm too small for its skewness (n < 355·skew²)."""
+        short = [
+            (variant, arm.n, skew)
+            for variant, arm in arms.items()
+            if (skew := arm.skewness) is not None
+            and math.isfinite(skew)
+            and arm.n < SKEW_RULE * skew**2
+        ]
+        if not short:
+            return []
+        arms_text = "; ".join(
+            f"'{variant}' skewness {skew:.1f}, needs about {SKEW_RULE * skew**2:,.0f} units, "
+            f"has {n:,}"
+            for variant, n, skew in short
+        )
+        return [
+            f"heavy skew ({arms_text}): the normal approximation needs n > 355·skewness² "
+            "units per arm (Kohavi et al. 2014); consider capping the tail "
+            "(cap = { quantile = 0.999 }) or a transformed metric"
+        ]
