@@ -8,6 +8,7 @@ arithmetic), adjusts p-values, applies guardrails and assembles the result.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -376,10 +377,24 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                     health=health_band(
                         metric, spec.health, comp.control_value, comp.treatment_value
                     ),
-                    warnings=(*comp.warnings, *shared, *prepared.metric_notes.get(metric.name, [])),
+                    warnings=_said_once(
+                        decision,
+                        (*comp.warnings, *shared, *prepared.metric_notes.get(metric.name, [])),
+                    ),
                 )
             )
     return results
+
+
+# a test's own words for an empty arm, which a 'not computable' reason already says
+_EMPTY_ARM = re.compile(r"^the \w+ arm has 0 unit\(s\)|^reported as NaN$")
+
+
+def _said_once(decision: Decision, warnings: tuple[str, ...]) -> tuple[str, ...]:
+    """A result's warnings without those its ``not computable`` reason already says."""
+    if decision.outcome != "not computable":
+        return warnings
+    return tuple(w for w in warnings if not _EMPTY_ARM.search(w))
 
 
 def _quantile_profile(

@@ -8,6 +8,7 @@ enters a decision.  Each retention metric with ``day = N`` gets the bar of
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,6 @@ def health_band(
     if not isinstance(metric.kind, Retention) or metric.day is None or metric.events:
         return None
     bar = settings.retention_bars.get(metric.day)
-    if bar is None:
-        return None
+    if bar is None or not (math.isfinite(control_value) or math.isfinite(treatment_value)):
+        return None  # no bar for the day, or no arm with a value to hold against it
     return HealthBand(metric.day, bar, control_value, treatment_value)

@@ -255,7 +255,7 @@ def _prepare_events(
         waiting = info["assigned"] - info["eligible"]
         if waiting and any(m.name == metric_name for m in metrics):
             prepared.metric_notes.setdefault(metric_name, []).append(
-                f"{waiting} of {info['assigned']} units have not completed the window by the "
+                f"{waiting:,} of {info['assigned']:,} units have not completed the window by the "
                 f"export end ({prepared.export_end}) and are left out."
             )
     for m in metrics:

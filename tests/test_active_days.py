@@ -51,7 +51,8 @@ def test_active_days_equal_a_direct_count_and_welch_on_it(export):
     waiting = export.assignments.height - units.height
     assert waiting > 0  # late enrolments have not completed the week
     assert any(
-        f"{waiting} of 2500 units have not completed" in n for n in res.metric_notes[ACTIVE["name"]]
+        f"{waiting:,} of 2,500 units have not completed" in n
+        for n in res.metric_notes[ACTIVE["name"]]
     )
 
 

@@ -150,3 +150,15 @@ def test_arm_colours_never_mean_a_decision():
 
     arms = variant_colours(["control", *(f"t{i}" for i in range(10))], "control")
     assert not set(arms.values()) & {BETTER, WORSE, NEUTRAL}
+
+
+def test_a_result_without_data_says_it_once(b2c):
+    result = abkit.analyze(b2c.assignments, {"metrics": METRICS}, events=b2c.events)
+    d30 = next(r for r in result.results if r.metric == "d30")
+    # the reason says the arms are empty: the test's own 'has 0 unit(s)' lines go
+    assert not [w for w in d30.warnings if "0 unit(s)" in w or w == "reported as NaN"]
+    # and why they are empty stays, with numbers formatted as everywhere else
+    assert any("3,000 of 3,000 units have not completed" in w for w in d30.warnings)
+    # no health band without a value to hold against the bar
+    assert d30.health is None
+    assert "D30 bar" not in result.to_text()
