@@ -162,3 +162,29 @@ def test_a_result_without_data_says_it_once(b2c):
     # no health band without a value to hold against the bar
     assert d30.health is None
     assert "D30 bar" not in result.to_text()
+
+
+def test_a_guardrail_within_its_margin_but_significantly_worse_is_flagged():
+    """The issue's example: regenerate rate +1.98 % [+0.61 %, +3.37 %], two-sided
+    p 0.0044, passes a 5 % non-inferiority margin; every output must also flag it."""
+    export = simulate(users=30_000, seed=1)
+    result = abkit.analyze(export.assignments, events=export.events)
+    by_name = {r.metric: r for r in result.results}
+    regen = by_name["regenerate_rate"]
+    assert regen.decision.outcome == "guardrail pass"
+    assert regen.p_value < 0.05 and regen.relative_ci[0] > 0  # harm, significant
+    assert regen.decision.caution == "significantly worse, within the margin"
+    # a pass whose harm is not significant carries no flag
+    error = by_name["error_rate"]
+    assert error.decision.outcome == "guardrail pass" and error.p_value > 0.05
+    assert error.decision.caution is None
+    flag = "significantly worse, within the margin"
+    assert (
+        json.loads(result.to_json())["results"][list(by_name).index("regenerate_rate")]["decision"][
+            "caution"
+        ]
+        == flag
+    )
+    for output in (result.to_text(), result.to_markdown(), result.to_html()):
+        assert flag in output
+    assert any(flag in t.get_text() for t in result.plot("forest").axes[1].get_yticklabels())
