@@ -226,6 +226,22 @@ class MetricResult:
         """False when the fixed-horizon p-value and CI were looked at repeatedly."""
         return self.sequential is None
 
+    def __repr__(self) -> str:
+        """One line a reader can act on (also inside ``result.results``):
+        ``<MetricResult share_rate / v2: better; 0.08 → 0.095, lift … ; decided by …>``."""
+        from abkit.report.format import arms_cell, decided_by, lift_cell, show_controls
+
+        return show_controls(
+            f"<MetricResult {self.metric} / {self.variant}: {self.decision.label}; "
+            f"{arms_cell(self)}, lift {lift_cell(self)}; decided by {decided_by(self)}>"
+        )
+
+    def _repr_html_(self) -> str:
+        """The verdict row and its detail row, as in the notebook view of the result."""
+        from abkit.report.html import render_metric_html
+
+        return render_metric_html(self)
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MetricResult:
         return cls(
@@ -438,21 +454,35 @@ class AnalysisResult:
         return render_markdown(self)
 
     def to_html(self) -> str:
+        """The notebook view (an HTML fragment): verdict table, warnings, effects and
+        tests, guardrails, row accounting and details."""
         from abkit.report.html import render_html
 
         return render_html(self)
+
+    def to_html_page(self, plots: bool = True) -> str:
+        """A self-contained HTML report (``abkit analyze --format html``): the notebook
+        view and, with ``plots``, every figure embedded as a base64 PNG."""
+        from abkit.plots import plan, png_bytes
+        from abkit.report.html import render_html_page
+
+        images = [(caption, png_bytes(make())) for _, caption, make in plan(self)] if plots else []
+        return render_html_page(self, images)
 
     def plot(
         self, kind: str = "forest", metric: str | None = None, variant: str | None = None
     ) -> Any:
         """A matplotlib Figure: ``forest`` (default), ``retention``, ``session_depth``,
-        ``sequential``, ``bootstrap``, ``accounts`` or ``time_to_value``."""
+        ``sequential``, ``bootstrap``, ``accounts`` or ``time_to_value``.  In a notebook
+        it displays inline, without ``%matplotlib inline`` or importing pyplot."""
         from abkit.plots import draw
 
         return draw(self, kind, metric, variant)
 
     def save(self, folder: str | Any) -> dict[str, Any]:
-        """Write report.md, results.json and plots/*.png into ``folder``."""
+        """Write report.md, report.html, results.json and plots/*.png into ``folder``,
+        first removing the files an earlier save listed in the folder's manifest
+        (``.abkit-manifest.json``); nothing else in the folder is touched."""
         from abkit.report.bundle import write_bundle
 
         return write_bundle(self, folder)

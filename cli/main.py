@@ -55,6 +55,39 @@ def cli() -> None:
     """abkit: did the new prompt, model or setting actually help?"""
 
 
+REPORT_FORMATS = ("text", "json", "markdown", "html")
+# the format an -o file's suffix implies when --format is not given
+_SUFFIX_FORMATS = {
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".json": "json",
+    ".html": "html",
+    ".htm": "html",
+}
+
+
+def _report_format(fmt: str | None, output: str | None) -> str:
+    """--format if given, else the one the -o file's suffix implies, else text."""
+    if fmt is not None:
+        return fmt
+    suffix = Path(output).suffix.lower() if output else ""
+    return _SUFFIX_FORMATS.get(suffix, "text")
+
+
+def _render(result: Any, fmt: str, output: str | None) -> str:
+    """The report in ``fmt``; text fits the terminal when it goes to one."""
+    from abkit import progress
+
+    if fmt == "text":
+        # fit the terminal: a wide table when it fits, one block per result otherwise
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() and not output else None
+        return str(result.to_text(width))
+    if fmt == "html":
+        progress.step("drawing the plots for the HTML report")
+        return str(result.to_html_page())
+    return str(result.to_json() if fmt == "json" else result.to_markdown())
+
+
 @cli.command()
 @click.argument("data")
 @click.argument("events", required=False)
@@ -69,16 +102,21 @@ def cli() -> None:
     "-f",
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
+    type=click.Choice(REPORT_FORMATS),
+    default=None,
+    help="Output format (default: from the -o file's suffix, .md / .json / .html, else text).",
 )
 @click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False),
     help="Write the report to this file instead of standard output.",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="No progress on standard error (it shows only when standard error is a terminal).",
 )
 @click.option(
     "--kind",
@@ -97,7 +135,8 @@ def cli() -> None:
     "--out",
     "out_dir",
     type=click.Path(file_okay=False),
-    help="Also write report.md, results.json and plots/*.png into this folder.",
+    help="Also write report.md, report.html, results.json and plots/*.png into this folder "
+    "(files an earlier run wrote there are replaced; nothing else is touched).",
 )
 @click.option(
     "--accounts",
@@ -171,8 +210,9 @@ def analyze(
     data: str,
     events: str | None,
     config: str | None,
-    fmt: str,
+    fmt: str | None,
     output: str | None,
+    quiet: bool,
     kind: str | None,
     sequential: str | None,
     mode: str | None,
@@ -193,38 +233,42 @@ def analyze(
     Parquet or NDJSON file, a glob or a folder.
     """
     import abkit
-    from abkit.errors import AbkitInputError
+    from abkit import progress
 
-    events_data = abkit.read_on(engine, events) if events is not None else None
-    main_data = abkit.read_on(engine, data) if events is None and engine != "polars" else data
-    result = abkit.analyze(
-        main_data,
-        config,
-        events=events_data,
-        kind=kind,
-        sequential=sequential,
-        mode=mode,
-        accounts=accounts_table,
-        control=control,
-        unit=unit,
-        variant=variant,
-        account=account,
-        segments=segments,
-        **columns,
-    )
+    fmt = _report_format(fmt, output)
+    quiet = quiet or (fmt == "json" and not output)
+    with progress.reporting(enabled=not quiet):
+        progress.step("reading the export")
+        events_data = abkit.read_on(engine, events) if events is not None else None
+        main_data = abkit.read_on(engine, data) if events is None and engine != "polars" else data
+        result = abkit.analyze(
+            main_data,
+            config,
+            events=events_data,
+            kind=kind,
+            sequential=sequential,
+            mode=mode,
+            accounts=accounts_table,
+            control=control,
+            unit=unit,
+            variant=variant,
+            account=account,
+            segments=segments,
+            **columns,
+        )
+        if out_dir:
+            progress.step("drawing the plots")
+            written = result.save(out_dir)
+        text = _render(result, fmt, output)
     if out_dir:
-        written = result.save(out_dir)
         click.echo(
-            f"wrote {written['report']}, {written['results']} and {len(written['plots'])} plot(s)",
+            f"wrote {written['report']}, {written['html']}, {written['results']} and "
+            f"{len(written['plots'])} plot(s)",
             err=True,
         )
-    if fmt == "text":
-        # fit the terminal: a wide table when it fits, one block per result otherwise
-        width = shutil.get_terminal_size().columns if sys.stdout.isatty() and not output else None
-        text = result.to_text(width)
-    else:
-        text = result.to_json() if fmt == "json" else result.to_markdown()
     if output:
+        from abkit.errors import AbkitInputError
+
         try:
             Path(output).write_text(text + "\n", encoding="utf-8")
         except OSError as exc:
@@ -245,11 +289,13 @@ def analyze(
     "out_dir",
     type=click.Path(file_okay=False),
     required=True,
-    help="Folder for report.md, results.json and plots/*.png.",
+    help="Folder for report.md, report.html, results.json and plots/*.png (files an earlier "
+    "run wrote there are replaced; nothing else is touched).",
 )
 @_user_errors
 def report(results: str, out_dir: str) -> None:
-    """Redraw report.md and the plots from a saved results.json (no export needed)."""
+    """Redraw report.md, report.html and the plots from a saved results.json (no export
+    needed)."""
     import json
 
     from abkit.errors import AbkitInputError
@@ -272,7 +318,10 @@ def report(results: str, out_dir: str) -> None:
             source=results,
         ) from None
     written = result.save(out_dir)
-    click.echo(f"wrote {written['report']} and {len(written['plots'])} plot(s)", err=True)
+    click.echo(
+        f"wrote {written['report']}, {written['html']} and {len(written['plots'])} plot(s)",
+        err=True,
+    )
 
 
 def _simulation_options(

@@ -91,7 +91,9 @@ def test_every_output_states_the_same_decision(result):
     d = json.loads(result.to_json())
     text = result.to_text().splitlines()
     md = result.to_markdown().replace("\\", "").splitlines()
-    html_rows = unescape(result.to_html()).split("<tr>")[2:]
+    html_rows = unescape(result.to_html()).split("</table>")[0].split("<tr>")[2:]  # verdicts
+    page = unescape(result.to_html_page(plots=False))
+    page_rows = page.split("</table>")[0].split("<tr>")[2:]  # report.html's verdict table
     ax = result.plot("forest").axes[0]
     decisions_axis = result.plot("forest").axes[1]  # right-hand labels: decision, effect
     forest_labels = [t.get_text() for t in decisions_axis.get_yticklabels()][::-1]
@@ -106,6 +108,7 @@ def test_every_output_states_the_same_decision(result):
         md_cell = _row(md, r.metric, r.variant).rstrip(" |").rsplit("|", 1)[1]
         assert outcome in md_cell and (r.decision.caution or "") in md_cell
         assert html_rows[i].split("<td")[-1].split(">", 1)[1].startswith(label)
+        assert page_rows[i].split("<td")[-1].split(">", 1)[1].startswith(label)
         assert forest_labels[i].startswith(label + ":")
         assert to_hex(markers[i].get_color()) == to_hex(TONE[r.decision.tone])
         filled = to_hex(markers[i].get_markerfacecolor()) != "#ffffff"
@@ -136,7 +139,7 @@ def test_guardrails_show_margin_and_non_inferiority_p(result):
     text, md = result.to_text(), result.to_markdown().replace("\\", "")
     for r in guards:
         row = _row(text.splitlines(), r.metric, r.variant)
-        assert "NI (" in row and f"p {abkit.report.format.pval(r.decision.p_value)}" in row
+        assert "NI (" in row and abkit.report.format.p_phrase(r.decision.p_value) in row
         assert f"| {r.metric} | {r.variant} |" in md
     assert "### Guardrails" in md and "margin" in md
 

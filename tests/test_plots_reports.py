@@ -129,7 +129,7 @@ def test_report_bundle_sections_and_links(b2c, tmp_path):
 
     written = b2c.save(tmp_path)
     md = written["report"].read_text()
-    table = md.index("| metric | variant |")
+    table = md.index("| metric | arm |")
     quality = md.index("### Sample ratio and data quality")
     plots = md.index("### Plots")
     assert table < quality < plots

@@ -132,12 +132,47 @@ def save_all(d: Result, folder: str | Path) -> list[tuple[Path, str]]:
     return written
 
 
+def png_bytes(fig: Any) -> bytes:
+    """A figure as PNG bytes, as :func:`abkit.plots.style.save` writes it."""
+    from io import BytesIO
+
+    from abkit.plots.style import DPI
+
+    buffer = BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def show_inline() -> None:
+    """Let IPython show a matplotlib Figure as its PNG (a fresh kernel shows only
+    ``<Figure size 800x500 with 2 Axes>`` for a Figure made without pyplot, until
+    ``%matplotlib inline`` runs).  Does nothing outside IPython, and keeps a PNG
+    formatter the user or a backend already registered."""
+    import sys
+
+    if "IPython" not in sys.modules:
+        return
+    from IPython import get_ipython
+    from matplotlib.figure import Figure
+
+    shell = get_ipython()
+    formatters = getattr(getattr(shell, "display_formatter", None), "formatters", {})
+    png = formatters.get("image/png")
+    if png is None:
+        return
+    try:
+        png.lookup_by_type(Figure)
+    except KeyError:
+        png.for_type(Figure, png_bytes)
+
+
 def draw(
     d: Result, kind: str = "forest", metric: str | None = None, variant: str | None = None
 ) -> Any:
-    """One figure by kind (see ``PLOT_KINDS``)."""
+    """One figure by kind (see ``PLOT_KINDS``); in IPython it displays inline."""
     from abkit.plots import figures as f
 
+    show_inline()
     if kind not in PLOT_KINDS:
         raise ValueError(f"unknown plot '{kind}'; choose from {', '.join(PLOT_KINDS)}")
     fn = getattr(f, kind)

@@ -28,6 +28,12 @@ def show_controls(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
+def report_title(res: AnalysisResult) -> str:
+    """'A/B result: <name>', or 'A/B result' for an experiment without a name of its own
+    (a frame analysed without one is named 'A/B result')."""
+    return "A/B result" if res.name in ("", "A/B result") else f"A/B result: {res.name}"
+
+
 def is_rate(metric_type: str) -> bool:
     """Whether values of this metric type are shares (shown in percent)."""
     return type_named(metric_type).is_rate
@@ -77,10 +83,25 @@ def rel_interval(ci: tuple[float, float]) -> str:
 
 
 def pval(p: float | None) -> str:
+    """A p-value as a table cell: '0.0123', '<0.0001' or 'n/a'."""
     if _missing(p):
         return "n/a"
     assert p is not None
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def p_phrase(p: float | None, label: str = "p") -> str:
+    """A p-value in a sentence: 'p = 0.0123', 'p < 0.0001' or 'p n/a'.
+
+    Examples
+    --------
+    >>> p_phrase(0.01234), p_phrase(0.0), p_phrase(0.2, "two-sided p")
+    ('p = 0.0123', 'p < 0.0001', 'two-sided p = 0.2000')
+    """
+    text = pval(p)
+    if text.startswith("<"):
+        return f"{label} < {text[1:]}"
+    return f"{label} n/a" if text == "n/a" else f"{label} = {text}"
 
 
 def conf_label(alpha: float) -> str:
@@ -112,13 +133,37 @@ def short_method(method: str) -> str:
     )
 
 
+def _family(name: str) -> tuple[str, str]:
+    """A method's name split into its family and the detail in its outer parentheses:
+    ('two-proportion z-test', 'pooled SE for p, unpooled Wald CI').  A CUPED method's
+    covariates ('… by pre_spend') are left out: the CUPED section lists them."""
+    if name.startswith("CUPED-adjusted"):
+        name = name.split(" by ", 1)[0]
+    base, sep, rest = name.partition(" (")
+    if not sep or not rest.endswith(")"):
+        return name, ""
+    return base, rest[:-1]
+
+
 def method_legend(result: AnalysisResult) -> list[str]:
-    """'short = full name' for every method a table abbreviates."""
+    """'short = full name' for every method a table abbreviates, each family named once:
+    'NI = one-sided non-inferiority (normal reference on log(treatment/control),
+    delta-method SE; or normal reference)'."""
     names = {r.method for r in result.results} | {r.decision.method for r in result.results}
-    by_short: dict[str, list[str]] = {}
+    by_short: dict[str, dict[str, list[str]]] = {}
     for name in sorted(names):  # sorted: the same legend in every process
-        by_short.setdefault(short_method(name), []).append(name)
-    return [f"{short} = {' or '.join(full)}" for short, full in sorted(by_short.items())]
+        base, detail = _family(name)
+        details = by_short.setdefault(short_method(name), {}).setdefault(base, [])
+        if detail and detail not in details:
+            details.append(detail)
+    return [
+        f"{short} = "
+        + " or ".join(
+            base + (f" ({'; or '.join(details)})" if details else "")
+            for base, details in families.items()
+        )
+        for short, families in sorted(by_short.items())
+    ]
 
 
 def margin_text(r: MetricResult) -> str:
@@ -141,7 +186,7 @@ def decided_by(r: MetricResult) -> str:
         )
     if d.at_look:
         name += " " + d.at_look
-    return f"{name}, p {pval(d.p_value)}"
+    return f"{name}, {p_phrase(d.p_value)}"
 
 
 def fixed_p(r: MetricResult) -> str:
@@ -180,6 +225,53 @@ def result_cells(r: MetricResult) -> list[str]:
         decided_by(r),
         r.decision.label,
     ]
+
+
+def _with_interval(value: str, ci: tuple[float, float], bound: str) -> str:
+    """'+6.06 % [-3.61, +16.70]': a value and its interval, the bounds in the value's
+    unit without repeating it (``bound``: '{:+.2f}'-style format of a bound)."""
+
+    def side(v: float) -> str:
+        return "n/a" if _missing(v) else (UNBOUNDED if math.isinf(v) else bound.format(v))
+
+    return f"{value} {_bounds(side(ci[0]), side(ci[1]), ci)}"
+
+
+def lift_cell(r: MetricResult) -> str:
+    """The lift with its interval in one short cell: '+6.06 % [-3.61, +16.70]'."""
+    ci = (r.relative_ci[0] * 100, r.relative_ci[1] * 100)
+    return _with_interval(pct(r.relative_effect), ci, "{:+.2f}")
+
+
+def effect_cell(r: MetricResult) -> str:
+    """The effect in metric units with its interval: '+1.74 pp [-1.09, +4.57]' or
+    '+0.1577 [+0.04337, +0.272]'."""
+    t = r.metric_type
+    if is_rate(t):
+        ci = (r.ci[0] * 100, r.ci[1] * 100)
+        return _with_interval(num(r.effect, t, True), ci, "{:+.2f}")
+    return _with_interval(num(r.effect, t, True), r.ci, "{:+.4g}")
+
+
+def arms_cell(r: MetricResult) -> str:
+    """'28.73 % → 30.47 %': the control's value, then the treatment's."""
+    t = r.metric_type
+    return f"{num(r.control_value, t)} → {num(r.treatment_value, t)}"
+
+
+VERDICT_HEADER = ("metric", "arm", "control → treatment", "lift", "decision")
+DETAIL_HEADER = ("metric", "arm", "effect", "test", "p", "decided by")
+
+
+def verdict_cells(r: MetricResult) -> list[str]:
+    """The compact verdict row (``VERDICT_HEADER``): what a reviewer reads first."""
+    return [r.metric, r.variant, arms_cell(r), lift_cell(r), r.decision.label]
+
+
+def detail_cells(r: MetricResult) -> list[str]:
+    """The row under the verdict (``DETAIL_HEADER``): the effect in metric units, the
+    fixed-horizon test and its p-value, and what the decision rests on."""
+    return [r.metric, r.variant, effect_cell(r), short_method(r.method), fixed_p(r), decided_by(r)]
 
 
 def table_notes(result: AnalysisResult) -> list[str]:
@@ -227,11 +319,11 @@ def sequential_line(r: MetricResult) -> str | None:
     state = f"{d.outcome}"
     if d.outcome != "continue":
         state += (
-            f" {d.where}: {seq.interval} {interval(d.ci, t)}, p = {pval(d.p_value)} — {d.meaning}"
+            f" {d.where}: {seq.interval} {interval(d.ci, t)}, {p_phrase(d.p_value)} — {d.meaning}"
         )
     state += (
         f"; latest {unit} {last['look']}: estimate {num(last['estimate'], t, True)}, "
-        f"{seq.interval} {interval(ci_last, t)}, p = {pval(last['p_value'])}"
+        f"{seq.interval} {interval(ci_last, t)}, {p_phrase(last['p_value'])}"
     )
     return state
 
@@ -292,8 +384,7 @@ def novelty_line(r: MetricResult) -> str | None:
     last = len(n.lift)
     path = f"{n.lift[0] * 100:+.1f} % in {unit} 1 to {n.lift[-1] * 100:+.1f} % in {unit} {last}"
     units = f"{n.units[0]:,} + {n.units[1]:,} units that completed {last} {unit}s"
-    p = pval(n.p_value)
-    trend = f"trend p {p}" if p.startswith("<") else f"trend p = {p}"
+    trend = p_phrase(n.p_value, "trend p")
     if n.verdict == "stable":
         return f"no significant trend: {path} ({trend}; {units})"
     return f"the effect {n.verdict} from {path} ({trend}; {units})"
@@ -327,7 +418,7 @@ def caution_line(r: MetricResult) -> str | None:
         source = f"{r.sequential.method} p for no effect {d.at_look}"
     else:
         p, source = r.p_value, "two-sided p"
-    return f"{d.outcome}, but {d.caution}: lift {pct(r.relative_effect)} ({source} {pval(p)})"
+    return f"{d.outcome}, but {d.caution}: lift {pct(r.relative_effect)} ({p_phrase(p, source)})"
 
 
 def health_line(r: MetricResult) -> str | None:
@@ -355,8 +446,7 @@ def segment_title(r: MetricResult, b: SegmentBreakdown, alpha: float) -> str:
     if not math.isfinite(h.p_value):
         verdict = "fewer than two segments with an estimate; no heterogeneity test"
     else:
-        p = pval(h.p_value)
-        p_text = f"p {p}" if p.startswith("<") else f"p = {p}"
+        p_text = p_phrase(h.p_value)
         stat = (
             f"Cochran's Q = {h.q:.2f}, {h.df} df, {p_text}"
             if h.method.startswith("Cochran")
@@ -399,13 +489,14 @@ def b2b_line(r: MetricResult) -> str | None:
         return interval(pair(values), t)
 
     arms = ", ".join(
-        f"{v}: {a['accounts']} accounts" + (f", {a['events']:,} events" if "events" in a else "")
+        f"{v}: {a['accounts']:,} accounts" + (f", {a['events']:,} events" if "events" in a else "")
         for v, a in b["arms"].items()
     )
     boot = b["bootstrap"]
     line = (
-        f"{arms}; {b['weighting']}-weighted; randomisation p = "
-        f"{pval(b['randomization']['p_value'])}, CI {ci(b['randomization']['ci'])}; "
+        f"{arms}; {b['weighting']}-weighted; "
+        f"{p_phrase(b['randomization']['p_value'], 'randomisation p')}, "
+        f"CI {ci(b['randomization']['ci'])}; "
         f"bootstrap ({boot['resamples']:,}) percentile {ci(boot['percentile'])}"
     )
     if "studentized" in boot:
@@ -413,7 +504,7 @@ def b2b_line(r: MetricResult) -> str | None:
     cr2 = b.get("cr2")
     if cr2 is not None:
         line += (
-            f"; CR2 + Bell-McCaffrey (df {num(cr2['df'])}) p = {pval(cr2['p_value'])}, "
+            f"; CR2 + Bell-McCaffrey (df {num(cr2['df'])}) {p_phrase(cr2['p_value'])}, "
             f"CI {ci(cr2['ci'])}"
         )
     return line

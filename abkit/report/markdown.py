@@ -12,22 +12,27 @@ import re
 from typing import TYPE_CHECKING
 
 from abkit.report.format import (
+    DETAIL_HEADER,
     SEGMENT_HEADER,
+    VERDICT_HEADER,
     conf_label,
     decided_by,
+    detail_cells,
     detail_sections,
     grouped_warnings,
     margin_text,
     method_legend,
     num,
+    p_phrase,
     paired_design,
     pct,
     pval,
-    result_cells,
+    report_title,
     segment_rows,
     segment_title,
     sequential_line,
     table_notes,
+    verdict_cells,
 )
 
 if TYPE_CHECKING:
@@ -66,23 +71,51 @@ def escape(text: object) -> str:
     return _LINKISH.sub(lambda m: "\\" + m.group(0), _ALWAYS.sub(r"\\\1", flat))
 
 
+def _keep(cell: str) -> str:
+    """A value cell whose number and unit never part: '+6.06\u00a0%' (a no-break space)."""
+    return cell.replace(" %", "\u00a0%").replace(" pp", "\u00a0pp")
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
 def _verdict_table(res: AnalysisResult) -> list[str]:
+    """The compact verdict table a reviewer reads first (five columns that fit GitHub's
+    880 px), then the effects in metric units, tests and p-values in a folded table."""
     conf = conf_label(res.alpha)
+    header = [*VERDICT_HEADER[:3], f"lift [{conf} CI]", VERDICT_HEADER[4]]
+    out = [_row(header), "|---|---|---|---|---|"]
+    for r in res.results:
+        metric, arm, values, lift, _ = verdict_cells(r)
+        cells = [escape(metric), escape(arm), _keep(values), _keep(lift), _badge(r.decision)]
+        out.append(_row(cells))
+    out += [
+        "",
+        f"lift: treatment / control − 1 with its {conf} CI (on the log scale); "
+        "decision: what the governing test concludes (details below).",
+    ]
+    return out
+
+
+def _detail_table(res: AnalysisResult) -> list[str]:
+    conf = conf_label(res.alpha)
+    header = [*DETAIL_HEADER[:2], f"effect [{conf} CI]", *DETAIL_HEADER[3:]]
     out = [
-        f"| metric | variant | control | treatment | effect ({conf} CI) | lift ({conf} CI)"
-        " | p | decided by | decision |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "",
+        "<details><summary>Effects in metric units, tests and p-values</summary>",
+        "",
+        _row(header),
+        "|---|---|---|---|---|---|",
     ]
     for r in res.results:
-        metric, variant, control, treatment, effect, ci, lift, lift_ci, p, by, _ = result_cells(r)
-        out.append(
-            f"| {escape(metric)} | {escape(variant)} | {control} | {treatment} | "
-            f"{effect} {ci} | {lift} {lift_ci} | {p} | {escape(by)} | {_badge(r.decision)} |"
-        )
+        metric, arm, effect, test, p, by = detail_cells(r)
+        out.append(_row([escape(metric), escape(arm), _keep(effect), test, p, by]))
     out.append("")
     out += [escape(n) for n in table_notes(res)]
-    out.append("")
-    out.append("Methods: " + "; ".join(escape(m) for m in method_legend(res)) + ".")
+    out += ["", "Methods:", ""]
+    out += [f"- {escape(m)}" for m in method_legend(res)]
+    out += ["", "</details>"]
     return out
 
 
@@ -92,7 +125,7 @@ def _srm_line(res: AnalysisResult) -> str:
         return f"**{escape(paired_design(res))}**"
     return (
         f"**Sample ratio:** {'❌ MISMATCH' if srm.mismatch else '✅ ok'} "
-        f"(chi-square p = {pval(srm.p_value)}; "
+        f"(chi-square {p_phrase(srm.p_value)}; "
         + ", ".join(f"{escape(v)}: {n:,}" for v, n in srm.observed.items())
         + ")"
     )
@@ -106,7 +139,7 @@ def _guardrails(res: AnalysisResult) -> list[str]:
         "",
         "### Guardrails (one-sided non-inferiority against the margin)",
         "",
-        "| metric | variant | margin | fixed-horizon NI p | decided by | verdict |",
+        "| metric | arm | margin | fixed-horizon NI p | decided by | verdict |",
         "|---|---|---|---|---|---|",
     ]
     for r in guards:
@@ -114,7 +147,7 @@ def _guardrails(res: AnalysisResult) -> list[str]:
         assert g is not None
         out.append(
             f"| {escape(r.metric)} | {escape(r.variant)} | {escape(margin_text(r))} | "
-            f"{pval(g.p_value)} | {escape(decided_by(r))} | {_badge(r.decision)} |"
+            f"{pval(g.p_value)} | {decided_by(r)} | {_badge(r.decision)} |"
         )
     return out
 
@@ -203,7 +236,7 @@ def render_markdown(res: AnalysisResult, images: list[tuple[str, str]] | None = 
     sample-ratio mismatch or other global warning is shown above everything.
     ``images`` are (relative path, caption) pairs; without them there is no plot
     section."""
-    out = [f"## A/B result: {escape(res.name)}", ""]
+    out = [f"## {escape(report_title(res))}", ""]
     out += [f"> ⚠️ {escape(w)}" for w in res.warnings]
     if res.warnings:
         out.append("")
@@ -215,6 +248,7 @@ def render_markdown(res: AnalysisResult, images: list[tuple[str, str]] | None = 
     ]
     out += _verdict_table(res)
     out += _result_warnings(res)
+    out += _detail_table(res)
     out += _guardrails(res)
     out += _quality(res)
     out += _details(res)

@@ -19,9 +19,10 @@ from abkit.report.format import (
     margin_text,
     method_legend,
     num,
+    p_phrase,
     paired_design,
     pct,
-    pval,
+    report_title,
     result_cells,
     segment_rows,
     segment_title,
@@ -80,7 +81,7 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
         lines.extend(_wrap(text, width, indent))
 
     say(
-        f"Experiment: {res.name}   unit: {res.unit}   control: {res.control}   "
+        f"{report_title(res)}   unit: {res.unit}   control: {res.control}   "
         f"alpha: {res.alpha}   input: {res.input_kind}"
     )
     if res.mode == "b2b":
@@ -92,7 +93,7 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
     else:
         status = "MISMATCH" if srm.mismatch else "ok"
         observed = ", ".join(f"{v} {n:,}" for v, n in srm.observed.items())
-        say(f"Sample ratio: {status} (chi-square p = {pval(srm.p_value)}; {observed})")
+        say(f"Sample ratio: {status} (chi-square {p_phrase(srm.p_value)}; {observed})")
     for w in res.warnings:
         say(f"WARNING: {w}")
     lines.append("")
@@ -105,7 +106,9 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
     lines.append("")
     for note in table_notes(res):
         say(note)
-    say("Methods: " + "; ".join(method_legend(res)) + ".")
+    lines.append("Methods:")
+    for entry in method_legend(res):
+        say(entry, "  ")
     guards = [r for r in res.results if r.guardrail]
     if guards:
         lines.append("")
@@ -117,10 +120,10 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
                 f"{r.metric} / {r.variant}: {r.decision.outcome.upper()}"
                 + (f" — {r.decision.caution}" if r.decision.caution else "")
                 + f" (margin "
-                f"{margin_text(r)}; fixed-horizon NI p = {pval(g.p_value)}, {g.test}"
+                f"{margin_text(r)}; {p_phrase(g.p_value, 'fixed-horizon NI p')}, {g.test}"
                 + (
-                    f"; decided by {r.decision.method} {r.decision.where}, p = "
-                    f"{pval(r.decision.p_value)}"
+                    f"; decided by {r.decision.method} {r.decision.where}, "
+                    f"{p_phrase(r.decision.p_value)}"
                     if r.decision.basis.startswith("sequential")
                     else ""
                 )

@@ -28,6 +28,34 @@ class SrmResult:
     def mismatch(self) -> bool:
         return bool(self.p_value < self.threshold)
 
+    def _lines(self) -> tuple[str, list[str]]:
+        p = "n/a" if math.isnan(self.p_value) else f"{self.p_value:.4f}"
+        p = "< 0.0001" if self.p_value < 1e-4 else f"= {p}" if p != "n/a" else p
+        total = sum(self.observed.values())
+        head = (
+            f"Sample ratio {'MISMATCH' if self.mismatch else 'ok'}: chi-square "
+            f"{self.statistic:.3g}, p {p} (alarm below {self.threshold:g})"
+        )
+        arms = [
+            f"{v}: {n:,} units ({n / total * 100:.1f} % observed, "
+            f"{self.expected_share.get(v, math.nan) * 100:.1f} % expected)"
+            if total
+            else f"{v}: {n:,} units"
+            for v, n in self.observed.items()
+        ]
+        return head, arms
+
+    def __repr__(self) -> str:
+        head, arms = self._lines()
+        return "\n".join([head, *(f"  {a}" for a in arms)])
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        head, arms = self._lines()
+        items = "".join(f"<li>{escape(a)}</li>" for a in arms)
+        return f"<p><b>{escape(head)}</b></p><ul>{items}</ul>"
+
 
 def srm_test(
     observed: dict[str, int],

@@ -1,0 +1,95 @@
+"""Progress of a long analysis, on standard error when it is a terminal.
+
+The library marks its stages with :func:`step` ("reading the export", "the pass over
+the events", "testing share_rate (3 of 13)", "drawing the plots"); nothing is shown
+unless a caller installed a reporter with :func:`reporting`, as the ``abkit`` command
+does.  The reporter draws a spinner with the current stage and its elapsed time, and
+a line for each finished stage, with `rich <https://rich.readthedocs.io>`_; it stays
+silent when standard error is not a terminal (a pipe, a file, CI logs), so that
+scripts and ``--format json`` see nothing but their output.
+
+Examples
+--------
+>>> from abkit import progress
+>>> progress.step("nothing is shown: no reporter is installed")
+>>> with progress.reporting(enabled=False):
+...     progress.step("nor here")
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO
+
+_show: Callable[[str], None] | None = None
+
+
+def step(text: str) -> None:
+    """Mark the start of a stage (the previous one ends); a no-op without a reporter.
+
+    Parameters
+    ----------
+    text : str
+        What runs now, in a few words ("testing share_rate (3 of 13)").
+    """
+    if _show is not None:
+        _show(text)
+
+
+@contextmanager
+def reporting(enabled: bool = True, stream: IO[str] | None = None) -> Iterator[None]:
+    """Show the stages that :func:`step` marks while the block runs.
+
+    Parameters
+    ----------
+    enabled : bool
+        False (``--quiet``, or a report on standard output that a reader parses)
+        shows nothing.
+    stream : file, optional
+        Where to draw (default: standard error); nothing is drawn unless it is a
+        terminal.
+
+    Yields
+    ------
+    None
+        The block runs with the reporter installed; the previous one (if any) is
+        restored afterwards, and the spinner is cleared.
+    """
+    global _show
+    out = sys.stderr if stream is None else stream
+    if not enabled or not _is_terminal(out):
+        yield
+        return
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(file=out, highlight=False)
+    previous = _show
+    start = time.monotonic()
+    labels, starts = [""], [start]  # the stage shown and when it started
+
+    with console.status("starting", spinner="dots") as status:
+
+        def show(text: str) -> None:
+            text = escape(text)  # a metric name is data, not markup
+            now = time.monotonic()
+            if labels[0]:
+                console.print(f"[dim]  {labels[0]}: {now - starts[0]:.1f} s[/dim]")
+            labels[0], starts[0] = text, now
+            status.update(f"{text} [dim]({now - start:.0f} s in all)[/dim]")
+
+        _show = show
+        try:
+            yield
+        finally:
+            _show = previous
+
+
+def _is_terminal(stream: IO[str]) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
