@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
+from abkit import progress
 from abkit.b2b import (
     compare_account_quantiles,
     compare_accounts,
@@ -174,6 +175,7 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
     results = []
     treatments = prepared.variants[1:]
     for metric in prepared.metrics:
+        progress.item(f"testing {metric.name}", metric, prepared.metrics)
         arms = prepared.arms.get(metric.name, {})
         details: list[dict[str, Any] | None]
         adjustments: list[Adjustment | None] = [None] * len(treatments)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from abkit import progress
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.defaults import ExportShape, default_event_metrics, default_paired_metrics
 from abkit.errors import AbkitInputError
@@ -220,6 +221,7 @@ def _prepare_events(
         metrics, skipped = default_event_metrics(spec, ExportShape(present, cols))
         notes.extend(skipped)
     sequential = spec.sequential.method is not None
+    progress.step("one pass over the events (per-unit metrics)")
     built = event_units(
         assignments,
         events,

@@ -4,7 +4,7 @@ The library marks its stages with :func:`step` ("reading the export", "the pass 
 the events", "testing share_rate (3 of 13)", "drawing the plots"); nothing is shown
 unless a caller installed a reporter with :func:`reporting`, as the ``abkit`` command
 does.  The reporter draws a spinner with the current stage and its elapsed time, and
-a line for each finished stage, with `rich <https://rich.readthedocs.io>`_; it stays
+a line for each finished stage that took a second or more, with rich; it stays
 silent when standard error is not a terminal (a pipe, a file, CI logs), so that
 scripts and ``--format json`` see nothing but their output.
 
@@ -20,23 +20,43 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO
 
 _show: Callable[[str], None] | None = None
+_LOGGED = 1.0  # seconds: a finished stage that took as long keeps a line of its own
 
 
-def step(text: str) -> None:
+def step(text: str, index: int | None = None, total: int | None = None) -> None:
     """Mark the start of a stage (the previous one ends); a no-op without a reporter.
 
     Parameters
     ----------
     text : str
-        What runs now, in a few words ("testing share_rate (3 of 13)").
+        What runs now, in a few words ("testing share_rate").
+    index, total : int, optional
+        The stage's place in a loop, counted from 0, and the loop's length: shown as
+        "(3 of 13)".
     """
     if _show is not None:
-        _show(text)
+        _show(text if index is None or total is None else f"{text} ({index + 1} of {total})")
+
+
+def item(text: str, current: object, items: Sequence[object]) -> None:
+    """:func:`step` for one element of a loop: "testing share_rate (3 of 13)".
+
+    Parameters
+    ----------
+    text : str
+        What runs now.
+    current : object
+        The loop's element (its place in ``items`` is shown).
+    items : sequence
+        What the loop runs over.
+    """
+    if _show is not None:
+        step(text, list(items).index(current), len(items))
 
 
 @contextmanager
@@ -76,7 +96,7 @@ def reporting(enabled: bool = True, stream: IO[str] | None = None) -> Iterator[N
         def show(text: str) -> None:
             text = escape(text)  # a metric name is data, not markup
             now = time.monotonic()
-            if labels[0]:
+            if labels[0] and now - starts[0] >= _LOGGED:
                 console.print(f"[dim]  {labels[0]}: {now - starts[0]:.1f} s[/dim]")
             labels[0], starts[0] = text, now
             status.update(f"{text} [dim]({now - start:.0f} s in all)[/dim]")

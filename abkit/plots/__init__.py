@@ -15,6 +15,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from abkit import progress
+
 if TYPE_CHECKING:
     from abkit.result import AnalysisResult as Result
 PLOT_KINDS = (
@@ -125,7 +127,9 @@ def save_all(d: Result, folder: str | Path) -> list[tuple[Path, str]]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for stem, caption, draw in plan(d):
+    figures = plan(d)
+    for i, (stem, caption, draw) in enumerate(figures):
+        progress.step("drawing the plots", i, len(figures))
         path = folder / f"{stem}.png"
         save(draw(), path)
         written.append((path, caption))
