@@ -81,8 +81,8 @@ def test_missing_file(export):
 
 def test_unknown_extension(export):
     tmp, a, _ = export
-    (tmp / "events.xlsx").write_text("x")
-    out = run("analyze", a, tmp / "events.xlsx")
+    (tmp / "events.dat").write_text("x")
+    out = run("analyze", a, tmp / "events.dat")
     assert out.exit_code == 2 and "cannot tell the format" in out.output
 
 

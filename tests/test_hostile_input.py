@@ -283,3 +283,87 @@ def test_a_file_cut_off_mid_line_says_so(tmp_path):
     path = tmp_path / "cut.csv"
     path.write_text("user_id,variant,x\n1,control,1\n2,treatment,2\n3,treat")
     assert_user_error(run("analyze", path), "line 4", "cut off")
+
+
+# --- timestamps beyond the years abkit computes with (issue 22) ---------------------------
+
+_YEAR_0_US = -62_167_219_200_000_000 - 86_400_000_000 * 366  # 0000-01-01 in µs since 1970
+
+
+def _ledger(result, table):
+    rows = result.rows[table]
+    assert rows["read"] == rows["used"] + rows["excluded"]
+    return {e["reason"]: e["rows"] for e in result.exclusions if e["table"] == table}
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "0000-06-01T00:00:00",
+        "0000-01-01",
+        "-0001-03-01T10:00:00",
+        "0999-12-31T23:59:59",
+        "+10000-01-01T00:00:00",
+        1e30,
+        -1e30,
+        float("inf"),
+        -9e15 * 1_000,  # -9e18 µs: about year -283,000
+    ],
+)
+def test_event_times_beyond_the_years_1000_9999_are_excluded_and_counted(tmp_path, stamp):
+    import polars as pl
+
+    a, e = _example_frames()
+    as_text = not isinstance(stamp, float)
+    events = e.with_columns(
+        pl.col("timestamp").dt.strftime("%Y-%m-%dT%H:%M:%S%.fZ")
+        if as_text
+        else (pl.col("timestamp").dt.epoch("us") / 1e6)
+    )
+    bad = events.head(3).with_columns(pl.lit(stamp).alias("timestamp"))
+    events = pl.concat([events, bad.cast(events.schema)])
+    events.write_csv(tmp_path / "e.csv")
+    a.write_csv(tmp_path / "a.csv")
+    out = run("analyze", tmp_path / "a.csv", tmp_path / "e.csv", "-f", "json")
+    assert out.exit_code == 0, out.output
+    assert "Traceback" not in out.output
+    result = abkit.analyze(tmp_path / "a.csv", events=tmp_path / "e.csv")
+    reasons = _ledger(result, "events")
+    excluded = sum(n for r, n in reasons.items() if "timestamp" in r)
+    assert excluded >= 3, reasons
+
+
+def test_an_assignment_stamped_in_year_0_is_excluded_with_its_reason(tmp_path):
+    import polars as pl
+
+    a, e = _example_frames()
+    stamps = pl.Series([_YEAR_0_US], dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))
+    first = a.head(1).with_columns(stamps.alias("assigned_at"))
+    assignments = pl.concat([first, a.tail(-1)])
+    assignments.write_parquet(tmp_path / "a.parquet")  # a native Datetime of year 0
+    e.write_parquet(tmp_path / "e.parquet")
+    result = abkit.analyze(tmp_path / "a.parquet", events=tmp_path / "e.parquet")
+    reasons = _ledger(result, "assignments")
+    assert reasons["assignment timestamp outside the years 1000-9999"] == 1
+    (tmp_path / "a.csv").write_text(
+        assignments.with_columns(pl.col("assigned_at").cast(pl.String))
+        .with_columns(
+            pl.when(pl.int_range(pl.len()) == 0)
+            .then(pl.lit("0000-01-01T00:00:00"))
+            .otherwise(pl.col("assigned_at"))
+            .alias("assigned_at")
+        )
+        .write_csv()
+    )
+    result = abkit.analyze(tmp_path / "a.csv", events=tmp_path / "e.parquet")
+    assert sum(n for r, n in _ledger(result, "assignments").items() if "timestamp" in r) == 1
+
+
+def test_a_single_table_of_year_0_events_is_a_clear_error_not_a_crash(tmp_path):
+    (tmp_path / "s.csv").write_text(
+        "user_id,variant,timestamp,event\n1,control,0000-01-01T00:00:00,ai_output\n"
+        "2,t,0000-01-02T00:00:00,ai_output\n"
+    )
+    out = run("analyze", tmp_path / "s.csv")
+    assert out.exit_code == 2 and "Traceback" not in out.output
+    assert "1000-9999" in out.output

@@ -4,6 +4,7 @@ the API called in the CLI's shape."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import polars as pl
@@ -161,3 +162,157 @@ def test_timestamp_format_reads_us_times(export, tmp_path):
     got = abkit.analyze(tmp_path / "a.csv", events=tmp_path / "e.csv", timestamp_format=us)
     assert got.rows == reference.rows
     assert _numbers(got.to_dict()) == _numbers(reference.to_dict())
+
+
+# --- compressed, streamed and misnamed files --------------------------------------------
+
+
+def _compressed(path, data: bytes, how: str) -> None:
+    import gzip
+
+    if how == "gz":
+        path.write_bytes(gzip.compress(data))
+    else:
+        pa = pytest.importorskip("pyarrow")
+        with pa.CompressedOutputStream(str(path), "zstd") as out:
+            out.write(data)
+
+
+@pytest.fixture(scope="module")
+def reference(export):
+    return _numbers(abkit.analyze(export.assignments, events=export.events).to_dict())
+
+
+@pytest.mark.parametrize(
+    ("suffix", "how"),
+    [(".csv.gz", "gz"), (".csv.zst", "zst"), (".ndjson.gz", "gz"), (".ndjson.zst", "zst")],
+)
+def test_compressed_exports_are_read_directly(export, reference, tmp_path, suffix, how):
+    for name, frame in (("a", export.assignments), ("e", export.events)):
+        buffer = io.BytesIO()
+        if suffix.startswith(".csv"):
+            frame.write_csv(buffer)
+        else:
+            frame.write_ndjson(buffer)
+        _compressed(tmp_path / f"{name}{suffix}", buffer.getvalue(), how)
+    out = run("analyze", tmp_path / f"a{suffix}", tmp_path / f"e{suffix}", "-f", "json")
+    assert out.exit_code == 0, out.output
+    assert _numbers(json.loads(out.stdout)) == reference
+
+
+def test_a_folder_of_gzipped_parts_is_one_export(export, reference, tmp_path):
+    export.assignments.write_csv(tmp_path / "a.csv")
+    (tmp_path / "events").mkdir()
+    half = export.events.height // 2
+    for i, part in enumerate((export.events.head(half), export.events.tail(-half))):
+        _compressed(tmp_path / "events" / f"part{i}.csv.gz", part.write_csv().encode(), "gz")
+    result = abkit.analyze(tmp_path / "a.csv", events=tmp_path / "events")
+    assert _numbers(result.to_dict()) == reference
+
+
+@pytest.mark.parametrize("shape", ["csv", "parquet", "ndjson.gz", "tsv"])
+def test_dash_reads_standard_input_sniffing_the_format(export, reference, tmp_path, shape):
+    import gzip
+
+    export.assignments.write_parquet(tmp_path / "a.parquet")
+    buffer = io.BytesIO()
+    if shape == "csv":
+        export.events.write_csv(buffer)
+    elif shape == "tsv":
+        export.events.write_csv(buffer, separator="\t")
+    elif shape == "parquet":
+        export.events.write_parquet(buffer)
+    else:
+        export.events.write_ndjson(buffer)
+    data = gzip.compress(buffer.getvalue()) if shape.endswith(".gz") else buffer.getvalue()
+    result = CliRunner().invoke(
+        cli, ["analyze", str(tmp_path / "a.parquet"), "-", "-f", "json"], input=data
+    )
+    assert result.exit_code == 0, result.output
+    assert _numbers(json.loads(result.stdout)) == reference
+
+
+def test_empty_standard_input_is_a_user_error(tmp_path):
+    pl.DataFrame({"user_id": [1], "variant": ["control"]}).write_csv(tmp_path / "a.csv")
+    result = CliRunner().invoke(cli, ["analyze", str(tmp_path / "a.csv"), "-"], input=b"")
+    assert result.exit_code == 2 and "standard input is empty" in result.output
+
+
+@pytest.mark.parametrize("name", ["events.xlsx", "events.csv", "events.xls"])
+def test_a_spreadsheet_gets_one_paragraph_saying_how_to_export_it(tmp_path, name):
+    import zipfile
+
+    pl.DataFrame({"user_id": [1], "variant": ["control"]}).write_csv(tmp_path / "a.csv")
+    with zipfile.ZipFile(tmp_path / name, "w") as book:  # the shape of an .xlsx
+        book.writestr("xl/workbook.xml", "<workbook/>")
+    out = run("analyze", tmp_path / "a.csv", tmp_path / name)
+    assert out.exit_code == 2
+    message = out.output.strip()
+    assert "\n" not in message and "spreadsheet" in message
+    assert "CSV" in message and "Parquet" in message and "not UTF-8" not in message
+
+
+def test_a_parquet_file_named_csv_is_read_as_parquet(export, reference, tmp_path):
+    export.assignments.write_parquet(tmp_path / "a.csv")
+    export.events.write_parquet(tmp_path / "e.csv")
+    out = run("analyze", tmp_path / "a.csv", tmp_path / "e.csv", "-f", "json")
+    assert out.exit_code == 0, out.output
+    assert _numbers(json.loads(out.stdout)) == reference
+
+
+def test_a_file_named_parquet_that_is_not_says_so(tmp_path):
+    (tmp_path / "a.parquet").write_text("user_id,variant\n1,control\n")
+    out = run("analyze", tmp_path / "a.parquet")
+    assert out.exit_code == 2 and "not Parquet" in out.output and "PAR1" in out.output
+
+
+# --- the line-locating diagnosis runs when Polars fails or a row looks malformed ---------
+
+
+@pytest.mark.parametrize(
+    ("content", "needles"),
+    [
+        # a short row in the middle, the last column null elsewhere too (Polars fills nulls)
+        ("user_id,variant,x\n1,control,\n2,control\n3,t,3\n4,t,4\n", ["line 3", "2 fields"]),
+        # a quote closed lines later: Polars reads one value spanning lines
+        ('user_id,variant,x\n1,control,"a\n2,control,2\n3,t,3"\n4,t,4\n', ["line 2", "quoted"]),
+        ("user_id,variant,variant\n1,control,1\n", ["'variant'", "twice"]),
+        ("user_id\tvariant\tx\n1\tcontrol\t1\n", ["tab-separated"]),
+        ("user_id,variant,x\n1,control,1,7\n", ["line 2", "4 fields"]),
+    ],
+)
+def test_malformed_rows_are_located_in_plain_and_gzipped_files(tmp_path, content, needles):
+    import gzip
+
+    (tmp_path / "u.csv").write_text(content)
+    (tmp_path / "u.csv.gz").write_bytes(gzip.compress(content.encode()))
+    for name in ("u.csv", "u.csv.gz"):
+        out = run("analyze", tmp_path / name)
+        assert out.exit_code == 2, out.output
+        message = " ".join(out.output.split())
+        for needle in [name, *needles]:
+            assert needle in message, (needle, message)
+
+
+def test_non_utf8_in_a_gzipped_file_names_the_line(tmp_path):
+    import gzip
+
+    text = "user_id,variant,x\n1,control,1\n2,contrôle,2\n".encode("latin-1")
+    (tmp_path / "u.csv.gz").write_bytes(gzip.compress(text))
+    out = run("analyze", tmp_path / "u.csv.gz")
+    assert out.exit_code == 2 and "not UTF-8" in out.output and "line 3" in out.output
+
+
+def test_a_valid_csv_is_not_read_row_by_row(tmp_path, monkeypatch):
+    """The Python diagnosis runs only when Polars fails or a row looks malformed."""
+    from abkit.io import readers
+
+    calls = []
+    monkeypatch.setattr(readers, "_diagnose", lambda source: calls.append(source.label))
+    frame = pl.DataFrame({"user_id": range(6), "variant": ["control", "t"] * 3, "x": range(6)})
+    frame.write_csv(tmp_path / "u.csv")
+    abkit.analyze(tmp_path / "u.csv")
+    assert calls == []
+    (tmp_path / "v.csv").write_text("user_id,variant,x\n1,control,1\n2,control\n3,t,3\n")
+    abkit.analyze(tmp_path / "v.csv")  # the diagnosis (stubbed) found nothing
+    assert calls == [str(tmp_path / "v.csv")]

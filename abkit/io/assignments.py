@@ -12,7 +12,7 @@ from abkit.errors import AbkitInputError
 from abkit.io.columns import Need, need
 from abkit.io.exclusions import Ledger, first_reason
 from abkit.io.readers import BLANK_LINE, Table, blank_row, reader_error
-from abkit.io.timestamps import parse_timestamp
+from abkit.io.timestamps import OUT_OF_RANGE, out_of_range, parse_timestamp_in
 
 if TYPE_CHECKING:
     from abkit.config import ExperimentSpec
@@ -101,7 +101,6 @@ def clean_assignments(
         needs.append(need(spec, "account"))
     needs.extend(Need(c, what="metric column") for c in keep)
     table.require(*needs)
-    schema = table.frame.collect_schema()
     cols = [
         (pl.col(ROW) if row_units else pl.col(spec.unit)).alias(UNIT),
         pl.col(spec.variant).cast(pl.String).alias(VARIANT),
@@ -109,9 +108,13 @@ def clean_assignments(
     if assigned_at:
         cols.append(pl.col(assigned_at).alias("_assigned_raw"))
         cols.append(
-            parse_timestamp(assigned_at, schema[assigned_at], spec.input.timestamp_format).alias(
-                ASSIGNED_AT
-            )
+            parse_timestamp_in(
+                table.frame,
+                assigned_at,
+                spec.input.timestamp_format,
+                table.label,
+                "assignment timestamp",
+            ).alias(ASSIGNED_AT)
         )
     has_account = spec.account is not None
     if spec.account is not None:
@@ -135,6 +138,7 @@ def clean_assignments(
     if assigned_at:
         rules.append((pl.col("_assigned_raw").is_null(), "missing assignment timestamp"))
         rules.append((pl.col(ASSIGNED_AT).is_null(), "unparseable assignment timestamp"))
+        rules.append((out_of_range(ASSIGNED_AT), f"assignment timestamp {OUT_OF_RANGE}"))
         if assigned_by is not None:
             rules.append(
                 (

@@ -1,14 +1,20 @@
-"""Lazy readers for CSV, Parquet and NDJSON exports: a file, a glob or a folder.
+"""Readers for CSV, TSV, Parquet and NDJSON exports: a file, a glob, a folder or
+standard input (``-``), plain or gzip / zstd compressed.
 
-Nothing is read until a query is collected; the loaders only attach a label (the
-path the user gave) so that every later error can say which input it is about.
+Parquet stays lazy.  Text exports are parsed by Polars when opened, so that a broken
+file is reported at once; the line-by-line diagnosis that names the faulty line runs
+only when Polars fails or a row looks malformed.  Every table carries a label (the path
+the user gave) so that every later error can say which input it is about.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import glob as globlib
+import gzip
+import io
+import re
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -77,6 +83,53 @@ class Table:
         raise AbkitInputError(problem, source=self.label, hint=hint)
 
 
+STDIN = "-"
+_COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+_SPREADSHEETS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
+# the first bytes of the binary files an export may arrive as
+_MAGIC = {
+    b"PAR1": "parquet",
+    b"\x1f\x8b": "gzip",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"PK\x03\x04": "zip",
+    b"\xd0\xcf\x11\xe0": "zip",  # an Excel 97-2003 workbook (OLE2 container)
+}
+_ACCEPTED = "CSV, TSV, Parquet or NDJSON (optionally .gz or .zst compressed)"
+
+
+def _magic(head: bytes) -> str | None:
+    """What the first bytes of a file say it is: parquet, gzip, zstd, zip, or None (text)."""
+    return next((kind for magic, kind in _MAGIC.items() if head.startswith(magic)), None)
+
+
+def _spreadsheet(label: str) -> AbkitInputError:
+    return AbkitInputError(
+        "this is a spreadsheet workbook (Excel or ODS) or a ZIP archive, not a table abkit "
+        "reads: a workbook can hold several sheets, merged cells and dates stored as day "
+        f"numbers, which would be read wrongly without a sign. abkit reads {_ACCEPTED}.",
+        source=label,
+        hint="Export the sheet as CSV (Save As > CSV UTF-8) or Parquet and analyse that file; "
+        "for a ZIP archive, unzip it and pass the file or folder inside.",
+    )
+
+
+def _extension_format(path: Path) -> str | None:
+    """The table format a file name states (``events.csv.gz`` → csv), or None."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in _COMPRESSIONS:
+        suffixes.pop()
+    return _FORMATS.get(suffixes[-1]) if suffixes else None
+
+
+def _text_format(head: bytes) -> str:
+    """ndjson, tsv or csv, told from the first (decompressed) bytes of a text export."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"{"):
+        return "ndjson"
+    first = text.split(b"\n", 1)[0]
+    return "tsv" if b"\t" in first and b"," not in first else "csv"
+
+
 def _files(path: Path | str) -> list[Path]:
     text = str(path)
     if any(ch in text for ch in "*?["):
@@ -86,10 +139,11 @@ def _files(path: Path | str) -> list[Path]:
         return files
     p = Path(path)
     if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in _FORMATS)
+        files = sorted(f for f in p.iterdir() if f.is_file() and _extension_format(f))
         if not files:
             raise AbkitInputError(
-                f"folder '{p}' holds no .csv, .tsv, .parquet, .ndjson or .jsonl file."
+                f"folder '{p}' holds no .csv, .tsv, .parquet, .ndjson or .jsonl file "
+                "(plain, .gz or .zst)."
             )
         return files
     if not p.exists():
@@ -97,9 +151,107 @@ def _files(path: Path | str) -> list[Path]:
     return [p]
 
 
+def _file_format(path: Path) -> str:
+    """A file's table format: Parquet by its content whatever its name, spreadsheets
+    refused, text formats by the extension (before any .gz / .zst)."""
+    if path.suffix.lower() in _SPREADSHEETS:
+        raise _spreadsheet(str(path))
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
+    except OSError as exc:
+        raise AbkitInputError(
+            f"cannot open the file: {exc.strerror or exc}.", source=str(path)
+        ) from None
+    kind = _magic(head)
+    if kind == "parquet":
+        return "parquet"
+    if kind == "zip":
+        raise _spreadsheet(str(path))
+    fmt = _extension_format(path)
+    if fmt is None:
+        raise AbkitInputError(
+            f"cannot tell the format of '{path}' from its extension; use .csv, .tsv, "
+            ".parquet, .ndjson or .jsonl (optionally followed by .gz or .zst)."
+        )
+    if fmt == "parquet" and head:  # an empty file is reported by the reader
+        raise AbkitInputError(
+            "the file is named as Parquet but is not Parquet (it does not start with the "
+            f"Parquet signature 'PAR1'; its first bytes are {head!r}).",
+            source=str(path),
+            hint="Re-export it, or give it the extension of its real format (.csv, .ndjson).",
+        )
+    return fmt
+
+
+def export_files(source: str | Path) -> tuple[list[Path], str]:
+    """The files of a path, glob or folder and their one format (csv, tsv, parquet,
+    ndjson): Parquet told by content, the others by extension."""
+    files = _files(source)
+    formats = {f: _file_format(f) for f in files}
+    known = sorted(set(formats.values()))
+    if len(known) > 1:
+        raise AbkitInputError(f"'{source}' mixes file formats ({', '.join(known)}).")
+    return files, known[0]
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One input file, or the bytes of standard input, and its table format."""
+
+    label: str
+    fmt: str
+    path: Path | None = None
+    data: bytes | None = None
+
+    def polars_input(self) -> str | io.BytesIO:
+        """What Polars reads (it decompresses gzip and zstd itself)."""
+        return str(self.path) if self.data is None else io.BytesIO(self.data)
+
+    def text(self) -> bytes:
+        """The decompressed bytes, for the line-locating diagnosis."""
+        raw = self.data if self.data is not None else Path(str(self.path)).read_bytes()
+        return _decompress(raw)
+
+
+def _decompress(raw: bytes) -> bytes:
+    kind = _magic(raw[:4])
+    if kind == "gzip":
+        return gzip.decompress(raw)
+    if kind != "zstd":
+        return raw
+    try:
+        import pyarrow as pa  # type: ignore[import-untyped]
+
+        return bytes(pa.CompressedInputStream(pa.BufferReader(raw), "zstd").read())
+    except ImportError:  # Polars decompresses: the lines, invalid UTF-8 replaced
+        lines = pl.read_csv(
+            io.BytesIO(raw),
+            has_header=False,
+            new_columns=["line"],
+            separator="\x00",
+            quote_char=None,
+            infer_schema=False,
+            encoding="utf8-lossy",
+            truncate_ragged_lines=True,
+        )
+        return "\n".join(v or "" for v in lines.get_column("line")).encode() + b"\n"
+
+
+def _stdin_source(label: str) -> _Source:
+    """Standard input (``-``), its format sniffed from the content."""
+    data = sys.stdin.buffer.read()
+    if not data:
+        raise AbkitInputError("standard input is empty (nothing was piped to '-').")
+    kind = _magic(data[:4])
+    if kind == "zip":
+        raise _spreadsheet(label)
+    if kind == "parquet":
+        return _Source(label, "parquet", data=data)
+    return _Source(label, _text_format(_decompress(data[: 1 << 20])[:65536]), data=data)
+
+
 BLANK_LINE = "blank line (every cell empty)"
-_CHUNK = 1 << 20
-_STRUCTURE_LIMIT = 64 << 20  # files up to this size get a full row-structure check
 
 
 def blank_row(columns: list[str]) -> pl.Expr:
@@ -107,96 +259,145 @@ def blank_row(columns: list[str]) -> pl.Expr:
     return pl.all_horizontal([pl.col(c).is_null() for c in columns])
 
 
-def _check_utf8(path: Path) -> None:
-    """Refuse a text file that is not UTF-8, naming the line and byte (a lossy decode
-    would turn 'contrôle' into 'contr\ufffdle' and could merge two arms)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    line, offset = 1, 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                bad = chunk[exc.start]
-                line += chunk.count(b"\n", 0, exc.start)
-                raise AbkitInputError(
-                    f"the file is not UTF-8 text: byte 0x{bad:02x} on line {line} (byte "
-                    f"{offset + exc.start + 1}) is not valid UTF-8.",
-                    source=str(path),
-                    hint="Re-save it as UTF-8 (for a Latin-1 export: iconv -f latin1 -t utf-8).",
-                ) from None
-            line += chunk.count(b"\n")
-            offset += len(chunk)
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
+def _check_utf8(data: bytes, label: str) -> None:
+    """Refuse text that is not UTF-8, naming the line and byte (a lossy decode would
+    turn 'contrôle' into 'contr\ufffdle' and could merge two arms)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.end == len(data) and exc.reason == "unexpected end of data":
             raise AbkitInputError(
                 "the file is not UTF-8 text: it ends inside a multi-byte character (the file "
                 "looks cut off).",
-                source=str(path),
+                source=label,
                 hint="Re-export it, as UTF-8.",
             ) from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise AbkitInputError(
+            f"the file is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} (byte "
+            f"{exc.start + 1}) is not valid UTF-8.",
+            source=label,
+            hint="Re-save it as UTF-8 (for a Latin-1 export: iconv -f latin1 -t utf-8).",
+        ) from None
 
 
-def _check_csv_structure(path: Path, separator: str) -> None:
-    """Header and row structure of a CSV/TSV file: duplicate or empty header names, a
-    wrong separator, rows with another number of fields than the header and quotes that
-    are never closed are errors naming the line.  Rows are checked in files up to 64
-    MiB; larger files get the header check (Polars then reports ragged rows)."""
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter=separator)
-        header = next(reader, None)
-        if header is None:
-            raise AbkitInputError("the file is empty (no header line).", source=str(path))
-        if len(header) == 1 and separator == "," and (";" in header[0] or "\t" in header[0]):
-            other = "semicolon" if ";" in header[0] else "tab"
+def _check_csv_structure(text: str, separator: str, label: str) -> None:
+    """Header and row structure of CSV/TSV text: duplicate header names, a wrong
+    separator, rows with another number of fields than the header and quotes that are
+    never closed are errors naming the line.  Runs on every row, so it is called only
+    when Polars fails or a row looks malformed (:func:`_read_csv`)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
+    header = next(reader, None)
+    if header is None:
+        raise AbkitInputError("the file is empty (no header line).", source=label)
+    if len(header) == 1 and separator == "," and (";" in header[0] or "\t" in header[0]):
+        other = "semicolon" if ";" in header[0] else "tab"
+        raise AbkitInputError(
+            f"the header {header[0]!r} has no commas: the file looks {other}-separated.",
+            source=label,
+            hint="abkit reads comma-separated .csv and tab-separated .tsv files; re-export "
+            "it with commas, or rename a tab-separated file to .tsv.",
+        )
+    seen: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        if name in seen:
             raise AbkitInputError(
-                f"the header {header[0]!r} has no commas: the file looks {other}-separated.",
-                source=str(path),
-                hint="abkit reads comma-separated .csv and tab-separated .tsv files; re-export "
-                "it with commas, or rename a tab-separated file to .tsv.",
+                f"column '{name}' appears twice in the header (positions {seen[name]} and "
+                f"{position}); abkit cannot tell which one to use.",
+                source=label,
+                hint="Rename or remove one of them.",
             )
-        seen: dict[str, int] = {}
-        for position, name in enumerate(header, start=1):
-            if name in seen:
-                raise AbkitInputError(
-                    f"column '{name}' appears twice in the header (positions {seen[name]} and "
-                    f"{position}); abkit cannot tell which one to use.",
-                    source=str(path),
-                    hint="Rename or remove one of them.",
-                )
-            seen[name] = position
-        if path.stat().st_size > _STRUCTURE_LIMIT:
-            return
-        start = reader.line_num + 1
-        for row in reader:
-            line, start = start, reader.line_num + 1  # the line this row started on
-            if not row:  # a blank line: counted as such later
-                continue
-            if len(row) != len(header) or any("\n" in field or "\r" in field for field in row):
-                problem = (
-                    "a quoted field is not closed before the end of the line"
-                    if any("\n" in field or "\r" in field for field in row)
-                    else f"the row has {len(row)} fields where the header has {len(header)}"
-                )
-                if next(reader, None) is None and not _ends_with_newline(path):
-                    problem += "; it is the last line and the file does not end with a newline, "
-                    problem += "so the file looks cut off"
-                raise AbkitInputError(
-                    f"{problem} (line {line}).",
-                    source=str(path),
-                    hint="Fix or remove that line (a file cut off mid-line, a stray quote or "
-                    "an unquoted separator inside a value are the usual causes).",
-                )
+        seen[name] = position
+    start = reader.line_num + 1
+    for row in reader:
+        line, start = start, reader.line_num + 1  # the line this row started on
+        if not row:  # a blank line: counted as such later
+            continue
+        broken = any("\n" in field or "\r" in field for field in row)
+        if len(row) != len(header) or broken:
+            problem = (
+                "a quoted field is not closed before the end of the line"
+                if broken
+                else f"the row has {len(row)} fields where the header has {len(header)}"
+            )
+            if next(reader, None) is None and not text.endswith(("\n", "\r")):
+                problem += "; it is the last line and the file does not end with a newline, "
+                problem += "so the file looks cut off"
+            raise AbkitInputError(
+                f"{problem} (line {line}).",
+                source=label,
+                hint="Fix or remove that line (a file cut off mid-line, a stray quote or "
+                "an unquoted separator inside a value are the usual causes).",
+            )
 
 
-def _ends_with_newline(path: Path) -> bool:
-    with path.open("rb") as handle:
-        handle.seek(0, 2)
-        if handle.tell() == 0:
-            return False
-        handle.seek(-1, 2)
-        return handle.read(1) in (b"\n", b"\r")
+def _diagnose(source: _Source) -> None:
+    """Locate what is wrong with a text export (raises naming the line), or return when
+    the line-by-line checks find nothing."""
+    data = source.text()
+    _check_utf8(data, source.label)
+    if source.fmt in ("csv", "tsv"):
+        _check_csv_structure(data.decode("utf-8"), _separator(source.fmt), source.label)
+
+
+def _separator(fmt: str) -> str:
+    return "\t" if fmt == "tsv" else ","
+
+
+_POLARS_FAILURES = (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError, ValueError)
+
+
+def _read_csv(source: _Source) -> pl.DataFrame:
+    """Parse a CSV/TSV export with Polars; the line-by-line diagnosis runs only when
+    Polars fails or the result hints at a malformed row."""
+    separator = _separator(source.fmt)
+    try:
+        frame = pl.read_csv(source.polars_input(), separator=separator, infer_schema_length=10_000)
+    except _POLARS_FAILURES as exc:
+        _diagnose(source)
+        raise reader_error(exc, source.label) from None
+    if _suspect(frame, source, separator):
+        _diagnose(source)
+    return frame
+
+
+def _suspect(frame: pl.DataFrame, source: _Source, separator: str) -> bool:
+    """Whether a parsed CSV may hide a malformed row that Polars accepts: a renamed
+    duplicate header, one column named like a list, a value spanning lines (a quote
+    never closed) or a row with fewer fields than the header (Polars fills nulls)."""
+    names = frame.columns
+    if any(m and m.group(1) in names for m in map(_DUPLICATE.fullmatch, names)):
+        return True
+    if len(names) == 1 and separator == "," and (";" in names[0] or "\t" in names[0]):
+        return True
+    text = [c for c, t in frame.schema.items() if t == pl.String]
+    if text and frame.select(pl.any_horizontal(pl.col(text).str.contains("[\r\n]")).any()).item():
+        return True
+    if len(names) < 2 or frame.get_column(names[-1]).null_count() == 0:
+        return False
+    lines = pl.read_csv(
+        source.polars_input(),
+        has_header=False,
+        new_columns=["line"],
+        separator="\x00",
+        quote_char=None,
+        infer_schema=False,
+        encoding="utf8-lossy",
+        truncate_ragged_lines=True,
+    )
+    short = pl.col("line").str.count_matches(separator, literal=True) < len(names) - 1
+    return bool(lines.select((short & (pl.col("line").str.len_bytes() > 0)).any()).item())
+
+
+_DUPLICATE = re.compile(r"(.*)_duplicated_\d+")
+
+
+def _read_ndjson(source: _Source) -> pl.DataFrame:
+    try:
+        return pl.read_ndjson(source.polars_input(), infer_schema_length=10_000)
+    except _POLARS_FAILURES as exc:
+        _diagnose(source)
+        raise reader_error(exc, source.label) from None
 
 
 def _check_flat(frame: pl.LazyFrame, label: str) -> None:
@@ -211,30 +412,19 @@ def _check_flat(frame: pl.LazyFrame, label: str) -> None:
             )
 
 
-def export_files(source: str | Path) -> tuple[list[Path], str]:
-    """The files of a path, glob or folder and their one format (csv, tsv, parquet,
-    ndjson), told by extension."""
-    files = _files(source)
-    formats = {_FORMATS.get(f.suffix.lower()) for f in files}
-    if None in formats:
-        bad = next(f for f in files if f.suffix.lower() not in _FORMATS)
-        raise AbkitInputError(
-            f"cannot tell the format of '{bad}' from its extension; use .csv, .tsv, "
-            ".parquet, .ndjson or .jsonl."
-        )
-    known = sorted(f for f in formats if f is not None)
-    if len(known) > 1:
-        raise AbkitInputError(f"'{source}' mixes file formats ({', '.join(known)}).")
-    return files, known[0]
-
-
 def read_table(source: Data, label: str | None = None) -> Table:
-    """Open ``source`` lazily.
+    """Open ``source``.
 
-    Paths are read by extension (.csv, .tsv, .parquet/.pq, .ndjson/.jsonl/.json);
-    all files of a glob or folder must share one format and schema.  CSV cells are
-    read as text where they are not clearly numeric, so timestamps are parsed by
-    abkit (see :func:`abkit.io.timestamps.parse_timestamp`), never guessed per file.
+    Paths are a file, a glob or a folder, or ``-`` for standard input.  Parquet is told
+    by its content (whatever the file's name) and read lazily; CSV, TSV
+    (.csv/.tsv) and NDJSON (.ndjson/.jsonl/.json) are told by the extension, may be
+    gzip or zstd compressed (.csv.gz, .ndjson.zst) and are parsed by Polars when opened
+    (a broken file is then reported at once, naming the line).  All files of a glob or
+    folder must share one format and columns.  CSV cells are read as text where they
+    are not clearly numeric, so timestamps are parsed by abkit (see
+    :func:`abkit.io.timestamps.parse_timestamp`), never guessed per file.  Standard
+    input is sniffed: Parquet, gzip or zstd by their first bytes, NDJSON when the text
+    starts with '{', TSV when the first line has tabs and no commas, else CSV.
     """
     if isinstance(source, pl.DataFrame):
         return Table.of(source.lazy(), label or "data frame")
@@ -242,23 +432,29 @@ def read_table(source: Data, label: str | None = None) -> Table:
         return Table.of(source, label or "lazy frame")
     if not isinstance(source, str | Path):
         return _engine_table(source, label)
-    files, fmt = export_files(source)
-    paths = [str(f) for f in files]
-    label = label or str(source)
-    separator = "\t" if fmt == "tsv" else ","
-    for f in files if fmt != "parquet" else []:
-        _check_utf8(f)
-        if fmt in ("csv", "tsv"):
-            _check_csv_structure(f, separator)
+    if str(source) == STDIN:
+        label = label or "standard input"
+        sources = [_stdin_source(label)]
+    else:
+        files, fmt = export_files(source)
+        label = label or str(source)
+        sources = [_Source(str(f) if len(files) > 1 else label, fmt, path=f) for f in files]
+    fmt = sources[0].fmt
     try:
-        if fmt in ("csv", "tsv"):
-            frame = pl.scan_csv(paths, separator=separator, infer_schema_length=10_000)
-        elif fmt == "parquet":
-            frame = pl.scan_parquet(paths)
+        if fmt == "parquet":
+            frame = (
+                pl.scan_parquet([str(s.path) for s in sources])
+                if sources[0].data is None
+                else pl.read_parquet(sources[0].polars_input()).lazy()
+            )
+            frame.collect_schema()
         else:
-            frame = pl.scan_ndjson(paths, infer_schema_length=10_000)
-        frame.collect_schema()
-    except (pl.exceptions.PolarsError, OSError) as exc:
+            read = _read_ndjson if fmt == "ndjson" else _read_csv
+            frames = [read(s) for s in sources]
+            frame = (
+                frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
+            ).lazy()
+    except _POLARS_FAILURES as exc:
         raise reader_error(exc, label) from None
     _check_flat(frame, label)
     return Table.of(frame, label)
@@ -287,5 +483,5 @@ def reader_error(exc: Exception, label: str) -> AbkitInputError:
         f"could not read the table: {first}.",
         source=label,
         hint="Check that every row has the header's fields and that the file is a complete "
-        "CSV, TSV, Parquet or NDJSON export.",
+        f"{_ACCEPTED} export.",
     )

@@ -33,7 +33,13 @@ from abkit.io.assignments import (
 from abkit.io.columns import need
 from abkit.io.exclusions import Ledger, first_reason
 from abkit.io.readers import BLANK_LINE, Table, blank_row
-from abkit.io.timestamps import parse_timestamp
+from abkit.io.timestamps import (
+    EARLIEST,
+    LATEST,
+    OUT_OF_RANGE,
+    parse_timestamp,
+    parse_timestamp_in,
+)
 from abkit.stats.quantile import LogBins
 from abkit.units.columns import component_columns, pre_period_column, value_column
 from abkit.units.engine import (
@@ -110,10 +116,11 @@ def event_timestamps(
     already be a timestamp or a date (cast it in the query that makes the frame).
     """
     if events.on_polars:
-        dtype = events.frame.collect_schema()[column]
-        return nw.from_native(
-            events.frame.with_columns(parse_timestamp(column, dtype, fmt).alias(alias))
-        )
+        # parsed once: every query of the pass over the events reads the cached column
+        parsed = parse_timestamp_in(
+            events.frame, column, fmt, events.label, "event timestamp"
+        ).alias(alias)
+        return nw.from_native(events.frame.with_columns(parsed).cache())
     kind = events.data.collect_schema()[column]
     if kind != nw.Date and not isinstance(kind, nw.Datetime):
         raise AbkitInputError(
@@ -424,6 +431,7 @@ def event_units(
         (nw.col(EVENT).is_null(), "event with null event name"),
         (nw.col(_TS_RAW).is_null(), "event with missing timestamp"),
         (nw.col(TS).is_null(), "event with unparseable timestamp"),
+        (~nw.col(TS).is_between(EARLIEST, LATEST), f"event with a timestamp {OUT_OF_RANGE}"),
         (nw.col(_EXCLUDED).fill_null(False), "event of a unit excluded from the assignments"),
         (nw.col(VARIANT).is_null(), "event of a unit that is not in the assignments"),
     ]
