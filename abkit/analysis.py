@@ -650,6 +650,7 @@ def analyze(
         adoption=prepared.adoption,
         retention_curve=prepared.retention_curve,
         warnings=[
+            *prepared.input_warnings,
             *_global_warnings(srm, ledger),
             *_stray_arm_warnings(prepared.unit_counts),
             *prepared.account_warnings,

@@ -8,6 +8,7 @@ statistics stage in :mod:`abkit.analysis`.  No test is run here.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -104,6 +105,26 @@ class Prepared:
     )
     # paired exports: metric → candidate → per-user sums of the paired values
     paired: dict[str, dict[str, PairedSums]] = field(default_factory=dict)
+    # problems of the input the reader must see first (an event name no event has)
+    input_warnings: list[str] = field(default_factory=list)
+
+
+def _absent_events(metric: MetricSpec, missing: list[str], present: frozenset[str]) -> str:
+    """The warning for events a metric counts that no used event of the export has: the
+    near matches (a misspelt name) and the names the export does have."""
+    parts = []
+    for name in missing:
+        close = difflib.get_close_matches(name, sorted(present), n=3, cutoff=0.6)
+        close += [p for p in sorted(present) if p.lower() == name.lower() and p not in close]
+        guess = " or ".join(f"'{c}'" for c in close)
+        parts.append(f"'{name}'" + (f" (did you mean {guess}?)" if guess else ""))
+    shown = sorted(present)
+    found = ", ".join(f"'{e}'" for e in shown[:20]) + (" …" if len(shown) > 20 else "")
+    return (
+        f"EVENT NOT FOUND: metric '{metric.name}' counts {' and '.join(parts)}, but no used "
+        f"event of the export has that name, so the metric is zero in every arm. Events in "
+        f"the export: {found or '(none)'}. Fix the event name in the config."
+    )
 
 
 def _unmapped_events(columns: list[str], spec: ExperimentSpec) -> tuple[str, str] | None:
@@ -268,6 +289,7 @@ def _prepare_events(
                 f"no '{missing[0]}' events in the export, so it counts as zero everywhere; "
                 f"check the event name (events found: {found})"
             )
+            prepared.input_warnings.append(_absent_events(m, missing, built.event_names))
     for metric_name, hist in built.depth_histograms.items():
         prepared.session_depth[metric_name] = _shape_by_variant(hist, variants)
     if built.retention_curve is not None:

@@ -316,3 +316,43 @@ def test_a_valid_csv_is_not_read_row_by_row(tmp_path, monkeypatch):
     (tmp_path / "v.csv").write_text("user_id,variant,x\n1,control,1\n2,control\n3,t,3\n")
     abkit.analyze(tmp_path / "v.csv")  # the diagnosis (stubbed) found nothing
     assert calls == [str(tmp_path / "v.csv")]
+
+
+# --- internal errors a user can reach -----------------------------------------------------
+
+
+@pytest.mark.parametrize("single", ["parquet", "csv"])
+def test_b2b_on_a_single_events_table_without_accounts_is_a_user_error(export, tmp_path, single):
+    table = export.events.join(export.assignments, on="user_id")
+    path = tmp_path / f"events.{single}"
+    table.write_parquet(path) if single == "parquet" else table.write_csv(path)
+    (tmp_path / "exp.toml").write_text('[experiment]\nname = "x"\n')
+    out = run("analyze", path, "-c", tmp_path / "exp.toml", "--mode", "b2b")
+    assert out.exit_code == 2, out.output
+    message = " ".join(out.output.split())
+    assert "internal error" not in message and "ColumnNotFoundError" not in message
+    assert "'account_id'" in message and "B2B mode" in message and "--account" in message
+
+
+# --- an event name no event has --------------------------------------------------------
+
+
+@pytest.mark.parametrize(("typo", "meant"), [("shares", "share"), ("AI_Output", "ai_output")])
+def test_an_event_name_no_event_has_is_the_first_warning_with_near_matches(export, typo, meant):
+    config = {
+        "metrics": [
+            {"name": "d1", "type": "retention", "day": 1},
+            {"name": "rate", "type": "ratio", "numerator": typo, "denominator": "session_start"},
+        ]
+    }
+    result = abkit.analyze(export.assignments, config, events=export.events)
+    first = result.warnings[0]
+    assert "metric 'rate'" in first and f"'{typo}'" in first
+    assert f"did you mean '{meant}'" in first
+    assert "'regenerate'" in first  # the events that do exist
+    assert sum(typo in w for w in result.warnings) == 1
+    correct = {"metrics": [config["metrics"][0]]}
+    assert not any(
+        "EVENT NOT FOUND" in w
+        for w in abkit.analyze(export.assignments, correct, events=export.events).warnings
+    )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from abkit.errors import AbkitInputError
-from abkit.io.columns import Need, need
+from abkit.io.columns import Need, account_need, need
 from abkit.io.exclusions import Ledger, first_reason
 from abkit.io.readers import BLANK_LINE, Table, blank_row, reader_error
 from abkit.io.timestamps import OUT_OF_RANGE, out_of_range, parse_timestamp_in
@@ -98,7 +98,7 @@ def clean_assignments(
             need(spec, "assigned_at") if mapped else Need(assigned_at, what="assignment timestamp")
         )
     if spec.account is not None:
-        needs.append(need(spec, "account"))
+        needs.append(account_need(spec))
     needs.extend(Need(c, what="metric column") for c in keep)
     table.require(*needs)
     cols = [

@@ -112,6 +112,13 @@ def need(spec: ExperimentSpec, role: str, what: str = "") -> Need:
     return Need(str(column), known, what)
 
 
+def account_need(spec: ExperimentSpec) -> Need:
+    """The account id column, saying that B2B mode needs it when it does."""
+    if spec.mode == "b2b":
+        return need(spec, "account", "account id, which B2B mode needs")
+    return need(spec, "account")
+
+
 def guess(missing: Need, columns: list[str], taken: set[str]) -> str | None:
     """The column of ``columns`` that most likely holds ``missing``'s role, or None."""
     free = [c for c in columns if c not in taken]

@@ -30,7 +30,7 @@ from abkit.io.assignments import (
     VARIANT,
     Assignments,
 )
-from abkit.io.columns import need
+from abkit.io.columns import account_need, need
 from abkit.io.exclusions import Ledger, first_reason
 from abkit.io.readers import BLANK_LINE, Table, blank_row
 from abkit.io.timestamps import (
@@ -146,6 +146,7 @@ def derive_assignments(events: Table, spec: ExperimentSpec) -> Table:
         need(spec, "variant"),
         need(spec, "timestamp"),
         *([need(spec, "event")] if inp.exposure_event else []),
+        *([account_need(spec)] if spec.account else []),
     )
     frame = event_timestamps(events, inp.timestamp, "_first", inp.timestamp_format).filter(
         ~nw.col(spec.variant).is_null() & ~nw.col(spec.unit).is_null()
