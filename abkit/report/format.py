@@ -415,10 +415,10 @@ def caution_line(r: MetricResult) -> str | None:
     if d.basis == "sequential non-inferiority" and r.sequential is not None:
         looks = [look for look in r.sequential.looks if look["look"] == d.look]
         p = looks[0]["p_value"] if looks else math.nan
-        source = f"{r.sequential.method} p for no effect {d.at_look}"
+        source = f"{r.sequential.method}, {p_phrase(p)} for no effect {d.at_look}"
     else:
-        p, source = r.p_value, "two-sided p"
-    return f"{d.outcome}, but {d.caution}: lift {pct(r.relative_effect)} ({p_phrase(p, source)})"
+        source = p_phrase(r.p_value, "two-sided p")
+    return f"{d.outcome}, but {d.caution}: lift {pct(r.relative_effect)} ({source})"
 
 
 def health_line(r: MetricResult) -> str | None:

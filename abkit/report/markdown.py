@@ -72,8 +72,14 @@ def escape(text: object) -> str:
 
 
 def _keep(cell: str) -> str:
-    """A value cell whose number and unit never part: '+6.06\u00a0%' (a no-break space)."""
-    return cell.replace(" %", "\u00a0%").replace(" pp", "\u00a0pp")
+    """A value cell that breaks only between a value and its interval or around an
+    arrow: no-break spaces keep '+6.06 %' and '[-3.61, +16.70]' whole."""
+    return cell.replace(" %", "\u00a0%").replace(" pp", "\u00a0pp").replace(", ", ",\u00a0")
+
+
+def _p_kept(text: str) -> str:
+    """'p = 0.0123' and 'p < 0.0001' kept on one line in a table cell."""
+    return text.replace("p = ", "p\u00a0=\u00a0").replace("p < ", "p\u00a0<\u00a0")
 
 
 def _row(cells: list[str]) -> str:
@@ -110,7 +116,7 @@ def _detail_table(res: AnalysisResult) -> list[str]:
     ]
     for r in res.results:
         metric, arm, effect, test, p, by = detail_cells(r)
-        out.append(_row([escape(metric), escape(arm), _keep(effect), test, p, by]))
+        out.append(_row([escape(metric), escape(arm), _keep(effect), test, p, _p_kept(by)]))
     out.append("")
     out += [escape(n) for n in table_notes(res)]
     out += ["", "Methods:", ""]
@@ -147,7 +153,7 @@ def _guardrails(res: AnalysisResult) -> list[str]:
         assert g is not None
         out.append(
             f"| {escape(r.metric)} | {escape(r.variant)} | {escape(margin_text(r))} | "
-            f"{pval(g.p_value)} | {decided_by(r)} | {_badge(r.decision)} |"
+            f"{pval(g.p_value)} | {_p_kept(decided_by(r))} | {_badge(r.decision)} |"
         )
     return out
 
@@ -209,7 +215,7 @@ def _details(res: AnalysisResult) -> list[str]:
             "",
             "### Session depth shape",
             "",
-            "| metric | variant | sessions | mean | median | 1 interaction | 20+ | bimodal |",
+            "| metric | arm | sessions | mean | median | 1 interaction | 20+ | bimodal |",
             "|---|---|---|---|---|---|---|---|",
         ]
         for metric, by_variant in res.session_depth.items():
