@@ -470,3 +470,8 @@ def test_html_view_carries_what_the_markdown_carries(tmp_path):
         assert f">{escape(table)}<" in html and f">{counts['read']:,}<" in html
     md = render_markdown(result)
     assert "Warnings by result" in md and "Warnings by result" in html
+    # a metric's note is said once, not under the warnings and again under data quality
+    note = next(n for n in result.metric_notes["p95_latency"] if "quantile" in n)
+    text = result.to_text()
+    assert text.count(note) == 1 and html.count(escape(note)) == 1
+    assert md.replace("\\", "").count(note) == 1

@@ -307,6 +307,19 @@ def grouped_warnings(result: AnalysisResult) -> list[tuple[str, str]]:
     return [(", ".join(labels), w) for w, labels in where.items()]
 
 
+def data_notes(result: AnalysisResult) -> list[tuple[str, str]]:
+    """(metric or 'all metrics', note) pairs of the notes on the data that no result's
+    warnings already say (a metric's notes travel with its results' warnings, which
+    the reports show under 'Warnings by result')."""
+    warned = {(r.metric, w) for r in result.results for w in r.warnings}
+    return [
+        ("all metrics" if metric == "(all)" else metric, note)
+        for metric, notes in result.metric_notes.items()
+        for note in notes
+        if (metric, note) not in warned
+    ]
+
+
 def sequential_line(r: MetricResult) -> str | None:
     """A result's sequential state: decision, where, and the latest look's numbers."""
     seq = r.sequential

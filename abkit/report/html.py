@@ -20,6 +20,7 @@ from abkit.report.format import (
     SEGMENT_HEADER,
     VERDICT_HEADER,
     conf_label,
+    data_notes,
     decided_by,
     detail_cells,
     detail_sections,
@@ -184,11 +185,7 @@ def _quality(res: AnalysisResult) -> list[str]:
             for e in res.exclusions
         ]
         parts.append(_table(("table", "excluded because", "rows"), excluded))
-    notes = [
-        f"{'all metrics' if metric == '(all)' else escape(metric)}: {escape(n)}"
-        for metric, lines in res.metric_notes.items()
-        for n in lines
-    ]
+    notes = [f"{escape(metric)}: {escape(note)}" for metric, note in data_notes(res)]
     if notes:
         parts.append(_list(notes))
     return parts

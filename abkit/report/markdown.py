@@ -16,6 +16,7 @@ from abkit.report.format import (
     SEGMENT_HEADER,
     VERDICT_HEADER,
     conf_label,
+    data_notes,
     decided_by,
     detail_cells,
     detail_sections,
@@ -172,9 +173,7 @@ def _quality(res: AnalysisResult) -> list[str]:
             f"| {escape(e['table'])} | {escape(e['reason'])} | {e['rows']:,} |"
             for e in res.exclusions
         ]
-    for metric, notes in res.metric_notes.items():
-        label = "all metrics" if metric == "(all)" else escape(metric)
-        out += [f"- {label}: {escape(n)}" for n in notes]
+    out += [f"- {escape(metric)}: {escape(note)}" for metric, note in data_notes(res)]
     return out
 
 

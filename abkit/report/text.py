@@ -14,6 +14,7 @@ from abkit.report.format import (
     SEGMENT_HEADER,
     TABLE_HEADER,
     conf_label,
+    data_notes,
     detail_sections,
     grouped_warnings,
     margin_text,
@@ -201,6 +202,6 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
     )
     for e in res.exclusions:
         say(f"excluded {e['rows']:,} {e['table']} row(s): {e['reason']}", "  ")
-    for n in res.metric_notes.get("(all)", []):
-        say(f"note: {n}", "  ")
+    for metric, note in data_notes(res):
+        say(f"note: {note}" if metric == "all metrics" else f"note: {metric}: {note}", "  ")
     return show_controls("\n".join(line.rstrip() for line in lines))
