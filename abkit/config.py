@@ -659,6 +659,29 @@ def with_sequential_method(spec: ExperimentSpec, method: str) -> ExperimentSpec:
     return replace(spec, sequential=replace(spec.sequential, method=checked))
 
 
+_DATA_SUFFIXES = {
+    ".parquet",
+    ".pq",
+    ".csv",
+    ".tsv",
+    ".ndjson",
+    ".jsonl",
+    ".json",
+    ".gz",
+    ".zst",
+    ".xlsx",
+}
+_DATA_MAGIC = (b"PAR1", b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"PK\x03\x04")
+
+
+def _is_data_file(path: Path) -> bool:
+    """Whether ``path`` is an export (by extension or by its first bytes), not a TOML."""
+    if path.suffix.lower() in _DATA_SUFFIXES:
+        return True
+    with path.open("rb") as handle:
+        return handle.read(4).startswith(_DATA_MAGIC)
+
+
 def load_config(
     config: str | Path | Mapping[str, Any] | ExperimentSpec | None,
 ) -> ExperimentSpec:
@@ -672,8 +695,21 @@ def load_config(
     path = Path(config)
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist.")
+    if _is_data_file(path):
+        raise ConfigError(
+            f"'{path}' was given as the config, but it is a data file, not a TOML "
+            "experiment spec. In Python the second positional argument of abkit.analyze is "
+            "the config: pass the events by keyword, abkit.analyze('assignments.parquet', "
+            f"events='{path}'); on the command line give it as the second argument "
+            f"(abkit analyze assignments.parquet {path}), not with -c."
+        )
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file '{path}' is not UTF-8 text (byte {exc.start + 1}); a config is a "
+            "TOML file."
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file '{path}' is not valid TOML: {exc}.") from None
     try:

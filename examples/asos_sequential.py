@@ -103,6 +103,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT)
     parser.add_argument("--limit", type=int, default=None, help="analyse the first N streams")
     args = parser.parse_args()
+    if not args.data.is_file():
+        raise SystemExit(
+            f"{args.data} is not there: this example reads the ASOS dataset (OSF 64jsb) from "
+            "../shared/data, which is not part of abkit; download it or pass --data PATH."
+        )
     data = pl.read_parquet(args.data)
     keys = ["experiment_id", "variant_id", "metric_id"]
     streams = data.partition_by(keys, as_dict=True, maintain_order=True)

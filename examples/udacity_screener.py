@@ -1,6 +1,6 @@
 """Udacity "Free Trial Screener" (A/B Testing course final project) as a summary input.
 
-Usage: python examples/udacity_screener.py
+Usage: python examples/udacity_screener.py [FOLDER]  (default: ../shared/data/udacity_free_trial_screener)
 
 The course's daily exports per arm (Pageviews, Clicks, Enrollments, Payments) are
 turned into abkit's summary format: one row per arm, metric and day with ``n`` =
@@ -14,6 +14,7 @@ The data has no stated licence: it is read from ../shared/data, never copied her
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -61,7 +62,14 @@ def summary_table(folder: Path = DATA) -> pl.DataFrame:
 
 
 def main() -> None:
-    print(abkit.analyze(summary_table(), CONFIG).to_text())
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else DATA
+    if not (folder / "final_project_results_control.csv").is_file():
+        raise SystemExit(
+            f"{folder} holds no final_project_results_*.csv: this example reads the Udacity "
+            "free-trial screener data from ../shared/data, which is not part of abkit; "
+            "download it or pass its folder as the first argument."
+        )
+    print(abkit.analyze(summary_table(folder), CONFIG).to_text())
 
 
 if __name__ == "__main__":

@@ -356,3 +356,56 @@ def test_an_event_name_no_event_has_is_the_first_warning_with_near_matches(expor
         "EVENT NOT FOUND" in w
         for w in abkit.analyze(export.assignments, correct, events=export.events).warnings
     )
+
+
+# --- the API called in the CLI's shape -------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["events.parquet", "events.csv", "events.bin"])
+def test_a_data_file_passed_as_the_config_says_to_pass_it_as_events(export, tmp_path, name):
+    export.assignments.write_parquet(tmp_path / "assignments.parquet")
+    export.events.write_parquet(tmp_path / name)  # .bin: told by its first bytes
+    with pytest.raises(abkit.ConfigError, match=r"data file.*events='"):
+        abkit.analyze(tmp_path / "assignments.parquet", tmp_path / name)
+    out = run("analyze", tmp_path / "assignments.parquet", "-c", tmp_path / name)
+    assert out.exit_code == 2 and "second argument" in out.output
+
+
+def test_a_config_that_is_not_utf8_is_a_config_error(tmp_path):
+    (tmp_path / "exp.toml").write_bytes(b"[experiment]\nname = 'contr\xf4le'\n")
+    with pytest.raises(abkit.ConfigError, match="not UTF-8"):
+        abkit.load_config(tmp_path / "exp.toml")
+
+
+def test_a_pandas_frame_without_pyarrow_is_a_clear_error(export, monkeypatch):
+    pd = pytest.importorskip("pandas")
+    frame = export.assignments.to_pandas()
+    assert isinstance(frame, pd.DataFrame)
+
+    def no_pyarrow(*args, **kwargs):
+        raise ImportError("pyarrow is required for converting a pandas dataframe to Polars")
+
+    monkeypatch.setattr(pl, "from_pandas", no_pyarrow)
+    with pytest.raises(abkit.AbkitInputError, match=r"needs PyArrow.*pip install pyarrow"):
+        abkit.analyze(frame, events=export.events)
+
+
+@pytest.mark.parametrize(
+    "args", [["asos_sequential.py", "--data", "absent.parquet"], ["udacity_screener.py", "absent"]]
+)
+def test_the_example_scripts_explain_missing_data_in_one_line(tmp_path, args):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "examples" / args[0]
+    done = subprocess.run(
+        [sys.executable, str(script), *args[1:]],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "../shared/data" in done.stderr

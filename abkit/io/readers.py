@@ -471,7 +471,18 @@ def _engine_table(source: EngineFrame, label: str | None) -> Table:
             "relation or a Spark / SQLFrame DataFrame."
         ) from None
     if isinstance(frame, nw.DataFrame):
-        return Table(frame.lazy("polars"), label or f"{frame.implementation.value} frame")
+        kind = frame.implementation.value
+        try:
+            copied = frame.lazy("polars")
+        except ImportError as exc:  # Polars reads most pandas frames through PyArrow
+            first = next(iter(str(exc).splitlines()), "")
+            raise AbkitInputError(
+                f"copying the {kind} data frame into Polars needs PyArrow, which is not "
+                f"installed ({first.rstrip('.')}).",
+                hint="Install it (pip install pyarrow), or write the frame to Parquet or CSV "
+                "(df.to_parquet('events.parquet')) and pass the path.",
+            ) from None
+        return Table(copied, label or f"{kind} frame")
     return Table(frame, label or f"{frame.implementation.value} frame")
 
 
