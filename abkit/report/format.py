@@ -17,6 +17,7 @@ from abkit.metrics import metric_type as type_named
 if TYPE_CHECKING:
     from abkit.result import AnalysisResult, MetricResult
     from abkit.segments import SegmentBreakdown
+    from abkit.sequential import SequentialResult
 
 UNBOUNDED = "unbounded"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -339,6 +340,31 @@ def sequential_line(r: MetricResult) -> str | None:
         f"{seq.interval} {interval(ci_last, t)}, {p_phrase(last['p_value'])}"
     )
     return state
+
+
+def sequential_summary(seq: SequentialResult) -> str:
+    """A sequential result in a few lines (for its ``__repr__``; the looks are in
+    ``seq.looks``): the method, the decision and where, and the latest look.
+
+    Numbers are shown to 4 significant digits: the result does not know its metric's
+    type (rates in percent are :func:`sequential_line`'s, which does).
+    """
+    d = seq.decision
+    unit = d.look_unit or "look"
+    lines = [f"<SequentialResult {seq.method}: {d.label} {d.where}".rstrip() + ">"]
+    if d.outcome not in ("continue", "not computable"):
+        lines.append(f"  {seq.interval} {interval(d.ci)}, {p_phrase(d.p_value)}")
+    if d.reason:
+        lines.append(f"  {d.reason}")
+    if seq.looks:
+        last = seq.looks[-1]
+        lines.append(
+            f"  {len(seq.looks)} looks ({seq.looks_with_data} with data in both arms); latest "
+            f"{unit} {last['look']}: estimate {num(last['estimate'], signed=True)}, "
+            f"{seq.interval} {interval(pair(last['ci']))}, {p_phrase(last['p_value'])}"
+        )
+    lines += [f"  warning: {w}" for w in seq.warnings]
+    return show_controls("\n".join(lines))
 
 
 def cuped_line(r: MetricResult) -> str | None:
