@@ -20,7 +20,8 @@ The plan then accounts for, in turn:
   fixed-horizon sample;
 * **duration**: with the daily arrivals of new units (from the data's assignment times,
   or given), the days of enrolment the sample takes, plus the metric's window (D30
-  retention is known 31 days after the last unit enters).
+  retention is known 31 days after the last unit enters): from the data's or the
+  config's metric, or given (``window``, the CLI's ``--window``).
 """
 
 from __future__ import annotations
@@ -107,11 +108,16 @@ class PowerResult:
                 f"fixed-horizon sample ({self.fixed_per_arm:,} {self.unit} per arm)."
             )
         if self.days_needed is not None and self.daily_arrivals:
-            window = f" + {self.window_days} days for the metric's window" * bool(self.window_days)
+            enrol = self.days_needed - self.window_days
+            window = (
+                f" days of enrolment + {self.window_days} days for the metric's window = "
+                f"{self.days_needed} days"
+                if self.window_days
+                else " days"
+            )
             lines.append(
                 f"Duration: {self.needed_per_arm * self.arms:,} {self.unit} at "
-                f"{self.daily_arrivals:,.0f} new per day take {self.days_needed} days"
-                f"{window or ''}."
+                f"{self.daily_arrivals:,.0f} new per day take {enrol}{window}."
             )
         if self.current_per_arm is not None and self.power_now is not None:
             lines.append(
@@ -184,6 +190,18 @@ def _from_data(
     return out
 
 
+def _config_window(spec: ExperimentSpec, metric: str | None) -> int:
+    """The days a configured metric (``metric``, else the config's first) needs after a
+    unit's assignment before it is known (D7 retention: 8); 0 without one."""
+    chosen = next((m for m in spec.metrics if metric in (None, m.name)), None)
+    if chosen is None:
+        if metric is not None and spec.metrics:
+            names = ", ".join(m.name for m in spec.metrics)
+            raise AbkitInputError(f"metric '{metric}' is not in the config; metrics: {names}.")
+        return 0
+    return (chosen.kind.maturity_day(chosen) or -1) + 1
+
+
 def power_analysis(
     data: Data | None = None,
     config: Any = None,
@@ -202,10 +220,22 @@ def power_analysis(
     sequential: SequentialMethod | None = None,
     looks: int | None = None,
     daily_arrivals: float | None = None,
+    window: int | None = None,
 ) -> PowerResult:
     """Units (B2C) or accounts (B2B) per arm needed to detect ``effect``, and the days
     it takes (see the module docstring).  ``sequential`` and the correction, CUPED and
-    the arms default to the config's and the data's."""
+    the arms default to the config's and the data's.  ``window`` is the days after the
+    last unit's assignment before the metric is known, added to the duration (a D7
+    retention: 8); by default the metric's own, from the data or the config's metric."""
+    if proportion and not relative and abs(effect) >= 1:
+        raise AbkitInputError(
+            f"--effect {effect:g} with --proportion is an absolute change of the rate by "
+            f"{effect:g} ({effect * 100:g} percentage points), which no proportion can make. "
+            f"For {effect:g} percentage points give --effect {effect / 100:g}; for a "
+            f"{effect:g} % relative lift give --effect {effect / 100:g} --relative."
+        )
+    if window is not None and window < 0:
+        raise AbkitInputError(f"--window must be 0 or more days, got {window}.")
     spec = load_config(config)
     if mode is not None and sd is None:
         spec = with_mode(spec, mode)
@@ -256,7 +286,8 @@ def power_analysis(
         else fixed
     )
     arrivals = daily_arrivals or found.get("arrivals")
-    window = int(found.get("window", 0))
+    if window is None:
+        window = int(found["window"]) if "window" in found else _config_window(spec, metric)
     days = math.ceil(needed * arm_count / arrivals) + window if arrivals else None
     current = found.get("current")
     return PowerResult(

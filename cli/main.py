@@ -348,14 +348,33 @@ def _written_as(command: Callable[..., None]) -> Callable[..., None]:
         type=click.Choice(["parquet", "csv", "ndjson"]),
         default="parquet",
         show_default=True,
+        help="File format of the tables written.",
     )(command)
-    return click.option("--seed", type=int, default=0, show_default=True)(command)
+    return click.option(
+        "--seed",
+        type=int,
+        default=0,
+        show_default=True,
+        help="Random seed: the same seed and options write the same export.",
+    )(command)
 
 
 @cli.command()
 @click.argument("outdir", type=click.Path(file_okay=False))
-@click.option("--mode", type=click.Choice(choices(Mode)), default="b2c", show_default=True)
-@click.option("--users", type=click.IntRange(min=2), default=20_000, show_default=True)
+@click.option(
+    "--mode",
+    type=click.Choice(choices(Mode)),
+    default="b2c",
+    show_default=True,
+    help="b2b: users belong to accounts and whole accounts are randomised.",
+)
+@click.option(
+    "--users",
+    type=click.IntRange(min=2),
+    default=20_000,
+    show_default=True,
+    help="Number of users assigned.",
+)
 @click.option(
     "--accounts",
     type=click.IntRange(min=2),
@@ -472,7 +491,13 @@ def simulate(
 
 @cli.command("simulate-replay")
 @click.argument("outdir", type=click.Path(file_okay=False))
-@click.option("--users", type=click.IntRange(min=2), default=300, show_default=True)
+@click.option(
+    "--users",
+    type=click.IntRange(min=2),
+    default=300,
+    show_default=True,
+    help="Number of users whose inputs are replayed.",
+)
 @click.option(
     "--inputs-per-user",
     type=click.FloatRange(min=1),
@@ -537,7 +562,14 @@ def simulate_replay(
 @cli.command()
 @click.argument("data", required=False)
 @click.argument("events", required=False)
-@click.option("-c", "--config", "config", type=click.Path(dir_okay=False))
+@click.option(
+    "-c",
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    help="Experiment spec (TOML): its metrics, arms, correction, CUPED and sequential "
+    "settings. Without it, documented defaults apply.",
+)
 @click.option("--metric", help="Metric to size (default: the first).")
 @click.option(
     "--effect",
@@ -546,7 +578,13 @@ def simulate_replay(
     help="Effect to detect, in metric units (or a fraction with --relative).",
 )
 @click.option("--relative", is_flag=True, help="--effect is a relative lift, e.g. 0.05.")
-@click.option("--mode", type=click.Choice(choices(Mode)), default=None)
+@click.option(
+    "--mode",
+    type=click.Choice(choices(Mode)),
+    default=None,
+    help="b2b: size in accounts (randomised by account), with the between-account spread "
+    "(overrides [experiment] mode).",
+)
 @click.option(
     "--sd",
     type=float,
@@ -558,8 +596,17 @@ def simulate_replay(
     is_flag=True,
     help="The metric is a proportion: its sd is sqrt(p(1 - p)) of --baseline (no data needed).",
 )
-@click.option("--alpha", type=float, default=0.05, show_default=True)
-@click.option("--power", "target", type=float, default=0.8, show_default=True)
+@click.option(
+    "--alpha", type=float, default=0.05, show_default=True, help="Two-sided significance level."
+)
+@click.option(
+    "--power",
+    "target",
+    type=float,
+    default=0.8,
+    show_default=True,
+    help="Probability of detecting the effect.",
+)
 @click.option(
     "--arms",
     type=click.IntRange(min=2),
@@ -576,7 +623,22 @@ def simulate_replay(
     type=click.FloatRange(min=0, min_open=True),
     help="New units per day, for the duration (default: from the data's assignment times).",
 )
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--window",
+    type=click.IntRange(min=0),
+    help="Days after the last unit's assignment before the metric is known, added to the "
+    "duration (a D7 retention: 8, D30: 31; default: the metric's, from the data or the "
+    "config).",
+)
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
 @_user_errors
 def power(
     data: str | None,
@@ -595,6 +657,7 @@ def power(
     sequential: str | None,
     looks: int | None,
     arrivals: float | None,
+    window: int | None,
     fmt: str,
 ) -> None:
     """How many users (B2C) or accounts (--mode b2b) per arm an effect needs, and for
@@ -620,6 +683,7 @@ def power(
         sequential=cast(SequentialMethod | None, sequential),
         looks=looks,
         daily_arrivals=arrivals,
+        window=window,
     )
     click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else result.to_text())
 
