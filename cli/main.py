@@ -359,6 +359,42 @@ def _written_as(command: Callable[..., None]) -> Callable[..., None]:
     )(command)
 
 
+# what each lift of a simulator changes (its true effect, relative)
+_SIMULATED_LIFTS = {
+    "retention_lift": "daily return probability",
+    "share_lift": "share probability per output",
+    "depth_lift": "AI interactions per session",
+    "latency_lift": "latency per output",
+    "tokens_lift": "output tokens per output",
+    "judge_lift": "judge pass probability",
+    "referral_lift": "referral probability per share",
+}
+_REPLAY_LIFTS = {
+    "judge_lift": "pass probability",
+    "latency_lift": "latency",
+    "tokens_lift": "output tokens",
+    "prompt_lift": "system-prompt tokens",
+}
+
+
+def _true_effects(spec: Any, lifts: dict[str, str], where: str, note: str = "") -> str:
+    """One line naming the true effects a simulator was given (the relative changes of
+    its model's parameters, then ``note``), or saying that there are none."""
+    given = [
+        f"{label} {getattr(spec, key):+.1%}" for key, label in lifts.items() if getattr(spec, key)
+    ]
+    if not given:
+        return f"true effects {where}: none (every lift is 0, an A/A export)"
+    return f"true effects {where} (relative changes): {', '.join(given)}{note}; all others 0"
+
+
+def _shell(command: list[str]) -> str:
+    """``command`` as one line to paste into a shell."""
+    import shlex
+
+    return " ".join(shlex.quote(part) for part in command)
+
+
 @cli.command()
 @click.argument("outdir", type=click.Path(file_okay=False))
 @click.option(
@@ -487,6 +523,14 @@ def simulate(
     paths = write_export(export, outdir, fmt)
     for p in paths:
         click.echo(f"wrote {p}", err=True)
+    fading = (
+        f" (the share and depth lifts halving every {lift_half_life:g} days)"
+        if lift_half_life
+        else ""
+    )
+    click.echo(_true_effects(spec, _SIMULATED_LIFTS, "in the treatment arms", fading), err=True)
+    command = ["abkit", "analyze", *map(str, paths), *(["--mode", "b2b"] * (mode == "b2b"))]
+    click.echo(f"analyse it with: {_shell(command)}", err=True)
 
 
 @cli.command("simulate-replay")
@@ -557,6 +601,11 @@ def simulate_replay(
     )
     path = write_frame(simulate_replay(spec), outdir, "outputs", fmt)
     click.echo(f"wrote {path}", err=True)
+    click.echo(
+        _true_effects(spec, _REPLAY_LIFTS, f"of '{names[1]}' against '{names[0]}'"), err=True
+    )
+    command = ["abkit", "analyze", str(path), "--variant", "version", "--control", names[0]]
+    click.echo(f"analyse it with: {_shell(command)}", err=True)
 
 
 @cli.command()
