@@ -21,7 +21,7 @@ from abkit.config import ExperimentSpec, MetricSpec
 from abkit.defaults import ExportShape, default_event_metrics, default_paired_metrics
 from abkit.errors import AbkitInputError
 from abkit.io.assignments import ACCOUNT, ASSIGNED_AT, VARIANT, clean_assignments
-from abkit.io.columns import guess, missing_message, need
+from abkit.io.columns import Missing, guess, missing_message, need
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data, Table, read_table
 from abkit.stats import ArmSummary
@@ -45,6 +45,7 @@ from abkit.units.events import (
     configured_export_end,
     derive_assignments,
     event_units,
+    require_export,
 )
 from abkit.units.looks import LookSeries
 from abkit.units.moments import account_arms, account_times, arm_summaries
@@ -136,7 +137,9 @@ def _unmapped_events(columns: list[str], spec: ExperimentSpec) -> tuple[str, str
         present - {spec.unit, spec.variant} or any(guess(n, columns, present) for n in missing)
     ):
         return None
-    problem, hint = missing_message(missing, columns, present)
+    problem, hint = missing_message(
+        [Missing("", tuple(missing), tuple(columns), frozenset(present))]
+    )
     return "the table looks like an event export, but " + problem, hint
 
 
@@ -196,6 +199,8 @@ def _prepare_events(
     accounts: Data | None = None,
 ) -> Prepared:
     name = "assignments (derived: one row per unit and variant)" if derived else "assignments"
+    if not derived:  # every missing column of both tables in one message
+        require_export(assign_table, events, spec)
     available = assign_table.columns
     segments = {
         m.name: segment_columns(m, available) for m in spec.metrics if m.kind.adoption_breakdown

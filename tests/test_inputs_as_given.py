@@ -121,6 +121,19 @@ def test_every_missing_column_is_named_at_once_with_flag_and_key(own_names):
     assert "--unit user" in text and "--variant group" in text
     assert "--assigned-at assigned" in text
     assert "[experiment] unit = 'user'" in text
+    # the events table's missing columns in the same message
+    assert "In " in text and "events.csv" in text
+    assert "--timestamp ts" in text and "--event event_type" in text
+
+
+def test_a_unit_column_named_differently_in_each_table_is_pointed_out(own_names, tmp_path):
+    events = pl.read_csv(own_names / "events.csv").rename({"user": "uid"})
+    events.write_csv(tmp_path / "events.csv")
+    out = run("analyze", own_names / "assignments.csv", tmp_path / "events.csv")
+    text = " ".join(out.output.split())
+    assert out.exit_code == 2
+    assert "another name in each table (user, uid)" in text
+    assert "--unit user" not in text and "--unit uid" not in text
 
 
 def test_a_missing_column_without_a_look_alike_points_to_flag_and_key(tmp_path):
@@ -409,3 +422,36 @@ def test_the_example_scripts_explain_missing_data_in_one_line(tmp_path, args):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert "../shared/data" in done.stderr
+
+
+# --- timestamps in a format abkit does not read by default -------------------------------
+
+
+@pytest.mark.parametrize("where", ["single table", "assignments", "events"])
+def test_us_format_times_name_the_column_an_example_and_the_format(export, tmp_path, where):
+    us = "%m/%d/%Y %H:%M"
+    a = export.assignments
+    e = export.events.select("user_id", "timestamp", "event")
+    if where == "assignments":
+        a = a.with_columns(pl.col("assigned_at").dt.strftime(us))
+    else:
+        e = e.with_columns(pl.col("timestamp").dt.strftime(us))
+    a.write_csv(tmp_path / "a.csv")
+    e.write_csv(tmp_path / "e.csv")
+    if where == "single table":
+        e.join(a.select("user_id", "variant"), on="user_id").write_csv(tmp_path / "s.csv")
+        args = [tmp_path / "s.csv"]
+    else:
+        args = [tmp_path / "a.csv", tmp_path / "e.csv"]
+    out = run("analyze", *args)
+    assert out.exit_code == 2
+    message = " ".join(out.output.split())
+    column = "assigned_at" if where == "assignments" else "timestamp"
+    assert f"column '{column}'" in message and "missing assignment timestamp" not in message
+    # the format that reads them (with few distinct days, month-first and day-first both)
+    assert "'%m/%d/%Y %H:%M'" in message and "--timestamp-format" in message
+    assert "ISO 8601" in message
+    first = (a if where == "assignments" else e).get_column(column).drop_nulls()[0]
+    assert repr(first) in message
+    fixed = run("analyze", *args, "--timestamp-format", us)
+    assert fixed.exit_code == 0, fixed.output

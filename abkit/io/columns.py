@@ -140,50 +140,70 @@ def guess(missing: Need, columns: list[str], taken: set[str]) -> str | None:
     return None
 
 
-def missing_message(
-    missing: list[Need],
-    columns: list[str],
-    present: set[str] = frozenset(),  # type: ignore[assignment]
-) -> tuple[str, str]:
-    """The problem and the hint for ``missing`` columns of a table with ``columns``
-    (``present``: the columns already required for other roles, never suggested)."""
-    parts = []
-    for n in missing:
-        desc = f" ({n.description})" if n.description else ""
-        parts.append(f"'{n.column}'{desc}")
-    noun = "column" if len(missing) == 1 else "columns"
-    problem = (
-        f"required {noun} {', '.join(parts)} {'is' if len(missing) == 1 else 'are'} missing. "
-        f"Columns found: {', '.join(columns) or '(none)'}."
-    )
-    taken = set(present)
-    flags, keys, mapped = [], [], []
-    for n in missing:
-        if n.role is None:
-            continue
-        found = guess(n, columns, taken)
-        if found is not None:
+@dataclass(frozen=True)
+class Missing:
+    """The missing columns of one table: its label, the columns it has, and those it has
+    for other roles (never suggested for a missing one)."""
+
+    label: str
+    needs: tuple[Need, ...]
+    columns: tuple[str, ...]
+    present: frozenset[str] = frozenset()
+
+
+def missing_message(tables: list[Missing]) -> tuple[str, str]:
+    """The problem and the hint for the missing columns of one or more tables: every
+    column at once, each with its role, and the flag and config key that map it (with
+    the look-alike column when there is one)."""
+    problems: list[str] = []
+    mapped: list[str] = []
+    chosen: dict[Role, list[str]] = {}  # role → the look-alike column of each table
+    for table in tables:
+        parts = [
+            f"'{n.column}'" + (f" ({n.description})" if n.description else "") for n in table.needs
+        ]
+        single = len(table.needs) == 1
+        where = f"{'In' if problems else 'in'} {table.label}: " if len(tables) > 1 else ""
+        problems.append(
+            f"{where}required {'column' if single else 'columns'} {', '.join(parts)} "
+            f"{'is' if single else 'are'} missing. Columns found: "
+            f"{', '.join(table.columns) or '(none)'}."
+        )
+        taken = set(table.present)
+        for n in table.needs:
+            if n.role is None:
+                continue
+            found = guess(n, list(table.columns), taken)
+            if found is None:
+                mapped.append(f"'{n.column}' with {n.role.where}")
+                continue
             taken.add(found)
-            if n.role.flag:
-                flags.append(f"{n.role.flag} {found}")
-            keys.append(f"[{n.role.section}] {n.role.key} = '{found}'")
-        else:
-            mapped.append(f"'{n.column}' with {n.role.where}")
+            chosen.setdefault(n.role, [])
+            if found not in chosen[n.role]:
+                chosen[n.role].append(found)
     hints = []
-    them = "them" if len(flags or keys) > 1 else "it"
-    if flags or keys:
-        by_flag = f"add {' '.join(flags)}" if flags else ""
+    one = {role: names[0] for role, names in chosen.items() if len(names) == 1}
+    flags = [f"{role.flag} {name}" for role, name in one.items() if role.flag]
+    keys = [f"[{role.section}] {role.key} = '{name}'" for role, name in one.items()]
+    if keys:
+        them = "them" if len(keys) > 1 else "it"
         by_key = f"set {', '.join(keys)} in the config"
         hints.append(
-            f"It looks like the export names them differently: {by_flag} (or {by_key})."
-            if by_flag
-            else f"It looks like the export names {them} differently: {by_key}."
+            f"It looks like the export names {them} differently: "
+            + (f"add {' '.join(flags)} (or {by_key})." if flags else f"{by_key}.")
         )
+    for role, names in chosen.items():
+        if len(names) > 1:
+            hints.append(
+                f"The {role.what} column has another name in each table "
+                f"({', '.join(names)}); rename it so that both tables use one name, and "
+                f"map that with {role.where}."
+            )
     if mapped:
         hints.append(f"Map {'; '.join(mapped)}, or rename the column in the export.")
-    if not any(n.role for n in missing):
+    if not any(n.role for t in tables for n in t.needs):
         hints.append(
             "Rename the column in the export or map it in the config ([experiment] "
             "unit/variant/account, [input] for the others)."
         )
-    return problem, " ".join(hints)
+    return " ".join(problems), " ".join(hints)

@@ -24,7 +24,7 @@ import narwhals as nw
 import polars as pl
 
 from abkit.errors import AbkitInputError
-from abkit.io.columns import Need, missing_message
+from abkit.io.columns import Missing, Need, missing_message
 
 _FORMATS = {
     ".csv": "csv",
@@ -72,15 +72,32 @@ class Table:
     def require(self, *columns: str | Need, what: str = "") -> None:
         """Raise one clear error naming every missing column (with the flag and config
         key that map each role) and the columns found."""
+        missing = self.missing(*columns, what=what)
+        if missing is not None:
+            problem, hint = missing_message([missing])
+            raise AbkitInputError(problem, source=self.label, hint=hint)
+
+    def missing(self, *columns: str | Need, what: str = "") -> Missing | None:
+        """The columns of ``columns`` this table lacks, or None."""
         found = self.columns
         needs = [c if isinstance(c, Need) else Need(c, what=what) for c in columns]
-        missing = [n for n in needs if n.column not in found]
-        if not missing:
-            return
-        problem, hint = missing_message(
-            missing, found, {n.column for n in needs} - {n.column for n in missing}
-        )
-        raise AbkitInputError(problem, source=self.label, hint=hint)
+        lacking = tuple(n for n in needs if n.column not in found)
+        if not lacking:
+            return None
+        present = frozenset(n.column for n in needs) - {n.column for n in lacking}
+        return Missing(self.label, lacking, tuple(found), present)
+
+
+def require_all(*tables: tuple[Table, list[str | Need]]) -> None:
+    """:meth:`Table.require` for several tables at once: one error naming every missing
+    column of every table."""
+    missing = [m for table, needs in tables if (m := table.missing(*needs)) is not None]
+    if len(missing) == 1:
+        problem, hint = missing_message(missing)
+        raise AbkitInputError(problem, source=missing[0].label, hint=hint)
+    if missing:
+        problem, hint = missing_message(missing)
+        raise AbkitInputError(problem, hint=hint)
 
 
 STDIN = "-"

@@ -30,9 +30,9 @@ from abkit.io.assignments import (
     VARIANT,
     Assignments,
 )
-from abkit.io.columns import account_need, need
+from abkit.io.columns import Need, account_need, need
 from abkit.io.exclusions import Ledger, first_reason
-from abkit.io.readers import BLANK_LINE, Table, blank_row
+from abkit.io.readers import BLANK_LINE, Table, blank_row, require_all
 from abkit.io.timestamps import (
     EARLIEST,
     LATEST,
@@ -131,6 +131,17 @@ def event_timestamps(
             hint=f"Cast it in the query, e.g. CAST({column} AS TIMESTAMP).",
         )
     return events.data.with_columns(nw.col(column).cast(nw.Datetime("us", "UTC")).alias(alias))
+
+
+def require_export(assignments: Table, events: Table, spec: ExperimentSpec) -> None:
+    """The id, time and event columns of an assignments table and an events table, all
+    missing ones named in one error."""
+    assignment_needs = [need(spec, "unit"), need(spec, "variant"), need(spec, "assigned_at")]
+    if spec.account is not None:
+        assignment_needs.append(account_need(spec))
+    event_needs: list[str | Need] = [need(spec, "unit"), need(spec, "timestamp")]
+    event_needs.append(need(spec, "event"))
+    require_all((assignments, [*assignment_needs]), (events, event_needs))
 
 
 def derive_assignments(events: Table, spec: ExperimentSpec) -> Table:
