@@ -16,8 +16,8 @@ How the examples run (also in docs/development.md, "Writing docs"):
 * ``<!-- no-run: REASON -->`` right before a block keeps it from running; the reason is
   required, and a test fails on a marker without one.
 * ``<!-- output -->`` right before a ``text`` block: the block is output shown on the page;
-  every line of it (up to a trailing "…") must appear in the standard output of the
-  page's previous block, so pasted output cannot go stale.
+  every line of it (up to a trailing "…"; runs of spaces count as one) must appear in the
+  standard output of the page's previous block, so pasted output cannot go stale.
 * ``toml`` blocks (unless marked ``no-run``) are read with ``abkit.load_config``, so
   every key shown exists.
 """
@@ -164,6 +164,12 @@ def _run(block: Block, folder: Path) -> str:
     return done.stdout
 
 
+def _spaces(text: str) -> str:
+    """Runs of spaces as one, so that a table row shown on a page matches however wide
+    the printed table's columns are."""
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
 @pytest.mark.parametrize("page", RUNNABLE_PAGES, ids=_page_id)
 def test_page_examples_run(page: Path, tmp_path: Path) -> None:
     """The page's bash and python blocks run in order in a folder of their own."""
@@ -173,9 +179,10 @@ def test_page_examples_run(page: Path, tmp_path: Path) -> None:
     printed = ""
     for block in blocks(page):
         if block.marker == "output":
+            normalised = _spaces(printed)
             for line in block.code.splitlines():
-                shown = line.split("…")[0].strip()
-                if shown and shown not in printed:
+                shown = _spaces(line.split("…")[0])
+                if shown and shown not in normalised:
                     pytest.fail(
                         f"{block.where()}: shown output line not printed by the block "
                         f"before it: {shown!r}\n--- printed ---\n{printed}",
