@@ -235,6 +235,12 @@ def test_html_report_fits_880_px_with_plots_embedded(example, tmp_path):
     cells = [c["text"] for c in measured["tables"][0]["cells"]]
     for r in example.results:
         assert r.decision.label in cells
+    # as wide as a report gets: long names, a caution, sequential 'decided by'
+    crowded = tmp_path / "crowded.html"
+    crowded.write_text(_crowded().to_html_page(plots=False), encoding="utf-8")
+    measured = _look(crowded, tmp_path, "report-html-crowded")
+    _assert_nothing_cut_off(measured, "report.html of the crowded result")
+    assert measured["page"] <= WIDTH, "the page scrolls sideways"
 
 
 def test_markdown_layout_reads_as_a_verdict_first(example):

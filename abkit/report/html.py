@@ -11,6 +11,7 @@ keeps each value on one line (``white-space: nowrap``); a decision may wrap.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable, Sequence
 from html import escape
 from typing import TYPE_CHECKING
@@ -72,6 +73,23 @@ def _td(text: str, style: str = _VALUE) -> str:
     return f'<td style="{style}">{escape(text)}</td>'
 
 
+_PARTS = re.compile(r" (?=\[)|(?<=→) ")
+_NOWRAP = '<span style="white-space:nowrap">'
+
+
+def _parts_td(text: str) -> str:
+    """A cell that may wrap only between whole values: '+6.06 %' / '[-3.61, +16.70]',
+    '28.73 % →' / '30.47 %'; each part stays on one line (white-space: nowrap)."""
+    parts = [f"{_NOWRAP}{escape(part)}</span>" for part in _PARTS.split(text)]
+    return f'<td style="{_CELL}">' + " ".join(parts) + "</td>"
+
+
+def _words_td(text: str) -> str:
+    """A cell of words that may wrap, its numbers whole: 'p = 0.0268', '5 %'."""
+    kept = re.sub(r"(?<=\bp) ([<=]) ", "\u00a0\\1\u00a0", text).replace(" %", "\u00a0%")
+    return f'<td style="{_CELL}">{escape(kept)}</td>'
+
+
 def _table(header: Sequence[str], rows: Iterable[str]) -> str:
     head = "<tr>" + "".join(_th(h) for h in header) + "</tr>"
     return f'<table style="{_TABLE}">{head}{"".join(rows)}</table>'
@@ -93,7 +111,7 @@ def verdict_rows(results: Sequence[MetricResult]) -> list[str]:
     rows = []
     for r in results:
         metric, arm, values, lift, _ = verdict_cells(r)
-        cells = _td(metric) + _td(arm) + _td(values) + _td(lift)
+        cells = _td(metric) + _td(arm) + _parts_td(values) + _parts_td(lift)
         rows.append(f"<tr>{cells}{_decision_td(r)}</tr>")
     return rows
 
@@ -108,7 +126,11 @@ def _verdict_header(alpha: float | None) -> list[str]:
 
 def _detail_table(results: Sequence[MetricResult], alpha: float | None) -> str:
     header = [*DETAIL_HEADER[:2], f"effect [{_ci(alpha)}]", *DETAIL_HEADER[3:]]
-    rows = ["<tr>" + "".join(_td(c) for c in detail_cells(r)) + "</tr>" for r in results]
+    rows = []
+    for r in results:
+        metric, arm, effect, test, p, by = detail_cells(r)
+        cells = [_td(metric), _td(arm), _parts_td(effect), _td(test), _td(p), _words_td(by)]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
     return _table(header, rows)
 
 
@@ -154,8 +176,9 @@ def _guardrails(res: AnalysisResult) -> list[str]:
     for r in guards:
         g = r.guardrail
         assert g is not None
-        cells = [r.metric, r.variant, margin_text(r), pval(g.p_value), decided_by(r)]
-        rows.append("<tr>" + "".join(_td(c) for c in cells) + _decision_td(r) + "</tr>")
+        cells = [r.metric, r.variant, margin_text(r), pval(g.p_value)]
+        by = _words_td(decided_by(r))
+        rows.append("<tr>" + "".join(_td(c) for c in cells) + by + _decision_td(r) + "</tr>")
     header = ("metric", "arm", "margin", "fixed-horizon NI p", "decided by", "verdict")
     return [
         "<h4>Guardrails (one-sided non-inferiority against the margin)</h4>",
