@@ -189,6 +189,15 @@ def _crowded() -> AnalysisResult:
     return replace(base, results=rows)
 
 
+def _segmented() -> AnalysisResult:
+    """The example by a country column with long segment names (8-column tables)."""
+    a = pl.read_parquet(EXAMPLE / "assignments.parquet")
+    names = ["united-kingdom", "germany", "united-states", "brazil-portugal-long"]
+    a = a.with_columns(country=pl.Series([names[i % 4] for i in range(a.height)]))
+    config = EXAMPLE / "experiment.toml"
+    return abkit.analyze(a, config, events=EXAMPLE / "events.parquet", segments=["country"])
+
+
 def test_markdown_verdict_table_fits_github_width(example, tmp_path):
     """Every column of every table is visible at 880 px, and each verdict row is one
     line high (a lift cell wrapped over 5 lines before)."""
@@ -204,7 +213,7 @@ def test_markdown_verdict_table_fits_github_width(example, tmp_path):
             "margin": 0.05,
         },
     )
-    cases = {"example": example, "crowded": _crowded(), "b2b": b2b}
+    cases = {"example": example, "crowded": _crowded(), "b2b": b2b, "segments": _segmented()}
     for name, result in cases.items():
         page = _github_page(result.to_markdown(), tmp_path, f"report-md-{name}")
         measured = _look(page, tmp_path, f"report-md-{name}")
