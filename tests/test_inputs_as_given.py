@@ -455,3 +455,11 @@ def test_us_format_times_name_the_column_an_example_and_the_format(export, tmp_p
     assert repr(first) in message
     fixed = run("analyze", *args, "--timestamp-format", us)
     assert fixed.exit_code == 0, fixed.output
+
+
+def test_standard_input_on_another_engine_is_a_user_error(tmp_path):
+    pl.DataFrame({"user_id": [1], "variant": ["control"]}).write_csv(tmp_path / "a.csv")
+    result = CliRunner().invoke(
+        cli, ["analyze", str(tmp_path / "a.csv"), "-", "--engine", "duckdb"], input=b"x"
+    )
+    assert result.exit_code == 2 and "Polars engine only" in result.output

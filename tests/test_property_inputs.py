@@ -12,6 +12,7 @@ CI runs a reduced number of examples per category; the long run is behind the
 
 from __future__ import annotations
 
+import gzip
 import math
 import os
 import subprocess
@@ -87,6 +88,15 @@ TIMESTAMPS = st.one_of(
             "1704067200000",
             "2024-02-30",
             "2024-01-05T25:00:00",
+            # beyond the years abkit computes with, and a US-format time (issue 22)
+            "0000-01-01T00:00:00",
+            "0000-06-01",
+            "-0001-03-01T10:00:00",
+            "+10000-01-01T00:00:00",
+            "99999999999999999999",
+            "-62135596800",
+            "1e30",
+            "03/01/2024 00:09",
         ]
     ),
     st.datetimes(
@@ -370,11 +380,19 @@ def test_summary_tables(tmp_path_factory, data, cumulative):
 
 
 @SETTINGS
-@given(assignments=ASSIGNMENTS, events=EVENTS, sequential=st.sampled_from([None, "cs", "gst"]))
-def test_event_exports(tmp_path_factory, assignments, events, sequential):
+@given(
+    assignments=ASSIGNMENTS,
+    events=EVENTS,
+    sequential=st.sampled_from([None, "cs", "gst"]),
+    gzipped=st.booleans(),
+)
+def test_event_exports(tmp_path_factory, assignments, events, sequential, gzipped):
     folder = tmp_path_factory.mktemp("e")
     a = _write(folder, "assignments.csv", assignments)
-    e = _write(folder, "events.csv", events)
+    if gzipped:  # the usual shape of an export; the diagnosis reads it decompressed
+        e = _write(folder, "events.csv.gz", gzip.compress(events))
+    else:
+        e = _write(folder, "events.csv", events)
     check_contract(lambda: abkit.analyze(a, None, events=e, sequential=sequential))
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from abkit.errors import AbkitInputError
-from abkit.io.readers import Data, export_files
+from abkit.io.readers import STDIN, Data, export_files
 from abkit.options import Engine
 
 
@@ -29,6 +29,11 @@ def read_on(engine: Engine, source: str | Path) -> Data:
     """
     if engine == "polars":
         return source
+    if str(source) == STDIN:
+        raise AbkitInputError(
+            f"standard input ('-') is read with the Polars engine only, not with {engine}.",
+            hint="Save the export to a file and pass its path, or leave out --engine.",
+        )
     files, fmt = export_files(source)
     paths = [str(f) for f in files]
     if engine == "duckdb":
