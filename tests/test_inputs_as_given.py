@@ -463,3 +463,32 @@ def test_standard_input_on_another_engine_is_a_user_error(tmp_path):
         cli, ["analyze", str(tmp_path / "a.csv"), "-", "--engine", "duckdb"], input=b"x"
     )
     assert result.exit_code == 2 and "Polars engine only" in result.output
+
+
+def test_first_hour_input_side_gzipped_own_names_flags_only_out(tmp_path):
+    """The input half of the first hour: the user's own column names, exported as
+    .csv.gz, analysed with flags only (no TOML) into a report folder."""
+    out = CliRunner().invoke(
+        cli, ["simulate", str(tmp_path / "sim"), "--users", "800", "--share-lift", "0.2"]
+    )
+    assert out.exit_code == 0, out.output
+    a = pl.read_parquet(tmp_path / "sim" / "assignments.parquet").rename(RENAMED_ASSIGNMENTS)
+    e = pl.read_parquet(tmp_path / "sim" / "events.parquet").rename(RENAMED_EVENTS)
+    _compressed(tmp_path / "assignments.csv.gz", a.write_csv().encode(), "gz")
+    _compressed(tmp_path / "events.csv.gz", e.write_csv().encode(), "gz")
+    result = run(
+        "analyze",
+        tmp_path / "assignments.csv.gz",
+        tmp_path / "events.csv.gz",
+        *FLAGS,
+        "--assigned-at",
+        "assigned",
+        "--session",
+        "session_id",
+        "--out",
+        tmp_path / "report",
+    )
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert {r["metric"] for r in saved["results"]} >= {"d1_retention", "share_rate"}
+    assert saved["rows"]["events"]["read"] == e.height
