@@ -12,7 +12,7 @@ from abkit.errors import AbkitInputError
 from abkit.io.columns import Need, account_need, need
 from abkit.io.exclusions import Ledger, first_reason
 from abkit.io.readers import BLANK_LINE, Table, blank_row, reader_error
-from abkit.io.timestamps import OUT_OF_RANGE, out_of_range, parse_timestamp_in
+from abkit.io.timestamps import OUT_OF_RANGE, out_of_range, with_timestamp
 
 if TYPE_CHECKING:
     from abkit.config import ExperimentSpec
@@ -105,23 +105,19 @@ def clean_assignments(
         (pl.col(ROW) if row_units else pl.col(spec.unit)).alias(UNIT),
         pl.col(spec.variant).cast(pl.String).alias(VARIANT),
     ]
+    source = table.frame
     if assigned_at:
         cols.append(pl.col(assigned_at).alias("_assigned_raw"))
-        cols.append(
-            parse_timestamp_in(
-                table.frame,
-                assigned_at,
-                spec.input.timestamp_format,
-                table.label,
-                "assignment timestamp",
-            ).alias(ASSIGNED_AT)
-        )
+        cols.append(pl.col(ASSIGNED_AT))
+        fmt = spec.input.timestamp_format
+        what = "assignment timestamp"
+        source = with_timestamp(source, assigned_at, ASSIGNED_AT, fmt, table.label, what)
     has_account = spec.account is not None
     if spec.account is not None:
         cols.append(pl.col(spec.account).alias(ACCOUNT))
     cols.extend(pl.col(c) for c in keep if c not in (spec.unit, spec.variant))
     blank = blank_row(table.columns).alias("_blank")
-    frame = table.frame.with_row_index(ROW).select(pl.col(ROW), *cols, blank)
+    frame = source.with_row_index(ROW).select(pl.col(ROW), *cols, blank)
 
     declared = spec.declared_variants
     rules = [

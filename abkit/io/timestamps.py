@@ -81,23 +81,26 @@ def unreadable_times(text: pl.Series, column: str, label: str, what: str) -> Abk
     )
 
 
-def parse_timestamp_in(
+def with_timestamp(
     frame: pl.LazyFrame,
     column: str,
+    alias: str,
     fmt: str | None = None,
     label: str | None = None,
     what: str = "timestamp",
-) -> pl.Expr:
-    """:func:`parse_timestamp` of ``frame``'s ``column``.  Text is parsed here, once, and
-    comes back as a literal column aligned with ``frame``'s rows (so that the queries
-    reading it do not parse it again); a format is tried only on the values the earlier
-    ones left unparsed, so a column of one format costs one parse, not seven.  With a
-    ``label``, a text column of which no value parses is an error (see
-    :func:`unreadable_times`)."""
+) -> pl.LazyFrame:
+    """``frame`` with ``column`` parsed by :func:`parse_timestamp` into ``alias``.
+
+    Text is parsed here, once (so that the queries reading the frame do not parse it
+    again), on the frame collected once so that every value stays with its row; a
+    format is tried only on the values the earlier ones left unparsed, so a column of
+    one format costs one parse, not seven.  With a ``label``, a text column of which no
+    value parses is an error (see :func:`unreadable_times`)."""
     dtype = frame.collect_schema()[column]
     if isinstance(dtype, pl.Datetime | pl.Date) or dtype.is_numeric():
-        return parse_timestamp(column, dtype, fmt)
-    raw = frame.select(pl.col(column).cast(pl.String)).collect().to_series()
+        return frame.with_columns(parse_timestamp(column, dtype, fmt).alias(alias))
+    table = frame.collect()
+    raw = table.get_column(column).cast(pl.String)
     formats = (fmt, *_FORMATS) if fmt else _FORMATS
     parsed = _parse_text(raw, formats[0])  # as a rule the first format reads every value
     if (parsed.is_null() & raw.is_not_null()).any():
@@ -108,7 +111,7 @@ def parse_timestamp_in(
                 break
     if label is not None and parsed.null_count() == len(parsed) > raw.null_count():
         raise unreadable_times(raw, column, label, what)
-    return pl.lit(parsed)
+    return table.with_columns(parsed.alias(alias)).lazy()
 
 
 def _parse_text(text: pl.Series, fmt: str) -> pl.Series:
@@ -128,7 +131,7 @@ def parse_timestamp(
     """Expression turning ``column`` into ``Datetime('us', 'UTC')``; null when unparseable.
 
     ``fmt`` (``[input] timestamp_format``, a strptime format) is tried first on text
-    (:func:`parse_timestamp_in` parses text faster, from the data).  Times outside
+    (:func:`with_timestamp` parses text faster, from the data).  Times outside
     the years 1000-9999 are kept (:func:`out_of_range` tells them, for an exclusion).
 
     Accepted: Datetime (naive values are taken as UTC), Date, ISO-8601 strings

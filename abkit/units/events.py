@@ -38,7 +38,7 @@ from abkit.io.timestamps import (
     LATEST,
     OUT_OF_RANGE,
     parse_timestamp,
-    parse_timestamp_in,
+    with_timestamp,
 )
 from abkit.stats.quantile import LogBins
 from abkit.units.columns import component_columns, pre_period_column, value_column
@@ -117,10 +117,8 @@ def event_timestamps(
     """
     if events.on_polars:
         # parsed once: every query of the pass over the events reads the cached column
-        parsed = parse_timestamp_in(
-            events.frame, column, fmt, events.label, "event timestamp"
-        ).alias(alias)
-        return nw.from_native(events.frame.with_columns(parsed).cache())
+        parsed = with_timestamp(events.frame, column, alias, fmt, events.label, "event timestamp")
+        return nw.from_native(parsed.cache())
     kind = events.data.collect_schema()[column]
     if kind != nw.Date and not isinstance(kind, nw.Datetime):
         raise AbkitInputError(
