@@ -492,3 +492,15 @@ def test_first_hour_input_side_gzipped_own_names_flags_only_out(tmp_path):
     saved = json.loads((tmp_path / "report" / "results.json").read_text())
     assert {r["metric"] for r in saved["results"]} >= {"d1_retention", "share_rate"}
     assert saved["rows"]["events"]["read"] == e.height
+
+
+def test_dash_without_a_pipe_says_so_instead_of_waiting(monkeypatch):
+    import sys
+
+    class Terminal:
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    with pytest.raises(abkit.AbkitInputError, match="nothing is piped"):
+        abkit.analyze("-")

@@ -257,6 +257,12 @@ def _decompress(raw: bytes) -> bytes:
 
 def _stdin_source(label: str) -> _Source:
     """Standard input (``-``), its format sniffed from the content."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise AbkitInputError(
+            "'-' reads the export from standard input, but nothing is piped into it.",
+            hint="Pipe the file in (zcat events.csv.gz | abkit analyze assignments.csv -) or "
+            "give its path.",
+        )
     data = sys.stdin.buffer.read()
     if not data:
         raise AbkitInputError("standard input is empty (nothing was piped to '-').")
