@@ -504,3 +504,16 @@ def test_dash_without_a_pipe_says_so_instead_of_waiting(monkeypatch):
     monkeypatch.setattr(sys, "stdin", Terminal())
     with pytest.raises(abkit.AbkitInputError, match="nothing is piped"):
         abkit.analyze("-")
+
+
+def test_an_exposure_event_no_event_has_is_named_with_near_matches(export, tmp_path):
+    table = export.events.join(export.assignments.select("user_id", "variant"), on="user_id")
+    table.write_parquet(tmp_path / "single.parquet")
+    out = run("analyze", tmp_path / "single.parquet", "--exposure-event", "ai_outputs")
+    assert out.exit_code == 2
+    message = " ".join(out.output.split())
+    assert "'ai_outputs'" in message and "Did you mean 'ai_output'?" in message
+    assert "'session_start'" in message and "[input] exposure_event" in message
+    assert (
+        run("analyze", tmp_path / "single.parquet", "--exposure-event", "ai_output").exit_code == 0
+    )

@@ -12,6 +12,7 @@ exactly (:func:`abkit.units.engine.partitions`).
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -142,6 +143,23 @@ def require_export(assignments: Table, events: Table, spec: ExperimentSpec) -> N
     require_all((assignments, [*assignment_needs]), (events, event_needs))
 
 
+def _require_event(events: Table, column: str, name: str, option: str) -> None:
+    """Refuse an event name that no event of ``events`` has, with the near matches."""
+    (names,) = collect_all([events.data.select(nw.col(column).cast(nw.String)).unique()])
+    present = sorted(str(v) for v in names.get_column(column).drop_nulls())
+    if name in present:
+        return
+    close = difflib.get_close_matches(name, present, n=3, cutoff=0.6)
+    guess = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    shown = ", ".join(repr(p) for p in present[:20]) + (" …" if len(present) > 20 else "")
+    raise AbkitInputError(
+        f"no event is named {name!r} ({option}), so no unit has an exposure time.{guess} "
+        f"Events in the export: {shown or '(none)'}.",
+        source=events.label,
+        column=column,
+    )
+
+
 def derive_assignments(events: Table, spec: ExperimentSpec) -> Table:
     """Assignments from an events table that carries the variant column.
 
@@ -161,6 +179,9 @@ def derive_assignments(events: Table, spec: ExperimentSpec) -> Table:
         ~nw.col(spec.variant).is_null() & ~nw.col(spec.unit).is_null()
     )
     if inp.exposure_event:
+        _require_event(
+            events, inp.event, inp.exposure_event, "--exposure-event or [input] exposure_event"
+        )
         frame = frame.filter(nw.col(inp.event).cast(nw.String) == inp.exposure_event)
     keys = [spec.unit, spec.variant]
     aggs = [nw.col("_first").min().alias(inp.assigned_at)]
