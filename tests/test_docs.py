@@ -60,7 +60,8 @@ class Block:
     argument: str  # the reason or the file name
 
     def where(self) -> str:
-        return f"{self.page.relative_to(ROOT)}:{self.line}"
+        page = self.page.relative_to(ROOT) if self.page.is_absolute() else self.page
+        return f"{page}:{self.line}"
 
 
 def _markdown() -> MarkdownIt:
@@ -69,7 +70,11 @@ def _markdown() -> MarkdownIt:
 
 def blocks(page: Path) -> list[Block]:
     """The fenced blocks of a page with the marker comment right before each."""
-    tokens = _markdown().parse(page.read_text(encoding="utf-8"))
+    return _blocks_of(page.read_text(encoding="utf-8"), page)
+
+
+def _blocks_of(text: str, page: Path) -> list[Block]:
+    tokens = _markdown().parse(text)
     found: list[Block] = []
     previous = None
     for token in tokens:
@@ -173,11 +178,16 @@ def _spaces(text: str) -> str:
 @pytest.mark.parametrize("page", RUNNABLE_PAGES, ids=_page_id)
 def test_page_examples_run(page: Path, tmp_path: Path) -> None:
     """The page's bash and python blocks run in order in a folder of their own."""
+    run_blocks(blocks(page), tmp_path)
+
+
+def run_blocks(found: list[Block], tmp_path: Path) -> None:
+    """Run one page's blocks in a fresh folder that holds a link to examples/."""
     folder = tmp_path / "work"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     (folder / "examples").symlink_to(ROOT / "examples", target_is_directory=True)
     printed = ""
-    for block in blocks(page):
+    for block in found:
         if block.marker == "output":
             normalised = _spaces(printed)
             for line in block.code.splitlines():
@@ -196,31 +206,72 @@ def test_page_examples_run(page: Path, tmp_path: Path) -> None:
             printed = _run(block, folder)
 
 
-def test_markers_are_well_formed() -> None:
-    """Every no-run marker gives a reason, every file marker a name, and each stands
-    right before a fenced block (a marker anywhere else would silently do nothing)."""
+def test_the_runner_checks_output_and_writes_files(tmp_path: Path) -> None:
+    """A file block is written before the next block runs, and shown output that the
+    block before it did not print fails."""
+    page = Path("page.md")
+    good = "<!-- file: a.txt -->\n```text\nx  1\n```\n\n```bash\ncat a.txt\n```\n"
+    good += "\n<!-- output -->\n```text\nx 1\n```\n"
+    run_blocks(_blocks_of(good, page), tmp_path / "good")
+    bad = "```bash\necho hello\n```\n\n<!-- output -->\n```text\ngoodbye\n```\n"
+    with pytest.raises(pytest.fail.Exception, match="goodbye"):
+        run_blocks(_blocks_of(bad, page), tmp_path / "bad")
+
+
+def marker_problems(text: str, where: str) -> list[str]:
+    """What is wrong with the markers of one page: a no-run without a reason, a file
+    without a name, an output marker before anything but a text block, or a marker that
+    does not stand alone right before a fenced block (it would silently do nothing)."""
     problems: list[str] = []
-    for page in PAGES:
-        tokens = _markdown().parse(page.read_text(encoding="utf-8"))
-        for i, token in enumerate(tokens):
-            line = token.map[0] + 1 if token.map else 0
-            where = f"{_page_id(page)}:{line}"
-            if token.type == "inline" and token.children:
-                for child in token.children:
-                    if child.type == "html_inline" and ANY_MARKER.search(child.content):
-                        problems.append(f"{where}: a marker inside a paragraph does nothing")
-            if token.type != "html_block" or not ANY_MARKER.search(token.content):
-                continue
-            m = MARKER.match(token.content.strip())
-            following = tokens[i + 1] if i + 1 < len(tokens) else None
-            if m is None or following is None or following.type != "fence":
-                problems.append(f"{where}: a marker must stand alone right before a fence")
-            elif m.group(1) != "output" and not m.group(2).strip():
-                what = "a reason" if m.group(1) == "no-run" else "a file name"
-                problems.append(f"{where}: <!-- {m.group(1)}: --> without {what}")
-            elif m.group(1) == "output" and following.info.strip() != "text":
-                problems.append(f"{where}: <!-- output --> must precede a text block")
+    tokens = _markdown().parse(text)
+    for i, token in enumerate(tokens):
+        line = f"{where}:{token.map[0] + 1 if token.map else 0}"
+        if token.type == "inline" and token.children:
+            for child in token.children:
+                if child.type == "html_inline" and ANY_MARKER.search(child.content):
+                    problems.append(f"{line}: a marker inside a paragraph does nothing")
+        if token.type != "html_block" or not ANY_MARKER.search(token.content):
+            continue
+        m = MARKER.match(token.content.strip())
+        following = tokens[i + 1] if i + 1 < len(tokens) else None
+        if m is None or following is None or following.type != "fence":
+            problems.append(f"{line}: a marker must stand alone right before a fence")
+        elif m.group(1) != "output" and not m.group(2).strip():
+            what = "a reason" if m.group(1) == "no-run" else "a file name"
+            problems.append(f"{line}: <!-- {m.group(1)}: --> without {what}")
+        elif m.group(1) == "output" and following.info.strip() != "text":
+            problems.append(f"{line}: <!-- output --> must precede a text block")
+    return problems
+
+
+def test_markers_are_well_formed() -> None:
+    """Every page's markers are well formed (see marker_problems)."""
+    problems = [p for page in PAGES for p in marker_problems(page.read_text(), _page_id(page))]
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<!-- no-run -->\n```bash\nabkit analyze a b\n```\n",
+        "<!-- no-run:   -->\n```bash\nabkit analyze a b\n```\n",
+        "<!-- file: -->\n```toml\n[experiment]\n```\n",
+        "<!-- no-run: slow -->\n\nSome text.\n\n```bash\nabkit analyze a b\n```\n",
+        "Text <!-- no-run: slow --> in a paragraph.\n\n```bash\nabkit analyze a b\n```\n",
+        "<!-- output -->\n```bash\nabkit analyze a b\n```\n",
+    ],
+)
+def test_a_bad_marker_fails(text: str) -> None:
+    """A block skipped without a reason, or a marker that would do nothing, is caught."""
+    assert marker_problems(text, "page.md")
+
+
+def test_a_good_marker_passes_and_skips() -> None:
+    text = "<!-- no-run: needs a cluster -->\n```bash\nabkit analyze a b\n```\n"
+    assert marker_problems(text, "page.md") == []
+    page = Path("page.md")
+    found = _blocks_of(text, page)
+    assert [(b.marker, b.argument) for b in found] == [("no-run", "needs a cluster")]
 
 
 def test_toml_examples_are_valid_configs() -> None:
