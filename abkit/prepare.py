@@ -120,11 +120,32 @@ def _absent_events(metric: MetricSpec, missing: list[str], present: frozenset[st
         guess = " or ".join(f"'{c}'" for c in close)
         parts.append(f"'{name}'" + (f" (did you mean {guess}?)" if guess else ""))
     shown = sorted(present)
-    found = ", ".join(f"'{e}'" for e in shown[:20]) + (" …" if len(shown) > 20 else "")
+    found = ", ".join(f"'{e}'" for e in shown[:20])
+    found += f" and {len(shown) - 20:,} more" if len(shown) > 20 else ""
     return (
         f"EVENT NOT FOUND: metric '{metric.name}' counts {' and '.join(parts)}, but no used "
         f"event of the export has that name, so the metric is zero in every arm. Events in "
         f"the export: {found or '(none)'}. Fix the event name in the config."
+    )
+
+
+def _no_default_events(spec: ExperimentSpec, present: set[str]) -> str | None:
+    """A warning when the output event every default AI metric counts per output does not
+    occur in the export (its events are named otherwise, or the event column is another)."""
+    output = spec.event_names.output
+    if not present or output in present:
+        return None
+    shown = sorted(map(str, present))
+    found = ", ".join(f"'{e}'" for e in shown[:20])
+    found += f" and {len(shown) - 20:,} more" if len(shown) > 20 else ""
+    return (
+        f"NO OUTPUT EVENTS: the default metrics count AI outputs as '{output}' events, and "
+        f"none occurs in the event column '{spec.input.event}', so only retention and "
+        "activity are analysed (the per-output rates, session depth, latency and tokens are "
+        f"skipped). Events found: {found}. If the export names its outputs otherwise, set "
+        "[events] output (and share, regenerate, error) to its names, or name the metrics "
+        "in [[metrics]]; if this is not the event column, give the right one with --event "
+        "or [input] event."
     )
 
 
@@ -234,6 +255,7 @@ def _prepare_events(
         assignments = replace(assignments, units=covariate_units)
     notes: list[str] = []
     metrics = spec.metrics
+    unknown: str | None = None
     if not metrics:
         cols = set(events.columns)
         events.require(need(spec, "unit"), need(spec, "timestamp"), need(spec, "event"))
@@ -246,6 +268,7 @@ def _prepare_events(
         )
         metrics, skipped = default_event_metrics(spec, ExportShape(present, cols))
         notes.extend(skipped)
+        unknown = _no_default_events(spec, present)
     sequential = spec.sequential.method is not None
     progress.step("one pass over the events (per-unit metrics)")
     built = event_units(
@@ -276,6 +299,8 @@ def _prepare_events(
         export_end=built.export_end.isoformat(),
         looks=built.looks,
     )
+    if unknown is not None:
+        prepared.input_warnings.append(unknown)
     _quantile_inputs(prepared, built, spec)
     for metric_name, lines in capped.items():
         prepared.metric_notes.setdefault(metric_name, []).extend(lines)

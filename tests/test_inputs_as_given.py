@@ -517,3 +517,17 @@ def test_an_exposure_event_no_event_has_is_named_with_near_matches(export, tmp_p
     assert (
         run("analyze", tmp_path / "single.parquet", "--exposure-event", "ai_output").exit_code == 0
     )
+
+
+def test_an_event_column_without_any_default_event_name_is_warned_first(export):
+    renamed = export.events.with_columns(
+        pl.col("event").replace({"ai_output": "generate_answer", "share": "copy_link"})
+    )
+    result = abkit.analyze(export.assignments, events=renamed)
+    first = result.warnings[0]
+    assert first.startswith("NO OUTPUT EVENTS") and "'generate_answer'" in first
+    assert "[events]" in first and "--event" in first
+    wrong_column = abkit.analyze(export.assignments, events=export.events, event="session_id")
+    assert wrong_column.warnings[0].startswith("NO OUTPUT EVENTS")
+    usual = abkit.analyze(export.assignments, events=export.events)
+    assert not any("NO OUTPUT EVENTS" in w for w in usual.warnings)
