@@ -534,6 +534,10 @@ def analyze(
     export_end: str | None = None,
     input_id: str | None = None,
     timestamp_format: str | None = None,
+    latency: str | None = None,
+    ttft: str | None = None,
+    input_tokens: str | None = None,
+    output_tokens: str | None = None,
 ) -> AnalysisResult:
     """Analyse an experiment export.
 
@@ -550,8 +554,9 @@ def analyze(
     runs without a config file.  ``segments`` adds columns to ``[segments] columns``: the
     effects by segment, adjusted across segments, with a test of whether they differ.
     ``event``, ``timestamp``, ``assigned_at``, ``session``, ``value``, ``exposure_event``,
-    ``export_end``, ``input_id`` and ``timestamp_format`` override the ``[input]`` keys
-    of the same names (the CLI's --event, --timestamp, --assigned-at, ...).
+    ``export_end``, ``input_id``, ``timestamp_format``, ``latency``, ``ttft``,
+    ``input_tokens`` and ``output_tokens`` override the ``[input]`` keys of the same
+    names (the CLI's --event, --timestamp, --assigned-at, ...).
     """
     spec = with_columns(
         load_config(config), control=control, unit=unit, variant=variant, account=account
@@ -567,6 +572,10 @@ def analyze(
         export_end=export_end,
         input_id=input_id,
         timestamp_format=timestamp_format,
+        latency=latency,
+        ttft=ttft,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
     )
     if sequential is not None:
         spec = with_sequential_method(spec, sequential)

@@ -620,6 +620,10 @@ INPUT_FLAGS = (
     "export_end",
     "input_id",
     "timestamp_format",
+    "latency",
+    "ttft",
+    "input_tokens",
+    "output_tokens",
 )
 
 

@@ -186,6 +186,23 @@ def _render(result: Any, fmt: str, output: str | None) -> str:
     help="Input id column of a paired (shadow / replay) export (overrides [input] input_id).",
 )
 @click.option(
+    "--latency",
+    help="Latency column of the AI output events (overrides [input] latency; default latency_ms).",
+)
+@click.option(
+    "--ttft",
+    help="Time-to-first-token column of the AI output events (overrides [input] ttft; "
+    "default ttft_ms).",
+)
+@click.option(
+    "--input-tokens",
+    help="Input token count column (overrides [input] input_tokens; default input_tokens).",
+)
+@click.option(
+    "--output-tokens",
+    help="Output token count column (overrides [input] output_tokens; default output_tokens).",
+)
+@click.option(
     "--timestamp-format",
     help="strptime format of text timestamps, e.g. '%m/%d/%Y %H:%M' (overrides [input] "
     "timestamp_format; default: ISO 8601 forms and Unix epochs).",

@@ -58,7 +58,7 @@ def test_every_input_key_of_an_event_export_has_a_flag():
         assert flag_of(key) in params, key
     for flag in ("--event", "--timestamp", "--assigned-at", "--session", "--value"):
         assert flag in params
-    for flag in ("--exposure-event", "--export-end", "--input-id"):
+    for flag in ("--exposure-event", "--export-end", "--input-id", "--latency", "--ttft"):
         assert flag in params
 
 
@@ -531,3 +531,20 @@ def test_an_event_column_without_any_default_event_name_is_warned_first(export):
     assert wrong_column.warnings[0].startswith("NO OUTPUT EVENTS")
     usual = abkit.analyze(export.assignments, events=export.events)
     assert not any("NO OUTPUT EVENTS" in w for w in usual.warnings)
+
+
+def test_ai_output_columns_map_with_flags(export, tmp_path):
+    renamed = {"latency_ms": "lat", "input_tokens": "tok_in", "output_tokens": "tok_out"}
+    events = export.events.rename(renamed)
+    reference = abkit.analyze(export.assignments, events=export.events).to_dict()
+    plain = abkit.analyze(export.assignments, events=events).to_dict()
+    assert {r["metric"] for r in plain["results"]} < {r["metric"] for r in reference["results"]}
+    mapped = abkit.analyze(
+        export.assignments,
+        events=events,
+        latency="lat",
+        input_tokens="tok_in",
+        output_tokens="tok_out",
+    ).to_dict()
+    # the same numbers (the token metrics are named after the mapped columns)
+    assert [r[1:] for r in _numbers(mapped)] == [r[1:] for r in _numbers(reference)]
