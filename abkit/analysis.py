@@ -39,6 +39,7 @@ from abkit.health import health_band
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
 from abkit.prepare import Prepared, prepare
+from abkit.report.format import p_phrase
 from abkit.result import AnalysisResult, GuardrailCheck, MetricResult, QuantilePoint
 from abkit.segments import (
     account_segment_breakdown,
@@ -381,7 +382,11 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                     ),
                     warnings=_said_once(
                         decision,
-                        (*comp.warnings, *shared, *prepared.metric_notes.get(metric.name, [])),
+                        (
+                            *comp.warnings,
+                            *shared,
+                            *prepared.metric_warnings.get(metric.name, []),
+                        ),
                     ),
                 )
             )
@@ -491,7 +496,7 @@ def _global_warnings(srm: SrmResult | None, ledger: Ledger) -> list[str]:
         observed = ", ".join(f"{v}: {n:,}" for v, n in srm.observed.items())
         expected = ", ".join(f"{v}: {s:.1%}" for v, s in srm.expected_share.items())
         out.append(
-            f"SAMPLE-RATIO MISMATCH: chi-square p = {srm.p_value:.2e} < {srm.threshold} "
+            f"SAMPLE-RATIO MISMATCH: chi-square {p_phrase(srm.p_value)} < {srm.threshold} "
             f"(observed {observed}; expected {expected}). The assignment or logging is "
             "broken somewhere; do not trust the results below until the cause is found."
         )

@@ -77,7 +77,10 @@ class Prepared:
     variants: tuple[str, ...]
     arms: dict[str, dict[str, ArmSummary]]
     unit_counts: dict[str, int]
+    # per metric: notes that describe (design, capping, immature windows) and warnings
+    # that change how a result reads (a missing event, CUPED not applied, one-sided pairs)
     metric_notes: dict[str, list[str]] = field(default_factory=dict)
+    metric_warnings: dict[str, list[str]] = field(default_factory=dict)
     session_depth: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     export_end: str | None = None
@@ -315,7 +318,7 @@ def _prepare_events(
         missing = sorted(m.kind.referenced_events(m, spec.event_names.output) - built.event_names)
         if missing:
             found = ", ".join(sorted(built.event_names)[:12])
-            prepared.metric_notes.setdefault(m.name, []).append(
+            prepared.metric_warnings.setdefault(m.name, []).append(
                 f"no '{missing[0]}' events in the export, so it counts as zero everywhere; "
                 f"check the event name (events found: {found})"
             )
@@ -512,7 +515,7 @@ def _adjustment_inputs(prepared: Prepared, units: pl.DataFrame, spec: Experiment
         if not columns:
             continue
         if m.kind.adjustable() is None:
-            prepared.metric_notes.setdefault(m.name, []).append(
+            prepared.metric_warnings.setdefault(m.name, []).append(
                 f"CUPED covariates are not used for a metric of type '{m.type}'; the result "
                 "is unadjusted"
             )
@@ -520,12 +523,13 @@ def _adjustment_inputs(prepared: Prepared, units: pl.DataFrame, spec: Experiment
         if spec.mode == "b2b":  # adjusted per account, inside the account-level tests
             continue
         adjusted = covariate_moments(units, m, columns, prepared.variants)
-        if adjusted is not None:
+        if adjusted is not None:  # how missing covariates were handled: notes
             prepared.covariates[m.name] = adjusted
-            notes = list(adjusted.notes)
-        else:
-            notes = [f"CUPED: no usable covariate among {', '.join(columns.values())}; unadjusted"]
-        prepared.metric_notes.setdefault(m.name, []).extend(notes)
+            prepared.metric_notes.setdefault(m.name, []).extend(adjusted.notes)
+        else:  # the adjustment asked for did not happen: a warning
+            prepared.metric_warnings.setdefault(m.name, []).append(
+                f"CUPED: no usable covariate among {', '.join(columns.values())}; unadjusted"
+            )
 
 
 def _account_structure(
@@ -823,7 +827,7 @@ def _prepare_paired(
         variants=paired.variants,
         arms={},
         unit_counts={},
-        metric_notes=paired.notes,
+        metric_warnings=paired.notes,
         paired=paired.sums,
     )
 

@@ -55,6 +55,13 @@ class SequentialResult:
     decision: Decision
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
+    def __repr__(self) -> str:
+        """A few lines (method, decision, its interval and the latest look), not every
+        look's row."""
+        from abkit.report.format import sequential_summary
+
+        return sequential_summary(self)
+
     @property
     def looks_with_data(self) -> int:
         """The looks at which both arms had units and the effect had an estimate."""

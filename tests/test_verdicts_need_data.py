@@ -158,7 +158,7 @@ def test_a_result_without_data_says_it_once(b2c):
     # the reason says the arms are empty: the test's own 'has 0 unit(s)' lines go
     assert not [w for w in d30.warnings if "0 unit(s)" in w or w == "reported as NaN"]
     # and why they are empty stays, with numbers formatted as everywhere else
-    assert any("3,000 of 3,000 units have not completed" in w for w in d30.warnings)
+    assert any("3,000 of 3,000 units have not completed" in n for n in result.metric_notes["d30"])
     # no health band without a value to hold against the bar
     assert d30.health is None
     assert "D30 bar" not in result.to_text()

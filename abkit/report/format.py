@@ -330,6 +330,8 @@ def sequential_line(r: MetricResult) -> str | None:
     last = seq.looks[-1]
     ci_last = pair(last["ci"])
     unit = d.look_unit or "look"
+    if d.outcome == "not computable":  # no interval to show: the reason is the news
+        return f"{d.outcome}: {d.reason}" if d.reason else d.outcome
     state = f"{d.outcome}"
     if d.outcome != "continue":
         state += (
