@@ -27,3 +27,20 @@ def test_heavy_skew_is_one_warning_naming_every_arm():
     assert len(skew) == 1, skew
     assert "'control'" in skew[0] and "'treatment'" in skew[0]
     assert "355·skewness²" in skew[0]
+
+
+def test_a_description_is_a_note_not_a_warning():
+    """The p95's design note ('q = 0.95 quantile … over events, clustered by unit') used
+    to carry a warning sign in every report."""
+    from abkit.simulate import simulate
+
+    export = simulate(users=2_000, days=8, enrol_days=3, seed=2)
+    result = abkit.analyze(export.assignments, events=export.events)
+    p95 = next(r for r in result.results if r.metric == "latency_p95")
+    assert not [w for w in p95.warnings if "quantile of" in w]
+    assert any("quantile of" in n for n in result.metric_notes["latency_p95"])
+    md = result.to_markdown()
+    noted = [line for line in md.splitlines() if "quantile of" in line]
+    assert len(noted) == 1 and "⚠️" not in noted[0]
+    html = result.to_html()
+    assert html.count("quantile of") == 1
