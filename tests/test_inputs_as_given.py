@@ -548,3 +548,18 @@ def test_ai_output_columns_map_with_flags(export, tmp_path):
     ).to_dict()
     # the same numbers (the token metrics are named after the mapped columns)
     assert [r[1:] for r in _numbers(mapped)] == [r[1:] for r in _numbers(reference)]
+
+
+def test_a_column_whose_type_changes_after_10000_rows_is_read_whole(tmp_path):
+    rows = [f"{i},{'control' if i % 2 else 't'},{i % 7}" for i in range(12_000)]
+    (tmp_path / "u.csv").write_text("user_id,variant,x\n" + "\n".join([*rows, "12000,t,1.5"]))
+    result = abkit.analyze(tmp_path / "u.csv")
+    assert result.rows["units"]["used"] == 12_001
+    assert [r.metric for r in result.results] == ["x"]
+
+
+def test_a_reader_error_is_one_paragraph_said_once(tmp_path):
+    (tmp_path / "u.ndjson").write_text('{"user_id": 1, "variant": "control"}\n{"user_id": \n')
+    out = run("analyze", tmp_path / "u.ndjson")
+    assert out.exit_code == 2
+    assert out.output.count("could not read the table") == 1

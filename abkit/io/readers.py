@@ -375,7 +375,18 @@ def _read_csv(source: _Source) -> pl.DataFrame:
     Polars fails or the result hints at a malformed row."""
     separator = _separator(source.fmt)
     try:
-        frame = pl.read_csv(source.polars_input(), separator=separator, infer_schema_length=10_000)
+        try:
+            frame = pl.read_csv(
+                source.polars_input(), separator=separator, infer_schema_length=10_000
+            )
+        except pl.exceptions.ComputeError as exc:
+            if "could not parse" not in str(exc):
+                raise
+            # a column whose first 10,000 values look like another type than a later
+            # one (1, 2, ... then 1.5): infer the types from every row
+            frame = pl.read_csv(
+                source.polars_input(), separator=separator, infer_schema_length=None
+            )
     except _POLARS_FAILURES as exc:
         _diagnose(source)
         raise reader_error(exc, source.label) from None
@@ -477,6 +488,8 @@ def read_table(source: Data, label: str | None = None) -> Table:
             frame = (
                 frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
             ).lazy()
+    except AbkitInputError:
+        raise
     except _POLARS_FAILURES as exc:
         raise reader_error(exc, label) from None
     _check_flat(frame, label)
