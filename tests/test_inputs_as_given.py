@@ -563,3 +563,14 @@ def test_a_reader_error_is_one_paragraph_said_once(tmp_path):
     out = run("analyze", tmp_path / "u.ndjson")
     assert out.exit_code == 2
     assert out.output.count("could not read the table") == 1
+
+
+def test_a_cut_off_gzip_file_is_a_user_error(export, tmp_path):
+    import gzip
+
+    data = gzip.compress(export.events.write_csv().encode())
+    export.assignments.write_parquet(tmp_path / "a.parquet")
+    (tmp_path / "e.csv.gz").write_bytes(data[: len(data) // 2])
+    out = run("analyze", tmp_path / "a.parquet", tmp_path / "e.csv.gz")
+    assert out.exit_code == 2, out.output
+    assert "internal error" not in out.output and "e.csv.gz" in out.output

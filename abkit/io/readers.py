@@ -15,6 +15,7 @@ import gzip
 import io
 import re
 import sys
+import zlib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -228,15 +229,27 @@ class _Source:
     def text(self) -> bytes:
         """The decompressed bytes, for the line-locating diagnosis."""
         raw = self.data if self.data is not None else Path(str(self.path)).read_bytes()
-        return _decompress(raw)
+        return _decompress(raw, self.label)
 
 
-def _decompress(raw: bytes) -> bytes:
+def _decompress(raw: bytes, label: str = "the input") -> bytes:
+    """``raw`` decompressed (gzip, zstd) or as it is; a damaged archive is a user error."""
     kind = _magic(raw[:4])
+    if kind not in ("gzip", "zstd"):
+        return raw
+    try:
+        return _inflate(raw, kind)
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
+        raise AbkitInputError(
+            f"the {kind} archive is damaged or incomplete ({exc}); the file looks cut off.",
+            source=label,
+            hint="Download or export it again (gzip -t checks a .gz file).",
+        ) from None
+
+
+def _inflate(raw: bytes, kind: str) -> bytes:
     if kind == "gzip":
         return gzip.decompress(raw)
-    if kind != "zstd":
-        return raw
     try:
         import pyarrow as pa  # type: ignore[import-untyped]
 
@@ -255,6 +268,17 @@ def _decompress(raw: bytes) -> bytes:
         return "\n".join(v or "" for v in lines.get_column("line")).encode() + b"\n"
 
 
+def _head(data: bytes) -> bytes:
+    """The first decompressed bytes of ``data``, to sniff its format."""
+    kind = _magic(data[:4])
+    if kind == "gzip":
+        try:
+            return zlib.decompressobj(wbits=31).decompress(data[: 1 << 20], 65536)
+        except zlib.error:
+            return b""
+    return _decompress(data) if kind == "zstd" else data[:65536]
+
+
 def _stdin_source(label: str) -> _Source:
     """Standard input (``-``), its format sniffed from the content."""
     if sys.stdin is None or sys.stdin.isatty():
@@ -271,7 +295,7 @@ def _stdin_source(label: str) -> _Source:
         raise _spreadsheet(label)
     if kind == "parquet":
         return _Source(label, "parquet", data=data)
-    return _Source(label, _text_format(_decompress(data[: 1 << 20])[:65536]), data=data)
+    return _Source(label, _text_format(_head(data)), data=data)
 
 
 BLANK_LINE = "blank line (every cell empty)"
