@@ -195,7 +195,9 @@ def run_blocks(found: list[Block], tmp_path: Path) -> None:
                 if shown and shown not in normalised:
                     pytest.fail(
                         f"{block.where()}: shown output line not printed by the block "
-                        f"before it: {shown!r}\n--- printed ---\n{printed}",
+                        f"before it: {shown!r} (if abkit's output changed on purpose, "
+                        f"update the page's output block and the prose that quotes it)"
+                        f"\n--- printed ---\n{printed}",
                         pytrace=False,
                     )
         elif block.marker == "file":
