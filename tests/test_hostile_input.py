@@ -367,3 +367,17 @@ def test_a_single_table_of_year_0_events_is_a_clear_error_not_a_crash(tmp_path):
     out = run("analyze", tmp_path / "s.csv")
     assert out.exit_code == 2 and "Traceback" not in out.output
     assert "1000-9999" in out.output
+
+
+@pytest.mark.parametrize("micros", [_YEAR_0_US, 253_402_300_800_000_000 + 86_400_000_000 * 400])
+def test_native_event_times_beyond_the_years_1000_9999_are_excluded(tmp_path, micros):
+    """Datetime values of a Parquet export that Python's datetime cannot hold (year 0,
+    year 10000): exclusions with their reason, not 'year 0 is out of range'."""
+    import polars as pl
+
+    a, e = _example_frames()
+    far = pl.Series([micros] * 2, dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))
+    bad = e.head(2).with_columns(far.alias("timestamp"))
+    pl.concat([e, bad]).write_parquet(tmp_path / "e.parquet")
+    result = abkit.analyze(a, events=tmp_path / "e.parquet")
+    assert _ledger(result, "events")["event with a timestamp outside the years 1000-9999"] == 2
