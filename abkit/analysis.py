@@ -466,14 +466,15 @@ def export_name(data: Data) -> str:
     'summary-prompt-v2'
     >>> export_name("examples/ai_summary_export/events.parquet")
     'ai_summary_export'
+    >>> export_name("events.csv.gz")
+    'A/B result'
     """
     if not isinstance(data, str | Path):
         return "A/B result"
     path = Path(data)
     stem = path.name.split(".")[0]
     if stem.lower() in _GENERIC_STEMS or not stem or "*" in stem:
-        folder = path.parent.name if path.parent.name not in ("", ".") else ""
-        return folder or stem or "A/B result"
+        return path.parent.name or "A/B result"
     return stem
 
 

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import select
-import shutil
 import subprocess
 import sys
 import time
@@ -30,138 +29,15 @@ from abkit.report.format import method_legend
 from abkit.report.markdown import render_markdown
 from abkit.result import AnalysisResult
 from abkit_cli.main import cli
+from tests.browser import WIDTH, assert_nothing_cut_off, github_page, look
 from tests.conftest import EXAMPLE, analyze_example, analyze_small_b2b
 
-WIDTH = 880  # px of content of a GitHub pull-request comment or README
 ARGS = [
     str(EXAMPLE / "assignments.parquet"),
     str(EXAMPLE / "events.parquet"),
     "-c",
     str(EXAMPLE / "experiment.toml"),
 ]
-
-# GitHub's rules for Markdown tables (github-markdown-css): a table is a block as wide
-# as its content up to the column's width and scrolls sideways beyond it, which is how
-# a column gets cut off in a pull request.
-GITHUB_CSS = f"""
-body {{ margin: 0; background: #fff; }}
-.markdown-body {{ box-sizing: border-box; width: {WIDTH}px; color: #1f2328;
-  font-family: -apple-system, "Segoe UI", "Noto Sans", Helvetica, Arial, sans-serif;
-  font-size: 16px; line-height: 1.5; word-wrap: break-word; }}
-.markdown-body table {{ display: block; width: max-content; max-width: 100%;
-  overflow: auto; border-spacing: 0; border-collapse: collapse; margin: 0 0 16px 0; }}
-.markdown-body td, .markdown-body th {{ padding: 6px 13px; border: 1px solid #d1d9e0; }}
-.markdown-body th {{ font-weight: 600; }}
-.markdown-body tr:nth-child(2n) {{ background: #f6f8fa; }}
-.markdown-body img {{ max-width: 100%; }}
-"""
-
-# Opens every <details> (a reader expands them) and writes, for every table, its
-# scroll and client widths, the right edge of every cell and each row's height in
-# lines of text, into a <pre> that --dump-dom prints.
-MEASURE = """
-<script>
-window.addEventListener('load', function () {
-  document.querySelectorAll('details').forEach(function (d) { d.open = true; });
-  var out = {page: document.documentElement.scrollWidth, tables: []};
-  document.querySelectorAll('table').forEach(function (t) {
-    var line = parseFloat(getComputedStyle(t.querySelector('td') || t).lineHeight) || 24;
-    var cells = [].map.call(t.querySelectorAll('th, td'), function (c) {
-      return {text: c.textContent, right: c.getBoundingClientRect().right,
-              lines: Math.round(c.clientHeight / line)};
-    });
-    var rows = [].map.call(t.querySelectorAll('tr'), function (r) {
-      return [].map.call(r.querySelectorAll('td'), function (c) {
-        var range = document.createRange();
-        range.selectNodeContents(c);
-        var tops = {};
-        [].forEach.call(range.getClientRects(), function (b) {
-          if (b.width > 0) { tops[Math.round(b.top)] = 1; }
-        });
-        return Object.keys(tops).length;
-      });
-    });
-    out.tables.push({header: t.querySelector('th') ? t.querySelector('th').textContent : '',
-                     scroll: t.scrollWidth, client: t.clientWidth,
-                     right: t.getBoundingClientRect().right, cells: cells, lines: rows});
-  });
-  var pre = document.createElement('pre');
-  pre.id = 'abkit-measure';
-  pre.textContent = JSON.stringify(out);
-  document.body.appendChild(pre);
-});
-</script>
-"""
-
-
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        reason = "headless Chromium is not installed (Debian: apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason + "; CI installs it in .ci/run")
-        pytest.skip(reason)
-    return path
-
-
-def _browser(page: Path, profile: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    flags = [
-        _chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--hide-scrollbars",
-        f"--user-data-dir={profile}",
-        f"--window-size={WIDTH},2000",
-    ]
-    return subprocess.run(
-        [*flags, *extra, page.as_uri()], capture_output=True, text=True, timeout=120
-    )
-
-
-def _look(page: Path, tmp: Path, shot: str) -> dict:
-    """Screenshot ``page`` at 880 px and measure its tables."""
-    measured = page.with_suffix(".measured.html")
-    html = page.read_text(encoding="utf-8")
-    measured.write_text(html.replace("</body>", MEASURE + "</body>"), encoding="utf-8")
-    png = tmp / f"{shot}.png"
-    _browser(page, tmp / "profile", f"--screenshot={png}")
-    assert png.is_file() and png.stat().st_size > 10_000, "no screenshot"
-    keep = os.environ.get("ABKIT_SCREENSHOTS")
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        shutil.copy(png, Path(keep) / png.name)
-    dom = _browser(measured, tmp / "profile", "--dump-dom").stdout
-    found = re.search(r'<pre id="abkit-measure">(.*?)</pre>', dom, re.S)
-    assert found, f"the page was not measured: {dom[-500:]}"
-    return json.loads(found.group(1).replace("&amp;", "&").replace("&lt;", "<"))
-
-
-def _github_page(markdown: str, folder: Path, name: str) -> Path:
-    from markdown_it import MarkdownIt
-
-    body = MarkdownIt("gfm-like").render(markdown)
-    page = folder / f"{name}.html"
-    page.write_text(
-        f'<!doctype html><html><head><meta charset="utf-8"><style>{GITHUB_CSS}</style>'
-        f'</head><body><article class="markdown-body">{body}</article></body></html>',
-        encoding="utf-8",
-    )
-    return page
-
-
-def _assert_nothing_cut_off(measured: dict, what: str) -> None:
-    assert measured["tables"], f"{what}: no table"
-    for t in measured["tables"]:
-        where = f"{what}, table '{t['header']}'"
-        assert t["scroll"] <= t["client"], f"{where}: scrolls ({t['scroll']} > {t['client']} px)"
-        assert t["right"] <= WIDTH, f"{where}: ends at {t['right']} px"
-        for c in t["cells"]:
-            assert c["right"] <= WIDTH + 0.5, f"{where}: '{c['text']}' ends at {c['right']} px"
 
 
 def _verdict_lines(measured: dict) -> list[list[int]]:
@@ -215,9 +91,9 @@ def test_markdown_verdict_table_fits_github_width(example, tmp_path):
     )
     cases = {"example": example, "crowded": _crowded(), "b2b": b2b, "segments": _segmented()}
     for name, result in cases.items():
-        page = _github_page(result.to_markdown(), tmp_path, f"report-md-{name}")
-        measured = _look(page, tmp_path, f"report-md-{name}")
-        _assert_nothing_cut_off(measured, f"report.md of {name}")
+        page = github_page(result.to_markdown(), tmp_path, f"report-md-{name}")
+        measured = look(page, tmp_path, f"report-md-{name}")
+        assert_nothing_cut_off(measured, f"report.md of {name}")
         header = [c["text"] for c in measured["tables"][0]["cells"][:5]]
         assert header == ["metric", "arm", "control → treatment", "lift [95% CI]", "decision"]
         lines = _verdict_lines(measured)
@@ -237,8 +113,8 @@ def test_html_report_fits_880_px_with_plots_embedded(example, tmp_path):
     html = page.read_text(encoding="utf-8")
     assert html.count('src="data:image/png;base64,') == len(written["plots"]) >= 3
     assert "plots/" not in html  # self-contained: nothing linked
-    measured = _look(page, tmp_path, "report-html")
-    _assert_nothing_cut_off(measured, "report.html")
+    measured = look(page, tmp_path, "report-html")
+    assert_nothing_cut_off(measured, "report.html")
     assert measured["page"] <= WIDTH, "the page scrolls sideways"
     assert all(row == [1] * 5 for row in _verdict_lines(measured))
     cells = [c["text"] for c in measured["tables"][0]["cells"]]
@@ -247,8 +123,8 @@ def test_html_report_fits_880_px_with_plots_embedded(example, tmp_path):
     # as wide as a report gets: long names, a caution, sequential 'decided by'
     crowded = tmp_path / "crowded.html"
     crowded.write_text(_crowded().to_html_page(plots=False), encoding="utf-8")
-    measured = _look(crowded, tmp_path, "report-html-crowded")
-    _assert_nothing_cut_off(measured, "report.html of the crowded result")
+    measured = look(crowded, tmp_path, "report-html-crowded")
+    assert_nothing_cut_off(measured, "report.html of the crowded result")
     assert measured["page"] <= WIDTH, "the page scrolls sideways"
 
 
