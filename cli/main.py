@@ -129,7 +129,7 @@ def _render(result: Any, fmt: str, output: str | None) -> str:
     type=click.Choice(choices(Mode)),
     default=None,
     help="b2b: randomised by account; inference resamples accounts (overrides [experiment] "
-    "mode; needs [experiment] account).",
+    "mode; the account column is account_id unless --account names another).",
 )
 @click.option(
     "--out",
@@ -247,7 +247,9 @@ def analyze(
 
     DATA is an assignments table when EVENTS is given; otherwise a single events table
     carrying the variant, a unit-level table or a summary table. Each may be a CSV,
-    Parquet or NDJSON file, a glob or a folder.
+    TSV, Parquet or NDJSON file (plain or .gz / .zst compressed), a glob, a folder, or -
+    for standard input. Map the export's own column names with --unit, --variant,
+    --event, --timestamp, --assigned-at, ... (no config needed).
     """
     import abkit
     from abkit import progress
