@@ -167,6 +167,24 @@ def _unmapped_events(columns: list[str], spec: ExperimentSpec) -> tuple[str, str
     return "the table looks like an event export, but " + problem, hint
 
 
+def _refuse_unmapped_events(table: Table, spec: ExperimentSpec) -> None:
+    """A table detected as unit-level whose columns look like an event export with the
+    event or timestamp column named otherwise, and whose unit ids repeat (one row per
+    event), is refused with the flags that map it, instead of losing every repeated unit."""
+    unmapped = _unmapped_events(table.columns, spec)
+    if unmapped is None or spec.unit not in table.columns:
+        return
+    unit = pl.col(spec.unit)
+    if not table.frame.select(unit.n_unique() < unit.len()).collect().item():
+        return
+    problem, hint = unmapped
+    raise AbkitInputError(
+        f"{problem} Its unit ids repeat (one row per event), so it cannot be a unit-level table.",
+        source=table.label,
+        hint=hint,
+    )
+
+
 def default_unit_metrics(
     table: Table, spec: ExperimentSpec, ids: set[str | None]
 ) -> tuple[MetricSpec, ...]:
@@ -849,6 +867,8 @@ def prepare(
     kind = kind or spec.input.kind
     if kind == "auto":
         kind = _detect_kind(table, spec)
+        if kind == "units":
+            _refuse_unmapped_events(table, spec)
     if kind == "events":
         return _prepare_events(
             derive_assignments(table, spec), table, spec, ledger, derived=True, accounts=accounts

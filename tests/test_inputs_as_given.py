@@ -574,3 +574,24 @@ def test_a_cut_off_gzip_file_is_a_user_error(export, tmp_path):
     out = run("analyze", tmp_path / "a.parquet", tmp_path / "e.csv.gz")
     assert out.exit_code == 2, out.output
     assert "internal error" not in out.output and "e.csv.gz" in out.output
+
+
+def test_an_unmapped_event_export_with_a_numeric_column_is_not_read_as_units(own_names, tmp_path):
+    table = pl.read_csv(own_names / "single.csv").with_columns(
+        (pl.int_range(pl.len()) % 7).alias("latency_ms")
+    )
+    table.write_csv(tmp_path / "single.csv")
+    out = run("analyze", tmp_path / "single.csv", "--unit", "user", "--variant", "group")
+    assert out.exit_code == 2
+    text = " ".join(out.output.split())
+    assert "--timestamp ts --event event_type" in text and "repeat" in text
+    assert "no usable rows" not in text
+
+
+def test_a_unit_table_with_an_events_count_column_is_still_a_unit_table(tmp_path):
+    n = 40
+    pl.DataFrame(
+        {"user_id": range(n), "variant": ["control", "t"] * (n // 2), "events": range(n)}
+    ).write_csv(tmp_path / "u.csv")
+    result = abkit.analyze(tmp_path / "u.csv")
+    assert result.to_dict()["experiment"]["input"] == "units"
