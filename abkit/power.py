@@ -227,6 +227,13 @@ def power_analysis(
     the arms default to the config's and the data's.  ``window`` is the days after the
     last unit's assignment before the metric is known, added to the duration (a D7
     retention: 8); by default the metric's own, from the data or the config's metric."""
+    if not math.isfinite(effect) or effect == 0:
+        raise AbkitInputError(f"--effect must be a non-zero number, got {effect:g}.")
+    for name, value in (("--alpha", alpha), ("--power", power)):
+        if not 0 < value < 1:
+            raise AbkitInputError(f"{name} must lie between 0 and 1, got {value:g}.")
+    if sd is not None and not (math.isfinite(sd) and sd > 0):
+        raise AbkitInputError(f"--sd must be a positive number, got {sd:g}.")
     if proportion and not relative and abs(effect) >= 1:
         raise AbkitInputError(
             f"--effect {effect:g} with --proportion is an absolute change of the rate by "
@@ -261,9 +268,18 @@ def power_analysis(
         sd, source, metric = found["sd"], found["source"], found["metric"]
         baseline = baseline if baseline is not None else found["baseline"]
     assert sd is not None
+    if not (math.isfinite(sd) and sd > 0):
+        raise AbkitInputError(
+            f"the standard deviation of '{metric}' in the data is {sd:g}: the metric does not "
+            "vary there, so no sample size follows from it.",
+            hint="Give --sd (and --baseline), or size another metric (--metric).",
+        )
     if relative:
         if not baseline:
-            raise AbkitInputError("a relative effect needs a baseline: give --baseline.")
+            raise AbkitInputError(
+                "a relative effect needs a non-zero baseline: give --baseline (the control "
+                f"value){', not 0' if baseline == 0 else ''}."
+            )
         effect = effect * baseline
     arm_count = arms or found.get("arms") or len(spec.declared_variants or ()) or 2
     if arm_count < 2:

@@ -67,3 +67,20 @@ def test_every_option_has_a_help_text(command):
     for param in cli.commands[command].params:
         if param.param_type_name == "option":
             assert param.help, f"{command} {param.opts} has no help text"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--effect", "0", "--sd", "1"], "--effect must be a non-zero number"),
+        (["--effect", "nan", "--sd", "1"], "--effect must be a non-zero number"),
+        (["--effect", "0.1", "--sd", "-1"], "--sd must be a positive number"),
+        (["--effect", "0.1", "--sd", "inf"], "--sd must be a positive number"),
+        (["--effect", "0.1", "--sd", "1", "--alpha", "2"], "--alpha must lie between 0 and 1"),
+        (["--effect", "0.1", "--sd", "1", "--power", "1.5"], "--power must lie between"),
+        (["--effect", "0.1", "--sd", "1", "--relative", "--baseline", "0"], "non-zero baseline"),
+    ],
+)
+def test_impossible_planning_inputs_are_user_errors(args, needle):
+    out = run("power", *args)
+    assert out.exit_code == 2 and needle in out.output and "internal error" not in out.output
