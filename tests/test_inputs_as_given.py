@@ -595,3 +595,9 @@ def test_a_unit_table_with_an_events_count_column_is_still_a_unit_table(tmp_path
     ).write_csv(tmp_path / "u.csv")
     result = abkit.analyze(tmp_path / "u.csv")
     assert result.to_dict()["experiment"]["input"] == "units"
+
+
+def test_a_json_array_says_to_convert_it_to_one_object_per_line(tmp_path):
+    (tmp_path / "u.json").write_text('[{"user_id": 1, "variant": "control", "x": 1}]')
+    out = run("analyze", tmp_path / "u.json")
+    assert out.exit_code == 2 and "JSON array" in out.output and "jq -c" in out.output

@@ -142,7 +142,7 @@ def _extension_format(path: Path) -> str | None:
 def _text_format(head: bytes) -> str:
     """ndjson, tsv or csv, told from the first (decompressed) bytes of a text export."""
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if text.startswith(b"{"):
+    if text.startswith((b"{", b"[")):
         return "ndjson"
     first = text.split(b"\n", 1)[0]
     return "tsv" if b"\t" in first and b"," not in first else "csv"
@@ -455,6 +455,13 @@ def _read_ndjson(source: _Source) -> pl.DataFrame:
         return pl.read_ndjson(source.polars_input(), infer_schema_length=10_000)
     except _POLARS_FAILURES as exc:
         _diagnose(source)
+        if _head(source.data or Path(str(source.path)).read_bytes()).lstrip().startswith(b"["):
+            raise AbkitInputError(
+                "the file is one JSON array, not newline-delimited JSON (one object per line).",
+                source=source.label,
+                hint="Convert it, e.g. jq -c '.[]' events.json > events.ndjson, or export "
+                "CSV or Parquet.",
+            ) from None
         raise reader_error(exc, source.label) from None
 
 
