@@ -1,6 +1,7 @@
 """Udacity "Free Trial Screener" (A/B Testing course final project) as a summary input.
 
-Usage: python examples/udacity_screener.py [FOLDER]  (default: ../shared/data/udacity_free_trial_screener)
+Usage: python examples/udacity_screener.py [FOLDER]
+(FOLDER defaults to ../shared/data/udacity_free_trial_screener)
 
 The course's daily exports per arm (Pageviews, Clicks, Enrollments, Payments) are
 turned into abkit's summary format: one row per arm, metric and day with ``n`` =
