@@ -2,8 +2,8 @@
 
 What the export supports decides what is analysed: a metric whose events or columns
 are absent is skipped with a note (optional ones, such as referrals, silently).  The
-names and events are those of ``[events]`` and ``[input]`` (README, "Default
-metrics"), so that an export that follows them needs no configuration.
+names and events are those of ``[events]`` and ``[input]`` (docs/reference/inputs.md,
+"Built-in metrics"), so that an export that follows them needs no configuration.
 """
 
 from __future__ import annotations

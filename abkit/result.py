@@ -472,9 +472,11 @@ class AnalysisResult:
     def plot(
         self, kind: str = "forest", metric: str | None = None, variant: str | None = None
     ) -> Any:
-        """A matplotlib Figure: ``forest`` (default), ``retention``, ``session_depth``,
-        ``sequential``, ``bootstrap``, ``accounts`` or ``time_to_value``.  In a notebook
-        it displays inline, without ``%matplotlib inline`` or importing pyplot."""
+        """A matplotlib Figure of one of :data:`abkit.plots.PLOT_KINDS`: ``forest``
+        (default), ``retention``, ``session_depth``, ``sequential``, ``bootstrap``,
+        ``accounts``, ``time_to_value``, ``novelty``, ``segments`` or ``quantiles``
+        (``metric`` and ``variant`` pick the result of the per-result kinds).  In a
+        notebook it displays inline, without ``%matplotlib inline`` or importing pyplot."""
         from abkit.plots import draw
 
         return draw(self, kind, metric, variant)

@@ -46,6 +46,8 @@ propensities, so users of one account are correlated.
 from __future__ import annotations
 
 import datetime as dt
+import sys
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -343,3 +345,15 @@ def write_export(export: SimulatedExport, outdir: str | Path, fmt: str = "parque
         write_frame(frame, outdir, name, fmt)
         for name, frame in (("assignments", export.assignments), ("events", export.events))
     ]
+
+
+class _CallableModule(types.ModuleType):
+    """``abkit.simulate`` names both this module and its :func:`simulate`: once the
+    module is imported (``from abkit.simulate import ...`` anywhere), the package's
+    attribute is the module, so calling it calls the function."""
+
+    def __call__(self, spec: SimulationSpec | None = None, **overrides: Any) -> SimulatedExport:
+        return simulate(spec, **overrides)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -28,3 +28,11 @@ def test_examples_exist():
         len(t.examples) for name in MODULES for t in finder.find(importlib.import_module(name))
     )
     assert examples >= 8, examples
+
+
+def test_plot_docstring_names_every_kind():
+    from abkit.plots import PLOT_KINDS
+    from abkit.result import AnalysisResult
+
+    doc = AnalysisResult.plot.__doc__ or ""
+    assert [k for k in PLOT_KINDS if f"``{k}``" not in doc] == []

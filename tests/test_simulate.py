@@ -70,3 +70,23 @@ def test_bad_simulation_parameters_are_user_errors():
         simulate(variants=("control",))
     with pytest.raises(AbkitInputError, match="enrol-days"):
         simulate(days=5, enrol_days=9)
+
+
+def test_abkit_simulate_stays_callable():
+    """abkit.simulate is the function and the module's name: it used to work once and
+    then fail with 'module object is not callable' (the first call imported the module,
+    which took the package attribute's place)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import abkit\n"
+        "a = abkit.simulate(users=40, days=3, enrol_days=1, seed=1)\n"
+        "b = abkit.simulate(users=40, days=3, enrol_days=1, seed=1)\n"
+        "import abkit.simulate\n"
+        "from abkit.simulate import SimulationSpec\n"
+        "c = abkit.simulate(SimulationSpec(users=40, days=3, enrol_days=1, seed=1))\n"
+        "assert a.events.equals(b.events) and a.events.equals(c.events)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
