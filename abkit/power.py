@@ -32,7 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from abkit.config import ExperimentSpec, MetricSpec, load_config, with_mode
+from abkit.config import (
+    ExperimentSpec,
+    MetricSpec,
+    load_config,
+    with_columns,
+    with_input,
+    with_mode,
+)
 from abkit.errors import AbkitInputError
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
@@ -221,12 +228,16 @@ def power_analysis(
     looks: int | None = None,
     daily_arrivals: float | None = None,
     window: int | None = None,
+    **columns: str | None,
 ) -> PowerResult:
     """Units (B2C) or accounts (B2B) per arm needed to detect ``effect``, and the days
     it takes (see the module docstring).  ``sequential`` and the correction, CUPED and
     the arms default to the config's and the data's.  ``window`` is the days after the
     last unit's assignment before the metric is known, added to the duration (a D7
-    retention: 8); by default the metric's own, from the data or the config's metric."""
+    retention: 8); by default the metric's own, from the data or the config's metric.
+    ``columns`` map the export's own column names as in :func:`abkit.analyze`
+    (``control``, ``unit``, ``variant``, ``account`` and the ``[input]`` keys: ``event``,
+    ``timestamp``, ``assigned_at``, ...)."""
     if not math.isfinite(effect) or effect == 0:
         raise AbkitInputError(f"--effect must be a non-zero number, got {effect:g}.")
     for name, value in (("--alpha", alpha), ("--power", power)):
@@ -244,6 +255,8 @@ def power_analysis(
     if window is not None and window < 0:
         raise AbkitInputError(f"--window must be 0 or more days, got {window}.")
     spec = load_config(config)
+    experiment = {k: columns.pop(k, None) for k in ("control", "unit", "variant", "account")}
+    spec = with_input(with_columns(spec, **experiment), **columns)
     if mode is not None and sd is None:
         spec = with_mode(spec, mode)
     b2b = (mode or spec.mode) == "b2b"

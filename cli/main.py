@@ -49,6 +49,79 @@ def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+# the export's column names (and the control's name), shared by analyze and power
+_COLUMN_OPTIONS = (
+    click.option("--control", help="Name of the control variant (overrides [experiment] control)."),
+    click.option("--unit", help="Unit id column (overrides [experiment] unit; default user_id)."),
+    click.option(
+        "--variant", help="Variant column (overrides [experiment] variant; default variant)."
+    ),
+    click.option(
+        "--account",
+        help="Account id column for B2B mode (overrides [experiment] account; default account_id).",
+    ),
+    click.option("--event", help="Event name column (overrides [input] event; default event)."),
+    click.option(
+        "--timestamp",
+        help="Event timestamp column (overrides [input] timestamp; default timestamp).",
+    ),
+    click.option(
+        "--assigned-at",
+        help="Assignment timestamp column of the assignments table (overrides [input] "
+        "assigned_at; default assigned_at).",
+    ),
+    click.option(
+        "--session", help="Session id column (overrides [input] session; default session_id)."
+    ),
+    click.option("--value", help="Event value column (overrides [input] value; default value)."),
+    click.option(
+        "--exposure-event",
+        help="Event that marks exposure; a single events table takes each unit's first one as "
+        "its assignment time (overrides [input] exposure_event).",
+    ),
+    click.option(
+        "--export-end",
+        help="When the export ends, e.g. 2025-03-31T23:59:59Z (overrides [input] export_end; "
+        "default: the last event).",
+    ),
+    click.option(
+        "--input-id",
+        help="Input id column of a paired (shadow / replay) export (overrides [input] input_id).",
+    ),
+    click.option(
+        "--latency",
+        help="Latency column of the AI output events (overrides [input] latency; default "
+        "latency_ms).",
+    ),
+    click.option(
+        "--ttft",
+        help="Time-to-first-token column of the AI output events (overrides [input] ttft; "
+        "default ttft_ms).",
+    ),
+    click.option(
+        "--input-tokens",
+        help="Input token count column (overrides [input] input_tokens; default input_tokens).",
+    ),
+    click.option(
+        "--output-tokens",
+        help="Output token count column (overrides [input] output_tokens; default output_tokens).",
+    ),
+    click.option(
+        "--timestamp-format",
+        help="strptime format of text timestamps, e.g. '%m/%d/%Y %H:%M' (overrides [input] "
+        "timestamp_format; default: ISO 8601 forms and Unix epochs).",
+    ),
+)
+
+
+def _column_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options that map an export's own column names: --control, --unit, --variant,
+    --account and one per [input] key of an event export (--event, --timestamp, ...)."""
+    for option in reversed(_COLUMN_OPTIONS):
+        command = option(command)
+    return command
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="abkit")
 def cli() -> None:
@@ -151,62 +224,7 @@ def _render(result: Any, fmt: str, output: str | None) -> str:
     help="Also monitor every metric over daily looks with an always-valid method "
     "(overrides [sequential] method).",
 )
-@click.option("--control", help="Name of the control variant (overrides [experiment] control).")
-@click.option("--unit", help="Unit id column (overrides [experiment] unit; default user_id).")
-@click.option("--variant", help="Variant column (overrides [experiment] variant; default variant).")
-@click.option(
-    "--account",
-    help="Account id column for B2B mode (overrides [experiment] account; default account_id).",
-)
-@click.option("--event", help="Event name column (overrides [input] event; default event).")
-@click.option(
-    "--timestamp", help="Event timestamp column (overrides [input] timestamp; default timestamp)."
-)
-@click.option(
-    "--assigned-at",
-    help="Assignment timestamp column of the assignments table (overrides [input] "
-    "assigned_at; default assigned_at).",
-)
-@click.option(
-    "--session", help="Session id column (overrides [input] session; default session_id)."
-)
-@click.option("--value", help="Event value column (overrides [input] value; default value).")
-@click.option(
-    "--exposure-event",
-    help="Event that marks exposure; a single events table takes each unit's first one as "
-    "its assignment time (overrides [input] exposure_event).",
-)
-@click.option(
-    "--export-end",
-    help="When the export ends, e.g. 2025-03-31T23:59:59Z (overrides [input] export_end; "
-    "default: the last event).",
-)
-@click.option(
-    "--input-id",
-    help="Input id column of a paired (shadow / replay) export (overrides [input] input_id).",
-)
-@click.option(
-    "--latency",
-    help="Latency column of the AI output events (overrides [input] latency; default latency_ms).",
-)
-@click.option(
-    "--ttft",
-    help="Time-to-first-token column of the AI output events (overrides [input] ttft; "
-    "default ttft_ms).",
-)
-@click.option(
-    "--input-tokens",
-    help="Input token count column (overrides [input] input_tokens; default input_tokens).",
-)
-@click.option(
-    "--output-tokens",
-    help="Output token count column (overrides [input] output_tokens; default output_tokens).",
-)
-@click.option(
-    "--timestamp-format",
-    help="strptime format of text timestamps, e.g. '%m/%d/%Y %H:%M' (overrides [input] "
-    "timestamp_format; default: ISO 8601 forms and Unix epochs).",
-)
+@_column_options
 @click.option(
     "--engine",
     type=click.Choice(choices(Engine)),
@@ -707,6 +725,7 @@ def simulate_replay(
     show_default=True,
     help="Output format.",
 )
+@_column_options
 @_user_errors
 def power(
     data: str | None,
@@ -727,6 +746,7 @@ def power(
     arrivals: float | None,
     window: int | None,
     fmt: str,
+    **columns: str | None,
 ) -> None:
     """How many users (B2C) or accounts (--mode b2b) per arm an effect needs, and for
     how many days the experiment must run."""
@@ -752,6 +772,7 @@ def power(
         looks=looks,
         daily_arrivals=arrivals,
         window=window,
+        **columns,
     )
     click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else result.to_text())
 

@@ -84,3 +84,26 @@ def test_every_option_has_a_help_text(command):
 def test_impossible_planning_inputs_are_user_errors(args, needle):
     out = run("power", *args)
     assert out.exit_code == 2 and needle in out.output and "internal error" not in out.output
+
+
+def test_power_maps_the_exports_own_column_names_like_analyze(tmp_path):
+    from abkit.simulate import simulate
+
+    export = simulate(users=600, days=12, enrol_days=4, seed=2)
+    export.assignments.rename({"user_id": "user", "variant": "group"}).write_csv(tmp_path / "a.csv")
+    export.events.rename({"user_id": "user", "event": "event_type"}).write_csv(tmp_path / "e.csv")
+    export.assignments.write_parquet(tmp_path / "a.parquet")
+    export.events.write_parquet(tmp_path / "e.parquet")
+    args = ["--effect", "0.02", "--metric", "d1_retention", "-f", "json"]
+    reference = run("power", tmp_path / "a.parquet", tmp_path / "e.parquet", *args)
+    mapped = run(
+        "power", tmp_path / "a.csv", tmp_path / "e.csv", *args,
+        "--unit", "user", "--variant", "group", "--event", "event_type",
+    )  # fmt: skip
+    assert mapped.exit_code == 0, mapped.output
+    assert (
+        json.loads(mapped.stdout)["needed_per_arm"]
+        == json.loads(reference.stdout)["needed_per_arm"]
+    )
+    unmapped = run("power", tmp_path / "a.csv", tmp_path / "e.csv", *args)
+    assert unmapped.exit_code == 2 and "--unit user" in unmapped.output
