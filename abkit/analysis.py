@@ -544,6 +544,7 @@ def analyze(
     ttft: str | None = None,
     input_tokens: str | None = None,
     output_tokens: str | None = None,
+    title: str | None = None,
 ) -> AnalysisResult:
     """Analyse an experiment export.
 
@@ -562,7 +563,9 @@ def analyze(
     ``event``, ``timestamp``, ``assigned_at``, ``session``, ``value``, ``exposure_event``,
     ``export_end``, ``input_id``, ``timestamp_format``, ``latency``, ``ttft``,
     ``input_tokens`` and ``output_tokens`` override the ``[input]`` keys of the same
-    names (the CLI's --event, --timestamp, --assigned-at, ...).
+    names (the CLI's --event, --timestamp, --assigned-at, ...).  ``title`` names an
+    experiment that ``[experiment] name`` leaves unnamed (default: :func:`export_name`
+    of the export's path; the CLI passes it for exports read on another engine).
     """
     spec = with_columns(
         load_config(config), control=control, unit=unit, variant=variant, account=account
@@ -644,7 +647,7 @@ def analyze(
     if prepared.notes:
         metric_notes["(all)"] = prepared.notes
     return AnalysisResult(
-        name=spec.name or export_name(data if events is None else events),
+        name=spec.name or title or export_name(data if events is None else events),
         control=spec.control,
         variants=variants,
         alpha=spec.alpha,

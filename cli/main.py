@@ -271,6 +271,7 @@ def analyze(
     """
     import abkit
     from abkit import progress
+    from abkit.analysis import export_name
 
     fmt = _report_format(fmt, output)
     quiet = quiet or (fmt == "json" and not output)
@@ -291,6 +292,7 @@ def analyze(
             variant=variant,
             account=account,
             segments=segments,
+            title=export_name(events if events is not None else data),
             **columns,
         )
         if out_dir:
