@@ -84,14 +84,16 @@ def reporting(enabled: bool = True, stream: IO[str] | None = None) -> Iterator[N
         yield
         return
     from rich.console import Console
+    from rich.live import Live
     from rich.markup import escape
+    from rich.spinner import Spinner
 
     console = Console(file=out, highlight=False)
     previous = _show
     start = time.monotonic()
     labels, starts = [""], [start]  # the stage shown and when it started
-
-    with console.status("starting", spinner="dots") as status:
+    spinner = Spinner("dots", "starting")
+    with Live(spinner, console=console, transient=True, refresh_per_second=12.5) as live:
 
         def show(text: str) -> None:
             text = escape(text)  # a metric name is data, not markup
@@ -99,7 +101,8 @@ def reporting(enabled: bool = True, stream: IO[str] | None = None) -> Iterator[N
             if labels[0] and now - starts[0] >= _LOGGED:
                 console.print(f"[dim]  {labels[0]}: {now - starts[0]:.1f} s[/dim]")
             labels[0], starts[0] = text, now
-            status.update(f"{text} [dim]({now - start:.0f} s in all)[/dim]")
+            spinner.update(text=f"{text} [dim]({now - start:.0f} s in all)[/dim]")
+            live.refresh()  # every stage is drawn at least once, however short
 
         _show = show
         try:
