@@ -85,7 +85,17 @@ def test_missing_values_form_their_own_segment_and_outputs_agree():
     assert back.results[0].segments == res.results[0].segments
     table = res.segments_table
     assert table.height == 4 + 3 and set(table["column"]) == {"country", "platform"}
-    assert res.plot("segments", "spend").axes[0].get_title(loc="left").startswith("country")
+    fig = res.plot("segments", "spend")
+    assert fig.axes[0].get_title(loc="left").startswith("country")
+    # the dotted reference line says what it is, and arms keep a colour of their own
+    from abkit.plots.style import BETTER, NEUTRAL, WORSE
+
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        assert legend is not None
+        assert any("common effect" in t.get_text() for t in legend.get_texts())
+        colours = {line.get_color() for line in ax.get_lines()} - {"black"}
+        assert not colours & {BETTER, WORSE, NEUTRAL}, colours
 
 
 def test_segments_must_be_fixed_at_assignment():
