@@ -289,6 +289,7 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                 Evidence(
                     control_n,
                     treatment_n,
+                    adjustment.unadjusted_effect if adjustment is not None else comp.effect,
                     # an adjusted test of a metric without variation has an undefined se
                     adjustment.unadjusted_se if adjustment is not None else comp.se,
                     looks_with_data=seq.looks_with_data if seq is not None else None,

@@ -176,13 +176,15 @@ class Evidence:
     """What a decision rests on, for the shared check of :func:`checked`.
 
     ``control_n`` and ``treatment_n`` are the units with data for the metric in each
-    arm, ``se`` the standard error of the effect (0 when no unit differs from another)
-    and ``looks_with_data`` the sequential looks with data in both arms (``None`` for a
-    fixed-horizon decision).
+    arm, ``effect`` and ``se`` the effect and its standard error (both 0 when no unit
+    differs from another: constant but unequal arms, such as 0 of n against n of n,
+    have an se of 0 and a real difference) and ``looks_with_data`` the sequential looks
+    with data in both arms (``None`` for a fixed-horizon decision).
     """
 
     control_n: int
     treatment_n: int
+    effect: float
     se: float
     looks_with_data: int | None = None
 
@@ -196,11 +198,12 @@ def data_gap(evidence: Evidence, decision: Decision) -> str | None:
     Examples
     --------
     >>> d = Decision("no significant difference", "sequential", "GST", 0.5, (-1.0, 1.0))
-    >>> data_gap(Evidence(0, 0, float("nan"), looks_with_data=0), d)
+    >>> nan = float("nan")
+    >>> data_gap(Evidence(0, 0, nan, nan, looks_with_data=0), d)
     'no units with data in either arm'
-    >>> data_gap(Evidence(120, 118, 0.02, looks_with_data=0), d)
+    >>> data_gap(Evidence(120, 118, 0.01, 0.02, looks_with_data=0), d)
     'no look has data in both arms yet'
-    >>> data_gap(Evidence(120, 118, 0.02), d) is None
+    >>> data_gap(Evidence(120, 118, 0.01, 0.02), d) is None
     True
     """
     empty = [
@@ -212,11 +215,14 @@ def data_gap(evidence: Evidence, decision: Decision) -> str | None:
         return "no units with data in either arm"
     if empty:
         return f"the {empty[0]} arm has no units with data"
-    if evidence.se == 0:
+    if evidence.se == 0 and evidence.effect == 0:
         return "no variation: every unit has the same value, in both arms"
     if evidence.looks_with_data == 0:
         return "no look has data in both arms yet"
-    if math.isnan(decision.p_value) and all(math.isnan(end) for end in decision.ci):
+    # 'continue' before a group-sequential design's first planned look has no interval
+    # yet, and says so; any other outcome must rest on a p-value or an interval
+    silent = math.isnan(decision.p_value) and all(math.isnan(end) for end in decision.ci)
+    if silent and decision.outcome != "continue":
         return "the test gave neither a p-value nor an interval (see the warnings)"
     return None
 

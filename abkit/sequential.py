@@ -45,7 +45,9 @@ class SequentialResult:
     ``looks`` holds, per look, the estimate, the interval (``interval`` names its kind),
     the look's p-value and the decision as it stood after that look.  ``decision`` is
     fixed at the first decisive look and stays; its ``ci`` and ``p_value`` are that
-    look's.
+    look's.  ``looks_with_data`` counts the daily looks (all of them, planned or not)
+    at which both arms had units and the effect a positive, finite variance: 0 means
+    there was nothing to monitor, whatever the method's boundaries.
     """
 
     method: str
@@ -53,6 +55,7 @@ class SequentialResult:
     tuning: dict[str, Any]
     looks: list[dict[str, Any]]
     decision: Decision
+    looks_with_data: int
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     def __repr__(self) -> str:
@@ -62,24 +65,13 @@ class SequentialResult:
 
         return sequential_summary(self)
 
-    @property
-    def looks_with_data(self) -> int:
-        """The looks at which both arms had units and the effect had an estimate."""
-        return sum(
-            1
-            for look in self.looks
-            if look["n_control"] > 0
-            and look["n_treatment"] > 0
-            and math.isfinite(look["estimate"])
-            and all(math.isfinite(end) for end in look["ci"])
-        )
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method,
             "interval": self.interval,
             "tuning": self.tuning,
             "decision": self.decision.to_dict(),
+            "looks_with_data": self.looks_with_data,
             "warnings": list(self.warnings),
             "looks": self.looks,
         }
@@ -92,6 +84,7 @@ class SequentialResult:
             tuning=d["tuning"],
             looks=d["looks"],
             decision=Decision.from_dict(d["decision"]),
+            looks_with_data=d["looks_with_data"],
             warnings=tuple(d["warnings"]),
         )
 
@@ -125,6 +118,13 @@ def _per_look(
         "n_treatment": np.array([arms[variant].n for arms in series.arms]),
         "control_value": np.array([c.control_value for c in rows]),
     }
+
+
+def _with_data(per: dict[str, np.ndarray]) -> np.ndarray:
+    """Per daily look: both arms have units and the effect a positive, finite variance."""
+    var = per["variance"]
+    with np.errstate(invalid="ignore"):
+        return (per["n_control"] > 0) & (per["n_treatment"] > 0) & np.isfinite(var) & (var > 0)
 
 
 def _gst_plan(spec: SequentialSpec, series: LookSeries) -> tuple[np.ndarray, float, list[str]]:
@@ -251,7 +251,7 @@ def _always_valid(
 ) -> _Looks:
     looks = len(per["estimate"])
     est, var = per["estimate"], per["variance"]
-    defined = np.isfinite(var) & (var > 0)
+    defined = _with_data(per)
     if not defined.any():
         warnings.append(
             f"metric '{metric.name}': no look has data for both arms yet, so "
@@ -473,5 +473,6 @@ def monitor(
         },
         looks=looks,
         decision=decided,
+        looks_with_data=int(np.sum(_with_data(per))),
         warnings=tuple(warnings),
     )

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import polars as pl
 import pytest
 
 import abkit
@@ -99,21 +101,28 @@ def test_a_default_metric_that_cannot_mature_is_left_out_with_one_note(b2c):
 
 def test_the_shared_check_on_its_own():
     ok = Decision("better", "fixed-horizon", "Welch t", 0.01, (0.1, 0.3))
-    assert checked(ok, Evidence(50, 60, 0.05)) is ok
+    assert checked(ok, Evidence(50, 60, 0.2, 0.05)) is ok
     # each gap, in the order the check looks for them
-    assert data_gap(Evidence(0, 60, 0.05), ok) == "the control arm has no units with data"
-    assert data_gap(Evidence(50, 0, 0.05), ok) == "the treatment arm has no units with data"
-    assert "no variation" in (data_gap(Evidence(50, 60, 0.0), ok) or "")
-    assert data_gap(Evidence(50, 60, 0.05, looks_with_data=0), ok) == (
+    assert data_gap(Evidence(0, 60, 0.2, 0.05), ok) == "the control arm has no units with data"
+    assert data_gap(Evidence(50, 0, 0.2, 0.05), ok) == "the treatment arm has no units with data"
+    assert "no variation" in (data_gap(Evidence(50, 60, 0.0, 0.0), ok) or "")
+    # constant but unequal arms (0 of 50 against 60 of 60) differ: no gap in the data
+    assert data_gap(Evidence(50, 60, 1.0, 0.0), ok) is None
+    assert data_gap(Evidence(50, 60, 0.2, 0.05, looks_with_data=0), ok) == (
         "no look has data in both arms yet"
     )
     nan = float("nan")
     silent = Decision("no significant difference", "sequential", "GST", nan, (nan, nan))
-    assert "neither a p-value nor an interval" in (data_gap(Evidence(50, 60, 0.05), silent) or "")
+    assert "neither a p-value nor an interval" in (
+        data_gap(Evidence(50, 60, 0.2, 0.05), silent) or ""
+    )
+    # before a group-sequential design's first planned look: 'continue', no interval yet
+    waiting = Decision("continue", "sequential", "GST", nan, (nan, nan))
+    assert data_gap(Evidence(50, 60, 0.2, 0.05, looks_with_data=5), waiting) is None
     # an unbounded side (B2B test inversion) is an answer, not a gap
     unbounded = Decision("better", "fixed-horizon", "RI", 0.02, (0.1, float("inf")))
-    assert checked(unbounded, Evidence(5, 5, 0.1)) is unbounded
-    out = checked(ok, Evidence(0, 0, nan))
+    assert checked(unbounded, Evidence(5, 5, 0.3, 0.1)) is unbounded
+    out = checked(ok, Evidence(0, 0, nan, nan))
     assert out.outcome == "not computable" and out.reason == "no units with data in either arm"
     assert out.basis == ok.basis and out.method == ok.method
     assert Decision.from_dict(out.to_dict()) == out
@@ -188,3 +197,70 @@ def test_a_guardrail_within_its_margin_but_significantly_worse_is_flagged():
     for output in (result.to_text(), result.to_markdown(), result.to_html()):
         assert flag in output
     assert any(flag in t.get_text() for t in result.plot("forest").axes[1].get_yticklabels())
+
+
+@pytest.mark.parametrize(
+    ("days", "plan"),
+    [
+        (5, {}),  # weekly looks by default: a 5-day export has reached none yet
+        # day 7 of 365: so little alpha is spent that the boundary is infinite
+        (8, {"looks": [7, 14, 365], "duration_days": 365}),
+    ],
+    ids=["before-the-first-look", "infinite-first-boundary"],
+)
+def test_gst_without_a_usable_look_yet_says_continue(days, plan):
+    """Data in both arms and no planned look reached (or one whose boundary is still
+    infinite) is 'continue', not 'not computable'."""
+    export = simulate(users=2_000, days=days, enrol_days=2, seed=13)
+    config = {"metrics": METRICS[:1], "sequential": {"method": "gst", **plan}}
+    result = abkit.analyze(export.assignments, config, events=export.events)
+    (d1,) = result.results
+    assert d1.sequential is not None and d1.sequential.looks_with_data > 0
+    if days == 8:  # the look was taken: its repeated interval is unbounded
+        assert d1.sequential.looks and not np.isfinite(d1.sequential.looks[0]["ci"]).all()
+    assert d1.decision.outcome == "continue", d1.decision
+    assert d1.decision.reason is None
+
+
+def _summary(control: float, treatment: float, n: int, days: int = 4) -> pl.DataFrame:
+    """Cumulative checkpoints of a proportion, the arms' means fixed, n growing."""
+    return pl.DataFrame(
+        {
+            "variant": ["control", "t"] * days,
+            "day": [d for d in range(1, days + 1) for _ in range(2)],
+            "n": [n * d for d in range(1, days + 1) for _ in range(2)],
+            "mean": [control, treatment] * days,
+        }
+    )
+
+
+def test_constant_but_unequal_arms_are_a_difference_not_a_gap():
+    """0 of 400 against 400 of 400: the unpooled se is 0, the pooled test rejects."""
+    rows = _summary(0.0, 1.0, 400, days=1).drop("day")
+    config = {"metrics": [{"name": "metric", "type": "proportion", "column": "metric"}]}
+    (r,) = abkit.analyze(rows, config).results
+    assert r.decision.outcome == "better", r.decision
+
+
+@pytest.mark.parametrize("method", [None, "msprt", "cs"])
+def test_the_caution_of_a_guardrail_that_should_increase(method):
+    """A rate that should rise falls 6 % (significant) within a 20 % margin: a pass,
+    flagged, at a fixed horizon and under always-valid monitoring alike."""
+    rows = _summary(0.50, 0.47, 100_000)
+    guard = {"guardrail": True, "relative_margin": 0.2}
+    config: dict = {
+        "input": {"cumulative": True},
+        "metrics": [{"name": "metric", "type": "proportion", "column": "metric", **guard}],
+    }
+    if method:
+        config["sequential"] = {"method": method, "target_units": 800_000}
+    else:
+        rows = rows.filter(pl.col("day") == 4)
+    (r,) = abkit.analyze(rows, config).results
+    assert r.direction == "increase" and r.effect < 0
+    assert r.decision.outcome == "guardrail pass", r.decision
+    assert r.decision.caution == "significantly worse, within the margin"
+    # the same fall in a metric that should fall is no harm at all
+    down = {**config["metrics"][0], "direction": "decrease"}
+    (good,) = abkit.analyze(rows, {**config, "metrics": [down]}).results
+    assert good.decision.caution is None

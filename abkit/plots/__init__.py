@@ -61,7 +61,7 @@ def plan(d: Result) -> list[tuple[str, str, Callable[[], Any]]]:
         m, v = r.metric, r.variant
         if r.decision.outcome == "not computable":
             continue  # no data to draw: the reason stands in every report instead
-        if r.sequential and r.sequential.looks_with_data:
+        if r.sequential and r.sequential.looks and r.sequential.looks_with_data:
             out.append(
                 (
                     _slug("sequential", m, v),
@@ -188,7 +188,12 @@ def draw(
         candidates = [
             r
             for r in d.results
-            if (kind == "sequential" and r.sequential and r.sequential.looks_with_data)
+            if (
+                kind == "sequential"
+                and r.sequential
+                and r.sequential.looks
+                and r.sequential.looks_with_data
+            )
             or (kind == "novelty" and r.novelty)
             or (kind == "segments" and r.segments)
             or (kind == "quantiles" and r.quantiles)
