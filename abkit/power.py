@@ -193,8 +193,15 @@ def _from_data(
         first, last = prepared.enrolment
         days = max((last - first).total_seconds() / 86_400.0, 1.0)
         out["arrivals"] = sum(prepared.unit_counts.values()) / days
-    out["window"] = (chosen.kind.maturity_day(chosen) or -1) + 1
+    out["window"] = _window(chosen)
     return out
+
+
+def _window(metric: MetricSpec) -> int:
+    """Days after assignment before ``metric`` is known: its last day + 1 (D7: 8; D0: 1),
+    0 for a metric known at once."""
+    last = metric.kind.maturity_day(metric)
+    return 0 if last is None else last + 1
 
 
 def _config_window(spec: ExperimentSpec, metric: str | None) -> int:
@@ -206,7 +213,7 @@ def _config_window(spec: ExperimentSpec, metric: str | None) -> int:
             names = ", ".join(m.name for m in spec.metrics)
             raise AbkitInputError(f"metric '{metric}' is not in the config; metrics: {names}.")
         return 0
-    return (chosen.kind.maturity_day(chosen) or -1) + 1
+    return _window(chosen)
 
 
 def power_analysis(

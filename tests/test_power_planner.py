@@ -174,3 +174,17 @@ def test_sequential_bounds_are_the_monitoring_boundaries():
     assert sequential_bounds("gst", 5, 1000, 1.0, 0.05) == pytest.approx(efficacy_bounds(t, 0.05))
     c = sequential_bounds("msprt", 30, 1000, 1.0, 0.05)
     assert np.all(c > st.norm.ppf(0.975))
+
+
+def test_the_window_of_a_day_0_metric_is_one_day():
+    """D0 retention is known once day 0 has ended (a falsy last day of 0 read as 'none')."""
+    from abkit.power import power_analysis
+
+    def window(day: int) -> int:
+        config = {"metrics": [{"name": "r", "type": "retention", "day": day}]}
+        plan = power_analysis(
+            None, config, effect=0.02, proportion=True, baseline=0.3, daily_arrivals=1_000
+        )
+        return plan.to_dict()["window_days"]
+
+    assert (window(0), window(1), window(7)) == (1, 2, 8)
