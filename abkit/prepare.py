@@ -8,7 +8,6 @@ statistics stage in :mod:`abkit.analysis`.  No test is run here.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -21,7 +20,7 @@ from abkit.config import ExperimentSpec, MetricSpec
 from abkit.defaults import ExportShape, default_event_metrics, default_paired_metrics
 from abkit.errors import AbkitInputError
 from abkit.io.assignments import ACCOUNT, ASSIGNED_AT, VARIANT, clean_assignments
-from abkit.io.columns import Missing, guess, missing_message, need
+from abkit.io.columns import Missing, guess, listed, missing_message, near_names, need
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data, Table, read_table
 from abkit.stats import ArmSummary
@@ -118,17 +117,12 @@ def _absent_events(metric: MetricSpec, missing: list[str], present: frozenset[st
     near matches (a misspelt name) and the names the export does have."""
     parts = []
     for name in missing:
-        close = difflib.get_close_matches(name, sorted(present), n=3, cutoff=0.6)
-        close += [p for p in sorted(present) if p.lower() == name.lower() and p not in close]
-        guess = " or ".join(f"'{c}'" for c in close)
+        guess = " or ".join(f"'{c}'" for c in near_names(name, present))
         parts.append(f"'{name}'" + (f" (did you mean {guess}?)" if guess else ""))
-    shown = sorted(present)
-    found = ", ".join(f"'{e}'" for e in shown[:20])
-    found += f" and {len(shown) - 20:,} more" if len(shown) > 20 else ""
     return (
         f"EVENT NOT FOUND: metric '{metric.name}' counts {' and '.join(parts)}, but no used "
         f"event of the export has that name, so the metric is zero in every arm. Events in "
-        f"the export: {found or '(none)'}. Fix the event name in the config."
+        f"the export: {listed(present)}. Fix the event name in the config."
     )
 
 
@@ -138,9 +132,7 @@ def _no_default_events(spec: ExperimentSpec, present: set[str]) -> str | None:
     output = spec.event_names.output
     if not present or output in present:
         return None
-    shown = sorted(map(str, present))
-    found = ", ".join(f"'{e}'" for e in shown[:20])
-    found += f" and {len(shown) - 20:,} more" if len(shown) > 20 else ""
+    found = listed(map(str, present))
     return (
         f"NO OUTPUT EVENTS: the default metrics count AI outputs as '{output}' events, and "
         f"none occurs in the event column '{spec.input.event}', so only retention and "
@@ -334,12 +326,7 @@ def _prepare_events(
             )
     for m in metrics:
         missing = sorted(m.kind.referenced_events(m, spec.event_names.output) - built.event_names)
-        if missing:
-            found = ", ".join(sorted(built.event_names)[:12])
-            prepared.metric_warnings.setdefault(m.name, []).append(
-                f"no '{missing[0]}' events in the export, so it counts as zero everywhere; "
-                f"check the event name (events found: {found})"
-            )
+        if missing:  # said once, first among the warnings, naming the metric
             prepared.input_warnings.append(_absent_events(m, missing, built.event_names))
     for metric_name, hist in built.depth_histograms.items():
         prepared.session_depth[metric_name] = _shape_by_variant(hist, variants)

@@ -221,5 +221,9 @@ def test_a_typo_in_an_event_name_is_pointed_out(export):
     )
     out = run("analyze", a, e, "-c", tmp / "c.toml", "--format", "json")
     assert out.exit_code == 0
-    warnings = json.loads(out.output)["results"][0]["warnings"]
-    assert any("no 'ai_ouptut' events" in w and "events found: ai_output" in w for w in warnings)
+    d = json.loads(out.output)
+    # said once, first among the experiment's warnings, with the near match
+    first = d["warnings"][0]
+    assert first.startswith("EVENT NOT FOUND: metric 'outputs' counts 'ai_ouptut'")
+    assert "did you mean 'ai_output'?" in first
+    assert not [w for w in d["results"][0]["warnings"] if "ai_ouptut" in w]

@@ -5,6 +5,7 @@ each one, so that a missing column's message says how to map it both ways.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -207,3 +208,31 @@ def missing_message(tables: list[Missing]) -> tuple[str, str]:
             "unit/variant/account, [input] for the others)."
         )
     return " ".join(problems), " ".join(hints)
+
+
+def near_names(name: str, names: Iterable[str]) -> list[str]:
+    """The names of ``names`` that ``name`` is probably a misspelling of: up to three
+    close matches, and any that differ only in case.
+
+    Examples
+    --------
+    >>> near_names("shares", ["share", "ai_output", "Share"])
+    ['share', 'Share']
+    """
+    ordered = sorted(set(names))
+    close = difflib.get_close_matches(name, ordered, n=3, cutoff=0.6)
+    return close + [n for n in ordered if n.lower() == name.lower() and n not in close]
+
+
+def listed(names: Iterable[str], limit: int = 20) -> str:
+    """Names for a message, quoted and sorted, the first ``limit`` of them.
+
+    Examples
+    --------
+    >>> listed(["b", "a"]), listed(["c", "b", "a"], limit=2), listed([])
+    ("'a', 'b'", "'a', 'b' and 1 more", '(none)')
+    """
+    ordered = sorted(set(names))
+    shown = ", ".join(f"'{n}'" for n in ordered[:limit])
+    more = f" and {len(ordered) - limit:,} more" if len(ordered) > limit else ""
+    return (shown + more) or "(none)"

@@ -12,7 +12,6 @@ exactly (:func:`abkit.units.engine.partitions`).
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from abkit.io.assignments import (
     VARIANT,
     Assignments,
 )
-from abkit.io.columns import Need, account_need, need
+from abkit.io.columns import Need, account_need, listed, near_names, need
 from abkit.io.exclusions import Ledger, first_reason
 from abkit.io.readers import BLANK_LINE, Table, blank_row, require_all
 from abkit.io.timestamps import (
@@ -149,12 +148,11 @@ def _require_event(events: Table, column: str, name: str, option: str) -> None:
     present = sorted(str(v) for v in names.get_column(column).drop_nulls())
     if name in present:
         return
-    close = difflib.get_close_matches(name, present, n=3, cutoff=0.6)
+    close = near_names(name, present)
     guess = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    shown = ", ".join(repr(p) for p in present[:20]) + (" …" if len(present) > 20 else "")
     raise AbkitInputError(
         f"no event is named {name!r} ({option}), so no unit has an exposure time.{guess} "
-        f"Events in the export: {shown or '(none)'}.",
+        f"Events in the export: {listed(present)}.",
         source=events.label,
         column=column,
     )
