@@ -39,7 +39,6 @@ from abkit.health import health_band
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
 from abkit.prepare import Prepared, prepare
-from abkit.report.format import p_phrase
 from abkit.result import AnalysisResult, GuardrailCheck, MetricResult, QuantilePoint
 from abkit.segments import (
     account_segment_breakdown,
@@ -65,6 +64,7 @@ from abkit.stats.srm import SrmResult
 from abkit.units.events import PRE_PERIOD_EVENT
 from abkit.units.quantiles import ArmQuantiles, profile_levels
 from abkit.units.summary import EARLIER_CHECKPOINT
+from abkit.wording import p_phrase
 
 
 def _fixed_decision(

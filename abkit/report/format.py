@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from abkit.json_numbers import pair
 from abkit.metrics import metric_type as type_named
+from abkit.wording import p_phrase, pval
 
 if TYPE_CHECKING:
     from abkit.result import AnalysisResult, MetricResult
@@ -81,28 +82,6 @@ def interval(ci: tuple[float, float], metric_type: str = "mean") -> str:
 
 def rel_interval(ci: tuple[float, float]) -> str:
     return _bounds(pct(ci[0]), pct(ci[1]), ci)
-
-
-def pval(p: float | None) -> str:
-    """A p-value as a table cell: '0.0123', '<0.0001' or 'n/a'."""
-    if _missing(p):
-        return "n/a"
-    assert p is not None
-    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
-
-
-def p_phrase(p: float | None, label: str = "p") -> str:
-    """A p-value in a sentence: 'p = 0.0123', 'p < 0.0001' or 'p n/a'.
-
-    Examples
-    --------
-    >>> p_phrase(0.01234), p_phrase(0.0), p_phrase(0.2, "two-sided p")
-    ('p = 0.0123', 'p < 0.0001', 'two-sided p = 0.2000')
-    """
-    text = pval(p)
-    if text.startswith("<"):
-        return f"{label} < {text[1:]}"
-    return f"{label} n/a" if text == "n/a" else f"{label} = {text}"
 
 
 def conf_label(alpha: float) -> str:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as st
 
+from abkit.wording import p_phrase
+
 SRM_THRESHOLD = 0.001
 
 
@@ -29,12 +31,10 @@ class SrmResult:
         return bool(self.p_value < self.threshold)
 
     def _lines(self) -> tuple[str, list[str]]:
-        p = "n/a" if math.isnan(self.p_value) else f"{self.p_value:.4f}"
-        p = "< 0.0001" if self.p_value < 1e-4 else f"= {p}" if p != "n/a" else p
         total = sum(self.observed.values())
         head = (
             f"Sample ratio {'MISMATCH' if self.mismatch else 'ok'}: chi-square "
-            f"{self.statistic:.3g}, p {p} (alarm below {self.threshold:g})"
+            f"{self.statistic:.3g}, {p_phrase(self.p_value)} (alarm below {self.threshold:g})"
         )
         arms = [
             f"{v}: {n:,} units ({n / total * 100:.1f} % observed, "
