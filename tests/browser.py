@@ -108,8 +108,10 @@ def look(page: Path, tmp: Path, shot: str) -> dict:
     html = page.read_text(encoding="utf-8")
     measured.write_text(html.replace("</body>", MEASURE + "</body>"), encoding="utf-8")
     png = tmp / f"{shot}.png"
-    _browser(page, tmp / "profile", f"--screenshot={png}")
-    assert png.is_file() and png.stat().st_size > 10_000, "no screenshot"
+    shot_run = _browser(page, tmp / "profile", f"--screenshot={png}")
+    assert png.is_file() and png.stat().st_size > 10_000, (
+        f"no screenshot (chromium exit {shot_run.returncode}): {shot_run.stderr[-1500:]}"
+    )
     keep = os.environ.get("ABKIT_SCREENSHOTS")
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)

@@ -30,10 +30,8 @@ import io
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
-import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -479,11 +477,15 @@ def test_shell_completion_prints_a_script(shell: str) -> None:
 def test_site_builds_strict(tmp_path: Path) -> None:
     """`mkdocs build --strict`: every page in the nav, every link and anchor resolves,
     the API reference renders from the docstrings."""
-    if shutil.which("mkdocs", path=str(Path(sys.executable).parent)) is None:
-        pytest.skip('mkdocs is not installed (pip install -e ".[docs]"; CI installs it)')
-    pytest.importorskip("mkdocstrings", reason='pip install -e ".[docs]" (CI installs it)')
-    pytest.importorskip("material", reason='pip install -e ".[docs]" (CI installs it)')
-    started = time.perf_counter()
+    import importlib.util
+
+    tools = ("mkdocs", "mkdocstrings", "material")
+    absent = [name for name in tools if importlib.util.find_spec(name) is None]
+    if absent:
+        reason = f'{", ".join(absent)} not installed (pip install -e ".[docs]")'
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + "; CI installs the docs extra before the tests")
+        pytest.skip(reason)
     done = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
         cwd=ROOT,
@@ -505,4 +507,3 @@ def test_site_builds_strict(tmp_path: Path) -> None:
         assert f'id="{anchor}"' in api, anchor
     cli = (tmp_path / "site" / "reference" / "cli" / "index.html").read_text()
     assert "--sequential" in cli and "simulate-replay" in cli
-    assert time.perf_counter() - started < 120

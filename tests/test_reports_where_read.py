@@ -303,8 +303,9 @@ def test_notebook_shows_plot_warnings_rows_and_sub_results(tmp_path):
     """A fresh kernel, no %matplotlib and no pyplot: result.plot() is an image; the
     result's HTML view has the warnings and the row accounting; result.srm and a single
     result read as text."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    import nbclient
+    import nbformat
+
     cells = [
         "import abkit\n"
         f"result = abkit.analyze({str(EXAMPLE / 'assignments.parquet')!r}, "
