@@ -255,17 +255,23 @@ def _inflate(raw: bytes, kind: str) -> bytes:
 
         return bytes(pa.CompressedInputStream(pa.BufferReader(raw), "zstd").read())
     except ImportError:  # Polars decompresses: the lines, invalid UTF-8 replaced
-        lines = pl.read_csv(
-            io.BytesIO(raw),
-            has_header=False,
-            new_columns=["line"],
-            separator="\x00",
-            quote_char=None,
-            infer_schema=False,
-            encoding="utf8-lossy",
-            truncate_ragged_lines=True,
-        )
+        lines = _raw_lines(io.BytesIO(raw))
         return "\n".join(v or "" for v in lines.get_column("line")).encode() + b"\n"
+
+
+def _raw_lines(data: Any) -> pl.DataFrame:
+    """Every line of a text file (Polars decompresses), one string column 'line', with
+    no CSV parsing: no header, no quotes, invalid UTF-8 replaced."""
+    return pl.read_csv(
+        data,
+        has_header=False,
+        new_columns=["line"],
+        separator="\x00",
+        quote_char=None,
+        infer_schema=False,
+        encoding="utf8-lossy",
+        truncate_ragged_lines=True,
+    )
 
 
 def _head(data: bytes) -> bytes:
@@ -433,16 +439,7 @@ def _suspect(frame: pl.DataFrame, source: _Source, separator: str) -> bool:
         return True
     if len(names) < 2 or frame.get_column(names[-1]).null_count() == 0:
         return False
-    lines = pl.read_csv(
-        source.polars_input(),
-        has_header=False,
-        new_columns=["line"],
-        separator="\x00",
-        quote_char=None,
-        infer_schema=False,
-        encoding="utf8-lossy",
-        truncate_ragged_lines=True,
-    )
+    lines = _raw_lines(source.polars_input())
     short = pl.col("line").str.count_matches(separator, literal=True) < len(names) - 1
     return bool(lines.select((short & (pl.col("line").str.len_bytes() > 0)).any()).item())
 
