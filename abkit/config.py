@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from abkit.errors import ConfigError
+from abkit.formats import is_export
 from abkit.metrics import REGISTRY, MetricType, metric_type
 from abkit.options import (
     Correction,
@@ -663,29 +664,6 @@ def with_sequential_method(spec: ExperimentSpec, method: str) -> ExperimentSpec:
     return replace(spec, sequential=replace(spec.sequential, method=checked))
 
 
-_DATA_SUFFIXES = {
-    ".parquet",
-    ".pq",
-    ".csv",
-    ".tsv",
-    ".ndjson",
-    ".jsonl",
-    ".json",
-    ".gz",
-    ".zst",
-    ".xlsx",
-}
-_DATA_MAGIC = (b"PAR1", b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"PK\x03\x04")
-
-
-def _is_data_file(path: Path) -> bool:
-    """Whether ``path`` is an export (by extension or by its first bytes), not a TOML."""
-    if path.suffix.lower() in _DATA_SUFFIXES:
-        return True
-    with path.open("rb") as handle:
-        return handle.read(4).startswith(_DATA_MAGIC)
-
-
 def load_config(
     config: str | Path | Mapping[str, Any] | ExperimentSpec | None,
 ) -> ExperimentSpec:
@@ -699,7 +677,7 @@ def load_config(
     path = Path(config)
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist.")
-    if _is_data_file(path):
+    if is_export(path):
         raise ConfigError(
             f"'{path}' was given as the config, but it is a data file, not a TOML "
             "experiment spec. In Python the second positional argument of abkit.analyze is "
@@ -716,6 +694,8 @@ def load_config(
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file '{path}' is not valid TOML: {exc}.") from None
+    except OSError as exc:  # unreadable: permissions, a file that vanished
+        raise ConfigError(f"cannot read config file '{path}': {exc.strerror or exc}.") from None
     try:
         return parse_config(raw)
     except ConfigError as exc:

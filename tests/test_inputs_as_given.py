@@ -601,3 +601,15 @@ def test_a_json_array_says_to_convert_it_to_one_object_per_line(tmp_path):
     (tmp_path / "u.json").write_text('[{"user_id": 1, "variant": "control", "x": 1}]')
     out = run("analyze", tmp_path / "u.json")
     assert out.exit_code == 2 and "JSON array" in out.output and "jq -c" in out.output
+
+
+@pytest.mark.parametrize("name", ["book.xls", "book.ods", "events.csv.zst", "events.tsv"])
+def test_every_export_the_readers_know_is_refused_as_a_config(tmp_path, name):
+    """The config loader and the readers share one table of formats (it had drifted:
+    .xls, .ods and .tsv were read as TOML)."""
+    from abkit.errors import ConfigError
+
+    path = tmp_path / name
+    path.write_bytes(b"\xd0\xcf\x11\xe0 not toml" if name.endswith("xls") else b"a,b\n1,2\n")
+    with pytest.raises(ConfigError, match="it is a data file"):
+        abkit.analyze(tmp_path / "assignments.parquet", str(path))

@@ -25,17 +25,8 @@ import narwhals as nw
 import polars as pl
 
 from abkit.errors import AbkitInputError
+from abkit.formats import SPREADSHEETS, extension_format, magic
 from abkit.io.columns import Missing, Need, missing_message
-
-_FORMATS = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".ndjson": "ndjson",
-    ".jsonl": "ndjson",
-    ".json": "ndjson",
-}
 
 # a DuckDB relation, a PySpark or SQLFrame DataFrame (anything Narwhals reads lazily)
 EngineFrame = Any
@@ -102,22 +93,7 @@ def require_all(*tables: tuple[Table, list[str | Need]]) -> None:
 
 
 STDIN = "-"
-_COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
-_SPREADSHEETS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
-# the first bytes of the binary files an export may arrive as
-_MAGIC = {
-    b"PAR1": "parquet",
-    b"\x1f\x8b": "gzip",
-    b"\x28\xb5\x2f\xfd": "zstd",
-    b"PK\x03\x04": "zip",
-    b"\xd0\xcf\x11\xe0": "zip",  # an Excel 97-2003 workbook (OLE2 container)
-}
 _ACCEPTED = "CSV, TSV, Parquet or NDJSON (optionally .gz or .zst compressed)"
-
-
-def _magic(head: bytes) -> str | None:
-    """What the first bytes of a file say it is: parquet, gzip, zstd, zip, or None (text)."""
-    return next((kind for magic, kind in _MAGIC.items() if head.startswith(magic)), None)
 
 
 def _spreadsheet(label: str) -> AbkitInputError:
@@ -129,14 +105,6 @@ def _spreadsheet(label: str) -> AbkitInputError:
         hint="Export the sheet as CSV (Save As > CSV UTF-8) or Parquet and analyse that file; "
         "for a ZIP archive, unzip it and pass the file or folder inside.",
     )
-
-
-def _extension_format(path: Path) -> str | None:
-    """The table format a file name states (``events.csv.gz`` → csv), or None."""
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in _COMPRESSIONS:
-        suffixes.pop()
-    return _FORMATS.get(suffixes[-1]) if suffixes else None
 
 
 def _text_format(head: bytes) -> str:
@@ -157,7 +125,7 @@ def _files(path: Path | str) -> list[Path]:
         return files
     p = Path(path)
     if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.is_file() and _extension_format(f))
+        files = sorted(f for f in p.iterdir() if f.is_file() and extension_format(f))
         if not files:
             raise AbkitInputError(
                 f"folder '{p}' holds no .csv, .tsv, .parquet, .ndjson or .jsonl file "
@@ -172,7 +140,7 @@ def _files(path: Path | str) -> list[Path]:
 def _file_format(path: Path) -> str:
     """A file's table format: Parquet by its content whatever its name, spreadsheets
     refused, text formats by the extension (before any .gz / .zst)."""
-    if path.suffix.lower() in _SPREADSHEETS:
+    if path.suffix.lower() in SPREADSHEETS:
         raise _spreadsheet(str(path))
     try:
         with path.open("rb") as handle:
@@ -181,12 +149,12 @@ def _file_format(path: Path) -> str:
         raise AbkitInputError(
             f"cannot open the file: {exc.strerror or exc}.", source=str(path)
         ) from None
-    kind = _magic(head)
+    kind = magic(head)
     if kind == "parquet":
         return "parquet"
     if kind == "zip":
         raise _spreadsheet(str(path))
-    fmt = _extension_format(path)
+    fmt = extension_format(path)
     if fmt is None:
         raise AbkitInputError(
             f"cannot tell the format of '{path}' from its extension; use .csv, .tsv, "
@@ -234,7 +202,7 @@ class _Source:
 
 def _decompress(raw: bytes, label: str = "the input") -> bytes:
     """``raw`` decompressed (gzip, zstd) or as it is; a damaged archive is a user error."""
-    kind = _magic(raw[:4])
+    kind = magic(raw[:4])
     if kind not in ("gzip", "zstd"):
         return raw
     try:
@@ -276,7 +244,7 @@ def _raw_lines(data: Any) -> pl.DataFrame:
 
 def _head(data: bytes) -> bytes:
     """The first decompressed bytes of ``data``, to sniff its format."""
-    kind = _magic(data[:4])
+    kind = magic(data[:4])
     if kind == "gzip":
         try:
             return zlib.decompressobj(wbits=31).decompress(data[: 1 << 20], 65536)
@@ -296,7 +264,7 @@ def _stdin_source(label: str) -> _Source:
     data = sys.stdin.buffer.read()
     if not data:
         raise AbkitInputError("standard input is empty (nothing was piped to '-').")
-    kind = _magic(data[:4])
+    kind = magic(data[:4])
     if kind == "zip":
         raise _spreadsheet(label)
     if kind == "parquet":
