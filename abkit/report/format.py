@@ -288,15 +288,13 @@ def grouped_warnings(result: AnalysisResult) -> list[tuple[str, str]]:
 
 
 def data_notes(result: AnalysisResult) -> list[tuple[str, str]]:
-    """(metric or 'all metrics', note) pairs of the notes on the data that no result's
-    warnings already say (a metric's notes travel with its results' warnings, which
-    the reports show under 'Warnings by result')."""
-    warned = {(r.metric, w) for r in result.results for w in r.warnings}
+    """(metric or 'all metrics', note) pairs: the notes on the data, which describe (a
+    design effect, capped units, windows not yet ended) and are kept apart from the
+    warnings of the results."""
     return [
         ("all metrics" if metric == "(all)" else metric, note)
         for metric, notes in result.metric_notes.items()
         for note in notes
-        if (metric, note) not in warned
     ]
 
 
