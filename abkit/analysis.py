@@ -8,7 +8,6 @@ arithmetic), adjusts p-values, applies guardrails and assembles the result.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -293,6 +292,7 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                     # an adjusted test of a metric without variation has an undefined se
                     adjustment.unadjusted_se if adjustment is not None else comp.se,
                     looks_with_data=seq.looks_with_data if seq is not None else None,
+                    undefined=comp.undefined,
                 ),
             )
             if seq is not None:  # one truth: the sequential detail states the same decision
@@ -381,28 +381,24 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                     health=health_band(
                         metric, spec.health, comp.control_value, comp.treatment_value
                     ),
-                    warnings=_said_once(
-                        decision,
-                        (
-                            *comp.warnings,
-                            *shared,
-                            *prepared.metric_warnings.get(metric.name, []),
-                        ),
+                    warnings=(
+                        *comp.warnings,
+                        *_untested(decision, comp),
+                        *shared,
+                        *prepared.metric_warnings.get(metric.name, []),
                     ),
                 )
             )
     return results
 
 
-# a test's own words for an empty arm, which a 'not computable' reason already says
-_EMPTY_ARM = re.compile(r"^the \w+ arm has 0 unit\(s\)|^reported as NaN$")
-
-
-def _said_once(decision: Decision, warnings: tuple[str, ...]) -> tuple[str, ...]:
-    """A result's warnings without those its ``not computable`` reason already says."""
-    if decision.outcome != "not computable":
-        return warnings
-    return tuple(w for w in warnings if not _EMPTY_ARM.search(w))
+def _untested(decision: Decision, comp: Comparison) -> tuple[str, ...]:
+    """Why the fixed-horizon test has no p-value, as a warning, when the decision rests
+    on something else (a sequential method); a 'not computable' decision already says
+    it as its reason."""
+    if not comp.undefined or decision.outcome == "not computable":
+        return ()
+    return (f"the fixed-horizon test could not be computed: {'; '.join(comp.undefined)}",)
 
 
 def _quantile_profile(

@@ -220,8 +220,13 @@ def compare_accounts(
     w = settings.weighting
     c_value, t_value = control.estimate(w), treatment.estimate(w)
     if control.accounts < 2 or treatment.accounts < 2:
-        warnings.append("an arm has fewer than 2 accounts: nothing can be inferred (NaN)")
-        comp = undefined_comparison("account-level randomisation test", c_value, t_value, warnings)
+        comp = undefined_comparison(
+            "account-level randomisation test",
+            c_value,
+            t_value,
+            ["an arm has fewer than 2 accounts: nothing can be inferred"],
+            warnings,
+        )
         return comp, {"weighting": w, "arms": facts}, None
     strata = _strata(control, treatment)
     ri = randomization_test(
@@ -343,7 +348,7 @@ def compare_time_to_value(
         warnings += _few_accounts(name, times.size)
     if control[0].size < 2 or treatment[0].size < 2:
         comp = undefined_comparison(
-            "RMST difference", math.nan, math.nan, (*warnings, "an arm has fewer than 2 accounts")
+            "RMST difference", math.nan, math.nan, ["an arm has fewer than 2 accounts"], warnings
         )
         return comp, {"arms": {}}
     res = rmst_difference_test(
@@ -425,8 +430,8 @@ def compare_account_quantiles(
         warnings += arm_warnings
     method = "account-level randomisation test of the quantile difference"
     if not comparable(control, treatment):
-        warnings.append("an arm has fewer than 2 accounts or no values: nothing can be inferred")
-        comp = undefined_comparison(method, math.nan, math.nan, warnings)
+        why = "an arm has fewer than 2 accounts or no values: nothing can be inferred"
+        comp = undefined_comparison(method, math.nan, math.nan, [why], warnings)
         return comp, {"weighting": "event", "arms": facts}
     res = account_quantile_test(
         control,

@@ -179,7 +179,9 @@ class Evidence:
     arm, ``effect`` and ``se`` the effect and its standard error (both 0 when no unit
     differs from another: constant but unequal arms, such as 0 of n against n of n,
     have an se of 0 and a real difference) and ``looks_with_data`` the sequential looks
-    with data in both arms (``None`` for a fixed-horizon decision).
+    with data in both arms (``None`` for a fixed-horizon decision); ``undefined`` is
+    why the test could not be computed, in its own words
+    (:attr:`~abkit.stats.fixed_horizon.Comparison.undefined`).
     """
 
     control_n: int
@@ -187,6 +189,7 @@ class Evidence:
     effect: float
     se: float
     looks_with_data: int | None = None
+    undefined: tuple[str, ...] = ()
 
 
 def data_gap(evidence: Evidence, decision: Decision) -> str | None:
@@ -223,7 +226,7 @@ def data_gap(evidence: Evidence, decision: Decision) -> str | None:
     # yet, and says so; any other outcome must rest on a p-value or an interval
     silent = math.isnan(decision.p_value) and all(math.isnan(end) for end in decision.ci)
     if silent and decision.outcome != "continue":
-        return "the test gave neither a p-value nor an interval (see the warnings)"
+        return "; ".join(evidence.undefined) or "the test gave neither a p-value nor an interval"
     return None
 
 

@@ -160,7 +160,7 @@ def test_an_arm_with_one_account_gives_nan_and_says_why(export):
     res = abkit.analyze(kept, CONFIG, events=export.events)
     r = next(r for r in res.results if r.metric == "p95")
     assert np.isnan(r.p_value) and r.decision.outcome == "not computable"
-    assert any("fewer than 2 accounts" in w for w in r.warnings)
+    assert "fewer than 2 accounts" in (r.decision.reason or "")
 
 
 def test_too_few_accounts_to_bound_the_interval_say_so():

@@ -180,7 +180,9 @@ def test_degenerate_data_is_reported_not_crashed(tmp_path):
     assert out.exit_code == 0
     r = json.loads(out.output)["results"][0]
     assert r["p_value"] is None
-    assert any("control arm has 1 unit" in w for w in r["warnings"])
+    # the reason is the decision's, in the test's own words, and said once
+    assert r["decision"]["outcome"] == "not computable"
+    assert "control arm has 1 unit" in r["decision"]["reason"]
 
 
 def test_help_does_not_import_heavy_modules():

@@ -160,4 +160,4 @@ def test_degenerate_arms_are_undefined_not_a_crash():
     zero_den = Moments.from_values(np.column_stack([np.ones(5), np.zeros(5), np.arange(5.0)]))
     comp, adj = cuped_test(zero_den, zero_den, (0, 1), [(2,)], ["x"], 0.05)
     assert adj is None and math.isnan(comp.p_value)
-    assert any("denominator" in w for w in comp.warnings)
+    assert any("denominator" in w for w in comp.undefined)

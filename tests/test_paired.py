@@ -77,10 +77,10 @@ def test_pairing_removes_the_variance_the_versions_share():
 def test_degenerate_inputs_give_nan_with_a_reason():
     one, _ = paired_test(np.array([3.0]), np.array([4.0]), np.array([2.0]))
     assert math.isnan(one.p_value)
-    assert "at least 2 are needed" in one.warnings[0]
+    assert "at least 2 are needed" in one.undefined[0]
     same, _ = paired_test(np.array([3.0, 5.0]), np.array([4.0, 6.0]), np.array([1.0, 1.0]))
     assert same.effect == 1.0 and math.isnan(same.p_value)
-    assert "do not vary" in same.warnings[0]
+    assert "do not vary" in same.undefined[0]
     zero, _ = paired_test(np.array([0.0, 0.0]), np.array([1.0, 2.0]), np.array([1.0, 1.0]))
     assert math.isnan(zero.relative_effect)
     assert any("no relative effect" in w for w in zero.warnings)

@@ -340,9 +340,13 @@ def check_contract(call) -> str:
     for table, counts in res.rows.items():
         assert counts["read"] == counts["used"] + counts["excluded"], (table, counts)
     for r in res.results:
+        # no verdict without data, and never without saying why
+        if r.decision.outcome == "not computable":
+            assert r.decision.reason, f"'not computable' without a reason: {r}"
         numbers = [r.effect, r.p_value, *r.ci, r.control_value, r.treatment_value]
         if not all(_finite(v) for v in numbers):
-            assert r.warnings or res.warnings, f"non-finite result without a warning: {r}"
+            explained = r.warnings or res.warnings or r.decision.reason
+            assert explained, f"non-finite result without a warning or a reason: {r}"
     res.to_text(80)
     res.to_markdown()
     res.to_html()

@@ -10,18 +10,18 @@ from abkit.stats import ArmSummary, delta_ratio_test, two_proportion_ztest, welc
 from abkit.stats.shape import depth_shape, is_bimodal
 
 
-def test_zero_variance_in_both_arms_is_nan_with_warning():
+def test_zero_variance_in_both_arms_is_nan_with_a_reason():
     c = ArmSummary.from_values(np.full(50, 3.0))
     t = ArmSummary.from_values(np.full(60, 3.0))
     res = welch_test(c, t)
     assert math.isnan(res.p_value) and math.isnan(res.ci[0])
-    assert any("no variation" in w for w in res.warnings)
+    assert any("no variation" in w for w in res.undefined)
 
 
-def test_one_unit_in_an_arm_is_nan_with_warning():
+def test_one_unit_in_an_arm_is_nan_with_a_reason():
     res = welch_test(ArmSummary.from_values(np.array([1.0])), ArmSummary.from_values(np.ones(9)))
     assert math.isnan(res.p_value)
-    assert any("control arm has 1 unit" in w for w in res.warnings)
+    assert any("control arm has 1 unit" in w for w in res.undefined)
 
 
 def test_empty_arm_is_nan_not_a_crash():
@@ -41,7 +41,7 @@ def test_ratio_with_zero_denominator_is_nan():
     zero = ArmSummary.from_values(np.zeros(10), np.zeros(10))
     res = delta_ratio_test(zero, ArmSummary.from_values(np.ones(10), np.full(10, 2.0)))
     assert math.isnan(res.p_value)
-    assert any("denominator sums to 0" in w for w in res.warnings)
+    assert any("denominator sums to 0" in w for w in res.undefined)
 
 
 def test_depth_shape_closed_form():

@@ -196,7 +196,7 @@ def cuped_test(
     df = _welch_df(var_c, var_t, c.n, t.n) if welch_df else math.inf
     if not se > 0:
         comp = undefined_comparison(
-            label, c.g, t.g, [*warnings, "the adjusted metric has no variation in either arm"]
+            label, c.g, t.g, ["the adjusted metric has no variation in either arm"], warnings
         )
         return comp, adjustment
     ref = st.norm if math.isinf(df) else st.t(df)
@@ -273,6 +273,6 @@ def or_unadjusted(
     ``plain`` one; ``plain``, with the reason added, when it could not be computed."""
     comp, adjustment = adjusted
     if adjustment is None:
-        reason = "; ".join(w for w in comp.warnings if w != "reported as NaN")
+        reason = "; ".join((*comp.undefined, *comp.warnings))
         return replace(plain, warnings=(*plain.warnings, f"CUPED not applied: {reason}")), None
     return comp, adjustment

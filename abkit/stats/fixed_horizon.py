@@ -52,7 +52,10 @@ class Comparison:
     ``se`` is the standard error of ``effect``; ``df`` is the t degrees of freedom
     (``math.inf`` for a normal reference).  ``relative_effect`` is
     treatment/control − 1; ``log_ratio_se`` is the standard error of
-    log(treatment/control), on which ``relative_ci`` is built.
+    log(treatment/control), on which ``relative_ci`` is built.  ``undefined`` says why
+    the test has no p-value or interval (an arm too small, no variation), apart from
+    the ``warnings`` that qualify a computed result; a decision that rests on the test
+    gives it as the reason it is not computable.
     """
 
     method: str
@@ -68,6 +71,7 @@ class Comparison:
     log_ratio_se: float
     relative_ci: tuple[float, float]
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    undefined: tuple[str, ...] = field(default_factory=tuple)
 
     def effect_fields(self) -> dict[str, Any]:
         """The values of :class:`EffectSummary`'s fields, to build a record of it."""
@@ -96,13 +100,14 @@ def two_sided(
     pooled two-proportion test).
     """
     warnings = list(warnings or [])
+    undefined = []
     effect = t_value - c_value
     se = math.sqrt(c_var_of_value + t_var_of_value)
     z_se = se if test_se is None else test_se
     if not (z_se > 0) or not math.isfinite(z_se):
-        warnings.append(
+        undefined.append(
             "no variation in either arm: the standard error is 0 or undefined, so no "
-            "test statistic, p-value or interval can be computed (reported as NaN)"
+            "test statistic, p-value or interval can be computed"
         )
         statistic = p_value = math.nan
         ci = (math.nan, math.nan)
@@ -130,6 +135,7 @@ def two_sided(
         log_ratio_se=log_se,
         relative_ci=rel_ci,
         warnings=tuple(warnings),
+        undefined=tuple(undefined),
     )
 
 
@@ -286,10 +292,15 @@ def _small_arm_warnings(control: ArmSummary, treatment: ArmSummary, minimum: int
 
 
 def undefined_comparison(
-    method: str, control_value: float, treatment_value: float, warnings: list[str] | tuple[str, ...]
+    method: str,
+    control_value: float,
+    treatment_value: float,
+    reasons: list[str] | tuple[str, ...],
+    warnings: list[str] | tuple[str, ...] = (),
 ) -> Comparison:
     """A comparison that cannot be computed: the values are kept, everything inferred is
-    NaN, and the warnings say why."""
+    NaN, ``reasons`` say why (:attr:`Comparison.undefined`) and ``warnings`` carry what
+    else was noticed on the way."""
     nan = math.nan
     return Comparison(
         method=method,
@@ -304,7 +315,8 @@ def undefined_comparison(
         relative_effect=nan,
         log_ratio_se=nan,
         relative_ci=(nan, nan),
-        warnings=(*warnings, "reported as NaN"),
+        warnings=tuple(warnings),
+        undefined=tuple(reasons),
     )
 
 

@@ -75,14 +75,15 @@ def paired_test(
     effect, se = cand_mean - live_mean, math.sqrt(var)
     z = float(st.norm.ppf(1 - alpha / 2))
     warnings: list[str] = []
+    undefined: list[str] = []
     if se > 0 and math.isfinite(se):
         statistic = effect / se
         p_value = float(2 * st.norm.sf(abs(statistic)))
         ci = (effect - z * se, effect + z * se)
     else:
-        warnings.append(
+        undefined.append(
             "the paired differences do not vary between users: no standard error, "
-            "p-value or interval (reported as NaN)"
+            "p-value or interval"
         )
         statistic = p_value = math.nan
         ci = (math.nan, math.nan)
@@ -110,5 +111,6 @@ def paired_test(
         log_ratio_se=log_se,
         relative_ci=relative_ci,
         warnings=tuple(warnings),
+        undefined=tuple(undefined),
     )
     return comparison, Pairing(n_pairs, users, se, math.sqrt(unpaired))
