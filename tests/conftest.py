@@ -50,6 +50,19 @@ def analyze_example(sequential: str | None = None):
     )
 
 
+# a ratio metric and a guardrail on the simulated exports' events
+SHARE = {"name": "share", "type": "ratio", "numerator": "share", "denominator": "ai_output"}
+ERRORS = {
+    "name": "errors",
+    "type": "ratio",
+    "numerator": "error",
+    "denominator": "ai_output",
+    "direction": "decrease",
+    "guardrail": True,
+    "margin": 0.05,
+}
+
+
 def analyze_small_b2b(*metrics: dict):
     """A small simulated B2B export (16 accounts) analysed in B2B mode with ``metrics``."""
     import abkit

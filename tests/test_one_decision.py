@@ -17,21 +17,11 @@ from matplotlib.colors import to_hex
 import abkit
 from abkit.plots.style import BETTER, NEUTRAL, WORSE
 from abkit.result import AnalysisResult
-from tests.conftest import analyze_example, analyze_small_b2b
+from tests.conftest import ERRORS, SHARE, analyze_example, analyze_small_b2b
 
 TONE = {"good": BETTER, "bad": WORSE, "neutral": NEUTRAL}
 
 
-SHARE = {"name": "share", "type": "ratio", "numerator": "share", "denominator": "ai_output"}
-ERRORS = {
-    "name": "errors",
-    "type": "ratio",
-    "numerator": "error",
-    "denominator": "ai_output",
-    "direction": "decrease",
-    "guardrail": True,
-    "margin": 0.05,
-}
 # a p95 latency guardrail: in B2B mode tested by re-assigning accounts
 P95_GUARDRAIL = {
     "name": "p95_latency",

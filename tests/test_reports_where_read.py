@@ -30,7 +30,7 @@ from abkit.report.markdown import render_markdown
 from abkit.result import AnalysisResult
 from abkit_cli.main import cli
 from tests.browser import WIDTH, assert_nothing_cut_off, github_page, look
-from tests.conftest import EXAMPLE, analyze_example, analyze_small_b2b
+from tests.conftest import ERRORS, EXAMPLE, SHARE, analyze_example, analyze_small_b2b
 
 ARGS = [
     str(EXAMPLE / "assignments.parquet"),
@@ -77,18 +77,7 @@ def _segmented() -> AnalysisResult:
 def test_markdown_verdict_table_fits_github_width(example, tmp_path):
     """Every column of every table is visible at 880 px, and each verdict row is one
     line high (a lift cell wrapped over 5 lines before)."""
-    b2b = analyze_small_b2b(
-        {"name": "share", "type": "ratio", "numerator": "share", "denominator": "ai_output"},
-        {
-            "name": "errors",
-            "type": "ratio",
-            "numerator": "error",
-            "denominator": "ai_output",
-            "direction": "decrease",
-            "guardrail": True,
-            "margin": 0.05,
-        },
-    )
+    b2b = analyze_small_b2b(SHARE, ERRORS)
     cases = {"example": example, "crowded": _crowded(), "b2b": b2b, "segments": _segmented()}
     for name, result in cases.items():
         page = github_page(result.to_markdown(), tmp_path, f"report-md-{name}")
