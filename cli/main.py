@@ -298,7 +298,10 @@ def analyze(
         if out_dir:
             progress.step("drawing the plots")
             written = result.save(out_dir)
-        text = _render(result, fmt, output)
+        if out_dir and fmt == "html":  # the same page, its plots already drawn once
+            text = Path(written["html"]).read_text(encoding="utf-8")
+        else:
+            text = _render(result, fmt, output)
     if out_dir:
         click.echo(
             f"wrote {written['report']}, {written['html']}, {written['results']} and "

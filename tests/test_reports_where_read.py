@@ -356,3 +356,23 @@ def test_html_view_carries_what_the_markdown_carries(tmp_path):
     text = result.to_text()
     assert text.count(note) == 1 and html.count(escape(note)) == 1
     assert md.replace("\\", "").count(note) == 1
+
+
+def test_out_with_an_html_report_draws_each_plot_once(tmp_path, monkeypatch):
+    """--out and --format html together print the page written into the folder (the
+    plots were drawn twice), byte for byte the page --format html alone prints."""
+    import abkit.plots
+
+    drawn = []
+    real = abkit.plots.png_bytes
+    monkeypatch.setattr(abkit.plots, "png_bytes", lambda fig: drawn.append(1) or real(fig))
+    both, alone = tmp_path / "both.html", tmp_path / "alone.html"
+    runner = CliRunner()
+    out = runner.invoke(cli, ["analyze", *ARGS, "--out", str(tmp_path / "o"), "-o", str(both)])
+    assert out.exit_code == 0, out.output
+    assert drawn == []  # the folder's PNGs were embedded, not drawn again
+    out = runner.invoke(cli, ["analyze", *ARGS, "-o", str(alone)])
+    assert out.exit_code == 0, out.output
+    assert drawn  # alone, the page draws its plots
+    assert both.read_bytes() == alone.read_bytes()
+    assert both.read_bytes() == (tmp_path / "o" / "report.html").read_bytes() + b"\n"
