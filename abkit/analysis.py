@@ -640,9 +640,6 @@ def analyze(
     sequential_warnings = dict.fromkeys(
         w for r in results if r.sequential for w in r.sequential.warnings
     )
-    metric_notes = dict(prepared.metric_notes)
-    if prepared.notes:
-        metric_notes["(all)"] = prepared.notes
     return AnalysisResult(
         name=spec.name or title or export_name(data if events is None else events),
         control=spec.control,
@@ -660,7 +657,8 @@ def analyze(
             for t, n in ledger.read.items()
         },
         results=results,
-        metric_notes=metric_notes,
+        metric_notes=dict(prepared.metric_notes),
+        notes=list(prepared.notes),
         session_depth=prepared.session_depth,
         adoption=prepared.adoption,
         retention_curve=prepared.retention_curve,

@@ -293,6 +293,7 @@ class AnalysisResult:
     mode: str = "b2c"
     account: str | None = None
     metric_notes: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     session_depth: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     adoption: dict[str, dict[str, Any]] = field(default_factory=dict)
     retention_curve: dict[str, dict[str, list[int]]] = field(default_factory=dict)
@@ -330,6 +331,7 @@ class AnalysisResult:
                 "rows": self.rows,
                 "exclusions": self.exclusions,
                 "metric_notes": self.metric_notes,
+                "notes": self.notes,
                 "results": [r.to_dict() for r in self.results],
                 "session_depth": self.session_depth,
                 "adoption": self.adoption,
@@ -365,6 +367,7 @@ class AnalysisResult:
             rows=d["rows"],
             exclusions=d["exclusions"],
             metric_notes=d["metric_notes"],
+            notes=list(d["notes"]),
             results=[MetricResult.from_dict(r) for r in d["results"]],
             session_depth=d["session_depth"],
             adoption=d["adoption"],

@@ -74,4 +74,4 @@ def test_adoption_as_a_share_of_licensed_seats():
     assert r.control_value == pytest.approx(expected["control"], rel=1e-12)
     assert r.treatment_value == pytest.approx(expected["treatment"], rel=1e-12)
     assert res.rows["accounts"]["excluded"] == 1  # account 999 is not in the experiment
-    assert any("licensed seats" in n for n in res.metric_notes["(all)"])
+    assert any("licensed seats" in n for n in res.notes)

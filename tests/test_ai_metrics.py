@@ -190,7 +190,7 @@ def test_sequential_defaults_skip_the_quantile_with_a_note(export):
     res = abkit.analyze(export.assignments, events=export.events, sequential="msprt")
     names = {r.metric for r in res.results}
     assert "latency_mean" in names and "latency_p95" not in names
-    assert any("'latency_p95' skipped" in note for note in res.metric_notes["(all)"])
+    assert any("'latency_p95' skipped" in note for note in res.notes)
 
 
 @pytest.mark.parametrize(
@@ -327,7 +327,7 @@ def test_prices_without_their_token_column_skip_the_cost_defaults_with_a_note(ex
     events = export.events.drop("input_tokens")
     res = abkit.analyze(export.assignments, {"cost": PRICES}, events=events)
     assert not {"cost_per_output", "cost_per_active_user"} & {r.metric for r in res.results}
-    notes = res.metric_notes["(all)"]
+    notes = res.notes
     assert any("'cost_per_output' skipped: no 'input_tokens' column" in n for n in notes)
     # with the output price alone, the output tokens suffice
     res = abkit.analyze(export.assignments, {"cost": {"output_per_1k": 0.015}}, events=events)

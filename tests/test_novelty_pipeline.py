@@ -102,7 +102,7 @@ def test_too_short_an_export_says_so_and_duckdb_agrees(fading):
     short = simulate(users=2_000, days=8, enrol_days=4, seed=3)
     res = abkit.analyze(short.assignments, _config(), events=short.events)
     assert all(r.novelty is None for r in res.results)
-    assert any("no trend can be estimated" in n for n in res.metric_notes["(all)"])
+    assert any("no trend can be estimated" in n for n in res.notes)
     from tests.engines import assert_same_numbers, required, to_duckdb
 
     connection = required("duckdb").connect()

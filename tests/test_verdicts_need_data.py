@@ -92,7 +92,8 @@ def test_a_default_metric_that_cannot_mature_is_left_out_with_one_note(b2c):
     result = abkit.analyze(b2c.assignments, events=b2c.events)
     names = {r.metric for r in result.results}
     assert "d1_retention" in names and "d30_retention" not in names
-    notes = [n for lines in result.metric_notes.values() for n in lines if "d30_retention" in n]
+    notes = [n for n in result.notes if "d30_retention" in n]  # an experiment-wide note
+    assert not [n for lines in result.metric_notes.values() for n in lines if "d30" in n]
     assert len(notes) == 1 and "left out" in notes[0] and "day 30" in notes[0]
     text = result.to_text()
     assert text.count("d30_retention") == 1, "one note, no row, no health band"

@@ -292,9 +292,8 @@ def data_notes(result: AnalysisResult) -> list[tuple[str, str]]:
     design effect, capped units, windows not yet ended) and are kept apart from the
     warnings of the results."""
     return [
-        ("all metrics" if metric == "(all)" else metric, note)
-        for metric, notes in result.metric_notes.items()
-        for note in notes
+        *((metric, note) for metric, notes in result.metric_notes.items() for note in notes),
+        *(("all metrics", note) for note in result.notes),
     ]
 
 
