@@ -328,3 +328,23 @@ def test_quantiles_take_the_histogram_route_on_engines_and_either_route_agrees(o
         assert b.control_value == pytest.approx(a.control_value, rel=error)
         assert b.treatment_value == pytest.approx(a.treatment_value, rel=error)
         assert b.ci[1] - b.ci[0] == pytest.approx(a.ci[1] - a.ci[0], rel=0.02)
+
+
+@pytest.mark.parametrize("zone", [None, "Etc/UTC"], ids=["default-connection", "etc-utc"])
+def test_a_duckdb_connection_as_users_open_it(zone):
+    """A plain duckdb.connect() on Linux says its time zone is 'Etc/UTC'; reading events
+    through it failed inside Narwhals ('Only the connection time zone Etc/UTC is
+    supported, got: UTC') where abkit's own check had accepted it."""
+    duckdb = required("duckdb")
+    connection = duckdb.connect()
+    if zone is not None:
+        connection.execute(f"SET TimeZone = '{zone}'")
+    said = connection.sql("select current_setting('TimeZone')").fetchall()[0][0]
+    if said not in ("UTC", "Etc/UTC", "GMT"):
+        pytest.skip(f"this machine's default time zone is {said!r}, not a UTC spelling")
+    assignments = pl.read_parquet(EXAMPLE / "assignments.parquet")
+    config = abkit.load_config(EXAMPLE / "experiment.toml")
+    reference = abkit.analyze(assignments, config, events=EXAMPLE / "events.parquet").to_dict()
+    events = connection.read_parquet(str(EXAMPLE / "events.parquet"))
+    other = abkit.analyze(assignments, config, events=events).to_dict()
+    assert_same_numbers(reference, other)

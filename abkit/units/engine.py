@@ -84,10 +84,11 @@ def _sqlframe_duckdb(like: nw.LazyFrame) -> Any:
     return getattr(nw.to_native(like).session, "_conn", None)
 
 
-def require_utc(like: nw.LazyFrame, label: str) -> None:
-    """Refuse a DuckDB, Spark or SQLFrame-over-DuckDB session whose time zone is not
-    UTC (clock fields of timestamps, and so the day after assignment, would shift with
-    summer time)."""
+def require_utc(like: nw.LazyFrame, label: str) -> str:
+    """The session's own name for UTC ('UTC' or 'Etc/UTC', as a default DuckDB
+    connection or Spark session on Linux says), to cast timestamps to; a DuckDB, Spark
+    or SQLFrame-over-DuckDB session whose time zone is not UTC is refused (clock fields
+    of timestamps, and so the day after assignment, would shift with summer time)."""
     native = nw.to_native(like)
     impl = like.implementation
     query = "select current_setting('TimeZone')"
@@ -102,7 +103,7 @@ def require_utc(like: nw.LazyFrame, label: str) -> None:
         zone = connection.execute(query).fetchall()[0][0]
         fix = "SET TimeZone = 'UTC' on the DuckDB connection"
     else:
-        return
+        return "UTC"
     if zone not in ("UTC", "Etc/UTC", "GMT", "Z"):
         raise AbkitInputError(
             f"the {engine_name(like)} session's time zone is {zone!r}; abkit counts days "
@@ -110,6 +111,7 @@ def require_utc(like: nw.LazyFrame, label: str) -> None:
             source=label,
             hint=f"Run {fix} before the analysis.",
         )
+    return str(zone)
 
 
 def epoch_microseconds(column: str, like: nw.LazyFrame) -> nw.Expr:
@@ -179,4 +181,18 @@ def collect_all(frames: Sequence[nw.LazyFrame]) -> list[pl.DataFrame]:
         return []
     if all(on_polars(f) for f in frames):
         return pl.collect_all([nw.to_native(f) for f in frames], engine="streaming")
-    return [f.collect("polars").to_native() for f in frames]
+    return [_in_utc(f.collect("polars").to_native()) for f in frames]
+
+
+def _in_utc(frame: pl.DataFrame) -> pl.DataFrame:
+    """Timestamps from another engine named 'UTC', whatever that session calls it
+    ('Etc/UTC' on a default Linux DuckDB connection or Spark session): the same
+    instants, one spelling, so they compare with abkit's own UTC times."""
+    zoned = [
+        name
+        for name, dtype in frame.schema.items()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone not in (None, "UTC")
+    ]
+    if not zoned:
+        return frame
+    return frame.with_columns(pl.col(zoned).dt.convert_time_zone("UTC"))

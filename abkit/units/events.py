@@ -128,7 +128,10 @@ def event_timestamps(
             column=column,
             hint=f"Cast it in the query, e.g. CAST({column} AS TIMESTAMP).",
         )
-    return events.data.with_columns(nw.col(column).cast(nw.Datetime("us", "UTC")).alias(alias))
+    # the session's own spelling of UTC ('Etc/UTC' on a default Linux session): Narwhals
+    # casts only to the connection's time zone, named as the connection names it
+    utc = require_utc(events.data, events.label)
+    return events.data.with_columns(nw.col(column).cast(nw.Datetime("us", utc)).alias(alias))
 
 
 def require_export(assignments: Table, events: Table, spec: ExperimentSpec) -> None:
