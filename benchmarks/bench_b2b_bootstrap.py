@@ -9,24 +9,13 @@ Carlo re-assignments plus test inversion) and the CR2 cross-check.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import polars as pl
+from timing import best_of
 
 from abkit.stats.bootstrap import account_bootstrap
 from abkit.stats.cluster import AccountArm, cr2_test
 from abkit.stats.randomization import randomization_test
-
-
-def timed(label: str, fn, repeats: int = 5):
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    print(f"{label}: {best * 1000:.1f} ms (best of {repeats})")
-    return out
 
 
 def main() -> None:
@@ -43,27 +32,32 @@ def main() -> None:
             "outputs": rng.poisson(8.0, users),
         }
     )
-    sums = timed(
+    sums, _ = best_of(
         "roll-up of 1M user rows to 60 account sums (Polars)",
         lambda: rows.group_by("variant", "account_id").agg(
             pl.col("shares").sum(), pl.col("outputs").sum()
         ),
+        repeats=5,
+        unit="ms",
     )
     arms = {
         v: AccountArm(g["shares"].to_numpy().astype(float), g["outputs"].to_numpy().astype(float))
         for (v,), g in sums.sort("account_id").group_by("variant")
     }
     c, t = arms["control"], arms["treatment"]
-    timed(
+    best_of(
         "bootstrap, 10,000 resamples (percentile, BCa, bootstrap-t)",
         lambda: account_bootstrap(c, t, "user", 10_000, seed=1),
+        repeats=5,
+        unit="ms",
     )
-    timed(
+    best_of(
         "randomisation test, 10,000 re-assignments + interval inversion",
         lambda: randomization_test(c, t, "user", seed=1),
         repeats=3,
+        unit="ms",
     )
-    timed("CR2 + Bell-McCaffrey", lambda: cr2_test(c, t, "user"))
+    best_of("CR2 + Bell-McCaffrey", lambda: cr2_test(c, t, "user"), repeats=5, unit="ms")
 
 
 if __name__ == "__main__":

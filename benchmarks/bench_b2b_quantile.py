@@ -15,21 +15,11 @@ Times, in one run (so that a busy machine slows both alike):
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from timing import best_of
 
 from abkit.stats.account_quantile import AccountValues, account_quantile_test, quantile_shifts
-
-
-def timed(label: str, fn, repeats: int = 3):
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    print(f"{label}: {best:.3f} s (best of {repeats})")
-    return out, best
 
 
 def _arm(rng: np.random.Generator, accounts: int, events: int) -> AccountValues:
@@ -66,11 +56,11 @@ def main() -> None:
         return out
 
     print(f"{args.events:,} events in {args.accounts} accounts, q = 0.95")
-    ours, fast = timed("abkit, 1,000 re-assignments in one pass", vectorised)
-    reference, slow = timed("numpy np.quantile per re-assignment and arm", per_reassignment, 1)
+    ours, fast = best_of("abkit, 1,000 re-assignments in one pass", vectorised)
+    reference, slow = best_of("numpy np.quantile per re-assignment and arm", per_reassignment, 1)
     assert np.array_equal(ours, reference), "the two computations disagree"
     print(f"identical statistics; abkit takes {fast / slow:.3f}x the reference's time")
-    timed(
+    best_of(
         "whole test: 10,000 re-assignments, both intervals, 10,000-resample bootstrap",
         lambda: account_quantile_test(control, treatment, 0.95, seed=1),
         1,

@@ -22,26 +22,15 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+from timing import best_of
 
 import abkit
 
 COLUMNS = ("user_id", "timestamp", "event", "session_id")
-
-
-def timed(label: str, fn: Callable[[], Any], repeats: int) -> tuple[Any, float]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    print(f"{label}: {best:.2f} s (best of {repeats})")
-    return out, best
 
 
 def main() -> None:
@@ -74,9 +63,9 @@ def main() -> None:
         def polars_parse() -> int:
             return sum(pl.read_csv(p, infer_schema_length=10_000).height for p in files["csv"])
 
-        csv_result, a = timed("(a) analysis from CSV", from_csv, args.repeats)
-        parquet_result, b = timed("(b) analysis from Parquet", from_parquet, args.repeats)
-        _, c = timed("(c) pl.read_csv of the CSV files", polars_parse, args.repeats)
+        csv_result, a = best_of("(a) analysis from CSV", from_csv, args.repeats)
+        parquet_result, b = best_of("(b) analysis from Parquet", from_parquet, args.repeats)
+        _, c = best_of("(c) pl.read_csv of the CSV files", polars_parse, args.repeats)
     same = [r["p_value"] for r in csv_result["results"]] == [
         r["p_value"] for r in parquet_result["results"]
     ]
