@@ -34,7 +34,7 @@ from typing import ClassVar
 import numpy as np
 from scipy import stats as st
 
-from abkit.stats.arm import ArmSummary
+from abkit.stats.arm import ArmSummary, Summable
 from abkit.stats.fixed_horizon import (
     Comparison,
     ratio_variance,
@@ -178,6 +178,229 @@ class LogBins:
     def error(self) -> float:
         """The largest relative error of a bin's value: √γ − 1."""
         return math.sqrt(1 + self.relative_error) - 1
+
+
+@dataclass(frozen=True)
+class EventValues(Summable):
+    """One arm's event values with the unit of each: what the exact route of a
+    quantile metric reduces an arm to.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Event values (finite floats), any order.
+    units : numpy.ndarray
+        The unit of each value, as ids that name a unit the same way in every part
+        (user ids, or integer codes shared by all parts).
+
+    Notes
+    -----
+    Parts add with ``+`` (and ``sum``) by concatenation; see :meth:`__add__`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.quantile import EventValues
+    >>> day1 = EventValues(np.array([120.0, 80.0, 95.0]), np.array([1, 1, 2]))
+    >>> day2 = EventValues(np.array([300.0, 60.0]), np.array([2, 3]))
+    >>> both = day1 + day2
+    >>> both.events, both.units.tolist()
+    (5, [1, 1, 2, 2, 3])
+    >>> both.estimates((0.5,))[0.5].estimate
+    95.0
+    """
+
+    values: np.ndarray
+    units: np.ndarray
+
+    def __post_init__(self) -> None:
+        if np.shape(self.values) != np.shape(self.units):
+            raise ValueError("event values and their units differ in length")
+
+    @classmethod
+    def zero(cls) -> EventValues:
+        """No events: the identity of ``+`` and a start for ``sum`` (integer ids).
+
+        Examples
+        --------
+        >>> from abkit.stats.quantile import EventValues
+        >>> sum([], EventValues.zero()).events
+        0
+        """
+        return cls(np.empty(0), np.empty(0, dtype=np.int64))
+
+    @property
+    def events(self) -> int:
+        return int(np.size(self.values))
+
+    def estimates(
+        self, levels: Sequence[float], clustered: bool = True
+    ) -> dict[float, QuantileEstimate]:
+        """:func:`quantile_estimates` of these values, clustered by their units."""
+        return quantile_estimates(self.values, self.units, levels, clustered)
+
+    def __add__(self, other: object) -> EventValues:
+        """The events of both parts, one after the other.
+
+        Parameters
+        ----------
+        other : EventValues
+            Further events of the same arm and metric: other units, or other events
+            of the same units (another day, another file of the export).
+
+        Returns
+        -------
+        EventValues
+            The concatenated values and units.  The quantile and its clustered
+            standard error depend only on the multiset of (value, unit) pairs, so
+            they are those of the union, whatever the order of the parts.
+
+        Notes
+        -----
+        An empty part is the identity.  Unlike the moments, an order statistic has
+        no fixed-size sufficient statistic: the values themselves are kept (for a
+        fixed-size summary use :class:`Histogram`).  The events of one unit may
+        lie in several parts: they cluster together as long as the unit has the
+        same id in every part, so ids must not be per-part row codes.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from abkit.stats.quantile import EventValues
+        >>> a = EventValues(np.array([1.0, 2.0]), np.array([7, 8]))
+        >>> (a + EventValues(np.array([3.0]), np.array([7]))).values.tolist()
+        [1.0, 2.0, 3.0]
+        """
+        if not isinstance(other, EventValues):
+            return NotImplemented
+        if other.events == 0:
+            return self
+        if self.events == 0:
+            return other
+        return EventValues(
+            np.concatenate([self.values, other.values]),
+            np.concatenate([self.units, other.units]),
+        )
+
+
+@dataclass(frozen=True)
+class Histogram(Summable):
+    """One arm's histogram of event values on log-spaced bins: what the histogram
+    route of a quantile metric reduces an arm's values to.
+
+    Parameters
+    ----------
+    bins : LogBins
+        The bins the keys refer to.
+    keys : numpy.ndarray
+        Distinct bin keys (:meth:`LogBins.keys`), ascending.
+    counts : numpy.ndarray
+        The number of events in each bin.
+
+    Notes
+    -----
+    Histograms on the same bins add with ``+`` (and ``sum``); see :meth:`__add__`.
+    The clustered standard error also needs per-unit counts below the quantile's
+    bin (the ``below`` :class:`~abkit.stats.arm.ArmSummary` of
+    :func:`binned_quantile_estimate`); those add as an ``ArmSummary`` when the parts
+    hold disjoint units.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.quantile import Histogram, LogBins
+    >>> bins = LogBins(0.01)
+    >>> h = Histogram.of(np.array([1.0, 1.0, 2.0]), bins) + Histogram.of(np.array([2.0]), bins)
+    >>> h.counts.tolist(), h.events
+    ([2, 2], 4)
+    """
+
+    bins: LogBins
+    keys: np.ndarray
+    counts: np.ndarray
+
+    def __post_init__(self) -> None:
+        if np.shape(self.keys) != np.shape(self.counts):
+            raise ValueError("histogram keys and counts differ in length")
+
+    @classmethod
+    def of(cls, values: np.ndarray, bins: LogBins) -> Histogram:
+        """The histogram of ``values`` on ``bins``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from abkit.stats.quantile import Histogram, LogBins
+        >>> Histogram.of(np.array([0.0, 5.0, 5.0]), LogBins()).counts.tolist()
+        [1, 2]
+        """
+        keys, counts = np.unique(bins.keys(values), return_counts=True)
+        return cls(bins, keys, counts.astype(np.int64))
+
+    @classmethod
+    def zero(cls, bins: LogBins) -> Histogram:
+        """The empty histogram on ``bins``: the identity of ``+``.
+
+        Examples
+        --------
+        >>> from abkit.stats.quantile import Histogram, LogBins
+        >>> sum([], Histogram.zero(LogBins())).events
+        0
+        """
+        return cls(bins, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+
+    @property
+    def events(self) -> int:
+        return int(np.sum(self.counts))
+
+    def estimate(self, q: float, below: ArmSummary | None) -> QuantileEstimate:
+        """:func:`binned_quantile_estimate` of this histogram."""
+        return binned_quantile_estimate(self.keys, self.counts, q, self.bins, below)
+
+    def __add__(self, other: object) -> Histogram:
+        """The histogram of the events of both parts.
+
+        Parameters
+        ----------
+        other : Histogram
+            A histogram on the same bins (equal ``relative_error``).
+
+        Returns
+        -------
+        Histogram
+            Keys the union of both parts' keys, ascending; counts the sum of both
+            parts' counts in each bin.  Exact (integer counts), so associative and
+            commutative.
+
+        Raises
+        ------
+        ValueError
+            When the bins differ: a bin of one is not a bin of the other, so the
+            counts cannot be added (re-bin the values on one ``LogBins``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from abkit.stats.quantile import Histogram, LogBins
+        >>> values = np.array([1.0, 2.0])
+        >>> Histogram.of(values, LogBins(0.01)) + Histogram.of(values, LogBins(0.001))
+        Traceback (most recent call last):
+        ...
+        ValueError: cannot add histograms on different bins ...
+        """
+        if not isinstance(other, Histogram):
+            return NotImplemented
+        if self.bins != other.bins:
+            raise ValueError(
+                "cannot add histograms on different bins (relative error "
+                f"{self.bins.relative_error:g} and {other.bins.relative_error:g}): "
+                "the values must be binned on the same LogBins"
+            )
+        keys = np.union1d(self.keys, other.keys).astype(np.int64)
+        counts = np.zeros(keys.size, dtype=np.int64)
+        np.add.at(counts, np.searchsorted(keys, self.keys), self.counts)
+        np.add.at(counts, np.searchsorted(keys, other.keys), other.counts)
+        return Histogram(self.bins, keys, counts)
 
 
 def binned_quantile_key(keys: np.ndarray, counts: np.ndarray, q: float) -> int:
