@@ -31,21 +31,133 @@ import numpy as np
 from scipy import stats as st
 
 from abkit.options import Weighting
+from abkit.stats.arm import Summable
 
 USER_WEIGHTED: Weighting = "user"
 
 
 @dataclass(frozen=True)
-class AccountArm:
+class AccountArm(Summable):
     """Per-account sums of one arm: numerator X, denominator Y (both ≥ 0), the
     stratum of each account when the randomisation was blocked, and the sums of
-    pre-experiment covariates Z (accounts × k, named by ``covariates``) for CUPED."""
+    pre-experiment covariates Z (accounts × k, named by ``covariates``) for CUPED.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        X_g and Y_g, one per account.
+    strata : numpy.ndarray or None
+        The stratum of each account, when the randomisation was blocked.
+    z : numpy.ndarray or None
+        Covariate sums, accounts × k.
+    covariates : tuple of str
+        The names of z's columns.
+
+    Notes
+    -----
+    The arm holds no account ids, so it cannot tell whether two parts share an
+    account: ``+`` concatenates, which is the arm of the union only when the parts
+    hold disjoint sets of accounts (an export split by account).  Parts that hold
+    the same accounts (segments of users within accounts, aligned account by
+    account) combine by adding x, y and z element-wise instead, as
+    :func:`abkit.stats.randomization.segment_heterogeneity` pools segments.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.cluster import AccountArm
+    >>> a = AccountArm(np.array([3.0, 5.0]), np.array([2.0, 4.0]))
+    >>> b = AccountArm(np.array([1.0]), np.array([1.0]))
+    >>> (a + b).accounts, (a + b).estimate("user")
+    (3, 1.2857142857142858)
+    """
 
     x: np.ndarray
     y: np.ndarray
     strata: np.ndarray | None = None
     z: np.ndarray | None = None
     covariates: tuple[str, ...] = ()
+
+    @classmethod
+    def zero(cls) -> AccountArm:
+        """No accounts: the identity of ``+`` and a start for ``sum``.
+
+        Examples
+        --------
+        >>> from abkit.stats.cluster import AccountArm
+        >>> sum([], AccountArm.zero()).accounts
+        0
+        """
+        return cls(np.empty(0), np.empty(0))
+
+    def __add__(self, other: object) -> AccountArm:
+        """The arm of the accounts of both parts, which must be disjoint.
+
+        Parameters
+        ----------
+        other : AccountArm
+            The sums of other accounts of the same arm and metric: with strata when
+            this part has them, and covariate sums of the same covariates.
+
+        Returns
+        -------
+        AccountArm
+            x, y, strata and z concatenated, this part's accounts first.  Every
+            estimator and test here depends on the set of accounts, not their order.
+
+        Raises
+        ------
+        ValueError
+            When one part has strata or covariate sums and the other does not, or
+            their covariates differ.
+
+        Notes
+        -----
+        An empty part (no accounts) is the identity.  An account that appears in
+        both parts counts as two accounts (the arm has no ids to match them by), so
+        split an export by account before adding its parts.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from abkit.stats.cluster import AccountArm
+        >>> a = AccountArm(np.array([3.0]), np.array([2.0]), strata=np.array(["eu"]))
+        >>> (a + AccountArm(np.array([1.0]), np.array([1.0]), strata=np.array(["us"]))).strata
+        array(['eu', 'us'], dtype='<U2')
+        >>> a + AccountArm(np.array([1.0]), np.array([1.0]))
+        Traceback (most recent call last):
+        ...
+        ValueError: cannot add account sums with strata and without: ...
+        """
+        if not isinstance(other, AccountArm):
+            return NotImplemented
+        if other.accounts == 0:
+            return self
+        if self.accounts == 0:
+            return other
+        if (self.strata is None) != (other.strata is None):
+            raise ValueError(
+                "cannot add account sums with strata and without: both parts must come "
+                "from the same (blocked or unblocked) randomisation"
+            )
+        if (self.z is None) != (other.z is None) or self.covariates != other.covariates:
+            raise ValueError(
+                f"cannot add account sums of covariates {list(self.covariates)} and "
+                f"{list(other.covariates)}: both parts need the same covariate sums"
+            )
+        strata = None
+        if self.strata is not None and other.strata is not None:
+            strata = np.concatenate([self.strata, other.strata])
+        z = None
+        if self.z is not None and other.z is not None:
+            z = np.concatenate([self.z, other.z])
+        return AccountArm(
+            np.concatenate([self.x, other.x]),
+            np.concatenate([self.y, other.y]),
+            strata,
+            z,
+            self.covariates,
+        )
 
     @property
     def accounts(self) -> int:
