@@ -27,10 +27,109 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.stats as st
 
-from abkit.stats.arm import ArmSummary
+from abkit.stats.arm import ArmSummary, Summable
 from abkit.stats.fixed_horizon import Comparison, ratio_variance, undefined_comparison
 
 PAIRED = "paired difference z-test, user-clustered delta-method variance (Miller 2024)"
+
+
+@dataclass(frozen=True)
+class PairedSums(Summable):
+    """Per user, over the inputs both versions answered with a value: the sum of the
+    live values, of the candidate values, and the number of pairs (the inputs of
+    :func:`paired_test`; the units stage gives the users sorted by id).
+
+    Parameters
+    ----------
+    live, candidate : numpy.ndarray
+        lᵢ and cᵢ, one per user.
+    pairs : numpy.ndarray
+        nᵢ, the user's paired inputs.
+
+    Notes
+    -----
+    Sums of disjoint sets of users add with ``+`` (and ``sum``); see :meth:`__add__`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.paired import PairedSums
+    >>> a = PairedSums(np.array([1.0, 2.0]), np.array([2.0, 2.0]), np.array([2, 3]))
+    >>> b = PairedSums(np.array([0.5]), np.array([1.5]), np.array([1]))
+    >>> (a + b).pairs.tolist()
+    [2, 3, 1]
+    """
+
+    live: np.ndarray
+    candidate: np.ndarray
+    pairs: np.ndarray
+
+    @classmethod
+    def zero(cls) -> PairedSums:
+        """No users: the identity of ``+`` and a start for ``sum``.
+
+        Examples
+        --------
+        >>> from abkit.stats.paired import PairedSums
+        >>> sum([], PairedSums.zero()).users
+        0
+        """
+        return cls(np.empty(0), np.empty(0), np.empty(0, dtype=np.int64))
+
+    @property
+    def users(self) -> int:
+        return int(np.size(self.live))
+
+    def __add__(self, other: object) -> PairedSums:
+        """The per-user sums of the users of both parts, which must be disjoint.
+
+        Parameters
+        ----------
+        other : PairedSums
+            The sums of other users for the same metric and candidate.
+
+        Returns
+        -------
+        PairedSums
+            live, candidate and pairs concatenated, this part's users first.
+            :func:`paired_test` depends on the set of users, not their order.
+
+        Notes
+        -----
+        An empty part is the identity.  The sums carry no user ids, so a user in
+        both parts would count as two clusters and understate the clustering: split
+        an export by user before adding its parts.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from abkit.stats.paired import PairedSums, paired_test
+        >>> rng = np.random.default_rng(1)
+        >>> pairs = rng.integers(1, 5, 40)
+        >>> live = rng.normal(size=40) * pairs
+        >>> cand = live + rng.normal(0.2, 1.0, 40) * pairs
+        >>> whole = PairedSums(live, cand, pairs)
+        >>> parts = PairedSums(live[:15], cand[:15], pairs[:15]) + PairedSums(
+        ...     live[15:], cand[15:], pairs[15:]
+        ... )
+        >>> bool(np.isclose(
+        ...     paired_test(parts.live, parts.candidate, parts.pairs)[0].p_value,
+        ...     paired_test(whole.live, whole.candidate, whole.pairs)[0].p_value,
+        ...     rtol=1e-12,
+        ... ))
+        True
+        """
+        if not isinstance(other, PairedSums):
+            return NotImplemented
+        if other.users == 0:
+            return self
+        if self.users == 0:
+            return other
+        return PairedSums(
+            np.concatenate([self.live, other.live]),
+            np.concatenate([self.candidate, other.candidate]),
+            np.concatenate([self.pairs, other.pairs]),
+        )
 
 
 @dataclass(frozen=True)

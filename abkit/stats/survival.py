@@ -15,6 +15,105 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from abkit.stats.arm import Summable
+
+
+@dataclass(frozen=True)
+class EventTimes(Summable):
+    """One arm's times to event: per subject (account), the time observed and
+    whether it ended in the event (True) or was censored (False), as the units
+    stage's ``account_times`` gives them.
+
+    Parameters
+    ----------
+    time : numpy.ndarray
+        Days from the subject's start to its event, or to the end of follow-up.
+    event : numpy.ndarray
+        True where the event was observed, False where the time is censored.
+
+    Notes
+    -----
+    Times of disjoint sets of subjects add with ``+`` (and ``sum``); see
+    :meth:`__add__`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.survival import EventTimes, median_time
+    >>> a = EventTimes(np.array([1.0, 3.0]), np.array([True, False]))
+    >>> b = EventTimes(np.array([2.0, 2.5]), np.array([True, True]))
+    >>> median_time((a + b).curve())
+    2.0
+    """
+
+    time: np.ndarray
+    event: np.ndarray
+
+    def __post_init__(self) -> None:
+        if np.shape(self.time) != np.shape(self.event):
+            raise ValueError("times and event flags differ in length")
+
+    @classmethod
+    def zero(cls) -> EventTimes:
+        """No subjects: the identity of ``+`` and a start for ``sum``.
+
+        Examples
+        --------
+        >>> from abkit.stats.survival import EventTimes
+        >>> sum([], EventTimes.zero()).subjects
+        0
+        """
+        return cls(np.empty(0), np.empty(0, dtype=bool))
+
+    @property
+    def subjects(self) -> int:
+        return int(np.size(self.time))
+
+    def curve(self) -> KaplanMeier:
+        """The Kaplan–Meier curve of these times (:func:`kaplan_meier`)."""
+        return kaplan_meier(self.time, self.event)
+
+    def __add__(self, other: object) -> EventTimes:
+        """The times of the subjects of both parts, which must be disjoint.
+
+        Parameters
+        ----------
+        other : EventTimes
+            The times of other subjects of the same arm.
+
+        Returns
+        -------
+        EventTimes
+            time and event concatenated, this part's subjects first.  The
+            Kaplan–Meier curve, the RMST and the log-rank test depend on the
+            multiset of (time, event) pairs, not on their order.
+
+        Notes
+        -----
+        An empty part is the identity.  There are no subject ids: a subject in
+        both parts would count twice, so split by subject (account) before adding.
+        Looks at later dates are not parts to add: they re-measure the same
+        subjects with longer follow-up.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from abkit.stats.survival import EventTimes
+        >>> a = EventTimes(np.array([1.0]), np.array([True]))
+        >>> (a + EventTimes(np.array([4.0]), np.array([False]))).event.tolist()
+        [True, False]
+        """
+        if not isinstance(other, EventTimes):
+            return NotImplemented
+        if other.subjects == 0:
+            return self
+        if self.subjects == 0:
+            return other
+        return EventTimes(
+            np.concatenate([self.time, other.time]),
+            np.concatenate([self.event, other.event]),
+        )
+
 
 @dataclass(frozen=True)
 class KaplanMeier:

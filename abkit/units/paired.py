@@ -22,7 +22,6 @@ import functools
 import operator
 from dataclasses import dataclass
 
-import numpy as np
 import polars as pl
 
 from abkit.config import ExperimentSpec, MetricSpec
@@ -30,22 +29,13 @@ from abkit.errors import AbkitInputError
 from abkit.io.assignments import REASON, UNIT, VARIANT, ordered_variants
 from abkit.io.exclusions import Ledger, first_reason
 from abkit.io.readers import BLANK_LINE, Table, blank_row, reader_error
+from abkit.stats.paired import PairedSums as PairedSums  # the type lives with its test
 from abkit.units.table import numeric
 
 INPUT = "_input"
 TABLE = "outputs"
 # values beyond this are not summed (as event values: abkit.units.event_columns)
 _SUMMABLE = 1e20
-
-
-@dataclass(frozen=True)
-class PairedSums:
-    """Per user (sorted by id), over the inputs both versions answered with a value:
-    the sum of the live values, of the candidate values, and the number of pairs."""
-
-    live: np.ndarray
-    candidate: np.ndarray
-    pairs: np.ndarray
 
 
 @dataclass(frozen=True)
