@@ -1,8 +1,10 @@
-"""Statistics stage: per-arm sufficient statistics → tests → :class:`AnalysisResult`.
+"""The analysis: input → design → tests → decisions → :class:`AnalysisResult`.
 
-The data stage (:mod:`abkit.prepare`) reads and reduces the input; this module runs
-the fixed-horizon, B2B and sequential comparisons (``abkit.stats`` does the
-arithmetic), adjusts p-values, applies guardrails and assembles the result.
+The input stage (:mod:`abkit.prepare`) reads and reduces the export; the design chosen
+for the experiment's randomisation unit (:mod:`abkit.designs`) builds its statistics
+and runs each metric's tests on them (``abkit.stats`` does the arithmetic).  This
+module adjusts p-values across treatments, turns every test into one
+:class:`~abkit.decision.Decision` and assembles the result.
 """
 
 from __future__ import annotations
@@ -14,14 +16,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from abkit import progress
-from abkit.b2b import (
-    compare_account_quantiles,
-    compare_accounts,
-    compare_time_to_value,
-    guardrail_account_quantiles,
-    guardrail_accounts,
-    quantile_limit,
-)
 from abkit.config import (
     ExperimentSpec,
     MetricSpec,
@@ -33,35 +27,16 @@ from abkit.config import (
     with_sequential_method,
 )
 from abkit.decision import Decision, Evidence, Outcome, checked, guardrail_caution
-from abkit.errors import AbkitInputError
+from abkit.designs import design_for
+from abkit.designs.base import Design, StatisticsT
 from abkit.health import health_band
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
-from abkit.prepare import Prepared, prepare
-from abkit.result import AnalysisResult, GuardrailCheck, MetricResult, QuantilePoint
-from abkit.segments import (
-    account_segment_breakdown,
-    quantile_segment_breakdown,
-    segment_breakdown,
-)
-from abkit.sequential import monitor
-from abkit.stats import (
-    Comparison,
-    adjust_pvalues,
-    noninferiority_test,
-    srm_test,
-)
-from abkit.stats.account_quantile import AccountValues, account_quantile_test, comparable
-from abkit.stats.cluster import AccountArm
-from abkit.stats.cuped import Adjustment, or_unadjusted
-from abkit.stats.noninferiority import FAIL, INCONCLUSIVE, PASS
-from abkit.stats.novelty import novelty_test
-from abkit.stats.paired import Pairing, paired_test
-from abkit.stats.quantile import quantile_test
-from abkit.stats.randomization import RandomizationNonInferiority
+from abkit.prepare import prepare
+from abkit.result import AnalysisResult, GuardrailCheck, MetricResult
+from abkit.stats import Comparison, adjust_pvalues, srm_test
 from abkit.stats.srm import SrmResult
 from abkit.units.events import PRE_PERIOD_EVENT
-from abkit.units.quantiles import ArmQuantiles, profile_levels
 from abkit.units.summary import EARLIER_CHECKPOINT
 from abkit.wording import p_phrase
 
@@ -81,83 +56,6 @@ def _fixed_decision(
     return Decision(outcome, "fixed-horizon", comp.method + adjusted, p_adjusted, comp.ci)
 
 
-def _b2b_guardrail(
-    metric: MetricSpec, control: AccountArm, treatment: AccountArm, spec: ExperimentSpec
-) -> GuardrailCheck:
-    """A B2B guardrail: the one-sided account randomisation test shifted by the margin
-    (the SE-based test is far too liberal with a few dozen accounts)."""
-    relative = metric.relative_margin is not None
-    margin = metric.relative_margin if relative else metric.margin
-    assert margin is not None
-    ni = guardrail_accounts(
-        control, treatment, spec.b2b, spec.alpha, margin, relative, metric.higher_is_better
-    )
-    return _randomization_check(ni, margin, relative, spec.alpha)
-
-
-def _randomization_check(
-    ni: RandomizationNonInferiority | None,
-    margin: float,
-    relative: bool,
-    alpha: float,
-    shifted: str = "",
-) -> GuardrailCheck:
-    """The guardrail check of a one-sided randomisation test (inconclusive without
-    one: an arm with fewer than 2 accounts)."""
-    test = "one-sided account randomisation test" + (f", {shifted}" if shifted else "")
-    test += " shifted by the margin"
-    scale = "relative" if relative else "absolute"
-    if ni is None:
-        return GuardrailCheck(margin, scale, test, math.nan, math.nan, INCONCLUSIVE)
-    kind = "exact" if ni.exact else "Monte Carlo"
-    verdict = PASS if ni.p_value < alpha else FAIL if ni.p_harm < alpha else INCONCLUSIVE
-    test += f" ({kind}, {ni.assignments:,} re-assignments)"
-    return GuardrailCheck(margin, scale, test, ni.p_value, ni.bound, verdict)
-
-
-def _b2b_quantile_guardrail(
-    metric: MetricSpec, control: AccountValues, treatment: AccountValues, spec: ExperimentSpec
-) -> GuardrailCheck:
-    """A B2B guardrail on a quantile: the one-sided account randomisation test with the
-    treated values shifted to the margin."""
-    relative = metric.relative_margin is not None
-    margin = metric.relative_margin if relative else metric.margin
-    assert margin is not None and metric.q is not None
-    ni = guardrail_account_quantiles(
-        control,
-        treatment,
-        spec.b2b,
-        spec.alpha,
-        metric.q,
-        margin,
-        relative,
-        metric.higher_is_better,
-    )
-    return _randomization_check(ni, margin, relative, spec.alpha, "treated values")
-
-
-def _guardrail(metric: MetricSpec, comp: Comparison, alpha: float) -> GuardrailCheck:
-    reference = "normal reference" if math.isinf(comp.df) else "t reference, Welch df"
-    if metric.relative_margin is not None:
-        # on the log scale, as the lift interval: H0 T/C <= 1 - margin (higher is better)
-        # or T/C >= 1 + margin, i.e. log(T/C) beyond log(1 -/+ margin)
-        r = metric.relative_margin
-        log_margin = -math.log1p(-r) if metric.higher_is_better else math.log1p(r)
-        log_ratio = math.log1p(comp.relative_effect) if comp.relative_effect > -1 else math.nan
-        ni = noninferiority_test(
-            log_ratio, comp.log_ratio_se, log_margin, metric.higher_is_better, alpha
-        )
-        ni = replace(ni, margin=r, scale="relative", bound=math.expm1(ni.bound))
-        reference = "normal reference on log(treatment/control), delta-method SE"
-    else:
-        assert metric.margin is not None
-        ni = noninferiority_test(
-            comp.effect, comp.se, metric.margin, metric.higher_is_better, alpha, df=comp.df
-        )
-    test = f"one-sided non-inferiority ({reference})"
-    return GuardrailCheck(ni.margin, ni.scale, test, ni.p_value, ni.bound, ni.verdict)
-
-
 def _guardrail_decision(
     metric: MetricSpec, guard: GuardrailCheck, comp: Comparison, alpha: float
 ) -> Decision:
@@ -170,112 +68,29 @@ def _guardrail_decision(
     return Decision(outcome, "non-inferiority", guard.test, guard.p_value, ci, caution=caution)
 
 
-def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
-    """Run every metric × treatment test, adjust p-values across treatments per metric."""
+def compare(
+    design: Design[StatisticsT],
+    stats: StatisticsT,
+    metrics: tuple[MetricSpec, ...],
+    variants: tuple[str, ...],
+    spec: ExperimentSpec,
+    metric_warnings: dict[str, list[str]],
+) -> list[MetricResult]:
+    """Run every metric × treatment test of the design, adjust p-values across
+    treatments per metric, and decide each one."""
     results = []
-    treatments = prepared.variants[1:]
-    for metric in prepared.metrics:
-        progress.item(f"testing {metric.name}", metric, prepared.metrics)
-        arms = prepared.arms.get(metric.name, {})
-        details: list[dict[str, Any] | None]
-        adjustments: list[Adjustment | None] = [None] * len(treatments)
-        pairings: list[Pairing | None] = [None] * len(treatments)
-        if metric.name in prepared.paired:
-            sums = prepared.paired[metric.name]
-            tested = [
-                paired_test(sums[v].live, sums[v].candidate, sums[v].pairs, spec.alpha)
-                for v in treatments
-            ]
-            comps, pairings = [c for c, _ in tested], [p for _, p in tested]
-            details = [None] * len(comps)
-        elif metric.kind.survival:
-            times = prepared.survival[metric.name]
-            pairs = [
-                compare_time_to_value(
-                    times[spec.control],
-                    times[v],
-                    spec.control,
-                    v,
-                    spec.b2b,
-                    spec.alpha,
-                    metric.horizon,
-                )
-                for v in treatments
-            ]
-            comps, details = [c for c, _ in pairs], [d for _, d in pairs]
-        elif metric.kind.per_event and spec.mode == "b2b":
-            assert metric.q is not None
-            values = prepared.account_values[metric.name]
-            pairs_q = [
-                compare_account_quantiles(
-                    values[spec.control], values[v], spec.control, v, spec.b2b, spec.alpha, metric.q
-                )
-                for v in treatments
-            ]
-            comps, details = [c for c, _ in pairs_q], [d for _, d in pairs_q]
-        elif metric.kind.per_event:
-            assert metric.q is not None
-            quantiles = prepared.quantiles[metric.name][metric.q]
-            comps = [
-                quantile_test(quantiles[spec.control], quantiles[v], spec.alpha) for v in treatments
-            ]
-            details = [None] * len(comps)
-        elif spec.mode == "b2b":
-            accounts = prepared.accounts[metric.name]
-            triples = [
-                compare_accounts(
-                    accounts[spec.control], accounts[v], spec.control, v, spec.b2b, spec.alpha
-                )
-                for v in treatments
-            ]
-            comps, details = [c for c, _, _ in triples], [d for _, d, _ in triples]
-            adjustments = [a for _, _, a in triples]
-        else:
-            control = arms[spec.control]
-            comps = [metric.kind.fixed_test(control, arms[v], spec.alpha) for v in treatments]
-            details = [None] * len(comps)
-            covariates = prepared.covariates.get(metric.name)
-            if covariates is not None:
-                pairs_cuped = [
-                    or_unadjusted(
-                        comp,
-                        covariates.test(
-                            spec.control, v, spec.alpha, welch_df=math.isfinite(comp.df)
-                        ),
-                    )
-                    for comp, v in zip(comps, treatments, strict=True)
-                ]
-                comps = [c for c, _ in pairs_cuped]
-                adjustments = [a for _, a in pairs_cuped]
-        # the units each comparison rests on: per arm, or the users of the paired inputs
-        counts = [
-            (p.users, p.users) if p is not None else (arms[spec.control].n, arms[v].n)
-            for v, p in zip(treatments, pairings, strict=True)
-        ]
-        raw = [c.p_value for c in comps]
+    treatments = variants[1:]
+    for metric in metrics:
+        progress.item(f"testing {metric.name}", metric, metrics)
+        tested = [design.compare(metric, stats, spec, v) for v in treatments]
+        raw = [t.comparison.p_value for t in tested]
         adjusted = raw if metric.guardrail else adjust_pvalues(raw, spec.correction).tolist()
-        # user-level normal approximations are beside the point when accounts are the units
-        shared = metric.kind.assumption_warnings(arms) if spec.mode != "b2b" and arms else []
-        for variant, comp, p_adj, detail, adjustment, pairing, (control_n, treatment_n) in zip(
-            treatments, comps, adjusted, details, adjustments, pairings, counts, strict=True
-        ):
+        shared = design.assumption_warnings(metric, stats)
+        for variant, t, p_adj in zip(treatments, tested, adjusted, strict=True):
+            comp = t.comparison
             significant = bool(math.isfinite(p_adj) and p_adj < spec.alpha)
-            if not metric.guardrail:
-                guard = None
-            elif spec.mode == "b2b" and metric.kind.per_event:
-                values = prepared.account_values[metric.name]
-                guard = _b2b_quantile_guardrail(metric, values[spec.control], values[variant], spec)
-            elif spec.mode == "b2b" and not metric.kind.survival:
-                accounts = prepared.accounts[metric.name]
-                guard = _b2b_guardrail(metric, accounts[spec.control], accounts[variant], spec)
-            else:
-                guard = _guardrail(metric, comp, spec.alpha)
-            series = prepared.looks.get(metric.name)
-            seq = (
-                monitor(metric, series, spec.control, variant, spec.sequential, spec.alpha)
-                if series is not None
-                else None
-            )
+            guard = design.guardrail(metric, stats, spec, variant, t) if metric.guardrail else None
+            seq = design.monitor(metric, stats, spec, variant)
             if seq is not None:
                 decision = seq.decision
             elif guard is not None:
@@ -283,11 +98,12 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
             else:
                 correction = spec.correction if len(treatments) > 1 else "none"
                 decision = _fixed_decision(metric, comp, p_adj, significant, correction)
+            adjustment = t.adjustment
             decision = checked(
                 decision,
                 Evidence(
-                    control_n,
-                    treatment_n,
+                    t.control_n,
+                    t.treatment_n,
                     adjustment.unadjusted_effect if adjustment is not None else comp.effect,
                     # an adjusted test of a metric without variation has an undefined se
                     adjustment.unadjusted_se if adjustment is not None else comp.se,
@@ -297,74 +113,14 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
             )
             if seq is not None:  # one truth: the sequential detail states the same decision
                 seq = replace(seq, decision=decision)
-            periods = prepared.novelty.get(metric.name)
-            novelty = (
-                novelty_test(
-                    periods.arms[spec.control],
-                    periods.arms[variant],
-                    periods.periods,
-                    periods.ratio,
-                    spec.novelty.period_days or 0,
-                    spec.alpha,
-                )
-                if periods is not None
-                else None
-            )
-            breakdowns = (
-                tuple(
-                    segment_breakdown(
-                        column, by_value, metric, spec.control, variant, spec.segments, spec.alpha
-                    )
-                    for column, by_value in prepared.segments.items()
-                    if spec.mode != "b2b"
-                    and not metric.kind.account_level
-                    and not metric.kind.per_event
-                )
-                + tuple(
-                    quantile_segment_breakdown(
-                        column,
-                        by_metric[metric.name],
-                        spec.control,
-                        variant,
-                        spec.segments,
-                        spec.alpha,
-                    )
-                    for column, by_metric in prepared.segment_quantiles.items()
-                    if metric.name in by_metric
-                )
-                + tuple(
-                    account_segment_breakdown(
-                        column,
-                        by_metric[metric.name],
-                        spec.control,
-                        variant,
-                        spec.segments,
-                        spec.b2b,
-                        spec.alpha,
-                    )
-                    for column, by_metric in prepared.segment_accounts.items()
-                    if metric.name in by_metric
-                )
-            )
-            if not metric.kind.per_event:
-                profile: tuple[QuantilePoint, ...] = ()
-            elif spec.mode == "b2b":
-                values = prepared.account_values[metric.name]
-                profile = _account_quantile_profile(
-                    metric, values[spec.control], values[variant], spec
-                )
-            else:
-                profile = _quantile_profile(
-                    prepared.quantiles[metric.name], spec.control, variant, spec.alpha
-                )
             results.append(
                 MetricResult(
                     metric=metric.name,
                     metric_type=metric.type,
                     variant=variant,
                     method=comp.method,
-                    control_n=control_n,
-                    treatment_n=treatment_n,
+                    control_n=t.control_n,
+                    treatment_n=t.treatment_n,
                     **comp.effect_fields(),
                     p_value_adjusted=p_adj,
                     significant=significant,
@@ -372,12 +128,12 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                     decision=decision,
                     guardrail=guard,
                     sequential=seq,
-                    b2b=detail,
+                    b2b=t.detail,
                     cuped=adjustment,
-                    paired=pairing,
-                    novelty=novelty,
-                    segments=breakdowns,
-                    quantiles=profile,
+                    paired=t.pairing,
+                    novelty=design.novelty(metric, stats, spec, variant),
+                    segments=design.segments(metric, stats, spec, variant),
+                    quantiles=design.profile(metric, stats, spec, variant),
                     health=health_band(
                         metric, spec.health, comp.control_value, comp.treatment_value
                     ),
@@ -385,7 +141,7 @@ def compare(prepared: Prepared, spec: ExperimentSpec) -> list[MetricResult]:
                         *comp.warnings,
                         *_untested(decision, comp),
                         *shared,
-                        *prepared.metric_warnings.get(metric.name, []),
+                        *metric_warnings.get(metric.name, []),
                     ),
                 )
             )
@@ -399,53 +155,6 @@ def _untested(decision: Decision, comp: Comparison) -> tuple[str, ...]:
     if not comp.undefined or decision.outcome == "not computable":
         return ()
     return (f"the fixed-horizon test could not be computed: {'; '.join(comp.undefined)}",)
-
-
-def _quantile_profile(
-    levels: ArmQuantiles, control: str, variant: str, alpha: float
-) -> tuple[QuantilePoint, ...]:
-    """The difference of the arms' quantiles at every level of the profile (pointwise
-    intervals: a description of where in the distribution the change lies)."""
-    return tuple(
-        QuantilePoint(q=q, **quantile_test(arms[control], arms[variant], alpha).effect_fields())
-        for q, arms in levels.items()
-    )
-
-
-def _account_quantile_profile(
-    metric: MetricSpec, control: AccountValues, treatment: AccountValues, spec: ExperimentSpec
-) -> tuple[QuantilePoint, ...]:
-    """B2B: the profile's points by the account randomisation p-value, with the account
-    bootstrap's percentile intervals (inverting the test at every level would cost a
-    few dozen passes each; the profile describes, the metric's own q decides)."""
-    if not comparable(control, treatment):
-        return ()
-    points = []
-    for q in profile_levels(metric):
-        res = account_quantile_test(
-            control,
-            treatment,
-            q,
-            spec.alpha,
-            quantile_limit(spec.b2b),
-            spec.b2b.resamples,
-            spec.b2b.resamples,
-            spec.b2b.seed,
-            invert=False,
-        )
-        points.append(
-            QuantilePoint(
-                q=q,
-                control_value=res.control,
-                treatment_value=res.treatment,
-                effect=res.effect,
-                ci=res.percentile,
-                relative_effect=res.relative_effect,
-                relative_ci=res.lift_percentile,
-                p_value=res.p_value,
-            )
-        )
-    return tuple(points)
 
 
 # file names that say what a table is, not which experiment it belongs to
@@ -512,6 +221,19 @@ def _global_warnings(srm: SrmResult | None, ledger: Ledger) -> list[str]:
                 "(see the exclusions table)."
             )
     return out
+
+
+def _by_metric(
+    metrics: tuple[MetricSpec, ...], *parts: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """Per-metric lines of the input stage and of the design, joined, in the order of
+    the metrics (lines about a metric that is not analysed come last)."""
+    names = [m.name for m in metrics] + [n for part in parts for n in part]
+    joined: dict[str, list[str]] = {}
+    for name in dict.fromkeys(names):
+        if any(name in part for part in parts):
+            joined[name] = [line for part in parts for line in part.get(name, [])]
+    return joined
 
 
 def analyze(
@@ -589,54 +311,21 @@ def analyze(
         spec = with_segments(spec, tuple(segments))
     if mode is not None:
         spec = with_mode(spec, mode)
-    account_level = [m for m in spec.metrics if m.kind.account_level]
-    if spec.mode != "b2b" and account_level:
-        raise AbkitInputError(
-            f"{account_level[0].type} is an account-level metric: analyse it with "
-            'mode = "b2b" and an account column.'
-        )
-    quantiles = [m.name for m in spec.metrics if m.kind.per_event]
-    if quantiles and spec.sequential.method is not None:
-        raise AbkitInputError(
-            f"metric '{quantiles[0]}' is a quantile, which abkit tests at a fixed horizon "
-            "only (its clustered variance is not a sum over units that the always-valid "
-            "methods need); analyse it without sequential monitoring."
-        )
-    if quantiles and spec.mode == "b2b" and spec.quantiles.method == "histogram":
-        raise AbkitInputError(
-            f"metric '{quantiles[0]}' is a quantile, which B2B mode tests by re-assigning "
-            "accounts, so it needs each value with its account; [quantiles] method = "
-            "'histogram' keeps only a histogram per arm. Use method = 'exact' (or 'auto')."
-        )
-    capped = [m.name for m in spec.metrics if m.cap is not None]
-    if capped and spec.sequential.method is not None:
-        raise AbkitInputError(
-            f"metric '{capped[0]}' is capped, and capping is not offered with sequential "
-            "monitoring (a pooled-quantile threshold would move from look to look); analyse "
-            "the capped metric once, at a fixed horizon."
-        )
-    if spec.mode == "b2b" and spec.sequential.method is not None:
-        raise AbkitInputError(
-            "sequential monitoring is not offered in B2B mode. Always-valid intervals rest on "
-            "a central limit theorem over randomisation units, and with a few dozen accounts "
-            "it does not hold: simulated asymptotic confidence sequences are several times "
-            "wider than fixed intervals and their coverage is unproven at these sizes. "
-            "Fix the duration in advance and analyse once at the end with the randomisation "
-            "test (valid at any number of accounts), or plan two or three looks and split "
-            "alpha between them by hand (for example 0.01 then 0.04)."
-        )
+    design = design_for(spec)
+    design.check(spec)
     ledger = Ledger()
-    prepared = prepare(data, spec, ledger, events=events, kind=kind, accounts=accounts)
+    reduced = prepare(data, spec, ledger, design, events=events, kind=kind, accounts=accounts)
+    design = design_for(spec, reduced.kind)
+    stats = design.statistics(reduced, spec, ledger)
     ledger.check()
-    variants = prepared.variants
+    variants = reduced.variants
     split = spec.expected_split or {v: 1.0 for v in variants}
     # a paired export has no allocation to check: every input went to both versions
     srm = (
-        None
-        if prepared.kind == "paired"
-        else srm_test(prepared.unit_counts, split, spec.srm_threshold)
+        None if reduced.kind == "paired" else srm_test(stats.unit_counts, split, spec.srm_threshold)
     )
-    results = compare(prepared, spec)
+    metric_warnings = _by_metric(reduced.metrics, reduced.metric_warnings, stats.metric_warnings)
+    results = compare(design, stats, reduced.metrics, variants, spec, metric_warnings)
     sequential_warnings = dict.fromkeys(
         w for r in results if r.sequential for w in r.sequential.warnings
     )
@@ -647,7 +336,7 @@ def analyze(
         alpha=spec.alpha,
         unit=spec.unit,
         correction=spec.correction,
-        input_kind=prepared.kind,
+        input_kind=reduced.kind,
         mode=spec.mode,
         account=spec.account,
         srm=srm,
@@ -657,17 +346,17 @@ def analyze(
             for t, n in ledger.read.items()
         },
         results=results,
-        metric_notes=dict(prepared.metric_notes),
-        notes=list(prepared.notes),
-        session_depth=prepared.session_depth,
-        adoption=prepared.adoption,
-        retention_curve=prepared.retention_curve,
+        metric_notes=_by_metric(reduced.metrics, reduced.metric_notes, stats.metric_notes),
+        notes=[*reduced.notes, *stats.notes],
+        session_depth=reduced.session_depth,
+        adoption=reduced.adoption,
+        retention_curve=reduced.retention_curve,
         warnings=[
-            *prepared.input_warnings,
+            *reduced.input_warnings,
             *_global_warnings(srm, ledger),
-            *_stray_arm_warnings(prepared.unit_counts),
-            *prepared.account_warnings,
+            *_stray_arm_warnings(stats.unit_counts),
+            *stats.warnings,
             *sequential_warnings,
         ],
-        export_end=prepared.export_end,
+        export_end=reduced.export_end,
     )

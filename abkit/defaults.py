@@ -106,11 +106,6 @@ def _speed_and_cost(d: _DefaultSet) -> None:
                 "default metric 'latency_p95' skipped: quantiles are not offered with "
                 "sequential monitoring (latency_mean still guards latency)"
             )
-        elif spec.mode == "b2b" and spec.quantiles.method == "histogram":
-            d.skipped.append(
-                "default metric 'latency_p95' skipped: B2B quantiles need each value's "
-                "account, which [quantiles] method = 'histogram' does not keep"
-            )
         else:
             p95 = MetricSpec(name="latency_p95", type="quantile", column=latency, q=0.95)
             d.want(_guardrail(p95), [out])

@@ -30,8 +30,6 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-
 from abkit.config import (
     ExperimentSpec,
     MetricSpec,
@@ -40,12 +38,12 @@ from abkit.config import (
     with_input,
     with_mode,
 )
+from abkit.designs import design_for
 from abkit.errors import AbkitInputError
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
 from abkit.options import SequentialMethod
-from abkit.stats.cluster import USER_WEIGHTED, AccountArm
-from abkit.stats.fixed_horizon import ratio_variance
+from abkit.prepare import prepare
 from abkit.stats.power import (
     detectable_effect,
     power_at,
@@ -135,64 +133,27 @@ class PowerResult:
         return "\n".join(lines)
 
 
-def _account_sd(arms: list[AccountArm], weighting: str) -> tuple[float, float]:
-    """Pooled sd of the accounts' linearised contributions, and the mean arm size."""
-    ss = dof = 0.0
-    for arm in arms:
-        r, w = arm.weights(weighting)
-        if weighting == USER_WEIGHTED:
-            u = (r - (w * r).sum() / w.sum()) * w / w.mean()  # (X_g − R·Y_g)/Ȳ
-        else:
-            u = r - r.mean()
-        ss += float((u**2).sum())
-        dof += u.size - 1
-    return math.sqrt(ss / dof) if dof > 0 else math.nan, float(np.mean([a.accounts for a in arms]))
-
-
 def _from_data(
-    data: Data, spec: ExperimentSpec, metric: str | None, events: Data | None, b2b: bool
+    data: Data, spec: ExperimentSpec, metric: str | None, events: Data | None
 ) -> dict[str, Any]:
     """σ, the current arm size, the baseline, the arms, CUPED's variance reduction and
     the daily arrivals, from an export."""
-    from abkit.prepare import prepare
-
-    prepared = prepare(data, spec, Ledger(), events=events)
+    design = design_for(spec)
+    ledger = Ledger()
+    prepared = prepare(data, spec, ledger, design, events=events)
     names = [m.name for m in prepared.metrics]
     name = metric or names[0]
     if name not in names:
         raise AbkitInputError(f"metric '{name}' is not analysed; metrics: {', '.join(names)}.")
     chosen: MetricSpec = next(m for m in prepared.metrics if m.name == name)
+    design = design_for(spec, prepared.kind)
+    stats = design.statistics(prepared, spec, ledger)
     out: dict[str, Any] = {"metric": name, "arms": len(prepared.variants)}
-    if b2b:
-        accounts = prepared.accounts[name]
-        out["sd"], out["current"] = _account_sd(list(accounts.values()), spec.b2b.weighting)
-        out["baseline"] = accounts[spec.control].estimate(spec.b2b.weighting)
-        out["source"] = f"between-account spread of '{name}' in the data"
-    else:
-        arms = list(prepared.arms[name].values())
-        if chosen.kind.per_event:  # a quantile: n·se² of its clustered standard error
-            assert chosen.q is not None
-            quantiles = prepared.quantiles[name][chosen.q]
-            per_unit = [a.n * quantiles[v].se ** 2 for v, a in prepared.arms[name].items()]
-        else:
-            per_unit = [a.n * ratio_variance(a) if chosen.kind.is_ratio else a.var for a in arms]
-        out["sd"] = math.sqrt(float(np.mean(per_unit)))
-        out["current"] = float(np.mean([a.n for a in arms]))
-        out["baseline"] = prepared.arms[name][spec.control].value
-        out["source"] = f"per-user spread of '{name}' in the data"
-        covariates = prepared.covariates.get(name)
-        if covariates is not None:
-            reductions = []
-            for v in prepared.variants[1:]:
-                _, adjustment = covariates.test(spec.control, v, spec.alpha)
-                if adjustment is not None:
-                    reductions.append(adjustment.variance_reduction)
-            if reductions:
-                out["cuped"] = float(np.mean(reductions))
+    out |= design.spread(chosen, stats, spec)
     if prepared.enrolment is not None:
         first, last = prepared.enrolment
         days = max((last - first).total_seconds() / 86_400.0, 1.0)
-        out["arrivals"] = sum(prepared.unit_counts.values()) / days
+        out["arrivals"] = sum(stats.unit_counts.values()) / days
     out["window"] = _window(chosen)
     return out
 
@@ -266,7 +227,7 @@ def power_analysis(
     spec = with_input(with_columns(spec, **experiment), **columns)
     if mode is not None and sd is None:
         spec = with_mode(spec, mode)
-    b2b = (mode or spec.mode) == "b2b"
+    b2b = design_for(with_mode(spec, mode) if mode is not None else spec).needs_accounts
     found: dict[str, Any] = {}
     source = "given"
     if sd is None and proportion:
@@ -284,7 +245,7 @@ def power_analysis(
                 "give the data to estimate the standard deviation from, --sd (and "
                 "--baseline for a relative effect), or --proportion with --baseline."
             )
-        found = _from_data(data, spec, metric, events, b2b)
+        found = _from_data(data, spec, metric, events)
         sd, source, metric = found["sd"], found["source"], found["metric"]
         baseline = baseline if baseline is not None else found["baseline"]
     assert sd is not None

@@ -1,43 +1,33 @@
-"""Data stage: exports → validated units → per-arm (and per-account) sufficient statistics.
+"""Input stage: exports → validated units → per-unit rows and per-arm unit moments.
 
 Reads the input (``abkit.io``), rolls it up per unit (``abkit.units``), chooses the
-default metrics when the config names none, and hands a :class:`Prepared` to the
-statistics stage in :mod:`abkit.analysis`.  No test is run here.
+default metrics when the config names none, and hands a :class:`Reduced` to the
+analysis' design (:mod:`abkit.designs`), which builds the statistics its tests need.
+No test is run here, and nothing here depends on which unit was randomised beyond the
+design's :class:`InputRules`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
-import numpy as np
 import polars as pl
 
 from abkit import progress
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.defaults import ExportShape, default_event_metrics, default_paired_metrics
 from abkit.errors import AbkitInputError
-from abkit.io.assignments import ACCOUNT, ASSIGNED_AT, VARIANT, clean_assignments
+from abkit.io.assignments import ASSIGNED_AT, VARIANT, clean_assignments
 from abkit.io.columns import Missing, guess, listed, missing_message, near_names, need
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data, Table, read_table
 from abkit.stats import ArmSummary
-from abkit.stats.account_quantile import AccountValues
-from abkit.stats.cluster import AccountArm
-from abkit.stats.quantile import LogBins, QuantileEstimate
 from abkit.stats.shape import depth_shape
-from abkit.units.accounts import SEATS, load_accounts, revenue_arms
 from abkit.units.adoption import adoption_summary, segment_columns
 from abkit.units.capping import cap_units
-from abkit.units.covariates import (
-    Covariates,
-    covariate_moments,
-    numeric_covariates,
-    pre_period_covariates,
-    require_covariates,
-)
+from abkit.units.covariates import covariates_of, numeric_covariates, require_covariates
 from abkit.units.events import (
     DEPTH,
     EventUnits,
@@ -47,69 +37,71 @@ from abkit.units.events import (
     require_export,
 )
 from abkit.units.looks import LookSeries
-from abkit.units.moments import account_arms, account_times, arm_summaries
-from abkit.units.novelty import PeriodMoments, completed_periods, period_moments
+from abkit.units.moments import arm_summaries
 from abkit.units.paired import PairedSums, paired_units
-from abkit.units.quantiles import (
-    ArmQuantiles,
-    account_values,
-    arm_quantiles,
-    binned_arm_quantiles,
-)
+from abkit.units.quantiles import BinnedValues
 from abkit.units.references import DAY
-from abkit.units.segments import (
-    require_segments,
-    segment_account_arms,
-    segment_arms,
-    segment_quantiles,
-)
+from abkit.units.segments import require_segments
 from abkit.units.summary import summary_arms, summary_look_series
 from abkit.units.table import metric_columns, table_units
 
 
-@dataclass
-class Prepared:
-    """What the data stage hands to the statistics stage."""
+class InputRules(Protocol):
+    """What the input stage asks of the design chosen for the analysis
+    (:class:`abkit.designs.base.Design`)."""
+
+    @property
+    def needs_accounts(self) -> bool: ...
+
+    def admit(self, kind: str, label: str) -> None: ...
+
+    def skipped_default(self, metric: MetricSpec, spec: ExperimentSpec) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class UnitFrame:
+    """One row per unit with its metric columns (capped, covariates numeric), and what
+    a design needs besides: quantile metrics' event values (exact route) or histograms,
+    the per-period aggregates of the novelty check, the accounts table."""
+
+    units: pl.DataFrame
+    label: str
+    export_end: dt.datetime | None = None
+    values: dict[str, pl.DataFrame] = field(default_factory=dict)
+    binned: dict[str, BinnedValues] = field(default_factory=dict)
+    periods: pl.DataFrame | None = None
+    accounts: Data | None = None
+
+
+@dataclass(frozen=True)
+class Reduced:
+    """What the input stage hands to the design: the input's metrics and variants, the
+    per-arm unit moments, and the design's raw material (``units`` for events and
+    unit-level tables, ``paired`` for paired exports, neither for summary tables).
+
+    ``metric_notes`` describe (capping, immature windows), ``metric_warnings`` change
+    how a result reads (a one-sided pair); ``input_warnings`` are problems of the input
+    the reader must see first (an event name no event has).
+    """
 
     kind: str
     metrics: tuple[MetricSpec, ...]
     variants: tuple[str, ...]
     arms: dict[str, dict[str, ArmSummary]]
     unit_counts: dict[str, int]
-    # per metric: notes that describe (design, capping, immature windows) and warnings
-    # that change how a result reads (a missing event, CUPED not applied, one-sided pairs)
     metric_notes: dict[str, list[str]] = field(default_factory=dict)
     metric_warnings: dict[str, list[str]] = field(default_factory=dict)
-    session_depth: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    input_warnings: list[str] = field(default_factory=list)
     export_end: str | None = None
     looks: dict[str, LookSeries] = field(default_factory=dict)
-    accounts: dict[str, dict[str, AccountArm]] = field(default_factory=dict)
-    survival: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    session_depth: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     adoption: dict[str, dict[str, Any]] = field(default_factory=dict)
     retention_curve: dict[str, dict[str, list[int]]] = field(default_factory=dict)
-    account_warnings: list[str] = field(default_factory=list)
-    covariates: dict[str, Covariates] = field(default_factory=dict)
-    novelty: dict[str, PeriodMoments] = field(default_factory=dict)
-    # quantile metrics: per level (the profile and the metric's q), per variant
-    quantiles: dict[str, ArmQuantiles] = field(default_factory=dict)
-    # B2B quantile metrics: per variant, the event values with the account of each
-    account_values: dict[str, dict[str, AccountValues]] = field(default_factory=dict)
     enrolment: tuple[dt.datetime, dt.datetime] | None = None  # first and last assignment
-    # segment column → value → metric → variant → arm summary
-    segments: dict[str, dict[str, dict[str, dict[str, ArmSummary]]]] = field(default_factory=dict)
-    # quantile metrics: segment column → metric → value → variant → the arm's quantile
-    segment_quantiles: dict[str, dict[str, dict[str, dict[str, QuantileEstimate]]]] = field(
-        default_factory=dict
-    )
-    # B2B: segment column → metric → value → variant → per-account sums (aligned accounts)
-    segment_accounts: dict[str, dict[str, dict[str, dict[str, AccountArm]]]] = field(
-        default_factory=dict
-    )
+    units: UnitFrame | None = None
     # paired exports: metric → candidate → per-user sums of the paired values
     paired: dict[str, dict[str, PairedSums]] = field(default_factory=dict)
-    # problems of the input the reader must see first (an event name no event has)
-    input_warnings: list[str] = field(default_factory=list)
 
 
 def _absent_events(metric: MetricSpec, missing: list[str], present: frozenset[str]) -> str:
@@ -230,11 +222,12 @@ def _prepare_events(
     spec: ExperimentSpec,
     ledger: Ledger,
     derived: bool,
+    rules: InputRules,
     accounts: Data | None = None,
-) -> Prepared:
+) -> Reduced:
     name = "assignments (derived: one row per unit and variant)" if derived else "assignments"
     if not derived:  # every missing column of both tables in one message
-        require_export(assign_table, events, spec)
+        require_export(assign_table, events, spec, rules.needs_accounts)
     available = assign_table.columns
     segments = {
         m.name: segment_columns(m, available) for m in spec.metrics if m.kind.adoption_breakdown
@@ -262,6 +255,7 @@ def _prepare_events(
         assigned_at=spec.input.assigned_at,
         keep=keep,
         assigned_by=configured_export_end(spec),
+        account_required=rules.needs_accounts,
     )
     if covariates:  # numeric before any use, daily looks included
         covariate_units = numeric_covariates(assignments.units, covariates, assign_table)
@@ -281,6 +275,10 @@ def _prepare_events(
         )
         metrics, skipped = default_event_metrics(spec, ExportShape(present, cols))
         notes.extend(skipped)
+        # skipped where the design cannot analyse it (a quantile without its accounts)
+        refused = {m.name: why for m in metrics if (why := rules.skipped_default(m, spec))}
+        notes.extend(refused.values())
+        metrics = tuple(m for m in metrics if m.name not in refused)
         unknown = _no_default_events(spec, present)
     sequential = spec.sequential.method is not None
     progress.step("one pass over the events (per-unit metrics)")
@@ -291,66 +289,75 @@ def _prepare_events(
         metrics,
         ledger,
         with_looks=sequential,
+        values_with_accounts=rules.needs_accounts,
         covariates={
             m.name: columns
             for m in metrics
-            if sequential and m.kind.adjustable() and (columns := _covariates_of(spec, m))
+            if sequential and m.kind.adjustable() and (columns := covariates_of(spec, m))
         },
     )
     notes.extend(built.notes)
     if not spec.metrics:
         metrics = _matured_defaults(metrics, built, assignments.units, notes)
     variants = assignments.variants
-    built.units, capped = cap_units(built.units, metrics, variants)
-    prepared = Prepared(
-        kind="events (single table)" if derived else "events",
-        metrics=metrics,
-        variants=variants,
-        arms=_unit_arms(built.units, metrics, variants),
-        unit_counts=_unit_counts(built.units, variants),
-        notes=notes,
-        export_end=built.export_end.isoformat(),
-        looks=built.looks,
-    )
-    if unknown is not None:
-        prepared.input_warnings.append(unknown)
-    _quantile_inputs(prepared, built, spec)
+    units, capped = cap_units(built.units, metrics, variants)
+    export_end = built.export_end.isoformat()
+    metric_notes: dict[str, list[str]] = {}
     for metric_name, lines in capped.items():
-        prepared.metric_notes.setdefault(metric_name, []).extend(lines)
+        metric_notes.setdefault(metric_name, []).extend(lines)
     for metric_name, info in built.eligibility.items():
         waiting = info["assigned"] - info["eligible"]
         if waiting and any(m.name == metric_name for m in metrics):
-            prepared.metric_notes.setdefault(metric_name, []).append(
+            metric_notes.setdefault(metric_name, []).append(
                 f"{waiting:,} of {info['assigned']:,} units have not completed the window by the "
-                f"export end ({prepared.export_end}) and are left out."
+                f"export end ({export_end}) and are left out."
             )
+    input_warnings = [] if unknown is None else [unknown]
     for m in metrics:
         missing = sorted(m.kind.referenced_events(m, spec.event_names.output) - built.event_names)
         if missing:  # said once, first among the warnings, naming the metric
-            prepared.input_warnings.append(_absent_events(m, missing, built.event_names))
-    for metric_name, hist in built.depth_histograms.items():
-        prepared.session_depth[metric_name] = _shape_by_variant(hist, variants)
+            input_warnings.append(_absent_events(m, missing, built.event_names))
+    retention: dict[str, dict[str, list[int]]] = {}
     if built.retention_curve is not None:
         for v in variants:
             rows = built.retention_curve.filter(pl.col(VARIANT) == v)
-            prepared.retention_curve[v] = {
+            retention[v] = {
                 "day": rows[DAY].to_list(),
                 "eligible": rows["eligible"].to_list(),
                 "active": rows["active"].to_list(),
             }
-    for m in metrics:
-        if m.kind.adoption_breakdown:
-            prepared.adoption[m.name] = adoption_summary(built.units, m, segments[m.name])
     times = assignments.units.get_column(ASSIGNED_AT)
-    prepared.enrolment = (times.min(), times.max())  # type: ignore[assignment]
-    _account_structure(
-        prepared, built.units, spec, built.export_end, accounts, ledger, built.values
+    return Reduced(
+        kind="events (single table)" if derived else "events",
+        metrics=metrics,
+        variants=variants,
+        arms=_unit_arms(units, metrics, variants),
+        unit_counts=_unit_counts(units, variants),
+        metric_notes=metric_notes,
+        notes=notes,
+        input_warnings=input_warnings,
+        export_end=export_end,
+        looks=built.looks,
+        session_depth={
+            name: _shape_by_variant(hist, variants) for name, hist in built.depth_histograms.items()
+        },
+        adoption={
+            m.name: adoption_summary(units, m, segments[m.name])
+            for m in metrics
+            if m.kind.adoption_breakdown
+        },
+        retention_curve=retention,
+        enrolment=(times.min(), times.max()),  # type: ignore[arg-type]
+        units=UnitFrame(
+            units,
+            assign_table.label,
+            built.export_end,
+            built.values,
+            built.binned,
+            built.periods,
+            accounts,
+        ),
     )
-    _adjustment_inputs(prepared, built.units, spec)
-    _segment_inputs(prepared, built.units, spec, assign_table.label, built.values)
-    if built.periods is not None:
-        _novelty_inputs(prepared, built.units, built.periods, spec, built.export_end)
-    return prepared
 
 
 def _matured_defaults(
@@ -385,32 +392,6 @@ def _matured_defaults(
     return tuple(kept)
 
 
-def _quantile_inputs(prepared: Prepared, built: EventUnits, spec: ExperimentSpec) -> None:
-    """Each arm's quantile of a quantile metric's event values; the arm summary keeps
-    the assigned units and the quantile as its value.  In B2B mode the accounts, not
-    the units, are the clusters (:func:`_account_structure` reads the values)."""
-    for m in prepared.metrics:
-        reference = m.kind.value_reference(m)
-        if reference is None or spec.mode == "b2b":
-            continue
-        if m.name in built.binned:
-            bins = LogBins(spec.quantiles.relative_error)
-            estimates, notes = binned_arm_quantiles(
-                m, built.binned[m.name], prepared.variants, bins
-            )
-        else:
-            estimates, notes = arm_quantiles(
-                m, built.values[reference], built.units, prepared.variants
-            )
-        prepared.quantiles[m.name] = estimates
-        assert m.q is not None
-        prepared.arms[m.name] = {
-            v: ArmSummary(n=prepared.unit_counts[v], mean=e.estimate, var=math.nan)
-            for v, e in estimates[m.q].items()
-        }
-        prepared.metric_notes.setdefault(m.name, []).extend(notes)
-
-
 def _covariate_columns(spec: ExperimentSpec, metrics: tuple[MetricSpec, ...]) -> tuple[str, ...]:
     """Every covariate named in ``[cuped]`` or by a metric, in order of first mention."""
     return tuple(
@@ -426,233 +407,6 @@ def _id_columns(spec: ExperimentSpec) -> dict[str, str]:
     return ids
 
 
-def _segment_inputs(
-    prepared: Prepared,
-    units: pl.DataFrame,
-    spec: ExperimentSpec,
-    label: str,
-    values: dict[str, pl.DataFrame] | None = None,
-) -> None:
-    """Per-segment arm summaries of the user-level metrics, and each arm's quantile per
-    segment for quantile metrics whose values came back one by one (``values``; not
-    in B2B mode, where a segment holds too few accounts)."""
-    if not spec.segments.columns:
-        return
-    values = values or {}
-    quantiles = [m for m in prepared.metrics if m.kind.per_event]
-    for m in quantiles:
-        if spec.mode == "b2b" or m.kind.value_reference(m) not in values:
-            why = (
-                "not yet for quantiles in B2B mode"
-                if spec.mode == "b2b"
-                else "the histogram route ([quantiles] method) keeps no unit per value"
-            )
-            prepared.metric_notes.setdefault(m.name, []).append(
-                f"not broken down by segment: {why}"
-            )
-    if spec.mode == "b2b":  # by account, in _account_structure
-        return
-    metrics = tuple(
-        m for m in prepared.metrics if not m.kind.account_level and not m.kind.per_event
-    )
-    for column in spec.segments.columns:
-        prepared.segments[column] = segment_arms(
-            units, column, metrics, prepared.variants, spec.segments.max_values, label
-        )
-        prepared.segment_quantiles[column] = {
-            m.name: segment_quantiles(
-                m,
-                values[reference],
-                units,
-                column,
-                prepared.variants,
-                spec.segments.max_values,
-                label,
-            )
-            for m in quantiles
-            if (reference := m.kind.value_reference(m)) in values
-        }
-
-
-def _novelty_inputs(
-    prepared: Prepared,
-    units: pl.DataFrame,
-    per_period: pl.DataFrame,
-    spec: ExperimentSpec,
-    export_end: dt.datetime,
-) -> None:
-    """Per-arm moments of each metric in the periods since assignment (novelty)."""
-    if spec.mode == "b2b":
-        prepared.notes.append(
-            "novelty: not checked in B2B mode (per-period effects over a few accounts are "
-            "too noisy to show a trend)"
-        )
-        return
-    periods, eligible, notes = completed_periods(units, spec.novelty, export_end)
-    if periods < 2:
-        prepared.notes.append(
-            f"novelty: fewer than half of the units have completed 2 periods of "
-            f"{spec.novelty.period_days} days by the export end; no trend can be estimated"
-        )
-        return
-    prepared.notes.extend(notes)
-    for m in prepared.metrics:
-        if m.kind.adjustable() is not None:
-            prepared.novelty[m.name] = period_moments(
-                units, per_period, m, periods, eligible, prepared.variants
-            )
-
-
-def _covariates_of(spec: ExperimentSpec, metric: MetricSpec) -> dict[str, str]:
-    """The unit-frame columns that adjust ``metric`` and the names reports give them:
-    its covariate columns, then its own pre-period value (``[cuped] pre_days``)."""
-    columns = {c: c for c in spec.covariates(metric)}
-    if spec.cuped.pre_days is not None and spec.uses_pre_period(metric):
-        columns |= pre_period_covariates(metric, spec.cuped.pre_days)
-    return columns
-
-
-def _adjustment_inputs(prepared: Prepared, units: pl.DataFrame, spec: ExperimentSpec) -> None:
-    """Per-arm moments of each metric with its covariates (CUPED), or a note on why a
-    metric with covariates stays unadjusted."""
-    for m in prepared.metrics:
-        columns = _covariates_of(spec, m)
-        if not columns:
-            continue
-        if m.kind.adjustable() is None:
-            prepared.metric_warnings.setdefault(m.name, []).append(
-                f"CUPED covariates are not used for a metric of type '{m.type}'; the result "
-                "is unadjusted"
-            )
-            continue
-        if spec.mode == "b2b":  # adjusted per account, inside the account-level tests
-            continue
-        adjusted = covariate_moments(units, m, columns, prepared.variants)
-        if adjusted is not None:  # how missing covariates were handled: notes
-            prepared.covariates[m.name] = adjusted
-            prepared.metric_notes.setdefault(m.name, []).extend(adjusted.notes)
-        else:  # the adjustment asked for did not happen: a warning
-            prepared.metric_warnings.setdefault(m.name, []).append(
-                f"CUPED: no usable covariate among {', '.join(columns.values())}; unadjusted"
-            )
-
-
-def _account_structure(
-    prepared: Prepared,
-    units: pl.DataFrame,
-    spec: ExperimentSpec,
-    export_end: dt.datetime | None = None,
-    accounts: Data | None = None,
-    ledger: Ledger | None = None,
-    values: dict[str, pl.DataFrame] | None = None,
-) -> None:
-    """Check how variants fall within accounts; in B2B mode sum each metric by account
-    (and keep the account of each value of a quantile metric, from ``values``).
-
-    An account whose users saw different variants is contaminated: it is named in a
-    warning and, in B2B mode, left out of the account-level analysis.
-    """
-    if ACCOUNT not in units.columns:
-        return
-    per_account = units.group_by(ACCOUNT).agg(pl.col(VARIANT).n_unique().alias("v"))
-    mixed = per_account.filter(pl.col("v") > 1).sort(ACCOUNT)[ACCOUNT].to_list()
-    if mixed:
-        shown = ", ".join(map(str, mixed[:10])) + (" …" if len(mixed) > 10 else "")
-        prepared.account_warnings.append(
-            f"CONTAMINATION: {len(mixed)} account(s) have users in more than one variant "
-            f"({shown}). Randomisation by account was broken there"
-            + (
-                "; their users are left out of the account-level analysis."
-                if spec.mode == "b2b"
-                else "."
-            )
-        )
-    elif spec.mode == "b2c" and per_account.height >= 2:
-        prepared.account_warnings.append(
-            f"every one of the {per_account.height} accounts saw a single variant: the "
-            "randomisation looks account-level, so user-level tests overstate the evidence. "
-            'Analyse with mode = "b2b" (or --mode b2b).'
-        )
-    if spec.mode != "b2b":
-        return
-    clean = units.filter(~pl.col(ACCOUNT).is_in(mixed)) if mixed else units
-    nrr = [m for m in prepared.metrics if m.kind.from_accounts_table]
-    if nrr and (accounts is None or ledger is None):
-        raise AbkitInputError(
-            f"metric '{nrr[0].name}' (net revenue retention) needs an accounts table with ARR "
-            "at the start and end: pass --accounts (or accounts= in Python)."
-        )
-    table = None
-    if accounts is not None and ledger is not None:
-        owner = clean.group_by(ACCOUNT).agg(pl.col(VARIANT).first()).drop_nulls(ACCOUNT)
-        table = load_accounts(read_table(accounts), spec, owner, ledger, need_revenue=bool(nrr))
-    seats = (
-        table.select(ACCOUNT, SEATS).drop_nulls()
-        if table is not None and SEATS in table.columns
-        else None
-    )
-    prepared.accounts = {
-        m.name: account_arms(
-            clean,
-            m,
-            prepared.variants,
-            spec.b2b.strata,
-            seats=seats if m.kind.adoption_breakdown else None,
-            covariates=_covariates_of(spec, m) if m.kind.adjustable() else None,
-        )
-        for m in prepared.metrics
-        if not m.kind.from_accounts_table and not m.kind.per_event
-    }
-    for m in prepared.metrics:
-        reference = m.kind.value_reference(m)
-        if reference is not None and values is not None:
-            arms, notes = account_values(
-                m, values[reference], clean, prepared.variants, spec.b2b.strata
-            )
-            prepared.account_values[m.name] = arms
-            prepared.metric_notes.setdefault(m.name, []).extend(notes)
-    for column in spec.segments.columns:
-        prepared.segment_accounts[column] = {
-            m.name: segment_account_arms(
-                clean,
-                column,
-                m,
-                prepared.variants,
-                spec.b2b.strata,
-                spec.segments.max_values,
-                "the units",
-            )
-            for m in prepared.metrics
-            if not m.kind.from_accounts_table and not m.kind.survival and not m.kind.per_event
-        }
-    if seats is not None and any(m.kind.adoption_breakdown for m in prepared.metrics):
-        in_experiment = clean.select(pl.col(ACCOUNT).n_unique()).item()
-        prepared.notes.append(
-            f"adoption is a share of licensed seats for the {seats.height} account(s) with a "
-            f"seat count (of {in_experiment}); the others use their users in the export"
-        )
-    for m in nrr:
-        assert table is not None  # an nrr metric without an accounts table was refused above
-        revenue = revenue_arms(table, prepared.variants)
-        prepared.accounts[m.name] = revenue
-        prepared.arms[m.name] = {v: ArmSummary.from_values(a.x, a.y) for v, a in revenue.items()}
-    if export_end is not None:
-        prepared.survival = {
-            m.name: account_times(clean, m, prepared.variants, export_end)
-            for m in prepared.metrics
-            if m.kind.survival
-        }
-    # accounts, not users, were randomised: the sample-ratio check counts accounts
-    counts = dict(
-        clean.filter(pl.col(ACCOUNT).is_not_null())
-        .group_by(VARIANT)
-        .agg(pl.col(ACCOUNT).n_unique())
-        .iter_rows()
-    )
-    prepared.unit_counts = {v: int(counts.get(v, 0)) for v in prepared.variants}
-    prepared.notes.append("B2B mode: the sample-ratio check counts accounts per variant")
-
-
 def _unit_arms(
     units: pl.DataFrame, metrics: tuple[MetricSpec, ...], variants: tuple[str, ...]
 ) -> dict[str, dict[str, ArmSummary]]:
@@ -666,8 +420,12 @@ def _unit_counts(units: pl.DataFrame, variants: tuple[str, ...]) -> dict[str, in
 
 
 def _prepare_units(
-    table: Table, spec: ExperimentSpec, ledger: Ledger, accounts: Data | None = None
-) -> Prepared:
+    table: Table,
+    spec: ExperimentSpec,
+    ledger: Ledger,
+    rules: InputRules,
+    accounts: Data | None = None,
+) -> Reduced:
     if spec.sequential.method is not None:
         raise AbkitInputError(
             "sequential analysis needs to know when each outcome happened: give an event "
@@ -734,35 +492,32 @@ def _prepare_units(
         )
     )
     assignments = clean_assignments(
-        table, spec, ledger, table_name="units", keep=keep, repeated_rows="exclude"
+        table,
+        spec,
+        ledger,
+        table_name="units",
+        keep=keep,
+        repeated_rows="exclude",
+        account_required=rules.needs_accounts,
     )
     units, notes = table_units(assignments, table, metrics)
     variants = assignments.variants
     units, capped = cap_units(units, metrics, variants)
-    prepared = Prepared(
+    return Reduced(
         kind="units",
         metrics=metrics,
         variants=variants,
         arms=_unit_arms(units, metrics, variants),
         unit_counts=_unit_counts(units, variants),
+        metric_notes={name: list(lines) for name, lines in capped.items()},
         notes=notes,
+        units=UnitFrame(
+            numeric_covariates(units, covariates, table), table.label, accounts=accounts
+        ),
     )
-    units = numeric_covariates(units, covariates, table)
-    for metric_name, lines in capped.items():
-        prepared.metric_notes.setdefault(metric_name, []).extend(lines)
-    _account_structure(prepared, units, spec, accounts=accounts, ledger=ledger)
-    _adjustment_inputs(prepared, units, spec)
-    _segment_inputs(prepared, units, spec, table.label)
-    return prepared
 
 
-def _prepare_summary(table: Table, spec: ExperimentSpec, ledger: Ledger) -> Prepared:
-    if spec.mode == "b2b":
-        raise AbkitInputError(
-            "B2B mode resamples accounts, so it needs one row per user (or per account) with "
-            "the account column; a summary table has only per-variant totals.",
-            source=table.label,
-        )
+def _prepare_summary(table: Table, spec: ExperimentSpec, ledger: Ledger) -> Reduced:
     arms, metrics, variants = summary_arms(table, spec, ledger)
     first = arms[metrics[0].name]
     notes = [f"sample-ratio check uses the unit counts of metric '{metrics[0].name}'"]
@@ -771,7 +526,7 @@ def _prepare_summary(table: Table, spec: ExperimentSpec, ledger: Ledger) -> Prep
     looks = {}
     if spec.sequential.method is not None:
         looks = summary_look_series(table, spec, metrics, variants)
-    return Prepared(
+    return Reduced(
         kind="summary",
         metrics=metrics,
         variants=variants,
@@ -789,11 +544,6 @@ def _paired_refusals(spec: ExperimentSpec, metrics: tuple[MetricSpec, ...]) -> s
             "sequential monitoring follows an experiment as it runs; a paired (shadow or "
             "replay) run is analysed once, when it is complete"
         )
-    if spec.mode == "b2b":
-        return (
-            "B2B mode resamples accounts of an experiment randomised by account; in a paired "
-            "run every input is answered by both versions, and users are the clusters"
-        )
     if spec.cuped.covariates or spec.cuped.pre_days or any(m.covariates for m in metrics):
         return (
             "CUPED adjusts two independent arms by a pre-experiment covariate; the pairing "
@@ -809,7 +559,7 @@ def _paired_refusals(spec: ExperimentSpec, metrics: tuple[MetricSpec, ...]) -> s
 
 def _prepare_paired(
     table: Table, spec: ExperimentSpec, ledger: Ledger, accounts: Data | None
-) -> Prepared:
+) -> Reduced:
     """A shadow or replay run: one row per input and version, compared within input
     (:mod:`abkit.units.paired`)."""
     if spec.metrics:
@@ -826,7 +576,7 @@ def _prepare_paired(
     if refusal is not None:
         raise AbkitInputError(f"paired export: {refusal}.", source=table.label)
     paired = paired_units(table, spec, metrics, ledger)
-    return Prepared(
+    return Reduced(
         kind="paired",
         metrics=metrics,
         variants=paired.variants,
@@ -841,14 +591,25 @@ def prepare(
     data: Data,
     spec: ExperimentSpec,
     ledger: Ledger,
+    rules: InputRules,
     events: Data | None = None,
     kind: str | None = None,
     accounts: Data | None = None,
-) -> Prepared:
-    """Load and reduce the input to per-arm sufficient statistics."""
+) -> Reduced:
+    """Read the input and reduce it to per-unit rows or per-arm sums (no test is run).
+
+    ``rules`` is the analysis' design: it refuses input kinds it cannot analyse, says
+    whether every unit needs its account, and which default metrics it cannot take.
+    """
     if events is not None:
         return _prepare_events(
-            read_table(data), read_table(events), spec, ledger, derived=False, accounts=accounts
+            read_table(data),
+            read_table(events),
+            spec,
+            ledger,
+            derived=False,
+            rules=rules,
+            accounts=accounts,
         )
     table = read_table(data)
     kind = kind or spec.input.kind
@@ -856,12 +617,19 @@ def prepare(
         kind = _detect_kind(table, spec)
         if kind == "units":
             _refuse_unmapped_events(table, spec)
+    rules.admit(kind, table.label)
     if kind == "events":
         return _prepare_events(
-            derive_assignments(table, spec), table, spec, ledger, derived=True, accounts=accounts
+            derive_assignments(table, spec, rules.needs_accounts),
+            table,
+            spec,
+            ledger,
+            derived=True,
+            rules=rules,
+            accounts=accounts,
         )
     if kind == "summary":
         return _prepare_summary(table, spec, ledger)
     if kind == "paired":
         return _prepare_paired(table, spec, ledger, accounts)
-    return _prepare_units(table, spec, ledger, accounts=accounts)
+    return _prepare_units(table, spec, ledger, rules, accounts=accounts)

@@ -78,11 +78,12 @@ def test_daily_looks_end_at_the_fixed_horizon_moments(export):
     """A unit enters the looks once its window has matured; at the last look each arm's
     n, mean and variance (the sum of squares of non-0/1 values) are the fixed-horizon
     ones."""
+    from abkit.designs import Users
     from abkit.io.exclusions import Ledger
     from abkit.prepare import prepare
 
     spec = abkit.load_config({"metrics": [ACTIVE], "sequential": {"method": "cs"}})
-    prepared = prepare(export.assignments, spec, Ledger(), events=export.events)
+    prepared = prepare(export.assignments, spec, Ledger(), Users(), events=export.events)
     last = prepared.looks[ACTIVE["name"]].arms[-1]
     for variant, arm in prepared.arms[ACTIVE["name"]].items():
         assert (last[variant].n, last[variant].mean, last[variant].var) == pytest.approx(

@@ -298,6 +298,7 @@ def test_daily_looks_end_at_the_fixed_horizon_moments(export):
     """Event means (a count of events with a value as denominator), priced cost, sums
     of references and ``active`` (counted once, at the unit's first look) accumulate
     over daily looks to the fixed-horizon per-arm moments."""
+    from abkit.designs import Users
     from abkit.io.exclusions import Ledger
     from abkit.prepare import prepare
 
@@ -313,7 +314,7 @@ def test_daily_looks_end_at_the_fixed_horizon_moments(export):
     ]
     config = {"metrics": metrics, "sequential": {"method": "cs"}, "cost": PRICES}
     spec = abkit.load_config(config)
-    prepared = prepare(export.assignments, spec, Ledger(), events=export.events)
+    prepared = prepare(export.assignments, spec, Ledger(), Users(), events=export.events)
     for metric in metrics:
         last = prepared.looks[metric["name"]].arms[-1]
         for variant, arm in prepared.arms[metric["name"]].items():

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats as st
 
-from abkit.power import _account_sd
+from abkit.designs.accounts import account_sd
 from abkit.simulate import simulate
 from abkit.stats.cluster import AccountArm
 from abkit.stats.power import detectable_effect, power_at, units_needed
@@ -41,7 +41,7 @@ def test_between_account_sd_matches_the_cluster_variance():
     y = rng.integers(5, 200, 12).astype(float)
     x = rng.binomial(y.astype(int), 0.3).astype(float)
     arm = AccountArm(x, y)
-    sd, _ = _account_sd([arm], "user")
+    sd, _ = account_sd([arm], "user")
     r = x.sum() / y.sum()
     cr0 = ((x - r * y) ** 2).sum() / y.sum() ** 2
     assert cr0 == pytest.approx(sd**2 * 11 / 144, rel=1e-12)

@@ -78,6 +78,7 @@ def clean_assignments(
     keep: tuple[str, ...] = (),
     repeated_rows: str = "keep_earliest",
     assigned_by: dt.datetime | None = None,
+    account_required: bool = False,
 ) -> Assignments:
     """Validate units and variants, recording every row that is not used.
 
@@ -98,7 +99,7 @@ def clean_assignments(
             need(spec, "assigned_at") if mapped else Need(assigned_at, what="assignment timestamp")
         )
     if spec.account is not None:
-        needs.append(account_need(spec))
+        needs.append(account_need(spec, account_required))
     needs.extend(Need(c, what="metric column") for c in keep)
     table.require(*needs)
     cols = [
@@ -129,7 +130,7 @@ def clean_assignments(
         rules.append(
             (~pl.col(VARIANT).is_in(list(declared)), "unknown variant (not declared in the config)")
         )
-    if has_account and spec.mode == "b2b":  # accounts are the units of inference
+    if has_account and account_required:  # accounts are the units of inference
         rules.append((pl.col(ACCOUNT).is_null(), "null account id (B2B mode)"))
     if assigned_at:
         rules.append((pl.col("_assigned_raw").is_null(), "missing assignment timestamp"))

@@ -113,9 +113,10 @@ def need(spec: ExperimentSpec, role: str, what: str = "") -> Need:
     return Need(str(column), known, what)
 
 
-def account_need(spec: ExperimentSpec) -> Need:
-    """The account id column, saying that B2B mode needs it when it does."""
-    if spec.mode == "b2b":
+def account_need(spec: ExperimentSpec, required: bool) -> Need:
+    """The account id column, saying that B2B mode needs it when it does (``required``:
+    accounts are the randomisation unit)."""
+    if required:
         return need(spec, "account", "account id, which B2B mode needs")
     return need(spec, "account")
 

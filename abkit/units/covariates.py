@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from abkit.config import MetricSpec
+from abkit.config import ExperimentSpec, MetricSpec
 from abkit.errors import AbkitInputError
 from abkit.io.assignments import VARIANT
 from abkit.io.readers import Table
@@ -91,6 +91,15 @@ def pre_period_covariates(metric: MetricSpec, days: int) -> dict[str, str]:
     labels = metric.kind.pre_period_labels(metric, days)
     columns = component_columns(metric)
     return {pre_period_column(c): label for c, label in zip(columns, labels, strict=True)}
+
+
+def covariates_of(spec: ExperimentSpec, metric: MetricSpec) -> dict[str, str]:
+    """The unit-frame columns that adjust ``metric`` and the names reports give them:
+    its covariate columns, then its own pre-period value (``[cuped] pre_days``)."""
+    columns = {c: c for c in spec.covariates(metric)}
+    if spec.cuped.pre_days is not None and spec.uses_pre_period(metric):
+        columns |= pre_period_covariates(metric, spec.cuped.pre_days)
+    return columns
 
 
 def covariate_moments(

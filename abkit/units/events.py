@@ -134,12 +134,14 @@ def event_timestamps(
     return events.data.with_columns(nw.col(column).cast(nw.Datetime("us", utc)).alias(alias))
 
 
-def require_export(assignments: Table, events: Table, spec: ExperimentSpec) -> None:
+def require_export(
+    assignments: Table, events: Table, spec: ExperimentSpec, account_required: bool
+) -> None:
     """The id, time and event columns of an assignments table and an events table, all
-    missing ones named in one error."""
+    missing ones named in one error (``account_required``: accounts were randomised)."""
     assignment_needs = [need(spec, "unit"), need(spec, "variant"), need(spec, "assigned_at")]
     if spec.account is not None:
-        assignment_needs.append(account_need(spec))
+        assignment_needs.append(account_need(spec, account_required))
     event_needs: list[str | Need] = [need(spec, "unit"), need(spec, "timestamp")]
     event_needs.append(need(spec, "event"))
     require_all((assignments, [*assignment_needs]), (events, event_needs))
@@ -161,7 +163,7 @@ def _require_event(events: Table, column: str, name: str, option: str) -> None:
     )
 
 
-def derive_assignments(events: Table, spec: ExperimentSpec) -> Table:
+def derive_assignments(events: Table, spec: ExperimentSpec, account_required: bool) -> Table:
     """Assignments from an events table that carries the variant column.
 
     One row per (unit, variant) with the time of the unit's first exposure: the
@@ -174,7 +176,7 @@ def derive_assignments(events: Table, spec: ExperimentSpec) -> Table:
         need(spec, "variant"),
         need(spec, "timestamp"),
         *([need(spec, "event")] if inp.exposure_event else []),
-        *([account_need(spec)] if spec.account else []),
+        *([account_need(spec, account_required)] if spec.account else []),
     )
     frame = event_timestamps(events, inp.timestamp, "_first", inp.timestamp_format).filter(
         ~nw.col(spec.variant).is_null() & ~nw.col(spec.unit).is_null()
@@ -421,6 +423,7 @@ def event_units(
     ledger: Ledger,
     with_looks: bool = False,
     covariates: Mapping[str, Mapping[str, str]] | None = None,
+    values_with_accounts: bool = False,
 ) -> EventUnits:
     """Validate events, roll them up per unit and attach them to every assigned unit.
 
@@ -430,7 +433,9 @@ def event_units(
     (retention): assigned but inactive units belong in every denominator.  With
     ``with_looks`` the per-arm sufficient statistics at every daily look are computed
     from the same rows (:mod:`abkit.units.looks`), and with ``covariates`` (metric name
-    → covariate column → name) each look's CUPED moments.
+    → covariate column → name) each look's CUPED moments.  ``values_with_accounts``
+    (the design re-assigns accounts) keeps each quantile value with its unit on every
+    engine, where ``[quantiles] method = "auto"`` would otherwise bin them.
     """
     inp = spec.input
     if spec.unit == ROW_UNIT:
@@ -494,8 +499,8 @@ def event_units(
     quantiles = [m for m in metrics if m.kind.value_reference(m) is not None]
     method = spec.quantiles.method
     if method == "auto":
-        # B2B re-assigns accounts, so it needs every value's account: exact there
-        method = "exact" if events.on_polars or spec.mode == "b2b" else "histogram"
+        # re-assigning accounts needs every value's account: exact there
+        method = "exact" if events.on_polars or values_with_accounts else "histogram"
     bins = LogBins(spec.quantiles.relative_error)
     value_refs = list(dict.fromkeys(str(m.kind.value_reference(m)) for m in quantiles))
     histogram_refs = value_refs if method == "histogram" else []

@@ -164,3 +164,22 @@ def account_times(
         rows = per_account.filter(pl.col(VARIANT) == v)
         out[v] = (rows["days"].to_numpy(), rows["event"].to_numpy())
     return out
+
+
+def mixed_accounts(units: pl.DataFrame) -> tuple[list[object], int]:
+    """The accounts (sorted) whose users saw more than one variant, and the number of
+    accounts; ([], 0) without an account column."""
+    if ACCOUNT not in units.columns:
+        return [], 0
+    per_account = units.group_by(ACCOUNT).agg(pl.col(VARIANT).n_unique().alias("v"))
+    mixed = per_account.filter(pl.col("v") > 1).sort(ACCOUNT)[ACCOUNT].to_list()
+    return mixed, per_account.height
+
+
+def contamination(mixed: list[object], consequence: str) -> str:
+    """The warning naming accounts whose users saw different variants."""
+    shown = ", ".join(map(str, mixed[:10])) + (" …" if len(mixed) > 10 else "")
+    return (
+        f"CONTAMINATION: {len(mixed)} account(s) have users in more than one variant "
+        f"({shown}). Randomisation by account was broken there{consequence}"
+    )

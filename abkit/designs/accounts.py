@@ -1,0 +1,431 @@
+"""Accounts randomised (B2B, ``mode = "b2b"``): tests on per-account sums.
+
+With a few dozen randomised accounts the user-level tests overstate the evidence: the
+account is the unit.  Each metric is summed per account; the comparison is the account
+randomisation test (exact or Monte Carlo) with the account bootstrap and CR2 beside it
+(:mod:`abkit.b2b`), quantiles re-assign each account's event values, time to value is
+compared by restricted mean survival, and guardrails are one-sided randomisation tests
+shifted by the margin.  Contaminated accounts (users in more than one variant) are
+left out, and the sample-ratio check counts accounts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from abkit.b2b import (
+    compare_account_quantiles,
+    compare_accounts,
+    compare_time_to_value,
+    guardrail_account_quantiles,
+    guardrail_accounts,
+    quantile_limit,
+)
+from abkit.config import ExperimentSpec, MetricSpec
+from abkit.designs.base import Design, Statistics, Tested, normal_guardrail, refuse
+from abkit.designs.users import unadjustable
+from abkit.errors import AbkitInputError
+from abkit.io.assignments import ACCOUNT, VARIANT
+from abkit.io.exclusions import Ledger
+from abkit.io.readers import read_table
+from abkit.prepare import Reduced, UnitFrame
+from abkit.result import GuardrailCheck, QuantilePoint
+from abkit.segments import SegmentBreakdown, account_segment_breakdown
+from abkit.stats import ArmSummary
+from abkit.stats.account_quantile import AccountValues, account_quantile_test, comparable
+from abkit.stats.cluster import USER_WEIGHTED, AccountArm
+from abkit.stats.noninferiority import FAIL, INCONCLUSIVE, PASS
+from abkit.stats.randomization import RandomizationNonInferiority
+from abkit.units.accounts import SEATS, load_accounts, revenue_arms
+from abkit.units.covariates import covariates_of
+from abkit.units.moments import account_arms, account_times, contamination, mixed_accounts
+from abkit.units.quantiles import account_values, profile_levels
+from abkit.units.segments import segment_account_arms
+
+
+@dataclass(frozen=True)
+class AccountStatistics(Statistics):
+    """Per metric and variant: the per-account sums (``accounts``), a quantile metric's
+    event values with the account of each (``values``), a time-to-value metric's
+    per-account times and events (``survival``); per segment column, metric, value and
+    variant the per-account sums of the segment's users."""
+
+    accounts: dict[str, dict[str, AccountArm]] = field(default_factory=dict)
+    values: dict[str, dict[str, AccountValues]] = field(default_factory=dict)
+    survival: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    segments: dict[str, dict[str, dict[str, dict[str, AccountArm]]]] = field(default_factory=dict)
+
+
+class Accounts(Design[AccountStatistics]):
+    """Accounts are the randomisation unit."""
+
+    name = "accounts"
+    needs_accounts = True
+
+    def check(self, spec: ExperimentSpec) -> None:
+        if spec.sequential.method is not None:
+            refuse(
+                "sequential monitoring is not offered in B2B mode. Always-valid intervals rest "
+                "on a central limit theorem over randomisation units, and with a few dozen "
+                "accounts it does not hold: simulated asymptotic confidence sequences are "
+                "several times wider than fixed intervals and their coverage is unproven at "
+                "these sizes. Fix the duration in advance and analyse once at the end with the "
+                "randomisation test (valid at any number of accounts), or plan two or three "
+                "looks and split alpha between them by hand (for example 0.01 then 0.04)."
+            )
+        quantiles = [m.name for m in spec.metrics if m.kind.per_event]
+        if quantiles and spec.quantiles.method == "histogram":
+            refuse(
+                f"metric '{quantiles[0]}' is a quantile, which B2B mode tests by re-assigning "
+                "accounts, so it needs each value with its account; [quantiles] method = "
+                "'histogram' keeps only a histogram per arm. Use method = 'exact' (or 'auto')."
+            )
+
+    def admit(self, kind: str, label: str) -> None:
+        if kind == "summary":
+            refuse(
+                "B2B mode resamples accounts, so it needs one row per user (or per account) "
+                "with the account column; a summary table has only per-variant totals.",
+                label,
+            )
+        if kind == "paired":
+            refuse(
+                "paired export: B2B mode resamples accounts of an experiment randomised by "
+                "account; in a paired run every input is answered by both versions, and users "
+                "are the clusters.",
+                label,
+            )
+
+    def skipped_default(self, metric: MetricSpec, spec: ExperimentSpec) -> str | None:
+        if metric.kind.per_event and spec.quantiles.method == "histogram":
+            return (
+                f"default metric '{metric.name}' skipped: B2B quantiles need each value's "
+                "account, which [quantiles] method = 'histogram' does not keep"
+            )
+        return None
+
+    # --- statistics ---------------------------------------------------------------------
+
+    def statistics(
+        self, reduced: Reduced, spec: ExperimentSpec, ledger: Ledger
+    ) -> AccountStatistics:
+        frame = reduced.units
+        assert frame is not None  # summary and paired inputs are refused by admit
+        metric_notes: dict[str, list[str]] = {}
+        metric_warnings: dict[str, list[str]] = {}
+        notes: list[str] = []
+        warnings: list[str] = []
+        for m in reduced.metrics:
+            if covariates_of(spec, m) and m.kind.adjustable() is None:
+                metric_warnings.setdefault(m.name, []).append(unadjustable(m))
+        if ACCOUNT not in frame.units.columns:
+            stats = AccountStatistics(reduced.arms, reduced.unit_counts)
+        else:
+            stats = _account_statistics(reduced, frame, spec, ledger, metric_notes, notes, warnings)
+        if spec.segments.columns:
+            for m in reduced.metrics:
+                if m.kind.per_event:
+                    metric_notes.setdefault(m.name, []).append(
+                        "not broken down by segment: not yet for quantiles in B2B mode"
+                    )
+        if frame.periods is not None:
+            notes.append(
+                "novelty: not checked in B2B mode (per-period effects over a few accounts are "
+                "too noisy to show a trend)"
+            )
+        return AccountStatistics(
+            stats.arms,
+            stats.unit_counts,
+            metric_notes,
+            metric_warnings,
+            notes,
+            warnings,
+            accounts=stats.accounts,
+            values=stats.values,
+            survival=stats.survival,
+            segments=stats.segments,
+        )
+
+    # --- tests --------------------------------------------------------------------------
+
+    def compare(
+        self, metric: MetricSpec, stats: AccountStatistics, spec: ExperimentSpec, variant: str
+    ) -> Tested:
+        arms = stats.arms[metric.name]
+        counts = arms[spec.control].n, arms[variant].n
+        names = spec.control, variant
+        if metric.name in stats.survival:
+            times = stats.survival[metric.name]
+            comp, detail = compare_time_to_value(
+                times[spec.control], times[variant], *names, spec.b2b, spec.alpha, metric.horizon
+            )
+            return Tested(comp, *counts, detail=detail)
+        if metric.name in stats.values:
+            assert metric.q is not None
+            values = stats.values[metric.name]
+            comp, detail = compare_account_quantiles(
+                values[spec.control], values[variant], *names, spec.b2b, spec.alpha, metric.q
+            )
+            return Tested(comp, *counts, detail=detail)
+        accounts = stats.accounts[metric.name]
+        comp, detail, adjustment = compare_accounts(
+            accounts[spec.control], accounts[variant], *names, spec.b2b, spec.alpha
+        )
+        return Tested(comp, *counts, detail=detail, adjustment=adjustment)
+
+    def guardrail(
+        self,
+        metric: MetricSpec,
+        stats: AccountStatistics,
+        spec: ExperimentSpec,
+        variant: str,
+        tested: Tested,
+    ) -> GuardrailCheck:
+        """The one-sided account randomisation test shifted by the margin (the SE-based
+        test is far too liberal with a few dozen accounts); time to value keeps the
+        normal test on its restricted-mean difference."""
+        relative = metric.relative_margin is not None
+        margin = metric.relative_margin if relative else metric.margin
+        assert margin is not None
+        if metric.name in stats.values:
+            assert metric.q is not None
+            values = stats.values[metric.name]
+            ni = guardrail_account_quantiles(
+                values[spec.control],
+                values[variant],
+                spec.b2b,
+                spec.alpha,
+                metric.q,
+                margin,
+                relative,
+                metric.higher_is_better,
+            )
+            return _randomization_check(ni, margin, relative, spec.alpha, "treated values")
+        if metric.name in stats.accounts:
+            accounts = stats.accounts[metric.name]
+            ni = guardrail_accounts(
+                accounts[spec.control],
+                accounts[variant],
+                spec.b2b,
+                spec.alpha,
+                margin,
+                relative,
+                metric.higher_is_better,
+            )
+            return _randomization_check(ni, margin, relative, spec.alpha)
+        return normal_guardrail(metric, tested.comparison, spec.alpha)
+
+    def segments(
+        self, metric: MetricSpec, stats: AccountStatistics, spec: ExperimentSpec, variant: str
+    ) -> tuple[SegmentBreakdown, ...]:
+        return tuple(
+            account_segment_breakdown(
+                column,
+                by_metric[metric.name],
+                spec.control,
+                variant,
+                spec.segments,
+                spec.b2b,
+                spec.alpha,
+            )
+            for column, by_metric in stats.segments.items()
+            if metric.name in by_metric
+        )
+
+    def profile(
+        self, metric: MetricSpec, stats: AccountStatistics, spec: ExperimentSpec, variant: str
+    ) -> tuple[QuantilePoint, ...]:
+        """The profile's points by the account randomisation p-value, with the account
+        bootstrap's percentile intervals (inverting the test at every level would cost a
+        few dozen passes each; the profile describes, the metric's own q decides)."""
+        values = stats.values.get(metric.name)
+        if values is None or not comparable(values[spec.control], values[variant]):
+            return ()
+        points = []
+        for q in profile_levels(metric):
+            res = account_quantile_test(
+                values[spec.control],
+                values[variant],
+                q,
+                spec.alpha,
+                quantile_limit(spec.b2b),
+                spec.b2b.resamples,
+                spec.b2b.resamples,
+                spec.b2b.seed,
+                invert=False,
+            )
+            points.append(
+                QuantilePoint(
+                    q=q,
+                    control_value=res.control,
+                    treatment_value=res.treatment,
+                    effect=res.effect,
+                    ci=res.percentile,
+                    relative_effect=res.relative_effect,
+                    relative_ci=res.lift_percentile,
+                    p_value=res.p_value,
+                )
+            )
+        return tuple(points)
+
+    def spread(
+        self, metric: MetricSpec, stats: AccountStatistics, spec: ExperimentSpec
+    ) -> dict[str, Any]:
+        """σ of the accounts' linearised contributions (:func:`account_sd`)."""
+        accounts = stats.accounts[metric.name]
+        weighting = spec.b2b.weighting
+        sd, current = account_sd(list(accounts.values()), weighting)
+        return {
+            "sd": sd,
+            "current": current,
+            "baseline": accounts[spec.control].estimate(weighting),
+            "source": f"between-account spread of '{metric.name}' in the data",
+        }
+
+
+def account_sd(arms: list[AccountArm], weighting: str) -> tuple[float, float]:
+    """Pooled sd of the accounts' linearised contributions, and the mean arm size.
+
+    User-weighted (ratio of sums R = ΣX/ΣY) the contribution of account g is
+    u_g = (X_g − R·Y_g)/Ȳ, whose sample variance over k accounts gives the CR0
+    variance of R as sd²·(k − 1)/k²; account-weighted it is the account value's
+    deviation from the arm's mean.
+    """
+    ss = dof = 0.0
+    for arm in arms:
+        r, w = arm.weights(weighting)
+        if weighting == USER_WEIGHTED:
+            u = (r - (w * r).sum() / w.sum()) * w / w.mean()
+        else:
+            u = r - r.mean()
+        ss += float((u**2).sum())
+        dof += u.size - 1
+    return math.sqrt(ss / dof) if dof > 0 else math.nan, float(np.mean([a.accounts for a in arms]))
+
+
+def _randomization_check(
+    ni: RandomizationNonInferiority | None,
+    margin: float,
+    relative: bool,
+    alpha: float,
+    shifted: str = "",
+) -> GuardrailCheck:
+    """The guardrail check of a one-sided randomisation test (inconclusive without
+    one: an arm with fewer than 2 accounts)."""
+    test = "one-sided account randomisation test" + (f", {shifted}" if shifted else "")
+    test += " shifted by the margin"
+    scale = "relative" if relative else "absolute"
+    if ni is None:
+        return GuardrailCheck(margin, scale, test, math.nan, math.nan, INCONCLUSIVE)
+    kind = "exact" if ni.exact else "Monte Carlo"
+    verdict = PASS if ni.p_value < alpha else FAIL if ni.p_harm < alpha else INCONCLUSIVE
+    test += f" ({kind}, {ni.assignments:,} re-assignments)"
+    return GuardrailCheck(margin, scale, test, ni.p_value, ni.bound, verdict)
+
+
+def _account_statistics(
+    reduced: Reduced,
+    frame: UnitFrame,
+    spec: ExperimentSpec,
+    ledger: Ledger,
+    metric_notes: dict[str, list[str]],
+    notes: list[str],
+    warnings: list[str],
+) -> AccountStatistics:
+    """Sum each metric by account over the accounts that saw one variant (and keep the
+    account of each value of a quantile metric); read the accounts table for NRR and
+    seat counts; the sample-ratio check counts accounts."""
+    mixed, _ = mixed_accounts(frame.units)
+    if mixed:
+        warnings.append(
+            contamination(mixed, "; their users are left out of the account-level analysis.")
+        )
+    clean = frame.units.filter(~pl.col(ACCOUNT).is_in(mixed)) if mixed else frame.units
+    metrics, variants = reduced.metrics, reduced.variants
+    nrr = [m for m in metrics if m.kind.from_accounts_table]
+    if nrr and frame.accounts is None:
+        raise AbkitInputError(
+            f"metric '{nrr[0].name}' (net revenue retention) needs an accounts table with ARR "
+            "at the start and end: pass --accounts (or accounts= in Python)."
+        )
+    table = None
+    if frame.accounts is not None:
+        owner = clean.group_by(ACCOUNT).agg(pl.col(VARIANT).first()).drop_nulls(ACCOUNT)
+        table = load_accounts(
+            read_table(frame.accounts), spec, owner, ledger, need_revenue=bool(nrr)
+        )
+    seats = (
+        table.select(ACCOUNT, SEATS).drop_nulls()
+        if table is not None and SEATS in table.columns
+        else None
+    )
+    accounts = {
+        m.name: account_arms(
+            clean,
+            m,
+            variants,
+            spec.b2b.strata,
+            seats=seats if m.kind.adoption_breakdown else None,
+            covariates=covariates_of(spec, m) if m.kind.adjustable() else None,
+        )
+        for m in metrics
+        if not m.kind.from_accounts_table and not m.kind.per_event
+    }
+    values = {}
+    for m in metrics:
+        reference = m.kind.value_reference(m)
+        if reference is not None:
+            values[m.name], lines = account_values(
+                m, frame.values[reference], clean, variants, spec.b2b.strata
+            )
+            metric_notes.setdefault(m.name, []).extend(lines)
+    segments = {
+        column: {
+            m.name: segment_account_arms(
+                clean, column, m, variants, spec.b2b.strata, spec.segments.max_values, "the units"
+            )
+            for m in metrics
+            if not m.kind.from_accounts_table and not m.kind.survival and not m.kind.per_event
+        }
+        for column in spec.segments.columns
+    }
+    if seats is not None and any(m.kind.adoption_breakdown for m in metrics):
+        in_experiment = clean.select(pl.col(ACCOUNT).n_unique()).item()
+        notes.append(
+            f"adoption is a share of licensed seats for the {seats.height} account(s) with a "
+            f"seat count (of {in_experiment}); the others use their users in the export"
+        )
+    arms = dict(reduced.arms)
+    for m in nrr:
+        assert table is not None  # an nrr metric without an accounts table was refused above
+        revenue = revenue_arms(table, variants)
+        accounts[m.name] = revenue
+        arms[m.name] = {v: ArmSummary.from_values(a.x, a.y) for v, a in revenue.items()}
+    survival = {}
+    if frame.export_end is not None:
+        survival = {
+            m.name: account_times(clean, m, variants, frame.export_end)
+            for m in metrics
+            if m.kind.survival
+        }
+    # accounts, not users, were randomised: the sample-ratio check counts accounts
+    counts = dict(
+        clean.filter(pl.col(ACCOUNT).is_not_null())
+        .group_by(VARIANT)
+        .agg(pl.col(ACCOUNT).n_unique())
+        .iter_rows()
+    )
+    notes.append("B2B mode: the sample-ratio check counts accounts per variant")
+    return AccountStatistics(
+        arms,
+        {v: int(counts.get(v, 0)) for v in variants},
+        accounts=accounts,
+        values=values,
+        survival=survival,
+        segments=segments,
+    )

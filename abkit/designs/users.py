@@ -1,0 +1,375 @@
+"""Users randomised one by one (B2C): tests on per-arm moments of per-user values.
+
+Means and rates by Welch / two-proportion tests, ratios by the delta method, all
+optionally regression-adjusted (CUPED); quantiles of event values with the variance
+clustered by user; effects by segment; sequential monitoring and the novelty check.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from abkit.config import ExperimentSpec, MetricSpec
+from abkit.designs.base import Design, Statistics, Tested, refuse
+from abkit.io.exclusions import Ledger
+from abkit.prepare import Reduced, UnitFrame
+from abkit.result import QuantilePoint
+from abkit.segments import SegmentBreakdown, quantile_segment_breakdown, segment_breakdown
+from abkit.sequential import SequentialResult, monitor
+from abkit.stats import ArmSummary
+from abkit.stats.cuped import or_unadjusted
+from abkit.stats.fixed_horizon import ratio_variance
+from abkit.stats.novelty import NoveltyResult, novelty_test
+from abkit.stats.quantile import LogBins, QuantileEstimate, quantile_test
+from abkit.units.covariates import Covariates, covariate_moments, covariates_of
+from abkit.units.looks import LookSeries
+from abkit.units.moments import contamination, mixed_accounts
+from abkit.units.novelty import PeriodMoments, completed_periods, period_moments
+from abkit.units.quantiles import ArmQuantiles, arm_quantiles, binned_arm_quantiles
+from abkit.units.segments import segment_arms, segment_quantiles
+
+
+@dataclass(frozen=True)
+class UserStatistics(Statistics):
+    """Per metric: the arms' unit moments (in :class:`Statistics`), CUPED's moments
+    with covariates, a quantile metric's quantiles per level and arm, the daily looks,
+    the per-period moments of the novelty check; per segment column and value the arms
+    of every mean-type metric, and each arm's quantile of quantile metrics."""
+
+    covariates: dict[str, Covariates] = field(default_factory=dict)
+    quantiles: dict[str, ArmQuantiles] = field(default_factory=dict)
+    looks: dict[str, LookSeries] = field(default_factory=dict)
+    novelty: dict[str, PeriodMoments] = field(default_factory=dict)
+    # segment column → value → metric → variant → arm summary
+    segments: dict[str, dict[str, dict[str, dict[str, ArmSummary]]]] = field(default_factory=dict)
+    # segment column → metric → value → variant → the arm's quantile
+    segment_quantiles: dict[str, dict[str, dict[str, dict[str, QuantileEstimate]]]] = field(
+        default_factory=dict
+    )
+
+
+class _Notes:
+    """Notes and warnings gathered while the statistics are built."""
+
+    def __init__(self) -> None:
+        self.metric_notes: dict[str, list[str]] = {}
+        self.metric_warnings: dict[str, list[str]] = {}
+        self.notes: list[str] = []
+        self.warnings: list[str] = []
+
+    def note(self, metric: str, *lines: str) -> None:
+        self.metric_notes.setdefault(metric, []).extend(lines)
+
+    def warn(self, metric: str, *lines: str) -> None:
+        self.metric_warnings.setdefault(metric, []).extend(lines)
+
+
+class Users(Design[UserStatistics]):
+    """Users are the randomisation unit (the default, ``mode = "b2c"``)."""
+
+    name = "users"
+
+    def check(self, spec: ExperimentSpec) -> None:
+        account_level = [m for m in spec.metrics if m.kind.account_level]
+        if account_level:
+            refuse(
+                f"{account_level[0].type} is an account-level metric: analyse it with "
+                'mode = "b2b" and an account column.'
+            )
+        if spec.sequential.method is None:
+            return
+        quantiles = [m.name for m in spec.metrics if m.kind.per_event]
+        if quantiles:
+            refuse(
+                f"metric '{quantiles[0]}' is a quantile, which abkit tests at a fixed horizon "
+                "only (its clustered variance is not a sum over units that the always-valid "
+                "methods need); analyse it without sequential monitoring."
+            )
+        capped = [m.name for m in spec.metrics if m.cap is not None]
+        if capped:
+            refuse(
+                f"metric '{capped[0]}' is capped, and capping is not offered with sequential "
+                "monitoring (a pooled-quantile threshold would move from look to look); "
+                "analyse the capped metric once, at a fixed horizon."
+            )
+
+    # --- statistics ---------------------------------------------------------------------
+
+    def statistics(self, reduced: Reduced, spec: ExperimentSpec, ledger: Ledger) -> UserStatistics:
+        frame = reduced.units
+        if frame is None:  # a summary table: its arms and looks are all there is
+            return UserStatistics(reduced.arms, reduced.unit_counts, looks=reduced.looks)
+        notes = _Notes()
+        arms = dict(reduced.arms)
+        quantiles = _quantiles(reduced, frame, spec, arms, notes)
+        mixed, accounts = mixed_accounts(frame.units)
+        if mixed:
+            notes.warnings.append(contamination(mixed, "."))
+        elif accounts >= 2:
+            notes.warnings.append(
+                f"every one of the {accounts} accounts saw a single variant: the "
+                "randomisation looks account-level, so user-level tests overstate the "
+                'evidence. Analyse with mode = "b2b" (or --mode b2b).'
+            )
+        covariates = _covariates(reduced, frame, spec, notes)
+        segments, by_quantile = _segments(reduced, frame, spec, notes)
+        novelty = _novelty(reduced, frame, spec, notes)
+        return UserStatistics(
+            arms,
+            reduced.unit_counts,
+            notes.metric_notes,
+            notes.metric_warnings,
+            notes.notes,
+            notes.warnings,
+            covariates=covariates,
+            quantiles=quantiles,
+            looks=reduced.looks,
+            novelty=novelty,
+            segments=segments,
+            segment_quantiles=by_quantile,
+        )
+
+    # --- tests --------------------------------------------------------------------------
+
+    def compare(
+        self, metric: MetricSpec, stats: UserStatistics, spec: ExperimentSpec, variant: str
+    ) -> Tested:
+        arms = stats.arms[metric.name]
+        counts = arms[spec.control].n, arms[variant].n
+        levels = stats.quantiles.get(metric.name)
+        if levels is not None:
+            assert metric.q is not None
+            by_arm = levels[metric.q]
+            comp = quantile_test(by_arm[spec.control], by_arm[variant], spec.alpha)
+            return Tested(comp, *counts)
+        comp = metric.kind.fixed_test(arms[spec.control], arms[variant], spec.alpha)
+        covariates = stats.covariates.get(metric.name)
+        if covariates is None:
+            return Tested(comp, *counts)
+        adjusted = covariates.test(
+            spec.control, variant, spec.alpha, welch_df=math.isfinite(comp.df)
+        )
+        comp, adjustment = or_unadjusted(comp, adjusted)
+        return Tested(comp, *counts, adjustment=adjustment)
+
+    def monitor(
+        self, metric: MetricSpec, stats: UserStatistics, spec: ExperimentSpec, variant: str
+    ) -> SequentialResult | None:
+        series = stats.looks.get(metric.name)
+        if series is None:
+            return None
+        return monitor(metric, series, spec.control, variant, spec.sequential, spec.alpha)
+
+    def novelty(
+        self, metric: MetricSpec, stats: UserStatistics, spec: ExperimentSpec, variant: str
+    ) -> NoveltyResult | None:
+        periods = stats.novelty.get(metric.name)
+        if periods is None:
+            return None
+        return novelty_test(
+            periods.arms[spec.control],
+            periods.arms[variant],
+            periods.periods,
+            periods.ratio,
+            spec.novelty.period_days or 0,
+            spec.alpha,
+        )
+
+    def segments(
+        self, metric: MetricSpec, stats: UserStatistics, spec: ExperimentSpec, variant: str
+    ) -> tuple[SegmentBreakdown, ...]:
+        means = tuple(
+            segment_breakdown(
+                column, by_value, metric, spec.control, variant, spec.segments, spec.alpha
+            )
+            for column, by_value in stats.segments.items()
+            if metric.name not in stats.quantiles
+        )
+        quantiles = tuple(
+            quantile_segment_breakdown(
+                column, by_metric[metric.name], spec.control, variant, spec.segments, spec.alpha
+            )
+            for column, by_metric in stats.segment_quantiles.items()
+            if metric.name in by_metric
+        )
+        return means + quantiles
+
+    def profile(
+        self, metric: MetricSpec, stats: UserStatistics, spec: ExperimentSpec, variant: str
+    ) -> tuple[QuantilePoint, ...]:
+        """The difference of the arms' quantiles at every level of the profile (pointwise
+        intervals: a description of where in the distribution the change lies)."""
+        levels = stats.quantiles.get(metric.name, {})
+        return tuple(
+            QuantilePoint(
+                q=q,
+                **quantile_test(arms[spec.control], arms[variant], spec.alpha).effect_fields(),
+            )
+            for q, arms in levels.items()
+        )
+
+    def spread(
+        self, metric: MetricSpec, stats: UserStatistics, spec: ExperimentSpec
+    ) -> dict[str, Any]:
+        """σ of a user's value (for a ratio, of its delta-method linearisation; for a
+        quantile, n·se² of its clustered standard error), pooled over the arms."""
+        name = metric.name
+        arms = stats.arms[name]
+        levels = stats.quantiles.get(name)
+        if levels is not None:
+            assert metric.q is not None
+            per_unit = [a.n * levels[metric.q][v].se ** 2 for v, a in arms.items()]
+        else:
+            per_unit = [
+                a.n * ratio_variance(a) if metric.kind.is_ratio else a.var for a in arms.values()
+            ]
+        out: dict[str, Any] = {
+            "sd": math.sqrt(float(np.mean(per_unit))),
+            "current": float(np.mean([a.n for a in arms.values()])),
+            "baseline": arms[spec.control].value,
+            "source": f"per-user spread of '{name}' in the data",
+        }
+        covariates = stats.covariates.get(name)
+        if covariates is not None:
+            reductions = []
+            for v in list(arms)[1:]:
+                _, adjustment = covariates.test(spec.control, v, spec.alpha)
+                if adjustment is not None:
+                    reductions.append(adjustment.variance_reduction)
+            if reductions:
+                out["cuped"] = float(np.mean(reductions))
+        return out
+
+    def assumption_warnings(self, metric: MetricSpec, stats: UserStatistics) -> list[str]:
+        arms = stats.arms.get(metric.name, {})
+        return metric.kind.assumption_warnings(arms) if arms else []
+
+
+def _quantiles(
+    reduced: Reduced,
+    frame: UnitFrame,
+    spec: ExperimentSpec,
+    arms: dict[str, dict[str, ArmSummary]],
+    notes: _Notes,
+) -> dict[str, ArmQuantiles]:
+    """Each arm's quantiles of a quantile metric's event values (exact route: order
+    statistics of the values; histogram route: from the binned counts); the arm summary
+    keeps the assigned units and the quantile as its value."""
+    out = {}
+    for m in reduced.metrics:
+        reference = m.kind.value_reference(m)
+        if reference is None:
+            continue
+        if m.name in frame.binned:
+            bins = LogBins(spec.quantiles.relative_error)
+            estimates, lines = binned_arm_quantiles(m, frame.binned[m.name], reduced.variants, bins)
+        else:
+            estimates, lines = arm_quantiles(
+                m, frame.values[reference], frame.units, reduced.variants
+            )
+        out[m.name] = estimates
+        assert m.q is not None
+        arms[m.name] = {
+            v: ArmSummary(n=reduced.unit_counts[v], mean=e.estimate, var=math.nan)
+            for v, e in estimates[m.q].items()
+        }
+        notes.note(m.name, *lines)
+    return out
+
+
+def _covariates(
+    reduced: Reduced, frame: UnitFrame, spec: ExperimentSpec, notes: _Notes
+) -> dict[str, Covariates]:
+    """Per-arm moments of each metric with its covariates (CUPED), or a note on why a
+    metric with covariates stays unadjusted."""
+    out = {}
+    for m in reduced.metrics:
+        columns = covariates_of(spec, m)
+        if not columns:
+            continue
+        if m.kind.adjustable() is None:
+            notes.warn(m.name, unadjustable(m))
+            continue
+        adjusted = covariate_moments(frame.units, m, columns, reduced.variants)
+        if adjusted is not None:  # how missing covariates were handled: notes
+            out[m.name] = adjusted
+            notes.note(m.name, *adjusted.notes)
+        else:  # the adjustment asked for did not happen: a warning
+            notes.warn(
+                m.name,
+                f"CUPED: no usable covariate among {', '.join(columns.values())}; unadjusted",
+            )
+    return out
+
+
+def unadjustable(metric: MetricSpec) -> str:
+    """The warning for covariates given to a metric whose type is not adjusted."""
+    return (
+        f"CUPED covariates are not used for a metric of type '{metric.type}'; the result "
+        "is unadjusted"
+    )
+
+
+def _segments(
+    reduced: Reduced, frame: UnitFrame, spec: ExperimentSpec, notes: _Notes
+) -> tuple[
+    dict[str, dict[str, dict[str, dict[str, ArmSummary]]]],
+    dict[str, dict[str, dict[str, dict[str, QuantileEstimate]]]],
+]:
+    """Per-segment arm summaries of the mean-type metrics, and each arm's quantile per
+    segment for quantile metrics whose values came back one by one."""
+    if not spec.segments.columns:
+        return {}, {}
+    quantiles = [m for m in reduced.metrics if m.kind.per_event]
+    for m in quantiles:
+        if m.kind.value_reference(m) not in frame.values:
+            notes.note(
+                m.name,
+                "not broken down by segment: the histogram route ([quantiles] method) "
+                "keeps no unit per value",
+            )
+    metrics = tuple(m for m in reduced.metrics if not m.kind.per_event)
+    by_mean, by_quantile = {}, {}
+    for column in spec.segments.columns:
+        by_mean[column] = segment_arms(
+            frame.units, column, metrics, reduced.variants, spec.segments.max_values, frame.label
+        )
+        by_quantile[column] = {
+            m.name: segment_quantiles(
+                m,
+                frame.values[reference],
+                frame.units,
+                column,
+                reduced.variants,
+                spec.segments.max_values,
+                frame.label,
+            )
+            for m in quantiles
+            if (reference := m.kind.value_reference(m)) in frame.values
+        }
+    return by_mean, by_quantile
+
+
+def _novelty(
+    reduced: Reduced, frame: UnitFrame, spec: ExperimentSpec, notes: _Notes
+) -> dict[str, PeriodMoments]:
+    """Per-arm moments of each metric in the periods since assignment (novelty)."""
+    if frame.periods is None or frame.export_end is None:
+        return {}
+    periods, eligible, lines = completed_periods(frame.units, spec.novelty, frame.export_end)
+    if periods < 2:
+        notes.notes.append(
+            f"novelty: fewer than half of the units have completed 2 periods of "
+            f"{spec.novelty.period_days} days by the export end; no trend can be estimated"
+        )
+        return {}
+    notes.notes.extend(lines)
+    return {
+        m.name: period_moments(frame.units, frame.periods, m, periods, eligible, reduced.variants)
+        for m in reduced.metrics
+        if m.kind.adjustable() is not None
+    }
