@@ -8,6 +8,7 @@ clustered by user; effects by segment; sequential monitoring and the novelty che
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,8 @@ class UserStatistics(Statistics):
     of every mean-type metric, and each arm's quantile of quantile metrics."""
 
     covariates: dict[str, Covariates] = field(default_factory=dict)
+    # metric → variant → the statistic a metric type declares instead of the moments
+    declared: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     quantiles: dict[str, ArmQuantiles] = field(default_factory=dict)
     looks: dict[str, LookSeries] = field(default_factory=dict)
     novelty: dict[str, PeriodMoments] = field(default_factory=dict)
@@ -116,6 +119,11 @@ class Users(Design[UserStatistics]):
                 'evidence. Analyse with mode = "b2b" (or --mode b2b).'
             )
         covariates = _covariates(reduced, frame, spec, notes)
+        declared = {
+            m.name: statistic
+            for m in reduced.metrics
+            if (statistic := m.kind.unit_statistic(m, frame.units, reduced.variants)) is not None
+        }
         segments, by_quantile = _segments(reduced, frame, spec, notes)
         novelty = _novelty(reduced, frame, spec, notes)
         return UserStatistics(
@@ -126,6 +134,7 @@ class Users(Design[UserStatistics]):
             notes.notes,
             notes.warnings,
             covariates=covariates,
+            declared=declared,
             quantiles=quantiles,
             looks=reduced.looks,
             novelty=novelty,
@@ -146,6 +155,11 @@ class Users(Design[UserStatistics]):
             by_arm = levels[metric.q]
             comp = quantile_test(by_arm[spec.control], by_arm[variant], spec.alpha)
             return Tested(comp, *counts)
+        own = stats.declared.get(metric.name)
+        if own is not None:  # a statistic of the type's own, and its test
+            return Tested(
+                metric.kind.fixed_test(own[spec.control], own[variant], spec.alpha), *counts
+            )
         comp = metric.kind.fixed_test(arms[spec.control], arms[variant], spec.alpha)
         covariates = stats.covariates.get(metric.name)
         if covariates is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import narwhals as nw
 import polars as pl
@@ -155,8 +155,24 @@ class MetricType:
 
     # --- statistics ---------------------------------------------------------------------
 
-    def fixed_test(self, control: ArmSummary, treatment: ArmSummary, alpha: float) -> Comparison:
-        """The fixed-horizon two-sample test of this type."""
+    def unit_statistic(
+        self, metric: MetricSpec, units: pl.DataFrame, variants: tuple[str, ...]
+    ) -> Mapping[str, Any] | None:
+        """Per variant, the statistic of the per-unit values (column
+        :func:`~abkit.units.columns.value_column` of ``units``, one row per unit with its
+        variant in ``abkit.io.assignments.VARIANT``) that :meth:`fixed_test` reads, when
+        it is not the unit moments; None (the default): the moments,
+        :class:`~abkit.stats.arm.ArmSummary`, serve.
+
+        A type with a statistic of its own (a trimmed mean's sorted values, say)
+        overrides this and :meth:`fixed_test`; nothing else in abkit changes.
+        """
+        return None
+
+    def fixed_test(self, control: Any, treatment: Any, alpha: float) -> Comparison:
+        """The fixed-horizon two-sample test of this type on two arms' statistics: the
+        unit moments (:class:`~abkit.stats.arm.ArmSummary`), or the type's own
+        :meth:`unit_statistic`."""
         raise NotImplementedError(f"metric type '{self.name}' has no user-level test")
 
     def summary_arm(self, row: Mapping[str, object], label: str) -> ArmSummary:
