@@ -40,6 +40,47 @@ class NoveltyResult:
     period relative to the first, (1 + L_last)/(1 + L_first) − 1; ``verdict``: "fades"
     or "grows" (a significant trend toward or away from no effect), "stable" (none
     detected) or "not computable".
+
+    Parameters
+    ----------
+    method : str
+        The test's name.
+    period_days : int
+        P, the length of a period in days.
+    units : tuple of int
+        Units in (control, treatment).
+    lift : tuple of float
+        L_w = g_T,w / g_C,w − 1 per period w.
+    lift_ci : tuple of (float, float)
+        Each period's (1 − α) interval for L_w, exp(ℓ_w ± z·se(ℓ_w)) − 1.
+    slope : float
+        b, the least-squares slope of ℓ_w = log(1 + L_w) on w.
+    slope_se : float
+        √(c' Cov(ℓ) c), its standard error.
+    p_value : float
+        Two-sided p-value of b/se(b) against N(0, 1).
+    change : float
+        (1 + L_last)/(1 + L_first) − 1.
+    verdict : str
+        "fades", "grows", "stable" or "not computable".
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.cuped import Moments
+    >>> from abkit.stats.novelty import novelty_test
+    >>> rng = np.random.default_rng(3)
+    >>> usage = np.array([1.0, 0.8, 0.7])  # usage decays with weeks since assignment
+    >>> control = Moments.from_values(
+    ...     rng.gamma(2.0, 2.0, (400, 1)) * usage + rng.normal(0, 1, (400, 3))
+    ... )
+    >>> treatment = Moments.from_values(
+    ...     rng.gamma(2.0, 2.0, (400, 1)) * usage * [1.3, 1.2, 1.05]
+    ...     + rng.normal(0, 1, (400, 3))
+    ... )
+    >>> r = novelty_test(control, treatment, periods=3, ratio=False, period_days=7, alpha=0.05)
+    >>> r.verdict, [round(v, 3) for v in r.lift]
+    ('fades', [0.234, 0.123, -0.025])
     """
 
     method: str
@@ -65,7 +106,70 @@ def _period_estimates(arm: Moments, periods: int, ratio: bool) -> tuple[np.ndarr
 def novelty_test(
     control: Moments, treatment: Moments, periods: int, ratio: bool, period_days: int, alpha: float
 ) -> NoveltyResult:
-    """The lift per period and its trend (see the module docstring)."""
+    """The lift per period and its trend (see the module docstring).
+
+    ℓ_w = log(g_T,w / g_C,w) with Cov(ℓ) = D_T Cov(ĝ_T) D_T + D_C Cov(ĝ_C) D_C,
+    D = diag(1/g); the trend b = c'ℓ with c_w = (w − w̄)/Σ(w − w̄)² and
+    Var(b) = c' Cov(ℓ) c, so the correlation between periods (the same units in
+    each) is accounted for; z = b/se(b) against N(0, 1).  A significant slope
+    toward no effect is a novelty effect ("fades"), away from it a primacy
+    (learning) effect ("grows").
+
+    Parameters
+    ----------
+    control, treatment : Moments
+        Per arm, the moments of the per-unit vectors z = (x_0 … x_{W−1}) or, for a
+        ratio, (x_0 … x_{W−1}, y_0 … y_{W−1}).
+    periods : int
+        W, the number of periods.
+    ratio : bool
+        Whether the metric is a ratio x̄_w / ȳ_w (else the mean x̄_w).
+    period_days : int
+        P, recorded in the result.
+    alpha : float
+        Level of the test and 1 − the confidence level of the per-period intervals.
+
+    Returns
+    -------
+    NoveltyResult
+        "not computable" (NaN intervals, slope and p-value) with fewer than 2
+        periods, fewer than 2 units in an arm, or a period value that is not
+        positive.
+
+    References
+    ----------
+    .. [1] A. Deng, U. Knoblich and J. Lu, "Applying the Delta Method in Metric
+       Analytics: A Practical Guide with Novel Ideas", KDD 2018.
+    .. [2] R. Kohavi, D. Tang and Y. Xu, *Trustworthy Online Controlled Experiments:
+       A Practical Guide to A/B Testing*, Cambridge University Press, 2020.
+
+    Examples
+    --------
+    A lift of about 30 % in the first week that is gone by the third:
+
+    >>> import numpy as np
+    >>> from abkit.stats.cuped import Moments
+    >>> from abkit.stats.novelty import novelty_test
+    >>> rng = np.random.default_rng(3)
+    >>> usage = np.array([1.0, 0.8, 0.7])  # usage decays with weeks since assignment
+    >>> control = Moments.from_values(
+    ...     rng.gamma(2.0, 2.0, (400, 1)) * usage + rng.normal(0, 1, (400, 3))
+    ... )
+    >>> treatment = Moments.from_values(
+    ...     rng.gamma(2.0, 2.0, (400, 1)) * usage * [1.3, 1.2, 1.05]
+    ...     + rng.normal(0, 1, (400, 3))
+    ... )
+    >>> r = novelty_test(control, treatment, periods=3, ratio=False, period_days=7, alpha=0.05)
+    >>> r.verdict, round(r.slope, 4), round(r.slope_se, 4), r.p_value < 0.001
+    ('fades', -0.1174, 0.0141, True)
+    >>> round(r.change, 4)
+    -0.2093
+
+    The slope is the least-squares line through the log lifts:
+
+    >>> round(float(np.polyfit([0, 1, 2], np.log1p(r.lift), 1)[0]), 4)
+    -0.1174
+    """
     nan = math.nan
     units = (control.n, treatment.n)
     (gc, vc), (gt, vt) = (_period_estimates(a, periods, ratio) for a in (control, treatment))

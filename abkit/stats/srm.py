@@ -20,6 +20,30 @@ SRM_THRESHOLD = 0.001
 
 @dataclass(frozen=True)
 class SrmResult:
+    """The outcome of the sample-ratio check (:func:`srm_test`).
+
+    Parameters
+    ----------
+    observed : dict of str to int
+        Units counted per variant.
+    expected_share : dict of str to float
+        The planned allocation, normalised to sum to 1.
+    statistic : float
+        Pearson's χ² = Σ (O_v − E_v)²/E_v.
+    p_value : float
+        P(χ²_{V−1} ≥ statistic); NaN without units or with fewer than two variants.
+    threshold : float
+        The alarm level (0.001 by default).
+
+    Examples
+    --------
+    >>> from abkit.stats.srm import srm_test
+    >>> srm_test({"control": 5050, "treatment": 4800}, {"control": 0.5, "treatment": 0.5})
+    Sample ratio ok: chi-square 6.35, p = 0.0118 (alarm below 0.001)
+      control: 5,050 units (51.3 % observed, 50.0 % expected)
+      treatment: 4,800 units (48.7 % observed, 50.0 % expected)
+    """
+
     observed: dict[str, int]
     expected_share: dict[str, float]
     statistic: float
@@ -28,6 +52,7 @@ class SrmResult:
 
     @property
     def mismatch(self) -> bool:
+        """Whether the p-value is below the alarm threshold."""
         return bool(self.p_value < self.threshold)
 
     def _lines(self) -> tuple[str, list[str]]:
@@ -62,7 +87,44 @@ def srm_test(
     expected_share: dict[str, float],
     threshold: float = SRM_THRESHOLD,
 ) -> SrmResult:
-    """χ² = Σ (O_v − E_v)²/E_v with E_v = N·share_v, df = (variants − 1)."""
+    """Pearson's χ² test of the observed unit counts against the planned allocation.
+
+    χ² = Σ (O_v − E_v)²/E_v with E_v = N·share_v, df = (variants − 1).  A p-value
+    below ``threshold`` (0.001) raises the alarm: the assignment or the logging lost
+    or added units unevenly, and the effect estimates cannot be trusted.
+
+    Parameters
+    ----------
+    observed : dict of str to int
+        Units counted per variant; a variant missing here counts 0.
+    expected_share : dict of str to float
+        The planned share (or weight) of each variant; normalised to sum to 1.
+    threshold : float, default 0.001
+        The p-value below which the result is a mismatch.
+
+    Returns
+    -------
+    SrmResult
+        χ², its p-value and the verdict (:attr:`SrmResult.mismatch`).
+
+    References
+    ----------
+    .. [1] A. Fabijan, J. Gupchup, S. Gupta, J. Omhover, W. Qin, L. Vermeer and
+       P. Dmitriev, "Diagnosing Sample Ratio Mismatch in Online Controlled
+       Experiments: A Taxonomy and Rules of Thumb for Practitioners", KDD 2019.
+
+    Examples
+    --------
+    The statistic and p-value are SciPy's ``chisquare``:
+
+    >>> from scipy import stats
+    >>> from abkit.stats.srm import srm_test
+    >>> r = srm_test({"control": 5050, "treatment": 4800}, {"control": 0.5, "treatment": 0.5})
+    >>> r.mismatch, round(r.statistic, 4), round(r.p_value, 5)
+    (False, 6.3452, 0.01177)
+    >>> round(float(stats.chisquare([5050, 4800]).pvalue), 5)
+    0.01177
+    """
     names = list(expected_share)
     counts = np.array([observed.get(v, 0) for v in names], dtype=float)
     shares = np.array([expected_share[v] for v in names], dtype=float)
