@@ -178,7 +178,26 @@ class Moments(Summable):
 
     @classmethod
     def from_values(cls, z: np.ndarray) -> Moments:
-        """Moments of an (n, p) array of per-unit vectors."""
+        """Moments of an (n, p) array of per-unit vectors.
+
+        Parameters
+        ----------
+        z : numpy.ndarray
+            One row per unit, one column per component; a 1-d array is one column.
+
+        Returns
+        -------
+        Moments
+            n, the column means and the covariance matrix (ddof = 1; NaN when n < 2).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from abkit.stats.cuped import Moments
+        >>> m = Moments.from_values(np.array([[1.0, 10.0], [3.0, 14.0]]))
+        >>> m.n, m.mean.tolist(), m.cov.tolist()
+        (2, [2.0, 12.0], [[2.0, 4.0], [4.0, 8.0]])
+        """
         z = np.asarray(z, dtype=float)
         if z.ndim == 1:
             z = z[:, None]
@@ -190,7 +209,35 @@ class Moments(Summable):
 @dataclass(frozen=True)
 class Adjustment:
     """What the adjustment did: θ per covariate, the unadjusted effect and its SE,
-    and the share of the effect's variance removed (1 − Var(Δ_cv) / Var(Δ))."""
+    and the share of the effect's variance removed (1 − Var(Δ_cv) / Var(Δ)).
+
+    Parameters
+    ----------
+    covariates : tuple of str
+        The covariates' names.
+    theta : tuple of float
+        θ, the pooled within-arm regression coefficient of each covariate.
+    unadjusted_effect : float
+        g_T − g_C, the effect without adjustment.
+    unadjusted_se : float
+        √(v_gg,C/n_C + v_gg,T/n_T), its delta-method standard error.
+    variance_reduction : float
+        1 − Var(Δ_cv)/Var(Δ); NaN when Var(Δ) is 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.cuped import Moments, cuped_test
+    >>> rng = np.random.default_rng(7)
+    >>> pre_c, pre_t = rng.gamma(2, 2, 200), rng.gamma(2, 2, 200)
+    >>> y_c = pre_c + rng.normal(0, 1, 200)
+    >>> y_t = pre_t + 0.3 + rng.normal(0, 1, 200)
+    >>> control = Moments.from_values(np.column_stack([y_c, pre_c]))
+    >>> treatment = Moments.from_values(np.column_stack([y_t, pre_t]))
+    >>> _, adjustment = cuped_test(control, treatment, (0,), [(1,)], ["pre"], alpha=0.05)
+    >>> round(adjustment.theta[0], 4), round(adjustment.variance_reduction, 4)
+    (1.0128, 0.8805)
+    """
 
     covariates: tuple[str, ...]
     theta: tuple[float, ...]
@@ -200,7 +247,27 @@ class Adjustment:
 
 
 def term_value(term: Term, mean: np.ndarray) -> float:
-    """A term's value at the mean vector: z̄_i, or z̄_i / z̄_j (NaN when z̄_j = 0)."""
+    """A term's value at the mean vector: z̄_i, or z̄_i / z̄_j (NaN when z̄_j = 0).
+
+    Parameters
+    ----------
+    term : tuple of int
+        (i,) for the mean of column i, (i, j) for the ratio of the means of i and j.
+    mean : numpy.ndarray
+        The mean vector z̄.
+
+    Returns
+    -------
+    float
+        g(z̄).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.cuped import term_value
+    >>> term_value((0, 1), np.array([3.0, 2.0])), term_value((0,), np.array([3.0, 2.0]))
+    (1.5, 3.0)
+    """
     if len(term) == 1:
         return float(mean[term[0]])
     den = mean[term[1]]
@@ -208,7 +275,30 @@ def term_value(term: Term, mean: np.ndarray) -> float:
 
 
 def term_gradient(term: Term, mean: np.ndarray) -> np.ndarray:
-    """The gradient of a term with respect to the mean vector."""
+    """The gradient of a term with respect to the mean vector.
+
+    ∇z̄_i = e_i; ∇(z̄_i / z̄_j) = e_i/z̄_j − e_j·z̄_i/z̄_j², the row G of the delta
+    method Var(g(z̄)) ≈ G S G'/n.
+
+    Parameters
+    ----------
+    term : tuple of int
+        (i,) or (i, j), as in :func:`term_value`.
+    mean : numpy.ndarray
+        The mean vector z̄, shape (p,).
+
+    Returns
+    -------
+    numpy.ndarray
+        ∇g(z̄), shape (p,).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.cuped import term_gradient
+    >>> term_gradient((0, 1), np.array([3.0, 2.0])).tolist()
+    [0.5, -0.75]
+    """
     grad = np.zeros(mean.size)
     if len(term) == 1:
         grad[term[0]] = 1.0
@@ -253,7 +343,40 @@ class _Arm:
 def pooled_theta(arms: Sequence[_Arm]) -> tuple[np.ndarray, bool]:
     """θ = (Σ (n_a − 1) V_hh,a)⁻¹ Σ (n_a − 1) v_hg,a by least squares; the flag says
     whether the covariates were linearly independent (a collinear set gets the
-    minimum-norm θ, which adjusts as well as any other solution)."""
+    minimum-norm θ, which adjusts as well as any other solution).
+
+    Parameters
+    ----------
+    arms : sequence of _Arm
+        The linearised arms (n_a, V_hh,a and v_hg,a of each), as :func:`cuped_test`
+        builds them.
+
+    Returns
+    -------
+    theta : numpy.ndarray
+        One coefficient per covariate.
+    independent : bool
+        False when the covariates are collinear.
+
+    Examples
+    --------
+    For a mean metric θ is the pooled within-arm OLS slope of the metric on the
+    covariate:
+
+    >>> import numpy as np
+    >>> from abkit.stats.cuped import Moments, cuped_test
+    >>> rng = np.random.default_rng(7)
+    >>> pre_c, pre_t = rng.gamma(2, 2, 200), rng.gamma(2, 2, 200)
+    >>> y_c = pre_c + rng.normal(0, 1, 200)
+    >>> y_t = pre_t + 0.3 + rng.normal(0, 1, 200)
+    >>> control = Moments.from_values(np.column_stack([y_c, pre_c]))
+    >>> treatment = Moments.from_values(np.column_stack([y_t, pre_t]))
+    >>> from abkit.stats.cuped import _Arm, pooled_theta
+    >>> arms = [_Arm.of(m, (0,), [(1,)]) for m in (control, treatment)]
+    >>> theta, independent = pooled_theta(arms)
+    >>> theta.round(4).tolist(), independent
+    ([1.0128], True)
+    """
     lhs = sum((a.n - 1) * a.v_hh for a in arms)
     rhs = sum((a.n - 1) * a.v_hg for a in arms)
     theta, _, rank, _ = np.linalg.lstsq(np.atleast_2d(lhs), np.atleast_1d(rhs), rcond=None)
@@ -276,6 +399,68 @@ def cuped_test(
     metrics), otherwise the reference is normal.  Returns the comparison and the
     :class:`Adjustment`, or no adjustment (None) with the comparison undefined when
     an arm has fewer than two units or a ratio's denominator mean is 0.
+
+    Δ_cv = (g_T − θ'h_T) − (g_C − θ'h_C) with θ from :func:`pooled_theta` and
+    Var(Δ_cv) = Σ_a (v_gg,a − 2 θ'v_hg,a + θ'V_hh,a θ) / n_a; the lift is
+    T*/C − 1 with T* = g_C + Δ_cv, on the log scale.
+
+    Parameters
+    ----------
+    control, treatment : Moments
+        The arms' moments of the per-unit vectors z.
+    metric : tuple of int
+        The metric as a term of z̄: (i,) a mean, (i, j) a ratio of means.
+    covariates : sequence of tuple of int
+        The covariates as terms of z̄.
+    covariate_names : sequence of str
+        Their names, for the method string and :class:`Adjustment`.
+    alpha : float
+        1 − the confidence level of the intervals.
+    welch_df : bool, default False
+        A t reference with Welch–Satterthwaite df instead of the normal.
+
+    Returns
+    -------
+    comparison : Comparison
+        The adjusted comparison; ``control_value`` and ``treatment_value`` are the
+        unadjusted g_C and g_T.
+    adjustment : Adjustment or None
+        θ, the unadjusted effect and the variance reduction; None when the
+        comparison is undefined before adjustment.
+
+    References
+    ----------
+    .. [1] A. Deng, Y. Xu, R. Kohavi and T. Walker, "Improving the Sensitivity of
+       Online Controlled Experiments by Utilizing Pre-Experiment Data", WSDM 2013,
+       eqs. 3–5.
+    .. [2] A. Deng, U. Knoblich and J. Lu, "Applying the Delta Method in Metric
+       Analytics: A Practical Guide with Novel Ideas", KDD 2018.
+
+    Examples
+    --------
+    The adjusted effect is the treatment coefficient of the regression of y on the
+    treatment and the centred pre-period value:
+
+    >>> import numpy as np
+    >>> from abkit.stats.cuped import Moments, cuped_test
+    >>> rng = np.random.default_rng(7)
+    >>> pre_c, pre_t = rng.gamma(2, 2, 200), rng.gamma(2, 2, 200)
+    >>> y_c = pre_c + rng.normal(0, 1, 200)
+    >>> y_t = pre_t + 0.3 + rng.normal(0, 1, 200)
+    >>> control = Moments.from_values(np.column_stack([y_c, pre_c]))
+    >>> treatment = Moments.from_values(np.column_stack([y_t, pre_t]))
+    >>> comp, adjustment = cuped_test(
+    ...     control, treatment, (0,), [(1,)], ["pre-period value"], alpha=0.05
+    ... )
+    >>> comp.method
+    'CUPED-adjusted z-test (delta-method SE) by pre-period value'
+    >>> round(comp.effect, 4), round(comp.se, 4), round(adjustment.unadjusted_se, 4)
+    (0.1174, 0.0972, 0.2813)
+    >>> y, pre = np.r_[y_c, y_t], np.r_[pre_c, pre_t]
+    >>> treated = np.r_[np.zeros(200), np.ones(200)]
+    >>> design = np.column_stack([np.ones(400), treated, pre - pre.mean()])
+    >>> round(float(np.linalg.lstsq(design, y, rcond=None)[0][1]), 4)
+    0.1174
     """
     test = "Welch t-test" if welch_df else "z-test (delta-method SE)"
     label = f"CUPED-adjusted {test} by {', '.join(covariate_names)}"
@@ -390,7 +575,43 @@ def or_unadjusted(
     plain: Comparison, adjusted: tuple[Comparison, Adjustment | None]
 ) -> tuple[Comparison, Adjustment | None]:
     """The CUPED comparison (:func:`cuped_test`'s result) in place of the unadjusted
-    ``plain`` one; ``plain``, with the reason added, when it could not be computed."""
+    ``plain`` one; ``plain``, with the reason added, when it could not be computed.
+
+    Parameters
+    ----------
+    plain : Comparison
+        The unadjusted comparison of the same metric.
+    adjusted : tuple of (Comparison, Adjustment or None)
+        What :func:`cuped_test` returned.
+
+    Returns
+    -------
+    comparison : Comparison
+        The adjusted comparison, or ``plain`` with a "CUPED not applied: …" warning.
+    adjustment : Adjustment or None
+        The adjustment, None when it was not applied.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.cuped import Moments, cuped_test
+    >>> rng = np.random.default_rng(7)
+    >>> pre_c, pre_t = rng.gamma(2, 2, 200), rng.gamma(2, 2, 200)
+    >>> y_c = pre_c + rng.normal(0, 1, 200)
+    >>> y_t = pre_t + 0.3 + rng.normal(0, 1, 200)
+    >>> control = Moments.from_values(np.column_stack([y_c, pre_c]))
+    >>> treatment = Moments.from_values(np.column_stack([y_t, pre_t]))
+    >>> from abkit.stats.arm import ArmSummary
+    >>> from abkit.stats.cuped import or_unadjusted
+    >>> from abkit.stats.fixed_horizon import welch_test
+    >>> plain = welch_test(ArmSummary.from_values(y_c), ArmSummary.from_values(y_t))
+    >>> one_unit = Moments.from_values(np.array([[1.0, 2.0]]))
+    >>> comp, adjustment = or_unadjusted(
+    ...     plain, cuped_test(one_unit, treatment, (0,), [(1,)], ["pre"], alpha=0.05)
+    ... )
+    >>> adjustment, comp.warnings
+    (None, ('CUPED not applied: the control arm has 1 unit(s); at least 2 are needed',))
+    """
     comp, adjustment = adjusted
     if adjustment is None:
         reason = "; ".join((*comp.undefined, *comp.warnings))
