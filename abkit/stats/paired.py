@@ -78,6 +78,7 @@ class PairedSums(Summable):
 
     @property
     def users(self) -> int:
+        """The number of users (clusters)."""
         return int(np.size(self.live))
 
     def __add__(self, other: object) -> PairedSums:
@@ -137,7 +138,31 @@ class Pairing:
     """What a paired comparison rests on: ``pairs`` inputs answered by both versions,
     from ``users`` users, and the standard error ``se`` of the paired difference beside
     the one two independent arms of the same outputs would have had (``unpaired_se``):
-    the pairing removes the share 1 − se² / unpaired_se² of the variance."""
+    the pairing removes the share 1 − se² / unpaired_se² of the variance.
+
+    Parameters
+    ----------
+    pairs : int
+        Σnᵢ, the inputs answered by both versions.
+    users : int
+        G, the users they come from (the clusters).
+    se : float
+        Standard error of the paired difference D.
+    unpaired_se : float
+        √(Var(L) + Var(C)), the standard error had the two versions' outputs been
+        two independent arms.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.paired import paired_test
+    >>> live = np.array([3.0, 5.0, 2.0, 6.0, 4.0])  # per user: sum of live scores
+    >>> candidate = np.array([4.0, 5.5, 3.0, 7.5, 4.0])  # sum of the candidate's scores
+    >>> pairs = np.array([4, 5, 3, 6, 4])  # inputs both answered
+    >>> comparison, pairing = paired_test(live, candidate, pairs)
+    >>> pairing.pairs, pairing.users, round(pairing.variance_removed, 4)
+    (22, 5, 0.5944)
+    """
 
     pairs: int
     users: int
@@ -146,6 +171,8 @@ class Pairing:
 
     @property
     def variance_removed(self) -> float:
+        """1 − se²/unpaired_se², the share of the variance the pairing removes (NaN
+        when either is undefined)."""
         if not (self.unpaired_se > 0 and math.isfinite(self.se)):
             return math.nan
         return 1.0 - self.se * self.se / (self.unpaired_se * self.unpaired_se)
@@ -157,7 +184,58 @@ def paired_test(
     """Candidate − live on paired inputs, from per-user sums: ``live`` and
     ``candidate`` sum each user's values over their ``pairs`` paired inputs (users
     are the clusters, so at least two are needed).  Normal reference (the delta
-    method's), as the two-arm ratio test."""
+    method's), as the two-arm ratio test.
+
+    D = Σdᵢ/Σnᵢ with dᵢ = cᵢ − lᵢ, and Var(D) is the delta-method variance of that
+    ratio of per-user sums, G/(G − 1)·Σ(dᵢ − D·nᵢ)²/(Σnᵢ)²: the cluster-robust
+    variance of the mean difference.  The lift C/L − 1 has the log-scale interval
+    exp(log(C/L) ± z·se) − 1, se the delta-method standard error of log(Σcᵢ/Σlᵢ).
+
+    Parameters
+    ----------
+    live, candidate : numpy.ndarray
+        lᵢ and cᵢ, per user the sums of the live and the candidate values.
+    pairs : numpy.ndarray
+        nᵢ, per user the number of paired inputs.
+    alpha : float, default 0.05
+        1 − the confidence level of the intervals.
+
+    Returns
+    -------
+    comparison : Comparison
+        Candidate (treatment) − live (control), normal reference; undefined with
+        fewer than 2 users or no variation of the differences between users.
+    pairing : Pairing
+        Pairs, users and the paired and unpaired standard errors.
+
+    References
+    ----------
+    .. [1] E. Miller, "Adding Error Bars to Evals: A Statistical Approach to Language
+       Model Evaluations", arXiv:2411.00640, 2024, sections 3 and 4.
+    .. [2] A. Deng, U. Knoblich and J. Lu, "Applying the Delta Method in Metric
+       Analytics: A Practical Guide with Novel Ideas", KDD 2018.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.paired import paired_test
+    >>> live = np.array([3.0, 5.0, 2.0, 6.0, 4.0])  # per user: sum of live scores
+    >>> candidate = np.array([4.0, 5.5, 3.0, 7.5, 4.0])  # sum of the candidate's scores
+    >>> pairs = np.array([4, 5, 3, 6, 4])  # inputs both answered
+    >>> comparison, pairing = paired_test(live, candidate, pairs)
+    >>> round(float(comparison.effect), 4), round(comparison.se, 4), round(comparison.p_value, 4)
+    (0.1818, 0.0544, 0.0008)
+    >>> [round(float(v), 4) for v in comparison.ci], round(float(comparison.relative_effect), 4)
+    ([0.0753, 0.2884], 0.2)
+
+    The standard error is the cluster-robust one of the mean difference:
+
+    >>> d, g = candidate - live, live.size
+    >>> mean_d = d.sum() / pairs.sum()
+    >>> cr = np.sqrt(g / (g - 1) * ((d - mean_d * pairs) ** 2).sum() / pairs.sum() ** 2)
+    >>> round(float(cr), 4)
+    0.0544
+    """
     live, candidate = np.asarray(live, float), np.asarray(candidate, float)
     pairs = np.asarray(pairs, float)
     n_pairs, users = int(pairs.sum()), int(live.size)
