@@ -61,18 +61,23 @@ def weighted_quantiles(
 
     Parameters
     ----------
-    values : (N,) event values sorted ascending.
-    groups : (N,) the group (account) of each value, integer codes 0 … G − 1.
-    weights : (R, G) non-negative integer counts: row r takes every value of group g
-        ``weights[r, g]`` times (0/1 for an arm of a re-assignment, multinomial counts
-        for a bootstrap resample).
-    q : the quantile level, 0 < q < 1.
+    values : numpy.ndarray
+        (N,) event values sorted ascending.
+    groups : numpy.ndarray
+        (N,) the group (account) of each value, integer codes 0 … G − 1.
+    weights : numpy.ndarray
+        (R, G) non-negative integer counts: row r takes every value of group g
+        ``weights[r, g]`` times (0/1 for an arm of a re-assignment, multinomial
+        counts for a bootstrap resample).
+    q : float
+        The quantile level, 0 < q < 1.
 
     Returns
     -------
-    (R,) array: X₍⌈q·Wᵣ⌉₎ of row r's Wᵣ weighted values, the inverse empirical CDF
-    (numpy's ``method="inverted_cdf"`` on the values repeated by their weights); NaN
-    for a row without values.
+    numpy.ndarray
+        (R,): X₍⌈q·Wᵣ⌉₎ of row r's Wᵣ weighted values, the inverse empirical CDF
+        (numpy's ``method="inverted_cdf"`` on the values repeated by their weights);
+        NaN for a row without values.
 
     Notes
     -----
@@ -84,6 +89,21 @@ def weighted_quantiles(
     below 2²⁴ (exact in float32, and about five times faster), double otherwise.  Ties
     need no care: the cumulative weight at the end of a run of equal values does not
     depend on the order within it.
+
+    Examples
+    --------
+    Each row equals NumPy's inverted-CDF quantile of the values repeated by their
+    group's weight:
+
+    >>> import numpy as np
+    >>> from abkit.stats.account_quantile import weighted_quantiles
+    >>> values = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    >>> groups = np.array([0, 1, 0, 2, 1, 2])
+    >>> weights = np.array([[1, 0, 0], [1, 1, 0], [2, 0, 1], [0, 0, 0]])
+    >>> weighted_quantiles(values, groups, weights, 0.5).tolist()
+    [1.0, 2.0, 3.0, nan]
+    >>> float(np.quantile(np.repeat(values, weights[2][groups]), 0.5, method="inverted_cdf"))
+    3.0
     """
     x = np.asarray(values, dtype=float)
     g = np.asarray(groups, dtype=np.int64)
@@ -128,7 +148,32 @@ def weighted_quantiles(
 class AccountValues:
     """One arm's event values and the account of each (codes 0 … accounts − 1; an
     account without values still counts in the arm), with the accounts' strata when
-    the randomisation was blocked."""
+    the randomisation was blocked.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Event values, any order.
+    account : numpy.ndarray
+        The account code of each value.
+    accounts : int
+        The arm's accounts, with or without values.
+    strata : numpy.ndarray or None
+        One stratum per account, for a blocked randomisation.
+
+    Raises
+    ------
+    ValueError
+        When ``values`` and ``account`` differ in length.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.account_quantile import AccountValues
+    >>> arm = AccountValues(np.array([120.0, 80.0, 95.0]), np.array([0, 0, 1]), accounts=3)
+    >>> arm.events, arm.accounts
+    (3, 3)
+    """
 
     values: np.ndarray
     account: np.ndarray
@@ -141,11 +186,32 @@ class AccountValues:
 
     @property
     def events(self) -> int:
+        """The number of event values."""
         return int(self.values.size)
 
 
 def comparable(control: AccountValues, treatment: AccountValues) -> bool:
-    """Whether two arms can be compared: at least 2 accounts each and some values."""
+    """Whether two arms can be compared: at least 2 accounts each and some values.
+
+    Parameters
+    ----------
+    control, treatment : AccountValues
+        The two arms.
+
+    Returns
+    -------
+    bool
+        True when each arm has at least 2 accounts and at least one value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.account_quantile import AccountValues, comparable
+    >>> one = AccountValues(np.array([1.0, 2.0]), np.array([0, 0]), accounts=1)
+    >>> two = AccountValues(np.array([1.0, 2.0]), np.array([0, 1]), accounts=2)
+    >>> comparable(two, two), comparable(one, two)
+    (True, False)
+    """
     return min(control.accounts, treatment.accounts) >= 2 and bool(
         control.events and treatment.events
     )
@@ -153,19 +219,68 @@ def comparable(control: AccountValues, treatment: AccountValues) -> bool:
 
 @dataclass(frozen=True)
 class SortedEvents:
-    """Event values sorted ascending with the account code of each."""
+    """Event values sorted ascending with the account code of each.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Event values, ascending.
+    account : numpy.ndarray
+        The account code of each value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.account_quantile import SortedEvents
+    >>> events = SortedEvents.of(np.array([3.0, 1.0, 2.0]), np.array([0, 1, 2]))
+    >>> events.values.tolist(), events.account.tolist()
+    ([1.0, 2.0, 3.0], [1, 2, 0])
+    """
 
     values: np.ndarray
     account: np.ndarray
 
     @classmethod
     def of(cls, values: np.ndarray, account: np.ndarray) -> SortedEvents:
+        """The events sorted by value (a stable sort, so ties keep their order).
+
+        Parameters
+        ----------
+        values, account : numpy.ndarray
+            Event values in any order and the account code of each.
+
+        Returns
+        -------
+        SortedEvents
+        """
         order = np.argsort(values, kind="stable")
         return cls(values[order], account[order])
 
 
 def merge(first: SortedEvents, second: SortedEvents) -> SortedEvents:
-    """Two sorted event sets as one, in O(N) after a binary search (no re-sort)."""
+    """Two sorted event sets as one, in O(N) after a binary search (no re-sort).
+
+    Parameters
+    ----------
+    first, second : SortedEvents
+        Two sets of sorted events.
+
+    Returns
+    -------
+    SortedEvents
+        All events, ascending; a value of ``second`` equal to one of ``first`` comes
+        after it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.account_quantile import SortedEvents, merge
+    >>> a = SortedEvents(np.array([1.0, 3.0, 5.0]), np.array([0, 0, 1]))
+    >>> b = SortedEvents(np.array([2.0, 3.0]), np.array([2, 3]))
+    >>> both = merge(a, b)
+    >>> both.values.tolist(), both.account.tolist()
+    ([1.0, 2.0, 3.0, 3.0, 5.0], [0, 2, 0, 3, 1])
+    """
     n = first.values.size + second.values.size
     at = np.searchsorted(first.values, second.values, side="right") + np.arange(second.values.size)
     rest = np.ones(n, dtype=bool)
@@ -186,6 +301,38 @@ class QuantileShifts:
     re-assignments (rows × G, True = treatment).  A hypothesis moves every treated
     value alike, so each arm keeps its order and the two are merged, not re-sorted;
     the weights of both arms' rows are built once and every statistic is cached.
+
+    Parameters
+    ----------
+    control, treatment : SortedEvents
+        The arms' sorted events, account codes 0 … G − 1 over both arms.
+    treated : numpy.ndarray
+        One bool per account, True for the treated.
+    assign : numpy.ndarray
+        Re-assignments, bool (rows, G).
+    q : float
+        The quantile level.
+    exact : bool
+        Whether ``assign`` lists every re-assignment.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.account_quantile import AccountValues
+    >>> rng = np.random.default_rng(2)
+    >>> def arm(accounts, scale):
+    ...     account = np.repeat(np.arange(accounts), rng.integers(20, 60, accounts))
+    ...     level = rng.lognormal(0, 0.3, accounts)[account]  # each account's own level
+    ...     values = rng.lognormal(0, 0.4, account.size) * level * scale
+    ...     return AccountValues(values, account, accounts)
+    >>> control, treatment = arm(6, 1.0), arm(6, 1.6)
+    >>> from abkit.stats.account_quantile import quantile_shifts
+    >>> shifts = quantile_shifts(control, treatment, 0.9, max_exact=10_000, draws=0, seed=0)
+    >>> shifts.assign.shape, shifts.exact, bool(shifts.positive)
+    ((924, 12), True, True)
+    >>> values, observed = shifts.statistics(0.0, "additive")
+    >>> values.shape, round(observed, 4), round(shifts.statistics(0.1, "additive")[1], 4)
+    ((924,), 0.3655, 0.2655)
     """
 
     control: SortedEvents
@@ -211,20 +358,62 @@ class QuantileShifts:
 
     def pooled(self, shift: float = 0.0, kind: str = ADDITIVE) -> SortedEvents:
         """Both arms' events with the treated values moved back by the hypothesised
-        effect (y − δ, or y·e^(−θ))."""
+        effect (y − δ, or y·e^(−θ)).
+
+        Parameters
+        ----------
+        shift : float, default 0.0
+            δ, or θ = log(1 + lift) for ``kind`` "multiplicative".
+        kind : str, default "additive"
+            "additive" or "multiplicative".
+
+        Returns
+        -------
+        SortedEvents
+            The pooled events, sorted.
+        """
         t = self.treatment
         moved = t.values - shift if kind == ADDITIVE else t.values * math.exp(-shift)
         return merge(self.control, SortedEvents(moved, t.account))
 
     def quantiles(self, shift: float, kind: str) -> tuple[np.ndarray, np.ndarray]:
         """Treatment and control quantiles of the values without the hypothesised
-        effect, for every re-assignment and (last) the observed one."""
+        effect, for every re-assignment and (last) the observed one.
+
+        Parameters
+        ----------
+        shift : float
+            The hypothesised effect.
+        kind : str
+            "additive" or "multiplicative".
+
+        Returns
+        -------
+        treatment, control : numpy.ndarray
+            Each (re-assignments + 1,), the observed assignment last.
+        """
         events = self.pooled(shift, kind)
         both = weighted_quantiles(events.values, events.account, self._rows, self.q)
         half = both.size // 2
         return both[:half], both[half:]
 
     def statistics(self, shift: float, kind: str) -> tuple[np.ndarray, float]:
+        """The statistic under a hypothesised effect (cached per hypothesis).
+
+        Parameters
+        ----------
+        shift : float
+            δ ("additive"), or θ = log(1 + lift) ("multiplicative").
+        kind : str
+            "additive": Q_T − Q_C; "multiplicative": log Q_T − log Q_C.
+
+        Returns
+        -------
+        values : numpy.ndarray
+            The statistic of every re-assignment.
+        observed : float
+            The observed statistic, Q_T(y) − Q_C(y) − δ (or log(Q_T/Q_C) − θ).
+        """
         key = (shift, kind)
         if key not in self._cache:
             treatment, control = self.quantiles(shift, kind)
@@ -241,7 +430,38 @@ class QuantileShifts:
 class AccountQuantileResult:
     """The arms' quantiles, their difference with the randomisation p-value and the
     inverted intervals (effect and lift), the bootstrap cross-check (``effects`` and
-    ``lifts`` per resample, percentile intervals) and each account's own quantile."""
+    ``lifts`` per resample, percentile intervals) and each account's own quantile.
+
+    Parameters
+    ----------
+    q : float
+        The quantile level.
+    control, treatment : float
+        Each arm's pooled q-quantile.
+    p_value : float
+        The two-sided randomisation p-value of no effect.
+    ci : tuple of float
+        The differences not rejected under a constant shift (NaN when not inverted).
+    relative_ci : tuple of float
+        The lifts not rejected under a constant scale (NaN unless every value is
+        positive).
+    assignments : int
+        The re-assignments used.
+    exact : bool
+        Whether they are all of them.
+    null_sd : float
+        The statistic's standard deviation over the re-assignments (no effect).
+    effects, lifts : numpy.ndarray
+        The difference and the lift in each bootstrap resample.
+    percentile, lift_percentile : tuple of float
+        Their percentile intervals.
+    per_account : dict
+        Arm → (each account's own quantile, its number of values).
+
+    Examples
+    --------
+    See :func:`account_quantile_test`.
+    """
 
     q: float
     control: float
@@ -260,10 +480,12 @@ class AccountQuantileResult:
 
     @property
     def effect(self) -> float:
+        """Q_T − Q_C."""
         return self.treatment - self.control
 
     @property
     def relative_effect(self) -> float:
+        """Q_T/Q_C − 1 (NaN when Q_C is 0)."""
         return self.treatment / self.control - 1 if self.control else math.nan
 
 
@@ -277,7 +499,31 @@ def quantile_shifts(
 ) -> QuantileShifts:
     """The randomisation statistic of the quantile difference over all re-assignments
     (up to ``max_exact``) or ``draws`` random ones; treatment's account codes follow
-    control's."""
+    control's.
+
+    Parameters
+    ----------
+    control, treatment : AccountValues
+        The arms' event values by account (with strata in both for a blocked
+        randomisation).
+    q : float
+        The quantile level.
+    max_exact : int
+        The most re-assignments enumerated.
+    draws : int
+        Random re-assignments otherwise.
+    seed : int
+        Seed of the random draws.
+
+    Returns
+    -------
+    QuantileShifts
+        Treatment's account codes shifted by ``control.accounts``.
+
+    Examples
+    --------
+    See :class:`QuantileShifts`.
+    """
     treated = np.concatenate([np.zeros(control.accounts, bool), np.ones(treatment.accounts, bool)])
     if control.strata is None or treatment.strata is None:
         strata = np.zeros(treated.size, dtype=np.int64)
@@ -323,6 +569,67 @@ def account_quantile_test(
     ``draws`` random ones are used; ``resamples`` bootstrap resamples.  The lift's
     interval needs every value positive, else it is NaN; ``invert=False`` skips both
     intervals (NaN), for a p-value alone.
+
+    Parameters
+    ----------
+    control, treatment : AccountValues
+        The arms' event values by account.
+    q : float
+        The quantile level, 0 < q < 1.
+    alpha : float, default 0.05
+        1 − the confidence level of the intervals.
+    max_exact : int, default 10_000
+        The most re-assignments enumerated.
+    draws : int, default 10_000
+        Random re-assignments otherwise.
+    resamples : int, default 10_000
+        Bootstrap resamples.
+    seed : int, default 0
+        Seed of the re-assignments and resamples.
+    invert : bool, default True
+        False skips the inverted intervals.
+
+    Returns
+    -------
+    AccountQuantileResult
+        The quantiles, the p-value, the inverted and the bootstrap intervals.
+
+    References
+    ----------
+    .. [1] R. A. Fisher, *The Design of Experiments*, Oliver & Boyd, 1935.
+    .. [2] G. W. Imbens and D. B. Rubin, *Causal Inference for Statistics, Social, and
+       Biomedical Sciences*, Cambridge University Press, 2015, ch. 5 and §5.7.
+    .. [3] B. Phipson and G. K. Smyth, "Permutation P-values should never be zero:
+       calculating exact P-values when permutations are randomly drawn",
+       Statistical Applications in Genetics and Molecular Biology 9, 2010.
+    .. [4] E. L. Lehmann, *Nonparametrics: Statistical Methods Based on Ranks*,
+       Holden-Day, 1975, ch. 2.
+    .. [5] P. R. Rosenbaum, *Observational Studies*, 2nd ed., Springer, 2002, §2.4.
+    .. [6] B. Efron and R. J. Tibshirani, *An Introduction to the Bootstrap*, Chapman &
+       Hall, 1993, ch. 13.
+
+    Examples
+    --------
+    The treated values are 60 % larger, but with 6 accounts per arm the accounts'
+    own levels hide it:
+
+    >>> import numpy as np
+    >>> from abkit.stats.account_quantile import AccountValues
+    >>> rng = np.random.default_rng(2)
+    >>> def arm(accounts, scale):
+    ...     account = np.repeat(np.arange(accounts), rng.integers(20, 60, accounts))
+    ...     level = rng.lognormal(0, 0.3, accounts)[account]  # each account's own level
+    ...     values = rng.lognormal(0, 0.4, account.size) * level * scale
+    ...     return AccountValues(values, account, accounts)
+    >>> control, treatment = arm(6, 1.0), arm(6, 1.6)
+    >>> from abkit.stats.account_quantile import account_quantile_test
+    >>> r = account_quantile_test(control, treatment, 0.9, resamples=2000)
+    >>> round(r.control, 4), round(r.treatment, 4), round(r.p_value, 4), r.assignments
+    (1.9771, 2.3426, 0.2835, 924)
+    >>> [round(v, 4) for v in r.ci], [round(v, 4) for v in r.relative_ci]
+    ([-0.3253, 1.1114], [-0.1408, 0.8491])
+    >>> r.control == float(np.quantile(control.values, 0.9, method="inverted_cdf"))
+    True
     """
     stats = quantile_shifts(control, treatment, q, max_exact, draws, seed)
     treated_q, control_q = (float(a[-1]) for a in stats.quantiles(0.0, ADDITIVE))
@@ -419,7 +726,61 @@ def account_quantile_noninferiority(
     """A guardrail on a quantile ("p95 latency must not rise by more than 50 ms"): the
     one-sided randomisation test with the treated values shifted to the harmful
     margin (additive, or multiplicative for a relative margin; positive values only),
-    and its one-sided bound by inversion."""
+    and its one-sided bound by inversion.
+
+    Parameters
+    ----------
+    control, treatment : AccountValues
+        The arms' event values by account.
+    q : float
+        The quantile level.
+    margin : float
+        δ > 0 in the values' unit, or a share when ``relative``.
+    relative : bool
+        Whether the margin is on the lift.
+    higher_is_better : bool
+        The direction in which the metric improves.
+    alpha : float, default 0.05
+        The one-sided level of the bound.
+    max_exact : int, default 10_000
+        The most re-assignments enumerated.
+    draws : int, default 10_000
+        Random re-assignments otherwise.
+    seed : int, default 0
+        Seed of the random draws.
+
+    Returns
+    -------
+    RandomizationNonInferiority
+        NaN p-values and bound for a relative margin when some value is not
+        positive.
+
+    References
+    ----------
+    .. [1] P. R. Rosenbaum, *Observational Studies*, 2nd ed., Springer, 2002, §2.4.4.
+    .. [2] G. W. Imbens and D. B. Rubin, *Causal Inference for Statistics, Social, and
+       Biomedical Sciences*, Cambridge University Press, 2015, §5.7.
+
+    Examples
+    --------
+    Must the p90 not rise by more than 0.5?  Not shown with these accounts:
+
+    >>> import numpy as np
+    >>> from abkit.stats.account_quantile import AccountValues
+    >>> rng = np.random.default_rng(2)
+    >>> def arm(accounts, scale):
+    ...     account = np.repeat(np.arange(accounts), rng.integers(20, 60, accounts))
+    ...     level = rng.lognormal(0, 0.3, accounts)[account]  # each account's own level
+    ...     values = rng.lognormal(0, 0.4, account.size) * level * scale
+    ...     return AccountValues(values, account, accounts)
+    >>> control, treatment = arm(6, 1.0), arm(6, 1.6)
+    >>> from abkit.stats.account_quantile import account_quantile_noninferiority
+    >>> r = account_quantile_noninferiority(
+    ...     control, treatment, 0.9, margin=0.5, relative=False, higher_is_better=False
+    ... )
+    >>> round(r.p_value, 4), round(r.bound, 4)
+    (0.3225, 0.9364)
+    """
     stats = quantile_shifts(control, treatment, q, max_exact, draws, seed)
     kind = MULTIPLICATIVE if relative else ADDITIVE
     if relative and not stats.positive:
