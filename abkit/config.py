@@ -28,75 +28,20 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from abkit.errors import ConfigError
 from abkit.formats import is_export
-from abkit.metrics import REGISTRY, MetricType, metric_type
+from abkit.metrics import REGISTRY
+from abkit.metrics.base import MetricSpec
 from abkit.options import (
     Correction,
-    Direction,
     InputKind,
     Mode,
     QuantileMethod,
     SequentialMethod,
     Spending,
     Weighting,
+    config_key,
 )
 
 DEFAULT_ACCOUNT = "account_id"
-
-
-def _key(default: Any, check: Callable[[Any], bool] | None = None, must: str = "") -> Any:
-    """A config key with its default and, optionally, the range its values must lie in."""
-    return field(default=default, metadata={"check": check, "must": must})
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """One metric to analyse.
-
-    ``type`` names a metric type of :mod:`abkit.metrics`; :attr:`kind` is that type.
-    Column references (``column``, ``numerator``, ``denominator``) name columns of a
-    unit-level table.  On event-level input they name *derived* per-unit columns:
-    an event name counts that event, ``<event>.value`` sums the value column over
-    that event, ``sessions`` counts distinct sessions and ``active_days`` counts
-    days with any event.  ``direction`` defaults to the type's (time to value:
-    decrease; others: increase).
-    """
-
-    name: str
-    type: str
-    column: str | None = None
-    numerator: str | None = None
-    denominator: str | None = None
-    day: int | None = None
-    window: tuple[int, int] | None = None
-    events: tuple[str, ...] | None = None
-    event: str | None = None
-    direction: Direction | None = None
-    guardrail: bool = False
-    margin: float | None = _key(None, lambda v: v > 0, "be a positive number")
-    relative_margin: float | None = _key(None, lambda v: v > 0, "be a positive number")
-    tau: float | None = _key(None, lambda v: v > 0, "be a positive number")
-    horizon: float | None = _key(None, lambda v: v > 0, "be a positive number of days")
-    q: float | None = _key(None, lambda v: 0 < v < 1, "be a quantile level between 0 and 1")
-    segments: tuple[str, ...] | None = None
-    covariates: tuple[str, ...] | None = None
-    # winsorise per-unit values: {quantile = 0.999} (of the pooled arms) or {value = 1e4}
-    cap: dict[str, float] | None = None
-
-    @property
-    def kind(self) -> MetricType:
-        return metric_type(self.type)
-
-    @property
-    def higher_is_better(self) -> bool:
-        return (self.direction or self.kind.default_direction) == "increase"
-
-    @property
-    def retention_window(self) -> tuple[int, int]:
-        """Inclusive day range [a, b] after assignment that counts as retained."""
-        if self.window is not None:
-            return self.window
-        assert self.day is not None
-        return (self.day, self.day)
 
 
 @dataclass(frozen=True)
@@ -120,7 +65,7 @@ class InputSpec:
     # paired export (kind "paired"): the input both versions answered
     input_id: str = "input_id"
     # strptime format of text timestamps (e.g. "%m/%d/%Y %H:%M"); None: ISO 8601 forms
-    timestamp_format: str | None = _key(
+    timestamp_format: str | None = config_key(
         None, lambda v: "%" in v, "be a strptime format such as '%m/%d/%Y %H:%M'"
     )
     # event columns of AI outputs that the built-in metrics read when present
@@ -153,17 +98,17 @@ class SequentialSpec:
     """
 
     method: SequentialMethod | None = None
-    relative_tau: float | None = _key(None, lambda v: v > 0, "be positive")
-    target_units: int | None = _key(None, lambda v: v >= 2, "be at least 2")
-    looks: tuple[int, ...] | None = _key(
+    relative_tau: float | None = config_key(None, lambda v: v > 0, "be positive")
+    target_units: int | None = config_key(None, lambda v: v >= 2, "be at least 2")
+    looks: tuple[int, ...] | None = config_key(
         None,
         lambda v: bool(v) and all(d > 0 for d in v) and list(v) == sorted(set(v)),
         "be increasing whole days > 0",
     )
-    duration_days: int | None = _key(None, lambda v: v > 0, "be positive")
+    duration_days: int | None = config_key(None, lambda v: v > 0, "be positive")
     spending: Spending = "obrien_fleming"
-    futility_effect: float | None = _key(None, lambda v: v > 0, "be a positive relative lift")
-    beta: float = _key(0.2, lambda v: 0 < v < 0.5, "be between 0 and 0.5")
+    futility_effect: float | None = config_key(None, lambda v: v > 0, "be a positive relative lift")
+    beta: float = config_key(0.2, lambda v: 0 < v < 0.5, "be between 0 and 0.5")
 
 
 @dataclass(frozen=True)
@@ -181,10 +126,10 @@ class B2BSpec:
     """
 
     weighting: Weighting = "user"
-    resamples: int = _key(10_000, lambda v: v >= 100, "be at least 100")
+    resamples: int = config_key(10_000, lambda v: v >= 100, "be at least 100")
     seed: int = 0
     strata: str | None = None
-    exact_limit: int = _key(
+    exact_limit: int = config_key(
         200_000,
         lambda v: 0 <= v <= 5_000_000,
         "be between 0 (always Monte Carlo) and 5,000,000 (memory grows with it)",
@@ -214,9 +159,9 @@ class CostSpec:
     1000 · ``output_per_1k`` of each event (the ``[input]`` token columns; a price left
     unset adds nothing).  Without prices ``<event>.cost`` reads a ``cost`` column."""
 
-    input_per_1k: float | None = _key(None, lambda v: v >= 0, "be a price of 0 or more")
-    output_per_1k: float | None = _key(None, lambda v: v >= 0, "be a price of 0 or more")
-    column: str = _key("cost", lambda v: bool(v) and "." not in v, "be a name without dots")
+    input_per_1k: float | None = config_key(None, lambda v: v >= 0, "be a price of 0 or more")
+    output_per_1k: float | None = config_key(None, lambda v: v >= 0, "be a price of 0 or more")
+    column: str = config_key("cost", lambda v: bool(v) and "." not in v, "be a name without dots")
 
     @property
     def priced(self) -> bool:
@@ -245,7 +190,9 @@ class CupedSpec:
     """
 
     covariates: tuple[str, ...] = ()
-    pre_days: int | None = _key(None, lambda v: 0 < v <= 366, "be a whole number of days, 1-366")
+    pre_days: int | None = config_key(
+        None, lambda v: 0 < v <= 366, "be a whole number of days, 1-366"
+    )
 
 
 @dataclass(frozen=True)
@@ -254,8 +201,8 @@ class NoveltySpec:
     ``period_days`` days since each unit's assignment, over the first ``periods``
     periods (default: as many as half the units have completed), and its trend."""
 
-    period_days: int | None = _key(None, lambda v: 1 <= v <= 90, "be 1-90 days")
-    periods: int | None = _key(None, lambda v: 2 <= v <= 26, "be 2-26")
+    period_days: int | None = config_key(None, lambda v: 1 <= v <= 90, "be 1-90 days")
+    periods: int | None = config_key(None, lambda v: 2 <= v <= 26, "be 2-26")
 
 
 @dataclass(frozen=True)
@@ -267,7 +214,7 @@ class QuantileSpec:
     the histogram on other engines."""
 
     method: QuantileMethod = "auto"
-    relative_error: float = _key(0.001, lambda v: 1e-6 <= v <= 0.1, "be 1e-6 to 0.1")
+    relative_error: float = config_key(0.001, lambda v: 1e-6 <= v <= 0.1, "be 1e-6 to 0.1")
 
 
 # retention bars of product practice for AI consumer products (D7 20 %, D30 10 %)
@@ -281,7 +228,7 @@ class HealthSpec:
     below the usual bar (default {d7 = 0.20, d30 = 0.10}; {} turns the bands off).
     A bar applies to every ``retention`` metric with that ``day``."""
 
-    bars: dict[str, float] | None = _key(
+    bars: dict[str, float] | None = config_key(
         None,
         lambda v: all(re.fullmatch(r"d\d+", k) and 0 < b < 1 for k, b in v.items()),
         "map retention days such as d7 to rates between 0 and 1",
@@ -304,7 +251,7 @@ class SegmentSpec:
 
     columns: tuple[str, ...] = ()
     correction: Correction = "holm"
-    max_values: int = _key(30, lambda v: 2 <= v <= 1000, "be 2-1000")
+    max_values: int = config_key(30, lambda v: 2 <= v <= 1000, "be 2-1000")
 
 
 def _section(name: str, factory: Callable[[], Any]) -> Any:
@@ -318,18 +265,18 @@ class ExperimentSpec:
 
     name: str = ""  # unnamed: the report is titled after the export (see abkit.analyze)
     control: str = "control"
-    alpha: float = _key(0.05, lambda v: 0 < v < 0.5, "be between 0 and 0.5")
+    alpha: float = config_key(0.05, lambda v: 0 < v < 0.5, "be between 0 and 0.5")
     unit: str = "user_id"
     variant: str = "variant"
     account: str | None = None  # B2B mode: DEFAULT_ACCOUNT unless set
     variants: tuple[str, ...] | None = None
-    expected_split: dict[str, float] | None = _key(
+    expected_split: dict[str, float] | None = config_key(
         None,
         lambda v: bool(v) and all(0 < s < math.inf for s in v.values()),
         "map each variant to a positive share",
     )
     correction: Correction = "holm"
-    srm_threshold: float = _key(0.001, lambda v: 0 < v < 1, "be between 0 and 1")
+    srm_threshold: float = config_key(0.001, lambda v: 0 < v < 1, "be between 0 and 1")
     mode: Mode = "b2c"
     b2b: B2BSpec = _section("b2b", B2BSpec)
     input: InputSpec = _section("input", InputSpec)

@@ -7,6 +7,8 @@ module imports nothing heavy, so the CLI can read it for ``--help``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import field
 from typing import Any, Literal, get_args
 
 InputKind = Literal["auto", "events", "units", "summary", "paired"]
@@ -29,3 +31,9 @@ Weighting = Literal["user", "account"]
 def choices(option: Any) -> tuple[str, ...]:
     """The values a ``Literal`` option allows (for CLI choices and messages)."""
     return tuple(get_args(option))
+
+
+def config_key(default: Any, check: Callable[[Any], bool] | None = None, must: str = "") -> Any:
+    """A config key's dataclass field: its default and, optionally, the range its values
+    must lie in (``must`` says it in words for the error message)."""
+    return field(default=default, metadata={"check": check, "must": must})

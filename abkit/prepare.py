@@ -19,10 +19,12 @@ from abkit import progress
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.defaults import ExportShape, default_event_metrics, default_paired_metrics
 from abkit.errors import AbkitInputError
-from abkit.io.assignments import ASSIGNED_AT, VARIANT, clean_assignments
+from abkit.io.assignments import clean_assignments
 from abkit.io.columns import Missing, guess, listed, missing_message, near_names, need
 from abkit.io.exclusions import Ledger
+from abkit.io.names import ASSIGNED_AT, VARIANT
 from abkit.io.readers import Data, Table, read_table
+from abkit.metrics.references import DAY
 from abkit.stats import ArmSummary
 from abkit.stats.shape import depth_shape
 from abkit.units.adoption import adoption_summary, segment_columns
@@ -40,7 +42,6 @@ from abkit.units.looks import LookSeries
 from abkit.units.moments import arm_summaries
 from abkit.units.paired import PairedSums, paired_units
 from abkit.units.quantiles import BinnedValues
-from abkit.units.references import DAY
 from abkit.units.segments import require_segments
 from abkit.units.summary import summary_arms, summary_look_series
 from abkit.units.table import metric_columns, table_units

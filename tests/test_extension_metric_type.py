@@ -21,13 +21,12 @@ import pytest
 from scipy import stats as st
 
 import abkit
-from abkit.io.assignments import VARIANT
+from abkit.io.names import VARIANT
 from abkit.metrics import REGISTRY
-from abkit.metrics.base import OneColumn
+from abkit.metrics.base import OneColumn, value_column
 from abkit.stats import Comparison
 from abkit.stats.cuped import Term
 from abkit.stats.fixed_horizon import two_sided
-from abkit.units.columns import value_column
 
 TRIM = 0.2
 
@@ -45,7 +44,7 @@ class TrimmedValues:
         """Trimmed mean, the squared standard error of Yuen's d, and h = n − 2g."""
         x = np.sort(self.values)
         n = x.size
-        g = int(math.floor(TRIM * n))
+        g = math.floor(TRIM * n)
         h = n - 2 * g
         winsorized = np.clip(x, x[g], x[n - g - 1])
         d = (n - 1) * winsorized.var(ddof=1) / (h * (h - 1))

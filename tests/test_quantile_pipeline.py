@@ -175,9 +175,9 @@ def test_cli_analyze_and_power_read_a_quantile_metric(export, tmp_path):
 def test_the_engine_bin_expression_is_the_numpy_one():
     import narwhals as nw
 
+    from abkit.metrics.references import VALUE
     from abkit.stats.quantile import LogBins
     from abkit.units.quantiles import bin_key
-    from abkit.units.references import VALUE
 
     rng = np.random.default_rng(1)
     values = np.concatenate([rng.lognormal(5, 3, 2_000), -rng.lognormal(0, 2, 200), [0.0, 1e-13]])

@@ -30,8 +30,8 @@ from abkit.config import ExperimentSpec, MetricSpec
 from abkit.designs.base import Design, Statistics, Tested, normal_guardrail, refuse
 from abkit.designs.users import unadjustable
 from abkit.errors import AbkitInputError
-from abkit.io.assignments import ACCOUNT, VARIANT
 from abkit.io.exclusions import Ledger
+from abkit.io.names import ACCOUNT, VARIANT
 from abkit.io.readers import read_table
 from abkit.prepare import Reduced, UnitFrame
 from abkit.result import GuardrailCheck, QuantilePoint

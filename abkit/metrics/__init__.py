@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from abkit.metrics.active_days import ActiveDays
 from abkit.metrics.adoption import Adoption
-from abkit.metrics.base import MetricType
+from abkit.metrics.base import REGISTRY, MetricSpec, MetricType, metric_type
 from abkit.metrics.event_mean import EventMean
 from abkit.metrics.mean import Mean
 from abkit.metrics.nrr import NetRevenueRetention
@@ -18,8 +18,8 @@ from abkit.metrics.retention import Retention
 from abkit.metrics.session_depth import SessionDepth
 from abkit.metrics.time_to_value import TimeToValue
 
-REGISTRY: dict[str, MetricType] = {
-    t.name: t
+REGISTRY.update(
+    (t.name, t)
     for t in (
         Retention(),
         Ratio(),
@@ -33,15 +33,7 @@ REGISTRY: dict[str, MetricType] = {
         ActiveDays(),
         EventMean(),
     )
-}
+)
 
 
-def metric_type(name: str) -> MetricType:
-    """The registered type of this name (KeyError names the known ones)."""
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown metric type '{name}'; known: {', '.join(REGISTRY)}") from None
-
-
-__all__ = ["REGISTRY", "MetricType", "metric_type"]
+__all__ = ["REGISTRY", "MetricSpec", "MetricType", "metric_type"]

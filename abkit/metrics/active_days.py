@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING, ClassVar
 
 import narwhals as nw
 
-from abkit.metrics.base import MetricType
+from abkit.metrics.base import MetricType, value_column
 from abkit.metrics.mean import Mean
+from abkit.metrics.references import DAY
 from abkit.metrics.retention import active_days, check_day_window
-from abkit.units.columns import value_column
-from abkit.units.references import DAY
 
 if TYPE_CHECKING:
-    from abkit.config import MetricSpec
+    from abkit.metrics.base import MetricSpec
 
 
 class ActiveDays(Mean):

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, ClassVar
 
 import narwhals as nw
 
+from abkit.metrics.base import value_column
 from abkit.metrics.rate import Rate
-from abkit.units.columns import value_column
-from abkit.units.references import DAY, EVENT, any_where, count_where, distinct_where
+from abkit.metrics.references import DAY, EVENT, any_where, count_where, distinct_where
 
 if TYPE_CHECKING:
-    from abkit.config import MetricSpec
+    from abkit.metrics.base import MetricSpec
 
 
 class Adoption(Rate):

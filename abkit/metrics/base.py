@@ -11,26 +11,115 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import narwhals as nw
 import polars as pl
 
 from abkit.errors import AbkitInputError, ConfigError
-from abkit.options import Direction
-from abkit.stats import ArmSummary, Comparison
-from abkit.stats.cuped import Term
-from abkit.units.columns import component_columns, denominator_column, value_column
-from abkit.units.references import (
+from abkit.metrics.references import (
     PLUS,
     event_column,
     referenced_events,
     sum_problem,
     unit_aggregate,
 )
+from abkit.options import Direction, config_key
+from abkit.stats import ArmSummary, Comparison
+from abkit.stats.cuped import Term
 
-if TYPE_CHECKING:
-    from abkit.config import MetricSpec
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric to analyse.
+
+    ``type`` names a metric type of :mod:`abkit.metrics`; :attr:`kind` is that type.
+    Column references (``column``, ``numerator``, ``denominator``) name columns of a
+    unit-level table.  On event-level input they name *derived* per-unit columns:
+    an event name counts that event, ``<event>.value`` sums the value column over
+    that event, ``sessions`` counts distinct sessions and ``active_days`` counts
+    days with any event.  ``direction`` defaults to the type's (time to value:
+    decrease; others: increase).
+    """
+
+    name: str
+    type: str
+    column: str | None = None
+    numerator: str | None = None
+    denominator: str | None = None
+    day: int | None = None
+    window: tuple[int, int] | None = None
+    events: tuple[str, ...] | None = None
+    event: str | None = None
+    direction: Direction | None = None
+    guardrail: bool = False
+    margin: float | None = config_key(None, lambda v: v > 0, "be a positive number")
+    relative_margin: float | None = config_key(None, lambda v: v > 0, "be a positive number")
+    tau: float | None = config_key(None, lambda v: v > 0, "be a positive number")
+    horizon: float | None = config_key(None, lambda v: v > 0, "be a positive number of days")
+    q: float | None = config_key(None, lambda v: 0 < v < 1, "be a quantile level between 0 and 1")
+    segments: tuple[str, ...] | None = None
+    covariates: tuple[str, ...] | None = None
+    # winsorise per-unit values: {quantile = 0.999} (of the pooled arms) or {value = 1e4}
+    cap: dict[str, float] | None = None
+
+    @property
+    def kind(self) -> MetricType:
+        """The metric's type (:func:`metric_type` of ``type``)."""
+        return metric_type(self.type)
+
+    @property
+    def higher_is_better(self) -> bool:
+        return (self.direction or self.kind.default_direction) == "increase"
+
+    @property
+    def retention_window(self) -> tuple[int, int]:
+        """Inclusive day range [a, b] after assignment that counts as retained."""
+        if self.window is not None:
+            return self.window
+        assert self.day is not None
+        return (self.day, self.day)
+
+
+# every metric type by name; :mod:`abkit.metrics` registers the built-in ones
+REGISTRY: dict[str, MetricType] = {}
+
+
+def metric_type(name: str) -> MetricType:
+    """The registered type of this name (KeyError names the known ones)."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown metric type '{name}'; known: {', '.join(REGISTRY)}") from None
+
+
+# --- the unit frame's columns --------------------------------------------------------------
+# A metric ``m`` is carried in the unit frame as ``m:<name>`` (its per-unit value, or the
+# numerator of a ratio) and ``m:<name>:den`` (the denominator of a ratio); ``pre:<column>``
+# is a column's value over the unit's events before its assignment (the CUPED pre-period
+# covariates).  A null value means the unit is not eligible for that metric (for example
+# an immature retention window).
+
+
+def value_column(metric: MetricSpec) -> str:
+    """The unit-frame column of a metric's per-unit value (a ratio's numerator)."""
+    return f"m:{metric.name}"
+
+
+def denominator_column(metric: MetricSpec) -> str:
+    """The unit-frame column of a ratio metric's per-unit denominator."""
+    return f"m:{metric.name}:den"
+
+
+def pre_period_column(column: str) -> str:
+    """The unit-frame column of ``column``'s value before assignment (CUPED)."""
+    return f"pre:{column}"
+
+
+def component_columns(metric: MetricSpec) -> list[str]:
+    """The per-unit columns a metric is made of: its value, and a ratio's denominator."""
+    return [value_column(metric), *([denominator_column(metric)] * metric.kind.is_ratio)]
 
 
 class MetricType:
@@ -79,7 +168,7 @@ class MetricType:
 
     def references(self, metric: MetricSpec, output_event: str) -> tuple[str, ...]:
         """The per-unit quantities the metric is made of, in the reference language of
-        :mod:`abkit.units.references`: (value,) or (numerator, denominator)."""
+        :mod:`abkit.metrics.references`: (value,) or (numerator, denominator)."""
         return ()
 
     def event_aggregates(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
@@ -159,7 +248,7 @@ class MetricType:
         self, metric: MetricSpec, units: pl.DataFrame, variants: tuple[str, ...]
     ) -> Mapping[str, Any] | None:
         """Per variant, the statistic of the per-unit values (column
-        :func:`~abkit.units.columns.value_column` of ``units``, one row per unit with its
+        :func:`value_column` of ``units``, one row per unit with its
         variant in ``abkit.io.assignments.VARIANT``) that :meth:`fixed_test` reads, when
         it is not the unit moments; None (the default): the moments,
         :class:`~abkit.stats.arm.ArmSummary`, serve.

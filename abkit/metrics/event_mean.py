@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 from abkit.metrics.base import MetricType, check_event_column
 from abkit.metrics.ratio import Ratio
-from abkit.units.references import WITH_VALUE
+from abkit.metrics.references import WITH_VALUE
 
 if TYPE_CHECKING:
-    from abkit.config import MetricSpec
+    from abkit.metrics.base import MetricSpec
 
 
 class EventMean(Ratio):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 from abkit.metrics.base import MetricType
 
 if TYPE_CHECKING:
-    from abkit.config import MetricSpec
+    from abkit.metrics.base import MetricSpec
 
 
 class NetRevenueRetention(MetricType):

@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, ClassVar
 
 import narwhals as nw
 
-from abkit.metrics.base import MetricType, check_event_column
-from abkit.units.columns import value_column
-from abkit.units.references import WITH_VALUE, unit_aggregate
+from abkit.metrics.base import MetricType, check_event_column, value_column
+from abkit.metrics.references import WITH_VALUE, unit_aggregate
 
 if TYPE_CHECKING:
-    from abkit.config import MetricSpec
+    from abkit.metrics.base import MetricSpec
 
 
 class Quantile(MetricType):

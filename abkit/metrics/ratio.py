@@ -10,7 +10,7 @@ from abkit.metrics.base import MetricType, number
 from abkit.stats import ArmSummary, Comparison, delta_ratio_test
 
 if TYPE_CHECKING:
-    from abkit.config import MetricSpec
+    from abkit.metrics.base import MetricSpec
 
 RATIO_SUMS = ("num_sum", "den_sum", "num_sum_sq", "den_sum_sq", "num_den_sum")
 

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 from abkit.metrics.base import MetricType
 from abkit.metrics.ratio import Ratio
-from abkit.units.references import IN_SESSION, SESSIONS
+from abkit.metrics.references import IN_SESSION, SESSIONS
 
 if TYPE_CHECKING:
-    from abkit.config import MetricSpec
+    from abkit.metrics.base import MetricSpec
 
 
 class SessionDepth(Ratio):

@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING, ClassVar
 import narwhals as nw
 import polars as pl
 
-from abkit.metrics.base import MetricType
+from abkit.metrics.base import MetricType, value_column
+from abkit.metrics.references import EVENT, TS
 from abkit.options import Direction
-from abkit.units.columns import value_column
-from abkit.units.references import EVENT, TS
 
 if TYPE_CHECKING:
-    from abkit.config import MetricSpec
+    from abkit.metrics.base import MetricSpec
 
 
 class TimeToValue(MetricType):

@@ -7,8 +7,8 @@ from typing import Any
 import polars as pl
 
 from abkit.config import MetricSpec
-from abkit.io.assignments import ACCOUNT, VARIANT
-from abkit.units.columns import value_column
+from abkit.io.names import ACCOUNT, VARIANT
+from abkit.metrics.base import value_column
 
 DEFAULT_SEGMENTS = ("role", "seniority", "integration_depth")
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import polars as pl
 
 from abkit.config import MetricSpec
-from abkit.io.assignments import VARIANT
-from abkit.units.columns import value_column
+from abkit.io.names import VARIANT
+from abkit.metrics.base import value_column
 
 
 def cap_units(

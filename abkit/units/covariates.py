@@ -23,16 +23,16 @@ import polars as pl
 
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.errors import AbkitInputError
-from abkit.io.assignments import VARIANT
+from abkit.io.names import VARIANT
 from abkit.io.readers import Table
-from abkit.stats.cuped import Adjustment, Moments, Term, cuped_test
-from abkit.stats.fixed_horizon import Comparison
-from abkit.units.columns import (
+from abkit.metrics.base import (
     component_columns,
     denominator_column,
     pre_period_column,
     value_column,
 )
+from abkit.stats.cuped import Adjustment, Moments, Term, cuped_test
+from abkit.stats.fixed_horizon import Comparison
 from abkit.units.table import numeric
 
 

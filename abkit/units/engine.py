@@ -174,7 +174,7 @@ def collect_all(frames: Sequence[nw.LazyFrame]) -> list[pl.DataFrame]:
     On Polars one ``pl.collect_all`` runs them together on the streaming engine
     (common subplans, such as the scan, join and de-duplication of the events, are
     computed once).  Its additions come in any order, which is why the per-unit value
-    sums are taken in fixed point (:data:`abkit.units.references.EXACT`): same input,
+    sums are taken in fixed point (:data:`abkit.metrics.references.EXACT`): same input,
     same bits.
     """
     if not frames:

@@ -3,7 +3,7 @@ from, checked before any query runs.
 
 A column is the events table's column of that name (``value``: the ``[input] value``
 column) or, with ``[cost]`` prices, the cost priced from the token columns; it reaches
-the annotated events as one slot (:func:`abkit.units.references.slot`).
+the annotated events as one slot (:func:`abkit.metrics.references.slot`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import narwhals as nw
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.errors import AbkitInputError
 from abkit.io.readers import Table
-from abkit.units.references import columns_read
+from abkit.metrics.references import columns_read
 
 
 def value_out_of_range(column: str) -> str:

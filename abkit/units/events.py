@@ -21,17 +21,10 @@ import polars as pl
 
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.errors import AbkitInputError
-from abkit.io.assignments import (
-    ASSIGNED_AT,
-    REASON,
-    ROW,
-    ROW_UNIT,
-    UNIT,
-    VARIANT,
-    Assignments,
-)
+from abkit.io.assignments import ROW_UNIT, Assignments
 from abkit.io.columns import Need, account_need, listed, near_names, need
 from abkit.io.exclusions import Ledger, first_reason
+from abkit.io.names import ASSIGNED_AT, REASON, ROW, UNIT, VARIANT
 from abkit.io.readers import BLANK_LINE, Table, blank_row, require_all
 from abkit.io.timestamps import (
     EARLIEST,
@@ -40,8 +33,21 @@ from abkit.io.timestamps import (
     parse_timestamp,
     with_timestamp,
 )
+from abkit.metrics.base import component_columns, pre_period_column, value_column
+from abkit.metrics.references import (
+    DAY,
+    EVENT,
+    LOOK,
+    PERIOD,
+    SESSION,
+    TS,
+    VALUE,
+    columns_read,
+    count_where,
+    needs_session,
+    slot,
+)
 from abkit.stats.quantile import LogBins
-from abkit.units.columns import component_columns, pre_period_column, value_column
 from abkit.units.engine import (
     collect_all,
     days_between,
@@ -62,19 +68,6 @@ from abkit.units.quantiles import (
     profile_levels,
     quantile_bins,
     split_sums,
-)
-from abkit.units.references import (
-    DAY,
-    EVENT,
-    LOOK,
-    PERIOD,
-    SESSION,
-    TS,
-    VALUE,
-    columns_read,
-    count_where,
-    needs_session,
-    slot,
 )
 
 DEPTH = "depth"

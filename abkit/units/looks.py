@@ -24,12 +24,12 @@ import polars as pl
 
 from abkit.config import MetricSpec
 from abkit.errors import AbkitInputError
-from abkit.io.assignments import ASSIGNED_AT, UNIT, VARIANT
+from abkit.io.names import ASSIGNED_AT, UNIT, VARIANT
+from abkit.metrics.base import value_column
+from abkit.metrics.references import LOOK, counted_once, first_seen, unit_aggregate
 from abkit.stats.arm import ArmSummary
 from abkit.stats.cuped import Moments
-from abkit.units.columns import value_column
 from abkit.units.covariates import covariate_design
-from abkit.units.references import LOOK, counted_once, first_seen, unit_aggregate
 
 _DAY = dt.timedelta(days=1)
 _SUMS = ("n", "sx", "sxx", "sy", "syy", "sxy")
@@ -152,7 +152,7 @@ def event_look_series(
     covariates: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, LookSeries]:
     """Per-look series for every metric. ``valid`` holds the valid events with a
-    ``LOOK`` column (and the columns of :mod:`abkit.units.references`).
+    ``LOOK`` column (and the columns of :mod:`abkit.metrics.references`).
     ``covariates`` (metric name → covariate column → name) adds each look's CUPED
     moments (:func:`_adjusted_looks`)."""
     looks = schedule.count

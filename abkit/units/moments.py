@@ -10,10 +10,10 @@ import numpy as np
 import polars as pl
 
 from abkit.config import MetricSpec
-from abkit.io.assignments import ACCOUNT, ASSIGNED_AT, VARIANT
+from abkit.io.names import ACCOUNT, ASSIGNED_AT, VARIANT
+from abkit.metrics.base import denominator_column, value_column
 from abkit.stats.arm import ArmSummary
 from abkit.stats.cluster import AccountArm
-from abkit.units.columns import denominator_column, value_column
 
 
 def _float(value: float | None) -> float:

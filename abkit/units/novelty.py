@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import polars as pl
 
 from abkit.config import MetricSpec, NoveltySpec
-from abkit.io.assignments import ASSIGNED_AT, UNIT, VARIANT
+from abkit.io.names import ASSIGNED_AT, UNIT, VARIANT
+from abkit.metrics.base import component_columns
+from abkit.metrics.references import PERIOD
 from abkit.stats.cuped import Moments
-from abkit.units.columns import component_columns
 from abkit.units.covariates import arm_moments
-from abkit.units.references import PERIOD
 
 _US_PER_DAY = 86_400_000_000
 

@@ -20,7 +20,8 @@ import numpy as np
 import polars as pl
 
 from abkit.config import MetricSpec
-from abkit.io.assignments import ACCOUNT, UNIT, VARIANT
+from abkit.io.names import ACCOUNT, UNIT, VARIANT
+from abkit.metrics.references import EVENT, EXACT, VALUE, count_where, event_column, slot
 from abkit.stats import ArmSummary
 from abkit.stats.account_quantile import AccountValues
 from abkit.stats.quantile import (
@@ -30,7 +31,6 @@ from abkit.stats.quantile import (
     binned_quantile_key,
     quantile_estimates,
 )
-from abkit.units.references import EVENT, EXACT, VALUE, count_where, event_column, slot
 
 _CODE = "_unit_code"
 KEY = "_bin"

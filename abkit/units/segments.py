@@ -6,7 +6,7 @@ import polars as pl
 
 from abkit.config import MetricSpec
 from abkit.errors import AbkitInputError
-from abkit.io.assignments import ACCOUNT, VARIANT
+from abkit.io.names import ACCOUNT, VARIANT
 from abkit.io.readers import Table
 from abkit.stats.arm import ArmSummary
 from abkit.stats.cluster import AccountArm

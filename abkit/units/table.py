@@ -6,10 +6,11 @@ import polars as pl
 
 from abkit.config import MetricSpec
 from abkit.errors import AbkitInputError
-from abkit.io.assignments import UNIT, Assignments
+from abkit.io.assignments import Assignments
+from abkit.io.names import UNIT
 from abkit.io.readers import Table
+from abkit.metrics.base import denominator_column, value_column
 from abkit.stats.arm import LARGEST_VALUE
-from abkit.units.columns import denominator_column, value_column
 
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")

@@ -28,7 +28,7 @@ import operator
 import narwhals as nw
 import polars as pl
 
-from abkit.io.assignments import UNIT
+from abkit.io.names import UNIT
 
 TS = "_ts"
 EVENT = "_event"
