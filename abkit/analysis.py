@@ -265,26 +265,84 @@ def analyze(
     output_tokens: str | None = None,
     title: str | None = None,
 ) -> AnalysisResult:
-    """Analyse an experiment export.
+    """Analyse an experiment export: every metric × treatment tested, decided and
+    reported with its method.
 
-    ``data`` is a path (file, glob or folder) or a Polars (lazy) frame: an
-    assignments table when ``events`` is given; otherwise a single events table
-    carrying the variant, a unit-level table or a summary table (detected from
-    the columns, or set by ``kind`` / ``[input] kind``).  ``config`` is a TOML
-    path, a dict of the same shape, an :class:`ExperimentSpec` or ``None``.
-    ``sequential`` (``"msprt"``, ``"cs"`` or ``"gst"``) overrides ``[sequential] method``
-    and ``mode`` (``"b2c"`` or ``"b2b"``) overrides ``[experiment] mode``.  ``accounts``
-    is the optional accounts table (account id, ARR at start and end) for ``nrr`` metrics.
-    ``control``, ``unit``, ``variant`` and ``account`` override the ``[experiment]`` keys
-    of the same names (the control variant's name and the three id columns), for quick
-    runs without a config file.  ``segments`` adds columns to ``[segments] columns``: the
-    effects by segment, adjusted across segments, with a test of whether they differ.
-    ``event``, ``timestamp``, ``assigned_at``, ``session``, ``value``, ``exposure_event``,
-    ``export_end``, ``input_id``, ``timestamp_format``, ``latency``, ``ttft``,
-    ``input_tokens`` and ``output_tokens`` override the ``[input]`` keys of the same
-    names (the CLI's --event, --timestamp, --assigned-at, ...).  ``title`` names an
-    experiment that ``[experiment] name`` leaves unnamed (default: :func:`export_name`
-    of the export's path; the CLI passes it for exports read on another engine).
+    The export is read and reduced to per-unit rows or per-arm sums
+    (:mod:`abkit.inputs`); the design of the randomisation unit (users, accounts in
+    B2B mode, or the inputs of a paired run; :mod:`abkit.designs`) builds its
+    statistics and runs the tests; p-values are adjusted across treatments per metric
+    (Holm by default) and each comparison becomes one
+    :class:`~abkit.decision.Decision`.  Every input row is used or counted in the
+    exclusions table with its reason.
+
+    Parameters
+    ----------
+    data
+        A path (file, glob or folder) or a Polars (lazy) frame: an assignments table
+        when ``events`` is given; otherwise a single events table carrying the
+        variant, a unit-level table, a summary table or a paired export (detected
+        from the columns, or set by ``kind`` / ``[input] kind``).
+    config
+        A TOML path, a dict of the same shape, an :class:`ExperimentSpec` or None
+        (the documented defaults: the built-in AI metrics on an event export, every
+        numeric column of a unit-level table).
+    events
+        The events table (a path, a Polars frame, or a DuckDB / Spark / SQLFrame
+        relation: the per-unit reduction then runs on that engine).
+    kind
+        ``"events"``, ``"units"``, ``"summary"`` or ``"paired"`` (default: detected).
+    sequential
+        ``"msprt"``, ``"cs"`` or ``"gst"``: overrides ``[sequential] method``.
+    mode
+        ``"b2c"`` or ``"b2b"``: overrides ``[experiment] mode``.
+    accounts
+        The accounts table (account id, ARR at start and end, seats) for ``nrr``
+        metrics and adoption as a share of seats.
+    control, unit, variant, account
+        Override the ``[experiment]`` keys of the same names (the control variant's
+        name and the id columns), for quick runs without a config file.
+    segments
+        Columns added to ``[segments] columns``: the effects by segment, adjusted
+        across segments, with a test of whether they differ.
+    event, timestamp, assigned_at, session, value, exposure_event, export_end, \
+input_id, timestamp_format, latency, ttft, input_tokens, output_tokens
+        Override the ``[input]`` keys of the same names (the CLI's --event,
+        --timestamp, --assigned-at, ...).
+    title
+        Names an experiment that ``[experiment] name`` leaves unnamed (default:
+        :func:`export_name` of the export's path).
+
+    Returns
+    -------
+    AnalysisResult
+        One :class:`~abkit.result.MetricResult` per metric × treatment (estimate,
+        interval, p-value with its method, decision), the sample-ratio check, the
+        exclusions, notes and warnings; ``.table`` as a Polars frame, ``.to_text()``,
+        ``.to_markdown()``, ``.to_html()``, ``.to_dict()`` and ``.plot()``.
+
+    Raises
+    ------
+    AbkitInputError
+        Input or settings that cannot be analysed, naming the file, column or value.
+    ConfigError
+        A configuration key or value that is not allowed.
+
+    Examples
+    --------
+    >>> import numpy as np, polars as pl, abkit
+    >>> rng = np.random.default_rng(1)
+    >>> variant = ["control", "treatment"] * 500
+    >>> rate = np.where(np.array(variant) == "treatment", 0.30, 0.22)
+    >>> units = pl.DataFrame({"user_id": range(1000), "variant": variant,
+    ...                       "converted": (rng.random(1000) < rate).astype(int)})
+    >>> (r,) = abkit.analyze(units).results
+    >>> r.metric, r.method
+    ('converted', 'two-proportion z-test (pooled SE for p, unpooled Wald CI)')
+    >>> print(f"{r.control_value:.3f} → {r.treatment_value:.3f}, p = {r.p_value:.4f}")
+    0.212 → 0.302, p = 0.0011
+    >>> r.decision.outcome
+    'better'
     """
     spec = with_columns(
         load_config(config), control=control, unit=unit, variant=variant, account=account

@@ -199,13 +199,72 @@ def power_analysis(
     **columns: str | None,
 ) -> PowerResult:
     """Units (B2C) or accounts (B2B) per arm needed to detect ``effect``, and the days
-    it takes (see the module docstring).  ``sequential`` and the correction, CUPED and
-    the arms default to the config's and the data's.  ``window`` is the days after the
-    last unit's assignment before the metric is known, added to the duration (a D7
-    retention: 8); by default the metric's own, from the data or the config's metric.
-    ``columns`` map the export's own column names as in :func:`abkit.analyze`
-    (``control``, ``unit``, ``variant``, ``account`` and the ``[input]`` keys: ``event``,
-    ``timestamp``, ``assigned_at``, ...)."""
+    it takes.
+
+    The fixed-horizon sample size per arm for a two-sided level-α test with power
+    1 − β is n = 2 (z₁₋α/₂ + z₁₋β)² σ² / δ² in the normal approximation; abkit solves
+    the t-reference power equation exactly (:func:`abkit.stats.power.units_needed`),
+    divides σ² by 1 − ρ² for CUPED, splits α over the treatments by the config's
+    correction and inflates n for a sequential design (see the module docstring).
+
+    Parameters
+    ----------
+    data, config, events
+        An export to estimate σ (and the baseline, CUPED's ρ² and the daily arrivals)
+        from, as :func:`abkit.analyze` reads it; or None when ``sd`` or ``proportion``
+        gives σ.
+    metric
+        The metric to size (default: the config's or the export's first).
+    effect
+        The smallest effect worth detecting: absolute, or a fraction of the baseline
+        with ``relative``.
+    mode
+        ``"b2c"`` (users are the units) or ``"b2b"`` (accounts; σ is the between-account
+        spread).  Default: the config's.
+    sd, baseline, proportion
+        σ given directly; the control's value; ``proportion`` takes σ from the Bernoulli
+        variances of ``baseline`` and ``baseline + effect``.
+    alpha, power
+        Two-sided level and target power.
+    arms
+        Number of arms (default: the data's, else 2).
+    sequential, looks
+        ``"msprt"``, ``"cs"`` or ``"gst"`` and its number of looks (default: the
+        config's).
+    daily_arrivals
+        New units per day, for the duration (default: the data's assignment times).
+    window
+        Days after the last unit's assignment before the metric is known, added to the
+        duration (a D7 retention: 8); by default the metric's own.
+    **columns
+        The export's own column names as in :func:`abkit.analyze` (``control``,
+        ``unit``, ``variant``, ``account`` and the ``[input]`` keys).
+
+    Returns
+    -------
+    PowerResult
+        Units per arm needed, the power and smallest detectable effect at the data's
+        current size, and the days it takes; ``str()`` says it in words.
+
+    References
+    ----------
+    Cohen, *Statistical Power Analysis for the Behavioral Sciences*, 2nd ed., 1988;
+    Deng, Xu, Kohavi & Walker, "Improving the sensitivity of online controlled
+    experiments by utilizing pre-experiment data", WSDM 2013 (the 1 − ρ² factor).
+
+    Examples
+    --------
+    >>> import abkit
+    >>> plan = abkit.power_analysis(effect=0.02, sd=0.4)
+    >>> plan.needed_per_arm, plan.unit
+    (6281, 'users')
+    >>> import math
+    >>> math.ceil(2 * (1.959964 + 0.841621) ** 2 * 0.4**2 / 0.02**2)  # the normal formula
+    6280
+    >>> rate = abkit.power_analysis(effect=0.05, relative=True, baseline=0.2, proportion=True)
+    >>> rate.needed_per_arm
+    25581
+    """
     if not math.isfinite(effect) or effect == 0:
         raise AbkitInputError(f"--effect must be a non-zero number, got {effect:g}.")
     for name, value in (("--alpha", alpha), ("--power", power)):
