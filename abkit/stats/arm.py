@@ -23,6 +23,16 @@ class Summable:
 
     ``sum`` starts from the integer 0; ``0 + part`` is ``part``.  A possibly empty
     list needs a start of the same type, e.g. ``sum(parts, ArmSummary.zero())``.
+
+    Subclasses define ``__add__`` (the statistic of the union of disjoint parts)
+    and a ``zero`` constructor (the identity).
+
+    Examples
+    --------
+    >>> from abkit.stats.arm import ArmSummary
+    >>> part = ArmSummary.from_values([1.0, 3.0])
+    >>> 0 + part is part
+    True
     """
 
     def __radd__(self, other: object) -> Self:
@@ -84,6 +94,7 @@ class ArmSummary(Summable):
 
     @property
     def is_ratio(self) -> bool:
+        """Whether the summary describes a ratio of sums (denominator moments set)."""
         return self.den_mean is not None
 
     @classmethod
@@ -243,7 +254,35 @@ class ArmSummary(Summable):
 
     @classmethod
     def from_values(cls, x: np.ndarray, y: np.ndarray | None = None) -> ArmSummary:
-        """Moments of raw per-unit arrays (numerator ``x``, optional denominator ``y``)."""
+        """Moments of raw per-unit arrays (numerator ``x``, optional denominator ``y``).
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            The per-unit values (or numerators).
+        y : numpy.ndarray or None
+            The per-unit denominators of a ratio metric, the same length as ``x``.
+
+        Returns
+        -------
+        ArmSummary
+            n, x̄ and s²_x (ddof = 1); with ``y`` also ȳ, s²_y and s_xy.  Variances
+            and the covariance are NaN when n < 2, means NaN when n = 0; the
+            skewness is not computed (None).
+
+        Raises
+        ------
+        ValueError
+            When ``x`` and ``y`` differ in length.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from abkit.stats.arm import ArmSummary
+        >>> ratio = ArmSummary.from_values(np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 2.0]))
+        >>> ratio.value, ratio.cov, ratio.is_ratio
+        (2.0, 0.5, True)
+        """
         x = np.asarray(x, dtype=float)
         n = x.size
         var = float(np.var(x, ddof=1)) if n > 1 else math.nan
@@ -281,6 +320,40 @@ class ArmSummary(Summable):
         s² = (Σx² − n·x̄²) / (n − 1) and likewise for y and the cross-product.
         This textbook formula loses precision when the mean is large relative to
         the spread; prefer exports of mean and variance when available.
+
+        Parameters
+        ----------
+        n : float
+            The number of units.
+        sum_x : float
+            Σx.
+        sum_x2 : float or None
+            Σx²; None leaves the variance NaN.
+        sum_y, sum_y2, sum_xy : float or None
+            Σy, Σy² and Σxy of a ratio metric; None for a mean metric.
+
+        Returns
+        -------
+        ArmSummary
+            Variances and the covariance NaN when n < 2 or their sum is missing.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from abkit.stats.arm import ArmSummary
+        >>> ArmSummary.from_sums(n=4, sum_x=15.0, sum_x2=85.0).var
+        9.583333333333334
+        >>> float(np.var([1.0, 2.0, 4.0, 8.0], ddof=1))
+        9.583333333333334
+
+        With a mean of 10⁹ and a spread of 1 the sums of squares keep no digit of
+        the variance, where the centred moments keep all of them:
+
+        >>> big = 1e9 + np.array([0.0, 1.0, 2.0])
+        >>> ArmSummary.from_sums(3, float(big.sum()), float((big**2).sum())).var
+        0.0
+        >>> ArmSummary.from_values(big).var
+        1.0
         """
         n = float(n)
         mean = sum_x / n if n else math.nan
