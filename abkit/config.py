@@ -29,7 +29,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from abkit.errors import ConfigError
 from abkit.formats import is_export
 from abkit.metrics import REGISTRY
-from abkit.metrics.base import MetricSpec
+from abkit.metrics.base import MetricSpec as MetricSpec
 from abkit.options import (
     Correction,
     InputKind,

@@ -209,7 +209,7 @@ def _detect_kind(table: Table, spec: ExperimentSpec) -> str:
     return "units"
 
 
-def _shape_by_variant(hist: pl.DataFrame, variants: tuple[str, ...]) -> dict[str, dict]:
+def _shape_by_variant(hist: pl.DataFrame, variants: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     out = {}
     for v in variants:
         rows = hist.filter(pl.col(VARIANT) == v)

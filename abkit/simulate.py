@@ -293,9 +293,11 @@ def simulate(spec: SimulationSpec | None = None, **overrides: Any) -> SimulatedE
         return pl.Series(values).fill_nan(None)
 
     start_us = int(START.timestamp() * 1_000_000)
-    to_ts = lambda seconds: pl.Series(  # noqa: E731
-        (start_us + np.round(seconds * 1_000_000)).astype(np.int64)
-    ).cast(pl.Datetime("us", "UTC"))
+
+    def to_ts(seconds: np.ndarray) -> pl.Series:
+        microseconds = (start_us + np.round(seconds * 1_000_000)).astype(np.int64)
+        return pl.Series(microseconds).cast(pl.Datetime("us", "UTC"))
+
     events = pl.DataFrame(
         {
             "user_id": users[order].astype(np.int64),

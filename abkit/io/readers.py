@@ -19,7 +19,7 @@ import zlib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import narwhals as nw
 import polars as pl
@@ -37,7 +37,7 @@ Data = str | Path | pl.LazyFrame | pl.DataFrame | EngineFrame
 class Table:
     """A lazily read input table on its engine and the label used in messages about it."""
 
-    data: nw.LazyFrame
+    data: nw.LazyFrame[Any]
     label: str
 
     @classmethod
@@ -54,8 +54,8 @@ class Table:
         (assignments and accounts are one row per unit or account; events stay on
         their engine and are read through :attr:`data`)."""
         if self.on_polars:
-            return nw.to_native(self.data)
-        return self.data.collect("polars").to_native().lazy()
+            return cast(pl.LazyFrame, nw.to_native(self.data))
+        return cast(pl.DataFrame, self.data.collect("polars").to_native()).lazy()
 
     @property
     def columns(self) -> list[str]:

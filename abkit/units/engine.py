@@ -34,16 +34,16 @@ _US_PER_SECOND = 1_000_000
 _LEAP_YEARS_BEFORE_1970 = 477
 
 
-def engine_name(frame: nw.LazyFrame) -> str:
+def engine_name(frame: nw.LazyFrame[Any]) -> str:
     """'polars', 'duckdb', 'pyspark', 'sqlframe', … (Narwhals' implementation name)."""
     return str(frame.implementation.value)
 
 
-def on_polars(frame: nw.LazyFrame) -> bool:
+def on_polars(frame: nw.LazyFrame[Any]) -> bool:
     return frame.implementation is nw.Implementation.POLARS
 
 
-def ship(table: pl.DataFrame, like: nw.LazyFrame) -> nw.LazyFrame:
+def ship(table: pl.DataFrame, like: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """``table`` as a lazy frame on the engine (and session) of ``like``.
 
     DuckDB joins only relations of one connection and a relation does not expose its
@@ -56,7 +56,8 @@ def ship(table: pl.DataFrame, like: nw.LazyFrame) -> nw.LazyFrame:
         return nw.from_native(table.lazy())
     if impl is nw.Implementation.DUCKDB:
         _abkit_table = table.to_arrow()
-        return nw.from_native(native.query("_abkit_like", "select * from _abkit_table"))
+        query = native.query("_abkit_like", "select * from _abkit_table")
+        return nw.from_native(query)  # type: ignore[no-any-return]
     if impl is nw.Implementation.PYSPARK:
         return nw.from_native(table).lazy(backend=impl, session=native.sparkSession)
     if impl is nw.Implementation.SQLFRAME:
@@ -69,14 +70,14 @@ def ship(table: pl.DataFrame, like: nw.LazyFrame) -> nw.LazyFrame:
         name = f"_abkit_{uuid.uuid4().hex[:16]}"
         _abkit_table = table.to_arrow()
         connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _abkit_table")
-        return nw.from_native(session.table(name))
+        return nw.from_native(session.table(name))  # type: ignore[no-any-return]
     raise AbkitInputError(
         f"events on the '{engine_name(like)}' engine are not supported; use a Polars "
         "frame, a DuckDB relation or a Spark / SQLFrame DataFrame."
     )
 
 
-def _sqlframe_duckdb(like: nw.LazyFrame) -> Any:
+def _sqlframe_duckdb(like: nw.LazyFrame[Any]) -> Any:
     """The DuckDB connection under a SQLFrame DataFrame, or None (another engine, or
     SQLFrame on another database).  SQLFrame keeps it in ``session._conn``."""
     if like.implementation is not nw.Implementation.SQLFRAME:
@@ -84,7 +85,7 @@ def _sqlframe_duckdb(like: nw.LazyFrame) -> Any:
     return getattr(nw.to_native(like).session, "_conn", None)
 
 
-def require_utc(like: nw.LazyFrame, label: str) -> str:
+def require_utc(like: nw.LazyFrame[Any], label: str) -> str:
     """The session's own name for UTC ('UTC' or 'Etc/UTC', as a default DuckDB
     connection or Spark session on Linux says), to cast timestamps to; a DuckDB, Spark
     or SQLFrame-over-DuckDB session whose time zone is not UTC is refused (clock fields
@@ -114,7 +115,7 @@ def require_utc(like: nw.LazyFrame, label: str) -> str:
     return str(zone)
 
 
-def epoch_microseconds(column: str, like: nw.LazyFrame) -> nw.Expr:
+def epoch_microseconds(column: str, like: nw.LazyFrame[Any]) -> nw.Expr:
     """Microseconds since 1970-01-01 of a timestamp column, as Int64.
 
     Polars reads them directly; elsewhere they are assembled from clock fields:
@@ -139,7 +140,7 @@ def epoch_microseconds(column: str, like: nw.LazyFrame) -> nw.Expr:
     return (days.cast(nw.Int64) * _US_PER_DAY + clock).cast(nw.Int64)
 
 
-def days_between(start: str, end: str, like: nw.LazyFrame) -> nw.Expr:
+def days_between(start: str, end: str, like: nw.LazyFrame[Any]) -> nw.Expr:
     """Whole days (24 h) from ``start`` to ``end``: ⌊(end − start) / 24 h⌋ as Int32."""
     span = epoch_microseconds(end, like) - epoch_microseconds(start, like)
     return (span // _US_PER_DAY).cast(nw.Int32)
@@ -150,7 +151,9 @@ def days_between(start: str, end: str, like: nw.LazyFrame) -> nw.Expr:
 EVENTS_PER_PART = 3_000_000
 
 
-def partitions(frame: nw.LazyFrame, unit: str, events: nw.LazyFrame) -> list[nw.LazyFrame]:
+def partitions(
+    frame: nw.LazyFrame[Any], unit: str, events: nw.LazyFrame[Any]
+) -> list[nw.LazyFrame[Any]]:
     """``frame`` in parts that hold disjoint sets of units, so that each part's
     per-unit work fits in memory: on Polars one part per ``EVENTS_PER_PART`` input
     events (counted on ``events``), by a hash of the unit id; other engines manage
@@ -168,7 +171,7 @@ def partitions(frame: nw.LazyFrame, unit: str, events: nw.LazyFrame) -> list[nw.
     return [nw.from_native(native.filter(bucket == i)) for i in range(count)]
 
 
-def collect_all(frames: Sequence[nw.LazyFrame]) -> list[pl.DataFrame]:
+def collect_all(frames: Sequence[nw.LazyFrame[Any]]) -> list[pl.DataFrame]:
     """Run the queries and return Polars frames.
 
     On Polars one ``pl.collect_all`` runs them together on the streaming engine

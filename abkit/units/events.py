@@ -15,6 +15,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import narwhals as nw
 import polars as pl
@@ -101,7 +102,7 @@ class EventUnits:
 
 def event_timestamps(
     events: Table, column: str, alias: str, fmt: str | None = None
-) -> nw.LazyFrame:
+) -> nw.LazyFrame[Any]:
     """The events with ``column`` read as a UTC timestamp into ``alias``.
 
     On Polars any accepted form is parsed (:func:`abkit.io.timestamps.parse_timestamp`,
@@ -200,7 +201,7 @@ def _event_columns(
     need_session: bool,
     values: dict[str, nw.Expr],
     unit_as_text: bool,
-) -> nw.LazyFrame:
+) -> nw.LazyFrame[Any]:
     """The events reduced to abkit's columns: UNIT, the raw and the parsed timestamp,
     EVENT, [SESSION], one slot per event column read; on Polars also the row number
     and a blank-line flag."""
@@ -219,11 +220,14 @@ def _event_columns(
     if events.on_polars:
         native = nw.to_native(frame).with_row_index(ROW)
         native = native.with_columns(blank_row(events.columns).alias(_BLANK))
-        return nw.from_native(native).select(nw.col(ROW), nw.col(_BLANK), *cols)
+        rows: nw.LazyFrame[Any] = nw.from_native(native)
+        return rows.select(nw.col(ROW), nw.col(_BLANK), *cols)
     return frame.select(*cols)
 
 
-def _assigned(assignments: Assignments, like: nw.LazyFrame, unit_as_text: bool) -> nw.LazyFrame:
+def _assigned(
+    assignments: Assignments, like: nw.LazyFrame[Any], unit_as_text: bool
+) -> nw.LazyFrame[Any]:
     """Assigned units (variant, time) and the units excluded as a whole (flag), one row
     per unit (the two sets are disjoint: see clean_assignments), on the events' engine."""
     units = assignments.units.select(UNIT, VARIANT, ASSIGNED_AT).with_columns(
@@ -254,7 +258,7 @@ class _Queries:
     period_days: int | None  # novelty: per-unit aggregates per period since assignment
     period_aggregates: list[nw.Expr]
 
-    def valid(self, frame: nw.LazyFrame) -> nw.LazyFrame:
+    def valid(self, frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Valid events with exact repeats dropped (the other columns are functions of
         the key) and the day after assignment."""
         return (
@@ -264,7 +268,7 @@ class _Queries:
             .with_columns(days_between(ASSIGNED_AT, TS, frame).alias(DAY))
         )
 
-    def run(self, frame: nw.LazyFrame) -> _Pass:
+    def run(self, frame: nw.LazyFrame[Any]) -> _Pass:
         valid = self.valid(frame)
         queries = [
             # per unit: the metrics' aggregates and the last day with an event
@@ -328,7 +332,7 @@ class _Queries:
             periods,
         )
 
-    def pre_period(self, frame: nw.LazyFrame) -> nw.LazyFrame:
+    def pre_period(self, frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Per unit: the pre-period aggregates over its de-duplicated events in the days
         before assignment (DAY counts whole days back from the assignment: 0, 1, …)."""
         return (
@@ -607,7 +611,7 @@ def event_units(
 
 
 def _binned_values(
-    valid_parts: list[nw.LazyFrame],
+    valid_parts: list[nw.LazyFrame[Any]],
     histograms: list[pl.DataFrame],
     references: list[str],
     metrics: list[MetricSpec],
@@ -656,7 +660,7 @@ def _short_pre_periods(units: pl.DataFrame, pre: PrePeriod, days: int) -> list[s
 
 
 def _fail_on_unreadable_times(
-    frame: nw.LazyFrame, counts: pl.DataFrame, events: Table, column: str
+    frame: nw.LazyFrame[Any], counts: pl.DataFrame, events: Table, column: str
 ) -> None:
     reasons = dict(counts.select(REASON, "len").iter_rows())
     bad = reasons.get("event with unparseable timestamp", 0)
@@ -684,7 +688,7 @@ def configured_export_end(spec: ExperimentSpec) -> dt.datetime | None:
     """``[input] export_end`` parsed as a UTC timestamp, or None when not set."""
     if not spec.input.export_end:
         return None
-    parsed = (
+    parsed: dt.datetime | None = (
         pl.DataFrame({"e": [spec.input.export_end]})
         .select(parse_timestamp("e", pl.String(), spec.input.timestamp_format))
         .item()
@@ -703,7 +707,7 @@ _TAIL_QUANTILE, _TAIL_GAP = 0.999, dt.timedelta(days=30)
 
 
 def _latest_event(
-    valid: nw.LazyFrame, daily: pl.DataFrame, spec: ExperimentSpec, events: Table
+    valid: nw.LazyFrame[Any], daily: pl.DataFrame, spec: ExperimentSpec, events: Table
 ) -> dt.datetime:
     """The export end taken from the latest valid event, after checking that it is
     neither in the future nor a straggler far after the bulk of the events.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import narwhals as nw
 import numpy as np
@@ -120,7 +121,7 @@ def bin_key(bins: LogBins) -> nw.Expr:
     return nw.when(size < bins.TINY).then(nw.lit(0.0)).otherwise(signed).cast(nw.Int64)
 
 
-def event_values(valid: nw.LazyFrame, reference: str) -> nw.LazyFrame:
+def event_values(valid: nw.LazyFrame[Any], reference: str) -> nw.LazyFrame[Any]:
     """The valid events of a column reference's event, its values as VALUE (null when
     the event carries none)."""
     read = event_column(reference)
@@ -129,7 +130,7 @@ def event_values(valid: nw.LazyFrame, reference: str) -> nw.LazyFrame:
     return valid.filter(nw.col(EVENT) == event).with_columns(nw.col(slot(column)).alias(VALUE))
 
 
-def histogram_query(valid: nw.LazyFrame, reference: str, bins: LogBins) -> nw.LazyFrame:
+def histogram_query(valid: nw.LazyFrame[Any], reference: str, bins: LogBins) -> nw.LazyFrame[Any]:
     """Per arm and bin, the reference's events (bin null: events without a value)."""
     return (
         event_values(valid, reference)
@@ -150,8 +151,8 @@ def quantile_bins(histogram: pl.DataFrame, q: float, variants: tuple[str, ...]) 
 
 
 def below_query(
-    valid: nw.LazyFrame, reference: str, bins: LogBins, thresholds: list[dict[str, int]]
-) -> nw.LazyFrame:
+    valid: nw.LazyFrame[Any], reference: str, bins: LogBins, thresholds: list[dict[str, int]]
+) -> nw.LazyFrame[Any]:
     """Per arm: units with values, Σnᵢ, Σnᵢ² and, for each metric's per-arm quantile
     bin, Σcᵢ, Σcᵢ², Σcᵢnᵢ (cᵢ: the unit's events in bins up to it).  Squares are
     summed in fixed point so that the result does not depend on the order of addition."""
