@@ -282,12 +282,42 @@ class ShiftStatistics(Protocol):
     :class:`~abkit.stats.account_quantile.QuantileShifts` (quantiles of event values)
     implement it; :func:`shift_p_value`, :func:`invert_test` and
     :func:`shifted_noninferiority` work on either.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.randomization import AffineStatistics, shift_p_value
+    >>> stats = AffineStatistics(
+    ...     base=np.array([-1.0, 0.5, 2.0]), additive=np.zeros(3), multiplicative=np.zeros(3),
+    ...     base_obs=1.5, additive_obs=1.0, multiplicative_obs=1.0, exact=True,
+    ... )
+    >>> stats.statistics(0.5, "additive")[1], shift_p_value(stats, 0.5, "additive")
+    (1.0, 0.6666666666666666)
     """
 
     @property
-    def exact(self) -> bool: ...
+    def exact(self) -> bool:
+        """Whether the re-assignments are all of them (else random draws)."""
+        ...
 
-    def statistics(self, shift: float, kind: str) -> tuple[np.ndarray, float]: ...
+    def statistics(self, shift: float, kind: str) -> tuple[np.ndarray, float]:
+        """The statistic of every re-assignment and the observed one under ``shift``.
+
+        Parameters
+        ----------
+        shift : float
+            The hypothesised effect: δ, or log(1 + lift).
+        kind : str
+            "additive" or "multiplicative".
+
+        Returns
+        -------
+        values : numpy.ndarray
+            One statistic per re-assignment (NaN where undefined).
+        observed : float
+            The observed statistic.
+        """
+        ...
 
 
 def shift_p_value(
