@@ -218,8 +218,8 @@ def account_bootstrap(
     0.2464
     >>> [round(v, 3) for v in r.percentile], [round(v, 3) for v in r.bca]
     ([0.098, 0.353], [0.129, 0.37])
-    >>> [round(v, 3) for v in r.studentized]
-    [0.108, 0.383]
+    >>> tuple(round(v, 3) for v in r.studentized)
+    (0.108, 0.383)
 
     The percentile interval is read off the resampled effects:
 

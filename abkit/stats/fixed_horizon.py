@@ -53,8 +53,9 @@ class EffectSummary:
     >>> summary = EffectSummary(**welch_test(control, treatment).effect_fields())
     >>> round(summary.effect, 4), round(summary.p_value, 4)
     (0.8881, 0.0717)
-    >>> [round(v, 4) for v in summary.to_dict()["ci"]]
-    [-0.0933, 1.8695]
+    >>> ci = summary.to_dict()["ci"]
+    >>> type(ci).__name__, round(ci[0], 4), round(ci[1], 4)
+    ('list', -0.0933, 1.8695)
     """
 
     control_value: float
@@ -311,8 +312,9 @@ def relative_effect(
     >>> lift, se, ci, warnings = relative_effect(10.0, 11.0, 0.25, 0.25, alpha=0.05)
     >>> round(lift, 4), round(se, 5), tuple(round(v, 4) for v in ci), warnings
     (0.1, 0.06757, (-0.0364, 0.2558), [])
-    >>> relative_effect(0.0, 1.0, 0.1, 0.1, alpha=0.05)[3]
-    ['control value is 0 or undefined, so the relative effect is undefined (NaN)']
+    >>> lift, se, ci, warnings = relative_effect(0.0, 1.0, 0.1, 0.1, alpha=0.05)
+    >>> lift, warnings
+    (nan, ['control value is 0 or undefined, so the relative effect is undefined (NaN)'])
     """
     if c_value == 0 or not math.isfinite(c_value):
         return (
@@ -382,8 +384,8 @@ def welch_test(control: ArmSummary, treatment: ArmSummary, alpha: float = 0.05) 
     >>> result = welch_test(ArmSummary.from_values(c), ArmSummary.from_values(t))
     >>> round(result.effect, 4), round(result.df, 2), round(result.p_value, 4)
     (0.8881, 10.75, 0.0717)
-    >>> [round(v, 4) for v in result.ci]
-    [-0.0933, 1.8695]
+    >>> tuple(round(v, 4) for v in result.ci)
+    (-0.0933, 1.8695)
     >>> round(float(stats.ttest_ind(t, c, equal_var=False).pvalue), 4)
     0.0717
     """
@@ -443,8 +445,8 @@ def two_proportion_ztest(
     >>> z = two_proportion_ztest(control, treatment)
     >>> round(z.effect, 4), round(z.statistic, 4), round(z.p_value, 4)
     (0.03, 1.963, 0.0496)
-    >>> [round(v, 4) for v in z.ci]
-    [0.0001, 0.0599]
+    >>> tuple(round(v, 4) for v in z.ci)
+    (0.0001, 0.0599)
     >>> chi2, p, _, _ = stats.chi2_contingency([[120, 880], [150, 850]], correction=False)
     >>> round(float(chi2), 4) == round(z.statistic**2, 4), round(float(p), 4)
     (True, 0.0496)
