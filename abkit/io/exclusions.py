@@ -24,12 +24,44 @@ def first_reason(rules: Sequence[tuple[Any, str]], api: ModuleType = pl) -> Any:
 
 @dataclass(frozen=True)
 class Exclusion:
+    """Input rows of one table left out for one reason.
+
+    Parameters
+    ----------
+    table : str
+        The input table ("assignments", "events", "units", ...).
+    reason : str
+        Why the rows were not used, in words a reader can act on.
+    rows : int
+        How many rows were left out for it.
+    """
+
     table: str
     reason: str
     rows: int
 
     def to_dict(self) -> dict[str, object]:
+        """The exclusion as JSON (``{"table", "reason", "rows"}``)."""
         return {"table": self.table, "reason": self.reason, "rows": self.rows}
+
+
+@dataclass(frozen=True)
+class RowCount:
+    """What became of one input table's rows: ``read == used + excluded``.
+
+    Parameters
+    ----------
+    read : int
+        Rows read from the table.
+    used : int
+        Rows the analysis used.
+    excluded : int
+        Rows left out (the sum of the table's :class:`Exclusion` rows).
+    """
+
+    read: int
+    used: int
+    excluded: int
 
 
 @dataclass
@@ -63,6 +95,13 @@ class Ledger:
 
     def excluded(self, table: str) -> int:
         return sum(e.rows for e in self.exclusions if e.table == table)
+
+    def counts(self) -> dict[str, RowCount]:
+        """Per table read, its rows read, used and excluded (the results' rows table)."""
+        return {
+            t: RowCount(read=n, used=self.used.get(t, 0), excluded=self.excluded(t))
+            for t, n in self.read.items()
+        }
 
     def check(self) -> None:
         for table, n in self.read.items():
