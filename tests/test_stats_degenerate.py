@@ -51,7 +51,7 @@ def test_depth_shape_closed_form():
     assert shape.mean == (5 + 3 + 50) / 10
     assert shape.share_zero == 0.2 and shape.share_one == 0.5 and shape.share_power == 0.2
     assert shape.median == 1
-    assert [b[0] for b in shape.bins] == ["1", "2-3", "4-7", "8-15", "16-31"]
+    assert [b.depth for b in shape.bins] == ["1", "2-3", "4-7", "8-15", "16-31"]
 
 
 def test_bimodality_flag_on_known_shapes():

@@ -7,10 +7,13 @@ of interactions per session and flags bimodality.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
+
+from abkit.json_codec import to_jsonable
 
 POWER_DEPTH = 20
 _MIN_PEAK_SHARE = 0.05
@@ -18,12 +21,60 @@ _DIP_RATIO = 0.5
 
 
 @dataclass(frozen=True)
+class DepthBin:
+    """One log2 bin of session depth.
+
+    Parameters
+    ----------
+    depth : str
+        The bin's depths: "1", "2-3", "4-7", ...
+    share : float
+        Share of the sessions with at least one interaction that fall in it.
+    """
+
+    depth: str
+    share: float
+
+
+@dataclass(frozen=True)
+class DepthHistogram:
+    """Sessions by exact depth, as two parallel columns.
+
+    Parameters
+    ----------
+    depth : tuple of int
+        Interactions per session, ascending.
+    sessions : tuple of int
+        Sessions with that many interactions.
+    """
+
+    depth: tuple[int, ...] = ()
+    sessions: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class DepthShape:
     """Summary of one arm's sessions.
 
-    ``bins`` are log2 bins of depth ≥ 1 (1, 2–3, 4–7, …) with the share of
-    sessions with at least one interaction in each; ``share_zero`` is the share of
-    sessions with none.
+    Parameters
+    ----------
+    sessions : int
+        Sessions of the arm.
+    mean, median : float
+        Mean and median interactions per session (NaN without sessions).
+    share_zero, share_one : float
+        Share of sessions with no interaction and with exactly one.
+    share_power : float
+        Share of sessions with ``POWER_DEPTH`` (20) interactions or more; written as
+        ``share_20_plus``.
+    bins : tuple of DepthBin
+        Log2 bins of depth ≥ 1 (1, 2–3, 4–7, …) with the share of sessions with at
+        least one interaction in each; written as ``log2_bins``.
+    bimodal : bool
+        Two peaks in the log2 bins (:func:`is_bimodal`): one-and-done sessions beside
+        power users.
+    histogram : DepthHistogram
+        Sessions by exact depth.
     """
 
     sessions: int
@@ -31,26 +82,15 @@ class DepthShape:
     median: float
     share_zero: float
     share_one: float
-    share_power: float
-    bins: tuple[tuple[str, float], ...]
+    share_power: float = field(metadata={"json": f"share_{POWER_DEPTH}_plus"})
+    bins: tuple[DepthBin, ...] = field(metadata={"json": "log2_bins"})
     bimodal: bool
-    histogram: tuple[tuple[int, int], ...] = ()  # (depth, sessions)
+    histogram: DepthHistogram = DepthHistogram()
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "sessions": self.sessions,
-            "mean": self.mean,
-            "median": self.median,
-            "share_zero": self.share_zero,
-            "share_one": self.share_one,
-            f"share_{POWER_DEPTH}_plus": self.share_power,
-            "log2_bins": [{"depth": label, "share": share} for label, share in self.bins],
-            "bimodal": self.bimodal,
-            "histogram": {
-                "depth": [d for d, _ in self.histogram],
-                "sessions": [s for _, s in self.histogram],
-            },
-        }
+    def to_dict(self) -> dict[str, Any]:
+        """The shape as results.json writes it (NaN as None)."""
+        out: dict[str, Any] = to_jsonable(self)
+        return out
 
 
 def _log2_bins(depth: np.ndarray, count: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -96,7 +136,7 @@ def depth_shape(depth: np.ndarray, sessions: np.ndarray) -> DepthShape:
     total = count.sum()
     if total == 0:
         nan = float("nan")
-        return DepthShape(0, nan, nan, nan, nan, nan, (), False)
+        return DepthShape(0, nan, nan, nan, nan, nan, (), False, DepthHistogram())
     order = np.argsort(depth)
     depth, count = depth[order], count[order]
     cumulative = np.cumsum(count)
@@ -109,7 +149,9 @@ def depth_shape(depth: np.ndarray, sessions: np.ndarray) -> DepthShape:
         share_zero=float(count[depth == 0].sum() / total),
         share_one=float(count[depth == 1].sum() / total),
         share_power=float(count[depth >= POWER_DEPTH].sum() / total),
-        bins=tuple(zip(labels, shares.tolist(), strict=True)),
+        bins=tuple(DepthBin(label, s) for label, s in zip(labels, shares.tolist(), strict=True)),
         bimodal=is_bimodal(shares),
-        histogram=tuple(zip(depth.astype(int).tolist(), count.astype(int).tolist(), strict=True)),
+        histogram=DepthHistogram(
+            tuple(depth.astype(int).tolist()), tuple(count.astype(int).tolist())
+        ),
     )
