@@ -20,12 +20,28 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 from scipy import stats as st
 
 from abkit.config import B2BSpec
+from abkit.result import (
+    AccountArmFacts,
+    AccountBootstrap,
+    AccountDetail,
+    AccountPoints,
+    AccountQuantileDetail,
+    BootstrapHistogram,
+    Cr2Detail,
+    KaplanMeierCurve,
+    QuantileArmFacts,
+    QuantileBootstrap,
+    RandomizationDetail,
+    ReachedValue,
+    TimeToValue,
+    TimeToValueDetail,
+)
 from abkit.stats.account_quantile import (
     AccountValues,
     account_quantile_noninferiority,
@@ -51,14 +67,19 @@ MIN_BOOTSTRAP_ACCOUNTS = 4
 DOMINANT_SHARE = 0.3
 
 
-def _histogram(values: np.ndarray, bins: int = 60) -> dict[str, list[float]]:
+def _histogram(values: np.ndarray, bins: int = 60) -> BootstrapHistogram:
     """Bootstrap distribution as a histogram (edges, counts): small enough for JSON,
     enough to plot."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
-        return {"edges": [], "counts": []}
+        return BootstrapHistogram((), ())
     counts, edges = np.histogram(finite, bins=bins)
-    return {"edges": edges.tolist(), "counts": counts.tolist()}
+    return BootstrapHistogram(tuple(edges.tolist()), tuple(counts.tolist()))
+
+
+def _pair(values: tuple[float, float]) -> tuple[float, float]:
+    """An interval of plain floats."""
+    return (float(values[0]), float(values[1]))
 
 
 def _quiet_numpy(func: Callable[P, R]) -> Callable[P, R]:
@@ -136,15 +157,13 @@ def _dominance(name: str, sizes: np.ndarray, of: str, result: str) -> tuple[floa
     return share, warnings
 
 
-def _arm_facts(name: str, arm: AccountArm) -> tuple[dict[str, Any], list[str]]:
+def _arm_facts(name: str, arm: AccountArm) -> tuple[AccountArmFacts, list[str]]:
     share, warnings = _dominance(
         name, arm.y, f"'{name}' (by the metric's denominator)", "user-weighted result"
     )
-    facts = {
-        "accounts": arm.accounts,
-        "denominator_total": float(arm.y.sum()),
-        "largest_account_share": share,
-    }
+    facts = AccountArmFacts(
+        accounts=arm.accounts, denominator_total=float(arm.y.sum()), largest_account_share=share
+    )
     return facts, warnings
 
 
@@ -208,12 +227,12 @@ def compare_accounts(
     treatment_name: str,
     settings: B2BSpec,
     alpha: float,
-) -> tuple[Comparison, dict[str, Any], Adjustment | None]:
+) -> tuple[Comparison, AccountDetail, Adjustment | None]:
     """Randomisation-test comparison plus the B2B detail block for the report, and
     what the covariates did when the arms carry them (CUPED: the randomisation test and
     CR2 are adjusted, the bootstrap cross-check is not)."""
     warnings: list[str] = []
-    facts = {}
+    facts: dict[str, AccountArmFacts] = {}
     for name, arm in ((control_name, control), (treatment_name, treatment)):
         facts[name], arm_warnings = _arm_facts(name, arm)
         warnings += arm_warnings
@@ -227,7 +246,7 @@ def compare_accounts(
             ["an arm has fewer than 2 accounts: nothing can be inferred"],
             warnings,
         )
-        return comp, {"weighting": w, "arms": facts}, None
+        return comp, AccountDetail(weighting=w, arms=facts), None
     strata = _strata(control, treatment)
     ri = randomization_test(
         control,
@@ -290,44 +309,40 @@ def compare_accounts(
         relative_ci=ri.relative_ci,
         warnings=tuple(warnings),
     )
-    detail = {
-        "weighting": w,
-        "arms": facts,
-        "randomization": {
-            "p_value": ri.p_value,
-            "ci": list(ri.ci),
-            "relative_ci": list(ri.relative_ci),
-            "exact": ri.exact,
-            "assignments": ri.assignments,
-            "stratified": strata is not None,
-        },
-        "bootstrap": {
-            "resamples": settings.resamples,
-            "seed": settings.seed,
-            "percentile": list(boot.percentile),
-            "bca": list(boot.bca),
-            "studentized": list(boot.studentized),
-            "lift_percentile": list(boot.lift_percentile),
-            "skewness": skew,
-            "dropped_share": boot.degenerate,
-            "adjusted": False,  # CUPED adjusts the randomisation test and CR2 only
-        },
-        "distribution": _histogram(boot.effects),
-        "accounts": {
-            name: {
-                "value": (arm.x / np.where(arm.y > 0, arm.y, np.nan)).tolist(),
-                "size": arm.y.tolist(),
-            }
+    detail = AccountDetail(
+        weighting=w,
+        arms=facts,
+        randomization=RandomizationDetail(
+            p_value=ri.p_value,
+            ci=_pair(ri.ci),
+            relative_ci=_pair(ri.relative_ci),
+            exact=ri.exact,
+            assignments=ri.assignments,
+            stratified=strata is not None,
+        ),
+        bootstrap=AccountBootstrap(
+            resamples=settings.resamples,
+            seed=settings.seed,
+            percentile=_pair(boot.percentile),
+            bca=_pair(boot.bca),
+            studentized=_pair(boot.studentized),
+            lift_percentile=_pair(boot.lift_percentile),
+            skewness=skew,
+            dropped_share=boot.degenerate,
+            adjusted=False,  # CUPED adjusts the randomisation test and CR2 only
+        ),
+        distribution=_histogram(boot.effects),
+        accounts={
+            name: AccountPoints(
+                value=tuple((arm.x / np.where(arm.y > 0, arm.y, np.nan)).tolist()),
+                size=tuple(arm.y.tolist()),
+            )
             for name, arm in ((control_name, control), (treatment_name, treatment))
         },
-        "cr2": {
-            "method": cr2.method,
-            "se": cr2.se,
-            "df": cr2.df,
-            "p_value": cr2.p_value,
-            "ci": list(cr2.ci),
-        },
-    }
+        cr2=Cr2Detail(
+            method=cr2.method, se=cr2.se, df=cr2.df, p_value=cr2.p_value, ci=_pair(cr2.ci)
+        ),
+    )
     return comp, detail, adjustment
 
 
@@ -340,7 +355,7 @@ def compare_time_to_value(
     settings: B2BSpec,
     alpha: float,
     horizon: float | None,
-) -> tuple[Comparison, dict[str, Any]]:
+) -> tuple[Comparison, TimeToValueDetail]:
     """Days to an account's first value event: RMST difference, randomisation p-value,
     account-bootstrap interval; Kaplan-Meier curves and log-rank beside it."""
     warnings = []
@@ -350,7 +365,7 @@ def compare_time_to_value(
         comp = undefined_comparison(
             "RMST difference", math.nan, math.nan, ["an arm has fewer than 2 accounts"], warnings
         )
-        return comp, {"arms": {}}
+        return comp, TimeToValueDetail(weighting=None, arms={})
     res = rmst_difference_test(
         *control,
         *treatment,
@@ -377,23 +392,26 @@ def compare_time_to_value(
         warnings=tuple(warnings),
     )
     reached = {
-        name: {"accounts": int(t.size), "reached_value": int(e.sum())}
+        name: ReachedValue(accounts=int(t.size), reached_value=int(e.sum()))
         for name, (t, e) in ((control_name, control), (treatment_name, treatment))
     }
-    detail = {
-        "weighting": "account",
-        "arms": reached,
-        "time_to_value": {
-            "horizon_days": res.tau,
-            "median_days": {control_name: res.median_control, treatment_name: res.median_treatment},
-            "logrank_p_value": res.logrank_p,
-            "kaplan_meier": {
-                control_name: res.curves["control"],
-                treatment_name: res.curves["treatment"],
-            },
-            "assignments": res.assignments,
-        },
+    curves = {
+        name: KaplanMeierCurve(
+            times=tuple(res.curves[arm]["times"]), survival=tuple(res.curves[arm]["survival"])
+        )
+        for name, arm in ((control_name, "control"), (treatment_name, "treatment"))
     }
+    detail = TimeToValueDetail(
+        weighting="account",
+        arms=reached,
+        time_to_value=TimeToValue(
+            horizon_days=res.tau,
+            median_days={control_name: res.median_control, treatment_name: res.median_treatment},
+            logrank_p_value=res.logrank_p,
+            kaplan_meier=curves,
+            assignments=res.assignments,
+        ),
+    )
     return comp, detail
 
 
@@ -413,26 +431,24 @@ def compare_account_quantiles(
     settings: B2BSpec,
     alpha: float,
     q: float,
-) -> tuple[Comparison, dict[str, Any]]:
+) -> tuple[Comparison, AccountQuantileDetail]:
     """A quantile of event values by the account randomisation test, its intervals by
     test inversion and the account bootstrap beside them
     (:mod:`abkit.stats.account_quantile`), plus the B2B detail block."""
     warnings: list[str] = []
-    facts = {}
+    facts: dict[str, QuantileArmFacts] = {}
     for name, arm in ((control_name, control), (treatment_name, treatment)):
         events = np.bincount(arm.account, minlength=arm.accounts)
         share, arm_warnings = _dominance(name, events, f"the events of '{name}'", "pooled quantile")
-        facts[name] = {
-            "accounts": arm.accounts,
-            "events": arm.events,
-            "largest_account_share": share,
-        }
+        facts[name] = QuantileArmFacts(
+            accounts=arm.accounts, events=arm.events, largest_account_share=share
+        )
         warnings += arm_warnings
     method = "account-level randomisation test of the quantile difference"
     if not comparable(control, treatment):
         why = "an arm has fewer than 2 accounts or no values: nothing can be inferred"
         comp = undefined_comparison(method, math.nan, math.nan, [why], warnings)
-        return comp, {"weighting": "event", "arms": facts}
+        return comp, AccountQuantileDetail(weighting="event", arms=facts)
     res = account_quantile_test(
         control,
         treatment,
@@ -463,31 +479,31 @@ def compare_account_quantiles(
         relative_ci=res.relative_ci,
         warnings=tuple(warnings),
     )
-    detail = {
-        "weighting": "event",
-        "arms": facts,
-        "randomization": {
-            "p_value": res.p_value,
-            "ci": list(res.ci),
-            "relative_ci": list(res.relative_ci),
-            "exact": res.exact,
-            "assignments": res.assignments,
-            "stratified": control.strata is not None,
-        },
-        "bootstrap": {
-            "resamples": settings.resamples,
-            "seed": settings.seed,
-            "percentile": list(res.percentile),
-            "lift_percentile": list(res.lift_percentile),
-        },
-        "distribution": _histogram(res.effects),
-        "accounts": {
-            name: {"value": own.tolist(), "size": events.tolist()}
+    detail = AccountQuantileDetail(
+        weighting="event",
+        arms=facts,
+        randomization=RandomizationDetail(
+            p_value=res.p_value,
+            ci=_pair(res.ci),
+            relative_ci=_pair(res.relative_ci),
+            exact=res.exact,
+            assignments=res.assignments,
+            stratified=control.strata is not None,
+        ),
+        bootstrap=QuantileBootstrap(
+            resamples=settings.resamples,
+            seed=settings.seed,
+            percentile=_pair(res.percentile),
+            lift_percentile=_pair(res.lift_percentile),
+        ),
+        distribution=_histogram(res.effects),
+        accounts={
+            name: AccountPoints(value=tuple(own.tolist()), size=tuple(events.tolist()))
             for name, (own, events) in zip(
                 (control_name, treatment_name), res.per_account.values(), strict=True
             )
         },
-    }
+    )
     return comp, detail
 
 

@@ -1,8 +1,10 @@
 """Numbers read back from JSON, where NaN and ±inf were written as null.
 
-``AnalysisResult.to_dict`` writes non-finite numbers as ``null`` (JSON has no NaN);
-reading a saved results.json, and the detail tables kept as dicts, turn them back into
-NaN with these helpers, so renderers see the same floats either way.
+``AnalysisResult.to_dict`` writes non-finite numbers as ``null`` (JSON has no NaN).
+results.json is read back by :mod:`abkit.json_codec`, which reads a ``null`` where a
+float is expected as NaN; these helpers do the same for the ``from_dict`` methods that
+:class:`~abkit.decision.Decision`, :class:`~abkit.health.HealthBand` and
+:class:`~abkit.segments.SegmentBreakdown` still carry.
 """
 
 from __future__ import annotations

@@ -1,50 +1,74 @@
-"""Result objects returned by :func:`abkit.analyze`.
+"""Result objects returned by :func:`abkit.analyze`, typed down to their leaves.
 
-``AnalysisResult.to_dict()`` is exactly what ``abkit analyze --format json``
-prints and ``AnalysisResult.from_dict`` reads it back; ``AnalysisResult.table`` is the
-same results as a Polars DataFrame.  NaN and infinite numbers become ``null`` in the
-dict (JSON has no NaN) and NaN again when read back.  Every renderer (text, Markdown,
-HTML, plots) reads these typed objects, so each shows the same
-:class:`~abkit.decision.Decision`.
+``AnalysisResult.to_dict()`` is exactly what ``abkit analyze --format json`` prints and
+``AnalysisResult.from_dict`` reads it back, both through the one codec of
+:mod:`abkit.json_codec` (the JSON keys that differ from field names are declared on the
+fields); ``AnalysisResult.table`` is the same results as a Polars DataFrame.  NaN and
+infinite numbers become ``null`` in the dict (JSON has no NaN) and NaN again when read
+back.  Every renderer (text, Markdown, HTML, plots) reads these typed objects, so each
+shows the same :class:`~abkit.decision.Decision`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import polars as pl
 
 from abkit.decision import Decision
 from abkit.health import HealthBand
-from abkit.json_numbers import effect_fields, number, pair
+from abkit.io.exclusions import Exclusion, RowCount
+from abkit.json_codec import from_jsonable, json_form, to_jsonable
+from abkit.options import Weighting
 from abkit.segments import SegmentBreakdown
 from abkit.sequential import SequentialResult
 from abkit.stats.cuped import Adjustment
 from abkit.stats.fixed_horizon import EffectSummary
 from abkit.stats.novelty import NoveltyResult
 from abkit.stats.paired import PAIRED, Pairing
+from abkit.stats.shape import DepthShape
 from abkit.stats.srm import SrmResult
+from abkit.units.adoption import AdoptionSummary
 
+T = TypeVar("T")
+OMIT_NONE = {"json_omit_none": True}  # no key in the JSON when the value is None
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
+CUPED_METHOD = "CUPED regression adjustment (pooled within-arm theta, Deng et al. 2013)"
+SRM_METHOD = "Pearson chi-square goodness of fit"
+
+# the JSON of types defined where no JSON is written: constant keys, read-only properties
+json_form(Decision, properties=("meaning",))
+json_form(HealthBand, properties=("control_below", "treatment_below"))
+json_form(Adjustment, constants={"method": CUPED_METHOD})
+json_form(Pairing, constants={"method": PAIRED}, properties=("variance_removed",))
+json_form(
+    SrmResult,
+    constants={"method": SRM_METHOD},
+    order=("statistic", "p_value", "threshold", "observed", "expected_share"),
+    properties=("mismatch",),
+)
 
 
 @dataclass(frozen=True)
 class GuardrailCheck:
     """One-sided non-inferiority test of a guardrail against its margin (fixed horizon).
 
-    ``test`` names the test (its reference distribution or the account-level test in
-    B2B mode); ``bound`` is the one-sided confidence bound on the harmful side.
+    Parameters
+    ----------
+    margin : float
+        The harmful margin, on ``scale``.
+    scale : str
+        "absolute" (metric units) or "relative" (a share of the control value).
+    test : str
+        The test: its reference distribution, or the account-level test in B2B mode.
+    p_value : float
+        The one-sided p-value against the margin.
+    bound : float
+        The one-sided confidence bound on the harmful side.
+    verdict : str
+        "pass", "fail" or "inconclusive".
     """
 
     margin: float
@@ -54,104 +78,365 @@ class GuardrailCheck:
     bound: float
     verdict: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "margin": self.margin,
-            "scale": self.scale,
-            "test": self.test,
-            "p_value": self.p_value,
-            "bound": self.bound,
-            "verdict": self.verdict,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GuardrailCheck:
-        return cls(
-            margin=number(d["margin"]),
-            scale=d["scale"],
-            test=d["test"],
-            p_value=number(d["p_value"]),
-            bound=number(d["bound"]),
-            verdict=d["verdict"],
-        )
-
-
-def _adjustment_dict(a: Adjustment) -> dict[str, Any]:
-    return {
-        "method": "CUPED regression adjustment (pooled within-arm theta, Deng et al. 2013)",
-        "covariates": list(a.covariates),
-        "theta": list(a.theta),
-        "unadjusted_effect": a.unadjusted_effect,
-        "unadjusted_se": a.unadjusted_se,
-        "variance_reduction": a.variance_reduction,
-    }
-
-
-def _adjustment(d: dict[str, Any]) -> Adjustment:
-    return Adjustment(
-        covariates=tuple(d["covariates"]),
-        theta=tuple(number(t) for t in d["theta"]),
-        unadjusted_effect=number(d["unadjusted_effect"]),
-        unadjusted_se=number(d["unadjusted_se"]),
-        variance_reduction=number(d["variance_reduction"]),
-    )
-
-
-def _novelty_dict(n: NoveltyResult) -> dict[str, Any]:
-    return {
-        "method": n.method,
-        "period_days": n.period_days,
-        "units": list(n.units),
-        "lift": list(n.lift),
-        "lift_ci": [list(ci) for ci in n.lift_ci],
-        "slope": n.slope,
-        "slope_se": n.slope_se,
-        "p_value": n.p_value,
-        "change": n.change,
-        "verdict": n.verdict,
-    }
-
-
-def _novelty(d: dict[str, Any]) -> NoveltyResult:
-    return NoveltyResult(
-        method=d["method"],
-        period_days=d["period_days"],
-        units=(d["units"][0], d["units"][1]),
-        lift=tuple(number(v) for v in d["lift"]),
-        lift_ci=tuple(pair(ci) for ci in d["lift_ci"]),
-        slope=number(d["slope"]),
-        slope_se=number(d["slope_se"]),
-        p_value=number(d["p_value"]),
-        change=number(d["change"]),
-        verdict=d["verdict"],
-    )
-
-
-def _pairing_dict(p: Pairing) -> dict[str, Any]:
-    return {
-        "method": PAIRED,
-        "pairs": p.pairs,
-        "users": p.users,
-        "se": p.se,
-        "unpaired_se": p.unpaired_se,
-        "variance_removed": p.variance_removed,
-    }
-
-
-def _pairing(d: dict[str, Any]) -> Pairing:
-    return Pairing(d["pairs"], d["users"], number(d["se"]), number(d["unpaired_se"]))
-
 
 @dataclass(frozen=True)
 class QuantilePoint(EffectSummary):
     """One level of a quantile metric's profile: the arms' q-quantiles and their
-    difference with its (pointwise, unadjusted) interval and p-value."""
+    difference with its (pointwise, unadjusted) interval and p-value.
+
+    Parameters
+    ----------
+    q : float
+        The quantile level, in (0, 1).
+    """
 
     q: float
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> QuantilePoint:
-        return cls(q=d["q"], **effect_fields(d))
+
+# --- B2B detail: what the account-level tests found beside the headline numbers -------
+
+
+@dataclass(frozen=True)
+class AccountArmFacts:
+    """One arm of an account-level comparison.
+
+    Parameters
+    ----------
+    accounts : int
+        Randomised accounts in the arm.
+    denominator_total : float
+        The arm's total of the metric's denominator (users, outputs, ...).
+    largest_account_share : float
+        The largest account's share of that total (NaN when it is 0).
+    """
+
+    accounts: int
+    denominator_total: float
+    largest_account_share: float
+
+
+@dataclass(frozen=True)
+class QuantileArmFacts:
+    """One arm of an account-level quantile comparison.
+
+    Parameters
+    ----------
+    accounts : int
+        Randomised accounts in the arm.
+    events : int
+        Event values pooled into the arm's quantile.
+    largest_account_share : float
+        The largest account's share of those events (NaN without events).
+    """
+
+    accounts: int
+    events: int
+    largest_account_share: float
+
+
+@dataclass(frozen=True)
+class RandomizationDetail:
+    """The account-level randomisation test.
+
+    Parameters
+    ----------
+    p_value : float
+        Two-sided p-value for no effect.
+    ci : tuple of float
+        The effect's interval by test inversion (an infinite side: unbounded).
+    relative_ci : tuple of float
+        The lift's interval by test inversion (constant multiplicative effect).
+    exact : bool
+        True when every re-assignment was enumerated, False for a Monte Carlo test.
+    assignments : int
+        Re-assignments the test used.
+    stratified : bool
+        True when re-assignments stayed within the randomisation's strata.
+    """
+
+    p_value: float
+    ci: tuple[float, float]
+    relative_ci: tuple[float, float]
+    exact: bool
+    assignments: int
+    stratified: bool
+
+
+@dataclass(frozen=True)
+class AccountBootstrap:
+    """The account bootstrap beside a randomisation test (a cross-check, never adjusted).
+
+    Parameters
+    ----------
+    resamples : int
+        Bootstrap resamples of accounts within arms.
+    seed : int
+        Their random seed.
+    percentile, bca, studentized : tuple of float
+        The effect's percentile, BCa and bootstrap-t intervals (NaN below 4 accounts
+        per arm).
+    lift_percentile : tuple of float
+        The lift's percentile interval.
+    skewness : float
+        Skewness of the bootstrap distribution of the effect.
+    dropped_share : float
+        Share of resamples dropped for an empty denominator in an arm.
+    adjusted : bool
+        Always False: CUPED adjusts the randomisation test and CR2 only.
+    """
+
+    resamples: int
+    seed: int
+    percentile: tuple[float, float]
+    bca: tuple[float, float]
+    studentized: tuple[float, float]
+    lift_percentile: tuple[float, float]
+    skewness: float
+    dropped_share: float
+    adjusted: bool
+
+
+@dataclass(frozen=True)
+class QuantileBootstrap:
+    """The account bootstrap of a quantile difference.
+
+    Parameters
+    ----------
+    resamples : int
+        Bootstrap resamples of accounts within arms.
+    seed : int
+        Their random seed.
+    percentile : tuple of float
+        The difference's percentile interval.
+    lift_percentile : tuple of float
+        The relative difference's percentile interval.
+    """
+
+    resamples: int
+    seed: int
+    percentile: tuple[float, float]
+    lift_percentile: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class BootstrapHistogram:
+    """The bootstrap distribution of the effect, binned (small enough for JSON).
+
+    Parameters
+    ----------
+    edges : tuple of float
+        Bin edges, one more than ``counts`` (empty without a finite resample).
+    counts : tuple of int
+        Resamples per bin.
+    """
+
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class AccountPoints:
+    """Every account of one arm, for the accounts plot.
+
+    Parameters
+    ----------
+    value : tuple of float
+        Each account's own value of the metric (NaN for an empty denominator).
+    size : tuple of float
+        Each account's weight: its denominator total, or its number of events for a
+        quantile (whole numbers then).
+    """
+
+    value: tuple[float, ...]
+    size: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Cr2Detail:
+    """The CR2 cluster-robust t-test with Bell-McCaffrey degrees of freedom.
+
+    Parameters
+    ----------
+    method : str
+        The test, in words (regression-adjusted under CUPED).
+    se : float
+        Cluster-robust standard error of the effect.
+    df : float
+        Bell-McCaffrey degrees of freedom.
+    p_value : float
+        Two-sided p-value.
+    ci : tuple of float
+        The effect's interval.
+    """
+
+    method: str
+    se: float
+    df: float
+    p_value: float
+    ci: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class AccountDetail:
+    """The B2B detail of a ratio or mean compared over accounts
+    (:func:`abkit.b2b.compare_accounts`).  Without 2 accounts in each arm there is no
+    test: only ``weighting`` and ``arms`` are set (and written).
+
+    Parameters
+    ----------
+    weighting : {"user", "account"}
+        How accounts are weighted: by the metric's denominator, or each once.
+    arms : dict of str to AccountArmFacts
+        Per variant, its accounts and how concentrated they are.
+    randomization : RandomizationDetail or None
+        The randomisation test the result rests on.
+    bootstrap : AccountBootstrap or None
+        The account bootstrap cross-check.
+    distribution : BootstrapHistogram or None
+        The bootstrap distribution of the effect.
+    accounts : dict of str to AccountPoints, or None
+        Per variant, every account's value and size.
+    cr2 : Cr2Detail or None
+        The CR2 + Bell-McCaffrey cross-check.
+    """
+
+    weighting: Weighting
+    arms: dict[str, AccountArmFacts]
+    randomization: RandomizationDetail | None = field(default=None, metadata=OMIT_NONE)
+    bootstrap: AccountBootstrap | None = field(default=None, metadata=OMIT_NONE)
+    distribution: BootstrapHistogram | None = field(default=None, metadata=OMIT_NONE)
+    accounts: dict[str, AccountPoints] | None = field(default=None, metadata=OMIT_NONE)
+    cr2: Cr2Detail | None = field(default=None, metadata=OMIT_NONE)
+
+
+@dataclass(frozen=True)
+class AccountQuantileDetail:
+    """The B2B detail of a quantile of event values compared over accounts
+    (:func:`abkit.b2b.compare_account_quantiles`).  Without a test (an arm with fewer
+    than 2 accounts or no values) only ``weighting`` and ``arms`` are set.
+
+    Parameters
+    ----------
+    weighting : {"event"}
+        Events are pooled: each event value counts once.
+    arms : dict of str to QuantileArmFacts
+        Per variant, its accounts, events and how concentrated they are.
+    randomization : RandomizationDetail or None
+        The randomisation test of the quantile difference.
+    bootstrap : QuantileBootstrap or None
+        The account bootstrap cross-check.
+    distribution : BootstrapHistogram or None
+        The bootstrap distribution of the difference.
+    accounts : dict of str to AccountPoints, or None
+        Per variant, every account's own quantile and its events.
+    """
+
+    weighting: Literal["event"]
+    arms: dict[str, QuantileArmFacts]
+    randomization: RandomizationDetail | None = field(default=None, metadata=OMIT_NONE)
+    bootstrap: QuantileBootstrap | None = field(default=None, metadata=OMIT_NONE)
+    distribution: BootstrapHistogram | None = field(default=None, metadata=OMIT_NONE)
+    accounts: dict[str, AccountPoints] | None = field(default=None, metadata=OMIT_NONE)
+
+
+@dataclass(frozen=True)
+class ReachedValue:
+    """One arm of a time-to-value comparison.
+
+    Parameters
+    ----------
+    accounts : int
+        Accounts in the arm.
+    reached_value : int
+        Accounts whose first value event happened before the export ended.
+    """
+
+    accounts: int
+    reached_value: int
+
+
+@dataclass(frozen=True)
+class KaplanMeierCurve:
+    """One arm's Kaplan-Meier curve of the share of accounts yet to reach value.
+
+    Parameters
+    ----------
+    times : tuple of float
+        Days at which the curve steps.
+    survival : tuple of float
+        The share not yet at value just after each step.
+    """
+
+    times: tuple[float, ...]
+    survival: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class TimeToValue:
+    """Days to an account's first value event, compared by survival analysis.
+
+    Parameters
+    ----------
+    horizon_days : float
+        τ, the horizon of the restricted mean.
+    median_days : dict of str to float
+        Per variant, the median days to value (NaN when the curve never halves).
+    logrank_p_value : float
+        The log-rank test's p-value.
+    kaplan_meier : dict of str to KaplanMeierCurve
+        Per variant, its curve.
+    assignments : int
+        Re-assignments of the randomisation test of the RMST difference.
+    """
+
+    horizon_days: float
+    median_days: dict[str, float]
+    logrank_p_value: float
+    kaplan_meier: dict[str, KaplanMeierCurve]
+    assignments: int
+
+
+@dataclass(frozen=True)
+class TimeToValueDetail:
+    """The B2B detail of a time-to-value metric (:func:`abkit.b2b.compare_time_to_value`).
+
+    Parameters
+    ----------
+    weighting : {"account"} or None
+        Each account counts once; None when an arm has fewer than 2 accounts (no test,
+        and no key in the JSON).
+    arms : dict of str to ReachedValue
+        Per variant, its accounts and how many reached value (empty without a test).
+    time_to_value : TimeToValue or None
+        The curves and tests (None without a test).
+    """
+
+    weighting: Literal["account"] | None = field(metadata=OMIT_NONE)
+    arms: dict[str, ReachedValue]
+    time_to_value: TimeToValue | None = field(default=None, metadata=OMIT_NONE)
+
+
+# what MetricResult.b2b holds in B2B mode (read back as the first type whose fields fit)
+B2BDetail = AccountDetail | TimeToValueDetail | AccountQuantileDetail
+
+
+@dataclass(frozen=True)
+class RetentionCurve:
+    """One variant's retention curve: units active on each day after assignment.
+
+    Parameters
+    ----------
+    day : tuple of int
+        Days after assignment (0, 1, 2, ...).
+    eligible : tuple of int
+        Units whose day had ended by the export end.
+    active : tuple of int
+        Eligible units active that day.
+    """
+
+    day: tuple[int, ...]
+    eligible: tuple[int, ...]
+    active: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -161,16 +446,19 @@ class MetricResult:
     ``p_value``, ``ci`` and ``significant`` are the fixed-horizon test's (``method``);
     under a sequential method they are not valid under repeated looks
     (``fixed_horizon_valid`` is False) and ``decision`` comes from the sequential test.
+    ``b2b`` is the account-level detail in B2B mode (:data:`B2BDetail`), ``paired``
+    the pairs and users a paired export rests on, ``quantiles`` a quantile metric's
+    profile across q and ``health`` a retention bar of product practice (not a test).
     """
 
     metric: str
     metric_type: str
     variant: str
     method: str
-    control_n: int
-    control_value: float
-    treatment_n: int
-    treatment_value: float
+    control_n: int = field(metadata={"json": ("control", "n")})
+    control_value: float = field(metadata={"json": ("control", "value")})
+    treatment_n: int = field(metadata={"json": ("treatment", "n")})
+    treatment_value: float = field(metadata={"json": ("treatment", "value")})
     effect: float
     ci: tuple[float, float]
     relative_effect: float
@@ -179,52 +467,32 @@ class MetricResult:
     p_value_adjusted: float
     significant: bool
     direction: str
+    # False when the fixed-horizon p-value and CI were looked at repeatedly (derived)
+    fixed_horizon_valid: bool = field(init=False, repr=False, compare=False)
     decision: Decision
     guardrail: GuardrailCheck | None = None
     sequential: SequentialResult | None = None
-    b2b: dict[str, Any] | None = None
+    b2b: B2BDetail | None = None
     cuped: Adjustment | None = None
-    paired: Pairing | None = None  # a paired export: the pairs and users it rests on
+    paired: Pairing | None = None
     novelty: NoveltyResult | None = None
     segments: tuple[SegmentBreakdown, ...] = ()
-    quantiles: tuple[QuantilePoint, ...] = ()  # a quantile metric's profile across q
-    health: HealthBand | None = None  # a retention bar of product practice (not a test)
+    quantiles: tuple[QuantilePoint, ...] = ()
+    health: HealthBand | None = None
     warnings: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "metric": self.metric,
-            "metric_type": self.metric_type,
-            "variant": self.variant,
-            "method": self.method,
-            "control": {"n": self.control_n, "value": self.control_value},
-            "treatment": {"n": self.treatment_n, "value": self.treatment_value},
-            "effect": self.effect,
-            "ci": list(self.ci),
-            "relative_effect": self.relative_effect,
-            "relative_ci": list(self.relative_ci),
-            "p_value": self.p_value,
-            "p_value_adjusted": self.p_value_adjusted,
-            "significant": self.significant,
-            "direction": self.direction,
-            "fixed_horizon_valid": self.fixed_horizon_valid,
-            "decision": self.decision.to_dict(),
-            "guardrail": self.guardrail.to_dict() if self.guardrail else None,
-            "sequential": self.sequential.to_dict() if self.sequential else None,
-            "b2b": self.b2b,
-            "cuped": _adjustment_dict(self.cuped) if self.cuped else None,
-            "paired": _pairing_dict(self.paired) if self.paired else None,
-            "novelty": _novelty_dict(self.novelty) if self.novelty else None,
-            "segments": [b.to_dict() for b in self.segments],
-            "quantiles": [p.to_dict() for p in self.quantiles],
-            "health": self.health.to_dict() if self.health else None,
-            "warnings": list(self.warnings),
-        }
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fixed_horizon_valid", self.sequential is None)
 
-    @property
-    def fixed_horizon_valid(self) -> bool:
-        """False when the fixed-horizon p-value and CI were looked at repeatedly."""
-        return self.sequential is None
+    def to_dict(self) -> dict[str, Any]:
+        """The result as results.json writes it (NaN as None)."""
+        out: dict[str, Any] = to_jsonable(self)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MetricResult:
+        """Read back what :meth:`to_dict` wrote."""
+        return from_jsonable(cls, d)
 
     def __repr__(self) -> str:
         """One line a reader can act on (also inside ``result.results``):
@@ -242,137 +510,107 @@ class MetricResult:
 
         return render_metric_html(self)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> MetricResult:
-        return cls(
-            metric=d["metric"],
-            metric_type=d["metric_type"],
-            variant=d["variant"],
-            method=d["method"],
-            control_n=d["control"]["n"],
-            control_value=number(d["control"]["value"]),
-            treatment_n=d["treatment"]["n"],
-            treatment_value=number(d["treatment"]["value"]),
-            effect=number(d["effect"]),
-            ci=pair(d["ci"]),
-            relative_effect=number(d["relative_effect"]),
-            relative_ci=pair(d["relative_ci"]),
-            p_value=number(d["p_value"]),
-            p_value_adjusted=number(d["p_value_adjusted"]),
-            significant=d["significant"],
-            direction=d["direction"],
-            decision=Decision.from_dict(d["decision"]),
-            guardrail=GuardrailCheck.from_dict(d["guardrail"]) if d["guardrail"] else None,
-            sequential=SequentialResult.from_dict(d["sequential"]) if d["sequential"] else None,
-            b2b=d["b2b"],
-            cuped=_adjustment(d["cuped"]) if d.get("cuped") else None,
-            paired=_pairing(d["paired"]) if d.get("paired") else None,
-            novelty=_novelty(d["novelty"]) if d.get("novelty") else None,
-            segments=tuple(SegmentBreakdown.from_dict(b) for b in d.get("segments", [])),
-            quantiles=tuple(QuantilePoint.from_dict(p) for p in d.get("quantiles", [])),
-            health=HealthBand.from_dict(d["health"]) if d.get("health") else None,
-            warnings=tuple(d["warnings"]),
-        )
+
+def _typed(cls: type[T], value: Any) -> T:
+    """``value`` as ``cls``: itself, or read from the dict the data stage built."""
+    return value if isinstance(value, cls) else from_jsonable(cls, value)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AnalysisResult:
-    """Everything one analysis found, in the order a reader needs it."""
+    """Everything one analysis found, in the order a reader needs it.
 
-    name: str
-    control: str
-    variants: tuple[str, ...]
-    alpha: float
-    unit: str
-    correction: str
-    input_kind: str
-    srm: SrmResult | None  # None for a paired export: both versions answered every input
-    exclusions: list[dict[str, Any]]
-    rows: dict[str, dict[str, int]]
-    results: list[MetricResult]
-    mode: str = "b2c"
-    account: str | None = None
+    The fields are in the order results.json writes them; the experiment's settings
+    (``name`` to ``export_end``) are its ``experiment`` object.
+
+    Parameters
+    ----------
+    name : str
+        The experiment's name.
+    control : str
+        The control variant.
+    variants : tuple of str
+        Every variant, control first.
+    alpha : float
+        The significance level.
+    unit : str
+        The unit of randomisation and analysis (its id column).
+    mode : str
+        "b2c", or "b2b" when accounts are the units of inference.
+    account : str or None
+        The account column in B2B mode.
+    correction : str
+        The multiplicity correction across treatments ("holm", ...).
+    input_kind : str
+        What the input was: "events", "units", "summary" or "paired" (``input``).
+    export_end : str or None
+        When the export ends (ISO timestamp), for event exports.
+    srm : SrmResult or None
+        The sample-ratio check; None for a paired export (both versions answered every
+        input).
+    warnings : list of str
+        What changes how every result reads (a sample-ratio mismatch, ...).
+    rows : dict of str to RowCount
+        Per input table, its rows read, used and excluded.
+    exclusions : list of Exclusion
+        The excluded rows by table and reason.
+    metric_notes : dict of str to list of str
+        Per metric, notes that describe the data (a design effect, capped units, ...).
+    notes : list of str
+        Notes on the data of every metric.
+    results : list of MetricResult
+        One per metric × treatment.
+    session_depth : dict of str to dict of str to DepthShape
+        Per session-depth metric and variant, the shape of the depth distribution.
+    adoption : dict of str to AdoptionSummary
+        Per adoption metric, its breakdown by variant and segment.
+    retention_curve : dict of str to RetentionCurve
+        Per variant, the share of eligible units active each day after assignment.
+    """
+
+    name: str = field(metadata={"json": ("experiment", "name")})
+    control: str = field(metadata={"json": ("experiment", "control")})
+    variants: tuple[str, ...] = field(metadata={"json": ("experiment", "variants")})
+    alpha: float = field(metadata={"json": ("experiment", "alpha")})
+    unit: str = field(metadata={"json": ("experiment", "unit")})
+    mode: str = field(default="b2c", metadata={"json": ("experiment", "mode")})
+    account: str | None = field(default=None, metadata={"json": ("experiment", "account")})
+    correction: str = field(metadata={"json": ("experiment", "correction")})
+    input_kind: str = field(metadata={"json": ("experiment", "input")})
+    export_end: str | None = field(default=None, metadata={"json": ("experiment", "export_end")})
+    srm: SrmResult | None
+    warnings: list[str] = field(default_factory=list)
+    rows: dict[str, RowCount]
+    exclusions: list[Exclusion]
     metric_notes: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    session_depth: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    adoption: dict[str, dict[str, Any]] = field(default_factory=dict)
-    retention_curve: dict[str, dict[str, list[int]]] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    export_end: str | None = None
+    results: list[MetricResult]
+    session_depth: dict[str, dict[str, DepthShape]] = field(default_factory=dict)
+    adoption: dict[str, AdoptionSummary] = field(default_factory=dict)
+    retention_curve: dict[str, RetentionCurve] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # the data stage may still hand these over as the dicts results.json holds
+        self.rows = {t: _typed(RowCount, c) for t, c in self.rows.items()}
+        self.exclusions = [_typed(Exclusion, e) for e in self.exclusions]
+        self.session_depth = {
+            m: {v: _typed(DepthShape, s) for v, s in by_variant.items()}
+            for m, by_variant in self.session_depth.items()
+        }
+        self.adoption = {m: _typed(AdoptionSummary, a) for m, a in self.adoption.items()}
+        self.retention_curve = {
+            v: _typed(RetentionCurve, c) for v, c in self.retention_curve.items()
+        }
 
     def to_dict(self) -> dict[str, Any]:
-        srm = self.srm
-        return _clean(
-            {
-                "experiment": {
-                    "name": self.name,
-                    "control": self.control,
-                    "variants": list(self.variants),
-                    "alpha": self.alpha,
-                    "unit": self.unit,
-                    "mode": self.mode,
-                    "account": self.account,
-                    "correction": self.correction,
-                    "input": self.input_kind,
-                    "export_end": self.export_end,
-                },
-                "srm": None
-                if srm is None
-                else {
-                    "method": "Pearson chi-square goodness of fit",
-                    "statistic": srm.statistic,
-                    "p_value": srm.p_value,
-                    "threshold": srm.threshold,
-                    "observed": srm.observed,
-                    "expected_share": srm.expected_share,
-                    "mismatch": srm.mismatch,
-                },
-                "warnings": list(self.warnings),
-                "rows": self.rows,
-                "exclusions": self.exclusions,
-                "metric_notes": self.metric_notes,
-                "notes": self.notes,
-                "results": [r.to_dict() for r in self.results],
-                "session_depth": self.session_depth,
-                "adoption": self.adoption,
-                "retention_curve": self.retention_curve,
-            }
-        )
+        """The result as results.json writes it (``abkit analyze --format json``)."""
+        out: dict[str, Any] = to_jsonable(self)
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AnalysisResult:
         """Read back what :meth:`to_dict` wrote (for example a saved results.json)."""
-        exp, srm = d["experiment"], d["srm"]
-        return cls(
-            name=exp["name"],
-            control=exp["control"],
-            variants=tuple(exp["variants"]),
-            alpha=exp["alpha"],
-            unit=exp["unit"],
-            correction=exp["correction"],
-            input_kind=exp["input"],
-            mode=exp["mode"],
-            account=exp["account"],
-            export_end=exp["export_end"],
-            srm=None
-            if srm is None
-            else SrmResult(
-                observed=srm["observed"],
-                expected_share=srm["expected_share"],
-                statistic=number(srm["statistic"]),
-                p_value=number(srm["p_value"]),
-                threshold=srm["threshold"],
-            ),
-            warnings=list(d["warnings"]),
-            rows=d["rows"],
-            exclusions=d["exclusions"],
-            metric_notes=d["metric_notes"],
-            notes=list(d["notes"]),
-            results=[MetricResult.from_dict(r) for r in d["results"]],
-            session_depth=d["session_depth"],
-            adoption=d["adoption"],
-            retention_curve=d["retention_curve"],
-        )
+        return from_jsonable(cls, d)
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
@@ -442,7 +680,8 @@ class AnalysisResult:
     @property
     def exclusions_table(self) -> pl.DataFrame:
         return pl.DataFrame(
-            self.exclusions, schema={"table": pl.String, "reason": pl.String, "rows": pl.Int64}
+            [to_jsonable(e) for e in self.exclusions],
+            schema={"table": pl.String, "reason": pl.String, "rows": pl.Int64},
         )
 
     def to_text(self, width: int | None = None) -> str:

@@ -38,25 +38,86 @@ INTERVAL_NAMES = {
 }
 
 
+# a method's tuning constants by name: mSPRT ``tau``; a confidence sequence's ``rho2``
+# and ``target_n``; a group-sequential design's ``spending``, ``planned_look_days``,
+# ``duration_days``, ``boundaries`` and ``futility_bounds``
+Tuning = dict[str, float | str | tuple[float, ...]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Look:
+    """One look of a sequential path: the data it had and what it concluded.
+
+    Parameters
+    ----------
+    look : int
+        The look's rank among the export's daily looks (1-based; for a summary table,
+        the checkpoint's rank).
+    at : str
+        When it was taken: an ISO timestamp, or the summary table's label ("day 14").
+    day : float
+        Days since the origin at which the look falls.
+    n_control, n_treatment : int
+        Units of each arm with data at the look.
+    estimate : float
+        The effect estimate at the look (NaN without data in both arms).
+    ci : tuple of float
+        The look's interval (always-valid, or repeated for a group-sequential design).
+    p_value : float
+        The look's p-value for no effect, from the same boundary as ``ci``.
+    p_value_margin : float or None
+        A guardrail's p-value against its harmful margin (None, and no key in the JSON,
+        for other metrics).
+    decision : str
+        The decision as it stood after this look ("continue" until one is reached).
+    """
+
+    look: int
+    at: str
+    day: float
+    n_control: int
+    n_treatment: int
+    estimate: float
+    ci: tuple[float, float]
+    p_value: float
+    p_value_margin: float | None = field(default=None, metadata={"json_omit_none": True})
+    decision: Outcome
+
+
 @dataclass(frozen=True)
 class SequentialResult:
     """The per-look table of one metric × treatment and the decision it reached.
 
-    ``looks`` holds, per look, the estimate, the interval (``interval`` names its kind),
-    the look's p-value and the decision as it stood after that look.  ``decision`` is
-    fixed at the first decisive look and stays; its ``ci`` and ``p_value`` are that
-    look's.  ``looks_with_data`` counts the daily looks (all of them, planned or not)
-    at which both arms had units and the effect a positive, finite variance: 0 means
-    there was nothing to monitor, whatever the method's boundaries.
+    Parameters
+    ----------
+    method : str
+        The sequential method, in words (:data:`METHOD_NAMES`).
+    interval : str
+        What the per-look interval is (:data:`INTERVAL_NAMES`).
+    tuning : dict
+        The method's tuning constants (see :data:`Tuning`); empty when there was
+        nothing to monitor.
+    decision : Decision
+        Fixed at the first decisive look and kept; its ``ci`` and ``p_value`` are that
+        look's.
+    looks_with_data : int
+        The daily looks (all of them, planned or not) at which both arms had units and
+        the effect a positive, finite variance: 0 means there was nothing to monitor,
+        whatever the method's boundaries.
+    warnings : tuple of str
+        What qualifies the path (an assumed plan, boundaries tuned to the latest look).
+    looks : tuple of Look
+        Per analysed look, the estimate, the interval, the look's p-value and the
+        decision as it stood after that look.
     """
 
     method: str
     interval: str
-    tuning: dict[str, Any]
-    looks: list[dict[str, Any]]
+    tuning: Tuning
     decision: Decision
     looks_with_data: int
-    warnings: tuple[str, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = ()
+    looks: tuple[Look, ...] = ()
 
     def __repr__(self) -> str:
         """A few lines (method, decision, its interval and the latest look), not every
@@ -64,29 +125,6 @@ class SequentialResult:
         from abkit.report.format import sequential_summary
 
         return sequential_summary(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "interval": self.interval,
-            "tuning": self.tuning,
-            "decision": self.decision.to_dict(),
-            "looks_with_data": self.looks_with_data,
-            "warnings": list(self.warnings),
-            "looks": self.looks,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SequentialResult:
-        return cls(
-            method=d["method"],
-            interval=d["interval"],
-            tuning=d["tuning"],
-            looks=d["looks"],
-            decision=Decision.from_dict(d["decision"]),
-            looks_with_data=d["looks_with_data"],
-            warnings=tuple(d["warnings"]),
-        )
 
 
 def _per_look(
@@ -124,7 +162,10 @@ def _with_data(per: dict[str, np.ndarray]) -> np.ndarray:
     """Per daily look: both arms have units and the effect a positive, finite variance."""
     var = per["variance"]
     with np.errstate(invalid="ignore"):
-        return (per["n_control"] > 0) & (per["n_treatment"] > 0) & np.isfinite(var) & (var > 0)
+        usable: np.ndarray = (
+            (per["n_control"] > 0) & (per["n_treatment"] > 0) & np.isfinite(var) & (var > 0)
+        )
+    return usable
 
 
 def _gst_plan(spec: SequentialSpec, series: LookSeries) -> tuple[np.ndarray, float, list[str]]:
@@ -365,7 +406,8 @@ def _margin_point(metric: MetricSpec, control_value: np.ndarray) -> np.ndarray:
         if metric.relative_margin is None
         else metric.relative_margin * np.abs(control_value)
     )
-    return -sign * np.asarray(margin, dtype=float) * np.ones_like(control_value)
+    point: np.ndarray = -sign * np.asarray(margin, dtype=float) * np.ones_like(control_value)
+    return point
 
 
 def monitor(
@@ -406,7 +448,7 @@ def monitor(
     method = METHOD_NAMES[spec.method]
     basis: Basis = "sequential non-inferiority" if metric.guardrail else "sequential"
     decided: Decision | None = None
-    looks = []
+    looks: list[Look] = []
     for j, k in enumerate(idx):
         if decided is None:
             outcome = _look_outcome(
@@ -436,18 +478,18 @@ def monitor(
                     caution=_caution(metric, outcome, float(est[j]), float(p0[j]), alpha),
                 )
         looks.append(
-            {
-                "look": k + 1,
-                "at": series.labels[k],
-                "day": series.days[k],
-                "n_control": int(per["n_control"][k]),
-                "n_treatment": int(per["n_treatment"][k]),
-                "estimate": float(per["estimate"][k]),
-                "ci": [float(found.low[j]), float(found.high[j])],
-                "p_value": float(p0[j]),
-                **({"p_value_margin": float(p_decide[j])} if metric.guardrail else {}),
-                "decision": decided.outcome if decided else "continue",
-            }
+            Look(
+                look=k + 1,
+                at=series.labels[k],
+                day=series.days[k],
+                n_control=int(per["n_control"][k]),
+                n_treatment=int(per["n_treatment"][k]),
+                estimate=float(per["estimate"][k]),
+                ci=(float(found.low[j]), float(found.high[j])),
+                p_value=float(p0[j]),
+                p_value_margin=float(p_decide[j]) if metric.guardrail else None,
+                decision=decided.outcome if decided else "continue",
+            )
         )
     if decided is None:
         last = len(idx) - 1
@@ -467,12 +509,18 @@ def monitor(
     return SequentialResult(
         method=method,
         interval=INTERVAL_NAMES[spec.method],
-        tuning={
-            k: (float(v) if isinstance(v, float | np.floating) else v)
-            for k, v in found.tuning.items()
-        },
-        looks=looks,
+        tuning={k: _tuned(v) for k, v in found.tuning.items()},
         decision=decided,
         looks_with_data=int(np.sum(_with_data(per))),
         warnings=tuple(warnings),
+        looks=tuple(looks),
     )
+
+
+def _tuned(value: Any) -> float | str | tuple[float, ...]:
+    """A tuning constant as the result keeps it: a float, a word, or floats."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple | np.ndarray):
+        return tuple(float(v) for v in value)
+    return float(value) if isinstance(value, float | np.floating) else int(value)

@@ -29,20 +29,20 @@ def test_adoption_block_matches_a_direct_computation():
     users = assignments.join(per_user, on="user_id", how="left").with_columns(
         pl.col("n").fill_null(0)
     )
-    by_variant = {r["variant"]: r for r in res.adoption["adopt"]["by_variant"]}
+    by_variant = {r.variant: r for r in res.adoption["adopt"].by_variant}
     for variant, rows in users.group_by("variant"):
         adopters = rows.filter(pl.col("n") > 0)
         row = by_variant[variant[0]]
-        assert row["users"] == rows.height
-        assert row["adopters"] == adopters.height
-        assert row["events_per_adopter"] == pytest.approx(adopters["n"].mean(), rel=1e-12)
-    roles = res.adoption["adopt"]["segments"]["role"]
-    assert sum(r["users"] for r in roles) == assignments.height
+        assert row.users == rows.height
+        assert row.adopters == adopters.height
+        assert row.events_per_adopter == pytest.approx(adopters["n"].mean(), rel=1e-12)
+    roles = res.adoption["adopt"].segments["role"]
+    assert sum(r.users for r in roles) == assignments.height
     direct = users.filter(pl.col("role") == "analyst", pl.col("variant") == "control")
-    row = next(r for r in roles if r["role"] == "analyst" and r["variant"] == "control")
-    assert row["rate"] == pytest.approx((direct["n"] > 0).mean(), rel=1e-12)
+    row = next(r for r in roles if r.segment["role"] == "analyst" and r.variant == "control")
+    assert row.rate == pytest.approx((direct["n"] > 0).mean(), rel=1e-12)
     main = res.results[0]
-    assert main.control_value == pytest.approx(by_variant["control"]["rate"], rel=1e-12)
+    assert main.control_value == pytest.approx(by_variant["control"].rate, rel=1e-12)
 
 
 def test_adoption_as_a_share_of_licensed_seats():
@@ -73,5 +73,5 @@ def test_adoption_as_a_share_of_licensed_seats():
     expected = {v: n / total_seats[v] for v, n in adopters.iter_rows()}
     assert r.control_value == pytest.approx(expected["control"], rel=1e-12)
     assert r.treatment_value == pytest.approx(expected["treatment"], rel=1e-12)
-    assert res.rows["accounts"]["excluded"] == 1  # account 999 is not in the experiment
+    assert res.rows["accounts"].excluded == 1  # account 999 is not in the experiment
     assert any("licensed seats" in n for n in res.notes)

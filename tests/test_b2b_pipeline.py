@@ -33,8 +33,8 @@ def test_account_sums_reproduce_the_user_weighted_estimate(export):
     assert b2b.control_value == pytest.approx(b2c.control_value, rel=1e-12)
     assert b2b.effect == pytest.approx(b2c.effect, rel=1e-12)
     assert b2b.method.startswith("account-level randomisation test")
-    arms = b2b.b2b["arms"]
-    assert sum(a["accounts"] for a in arms.values()) == 24
+    assert b2b.b2b is not None
+    assert sum(a.accounts for a in b2b.b2b.arms.values()) == 24
 
 
 def test_account_weighting_is_the_mean_of_account_ratios(export):
@@ -81,8 +81,8 @@ def test_contaminated_accounts_are_named_and_left_out(export):
     res = abkit.analyze(assignments, B2B, events=export.events)
     warning = next(w for w in res.warnings if w.startswith("CONTAMINATION"))
     assert f"({first})" in warning
-    arms = res.results[0].b2b["arms"]
-    assert sum(a["accounts"] for a in arms.values()) == 23
+    detail = res.results[0].b2b
+    assert detail is not None and sum(a.accounts for a in detail.arms.values()) == 23
 
 
 def test_sequential_is_refused_in_b2b_mode_with_the_reason(export, tmp_path):

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 import abkit
-from abkit.result import AnalysisResult
+from abkit.result import AccountQuantileDetail, AnalysisResult
 from abkit.simulate import simulate
 from abkit.stats.account_quantile import AccountValues, account_quantile_test
 
@@ -76,7 +76,8 @@ def test_result_equals_the_statistics_on_values_joined_by_hand(export, result):
     assert r.p_value == pytest.approx(direct.p_value)
     assert r.ci == pytest.approx(direct.ci)
     assert r.relative_ci == pytest.approx(direct.relative_ci)
-    assert r.b2b["bootstrap"]["percentile"] == pytest.approx(list(direct.percentile))
+    assert isinstance(r.b2b, AccountQuantileDetail) and r.b2b.bootstrap is not None
+    assert r.b2b.bootstrap.percentile == pytest.approx(direct.percentile)
     assert r.method.startswith("account-level randomisation test of the quantile difference")
     assert r.decision.p_value == r.p_value
     # the profile: the account randomisation p and the bootstrap interval at each level
@@ -124,9 +125,10 @@ def test_contaminated_accounts_are_left_out_of_the_quantile(export):
     clean = mixed.filter(pl.col("account_id") != account)
     arms = _by_hand(clean, export.events)
     r = next(r for r in res.results if r.metric == "p95")
-    facts = r.b2b["arms"]
-    assert {v: facts[v]["events"] for v in facts} == {v: a.events for v, a in arms.items()}
-    assert {v: facts[v]["accounts"] for v in facts} == {v: a.accounts for v, a in arms.items()}
+    assert isinstance(r.b2b, AccountQuantileDetail)
+    facts = r.b2b.arms
+    assert {v: facts[v].events for v in facts} == {v: a.events for v, a in arms.items()}
+    assert {v: facts[v].accounts for v in facts} == {v: a.accounts for v, a in arms.items()}
     assert any(w.startswith("CONTAMINATION") for w in res.warnings)
 
 
@@ -176,6 +178,7 @@ def test_too_few_accounts_to_bound_the_interval_say_so():
     comp, detail = compare_account_quantiles(
         control, treatment, "control", "treatment", B2BSpec(resamples=200), 0.05, 0.95
     )
-    assert detail["randomization"]["exact"] and detail["randomization"]["assignments"] == 6
+    assert detail.randomization is not None
+    assert detail.randomization.exact and detail.randomization.assignments == 6
     assert comp.ci == (-np.inf, np.inf) and comp.relative_ci == (-1.0, np.inf)  # e^-inf - 1
     assert any("rejects no effect however large" in w for w in comp.warnings)

@@ -11,6 +11,7 @@ import pytest
 import statsmodels.api as sm
 
 import abkit
+from abkit.result import AccountDetail
 from abkit.simulate import simulate
 from abkit.stats.cluster import AccountArm, cr2_adjusted, cr2_test
 from abkit.stats.randomization import randomization_test
@@ -159,8 +160,9 @@ def test_b2b_pipeline_adjusts_by_the_pre_period_and_says_so():
         assert r.cuped is not None, r.metric
         assert "CUPED-adjusted by" in r.method and r.method.startswith("account-level")
         assert r.cuped.unadjusted_effect == pytest.approx(p.effect, rel=1e-9)
-        assert r.b2b is not None and r.b2b["cr2"]["method"].endswith("regression-adjusted")
-        assert r.b2b["bootstrap"]["adjusted"] is False
+        assert isinstance(r.b2b, AccountDetail) and r.b2b.cr2 and r.b2b.bootstrap
+        assert r.b2b.cr2.method.endswith("regression-adjusted")
+        assert r.b2b.bootstrap.adjusted is False
         assert r.decision.p_value == r.p_value
     outputs = res.results[0]
     assert outputs.cuped is not None and outputs.cuped.variance_reduction > 0.2

@@ -232,10 +232,10 @@ def test_pre_period_events_are_counted_and_older_ones_stay_excluded():
         .row(0, named=True)
     )
     in_pre, older = counts["pre"], counts["older"]
-    reasons = {e["reason"]: e["rows"] for e in res.exclusions if e["table"] == "events"}
+    reasons = {e.reason: e.rows for e in res.exclusions if e.table == "events"}
     assert reasons[PRE_PERIOD_EVENT] == in_pre
     assert reasons[EVENT_BEFORE_ASSIGNMENT] == older
-    assert res.rows["events"]["read"] == export.events.height
+    assert res.rows["events"].read == export.events.height
     # events kept for the covariates do not count in the 'rows excluded' warning
     share = f"{older / export.events.height:.1%} of the rows of events were excluded"
     assert any(w.startswith(share) for w in res.warnings), res.warnings

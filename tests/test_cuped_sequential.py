@@ -45,12 +45,12 @@ def test_every_look_equals_the_fixed_analysis_of_the_export_cut_there(export):
     daily = _analyze(export, "msprt")
     for look in (2, 5, -1):
         labels = {r.metric: r.sequential.looks[look] for r in daily.results}
-        end = dt.datetime.fromisoformat(next(iter(labels.values()))["at"])
+        end = dt.datetime.fromisoformat(next(iter(labels.values())).at)
         cut = _analyze(export, end=end)
         for r in cut.results:
             assert r.cuped is not None, r.metric
             got = labels[r.metric]
-            assert got["estimate"] == pytest.approx(r.effect, rel=1e-9, abs=1e-15), (look, r.metric)
+            assert got.estimate == pytest.approx(r.effect, rel=1e-9, abs=1e-15), (look, r.metric)
     for r in daily.results:
         assert r.cuped is not None and r.method.startswith("CUPED-adjusted")
 

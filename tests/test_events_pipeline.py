@@ -10,6 +10,7 @@ import pytest
 
 import abkit
 from abkit.errors import AbkitInputError
+from abkit.io.exclusions import RowCount
 from abkit.simulate import simulate
 from abkit.units.events import DUPLICATE_EVENT
 
@@ -101,7 +102,7 @@ def result():
 
 
 def _reasons(result, table):
-    return {e["reason"]: e["rows"] for e in result.exclusions if e["table"] == table}
+    return {e.reason: e.rows for e in result.exclusions if e.table == table}
 
 
 def test_every_row_is_used_or_excluded_with_a_reason(result):
@@ -117,8 +118,8 @@ def test_every_row_is_used_or_excluded_with_a_reason(result):
         "event with null unit id": 1,
         "event with unparseable timestamp": 1,
     }
-    assert result.rows["assignments"] == {"read": 8, "used": 5, "excluded": 3}
-    assert result.rows["events"] == {"read": 14, "used": 8, "excluded": 6}
+    assert result.rows["assignments"] == RowCount(read=8, used=5, excluded=3)
+    assert result.rows["events"] == RowCount(read=14, used=8, excluded=6)
 
 
 def test_srm_counts_valid_units_including_inactive_ones(result):
@@ -162,9 +163,9 @@ def test_session_depth_and_shape(result):
     # control sessions: u1 s1 (1 output), s2 (1), s3 (1); u6 s8 (0 outputs), s11 (1)
     assert depth.control_value == pytest.approx(4 / 5)
     shape = result.session_depth["depth"]["control"]
-    assert shape["sessions"] == 5
-    assert shape["share_zero"] == pytest.approx(0.2)
-    assert shape["share_one"] == pytest.approx(0.8)
+    assert shape.sessions == 5
+    assert shape.share_zero == pytest.approx(0.2)
+    assert shape.share_one == pytest.approx(0.8)
 
 
 def test_to_dict_has_the_documented_json_shape(result):
@@ -218,7 +219,7 @@ def test_event_before_assignment_window_is_relative_to_each_unit():
     res = abkit.analyze(
         assign, {"metrics": [{"name": "d1", "type": "retention", "day": 1}]}, events=events
     )
-    assert res.rows["events"] == {"read": 3, "used": 2, "excluded": 1}
+    assert res.rows["events"] == RowCount(read=3, used=2, excluded=1)
     row = res.results[0]
     assert (row.control_value, row.treatment_value) == (0.0, 1.0)
 
@@ -242,7 +243,7 @@ def test_every_text_row_names_the_test_behind_its_p_value(result):
 def test_exclusions_table_is_a_polars_frame_of_every_reason(result):
     table = result.exclusions_table
     assert table.columns == ["table", "reason", "rows"]
-    assert table["rows"].sum() == sum(c["excluded"] for c in result.rows.values())
+    assert table["rows"].sum() == sum(c.excluded for c in result.rows.values())
 
 
 def _straggler_export(gap: dt.timedelta) -> tuple[pl.DataFrame, pl.DataFrame, dt.datetime]:

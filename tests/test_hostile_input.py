@@ -159,7 +159,7 @@ def test_blank_lines_have_their_own_exclusion_reason(tmp_path):
     path = tmp_path / "blank.csv"
     path.write_text("user_id,variant,x\n1,control,1\n\n2,control,2\n3,t,3\n\n4,t,4\n")
     res = abkit.analyze(path)
-    assert {e["reason"]: e["rows"] for e in res.exclusions} == {"blank line (every cell empty)": 2}
+    assert {e.reason: e.rows for e in res.exclusions} == {"blank line (every cell empty)": 2}
 
 
 def test_a_stray_tiny_arm_beside_large_ones_is_pointed_out(tmp_path):
@@ -221,7 +221,7 @@ def test_an_explicit_export_end_cuts_units_and_events_like_a_truncated_export():
     for r, x in zip(res.results, ref.results, strict=True):
         assert (r.control_n, r.treatment_n) == (x.control_n, x.treatment_n)
         assert r.effect == pytest.approx(x.effect, nan_ok=True, rel=1e-12)
-    reasons = {x["reason"] for x in res.exclusions}
+    reasons = {x.reason for x in res.exclusions}
     assert "assigned after the export end ([input] export_end)" in reasons
     assert "event after the export end ([input] export_end)" in reasons
 
@@ -244,8 +244,8 @@ def test_b2b_users_without_an_account_are_excluded_with_a_reason():
     )
     metric = {"name": "s", "type": "ratio", "numerator": "share", "denominator": "ai_output"}
     res = abkit.analyze(a, {"experiment": {"mode": "b2b"}, "metrics": [metric]}, events=e.events)
-    assert {x["reason"]: x["rows"] for x in res.exclusions}["null account id (B2B mode)"] == 200
-    assert res.rows["assignments"]["used"] == 1_800
+    assert {x.reason: x.rows for x in res.exclusions}["null account id (B2B mode)"] == 200
+    assert res.rows["assignments"].used == 1_800
 
 
 def test_control_characters_from_names_never_reach_a_report(tmp_path):
@@ -292,8 +292,8 @@ _YEAR_0_US = -62_167_219_200_000_000 - 86_400_000_000 * 366  # 0000-01-01 in µs
 
 def _ledger(result, table):
     rows = result.rows[table]
-    assert rows["read"] == rows["used"] + rows["excluded"]
-    return {e["reason"]: e["rows"] for e in result.exclusions if e["table"] == table}
+    assert rows.read == rows.used + rows.excluded
+    return {e.reason: e.rows for e in result.exclusions if e.table == table}
 
 
 @pytest.mark.parametrize(

@@ -191,7 +191,7 @@ def test_cumulative_summary_uses_the_last_checkpoint():
     r = res.results[0]
     assert (r.control_n, r.treatment_n) == (300, 320)
     assert r.treatment_value == pytest.approx(0.125)
-    assert {e["reason"]: e["rows"] for e in res.exclusions} == {
+    assert {e.reason: e.rows for e in res.exclusions} == {
         "earlier cumulative checkpoint (last one used)": 4
     }
     # 4 of 6 rows set aside by design (cumulative = true) is not data loss: no warning

@@ -554,7 +554,7 @@ def test_a_column_whose_type_changes_after_10000_rows_is_read_whole(tmp_path):
     rows = [f"{i},{'control' if i % 2 else 't'},{i % 7}" for i in range(12_000)]
     (tmp_path / "u.csv").write_text("user_id,variant,x\n" + "\n".join([*rows, "12000,t,1.5"]))
     result = abkit.analyze(tmp_path / "u.csv")
-    assert result.rows["units"]["used"] == 12_001
+    assert result.rows["units"].used == 12_001
     assert [r.metric for r in result.results] == ["x"]
 
 

@@ -8,6 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 import abkit
+from abkit.io.exclusions import RowCount
+from abkit.result import AccountDetail
 from abkit.simulate import simulate
 from abkit_cli.main import cli
 from tests.conftest import write_cli_files
@@ -57,11 +59,12 @@ def test_nrr_is_arr_weighted_and_counts_unusable_rows(export):
     )
     assert r.control_value == pytest.approx(by["control"], rel=1e-12)
     assert r.treatment_value == pytest.approx(by["treatment"], rel=1e-12)
-    reasons = {e["reason"]: e["rows"] for e in res.exclusions if e["table"] == "accounts"}
+    reasons = {e.reason: e.rows for e in res.exclusions if e.table == "accounts"}
     assert reasons == {"account not in the experiment (or contaminated)": 2}
     real = export.assignments["account_id"].n_unique()
-    assert res.rows["accounts"] == {"read": real + 2, "used": real, "excluded": 2}
-    assert r.b2b["randomization"]["p_value"] == r.p_value
+    assert res.rows["accounts"] == RowCount(read=real + 2, used=real, excluded=2)
+    assert isinstance(r.b2b, AccountDetail) and r.b2b.randomization is not None
+    assert r.b2b.randomization.p_value == r.p_value
 
 
 def test_nrr_needs_the_accounts_table_and_b2b_mode(export, tmp_path):

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 import abkit
 from abkit.errors import AbkitInputError
+from abkit.io.exclusions import RowCount
 from abkit.replay import simulate_replay
 from abkit.result import AnalysisResult
 from abkit_cli.main import cli
@@ -87,7 +88,7 @@ def test_every_row_is_used_or_excluded_with_its_reason():
     res = abkit.analyze(
         _messy(), {"experiment": {"control": "live", "variant": "version"}}, kind="paired"
     )
-    reasons = {e["reason"]: e["rows"] for e in res.exclusions}
+    reasons = {e.reason: e.rows for e in res.exclusions}
     assert reasons == {
         "null input id": 1,
         "null user id": 1,
@@ -97,7 +98,7 @@ def test_every_row_is_used_or_excluded_with_its_reason():
         "input whose user differs between its rows (all its rows)": 2,
         "input not answered by both the live version ('live') and a candidate": 2,
     }
-    assert res.rows["outputs"] == {"read": 19, "used": 8, "excluded": 11}
+    assert res.rows["outputs"] == RowCount(read=19, used=8, excluded=11)
     r = _result(res, "score")
     assert r.paired is not None and r.paired.pairs == 3  # inputs 1, 2, 3 (4 has no value)
     assert (r.control_value, r.treatment_value) == pytest.approx((2 / 3, 2 / 3))
@@ -110,7 +111,7 @@ def test_declared_versions_exclude_the_others():
     spec = {"experiment": {"control": "live", "variant": "version"}}
     declared = {"experiment": {**spec["experiment"], "variants": ["live", "candidate"]}}
     res = abkit.analyze(pl.concat([df, extra]), declared)
-    assert {e["reason"]: e["rows"] for e in res.exclusions} == {
+    assert {e.reason: e.rows for e in res.exclusions} == {
         "unknown version (not declared)": extra.height
     }
     both = abkit.analyze(pl.concat([df, extra]), spec)
@@ -286,12 +287,12 @@ def test_the_row_accounting_is_the_same_with_and_without_repeats():
     clean = abkit.analyze(df, CONFIG)
     repeated = abkit.analyze(pl.concat([df, df.head(1)]), CONFIG)
     unpaired = "input not answered by both the live version ('live') and a candidate"
-    assert {e["reason"]: e["rows"] for e in clean.exclusions} == {
+    assert {e.reason: e.rows for e in clean.exclusions} == {
         unpaired: df.filter(pl.col("input_id") % 5 == 0).height
     }
-    assert {e["reason"]: e["rows"] for e in repeated.exclusions} == {
+    assert {e.reason: e.rows for e in repeated.exclusions} == {
         unpaired: df.filter(pl.col("input_id") % 5 == 0).height,
         "repeated identical row (first kept)": 1,
     }
-    assert repeated.rows["outputs"]["used"] == clean.rows["outputs"]["used"]
+    assert repeated.rows["outputs"].used == clean.rows["outputs"].used
     assert [r.effect for r in repeated.results] == [r.effect for r in clean.results]

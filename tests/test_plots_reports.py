@@ -182,9 +182,9 @@ def test_retention_curve_agrees_with_the_retention_metrics(b2c):
             ("summary_v2", metric.treatment_value, metric.treatment_n),
         ):
             curve = b2c.retention_curve[variant]
-            k = curve["day"].index(day)
-            assert curve["eligible"][k] == n
-            assert curve["active"][k] / curve["eligible"][k] == pytest.approx(value, rel=1e-12)
+            k = curve.day.index(day)
+            assert curve.eligible[k] == n
+            assert curve.active[k] / curve.eligible[k] == pytest.approx(value, rel=1e-12)
 
 
 def test_rendered_report_shows_names_without_escape_backslashes(b2c, b2b):

@@ -338,7 +338,7 @@ def check_contract(call) -> str:
         OUTCOMES["user error"] += 1
         return "error"
     for table, counts in res.rows.items():
-        assert counts["read"] == counts["used"] + counts["excluded"], (table, counts)
+        assert counts.read == counts.used + counts.excluded, (table, counts)
     for r in res.results:
         # no verdict without data, and never without saying why
         if r.decision.outcome == "not computable":

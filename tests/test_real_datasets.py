@@ -146,7 +146,7 @@ def test_udacity_screener_published_intervals_from_summary_input():
     assert [round(v, 4) for v in net.ci] == [-0.0116, 0.0019]
     assert (gross.control_n, gross.treatment_n) == (17_293, 17_260)
     # the 14 days without enrolments yet: 14 days x 2 arms x 2 metrics, counted
-    assert {e["reason"]: e["rows"] for e in res.exclusions} == {
+    assert {e.reason: e.rows for e in res.exclusions} == {
         "row without a value (mean, sum or num_sum is empty)": 56
     }
 
@@ -177,8 +177,8 @@ def test_asos_last_checkpoint_matches_scipy_welch_from_stats(stream):
     assert r.effect == pytest.approx(last["mean_t"] - last["mean_c"], rel=1e-12)
     looks = r.sequential.looks
     assert len(looks) == rows.height
-    assert [lk["n_control"] for lk in looks] == [int(c) for c in rows["count_c"]]
-    assert looks[-1]["estimate"] == pytest.approx(r.effect, rel=1e-12)
+    assert [lk.n_control for lk in looks] == [int(c) for c in rows["count_c"]]
+    assert looks[-1].estimate == pytest.approx(r.effect, rel=1e-12)
 
 
 def test_asos_binary_metric_as_proportion_summary():
@@ -237,17 +237,17 @@ def test_asos_every_look_of_every_stream_has_agreeing_p_and_interval(method):
         r = abkit.analyze(table, config).results[0]
         decided = None
         for lk in r.sequential.looks:
-            lo, hi = lk["ci"]
+            lo, hi = lk.ci
             if not (np.isfinite(lo) and np.isfinite(hi)):
                 continue
-            assert (lo > 0 or hi < 0) == (lk["p_value"] < 0.05), (key, lk)
+            assert (lo > 0 or hi < 0) == (lk.p_value < 0.05), (key, lk)
             looks_checked += 1
-            if decided is None and lk["decision"] != "continue":
+            if decided is None and lk.decision != "continue":
                 decided = lk
         d = r.decision
         if d.outcome in ("better", "worse"):
-            assert decided is not None and decided["look"] == d.look
-            assert list(d.ci) == decided["ci"] and d.p_value == decided["p_value"]
+            assert decided is not None and decided.look == d.look
+            assert d.ci == decided.ci and d.p_value == decided.p_value
             assert (d.ci[0] > 0) == (d.outcome == "better")  # direction of the stop
         streams_checked += 1
     assert streams_checked > 350  # 381 streams with a variance

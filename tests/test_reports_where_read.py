@@ -348,7 +348,7 @@ def test_html_view_carries_what_the_markdown_carries(tmp_path):
     for w in warned:
         assert escape(w) in html
     for table, counts in result.rows.items():
-        assert f">{escape(table)}<" in html and f">{counts['read']:,}<" in html
+        assert f">{escape(table)}<" in html and f">{counts.read:,}<" in html
     md = render_markdown(result)
     assert "Warnings by result" in md and "Warnings by result" in html
     # a metric's note is said once, not under the warnings and again under data quality

@@ -46,10 +46,10 @@ def test_last_daily_look_reproduces_the_fixed_horizon_estimate(export):
     )
     for r in res.results:
         last = r.sequential.looks[-1]
-        assert last["estimate"] == pytest.approx(r.effect, rel=1e-9, abs=1e-12)
-        assert (last["n_control"], last["n_treatment"]) == (r.control_n, r.treatment_n)
+        assert last.estimate == pytest.approx(r.effect, rel=1e-9, abs=1e-12)
+        assert (last.n_control, last.n_treatment) == (r.control_n, r.treatment_n)
         # the always-valid interval is wider than the fixed one and holds the estimate
-        lo, hi = last["ci"]
+        lo, hi = last.ci
         assert lo <= r.effect <= hi
         assert hi - lo > r.ci[1] - r.ci[0]
 
@@ -59,8 +59,8 @@ def test_one_look_per_day_until_the_export_end(export):
         export.assignments, {**CONFIG, "sequential": {"method": "msprt"}}, events=export.events
     )
     looks = res.results[0].sequential.looks
-    assert [lk["look"] for lk in looks] == list(range(1, len(looks) + 1))
-    assert looks[-1]["at"] == res.export_end
+    assert [lk.look for lk in looks] == list(range(1, len(looks) + 1))
+    assert looks[-1].at == res.export_end
     first = export.assignments["assigned_at"].min()
     origin = first.replace(hour=0, minute=0, second=0, microsecond=0)
     end = export.events["timestamp"].max()
@@ -76,29 +76,29 @@ def test_retention_looks_count_only_matured_units(export):
     origin = first_day.replace(hour=0, minute=0, second=0, microsecond=0)
     for lk in looks[:-1]:
         at = pl.datetime(origin.year, origin.month, origin.day, time_zone="UTC") + pl.duration(
-            days=int(lk["day"])
+            days=int(lk.day)
         )
         matured = export.assignments.filter(
             pl.col("assigned_at") + pl.duration(days=2) <= at
         ).height
-        assert lk["n_control"] + lk["n_treatment"] == matured
+        assert lk.n_control + lk.n_treatment == matured
 
 
 def test_decisions_are_sticky_and_name_their_look(result):
     for r in result.results:
         seq = r.sequential
-        states = [lk["decision"] for lk in seq.looks]
+        states = [lk.decision for lk in seq.looks]
         assert r.decision == seq.decision  # the sequential decision governs the result
         if seq.decision.outcome == "continue":
             assert set(states) == {"continue"}
             continue
         first = seq.decision.look
-        stop_index = next(i for i, lk in enumerate(seq.looks) if lk["look"] == first)
+        stop_index = next(i for i, lk in enumerate(seq.looks) if lk.look == first)
         assert all(s == "continue" for s in states[:stop_index])
         assert all(s == seq.decision.outcome for s in states[stop_index:])
         # the stop is reported with the interval and p-value of the look it happened at
         at_stop = seq.looks[stop_index]
-        assert list(seq.decision.ci) == at_stop["ci"]
+        assert seq.decision.ci == at_stop.ci
 
 
 def test_a_large_true_effect_is_detected(result):
@@ -114,9 +114,9 @@ def test_each_looks_p_value_and_interval_agree(export):
         )
         for r in res.results:
             for lk in r.sequential.looks:
-                lo, hi = lk["ci"]
+                lo, hi = lk.ci
                 if np.isfinite(lo):
-                    assert (lo > 0 or hi < 0) == (lk["p_value"] < 0.05), (method, r.metric, lk)
+                    assert (lo > 0 or hi < 0) == (lk.p_value < 0.05), (method, r.metric, lk)
 
 
 def test_gst_uses_only_planned_looks_and_reports_boundaries(export):
@@ -125,7 +125,7 @@ def test_gst_uses_only_planned_looks_and_reports_boundaries(export):
         "sequential": {"method": "gst", "looks": [4, 8, 12, 14], "duration_days": 14},
     }
     r = abkit.analyze(export.assignments, config, events=export.events).results[0]
-    assert [lk["day"] for lk in r.sequential.looks] == [4.0, 8.0, 12.0, 14.0]
+    assert [lk.day for lk in r.sequential.looks] == [4.0, 8.0, 12.0, 14.0]
     assert len(r.sequential.tuning["boundaries"]) == 4
     assert r.decision.outcome != "continue"  # the final planned look was reached
 
@@ -145,12 +145,12 @@ def test_summary_table_with_cumulative_checkpoints():
         "metrics": [{"name": "metric", "type": "proportion", "column": "metric"}],
     }
     r = abkit.analyze(rows, config).results[0]
-    assert [lk["n_control"] for lk in r.sequential.looks] == [500, 1_000, 1_500, 2_000]
-    assert r.sequential.looks[-1]["estimate"] == pytest.approx(0.05)
+    assert [lk.n_control for lk in r.sequential.looks] == [500, 1_000, 1_500, 2_000]
+    assert r.sequential.looks[-1].estimate == pytest.approx(0.05)
     assert r.decision.outcome == "better"
     # the checkpoint's own label (its day) leads; its rank follows (ASOS read 'checkpoint 67'
     # where the day was 91)
-    day = r.sequential.looks[r.decision.look - 1]["day"]
+    day = r.sequential.looks[r.decision.look - 1].day
     assert r.decision.look_unit == "checkpoint"
     assert r.decision.where == f"at day {day:g} (checkpoint {r.decision.look})"
     assert f"at day {day:g} (checkpoint" in r.decision.at_look
@@ -205,7 +205,7 @@ def test_gst_futility_stops_an_aa_test_early():
     assert len(seq.tuning["futility_bounds"]) == len(seq.looks)
     assert seq.decision.outcome in ("futility stop", "no significant difference")
     if seq.decision.outcome == "futility stop":
-        assert seq.decision.look < seq.looks[-1]["look"]
+        assert seq.decision.look < seq.looks[-1].look
 
 
 def test_adoption_is_monitored_as_an_indicator(export):
@@ -215,8 +215,8 @@ def test_adoption_is_monitored_as_an_indicator(export):
     }
     r = abkit.analyze(export.assignments, config, events=export.events).results[0]
     last = r.sequential.looks[-1]
-    assert last["estimate"] == pytest.approx(r.effect, rel=1e-9)
-    assert (last["n_control"], last["n_treatment"]) == (r.control_n, r.treatment_n)
+    assert last.estimate == pytest.approx(r.effect, rel=1e-9)
+    assert (last.n_control, last.n_treatment) == (r.control_n, r.treatment_n)
 
 
 def test_every_look_equals_a_fixed_horizon_analysis_of_the_truncated_export(export):
@@ -228,15 +228,15 @@ def test_every_look_equals_a_fixed_horizon_analysis_of_the_truncated_export(expo
     looks = res.results[0].sequential.looks
     checked = 0
     for lk in (looks[2], looks[6], looks[10]):
-        at = pl.lit(lk["at"]).str.to_datetime(time_zone="UTC")
+        at = pl.lit(lk.at).str.to_datetime(time_zone="UTC")
         assignments = export.assignments.filter(pl.col("assigned_at") <= at)
         events = export.events.filter(pl.col("timestamp") <= at)
-        cut = {**CONFIG, "input": {"export_end": lk["at"]}}
+        cut = {**CONFIG, "input": {"export_end": lk.at}}
         fixed = abkit.analyze(assignments, cut, events=events)
         for r, ref in zip(res.results, fixed.results, strict=True):
-            seq = next(x for x in r.sequential.looks if x["look"] == lk["look"])
-            assert (seq["n_control"], seq["n_treatment"]) == (ref.control_n, ref.treatment_n)
-            assert seq["estimate"] == pytest.approx(ref.effect, rel=1e-9, abs=1e-12), r.metric
+            seq = next(x for x in r.sequential.looks if x.look == lk.look)
+            assert (seq.n_control, seq.n_treatment) == (ref.control_n, ref.treatment_n)
+            assert seq.estimate == pytest.approx(ref.effect, rel=1e-9, abs=1e-12), r.metric
             # the variance too: rebuild the look's CS bound from the truncated analysis' SE
             # (z-based CIs; Welch rows use a t quantile whose df the result does not carry)
             if r.method.startswith("Welch"):
@@ -251,7 +251,7 @@ def test_every_look_equals_a_fixed_horizon_analysis_of_the_truncated_export(expo
                 0.05,
                 r.sequential.tuning["target_n"],
             )
-            assert seq["ci"][1] == pytest.approx(rebuilt.ci_high[0], rel=1e-7), r.metric
+            assert seq.ci[1] == pytest.approx(rebuilt.ci_high[0], rel=1e-7), r.metric
     assert checked == 3 * 4  # d1, share_rate, any_share, depth at three looks
 
 

@@ -29,10 +29,10 @@ def test_bimodal_option_is_flagged_and_plain_depth_is_not():
     bimodal = simulate(users=3_000, days=8, enrol_days=3, bimodal=True, seed=1)
     shape = lambda e: abkit.analyze(e.assignments, DEPTH, events=e.events).session_depth  # noqa: E731
     for variant_shape in shape(plain)["depth"].values():
-        assert not variant_shape["bimodal"]
+        assert not variant_shape.bimodal
     for variant_shape in shape(bimodal)["depth"].values():
-        assert variant_shape["bimodal"]
-        assert variant_shape["share_20_plus"] > 0.05
+        assert variant_shape.bimodal
+        assert variant_shape.share_power > 0.05
 
 
 def test_b2b_accounts_are_randomised_whole_with_heavy_tailed_sizes():

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from statsmodels.duration.survfunc import SurvfuncRight, survdiff
 
 import abkit
+from abkit.result import TimeToValueDetail
 from abkit.simulate import simulate
 from abkit.stats.survival import (
     kaplan_meier,
@@ -84,10 +85,11 @@ def test_time_to_value_in_b2b_mode_end_to_end(tmp_path):
         "metrics": [{"name": "ttv", "type": "time_to_value", "event": "error"}],
     }
     r = abkit.analyze(e.assignments, config, events=e.events).results[0]
-    block = r.b2b["time_to_value"]
+    assert isinstance(r.b2b, TimeToValueDetail) and r.b2b.time_to_value is not None
+    block = r.b2b.time_to_value
     assert r.direction == "decrease"
-    assert set(block["kaplan_meier"]) == {"control", "treatment"}
-    assert sum(a["accounts"] for a in r.b2b["arms"].values()) == 16
+    assert set(block.kaplan_meier) == {"control", "treatment"}
+    assert sum(a.accounts for a in r.b2b.arms.values()) == 16
     assert r.effect == pytest.approx(r.treatment_value - r.control_value)
     # B2C mode refuses the account-level metric with an explanation
     files = write_cli_files(

@@ -218,7 +218,7 @@ def test_gst_without_a_usable_look_yet_says_continue(days, plan):
     (d1,) = result.results
     assert d1.sequential is not None and d1.sequential.looks_with_data > 0
     if days == 8:  # the look was taken: its repeated interval is unbounded
-        assert d1.sequential.looks and not np.isfinite(d1.sequential.looks[0]["ci"]).all()
+        assert d1.sequential.looks and not np.isfinite(d1.sequential.looks[0].ci).all()
     assert d1.decision.outcome == "continue", d1.decision
     assert d1.decision.reason is None
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from abkit import progress
+from abkit.result import TimeToValueDetail
 
 if TYPE_CHECKING:
     from abkit.result import AnalysisResult as Result
@@ -93,16 +94,17 @@ def plan(d: Result) -> list[tuple[str, str, Callable[[], Any]]]:
                     partial(f.novelty, d, m, v),
                 )
             )
-        b2b = r.b2b or {}
-        if "time_to_value" in b2b:
-            out.append(
-                (
-                    _slug("time_to_value", m, v),
-                    f"Time to value: {m}, {v}",
-                    partial(f.time_to_value, d, m, v),
+        b2b = r.b2b
+        if isinstance(b2b, TimeToValueDetail):
+            if b2b.time_to_value is not None:  # no curves without a test
+                out.append(
+                    (
+                        _slug("time_to_value", m, v),
+                        f"Time to value: {m}, {v}",
+                        partial(f.time_to_value, d, m, v),
+                    )
                 )
-            )
-        elif b2b.get("distribution", {}).get("counts"):
+        elif b2b is not None and b2b.distribution is not None and b2b.distribution.counts:
             out.append(
                 (
                     _slug("bootstrap", m, v),

@@ -6,6 +6,7 @@ function returns a matplotlib Figure; colours and fills come from each result's
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,7 +22,9 @@ from abkit.plots.style import (
     styled,
     variant_colours,
 )
-from abkit.report.format import conf_label, interval, is_rate, num, period_name, pval
+from abkit.report.format import conf_label, interval, is_rate, num, period_name
+from abkit.result import AccountDetail, AccountQuantileDetail, TimeToValueDetail
+from abkit.wording import pval
 
 if TYPE_CHECKING:
     from abkit.result import AnalysisResult as Result
@@ -30,9 +33,9 @@ if TYPE_CHECKING:
 _TONE_COLOURS = {"good": BETTER, "bad": WORSE, "neutral": NEUTRAL}
 
 
-def _arr(values: list[Any]) -> np.ndarray:
-    """A float array from a detail table, where JSON may have turned NaN into None."""
-    return np.array([np.nan if v is None else v for v in values], dtype=float)
+def _arr(values: Sequence[float]) -> np.ndarray:
+    """A float array of a result's numbers (NaN where one is undefined)."""
+    return np.array(values, dtype=float)
 
 
 def _log_ticks(ax: Any, which: str, fmt: str) -> None:
@@ -138,10 +141,10 @@ def retention(d: Result, max_day: int = 30) -> Any:
     fig, ax = new_figure()
     colours = _colours(d)
     for variant, c in curve.items():
-        day = np.array(c["day"])
+        day = np.array(c.day)
         keep = day <= max_day
-        n = np.array(c["eligible"], dtype=float)[keep]
-        k = np.array(c["active"], dtype=float)[keep]
+        n = np.array(c.eligible, dtype=float)[keep]
+        k = np.array(c.active, dtype=float)[keep]
         p = k / n
         z = st.norm.ppf(0.975)
         centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
@@ -179,13 +182,13 @@ def session_depth(d: Result, metric: str | None = None) -> Any:
     fig, ax = new_figure()
     colours = _colours(d)
     for variant, s in shapes.items():
-        depth = np.array(s["histogram"]["depth"])
-        sessions = np.array(s["histogram"]["sessions"], dtype=float)
+        depth = np.array(s.histogram.depth)
+        sessions = np.array(s.histogram.sessions, dtype=float)
         keep = depth >= 1
         share = sessions[keep] / sessions.sum()
         label = (
-            f"{variant}: 1 interaction {100 * s['share_one']:.1f} %, 20+ "
-            f"{100 * s['share_20_plus']:.1f} %" + (" - bimodal" if s["bimodal"] else "")
+            f"{variant}: 1 interaction {100 * s.share_one:.1f} %, 20+ "
+            f"{100 * s.share_power:.1f} %" + (" - bimodal" if s.bimodal else "")
         )
         ax.plot(
             depth[keep],
@@ -234,10 +237,10 @@ def sequential(d: Result, metric: str, variant: str | None = None) -> Any:
     seq = r.sequential
     assert seq is not None
     looks = seq.looks
-    x = np.array([lk["day"] for lk in looks], dtype=float)
-    est = _arr([lk["estimate"] for lk in looks])
-    lo = _arr([lk["ci"][0] for lk in looks])
-    hi = _arr([lk["ci"][1] for lk in looks])
+    x = np.array([lk.day for lk in looks], dtype=float)
+    est = _arr([lk.estimate for lk in looks])
+    lo = _arr([lk.ci[0] for lk in looks])
+    hi = _arr([lk.ci[1] for lk in looks])
     scale = 100 if is_rate(r.metric_type) else 1
     fig, ax = new_figure()
     colour = _colours(d).get(r.variant, BETTER)
@@ -290,7 +293,7 @@ def sequential(d: Result, metric: str, variant: str | None = None) -> Any:
     ax.axhline(0, color="black", lw=0.8)
     decision = seq.decision
     if decision.outcome != "continue" and decision.look is not None:
-        day = next(lk["day"] for lk in looks if lk["look"] == decision.look)
+        day = next(lk.day for lk in looks if lk.look == decision.look)
         ax.axvline(day, color=_TONE_COLOURS[decision.tone], ls="--", lw=1.2)
         ax.annotate(
             f"{decision.outcome} {decision.at_look}",
@@ -318,9 +321,10 @@ def bootstrap(d: Result, metric: str, variant: str | None = None) -> Any:
     the randomisation-test interval and zero."""
     r = _result(d, metric, variant)
     b = r.b2b
-    assert b is not None
-    edges = np.array(b["distribution"]["edges"])
-    counts = np.array(b["distribution"]["counts"], dtype=float)
+    assert isinstance(b, AccountDetail | AccountQuantileDetail), f"no bootstrap for '{metric}'"
+    assert b.distribution and b.bootstrap and b.randomization, f"no test for '{metric}'"
+    edges = np.array(b.distribution.edges)
+    counts = np.array(b.distribution.counts, dtype=float)
     scale = 100 if is_rate(r.metric_type) else 1
     fig, ax = new_figure()
     ax.stairs(
@@ -329,9 +333,9 @@ def bootstrap(d: Result, metric: str, variant: str | None = None) -> Any:
         fill=True,
         color=NEUTRAL,
         alpha=0.5,
-        label=f"bootstrap ({b['bootstrap']['resamples']:,} account resamples)",
+        label=f"bootstrap ({b.bootstrap.resamples:,} account resamples)",
     )
-    lo, hi = _arr(b["randomization"]["ci"])
+    lo, hi = _arr(b.randomization.ci)
     if math.isfinite(lo) or math.isfinite(hi):
         left, right = ax.get_xlim()
         ax.axvspan(
@@ -356,19 +360,19 @@ def accounts(d: Result, metric: str, variant: str | None = None) -> Any:
     """B2B: one dot per account by arm, area proportional to its size (the metric's
     denominator), with each arm's user-weighted value."""
     r = _result(d, metric, variant)
-    assert r.b2b is not None
-    per = r.b2b["accounts"]
+    b = r.b2b
+    assert isinstance(b, AccountDetail | AccountQuantileDetail), f"no accounts for '{metric}'"
+    assert b.accounts is not None, f"no test for '{metric}'"
+    per = b.accounts
     scale = 100 if is_rate(r.metric_type) else 1
     fig, ax = new_figure()
     colours = _colours(d)
     rng = np.random.default_rng(0)  # fixed jitter: same input, same picture
     names = list(per)
     for i, name in enumerate(names):
-        values = _arr(per[name]["value"])
-        sizes = np.array(per[name]["size"], dtype=float)
-        area = (
-            400 * sizes / max(1.0, max(np.nanmax(np.array(per[n]["size"], float)) for n in names))
-        )
+        values = _arr(per[name].value)
+        sizes = np.array(per[name].size, dtype=float)
+        area = 400 * sizes / max(1.0, max(np.nanmax(np.array(per[n].size, float)) for n in names))
         ax.scatter(
             i + rng.uniform(-0.15, 0.15, values.size),
             scale * values,
@@ -379,7 +383,7 @@ def accounts(d: Result, metric: str, variant: str | None = None) -> Any:
         )
         value = r.control_value if name == d.control else r.treatment_value
         ax.plot([i - 0.3, i + 0.3], [scale * value] * 2, color="black", lw=2)
-    ax.set_xticks(range(len(names)), [f"{n}\n({len(per[n]['value'])} accounts)" for n in names])
+    ax.set_xticks(range(len(names)), [f"{n}\n({len(per[n].value)} accounts)" for n in names])
     ax.set_ylabel(f"{metric} per account" + (" (%)" if scale == 100 else ""))
     ax.set_title(
         _title(d, f"{metric}: accounts by arm (dot area: size; bar: arm value)"), loc="left"
@@ -391,14 +395,15 @@ def accounts(d: Result, metric: str, variant: str | None = None) -> Any:
 def time_to_value(d: Result, metric: str, variant: str | None = None) -> Any:
     """B2B: Kaplan–Meier curves of the share of accounts that reached value, per arm."""
     r = _result(d, metric, variant)
-    assert r.b2b is not None
-    ttv = r.b2b["time_to_value"]
+    assert isinstance(r.b2b, TimeToValueDetail), f"'{metric}' is not a time-to-value metric"
+    ttv = r.b2b.time_to_value
+    assert ttv is not None, f"no test for '{metric}'"
     fig, ax = new_figure()
     colours = _colours(d)
-    for name, curve in ttv["kaplan_meier"].items():
-        times = np.concatenate([[0.0], curve["times"]])
-        reached = 1 - np.concatenate([[1.0], curve["survival"]])
-        median = ttv["median_days"].get(name)
+    for name, curve in ttv.kaplan_meier.items():
+        times = np.concatenate([[0.0], curve.times])
+        reached = 1 - np.concatenate([[1.0], curve.survival])
+        median = ttv.median_days.get(name)
         label = name + (
             f" (median {median:.1f} days)"
             if median is not None and math.isfinite(median)
@@ -406,17 +411,17 @@ def time_to_value(d: Result, metric: str, variant: str | None = None) -> Any:
         )
         ax.step(times, 100 * reached, where="post", color=colours.get(name, CONTROL), label=label)
     ax.axvline(
-        ttv["horizon_days"],
+        ttv.horizon_days,
         color=NEUTRAL,
         ls=":",
         lw=1,
-        label=f"restricted-mean horizon ({ttv['horizon_days']:.1f} days)",
+        label=f"restricted-mean horizon ({ttv.horizon_days:.1f} days)",
     )
     ax.set_xlabel("days since the account's first assignment")
     ax.set_ylabel("accounts that reached value (%)")
     ax.set_title(
         _title(
-            d, f"{metric}: time to value (Kaplan-Meier; log-rank p = {ttv['logrank_p_value']:.3f})"
+            d, f"{metric}: time to value (Kaplan-Meier; log-rank p = {ttv.logrank_p_value:.3f})"
         ),
         loc="left",
     )
@@ -432,7 +437,7 @@ def novelty(d: Result, metric: str, variant: str | None = None) -> Any:
     n = r.novelty
     assert n is not None
     x = np.arange(1, len(n.lift) + 1)
-    lift = 100 * _arr(list(n.lift))
+    lift = 100 * _arr(n.lift)
     lo = 100 * _arr([ci[0] for ci in n.lift_ci])
     hi = 100 * _arr([ci[1] for ci in n.lift_ci])
     fig, ax = new_figure()

@@ -11,8 +11,8 @@ import math
 import re
 from typing import TYPE_CHECKING
 
-from abkit.json_numbers import pair
 from abkit.metrics import metric_type as type_named
+from abkit.result import AccountBootstrap, AccountDetail, QuantileArmFacts, TimeToValueDetail
 from abkit.wording import p_phrase, pval
 
 if TYPE_CHECKING:
@@ -304,7 +304,6 @@ def sequential_line(r: MetricResult) -> str | None:
         return None
     d, t = seq.decision, r.metric_type
     last = seq.looks[-1]
-    ci_last = pair(last["ci"])
     unit = d.look_unit or "look"
     if d.outcome == "not computable":  # no interval to show: the reason is the news
         return f"{d.outcome}: {d.reason}" if d.reason else d.outcome
@@ -314,8 +313,8 @@ def sequential_line(r: MetricResult) -> str | None:
             f" {d.where}: {seq.interval} {interval(d.ci, t)}, {p_phrase(d.p_value)} — {d.meaning}"
         )
     state += (
-        f"; latest {unit} {last['look']}: estimate {num(last['estimate'], t, True)}, "
-        f"{seq.interval} {interval(ci_last, t)}, {p_phrase(last['p_value'])}"
+        f"; latest {unit} {last.look}: estimate {num(last.estimate, t, True)}, "
+        f"{seq.interval} {interval(last.ci, t)}, {p_phrase(last.p_value)}"
     )
     return state
 
@@ -338,8 +337,8 @@ def sequential_summary(seq: SequentialResult) -> str:
         last = seq.looks[-1]
         lines.append(
             f"  {len(seq.looks)} looks ({seq.looks_with_data} with data in both arms); latest "
-            f"{unit} {last['look']}: estimate {num(last['estimate'], signed=True)}, "
-            f"{seq.interval} {interval(pair(last['ci']))}, {p_phrase(last['p_value'])}"
+            f"{unit} {last.look}: estimate {num(last.estimate, signed=True)}, "
+            f"{seq.interval} {interval(last.ci)}, {p_phrase(last.p_value)}"
         )
     lines += [f"  warning: {w}" for w in seq.warnings]
     return show_controls("\n".join(lines))
@@ -430,8 +429,8 @@ def caution_line(r: MetricResult) -> str | None:
     if d.caution is None:
         return None
     if d.basis == "sequential non-inferiority" and r.sequential is not None:
-        looks = [look for look in r.sequential.looks if look["look"] == d.look]
-        p = looks[0]["p_value"] if looks else math.nan
+        looks = [look for look in r.sequential.looks if look.look == d.look]
+        p = looks[0].p_value if looks else math.nan
         source = f"{r.sequential.method}, {p_phrase(p)} for no effect {d.at_look}"
     else:
         source = p_phrase(r.p_value, "two-sided p")
@@ -498,31 +497,33 @@ def segment_rows(r: MetricResult, b: SegmentBreakdown) -> list[list[str]]:
 def b2b_line(r: MetricResult) -> str | None:
     """One line summarising a result's B2B cross-checks, or None."""
     b = r.b2b
-    if not b or "randomization" not in b:
+    if b is None or isinstance(b, TimeToValueDetail):
+        return None
+    if b.randomization is None or b.bootstrap is None:
         return None
     t = r.metric_type
 
-    def ci(values: list[float | None]) -> str:
-        return interval(pair(values), t)
+    def ci(values: tuple[float, float]) -> str:
+        return interval(values, t)
 
     arms = ", ".join(
-        f"{v}: {a['accounts']:,} accounts" + (f", {a['events']:,} events" if "events" in a else "")
-        for v, a in b["arms"].items()
+        f"{v}: {a.accounts:,} accounts"
+        + (f", {a.events:,} events" if isinstance(a, QuantileArmFacts) else "")
+        for v, a in b.arms.items()
     )
-    boot = b["bootstrap"]
+    boot = b.bootstrap
     line = (
-        f"{arms}; {b['weighting']}-weighted; "
-        f"{p_phrase(b['randomization']['p_value'], 'randomisation p')}, "
-        f"CI {ci(b['randomization']['ci'])}; "
-        f"bootstrap ({boot['resamples']:,}) percentile {ci(boot['percentile'])}"
+        f"{arms}; {b.weighting}-weighted; "
+        f"{p_phrase(b.randomization.p_value, 'randomisation p')}, "
+        f"CI {ci(b.randomization.ci)}; "
+        f"bootstrap ({boot.resamples:,}) percentile {ci(boot.percentile)}"
     )
-    if "studentized" in boot:
-        line += f", bootstrap-t {ci(boot['studentized'])}"
-    cr2 = b.get("cr2")
+    if isinstance(boot, AccountBootstrap):
+        line += f", bootstrap-t {ci(boot.studentized)}"
+    cr2 = b.cr2 if isinstance(b, AccountDetail) else None
     if cr2 is not None:
         line += (
-            f"; CR2 + Bell-McCaffrey (df {num(cr2['df'])}) {p_phrase(cr2['p_value'])}, "
-            f"CI {ci(cr2['ci'])}"
+            f"; CR2 + Bell-McCaffrey (df {num(cr2.df)}) {p_phrase(cr2.p_value)}, CI {ci(cr2.ci)}"
         )
     return line
 

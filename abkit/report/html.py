@@ -29,10 +29,8 @@ from abkit.report.format import (
     margin_text,
     method_legend,
     num,
-    p_phrase,
     paired_design,
     pct,
-    pval,
     report_title,
     segment_rows,
     segment_title,
@@ -41,6 +39,7 @@ from abkit.report.format import (
     table_notes,
     verdict_cells,
 )
+from abkit.wording import p_phrase, pval
 
 if TYPE_CHECKING:
     from abkit.result import AnalysisResult, MetricResult
@@ -192,8 +191,8 @@ def _quality(res: AnalysisResult) -> list[str]:
     rows = [
         "<tr>"
         + _td(t)
-        + "".join(_td(f"{c[k]:,}", f"{_VALUE};text-align:right") for k in ("read", "used"))
-        + _td(f"{c['excluded']:,}", f"{_VALUE};text-align:right")
+        + "".join(_td(f"{n:,}", f"{_VALUE};text-align:right") for n in (c.read, c.used))
+        + _td(f"{c.excluded:,}", f"{_VALUE};text-align:right")
         + "</tr>"
         for t, c in res.rows.items()
     ]
@@ -201,9 +200,9 @@ def _quality(res: AnalysisResult) -> list[str]:
     if res.exclusions:
         excluded = [
             "<tr>"
-            + _td(e["table"])
-            + _td(e["reason"], _CELL)
-            + _td(f"{e['rows']:,}", f"{_VALUE};text-align:right")
+            + _td(e.table)
+            + _td(e.reason, _CELL)
+            + _td(f"{e.rows:,}", f"{_VALUE};text-align:right")
             + "</tr>"
             for e in res.exclusions
         ]
@@ -248,12 +247,12 @@ def _details(res: AnalysisResult) -> list[str]:
                 cells = [
                     metric,
                     v,
-                    f"{shape['sessions']:,}",
-                    num(shape["mean"]),
-                    num(shape["median"]),
-                    pct(shape["share_one"]).lstrip("+"),
-                    pct(shape["share_20_plus"]).lstrip("+"),
-                    "yes" if shape["bimodal"] else "no",
+                    f"{shape.sessions:,}",
+                    num(shape.mean),
+                    num(shape.median),
+                    pct(shape.share_one).lstrip("+"),
+                    pct(shape.share_power).lstrip("+"),
+                    "yes" if shape.bimodal else "no",
                 ]
                 rows.append("<tr>" + "".join(_td(c) for c in cells) + "</tr>")
         header = ("metric", "arm", "sessions", "mean", "median", "1 interaction", "20+", "bimodal")

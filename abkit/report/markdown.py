@@ -24,10 +24,8 @@ from abkit.report.format import (
     margin_text,
     method_legend,
     num,
-    p_phrase,
     paired_design,
     pct,
-    pval,
     report_title,
     segment_rows,
     segment_title,
@@ -35,6 +33,7 @@ from abkit.report.format import (
     table_notes,
     verdict_cells,
 )
+from abkit.wording import p_phrase, pval
 
 if TYPE_CHECKING:
     from abkit.decision import Decision
@@ -163,16 +162,10 @@ def _quality(res: AnalysisResult) -> list[str]:
     title = "Data quality" if res.srm is None else "Sample ratio and data quality"
     out = ["", f"### {title}", "", _srm_line(res), ""]
     for t, c in res.rows.items():
-        out.append(
-            f"- {escape(t)}: {c['read']:,} rows read, {c['used']:,} used, "
-            f"{c['excluded']:,} excluded"
-        )
+        out.append(f"- {escape(t)}: {c.read:,} rows read, {c.used:,} used, {c.excluded:,} excluded")
     if res.exclusions:
         out += ["", "| table | reason | rows |", "|---|---|---|"]
-        out += [
-            f"| {escape(e['table'])} | {escape(e['reason'])} | {e['rows']:,} |"
-            for e in res.exclusions
-        ]
+        out += [f"| {escape(e.table)} | {escape(e.reason)} | {e.rows:,} |" for e in res.exclusions]
     out += [f"- {escape(metric)}: {escape(note)}" for metric, note in data_notes(res)]
     return out
 
@@ -220,11 +213,11 @@ def _details(res: AnalysisResult) -> list[str]:
         for metric, by_variant in res.session_depth.items():
             for v, s in by_variant.items():
                 out.append(
-                    f"| {escape(metric)} | {escape(v)} | {s['sessions']:,} | "
-                    f"{num(s['mean'])} | {num(s['median'])} | "
-                    f"{pct(s['share_one']).lstrip('+')} | "
-                    f"{pct(s['share_20_plus']).lstrip('+')} | "
-                    f"{'⚠️ yes' if s['bimodal'] else 'no'} |"
+                    f"| {escape(metric)} | {escape(v)} | {s.sessions:,} | "
+                    f"{num(s.mean)} | {num(s.median)} | "
+                    f"{pct(s.share_one).lstrip('+')} | "
+                    f"{pct(s.share_power).lstrip('+')} | "
+                    f"{'⚠️ yes' if s.bimodal else 'no'} |"
                 )
     return out
 

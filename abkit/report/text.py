@@ -20,7 +20,6 @@ from abkit.report.format import (
     margin_text,
     method_legend,
     num,
-    p_phrase,
     paired_design,
     pct,
     report_title,
@@ -31,6 +30,7 @@ from abkit.report.format import (
     show_controls,
     table_notes,
 )
+from abkit.wording import p_phrase
 
 if TYPE_CHECKING:
     from abkit.result import AnalysisResult
@@ -165,29 +165,29 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
         for metric, by_variant in res.session_depth.items():
             for v, shape in by_variant.items():
                 say(
-                    f"{metric} / {v}: {shape['sessions']:,} sessions, mean {num(shape['mean'])}, "
-                    f"median {num(shape['median'])}, 1 interaction "
-                    f"{pct(shape['share_one']).lstrip('+')}, "
-                    f"20+ {pct(shape['share_20_plus']).lstrip('+')}"
-                    + ("  BIMODAL (power-user split)" if shape["bimodal"] else ""),
+                    f"{metric} / {v}: {shape.sessions:,} sessions, mean {num(shape.mean)}, "
+                    f"median {num(shape.median)}, 1 interaction "
+                    f"{pct(shape.share_one).lstrip('+')}, "
+                    f"20+ {pct(shape.share_power).lstrip('+')}"
+                    + ("  BIMODAL (power-user split)" if shape.bimodal else ""),
                     "  ",
                 )
     for metric, block in res.adoption.items():
         lines.append("")
         lines.append(f"Adoption ({metric}):")
-        for row in block["by_variant"]:
-            accounts = f", {row['accounts']} accounts" if "accounts" in row else ""
+        for row in block.by_variant:
+            accounts = f", {row.accounts} accounts" if row.accounts is not None else ""
             say(
-                f"{row['variant']}: {pct(row['rate']).lstrip('+')} of {row['users']:,} users"
-                f"{accounts}; per adopter {num(row['events_per_adopter'])} AI events on "
-                f"{num(row['active_days_per_adopter'])} active days",
+                f"{row.variant}: {pct(row.rate).lstrip('+')} of {row.users:,} users"
+                f"{accounts}; per adopter {num(row.events_per_adopter)} AI events on "
+                f"{num(row.active_days_per_adopter)} active days",
                 "  ",
             )
-        for col, seg_rows in block["segments"].items():
+        for col, seg_rows in block.segments.items():
             say(
                 f"by {col}: "
                 + "; ".join(
-                    f"{r[col]} / {r['variant']} {pct(r['rate']).lstrip('+')} (n={r['users']:,})"
+                    f"{r.segment[col]} / {r.variant} {pct(r.rate).lstrip('+')} (n={r.users:,})"
                     for r in seg_rows
                 ),
                 "  ",
@@ -196,12 +196,12 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
     say(
         "Rows: "
         + "; ".join(
-            f"{t}: {c['read']:,} read, {c['used']:,} used, {c['excluded']:,} excluded"
+            f"{t}: {c.read:,} read, {c.used:,} used, {c.excluded:,} excluded"
             for t, c in res.rows.items()
         )
     )
     for e in res.exclusions:
-        say(f"excluded {e['rows']:,} {e['table']} row(s): {e['reason']}", "  ")
+        say(f"excluded {e.rows:,} {e.table} row(s): {e.reason}", "  ")
     for metric, note in data_notes(res):
         say(f"note: {note}" if metric == "all metrics" else f"note: {metric}: {note}", "  ")
     return show_controls("\n".join(line.rstrip() for line in lines))
