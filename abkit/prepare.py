@@ -24,6 +24,7 @@ from abkit.io.columns import Missing, guess, listed, missing_message, near_names
 from abkit.io.exclusions import Ledger
 from abkit.io.names import ASSIGNED_AT, VARIANT
 from abkit.io.readers import Data, Table, read_table
+from abkit.metrics.base import Statistic
 from abkit.metrics.references import DAY
 from abkit.stats import ArmSummary
 from abkit.stats.shape import depth_shape
@@ -412,7 +413,9 @@ def _unit_arms(
     units: pl.DataFrame, metrics: tuple[MetricSpec, ...], variants: tuple[str, ...]
 ) -> dict[str, dict[str, ArmSummary]]:
     """Per-arm sufficient statistics of every metric computed from the units."""
-    return arm_summaries(units, [m for m in metrics if not m.kind.from_accounts_table], variants)
+    return arm_summaries(
+        units, [m for m in metrics if m.kind.statistic is not Statistic.ACCOUNT_REVENUE], variants
+    )
 
 
 def _unit_counts(units: pl.DataFrame, variants: tuple[str, ...]) -> dict[str, int]:

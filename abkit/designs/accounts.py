@@ -33,6 +33,7 @@ from abkit.errors import AbkitInputError
 from abkit.io.exclusions import Ledger
 from abkit.io.names import ACCOUNT, VARIANT
 from abkit.io.readers import read_table
+from abkit.metrics.base import Statistic
 from abkit.prepare import Reduced, UnitFrame
 from abkit.result import GuardrailCheck, QuantilePoint
 from abkit.segments import SegmentBreakdown, account_segment_breakdown
@@ -46,6 +47,10 @@ from abkit.units.covariates import covariates_of
 from abkit.units.moments import account_arms, account_times, contamination, mixed_accounts
 from abkit.units.quantiles import account_values, profile_levels
 from abkit.units.segments import segment_account_arms
+
+MOMENTS, RATIO_MOMENTS = Statistic.MOMENTS, Statistic.RATIO_MOMENTS
+EVENT_VALUES, EVENT_TIMES = Statistic.EVENT_VALUES, Statistic.EVENT_TIMES
+ACCOUNT_REVENUE = Statistic.ACCOUNT_REVENUE
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ class Accounts(Design[AccountStatistics]):
                 "randomisation test (valid at any number of accounts), or plan two or three "
                 "looks and split alpha between them by hand (for example 0.01 then 0.04)."
             )
-        quantiles = [m.name for m in spec.metrics if m.kind.per_event]
+        quantiles = [m.name for m in spec.metrics if m.kind.statistic is EVENT_VALUES]
         if quantiles and spec.quantiles.method == "histogram":
             refuse(
                 f"metric '{quantiles[0]}' is a quantile, which B2B mode tests by re-assigning "
@@ -102,7 +107,7 @@ class Accounts(Design[AccountStatistics]):
             )
 
     def skipped_default(self, metric: MetricSpec, spec: ExperimentSpec) -> str | None:
-        if metric.kind.per_event and spec.quantiles.method == "histogram":
+        if metric.kind.statistic is EVENT_VALUES and spec.quantiles.method == "histogram":
             return (
                 f"default metric '{metric.name}' skipped: B2B quantiles need each value's "
                 "account, which [quantiles] method = 'histogram' does not keep"
@@ -129,7 +134,7 @@ class Accounts(Design[AccountStatistics]):
             stats = _account_statistics(reduced, frame, spec, ledger, metric_notes, notes, warnings)
         if spec.segments.columns:
             for m in reduced.metrics:
-                if m.kind.per_event:
+                if m.kind.statistic is EVENT_VALUES:
                     metric_notes.setdefault(m.name, []).append(
                         "not broken down by segment: not yet for quantiles in B2B mode"
                     )
@@ -159,13 +164,14 @@ class Accounts(Design[AccountStatistics]):
         arms = stats.arms[metric.name]
         counts = arms[spec.control].n, arms[variant].n
         names = spec.control, variant
-        if metric.name in stats.survival:
+        statistic = metric.kind.statistic
+        if statistic is EVENT_TIMES:
             times = stats.survival[metric.name]
             comp, detail = compare_time_to_value(
                 times[spec.control], times[variant], *names, spec.b2b, spec.alpha, metric.horizon
             )
             return Tested(comp, *counts, detail=detail)
-        if metric.name in stats.values:
+        if statistic is EVENT_VALUES:
             assert metric.q is not None
             values = stats.values[metric.name]
             comp, detail = compare_account_quantiles(
@@ -192,7 +198,7 @@ class Accounts(Design[AccountStatistics]):
         relative = metric.relative_margin is not None
         margin = metric.relative_margin if relative else metric.margin
         assert margin is not None
-        if metric.name in stats.values:
+        if metric.kind.statistic is EVENT_VALUES:
             assert metric.q is not None
             values = stats.values[metric.name]
             ni = guardrail_account_quantiles(
@@ -206,7 +212,7 @@ class Accounts(Design[AccountStatistics]):
                 metric.higher_is_better,
             )
             return _randomization_check(ni, margin, relative, spec.alpha, "treated values")
-        if metric.name in stats.accounts:
+        if metric.kind.statistic is not EVENT_TIMES:
             accounts = stats.accounts[metric.name]
             ni = guardrail_accounts(
                 accounts[spec.control],
@@ -347,7 +353,7 @@ def _account_statistics(
         )
     clean = frame.units.filter(~pl.col(ACCOUNT).is_in(mixed)) if mixed else frame.units
     metrics, variants = reduced.metrics, reduced.variants
-    nrr = [m for m in metrics if m.kind.from_accounts_table]
+    nrr = [m for m in metrics if m.kind.statistic is ACCOUNT_REVENUE]
     if nrr and frame.accounts is None:
         raise AbkitInputError(
             f"metric '{nrr[0].name}' (net revenue retention) needs an accounts table with ARR "
@@ -374,12 +380,12 @@ def _account_statistics(
             covariates=covariates_of(spec, m) if m.kind.adjustable() else None,
         )
         for m in metrics
-        if not m.kind.from_accounts_table and not m.kind.per_event
+        if m.kind.statistic in (MOMENTS, RATIO_MOMENTS, EVENT_TIMES)
     }
     values = {}
     for m in metrics:
         reference = m.kind.value_reference(m)
-        if reference is not None:
+        if m.kind.statistic is EVENT_VALUES and reference is not None:
             values[m.name], lines = account_values(
                 m, frame.values[reference], clean, variants, spec.b2b.strata
             )
@@ -390,7 +396,7 @@ def _account_statistics(
                 clean, column, m, variants, spec.b2b.strata, spec.segments.max_values, "the units"
             )
             for m in metrics
-            if not m.kind.from_accounts_table and not m.kind.survival and not m.kind.per_event
+            if m.kind.statistic in (MOMENTS, RATIO_MOMENTS)
         }
         for column in spec.segments.columns
     }
@@ -411,7 +417,7 @@ def _account_statistics(
         survival = {
             m.name: account_times(clean, m, variants, frame.export_end)
             for m in metrics
-            if m.kind.survival
+            if m.kind.statistic is EVENT_TIMES
         }
     # accounts, not users, were randomised: the sample-ratio check counts accounts
     counts = dict(

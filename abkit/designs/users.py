@@ -17,6 +17,7 @@ import numpy as np
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.designs.base import Design, Statistics, Tested, refuse
 from abkit.io.exclusions import Ledger
+from abkit.metrics.base import Statistic
 from abkit.prepare import Reduced, UnitFrame
 from abkit.result import QuantilePoint
 from abkit.segments import SegmentBreakdown, quantile_segment_breakdown, segment_breakdown
@@ -32,6 +33,8 @@ from abkit.units.moments import contamination, mixed_accounts
 from abkit.units.novelty import PeriodMoments, completed_periods, period_moments
 from abkit.units.quantiles import ArmQuantiles, arm_quantiles, binned_arm_quantiles
 from abkit.units.segments import segment_arms, segment_quantiles
+
+EVENT_VALUES = Statistic.EVENT_VALUES
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ class Users(Design[UserStatistics]):
             )
         if spec.sequential.method is None:
             return
-        quantiles = [m.name for m in spec.metrics if m.kind.per_event]
+        quantiles = [m.name for m in spec.metrics if m.kind.statistic is EVENT_VALUES]
         if quantiles:
             refuse(
                 f"metric '{quantiles[0]}' is a quantile, which abkit tests at a fixed horizon "
@@ -149,10 +152,9 @@ class Users(Design[UserStatistics]):
     ) -> Tested:
         arms = stats.arms[metric.name]
         counts = arms[spec.control].n, arms[variant].n
-        levels = stats.quantiles.get(metric.name)
-        if levels is not None:
+        if metric.kind.statistic is EVENT_VALUES:
             assert metric.q is not None
-            by_arm = levels[metric.q]
+            by_arm = stats.quantiles[metric.name][metric.q]
             comp = quantile_test(by_arm[spec.control], by_arm[variant], spec.alpha)
             return Tested(comp, *counts)
         own = stats.declared.get(metric.name)
@@ -201,7 +203,7 @@ class Users(Design[UserStatistics]):
                 column, by_value, metric, spec.control, variant, spec.segments, spec.alpha
             )
             for column, by_value in stats.segments.items()
-            if metric.name not in stats.quantiles
+            if metric.kind.statistic is not EVENT_VALUES
         )
         quantiles = tuple(
             quantile_segment_breakdown(
@@ -276,7 +278,7 @@ def _quantiles(
     out = {}
     for m in reduced.metrics:
         reference = m.kind.value_reference(m)
-        if reference is None:
+        if m.kind.statistic is not EVENT_VALUES or reference is None:
             continue
         if m.name in frame.binned:
             bins = LogBins(spec.quantiles.relative_error)
@@ -338,7 +340,7 @@ def _segments(
     segment for quantile metrics whose values came back one by one."""
     if not spec.segments.columns:
         return {}, {}
-    quantiles = [m for m in reduced.metrics if m.kind.per_event]
+    quantiles = [m for m in reduced.metrics if m.kind.statistic is EVENT_VALUES]
     for m in quantiles:
         if m.kind.value_reference(m) not in frame.values:
             notes.note(
@@ -346,7 +348,7 @@ def _segments(
                 "not broken down by segment: the histogram route ([quantiles] method) "
                 "keeps no unit per value",
             )
-    metrics = tuple(m for m in reduced.metrics if not m.kind.per_event)
+    metrics = tuple(m for m in reduced.metrics if m.kind.statistic is not EVENT_VALUES)
     by_mean, by_quantile = {}, {}
     for column in spec.segments.columns:
         by_mean[column] = segment_arms(

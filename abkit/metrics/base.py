@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, ClassVar
 
 import narwhals as nw
@@ -122,6 +123,30 @@ def component_columns(metric: MetricSpec) -> list[str]:
     return [value_column(metric), *([denominator_column(metric)] * metric.kind.is_ratio)]
 
 
+class Statistic(Enum):
+    """What a metric type reduces to per arm, and so which test each design runs on it.
+
+    A metric type declares one (:attr:`MetricType.statistic`); the designs
+    (:mod:`abkit.designs`) build it and choose their test by it.
+    """
+
+    #: moments of one value per unit (:class:`~abkit.stats.arm.ArmSummary`)
+    MOMENTS = ("moments of one value per unit", False, False)
+    #: moments of a numerator and a denominator per unit, with their co-moment
+    RATIO_MOMENTS = ("moments of a numerator and a denominator per unit", True, False)
+    #: every event's value with its unit (or account): a quantile of event values
+    EVENT_VALUES = ("every event's value with its unit", False, False)
+    #: each account's time to its first event, censored at the export's end
+    EVENT_TIMES = ("each account's time to an event, censored", False, True)
+    #: each account's revenue at the start and the end, from the accounts table
+    ACCOUNT_REVENUE = ("each account's revenue at the start and the end", True, True)
+
+    def __init__(self, describes: str, ratio: bool, per_account: bool) -> None:
+        self.describes = describes
+        self.ratio = ratio
+        self.per_account = per_account
+
+
 class MetricType:
     """Base of all metric types.
 
@@ -134,23 +159,24 @@ class MetricType:
     # configuration keys a metric of this type must set
     required_keys: ClassVar[tuple[str, ...]] = ()
     default_direction: ClassVar[Direction] = "increase"
+    # what the metric is reduced to per arm, and so which test each design runs on it
+    statistic: ClassVar[Statistic] = Statistic.MOMENTS
     # one 0/1 value per unit: shown in percent, tested as a proportion
     is_rate: ClassVar[bool] = False
-    # a numerator and a denominator per unit: mean of ratios by the delta method
-    is_ratio: ClassVar[bool] = False
-    # one value per account (B2B mode only)
-    account_level: ClassVar[bool] = False
-    # comes from the accounts table, not from the units (net revenue retention)
-    from_accounts_table: ClassVar[bool] = False
-    # analysed as time to an event with censoring (account-level survival)
-    survival: ClassVar[bool] = False
     # a unit without events has value 0 (False: it stays null, e.g. a time never reached)
     zero_when_inactive: ClassVar[bool] = True
     # reported with a breakdown by adopter segments and as a share of licensed seats
     adoption_breakdown: ClassVar[bool] = False
-    # a statistic of the events' values (a quantile), not a mean of per-unit values: the
-    # units stage collects the values of :meth:`value_reference` per arm
-    per_event: ClassVar[bool] = False
+
+    @property
+    def is_ratio(self) -> bool:
+        """A numerator and a denominator per unit (or account): a ratio of means."""
+        return self.statistic.ratio
+
+    @property
+    def account_level(self) -> bool:
+        """Measured per account only: analysed when accounts were randomised."""
+        return self.statistic.per_account
 
     # --- configuration ------------------------------------------------------------------
 
@@ -230,8 +256,8 @@ class MetricType:
         return None
 
     def value_reference(self, metric: MetricSpec) -> str | None:
-        """The event column (``<event>.<column>``) whose values :attr:`per_event` types
-        collect, one per event."""
+        """The event column (``<event>.<column>``) whose values a type of statistic
+        :attr:`Statistic.EVENT_VALUES` collects, one per event."""
         return None
 
     def session_histogram_event(self, metric: MetricSpec, output_event: str) -> str | None:
@@ -280,7 +306,7 @@ class MetricType:
         """The metric as a function of its per-unit components for regression adjustment
         (:mod:`abkit.stats.cuped`): the mean of x, (0,), or the ratio of means x̄/ȳ,
         (0, 1); None when the type is analysed per account or as a survival time."""
-        if self.account_level or self.survival or self.from_accounts_table or self.per_event:
+        if self.statistic not in (Statistic.MOMENTS, Statistic.RATIO_MOMENTS):
             return None
         return (0, 1) if self.is_ratio else (0,)
 

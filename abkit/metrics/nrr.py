@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from abkit.metrics.base import MetricType
+from abkit.metrics.base import MetricType, Statistic
 
 if TYPE_CHECKING:
     from abkit.metrics.base import MetricSpec
@@ -13,9 +13,7 @@ if TYPE_CHECKING:
 
 class NetRevenueRetention(MetricType):
     name: ClassVar[str] = "nrr"
-    is_ratio: ClassVar[bool] = True
-    account_level: ClassVar[bool] = True
-    from_accounts_table: ClassVar[bool] = True
+    statistic: ClassVar[Statistic] = Statistic.ACCOUNT_REVENUE
 
     def unit_table_columns(self, metric: MetricSpec) -> tuple[str, ...]:
         return ()

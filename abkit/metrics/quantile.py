@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import narwhals as nw
 
-from abkit.metrics.base import MetricType, check_event_column, value_column
+from abkit.metrics.base import MetricType, Statistic, check_event_column, value_column
 from abkit.metrics.references import WITH_VALUE, unit_aggregate
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 class Quantile(MetricType):
     name: ClassVar[str] = "quantile"
     required_keys: ClassVar[tuple[str, ...]] = ("column", "q")
-    per_event: ClassVar[bool] = True
+    statistic: ClassVar[Statistic] = Statistic.EVENT_VALUES
 
     def check(self, where: str, metric: MetricSpec) -> None:
         super().check(where, metric)

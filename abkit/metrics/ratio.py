@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
-from abkit.metrics.base import MetricType, number
+from abkit.metrics.base import MetricType, Statistic, number
 from abkit.stats import ArmSummary, Comparison, delta_ratio_test
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ RATIO_SUMS = ("num_sum", "den_sum", "num_sum_sq", "den_sum_sq", "num_den_sum")
 class Ratio(MetricType):
     name: ClassVar[str] = "ratio"
     required_keys: ClassVar[tuple[str, ...]] = ("numerator", "denominator")
-    is_ratio: ClassVar[bool] = True
+    statistic: ClassVar[Statistic] = Statistic.RATIO_MOMENTS
 
     def references(self, metric: MetricSpec, output_event: str) -> tuple[str, ...]:
         assert metric.numerator is not None and metric.denominator is not None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 import narwhals as nw
 import polars as pl
 
-from abkit.metrics.base import MetricType, value_column
+from abkit.metrics.base import MetricType, Statistic, value_column
 from abkit.metrics.references import EVENT, TS
 from abkit.options import Direction
 
@@ -20,8 +20,7 @@ class TimeToValue(MetricType):
     name: ClassVar[str] = "time_to_value"
     required_keys: ClassVar[tuple[str, ...]] = ("event",)
     default_direction: ClassVar[Direction] = "decrease"
-    account_level: ClassVar[bool] = True
-    survival: ClassVar[bool] = True
+    statistic: ClassVar[Statistic] = Statistic.EVENT_TIMES
     zero_when_inactive: ClassVar[bool] = False  # never reached: null, censored later
 
     def event_aggregates(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:

@@ -9,7 +9,7 @@ from abkit.errors import AbkitInputError
 from abkit.io.assignments import Assignments
 from abkit.io.names import UNIT
 from abkit.io.readers import Table
-from abkit.metrics.base import denominator_column, value_column
+from abkit.metrics.base import Statistic, denominator_column, value_column
 from abkit.stats.arm import LARGEST_VALUE
 
 _TRUE = ("true", "t", "yes", "y", "1")
@@ -64,7 +64,7 @@ def table_units(
     units = assignments.units
     exprs: list[pl.Expr] = []
     notes: list[str] = []
-    for metric in (m for m in metrics if not m.kind.from_accounts_table):
+    for metric in (m for m in metrics if m.kind.statistic is not Statistic.ACCOUNT_REVENUE):
         cols = metric_columns(metric)
         converted = [numeric(units, c, table, f"metric '{metric.name}'") for c in cols]
         if metric.kind.is_rate:
@@ -83,7 +83,7 @@ def table_units(
         if len(converted) == 2:
             exprs.append(converted[1].alias(denominator_column(metric)))
     units = units.with_columns(exprs)
-    for metric in (m for m in metrics if not m.kind.from_accounts_table):
+    for metric in (m for m in metrics if m.kind.statistic is not Statistic.ACCOUNT_REVENUE):
         for col in (value_column(metric), denominator_column(metric)):
             if col not in units.columns:
                 continue
