@@ -398,11 +398,8 @@ input_id, timestamp_format, latency, ttft, input_tokens, output_tokens
         mode=spec.mode,
         account=spec.account,
         srm=srm,
-        exclusions=[e.to_dict() for e in ledger.exclusions],
-        rows={
-            t: {"read": n, "used": ledger.used.get(t, 0), "excluded": ledger.excluded(t)}
-            for t, n in ledger.read.items()
-        },
+        exclusions=list(ledger.exclusions),
+        rows=ledger.counts(),
         results=results,
         metric_notes=_by_metric(reduced.metrics, reduced.metric_notes, stats.metric_notes),
         notes=[*reduced.notes, *stats.notes],

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any, Literal, get_args
-
-from abkit.json_numbers import number, pair
+from typing import Literal, get_args
 
 Outcome = Literal[
     "better",
@@ -137,38 +135,6 @@ class Decision:
         if self.look is None or not self.at or self.look_unit == "checkpoint":
             return self.at_look
         return f"{self.at_look} ({self.at})"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "outcome": self.outcome,
-            "basis": self.basis,
-            "method": self.method,
-            "p_value": self.p_value,
-            "ci": list(self.ci),
-            "look": self.look,
-            "at": self.at,
-            "look_unit": self.look_unit,
-            "reason": self.reason,
-            "caution": self.caution,
-            "meaning": self.meaning,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Decision:
-        if d["outcome"] not in OUTCOMES:
-            raise ValueError(f"unknown decision outcome {d['outcome']!r}")
-        return cls(
-            outcome=d["outcome"],
-            basis=d["basis"],
-            method=d["method"],
-            p_value=number(d["p_value"]),
-            ci=pair(d["ci"]),
-            look=d.get("look"),
-            at=d.get("at"),
-            look_unit=d.get("look_unit"),
-            reason=d.get("reason"),
-            caution=d.get("caution"),
-        )
 
 
 @dataclass(frozen=True)

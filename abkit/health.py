@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from abkit.config import HealthSpec, MetricSpec
-from abkit.json_numbers import number
 from abkit.metrics.retention import Retention
 
 
@@ -33,20 +31,6 @@ class HealthBand:
     @property
     def treatment_below(self) -> bool:
         return self.treatment_value < self.bar
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "day": self.day,
-            "bar": self.bar,
-            "control_value": self.control_value,
-            "treatment_value": self.treatment_value,
-            "control_below": self.control_below,
-            "treatment_below": self.treatment_below,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> HealthBand:
-        return cls(d["day"], d["bar"], number(d["control_value"]), number(d["treatment_value"]))
 
 
 def health_band(

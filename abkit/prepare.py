@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Protocol
 
 import polars as pl
 
@@ -27,13 +27,14 @@ from abkit.io.readers import Data, Table, read_table
 from abkit.metrics.base import Statistic
 from abkit.metrics.references import DAY
 from abkit.stats import ArmSummary
-from abkit.stats.shape import depth_shape
-from abkit.units.adoption import adoption_summary, segment_columns
+from abkit.stats.shape import DepthShape, depth_shape
+from abkit.units.adoption import AdoptionSummary, adoption_rates, segment_columns
 from abkit.units.capping import cap_units
 from abkit.units.covariates import covariates_of, numeric_covariates, require_covariates
 from abkit.units.events import (
     DEPTH,
     EventUnits,
+    RetentionCurve,
     configured_export_end,
     derive_assignments,
     event_units,
@@ -97,9 +98,9 @@ class Reduced:
     input_warnings: list[str] = field(default_factory=list)
     export_end: str | None = None
     looks: dict[str, LookSeries] = field(default_factory=dict)
-    session_depth: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    adoption: dict[str, dict[str, Any]] = field(default_factory=dict)
-    retention_curve: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    session_depth: dict[str, dict[str, DepthShape]] = field(default_factory=dict)
+    adoption: dict[str, AdoptionSummary] = field(default_factory=dict)
+    retention_curve: dict[str, RetentionCurve] = field(default_factory=dict)
     enrolment: tuple[dt.datetime, dt.datetime] | None = None  # first and last assignment
     units: UnitFrame | None = None
     # paired exports: metric → candidate → per-user sums of the paired values
@@ -210,11 +211,11 @@ def _detect_kind(table: Table, spec: ExperimentSpec) -> str:
     return "units"
 
 
-def _shape_by_variant(hist: pl.DataFrame, variants: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+def _shape_by_variant(hist: pl.DataFrame, variants: tuple[str, ...]) -> dict[str, DepthShape]:
     out = {}
     for v in variants:
         rows = hist.filter(pl.col(VARIANT) == v)
-        out[v] = depth_shape(rows[DEPTH].to_numpy(), rows["sessions"].to_numpy()).to_dict()
+        out[v] = depth_shape(rows[DEPTH].to_numpy(), rows["sessions"].to_numpy())
     return out
 
 
@@ -319,15 +320,15 @@ def _prepare_events(
         missing = sorted(m.kind.referenced_events(m, spec.event_names.output) - built.event_names)
         if missing:  # said once, first among the warnings, naming the metric
             input_warnings.append(_absent_events(m, missing, built.event_names))
-    retention: dict[str, dict[str, list[int]]] = {}
+    retention: dict[str, RetentionCurve] = {}
     if built.retention_curve is not None:
         for v in variants:
             rows = built.retention_curve.filter(pl.col(VARIANT) == v)
-            retention[v] = {
-                "day": rows[DAY].to_list(),
-                "eligible": rows["eligible"].to_list(),
-                "active": rows["active"].to_list(),
-            }
+            retention[v] = RetentionCurve(
+                day=tuple(rows[DAY].to_list()),
+                eligible=tuple(rows["eligible"].to_list()),
+                active=tuple(rows["active"].to_list()),
+            )
     times = assignments.units.get_column(ASSIGNED_AT)
     return Reduced(
         kind="events (single table)" if derived else "events",
@@ -344,7 +345,7 @@ def _prepare_events(
             name: _shape_by_variant(hist, variants) for name, hist in built.depth_histograms.items()
         },
         adoption={
-            m.name: adoption_summary(units, m, segments[m.name])
+            m.name: adoption_rates(units, m, segments[m.name])
             for m in metrics
             if m.kind.adoption_breakdown
         },

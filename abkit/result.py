@@ -31,6 +31,7 @@ from abkit.stats.paired import PAIRED, Pairing
 from abkit.stats.shape import DepthShape
 from abkit.stats.srm import SrmResult
 from abkit.units.adoption import AdoptionSummary
+from abkit.units.events import RetentionCurve
 
 T = TypeVar("T")
 OMIT_NONE = {"json_omit_none": True}  # no key in the JSON when the value is None
@@ -421,25 +422,6 @@ B2BDetail = AccountDetail | TimeToValueDetail | AccountQuantileDetail
 
 
 @dataclass(frozen=True)
-class RetentionCurve:
-    """One variant's retention curve: units active on each day after assignment.
-
-    Parameters
-    ----------
-    day : tuple of int
-        Days after assignment (0, 1, 2, ...).
-    eligible : tuple of int
-        Units whose day had ended by the export end.
-    active : tuple of int
-        Eligible units active that day.
-    """
-
-    day: tuple[int, ...]
-    eligible: tuple[int, ...]
-    active: tuple[int, ...]
-
-
-@dataclass(frozen=True)
 class MetricResult:
     """One metric × treatment comparison against control.
 
@@ -509,11 +491,6 @@ class MetricResult:
         from abkit.report.html import render_metric_html
 
         return render_metric_html(self)
-
-
-def _typed(cls: type[T], value: Any) -> T:
-    """``value`` as ``cls``: itself, or read from the dict the data stage built."""
-    return value if isinstance(value, cls) else from_jsonable(cls, value)
 
 
 @dataclass(kw_only=True)
@@ -588,19 +565,6 @@ class AnalysisResult:
     session_depth: dict[str, dict[str, DepthShape]] = field(default_factory=dict)
     adoption: dict[str, AdoptionSummary] = field(default_factory=dict)
     retention_curve: dict[str, RetentionCurve] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        # the data stage may still hand these over as the dicts results.json holds
-        self.rows = {t: _typed(RowCount, c) for t, c in self.rows.items()}
-        self.exclusions = [_typed(Exclusion, e) for e in self.exclusions]
-        self.session_depth = {
-            m: {v: _typed(DepthShape, s) for v, s in by_variant.items()}
-            for m, by_variant in self.session_depth.items()
-        }
-        self.adoption = {m: _typed(AdoptionSummary, a) for m, a in self.adoption.items()}
-        self.retention_curve = {
-            v: _typed(RetentionCurve, c) for v, c in self.retention_curve.items()
-        }
 
     def to_dict(self) -> dict[str, Any]:
         """The result as results.json writes it (``abkit analyze --format json``)."""

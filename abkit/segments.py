@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from abkit.config import B2BSpec, MetricSpec, SegmentSpec
-from abkit.json_numbers import effect_fields, number
 from abkit.stats import adjust_pvalues
 from abkit.stats.arm import ArmSummary
 from abkit.stats.cluster import AccountArm
@@ -60,53 +58,6 @@ class SegmentBreakdown:
     effects: tuple[SegmentEffect, ...]
     heterogeneity: Heterogeneity
     warnings: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        h = self.heterogeneity
-        return {
-            "column": self.column,
-            "method": self.method,
-            "correction": self.correction,
-            "effects": [e.to_dict() for e in self.effects],
-            "heterogeneity": {
-                "method": h.method,
-                "q": h.q,
-                "df": h.df,
-                "p_value": h.p_value,
-                "i2": h.i2,
-                "common_effect": h.common_effect,
-            },
-            "warnings": list(self.warnings),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SegmentBreakdown:
-        h = d["heterogeneity"]
-        effects = tuple(
-            SegmentEffect(
-                value=e["value"],
-                control_n=e["control_n"],
-                treatment_n=e["treatment_n"],
-                p_value_adjusted=number(e["p_value_adjusted"]),
-                **effect_fields(e),
-            )
-            for e in d["effects"]
-        )
-        return cls(
-            column=d["column"],
-            method=d["method"],
-            correction=d["correction"],
-            effects=effects,
-            heterogeneity=Heterogeneity(
-                h["method"],
-                number(h["q"]),
-                h["df"],
-                number(h["p_value"]),
-                number(h["i2"]),
-                number(h["common_effect"]),
-            ),
-            warnings=tuple(d["warnings"]),
-        )
 
 
 def _adjusted(raw: list[float], correction: str) -> list[float]:

@@ -88,7 +88,7 @@ def analyse_stream(key: tuple, rows: pl.DataFrame) -> StreamResult | None:
         r = abkit.analyze(table, {**base, "sequential": seq}).results[0]
         fixed = r
         d = r.decision
-        day = next((lk["day"] for lk in r.sequential.looks if lk["look"] == d.look), None)
+        day = next((lk.day for lk in r.sequential.looks if lk.look == d.look), None)
         decisions[method] = (d.outcome, day)
     return StreamResult(
         "/".join(map(str, key)),

@@ -405,28 +405,3 @@ def test_a_results_json_written_before_the_typed_results_reads(name):
     for r in res.results:
         if r.b2b is not None:
             assert isinstance(r.b2b, AccountDetail | AccountQuantileDetail | TimeToValueDetail)
-
-
-def test_what_the_data_stage_hands_over_as_dicts_is_typed(example):
-    """The data stage may still build the depth shapes, adoption, retention curve, rows
-    and exclusions as the dicts results.json holds: the result reads them as its types."""
-    d = example.to_dict()
-    res = AnalysisResult(
-        name="x",
-        control="control",
-        variants=("control", "summary_v2"),
-        alpha=0.05,
-        unit="user_id",
-        correction="holm",
-        input_kind="events",
-        srm=None,
-        rows=d["rows"],
-        exclusions=[{"table": "events", "reason": "why", "rows": 2}],
-        results=[],
-        session_depth=d["session_depth"],
-        retention_curve=d["retention_curve"],
-    )
-    same(res.session_depth, example.session_depth)
-    same(res.retention_curve, example.retention_curve)
-    same(res.rows, example.rows)
-    assert res.exclusions == [Exclusion("events", "why", 2)]

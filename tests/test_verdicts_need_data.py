@@ -21,6 +21,7 @@ import pytest
 
 import abkit
 from abkit.decision import Decision, Evidence, checked, data_gap
+from abkit.json_codec import from_jsonable, to_jsonable
 from abkit.simulate import simulate
 
 METRICS = [
@@ -126,7 +127,7 @@ def test_the_shared_check_on_its_own():
     out = checked(ok, Evidence(0, 0, nan, nan))
     assert out.outcome == "not computable" and out.reason == "no units with data in either arm"
     assert out.basis == ok.basis and out.method == ok.method
-    assert Decision.from_dict(out.to_dict()) == out
+    assert from_jsonable(Decision, to_jsonable(out)) == out  # the JSON round trip
 
 
 @pytest.mark.parametrize("method", ["msprt", "gst"])

@@ -167,17 +167,17 @@ class Accounts(Design[AccountStatistics]):
         statistic = metric.kind.statistic
         if statistic is EVENT_TIMES:
             times = stats.survival[metric.name]
-            comp, detail = compare_time_to_value(
+            comp, reached = compare_time_to_value(
                 times[spec.control], times[variant], *names, spec.b2b, spec.alpha, metric.horizon
             )
-            return Tested(comp, *counts, detail=detail)
+            return Tested(comp, *counts, detail=reached)
         if statistic is EVENT_VALUES:
             assert metric.q is not None
             values = stats.values[metric.name]
-            comp, detail = compare_account_quantiles(
+            comp, quantile = compare_account_quantiles(
                 values[spec.control], values[variant], *names, spec.b2b, spec.alpha, metric.q
             )
-            return Tested(comp, *counts, detail=detail)
+            return Tested(comp, *counts, detail=quantile)
         accounts = stats.accounts[metric.name]
         comp, detail, adjustment = compare_accounts(
             accounts[spec.control], accounts[variant], *names, spec.b2b, spec.alpha

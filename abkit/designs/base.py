@@ -22,7 +22,7 @@ from abkit.config import ExperimentSpec, MetricSpec
 from abkit.errors import AbkitInputError
 from abkit.io.exclusions import Ledger
 from abkit.prepare import Reduced
-from abkit.result import GuardrailCheck, QuantilePoint
+from abkit.result import B2BDetail, GuardrailCheck, QuantilePoint
 from abkit.segments import SegmentBreakdown
 from abkit.sequential import SequentialResult
 from abkit.stats import ArmSummary, Comparison, noninferiority_test
@@ -44,7 +44,7 @@ class Tested:
     comparison: Comparison
     control_n: int
     treatment_n: int
-    detail: dict[str, Any] | None = None
+    detail: B2BDetail | None = None
     adjustment: Adjustment | None = None
     pairing: Pairing | None = None
 

@@ -40,10 +40,6 @@ class Exclusion:
     reason: str
     rows: int
 
-    def to_dict(self) -> dict[str, object]:
-        """The exclusion as JSON (``{"table", "reason", "rows"}``)."""
-        return {"table": self.table, "reason": self.reason, "rows": self.rows}
-
 
 @dataclass(frozen=True)
 class RowCount:

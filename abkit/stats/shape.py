@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
 
 import numpy as np
-
-from abkit.json_codec import to_jsonable
 
 POWER_DEPTH = 20
 _MIN_PEAK_SHARE = 0.05
@@ -87,11 +84,6 @@ class DepthShape:
     bimodal: bool
     histogram: DepthHistogram = DepthHistogram()
 
-    def to_dict(self) -> dict[str, Any]:
-        """The shape as results.json writes it (NaN as None)."""
-        out: dict[str, Any] = to_jsonable(self)
-        return out
-
 
 def _log2_bins(depth: np.ndarray, count: np.ndarray) -> tuple[list[str], np.ndarray]:
     positive = depth >= 1
@@ -109,6 +101,29 @@ def is_bimodal(shares: np.ndarray) -> bool:
     Applied to log2-binned depths, where a unimodal (geometric, log-normal) depth
     distribution has a single peak; a "one-and-done plus power users" mixture
     shows a peak at 1 and a second one at high depth.
+
+    A peak is a bin with share ≥ 0.05 above its left neighbour and at least its
+    right one; two consecutive peaks a < b make the shares bimodal when the lowest
+    share between them is below 0.5·min(share_a, share_b).
+
+    Parameters
+    ----------
+    shares : numpy.ndarray
+        The share of sessions in each log2 bin of depth (1, 2–3, 4–7, …).
+
+    Returns
+    -------
+    bool
+        True for two such peaks; False with fewer than 3 bins.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.shape import is_bimodal
+    >>> is_bimodal(np.array([0.45, 0.15, 0.05, 0.05, 0.30]))
+    True
+    >>> is_bimodal(np.array([0.5, 0.3, 0.15, 0.05]))
+    False
     """
     n = shares.size
     if n < 3:
@@ -130,7 +145,34 @@ def is_bimodal(shares: np.ndarray) -> bool:
 
 def depth_shape(depth: np.ndarray, sessions: np.ndarray) -> DepthShape:
     """Shape statistics from a histogram: ``sessions[i]`` sessions had ``depth[i]``
-    interactions."""
+    interactions.
+
+    Parameters
+    ----------
+    depth : numpy.ndarray
+        Interactions per session (distinct values, any order).
+    sessions : numpy.ndarray
+        The number of sessions with each depth.
+
+    Returns
+    -------
+    DepthShape
+        Mean and median depth, the shares with 0, 1 and ≥ 20 interactions, the
+        log2 bins of depth ≥ 1, bimodality (:func:`is_bimodal`) and the histogram;
+        NaN statistics and no bins without sessions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.shape import depth_shape
+    >>> shape = depth_shape(np.array([0, 1, 2, 3, 5, 24]), np.array([20, 40, 15, 10, 5, 10]))
+    >>> shape.sessions, shape.mean, shape.median, shape.share_zero, shape.share_power
+    (100, 3.65, 1.0, 0.2, 0.1)
+    >>> [(b.depth, b.share) for b in shape.bins]
+    [('1', 0.5), ('2-3', 0.3125), ('4-7', 0.0625), ('8-15', 0.0), ('16-31', 0.125)]
+    >>> shape.bimodal
+    True
+    """
     depth = np.asarray(depth, dtype=float)
     count = np.asarray(sessions, dtype=float)
     total = count.sum()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import polars as pl
 
 from abkit.config import MetricSpec
 from abkit.io.names import ACCOUNT, VARIANT
-from abkit.json_codec import from_jsonable, to_jsonable
+from abkit.json_codec import from_jsonable
 from abkit.metrics.base import value_column
 
 DEFAULT_SEGMENTS = ("role", "seniority", "integration_depth")
@@ -105,11 +104,3 @@ def adoption_rates(
         frame = units.with_columns(pl.col(col).cast(pl.String).fill_null("(missing)"))
         by_segment[col] = _rates(frame, [col, VARIANT], val)
     return AdoptionSummary(_rates(units, [VARIANT], val), by_segment)
-
-
-def adoption_summary(
-    units: pl.DataFrame, metric: MetricSpec, segments: tuple[str, ...]
-) -> dict[str, Any]:
-    """:func:`adoption_rates` as results.json writes it (for callers that keep dicts)."""
-    out: dict[str, Any] = to_jsonable(adoption_rates(units, metric, segments))
-    return out

@@ -785,6 +785,25 @@ def _apply_eligibility(
 CURVE_DAYS = 60
 
 
+@dataclass(frozen=True)
+class RetentionCurve:
+    """One variant's retention curve: units active on each day after assignment.
+
+    Parameters
+    ----------
+    day : tuple of int
+        Days after assignment (0, 1, 2, ...).
+    eligible : tuple of int
+        Units whose day had ended by the export end.
+    active : tuple of int
+        Eligible units active that day.
+    """
+
+    day: tuple[int, ...]
+    eligible: tuple[int, ...]
+    active: tuple[int, ...]
+
+
 def retention_curve(
     active: pl.DataFrame, last_active: pl.DataFrame, units: pl.DataFrame, export_end: dt.datetime
 ) -> pl.DataFrame:
