@@ -32,23 +32,23 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from abkit.analysis import analyze
     from abkit.config import ExperimentSpec, load_config
+    from abkit.dev.simulate import simulate
     from abkit.errors import AbkitInputError, ConfigError
     from abkit.io.engines import read_on
     from abkit.power import power_analysis
     from abkit.report.bundle import write_bundle as write_report
     from abkit.result import AnalysisResult
-    from abkit.simulate import simulate
+    from abkit.run import analyze
 
 _LAZY = {
-    "analyze": "abkit.analysis",
+    "analyze": "abkit.run",
     "load_config": "abkit.config",
     "ExperimentSpec": "abkit.config",
     "AbkitInputError": "abkit.errors",
     "ConfigError": "abkit.errors",
     "AnalysisResult": "abkit.result",
-    "simulate": "abkit.simulate",
+    "simulate": "abkit.dev.simulate",
     "power_analysis": "abkit.power",
     "read_on": "abkit.io.engines",
     "write_report": ("abkit.report.bundle", "write_bundle"),

@@ -21,7 +21,7 @@ Correction = Literal["holm", "bh", "none"]
 Spending = Literal["obrien_fleming", "pocock"]
 # where the events are read and reduced to per-unit rows (abkit.io.engines)
 Engine = Literal["polars", "duckdb", "spark"]
-# how quantiles of event values are computed (abkit.units.quantiles): every value
+# how quantiles of event values are computed (abkit.inputs.quantiles): every value
 # collected, or a log-spaced histogram reduced on the engine ("auto": exact on Polars)
 QuantileMethod = Literal["auto", "exact", "histogram"]
 # B2B estimand: user (ratio of account sums) or account (mean of account values)

@@ -40,10 +40,10 @@ from abkit.config import (
 )
 from abkit.designs import design_for
 from abkit.errors import AbkitInputError
+from abkit.inputs.prepare import prepare
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
 from abkit.options import SequentialMethod
-from abkit.prepare import prepare
 from abkit.stats.power import (
     detectable_effect,
     power_at,

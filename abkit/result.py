@@ -6,7 +6,7 @@
 fields); ``AnalysisResult.table`` is the same results as a Polars DataFrame.  NaN and
 infinite numbers become ``null`` in the dict (JSON has no NaN) and NaN again when read
 back.  Every renderer (text, Markdown, HTML, plots) reads these typed objects, so each
-shows the same :class:`~abkit.decision.Decision`.
+shows the same :class:`~abkit.analysis.decision.Decision`.
 """
 
 from __future__ import annotations
@@ -17,21 +17,21 @@ from typing import Any, Literal, TypeVar
 
 import polars as pl
 
-from abkit.decision import Decision
-from abkit.health import HealthBand
+from abkit.analysis.decision import Decision
+from abkit.analysis.health import HealthBand
+from abkit.analysis.segments import SegmentBreakdown
+from abkit.analysis.sequential import SequentialResult
+from abkit.engine.events import RetentionCurve
+from abkit.inputs.adoption import AdoptionSummary
 from abkit.io.exclusions import Exclusion, RowCount
 from abkit.json_codec import from_jsonable, json_form, to_jsonable
 from abkit.options import Weighting
-from abkit.segments import SegmentBreakdown
-from abkit.sequential import SequentialResult
 from abkit.stats.cuped import Adjustment
 from abkit.stats.fixed_horizon import EffectSummary
 from abkit.stats.novelty import NoveltyResult
 from abkit.stats.paired import PAIRED, Pairing
 from abkit.stats.shape import DepthShape
 from abkit.stats.srm import SrmResult
-from abkit.units.adoption import AdoptionSummary
-from abkit.units.events import RetentionCurve
 
 T = TypeVar("T")
 OMIT_NONE = {"json_omit_none": True}  # no key in the JSON when the value is None
@@ -280,8 +280,8 @@ class Cr2Detail:
 @dataclass(frozen=True)
 class AccountDetail:
     """The B2B detail of a ratio or mean compared over accounts
-    (:func:`abkit.b2b.compare_accounts`).  Without 2 accounts in each arm there is no
-    test: only ``weighting`` and ``arms`` are set (and written).
+    (:func:`abkit.designs.account_tests.compare_accounts`).  Without 2 accounts in each
+    arm there is no test: only ``weighting`` and ``arms`` are set (and written).
 
     Parameters
     ----------
@@ -313,8 +313,8 @@ class AccountDetail:
 @dataclass(frozen=True)
 class AccountQuantileDetail:
     """The B2B detail of a quantile of event values compared over accounts
-    (:func:`abkit.b2b.compare_account_quantiles`).  Without a test (an arm with fewer
-    than 2 accounts or no values) only ``weighting`` and ``arms`` are set.
+    (:func:`abkit.designs.account_tests.compare_account_quantiles`).  Without a test (an
+    arm with fewer than 2 accounts or no values) only ``weighting`` and ``arms`` are set.
 
     Parameters
     ----------
@@ -399,7 +399,8 @@ class TimeToValue:
 
 @dataclass(frozen=True)
 class TimeToValueDetail:
-    """The B2B detail of a time-to-value metric (:func:`abkit.b2b.compare_time_to_value`).
+    """The B2B detail of a time-to-value metric
+    (:func:`abkit.designs.account_tests.compare_time_to_value`).
 
     Parameters
     ----------

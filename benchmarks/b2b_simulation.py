@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from abkit.calibration import B2B_METHODS, b2b_study
+from abkit.dev.calibration import B2B_METHODS, b2b_study
 
 SIZES = (6, 10, 20, 40)
 LABELS = {

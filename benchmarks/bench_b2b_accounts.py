@@ -21,7 +21,7 @@ import statistics
 import time
 
 import abkit
-from abkit.simulate import simulate
+from abkit.dev.simulate import simulate
 
 METRIC = {"name": "share", "type": "ratio", "numerator": "share", "denominator": "ai_output"}
 GUARDRAIL = {

@@ -81,7 +81,7 @@ print(units.height)
 
 UNITS_ABKIT = """
 import sys, time, polars as pl, abkit
-import abkit.analysis  # the lazily imported statistics, as tea-tasting imports its own
+import abkit.run  # the lazily imported statistics, as tea-tasting imports its own
 frame = pl.read_parquet(sys.argv[1])
 config = {"metrics": [{"name": c, "type": "mean", "column": c} for c in ("a", "b")]
           + [{"name": c, "type": "proportion", "column": c} for c in ("c", "d")]}
@@ -168,7 +168,7 @@ def inline(code: str, *args: str) -> list[str]:
 SIMULATE = """
 import sys, time
 from pathlib import Path
-from abkit.simulate import simulate, write_export
+from abkit.dev.simulate import simulate, write_export
 start = time.perf_counter()
 export = simulate(users=int(sys.argv[1]), days=14, enrol_days=7, base_return=0.2,
                   extra_sessions=0.3, mean_depth=2.5, variants=("control", "summary_v2"),
@@ -193,7 +193,7 @@ output_per_1k = 0.015
 
 REPLAY = """
 import sys, time
-from abkit.replay import simulate_replay
+from abkit.dev.replay import simulate_replay
 start = time.perf_counter()
 frame = simulate_replay(users=int(sys.argv[1]), judge_rate=0.5, latency_lift=-0.1, seed=1)
 frame.write_parquet(sys.argv[2])

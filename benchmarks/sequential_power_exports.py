@@ -18,7 +18,7 @@ import argparse
 import statistics
 
 import abkit
-from abkit.simulate import simulate
+from abkit.dev.simulate import simulate
 
 METRIC = {"name": "outputs", "type": "mean", "column": "ai_output"}
 METHODS = {

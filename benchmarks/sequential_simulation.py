@@ -16,7 +16,7 @@ import math
 import numpy as np
 from scipy import stats as st
 
-from abkit.calibration import METHODS, evaluate, simulate_looks
+from abkit.dev.calibration import METHODS, evaluate, simulate_looks
 
 LOOKS, PER_LOOK, ALPHA = 30, 200, 0.05
 LABELS = {

@@ -271,7 +271,7 @@ def analyze(
     """
     import abkit
     from abkit import progress
-    from abkit.analysis import export_name
+    from abkit.run import export_name
 
     fmt = _report_format(fmt, output)
     quiet = quiet or (fmt == "json" and not output)
@@ -370,7 +370,7 @@ def _simulation_options(
     *options: tuple[str, Any, str],
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Numeric options of the simulation model (default 0: the effect or feature is
-    off), passed on to :class:`abkit.simulate.SimulationSpec` under their own names."""
+    off), passed on to :class:`abkit.dev.simulate.SimulationSpec` under their own names."""
 
     def apply(command: Callable[..., None]) -> Callable[..., None]:
         for flag, kind, text in reversed(options):
@@ -545,8 +545,8 @@ def simulate(
     **model: float,
 ) -> None:
     """Write a synthetic event-level export (assignments + events) to OUTDIR."""
-    from abkit.simulate import SimulationSpec, write_export
-    from abkit.simulate import simulate as run
+    from abkit.dev.simulate import SimulationSpec, write_export
+    from abkit.dev.simulate import simulate as run
 
     spec = SimulationSpec(
         mode=mode,
@@ -625,8 +625,8 @@ def simulate_replay(
     """Write a synthetic paired export (a shadow or replay run: both versions answer the
     same inputs) to OUTDIR/outputs.<format>; analyse it with --variant version
     --control <live>."""
-    from abkit.replay import ReplaySpec, simulate_replay
-    from abkit.simulate import write_frame
+    from abkit.dev.replay import ReplaySpec, simulate_replay
+    from abkit.dev.simulate import write_frame
 
     names = tuple(v.strip() for v in versions.split(",") if v.strip())
     if len(names) != 2:

@@ -66,7 +66,7 @@ ERRORS = {
 def analyze_small_b2b(*metrics: dict):
     """A small simulated B2B export (16 accounts) analysed in B2B mode with ``metrics``."""
     import abkit
-    from abkit.simulate import simulate
+    from abkit.dev.simulate import simulate
 
     e = simulate(mode="b2b", users=3_000, accounts=16, days=6, enrol_days=2, seed=4)
     config = {

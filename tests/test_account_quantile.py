@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 from scipy import stats as st
 
-from abkit.calibration import b2b_quantile_study
+from abkit.dev.calibration import b2b_quantile_study
 from abkit.stats.account_quantile import (
     AccountValues,
     account_quantile_noninferiority,

@@ -9,8 +9,8 @@ import pytest
 from scipy import stats as st
 
 import abkit
+from abkit.dev.simulate import simulate
 from abkit.errors import ConfigError
-from abkit.simulate import simulate
 
 ACTIVE = {"name": "active_days_7d", "type": "active_days", "window": [0, 6]}
 _DAY_US = 86_400_000_000
@@ -79,8 +79,8 @@ def test_daily_looks_end_at_the_fixed_horizon_moments(export):
     n, mean and variance (the sum of squares of non-0/1 values) are the fixed-horizon
     ones."""
     from abkit.designs import Users
+    from abkit.inputs.prepare import prepare
     from abkit.io.exclusions import Ledger
-    from abkit.prepare import prepare
 
     spec = abkit.load_config({"metrics": [ACTIVE], "sequential": {"method": "cs"}})
     prepared = prepare(export.assignments, spec, Ledger(), Users(), events=export.events)

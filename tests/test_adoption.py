@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 import abkit
-from abkit.simulate import simulate
+from abkit.dev.simulate import simulate
 
 
 def test_adoption_block_matches_a_direct_computation():

@@ -14,8 +14,8 @@ import scipy.stats as st
 import statsmodels.api as sm
 
 import abkit
+from abkit.dev.simulate import simulate
 from abkit.errors import AbkitInputError, ConfigError
-from abkit.simulate import simulate
 from tests.conftest import mc_reps
 
 ACTIVE = "active"  # 1 for a unit with any valid event
@@ -299,8 +299,8 @@ def test_daily_looks_end_at_the_fixed_horizon_moments(export):
     of references and ``active`` (counted once, at the unit's first look) accumulate
     over daily looks to the fixed-horizon per-arm moments."""
     from abkit.designs import Users
+    from abkit.inputs.prepare import prepare
     from abkit.io.exclusions import Ledger
-    from abkit.prepare import prepare
 
     metrics = [
         {"name": "judge", "type": "event_mean", "column": "judge_score.value"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from scipy import stats as st
 
-from abkit.calibration import b2b_study
+from abkit.dev.calibration import b2b_study
 from tests.conftest import mc_reps
 
 pytestmark = pytest.mark.calibration
@@ -36,7 +36,7 @@ def test_default_interval_covers_at_least_093_at_ten_accounts_per_arm():
 
 
 def test_lift_interval_by_test_inversion_covers_where_the_bootstrap_does_not():
-    from abkit.calibration import b2b_lift_coverage
+    from abkit.dev.calibration import b2b_lift_coverage
 
     reps = mc_reps(300)
     res = b2b_lift_coverage(10, reps, lift=0.2, seed=10)
@@ -49,7 +49,7 @@ def test_lift_interval_by_test_inversion_covers_where_the_bootstrap_does_not():
 @pytest.mark.parametrize("per_arm", [6, 10])
 @pytest.mark.parametrize("relative", [True, False])
 def test_b2b_guardrail_holds_its_size_at_the_margin(per_arm, relative):
-    from abkit.calibration import b2b_guardrail_size
+    from abkit.dev.calibration import b2b_guardrail_size
 
     reps = mc_reps(400)
     size = b2b_guardrail_size(per_arm, reps, 0.1 if relative else 0.03, relative, seed=per_arm)

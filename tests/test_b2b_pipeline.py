@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 import abkit
-from abkit.simulate import simulate
+from abkit.dev.simulate import simulate
 from abkit_cli.main import cli
 from tests.conftest import write_cli_files
 

@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 
 import abkit
+from abkit.dev.simulate import simulate
 from abkit.result import AccountQuantileDetail, AnalysisResult
-from abkit.simulate import simulate
 from abkit.stats.account_quantile import AccountValues, account_quantile_test
 
 RESAMPLES = 800
@@ -168,8 +168,8 @@ def test_an_arm_with_one_account_gives_nan_and_says_why(export):
 def test_too_few_accounts_to_bound_the_interval_say_so():
     """2 + 2 accounts: 6 re-assignments, the smallest attainable p is 1/3, so no
     effect is rejected and both intervals are unbounded, with a warning."""
-    from abkit.b2b import compare_account_quantiles
     from abkit.config import B2BSpec
+    from abkit.designs.account_tests import compare_account_quantiles
 
     rng = np.random.default_rng(1)
     account = np.repeat(np.arange(2), 50)

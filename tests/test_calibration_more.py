@@ -105,7 +105,7 @@ def test_rmst_randomisation_size_and_bootstrap_coverage():
     ],
 )
 def test_log_scale_lift_interval_covers_at_small_n_and_large_effects(scenario):
-    from abkit.calibration import lift_coverage
+    from abkit.dev.calibration import lift_coverage
 
     reps = mc_reps(1_500)
     res = lift_coverage(scenario, reps, seed=7)

@@ -96,7 +96,7 @@ def test_cap_refusals():
         abkit.analyze(frame, _config({"quantile": 0.3}))
     with pytest.raises(ConfigError, match="one of"):
         abkit.analyze(frame, _config({"quantile": 0.99, "value": 3.0}))
-    from abkit.simulate import simulate
+    from abkit.dev.simulate import simulate
 
     export = simulate(users=500, days=4, enrol_days=2, seed=1)
     seq = {

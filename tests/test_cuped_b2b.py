@@ -11,8 +11,8 @@ import pytest
 import statsmodels.api as sm
 
 import abkit
+from abkit.dev.simulate import simulate
 from abkit.result import AccountDetail
-from abkit.simulate import simulate
 from abkit.stats.cluster import AccountArm, cr2_adjusted, cr2_test
 from abkit.stats.randomization import randomization_test
 from tests.conftest import mc_reps

@@ -14,9 +14,9 @@ import statsmodels.api as sm
 from click.testing import CliRunner
 
 import abkit
+from abkit.dev.simulate import simulate
+from abkit.engine.events import EVENT_BEFORE_ASSIGNMENT, PRE_PERIOD_EVENT
 from abkit.errors import AbkitInputError
-from abkit.simulate import simulate
-from abkit.units.events import EVENT_BEFORE_ASSIGNMENT, PRE_PERIOD_EVENT
 from abkit_cli.main import cli
 
 
@@ -242,7 +242,7 @@ def test_pre_period_events_are_counted_and_older_ones_stay_excluded():
 
 
 def test_pre_period_on_duckdb_and_in_parts_equals_the_one_part_polars_result(monkeypatch):
-    from abkit.units import engine
+    from abkit.engine import backend as engine
     from tests.engines import assert_same_numbers, required, to_duckdb
 
     export = _with_history(users=2_500, seed=9)

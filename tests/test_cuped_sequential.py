@@ -11,8 +11,8 @@ import pytest
 from scipy import stats as st
 
 import abkit
-from abkit.calibration import LookPaths, evaluate
-from abkit.simulate import simulate
+from abkit.dev.calibration import LookPaths, evaluate
+from abkit.dev.simulate import simulate
 from abkit.stats.cuped import Moments, cuped_test
 from tests.conftest import mc_reps
 

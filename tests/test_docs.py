@@ -497,9 +497,9 @@ def test_site_builds_strict(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-5000:]
     api = (tmp_path / "site" / "reference" / "api" / "index.html").read_text()
     for anchor in (
-        "abkit.analysis.analyze",
+        "abkit.run.analyze",
         "abkit.result.AnalysisResult",
-        "abkit.decision.Decision",
+        "abkit.analysis.decision.Decision",
         "abkit.power.power_analysis",
         "abkit.stats.power.units_needed",
         "abkit.stats.welch_test",

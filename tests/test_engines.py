@@ -18,10 +18,10 @@ import polars as pl
 import pytest
 
 import abkit
+from abkit.dev.simulate import simulate
+from abkit.engine.event_columns import value_out_of_range
 from abkit.errors import AbkitInputError
-from abkit.simulate import simulate
 from abkit.stats.quantile import LogBins
-from abkit.units.event_columns import value_out_of_range
 from tests.conftest import EXAMPLE
 from tests.engines import assert_same_numbers, required, to_duckdb, to_sqlframe
 
@@ -250,7 +250,7 @@ def test_days_and_epoch_from_clock_fields_match_python_across_centuries(duckdb_c
     import narwhals as nw
     import numpy as np
 
-    from abkit.units.engine import days_between, epoch_microseconds
+    from abkit.engine.backend import days_between, epoch_microseconds
 
     rng = np.random.default_rng(4)
     lo, hi = dt.datetime(1890, 1, 1, tzinfo=UTC), dt.datetime(2210, 1, 1, tzinfo=UTC)

@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 
 import abkit
+from abkit.dev.simulate import simulate
+from abkit.engine.events import DUPLICATE_EVENT
 from abkit.errors import AbkitInputError
 from abkit.io.exclusions import RowCount
-from abkit.simulate import simulate
-from abkit.units.events import DUPLICATE_EVENT
 
 ASSIGN = pl.DataFrame(
     {
@@ -310,7 +310,7 @@ def test_an_export_reduced_in_parts_gives_the_same_result(monkeypatch, sequentia
     """Large Polars exports are reduced in parts split by a hash of the unit id; the
     parts' counts, histograms, curve and per-unit rows combine to the one-part result
     (duplicates and rows of every exclusion reason included)."""
-    from abkit.units import engine
+    from abkit.engine import backend as engine
     from tests.engines import assert_same_numbers
     from tests.test_engines import METRICS, PRICES, _hostile
 

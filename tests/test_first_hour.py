@@ -22,7 +22,7 @@ import nbformat
 import polars as pl
 import pytest
 
-from abkit.simulate import simulate
+from abkit.dev.simulate import simulate
 from tests.browser import assert_nothing_cut_off, github_page, look
 
 # the user's own names for what abkit calls user_id, variant, assigned_at, ...

@@ -229,7 +229,7 @@ def test_an_explicit_export_end_cuts_units_and_events_like_a_truncated_export():
 def test_b2b_users_without_an_account_are_excluded_with_a_reason():
     import polars as pl
 
-    from abkit.simulate import simulate
+    from abkit.dev.simulate import simulate
 
     e = simulate(mode="b2b", users=2_000, accounts=20, days=6, enrol_days=2, seed=1)
     a = (

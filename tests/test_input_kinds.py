@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 import abkit
-from abkit.simulate import simulate, write_export
+from abkit.dev.simulate import simulate, write_export
 
 METRICS = {
     "metrics": [

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import abkit
 from abkit.config import INPUT_FLAGS, InputSpec, flag_of
-from abkit.simulate import simulate
+from abkit.dev.simulate import simulate
 from abkit_cli.main import cli
 
 RENAMED_ASSIGNMENTS = {"user_id": "user", "variant": "group", "assigned_at": "assigned"}

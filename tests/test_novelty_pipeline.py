@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 import abkit
-from abkit.simulate import simulate
+from abkit.dev.simulate import simulate
 from abkit.stats.cuped import Moments
 from abkit.stats.novelty import novelty_test
 

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 import abkit
+from abkit.dev.simulate import simulate
 from abkit.io.exclusions import RowCount
 from abkit.result import AccountDetail
-from abkit.simulate import simulate
 from abkit_cli.main import cli
 from tests.conftest import write_cli_files
 

@@ -46,7 +46,7 @@ CASES = {
 
 def _paired() -> AnalysisResult:
     """A shadow replay: judge pass rate better, latency a guardrail, tokens worse."""
-    from abkit.replay import simulate_replay
+    from abkit.dev.replay import simulate_replay
 
     replay = simulate_replay(users=200, judge_lift=0.1, latency_lift=-0.1, tokens_lift=0.1, seed=9)
     return abkit.analyze(replay, {"experiment": {"control": "live", "variant": "version"}})
@@ -54,7 +54,7 @@ def _paired() -> AnalysisResult:
 
 def _quantiles() -> AnalysisResult:
     """p95 latency (worse) and a p50 guardrail beside a ratio, on simulated events."""
-    from abkit.simulate import simulate
+    from abkit.dev.simulate import simulate
 
     e = simulate(users=3_000, days=8, enrol_days=3, seed=5, latency_user_sd=0.6, latency_lift=0.3)
     latency = {"type": "quantile", "column": "ai_output.latency_ms", "direction": "decrease"}

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from scipy import stats as st
 
 from abkit.designs.accounts import account_sd
-from abkit.simulate import simulate
+from abkit.dev.simulate import simulate
 from abkit.stats.cluster import AccountArm
 from abkit.stats.power import detectable_effect, power_at, units_needed
 from abkit_cli.main import cli

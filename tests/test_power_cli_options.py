@@ -87,7 +87,7 @@ def test_impossible_planning_inputs_are_user_errors(args, needle):
 
 
 def test_power_maps_the_exports_own_column_names_like_analyze(tmp_path):
-    from abkit.simulate import simulate
+    from abkit.dev.simulate import simulate
 
     export = simulate(users=600, days=12, enrol_days=4, seed=2)
     export.assignments.rename({"user_id": "user", "variant": "group"}).write_csv(tmp_path / "a.csv")

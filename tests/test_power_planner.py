@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from scipy import stats as st
 
 import abkit
-from abkit.calibration import evaluate, simulate_looks
-from abkit.simulate import simulate
+from abkit.dev.calibration import evaluate, simulate_looks
+from abkit.dev.simulate import simulate
 from abkit.stats import two_proportion_ztest
 from abkit.stats.arm import ArmSummary
 from abkit.stats.group_sequential import crossing_probability, efficacy_bounds, pocock_constant

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 import abkit
+from abkit.dev.simulate import simulate
 from abkit.errors import AbkitInputError, ConfigError
-from abkit.simulate import simulate
 from abkit.stats.quantile import CLUSTERED, quantile_estimate
 from tests.conftest import write_cli_files
 
@@ -175,9 +175,9 @@ def test_cli_analyze_and_power_read_a_quantile_metric(export, tmp_path):
 def test_the_engine_bin_expression_is_the_numpy_one():
     import narwhals as nw
 
+    from abkit.engine.quantiles import bin_key
     from abkit.metrics.references import VALUE
     from abkit.stats.quantile import LogBins
-    from abkit.units.quantiles import bin_key
 
     rng = np.random.default_rng(1)
     values = np.concatenate([rng.lognormal(5, 3, 2_000), -rng.lognormal(0, 2, 200), [0.0, 1e-13]])
@@ -188,8 +188,8 @@ def test_the_engine_bin_expression_is_the_numpy_one():
 
 
 def test_profile_across_levels_equals_the_by_hand_tests_and_is_drawn(export, tmp_path):
+    from abkit.engine.quantiles import PROFILE
     from abkit.stats.quantile import quantile_test
-    from abkit.units.quantiles import PROFILE
 
     res = abkit.analyze(export.assignments, {"metrics": [{**P95, "q": 0.8}]}, events=export.events)
     (r,) = res.results

@@ -326,7 +326,7 @@ def test_notebook_shows_plot_warnings_rows_and_sub_results(tmp_path):
 def test_html_view_carries_what_the_markdown_carries(tmp_path):
     """Warnings by result, the notes on the data and the row accounting are in the
     HTML view, as in text and Markdown."""
-    from abkit.simulate import simulate
+    from abkit.dev.simulate import simulate
 
     e = simulate(users=3_000, days=8, enrol_days=3, seed=5, latency_user_sd=0.6)
     metrics = [

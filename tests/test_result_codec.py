@@ -15,6 +15,9 @@ import numpy as np
 import pytest
 
 import abkit
+from abkit.analysis.sequential import Look
+from abkit.dev.simulate import simulate
+from abkit.inputs.adoption import AdoptionSummary
 from abkit.io.exclusions import Exclusion, RowCount
 from abkit.json_codec import JsonShapeError, from_jsonable, json_form, to_jsonable
 from abkit.result import (
@@ -25,10 +28,7 @@ from abkit.result import (
     RetentionCurve,
     TimeToValueDetail,
 )
-from abkit.sequential import Look
-from abkit.simulate import simulate
 from abkit.stats.shape import DepthShape
-from abkit.units.adoption import AdoptionSummary
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ai_summary_export"
 BEFORE = Path(__file__).parent / "data" / "results_before_typing.json"

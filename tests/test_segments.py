@@ -15,8 +15,8 @@ from statsmodels.stats.meta_analysis import combine_effects
 from statsmodels.stats.multitest import multipletests
 
 import abkit
+from abkit.dev.simulate import simulate
 from abkit.errors import AbkitInputError
-from abkit.simulate import simulate
 from abkit_cli.main import cli
 
 

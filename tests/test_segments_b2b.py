@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as st
 
 import abkit
-from abkit.simulate import simulate
+from abkit.dev.simulate import simulate
 from abkit.stats.cluster import AccountArm
 from abkit.stats.randomization import randomization_test, segment_heterogeneity
 from tests.conftest import mc_reps

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from abkit.calibration import evaluate, simulate_looks
+from abkit.dev.calibration import evaluate, simulate_looks
 from tests.conftest import mc_reps
 
 ALPHA = 0.05

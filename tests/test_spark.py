@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 
 import abkit
+from abkit.dev.simulate import simulate
 from abkit.errors import AbkitInputError
 from abkit.io.engines import local_spark
-from abkit.simulate import simulate
 from tests.conftest import EXAMPLE
 from tests.engines import assert_same_numbers, required, to_spark
 from tests.test_engines import METRICS, PRICES, _hostile

@@ -521,8 +521,8 @@ def test_paired_sums_of_disjoint_users_merge_to_the_whole():
         assert close(got.p_value, whole.p_value) and close(got.se, whole.se)
 
 
-def test_paired_sums_are_re_exported_where_they_were():
-    from abkit.units import paired
+def test_paired_sums_are_what_the_paired_input_builds():
+    from abkit.inputs import paired
 
     assert paired.PairedSums is PairedSums
 

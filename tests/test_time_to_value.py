@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from statsmodels.duration.survfunc import SurvfuncRight, survdiff
 
 import abkit
+from abkit.dev.simulate import simulate
 from abkit.result import TimeToValueDetail
-from abkit.simulate import simulate
 from abkit.stats.survival import (
     kaplan_meier,
     logrank,

@@ -20,9 +20,9 @@ import polars as pl
 import pytest
 
 import abkit
-from abkit.decision import Decision, Evidence, checked, data_gap
+from abkit.analysis.decision import Decision, Evidence, checked, data_gap
+from abkit.dev.simulate import simulate
 from abkit.json_codec import from_jsonable, to_jsonable
-from abkit.simulate import simulate
 
 METRICS = [
     {"name": "d1", "type": "retention", "day": 1},

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as st
 
 import abkit
-from abkit.simulate import simulate
+from abkit.dev.simulate import simulate
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ def test_heavy_skew_is_one_warning_naming_every_arm():
 def test_a_description_is_a_note_not_a_warning():
     """The p95's design note ('q = 0.95 quantile … over events, clustered by unit') used
     to carry a warning sign in every report."""
-    from abkit.simulate import simulate
+    from abkit.dev.simulate import simulate
 
     export = simulate(users=2_000, days=8, enrol_days=3, seed=2)
     result = abkit.analyze(export.assignments, events=export.events)

@@ -3,10 +3,10 @@
 With a few dozen randomised accounts the user-level tests overstate the evidence: the
 account is the unit.  Each metric is summed per account; the comparison is the account
 randomisation test (exact or Monte Carlo) with the account bootstrap and CR2 beside it
-(:mod:`abkit.b2b`), quantiles re-assign each account's event values, time to value is
-compared by restricted mean survival, and guardrails are one-sided randomisation tests
-shifted by the margin.  Contaminated accounts (users in more than one variant) are
-left out, and the sample-ratio check counts accounts.
+(:mod:`abkit.designs.account_tests`), quantiles re-assign each account's event values,
+time to value is compared by restricted mean survival, and guardrails are one-sided
+randomisation tests shifted by the margin.  Contaminated accounts (users in more than
+one variant) are left out, and the sample-ratio check counts accounts.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from abkit.b2b import (
+from abkit.analysis.segments import SegmentBreakdown, account_segment_breakdown
+from abkit.config import ExperimentSpec, MetricSpec
+from abkit.designs.account_tests import (
     compare_account_quantiles,
     compare_accounts,
     compare_time_to_value,
@@ -26,27 +28,26 @@ from abkit.b2b import (
     guardrail_accounts,
     quantile_limit,
 )
-from abkit.config import ExperimentSpec, MetricSpec
 from abkit.designs.base import Design, Statistics, Tested, normal_guardrail, refuse
 from abkit.designs.users import unadjustable
+from abkit.engine.quantiles import profile_levels
 from abkit.errors import AbkitInputError
+from abkit.inputs.accounts import SEATS, load_accounts, revenue_arms
+from abkit.inputs.covariates import covariates_of
+from abkit.inputs.moments import account_arms, account_times, contamination, mixed_accounts
+from abkit.inputs.prepare import Reduced, UnitFrame
+from abkit.inputs.quantiles import account_values
+from abkit.inputs.segments import segment_account_arms
 from abkit.io.exclusions import Ledger
 from abkit.io.names import ACCOUNT, VARIANT
 from abkit.io.readers import read_table
 from abkit.metrics.base import Statistic
-from abkit.prepare import Reduced, UnitFrame
 from abkit.result import GuardrailCheck, QuantilePoint
-from abkit.segments import SegmentBreakdown, account_segment_breakdown
 from abkit.stats import ArmSummary
 from abkit.stats.account_quantile import AccountValues, account_quantile_test, comparable
 from abkit.stats.cluster import USER_WEIGHTED, AccountArm
 from abkit.stats.noninferiority import FAIL, INCONCLUSIVE, PASS
 from abkit.stats.randomization import RandomizationNonInferiority
-from abkit.units.accounts import SEATS, load_accounts, revenue_arms
-from abkit.units.covariates import covariates_of
-from abkit.units.moments import account_arms, account_times, contamination, mixed_accounts
-from abkit.units.quantiles import account_values, profile_levels
-from abkit.units.segments import segment_account_arms
 
 MOMENTS, RATIO_MOMENTS = Statistic.MOMENTS, Statistic.RATIO_MOMENTS
 EVENT_VALUES, EVENT_TIMES = Statistic.EVENT_VALUES, Statistic.EVENT_TIMES

@@ -4,11 +4,11 @@ A design is the unit that was randomised: users (:mod:`abkit.designs.users`), ac
 (:mod:`abkit.designs.accounts`, B2B) or the inputs of a paired run
 (:mod:`abkit.designs.paired`).  It is chosen once per analysis
 (:func:`abkit.designs.design_for`).  From what the input stage reduced
-(:class:`~abkit.prepare.Reduced`) it builds the statistics its tests need, then runs,
+(:class:`~abkit.inputs.prepare.Reduced`) it builds the statistics its tests need, then runs,
 for one metric and one treatment, the comparison with control, the guardrail check,
 the quantile profile, the segment breakdowns, sequential monitoring and the novelty
 check.  Nothing outside this package asks which design is in use: the analysis loop
-(:func:`abkit.analysis.compare`) calls the same methods on every design.
+(:func:`abkit.run.compare`) calls the same methods on every design.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Generic, TypeVar
 
+from abkit.analysis.segments import SegmentBreakdown
+from abkit.analysis.sequential import SequentialResult
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.errors import AbkitInputError
+from abkit.inputs.prepare import Reduced
 from abkit.io.exclusions import Ledger
-from abkit.prepare import Reduced
 from abkit.result import B2BDetail, GuardrailCheck, QuantilePoint
-from abkit.segments import SegmentBreakdown
-from abkit.sequential import SequentialResult
 from abkit.stats import ArmSummary, Comparison, noninferiority_test
 from abkit.stats.cuped import Adjustment
 from abkit.stats.novelty import NoveltyResult

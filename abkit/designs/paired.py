@@ -1,7 +1,7 @@
 """Paired inputs (a shadow or replay run): every input answered by both versions.
 
 The comparison is within input, clustered by user (:func:`abkit.stats.paired.paired_test`
-on the per-user sums of :mod:`abkit.units.paired`); there is no allocation to check.
+on the per-user sums of :mod:`abkit.inputs.paired`); there is no allocation to check.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.designs.base import Design, Statistics, Tested
 from abkit.errors import AbkitInputError
+from abkit.inputs.paired import PairedSums
+from abkit.inputs.prepare import Reduced
 from abkit.io.exclusions import Ledger
-from abkit.prepare import Reduced
 from abkit.stats.paired import paired_test
-from abkit.units.paired import PairedSums
 
 
 @dataclass(frozen=True)

@@ -14,25 +14,25 @@ from typing import Any
 
 import numpy as np
 
+from abkit.analysis.segments import SegmentBreakdown, quantile_segment_breakdown, segment_breakdown
+from abkit.analysis.sequential import SequentialResult, monitor
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.designs.base import Design, Statistics, Tested, refuse
+from abkit.engine.looks import LookSeries
+from abkit.inputs.covariates import Covariates, covariate_moments, covariates_of
+from abkit.inputs.moments import contamination, mixed_accounts
+from abkit.inputs.novelty import PeriodMoments, completed_periods, period_moments
+from abkit.inputs.prepare import Reduced, UnitFrame
+from abkit.inputs.quantiles import ArmQuantiles, arm_quantiles, binned_arm_quantiles
+from abkit.inputs.segments import segment_arms, segment_quantiles
 from abkit.io.exclusions import Ledger
 from abkit.metrics.base import Statistic
-from abkit.prepare import Reduced, UnitFrame
 from abkit.result import QuantilePoint
-from abkit.segments import SegmentBreakdown, quantile_segment_breakdown, segment_breakdown
-from abkit.sequential import SequentialResult, monitor
 from abkit.stats import ArmSummary
 from abkit.stats.cuped import or_unadjusted
 from abkit.stats.fixed_horizon import ratio_variance
 from abkit.stats.novelty import NoveltyResult, novelty_test
 from abkit.stats.quantile import LogBins, QuantileEstimate, quantile_test
-from abkit.units.covariates import Covariates, covariate_moments, covariates_of
-from abkit.units.looks import LookSeries
-from abkit.units.moments import contamination, mixed_accounts
-from abkit.units.novelty import PeriodMoments, completed_periods, period_moments
-from abkit.units.quantiles import ArmQuantiles, arm_quantiles, binned_arm_quantiles
-from abkit.units.segments import segment_arms, segment_quantiles
 
 EVENT_VALUES = Statistic.EVENT_VALUES
 

@@ -1,7 +1,7 @@
 """Open an export on another engine: DuckDB, or a local Spark session.
 
 ``abkit analyze --engine duckdb|spark`` reads the events with that engine, and the
-units stage (:mod:`abkit.units.events`) then runs there; a notebook user does the same
+units stage (:mod:`abkit.engine.events`) then runs there; a notebook user does the same
 with :func:`read_on` or hands :func:`abkit.analyze` a frame of their own session
 (``spark.table("events")``, a DuckDB relation).  Both engines are optional extras:
 ``pip install "abkit[duckdb]"`` or ``"abkit[spark]"``.

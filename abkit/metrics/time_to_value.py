@@ -1,5 +1,5 @@
 """Time to value (B2B): days from an account's first assignment to its first value event,
-censored at the export end; compared by account-level survival (see abkit.b2b)."""
+censored at the export end; compared by account-level survival (see abkit.designs.account_tests)."""
 
 from __future__ import annotations
 

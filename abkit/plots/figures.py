@@ -1,7 +1,7 @@
 """The figures, each drawn from an :class:`AnalysisResult` alone (a saved results.json
 read back with ``AnalysisResult.from_dict`` redraws them without the export).  Every
 function returns a matplotlib Figure; colours and fills come from each result's
-:class:`~abkit.decision.Decision`, as in the tables."""
+:class:`~abkit.analysis.decision.Decision`, as in the tables."""
 
 from __future__ import annotations
 

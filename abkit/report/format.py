@@ -1,7 +1,7 @@
 """Cell formatting shared by the text, Markdown and HTML reports and the plots.
 
 Everything here reads the typed :class:`~abkit.result.MetricResult` and its
-:class:`~abkit.decision.Decision`, so every output states the same decision with the
+:class:`~abkit.analysis.decision.Decision`, so every output states the same decision with the
 same method and p-value.
 """
 
@@ -16,9 +16,9 @@ from abkit.result import AccountBootstrap, AccountDetail, QuantileArmFacts, Time
 from abkit.wording import p_phrase, pval
 
 if TYPE_CHECKING:
+    from abkit.analysis.segments import SegmentBreakdown
+    from abkit.analysis.sequential import SequentialResult
     from abkit.result import AnalysisResult, MetricResult
-    from abkit.segments import SegmentBreakdown
-    from abkit.sequential import SequentialResult
 
 UNBOUNDED = "unbounded"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")

@@ -36,7 +36,7 @@ from abkit.report.format import (
 from abkit.wording import p_phrase, pval
 
 if TYPE_CHECKING:
-    from abkit.decision import Decision
+    from abkit.analysis.decision import Decision
     from abkit.result import AnalysisResult
 
 # Characters that open inline markup (emphasis, code, links, HTML, tables, strikethrough,

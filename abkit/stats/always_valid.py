@@ -15,7 +15,7 @@ exactly when p_k < α.  Neither is carried over looks (no running minimum, no ru
 intersection): in a product experiment each unit's outcome keeps accumulating (outputs
 per user grow with time), so the estimand moves from look to look, and an intersection
 of intervals for different parameters would be invalid.  A decision is taken at the
-first look with p_k < α and stays taken (:mod:`abkit.sequential`); P(∃k: p_k < α) ≤ α
+first look with p_k < α and stays taken (:mod:`abkit.analysis.sequential`); P(∃k: p_k < α) ≤ α
 under no effect at any look is the time-uniform guarantee, and p_k is an anytime-valid
 p-value in the sense that P(p_τ ≤ α) ≤ α at any stopping time τ.
 

@@ -323,7 +323,7 @@ def repeated_p_values(z: np.ndarray, t: np.ndarray, kind: str) -> np.ndarray:
     one root-finding on log α' (J&T §9.4), and |z_k| ≥ c_k(α) exactly when α'_k ≤ α:
     the look's p-value and its repeated confidence interval θ̂_k ± c_k(α)·se_k agree.
     The running minimum over looks (J&T's repeated p-value) is not taken: the first
-    look with α'_k ≤ α is the decision, kept by :mod:`abkit.sequential`.  Cost grows
+    look with α'_k ≤ α is the decision, kept by :mod:`abkit.analysis.sequential`.  Cost grows
     with the square of the number of looks: meant for a few planned looks.
 
     Parameters

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import polars as pl
 
 from abkit.config import MetricSpec, NoveltySpec
+from abkit.inputs.covariates import arm_moments
 from abkit.io.names import ASSIGNED_AT, UNIT, VARIANT
 from abkit.metrics.base import component_columns
 from abkit.metrics.references import PERIOD
 from abkit.stats.cuped import Moments
-from abkit.units.covariates import arm_moments
 
 _US_PER_DAY = 86_400_000_000
 

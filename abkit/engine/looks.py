@@ -29,7 +29,6 @@ from abkit.metrics.base import value_column
 from abkit.metrics.references import LOOK, counted_once, first_seen, unit_aggregate
 from abkit.stats.arm import ArmSummary
 from abkit.stats.cuped import Moments
-from abkit.units.covariates import covariate_design
 
 _DAY = dt.timedelta(days=1)
 _SUMS = ("n", "sx", "sxx", "sy", "syy", "sxy")
@@ -348,3 +347,31 @@ def _moments(
             assert arm.den_var is not None and arm.cov is not None
             cov[1, 1], cov[0, 1], cov[1, 0] = arm.den_var, arm.cov, arm.cov
     return Moments(n, mean, cov)
+
+
+def covariate_design(
+    units: pl.DataFrame, columns: Mapping[str, str]
+) -> tuple[list[pl.Expr], list[str], list[str]]:
+    """The covariate expressions over ``units`` (missing values 0, plus a 0/1 indicator
+    for a column with some missing), their names, and notes on what was filled in or
+    left out (a column missing for every unit)."""
+    nulls = units.select(pl.col(c).is_null().sum() for c in columns).row(0, named=True)
+    exprs: list[pl.Expr] = []
+    names: list[str] = []
+    notes: list[str] = []
+    for column, label in columns.items():
+        value = pl.col(column).cast(pl.Float64)
+        missing = int(nulls[column])
+        if missing == units.height:
+            notes.append(f"CUPED: covariate '{label}' is missing for every unit and is not used")
+            continue
+        exprs.append(value.fill_null(0.0))
+        names.append(label)
+        if missing:
+            exprs.append(value.is_null().cast(pl.Float64))
+            names.append(f"{label} missing")
+            notes.append(
+                f"CUPED: covariate '{label}' is missing for {missing:,} of {units.height:,} "
+                "units; they are adjusted with 0 and a missing-value indicator"
+            )
+    return exprs, names, notes

@@ -26,16 +26,16 @@ import polars as pl
 
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.errors import AbkitInputError
+from abkit.inputs.table import numeric
 from abkit.io.assignments import ordered_variants
 from abkit.io.exclusions import Ledger, first_reason
 from abkit.io.names import REASON, UNIT, VARIANT
 from abkit.io.readers import BLANK_LINE, Table, blank_row, reader_error
 from abkit.stats.paired import PairedSums as PairedSums  # the type lives with its test
-from abkit.units.table import numeric
 
 INPUT = "_input"
 TABLE = "outputs"
-# values beyond this are not summed (as event values: abkit.units.event_columns)
+# values beyond this are not summed (as event values: abkit.engine.event_columns)
 _SUMMABLE = 1e20
 
 

@@ -21,13 +21,13 @@ from dataclasses import replace
 import polars as pl
 
 from abkit.config import ExperimentSpec, MetricSpec
+from abkit.engine.looks import LookSeries
 from abkit.errors import AbkitInputError
 from abkit.io.assignments import ordered_variants
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Table
 from abkit.metrics.ratio import RATIO_SUMS
 from abkit.stats.arm import LARGEST_VALUE, ArmSummary
-from abkit.units.looks import LookSeries
 
 
 def _combine_days(frame: pl.DataFrame, keys: list[str], day: str) -> pl.DataFrame:

@@ -1,6 +1,6 @@
 """Input stage: exports → validated units → per-unit rows and per-arm unit moments.
 
-Reads the input (``abkit.io``), rolls it up per unit (``abkit.units``), chooses the
+Reads the input (``abkit.io``), rolls it up per unit (``abkit.engine``), chooses the
 default metrics when the config names none, and hands a :class:`Reduced` to the
 analysis' design (:mod:`abkit.designs`), which builds the statistics its tests need.
 No test is run here, and nothing here depends on which unit was randomised beyond the
@@ -18,7 +18,26 @@ import polars as pl
 from abkit import progress
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.defaults import ExportShape, default_event_metrics, default_paired_metrics
+from abkit.engine.events import (
+    DEPTH,
+    EventUnits,
+    RetentionCurve,
+    configured_export_end,
+    derive_assignments,
+    event_units,
+    require_export,
+)
+from abkit.engine.looks import LookSeries
+from abkit.engine.quantiles import BinnedValues
 from abkit.errors import AbkitInputError
+from abkit.inputs.adoption import AdoptionSummary, adoption_rates, segment_columns
+from abkit.inputs.capping import cap_units
+from abkit.inputs.covariates import covariates_of, numeric_covariates, require_covariates
+from abkit.inputs.moments import arm_summaries
+from abkit.inputs.paired import PairedSums, paired_units
+from abkit.inputs.segments import require_segments
+from abkit.inputs.summary import summary_arms, summary_look_series
+from abkit.inputs.table import metric_columns, table_units
 from abkit.io.assignments import clean_assignments
 from abkit.io.columns import Missing, guess, listed, missing_message, near_names, need
 from abkit.io.exclusions import Ledger
@@ -28,25 +47,6 @@ from abkit.metrics.base import Statistic
 from abkit.metrics.references import DAY
 from abkit.stats import ArmSummary
 from abkit.stats.shape import DepthShape, depth_shape
-from abkit.units.adoption import AdoptionSummary, adoption_rates, segment_columns
-from abkit.units.capping import cap_units
-from abkit.units.covariates import covariates_of, numeric_covariates, require_covariates
-from abkit.units.events import (
-    DEPTH,
-    EventUnits,
-    RetentionCurve,
-    configured_export_end,
-    derive_assignments,
-    event_units,
-    require_export,
-)
-from abkit.units.looks import LookSeries
-from abkit.units.moments import arm_summaries
-from abkit.units.paired import PairedSums, paired_units
-from abkit.units.quantiles import BinnedValues
-from abkit.units.segments import require_segments
-from abkit.units.summary import summary_arms, summary_look_series
-from abkit.units.table import metric_columns, table_units
 
 
 class InputRules(Protocol):
@@ -566,7 +566,7 @@ def _prepare_paired(
     table: Table, spec: ExperimentSpec, ledger: Ledger, accounts: Data | None
 ) -> Reduced:
     """A shadow or replay run: one row per input and version, compared within input
-    (:mod:`abkit.units.paired`)."""
+    (:mod:`abkit.inputs.paired`)."""
     if spec.metrics:
         metrics = spec.metrics
     else:

@@ -1,10 +1,10 @@
 """Sequential monitoring of each metric × treatment over the looks of an export.
 
 For every look the fixed-horizon test's estimate and standard error are computed from
-the cumulative arm summaries (:mod:`abkit.units.looks`); the chosen method turns them
+the cumulative arm summaries (:mod:`abkit.engine.looks`); the chosen method turns them
 into an interval (always-valid for mSPRT and confidence sequences, repeated for a
 group-sequential design) and a p-value from the same boundary.  The first look that
-decides fixes the :class:`~abkit.decision.Decision`, with its look and interval.
+decides fixes the :class:`~abkit.analysis.decision.Decision`, with its look and interval.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from abkit.analysis.decision import Basis, Caution, Decision, Outcome, guardrail_caution
 from abkit.config import MetricSpec, SequentialSpec
-from abkit.decision import Basis, Caution, Decision, Outcome, guardrail_caution
+from abkit.engine.looks import LookSeries
 from abkit.stats.always_valid import asymptotic_cs, msprt, planned_tau
 from abkit.stats.cuped import cuped_test, or_unadjusted
 from abkit.stats.group_sequential import efficacy_bounds, futility_bounds, repeated_p_values
-from abkit.units.looks import LookSeries
 
 METHOD_NAMES = {
     "msprt": "mSPRT (normal mixture; Johari et al. 2022)",

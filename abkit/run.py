@@ -1,10 +1,10 @@
 """The analysis: input → design → tests → decisions → :class:`AnalysisResult`.
 
-The input stage (:mod:`abkit.prepare`) reads and reduces the export; the design chosen
+The input stage (:mod:`abkit.inputs.prepare`) reads and reduces the export; the design chosen
 for the experiment's randomisation unit (:mod:`abkit.designs`) builds its statistics
 and runs each metric's tests on them (``abkit.stats`` does the arithmetic).  This
 module adjusts p-values across treatments, turns every test into one
-:class:`~abkit.decision.Decision` and assembles the result.
+:class:`~abkit.analysis.decision.Decision` and assembles the result.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from abkit import progress
+from abkit.analysis.decision import Decision, Evidence, Outcome, checked, guardrail_caution
+from abkit.analysis.health import health_band
 from abkit.config import (
     ExperimentSpec,
     MetricSpec,
@@ -26,18 +28,16 @@ from abkit.config import (
     with_segments,
     with_sequential_method,
 )
-from abkit.decision import Decision, Evidence, Outcome, checked, guardrail_caution
 from abkit.designs import design_for
 from abkit.designs.base import Design, StatisticsT
-from abkit.health import health_band
+from abkit.engine.events import PRE_PERIOD_EVENT
+from abkit.inputs.prepare import prepare
+from abkit.inputs.summary import EARLIER_CHECKPOINT
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
-from abkit.prepare import prepare
 from abkit.result import AnalysisResult, GuardrailCheck, MetricResult
 from abkit.stats import Comparison, adjust_pvalues, srm_test
 from abkit.stats.srm import SrmResult
-from abkit.units.events import PRE_PERIOD_EVENT
-from abkit.units.summary import EARLIER_CHECKPOINT
 from abkit.wording import p_phrase
 
 
@@ -273,7 +273,7 @@ def analyze(
     B2B mode, or the inputs of a paired run; :mod:`abkit.designs`) builds its
     statistics and runs the tests; p-values are adjusted across treatments per metric
     (Holm by default) and each comparison becomes one
-    :class:`~abkit.decision.Decision`.  Every input row is used or counted in the
+    :class:`~abkit.analysis.decision.Decision`.  Every input row is used or counted in the
     exclusions table with its reason.
 
     Parameters

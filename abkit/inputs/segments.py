@@ -6,13 +6,13 @@ import polars as pl
 
 from abkit.config import MetricSpec
 from abkit.errors import AbkitInputError
+from abkit.inputs.moments import account_sums, arm_summaries, arms_of
+from abkit.inputs.quantiles import arm_quantiles
 from abkit.io.names import ACCOUNT, VARIANT
 from abkit.io.readers import Table
 from abkit.stats.arm import ArmSummary
 from abkit.stats.cluster import AccountArm
 from abkit.stats.quantile import QuantileEstimate
-from abkit.units.moments import account_sums, arm_summaries, arms_of
-from abkit.units.quantiles import arm_quantiles
 
 MISSING = "(missing)"  # the segment of units whose column is null
 

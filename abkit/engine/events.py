@@ -6,7 +6,7 @@ the assignments and annotated with an exclusion reason, then one pass (``_Querie
 returns the exclusion counts, the per-unit aggregates, the per-day counts behind the
 export end, the retention curve's daily activity and the session-depth histograms.
 Large Polars exports are reduced in parts of disjoint units whose results combine
-exactly (:func:`abkit.units.engine.partitions`).
+exactly (:func:`abkit.engine.backend.partitions`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,27 @@ import narwhals as nw
 import polars as pl
 
 from abkit.config import ExperimentSpec, MetricSpec
+from abkit.engine.backend import (
+    collect_all,
+    days_between,
+    engine_name,
+    partitions,
+    require_utc,
+    ship,
+)
+from abkit.engine.event_columns import column_sources, value_out_of_range
+from abkit.engine.looks import LookSeries, event_look_series, schedule_for
+from abkit.engine.quantiles import (
+    EVENTS,
+    KEY,
+    BinnedValues,
+    below_query,
+    event_values,
+    histogram_query,
+    profile_levels,
+    quantile_bins,
+    split_sums,
+)
 from abkit.errors import AbkitInputError
 from abkit.io.assignments import ROW_UNIT, Assignments
 from abkit.io.columns import Need, account_need, listed, near_names, need
@@ -49,27 +70,6 @@ from abkit.metrics.references import (
     slot,
 )
 from abkit.stats.quantile import LogBins
-from abkit.units.engine import (
-    collect_all,
-    days_between,
-    engine_name,
-    partitions,
-    require_utc,
-    ship,
-)
-from abkit.units.event_columns import column_sources, value_out_of_range
-from abkit.units.looks import LookSeries, event_look_series, schedule_for
-from abkit.units.quantiles import (
-    EVENTS,
-    KEY,
-    BinnedValues,
-    below_query,
-    event_values,
-    histogram_query,
-    profile_levels,
-    quantile_bins,
-    split_sums,
-)
 
 DEPTH = "depth"
 _DAY_US = 86_400_000_000
@@ -425,11 +425,11 @@ def event_units(
     """Validate events, roll them up per unit and attach them to every assigned unit.
 
     Everything up to the per-unit aggregates runs on the events' engine (Polars,
-    DuckDB, Spark, SQLFrame; :mod:`abkit.units.engine`); only per-unit rows and small
+    DuckDB, Spark, SQLFrame; :mod:`abkit.engine.backend`); only per-unit rows and small
     summaries come back.  Units with no valid event keep zeros (counts) and 0
     (retention): assigned but inactive units belong in every denominator.  With
     ``with_looks`` the per-arm sufficient statistics at every daily look are computed
-    from the same rows (:mod:`abkit.units.looks`), and with ``covariates`` (metric name
+    from the same rows (:mod:`abkit.engine.looks`), and with ``covariates`` (metric name
     → covariate column → name) each look's CUPED moments.  ``values_with_accounts``
     (the design re-assigns accounts) keeps each quantile value with its unit on every
     engine, where ``[quantiles] method = "auto"`` would otherwise bin them.

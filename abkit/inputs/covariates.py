@@ -22,7 +22,9 @@ import numpy as np
 import polars as pl
 
 from abkit.config import ExperimentSpec, MetricSpec
+from abkit.engine.looks import covariate_design
 from abkit.errors import AbkitInputError
+from abkit.inputs.table import numeric
 from abkit.io.names import VARIANT
 from abkit.io.readers import Table
 from abkit.metrics.base import (
@@ -33,7 +35,6 @@ from abkit.metrics.base import (
 )
 from abkit.stats.cuped import Adjustment, Moments, Term, cuped_test
 from abkit.stats.fixed_horizon import Comparison
-from abkit.units.table import numeric
 
 
 @dataclass(frozen=True)
@@ -154,31 +155,3 @@ def arm_moments(frame: pl.DataFrame, p: int, variants: tuple[str, ...]) -> dict[
                 cov[i, j] = cov[j, i] = np.nan if value is None else value
         arms[variant] = Moments(int(r["n"]), np.array([r[f"m{i}"] for i in range(p)]), cov)
     return arms
-
-
-def covariate_design(
-    units: pl.DataFrame, columns: Mapping[str, str]
-) -> tuple[list[pl.Expr], list[str], list[str]]:
-    """The covariate expressions over ``units`` (missing values 0, plus a 0/1 indicator
-    for a column with some missing), their names, and notes on what was filled in or
-    left out (a column missing for every unit)."""
-    nulls = units.select(pl.col(c).is_null().sum() for c in columns).row(0, named=True)
-    exprs: list[pl.Expr] = []
-    names: list[str] = []
-    notes: list[str] = []
-    for column, label in columns.items():
-        value = pl.col(column).cast(pl.Float64)
-        missing = int(nulls[column])
-        if missing == units.height:
-            notes.append(f"CUPED: covariate '{label}' is missing for every unit and is not used")
-            continue
-        exprs.append(value.fill_null(0.0))
-        names.append(label)
-        if missing:
-            exprs.append(value.is_null().cast(pl.Float64))
-            names.append(f"{label} missing")
-            notes.append(
-                f"CUPED: covariate '{label}' is missing for {missing:,} of {units.height:,} "
-                "units; they are adjusted with 0 and a missing-value indicator"
-            )
-    return exprs, names, notes

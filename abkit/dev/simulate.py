@@ -350,8 +350,8 @@ def write_export(export: SimulatedExport, outdir: str | Path, fmt: str = "parque
 
 
 class _CallableModule(types.ModuleType):
-    """``abkit.simulate`` names both this module and its :func:`simulate`: once the
-    module is imported (``from abkit.simulate import ...`` anywhere), the package's
+    """``abkit.dev.simulate`` names both this module and its :func:`simulate`: once the
+    module is imported (``from abkit.dev.simulate import ...`` anywhere), the package's
     attribute is the module, so calling it calls the function."""
 
     def __call__(self, spec: SimulationSpec | None = None, **overrides: Any) -> SimulatedExport:

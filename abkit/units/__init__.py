@@ -1,1 +1,0 @@
-"""Events or unit tables → one row per unit with metric numerators and denominators."""
