@@ -32,13 +32,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from abkit.api import AnalysisResult
     from abkit.config import ExperimentSpec, load_config
     from abkit.dev.simulate import simulate
     from abkit.errors import AbkitInputError, ConfigError
     from abkit.io.engines import read_on
     from abkit.power import power_analysis
     from abkit.report.bundle import write_bundle as write_report
-    from abkit.result import AnalysisResult
     from abkit.run import analyze
 
 _LAZY = {
@@ -47,7 +47,7 @@ _LAZY = {
     "ExperimentSpec": "abkit.config",
     "AbkitInputError": "abkit.errors",
     "ConfigError": "abkit.errors",
-    "AnalysisResult": "abkit.result",
+    "AnalysisResult": "abkit.api",
     "simulate": "abkit.dev.simulate",
     "power_analysis": "abkit.power",
     "read_on": "abkit.io.engines",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import polars as pl
 
@@ -473,25 +473,9 @@ class MetricResult:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> MetricResult:
+    def from_dict(cls, d: dict[str, Any]) -> Self:
         """Read back what :meth:`to_dict` wrote."""
         return from_jsonable(cls, d)
-
-    def __repr__(self) -> str:
-        """One line a reader can act on (also inside ``result.results``):
-        ``<MetricResult share_rate / v2: better; 0.08 → 0.095, lift … ; decided by …>``."""
-        from abkit.report.format import arms_cell, decided_by, lift_cell, show_controls
-
-        return show_controls(
-            f"<MetricResult {self.metric} / {self.variant}: {self.decision.label}; "
-            f"{arms_cell(self)}, lift {lift_cell(self)}; decided by {decided_by(self)}>"
-        )
-
-    def _repr_html_(self) -> str:
-        """The verdict row and its detail row, as in the notebook view of the result."""
-        from abkit.report.html import render_metric_html
-
-        return render_metric_html(self)
 
 
 @dataclass(kw_only=True)
@@ -573,7 +557,7 @@ class AnalysisResult:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> AnalysisResult:
+    def from_dict(cls, d: dict[str, Any]) -> Self:
         """Read back what :meth:`to_dict` wrote (for example a saved results.json)."""
         return from_jsonable(cls, d)
 
@@ -648,56 +632,3 @@ class AnalysisResult:
             [to_jsonable(e) for e in self.exclusions],
             schema={"table": pl.String, "reason": pl.String, "rows": pl.Int64},
         )
-
-    def to_text(self, width: int | None = None) -> str:
-        """The terminal report; ``width`` picks the layout (None: wide, no wrapping)."""
-        from abkit.report.text import render_text
-
-        return render_text(self, width)
-
-    def to_markdown(self) -> str:
-        from abkit.report.markdown import render_markdown
-
-        return render_markdown(self)
-
-    def to_html(self) -> str:
-        """The notebook view (an HTML fragment): verdict table, warnings, effects and
-        tests, guardrails, row accounting and details."""
-        from abkit.report.html import render_html
-
-        return render_html(self)
-
-    def to_html_page(self, plots: bool = True) -> str:
-        """A self-contained HTML report (``abkit analyze --format html``): the notebook
-        view and, with ``plots``, every figure embedded as a base64 PNG."""
-        from abkit.plots import plan, png_bytes
-        from abkit.report.html import render_html_page
-
-        images = [(caption, png_bytes(make())) for _, caption, make in plan(self)] if plots else []
-        return render_html_page(self, images)
-
-    def plot(
-        self, kind: str = "forest", metric: str | None = None, variant: str | None = None
-    ) -> Any:
-        """A matplotlib Figure of one of :data:`abkit.plots.PLOT_KINDS`: ``forest``
-        (default), ``retention``, ``session_depth``, ``sequential``, ``bootstrap``,
-        ``accounts``, ``time_to_value``, ``novelty``, ``segments`` or ``quantiles``
-        (``metric`` and ``variant`` pick the result of the per-result kinds).  In a
-        notebook it displays inline, without ``%matplotlib inline`` or importing pyplot."""
-        from abkit.plots import draw
-
-        return draw(self, kind, metric, variant)
-
-    def save(self, folder: str | Any) -> dict[str, Any]:
-        """Write report.md, report.html, results.json and plots/*.png into ``folder``,
-        first removing the files an earlier save listed in the folder's manifest
-        (``.abkit-manifest.json``); nothing else in the folder is touched."""
-        from abkit.report.bundle import write_bundle
-
-        return write_bundle(self, folder)
-
-    def _repr_html_(self) -> str:
-        return self.to_html()
-
-    def __repr__(self) -> str:
-        return self.to_text()

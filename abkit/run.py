@@ -18,6 +18,7 @@ from typing import Any, cast
 from abkit import progress
 from abkit.analysis.decision import Decision, Evidence, Outcome, checked, guardrail_caution
 from abkit.analysis.health import health_band
+from abkit.api import AnalysisResult, MetricResult
 from abkit.config import (
     ExperimentSpec,
     MetricSpec,
@@ -35,7 +36,7 @@ from abkit.inputs.prepare import prepare
 from abkit.inputs.summary import EARLIER_CHECKPOINT
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
-from abkit.result import AnalysisResult, GuardrailCheck, MetricResult
+from abkit.result import GuardrailCheck
 from abkit.stats import Comparison, adjust_pvalues, srm_test
 from abkit.stats.srm import SrmResult
 from abkit.wording import p_phrase

@@ -340,8 +340,8 @@ def report(results: str, out_dir: str) -> None:
     needed)."""
     import json
 
+    from abkit.api import AnalysisResult
     from abkit.errors import AbkitInputError
-    from abkit.result import AnalysisResult
 
     try:
         d = json.loads(Path(results).read_text(encoding="utf-8"))

@@ -11,8 +11,9 @@ import polars as pl
 import pytest
 
 import abkit
+from abkit.api import AnalysisResult
 from abkit.dev.simulate import simulate
-from abkit.result import AccountQuantileDetail, AnalysisResult
+from abkit.result import AccountQuantileDetail
 from abkit.stats.account_quantile import AccountValues, account_quantile_test
 
 RESAMPLES = 800

@@ -31,8 +31,8 @@ def test_examples_exist():
 
 
 def test_plot_docstring_names_every_kind():
+    from abkit.api import AnalysisResult
     from abkit.plots import PLOT_KINDS
-    from abkit.result import AnalysisResult
 
     doc = AnalysisResult.plot.__doc__ or ""
     assert [k for k in PLOT_KINDS if f"``{k}``" not in doc] == []

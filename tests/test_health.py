@@ -8,9 +8,9 @@ import json
 import pytest
 
 import abkit
+from abkit.api import AnalysisResult
 from abkit.dev.simulate import simulate
 from abkit.errors import ConfigError
-from abkit.result import AnalysisResult
 
 RETENTION = [{"name": f"d{d}", "type": "retention", "day": d} for d in (1, 7, 30)]
 

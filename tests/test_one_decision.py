@@ -15,8 +15,8 @@ import pytest
 from matplotlib.colors import to_hex
 
 import abkit
+from abkit.api import AnalysisResult
 from abkit.plots.style import BETTER, NEUTRAL, WORSE
-from abkit.result import AnalysisResult
 from tests.conftest import ERRORS, SHARE, analyze_example, analyze_small_b2b
 
 TONE = {"good": BETTER, "bad": WORSE, "neutral": NEUTRAL}

@@ -14,10 +14,10 @@ import statsmodels.api as sm
 from click.testing import CliRunner
 
 import abkit
+from abkit.api import AnalysisResult
 from abkit.dev.replay import simulate_replay
 from abkit.errors import AbkitInputError
 from abkit.io.exclusions import RowCount
-from abkit.result import AnalysisResult
 from abkit_cli.main import cli
 from tests.conftest import mc_reps
 

@@ -25,9 +25,9 @@ import pytest
 from click.testing import CliRunner
 
 import abkit
+from abkit.api import AnalysisResult
 from abkit.report.format import method_legend
 from abkit.report.markdown import render_markdown
-from abkit.result import AnalysisResult
 from abkit_cli.main import cli
 from tests.browser import WIDTH, assert_nothing_cut_off, github_page, look
 from tests.conftest import ERRORS, EXAMPLE, SHARE, analyze_example, analyze_small_b2b

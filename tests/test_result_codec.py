@@ -16,18 +16,12 @@ import pytest
 
 import abkit
 from abkit.analysis.sequential import Look
+from abkit.api import AnalysisResult, MetricResult
 from abkit.dev.simulate import simulate
 from abkit.inputs.adoption import AdoptionSummary
 from abkit.io.exclusions import Exclusion, RowCount
 from abkit.json_codec import JsonShapeError, from_jsonable, json_form, to_jsonable
-from abkit.result import (
-    AccountDetail,
-    AccountQuantileDetail,
-    AnalysisResult,
-    MetricResult,
-    RetentionCurve,
-    TimeToValueDetail,
-)
+from abkit.result import AccountDetail, AccountQuantileDetail, RetentionCurve, TimeToValueDetail
 from abkit.stats.shape import DepthShape
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ai_summary_export"

@@ -22,6 +22,7 @@ from abkit.engine.looks import LookSeries
 from abkit.stats.always_valid import asymptotic_cs, msprt, planned_tau
 from abkit.stats.cuped import cuped_test, or_unadjusted
 from abkit.stats.group_sequential import efficacy_bounds, futility_bounds, repeated_p_values
+from abkit.wording import interval_text, number_text, p_phrase, show_controls
 
 METHOD_NAMES = {
     "msprt": "mSPRT (normal mixture; Johari et al. 2022)",
@@ -122,8 +123,6 @@ class SequentialResult:
     def __repr__(self) -> str:
         """A few lines (method, decision, its interval and the latest look), not every
         look's row."""
-        from abkit.report.format import sequential_summary
-
         return sequential_summary(self)
 
 
@@ -524,3 +523,28 @@ def _tuned(value: Any) -> float | str | tuple[float, ...]:
     if isinstance(value, list | tuple | np.ndarray):
         return tuple(float(v) for v in value)
     return float(value) if isinstance(value, float | np.floating) else int(value)
+
+
+def sequential_summary(seq: SequentialResult) -> str:
+    """A sequential result in a few lines (for its ``__repr__``; the looks are in
+    ``seq.looks``): the method, the decision and where, and the latest look.
+
+    Numbers are shown to 4 significant digits: the result does not know its metric's
+    type (rates in percent are :func:`sequential_line`'s, which does).
+    """
+    d = seq.decision
+    unit = d.look_unit or "look"
+    lines = [f"<SequentialResult {seq.method}: {d.label} {d.where}".rstrip() + ">"]
+    if d.outcome not in ("continue", "not computable"):
+        lines.append(f"  {seq.interval} {interval_text(d.ci)}, {p_phrase(d.p_value)}")
+    if d.reason:
+        lines.append(f"  {d.reason}")
+    if seq.looks:
+        last = seq.looks[-1]
+        lines.append(
+            f"  {len(seq.looks)} looks ({seq.looks_with_data} with data in both arms); latest "
+            f"{unit} {last.look}: estimate {number_text(last.estimate, signed=True)}, "
+            f"{seq.interval} {interval_text(last.ci)}, {p_phrase(last.p_value)}"
+        )
+    lines += [f"  warning: {w}" for w in seq.warnings]
+    return show_controls("\n".join(lines))

@@ -8,32 +8,25 @@ same method and p-value.
 from __future__ import annotations
 
 import math
-import re
 from typing import TYPE_CHECKING
 
 from abkit.metrics import metric_type as type_named
 from abkit.result import AccountBootstrap, AccountDetail, QuantileArmFacts, TimeToValueDetail
-from abkit.wording import p_phrase, pval
+from abkit.wording import (
+    UNBOUNDED,
+    bounded,
+    interval_text,
+    is_missing,
+    number_text,
+    p_phrase,
+    pct,
+    pval,
+    rel_interval,
+)
 
 if TYPE_CHECKING:
     from abkit.analysis.segments import SegmentBreakdown
-    from abkit.analysis.sequential import SequentialResult
     from abkit.result import AnalysisResult, MetricResult
-
-UNBOUNDED = "unbounded"
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def show_controls(text: str) -> str:
-    """Control characters from the data made visible as \\xNN (an ESC could rewrite a
-    terminal; none belongs in a report).  Newlines and tabs stay."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
-def report_title(res: AnalysisResult) -> str:
-    """'A/B result: <name>', or 'A/B result' for an experiment without a name of its own
-    (a frame analysed without one is named 'A/B result')."""
-    return "A/B result" if res.name in ("", "A/B result") else f"A/B result: {res.name}"
 
 
 def is_rate(metric_type: str) -> bool:
@@ -41,47 +34,20 @@ def is_rate(metric_type: str) -> bool:
     return type_named(metric_type).is_rate
 
 
-def _missing(value: float | None) -> bool:
-    return value is None or math.isnan(value)
-
-
 def num(value: float | None, metric_type: str = "mean", signed: bool = False) -> str:
     """A metric value: rates as percentages (percentage points when signed)."""
-    if _missing(value):
-        return "n/a"
-    assert value is not None
-    if math.isinf(value):
-        return UNBOUNDED
-    if is_rate(metric_type):
-        text = f"{value * 100:+.2f}" if signed else f"{value * 100:.2f}"
-        return text + (" pp" if signed else " %")
-    return f"{value:+.4g}" if signed else f"{value:.4g}"
-
-
-def pct(value: float | None) -> str:
-    if _missing(value):
-        return "n/a"
-    assert value is not None
-    return UNBOUNDED if math.isinf(value) else f"{value * 100:+.2f} %"
-
-
-def _bounds(low: str, high: str, ci: tuple[float, float]) -> str:
-    """[low, high]; a missing side next to a finite one is an unbounded side (a test
-    inversion that never rejects on that side), shown as such."""
-    lo_missing, hi_missing = _missing(ci[0]), _missing(ci[1])
-    if lo_missing and hi_missing:
-        return "n/a"
-    low = UNBOUNDED if lo_missing or math.isinf(ci[0]) else low
-    high = UNBOUNDED if hi_missing or math.isinf(ci[1]) else high
-    return f"[{low}, {high}]"
+    return number_text(value, is_rate(metric_type), signed)
 
 
 def interval(ci: tuple[float, float], metric_type: str = "mean") -> str:
-    return _bounds(num(ci[0], metric_type, True), num(ci[1], metric_type, True), ci)
+    """An interval of a difference in the metric's units."""
+    return interval_text(ci, is_rate(metric_type))
 
 
-def rel_interval(ci: tuple[float, float]) -> str:
-    return _bounds(pct(ci[0]), pct(ci[1]), ci)
+def report_title(res: AnalysisResult) -> str:
+    """'A/B result: <name>', or 'A/B result' for an experiment without a name of its own
+    (a frame analysed without one is named 'A/B result')."""
+    return "A/B result" if res.name in ("", "A/B result") else f"A/B result: {res.name}"
 
 
 def conf_label(alpha: float) -> str:
@@ -212,9 +178,9 @@ def _with_interval(value: str, ci: tuple[float, float], bound: str) -> str:
     unit without repeating it (``bound``: '{:+.2f}'-style format of a bound)."""
 
     def side(v: float) -> str:
-        return "n/a" if _missing(v) else (UNBOUNDED if math.isinf(v) else bound.format(v))
+        return "n/a" if is_missing(v) else (UNBOUNDED if math.isinf(v) else bound.format(v))
 
-    return f"{value} {_bounds(side(ci[0]), side(ci[1]), ci)}"
+    return f"{value} {bounded(side(ci[0]), side(ci[1]), ci)}"
 
 
 def lift_cell(r: MetricResult) -> str:
@@ -317,31 +283,6 @@ def sequential_line(r: MetricResult) -> str | None:
         f"{seq.interval} {interval(last.ci, t)}, {p_phrase(last.p_value)}"
     )
     return state
-
-
-def sequential_summary(seq: SequentialResult) -> str:
-    """A sequential result in a few lines (for its ``__repr__``; the looks are in
-    ``seq.looks``): the method, the decision and where, and the latest look.
-
-    Numbers are shown to 4 significant digits: the result does not know its metric's
-    type (rates in percent are :func:`sequential_line`'s, which does).
-    """
-    d = seq.decision
-    unit = d.look_unit or "look"
-    lines = [f"<SequentialResult {seq.method}: {d.label} {d.where}".rstrip() + ">"]
-    if d.outcome not in ("continue", "not computable"):
-        lines.append(f"  {seq.interval} {interval(d.ci)}, {p_phrase(d.p_value)}")
-    if d.reason:
-        lines.append(f"  {d.reason}")
-    if seq.looks:
-        last = seq.looks[-1]
-        lines.append(
-            f"  {len(seq.looks)} looks ({seq.looks_with_data} with data in both arms); latest "
-            f"{unit} {last.look}: estimate {num(last.estimate, signed=True)}, "
-            f"{seq.interval} {interval(last.ci)}, {p_phrase(last.p_value)}"
-        )
-    lines += [f"  warning: {w}" for w in seq.warnings]
-    return show_controls("\n".join(lines))
 
 
 def cuped_line(r: MetricResult) -> str | None:

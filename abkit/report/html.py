@@ -30,16 +30,14 @@ from abkit.report.format import (
     method_legend,
     num,
     paired_design,
-    pct,
     report_title,
     segment_rows,
     segment_title,
     sequential_line,
-    show_controls,
     table_notes,
     verdict_cells,
 )
-from abkit.wording import p_phrase, pval
+from abkit.wording import p_phrase, pct, pval, show_controls
 
 if TYPE_CHECKING:
     from abkit.result import AnalysisResult, MetricResult

@@ -25,7 +25,6 @@ from abkit.report.format import (
     method_legend,
     num,
     paired_design,
-    pct,
     report_title,
     segment_rows,
     segment_title,
@@ -33,7 +32,7 @@ from abkit.report.format import (
     table_notes,
     verdict_cells,
 )
-from abkit.wording import p_phrase, pval
+from abkit.wording import p_phrase, pct, pval
 
 if TYPE_CHECKING:
     from abkit.analysis.decision import Decision

@@ -21,16 +21,14 @@ from abkit.report.format import (
     method_legend,
     num,
     paired_design,
-    pct,
     report_title,
     result_cells,
     segment_rows,
     segment_title,
     sequential_line,
-    show_controls,
     table_notes,
 )
-from abkit.wording import p_phrase
+from abkit.wording import p_phrase, pct, show_controls
 
 if TYPE_CHECKING:
     from abkit.result import AnalysisResult
