@@ -33,12 +33,12 @@ __all__ = [
 
 if TYPE_CHECKING:
     from abkit.api import AnalysisResult
+    from abkit.bundle import write_bundle as write_report
     from abkit.config import ExperimentSpec, load_config
     from abkit.dev.simulate import simulate
     from abkit.errors import AbkitInputError, ConfigError
     from abkit.io.engines import read_on
     from abkit.power import power_analysis
-    from abkit.report.bundle import write_bundle as write_report
     from abkit.run import analyze
 
 _LAZY = {
@@ -51,7 +51,7 @@ _LAZY = {
     "simulate": "abkit.dev.simulate",
     "power_analysis": "abkit.power",
     "read_on": "abkit.io.engines",
-    "write_report": ("abkit.report.bundle", "write_bundle"),
+    "write_report": ("abkit.bundle", "write_bundle"),
 }
 
 

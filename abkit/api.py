@@ -15,7 +15,7 @@ from typing import Any
 
 from abkit import plots as drawing
 from abkit import result
-from abkit.report.bundle import write_bundle
+from abkit.bundle import write_bundle
 from abkit.report.format import arms_cell, decided_by, lift_cell
 from abkit.report.html import render_html, render_html_page, render_metric_html
 from abkit.report.markdown import render_markdown

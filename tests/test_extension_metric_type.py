@@ -21,9 +21,9 @@ import pytest
 from scipy import stats as st
 
 import abkit
-from abkit.io.names import VARIANT
 from abkit.metrics import REGISTRY
 from abkit.metrics.base import OneColumn, value_column
+from abkit.names import VARIANT
 from abkit.stats import Comparison
 from abkit.stats.cuped import Term
 from abkit.stats.fixed_horizon import two_sided

@@ -39,9 +39,9 @@ from abkit.inputs.prepare import Reduced, UnitFrame
 from abkit.inputs.quantiles import account_values
 from abkit.inputs.segments import segment_account_arms
 from abkit.io.exclusions import Ledger
-from abkit.io.names import ACCOUNT, VARIANT
 from abkit.io.readers import read_table
 from abkit.metrics.base import Statistic
+from abkit.names import ACCOUNT, VARIANT
 from abkit.result import GuardrailCheck, QuantilePoint
 from abkit.stats import ArmSummary
 from abkit.stats.account_quantile import AccountValues, account_quantile_test, comparable

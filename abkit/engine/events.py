@@ -46,7 +46,6 @@ from abkit.errors import AbkitInputError
 from abkit.io.assignments import ROW_UNIT, Assignments
 from abkit.io.columns import Need, account_need, listed, near_names, need
 from abkit.io.exclusions import Ledger, first_reason
-from abkit.io.names import ASSIGNED_AT, REASON, ROW, UNIT, VARIANT
 from abkit.io.readers import BLANK_LINE, Table, blank_row, require_all
 from abkit.io.timestamps import (
     EARLIEST,
@@ -69,6 +68,7 @@ from abkit.metrics.references import (
     needs_session,
     slot,
 )
+from abkit.names import ASSIGNED_AT, REASON, ROW, UNIT, VARIANT
 from abkit.stats.quantile import LogBins
 
 DEPTH = "depth"

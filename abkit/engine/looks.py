@@ -24,9 +24,9 @@ import polars as pl
 
 from abkit.config import MetricSpec
 from abkit.errors import AbkitInputError
-from abkit.io.names import ASSIGNED_AT, UNIT, VARIANT
 from abkit.metrics.base import value_column
 from abkit.metrics.references import LOOK, counted_once, first_seen, unit_aggregate
+from abkit.names import ASSIGNED_AT, UNIT, VARIANT
 from abkit.stats.arm import ArmSummary
 from abkit.stats.cuped import Moments
 

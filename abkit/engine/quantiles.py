@@ -14,8 +14,8 @@ import numpy as np
 import polars as pl
 
 from abkit.config import MetricSpec
-from abkit.io.names import UNIT, VARIANT
 from abkit.metrics.references import EVENT, EXACT, VALUE, count_where, event_column, slot
+from abkit.names import UNIT, VARIANT
 from abkit.stats.quantile import LogBins, binned_quantile_key
 
 KEY = "_bin"

@@ -16,8 +16,8 @@ import polars as pl
 from abkit.config import DEFAULT_ACCOUNT, ExperimentSpec
 from abkit.errors import AbkitInputError
 from abkit.io.exclusions import Ledger
-from abkit.io.names import ACCOUNT, REASON, VARIANT
 from abkit.io.readers import Table
+from abkit.names import ACCOUNT, REASON, VARIANT
 from abkit.stats.cluster import AccountArm
 
 TABLE = "accounts"

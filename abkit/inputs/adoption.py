@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from abkit.config import MetricSpec
-from abkit.io.names import ACCOUNT, VARIANT
 from abkit.json_codec import from_jsonable
 from abkit.metrics.base import value_column
+from abkit.names import ACCOUNT, VARIANT
 
 DEFAULT_SEGMENTS = ("role", "seniority", "integration_depth")
 

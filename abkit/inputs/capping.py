@@ -13,8 +13,8 @@ from __future__ import annotations
 import polars as pl
 
 from abkit.config import MetricSpec
-from abkit.io.names import VARIANT
 from abkit.metrics.base import value_column
+from abkit.names import VARIANT
 
 
 def cap_units(

@@ -25,7 +25,6 @@ from abkit.config import ExperimentSpec, MetricSpec
 from abkit.engine.looks import covariate_design
 from abkit.errors import AbkitInputError
 from abkit.inputs.table import numeric
-from abkit.io.names import VARIANT
 from abkit.io.readers import Table
 from abkit.metrics.base import (
     component_columns,
@@ -33,6 +32,7 @@ from abkit.metrics.base import (
     pre_period_column,
     value_column,
 )
+from abkit.names import VARIANT
 from abkit.stats.cuped import Adjustment, Moments, Term, cuped_test
 from abkit.stats.fixed_horizon import Comparison
 

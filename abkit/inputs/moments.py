@@ -10,8 +10,8 @@ import numpy as np
 import polars as pl
 
 from abkit.config import MetricSpec
-from abkit.io.names import ACCOUNT, ASSIGNED_AT, VARIANT
 from abkit.metrics.base import denominator_column, value_column
+from abkit.names import ACCOUNT, ASSIGNED_AT, VARIANT
 from abkit.stats.arm import ArmSummary
 from abkit.stats.cluster import AccountArm
 

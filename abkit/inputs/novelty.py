@@ -16,9 +16,9 @@ import polars as pl
 
 from abkit.config import MetricSpec, NoveltySpec
 from abkit.inputs.covariates import arm_moments
-from abkit.io.names import ASSIGNED_AT, UNIT, VARIANT
 from abkit.metrics.base import component_columns
 from abkit.metrics.references import PERIOD
+from abkit.names import ASSIGNED_AT, UNIT, VARIANT
 from abkit.stats.cuped import Moments
 
 _US_PER_DAY = 86_400_000_000

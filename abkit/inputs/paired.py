@@ -29,8 +29,8 @@ from abkit.errors import AbkitInputError
 from abkit.inputs.table import numeric
 from abkit.io.assignments import ordered_variants
 from abkit.io.exclusions import Ledger, first_reason
-from abkit.io.names import REASON, UNIT, VARIANT
 from abkit.io.readers import BLANK_LINE, Table, blank_row, reader_error
+from abkit.names import REASON, UNIT, VARIANT
 from abkit.stats.paired import PairedSums as PairedSums  # the type lives with its test
 
 INPUT = "_input"

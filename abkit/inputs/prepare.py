@@ -41,10 +41,10 @@ from abkit.inputs.table import metric_columns, table_units
 from abkit.io.assignments import clean_assignments
 from abkit.io.columns import Missing, guess, listed, missing_message, near_names, need
 from abkit.io.exclusions import Ledger
-from abkit.io.names import ASSIGNED_AT, VARIANT
 from abkit.io.readers import Data, Table, read_table
 from abkit.metrics.base import Statistic
 from abkit.metrics.references import DAY
+from abkit.names import ASSIGNED_AT, VARIANT
 from abkit.stats import ArmSummary
 from abkit.stats.shape import DepthShape, depth_shape
 

@@ -18,8 +18,8 @@ import polars as pl
 
 from abkit.config import MetricSpec
 from abkit.engine.quantiles import EVENTS, KEY, BinnedValues, arm_histogram, profile_levels
-from abkit.io.names import ACCOUNT, UNIT, VARIANT
 from abkit.metrics.references import VALUE, event_column
+from abkit.names import ACCOUNT, UNIT, VARIANT
 from abkit.stats import ArmSummary
 from abkit.stats.account_quantile import AccountValues
 from abkit.stats.quantile import (

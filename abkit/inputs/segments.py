@@ -8,8 +8,8 @@ from abkit.config import MetricSpec
 from abkit.errors import AbkitInputError
 from abkit.inputs.moments import account_sums, arm_summaries, arms_of
 from abkit.inputs.quantiles import arm_quantiles
-from abkit.io.names import ACCOUNT, VARIANT
 from abkit.io.readers import Table
+from abkit.names import ACCOUNT, VARIANT
 from abkit.stats.arm import ArmSummary
 from abkit.stats.cluster import AccountArm
 from abkit.stats.quantile import QuantileEstimate

@@ -7,9 +7,9 @@ import polars as pl
 from abkit.config import MetricSpec
 from abkit.errors import AbkitInputError
 from abkit.io.assignments import Assignments
-from abkit.io.names import UNIT
 from abkit.io.readers import Table
 from abkit.metrics.base import Statistic, denominator_column, value_column
+from abkit.names import UNIT
 from abkit.stats.arm import LARGEST_VALUE
 
 _TRUE = ("true", "t", "yes", "y", "1")

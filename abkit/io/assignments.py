@@ -11,9 +11,9 @@ import polars as pl
 from abkit.errors import AbkitInputError
 from abkit.io.columns import Need, account_need, need
 from abkit.io.exclusions import Ledger, first_reason
-from abkit.io.names import ACCOUNT, ASSIGNED_AT, REASON, ROW, UNIT, VARIANT
 from abkit.io.readers import BLANK_LINE, Table, blank_row, reader_error
 from abkit.io.timestamps import OUT_OF_RANGE, out_of_range, with_timestamp
+from abkit.names import ACCOUNT, ASSIGNED_AT, REASON, ROW, UNIT, VARIANT
 
 if TYPE_CHECKING:
     from abkit.config import ExperimentSpec

@@ -28,7 +28,7 @@ import operator
 import narwhals as nw
 import polars as pl
 
-from abkit.io.names import UNIT
+from abkit.names import UNIT
 
 TS = "_ts"
 EVENT = "_event"

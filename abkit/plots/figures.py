@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats as st
 
 from abkit.plots.style import (
     BETTER,
@@ -24,6 +23,7 @@ from abkit.plots.style import (
 )
 from abkit.report.format import conf_label, interval, is_rate, num, period_name
 from abkit.result import AccountDetail, AccountQuantileDetail, TimeToValueDetail
+from abkit.stats.binomial import wilson_interval
 from abkit.wording import pval
 
 if TYPE_CHECKING:
@@ -146,9 +146,7 @@ def retention(d: Result, max_day: int = 30) -> Any:
         n = np.array(c.eligible, dtype=float)[keep]
         k = np.array(c.active, dtype=float)[keep]
         p = k / n
-        z = st.norm.ppf(0.975)
-        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+        low, high = wilson_interval(k, n)
         ax.plot(
             day[keep],
             100 * p,
@@ -159,8 +157,8 @@ def retention(d: Result, max_day: int = 30) -> Any:
         )
         ax.fill_between(
             day[keep],
-            100 * (centre - half),
-            100 * (centre + half),
+            100 * low,
+            100 * high,
             color=colours.get(variant, CONTROL),
             alpha=0.2,
             lw=0,

@@ -29,6 +29,12 @@ if TYPE_CHECKING:
     from abkit.result import AnalysisResult, MetricResult
 
 
+def inference_units(res: AnalysisResult) -> str | None:
+    """'accounts (org_id)' when accounts, not users, were randomised and are the units
+    of inference (B2B mode); None otherwise.  Every report states it the same way."""
+    return f"accounts ({res.account})" if res.mode == "b2b" else None
+
+
 def is_rate(metric_type: str) -> bool:
     """Whether values of this metric type are shares (shown in percent)."""
     return type_named(metric_type).is_rate

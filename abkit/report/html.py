@@ -26,6 +26,7 @@ from abkit.report.format import (
     detail_cells,
     detail_sections,
     grouped_warnings,
+    inference_units,
     margin_text,
     method_legend,
     num,
@@ -143,10 +144,9 @@ def _design(res: AnalysisResult) -> str:
             f"Sample ratio: <b{colour}>{status}</b> (chi-square {p_phrase(srm.p_value)}; "
             f"{observed})"
         )
+    units = inference_units(res)
     mode = (
-        f" &middot; B2B mode: accounts ({escape(str(res.account))}) are the units of inference"
-        if res.mode == "b2b"
-        else ""
+        "" if units is None else f" &middot; B2B mode: {escape(units)} are the units of inference"
     )
     return (
         f"<p>Unit {escape(res.unit)}{mode} &middot; control <b>{escape(res.control)}</b> "

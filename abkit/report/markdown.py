@@ -21,6 +21,7 @@ from abkit.report.format import (
     detail_cells,
     detail_sections,
     grouped_warnings,
+    inference_units,
     margin_text,
     method_legend,
     num,
@@ -222,9 +223,8 @@ def _details(res: AnalysisResult) -> list[str]:
 
 
 def _mode(res: AnalysisResult) -> str:
-    if res.mode != "b2b":
-        return ""
-    return f" · **B2B mode**: accounts ({escape(res.account)}) are the units of inference"
+    units = inference_units(res)
+    return "" if units is None else f" · **B2B mode**: {escape(units)} are the units of inference"
 
 
 def render_markdown(res: AnalysisResult, images: list[tuple[str, str]] | None = None) -> str:

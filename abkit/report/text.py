@@ -17,6 +17,7 @@ from abkit.report.format import (
     data_notes,
     detail_sections,
     grouped_warnings,
+    inference_units,
     margin_text,
     method_legend,
     num,
@@ -83,8 +84,9 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
         f"{report_title(res)}   unit: {res.unit}   control: {res.control}   "
         f"alpha: {res.alpha}   input: {res.input_kind}"
     )
-    if res.mode == "b2b":
-        say(f"B2B mode: accounts ({res.account}) are the units of inference")
+    units = inference_units(res)
+    if units is not None:
+        say(f"B2B mode: {units} are the units of inference")
     if res.export_end:
         say(f"Export end: {res.export_end}")
     if srm is None:
