@@ -18,6 +18,7 @@ import pytest
 import scipy.stats as st
 
 from abkit.stats import delta_ratio_test, welch_test
+from abkit.stats.account_quantile import AccountValues, account_quantile_test
 from abkit.stats.arm import ArmSummary
 from abkit.stats.cluster import AccountArm, cr2_adjusted, cr2_test
 from abkit.stats.cuped import Moments, cuped_test
@@ -598,3 +599,35 @@ def test_mismatched_lengths_are_refused():
         Histogram(LogBins(), np.zeros(3, dtype=np.int64), np.zeros(2, dtype=np.int64))
     with pytest.raises(ValueError, match="differ in length"):
         EventTimes(np.zeros(3), np.zeros(2, dtype=bool))
+
+
+def _account_values(rng: np.random.Generator, accounts: int) -> AccountValues:
+    sizes = rng.integers(1, 30, accounts)
+    account = np.repeat(np.arange(accounts), sizes)
+    scale = np.exp(0.3 * rng.standard_normal(accounts))[account]
+    return AccountValues(rng.lognormal(7.0, 0.5, account.size) * scale, account, accounts)
+
+
+def _split_by_account(arm: AccountValues, cut: int) -> tuple[AccountValues, AccountValues]:
+    first = arm.account < cut
+    return (
+        AccountValues(arm.values[first], arm.account[first], cut),
+        AccountValues(arm.values[~first], arm.account[~first] - cut, arm.accounts - cut),
+    )
+
+
+def test_account_values_split_by_account_merge_to_the_whole():
+    """Parts of an arm split by account add to an arm whose account quantile test (exact
+    re-assignments, bootstrap) equals the whole's: same values, same accounts."""
+    rng = np.random.default_rng(31)
+    control, treatment = _account_values(rng, 6), _account_values(rng, 5)
+    merged_c = sum(_split_by_account(control, 2), AccountValues.zero())
+    merged_t = sum(_split_by_account(treatment, 4), AccountValues.zero())
+    assert (merged_c.accounts, merged_c.events) == (control.accounts, control.events)
+    whole = account_quantile_test(control, treatment, 0.9, resamples=500, seed=3)
+    parts = account_quantile_test(merged_c, merged_t, 0.9, resamples=500, seed=3)
+    assert parts.exact and whole.exact
+    assert parts.p_value == pytest.approx(whole.p_value, abs=1e-12)
+    assert parts.ci == pytest.approx(whole.ci, rel=1e-12)
+    with pytest.raises(ValueError, match="strata"):
+        control + dataclasses.replace(treatment, strata=np.zeros(treatment.accounts))

@@ -58,7 +58,7 @@ from abkit.stats.randomization import (
     randomization_noninferiority,
     randomization_test,
 )
-from abkit.stats.survival import rmst_difference_test
+from abkit.stats.survival import EventTimes, rmst_difference_test
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -348,8 +348,8 @@ def compare_accounts(
 
 @_quiet_numpy
 def compare_time_to_value(
-    control: tuple[np.ndarray, np.ndarray],
-    treatment: tuple[np.ndarray, np.ndarray],
+    control: EventTimes,
+    treatment: EventTimes,
     control_name: str,
     treatment_name: str,
     settings: B2BSpec,
@@ -359,16 +359,18 @@ def compare_time_to_value(
     """Days to an account's first value event: RMST difference, randomisation p-value,
     account-bootstrap interval; Kaplan-Meier curves and log-rank beside it."""
     warnings = []
-    for name, (times, _) in ((control_name, control), (treatment_name, treatment)):
-        warnings += _few_accounts(name, times.size)
-    if control[0].size < 2 or treatment[0].size < 2:
+    for name, arm in ((control_name, control), (treatment_name, treatment)):
+        warnings += _few_accounts(name, arm.time.size)
+    if control.time.size < 2 or treatment.time.size < 2:
         comp = undefined_comparison(
             "RMST difference", math.nan, math.nan, ["an arm has fewer than 2 accounts"], warnings
         )
         return comp, TimeToValueDetail(weighting=None, arms={})
     res = rmst_difference_test(
-        *control,
-        *treatment,
+        control.time,
+        control.event,
+        treatment.time,
+        treatment.event,
         tau=horizon,
         resamples=settings.resamples,
         alpha=alpha,
@@ -392,8 +394,8 @@ def compare_time_to_value(
         warnings=tuple(warnings),
     )
     reached = {
-        name: ReachedValue(accounts=int(t.size), reached_value=int(e.sum()))
-        for name, (t, e) in ((control_name, control), (treatment_name, treatment))
+        name: ReachedValue(accounts=int(arm.time.size), reached_value=int(arm.event.sum()))
+        for name, arm in ((control_name, control), (treatment_name, treatment))
     }
     curves = {
         name: KaplanMeierCurve(

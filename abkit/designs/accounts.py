@@ -48,6 +48,7 @@ from abkit.stats.account_quantile import AccountValues, account_quantile_test, c
 from abkit.stats.cluster import USER_WEIGHTED, AccountArm
 from abkit.stats.noninferiority import FAIL, INCONCLUSIVE, PASS
 from abkit.stats.randomization import RandomizationNonInferiority
+from abkit.stats.survival import EventTimes
 
 MOMENTS, RATIO_MOMENTS = Statistic.MOMENTS, Statistic.RATIO_MOMENTS
 EVENT_VALUES, EVENT_TIMES = Statistic.EVENT_VALUES, Statistic.EVENT_TIMES
@@ -63,7 +64,7 @@ class AccountStatistics(Statistics):
 
     accounts: dict[str, dict[str, AccountArm]] = field(default_factory=dict)
     values: dict[str, dict[str, AccountValues]] = field(default_factory=dict)
-    survival: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    survival: dict[str, dict[str, EventTimes]] = field(default_factory=dict)
     segments: dict[str, dict[str, dict[str, dict[str, AccountArm]]]] = field(default_factory=dict)
 
 

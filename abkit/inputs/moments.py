@@ -6,7 +6,6 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 import polars as pl
 
 from abkit.config import MetricSpec
@@ -14,6 +13,7 @@ from abkit.metrics.base import denominator_column, value_column
 from abkit.names import ACCOUNT, ASSIGNED_AT, VARIANT
 from abkit.stats.arm import ArmSummary
 from abkit.stats.cluster import AccountArm
+from abkit.stats.survival import EventTimes
 
 
 def _float(value: float | None) -> float:
@@ -142,7 +142,7 @@ def arms_of(
 
 def account_times(
     units: pl.DataFrame, metric: MetricSpec, variants: tuple[str, ...], export_end: dt.datetime
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+) -> dict[str, EventTimes]:
     """Per account: days from its first assignment to its first value event (event = 1),
     or to the export end when it has none yet (censored, event = 0)."""
     first = pl.col(value_column(metric))
@@ -162,7 +162,7 @@ def account_times(
     out = {}
     for v in variants:
         rows = per_account.filter(pl.col(VARIANT) == v)
-        out[v] = (rows["days"].to_numpy(), rows["event"].to_numpy())
+        out[v] = EventTimes(rows["days"].to_numpy(), rows["event"].to_numpy())
     return out
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from abkit.stats.arm import Summable
 from abkit.stats.bootstrap import finite_quantiles, resample_counts
 from abkit.stats.randomization import (
     LOG_LIMIT,
@@ -145,7 +146,7 @@ def weighted_quantiles(
 
 
 @dataclass(frozen=True)
-class AccountValues:
+class AccountValues(Summable):
     """One arm's event values and the account of each (codes 0 … accounts − 1; an
     account without values still counts in the arm), with the accounts' strata when
     the randomisation was blocked.
@@ -188,6 +189,63 @@ class AccountValues:
     def events(self) -> int:
         """The number of event values."""
         return int(self.values.size)
+
+    @classmethod
+    def zero(cls) -> AccountValues:
+        """No accounts: the identity of ``+`` and a start for ``sum``."""
+        return cls(np.empty(0), np.empty(0, dtype=np.int64), 0)
+
+    def __add__(self, other: object) -> AccountValues:
+        """The arm of the accounts of both parts, which must be disjoint.
+
+        Parameters
+        ----------
+        other : AccountValues
+            The values of other accounts of the same arm: with strata when this part
+            has them.
+
+        Returns
+        -------
+        AccountValues
+            The values concatenated, the other part's account codes shifted by this
+            part's ``accounts`` (codes stay 0 … accounts − 1), strata concatenated.
+            The quantile tests depend on which values share an account, not on the
+            codes' order.
+
+        Raises
+        ------
+        ValueError
+            When one part has strata and the other does not.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> a = AccountValues(np.array([1.0, 2.0]), np.array([0, 1]), accounts=2)
+        >>> b = AccountValues(np.array([5.0]), np.array([0]), accounts=2)
+        >>> both = a + b
+        >>> both.account.tolist(), both.accounts
+        ([0, 1, 2], 4)
+        """
+        if not isinstance(other, AccountValues):
+            return NotImplemented
+        if other.accounts == 0:
+            return self
+        if self.accounts == 0:
+            return other
+        if (self.strata is None) != (other.strata is None):
+            raise ValueError(
+                "cannot add account values with strata and without: both parts must come "
+                "from the same (blocked or unblocked) randomisation"
+            )
+        strata = None
+        if self.strata is not None and other.strata is not None:
+            strata = np.concatenate([self.strata, other.strata])
+        return AccountValues(
+            np.concatenate([self.values, other.values]),
+            np.concatenate([self.account, other.account + self.accounts]),
+            self.accounts + other.accounts,
+            strata,
+        )
 
 
 def comparable(control: AccountValues, treatment: AccountValues) -> bool:
