@@ -8,7 +8,7 @@ Public API::
     result.to_dict()      # the CLI's JSON
     result.to_markdown()  # a PR-review summary
 
-    # events on DuckDB or Spark: the units stage runs there
+    # events on DuckDB or Spark: the per-unit pass (abkit.engine) runs there
     abkit.analyze("assignments.parquet", events=spark.table("events"))
 """
 

@@ -8,6 +8,7 @@ names and events are those of ``[events]`` and ``[input]`` (docs/reference/input
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from abkit.config import ExperimentSpec, MetricSpec
@@ -28,15 +29,20 @@ class ExportShape:
 class _DefaultSet:
     spec: ExperimentSpec
     shape: ExportShape
+    refuse: Callable[[MetricSpec], str | None]
     metrics: list[MetricSpec] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
     def want(self, make: MetricSpec, events: list[str], columns: tuple[str, ...] = ()) -> None:
-        """Add ``make`` if the export has its events and columns, else note why not."""
+        """Add ``make`` if the export has its events and columns and the design can
+        analyse it, else note why not."""
         missing = [f"'{e}' events" for e in events if e not in self.shape.events]
         missing += [f"'{c}' column" for c in columns if c not in self.shape.columns]
+        refused = None if missing else self.refuse(make)
         if missing:
             self.skipped.append(f"default metric '{make.name}' skipped: no {missing[0]}")
+        elif refused is not None:
+            self.skipped.append(refused)
         else:
             self.metrics.append(make)
 
@@ -55,13 +61,16 @@ def _per_output(name: str, column: str) -> MetricSpec:
 
 
 def default_event_metrics(
-    spec: ExperimentSpec, shape: ExportShape
+    spec: ExperimentSpec,
+    shape: ExportShape,
+    refuse: Callable[[MetricSpec], str | None] = lambda metric: None,
 ) -> tuple[tuple[MetricSpec, ...], list[str]]:
-    """The built-in B2C metric set, limited to what the export can support, and
+    """The built-in B2C metric set, limited to what the export can support and
+    ``refuse`` (the design: why it cannot analyse a metric, or None) lets through, and
     notes on the metrics it skipped."""
     ev, inp = spec.event_names, spec.input
     out = ev.output
-    d = _DefaultSet(spec, shape)
+    d = _DefaultSet(spec, shape, refuse)
     d.metrics += [MetricSpec(name=f"d{n}_retention", type="retention", day=n) for n in (1, 7, 30)]
     d.metrics.append(MetricSpec(name="active_days_7d", type="active_days", window=(0, 6)))
     share = MetricSpec(name="share_rate", type="ratio", numerator=ev.share, denominator=out)

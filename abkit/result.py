@@ -483,7 +483,10 @@ class AnalysisResult:
     """Everything one analysis found, in the order a reader needs it.
 
     The fields are in the order results.json writes them; the experiment's settings
-    (``name`` to ``export_end``) are its ``experiment`` object.
+    (``name`` to ``export_end``) are its ``experiment`` object.  This is the data: the
+    renderings (``to_text``, ``to_markdown``, ``to_html``, ``plot``, ``save``) are on
+    :class:`abkit.AnalysisResult` (:mod:`abkit.api`), which :func:`abkit.analyze` and its
+    ``from_dict`` return; ``from_dict`` here reads the data alone.
 
     Parameters
     ----------

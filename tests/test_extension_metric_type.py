@@ -22,7 +22,7 @@ from scipy import stats as st
 
 import abkit
 from abkit.metrics import REGISTRY
-from abkit.metrics.base import OneColumn, value_column
+from abkit.metrics.base import OneColumn, Statistic, value_column
 from abkit.names import VARIANT
 from abkit.stats import Comparison
 from abkit.stats.cuped import Term
@@ -55,6 +55,7 @@ class TrimmedMean(OneColumn):
     """The 20 % trimmed mean of a per-unit column, by Yuen's test."""
 
     name: ClassVar[str] = "trimmed_mean"
+    statistic: ClassVar[Statistic] = Statistic.OWN
 
     def unit_statistic(
         self, metric: abkit.MetricSpec, units: pl.DataFrame, variants: tuple[str, ...]
@@ -102,6 +103,30 @@ def test_a_new_type_is_analysed_and_equals_scipys_yuen_test(monkeypatch, units):
     assert res.control_value == pytest.approx(st.trim_mean(control, TRIM), rel=1e-12)
     assert (res.control_n, res.treatment_n) == (control.size, treatment.size)
     assert res.decision.outcome in {"better", "no significant difference"}
+
+
+CONFIG = {"metrics": [{"name": "revenue_trimmed", "type": "trimmed_mean", "column": "revenue"}]}
+
+
+def test_what_the_new_type_does_not_support_is_refused_or_noted(monkeypatch, units):
+    """Its own statistic is tested at a fixed horizon between users: effects by segment
+    are left out with a note (the type's test is never handed unit moments), B2B mode
+    and power analysis refuse it, naming it."""
+    monkeypatch.setitem(REGISTRY, TrimmedMean.name, TrimmedMean())
+    with_segment = units.with_columns(region=pl.Series(["eu", "us"] * (units.height // 2)))
+    res = abkit.analyze(with_segment, CONFIG, segments=["region"])
+    assert res.results[0].segments == ()
+    assert any("not broken down by segment" in n for n in res.metric_notes["revenue_trimmed"])
+    accounts = with_segment.with_columns(account_id=pl.col("user_id") % 20)
+    with pytest.raises(abkit.AbkitInputError, match=r"trimmed_mean.*no account-level test"):
+        abkit.analyze(accounts, CONFIG, mode="b2b")
+    with pytest.raises(abkit.AbkitInputError, match=r"trimmed_mean.*statistic is its own"):
+        abkit.power_analysis(units, CONFIG, effect=0.1)
+
+
+def test_a_type_setting_a_removed_flag_is_refused():
+    with pytest.raises(TypeError, match="declare what it reduces to"):
+        type("Stale", (OneColumn,), {"name": "stale", "per_event": True})
 
 
 def test_the_new_statistic_merges_by_addition(units):

@@ -86,3 +86,17 @@ def test_cli_power_with_a_given_sd_needs_no_data():
     )
     assert out.exit_code == 0, out.output
     assert "accounts per arm" in out.output
+
+
+def test_b2b_power_refuses_a_metric_without_an_account_spread():
+    """A time to value (or a quantile) has no spread of account values to size from: a
+    clear refusal, where the spread came out NaN and failed inside the sizing."""
+    import abkit
+
+    e = simulate(mode="b2b", users=3_000, accounts=16, days=6, enrol_days=2, seed=4)
+    config = {
+        "experiment": {"account": "account_id", "mode": "b2b"},
+        "metrics": [{"name": "ttv", "type": "time_to_value", "event": "error"}],
+    }
+    with pytest.raises(abkit.AbkitInputError, match="B2B power analysis sizes"):
+        abkit.power_analysis(e.assignments, config, events=e.events, effect=1.0)

@@ -85,6 +85,12 @@ class Accounts(Design[AccountStatistics]):
                 "randomisation test (valid at any number of accounts), or plan two or three "
                 "looks and split alpha between them by hand (for example 0.01 then 0.04)."
             )
+        own = [m for m in spec.metrics if m.kind.statistic is Statistic.OWN]
+        if own:
+            refuse(
+                f"metric '{own[0].name}' is of type '{own[0].type}', which tests a statistic "
+                "of its own between users; B2B mode has no account-level test for it."
+            )
         quantiles = [m.name for m in spec.metrics if m.kind.statistic is EVENT_VALUES]
         if quantiles and spec.quantiles.method == "histogram":
             refuse(
@@ -285,6 +291,13 @@ class Accounts(Design[AccountStatistics]):
         self, metric: MetricSpec, stats: AccountStatistics, spec: ExperimentSpec
     ) -> dict[str, Any]:
         """σ of the accounts' linearised contributions (:func:`account_sd`)."""
+        if metric.kind.statistic in (EVENT_VALUES, EVENT_TIMES, Statistic.OWN):
+            refuse(
+                f"metric '{metric.name}' ({metric.type}): B2B power analysis sizes a mean, "
+                "rate or ratio from the spread of its account values; a quantile or a "
+                "time to value has no such spread here. Size a mean or rate metric, or "
+                "give --sd."
+            )
         accounts = stats.accounts[metric.name]
         weighting = spec.b2b.weighting
         sd, current = account_sd(list(accounts.values()), weighting)

@@ -35,8 +35,9 @@ from abkit.stats.paired import Pairing
 class Tested:
     """One treatment's comparison with control for one metric, as a design runs it.
 
-    ``control_n`` / ``treatment_n`` count the units the comparison rests on (users of
-    each arm; for paired inputs the users whose inputs were paired).  ``detail`` is the
+    ``control_n`` / ``treatment_n`` count the units with data in each arm (users,
+    including in B2B mode, where the test itself rests on the accounts its detail
+    counts; for paired inputs the users whose inputs were paired).  ``detail`` is the
     account design's account-level evidence, ``adjustment`` the regression adjustment
     (CUPED) applied, ``pairing`` the paired design's pairing summary.
     """
@@ -53,10 +54,12 @@ class Tested:
 class Statistics:
     """What every design's statistics carry besides their tests' inputs.
 
-    ``arms`` are the per-arm unit moments of every metric (their ``n`` counts the
-    users of each arm); ``unit_counts`` what the sample-ratio check counts (units,
-    or accounts when accounts were randomised); the notes and warnings are the ones
-    the design adds to the input stage's.
+    ``arms`` are the per-arm moments of every metric: of its per-unit values (``n``
+    counts the units with a value); for net revenue retention of its per-account
+    revenue (``n`` counts accounts); for a quantile metric ``n`` counts the assigned
+    units and ``mean`` is the arm's quantile (no variance).  ``unit_counts`` is what
+    the sample-ratio check counts (units, or accounts when accounts were randomised);
+    the notes and warnings are the ones the design adds to the input stage's.
     """
 
     arms: dict[str, dict[str, ArmSummary]]

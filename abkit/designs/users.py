@@ -34,7 +34,7 @@ from abkit.stats.fixed_horizon import ratio_variance
 from abkit.stats.novelty import NoveltyResult, novelty_test
 from abkit.stats.quantile import LogBins, QuantileEstimate, quantile_test
 
-EVENT_VALUES = Statistic.EVENT_VALUES
+EVENT_VALUES, OWN = Statistic.EVENT_VALUES, Statistic.OWN
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,12 @@ class Users(Design[UserStatistics]):
             )
         if spec.sequential.method is None:
             return
+        own = [m for m in spec.metrics if m.kind.statistic is OWN]
+        if own:
+            refuse(
+                f"metric '{own[0].name}' is of type '{own[0].type}', which tests a statistic "
+                "of its own at a fixed horizon only; analyse it without sequential monitoring."
+            )
         quantiles = [m.name for m in spec.metrics if m.kind.statistic is EVENT_VALUES]
         if quantiles:
             refuse(
@@ -123,9 +129,9 @@ class Users(Design[UserStatistics]):
             )
         covariates = _covariates(reduced, frame, spec, notes)
         declared = {
-            m.name: statistic
+            m.name: _own_statistic(m, frame, reduced.variants)
             for m in reduced.metrics
-            if (statistic := m.kind.unit_statistic(m, frame.units, reduced.variants)) is not None
+            if m.kind.statistic is OWN
         }
         segments, by_quantile = _segments(reduced, frame, spec, notes)
         novelty = _novelty(reduced, frame, spec, notes)
@@ -157,8 +163,8 @@ class Users(Design[UserStatistics]):
             by_arm = stats.quantiles[metric.name][metric.q]
             comp = quantile_test(by_arm[spec.control], by_arm[variant], spec.alpha)
             return Tested(comp, *counts)
-        own = stats.declared.get(metric.name)
-        if own is not None:  # a statistic of the type's own, and its test
+        if metric.kind.statistic is OWN:  # a statistic of the type's own, and its test
+            own = stats.declared[metric.name]
             return Tested(
                 metric.kind.fixed_test(own[spec.control], own[variant], spec.alpha), *counts
             )
@@ -203,7 +209,7 @@ class Users(Design[UserStatistics]):
                 column, by_value, metric, spec.control, variant, spec.segments, spec.alpha
             )
             for column, by_value in stats.segments.items()
-            if metric.kind.statistic is not EVENT_VALUES
+            if metric.kind.statistic in (Statistic.MOMENTS, Statistic.RATIO_MOMENTS)
         )
         quantiles = tuple(
             quantile_segment_breakdown(
@@ -233,6 +239,11 @@ class Users(Design[UserStatistics]):
     ) -> dict[str, Any]:
         """σ of a user's value (for a ratio, of its delta-method linearisation; for a
         quantile, n·se² of its clustered standard error), pooled over the arms."""
+        if metric.kind.statistic is OWN:
+            refuse(
+                f"metric '{metric.name}' is of type '{metric.type}', whose statistic is its "
+                "own: power analysis sizes means, rates, ratios and quantiles."
+            )
         name = metric.name
         arms = stats.arms[name]
         levels = stats.quantiles.get(name)
@@ -322,6 +333,19 @@ def _covariates(
     return out
 
 
+def _own_statistic(
+    metric: MetricSpec, frame: UnitFrame, variants: tuple[str, ...]
+) -> Mapping[str, Any]:
+    """The per-arm statistic a type of :attr:`Statistic.OWN` builds from the units."""
+    statistic = metric.kind.unit_statistic(metric, frame.units, variants)
+    if statistic is None:
+        raise TypeError(
+            f"metric type '{metric.type}' declares Statistic.OWN but its unit_statistic "
+            "returns None"
+        )
+    return statistic
+
+
 def unadjustable(metric: MetricSpec) -> str:
     """The warning for covariates given to a metric whose type is not adjusted."""
     return (
@@ -348,7 +372,18 @@ def _segments(
                 "not broken down by segment: the histogram route ([quantiles] method) "
                 "keeps no unit per value",
             )
-    metrics = tuple(m for m in reduced.metrics if m.kind.statistic is not EVENT_VALUES)
+    for m in reduced.metrics:
+        if m.kind.statistic is OWN:
+            notes.note(
+                m.name,
+                f"not broken down by segment: metric type '{m.type}' tests a statistic of "
+                "its own, which abkit does not split by segment",
+            )
+    metrics = tuple(
+        m
+        for m in reduced.metrics
+        if m.kind.statistic in (Statistic.MOMENTS, Statistic.RATIO_MOMENTS)
+    )
     by_mean, by_quantile = {}, {}
     for column in spec.segments.columns:
         by_mean[column] = segment_arms(

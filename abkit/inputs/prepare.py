@@ -276,12 +276,11 @@ def _prepare_events(
             .drop_nulls()
             .to_list()
         )
-        metrics, skipped = default_event_metrics(spec, ExportShape(present, cols))
-        notes.extend(skipped)
         # skipped where the design cannot analyse it (a quantile without its accounts)
-        refused = {m.name: why for m in metrics if (why := rules.skipped_default(m, spec))}
-        notes.extend(refused.values())
-        metrics = tuple(m for m in metrics if m.name not in refused)
+        metrics, skipped = default_event_metrics(
+            spec, ExportShape(present, cols), lambda m: rules.skipped_default(m, spec)
+        )
+        notes.extend(skipped)
         unknown = _no_default_events(spec, present)
     sequential = spec.sequential.method is not None
     progress.step("one pass over the events (per-unit metrics)")

@@ -140,11 +140,20 @@ class Statistic(Enum):
     EVENT_TIMES = ("each account's time to an event, censored", False, True)
     #: each account's revenue at the start and the end, from the accounts table
     ACCOUNT_REVENUE = ("each account's revenue at the start and the end", True, True)
+    #: a statistic of the type's own, built from the per-unit values by
+    #: :meth:`MetricType.unit_statistic` and read by its :meth:`MetricType.fixed_test`;
+    #: analysed by users at a fixed horizon only (no segments, monitoring, CUPED, B2B)
+    OWN = ("a statistic of the type's own (MetricType.unit_statistic)", False, False)
 
     def __init__(self, describes: str, ratio: bool, per_account: bool) -> None:
         self.describes = describes
         self.ratio = ratio
         self.per_account = per_account
+
+
+# capability flags replaced by the declared statistic: a type that still sets one would
+# be analysed as something it is not
+_REMOVED_FLAGS = ("per_event", "survival", "from_accounts_table", "is_ratio", "account_level")
 
 
 class MetricType:
@@ -177,6 +186,16 @@ class MetricType:
     def account_level(self) -> bool:
         """Measured per account only: analysed when accounts were randomised."""
         return self.statistic.per_account
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        stale = [flag for flag in _REMOVED_FLAGS if flag in cls.__dict__]
+        if stale:
+            raise TypeError(
+                f"metric type {cls.__name__} sets {', '.join(stale)}: declare what it reduces "
+                "to with statistic = Statistic.<MOMENTS | RATIO_MOMENTS | EVENT_VALUES | "
+                "EVENT_TIMES | ACCOUNT_REVENUE | OWN> instead"
+            )
 
     # --- configuration ------------------------------------------------------------------
 
@@ -280,7 +299,10 @@ class MetricType:
         :class:`~abkit.stats.arm.ArmSummary`, serve.
 
         A type with a statistic of its own (a trimmed mean's sorted values, say)
-        overrides this and :meth:`fixed_test`; nothing else in abkit changes.
+        declares ``statistic = Statistic.OWN`` and overrides this and
+        :meth:`fixed_test`; the users design then tests it at a fixed horizon, and the
+        designs refuse what it does not support (segments, sequential monitoring, B2B,
+        power analysis) with a message naming the type.
         """
         return None
 
