@@ -28,8 +28,15 @@ from abkit.designs.account_tests import (
     guardrail_accounts,
     quantile_limit,
 )
-from abkit.designs.base import Design, Statistics, Tested, normal_guardrail, refuse
-from abkit.designs.users import unadjustable
+from abkit.designs.base import (
+    Design,
+    Notes,
+    Statistics,
+    Tested,
+    normal_guardrail,
+    refuse,
+    unadjustable,
+)
 from abkit.engine.quantiles import profile_levels
 from abkit.errors import AbkitInputError
 from abkit.inputs.accounts import SEATS, load_accounts, revenue_arms
@@ -129,35 +136,32 @@ class Accounts(Design[AccountStatistics]):
     ) -> AccountStatistics:
         frame = reduced.units
         assert frame is not None  # summary and paired inputs are refused by admit
-        metric_notes: dict[str, list[str]] = {}
-        metric_warnings: dict[str, list[str]] = {}
-        notes: list[str] = []
-        warnings: list[str] = []
+        notes = Notes()
         for m in reduced.metrics:
             if covariates_of(spec, m) and m.kind.adjustable() is None:
-                metric_warnings.setdefault(m.name, []).append(unadjustable(m))
+                notes.warn(m.name, unadjustable(m))
         if ACCOUNT not in frame.units.columns:
             stats = AccountStatistics(reduced.arms, reduced.unit_counts)
         else:
-            stats = _account_statistics(reduced, frame, spec, ledger, metric_notes, notes, warnings)
+            stats = _account_statistics(reduced, frame, spec, ledger, notes)
         if spec.segments.columns:
             for m in reduced.metrics:
                 if m.kind.statistic is EVENT_VALUES:
-                    metric_notes.setdefault(m.name, []).append(
-                        "not broken down by segment: not yet for quantiles in B2B mode"
+                    notes.note(
+                        m.name, "not broken down by segment: not yet for quantiles in B2B mode"
                     )
         if frame.periods is not None:
-            notes.append(
+            notes.notes.append(
                 "novelty: not checked in B2B mode (per-period effects over a few accounts are "
                 "too noisy to show a trend)"
             )
         return AccountStatistics(
             stats.arms,
             stats.unit_counts,
-            metric_notes,
-            metric_warnings,
-            notes,
-            warnings,
+            notes.metric_notes,
+            notes.metric_warnings,
+            notes.notes,
+            notes.warnings,
             accounts=stats.accounts,
             values=stats.values,
             survival=stats.survival,
@@ -354,16 +358,14 @@ def _account_statistics(
     frame: UnitFrame,
     spec: ExperimentSpec,
     ledger: Ledger,
-    metric_notes: dict[str, list[str]],
-    notes: list[str],
-    warnings: list[str],
+    notes: Notes,
 ) -> AccountStatistics:
     """Sum each metric by account over the accounts that saw one variant (and keep the
     account of each value of a quantile metric); read the accounts table for NRR and
     seat counts; the sample-ratio check counts accounts."""
     mixed, _ = mixed_accounts(frame.units)
     if mixed:
-        warnings.append(
+        notes.warnings.append(
             contamination(mixed, "; their users are left out of the account-level analysis.")
         )
     clean = frame.units.filter(~pl.col(ACCOUNT).is_in(mixed)) if mixed else frame.units
@@ -404,7 +406,7 @@ def _account_statistics(
             values[m.name], lines = account_values(
                 m, frame.values[reference], clean, variants, spec.b2b.strata
             )
-            metric_notes.setdefault(m.name, []).extend(lines)
+            notes.note(m.name, *lines)
     segments = {
         column: {
             m.name: segment_account_arms(
@@ -417,7 +419,7 @@ def _account_statistics(
     }
     if seats is not None and any(m.kind.adoption_breakdown for m in metrics):
         in_experiment = clean.select(pl.col(ACCOUNT).n_unique()).item()
-        notes.append(
+        notes.notes.append(
             f"adoption is a share of licensed seats for the {seats.height} account(s) with a "
             f"seat count (of {in_experiment}); the others use their users in the export"
         )
@@ -441,7 +443,7 @@ def _account_statistics(
         .agg(pl.col(ACCOUNT).n_unique())
         .iter_rows()
     )
-    notes.append("B2B mode: the sample-ratio check counts accounts per variant")
+    notes.notes.append("B2B mode: the sample-ratio check counts accounts per variant")
     return AccountStatistics(
         arms,
         {v: int(counts.get(v, 0)) for v in variants},

@@ -70,6 +70,26 @@ class Statistics:
     warnings: list[str] = field(default_factory=list)
 
 
+class Notes:
+    """Notes and warnings gathered while a design builds its statistics: per metric
+    (``note``: describes the data; ``warn``: changes how the result reads) and for the
+    whole experiment (``notes``, ``warnings``)."""
+
+    def __init__(self) -> None:
+        self.metric_notes: dict[str, list[str]] = {}
+        self.metric_warnings: dict[str, list[str]] = {}
+        self.notes: list[str] = []
+        self.warnings: list[str] = []
+
+    def note(self, metric: str, *lines: str) -> None:
+        """Add notes on ``metric``."""
+        self.metric_notes.setdefault(metric, []).extend(lines)
+
+    def warn(self, metric: str, *lines: str) -> None:
+        """Add warnings on ``metric``."""
+        self.metric_warnings.setdefault(metric, []).extend(lines)
+
+
 StatisticsT = TypeVar("StatisticsT", bound=Statistics)
 
 
@@ -187,3 +207,11 @@ def normal_guardrail(metric: MetricSpec, comp: Comparison, alpha: float) -> Guar
 def refuse(problem: str, label: str | None = None) -> None:
     """Raise the user error a design gives for settings or input it cannot analyse."""
     raise AbkitInputError(problem, source=label)
+
+
+def unadjustable(metric: MetricSpec) -> str:
+    """The warning for covariates given to a metric whose type is not adjusted."""
+    return (
+        f"CUPED covariates are not used for a metric of type '{metric.type}'; the result "
+        "is unadjusted"
+    )

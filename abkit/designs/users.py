@@ -17,7 +17,7 @@ import numpy as np
 from abkit.analysis.segments import SegmentBreakdown, quantile_segment_breakdown, segment_breakdown
 from abkit.analysis.sequential import SequentialResult, monitor
 from abkit.config import ExperimentSpec, MetricSpec
-from abkit.designs.base import Design, Statistics, Tested, refuse
+from abkit.designs.base import Design, Notes, Statistics, Tested, refuse, unadjustable
 from abkit.engine.looks import LookSeries
 from abkit.inputs.covariates import Covariates, covariate_moments, covariates_of
 from abkit.inputs.moments import contamination, mixed_accounts
@@ -56,22 +56,6 @@ class UserStatistics(Statistics):
     segment_quantiles: dict[str, dict[str, dict[str, dict[str, QuantileEstimate]]]] = field(
         default_factory=dict
     )
-
-
-class _Notes:
-    """Notes and warnings gathered while the statistics are built."""
-
-    def __init__(self) -> None:
-        self.metric_notes: dict[str, list[str]] = {}
-        self.metric_warnings: dict[str, list[str]] = {}
-        self.notes: list[str] = []
-        self.warnings: list[str] = []
-
-    def note(self, metric: str, *lines: str) -> None:
-        self.metric_notes.setdefault(metric, []).extend(lines)
-
-    def warn(self, metric: str, *lines: str) -> None:
-        self.metric_warnings.setdefault(metric, []).extend(lines)
 
 
 class Users(Design[UserStatistics]):
@@ -115,7 +99,7 @@ class Users(Design[UserStatistics]):
         frame = reduced.units
         if frame is None:  # a summary table: its arms and looks are all there is
             return UserStatistics(reduced.arms, reduced.unit_counts, looks=reduced.looks)
-        notes = _Notes()
+        notes = Notes()
         arms = dict(reduced.arms)
         quantiles = _quantiles(reduced, frame, spec, arms, notes)
         mixed, accounts = mixed_accounts(frame.units)
@@ -281,7 +265,7 @@ def _quantiles(
     frame: UnitFrame,
     spec: ExperimentSpec,
     arms: dict[str, dict[str, ArmSummary]],
-    notes: _Notes,
+    notes: Notes,
 ) -> dict[str, ArmQuantiles]:
     """Each arm's quantiles of a quantile metric's event values (exact route: order
     statistics of the values; histogram route: from the binned counts); the arm summary
@@ -309,7 +293,7 @@ def _quantiles(
 
 
 def _covariates(
-    reduced: Reduced, frame: UnitFrame, spec: ExperimentSpec, notes: _Notes
+    reduced: Reduced, frame: UnitFrame, spec: ExperimentSpec, notes: Notes
 ) -> dict[str, Covariates]:
     """Per-arm moments of each metric with its covariates (CUPED), or a note on why a
     metric with covariates stays unadjusted."""
@@ -346,16 +330,8 @@ def _own_statistic(
     return statistic
 
 
-def unadjustable(metric: MetricSpec) -> str:
-    """The warning for covariates given to a metric whose type is not adjusted."""
-    return (
-        f"CUPED covariates are not used for a metric of type '{metric.type}'; the result "
-        "is unadjusted"
-    )
-
-
 def _segments(
-    reduced: Reduced, frame: UnitFrame, spec: ExperimentSpec, notes: _Notes
+    reduced: Reduced, frame: UnitFrame, spec: ExperimentSpec, notes: Notes
 ) -> tuple[
     dict[str, dict[str, dict[str, dict[str, ArmSummary]]]],
     dict[str, dict[str, dict[str, dict[str, QuantileEstimate]]]],
@@ -406,7 +382,7 @@ def _segments(
 
 
 def _novelty(
-    reduced: Reduced, frame: UnitFrame, spec: ExperimentSpec, notes: _Notes
+    reduced: Reduced, frame: UnitFrame, spec: ExperimentSpec, notes: Notes
 ) -> dict[str, PeriodMoments]:
     """Per-arm moments of each metric in the periods since assignment (novelty)."""
     if frame.periods is None or frame.export_end is None:
