@@ -38,9 +38,8 @@ from abkit.config import (
     with_input,
     with_mode,
 )
-from abkit.designs import design_for
+from abkit.designs import design_for, statistics_of
 from abkit.errors import AbkitInputError
-from abkit.inputs.prepare import prepare
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
 from abkit.options import SequentialMethod
@@ -138,16 +137,12 @@ def _from_data(
 ) -> dict[str, Any]:
     """σ, the current arm size, the baseline, the arms, CUPED's variance reduction and
     the daily arrivals, from an export."""
-    design = design_for(spec)
-    ledger = Ledger()
-    prepared = prepare(data, spec, ledger, design, events=events)
+    design, prepared, stats = statistics_of(data, spec, Ledger(), events=events)
     names = [m.name for m in prepared.metrics]
     name = metric or names[0]
     if name not in names:
         raise AbkitInputError(f"metric '{name}' is not analysed; metrics: {', '.join(names)}.")
     chosen: MetricSpec = next(m for m in prepared.metrics if m.name == name)
-    design = design_for(spec, prepared.kind)
-    stats = design.statistics(prepared, spec, ledger)
     out: dict[str, Any] = {"metric": name, "arms": len(prepared.variants)}
     out |= design.spread(chosen, stats, spec)
     if prepared.enrolment is not None:

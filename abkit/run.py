@@ -29,10 +29,9 @@ from abkit.config import (
     with_segments,
     with_sequential_method,
 )
-from abkit.designs import design_for
+from abkit.designs import design_for, statistics_of
 from abkit.designs.base import Design, StatisticsT
 from abkit.engine.events import PRE_PERIOD_EVENT
-from abkit.inputs.prepare import prepare
 from abkit.inputs.summary import EARLIER_CHECKPOINT
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
@@ -370,12 +369,11 @@ input_id, timestamp_format, latency, ttft, input_tokens, output_tokens
         spec = with_segments(spec, tuple(segments))
     if mode is not None:
         spec = with_mode(spec, mode)
-    design = design_for(spec)
-    design.check(spec)
+    design_for(spec).check(spec)
     ledger = Ledger()
-    reduced = prepare(data, spec, ledger, design, events=events, kind=kind, accounts=accounts)
-    design = design_for(spec, reduced.kind)
-    stats = design.statistics(reduced, spec, ledger)
+    design, reduced, stats = statistics_of(
+        data, spec, ledger, events=events, kind=kind, accounts=accounts
+    )
     ledger.check()
     variants = reduced.variants
     split = spec.expected_split or {v: 1.0 for v in variants}

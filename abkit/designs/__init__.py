@@ -13,8 +13,20 @@ from abkit.designs.accounts import Accounts
 from abkit.designs.base import Design, Statistics, Tested
 from abkit.designs.paired import Paired
 from abkit.designs.users import Users
+from abkit.inputs.prepare import Reduced, prepare
+from abkit.io.exclusions import Ledger
+from abkit.io.readers import Data
 
-__all__ = ["Accounts", "Design", "Paired", "Statistics", "Tested", "Users", "design_for"]
+__all__ = [
+    "Accounts",
+    "Design",
+    "Paired",
+    "Statistics",
+    "Tested",
+    "Users",
+    "design_for",
+    "statistics_of",
+]
 
 
 def design_for(spec: ExperimentSpec, kind: str | None = None) -> Design[Any]:
@@ -36,3 +48,27 @@ def design_for(spec: ExperimentSpec, kind: str | None = None) -> Design[Any]:
     if spec.mode == "b2b":
         return Accounts()
     return Users()
+
+
+def statistics_of(
+    data: Data,
+    spec: ExperimentSpec,
+    ledger: Ledger,
+    *,
+    events: Data | None = None,
+    kind: str | None = None,
+    accounts: Data | None = None,
+) -> tuple[Design[Any], Reduced, Statistics]:
+    """Read and reduce an export under its design, and build the design's statistics:
+    the design of the mode guides the input stage (which units need their account,
+    which kinds it admits); a paired export then switches to the paired design.
+
+    Returns the design that analyses the export, what the input stage reduced, and
+    the design's statistics (the pipeline of :func:`abkit.analyze` and of power
+    analysis up to the tests).
+    """
+    reduced = prepare(
+        data, spec, ledger, design_for(spec), events=events, kind=kind, accounts=accounts
+    )
+    design = design_for(spec, reduced.kind)
+    return design, reduced, design.statistics(reduced, spec, ledger)
