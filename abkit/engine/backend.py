@@ -11,6 +11,9 @@ and runs where the events are.  What differs between engines is gathered here:
   ``dt.timestamp`` and duration totals are not available on DuckDB and Spark);
 * :func:`collect_all` brings several small results back as Polars frames (on Polars
   in one ``collect_all``, so the shared scan of the events runs once);
+* :func:`materialise` computes a frame once and keeps it on its engine (a DuckDB
+  temporary table, a checkpointed Spark DataFrame), so that several aggregates of the
+  per-unit rows read it without re-running the pass over the events;
 * :func:`require_utc` refuses a DuckDB or Spark session whose time zone is not UTC,
   because day boundaries are computed from clock fields.
 """
@@ -75,6 +78,34 @@ def ship(table: pl.DataFrame, like: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         f"events on the '{engine_name(like)}' engine are not supported; use a Polars "
         "frame, a DuckDB relation or a Spark / SQLFrame DataFrame."
     )
+
+
+def materialise(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
+    """``frame`` computed once and kept where it is: on DuckDB a temporary table of the
+    relation's connection (``_abkit_<random hex>``, dropped with the connection; a
+    temporary table never writes into the user's database file), on Spark a local
+    checkpoint (kept by the executors, not by this process), on SQLFrame over DuckDB a
+    table of its connection (SQLFrame reads no temporary tables) named like
+    :func:`ship`'s.  Polars frames are collected (Polars holds the
+    rows in this process anyway); an engine without a way to keep a result gets the
+    frame back as it is, and each later query recomputes it.
+    """
+    native = nw.to_native(frame)
+    impl = frame.implementation
+    name = f"_abkit_{uuid.uuid4().hex[:16]}"
+    if impl is nw.Implementation.POLARS:
+        return nw.from_native(native.collect().lazy())
+    if impl is nw.Implementation.DUCKDB:
+        native.query("_abkit_rows", f"CREATE TEMPORARY TABLE {name} AS SELECT * FROM _abkit_rows")
+        return nw.from_native(native.query("_abkit_like", f"SELECT * FROM {name}"))
+    if impl is nw.Implementation.PYSPARK:
+        return nw.from_native(native.localCheckpoint(eager=True))
+    connection = _sqlframe_duckdb(frame)
+    if connection is not None:
+        sql = native.sql(optimize=False)
+        connection.execute(f"CREATE TABLE {name} AS {sql}")
+        return nw.from_native(native.session.table(name))
+    return frame
 
 
 def _sqlframe_duckdb(like: nw.LazyFrame[Any]) -> Any:
