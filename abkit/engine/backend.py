@@ -94,17 +94,17 @@ def materialise(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     impl = frame.implementation
     name = f"_abkit_{uuid.uuid4().hex[:16]}"
     if impl is nw.Implementation.POLARS:
-        return nw.from_native(native.collect().lazy())
+        return nw.from_native(native.collect().lazy())  # type: ignore[no-any-return]
     if impl is nw.Implementation.DUCKDB:
         native.query("_abkit_rows", f"CREATE TEMPORARY TABLE {name} AS SELECT * FROM _abkit_rows")
-        return nw.from_native(native.query("_abkit_like", f"SELECT * FROM {name}"))
+        return nw.from_native(native.query("_abkit_like", f"SELECT * FROM {name}"))  # type: ignore[no-any-return]
     if impl is nw.Implementation.PYSPARK:
-        return nw.from_native(native.localCheckpoint(eager=True))
+        return nw.from_native(native.localCheckpoint(eager=True))  # type: ignore[no-any-return]
     connection = _sqlframe_duckdb(frame)
     if connection is not None:
         sql = native.sql(optimize=False)
         connection.execute(f"CREATE TABLE {name} AS {sql}")
-        return nw.from_native(native.session.table(name))
+        return nw.from_native(native.session.table(name))  # type: ignore[no-any-return]
     return frame
 
 
