@@ -10,3 +10,6 @@ ASSIGNED_AT = "_assigned_at"
 ACCOUNT = "_account"
 REASON = "_reason"
 ROW = "_row"
+# the assignments' order of a unit, kept with the per-unit rows on an engine (which
+# returns rows in any order)
+ORDER = "_order"

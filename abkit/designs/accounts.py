@@ -41,7 +41,7 @@ from abkit.engine.quantiles import profile_levels
 from abkit.errors import AbkitInputError
 from abkit.inputs.accounts import SEATS, load_accounts, revenue_arms
 from abkit.inputs.covariates import covariates_of
-from abkit.inputs.moments import account_arms, account_times, contamination, mixed_accounts
+from abkit.inputs.moments import account_arms, account_times, contamination
 from abkit.inputs.prepare import Reduced, UnitFrame
 from abkit.inputs.quantiles import account_values
 from abkit.inputs.segments import segment_account_arms
@@ -140,7 +140,7 @@ class Accounts(Design[AccountStatistics]):
         for m in reduced.metrics:
             if covariates_of(spec, m) and m.kind.adjustable() is None:
                 notes.warn(m.name, unadjustable(m))
-        if ACCOUNT not in frame.units.columns:
+        if ACCOUNT not in frame.table.columns:
             stats = AccountStatistics(reduced.arms, reduced.unit_counts)
         else:
             stats = _account_statistics(reduced, frame, spec, ledger, notes)
@@ -155,6 +155,9 @@ class Accounts(Design[AccountStatistics]):
                 "novelty: not checked in B2B mode (per-period effects over a few accounts are "
                 "too noisy to show a trend)"
             )
+        crossing = frame.table.crossing_note()
+        if crossing is not None:
+            notes.notes.append(crossing)
         return AccountStatistics(
             stats.arms,
             stats.unit_counts,
@@ -363,12 +366,13 @@ def _account_statistics(
     """Sum each metric by account over the accounts that saw one variant (and keep the
     account of each value of a quantile metric); read the accounts table for NRR and
     seat counts; the sample-ratio check counts accounts."""
-    mixed, _ = mixed_accounts(frame.units)
+    mixed, _ = frame.table.accounts()
     if mixed:
         notes.warnings.append(
             contamination(mixed, "; their users are left out of the account-level analysis.")
         )
-    clean = frame.units.filter(~pl.col(ACCOUNT).is_in(mixed)) if mixed else frame.units
+    units = frame.table.rows("the account sums")
+    clean = units.filter(~pl.col(ACCOUNT).is_in(mixed)) if mixed else units
     metrics, variants = reduced.metrics, reduced.variants
     nrr = [m for m in metrics if m.kind.statistic is ACCOUNT_REVENUE]
     if nrr and frame.accounts is None:

@@ -20,7 +20,7 @@ from abkit.config import ExperimentSpec, MetricSpec
 from abkit.designs.base import Design, Notes, Statistics, Tested, refuse, unadjustable
 from abkit.engine.looks import LookSeries
 from abkit.inputs.covariates import Covariates, covariate_moments, covariates_of
-from abkit.inputs.moments import contamination, mixed_accounts
+from abkit.inputs.moments import contamination
 from abkit.inputs.novelty import PeriodMoments, completed_periods, period_moments
 from abkit.inputs.prepare import Reduced, UnitFrame
 from abkit.inputs.quantiles import ArmQuantiles, arm_quantiles, binned_arm_quantiles
@@ -102,7 +102,7 @@ class Users(Design[UserStatistics]):
         notes = Notes()
         arms = dict(reduced.arms)
         quantiles = _quantiles(reduced, frame, spec, arms, notes)
-        mixed, accounts = mixed_accounts(frame.units)
+        mixed, accounts = frame.table.accounts()
         if mixed:
             notes.warnings.append(contamination(mixed, "."))
         elif accounts >= 2:
@@ -119,6 +119,9 @@ class Users(Design[UserStatistics]):
         }
         segments, by_quantile = _segments(reduced, frame, spec, notes)
         novelty = _novelty(reduced, frame, spec, notes)
+        crossing = frame.table.crossing_note()
+        if crossing is not None:
+            notes.notes.append(crossing)
         return UserStatistics(
             arms,
             reduced.unit_counts,
@@ -280,7 +283,7 @@ def _quantiles(
             estimates, lines = binned_arm_quantiles(m, frame.binned[m.name], reduced.variants, bins)
         else:
             estimates, lines = arm_quantiles(
-                m, frame.values[reference], frame.units, reduced.variants
+                m, frame.values[reference], frame.table.rows("exact quantiles"), reduced.variants
             )
         out[m.name] = estimates
         assert m.q is not None
@@ -305,7 +308,8 @@ def _covariates(
         if m.kind.adjustable() is None:
             notes.warn(m.name, unadjustable(m))
             continue
-        adjusted = covariate_moments(frame.units, m, columns, reduced.variants)
+        units = frame.table.rows("CUPED")
+        adjusted = covariate_moments(units, m, columns, reduced.variants)
         if adjusted is not None:  # how missing covariates were handled: notes
             out[m.name] = adjusted
             notes.note(m.name, *adjusted.notes)
@@ -321,7 +325,8 @@ def _own_statistic(
     metric: MetricSpec, frame: UnitFrame, variants: tuple[str, ...]
 ) -> Mapping[str, Any]:
     """The per-arm statistic a type of :attr:`Statistic.OWN` builds from the units."""
-    statistic = metric.kind.unit_statistic(metric, frame.units, variants)
+    units = frame.table.rows(f"metric type '{metric.type}'")
+    statistic = metric.kind.unit_statistic(metric, units, variants)
     if statistic is None:
         raise TypeError(
             f"metric type '{metric.type}' declares Statistic.OWN but its unit_statistic "
@@ -361,15 +366,16 @@ def _segments(
         if m.kind.statistic in (Statistic.MOMENTS, Statistic.RATIO_MOMENTS)
     )
     by_mean, by_quantile = {}, {}
+    units = frame.table.rows("segments")
     for column in spec.segments.columns:
         by_mean[column] = segment_arms(
-            frame.units, column, metrics, reduced.variants, spec.segments.max_values, frame.label
+            units, column, metrics, reduced.variants, spec.segments.max_values, frame.label
         )
         by_quantile[column] = {
             m.name: segment_quantiles(
                 m,
                 frame.values[reference],
-                frame.units,
+                units,
                 column,
                 reduced.variants,
                 spec.segments.max_values,
@@ -387,7 +393,8 @@ def _novelty(
     """Per-arm moments of each metric in the periods since assignment (novelty)."""
     if frame.periods is None or frame.export_end is None:
         return {}
-    periods, eligible, lines = completed_periods(frame.units, spec.novelty, frame.export_end)
+    units = frame.table.rows("the novelty check")
+    periods, eligible, lines = completed_periods(units, spec.novelty, frame.export_end)
     if periods < 2:
         notes.notes.append(
             f"novelty: fewer than half of the units have completed 2 periods of "
@@ -396,7 +403,7 @@ def _novelty(
         return {}
     notes.notes.extend(lines)
     return {
-        m.name: period_moments(frame.units, frame.periods, m, periods, eligible, reduced.variants)
+        m.name: period_moments(units, frame.periods, m, periods, eligible, reduced.variants)
         for m in reduced.metrics
         if m.kind.adjustable() is not None
     }

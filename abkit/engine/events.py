@@ -25,6 +25,8 @@ from abkit.engine.backend import (
     collect_all,
     days_between,
     engine_name,
+    epoch_microseconds,
+    materialise,
     partitions,
     require_utc,
     ship,
@@ -68,13 +70,14 @@ from abkit.metrics.references import (
     needs_session,
     slot,
 )
-from abkit.names import ASSIGNED_AT, REASON, ROW, UNIT, VARIANT
+from abkit.names import ASSIGNED_AT, ORDER, REASON, ROW, UNIT, VARIANT
 from abkit.stats.quantile import LogBins
 
 DEPTH = "depth"
 _DAY_US = 86_400_000_000
 _TS_RAW, _BLANK, _EXCLUDED = "_ts_raw", "_blank", "_excluded"
 _LAST_ACTIVE = "_last_active_day"
+_LAST_DAY = "_last_complete_day"
 DUPLICATE_EVENT = "duplicate event (same unit, time, name, session and values)"
 
 EVENT_BEFORE_ASSIGNMENT = "event before assignment (ignored for outcomes)"
@@ -85,7 +88,7 @@ PRE_PERIOD_EVENT = "event in the CUPED pre-period before assignment (used only f
 class EventUnits:
     """Per-unit metric columns built from events, with what was learnt on the way."""
 
-    units: pl.DataFrame
+    units: nw.LazyFrame[Any]  # one row per assigned unit (see ``unit_table``)
     export_end: dt.datetime
     depth_histograms: dict[str, pl.DataFrame] = field(default_factory=dict)
     retention_curve: pl.DataFrame | None = None
@@ -98,6 +101,8 @@ class EventUnits:
     values: dict[str, pl.DataFrame] = field(default_factory=dict)
     # quantiles, histogram route: metric name → its arms' histograms and unit sums
     binned: dict[str, BinnedValues] = field(default_factory=dict)
+    # rows brought back from another engine into this process: why, and how many
+    crossed: list[tuple[str, int]] = field(default_factory=list)
 
 
 def event_timestamps(
@@ -228,11 +233,10 @@ def _event_columns(
 def _assigned(
     assignments: Assignments, like: nw.LazyFrame[Any], unit_as_text: bool
 ) -> nw.LazyFrame[Any]:
-    """Assigned units (variant, time) and the units excluded as a whole (flag), one row
-    per unit (the two sets are disjoint: see clean_assignments), on the events' engine."""
-    units = assignments.units.select(UNIT, VARIANT, ASSIGNED_AT).with_columns(
-        pl.lit(False).alias(_EXCLUDED)
-    )
+    """Assigned units (every column of the assignments, and their order) and the units
+    excluded as a whole (flag), one row per unit (the two sets are disjoint: see
+    clean_assignments), on the events' engine."""
+    units = assignments.units.with_row_index(ORDER).with_columns(pl.lit(False).alias(_EXCLUDED))
     excluded = assignments.excluded_units.select(
         pl.col(UNIT).cast(units.schema[UNIT]), pl.lit(True).alias(_EXCLUDED)
     )
@@ -257,6 +261,7 @@ class _Queries:
     pre_aggregates: list[nw.Expr]  # per-unit aggregates over the CUPED pre-period events
     period_days: int | None  # novelty: per-unit aggregates per period since assignment
     period_aggregates: list[nw.Expr]
+    unit_rows: bool  # per-unit rows come back (Polars); else they stay on the engine
 
     def valid(self, frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Valid events with exact repeats dropped (the other columns are functions of
@@ -268,11 +273,18 @@ class _Queries:
             .with_columns(days_between(ASSIGNED_AT, TS, frame).alias(DAY))
         )
 
+    def per_unit(self, frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
+        """Per unit with a valid event: the metrics' aggregates and the last day with an
+        event."""
+        return (
+            self.valid(frame)
+            .group_by(UNIT)
+            .agg(*self.aggregates, nw.col(DAY).max().alias(_LAST_ACTIVE))
+        )
+
     def run(self, frame: nw.LazyFrame[Any]) -> _Pass:
         valid = self.valid(frame)
         queries = [
-            # per unit: the metrics' aggregates and the last day with an event
-            valid.group_by(UNIT).agg(*self.aggregates, nw.col(DAY).max().alias(_LAST_ACTIVE)),
             # rows per exclusion reason, and the event names found among the valid ones
             frame.group_by(REASON, EVENT).agg(nw.len()),
             # valid events per UTC day: totals, the export end and the straggler check
@@ -300,19 +312,23 @@ class _Queries:
         queries += [histogram_query(valid, ref, self.bins) for ref in self.histogram_refs]
         if self.rows is not None:
             queries.append(valid.select(self.rows))
-        if self.pre_aggregates:
-            queries += [self.pre_period(frame), frame.select(nw.col(TS).min().alias("first"))]
+        if self.pre_aggregates:  # the per-unit pre-period rows stay on another engine
+            queries += [self.pre_period(frame)] * self.unit_rows
+            queries.append(frame.select(nw.col(TS).min().alias("first")))
         if self.period_days is not None:
             period = (nw.col(DAY) // self.period_days).alias(PERIOD)
             queries.append(
                 valid.with_columns(period).group_by(UNIT, PERIOD).agg(*self.period_aggregates)
             )
-        per_unit, by_reason, daily, active, *rest = collect_all(queries)
+        if self.unit_rows:
+            queries.append(self.per_unit(frame))
+        by_reason, daily, active, *rest = collect_all(queries)
+        per_unit = rest.pop() if self.unit_rows else None
         periods = rest.pop() if self.period_days is not None else None
         pre = None
         if self.pre_aggregates:
             first = rest.pop()
-            pre = PrePeriod(rest.pop(), first.item())
+            pre = PrePeriod(rest.pop() if self.unit_rows else None, first.item())
         rows = rest.pop() if self.rows is not None else None
         depth = len(self.depth_events)
         values = rest[depth : depth + len(self.value_refs)]
@@ -350,7 +366,7 @@ class PrePeriod:
     """Per-unit aggregates over the pre-period events, and the export's first event time
     (a unit assigned sooner after it than the pre-period lasts has a shorter one)."""
 
-    per_unit: pl.DataFrame
+    per_unit: pl.DataFrame | None  # on Polars; on another engine they stay there
     first_event: dt.datetime | None
 
 
@@ -358,7 +374,7 @@ class PrePeriod:
 class _Pass:
     """What one pass over (a part of) the events returns, as Polars frames."""
 
-    per_unit: pl.DataFrame  # UNIT, metric columns, _LAST_ACTIVE
+    per_unit: pl.DataFrame | None  # UNIT, metric columns, _LAST_ACTIVE (on Polars)
     by_reason: pl.DataFrame  # REASON, EVENT, len
     daily: pl.DataFrame  # date, n, end, nulls (valid events without a session)
     active: pl.DataFrame  # VARIANT, DAY, active
@@ -388,12 +404,15 @@ class _Pass:
         periods = [p.periods for p in parts if p.periods is not None]
         firsts = [p.first_event for p in pres if p.first_event is not None]
         pre = (
-            PrePeriod(stack([p.per_unit for p in pres]), min(firsts) if firsts else None)
+            PrePeriod(
+                stack([p.per_unit for p in pres if p.per_unit is not None]),
+                min(firsts) if firsts else None,
+            )
             if pres
             else None
         )
         return _Pass(
-            per_unit=stack([p.per_unit for p in parts]),
+            per_unit=stack([p.per_unit for p in parts if p.per_unit is not None]),
             by_reason=added([p.by_reason for p in parts], [REASON, EVENT], "len"),
             daily=daily.agg(pl.col("n", "nulls").cast(pl.Int64).sum(), pl.col("end").max()),
             active=added([p.active for p in parts], [VARIANT, DAY], "active"),
@@ -456,8 +475,9 @@ def event_units(
     if unit_as_text:
         units = units.with_columns(pl.col(UNIT).cast(pl.String))
     like = events.data
+    assigned = _assigned(assignments, like, unit_as_text)
     frame = _event_columns(events, spec, need_session, sources, unit_as_text).join(
-        _assigned(assignments, like, unit_as_text), on=UNIT, how="left"
+        assigned.select(UNIT, VARIANT, ASSIGNED_AT, _EXCLUDED), on=UNIT, how="left"
     )
     rules = [(nw.col(_BLANK), BLANK_LINE)] if events.on_polars else []
     rules += [
@@ -513,6 +533,7 @@ def event_units(
         sessions=need_session,
         rows=slim if with_looks else None,
         period_days=spec.novelty.period_days,
+        unit_rows=events.on_polars,
         period_aggregates=[
             e.alias(column)
             for m in metrics
@@ -558,30 +579,43 @@ def event_units(
     _fail_on_unreadable_times(frame, counts, events, inp.timestamp)
     ledger.add_counts("events", counts)
     export_end = configured_end or _latest_event(valid, daily, spec, events)
-    last_active = per_unit.select(UNIT, _LAST_ACTIVE)
-    per_unit = per_unit.drop(_LAST_ACTIVE)
-    # the engine returns units in any order: the unit table keeps the assignments' order
-    table = units.join(per_unit, on=UNIT, how="left", maintain_order="left")
     keep_null = {value_column(m) for m in metrics if not m.kind.zero_when_inactive}
-    fill = [c for c in per_unit.columns if c != UNIT and c not in keep_null]
-    table = table.with_columns(pl.col(fill).fill_null(0))
-    if result.pre is not None and pre_days is not None:
-        table = _with_pre_period(table, result.pre)
+    pre = result.pre if pre_days is not None else None
+    if per_unit is not None:  # Polars: the per-unit rows are in this process
+        # the engine returns units in any order: the unit table keeps the assignments' order
+        joined = units.join(per_unit, on=UNIT, how="left", maintain_order="left")
+        table: nw.LazyFrame[Any] = nw.from_native(joined.lazy())
+        pre_rows = None
+        if pre is not None and pre.per_unit is not None:
+            pre_rows = nw.from_native(pre.per_unit.lazy())
+    else:  # another engine: the per-unit rows stay there
+        table = assigned.filter(~nw.col(_EXCLUDED)).drop(_EXCLUDED)
+        table = table.join(query.per_unit(frame), on=UNIT, how="left")
+        pre_rows = query.pre_period(frame) if pre is not None else None
+    aggregated = query.per_unit(frame).collect_schema().names()
+    fill = [c for c in aggregated if c not in (UNIT, _LAST_ACTIVE) and c not in keep_null]
+    if fill:
+        table = table.with_columns(*(nw.col(c).fill_null(0) for c in fill))
+    if pre_rows is not None:
+        table = _with_pre_period(table, pre_rows)
+    windows = [(m, d) for m in metrics if (d := m.kind.maturity_day(m)) is not None]
+    table = _with_eligibility(table, windows, export_end, like)
+    table = materialise(table)
     out = EventUnits(
-        units=table,
+        units=table.drop(_LAST_ACTIVE, _LAST_DAY),
         export_end=export_end,
         periods=result.periods,
         values=dict(zip(value_refs, result.values, strict=True)),
         binned=binned,
     )
-    if result.pre is not None and pre_days is not None:
-        out.notes.extend(_short_pre_periods(units, result.pre, pre_days))
-    for metric in metrics:
-        last_day = metric.kind.maturity_day(metric)
-        if last_day is not None:
-            out.units, out.eligibility[metric.name] = _apply_eligibility(
-                out.units, metric, last_day, export_end
-            )
+    if pre is not None and pre_days is not None:
+        out.notes.extend(_short_pre_periods(units, pre, pre_days))
+    if not events.on_polars:  # what comes back one row per unit or event, and why
+        if result.periods is not None:
+            out.crossed.append(("the novelty check", result.periods.height))
+        if result.values:
+            out.crossed.append(("exact quantiles (events)", sum(v.height for v in result.values)))
+    out.eligibility = _eligible_counts(table, windows)
     for name, hist in zip(depth_events, result.histograms, strict=True):
         out.depth_histograms[name] = hist.with_columns(pl.col(DEPTH).cast(pl.Int64)).sort(
             VARIANT, DEPTH
@@ -592,15 +626,22 @@ def event_units(
             f"{nulls} valid event(s) have no session id; they count for other metrics but "
             "not for session depth."
         )
-    out.retention_curve = retention_curve(result.active, last_active, units, export_end)
+    out.retention_curve = retention_curve(table, result.active, export_end)
     valid_names = by_reason.filter(pl.col(REASON).is_null()).get_column(EVENT)
     out.event_names = frozenset(valid_names.drop_nulls().to_list())
     if result.rows is not None:
         schedule = schedule_for(units, export_end)
         rows = result.rows.with_columns(schedule.index(TS).alias(LOOK))
+        (unit_rows,) = collect_all([out.units])
+        if not events.on_polars:  # the daily looks are computed in this process
+            unit_rows = unit_rows.sort(ORDER).drop(ORDER)
+            out.crossed += [
+                ("daily looks (events)", rows.height),
+                ("daily looks", unit_rows.height),
+            ]
         out.looks = event_look_series(
             rows.lazy(),
-            out.units,
+            unit_rows,
             metrics,
             schedule,
             assignments.variants,
@@ -634,12 +675,14 @@ def _binned_values(
     return out
 
 
-def _with_pre_period(units: pl.DataFrame, pre: PrePeriod) -> pl.DataFrame:
+def _with_pre_period(units: nw.LazyFrame[Any], pre: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """Attach the pre-period aggregates; a unit without events then has 0 (it was not
     active, which is a value, not a missing one)."""
-    columns = [c for c in pre.per_unit.columns if c != UNIT]
-    joined = units.join(pre.per_unit, on=UNIT, how="left", maintain_order="left")
-    return joined.with_columns(pl.col(columns).fill_null(0))
+    columns = [c for c in pre.collect_schema().names() if c != UNIT]
+    joined = units.join(pre, on=UNIT, how="left")
+    if not columns:
+        return joined
+    return joined.with_columns(*(nw.col(c).fill_null(0) for c in columns))
 
 
 def _short_pre_periods(units: pl.DataFrame, pre: PrePeriod, days: int) -> list[str]:
@@ -761,25 +804,46 @@ def _latest_event(
     )
 
 
-def _apply_eligibility(
-    units: pl.DataFrame, metric: MetricSpec, last: int, export_end: dt.datetime
-) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Null out a metric for units whose last day b has not fully elapsed (retention
-    windows [a, b]).
+def _microseconds(moment: dt.datetime) -> int:
+    """Microseconds since 1970-01-01 UTC, exactly."""
+    return (moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
 
-    Eligible iff assigned_at + (b + 1)·24 h ≤ export end.
+
+def _with_eligibility(
+    units: nw.LazyFrame[Any],
+    windows: list[tuple[MetricSpec, int]],
+    export_end: dt.datetime,
+    like: nw.LazyFrame[Any],
+) -> nw.LazyFrame[Any]:
+    """Null out each windowed metric (retention windows [a, b], ``windows``: metric →
+    b) for the units whose last day b has not fully elapsed by the export end, and add
+    each unit's last complete day, ⌊(end − assigned) / 24 h⌋ − 1 (the retention curve).
+
+    Eligible iff assigned_at + (b + 1)·24 h ≤ export end, in whole microseconds.
     """
-    col = value_column(metric)
-    eligible = pl.col(ASSIGNED_AT) + pl.duration(days=last + 1) <= pl.lit(export_end)
-    units = units.with_columns(pl.when(eligible).then(pl.col(col)).alias(col))
-    counts = units.group_by(VARIANT).agg(
-        pl.len().alias("assigned"), pl.col(col).is_not_null().sum().alias("eligible")
-    )
-    info = {
-        "assigned": int(counts["assigned"].sum()),
-        "eligible": int(counts["eligible"].sum()),
-    }
-    return units, info
+    assigned = epoch_microseconds(ASSIGNED_AT, like)
+    end = _microseconds(export_end)
+    nulled = [
+        nw.when(assigned + (last + 1) * _DAY_US <= end)
+        .then(nw.col(value_column(m)))
+        .alias(value_column(m))
+        for m, last in windows
+    ]
+    last_day = ((nw.lit(end) - assigned) // _DAY_US - 1).cast(nw.Int64).alias(_LAST_DAY)
+    return units.with_columns(*nulled, last_day)
+
+
+def _eligible_counts(
+    units: nw.LazyFrame[Any], windows: list[tuple[MetricSpec, int]]
+) -> dict[str, dict[str, int]]:
+    """Per windowed metric: units assigned, and units whose window is complete."""
+    if not windows:
+        return {}
+    aggs = [nw.col(value_column(m)).count().alias(m.name) for m, _ in windows]
+    (counts,) = collect_all([units.select(nw.len().alias("_assigned"), *aggs)])
+    row = counts.row(0, named=True)
+    total = int(row["_assigned"])
+    return {m.name: {"assigned": total, "eligible": int(row[m.name])} for m, _ in windows}
 
 
 CURVE_DAYS = 60
@@ -805,43 +869,51 @@ class RetentionCurve:
 
 
 def retention_curve(
-    active: pl.DataFrame, last_active: pl.DataFrame, units: pl.DataFrame, export_end: dt.datetime
+    units: nw.LazyFrame[Any], active: pl.DataFrame, export_end: dt.datetime
 ) -> pl.DataFrame:
     """Per variant and day k = 0 … : units whose day k has fully elapsed (eligible) and
     how many of them had any event on day k (active).
 
-    ``active`` counts units with an event on day k whether or not the day is over; a
-    unit's unfinished day, ⌊(end − assigned) / 24 h⌋, is the latest day it can have an
-    event on, so it is counted there exactly when its last active day
-    (``last_active``) equals it, and those units are taken off.
+    ``units`` holds each unit's last complete day and last active day (on its engine:
+    only counts per variant and day come back).  ``active`` counts units with an event
+    on day k whether or not the day is over; a unit's unfinished day, its last complete
+    day + 1, is the latest day it can have an event on, so it is counted there exactly
+    when its last active day equals it, and those units are taken off.
     """
-    elapsed = (pl.lit(export_end) - pl.col(ASSIGNED_AT)).dt.total_microseconds() // _DAY_US
-    last = units.select(UNIT, VARIANT, (elapsed - 1).alias("last_day"))
-    latest = last["last_day"].max()
-    horizon = min(CURVE_DAYS, max(0, latest)) if isinstance(latest, int) else 0
+    (latest,) = collect_all([units.select(nw.col(_LAST_DAY).max())])
+    latest_day = latest.item()
+    horizon = min(CURVE_DAYS, max(0, latest_day)) if isinstance(latest_day, int) else 0
     # eligible on day k = units whose last complete day is >= k: a reverse cumulative
     # count over the (capped) last-day histogram, not a units x days cross join
-    capped = last.filter(pl.col("last_day") >= 0).with_columns(
-        pl.col("last_day").clip(upper_bound=horizon).cast(pl.Int32).alias(DAY)
+    over = nw.col(_LAST_DAY) > horizon
+    capped_day = nw.when(over).then(nw.lit(horizon)).otherwise(nw.col(_LAST_DAY))
+    capped_day = capped_day.cast(nw.Int32).alias(DAY)
+    by_last_day, unfinished = collect_all(
+        [
+            units.filter(nw.col(_LAST_DAY) >= 0)
+            .group_by(nw.col(VARIANT), capped_day)
+            .agg(nw.len().alias("n")),
+            units.filter(nw.col(_LAST_ACTIVE) == nw.col(_LAST_DAY) + 1)
+            .group_by(nw.col(VARIANT), nw.col(_LAST_ACTIVE).cast(nw.Int32).alias(DAY))
+            .agg(nw.len().alias("unfinished")),
+        ]
+    )
+    by_last_day = by_last_day.with_columns(pl.col(DAY).cast(pl.Int32), pl.col("n").cast(pl.Int64))
+    unfinished = unfinished.with_columns(
+        pl.col(DAY).cast(pl.Int32), pl.col("unfinished").cast(pl.Int64)
     )
     days = pl.DataFrame({DAY: list(range(horizon + 1))}, schema={DAY: pl.Int32})
     eligible = (
-        capped.group_by(VARIANT, DAY)
-        .len("n")
-        .join(
-            days.join(capped.select(VARIANT).unique(), how="cross"), on=[VARIANT, DAY], how="right"
+        by_last_day.join(
+            days.join(by_last_day.select(VARIANT).unique(), how="cross"),
+            on=[VARIANT, DAY],
+            how="right",
         )
         .with_columns(pl.col("n").fill_null(0))
         .sort(VARIANT, DAY, descending=[False, True])
         .with_columns(pl.col("n").cum_sum().over(VARIANT).cast(pl.UInt32).alias("eligible"))
         .select(VARIANT, DAY, "eligible")
         .filter(pl.col("eligible") > 0)
-    )
-    unfinished = (
-        last.join(last_active, on=UNIT)
-        .filter(pl.col(_LAST_ACTIVE) == pl.col("last_day") + 1)
-        .group_by(VARIANT, pl.col(_LAST_ACTIVE).cast(pl.Int32).alias(DAY))
-        .len("unfinished")
     )
     counted = (
         active.with_columns(pl.col(DAY).cast(pl.Int32), pl.col("active").cast(pl.Int64))

@@ -33,11 +33,11 @@ from abkit.errors import AbkitInputError
 from abkit.inputs.adoption import AdoptionSummary, adoption_rates, segment_columns
 from abkit.inputs.capping import cap_units
 from abkit.inputs.covariates import covariates_of, numeric_covariates, require_covariates
-from abkit.inputs.moments import arm_summaries
 from abkit.inputs.paired import PairedSums, paired_units
 from abkit.inputs.segments import require_segments
 from abkit.inputs.summary import summary_arms, summary_look_series
 from abkit.inputs.table import metric_columns, table_units
+from abkit.inputs.unit_table import UnitTable
 from abkit.io.assignments import clean_assignments
 from abkit.io.columns import Missing, guess, listed, missing_message, near_names, need
 from abkit.io.exclusions import Ledger
@@ -67,7 +67,7 @@ class UnitFrame:
     a design needs besides: quantile metrics' event values (exact route) or histograms,
     the per-period aggregates of the novelty check, the accounts table."""
 
-    units: pl.DataFrame
+    table: UnitTable
     label: str
     export_end: dt.datetime | None = None
     values: dict[str, pl.DataFrame] = field(default_factory=dict)
@@ -302,7 +302,9 @@ def _prepare_events(
     if not spec.metrics:
         metrics = _matured_defaults(metrics, built, assignments.units, notes)
     variants = assignments.variants
-    units, capped = cap_units(built.units, metrics, variants)
+    table = UnitTable.on_engine(built.units)
+    table.crossed.extend(built.crossed)
+    table, capped = _capped(table, metrics, variants)
     export_end = built.export_end.isoformat()
     metric_notes: dict[str, list[str]] = {}
     for metric_name, lines in capped.items():
@@ -333,8 +335,8 @@ def _prepare_events(
         kind="events (single table)" if derived else "events",
         metrics=metrics,
         variants=variants,
-        arms=_unit_arms(units, metrics, variants),
-        unit_counts=_unit_counts(units, variants),
+        arms=_unit_arms(table, metrics, variants),
+        unit_counts=table.counts(variants),
         metric_notes=metric_notes,
         notes=notes,
         input_warnings=input_warnings,
@@ -344,14 +346,14 @@ def _prepare_events(
             name: _shape_by_variant(hist, variants) for name, hist in built.depth_histograms.items()
         },
         adoption={
-            m.name: adoption_rates(units, m, segments[m.name])
+            m.name: adoption_rates(table.rows("adoption by cohort"), m, segments[m.name])
             for m in metrics
             if m.kind.adoption_breakdown
         },
         retention_curve=retention,
         enrolment=(times.min(), times.max()),  # type: ignore[arg-type]
         units=UnitFrame(
-            units,
+            table,
             assign_table.label,
             built.export_end,
             built.values,
@@ -410,17 +412,24 @@ def _id_columns(spec: ExperimentSpec) -> dict[str, str]:
 
 
 def _unit_arms(
-    units: pl.DataFrame, metrics: tuple[MetricSpec, ...], variants: tuple[str, ...]
+    table: UnitTable, metrics: tuple[MetricSpec, ...], variants: tuple[str, ...]
 ) -> dict[str, dict[str, ArmSummary]]:
-    """Per-arm sufficient statistics of every metric computed from the units."""
-    return arm_summaries(
-        units, [m for m in metrics if m.kind.statistic is not Statistic.ACCOUNT_REVENUE], variants
+    """Per-arm sufficient statistics of every metric computed from the units (where
+    the unit table is: on another engine only the per-arm aggregates come back)."""
+    return table.arm_summaries(
+        [m for m in metrics if m.kind.statistic is not Statistic.ACCOUNT_REVENUE], variants
     )
 
 
-def _unit_counts(units: pl.DataFrame, variants: tuple[str, ...]) -> dict[str, int]:
-    counts = dict(units.group_by(VARIANT).len().iter_rows())
-    return {v: int(counts.get(v, 0)) for v in variants}
+def _capped(
+    table: UnitTable, metrics: tuple[MetricSpec, ...], variants: tuple[str, ...]
+) -> tuple[UnitTable, dict[str, list[str]]]:
+    """The unit table with each capped metric winsorised (its pooled quantile needs
+    every unit: on another engine the rows come back, and the table says so)."""
+    if not any(m.cap is not None for m in metrics):
+        return table, {}
+    units, capped = cap_units(table.rows("capping"), metrics, variants)
+    return UnitTable(rows_=units, crossed=table.crossed, engine=table.engine), capped
 
 
 def _prepare_units(
@@ -507,17 +516,16 @@ def _prepare_units(
     units, notes = table_units(assignments, table, metrics)
     variants = assignments.variants
     units, capped = cap_units(units, metrics, variants)
+    rows = UnitTable.of(numeric_covariates(units, covariates, table))
     return Reduced(
         kind="units",
         metrics=metrics,
         variants=variants,
-        arms=_unit_arms(units, metrics, variants),
-        unit_counts=_unit_counts(units, variants),
+        arms=_unit_arms(UnitTable.of(units), metrics, variants),
+        unit_counts=rows.counts(variants),
         metric_notes={name: list(lines) for name, lines in capped.items()},
         notes=notes,
-        units=UnitFrame(
-            numeric_covariates(units, covariates, table), table.label, accounts=accounts
-        ),
+        units=UnitFrame(rows, table.label, accounts=accounts),
     )
 
 

@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import narwhals as nw
 import polars as pl
@@ -29,6 +29,9 @@ from abkit.metrics.references import (
 from abkit.options import Direction, config_key
 from abkit.stats import ArmSummary, Comparison
 from abkit.stats.cuped import Term
+
+# a per-unit column expression on Polars (this process) or on the events' engine (Narwhals)
+ValueExpr = TypeVar("ValueExpr", pl.Expr, nw.Expr)
 
 
 @dataclass(frozen=True)
@@ -283,8 +286,9 @@ class MetricType:
         """The event whose per-session counts are kept as a histogram (session depth)."""
         return None
 
-    def arm_value(self, column: pl.Expr) -> pl.Expr:
-        """The per-unit value that the arm statistics average."""
+    def arm_value(self, column: ValueExpr) -> ValueExpr:
+        """The per-unit value that the arm statistics average (a Polars or a Narwhals
+        expression: the arms are summarised where the unit table is)."""
         return column
 
     # --- statistics ---------------------------------------------------------------------

@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 import narwhals as nw
-import polars as pl
 
-from abkit.metrics.base import MetricType, Statistic, value_column
+from abkit.metrics.base import MetricType, Statistic, ValueExpr, value_column
 from abkit.metrics.references import EVENT, TS
 from abkit.options import Direction
 
@@ -30,7 +29,7 @@ class TimeToValue(MetricType):
     def referenced_events(self, metric: MetricSpec, output_event: str) -> set[str]:
         return {metric.event} if metric.event else set()
 
-    def arm_value(self, column: pl.Expr) -> pl.Expr:
+    def arm_value(self, column: ValueExpr) -> ValueExpr:
         """Per unit: whether it reached value (the arm's share is reported beside the
         survival comparison)."""
-        return column.is_not_null()
+        return ~column.is_null()

@@ -1,0 +1,295 @@
+"""The per-unit table, kept where it was computed: one row per assigned unit with its
+variant, assignment time, kept columns (account, segments, covariates) and metric
+columns.
+
+On Polars the table is a frame of this process.  On DuckDB, Spark, SQLFrame and Ibis it
+stays on the engine (:func:`abkit.engine.backend.materialise`), and the analysis asks it
+for aggregates: per-arm unit moments (:meth:`UnitTable.arm_summaries`), unit counts,
+the accounts' variants.  A step that must see every unit (capping at a pooled quantile,
+CUPED, segments, the novelty check, the B2B design) asks :meth:`UnitTable.rows` with its
+reason; the rows then come back once, and :attr:`UnitTable.crossed` says how many and
+why, so the report can say it.
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import narwhals as nw
+import polars as pl
+
+from abkit.config import MetricSpec
+from abkit.engine.backend import collect_all, engine_name, on_polars
+from abkit.inputs.moments import mixed_accounts
+from abkit.metrics.base import denominator_column, value_column
+from abkit.metrics.references import EXACT
+from abkit.names import ACCOUNT, ORDER, VARIANT
+from abkit.stats.arm import ArmSummary
+
+
+@dataclass
+class UnitTable:
+    """One row per assigned unit, on Polars (``rows``) or on another engine (``lazy``).
+
+    Parameters
+    ----------
+    rows : polars.DataFrame or None
+        The table, when it is in this process.
+    lazy : narwhals.LazyFrame or None
+        The table on its engine (computed once and kept there), with the column
+        :data:`ORDER` (the assignments' order).
+    crossed : list of (str, int)
+        Why rows of the table came back from the engine, and how many.
+    engine : str
+        Where the table was computed ('polars', 'duckdb', 'pyspark', …).
+    """
+
+    rows_: pl.DataFrame | None = None
+    lazy: nw.LazyFrame[Any] | None = None
+    crossed: list[tuple[str, int]] = field(default_factory=list)
+    engine: str = "polars"  # where the table was computed
+
+    @classmethod
+    def of(cls, rows: pl.DataFrame) -> UnitTable:
+        """A table already in this process."""
+        return cls(rows_=rows)
+
+    @classmethod
+    def on_engine(cls, lazy: nw.LazyFrame[Any]) -> UnitTable:
+        """A table kept on its engine (a Polars lazy frame is collected)."""
+        if on_polars(lazy):
+            return cls(rows_=nw.to_native(lazy).collect().drop(ORDER, strict=False))
+        return cls(lazy=lazy, engine=engine_name(lazy))
+
+    @property
+    def columns(self) -> list[str]:
+        if self.rows_ is not None:
+            return self.rows_.columns
+        assert self.lazy is not None
+        return [c for c in self.lazy.collect_schema().names() if c != ORDER]
+
+    def rows(self, reason: str) -> pl.DataFrame:
+        """The table in this process, in the assignments' order; on an engine the rows
+        come back once (later calls reuse them) and ``reason`` is recorded with their
+        number in :attr:`crossed`."""
+        if self.rows_ is None:
+            assert self.lazy is not None
+            (rows,) = collect_all([self.lazy])
+            self.rows_ = rows.sort(ORDER).drop(ORDER)
+            self.crossed.append((reason, self.rows_.height))
+        elif self.lazy is not None:
+            self.crossed.append((reason, 0))
+        return self.rows_
+
+    def arm_summaries(
+        self, metrics: Sequence[MetricSpec], variants: tuple[str, ...]
+    ) -> dict[str, dict[str, ArmSummary]]:
+        """Per metric and variant, the unit moments (see
+        :func:`abkit.inputs.moments.arm_summaries`), computed where the table is."""
+        lazy = nw.from_native(self.rows_.lazy()) if self.rows_ is not None else self.lazy
+        assert lazy is not None
+        return engine_arm_summaries(lazy, metrics, variants)
+
+    def counts(self, variants: tuple[str, ...]) -> dict[str, int]:
+        """Units per variant."""
+        if self.rows_ is not None:
+            found = dict(self.rows_.group_by(VARIANT).len().iter_rows())
+        else:
+            assert self.lazy is not None
+            (frame,) = collect_all([self.lazy.group_by(VARIANT).agg(nw.len().alias("len"))])
+            found = dict(frame.iter_rows())
+        return {v: int(found.get(v, 0)) for v in variants}
+
+    def accounts(self) -> tuple[list[object], int]:
+        """The accounts whose units saw more than one variant, and the number of
+        accounts (see :func:`abkit.inputs.moments.mixed_accounts`)."""
+        if self.rows_ is not None:
+            return mixed_accounts(self.rows_)
+        assert self.lazy is not None
+        if ACCOUNT not in self.columns:
+            return [], 0
+        (per_account,) = collect_all(
+            [self.lazy.group_by(ACCOUNT).agg(nw.col(VARIANT).n_unique().alias("v"))]
+        )
+        mixed = per_account.filter(pl.col("v") > 1).sort(ACCOUNT)[ACCOUNT].to_list()
+        return mixed, per_account.height
+
+    def crossing_note(self) -> str | None:
+        """A note saying which steps brought rows of the table back, or None."""
+        reasons = [reason for reason, _ in self.crossed]
+        rows = sum(n for _, n in self.crossed)
+        if not rows:
+            return None
+        return (
+            f"{rows:,} unit rows came back from the {self.engine} engine into this process "
+            f"for {', '.join(dict.fromkeys(reasons))}; the other results used per-arm "
+            "aggregates computed on the engine"
+        )
+
+
+def engine_arm_summaries(
+    units: nw.LazyFrame[Any], metrics: Sequence[MetricSpec], variants: tuple[str, ...]
+) -> dict[str, dict[str, ArmSummary]]:
+    """Per metric and variant, the unit moments of a unit table wherever it is, in two
+    queries that each return a row per variant, with the same bits on every engine.
+
+    Each metric's values are masked to null where it is undefined (x, or y for ratio
+    metrics, missing), as in :func:`abkit.inputs.moments.arm_summaries`.  Two passes:
+
+    1. n, the sums Σxᵢ and Σyᵢ in fixed point (:data:`abkit.metrics.references.EXACT`,
+       exact whatever order the engine adds in), and the range of x and y;
+    2. with the arm means x̄ = Σxᵢ / n and ȳ from pass 1 (correctly rounded here), the
+       centred sums S_xx = Σ(s(xᵢ − x̄))², S_yy and S_xy = Σ s(xᵢ − x̄) t(yᵢ − ȳ), also in
+       fixed point, after scaling by powers of two s and t that bring the largest
+       deviation near 10⁴ (exact in binary; the sums then keep about 26 significant
+       digits and cannot overflow), and S₃ = Σ(xᵢ − x̄)³ in floating point (it only
+       feeds the skewness warning).
+
+    Then var = S_xx / (s²(n − 1)), cov = S_xy / (st(n − 1)) and the adjusted skewness
+    G₁ = √(n(n − 1)) / (n − 2) · (S₃ / n) / (S_xx / (s²n))^{3/2} (NaN for n < 3 or no
+    spread).  Floating-point sums in the engine's own order would differ between
+    engines in the last bits, and a ratio metric's delta-method variance
+    (var − 2r·cov + r²·den_var) and effect (a difference of large ratios) magnify
+    that a thousandfold; exact sums make every engine agree.
+    """
+    ratio = [m.kind.is_ratio for m in metrics]
+    xs = [m.kind.arm_value(nw.col(value_column(m))).cast(nw.Float64) for m in metrics]
+    ys = [
+        nw.col(denominator_column(m)).cast(nw.Float64) if r else None
+        for m, r in zip(metrics, ratio, strict=True)
+    ]
+    masked_x: list[nw.Expr] = []
+    masked_y: list[nw.Expr | None] = []
+    for x, y in zip(xs, ys, strict=True):
+        present = ~x.is_null() if y is None else ~x.is_null() & ~y.is_null()
+        masked_x.append(nw.when(present).then(x))
+        masked_y.append(None if y is None else nw.when(present).then(y))
+    first: list[nw.Expr] = []
+    for i, (x, y) in enumerate(zip(masked_x, masked_y, strict=True)):
+        first += [x.count().alias(f"{i}:n"), *_sum_and_range(x, f"{i}:x")]
+        if y is not None:
+            first += _sum_and_range(y, f"{i}:y")
+    (pass1,) = collect_all([units.group_by(VARIANT).agg(*first)])
+    one = {r[VARIANT]: r for r in pass1.iter_rows(named=True)}
+    seen = [v for v in variants if v in one]
+    second: list[nw.Expr] = []
+    scales: dict[str, float] = {}
+    for i, (x, y) in enumerate(zip(masked_x, masked_y, strict=True)):
+        dx, scales[f"{i}:x"] = _deviation(x, f"{i}:x", one, seen)
+        second += [
+            _exact_sum(dx * dx).alias(f"{i}:sxx"),
+            (dx * dx * dx).sum().alias(f"{i}:s3"),
+        ]
+        if y is not None:
+            dy, scales[f"{i}:y"] = _deviation(y, f"{i}:y", one, seen)
+            second += [
+                _exact_sum(dy * dy).alias(f"{i}:syy"),
+                _exact_sum(dx * dy).alias(f"{i}:sxy"),
+            ]
+    two: dict[Any, dict[str, Any]] = {}
+    if seen:
+        (pass2,) = collect_all([units.group_by(VARIANT).agg(*second)])
+        two = {r[VARIANT]: r for r in pass2.iter_rows(named=True)}
+    out: dict[str, dict[str, ArmSummary]] = {}
+    for i, metric in enumerate(metrics):
+        arms = out[metric.name] = {}
+        sx = scales[f"{i}:x"]
+        for variant in variants:
+            r1, r2 = one.get(variant), two.get(variant)
+            n = int(r1[f"{i}:n"] or 0) if r1 is not None else 0
+            if r1 is None or r2 is None or not n:
+                arms[variant] = ArmSummary(n=0, mean=math.nan, var=math.nan)
+                continue
+            sxx = _unscaled(r2[f"{i}:sxx"], sx * sx)
+            moments = {}
+            if ratio[i]:
+                sy = scales[f"{i}:y"]
+                moments = {
+                    "den_mean": _mean(r1[f"{i}:y:sum"], n),
+                    "den_var": _sample(_unscaled(r2[f"{i}:syy"], sy * sy), n),
+                    "cov": _sample(_unscaled(r2[f"{i}:sxy"], sx * sy), n),
+                }
+            s3 = _float(r2[f"{i}:s3"]) / sx**3
+            arms[variant] = ArmSummary(
+                n=n,
+                mean=_mean(r1[f"{i}:x:sum"], n),
+                var=_sample(sxx, n),
+                skewness=_skewness(s3, sxx, n),
+                **moments,
+            )
+    return out
+
+
+# the largest centred deviation is scaled near this before it is squared in fixed point
+_DEVIATION_SCALE = 1e4
+
+
+def _sum_and_range(value: nw.Expr, name: str) -> list[nw.Expr]:
+    return [
+        value.cast(EXACT).sum().alias(f"{name}:sum"),
+        value.min().alias(f"{name}:min"),
+        value.max().alias(f"{name}:max"),
+    ]
+
+
+def _exact_sum(value: nw.Expr) -> nw.Expr:
+    return value.cast(EXACT).sum()
+
+
+def _mean(total: object, n: int) -> float:
+    """Σ / n correctly rounded from the exact fixed-point sum."""
+    if total is None:
+        return math.nan
+    with decimal.localcontext(prec=60):
+        return float(decimal.Decimal(total) / n)  # type: ignore[arg-type]
+
+
+def _unscaled(total: object, scale: float) -> float:
+    """An exact fixed-point sum of scaled products, divided by the (power-of-two) scale."""
+    if total is None:
+        return math.nan
+    with decimal.localcontext(prec=60):
+        return float(decimal.Decimal(total) / decimal.Decimal(scale))  # type: ignore[arg-type]
+
+
+def _deviation(
+    value: nw.Expr, name: str, pass1: dict[Any, dict[str, Any]], variants: list[str]
+) -> tuple[nw.Expr, float]:
+    """s·(value − the arm's mean), with s = 2^k bringing the largest deviation of any
+    arm near :data:`_DEVIATION_SCALE` (1 when every value is equal)."""
+    means = {
+        v: _mean(pass1[v][f"{name}:sum"], int(pass1[v][f"{name.split(':')[0]}:n"] or 0))
+        for v in variants
+    }
+    largest = 0.0
+    for v in variants:
+        lo, hi, mean = pass1[v][f"{name}:min"], pass1[v][f"{name}:max"], means[v]
+        if lo is not None and hi is not None and math.isfinite(mean):
+            largest = max(largest, abs(float(hi) - mean), abs(float(lo) - mean))
+    scale = 2.0 ** math.floor(math.log2(_DEVIATION_SCALE / largest)) if largest > 0 else 1.0
+    mean_of_arm: Any = nw.lit(None, nw.Float64)
+    for v in reversed(variants):
+        mean = means[v] if math.isfinite(means[v]) else 0.0
+        mean_of_arm = nw.when(nw.col(VARIANT) == v).then(nw.lit(mean)).otherwise(mean_of_arm)
+    return (value - mean_of_arm) * scale, scale
+
+
+def _sample(centred: float, n: int) -> float:
+    """A sum of centred products over n − 1 (NaN for n < 2)."""
+    return centred / (n - 1) if n >= 2 else math.nan
+
+
+def _skewness(s3: float, sxx: float, n: int) -> float:
+    """G₁ = √(n(n − 1)) / (n − 2) · (S₃ / n) / (S_xx / n)^{3/2}; NaN for n < 3 or no
+    spread."""
+    if n < 3 or not sxx > 0:
+        return math.nan
+    return float(math.sqrt(n * (n - 1)) / (n - 2) * (s3 / n) / (sxx / n) ** 1.5)
+
+
+def _float(value: object) -> float:
+    return math.nan if value is None else float(value)  # type: ignore[arg-type]

@@ -1,0 +1,195 @@
+"""Per-arm unit moments computed where the unit table is (abkit.inputs.unit_table):
+the same numbers as NumPy and SciPy on fixed data, the same bits on Polars and DuckDB,
+and on DuckDB only aggregates come back into Python, however many units there are."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import narwhals as nw
+import numpy as np
+import polars as pl
+import pytest
+from engines import assert_same_numbers, required
+from scipy import stats
+
+import abkit
+import abkit.engine.backend as backend
+import abkit.engine.events as events_module
+import abkit.inputs.unit_table as unit_table
+from abkit.config import MetricSpec
+from abkit.dev.simulate import simulate
+from abkit.inputs.unit_table import UnitTable, engine_arm_summaries
+from abkit.metrics.base import denominator_column, value_column
+from abkit.names import VARIANT
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ai_summary_export"
+MEAN = MetricSpec(name="spend", type="mean", column="spend")
+RATIO = MetricSpec(name="latency", type="ratio", numerator="latency", denominator="outputs")
+VARIANTS = ("a", "b")
+
+
+def _units(seed: int = 3, n: int = 4000, offset: float = 0.0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    outputs = rng.poisson(4, n).astype(float)
+    return pl.DataFrame(
+        {
+            VARIANT: rng.choice(list(VARIANTS), n),
+            value_column(MEAN): offset + rng.lognormal(3, 1, n),
+            value_column(RATIO): outputs * 900 + rng.normal(0, 300, n) * np.sqrt(outputs),
+            denominator_column(RATIO): outputs,
+        }
+    )
+
+
+def _reference(units: pl.DataFrame, variant: str, metric: MetricSpec) -> dict[str, float]:
+    arm = units.filter(pl.col(VARIANT) == variant)
+    x = arm[value_column(metric)].to_numpy()
+    out = {
+        "n": float(len(x)),
+        "mean": float(np.mean(x)),
+        "var": float(np.var(x, ddof=1)),
+        "skewness": float(stats.skew(x, bias=False)),
+    }
+    if metric.kind.is_ratio:
+        y = arm[denominator_column(metric)].to_numpy()
+        out |= {
+            "den_mean": float(np.mean(y)),
+            "den_var": float(np.var(y, ddof=1)),
+            "cov": float(np.cov(x, y, ddof=1)[0, 1]),
+        }
+    return out
+
+
+def _duckdb(frame: pl.DataFrame) -> nw.LazyFrame[Any]:
+    duckdb = required("duckdb")
+    return nw.from_native(duckdb.connect().from_arrow(frame.to_arrow()))
+
+
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+def test_arm_moments_equal_numpy_and_scipy(engine: str) -> None:
+    units = _units()
+    lazy = nw.from_native(units.lazy()) if engine == "polars" else _duckdb(units)
+    arms = engine_arm_summaries(lazy, [MEAN, RATIO], VARIANTS)
+    for metric in (MEAN, RATIO):
+        for v in VARIANTS:
+            got, want = arms[metric.name][v], _reference(units, v, metric)
+            for field, value in want.items():
+                assert getattr(got, field) == pytest.approx(value, rel=1e-12), (metric, v, field)
+
+
+def test_the_bits_are_the_same_on_polars_and_duckdb() -> None:
+    """Exact fixed-point sums: the engines' own orders of addition do not show (the
+    skewness, a floating-point sum that only feeds a warning, agrees to 1e-12)."""
+    units = _units(seed=11, n=20_000)
+    on_polars = engine_arm_summaries(nw.from_native(units.lazy()), [MEAN, RATIO], VARIANTS)
+    on_duckdb = engine_arm_summaries(_duckdb(units), [MEAN, RATIO], VARIANTS)
+    for metric in (MEAN, RATIO):
+        for v in VARIANTS:
+            a, b = on_polars[metric.name][v], on_duckdb[metric.name][v]
+            assert replace(a, skewness=None) == replace(b, skewness=None)
+            assert b.skewness == pytest.approx(a.skewness, rel=1e-12)
+
+
+def test_a_large_mean_keeps_the_variance() -> None:
+    """1e9 + N(0, 10²): sums of squares would keep no digit of the variance; the
+    two-pass centred sums keep it to 1e-10."""
+    units = _units(offset=1e9)
+    arms = engine_arm_summaries(_duckdb(units), [MEAN], VARIANTS)
+    for v in VARIANTS:
+        want = _reference(units, v, MEAN)
+        assert arms[MEAN.name][v].var == pytest.approx(want["var"], rel=1e-10)
+
+
+def test_equal_values_have_no_spread_and_tiny_arms_are_undefined() -> None:
+    units = pl.DataFrame(
+        {
+            VARIANT: ["a", "a", "a", "b"],
+            value_column(MEAN): [0.1, 0.1, 0.1, 7.0],
+        }
+    )
+    for lazy in (nw.from_native(units.lazy()), _duckdb(units)):
+        arms = engine_arm_summaries(lazy, [MEAN], VARIANTS)[MEAN.name]
+        assert arms["a"].var == 0.0 and math.isnan(arms["a"].skewness or math.nan)
+        assert arms["b"].n == 1 and math.isnan(arms["b"].var)
+
+
+def test_an_arm_without_units_is_empty() -> None:
+    units = _units().filter(pl.col(VARIANT) == "a")
+    arms = engine_arm_summaries(_duckdb(units), [MEAN, RATIO], VARIANTS)
+    assert arms[MEAN.name]["b"].n == 0 and arms[RATIO.name]["b"].n == 0
+
+
+def _rows_back(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Rows of every frame that comes back from the engine through collect_all."""
+    heights: list[int] = []
+    original = backend.collect_all
+
+    def counting(frames: Any) -> list[pl.DataFrame]:
+        out = original(frames)
+        heights.extend(f.height for f in out)
+        return out
+
+    for module in (backend, events_module, unit_table):
+        monkeypatch.setattr(module, "collect_all", counting)
+    return heights
+
+
+def test_on_duckdb_only_aggregates_come_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bundled example's metrics on 2,000 and on 8,000 simulated users: the rows
+    that come back from DuckDB do not grow with the units, and the numbers equal
+    Polars'."""
+    duckdb = required("duckdb")
+    config = abkit.load_config(EXAMPLE / "experiment.toml")
+    crossed = {}
+    for users in (2000, 8000):
+        sim = simulate(users=users, days=21, enrol_days=7, seed=5)
+        reference = abkit.analyze(sim.assignments, config, events=sim.events).to_dict()
+        heights = _rows_back(monkeypatch)
+        connection = duckdb.connect()
+        events = connection.from_arrow(sim.events.to_arrow())
+        result = abkit.analyze(sim.assignments, config, events=events).to_dict()
+        monkeypatch.undo()
+        assert_same_numbers(reference, result)
+        crossed[users] = (sum(heights), max(heights))
+    assert max(h for _, h in crossed.values()) < 200, crossed
+    # per-day counts and the retention curve's days depend on dates, not on units; the
+    # session-depth histograms have a row per depth seen (the deepest session grows
+    # slowly with the units: 12 more rows for 4x the users here)
+    assert crossed[8000][0] <= 1.25 * crossed[2000][0], crossed
+
+
+def test_a_step_that_needs_every_unit_says_so() -> None:
+    """Capping at a pooled quantile brings the unit rows back, and the result says how
+    many and why."""
+    duckdb = required("duckdb")
+    sim = simulate(users=1500, days=14, enrol_days=5, seed=9)
+    config = {
+        "metrics": [
+            {
+                "name": "share_rate",
+                "type": "ratio",
+                "numerator": "share",
+                "denominator": "ai_output",
+                "cap": {"quantile": 0.99},
+            }
+        ]
+    }
+    connection = duckdb.connect()
+    result = abkit.analyze(
+        sim.assignments, config, events=connection.from_arrow(sim.events.to_arrow())
+    )
+    text = result.to_text()
+    assert "1,500 unit rows came back from the duckdb engine" in text
+    assert "came back from the duckdb engine into this process for capping" in text
+
+
+def test_a_unit_table_in_this_process_reports_nothing() -> None:
+    table = UnitTable.of(_units())
+    table.rows("anything")
+    assert table.crossing_note() is None and table.engine == "polars"
