@@ -19,8 +19,9 @@ Direction = Literal["increase", "decrease"]
 Correction = Literal["holm", "bh", "none"]
 # Lan–DeMets spending function of a group-sequential design (abkit.stats.group_sequential)
 Spending = Literal["obrien_fleming", "pocock"]
-# where the events are read and reduced to per-unit rows (abkit.io.engines)
-Engine = Literal["polars", "duckdb", "spark"]
+# where the events are read and reduced to per-unit rows (abkit.io.engines); "ibis"
+# reads them through Ibis over DuckDB
+Engine = Literal["polars", "duckdb", "spark", "ibis"]
 # how quantiles of event values are computed (abkit.inputs.quantiles): every value
 # collected, or a log-spaced histogram reduced on the engine ("auto": exact on Polars)
 QuantileMethod = Literal["auto", "exact", "histogram"]

@@ -1,27 +1,35 @@
-"""The engine the events live on: Polars by default, or the user's DuckDB, PySpark or
-SQLFrame session.
+"""The engine the events live on: Polars by default, or the user's DuckDB, PySpark,
+SQLFrame or Ibis session.
 
 The units stage is written once against Narwhals (https://narwhals-dev.github.io/narwhals/)
 and runs where the events are.  What differs between engines is gathered here:
 
 * :func:`ship` moves a small Polars table (the assignments) to the events' engine, so
   that the join runs there (on SQLFrame over DuckDB as a table of the
-  session's connection, named ``_abkit_<random hex>``);
+  session's connection, named ``_abkit_<random hex>``; on Ibis as a memtable, which
+  Ibis loads into the events' backend when a query reads it);
 * :func:`epoch_microseconds` turns a timestamp into microseconds since 1970 (Narwhals'
   ``dt.timestamp`` and duration totals are not available on DuckDB and Spark);
 * :func:`collect_all` brings several small results back as Polars frames (on Polars
-  in one ``collect_all``, so the shared scan of the events runs once);
+  in one ``collect_all``, so the shared scan of the events runs once); it is the door
+  through which results cross into this process, and :func:`crossing` counts the rows
+  and frames that pass it;
 * :func:`materialise` computes a frame once and keeps it on its engine (a DuckDB
-  temporary table, a checkpointed Spark DataFrame), so that several aggregates of the
-  per-unit rows read it without re-running the pass over the events;
-* :func:`require_utc` refuses a DuckDB or Spark session whose time zone is not UTC,
-  because day boundaries are computed from clock fields.
+  temporary table, a checkpointed Spark DataFrame, an Ibis cached table), so that
+  several aggregates of the per-unit rows read it without re-running the pass over the
+  events;
+* :func:`require_utc` refuses a DuckDB, Spark, SQLFrame or Ibis (DuckDB, PostgreSQL)
+  session whose time zone is not UTC, because day boundaries are computed from clock
+  fields.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import narwhals as nw
@@ -38,8 +46,65 @@ _LEAP_YEARS_BEFORE_1970 = 477
 
 
 def engine_name(frame: nw.LazyFrame[Any]) -> str:
-    """'polars', 'duckdb', 'pyspark', 'sqlframe', … (Narwhals' implementation name)."""
+    """'polars', 'duckdb', 'pyspark', 'sqlframe', … (Narwhals' implementation name);
+    an Ibis table names its backend too: 'ibis (postgres)'."""
+    if frame.implementation is nw.Implementation.IBIS:
+        return f"ibis ({_ibis_backend(frame).name})"
     return str(frame.implementation.value)
+
+
+@dataclass
+class Crossing:
+    """What came back from the engine into this process while :func:`crossing` was open.
+
+    Parameters
+    ----------
+    rows : int
+        Rows of the result frames (on Polars too, where nothing crosses a connection
+        but the results are counted alike).
+    frames : int
+        Result frames.
+    """
+
+    rows: int = 0
+    frames: int = 0
+
+
+_CROSSINGS: ContextVar[tuple[Crossing, ...]] = ContextVar("abkit_crossings", default=())
+
+
+@contextmanager
+def crossing() -> Iterator[Crossing]:
+    """Count the rows and frames that :func:`collect_all` (and the other reads of this
+    module) bring into this process inside the ``with`` block.
+
+    Blocks nest: each open block counts what crosses while it is open.  The blocks
+    belong to the current context (:mod:`contextvars`): an asyncio task created inside
+    a block counts into it, another thread does not.
+
+    Examples
+    --------
+    >>> import narwhals as nw
+    >>> import polars as pl
+    >>> with crossing() as seen:
+    ...     _ = collect_all([nw.from_native(pl.LazyFrame({"x": [1, 2, 3]}))])
+    >>> (seen.rows, seen.frames)
+    (3, 1)
+    """
+    seen = Crossing()
+    token = _CROSSINGS.set((*_CROSSINGS.get(), seen))
+    try:
+        yield seen
+    finally:
+        _CROSSINGS.reset(token)
+
+
+def _crossed(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame``, counted in every open :func:`crossing` block."""
+    for seen in _CROSSINGS.get():
+        seen.rows += frame.height
+        seen.frames += 1
+    return frame
 
 
 def on_polars(frame: nw.LazyFrame[Any]) -> bool:
@@ -57,6 +122,7 @@ def ship(table: pl.DataFrame, like: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     impl = like.implementation
     if impl is nw.Implementation.POLARS:
         return nw.from_native(table.lazy())
+    table = table.with_columns(_portable(table.schema))
     if impl is nw.Implementation.DUCKDB:
         _abkit_table = table.to_arrow()
         query = native.query("_abkit_like", "select * from _abkit_table")
@@ -74,10 +140,31 @@ def ship(table: pl.DataFrame, like: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         _abkit_table = table.to_arrow()
         connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _abkit_table")
         return nw.from_native(session.table(name))  # type: ignore[no-any-return]
+    if impl is nw.Implementation.IBIS:
+        # a memtable belongs to no backend: Ibis writes it into the backend of the
+        # query that reads it (a temporary table on PostgreSQL, a view of the Arrow
+        # table on DuckDB), once per backend
+        import ibis
+
+        return nw.from_native(ibis.memtable(table.to_arrow()))  # type: ignore[no-any-return]
     raise AbkitInputError(
         f"events on the '{engine_name(like)}' engine are not supported; use a Polars "
-        "frame, a DuckDB relation or a Spark / SQLFrame DataFrame."
+        "frame, a DuckDB relation, a Spark / SQLFrame DataFrame or an Ibis table."
     )
+
+
+def _portable(schema: pl.Schema) -> list[pl.Expr]:
+    """Casts that give a table types every engine has: unsigned integers (a row index)
+    become Int64, categoricals become strings (neither PostgreSQL nor SQLFrame has
+    them)."""
+    unsigned = (pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
+    casts = []
+    for name, dtype in schema.items():
+        if isinstance(dtype, unsigned):
+            casts.append(pl.col(name).cast(pl.Int64))
+        elif isinstance(dtype, pl.Categorical | pl.Enum):
+            casts.append(pl.col(name).cast(pl.String))
+    return casts
 
 
 def materialise(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
@@ -86,7 +173,8 @@ def materialise(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     temporary table never writes into the user's database file), on Spark a local
     checkpoint (kept by the executors, not by this process), on SQLFrame over DuckDB a
     table of its connection (SQLFrame reads no temporary tables) named like
-    :func:`ship`'s.  Polars frames are collected (Polars holds the
+    :func:`ship`'s, on Ibis a cached table (a temporary table of its backend, dropped
+    when the frame is released).  Polars frames are collected (Polars holds the
     rows in this process anyway); an engine without a way to keep a result gets the
     frame back as it is, and each later query recomputes it.
     """
@@ -100,12 +188,35 @@ def materialise(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         return nw.from_native(native.query("_abkit_like", f"SELECT * FROM {name}"))  # type: ignore[no-any-return]
     if impl is nw.Implementation.PYSPARK:
         return nw.from_native(native.localCheckpoint(eager=True))  # type: ignore[no-any-return]
+    if impl is nw.Implementation.IBIS:
+        return nw.from_native(_ibis_casts(native).cache())  # type: ignore[no-any-return]
     connection = _sqlframe_duckdb(frame)
     if connection is not None:
-        sql = native.sql(optimize=False)
+        sql = native.sql(dialect="duckdb", optimize=False)
         connection.execute(f"CREATE TABLE {name} AS {sql}")
         return nw.from_native(native.session.table(name))  # type: ignore[no-any-return]
     return frame
+
+
+def _ibis_casts(table: Any) -> Any:
+    """An Ibis table expression whose casts of a boolean to an integer type other than
+    int32 go through int32: PostgreSQL casts a boolean to ``integer`` only, and
+    Narwhals' ``n_unique`` on Ibis adds a boolean cast to int8 (``smallint``)."""
+    import ibis.expr.datatypes as dt
+    import ibis.expr.operations as ops
+
+    def through_int32(node: Any, changed: dict[str, Any] | None) -> Any:
+        node = node.__recreate__(changed) if changed else node
+        if (
+            isinstance(node, ops.Cast)
+            and node.arg.dtype.is_boolean()
+            and node.to.is_integer()
+            and node.to != dt.int32
+        ):
+            return ops.Cast(ops.Cast(node.arg, dt.int32), node.to)
+        return node
+
+    return table.op().replace(through_int32).to_expr()
 
 
 def _sqlframe_duckdb(like: nw.LazyFrame[Any]) -> Any:
@@ -116,11 +227,30 @@ def _sqlframe_duckdb(like: nw.LazyFrame[Any]) -> Any:
     return getattr(nw.to_native(like).session, "_conn", None)
 
 
+_UTC_NAMES = ("UTC", "Etc/UTC", "GMT", "Z")
+
+
+def _ibis_backend(frame: nw.LazyFrame[Any]) -> Any:
+    """The Ibis backend (connection) an Ibis table belongs to."""
+    return nw.to_native(frame).get_backend()
+
+
+# the Ibis backends whose session time zone abkit reads, and how to set it to UTC;
+# Ibis sets UTC on connecting to them, but the user may have changed it since
+_IBIS_ZONE_FIX = {
+    "duckdb": "con.raw_sql(\"SET TimeZone = 'UTC'\") on the Ibis connection",
+    "postgres": "con.raw_sql(\"SET TIME ZONE 'UTC'\") on the Ibis connection",
+}
+
+
 def require_utc(like: nw.LazyFrame[Any], label: str) -> str:
     """The session's own name for UTC ('UTC' or 'Etc/UTC', as a default DuckDB
-    connection or Spark session on Linux says), to cast timestamps to; a DuckDB, Spark
-    or SQLFrame-over-DuckDB session whose time zone is not UTC is refused (clock fields
-    of timestamps, and so the day after assignment, would shift with summer time)."""
+    connection or Spark session on Linux says), to cast timestamps to; a DuckDB, Spark,
+    SQLFrame-over-DuckDB or Ibis-over-DuckDB or -PostgreSQL session whose time zone is
+    not UTC is refused (clock fields of timestamps, and so the day after assignment,
+    would shift with summer time).  Other Ibis backends are taken to be in UTC: Ibis
+    sets UTC where a backend has a session zone (Snowflake), and BigQuery computes in
+    UTC."""
     native = nw.to_native(like)
     impl = like.implementation
     query = "select current_setting('TimeZone')"
@@ -134,16 +264,28 @@ def require_utc(like: nw.LazyFrame[Any], label: str) -> str:
     elif connection is not None:
         zone = connection.execute(query).fetchall()[0][0]
         fix = "SET TimeZone = 'UTC' on the DuckDB connection"
+    elif impl is nw.Implementation.IBIS:
+        backend = _ibis_backend(like)
+        fix = _IBIS_ZONE_FIX.get(backend.name, "")
+        if not fix:
+            return "UTC"
+        # DuckDB answers on its connection, PostgreSQL on a new cursor (closed here)
+        cursor = backend.raw_sql(query)
+        said = pl.DataFrame(cursor.fetchall(), schema=["zone"], orient="row")
+        if backend.name == "postgres":
+            cursor.close()
+        zone = _crossed(said).item()
     else:
         return "UTC"
-    if zone not in ("UTC", "Etc/UTC", "GMT", "Z"):
+    if zone not in _UTC_NAMES:
         raise AbkitInputError(
             f"the {engine_name(like)} session's time zone is {zone!r}; abkit counts days "
             "after assignment in UTC.",
             source=label,
             hint=f"Run {fix} before the analysis.",
         )
-    return str(zone)
+    # Ibis casts to its own name of UTC, whatever the session calls it
+    return "UTC" if impl is nw.Implementation.IBIS else str(zone)
 
 
 def epoch_microseconds(column: str, like: nw.LazyFrame[Any]) -> nw.Expr:
@@ -193,7 +335,7 @@ def partitions(
     """
     if not on_polars(frame):
         return [frame]
-    rows = nw.to_native(events.select(nw.len())).collect().item()
+    rows = _crossed(nw.to_native(events.select(nw.len())).collect()).item()
     count = max(1, -(-rows // EVENTS_PER_PART))
     if count == 1:
         return [frame]
@@ -210,12 +352,23 @@ def collect_all(frames: Sequence[nw.LazyFrame[Any]]) -> list[pl.DataFrame]:
     computed once).  Its additions come in any order, which is why the per-unit value
     sums are taken in fixed point (:data:`abkit.metrics.references.EXACT`): same input,
     same bits.
+
+    Every frame returned is counted in the open :func:`crossing` blocks.
     """
     if not frames:
         return []
     if all(on_polars(f) for f in frames):
-        return pl.collect_all([nw.to_native(f) for f in frames], engine="streaming")
-    return [_in_utc(f.collect("polars").to_native()) for f in frames]
+        done = pl.collect_all([nw.to_native(f) for f in frames], engine="streaming")
+    else:
+        done = [_in_utc(_on_its_engine(f).collect("polars").to_native()) for f in frames]
+    return [_crossed(frame) for frame in done]
+
+
+def _on_its_engine(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
+    """``frame`` as its engine runs it (an Ibis table with its casts made portable)."""
+    if frame.implementation is nw.Implementation.IBIS:
+        return nw.from_native(_ibis_casts(nw.to_native(frame)))  # type: ignore[no-any-return]
+    return frame
 
 
 def _in_utc(frame: pl.DataFrame) -> pl.DataFrame:

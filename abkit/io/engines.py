@@ -1,10 +1,11 @@
-"""Open an export on another engine: DuckDB, or a local Spark session.
+"""Open an export on another engine: DuckDB, a local Spark session, or Ibis over DuckDB.
 
-``abkit analyze --engine duckdb|spark`` reads the events with that engine, and the
+``abkit analyze --engine duckdb|spark|ibis`` reads the events with that engine, and the
 units stage (:mod:`abkit.engine.events`) then runs there; a notebook user does the same
 with :func:`read_on` or hands :func:`abkit.analyze` a frame of their own session
-(``spark.table("events")``, a DuckDB relation).  Both engines are optional extras:
-``pip install "abkit[duckdb]"`` or ``"abkit[spark]"``.
+(``spark.table("events")``, a DuckDB relation, an Ibis table of any backend).  The
+engines are optional extras: ``pip install "abkit[duckdb]"``, ``"abkit[spark]"`` or
+``"abkit[ibis]"``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from abkit.options import Engine
 
 def read_on(engine: Engine, source: str | Path) -> Data:
     """``source`` (a file, glob or folder of CSV, Parquet or NDJSON) as a lazy frame of
-    ``engine``: a DuckDB relation on a new UTC connection, or a DataFrame of the local
+    ``engine``: a DuckDB relation on a new UTC connection, a DataFrame of the local
     Spark session (created in UTC with a 4 GB driver when none is running; build your
-    own session for other settings); Polars returns the path, which
+    own session for other settings), or an Ibis table on a new in-memory Ibis DuckDB
+    connection (Ibis sets it to UTC); Polars returns the path, which
     :func:`abkit.io.readers.read_table` opens.
 
     CSV column types are inferred by the engine, so timestamps must be in a form it
@@ -38,6 +40,8 @@ def read_on(engine: Engine, source: str | Path) -> Data:
     paths = [str(f) for f in files]
     if engine == "duckdb":
         return _duckdb(paths, fmt)
+    if engine == "ibis":
+        return _ibis(paths, fmt)
     return _spark(paths, fmt)
 
 
@@ -59,6 +63,27 @@ def _duckdb(paths: list[str], fmt: str) -> Any:
     if fmt == "ndjson":
         return connection.read_json(paths, format="newline_delimited")
     return connection.read_csv(paths, sep="\t" if fmt == "tsv" else ",", header=True)
+
+
+def _ibis(paths: list[str], fmt: str) -> Any:
+    ibis = _extra("ibis", "ibis")
+    try:
+        connection = ibis.duckdb.connect()
+    except ImportError:  # Ibis without its DuckDB backend's packages
+        raise AbkitInputError(
+            "the ibis engine reads files with DuckDB, which is not installed.",
+            hint='pip install "abkit[ibis]"',
+        ) from None
+    if fmt == "parquet":
+        return connection.read_parquet(paths)
+    if fmt == "ndjson":
+        table = connection.read_json(paths, format="newline_delimited")
+        # DuckDB types a column of nulls only as JSON (DuckDB 1) or NULL (DuckDB 2),
+        # neither of which has a Polars type
+        kinds = table.schema().items()
+        untyped = [name for name, kind in kinds if kind.is_json() or kind.is_unknown()]
+        return table.mutate(**{name: table[name].cast("string") for name in untyped})
+    return connection.read_csv(paths, delim="\t" if fmt == "tsv" else ",", header=True)
 
 
 def local_spark(cores: str = "*", shuffle_partitions: int | None = None) -> Any:

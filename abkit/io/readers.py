@@ -28,7 +28,8 @@ from abkit.errors import AbkitInputError
 from abkit.formats import SPREADSHEETS, extension_format, magic
 from abkit.io.columns import Missing, Need, missing_message
 
-# a DuckDB relation, a PySpark or SQLFrame DataFrame (anything Narwhals reads lazily)
+# a DuckDB relation, a PySpark or SQLFrame DataFrame, an Ibis table (anything Narwhals
+# reads lazily)
 EngineFrame = Any
 Data = str | Path | pl.LazyFrame | pl.DataFrame | EngineFrame
 
@@ -493,14 +494,14 @@ def read_table(source: Data, label: str | None = None) -> Table:
 
 
 def _engine_table(source: EngineFrame, label: str | None) -> Table:
-    """A DuckDB relation or a Spark / SQLFrame DataFrame stays on its engine; an eager
-    frame of another library (pandas, PyArrow) is copied into Polars."""
+    """A DuckDB relation, a Spark / SQLFrame DataFrame or an Ibis table stays on its
+    engine; an eager frame of another library (pandas, PyArrow) is copied into Polars."""
     try:
         frame = nw.from_native(source)
     except TypeError:
         raise AbkitInputError(
             f"cannot read a {type(source).__name__}: give a path, a Polars frame, a DuckDB "
-            "relation or a Spark / SQLFrame DataFrame."
+            "relation, a Spark / SQLFrame DataFrame or an Ibis table."
         ) from None
     if isinstance(frame, nw.DataFrame):
         kind = frame.implementation.value
