@@ -123,6 +123,16 @@ def test_an_arm_without_units_is_empty() -> None:
     assert arms[MEAN.name]["b"].n == 0 and arms[RATIO.name]["b"].n == 0
 
 
+def test_an_arm_whose_values_are_all_missing_is_empty() -> None:
+    """A window no unit of an arm has completed: n = 0, no division by zero."""
+    units = _units().with_columns(
+        pl.when(pl.col(VARIANT) == "a").then(pl.col(value_column(MEAN))).alias(value_column(MEAN))
+    )
+    for lazy in (nw.from_native(units.lazy()), _duckdb(units)):
+        arms = engine_arm_summaries(lazy, [MEAN], VARIANTS)[MEAN.name]
+        assert arms["b"].n == 0 and math.isnan(arms["b"].mean) and arms["a"].n > 0
+
+
 def _rows_back(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Rows of every frame that comes back from the engine through collect_all."""
     heights: list[int] = []

@@ -319,6 +319,60 @@ def days_between(start: str, end: str, like: nw.LazyFrame[Any]) -> nw.Expr:
     return (span // _US_PER_DAY).cast(nw.Int32)
 
 
+def with_days_between(
+    frame: nw.LazyFrame[Any], start: str, end: str, alias: str
+) -> nw.LazyFrame[Any]:
+    """``frame`` with ``alias``: whole days from ``start`` to ``end``,
+    ⌊(end − start) / 24 h⌋ as a 32-bit integer (:func:`days_between`).
+
+    On DuckDB and Spark the engine's own microsecond count (``epoch_us``,
+    ``unix_micros``) and an exact integer floor division run instead of Narwhals'
+    portable form (clock fields, and a floor division that checks each value's type),
+    which costs DuckDB several times the scan itself.
+    """
+    native = nw.to_native(frame)
+    impl = frame.implementation
+    span = f"(epoch_us({_quoted(end)}) - epoch_us({_quoted(start)}))"
+    if impl is nw.Implementation.DUCKDB:
+        k = _US_PER_DAY  # DuckDB's // truncates: take the remainder's sign off first
+        floor = f"CAST(({span} - (({span} % {k}) + {k}) % {k}) // {k} AS INTEGER)"
+        return nw.from_native(native.project(f"*, {floor} AS {_quoted(alias)}"))  # type: ignore[no-any-return]
+    if impl is nw.Implementation.PYSPARK:
+        functions = _extra_functions(native)
+        micros = functions.unix_micros(functions.col(end)) - functions.unix_micros(
+            functions.col(start)
+        )
+        day = functions.floor(micros / _US_PER_DAY).cast("int")
+        return nw.from_native(native.withColumn(alias, day))  # type: ignore[no-any-return]
+    return frame.with_columns(days_between(start, end, frame).alias(alias))
+
+
+def distinct(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
+    """``frame`` without repeated rows.  Engines that have a DISTINCT get it (Narwhals'
+    ``unique`` numbers the rows of each group with a window function on DuckDB, Spark
+    and SQL engines, several times slower)."""
+    native = nw.to_native(frame)
+    if frame.implementation in (
+        nw.Implementation.DUCKDB,
+        nw.Implementation.PYSPARK,
+        nw.Implementation.SQLFRAME,
+        nw.Implementation.IBIS,
+    ):
+        return nw.from_native(native.distinct())  # type: ignore[no-any-return]
+    return frame.unique()
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _extra_functions(native: Any) -> Any:
+    """pyspark.sql.functions (imported only when the frame is a Spark one)."""
+    from pyspark.sql import functions
+
+    return functions
+
+
 # events per part when a Polars export is reduced in parts (about 1.2 GB of memory each;
 # at 1M users / 9.7M events four parts cost 10 % more CPU than one and 60 % less memory)
 EVENTS_PER_PART = 3_000_000

@@ -24,12 +24,14 @@ from abkit.config import ExperimentSpec, MetricSpec
 from abkit.engine.backend import (
     collect_all,
     days_between,
+    distinct,
     engine_name,
     epoch_microseconds,
     materialise,
     partitions,
     require_utc,
     ship,
+    with_days_between,
 )
 from abkit.engine.event_columns import column_sources, value_out_of_range
 from abkit.engine.looks import LookSeries, event_look_series, schedule_for
@@ -266,12 +268,8 @@ class _Queries:
     def valid(self, frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Valid events with exact repeats dropped (the other columns are functions of
         the key) and the day after assignment."""
-        return (
-            frame.filter(nw.col(REASON).is_null())
-            .select(*self.key, VARIANT, ASSIGNED_AT)
-            .unique()
-            .with_columns(days_between(ASSIGNED_AT, TS, frame).alias(DAY))
-        )
+        valid = frame.filter(nw.col(REASON).is_null()).select(*self.key, VARIANT, ASSIGNED_AT)
+        return with_days_between(distinct(valid), ASSIGNED_AT, TS, DAY)
 
     def per_unit(self, frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Per unit with a valid event: the metrics' aggregates and the last day with an
@@ -294,9 +292,7 @@ class _Queries:
                 *([count_where(nw.col(SESSION).is_null()).alias("nulls")] * self.sessions),
             ),
             # units active on day k after assignment, per variant (retention curve)
-            valid.filter(nw.col(DAY) <= CURVE_DAYS)
-            .select(UNIT, VARIANT, DAY)
-            .unique()
+            distinct(valid.filter(nw.col(DAY) <= CURVE_DAYS).select(UNIT, VARIANT, DAY))
             .group_by(VARIANT, DAY)
             .agg(nw.len().alias("active")),
         ]
@@ -351,11 +347,9 @@ class _Queries:
     def pre_period(self, frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Per unit: the pre-period aggregates over its de-duplicated events in the days
         before assignment (DAY counts whole days back from the assignment: 0, 1, …)."""
+        pre = frame.filter(nw.col(REASON) == PRE_PERIOD_EVENT).select(*self.key, ASSIGNED_AT)
         return (
-            frame.filter(nw.col(REASON) == PRE_PERIOD_EVENT)
-            .select(*self.key, ASSIGNED_AT)
-            .unique()
-            .with_columns(days_between(TS, ASSIGNED_AT, frame).alias(DAY))
+            with_days_between(distinct(pre), TS, ASSIGNED_AT, DAY)
             .group_by(UNIT)
             .agg(*self.pre_aggregates)
         )

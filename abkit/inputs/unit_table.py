@@ -242,7 +242,7 @@ def _exact_sum(value: nw.Expr) -> nw.Expr:
 
 def _mean(total: object, n: int) -> float:
     """Σ / n correctly rounded from the exact fixed-point sum."""
-    if total is None:
+    if total is None or n == 0:
         return math.nan
     with decimal.localcontext(prec=60):
         return float(decimal.Decimal(total) / n)  # type: ignore[arg-type]
