@@ -5,6 +5,7 @@ and on DuckDB only aggregates come back into Python, however many units there ar
 from __future__ import annotations
 
 import math
+import tomllib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -203,3 +204,25 @@ def test_a_unit_table_in_this_process_reports_nothing() -> None:
     table = UnitTable.of(_units())
     table.rows("anything")
     assert table.crossing_note() is None and table.engine == "polars"
+
+
+def test_segments_are_summarised_on_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Effects by segment on DuckDB: the same numbers as Polars, with a null segment of
+    its own, and no unit row comes back for them."""
+    duckdb = required("duckdb")
+    sim = simulate(users=3000, days=14, enrol_days=5, seed=12)
+    rng = np.random.default_rng(12)
+    platform = rng.choice(["ios", "android", "web", None], sim.assignments.height)
+    assignments = sim.assignments.with_columns(pl.Series("platform", platform, pl.String))
+    config = tomllib.loads((EXAMPLE / "experiment.toml").read_text())
+    config["segments"] = {"columns": ["platform"]}
+    del config["experiment"]["expected_split"]  # the simulation's arms have other names
+    reference = abkit.analyze(assignments, config, events=sim.events)
+    heights = _rows_back(monkeypatch)
+    connection = duckdb.connect()
+    result = abkit.analyze(assignments, config, events=connection.from_arrow(sim.events.to_arrow()))
+    assert_same_numbers(reference.to_dict(), result.to_dict())
+    assert max(heights) < 200 and "came back" not in result.to_text()
+    effects = result.to_dict()["results"][0]["segments"][0]["effects"]
+    assert [e["value"] for e in effects] == ["android", "ios", "web", "(missing)"]
+    assert all(e["control_n"] > 250 and e["treatment_n"] > 250 for e in effects)

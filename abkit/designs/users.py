@@ -24,7 +24,7 @@ from abkit.inputs.moments import contamination
 from abkit.inputs.novelty import PeriodMoments, completed_periods, period_moments
 from abkit.inputs.prepare import Reduced, UnitFrame
 from abkit.inputs.quantiles import ArmQuantiles, arm_quantiles, binned_arm_quantiles
-from abkit.inputs.segments import segment_arms, segment_quantiles
+from abkit.inputs.segments import segment_quantiles
 from abkit.io.exclusions import Ledger
 from abkit.metrics.base import Statistic
 from abkit.result import QuantilePoint
@@ -366,16 +366,15 @@ def _segments(
         if m.kind.statistic in (Statistic.MOMENTS, Statistic.RATIO_MOMENTS)
     )
     by_mean, by_quantile = {}, {}
-    units = frame.table.rows("segments")
     for column in spec.segments.columns:
-        by_mean[column] = segment_arms(
-            units, column, metrics, reduced.variants, spec.segments.max_values, frame.label
+        by_mean[column] = frame.table.segment_arms(
+            column, metrics, reduced.variants, spec.segments.max_values, frame.label
         )
         by_quantile[column] = {
             m.name: segment_quantiles(
                 m,
                 frame.values[reference],
-                units,
+                frame.table.rows("quantiles by segment"),
                 column,
                 reduced.variants,
                 spec.segments.max_values,

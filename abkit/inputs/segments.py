@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import narwhals as nw
 import polars as pl
 
 from abkit.config import MetricSpec
+from abkit.engine.backend import collect_all, distinct
 from abkit.errors import AbkitInputError
-from abkit.inputs.moments import account_sums, arm_summaries, arms_of
+from abkit.inputs.moments import account_sums, arms_of
 from abkit.inputs.quantiles import arm_quantiles
 from abkit.io.readers import Table
 from abkit.names import ACCOUNT, VARIANT
-from abkit.stats.arm import ArmSummary
 from abkit.stats.cluster import AccountArm
 from abkit.stats.quantile import QuantileEstimate
 
@@ -53,17 +56,25 @@ def require_segments(
         )
 
 
-def _values(units: pl.DataFrame, column: str, max_values: int, label: str) -> list[str | None]:
-    """The column's values, sorted, None (the missing segment) last; too many refused."""
-    values = units.get_column(column).unique()
-    if values.len() > max_values:
+def segment_values(
+    units: pl.DataFrame | nw.LazyFrame[Any], column: str, max_values: int, label: str
+) -> list[Any]:
+    """The column's values, sorted, None (the missing segment) last; too many refused.
+    ``units`` may stay on its engine: the distinct values are counted there, and only
+    they come back."""
+    lazy = nw.from_native(units.lazy()) if isinstance(units, pl.DataFrame) else units
+    (count,) = collect_all([lazy.select(nw.col(column).n_unique().alias("n"))])
+    distinct_values = int(count.item())
+    if distinct_values > max_values:
         raise AbkitInputError(
-            f"segment '{column}' has {values.len():,} distinct values, more than "
+            f"segment '{column}' has {distinct_values:,} distinct values, more than "
             f"{max_values}: an id or a continuous number, not a segment.",
             source=label,
             column=column,
             hint="Bin it first (e.g. a tenure band), or raise [segments] max_values.",
         )
+    (found,) = collect_all([distinct(lazy.select(column))])
+    values = found.get_column(column)
     return [*values.drop_nulls().sort().to_list(), *([None] * bool(values.null_count()))]
 
 
@@ -71,24 +82,9 @@ def _of(column: str, value: str | None) -> pl.Expr:
     return pl.col(column).is_null() if value is None else pl.col(column) == value
 
 
-def _name(value: str | None) -> str:
+def segment_name(value: object) -> str:
+    """The name a segment value is shown by (:data:`MISSING` for None)."""
     return MISSING if value is None else str(value)
-
-
-def segment_arms(
-    units: pl.DataFrame,
-    column: str,
-    metrics: tuple[MetricSpec, ...],
-    variants: tuple[str, ...],
-    max_values: int,
-    label: str,
-) -> dict[str, dict[str, dict[str, ArmSummary]]]:
-    """Segment value → metric → variant → arm summary, values in sorted order (the
-    units with a null value form a segment of their own, last)."""
-    return {
-        _name(value): arm_summaries(units.filter(_of(column, value)), metrics, variants)
-        for value in _values(units, column, max_values, label)
-    }
 
 
 def segment_account_arms(
@@ -106,7 +102,7 @@ def segment_account_arms(
     accounts, _ = account_sums(units, metric, strata)
     keys = accounts.select(VARIANT, ACCOUNT, *(["stratum"] if strata else []))
     out = {}
-    for value in _values(units, column, max_values, label):
+    for value in segment_values(units, column, max_values, label):
         part, _ = account_sums(units.filter(_of(column, value)), metric)
         aligned = keys.join(
             part.select(VARIANT, ACCOUNT, "x", "y"),
@@ -114,7 +110,7 @@ def segment_account_arms(
             how="left",
             maintain_order="left",
         ).with_columns(pl.col("x", "y").fill_null(0.0))
-        out[_name(value)] = arms_of(aligned, variants, strata is not None)
+        out[segment_name(value)] = arms_of(aligned, variants, strata is not None)
     return out
 
 
@@ -131,8 +127,8 @@ def segment_quantiles(
     events of the segment's units, clustered by unit (``values``: UNIT, VALUE)."""
     assert metric.q is not None
     return {
-        _name(value): arm_quantiles(
+        segment_name(value): arm_quantiles(
             metric, values, units.filter(_of(column, value)), variants, (metric.q,)
         )[0][metric.q]
-        for value in _values(units, column, max_values, label)
+        for value in segment_values(units, column, max_values, label)
     }

@@ -25,6 +25,7 @@ import polars as pl
 from abkit.config import MetricSpec
 from abkit.engine.backend import collect_all, engine_name, on_polars
 from abkit.inputs.moments import mixed_accounts
+from abkit.inputs.segments import segment_name, segment_values
 from abkit.metrics.base import denominator_column, value_column
 from abkit.metrics.references import EXACT
 from abkit.names import ACCOUNT, ORDER, VARIANT
@@ -90,9 +91,7 @@ class UnitTable:
     ) -> dict[str, dict[str, ArmSummary]]:
         """Per metric and variant, the unit moments (see
         :func:`abkit.inputs.moments.arm_summaries`), computed where the table is."""
-        lazy = nw.from_native(self.rows_.lazy()) if self.rows_ is not None else self.lazy
-        assert lazy is not None
-        return engine_arm_summaries(lazy, metrics, variants)
+        return engine_arm_summaries(self._lazy(), metrics, variants)
 
     def counts(self, variants: tuple[str, ...]) -> dict[str, int]:
         """Units per variant."""
@@ -117,6 +116,27 @@ class UnitTable:
         )
         mixed = per_account.filter(pl.col("v") > 1).sort(ACCOUNT)[ACCOUNT].to_list()
         return mixed, per_account.height
+
+    def segment_arms(
+        self,
+        column: str,
+        metrics: Sequence[MetricSpec],
+        variants: tuple[str, ...],
+        max_values: int,
+        label: str,
+    ) -> dict[str, dict[str, dict[str, ArmSummary]]]:
+        """Segment name → metric → variant → the unit moments of the segment's units,
+        in sorted order of the values (the units without one form the segment
+        :data:`abkit.inputs.segments.MISSING`, last); computed where the table is."""
+        lazy = self._lazy()
+        values = segment_values(lazy, column, max_values, label)
+        by_value = engine_segment_summaries(lazy, column, values, metrics, variants)
+        return {segment_name(v): by_value[v] for v in values}
+
+    def _lazy(self) -> nw.LazyFrame[Any]:
+        lazy = nw.from_native(self.rows_.lazy()) if self.rows_ is not None else self.lazy
+        assert lazy is not None
+        return lazy
 
     def crossing_note(self) -> str | None:
         """A note saying which steps brought rows of the table back, or None."""
@@ -156,6 +176,39 @@ def engine_arm_summaries(
     (var − 2r·cov + r²·den_var) and effect (a difference of large ratios) magnify
     that a thousandfold; exact sums make every engine agree.
     """
+    by_group = _grouped_summaries(units, metrics, [VARIANT])
+    empty = ArmSummary(n=0, mean=math.nan, var=math.nan)
+    return {
+        m.name: {v: by_group.get((v,), {}).get(m.name, empty) for v in variants} for m in metrics
+    }
+
+
+def engine_segment_summaries(
+    units: nw.LazyFrame[Any],
+    column: str,
+    values: Sequence[object],
+    metrics: Sequence[MetricSpec],
+    variants: tuple[str, ...],
+) -> dict[object, dict[str, dict[str, ArmSummary]]]:
+    """Segment value (None for the units without one) → metric → variant → the unit
+    moments of the segment's units in that arm, by :func:`engine_arm_summaries`'
+    method with the arms split by ``column`` (two queries for every segment at once)."""
+    by_group = _grouped_summaries(units, metrics, [VARIANT, column])
+    empty = ArmSummary(n=0, mean=math.nan, var=math.nan)
+    return {
+        value: {
+            m.name: {v: by_group.get((v, value), {}).get(m.name, empty) for v in variants}
+            for m in metrics
+        }
+        for value in values
+    }
+
+
+def _grouped_summaries(
+    units: nw.LazyFrame[Any], metrics: Sequence[MetricSpec], keys: list[str]
+) -> dict[tuple[Any, ...], dict[str, ArmSummary]]:
+    """Group (values of ``keys``) → metric → unit moments; groups without a unit with
+    the metric defined are left out."""
     ratio = [m.kind.is_ratio for m in metrics]
     xs = [m.kind.arm_value(nw.col(value_column(m))).cast(nw.Float64) for m in metrics]
     ys = [
@@ -173,37 +226,35 @@ def engine_arm_summaries(
         first += [x.count().alias(f"{i}:n"), *_sum_and_range(x, f"{i}:x")]
         if y is not None:
             first += _sum_and_range(y, f"{i}:y")
-    (pass1,) = collect_all([units.group_by(VARIANT).agg(*first)])
-    one = {r[VARIANT]: r for r in pass1.iter_rows(named=True)}
-    seen = [v for v in variants if v in one]
+    (pass1,) = collect_all([units.group_by(*keys).agg(*first)])
+    one = {tuple(r[k] for k in keys): r for r in pass1.iter_rows(named=True)}
+    if not one:
+        return {}
     second: list[nw.Expr] = []
     scales: dict[str, float] = {}
     for i, (x, y) in enumerate(zip(masked_x, masked_y, strict=True)):
-        dx, scales[f"{i}:x"] = _deviation(x, f"{i}:x", one, seen)
+        dx, scales[f"{i}:x"] = _deviation(x, f"{i}:x", one, keys)
         second += [
             _exact_sum(dx * dx).alias(f"{i}:sxx"),
             (dx * dx * dx).sum().alias(f"{i}:s3"),
         ]
         if y is not None:
-            dy, scales[f"{i}:y"] = _deviation(y, f"{i}:y", one, seen)
+            dy, scales[f"{i}:y"] = _deviation(y, f"{i}:y", one, keys)
             second += [
                 _exact_sum(dy * dy).alias(f"{i}:syy"),
                 _exact_sum(dx * dy).alias(f"{i}:sxy"),
             ]
-    two: dict[Any, dict[str, Any]] = {}
-    if seen:
-        (pass2,) = collect_all([units.group_by(VARIANT).agg(*second)])
-        two = {r[VARIANT]: r for r in pass2.iter_rows(named=True)}
-    out: dict[str, dict[str, ArmSummary]] = {}
-    for i, metric in enumerate(metrics):
-        arms = out[metric.name] = {}
-        sx = scales[f"{i}:x"]
-        for variant in variants:
-            r1, r2 = one.get(variant), two.get(variant)
-            n = int(r1[f"{i}:n"] or 0) if r1 is not None else 0
-            if r1 is None or r2 is None or not n:
-                arms[variant] = ArmSummary(n=0, mean=math.nan, var=math.nan)
+    (pass2,) = collect_all([units.group_by(*keys).agg(*second)])
+    two = {tuple(r[k] for k in keys): r for r in pass2.iter_rows(named=True)}
+    out: dict[tuple[Any, ...], dict[str, ArmSummary]] = {}
+    for group, r1 in one.items():
+        r2 = two[group]
+        arms = out[group] = {}
+        for i, metric in enumerate(metrics):
+            n = int(r1[f"{i}:n"] or 0)
+            if not n:
                 continue
+            sx = scales[f"{i}:x"]
             sxx = _unscaled(r2[f"{i}:sxx"], sx * sx)
             moments = {}
             if ratio[i]:
@@ -214,7 +265,7 @@ def engine_arm_summaries(
                     "cov": _sample(_unscaled(r2[f"{i}:sxy"], sx * sy), n),
                 }
             s3 = _float(r2[f"{i}:s3"]) / sx**3
-            arms[variant] = ArmSummary(
+            arms[metric.name] = ArmSummary(
                 n=n,
                 mean=_mean(r1[f"{i}:x:sum"], n),
                 var=_sample(sxx, n),
@@ -257,25 +308,31 @@ def _unscaled(total: object, scale: float) -> float:
 
 
 def _deviation(
-    value: nw.Expr, name: str, pass1: dict[Any, dict[str, Any]], variants: list[str]
+    value: nw.Expr, name: str, pass1: dict[tuple[Any, ...], dict[str, Any]], keys: list[str]
 ) -> tuple[nw.Expr, float]:
-    """s·(value − the arm's mean), with s = 2^k bringing the largest deviation of any
-    arm near :data:`_DEVIATION_SCALE` (1 when every value is equal)."""
-    means = {
-        v: _mean(pass1[v][f"{name}:sum"], int(pass1[v][f"{name.split(':')[0]}:n"] or 0))
-        for v in variants
-    }
+    """s·(value − its group's mean), with s = 2^k bringing the largest deviation of any
+    group near :data:`_DEVIATION_SCALE` (1 when every value is equal)."""
+    count = f"{name.split(':')[0]}:n"
+    means = {g: _mean(r[f"{name}:sum"], int(r[count] or 0)) for g, r in pass1.items()}
     largest = 0.0
-    for v in variants:
-        lo, hi, mean = pass1[v][f"{name}:min"], pass1[v][f"{name}:max"], means[v]
+    for group, r in pass1.items():
+        lo, hi, mean = r[f"{name}:min"], r[f"{name}:max"], means[group]
         if lo is not None and hi is not None and math.isfinite(mean):
             largest = max(largest, abs(float(hi) - mean), abs(float(lo) - mean))
     scale = 2.0 ** math.floor(math.log2(_DEVIATION_SCALE / largest)) if largest > 0 else 1.0
-    mean_of_arm: Any = nw.lit(None, nw.Float64)
-    for v in reversed(variants):
-        mean = means[v] if math.isfinite(means[v]) else 0.0
-        mean_of_arm = nw.when(nw.col(VARIANT) == v).then(nw.lit(mean)).otherwise(mean_of_arm)
-    return (value - mean_of_arm) * scale, scale
+    mean_of_group: Any = nw.lit(None, nw.Float64)
+    for group, mean in means.items():
+        if not math.isfinite(mean):
+            continue
+        matches = [
+            nw.col(k).is_null() if v is None else nw.col(k) == v
+            for k, v in zip(keys, group, strict=True)
+        ]
+        condition = matches[0]
+        for match in matches[1:]:
+            condition = condition & match
+        mean_of_group = nw.when(condition).then(nw.lit(mean)).otherwise(mean_of_group)
+    return (value - mean_of_group) * scale, scale
 
 
 def _sample(centred: float, n: int) -> float:
