@@ -212,7 +212,8 @@ def test_segments_are_summarised_on_the_engine(monkeypatch: pytest.MonkeyPatch) 
     duckdb = required("duckdb")
     sim = simulate(users=3000, days=14, enrol_days=5, seed=12)
     rng = np.random.default_rng(2026)  # not the simulation's seed: independent of the arm
-    platform = rng.choice(["ios", "android", "web", None], sim.assignments.height)
+    labels = ["ios", "android", "web", None]
+    platform = [labels[i] for i in rng.integers(0, 4, sim.assignments.height)]
     assignments = sim.assignments.with_columns(pl.Series("platform", platform, pl.String))
     config = tomllib.loads((EXAMPLE / "experiment.toml").read_text())
     config["segments"] = {"columns": ["platform"]}
