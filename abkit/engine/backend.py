@@ -15,7 +15,8 @@ and runs where the events are.  What differs between engines is gathered here:
   through which results cross into this process, and :func:`crossing` counts the rows
   and frames that pass it;
 * :func:`materialise` computes a frame once and keeps it on its engine (a DuckDB
-  temporary table, a checkpointed Spark DataFrame, an Ibis cached table), so that
+  temporary table, a checkpointed Spark DataFrame, a temporary table of Ibis'
+  backend), so that
   several aggregates of the per-unit rows read it without re-running the pass over the
   events;
 * :func:`require_utc` refuses a DuckDB, Spark, SQLFrame or Ibis (DuckDB, PostgreSQL)
@@ -173,10 +174,11 @@ def materialise(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     temporary table never writes into the user's database file), on Spark a local
     checkpoint (kept by the executors, not by this process), on SQLFrame over DuckDB a
     table of its connection (SQLFrame reads no temporary tables) named like
-    :func:`ship`'s, on Ibis a cached table (a temporary table of its backend, dropped
-    when the frame is released).  Polars frames are collected (Polars holds the
-    rows in this process anyway); an engine without a way to keep a result gets the
-    frame back as it is, and each later query recomputes it.
+    :func:`ship`'s, on Ibis over DuckDB or PostgreSQL a temporary table named like
+    it (dropped with the connection), on other Ibis backends Ibis' cached table.
+    Polars frames are collected (Polars holds the rows in this process anyway); an
+    engine without a way to keep a result gets the frame back as it is, and each later
+    query recomputes it.
     """
     native = nw.to_native(frame)
     impl = frame.implementation
@@ -189,7 +191,13 @@ def materialise(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     if impl is nw.Implementation.PYSPARK:
         return nw.from_native(native.localCheckpoint(eager=True))  # type: ignore[no-any-return]
     if impl is nw.Implementation.IBIS:
-        return nw.from_native(_ibis_casts(native).cache())  # type: ignore[no-any-return]
+        backend, query = _ibis_backend(frame), _ibis_casts(native)
+        if backend.name in ("duckdb", "postgres"):
+            # a temporary table by name: Ibis drops a cached table from a garbage
+            # collector callback, which deadlocks on psycopg's connection lock when the
+            # collection runs while this thread holds it
+            return nw.from_native(backend.create_table(name, query, temp=True))  # type: ignore[no-any-return]
+        return nw.from_native(query.cache())  # type: ignore[no-any-return]
     connection = _sqlframe_duckdb(frame)
     if connection is not None:
         sql = native.sql(dialect="duckdb", optimize=False)
@@ -199,9 +207,9 @@ def materialise(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
 
 
 def _ibis_casts(table: Any) -> Any:
-    """An Ibis table expression whose casts of a boolean to an integer type other than
+    """An Ibis table expression whose casts of a boolean to a number type other than
     int32 go through int32: PostgreSQL casts a boolean to ``integer`` only, and
-    Narwhals' ``n_unique`` on Ibis adds a boolean cast to int8 (``smallint``)."""
+    Narwhals on Ibis casts booleans to int8 (``n_unique``) and to floats (sums)."""
     import ibis.expr.datatypes as dt
     import ibis.expr.operations as ops
 
@@ -210,7 +218,7 @@ def _ibis_casts(table: Any) -> Any:
         if (
             isinstance(node, ops.Cast)
             and node.arg.dtype.is_boolean()
-            and node.to.is_integer()
+            and node.to.is_numeric()
             and node.to != dt.int32
         ):
             return ops.Cast(ops.Cast(node.arg, dt.int32), node.to)
@@ -347,10 +355,12 @@ def with_days_between(
     return frame.with_columns(days_between(start, end, frame).alias(alias))
 
 
-def distinct(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
+def distinct(frame: nw.LazyFrame[Any], key: Sequence[str] | None = None) -> nw.LazyFrame[Any]:
     """``frame`` without repeated rows.  Engines that have a DISTINCT get it (Narwhals'
     ``unique`` numbers the rows of each group with a window function on DuckDB, Spark
-    and SQL engines, several times slower)."""
+    and SQL engines, several times slower).  ``key``: columns that the others are
+    functions of (the unit's variant and assignment time are of its id); Polars then
+    hashes only those (a quarter less work on an event export)."""
     native = nw.to_native(frame)
     if frame.implementation in (
         nw.Implementation.DUCKDB,
@@ -359,7 +369,7 @@ def distinct(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         nw.Implementation.IBIS,
     ):
         return nw.from_native(native.distinct())  # type: ignore[no-any-return]
-    return frame.unique()
+    return frame.unique(subset=None if key is None else list(key), keep="any")
 
 
 def _quoted(name: str) -> str:
