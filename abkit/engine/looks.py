@@ -25,7 +25,14 @@ import polars as pl
 from abkit.config import MetricSpec
 from abkit.errors import AbkitInputError
 from abkit.metrics.base import value_column
-from abkit.metrics.references import LOOK, counted_once, first_seen, unit_aggregate
+from abkit.metrics.references import (
+    EVENT,
+    LOOK,
+    counted_once,
+    first_seen,
+    referenced_events,
+    unit_aggregate,
+)
 from abkit.names import ASSIGNED_AT, UNIT, VARIANT
 from abkit.stats.arm import ArmSummary
 from abkit.stats.cuped import Moments
@@ -100,20 +107,37 @@ class LookSeries:
     covariates: tuple[str, ...] = ()
 
 
+def _variant_codes(variants: tuple[str, ...]) -> pl.Expr:
+    """Each row's variant as its index in ``variants`` (null for one not among them)."""
+    return pl.col(VARIANT).replace_strict(
+        list(variants), list(range(len(variants))), default=None, return_dtype=pl.Int64
+    )
+
+
 def _cumulate(
-    deltas: pl.DataFrame, entries: pl.DataFrame, variants: tuple[str, ...], looks: int
+    entered: np.ndarray,
+    code: np.ndarray,
+    look: np.ndarray,
+    deltas: Mapping[str, np.ndarray],
+    variants: tuple[str, ...],
 ) -> dict[str, dict[str, np.ndarray]]:
+    """Per variant the running sums over the looks: n from ``entered`` (variants ×
+    looks: units entering at each look), the moments from the rows' ``deltas`` added
+    at their (variant ``code``, ``look``).  A bucket's deltas are added in row order,
+    one after another (``np.bincount``), so the sums do not depend on threads."""
+    looks = entered.shape[1]
+    bucket = code * looks + look
+    size = len(variants) * looks
+    sums = {
+        k: np.bincount(bucket, weights=d, minlength=size).reshape(len(variants), looks)
+        for k, d in deltas.items()
+    }
     out = {}
-    for v in variants:
-        sums = {k: np.zeros(looks) for k in _SUMS}
-        ent = entries.filter(pl.col(VARIANT) == v)
-        np.add.at(sums["n"], ent[LOOK].to_numpy(), ent["len"].to_numpy())
-        d = deltas.filter(pl.col(VARIANT) == v)
-        idx = d[LOOK].to_numpy()
+    for i, v in enumerate(variants):
+        arm = {"n": np.cumsum(entered[i])}
         for k in _SUMS[1:]:
-            if k in d.columns:
-                np.add.at(sums[k], idx, d[k].to_numpy().astype(float))
-        out[v] = {k: np.cumsum(a) for k, a in sums.items()}
+            arm[k] = np.cumsum(sums[k][i]) if k in sums else np.zeros(looks)
+        out[v] = arm
     return out
 
 
@@ -141,6 +165,99 @@ def _series(
     )
 
 
+def _entered(codes: np.ndarray, look: np.ndarray, variants: int, looks: int) -> np.ndarray:
+    """Units entering each arm at each look (variants × looks), as floats."""
+    kept = codes >= 0
+    counts = np.bincount(codes[kept] * looks + look[kept], minlength=variants * looks)
+    return counts.reshape(variants, looks).astype(float)
+
+
+@dataclass(frozen=True)
+class _UnitLooks:
+    """One row per unit and look at which the unit has valid events, sorted by unit
+    then look: the unit's place among the sorted units, its variant's index, the look,
+    and per reference the amount the look adds (0 where it adds nothing)."""
+
+    rank: np.ndarray
+    code: np.ndarray
+    look: np.ndarray
+    amounts: dict[str, np.ndarray]
+    steps: list[np.ndarray]  # per place k = 1, 2, … in a unit's rows: the rows there
+
+    @classmethod
+    def of(
+        cls, rank: np.ndarray, code: np.ndarray, look: np.ndarray, amounts: dict[str, np.ndarray]
+    ) -> _UnitLooks:
+        index = np.arange(rank.size)
+        starts = np.ones(rank.size, dtype=bool)
+        starts[1:] = rank[1:] != rank[:-1]
+        place = index - np.maximum.accumulate(np.where(starts, index, 0))
+        order = np.argsort(place, kind="stable")
+        ends = np.searchsorted(place[order], np.arange(place.max(initial=0) + 2))
+        steps = [order[ends[k] : ends[k + 1]] for k in range(1, ends.size - 1)]
+        return cls(rank, code, look, amounts, steps)
+
+    def running(self, ref: str) -> np.ndarray:
+        """The unit's sum of ``ref`` up to each of its looks, added look by look in
+        order (as a per-unit cumulative sum adds them)."""
+        amount = self.amounts[ref]
+        total = amount.copy()
+        for rows in self.steps:
+            total[rows] = total[rows - 1] + amount[rows]
+        return total
+
+
+def _unit_looks(
+    valid: pl.LazyFrame,
+    ranked: pl.DataFrame,
+    refs: list[str],
+    looks: int,
+) -> _UnitLooks:
+    """Per (unit, look) the amount of every reference: the sums of the look's events in
+    one grouped pass, and for a reference counted once (sessions, active days, being
+    active) how many of its items the look sees first (:func:`first_seen`).
+    ``ranked`` holds the units sorted (UNIT, the variant's index ``_code``), one row
+    each; a (unit, look) is keyed by the unit's place there and the look."""
+    summed = [r for r in refs if not counted_once(r)]
+    queries = []
+    if summed:
+        # a look adds to a sum only through the events the sum reads; a (unit, look)
+        # where no reference adds anything changes no arm sum, so it may be left out
+        read = sorted({e for r in summed for e in referenced_events(r)})
+        events = nw.from_native(valid.filter(pl.col(EVENT).is_in(read)))
+        sums = events.group_by(UNIT, LOOK).agg(unit_aggregate(r).alias(r) for r in summed)
+        queries.append(nw.to_native(sums))
+    queries += [first_seen(valid, r).rename({"amount": r}) for r in refs if counted_once(r)]
+    # the amounts are exact (counts, fixed-point value sums), so any engine and order of
+    # addition gives the same numbers: the streaming engine groups in less time and
+    # memory, one query at a time so that one's hash tables are gone before the next
+    ranks = ranked.lazy().select(UNIT).with_row_index("_rank")
+    parts = [
+        q.join(ranks, on=UNIT, how="inner")
+        .select(
+            (pl.col("_rank").cast(pl.Int64) * looks + pl.col(LOOK)).alias("_key"),
+            *(r for r in refs if r in q.collect_schema()),
+        )
+        .collect(engine="streaming")
+        .sort("_key")
+        for q in queries
+    ]
+    # the (unit, look) keys of every part, in order
+    keys = np.sort(np.concatenate([p.get_column("_key").to_numpy() for p in parts]), kind="stable")
+    first = np.ones(keys.size, dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    keys = keys[first]
+    amounts = {}
+    for part in parts:
+        at = np.searchsorted(keys, part.get_column("_key").to_numpy())
+        for ref in part.columns[1:]:
+            amounts[ref] = np.zeros(keys.size)
+            amounts[ref][at] = part.get_column(ref).fill_null(0).cast(pl.Float64).to_numpy()
+    rank = keys // looks
+    codes = ranked.get_column("_code").to_numpy()
+    return _UnitLooks.of(rank, codes[rank], keys % looks, amounts)
+
+
 def event_look_series(
     valid: pl.LazyFrame,
     units: pl.DataFrame,
@@ -153,113 +270,85 @@ def event_look_series(
     """Per-look series for every metric. ``valid`` holds the valid events with a
     ``LOOK`` column (and the columns of :mod:`abkit.metrics.references`).
     ``covariates`` (metric name → covariate column → name) adds each look's CUPED
-    moments (:func:`_adjusted_looks`)."""
+    moments (:func:`_adjusted_looks`).
+
+    The events are grouped once per (unit, look); each metric's per-unit running sums
+    and the changes they make to the arm sums are then array arithmetic over those
+    rows, in the order of units and looks."""
     looks = schedule.count
     times = schedule.times()
-    unit_looks = units.lazy().select(UNIT, VARIANT, schedule.index(ASSIGNED_AT).alias(LOOK))
-    entries = unit_looks.group_by(VARIANT, LOOK).len().collect()
-    # every reference that is a sum over a unit's events grows by that sum over the
-    # look's events: one grouped pass for all of them
-    summed = sorted(
-        {
-            r
-            for m in metrics
-            if m.kind.maturity_day(m) is None
-            for r in m.kind.references(m, output_event)
-            if not counted_once(r)
-        }
-    )
-    sums = [unit_aggregate(r).alias(r) for r in summed] or [nw.len().alias("_rows")]
-    look_sums = nw.from_native(valid).group_by(UNIT, VARIANT, LOOK).agg(sums)
-    per_look = nw.to_native(look_sums).collect(engine="in-memory").sort(UNIT, LOOK).lazy()
+    nv = len(variants)
+    codes = units.select(UNIT, VARIANT, _variant_codes(variants).alias("_code"))
+    unit_codes = codes.get_column("_code").fill_null(-1).to_numpy()
+    entry_look = units.select(schedule.index(ASSIGNED_AT)).to_series().to_numpy()
+    entered = _entered(unit_codes, entry_look, nv, looks)
+    followed = [
+        m for m in metrics if m.kind.maturity_day(m) is None and m.kind.references(m, output_event)
+    ]
+    read = sorted({r for m in followed for r in m.kind.references(m, output_event)})
+    ranked = codes.filter(pl.col("_code").is_not_null()).sort(UNIT)
+    rows = _unit_looks(valid, ranked.select(UNIT, "_code"), read, looks) if followed else None
+    running: dict[str, np.ndarray] = {}
     out: dict[str, LookSeries] = {}
     for metric in metrics:
         kind = metric.kind
         last_day = kind.maturity_day(metric)
         if last_day is not None:  # a unit enters once, when its window has matured
-            matured = units.filter(pl.col(value_column(metric)).is_not_null()).select(
-                VARIANT,
+            value = pl.col(value_column(metric))
+            matured = units.select(
+                value.is_not_null().alias("kept"),
                 schedule.maturity_index(last_day).alias(LOOK),
-                pl.col(value_column(metric)).cast(pl.Float64).alias("x"),
+                value.cast(pl.Float64).fill_null(0.0).alias("x"),
             )
-            grouped = matured.group_by(VARIANT, LOOK)
-            ent = grouped.agg(pl.len().alias("len"))
-            deltas = grouped.agg(
-                pl.col("x").sum().alias("sx"), (pl.col("x") * pl.col("x")).sum().alias("sxx")
+            kept = matured.get_column("kept").to_numpy() & (unit_codes >= 0)
+            code, look = unit_codes[kept], matured.get_column(LOOK).to_numpy()[kept]
+            x = matured.get_column("x").to_numpy()[kept]
+            cumulative = _cumulate(
+                _entered(code, look, nv, looks), code, look, {"sx": x, "sxx": x * x}, variants
             )
-            out[metric.name] = _series(_cumulate(deltas, ent, variants, looks), False, times)
+            out[metric.name] = _series(cumulative, False, times)
             if covariates and metric.name in covariates:
-                entered = units.filter(pl.col(value_column(metric)).is_not_null()).with_columns(
+                entered_units = units.filter(value.is_not_null()).with_columns(
                     schedule.maturity_index(last_day).alias(LOOK),
-                    pl.col(value_column(metric)).cast(pl.Float64).alias("x"),
+                    value.cast(pl.Float64).alias("x"),
                 )
-                steps = entered.select(UNIT, VARIANT, LOOK, pl.col("x").alias("dx"))
+                steps = entered_units.select(UNIT, VARIANT, LOOK, pl.col("x").alias("dx"))
                 out[metric.name] = _adjusted_looks(
-                    out[metric.name], entered, steps, covariates[metric.name], 1, variants
+                    out[metric.name], entered_units, steps, covariates[metric.name], 1, variants
                 )
             continue
         refs = kind.references(metric, output_event)
-        if not refs:  # account-level types (no sequential monitoring)
+        if not refs or rows is None:  # account-level types (no sequential monitoring)
             continue
-        amounts = [f"a{i}" for i in range(len(refs))]
-        if all(r in summed for r in refs):  # straight from the per-look sums, in order
-            inc = per_look.select(
-                UNIT,
-                VARIANT,
-                LOOK,
-                *(pl.col(r).alias(a) for r, a in zip(refs, amounts, strict=True)),
-            )
-        else:
-            parts = [
-                (
-                    per_look.select(UNIT, LOOK, pl.col(r).alias(a))
-                    if r in summed
-                    else first_seen(valid, r).rename({"amount": a})
-                )
-                for r, a in zip(refs, amounts, strict=True)
-            ]
-            inc = parts[0]
-            for extra in parts[1:]:
-                inc = inc.join(extra, on=[UNIT, LOOK], how="full", coalesce=True)
-            inc = inc.join(units.lazy().select(UNIT, VARIANT), on=UNIT, how="inner").sort(
-                UNIT, LOOK
-            )
-        inc = inc.with_columns(pl.col(amounts).fill_null(0).cast(pl.Float64))
-        # the running sums per unit, computed once (as expressions inside the moments
-        # below, Polars would evaluate each window again every time it appears)
-        running = [pl.col(a).cum_sum().over(UNIT).alias(f"_run{a}") for a in amounts]
-        inc = inc.with_columns(running)
-        x = pl.col("_runa0")
-        x_prev = x - pl.col("a0")
+        for ref in refs:
+            if ref not in running:
+                running[ref] = rows.running(ref)
+        x, a0 = running[refs[0]], rows.amounts[refs[0]]
+        x_prev = x - a0
         if kind.is_rate:  # indicators: ever did it by the look
-            x, x_prev = (x > 0).cast(pl.Float64), (x_prev > 0).cast(pl.Float64)
-        cols = [(x - x_prev).alias("sx"), (x * x - x_prev * x_prev).alias("sxx")]
+            x, x_prev = (x > 0).astype(float), (x_prev > 0).astype(float)
+        deltas = {"sx": x - x_prev, "sxx": x * x - x_prev * x_prev}
         if kind.is_ratio:
-            y = pl.col("_runa1")
-            y_prev = y - pl.col("a1")
-            cols += [
-                (y - y_prev).alias("sy"),
-                (y * y - y_prev * y_prev).alias("syy"),
-                (x * y - x_prev * y_prev).alias("sxy"),
-            ]
-        # float moments: a parallel group sum would add them in a varying order, so the
-        # last bits would change between runs; _cumulate adds the rows in sorted order
-        deltas = inc.select(VARIANT, LOOK, *cols).collect(engine="in-memory")
-        out[metric.name] = _series(
-            _cumulate(deltas, entries, variants, looks), kind.is_ratio, times
-        )
+            y, a1 = running[refs[1]], rows.amounts[refs[1]]
+            y_prev = y - a1
+            deltas |= {"sy": y - y_prev, "syy": y * y - y_prev * y_prev}
+            deltas["sxy"] = x * y - x_prev * y_prev
+        cumulative = _cumulate(entered, rows.code, rows.look, deltas, variants)
+        out[metric.name] = _series(cumulative, kind.is_ratio, times)
         if covariates and metric.name in covariates:
-            steps = inc.select(
-                UNIT,
-                VARIANT,
-                LOOK,
-                (x - x_prev).alias("dx"),
-                *([pl.col("a1").alias("dy")] if kind.is_ratio else []),
-            ).collect(engine="in-memory")
-            entered = units.with_columns(schedule.index(ASSIGNED_AT).alias(LOOK))
+            steps = (
+                ranked[rows.rank]
+                .select(UNIT, VARIANT)
+                .with_columns(
+                    pl.Series(LOOK, rows.look),
+                    pl.Series("dx", deltas["sx"]),
+                    *([pl.Series("dy", rows.amounts[refs[1]])] if kind.is_ratio else []),
+                )
+            )
+            entered_units = units.with_columns(schedule.index(ASSIGNED_AT).alias(LOOK))
             out[metric.name] = _adjusted_looks(
                 out[metric.name],
-                entered,
+                entered_units,
                 steps,
                 covariates[metric.name],
                 2 if kind.is_ratio else 1,
