@@ -75,3 +75,14 @@ def analyze_small_b2b(*metrics: dict):
         "metrics": list(metrics),
     }
     return abkit.analyze(e.assignments, config, events=e.events)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server of this test session (tests/engines.py, postgres_server):
+    started on first use, stopped at the end; skipped when PostgreSQL is not installed,
+    a failure under CI=true."""
+    from tests.engines import postgres_server
+
+    with postgres_server() as server:
+        yield server

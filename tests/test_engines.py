@@ -1,5 +1,6 @@
-"""The units stage on every engine: the same export analysed from Polars, DuckDB and
-SQLFrame gives the same result to 1e-12 (Spark: tests/test_spark.py).
+"""The units stage on every engine: the same export analysed from Polars, DuckDB,
+SQLFrame and Ibis over DuckDB gives the same result to 1e-12 (Spark:
+tests/test_spark.py; Ibis over PostgreSQL: tests/test_postgres.py).
 
 The exports are built to reach every branch of the stage: excluded rows of each
 reason, exact duplicates, a unit in two variants, value sums, session depth, retention
@@ -22,8 +23,16 @@ from abkit.dev.simulate import simulate
 from abkit.engine.event_columns import value_out_of_range
 from abkit.errors import AbkitInputError
 from abkit.stats.quantile import LogBins
-from tests.conftest import EXAMPLE
-from tests.engines import assert_same_numbers, required, to_duckdb, to_sqlframe
+from tests.conftest import EXAMPLE, analyze_example
+from tests.engines import (
+    assert_default_session_works,
+    assert_same_numbers,
+    required,
+    run_as_a_user,
+    to_duckdb,
+    to_ibis,
+    to_sqlframe,
+)
 
 UTC = dt.UTC
 
@@ -69,17 +78,21 @@ def on_duckdb(duckdb_connection: Any) -> Callable[[pl.DataFrame], Any]:
     return lambda frame: to_duckdb(frame, duckdb_connection)
 
 
-@pytest.fixture(scope="module", params=["duckdb", "sqlframe"])
+@pytest.fixture(scope="module", params=["duckdb", "sqlframe", "ibis"])
 def engine(request: pytest.FixtureRequest, duckdb_connection: Any) -> Callable[[pl.DataFrame], Any]:
     """A function putting a Polars frame on the engine under test (SQLFrame spends
-    seconds generating SQL per analysis, so it runs the broadest cases only)."""
+    seconds generating SQL per analysis, so it runs the broadest cases only; Ibis runs
+    over a default ``ibis.duckdb.connect()``)."""
+    names = iter(f"t{i}" for i in range(10**6))
     if request.param == "duckdb":
         return lambda frame: to_duckdb(frame, duckdb_connection)
+    if request.param == "ibis":
+        backend = required("ibis").duckdb.connect()
+        return lambda frame: to_ibis(frame, backend, next(names))
     required("sqlframe")
     from sqlframe.duckdb import DuckDBSession
 
     session = DuckDBSession(conn=duckdb_connection)
-    names = iter(f"t{i}" for i in range(10**6))
     return lambda frame: to_sqlframe(frame, session, duckdb_connection, next(names))
 
 
@@ -244,9 +257,14 @@ def test_a_missing_engine_names_the_extra_to_install(monkeypatch, tmp_path):
         abkit.read_on("duckdb", tmp_path / "e.parquet")
 
 
-def test_days_and_epoch_from_clock_fields_match_python_across_centuries(duckdb_connection):
+def test_days_and_epoch_from_clock_fields_match_python_across_centuries(on_duckdb):
+    clock_fields_match_python(on_duckdb)
+
+
+def clock_fields_match_python(put: Callable[[pl.DataFrame], Any]) -> None:
     """The clock-field arithmetic used off Polars (leap years by the Gregorian rule,
-    1900 and 2100 not leap, 2000 leap) against Python's exact datetime arithmetic."""
+    1900 and 2100 not leap, 2000 leap) against Python's exact datetime arithmetic, on
+    the engine ``put`` puts a Polars frame on."""
     import narwhals as nw
     import numpy as np
 
@@ -263,7 +281,7 @@ def test_days_and_epoch_from_clock_fields_match_python_across_centuries(duckdb_c
     ]
     utc = pl.Datetime("us", "UTC")
     frame = pl.DataFrame({"s": start, "e": end}, schema={"s": utc, "e": utc})
-    on_engine = nw.from_native(to_duckdb(frame, duckdb_connection))
+    on_engine = nw.from_native(put(frame))
     got = (
         on_engine.select(
             days_between("s", "e", on_engine).alias("days"),
@@ -348,3 +366,33 @@ def test_a_duckdb_connection_as_users_open_it(zone):
     events = connection.read_parquet(str(EXAMPLE / "events.parquet"))
     other = abkit.analyze(assignments, config, events=events).to_dict()
     assert_same_numbers(reference, other)
+
+
+def test_a_default_sqlframe_session_as_users_open_it():
+    """``DuckDBSession()`` with nothing set, in a fresh interpreter (the session is a
+    process-wide singleton): its DuckDB connection is in the machine's zone."""
+    required("sqlframe")
+    reference = analyze_example().to_dict()
+    seen = run_as_a_user(
+        "from sqlframe.duckdb import DuckDBSession\nsession = DuckDBSession()",
+        'session.conf.get("spark.sql.session.timeZone")',
+        "session.read.parquet",
+        'session.conf.set("spark.sql.session.timeZone", "Europe/Paris")',
+        EXAMPLE,
+    )
+    assert_default_session_works(seen, reference, "SET TimeZone = 'UTC'")
+
+
+def test_a_default_duckdb_connection_in_a_fresh_interpreter():
+    """``duckdb.connect()`` and ``con.read_parquet`` as in DuckDB's own guide, in a
+    fresh interpreter: the connection is in the machine's zone."""
+    required("duckdb")
+    reference = analyze_example().to_dict()
+    seen = run_as_a_user(
+        "import duckdb\ncon = duckdb.connect()",
+        "con.sql(\"select current_setting('TimeZone')\").fetchall()[0][0]",
+        "con.read_parquet",
+        "con.execute(\"SET TimeZone = 'Europe/Paris'\")",
+        EXAMPLE,
+    )
+    assert_default_session_works(seen, reference, "SET TimeZone = 'UTC'")

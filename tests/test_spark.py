@@ -13,8 +13,14 @@ import abkit
 from abkit.dev.simulate import simulate
 from abkit.errors import AbkitInputError
 from abkit.io.engines import local_spark
-from tests.conftest import EXAMPLE
-from tests.engines import assert_same_numbers, required, to_spark
+from tests.conftest import EXAMPLE, analyze_example
+from tests.engines import (
+    assert_default_session_works,
+    assert_same_numbers,
+    required,
+    run_as_a_user,
+    to_spark,
+)
 from tests.test_engines import METRICS, PRICES, _hostile
 
 pytestmark = pytest.mark.spark
@@ -76,3 +82,20 @@ def test_a_spark_session_whose_zone_is_spelled_etc_utc(spark):
         spark.conf.set("spark.sql.session.timeZone", "UTC")
         fetch_session_time_zone.cache_clear()
     assert_same_numbers(reference, other)
+
+
+def test_a_default_spark_session_as_users_open_it():
+    """``SparkSession.builder.getOrCreate()`` with nothing set, in a fresh interpreter
+    (a session is process-wide): its zone is the JVM's, 'Etc/UTC' on a Linux machine in
+    UTC, and abkit gives the Polars numbers; set to Europe/Paris, it is refused with
+    the setting that fixes it."""
+    required("pyspark.sql")
+    reference = analyze_example().to_dict()
+    seen = run_as_a_user(
+        "from pyspark.sql import SparkSession\nsession = SparkSession.builder.getOrCreate()",
+        'session.conf.get("spark.sql.session.timeZone")',
+        "session.read.parquet",
+        'session.conf.set("spark.sql.session.timeZone", "Europe/Paris")',
+        EXAMPLE,
+    )
+    assert_default_session_works(seen, reference, "spark.sql.session.timeZone")
