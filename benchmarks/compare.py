@@ -1,11 +1,13 @@
 """abkit against reference implementations of the same job, as ratios from one run.
 
 Usage:
-    python benchmarks/compare.py events  [--users 1000000] [--rounds 3]
-    python benchmarks/compare.py looks   [--users 1000000] [--rounds 3]
+    python benchmarks/compare.py events  [--users 1000000] [--rounds 3] [--data DIR]
+    python benchmarks/compare.py looks   [--users 1000000] [--rounds 3] [--data DIR]
     python benchmarks/compare.py units   [--users 1000000] [--rounds 3]
     python benchmarks/compare.py bootstrap [--rounds 5]
-    python benchmarks/compare.py spark   [--users 1000000]
+    python benchmarks/compare.py duckdb  [--users 200000] [--large-users 2000000] [--rounds 3]
+                                         [--data DIR] [--large-data DIR]
+    python benchmarks/compare.py spark   [--users 1000000] [--rounds 3] [--data DIR]
     python benchmarks/compare.py cuped   [--users 1000000] [--rounds 3]
     python benchmarks/compare.py ai      [--users 1000000] [--rounds 3]
     python benchmarks/compare.py paired  [--users 1000000] [--rounds 3]
@@ -18,7 +20,21 @@ Usage:
   tea-tasting's ``Experiment.analyze`` on the same frame (``pip install tea-tasting``).
 * bootstrap: abkit's B2B account bootstrap (10,000 resamples, 60 accounts) against
   ``scipy.stats.bootstrap`` (BCa) on the same ratio of account sums.
-* spark: the events analysis on a local Spark session; its numbers must equal Polars'.
+* duckdb: ``abkit.analyze`` with the events as a DuckDB relation (``read_parquet`` on a
+  new connection in UTC) against one hand-written DuckDB SQL query over the same files
+  computing the example's metrics per unit and then per arm (:data:`HAND_METRICS`:
+  d1/d7/d14 retention over the units whose day has passed, and Σx, Σy, Σx², Σy², Σxy of
+  the share, regenerate and error rates per output, the session depth and the latency
+  per output).  Both run at ``--users`` and at ``--large-users``; besides the CPU ratio
+  and the peak RSS at each size it prints each side's RSS growth, RSS(large) /
+  RSS(small): the per-unit rows should stay on the engine, so abkit's growth should be
+  close to the query's.
+* spark: the events analysis on a local Spark session (``abkit.analyze`` with
+  ``spark.read.parquet``) against the same per-unit and per-arm aggregates written with
+  the PySpark DataFrame API, both in the same session settings (those of
+  ``abkit.io.engines.local_spark``).  The CPU of each side is that of its whole process
+  tree: the child stops Spark and waits for its JVM, whose time ``os.wait4`` then
+  includes.  abkit's numbers on Spark must equal its numbers on Polars.
 * cuped: an export whose users have 14 days of history, analysed with CUPED pre-period
   covariates and the weekly novelty check against the plain analysis of the same files.
 * ai: the built-in metric set on an export with judged outputs (20 %), thumbs, latency,
@@ -31,8 +47,14 @@ Usage:
   (the floor of the paired reduction, without validation or exclusions).
 
 Every command runs in a child process of its own, so each reports its own CPU time
-(user + system) and peak RSS (``os.wait4``); the rounds alternate between the two
-sides so that a noisy machine slows both alike.  Read the ratios.
+(user + system, with that of the child's own children it waited for) and peak RSS
+(``os.wait4``); the rounds alternate between the two sides so that a noisy machine slows
+both alike.  Each side's CPU is printed as the minimum and the median over the rounds
+(with the median wall time), and the ratios of both.  Read the ratios.
+
+``--data DIR`` (and ``--large-data DIR``) reuse an export made before (a folder with
+assignments.parquet and events.parquet, as ``abkit simulate`` or this script writes
+them) instead of simulating one.
 """
 
 from __future__ import annotations
@@ -47,7 +69,9 @@ import sys
 import tempfile
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE.parent / "examples" / "ai_summary_export" / "experiment.toml"
@@ -125,40 +149,72 @@ print(time.process_time() - start)
 """
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What one child process used: CPU seconds (user + system, its waited-for
+    children's included), wall seconds and peak RSS in MB; and what it printed."""
+
+    cpu: float
+    wall: float
+    rss: float
+    stdout: str
+
+
 def run(cmd: list[str]) -> tuple[float, float, str]:
     """Run ``cmd``; its CPU seconds (user + system), peak RSS in MB and stdout."""
+    usage = measure(cmd)
+    return usage.cpu, usage.rss, usage.stdout
+
+
+def measure(cmd: list[str]) -> Usage:
+    """Run ``cmd`` in a child process and measure it (:class:`Usage`)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
         if status != 0:
             err.seek(0)
             tail = err.read().decode(errors="replace").strip().splitlines()[-3:]
             raise SystemExit(f"failed ({status}): {' '.join(cmd)}\n" + "\n".join(tail))
         out.seek(0)
-        return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out.read().decode()
+        cpu = usage.ru_utime + usage.ru_stime
+        return Usage(cpu, wall, usage.ru_maxrss / 1024, out.read().decode())
 
 
 def summary(label: str, values: list[float], unit: str) -> str:
     return f"{label}: min {min(values):.2f} {unit}, median {statistics.median(values):.2f} {unit}"
 
 
-def compare(name_a: str, cmd_a: list[str], name_b: str, cmd_b: list[str], rounds: int) -> None:
-    """Alternate the two commands; print CPU and RSS for each and their ratios."""
-    cpu: dict[str, list[float]] = {name_a: [], name_b: []}
-    rss: dict[str, list[float]] = {name_a: [], name_b: []}
+def compare(
+    name_a: str, cmd_a: list[str], name_b: str, cmd_b: list[str], rounds: int
+) -> dict[str, list[Usage]]:
+    """Alternate the two commands; print CPU, wall and peak RSS for each and their
+    ratios; return every round's :class:`Usage` by name."""
+    runs: dict[str, list[Usage]] = {name_a: [], name_b: []}
     for _ in range(rounds):
         for name, cmd in ((name_a, cmd_a), (name_b, cmd_b)):
-            seconds, mb, _ = run(cmd)
-            cpu[name].append(seconds)
-            rss[name].append(mb)
+            runs[name].append(measure(cmd))
     for name in (name_a, name_b):
-        print(f"  {summary(name, cpu[name], 's CPU')}; peak RSS {max(rss[name]):,.0f} MB")
-    for stat in (min, statistics.median):
+        wall = statistics.median(u.wall for u in runs[name])
         print(
-            f"  ratio {name_a} / {name_b} ({stat.__name__}): CPU "
-            f"{stat(cpu[name_a]) / stat(cpu[name_b]):.2f}x, RSS "
-            f"{max(rss[name_a]) / max(rss[name_b]):.2f}x"
+            f"  {summary(name, [u.cpu for u in runs[name]], 's CPU')} "
+            f"(median wall {wall:.2f} s); peak RSS {peak(runs[name]):,.0f} MB"
         )
+    for stat in (min, statistics.median):
+        cpu = stat(u.cpu for u in runs[name_a]) / stat(u.cpu for u in runs[name_b])
+        wall = stat(u.wall for u in runs[name_a]) / stat(u.wall for u in runs[name_b])
+        rss = peak(runs[name_a]) / peak(runs[name_b])
+        print(
+            f"  ratio {name_a} / {name_b} ({stat.__name__}): CPU {cpu:.2f}x, "
+            f"wall {wall:.2f}x, RSS {rss:.2f}x"
+        )
+    return runs
+
+
+def peak(runs: list[Usage]) -> float:
+    """The highest peak RSS of the rounds, in MB."""
+    return max(u.rss for u in runs)
 
 
 def inline(code: str, *args: str) -> list[str]:
@@ -224,6 +280,185 @@ variant = "version"
 """
 
 
+# The example config's metrics (examples/ai_summary_export/experiment.toml) as the hand
+# queries of the duckdb and spark workloads compute them: retention on these days after
+# assignment, and per ratio metric its per-unit numerator and denominator.
+HAND_DAYS = (1, 7, 14)
+HAND_METRICS = {
+    "share_rate": ("share", "outputs"),
+    "session_depth": ("in_session", "sessions"),
+    "regenerate_rate": ("regenerate", "outputs"),
+    "error_rate": ("error", "outputs"),
+    "latency_ms": ("latency", "latencies"),
+}
+
+
+def duckdb_hand_query(assignments: str, events: str) -> str:
+    """One DuckDB SQL query: the valid events (joined to the assignments, not before
+    assignment, exact repeats dropped), the example's metrics per unit (units without
+    events count zeros), then per arm the unit count, each retention's eligible units
+    (day passed by the latest event), mean and variance, and Σx, Σy, Σx², Σy², Σxy of
+    each ratio metric (what the delta method needs)."""
+    retention = ",\n    ".join(
+        f"count(*) FILTER (m{d}) AS d{d}_n, avg(d{d}) FILTER (m{d}) AS d{d}_mean, "
+        f"var_samp(d{d}) FILTER (m{d}) AS d{d}_var"
+        for d in HAND_DAYS
+    )
+    sums = ",\n    ".join(
+        f"sum({x}) AS {m}_sx, sum({y}) AS {m}_sy, sum({x} * {x}) AS {m}_sxx, "
+        f"sum({y} * {y}) AS {m}_syy, sum({x} * {y}) AS {m}_sxy"
+        for m, (x, y) in HAND_METRICS.items()
+    )
+    days = ", ".join(f"max((day = {d})::INT) AS d{d}" for d in HAND_DAYS)
+    matured = ", ".join(
+        f"a.assigned_at + INTERVAL {d + 1} DAY <= export_end.t AS m{d}" for d in HAND_DAYS
+    )
+    return f"""
+WITH a AS (SELECT user_id, variant, assigned_at FROM read_parquet('{assignments}')),
+valid AS (
+    SELECT DISTINCT e.user_id, e.timestamp, e.event, e.session_id, e.latency_ms, a.assigned_at
+    FROM read_parquet('{events}') e JOIN a USING (user_id)
+    WHERE e.timestamp >= a.assigned_at
+),
+per_unit AS (
+    SELECT user_id, {days},
+        count(*) FILTER (event = 'share') AS share,
+        count(*) FILTER (event = 'ai_output') AS outputs,
+        count(*) FILTER (event = 'regenerate') AS regenerate,
+        count(*) FILTER (event = 'error') AS error,
+        count(*) FILTER (event = 'ai_output' AND session_id IS NOT NULL) AS in_session,
+        count(DISTINCT session_id) AS sessions,
+        sum(latency_ms) FILTER (event = 'ai_output') AS latency,
+        count(latency_ms) FILTER (event = 'ai_output') AS latencies
+    FROM (SELECT *, (epoch_us(timestamp) - epoch_us(assigned_at)) // 86400000000 AS day
+          FROM valid)
+    GROUP BY user_id
+),
+export_end AS (SELECT max(timestamp) AS t FROM valid),
+units AS (
+    SELECT a.variant, {matured}, coalesce(COLUMNS(per_unit.* EXCLUDE (user_id)), 0)
+    FROM a LEFT JOIN per_unit USING (user_id), export_end
+)
+SELECT variant, count(*) AS n,
+    {retention},
+    {sums}
+FROM units GROUP BY variant ORDER BY variant
+"""
+
+
+def spark_hand_query(spark: Any, assignments: str, events: str) -> list[Any]:
+    """The query of :func:`duckdb_hand_query` written with the PySpark DataFrame API."""
+    from pyspark.sql import functions as F
+
+    a = spark.read.parquet(assignments).select("user_id", "variant", "assigned_at")
+    e = spark.read.parquet(events)
+    e = e.select("user_id", "timestamp", "event", "session_id", "latency_ms")
+    valid = e.join(a, "user_id").where(F.col("timestamp") >= F.col("assigned_at")).distinct()
+    day = F.expr("(unix_micros(timestamp) - unix_micros(assigned_at)) div 86400000000")
+    event, session, latency = F.col("event"), F.col("session_id"), F.col("latency_ms")
+    output = event == "ai_output"
+
+    def count(condition: Any) -> Any:
+        return F.count(F.when(condition, 1))
+
+    per_unit = (
+        valid.withColumn("day", day)
+        .groupBy("user_id")
+        .agg(
+            *(F.max((F.col("day") == d).cast("int")).alias(f"d{d}") for d in HAND_DAYS),
+            count(event == "share").alias("share"),
+            count(output).alias("outputs"),
+            count(event == "regenerate").alias("regenerate"),
+            count(event == "error").alias("error"),
+            count(output & session.isNotNull()).alias("in_session"),
+            F.countDistinct(session).alias("sessions"),
+            F.sum(F.when(output, latency)).alias("latency"),
+            F.count(F.when(output, latency)).alias("latencies"),
+        )
+    )
+    export_end = valid.agg(F.max("timestamp").alias("_end"))
+    units = a.join(per_unit, "user_id", "left").fillna(0).crossJoin(export_end)
+    aggregates = [F.count(F.lit(1)).alias("n")]
+    for d in HAND_DAYS:
+        matured = F.col("assigned_at") + F.expr(f"INTERVAL {d + 1} DAYS") <= F.col("_end")
+        kept = F.when(matured, F.col(f"d{d}"))
+        aggregates += [F.count(kept), F.avg(kept), F.var_samp(kept)]
+    for x, y in HAND_METRICS.values():
+        cx, cy = F.col(x), F.col(y)
+        aggregates += [F.sum(cx), F.sum(cy), F.sum(cx * cx), F.sum(cy * cy), F.sum(cx * cy)]
+    rows: list[Any] = units.groupBy("variant").agg(*aggregates).orderBy("variant").collect()
+    return rows
+
+
+def spark_session() -> Any:
+    """A local Spark session with the settings of ``abkit.io.engines.local_spark``."""
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.appName("abkit-bench")
+        .master("local[*]")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.memory", "4g")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def stop_spark(spark: Any) -> None:
+    """Stop Spark and wait for its JVM to exit, so that the JVM's CPU time is counted
+    in this process's children's (and so in what ``os.wait4`` reports for it)."""
+    from pyspark import SparkContext
+
+    jvm = SparkContext._gateway.proc  # type: ignore[union-attr]
+    spark.stop()
+    jvm.stdin.close()  # the JVM exits when its standard input closes
+    jvm.wait()
+
+
+DUCKDB_ABKIT = """
+import sys, duckdb, abkit
+connection = duckdb.connect()
+connection.execute("SET TimeZone = 'UTC'")
+events = connection.read_parquet(sys.argv[2])
+print(len(abkit.analyze(sys.argv[1], sys.argv[3], events=events).results))
+"""
+
+DUCKDB_HAND = """
+import sys, duckdb
+sys.path.insert(0, sys.argv[1])
+from compare import duckdb_hand_query
+connection = duckdb.connect()
+connection.execute("SET TimeZone = 'UTC'")
+print(len(connection.sql(duckdb_hand_query(sys.argv[2], sys.argv[3])).fetchall()))
+"""
+
+# abkit's per-metric results as JSON, events read by Polars or on the local Spark session
+ABKIT_RESULTS = """
+import sys, json
+sys.path.insert(0, sys.argv[1])
+from compare import spark_session, stop_spark
+spark = spark_session() if sys.argv[5] == "spark" else None
+import abkit
+events = spark.read.parquet(sys.argv[3]) if spark is not None else sys.argv[3]
+result = abkit.analyze(sys.argv[2], sys.argv[4], events=events)
+print(json.dumps(result.to_dict()["results"]))
+if spark is not None:
+    stop_spark(spark)
+"""
+
+SPARK_HAND = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from compare import spark_hand_query, spark_session, stop_spark
+spark = spark_session()
+print(len(spark_hand_query(spark, sys.argv[2], sys.argv[3])))
+stop_spark(spark)
+"""
+
+
 def events_export(
     users: int, folder: Path, pre_days: int = 0, ai: bool = False
 ) -> tuple[Path, Path]:
@@ -233,6 +468,35 @@ def events_export(
     kind = "ai" if ai else "plain"
     print(run(inline(SIMULATE, str(users), str(folder), str(pre_days), kind))[2].strip())
     return folder / "assignments.parquet", folder / "events.parquet"
+
+
+def export_at(users: int, data: Path | None, folder: Path) -> tuple[Path, Path]:
+    """The export in ``data`` (``--data``), or a simulated one of ``users`` in ``folder``."""
+    if data is not None:
+        return data / "assignments.parquet", data / "events.parquet"
+    folder.mkdir(parents=True, exist_ok=True)
+    return events_export(users, folder)
+
+
+def unit_count(assignments: Path) -> int:
+    """Rows of the assignments, counted in a child process (see :func:`events_export`)."""
+    rows = "pl.scan_parquet(sys.argv[1]).select(pl.len()).collect().item()"
+    code = f"import sys, polars as pl\nprint({rows})"
+    return int(run(inline(code, str(assignments)))[2])
+
+
+def _spark(assignments: Path, events: Path, rounds: int) -> None:
+    """abkit on the local Spark session against the PySpark query of the same
+    aggregates; abkit's numbers on Spark against its numbers on Polars."""
+    ours = inline(ABKIT_RESULTS, str(HERE), str(assignments), str(events), str(CONFIG), "spark")
+    hand = inline(SPARK_HAND, str(HERE), str(assignments), str(events))
+    runs = compare("abkit on local Spark", ours, "PySpark DataFrame query", hand, rounds)
+    polars = measure(
+        inline(ABKIT_RESULTS, str(HERE), str(assignments), str(events), str(CONFIG), "polars")
+    )
+    spark = runs["abkit on local Spark"][0]
+    same = _same(json.loads(polars.stdout), json.loads(spark.stdout))
+    print(f"  CPU of the whole process tree (Python and the JVM); numbers against Polars: {same}")
 
 
 def analyze_cmd(assignments: Path, events: Path, *extra: str, config: Path = CONFIG) -> list[str]:
@@ -261,15 +525,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "workload",
-        choices=["events", "looks", "units", "bootstrap", "spark", "cuped", "ai", "paired"],
+        choices=[
+            "events",
+            "looks",
+            "units",
+            "bootstrap",
+            "duckdb",
+            "spark",
+            "cuped",
+            "ai",
+            "paired",
+        ],
     )
-    parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument(
+        "--users", type=int, default=None, help="default 1,000,000 (duckdb: 200,000)"
+    )
+    parser.add_argument("--large-users", type=int, default=2_000_000, help="duckdb only")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--data", type=Path, help="an export to read instead of simulating")
+    parser.add_argument("--large-data", type=Path, help="duckdb: the larger export to read")
     args = parser.parse_args()
+    users = args.users or (200_000 if args.workload == "duckdb" else 1_000_000)
     folder = Path(tempfile.mkdtemp(prefix="abkit-bench-"))
     try:
         if args.workload in ("events", "looks", "spark"):
-            assignments, events = events_export(args.users, folder)
+            assignments, events = export_at(users, args.data, folder)
             fixed = analyze_cmd(assignments, events)
             if args.workload == "events":
                 floor = inline(FLOOR_QUERY, str(assignments), str(events))
@@ -278,14 +558,25 @@ def main() -> None:
                 looks = analyze_cmd(assignments, events, "--sequential", "msprt")
                 compare("30 daily looks", looks, "fixed horizon", fixed, args.rounds)
             else:
-                _, _, polars_json = run(fixed)
-                start = time.perf_counter()
-                _, _, spark_json = run([*fixed, "--engine", "spark"])
-                wall = time.perf_counter() - start
-                same = _same(json.loads(polars_json), json.loads(spark_json))
-                print(f"  local Spark: {wall:.0f} s wall (JVM start included); numbers {same}")
+                _spark(assignments, events, args.rounds)
+        elif args.workload == "duckdb":
+            sizes = [(users, args.data, "small"), (args.large_users, args.large_data, "large")]
+            runs = {}
+            for n, data, label in sizes:
+                assignments, events = export_at(n, data, folder / label)
+                print(f"{label}: {unit_count(assignments):,} units")
+                ours = inline(DUCKDB_ABKIT, str(assignments), str(events), str(CONFIG))
+                hand = inline(DUCKDB_HAND, str(HERE), str(assignments), str(events))
+                runs[label] = compare("abkit on DuckDB", ours, "DuckDB SQL", hand, args.rounds)
+            print(
+                "  RSS growth, large / small: "
+                + ", ".join(
+                    f"{name} {peak(runs['large'][name]) / peak(runs['small'][name]):.2f}x"
+                    for name in runs["small"]
+                )
+            )
         elif args.workload == "cuped":
-            assignments, events = events_export(args.users, folder, pre_days=14)
+            assignments, events = events_export(users, folder, pre_days=14)
             config = folder / "cuped.toml"
             extra = "\n[cuped]\npre_days = 14\n\n[novelty]\nperiod_days = 7\n"
             config.write_text(CONFIG.read_text() + extra)
@@ -293,7 +584,7 @@ def main() -> None:
             plain = analyze_cmd(assignments, events)
             compare("CUPED + novelty", adjusted, "plain analysis", plain, args.rounds)
         elif args.workload == "ai":
-            assignments, events = events_export(args.users, folder, ai=True)
+            assignments, events = events_export(users, folder, ai=True)
             config = folder / "ai.toml"
             config.write_text(AI_CONFIG)
             pack = analyze_cmd(assignments, events, config=config)
@@ -301,7 +592,7 @@ def main() -> None:
             compare("AI metric pack", pack, "example's 9 metrics", example, args.rounds)
         elif args.workload == "paired":
             table = folder / "outputs.parquet"
-            print(run(inline(REPLAY, str(args.users), str(table)))[2].strip())
+            print(run(inline(REPLAY, str(users), str(table)))[2].strip())
             config = folder / "paired.toml"
             config.write_text(PAIRED_CONFIG)
             cli = [sys.executable, "-m", "abkit_cli.main", "analyze", str(table)]
@@ -310,7 +601,7 @@ def main() -> None:
             compare("abkit analyze", ours, "Polars paired query", floor, args.rounds)
         elif args.workload == "units":
             table = folder / "units.parquet"
-            units_table(args.users, table)
+            units_table(users, table)
             abkit_side, tea = inline(UNITS_ABKIT, str(table)), inline(UNITS_TEA, str(table))
             _in_process("abkit.analyze", abkit_side, "tea-tasting", tea, args.rounds)
         else:
