@@ -152,14 +152,6 @@ def assert_independent_of_units(rows: list[int], sizes: tuple[int, ...] = CROSSI
     )
 
 
-PER_UNIT_ROWS = pytest.mark.xfail(
-    strict=False,
-    reason="abkit still brings one row per unit back from the engine; the change that "
-    "returns per-arm aggregates only (abkit.engine.events, abkit.inputs.prepare) is under way",
-)
-
-
-@PER_UNIT_ROWS
 def test_rows_crossing_from_ibis_over_duckdb_do_not_grow_with_the_units(ibis_duckdb):
     rows = rows_crossing(lambda frame, name: to_ibis(frame, ibis_duckdb, name))
     assert_independent_of_units(rows)

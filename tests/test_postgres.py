@@ -18,7 +18,7 @@ from abkit.errors import AbkitInputError
 from tests.conftest import EXAMPLE
 from tests.engines import PostgresServer, assert_same_numbers, to_postgres
 from tests.test_engines import METRICS, PRICES, _hostile, _looks, clock_fields_match_python
-from tests.test_ibis import PER_UNIT_ROWS, assert_independent_of_units, rows_crossing
+from tests.test_ibis import assert_independent_of_units, rows_crossing
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,6 @@ def test_days_and_epoch_from_clock_fields_in_postgres_match_python(pg):
     clock_fields_match_python(on_postgres(pg))
 
 
-@PER_UNIT_ROWS
 def test_rows_crossing_from_postgres_do_not_grow_with_the_units(pg):
     rows = rows_crossing(lambda frame, name: to_postgres(frame, pg, name))
     assert_independent_of_units(rows)
