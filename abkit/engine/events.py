@@ -269,7 +269,7 @@ class _Queries:
         """Valid events with exact repeats dropped (the other columns are functions of
         the key) and the day after assignment."""
         valid = frame.filter(nw.col(REASON).is_null()).select(*self.key, VARIANT, ASSIGNED_AT)
-        return with_days_between(distinct(valid), ASSIGNED_AT, TS, DAY)
+        return with_days_between(distinct(valid, self.key), ASSIGNED_AT, TS, DAY)
 
     def per_unit(self, frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Per unit with a valid event: the metrics' aggregates and the last day with an
@@ -349,7 +349,7 @@ class _Queries:
         before assignment (DAY counts whole days back from the assignment: 0, 1, …)."""
         pre = frame.filter(nw.col(REASON) == PRE_PERIOD_EVENT).select(*self.key, ASSIGNED_AT)
         return (
-            with_days_between(distinct(pre), TS, ASSIGNED_AT, DAY)
+            with_days_between(distinct(pre, self.key), TS, ASSIGNED_AT, DAY)
             .group_by(UNIT)
             .agg(*self.pre_aggregates)
         )
