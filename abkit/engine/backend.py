@@ -172,10 +172,9 @@ def materialise(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """``frame`` computed once and kept where it is: on DuckDB a temporary table of the
     relation's connection (``_abkit_<random hex>``, dropped with the connection; a
     temporary table never writes into the user's database file), on Spark a local
-    checkpoint (kept by the executors, not by this process), on SQLFrame over DuckDB a
-    table of its connection (SQLFrame reads no temporary tables) named like
-    :func:`ship`'s, on Ibis over DuckDB or PostgreSQL a temporary table named like
-    it (dropped with the connection), on other Ibis backends Ibis' cached table.
+    checkpoint (kept by the executors, not by this process), on Ibis over DuckDB or
+    PostgreSQL a temporary table named like :func:`ship`'s (dropped with the
+    connection), on other Ibis backends Ibis' cached table.
     Polars frames are collected (Polars holds the rows in this process anyway); an
     engine without a way to keep a result gets the frame back as it is, and each later
     query recomputes it.
@@ -198,11 +197,8 @@ def materialise(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
             # collection runs while this thread holds it
             return nw.from_native(backend.create_table(name, query, temp=True))  # type: ignore[no-any-return]
         return nw.from_native(query.cache())  # type: ignore[no-any-return]
-    connection = _sqlframe_duckdb(frame)
-    if connection is not None:
-        sql = native.sql(dialect="duckdb", optimize=False)
-        connection.execute(f"CREATE TABLE {name} AS {sql}")
-        return nw.from_native(native.session.table(name))  # type: ignore[no-any-return]
+    # SQLFrame: a table it creates cannot always be read back (its catalog quotes a
+    # column named with ':' twice), so its frames stay queries, recomputed when read
     return frame
 
 

@@ -80,6 +80,8 @@ _DAY_US = 86_400_000_000
 _TS_RAW, _BLANK, _EXCLUDED = "_ts_raw", "_blank", "_excluded"
 _LAST_ACTIVE = "_last_active_day"
 _LAST_DAY = "_last_complete_day"
+_EVENTS, _NO_SESSION = "_events", "_no_session"  # per unit: valid events, those without a session
+_BOOKKEEPING = [_LAST_ACTIVE, _EVENTS, _NO_SESSION]
 DUPLICATE_EVENT = "duplicate event (same unit, time, name, session and values)"
 
 EVENT_BEFORE_ASSIGNMENT = "event before assignment (ignored for outcomes)"
@@ -272,27 +274,43 @@ class _Queries:
         return with_days_between(distinct(valid, self.key), ASSIGNED_AT, TS, DAY)
 
     def per_unit(self, frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
-        """Per unit with a valid event: the metrics' aggregates and the last day with an
-        event."""
+        """Per unit with a valid event: the metrics' aggregates, the last day with an
+        event, and the unit's valid events after de-duplication (all, and those without
+        a session id), which add up to the export's exact counts."""
+        no_session = count_where(nw.col(SESSION).is_null()) if self.sessions else nw.lit(0)
         return (
             self.valid(frame)
             .group_by(UNIT)
-            .agg(*self.aggregates, nw.col(DAY).max().alias(_LAST_ACTIVE))
+            .agg(
+                *self.aggregates,
+                nw.col(DAY).max().alias(_LAST_ACTIVE),
+                nw.len().cast(nw.Int64).alias(_EVENTS),
+                no_session.cast(nw.Int64).alias(_NO_SESSION),
+            )
         )
 
     def run(self, frame: nw.LazyFrame[Any]) -> _Pass:
         valid = self.valid(frame)
+        # the valid events before de-duplication: what repeats do not change (which days
+        # and dates have events) is read there, so that an engine without shared
+        # subplans de-duplicates once per pass fewer
+        undeduplicated = frame.filter(nw.col(REASON).is_null()).select(
+            UNIT, VARIANT, ASSIGNED_AT, TS
+        )
         queries = [
             # rows per exclusion reason, and the event names found among the valid ones
             frame.group_by(REASON, EVENT).agg(nw.len()),
-            # valid events per UTC day: totals, the export end and the straggler check
-            valid.group_by(nw.col(TS).dt.date().alias("date")).agg(
-                nw.len().alias("n"),
-                nw.col(TS).max().alias("end"),
-                *([count_where(nw.col(SESSION).is_null()).alias("nulls")] * self.sessions),
+            # valid events per UTC day (repeats included): the export end and the
+            # straggler check
+            undeduplicated.group_by(nw.col(TS).dt.date().alias("date")).agg(
+                nw.len().alias("n"), nw.col(TS).max().alias("end")
             ),
             # units active on day k after assignment, per variant (retention curve)
-            distinct(valid.filter(nw.col(DAY) <= CURVE_DAYS).select(UNIT, VARIANT, DAY))
+            distinct(
+                with_days_between(undeduplicated, ASSIGNED_AT, TS, DAY)
+                .filter(nw.col(DAY) <= CURVE_DAYS)
+                .select(UNIT, VARIANT, DAY)
+            )
             .group_by(VARIANT, DAY)
             .agg(nw.len().alias("active")),
         ]
@@ -329,8 +347,6 @@ class _Queries:
         depth = len(self.depth_events)
         values = rest[depth : depth + len(self.value_refs)]
         binned = rest[depth + len(self.value_refs) :]
-        if not self.sessions:
-            daily = daily.with_columns(pl.lit(0, pl.Int64).alias("nulls"))
         return _Pass(
             per_unit,
             by_reason,
@@ -370,7 +386,7 @@ class _Pass:
 
     per_unit: pl.DataFrame | None  # UNIT, metric columns, _LAST_ACTIVE (on Polars)
     by_reason: pl.DataFrame  # REASON, EVENT, len
-    daily: pl.DataFrame  # date, n, end, nulls (valid events without a session)
+    daily: pl.DataFrame  # date, n (valid events, repeats included), end
     active: pl.DataFrame  # VARIANT, DAY, active
     histograms: list[pl.DataFrame]  # per session-depth metric: VARIANT, DEPTH, sessions
     values: list[pl.DataFrame]  # per value reference (quantiles): UNIT, VALUE
@@ -408,7 +424,7 @@ class _Pass:
         return _Pass(
             per_unit=stack([p.per_unit for p in parts if p.per_unit is not None]),
             by_reason=added([p.by_reason for p in parts], [REASON, EVENT], "len"),
-            daily=daily.agg(pl.col("n", "nulls").cast(pl.Int64).sum(), pl.col("end").max()),
+            daily=daily.agg(pl.col("n").cast(pl.Int64).sum(), pl.col("end").max()),
             active=added([p.active for p in parts], [VARIANT, DAY], "active"),
             histograms=[
                 added(list(hists), [VARIANT, DEPTH], "sessions")
@@ -561,8 +577,14 @@ def event_units(
     except Exception as exc:  # the engine's own error type (Polars, DuckDB, Spark …)
         raise AbkitInputError(f"could not process the events: {exc}", source=events.label) from None
     per_unit, by_reason, daily = result.per_unit, result.by_reason, result.daily
-    valid = query.valid(frame)
-    used = int(daily["n"].sum())
+    if per_unit is None:  # another engine: the per-unit aggregates are kept there
+        per_unit_rows = materialise(query.per_unit(frame))
+    else:
+        per_unit_rows = nw.from_native(per_unit.lazy())
+    (totals,) = collect_all(
+        [per_unit_rows.select(nw.col(_EVENTS).sum(), nw.col(_NO_SESSION).sum())]
+    )
+    used, nulls = (int(v or 0) for v in totals.row(0))
     counts = by_reason.group_by(REASON).agg(pl.col("len").cast(pl.Int64).sum())
     valid_rows = int(counts.filter(pl.col(REASON).is_null())["len"].sum())
     repeats = pl.DataFrame(
@@ -572,6 +594,7 @@ def event_units(
     counts = pl.concat([counts, repeats]).group_by(REASON).agg(pl.col("len").sum())
     _fail_on_unreadable_times(frame, counts, events, inp.timestamp)
     ledger.add_counts("events", counts)
+    valid = frame.filter(nw.col(REASON).is_null())
     export_end = configured_end or _latest_event(valid, daily, spec, events)
     keep_null = {value_column(m) for m in metrics if not m.kind.zero_when_inactive}
     pre = result.pre if pre_days is not None else None
@@ -584,10 +607,10 @@ def event_units(
             pre_rows = nw.from_native(pre.per_unit.lazy())
     else:  # another engine: the per-unit rows stay there
         table = assigned.filter(~nw.col(_EXCLUDED)).drop(_EXCLUDED)
-        table = table.join(query.per_unit(frame), on=UNIT, how="left")
+        table = table.join(per_unit_rows, on=UNIT, how="left")
         pre_rows = query.pre_period(frame) if pre is not None else None
-    aggregated = query.per_unit(frame).collect_schema().names()
-    fill = [c for c in aggregated if c not in (UNIT, _LAST_ACTIVE) and c not in keep_null]
+    aggregated = per_unit_rows.collect_schema().names()
+    fill = [c for c in aggregated if c not in (UNIT, *_BOOKKEEPING) and c not in keep_null]
     if fill:
         table = table.with_columns(*(nw.col(c).fill_null(0) for c in fill))
     if pre_rows is not None:
@@ -596,7 +619,7 @@ def event_units(
     table = _with_eligibility(table, windows, export_end, like)
     table = materialise(table)
     out = EventUnits(
-        units=table.drop(_LAST_ACTIVE, _LAST_DAY),
+        units=table.drop(*_BOOKKEEPING, _LAST_DAY),
         export_end=export_end,
         periods=result.periods,
         values=dict(zip(value_refs, result.values, strict=True)),
@@ -614,7 +637,6 @@ def event_units(
         out.depth_histograms[name] = hist.with_columns(pl.col(DEPTH).cast(pl.Int64)).sort(
             VARIANT, DEPTH
         )
-    nulls = int(daily["nulls"].sum())
     if nulls:
         out.notes.append(
             f"{nulls} valid event(s) have no session id; they count for other metrics but "
@@ -749,11 +771,11 @@ def _latest_event(
     """The export end taken from the latest valid event, after checking that it is
     neither in the future nor a straggler far after the bulk of the events.
 
-    The bulk is the lower 99.9 % quantile of the n event times, the k-th smallest with
-    k = ⌊0.999·(n − 1)⌋ (0-based).  The per-day counts (``daily``: date, n, end) place it
-    within one day; only when that day straddles the 30-day limit does one more count
-    on the engine decide (it lies more than 30 days before the end exactly when more
-    than k events do).
+    The bulk is the lower 99.9 % quantile of the n valid event times (repeats
+    included), the k-th smallest with k = ⌊0.999·(n − 1)⌋ (0-based).  The per-day
+    counts (``daily``: date, n, end) place it within one day; only when that day
+    straddles the 30-day limit does one more count on the engine decide (it lies more
+    than 30 days before the end exactly when more than k events do).
     """
     end = daily["end"].max()
     if end is None:
