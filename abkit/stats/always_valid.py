@@ -38,8 +38,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as st
 from scipy.special import lambertw
+
+from abkit.stats.distributions import norm_ppf
 
 
 @dataclass(frozen=True)
@@ -340,7 +341,7 @@ def planned_tau(
     >>> round(float(z * math.sqrt(0.02 * 500 / 2000)), 4)
     0.1981
     """
-    z = st.norm.ppf(1 - alpha / 2) + st.norm.ppf(power)
+    z = norm_ppf(1 - alpha / 2) + norm_ppf(power)
     tau: np.ndarray | float = z * np.sqrt(
         np.asarray(variance, dtype=float) * np.asarray(n, dtype=float) / target_n
     )

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats as st
+
+from abkit.stats.distributions import norm_ppf
 
 
 def wilson_interval(
@@ -59,7 +60,7 @@ def wilson_interval(
     k = np.asarray(successes, dtype=float)
     n = np.asarray(trials, dtype=float)
     p = k / n
-    z = float(st.norm.ppf(1 - alpha / 2))
+    z = float(norm_ppf(1 - alpha / 2))
     centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
     half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
     return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)

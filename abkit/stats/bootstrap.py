@@ -18,9 +18,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as st
 
 from abkit.stats.cluster import USER_WEIGHTED, AccountArm
+from abkit.stats.distributions import norm_cdf, norm_ppf
 
 
 @dataclass(frozen=True)
@@ -241,13 +241,13 @@ def account_bootstrap(
     # BCa
     # ties with the estimate count half (the distribution is discrete with few accounts)
     below = np.mean(effects[finite] < effect) + 0.5 * np.mean(effects[finite] == effect)
-    z0 = st.norm.ppf(below) if finite.any() else math.nan
+    z0 = norm_ppf(below) if finite.any() else math.nan
     jack = _jackknife(control, treatment, weighting)
     d = jack.mean() - jack
     denom = 6.0 * (d**2).sum() ** 1.5
     accel = (d**3).sum() / denom if denom > 0 else 0.0
-    z = st.norm.ppf(probs)
-    adj = np.asarray(st.norm.cdf(z0 + (z0 + z) / (1 - accel * (z0 + z))))
+    z = norm_ppf(probs)
+    adj = np.asarray(norm_cdf(z0 + (z0 + z) / (1 - accel * (z0 + z))))
     bca = (
         finite_quantiles(effects, (float(adj[0]), float(adj[1])))
         if np.isfinite(z0)

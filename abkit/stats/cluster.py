@@ -28,10 +28,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as st
 
 from abkit.options import Weighting
 from abkit.stats.arm import Summable
+from abkit.stats.distributions import norm_ppf, norm_sf, t_ppf, t_sf
 
 USER_WEIGHTED: Weighting = "user"
 
@@ -420,8 +420,8 @@ def cr2_adjusted(
     if not se > 0:  # se 0 says: no variation (the decision's shared check reads it)
         return ClusterTest(method, effect, se, math.nan, math.nan, (math.nan, math.nan))
     df = bell_mccaffrey_df(wc, wt, v)
-    half = st.t.ppf(1 - alpha / 2, df) * se
-    p = float(2 * st.t.sf(abs(effect / se), df))
+    half = t_ppf(1 - alpha / 2, df) * se
+    p = float(2 * t_sf(abs(effect / se), df))
     return ClusterTest(method, effect, se, df, p, (effect - half, effect + half))
 
 
@@ -493,13 +493,13 @@ def cr2_test(
         )
     df = bell_mccaffrey_df(wc, wt)
     t = effect / se
-    half = st.t.ppf(1 - alpha / 2, df) * se
+    half = t_ppf(1 - alpha / 2, df) * se
     return ClusterTest(
         "CR2 + Bell-McCaffrey df",
         effect,
         se,
         df,
-        float(2 * st.t.sf(abs(t), df)),
+        float(2 * t_sf(abs(t), df)),
         (effect - half, effect + half),
     )
 
@@ -557,12 +557,12 @@ def naive_cluster_z(
     effect = parts[1][0] - parts[0][0]
     se = math.sqrt(parts[0][1] + parts[1][1])
     z = effect / se if se > 0 else math.nan
-    half = st.norm.ppf(1 - alpha / 2) * se
+    half = norm_ppf(1 - alpha / 2) * se
     return ClusterTest(
         "cluster z (CR0, no small-sample correction)",
         effect,
         se,
         math.inf,
-        float(2 * st.norm.sf(abs(z))),
+        float(2 * norm_sf(abs(z))),
         (effect - half, effect + half),
     )

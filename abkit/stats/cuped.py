@@ -40,9 +40,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import stats as st
 
 from abkit.stats.arm import Summable
+from abkit.stats.distributions import Reference, norm_ppf
 from abkit.stats.fixed_horizon import Comparison, nonnegative, undefined_comparison
 
 # a metric or covariate as a function of the mean vector: (i,) = z̄_i, (i, j) = z̄_i / z̄_j
@@ -504,7 +504,7 @@ def cuped_test(
             label, c.g, t.g, ["the adjusted metric has no variation in either arm"], warnings
         )
         return comp, adjustment
-    ref = st.norm if math.isinf(df) else st.t(df)
+    ref = Reference(df)
     statistic = effect / se
     half = float(ref.ppf(1.0 - alpha / 2.0)) * se
     rel, log_se, rel_ci, rel_warn = _adjusted_lift(c, t, theta, effect, var_t, alpha)
@@ -564,7 +564,7 @@ def _adjusted_lift(
     cov = float(theta @ c.v_hg) / c.n
     log_var = var_adjusted / adjusted**2 + var_control / c.g**2 - 2.0 * cov / (adjusted * c.g)
     se = math.sqrt(max(log_var, 0.0))
-    half = float(st.norm.ppf(1.0 - alpha / 2.0)) * se
+    half = float(norm_ppf(1.0 - alpha / 2.0)) * se
     log_ratio = math.log(adjusted / c.g)
     with np.errstate(over="ignore"):  # a huge SE gives an unbounded (inf) upper side
         low, high = np.expm1([log_ratio - half, log_ratio + half])

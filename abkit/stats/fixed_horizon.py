@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
-from scipy import stats as st
 
 from abkit.stats.arm import ArmSummary
+from abkit.stats.distributions import Reference, norm_ppf
 
 WELCH = "Welch t-test"
 TWO_PROPORTION_Z = "two-proportion z-test (pooled SE for p, unpooled Wald CI)"
@@ -164,11 +164,6 @@ class Comparison:
         return {name: getattr(self, name) for name in EFFECT_FIELDS}
 
 
-def _reference(df: float) -> Any:
-    """The reference distribution of the statistic: normal (df = inf) or Student t(df)."""
-    return st.norm if math.isinf(df) else st.t(df)
-
-
 def two_sided(
     method: str,
     c_value: float,
@@ -235,7 +230,7 @@ def two_sided(
         statistic = p_value = math.nan
         ci = (math.nan, math.nan)
     else:
-        ref = _reference(df)
+        ref = Reference(df)  # normal (df = inf) or Student t(df)
         statistic = effect / z_se
         p_value = float(2.0 * ref.sf(abs(statistic)))
         half = float(ref.ppf(1.0 - alpha / 2.0)) * se
@@ -339,7 +334,7 @@ def relative_effect(
     cv_t = math.sqrt(t_var_of_value) / abs(t_value)
     cv_c = math.sqrt(c_var_of_value) / abs(c_value)
     se = math.sqrt(cv_t * cv_t + cv_c * cv_c)  # products, not **: inf instead of OverflowError
-    half = float(st.norm.ppf(1.0 - alpha / 2.0)) * se
+    half = float(norm_ppf(1.0 - alpha / 2.0)) * se
     log_ratio = math.log(t_value / c_value)
     with np.errstate(over="ignore"):  # a huge SE gives an unbounded (inf) upper side
         low, high = np.expm1([log_ratio - half, log_ratio + half])

@@ -29,11 +29,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import optimize
-from scipy import stats as st
 from scipy.special import ndtr
 
 from abkit.options import Spending, choices
+from abkit.stats.distributions import norm_ppf
 
 SPENDING = choices(Spending)
 _POINTS_PER_SD = 12  # grid spacing ≤ (increment's sd)/12 (cf. J&T §19.2: ~ r = 18 per sd)
@@ -87,7 +86,7 @@ def spent(t: np.ndarray | float, alpha: float, kind: str) -> np.ndarray:
     """
     t = np.clip(np.asarray(t, dtype=float), 0.0, 1.0)
     if kind == "obrien_fleming":
-        z = st.norm.ppf(1.0 - alpha / 4.0)
+        z = norm_ppf(1.0 - alpha / 4.0)
         with np.errstate(divide="ignore"):
             return np.where(t > 0, 2.0 * (2.0 - 2.0 * ndtr(z / np.sqrt(t))), 0.0)
     if kind == "pocock":
@@ -200,6 +199,8 @@ def efficacy_bounds(t: np.ndarray, alpha: float, kind: str = "obrien_fleming") -
     >>> np.round(efficacy_bounds(t, 0.05, "pocock"), 3).tolist()
     [2.438, 2.427, 2.41, 2.397, 2.386]
     """
+    from scipy import optimize  # loaded when first needed (0.13 s)
+
     t = np.asarray(t, dtype=float)
     if t.size == 0 or np.any(np.diff(t) <= 0) or t[0] <= 0 or t[-1] > 1 + 1e-12:
         raise ValueError("information fractions must increase strictly within (0, 1]")
@@ -304,6 +305,8 @@ def pocock_constant(k: int, alpha: float) -> float:
     >>> round(pocock_constant(5, 0.05), 3)
     2.413
     """
+    from scipy import optimize  # loaded when first needed (0.13 s)
+
     t = np.arange(1, k + 1) / k
 
     def excess(c: float) -> float:
@@ -359,6 +362,8 @@ def repeated_p_values(z: np.ndarray, t: np.ndarray, kind: str) -> np.ndarray:
     >>> (np.abs(z) >= efficacy_bounds(t, 0.05)).tolist()
     [False, False, True, True]
     """
+    from scipy import optimize  # loaded when first needed (0.13 s)
+
     z, t = np.abs(np.asarray(z, dtype=float)), np.asarray(t, dtype=float)
     crossing = np.full(z.size, np.nan)
     for j in range(z.size):
@@ -428,6 +433,8 @@ def futility_bounds(
     >>> np.round(futility_bounds(t, efficacy_bounds(t, 0.05), drift, beta=0.1), 3).tolist()
     [-2.048, -0.306, 0.643, 1.306, 2.031]
     """
+    from scipy import optimize  # loaded when first needed (0.13 s)
+
     t = np.asarray(t, dtype=float)
     cumulative = (
         spent(t, 2.0 * beta, kind) / 2.0 if kind == "obrien_fleming" else spent(t, beta, kind)

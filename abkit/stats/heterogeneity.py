@@ -19,7 +19,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as st
+
+from abkit.stats.distributions import chi2_sf
 
 METHOD = "Cochran's Q test of a common effect across segments (chi-square, S - 1 df)"
 
@@ -112,4 +113,4 @@ def cochran_q(effects: np.ndarray, variances: np.ndarray) -> Heterogeneity:
     q = float((w * (effects[ok] - common) ** 2).sum())
     df = int(ok.sum() - 1)
     i2 = max(0.0, (q - df) / q) if q > 0 else 0.0
-    return Heterogeneity(METHOD, q, df, float(st.chi2.sf(q, df)), i2, common)
+    return Heterogeneity(METHOD, q, df, float(chi2_sf(q, df)), i2, common)

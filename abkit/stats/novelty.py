@@ -25,9 +25,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as st
 
 from abkit.stats.cuped import Moments, term_gradient, term_value
+from abkit.stats.distributions import norm_ppf, norm_sf
 
 METHOD = "trend of the log lift over periods since assignment (delta method, full covariance)"
 
@@ -181,7 +181,7 @@ def novelty_test(
         )
     log_lift = np.log(gt / gc)
     cov = vt / np.outer(gt, gt) + vc / np.outer(gc, gc)
-    z = float(st.norm.ppf(1 - alpha / 2))
+    z = float(norm_ppf(1 - alpha / 2))
     se = np.sqrt(np.clip(np.diag(cov), 0, None))
     lift_ci = tuple(
         (float(np.expm1(m - z * s)), float(np.expm1(m + z * s)))
@@ -191,7 +191,7 @@ def novelty_test(
     c = (w - w.mean()) / ((w - w.mean()) ** 2).sum()
     slope = float(c @ log_lift)
     slope_se = float(math.sqrt(max(c @ cov @ c, 0.0)))
-    p_value = float(2 * st.norm.sf(abs(slope / slope_se))) if slope_se > 0 else nan
+    p_value = float(2 * norm_sf(abs(slope / slope_se))) if slope_se > 0 else nan
     verdict = "stable"
     if p_value < alpha:
         toward_zero = np.sign(slope) != np.sign(log_lift.mean())

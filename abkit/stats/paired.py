@@ -25,9 +25,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats as st
 
 from abkit.stats.arm import ArmSummary, Summable
+from abkit.stats.distributions import norm_ppf, norm_sf
 from abkit.stats.fixed_horizon import Comparison, ratio_variance, undefined_comparison
 
 PAIRED = "paired difference z-test, user-clustered delta-method variance (Miller 2024)"
@@ -250,12 +250,12 @@ def paired_test(
         ArmSummary.from_values(candidate, pairs)
     )
     effect, se = cand_mean - live_mean, math.sqrt(var)
-    z = float(st.norm.ppf(1 - alpha / 2))
+    z = float(norm_ppf(1 - alpha / 2))
     warnings: list[str] = []
     undefined: list[str] = []
     if se > 0 and math.isfinite(se):
         statistic = effect / se
-        p_value = float(2 * st.norm.sf(abs(statistic)))
+        p_value = float(2 * norm_sf(abs(statistic)))
         ci = (effect - z * se, effect + z * se)
     else:
         undefined.append(

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy import stats as st
 
 from abkit.stats.arm import ArmSummary, Summable
+from abkit.stats.distributions import norm_ppf
 from abkit.stats.fixed_horizon import (
     Comparison,
     ratio_variance,
@@ -47,7 +47,7 @@ INDEPENDENT = "quantile z-test, events as independent (ignores users)"
 
 # the interval's order statistics are read at q ± z·σ_F with the z of a 95 % interval;
 # the standard error it implies hardly depends on this choice (GrowthBook uses the same)
-_Z = float(st.norm.ppf(0.975))
+_Z = float(norm_ppf(0.975))
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as st
 
+from abkit.stats.distributions import chisquare
 from abkit.wording import p_phrase
 
 SRM_THRESHOLD = 0.001
@@ -133,7 +133,7 @@ def srm_test(
     if total == 0 or len(names) < 2:
         stat = p = math.nan
     else:
-        stat, p = st.chisquare(counts, total * shares)
+        stat, p = chisquare(counts, total * shares)
     return SrmResult(
         observed={v: int(observed.get(v, 0)) for v in names},
         expected_share=dict(zip(names, shares.tolist(), strict=True)),
