@@ -1,8 +1,10 @@
 """`abkit` command: a thin click layer over the public :mod:`abkit` API.
 
 User errors (bad input or configuration) print one paragraph and exit with
-code 2; nothing here holds analysis logic.  Heavy modules are imported inside
-the commands so that ``abkit --help`` starts fast.
+code 2; a Ctrl-C, whether Python or an engine (DuckDB, Spark) reports it, cancels the
+engine's work, prints one line and exits with code 130.  Nothing here holds analysis
+logic.  Heavy modules are imported inside the commands so that ``abkit --help``
+starts fast.
 """
 
 from __future__ import annotations
@@ -23,20 +25,25 @@ EXIT_USER_ERROR = 2
 
 
 def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn abkit's input errors into a message and exit code 2, never a traceback."""
+    """Turn abkit's input errors into a message and exit code 2, never a traceback; an
+    engine's error that stands for a Ctrl-C goes on as :class:`KeyboardInterrupt`, for
+    the group to report (:class:`_Abkit`)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from abkit.errors import AbkitInputError
+        from abkit.interrupt import is_interrupt
 
         try:
             return func(*args, **kwargs)
-        except AbkitInputError as exc:
-            click.echo(f"abkit: error: {exc}", err=True)
-            sys.exit(EXIT_USER_ERROR)
         except click.exceptions.Exit:
             raise
         except Exception as exc:
+            if is_interrupt(exc):  # DuckDB's "Query interrupted", a cancelled Spark job
+                raise KeyboardInterrupt from exc
+            if isinstance(exc, AbkitInputError):
+                click.echo(f"abkit: error: {exc}", err=True)
+                sys.exit(EXIT_USER_ERROR)
             if os.environ.get("ABKIT_DEBUG"):
                 raise
             click.echo(
@@ -122,7 +129,28 @@ def _column_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Abkit(click.Group):
+    """The ``abkit`` group: a Ctrl-C anywhere in a command cancels the engine's jobs,
+    prints one line and exits with code 130 (click's own handling prints "Aborted!"
+    and exits with 1), without a traceback unless ABKIT_DEBUG is set."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from abkit import interrupt
+
+        with interrupt.watching():
+            try:
+                return super().invoke(ctx)
+            except KeyboardInterrupt:
+                interrupt.stopped()
+                if os.environ.get("ABKIT_DEBUG"):
+                    import traceback
+
+                    traceback.print_exc()
+                click.echo(f"abkit: {interrupt.MESSAGE}", err=True)
+                sys.exit(interrupt.EXIT_STATUS)
+
+
+@click.group(cls=_Abkit, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="abkit")
 def cli() -> None:
     """abkit: did the new prompt, model or setting actually help?"""
@@ -270,7 +298,7 @@ def analyze(
     --event, --timestamp, --assigned-at, ... (no config needed).
     """
     import abkit
-    from abkit import progress
+    from abkit import interrupt, progress
     from abkit.run import export_name
 
     fmt = _report_format(fmt, output)
@@ -279,6 +307,8 @@ def analyze(
         progress.step("reading the export")
         events_data = abkit.read_on(engine, events) if events is not None else None
         main_data = abkit.read_on(engine, data) if events is None and engine != "polars" else data
+        if engine == "spark":  # the session may have just started, with a SIGINT handler
+            interrupt.claim_sigint()
         result = abkit.analyze(
             main_data,
             config,
