@@ -3,10 +3,13 @@
 The library marks its stages with :func:`step` ("reading the export", "the pass over
 the events", "testing share_rate (3 of 13)", "drawing the plots"); nothing is shown
 unless a caller installed a reporter with :func:`reporting`, as the ``abkit`` command
-does.  The reporter draws a spinner with the current stage and its elapsed time, and
-a line for each finished stage that took a second or more, with rich; it stays
-silent when standard error is not a terminal (a pipe, a file, CI logs), so that
-scripts and ``--format json`` see nothing but their output.
+does.  The reporter draws a spinner with the current stage and the time elapsed, which
+keeps counting while an engine works (the pass over the events on DuckDB or Spark
+holds the calling thread for minutes on a large export), with the progress of
+Spark's running stages in tasks when a Spark session is at work, and a line for each
+finished stage that took a second or more, with rich.  It stays silent when standard
+error is not a terminal (a pipe, a file, CI logs), so that scripts and ``--format
+json`` see nothing but their output.
 
 Examples
 --------
@@ -19,6 +22,7 @@ Examples
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -92,23 +96,83 @@ def reporting(enabled: bool = True, stream: IO[str] | None = None) -> Iterator[N
     previous = _show
     start = time.monotonic()
     labels, starts = [""], [start]  # the stage shown and when it started
-    spinner = Spinner("dots", "starting")
-    with Live(spinner, console=console, transient=True, refresh_per_second=12.5) as live:
+    spinner = Spinner("dots")
+    engine = _EngineTasks()
 
-        def show(text: str) -> None:
-            text = escape(text)  # a metric name is data, not markup
-            now = time.monotonic()
-            if labels[0] and now - starts[0] >= _LOGGED:
-                console.print(f"[dim]  {labels[0]}: {now - starts[0]:.1f} s[/dim]")
-            labels[0], starts[0] = text, now
-            spinner.update(text=f"{text} [dim]({now - start:.0f} s in all)[/dim]")
-            live.refresh()  # every stage is drawn at least once, however short
+    def render() -> Spinner:
+        # drawn on every refresh, so that the clock runs while an engine holds the
+        # calling thread (DuckDB, Spark and Polars release the interpreter meanwhile)
+        detail = f"; {engine.text}" if engine.text else ""
+        total = time.monotonic() - start
+        label = labels[0] or "starting"
+        spinner.update(text=f"{label} [dim]({total:.0f} s in all{detail})[/dim]")
+        return spinner
 
-        _show = show
-        try:
-            yield
-        finally:
-            _show = previous
+    engine.start()
+    try:
+        with Live(
+            console=console, transient=True, refresh_per_second=12.5, get_renderable=render
+        ) as live:
+
+            def show(text: str) -> None:
+                text = escape(text)  # a metric name is data, not markup
+                now = time.monotonic()
+                if labels[0] and now - starts[0] >= _LOGGED:
+                    console.print(f"[dim]  {labels[0]}: {now - starts[0]:.1f} s[/dim]")
+                labels[0], starts[0] = text, now
+                live.refresh()  # every stage is drawn at least once, however short
+
+            _show = show
+            try:
+                yield
+            finally:
+                _show = previous
+    finally:
+        engine.stop()
+
+
+class _EngineTasks(threading.Thread):
+    """Polls the running Spark session, twice a second, for the tasks of its active
+    stages ("Spark: 37 of 200 tasks" in :attr:`text`, empty without a session).
+
+    A thread of its own, because a call into the JVM can wait: the spinner's refresh
+    (and clearing it after a Ctrl-C) never does.  Nothing is imported or asked when
+    PySpark was not imported.
+    """
+
+    _EVERY = 0.5  # seconds
+
+    def __init__(self) -> None:
+        super().__init__(name="abkit-engine-progress", daemon=True)
+        self.text = ""
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(self._EVERY):
+            self.text = _spark_tasks()
+
+    def stop(self) -> None:
+        self._done.set()
+
+
+def _spark_tasks() -> str:
+    """The tasks done of the running Spark stages, or "" when none runs."""
+    from abkit.interrupt import active_spark_context
+
+    context = active_spark_context()
+    if context is None:
+        return ""
+    try:
+        tracker = context.statusTracker()
+        done = total = 0
+        for stage in tracker.getActiveStageIds():
+            info = tracker.getStageInfo(stage)
+            if info is not None:
+                done += info.numCompletedTasks
+                total += info.numTasks
+    except Exception:  # the session stopped meanwhile; nothing to show
+        return ""
+    return f"Spark: {done} of {total} tasks" if total else ""
 
 
 def _is_terminal(stream: IO[str]) -> bool:

@@ -1,7 +1,8 @@
 """Ctrl-C during a long analysis: ``abkit analyze`` stops with exit code 130 and one
 line ("abkit: interrupted"), no traceback, whether Polars, DuckDB or Spark runs the
 pass over the events; the engines' own reports of an interrupt are recognised
-(:func:`abkit.interrupt.is_interrupt`).
+(:func:`abkit.interrupt.is_interrupt`); the progress display keeps counting through
+the engine pass.
 
 The end-to-end tests run the installed ``abkit`` with standard error on a
 pseudo-terminal, so that the progress display is on, wait for its "one pass over the
@@ -381,6 +382,9 @@ def test_ctrl_c_during_the_duckdb_pass(large_export):
     stopped = interrupted(["analyze", *export, "--engine", "duckdb"], after=PASS, delay=2.5)
     assert_stopped_cleanly(stopped)
     assert stopped.waited < 30
+    # the clock of the progress display kept counting while DuckDB held the thread
+    shown = re.findall(rf"{PASS} \(per-unit metrics\) \((\d+) s in all", stopped.frames)
+    assert len(set(shown)) >= 2, stopped.frames[-2000:]
 
 
 @pytest.mark.spark
@@ -391,6 +395,8 @@ def test_ctrl_c_during_the_spark_pass(tmp_path):
     assert_stopped_cleanly(stopped)
     assert stopped.waited < 15
     assert group_ends(stopped.group, within=10)  # the JVM does not work on for nobody
+    # the progress display showed the running Spark stages' tasks
+    assert re.search(r"Spark: \d+ of \d+ tasks", stopped.frames), stopped.frames[-2000:]
 
 
 def test_ctrl_c_outside_the_engines_reading_standard_input():
