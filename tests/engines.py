@@ -64,6 +64,20 @@ def to_duckdb(frame: pl.DataFrame, connection: Any) -> Any:
     return connection.from_arrow(frame.to_arrow())
 
 
+def sqlframe_session(connection: Any) -> Any:
+    """A SQLFrame session on ``connection``.  SQLFrame keeps one session per process and
+    a session made earlier (a documentation example's ``DuckDBSession()``) would keep
+    its own connection, ignoring this one: it is set aside first (a session on this
+    same connection is kept: SQLFrame registers its functions once per connection)."""
+    from sqlframe.base.session import _BaseSession
+    from sqlframe.duckdb import DuckDBSession
+
+    current = _BaseSession._instance
+    if current is not None and getattr(current, "_conn", None) is not connection:
+        _BaseSession._instance = None  # made on another connection: start afresh
+    return DuckDBSession(conn=connection)
+
+
 def to_sqlframe(frame: pl.DataFrame, session: Any, connection: Any, name: str) -> Any:
     """A table of SQLFrame's DuckDB connection (``createDataFrame`` writes every row
     into the SQL text, far too slow for an export)."""

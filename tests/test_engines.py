@@ -29,6 +29,7 @@ from tests.engines import (
     assert_same_numbers,
     required,
     run_as_a_user,
+    sqlframe_session,
     to_duckdb,
     to_ibis,
     to_sqlframe,
@@ -90,9 +91,7 @@ def engine(request: pytest.FixtureRequest, duckdb_connection: Any) -> Callable[[
         backend = required("ibis").duckdb.connect()
         return lambda frame: to_ibis(frame, backend, next(names))
     required("sqlframe")
-    from sqlframe.duckdb import DuckDBSession
-
-    session = DuckDBSession(conn=duckdb_connection)
+    session = sqlframe_session(duckdb_connection)
     return lambda frame: to_sqlframe(frame, session, duckdb_connection, next(names))
 
 
@@ -313,10 +312,8 @@ def test_a_sqlframe_connection_outside_utc_is_refused(duckdb_connection):
     """SQLFrame's session is a process-wide singleton bound to its first connection
     (this module's), so that connection's zone is changed for the test."""
     required("sqlframe")
-    from sqlframe.duckdb import DuckDBSession
-
     sim = simulate(users=200, days=5, enrol_days=2, seed=12)
-    session = DuckDBSession(conn=duckdb_connection)
+    session = sqlframe_session(duckdb_connection)
     events = to_sqlframe(sim.events, session, duckdb_connection, "berlin_events")
     duckdb_connection.execute("SET TimeZone = 'Europe/Berlin'")
     try:

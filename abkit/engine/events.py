@@ -47,6 +47,7 @@ from abkit.engine.quantiles import (
     split_sums,
 )
 from abkit.errors import AbkitInputError
+from abkit.interrupt import is_interrupt
 from abkit.io.assignments import ROW_UNIT, Assignments
 from abkit.io.columns import Need, account_need, listed, near_names, need
 from abkit.io.exclusions import Ledger, first_reason
@@ -575,6 +576,8 @@ def event_units(
             assignments.variants,
         )
     except Exception as exc:  # the engine's own error type (Polars, DuckDB, Spark …)
+        if is_interrupt(exc):  # a Ctrl-C, as the engine reports it: not bad input
+            raise KeyboardInterrupt from exc
         raise AbkitInputError(f"could not process the events: {exc}", source=events.label) from None
     per_unit, by_reason, daily = result.per_unit, result.by_reason, result.daily
     if per_unit is None:  # another engine: the per-unit aggregates are kept there

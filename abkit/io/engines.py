@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from abkit.errors import AbkitInputError
+from abkit.interrupt import cancel_on_interrupt
 from abkit.io.readers import STDIN, Data, export_files
 from abkit.options import Engine
 
@@ -57,6 +58,7 @@ def _extra(module: str, engine: str) -> Any:
 def _duckdb(paths: list[str], fmt: str) -> Any:
     duckdb = _extra("duckdb", "duckdb")
     connection = duckdb.connect()
+    cancel_on_interrupt(connection)  # a Ctrl-C stops its query at once
     connection.execute("SET TimeZone = 'UTC'")
     if fmt == "parquet":
         return connection.read_parquet(paths)
