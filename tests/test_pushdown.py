@@ -227,3 +227,17 @@ def test_segments_are_summarised_on_the_engine(monkeypatch: pytest.MonkeyPatch) 
     effects = result.to_dict()["results"][0]["segments"][0]["effects"]
     assert [e["value"] for e in effects] == ["android", "ios", "web", "(missing)"]
     assert all(e["control_n"] > 250 and e["treatment_n"] > 250 for e in effects)
+
+
+@pytest.mark.parametrize("size", [1e-150, 1e-3, 1e19, 1e100, 1e150])
+def test_values_of_any_size_keep_their_moments(size: float) -> None:
+    """Fixed-point sums of values scaled by a power of two neither overflow nor lose
+    tiny values: the moments of size·z are size·mean(z), size²·var(z) and skew(z) (the
+    reference works on z, where NumPy's own sums of squares and cubes stay in range)."""
+    z = np.random.default_rng(4).lognormal(0, 1, 500)
+    units = pl.DataFrame({VARIANT: ["a"] * 500, value_column(MEAN): size * z})
+    for lazy in (nw.from_native(units.lazy()), _duckdb(units)):
+        arm = engine_arm_summaries(lazy, [MEAN], ("a",))[MEAN.name]["a"]
+        assert arm.mean == pytest.approx(size * float(np.mean(z)), rel=1e-12)
+        assert arm.var == pytest.approx(size**2 * float(np.var(z, ddof=1)), rel=1e-12)
+        assert arm.skewness == pytest.approx(float(stats.skew(z, bias=False)), rel=1e-9)

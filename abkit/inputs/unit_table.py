@@ -154,23 +154,25 @@ class UnitTable:
 def engine_arm_summaries(
     units: nw.LazyFrame[Any], metrics: Sequence[MetricSpec], variants: tuple[str, ...]
 ) -> dict[str, dict[str, ArmSummary]]:
-    """Per metric and variant, the unit moments of a unit table wherever it is, in two
+    """Per metric and variant, the unit moments of a unit table wherever it is, in three
     queries that each return a row per variant, with the same bits on every engine.
 
     Each metric's values are masked to null where it is undefined (x, or y for ratio
     metrics, missing), as in :func:`abkit.inputs.moments.arm_summaries`.  Two passes:
 
-    1. n, the sums Σxᵢ and Σyᵢ in fixed point (:data:`abkit.metrics.references.EXACT`,
-       exact whatever order the engine adds in), and the range of x and y;
-    2. with the arm means x̄ = Σxᵢ / n and ȳ from pass 1 (correctly rounded here), the
-       centred sums S_xx = Σ(s(xᵢ − x̄))², S_yy and S_xy = Σ s(xᵢ − x̄) t(yᵢ − ȳ), also in
-       fixed point, after scaling by powers of two s and t that bring the largest
-       deviation near 10⁴ (exact in binary; the sums then keep about 26 significant
-       digits and cannot overflow), and S₃ = Σ(xᵢ − x̄)³ in floating point (it only
-       feeds the skewness warning).
+    0. n and the range of x and y, which give each a power-of-two scale s = 2^k bringing
+       its largest |value| near 10⁴;
+    1. the sums Σ sxᵢ and Σ tyᵢ in fixed point (:data:`abkit.metrics.references.EXACT`,
+       exact whatever order the engine adds in, and safe from overflow whatever the
+       values' size), so x̄ = Σ sxᵢ / (sn), correctly rounded here;
+    2. the centred sums S_xx = Σ(u(xᵢ − x̄))², S_yy and S_xy = Σ u(xᵢ − x̄) v(yᵢ − ȳ), also
+       in fixed point, after scaling by powers of two u and v that bring the largest
+       deviation near 10⁴ (the sums then keep about 26 significant digits and cannot
+       overflow), and S₃ = Σ(xᵢ − x̄)³ in floating point (it only feeds the skewness
+       warning).
 
-    Then var = S_xx / (s²(n − 1)), cov = S_xy / (st(n − 1)) and the adjusted skewness
-    G₁ = √(n(n − 1)) / (n − 2) · (S₃ / n) / (S_xx / (s²n))^{3/2} (NaN for n < 3 or no
+    Then var = S_xx / (u²(n − 1)), cov = S_xy / (uv(n − 1)) and the adjusted skewness
+    G₁ = √(n(n − 1)) / (n − 2) · (S₃ / n) / (S_xx / (u²n))^{3/2} (NaN for n < 3 or no
     spread).  Floating-point sums in the engine's own order would differ between
     engines in the last bits, and a ratio metric's delta-method variance
     (var − 2r·cov + r²·den_var) and effect (a difference of large ratios) magnify
@@ -221,25 +223,36 @@ def _grouped_summaries(
         present = ~x.is_null() if y is None else ~x.is_null() & ~y.is_null()
         masked_x.append(nw.when(present).then(x))
         masked_y.append(None if y is None else nw.when(present).then(y))
-    first: list[nw.Expr] = []
-    for i, (x, y) in enumerate(zip(masked_x, masked_y, strict=True)):
-        first += [x.count().alias(f"{i}:n"), *_sum_and_range(x, f"{i}:x")]
-        if y is not None:
-            first += _sum_and_range(y, f"{i}:y")
-    (pass1,) = collect_all([units.group_by(*keys).agg(*first)])
-    one = {tuple(r[k] for k in keys): r for r in pass1.iter_rows(named=True)}
-    if not one:
+    values = {f"{i}:x": x for i, x in enumerate(masked_x)}
+    values |= {f"{i}:y": y for i, y in enumerate(masked_y) if y is not None}
+    ranges = [x.count().alias(f"{i}:n") for i, x in enumerate(masked_x)]
+    ranges += [e for name, v in values.items() for e in _range(v, name)]
+    (pass0,) = collect_all([units.group_by(*keys).agg(*ranges)])
+    zero = {tuple(r[k] for k in keys): r for r in pass0.iter_rows(named=True)}
+    if not zero:
         return {}
+    sizes = {name: _largest(zero.values(), name) for name in values}
+    (pass1,) = collect_all(
+        [
+            units.group_by(*keys).agg(
+                *(_sum(v, sizes[n]).alias(f"{n}:sum") for n, v in values.items())
+            )
+        ]
+    )
+    one = {
+        tuple(r[k] for k in keys): zero[tuple(r[k] for k in keys)] | r
+        for r in pass1.iter_rows(named=True)
+    }
     second: list[nw.Expr] = []
-    scales: dict[str, float] = {}
+    scales: dict[str, int] = {}  # the deviations' power-of-two exponents
     for i, (x, y) in enumerate(zip(masked_x, masked_y, strict=True)):
-        dx, scales[f"{i}:x"] = _deviation(x, f"{i}:x", one, keys)
+        dx, scales[f"{i}:x"] = _deviation(x, f"{i}:x", one, keys, sizes)
         second += [
             _exact_sum(dx * dx).alias(f"{i}:sxx"),
             (dx * dx * dx).sum().alias(f"{i}:s3"),
         ]
         if y is not None:
-            dy, scales[f"{i}:y"] = _deviation(y, f"{i}:y", one, keys)
+            dy, scales[f"{i}:y"] = _deviation(y, f"{i}:y", one, keys, sizes)
             second += [
                 _exact_sum(dy * dy).alias(f"{i}:syy"),
                 _exact_sum(dx * dy).alias(f"{i}:sxy"),
@@ -255,21 +268,23 @@ def _grouped_summaries(
             if not n:
                 continue
             sx = scales[f"{i}:x"]
-            sxx = _unscaled(r2[f"{i}:sxx"], sx * sx)
+            sxx = _unscaled(r2[f"{i}:sxx"], 2 * sx)
             moments = {}
             if ratio[i]:
                 sy = scales[f"{i}:y"]
                 moments = {
-                    "den_mean": _mean(r1[f"{i}:y:sum"], n),
-                    "den_var": _sample(_unscaled(r2[f"{i}:syy"], sy * sy), n),
-                    "cov": _sample(_unscaled(r2[f"{i}:sxy"], sx * sy), n),
+                    "den_mean": _mean(r1[f"{i}:y:sum"], n, _exponent(sizes[f"{i}:y"])),
+                    "den_var": _sample(_unscaled(r2[f"{i}:syy"], 2 * sy), n),
+                    "cov": _sample(_unscaled(r2[f"{i}:sxy"], sx + sy), n),
                 }
-            s3 = _float(r2[f"{i}:s3"]) / sx**3
+            # the skewness is scale-free: from the scaled sums, which stay in range
+            scaled_sxx = _unscaled(r2[f"{i}:sxx"], 0) if r2[f"{i}:sxx"] is not None else math.nan
+            skewness = _skewness(_float(r2[f"{i}:s3"]), scaled_sxx if sxx > 0 else 0.0, n)
             arms[metric.name] = ArmSummary(
                 n=n,
-                mean=_mean(r1[f"{i}:x:sum"], n),
+                mean=_mean(r1[f"{i}:x:sum"], n, _exponent(sizes[f"{i}:x"])),
                 var=_sample(sxx, n),
-                skewness=_skewness(s3, sxx, n),
+                skewness=skewness,
                 **moments,
             )
     return out
@@ -279,47 +294,83 @@ def _grouped_summaries(
 _DEVIATION_SCALE = 1e4
 
 
-def _sum_and_range(value: nw.Expr, name: str) -> list[nw.Expr]:
-    return [
-        value.cast(EXACT).sum().alias(f"{name}:sum"),
-        value.min().alias(f"{name}:min"),
-        value.max().alias(f"{name}:max"),
+def _range(value: nw.Expr, name: str) -> list[nw.Expr]:
+    return [value.min().alias(f"{name}:min"), value.max().alias(f"{name}:max")]
+
+
+def _largest(rows: Any, name: str) -> float:
+    """The largest |value| of a variable over every group (0 when it has none)."""
+    ends = [
+        abs(float(r[f"{name}:{end}"]))
+        for r in rows
+        for end in ("min", "max")
+        if r[f"{name}:{end}"] is not None
     ]
+    return max(ends, default=0.0)
+
+
+def _exponent(largest: float) -> int:
+    """k such that 2^k brings ``largest`` near :data:`_DEVIATION_SCALE` (0 for 0 or a
+    non-finite value), so that a fixed-point sum of scaled values cannot overflow."""
+    if largest == 0 or not math.isfinite(largest):
+        return 0
+    return math.floor(math.log2(_DEVIATION_SCALE / largest))
+
+
+def _sum(value: nw.Expr, largest: float) -> nw.Expr:
+    """Σ value·2^k in fixed point (exact whatever the order of addition); in floating
+    point when a value is not finite (the moments are then not finite either)."""
+    if not math.isfinite(largest):
+        return value.sum()
+    return _exact_sum(value * 2.0 ** _exponent(largest))
 
 
 def _exact_sum(value: nw.Expr) -> nw.Expr:
     return value.cast(EXACT).sum()
 
 
-def _mean(total: object, n: int) -> float:
-    """Σ / n correctly rounded from the exact fixed-point sum."""
+def _mean(total: object, n: int, exponent: int = 0) -> float:
+    """Σ / (n·2^k) correctly rounded from the exact fixed-point sum of scaled values."""
     if total is None or n == 0:
         return math.nan
     with decimal.localcontext(prec=60):
-        return float(decimal.Decimal(total) / n)  # type: ignore[arg-type]
+        return float(decimal.Decimal(total) / (n * _power_of_two(exponent)))  # type: ignore[arg-type]
 
 
-def _unscaled(total: object, scale: float) -> float:
-    """An exact fixed-point sum of scaled products, divided by the (power-of-two) scale."""
+def _power_of_two(exponent: int) -> decimal.Decimal:
+    """2^k exactly (a float 2^k overflows beyond k = 1023)."""
+    two = decimal.Decimal(2)
+    return two**exponent if exponent >= 0 else 1 / two**-exponent
+
+
+def _unscaled(total: object, exponent: int) -> float:
+    """An exact fixed-point sum of products scaled by 2^k, divided by 2^k."""
     if total is None:
         return math.nan
     with decimal.localcontext(prec=60):
-        return float(decimal.Decimal(total) / decimal.Decimal(scale))  # type: ignore[arg-type]
+        return float(decimal.Decimal(total) / _power_of_two(exponent))  # type: ignore[arg-type]
 
 
 def _deviation(
-    value: nw.Expr, name: str, pass1: dict[tuple[Any, ...], dict[str, Any]], keys: list[str]
-) -> tuple[nw.Expr, float]:
+    value: nw.Expr,
+    name: str,
+    pass1: dict[tuple[Any, ...], dict[str, Any]],
+    keys: list[str],
+    sizes: dict[str, float],
+) -> tuple[nw.Expr, int]:
     """s·(value − its group's mean), with s = 2^k bringing the largest deviation of any
     group near :data:`_DEVIATION_SCALE` (1 when every value is equal)."""
     count = f"{name.split(':')[0]}:n"
-    means = {g: _mean(r[f"{name}:sum"], int(r[count] or 0)) for g, r in pass1.items()}
+    exponent_of_sum = _exponent(sizes[name])
+    means = {
+        g: _mean(r[f"{name}:sum"], int(r[count] or 0), exponent_of_sum) for g, r in pass1.items()
+    }
     largest = 0.0
     for group, r in pass1.items():
         lo, hi, mean = r[f"{name}:min"], r[f"{name}:max"], means[group]
         if lo is not None and hi is not None and math.isfinite(mean):
             largest = max(largest, abs(float(hi) - mean), abs(float(lo) - mean))
-    scale = 2.0 ** math.floor(math.log2(_DEVIATION_SCALE / largest)) if largest > 0 else 1.0
+    exponent = _exponent(largest)
     mean_of_group: Any = nw.lit(None, nw.Float64)
     for group, mean in means.items():
         if not math.isfinite(mean):
@@ -332,7 +383,7 @@ def _deviation(
         for match in matches[1:]:
             condition = condition & match
         mean_of_group = nw.when(condition).then(nw.lit(mean)).otherwise(mean_of_group)
-    return (value - mean_of_group) * scale, scale
+    return (value - mean_of_group) * 2.0**exponent, exponent
 
 
 def _sample(centred: float, n: int) -> float:
