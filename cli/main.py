@@ -258,8 +258,9 @@ def _render(result: Any, fmt: str, output: str | None) -> str:
     type=click.Choice(choices(Engine)),
     default="polars",
     show_default=True,
-    help="Read the events with this engine and reduce them to per-unit rows there "
-    '(duckdb, or a local Spark session; pip install "abkit[duckdb]" / "abkit[spark]").',
+    help="Read the events with this engine and reduce them there; only per-arm "
+    "aggregates come back (duckdb, a local Spark session, or ibis over DuckDB; "
+    'pip install "abkit[duckdb]" / "abkit[spark]" / "abkit[ibis]").',
 )
 @click.option(
     "--segment",
