@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -576,27 +577,10 @@ def event_units(
             assignments.variants,
         )
     except Exception as exc:  # the engine's own error type (Polars, DuckDB, Spark …)
-        if is_interrupt(exc):  # a Ctrl-C, as the engine reports it: not bad input
-            raise KeyboardInterrupt from exc
-        raise AbkitInputError(f"could not process the events: {exc}", source=events.label) from None
+        raise _engine_error(exc, events.label) from None
     per_unit, by_reason, daily = result.per_unit, result.by_reason, result.daily
-    if per_unit is None:  # another engine: the per-unit aggregates are kept there
-        per_unit_rows = materialise(query.per_unit(frame))
-    else:
-        per_unit_rows = nw.from_native(per_unit.lazy())
-    (totals,) = collect_all(
-        [per_unit_rows.select(nw.col(_EVENTS).sum(), nw.col(_NO_SESSION).sum())]
-    )
-    used, nulls = (int(v or 0) for v in totals.row(0))
     counts = by_reason.group_by(REASON).agg(pl.col("len").cast(pl.Int64).sum())
-    valid_rows = int(counts.filter(pl.col(REASON).is_null())["len"].sum())
-    repeats = pl.DataFrame(
-        {REASON: [DUPLICATE_EVENT, None], "len": [valid_rows - used, used - valid_rows]},
-        schema={REASON: pl.String, "len": pl.Int64},
-    )
-    counts = pl.concat([counts, repeats]).group_by(REASON).agg(pl.col("len").sum())
     _fail_on_unreadable_times(frame, counts, events, inp.timestamp)
-    ledger.add_counts("events", counts)
     valid = frame.filter(nw.col(REASON).is_null())
     export_end = configured_end or _latest_event(valid, daily, spec, events)
     keep_null = {value_column(m) for m in metrics if not m.kind.zero_when_inactive}
@@ -604,23 +588,34 @@ def event_units(
     if per_unit is not None:  # Polars: the per-unit rows are in this process
         # the engine returns units in any order: the unit table keeps the assignments' order
         joined = units.join(per_unit, on=UNIT, how="left", maintain_order="left")
-        table: nw.LazyFrame[Any] = nw.from_native(joined.lazy())
-        pre_rows = None
         if pre is not None and pre.per_unit is not None:
-            pre_rows = nw.from_native(pre.per_unit.lazy())
+            joined = _with_pre_period(joined, pre.per_unit)
+        table: nw.LazyFrame[Any] = nw.from_native(joined.lazy())
+        aggregated = per_unit.columns
     else:  # another engine: the per-unit rows stay there
+        per_unit_rows = query.per_unit(frame)
         table = assigned.filter(~nw.col(_EXCLUDED)).drop(_EXCLUDED)
         table = table.join(per_unit_rows, on=UNIT, how="left")
-        pre_rows = query.pre_period(frame) if pre is not None else None
-    aggregated = per_unit_rows.collect_schema().names()
+        if pre is not None:
+            table = _with_pre_period_on_engine(table, query.pre_period(frame))
+        aggregated = per_unit_rows.collect_schema().names()
     fill = [c for c in aggregated if c not in (UNIT, *_BOOKKEEPING) and c not in keep_null]
     if fill:
         table = table.with_columns(*(nw.col(c).fill_null(0) for c in fill))
-    if pre_rows is not None:
-        table = _with_pre_period(table, pre_rows)
     windows = [(m, d) for m in metrics if (d := m.kind.maturity_day(m)) is not None]
     table = _with_eligibility(table, windows, export_end, like)
-    table = materialise(table)
+    with _engine_errors(events.label):
+        table = materialise(table)
+        # the exact counts of used events and of those without a session
+        (totals,) = collect_all([table.select(nw.col(_EVENTS).sum(), nw.col(_NO_SESSION).sum())])
+    used, nulls = (int(v or 0) for v in totals.row(0))
+    valid_rows = int(counts.filter(pl.col(REASON).is_null())["len"].sum())
+    repeats = pl.DataFrame(
+        {REASON: [DUPLICATE_EVENT, None], "len": [valid_rows - used, used - valid_rows]},
+        schema={REASON: pl.String, "len": pl.Int64},
+    )
+    counts = pl.concat([counts, repeats]).group_by(REASON).agg(pl.col("len").sum())
+    ledger.add_counts("events", counts)
     out = EventUnits(
         units=table.drop(*_BOOKKEEPING, _LAST_DAY),
         export_end=export_end,
@@ -635,7 +630,9 @@ def event_units(
             out.crossed.append(("the novelty check", result.periods.height))
         if result.values:
             out.crossed.append(("exact quantiles (events)", sum(v.height for v in result.values)))
-    out.eligibility = _eligible_counts(table, windows)
+    with _engine_errors(events.label):
+        out.eligibility = _eligible_counts(table, windows)
+        out.retention_curve = retention_curve(table, result.active, export_end)
     for name, hist in zip(depth_events, result.histograms, strict=True):
         out.depth_histograms[name] = hist.with_columns(pl.col(DEPTH).cast(pl.Int64)).sort(
             VARIANT, DEPTH
@@ -645,7 +642,6 @@ def event_units(
             f"{nulls} valid event(s) have no session id; they count for other metrics but "
             "not for session depth."
         )
-    out.retention_curve = retention_curve(table, result.active, export_end)
     valid_names = by_reason.filter(pl.col(REASON).is_null()).get_column(EVENT)
     out.event_names = frozenset(valid_names.drop_nulls().to_list())
     if result.rows is not None:
@@ -694,14 +690,43 @@ def _binned_values(
     return out
 
 
-def _with_pre_period(units: nw.LazyFrame[Any], pre: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
-    """Attach the pre-period aggregates; a unit without events then has 0 (it was not
-    active, which is a value, not a missing one)."""
+def _with_pre_period(units: pl.DataFrame, pre: pl.DataFrame) -> pl.DataFrame:
+    """Attach the pre-period aggregates, keeping the units' order; a unit without
+    events then has 0 (it was not active, which is a value, not a missing one)."""
+    columns = [c for c in pre.columns if c != UNIT]
+    joined = units.join(pre, on=UNIT, how="left", maintain_order="left")
+    return joined.with_columns(pl.col(columns).fill_null(0))
+
+
+def _with_pre_period_on_engine(
+    units: nw.LazyFrame[Any], pre: nw.LazyFrame[Any]
+) -> nw.LazyFrame[Any]:
+    """:func:`_with_pre_period` on another engine (whose rows carry their order)."""
     columns = [c for c in pre.collect_schema().names() if c != UNIT]
     joined = units.join(pre, on=UNIT, how="left")
     if not columns:
         return joined
     return joined.with_columns(*(nw.col(c).fill_null(0) for c in columns))
+
+
+def _engine_error(exc: Exception, label: str) -> BaseException:
+    """What an engine's own error becomes: a Ctrl-C as the engine reports it stays an
+    interrupt; anything else is said as an input error naming the events."""
+    if is_interrupt(exc):
+        return KeyboardInterrupt()
+    return AbkitInputError(f"could not process the events: {exc}", source=label)
+
+
+@contextmanager
+def _engine_errors(label: str) -> Iterator[None]:
+    """Engine work after the pass (keeping the unit table, its counts) reports errors as
+    the pass does; abkit's own errors pass unchanged."""
+    try:
+        yield
+    except AbkitInputError:
+        raise
+    except Exception as exc:
+        raise _engine_error(exc, label) from None
 
 
 def _short_pre_periods(units: pl.DataFrame, pre: PrePeriod, days: int) -> list[str]:

@@ -521,7 +521,7 @@ def _prepare_units(
         kind="units",
         metrics=metrics,
         variants=variants,
-        arms=_unit_arms(UnitTable.of(units), metrics, variants),
+        arms=_unit_arms(UnitTable.of(units, exact=False), metrics, variants),
         unit_counts=rows.counts(variants),
         metric_notes={name: list(lines) for name, lines in capped.items()},
         notes=notes,

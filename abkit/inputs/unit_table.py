@@ -24,7 +24,7 @@ import polars as pl
 
 from abkit.config import MetricSpec
 from abkit.engine.backend import collect_all, engine_name, on_polars
-from abkit.inputs.moments import mixed_accounts
+from abkit.inputs.moments import arm_summaries, mixed_accounts
 from abkit.inputs.segments import segment_name, segment_values
 from abkit.metrics.base import denominator_column, value_column
 from abkit.metrics.references import EXACT
@@ -47,17 +47,24 @@ class UnitTable:
         Why rows of the table came back from the engine, and how many.
     engine : str
         Where the table was computed ('polars', 'duckdb', 'pyspark', …).
+    exact : bool
+        Per-arm moments by exact fixed-point sums (:func:`engine_arm_summaries`), the
+        same on every engine; False: Polars' own group-by moments, for a unit-level
+        table (never on another engine), about five times faster.
     """
 
     rows_: pl.DataFrame | None = None
     lazy: nw.LazyFrame[Any] | None = None
     crossed: list[tuple[str, int]] = field(default_factory=list)
     engine: str = "polars"  # where the table was computed
+    # the arms are summed exactly (fixed point), as on every engine; a unit-level
+    # table, which is never on another engine, takes Polars' own faster moments
+    exact: bool = True
 
     @classmethod
-    def of(cls, rows: pl.DataFrame) -> UnitTable:
-        """A table already in this process."""
-        return cls(rows_=rows)
+    def of(cls, rows: pl.DataFrame, exact: bool = True) -> UnitTable:
+        """A table already in this process (``exact``: see :attr:`exact`)."""
+        return cls(rows_=rows, exact=exact)
 
     @classmethod
     def on_engine(cls, lazy: nw.LazyFrame[Any]) -> UnitTable:
@@ -91,6 +98,8 @@ class UnitTable:
     ) -> dict[str, dict[str, ArmSummary]]:
         """Per metric and variant, the unit moments (see
         :func:`abkit.inputs.moments.arm_summaries`), computed where the table is."""
+        if self.rows_ is not None and not self.exact:
+            return arm_summaries(self.rows_, metrics, variants)
         return engine_arm_summaries(self._lazy(), metrics, variants)
 
     def counts(self, variants: tuple[str, ...]) -> dict[str, int]:
@@ -139,15 +148,18 @@ class UnitTable:
         return lazy
 
     def crossing_note(self) -> str | None:
-        """A note saying which steps brought rows of the table back, or None."""
-        reasons = [reason for reason, _ in self.crossed]
-        rows = sum(n for _, n in self.crossed)
-        if not rows:
+        """A note saying which steps brought rows back from the engine, how many for
+        each (unit rows, or event rows where the reason says so), or None."""
+        counted: dict[str, int] = {}
+        for reason, n in self.crossed:
+            counted[reason] = counted.get(reason, 0) + n
+        parts = [f"{n:,} rows for {reason}" for reason, n in counted.items() if n]
+        if not parts:
             return None
         return (
-            f"{rows:,} unit rows came back from the {self.engine} engine into this process "
-            f"for {', '.join(dict.fromkeys(reasons))}; the other results used per-arm "
-            "aggregates computed on the engine"
+            f"rows came back from the {self.engine} engine into this process: "
+            f"{'; '.join(parts)}; the other results used per-arm aggregates computed on "
+            "the engine"
         )
 
 
@@ -194,12 +206,12 @@ def engine_segment_summaries(
 ) -> dict[object, dict[str, dict[str, ArmSummary]]]:
     """Segment value (None for the units without one) → metric → variant → the unit
     moments of the segment's units in that arm, by :func:`engine_arm_summaries`'
-    method with the arms split by ``column`` (two queries for every segment at once)."""
+    method with the arms split by ``column`` (three queries for every segment at once)."""
     by_group = _grouped_summaries(units, metrics, [VARIANT, column])
     empty = ArmSummary(n=0, mean=math.nan, var=math.nan)
     return {
         value: {
-            m.name: {v: by_group.get((v, value), {}).get(m.name, empty) for v in variants}
+            m.name: {v: by_group.get((v, _key(value)), {}).get(m.name, empty) for v in variants}
             for m in metrics
         }
         for value in values
@@ -228,37 +240,44 @@ def _grouped_summaries(
     ranges = [x.count().alias(f"{i}:n") for i, x in enumerate(masked_x)]
     ranges += [e for name, v in values.items() for e in _range(v, name)]
     (pass0,) = collect_all([units.group_by(*keys).agg(*ranges)])
-    zero = {tuple(r[k] for k in keys): r for r in pass0.iter_rows(named=True)}
+    zero = {_group(r, keys): r for r in pass0.iter_rows(named=True)}
     if not zero:
         return {}
     sizes = {name: _largest(zero.values(), name) for name in values}
+    # exact sums share one scale over the groups: where the groups' magnitudes differ
+    # too much for it, that variable is summed in floating point instead
+    exact = {name: _one_scale_fits(zero.values(), name) for name in values}
     (pass1,) = collect_all(
         [
             units.group_by(*keys).agg(
-                *(_sum(v, sizes[n]).alias(f"{n}:sum") for n, v in values.items())
+                *(_sum(v, sizes[n], exact[n]).alias(f"{n}:sum") for n, v in values.items())
             )
         ]
     )
-    one = {
-        tuple(r[k] for k in keys): zero[tuple(r[k] for k in keys)] | r
-        for r in pass1.iter_rows(named=True)
-    }
+    one = {_group(r, keys): zero[_group(r, keys)] | r for r in pass1.iter_rows(named=True)}
     second: list[nw.Expr] = []
+    deviations: list[nw.Expr] = []  # computed before the aggregation (a window mean)
     scales: dict[str, int] = {}  # the deviations' power-of-two exponents
     for i, (x, y) in enumerate(zip(masked_x, masked_y, strict=True)):
-        dx, scales[f"{i}:x"] = _deviation(x, f"{i}:x", one, keys, sizes)
+        deviation, scales[f"{i}:x"] = _deviation(x, f"{i}:x", one, keys, sizes)
+        deviations.append(deviation.alias(f"_d{i}:x"))
+        dx = nw.col(f"_d{i}:x")
+        fixed = exact[f"{i}:x"]
         second += [
-            _exact_sum(dx * dx).alias(f"{i}:sxx"),
+            _sum_of(dx * dx, fixed).alias(f"{i}:sxx"),
             (dx * dx * dx).sum().alias(f"{i}:s3"),
         ]
         if y is not None:
-            dy, scales[f"{i}:y"] = _deviation(y, f"{i}:y", one, keys, sizes)
+            deviation, scales[f"{i}:y"] = _deviation(y, f"{i}:y", one, keys, sizes)
+            deviations.append(deviation.alias(f"_d{i}:y"))
+            dy = nw.col(f"_d{i}:y")
+            both = fixed and exact[f"{i}:y"]
             second += [
-                _exact_sum(dy * dy).alias(f"{i}:syy"),
-                _exact_sum(dx * dy).alias(f"{i}:sxy"),
+                _sum_of(dy * dy, exact[f"{i}:y"]).alias(f"{i}:syy"),
+                _sum_of(dx * dy, both).alias(f"{i}:sxy"),
             ]
-    (pass2,) = collect_all([units.group_by(*keys).agg(*second)])
-    two = {tuple(r[k] for k in keys): r for r in pass2.iter_rows(named=True)}
+    (pass2,) = collect_all([units.with_columns(*deviations).group_by(*keys).agg(*second)])
+    two = {_group(r, keys): r for r in pass2.iter_rows(named=True)}
     out: dict[tuple[Any, ...], dict[str, ArmSummary]] = {}
     for group, r1 in one.items():
         r2 = two[group]
@@ -317,12 +336,37 @@ def _exponent(largest: float) -> int:
     return math.floor(math.log2(_DEVIATION_SCALE / largest))
 
 
-def _sum(value: nw.Expr, largest: float) -> nw.Expr:
+def _sum(value: nw.Expr, largest: float, exact: bool) -> nw.Expr:
     """Σ value·2^k in fixed point (exact whatever the order of addition); in floating
-    point when a value is not finite (the moments are then not finite either)."""
-    if not math.isfinite(largest):
-        return value.sum()
-    return _exact_sum(value * 2.0 ** _exponent(largest))
+    point when a value is not finite (the moments are then not finite either) or
+    ``exact`` is false."""
+    return _sum_of(value * 2.0 ** _exponent(largest), exact and math.isfinite(largest))
+
+
+def _sum_of(value: nw.Expr, exact: bool) -> nw.Expr:
+    return _exact_sum(value) if exact else value.sum()
+
+
+# the largest |value| of the groups may differ by this factor under one shared scale:
+# the smallest group's values then keep about 16 significant digits in fixed point
+_GROUP_SPREAD = 1e6
+
+
+def _one_scale_fits(rows: Any, name: str) -> bool:
+    """Whether one power-of-two scale suits every group's values (their largest |values|
+    within :data:`_GROUP_SPREAD` of each other)."""
+    sizes = [_largest([r], name) for r in rows]
+    positive = [v for v in sizes if v > 0]
+    return not positive or max(positive) <= _GROUP_SPREAD * min(positive)
+
+
+def _group(row: dict[str, Any], keys: list[str]) -> tuple[Any, ...]:
+    """A group's key values; a float NaN (which equals nothing) is named 'nan'."""
+    return tuple(_key(row[k]) for k in keys)
+
+
+def _key(value: Any) -> Any:
+    return "nan" if isinstance(value, float) and math.isnan(value) else value
 
 
 def _exact_sum(value: nw.Expr) -> nw.Expr:
@@ -358,32 +402,23 @@ def _deviation(
     keys: list[str],
     sizes: dict[str, float],
 ) -> tuple[nw.Expr, int]:
-    """s·(value − its group's mean), with s = 2^k bringing the largest deviation of any
-    group near :data:`_DEVIATION_SCALE` (1 when every value is equal)."""
+    """u·(value − its group's mean), with u = 2^k bringing the largest deviation of any
+    group near :data:`_DEVIATION_SCALE` (1 when every value is equal).
+
+    The group's mean is the engine's own (a window mean): an error δ in it changes a
+    centred sum of squares only by nδ², far below its last bit, so the centred sums
+    need no exact mean; the exact means of pass 1 only size the scale.
+    """
     count = f"{name.split(':')[0]}:n"
-    exponent_of_sum = _exponent(sizes[name])
-    means = {
-        g: _mean(r[f"{name}:sum"], int(r[count] or 0), exponent_of_sum) for g, r in pass1.items()
-    }
+    exponent_of_sum = _exponent(sizes[name])  # pass 1 summed the values scaled by it
     largest = 0.0
-    for group, r in pass1.items():
-        lo, hi, mean = r[f"{name}:min"], r[f"{name}:max"], means[group]
+    for r in pass1.values():
+        mean = _mean(r[f"{name}:sum"], int(r[count] or 0), exponent_of_sum)
+        lo, hi = r[f"{name}:min"], r[f"{name}:max"]
         if lo is not None and hi is not None and math.isfinite(mean):
             largest = max(largest, abs(float(hi) - mean), abs(float(lo) - mean))
     exponent = _exponent(largest)
-    mean_of_group: Any = nw.lit(None, nw.Float64)
-    for group, mean in means.items():
-        if not math.isfinite(mean):
-            continue
-        matches = [
-            nw.col(k).is_null() if v is None else nw.col(k) == v
-            for k, v in zip(keys, group, strict=True)
-        ]
-        condition = matches[0]
-        for match in matches[1:]:
-            condition = condition & match
-        mean_of_group = nw.when(condition).then(nw.lit(mean)).otherwise(mean_of_group)
-    return (value - mean_of_group) * 2.0**exponent, exponent
+    return (value - value.mean().over(*keys)) * 2.0**exponent, exponent
 
 
 def _sample(centred: float, n: int) -> float:
