@@ -223,6 +223,8 @@ def _grouped_summaries(
 ) -> dict[tuple[Any, ...], dict[str, ArmSummary]]:
     """Group (values of ``keys``) → metric → unit moments; groups without a unit with
     the metric defined are left out."""
+    if not metrics:
+        return {}
     ratio = [m.kind.is_ratio for m in metrics]
     xs = [m.kind.arm_value(nw.col(value_column(m))).cast(nw.Float64) for m in metrics]
     ys = [
