@@ -28,6 +28,18 @@ _LABELS = {"source", "label", "input", "events_source"}
 _ENGINE_NOTE = re.compile(r"came back from the .* engine")
 
 
+# a B2B export's account-level metrics, compared between engines
+B2B_CONFIG = {
+    "experiment": {"mode": "b2b"},
+    "metrics": [
+        {"name": "d1", "type": "retention", "day": 1},
+        {"name": "adopt", "type": "adoption", "event": "share"},
+        {"name": "ttv", "type": "time_to_value", "event": "share"},
+    ],
+    "b2b": {"resamples": 2000, "seed": 1},
+}
+
+
 def required(module: str) -> Any:
     """Import an engine; a missing engine fails under CI=true instead of skipping."""
     if os.environ.get("CI", "").lower() == "true":

@@ -25,6 +25,7 @@ from abkit.errors import AbkitInputError
 from abkit.stats.quantile import LogBins
 from tests.conftest import EXAMPLE, analyze_example
 from tests.engines import (
+    B2B_CONFIG,
     assert_default_session_works,
     assert_same_numbers,
     required,
@@ -190,15 +191,7 @@ def _looks(engine: Callable[[pl.DataFrame], Any], method: str) -> None:
 def test_b2b_accounts_are_the_same_on_the_engine(on_duckdb):
     engine = on_duckdb
     sim = simulate(users=1500, days=21, enrol_days=7, seed=10, mode="b2b")
-    config = {
-        "experiment": {"mode": "b2b"},
-        "metrics": [
-            {"name": "d1", "type": "retention", "day": 1},
-            {"name": "adopt", "type": "adoption", "event": "share"},
-            {"name": "ttv", "type": "time_to_value", "event": "share"},
-        ],
-        "b2b": {"resamples": 2000, "seed": 1},
-    }
+    config = B2B_CONFIG
     reference, other = _both(engine, sim.assignments, sim.events, config)
     assert_same_numbers(reference, other)
 

@@ -16,7 +16,7 @@ import abkit
 from abkit.dev.simulate import simulate
 from abkit.errors import AbkitInputError
 from tests.conftest import EXAMPLE
-from tests.engines import PostgresServer, assert_same_numbers, to_postgres
+from tests.engines import B2B_CONFIG, PostgresServer, assert_same_numbers, to_postgres
 from tests.test_engines import METRICS, PRICES, _hostile, _looks, clock_fields_match_python
 from tests.test_ibis import assert_independent_of_units, rows_crossing
 
@@ -68,15 +68,7 @@ def test_daily_looks_are_the_same_in_postgres(pg):
 
 def test_b2b_accounts_are_the_same_in_postgres(pg):
     sim = simulate(users=1500, days=21, enrol_days=7, seed=10, mode="b2b")
-    config = {
-        "experiment": {"mode": "b2b"},
-        "metrics": [
-            {"name": "d1", "type": "retention", "day": 1},
-            {"name": "adopt", "type": "adoption", "event": "share"},
-            {"name": "ttv", "type": "time_to_value", "event": "share"},
-        ],
-        "b2b": {"resamples": 2000, "seed": 1},
-    }
+    config = B2B_CONFIG
     reference = abkit.analyze(sim.assignments, config, events=sim.events).to_dict()
     events = on_postgres(pg)(sim.events)
     assert_same_numbers(reference, abkit.analyze(sim.assignments, config, events=events).to_dict())
