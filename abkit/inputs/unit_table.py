@@ -4,11 +4,11 @@ columns.
 
 On Polars the table is a frame of this process.  On DuckDB, Spark, SQLFrame and Ibis it
 stays on the engine (:func:`abkit.engine.backend.materialise`), and the analysis asks it
-for aggregates: per-arm unit moments (:meth:`UnitTable.arm_summaries`), unit counts,
-the accounts' variants.  A step that must see every unit (capping at a pooled quantile,
-CUPED, segments, the novelty check, the B2B design) asks :meth:`UnitTable.rows` with its
-reason; the rows then come back once, and :attr:`UnitTable.crossed` says how many and
-why, so the report can say it.
+for aggregates: per-arm unit moments (:meth:`UnitTable.arm_summaries`), per segment
+(:meth:`UnitTable.segment_arms`), unit counts, the accounts' variants.  A step that must
+see every unit (capping at a pooled quantile, CUPED, the novelty check, the B2B design)
+asks :meth:`UnitTable.rows` with its reason; the rows then come back once, and
+:attr:`UnitTable.crossed` says how many and why, so the report can say it.
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from abkit.stats.arm import ArmSummary
 
 @dataclass
 class UnitTable:
-    """One row per assigned unit, on Polars (``rows``) or on another engine (``lazy``).
+    """One row per assigned unit, on Polars (``rows_``) or on another engine (``lazy``).
 
     Parameters
     ----------
-    rows : polars.DataFrame or None
+    rows_ : polars.DataFrame or None
         The table, when it is in this process.
     lazy : narwhals.LazyFrame or None
         The table on its engine (computed once and kept there), with the column
