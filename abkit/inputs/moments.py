@@ -166,16 +166,6 @@ def account_times(
     return out
 
 
-def mixed_accounts(units: pl.DataFrame) -> tuple[list[object], int]:
-    """The accounts (sorted) whose users saw more than one variant, and the number of
-    accounts; ([], 0) without an account column."""
-    if ACCOUNT not in units.columns:
-        return [], 0
-    per_account = units.group_by(ACCOUNT).agg(pl.col(VARIANT).n_unique().alias("v"))
-    mixed = per_account.filter(pl.col("v") > 1).sort(ACCOUNT)[ACCOUNT].to_list()
-    return mixed, per_account.height
-
-
 def contamination(mixed: list[object], consequence: str) -> str:
     """The warning naming accounts whose users saw different variants."""
     shown = ", ".join(map(str, mixed[:10])) + (" …" if len(mixed) > 10 else "")

@@ -24,7 +24,7 @@ import polars as pl
 
 from abkit.config import MetricSpec
 from abkit.engine.backend import collect_all, engine_name, on_polars
-from abkit.inputs.moments import arm_summaries, mixed_accounts
+from abkit.inputs.moments import arm_summaries
 from abkit.inputs.segments import segment_name, segment_values
 from abkit.metrics.base import denominator_column, value_column
 from abkit.metrics.references import EXACT
@@ -113,16 +113,13 @@ class UnitTable:
         return {v: int(found.get(v, 0)) for v in variants}
 
     def accounts(self) -> tuple[list[object], int]:
-        """The accounts whose units saw more than one variant, and the number of
-        accounts (see :func:`abkit.inputs.moments.mixed_accounts`)."""
-        if self.rows_ is not None:
-            return mixed_accounts(self.rows_)
-        assert self.lazy is not None
+        """The accounts (sorted) whose units saw more than one variant, and the number
+        of accounts; ([], 0) without an account column.  Counted where the table is:
+        only one row per account comes back."""
         if ACCOUNT not in self.columns:
             return [], 0
-        (per_account,) = collect_all(
-            [self.lazy.group_by(ACCOUNT).agg(nw.col(VARIANT).n_unique().alias("v"))]
-        )
+        variants = nw.col(VARIANT).n_unique().alias("v")
+        (per_account,) = collect_all([self._lazy().group_by(ACCOUNT).agg(variants)])
         mixed = per_account.filter(pl.col("v") > 1).sort(ACCOUNT)[ACCOUNT].to_list()
         return mixed, per_account.height
 
