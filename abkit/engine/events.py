@@ -27,7 +27,6 @@ from abkit.engine.backend import (
     days_between,
     distinct,
     engine_name,
-    epoch_microseconds,
     materialise,
     partitions,
     require_utc,
@@ -82,7 +81,9 @@ _DAY_US = 86_400_000_000
 _TS_RAW, _BLANK, _EXCLUDED = "_ts_raw", "_blank", "_excluded"
 _LAST_ACTIVE = "_last_active_day"
 _LAST_DAY = "_last_complete_day"
+_END = "_export_end"
 _EVENTS, _NO_SESSION = "_events", "_no_session"  # per unit: valid events, those without a session
+_COPIES = "_copies"  # collapsed events (another engine): how many input rows each stands for
 _BOOKKEEPING = [_LAST_ACTIVE, _EVENTS, _NO_SESSION]
 DUPLICATE_EVENT = "duplicate event (same unit, time, name, session and values)"
 
@@ -268,12 +269,32 @@ class _Queries:
     period_days: int | None  # novelty: per-unit aggregates per period since assignment
     period_aggregates: list[nw.Expr]
     unit_rows: bool  # per-unit rows come back (Polars); else they stay on the engine
+    # the frame is :meth:`collapse`'s (another engine): distinct rows counted in _COPIES
+    collapsed: bool = False
+
+    def collapse(self, frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
+        """The annotated events as distinct rows of the key, the unit's variant and
+        assignment time and the exclusion reason, each with the number of input rows
+        it stands for (``_COPIES``), kept on the engine (:func:`materialise`).
+
+        On an engine without shared subplans (DuckDB, Spark, SQL engines) every query
+        of the pass would otherwise scan, join and de-duplicate the events again; the
+        queries then read this table, and each count of input rows sums ``_COPIES``.
+        The reason is a function of the row, so a valid key is one row of it.
+        """
+        columns = [*self.key, VARIANT, ASSIGNED_AT, REASON]
+        return materialise(frame.group_by(columns).agg(nw.len().cast(nw.Int64).alias(_COPIES)))
+
+    def _rows(self) -> nw.Expr:
+        """The number of input rows of a group: rows, or their collapsed copies."""
+        return nw.col(_COPIES).sum() if self.collapsed else nw.len().cast(nw.Int64)
 
     def valid(self, frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Valid events with exact repeats dropped (the other columns are functions of
         the key) and the day after assignment."""
         valid = frame.filter(nw.col(REASON).is_null()).select(*self.key, VARIANT, ASSIGNED_AT)
-        return with_days_between(distinct(valid, self.key), ASSIGNED_AT, TS, DAY)
+        unique = valid if self.collapsed else distinct(valid, self.key)
+        return with_days_between(unique, ASSIGNED_AT, TS, DAY)
 
     def per_unit(self, frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Per unit with a valid event: the metrics' aggregates, the last day with an
@@ -297,15 +318,15 @@ class _Queries:
         # and dates have events) is read there, so that an engine without shared
         # subplans de-duplicates once per pass fewer
         undeduplicated = frame.filter(nw.col(REASON).is_null()).select(
-            UNIT, VARIANT, ASSIGNED_AT, TS
+            UNIT, VARIANT, ASSIGNED_AT, TS, *([_COPIES] if self.collapsed else [])
         )
         queries = [
             # rows per exclusion reason, and the event names found among the valid ones
-            frame.group_by(REASON, EVENT).agg(nw.len()),
+            frame.group_by(REASON, EVENT).agg(self._rows().alias("len")),
             # valid events per UTC day (repeats included): the export end and the
             # straggler check
             undeduplicated.group_by(nw.col(TS).dt.date().alias("date")).agg(
-                nw.len().alias("n"), nw.col(TS).max().alias("end")
+                self._rows().alias("n"), nw.col(TS).max().alias("end")
             ),
             # units active on day k after assignment, per variant (retention curve)
             distinct(
@@ -366,10 +387,9 @@ class _Queries:
         """Per unit: the pre-period aggregates over its de-duplicated events in the days
         before assignment (DAY counts whole days back from the assignment: 0, 1, …)."""
         pre = frame.filter(nw.col(REASON) == PRE_PERIOD_EVENT).select(*self.key, ASSIGNED_AT)
+        unique = pre if self.collapsed else distinct(pre, self.key)
         return (
-            with_days_between(distinct(pre, self.key), TS, ASSIGNED_AT, DAY)
-            .group_by(UNIT)
-            .agg(*self.pre_aggregates)
+            with_days_between(unique, TS, ASSIGNED_AT, DAY).group_by(UNIT).agg(*self.pre_aggregates)
         )
 
 
@@ -546,6 +566,7 @@ def event_units(
         rows=slim if with_looks else None,
         period_days=spec.novelty.period_days,
         unit_rows=events.on_polars,
+        collapsed=not events.on_polars,
         period_aggregates=[
             e.alias(column)
             for m in metrics
@@ -566,6 +587,8 @@ def event_units(
         # one pass over the events per part (one part unless the export is large); on
         # Polars the scan, join and de-duplication run once for all the queries of a part
         frames = partitions(frame, UNIT, events.data)
+        if query.collapsed:  # another engine: one scan, join and de-duplication, kept
+            frames = [query.collapse(part) for part in frames]
         parts = [query.run(part) for part in frames]
         result = _Pass.combine(parts)
         binned = _binned_values(
@@ -593,11 +616,12 @@ def event_units(
         table: nw.LazyFrame[Any] = nw.from_native(joined.lazy())
         aggregated = per_unit.columns
     else:  # another engine: the per-unit rows stay there
-        per_unit_rows = query.per_unit(frame)
+        (collapsed,) = frames
+        per_unit_rows = query.per_unit(collapsed)
         table = assigned.filter(~nw.col(_EXCLUDED)).drop(_EXCLUDED)
         table = table.join(per_unit_rows, on=UNIT, how="left")
         if pre is not None:
-            table = _with_pre_period_on_engine(table, query.pre_period(frame))
+            table = _with_pre_period_on_engine(table, query.pre_period(collapsed))
         aggregated = per_unit_rows.collect_schema().names()
     fill = [c for c in aggregated if c not in (UNIT, *_BOOKKEEPING) and c not in keep_null]
     if fill:
@@ -848,11 +872,6 @@ def _latest_event(
     )
 
 
-def _microseconds(moment: dt.datetime) -> int:
-    """Microseconds since 1970-01-01 UTC, exactly."""
-    return (moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
-
-
 def _with_eligibility(
     units: nw.LazyFrame[Any],
     windows: list[tuple[MetricSpec, int]],
@@ -863,18 +882,21 @@ def _with_eligibility(
     b) for the units whose last day b has not fully elapsed by the export end, and add
     each unit's last complete day, ⌊(end − assigned) / 24 h⌋ − 1 (the retention curve).
 
-    Eligible iff assigned_at + (b + 1)·24 h ≤ export end, in whole microseconds.
+    Eligible iff assigned_at + (b + 1)·24 h ≤ export end, in whole microseconds: the
+    assignment time is compared with the instant export end − (b + 1)·24 h, computed
+    here exactly (Python's datetimes are whole microseconds), and the last complete day
+    is :func:`~abkit.engine.backend.with_days_between` the assignment and the export
+    end, less one (the engines' own microsecond counts).
     """
-    assigned = epoch_microseconds(ASSIGNED_AT, like)
-    end = _microseconds(export_end)
     nulled = [
-        nw.when(assigned + (last + 1) * _DAY_US <= end)
+        nw.when(nw.col(ASSIGNED_AT) <= nw.lit(export_end - (last + 1) * dt.timedelta(days=1)))
         .then(nw.col(value_column(m)))
         .alias(value_column(m))
         for m, last in windows
     ]
-    last_day = ((nw.lit(end) - assigned) // _DAY_US - 1).cast(nw.Int64).alias(_LAST_DAY)
-    return units.with_columns(*nulled, last_day)
+    with_end = units.with_columns(*nulled, nw.lit(export_end).alias(_END))
+    elapsed = with_days_between(with_end, ASSIGNED_AT, _END, _LAST_DAY)
+    return elapsed.with_columns((nw.col(_LAST_DAY).cast(nw.Int64) - 1).alias(_LAST_DAY)).drop(_END)
 
 
 def _eligible_counts(
