@@ -1,0 +1,772 @@
+"""Prediction-powered inference (PPI++) for a mean quality scored by an LLM judge and,
+on a random subset of outputs, by people; clustered by user.
+
+In one arm, every judged output i carries a judge score fᵢ; a random subset L of them
+(n outputs) also carries a human label Yᵢ, the other outputs U (N outputs) do not.
+The PPI++ estimate of the arm's mean human quality is
+
+    θ̂(λ) = λ·f̄_U + (Ȳ_L − λ·f̄_L),
+
+the judge mean over the unlabelled outputs corrected by the mean (human − λ·judge) gap
+on the labelled ones (Angelopoulos, Duchi & Zrnic 2023, "PPI++", eq. for the mean;
+λ = 1 is classic PPI, Angelopoulos et al., *Science* 2023; λ = 0 is the human-only
+mean).  It is unbiased for any λ when the labelled outputs are a random sample of the
+arm's judged outputs, however biased or noisy the judge is.
+
+**Clustering by user.**  Outputs of one user are not independent.  Per user u the
+sums A_u = Σ_{U,u} f, N_u (its unlabelled outputs), C_u = Σ_{L,u} f, B_u = Σ_{L,u} Y and
+n_u (its labelled outputs) are sufficient.  θ̂ is a smooth function of the means of
+these sums over users, and its delta-method (influence-function) linearisation is
+
+    ψ_u(λ) = (B_u − n_u·Ȳ_L)/n + λ·[(A_u − N_u·f̄_U)/N − (C_u − n_u·f̄_L)/n],
+
+so Var(θ̂) = Σ_u ψ_u(λ)² (the cluster-robust sandwich, CR0).  With one output per user
+this is exactly ppi_py's variance, λ²·s²_U(f)/N + s²_L(Y − λf)/n with ddof 0.
+
+**Power tuning.**  λ minimises Var(θ̂(λ)):
+λ̂ = Ĉov(Ȳ_L, f̄_L − f̄_U) / V̂ar(f̄_L − f̄_U), clipped to [0, 1] as ppi_py does (the
+interval is then never wider than the human-only one, up to estimation of λ).  The
+covariance is the clustered one; in the variance the judge scores' per-output variance
+s²_f is pooled over labelled and unlabelled outputs (ppi_py's choice: with random
+labels they share it) and scaled by each sample's design effect (its clustered over
+its independent-output variance, Kish 1965):
+
+    V̂ar(f̄_L − f̄_U) = s²_f·(deff_L/n + deff_U/N) − 2·Ĉov(f̄_L, f̄_U).
+
+With one output per user deff = 1 and the cross-covariance is 0, so λ̂ is ppi_py's
+``_calc_lam_glm``: Ĉov_n(Y, f)/((1 + n/N)·s²_f).
+
+The arms are independent: the difference and its log-scale lift come from
+:func:`abkit.stats.fixed_horizon.two_sided` (normal reference), guardrails from
+:func:`abkit.stats.noninferiority.noninferiority_test` on that comparison.
+
+References
+----------
+.. [1] A. N. Angelopoulos, J. C. Duchi and T. Zrnic, "PPI++: Efficient
+   prediction-powered inference", arXiv:2311.01453, 2023.
+.. [2] A. N. Angelopoulos, S. Bates, C. Fannjiang, M. I. Jordan and T. Zrnic,
+   "Prediction-powered inference", Science 382, 669–674, 2023.
+.. [3] L. Kish, *Survey Sampling*, Wiley, 1965 (the design effect).
+.. [4] E. Miller, "Adding error bars to evals: a statistical approach to language
+   model evaluations", arXiv:2411.00640, 2024 (judge noise, clustered evaluation).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from abkit.errors import AbkitInputError
+from abkit.stats.arm import Summable
+from abkit.stats.distributions import norm_ppf, norm_sf
+from abkit.stats.fixed_horizon import Comparison, two_sided, undefined_comparison
+
+PPI_METHOD = "PPI++ (judge + human labels, clustered by user)"
+JUDGE_METHOD = "judge only (clustered by user)"
+HUMAN_METHOD = "human labels only (clustered by user)"
+
+
+@dataclass(frozen=True)
+class JudgedArm(Summable):
+    """Per-user sums of one arm's judged outputs: the sufficient statistic of PPI++.
+
+    One entry per user (a user with no judged output may be left out: it adds nothing).
+
+    Parameters
+    ----------
+    unlabelled : numpy.ndarray
+        N_u, the user's judged outputs without a human label.
+    judge : numpy.ndarray
+        A_u, the sum of their judge scores.
+    judge_sq : numpy.ndarray
+        Σ f² over them.
+    labelled : numpy.ndarray
+        n_u, the user's judged outputs with a human label.
+    judge_labelled : numpy.ndarray
+        C_u, the sum of their judge scores.
+    judge_labelled_sq : numpy.ndarray
+        Σ f² over them.
+    human : numpy.ndarray
+        B_u, the sum of their human labels.
+    human_sq : numpy.ndarray
+        Σ Y² over them.
+    judge_human : numpy.ndarray
+        Σ f·Y over them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.ppi import JudgedArm
+    >>> arm = JudgedArm.from_outputs(
+    ...     user=np.array([1, 1, 2, 3]),
+    ...     judge=np.array([4.0, 3.0, 5.0, 2.0]),
+    ...     human=np.array([4.0, np.nan, np.nan, 3.0]),
+    ... )
+    >>> arm.users, arm.n_labelled, arm.n_unlabelled
+    (3, 2, 2)
+    >>> (arm + arm).users
+    6
+    """
+
+    unlabelled: np.ndarray
+    judge: np.ndarray
+    judge_sq: np.ndarray
+    labelled: np.ndarray
+    judge_labelled: np.ndarray
+    judge_labelled_sq: np.ndarray
+    human: np.ndarray
+    human_sq: np.ndarray
+    judge_human: np.ndarray
+
+    @classmethod
+    def zero(cls) -> JudgedArm:
+        """No users: the identity of ``+``.
+
+        Examples
+        --------
+        >>> from abkit.stats.ppi import JudgedArm
+        >>> sum([], JudgedArm.zero()).users
+        0
+        """
+        return cls(*(np.empty(0) for _ in fields(cls)))
+
+    def __add__(self, other: object) -> JudgedArm:
+        """The arm of the users of both parts (disjoint sets of users: concatenated)."""
+        if not isinstance(other, JudgedArm):
+            return NotImplemented
+        return JudgedArm(
+            *(np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self))
+        )
+
+    @classmethod
+    def from_outputs(
+        cls,
+        user: np.ndarray,
+        judge: np.ndarray,
+        human: np.ndarray,
+        source: str = "the judged outputs",
+    ) -> JudgedArm:
+        """The per-user sums of one arm from one row per judged output.
+
+        Parameters
+        ----------
+        user : numpy.ndarray
+            The user of each output (any hashable values numpy can sort).
+        judge : numpy.ndarray
+            The judge score of each output (finite).
+        human : numpy.ndarray
+            The human label of each output, NaN where there is none.
+        source : str, default "the judged outputs"
+            Named in the error on bad input.
+
+        Returns
+        -------
+        JudgedArm
+            One entry per distinct user, in sorted order of ``user``.
+
+        Raises
+        ------
+        AbkitInputError
+            When the arrays differ in length or a judge score is not finite or a human
+            label is infinite.
+        """
+        user = np.asarray(user)
+        judge = np.asarray(judge, dtype=float)
+        human = np.asarray(human, dtype=float)
+        if not user.shape == judge.shape == human.shape or user.ndim != 1:
+            raise AbkitInputError(
+                f"user, judge and human columns must be one value per output and of the "
+                f"same length; got {user.shape}, {judge.shape} and {human.shape}.",
+                source=source,
+            )
+        bad = ~np.isfinite(judge)
+        if bad.any():
+            raise AbkitInputError(
+                f"judge score {judge[bad][0]!r} at output {int(np.argmax(bad))} is not a "
+                "finite number; leave outputs nobody judged out of the judged outputs.",
+                source=source,
+                column="judge",
+            )
+        if np.isinf(human).any():
+            raise AbkitInputError(
+                "a human label is infinite; an output without a label has a null (NaN) label.",
+                source=source,
+                column="human",
+            )
+        keys, index = np.unique(user, return_inverse=True)
+        lab = ~np.isnan(human)
+        y = np.where(lab, human, 0.0)
+
+        def per_user(values: np.ndarray) -> np.ndarray:
+            return np.bincount(index, weights=values, minlength=keys.size)
+
+        return cls(
+            unlabelled=per_user((~lab).astype(float)),
+            judge=per_user(np.where(lab, 0.0, judge)),
+            judge_sq=per_user(np.where(lab, 0.0, judge**2)),
+            labelled=per_user(lab.astype(float)),
+            judge_labelled=per_user(np.where(lab, judge, 0.0)),
+            judge_labelled_sq=per_user(np.where(lab, judge**2, 0.0)),
+            human=per_user(y),
+            human_sq=per_user(y**2),
+            judge_human=per_user(np.where(lab, judge * y, 0.0)),
+        )
+
+    @property
+    def users(self) -> int:
+        """The number of users."""
+        return int(self.labelled.size)
+
+    @property
+    def n_labelled(self) -> int:
+        """n, the labelled outputs."""
+        return round(float(self.labelled.sum()))
+
+    @property
+    def n_unlabelled(self) -> int:
+        """N, the judged outputs without a label."""
+        return round(float(self.unlabelled.sum()))
+
+
+@dataclass(frozen=True)
+class ArmEstimate:
+    """One arm's mean quality with its clustered standard error.
+
+    Parameters
+    ----------
+    method : str
+        PPI++, judge only or human labels only.
+    estimate : float
+        θ̂ (NaN when not computable).
+    se : float
+        √Var(θ̂), clustered by user (NaN when not computable).
+    ci : tuple of float
+        θ̂ ± z_{1−α/2}·se.
+    lam : float
+        The λ used (1 for judge only, 0 for human labels only).
+    undefined : tuple of str
+        Why no estimate could be computed; empty when it was.
+    """
+
+    method: str
+    estimate: float
+    se: float
+    ci: tuple[float, float]
+    lam: float
+    undefined: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def variance(self) -> float:
+        """se²."""
+        return self.se * self.se
+
+
+def _not_computable(method: str, reasons: list[str]) -> ArmEstimate:
+    return ArmEstimate(method, math.nan, math.nan, (math.nan, math.nan), math.nan, tuple(reasons))
+
+
+def _with_ci(
+    method: str, estimate: float, variance: float, lam: float, alpha: float
+) -> ArmEstimate:
+    se = math.sqrt(max(variance, 0.0))
+    if not se > 0 or not math.isfinite(se):
+        return _not_computable(
+            method,
+            [
+                "no variation: the clustered standard error is 0 (every labelled output has "
+                "the same human label and judge score pattern), so no interval can be computed"
+            ],
+        )
+    half = float(norm_ppf(1 - alpha / 2)) * se
+    return ArmEstimate(method, estimate, se, (estimate - half, estimate + half), lam)
+
+
+def _labelled_problems(arm: JudgedArm) -> list[str]:
+    """Why the labelled outputs cannot carry an estimate (empty: they can)."""
+    if arm.n_labelled == 0:
+        return ["no human labels in this arm: label a random sample of its judged outputs"]
+    if int(np.count_nonzero(arm.labelled)) < 2:
+        return [
+            "the human labels of this arm come from one user: a variance clustered by user "
+            "needs labelled outputs of at least 2 users"
+        ]
+    return []
+
+
+@dataclass(frozen=True)
+class _Centred:
+    """The per-user residuals the estimators are linear in."""
+
+    y: np.ndarray  # B_u − n_u·Ȳ_L
+    f_lab: np.ndarray  # C_u − n_u·f̄_L
+    f_unlab: np.ndarray  # A_u − N_u·f̄_U
+    human_mean: float  # Ȳ_L
+    judge_lab_mean: float  # f̄_L
+    judge_unlab_mean: float  # f̄_U (NaN when N = 0)
+    n: float
+    big_n: float
+
+
+def _centred(arm: JudgedArm) -> _Centred:
+    n, big_n = float(arm.labelled.sum()), float(arm.unlabelled.sum())
+    y_bar = float(arm.human.sum()) / n
+    f_lab = float(arm.judge_labelled.sum()) / n
+    f_unlab = float(arm.judge.sum()) / big_n if big_n > 0 else math.nan
+    return _Centred(
+        y=arm.human - arm.labelled * y_bar,
+        f_lab=arm.judge_labelled - arm.labelled * f_lab,
+        f_unlab=(arm.judge - arm.unlabelled * f_unlab) if big_n > 0 else np.zeros(arm.users),
+        human_mean=y_bar,
+        judge_lab_mean=f_lab,
+        judge_unlab_mean=f_unlab,
+        n=n,
+        big_n=big_n,
+    )
+
+
+def power_tuning(arm: JudgedArm) -> float:
+    """λ̂, the power-tuning parameter that minimises the clustered variance of θ̂(λ).
+
+    λ̂ = Ĉov(Ȳ_L, f̄_L − f̄_U) / V̂ar(f̄_L − f̄_U), clipped to [0, 1], with
+    Ĉov(Ȳ_L, f̄_L − f̄_U) = Σ_u (B_u − n_uȲ_L)·[(C_u − n_uf̄_L)/n − (A_u − N_uf̄_U)/N]/n
+    and V̂ar(f̄_L − f̄_U) = s²_f·(deff_L/n + deff_U/N) − 2·Σ_u (C_u − n_uf̄_L)(A_u −
+    N_uf̄_U)/(nN), where s²_f is the variance (ddof 1) of all judge scores of the arm and
+    deff_S = Σ_u (Σ_{S,u}(f − f̄_S))² / Σ_{i∈S}(fᵢ − f̄_S)² (module docstring).
+
+    Parameters
+    ----------
+    arm : JudgedArm
+        With labelled outputs of at least 2 users.
+
+    Returns
+    -------
+    float
+        λ̂ in [0, 1]; 0 when the arm has no unlabelled output or the judge scores do not
+        vary.
+
+    References
+    ----------
+    .. [1] A. N. Angelopoulos, J. C. Duchi and T. Zrnic, "PPI++: Efficient
+       prediction-powered inference", arXiv:2311.01453, 2023, Example 6.1.
+
+    Examples
+    --------
+    With one output per user λ̂ = Ĉov_n(Y, f) / ((1 + n/N)·s²_f), ppi_py's:
+
+    >>> import numpy as np
+    >>> from abkit.stats.ppi import JudgedArm, power_tuning
+    >>> f = np.array([3.0, 4.0, 2.0, 5.0, 4.0, 3.0, 2.0, 4.0])
+    >>> y = np.array([3.0, 5.0, 2.0, 4.0, np.nan, np.nan, np.nan, np.nan])
+    >>> arm = JudgedArm.from_outputs(np.arange(8), f, y)
+    >>> round(power_tuning(arm), 6)
+    0.444444
+    >>> cov = np.mean((y[:4] - y[:4].mean()) * (f[:4] - f[:4].mean()))
+    >>> round(float(cov / ((1 + 4 / 4) * np.var(f, ddof=1))), 6)
+    0.444444
+    """
+    c = _centred(arm)
+    total = c.n + c.big_n
+    if c.big_n == 0 or total < 2:
+        return 0.0
+    judge_sum = float(arm.judge.sum() + arm.judge_labelled.sum())
+    judge_ss = float(arm.judge_sq.sum() + arm.judge_labelled_sq.sum()) - judge_sum**2 / total
+    s2 = judge_ss / (total - 1)
+    ss_lab = float(arm.judge_labelled_sq.sum()) - c.n * c.judge_lab_mean**2
+    ss_unlab = float(arm.judge_sq.sum()) - c.big_n * c.judge_unlab_mean**2
+    clustered_lab = float(np.sum(c.f_lab**2))
+    clustered_unlab = float(np.sum(c.f_unlab**2))
+    deff_lab = clustered_lab / ss_lab if ss_lab > 0 else 0.0
+    deff_unlab = clustered_unlab / ss_unlab if ss_unlab > 0 else 0.0
+    cross = float(np.sum(c.f_lab * c.f_unlab)) / (c.n * c.big_n)
+    denominator = s2 * (deff_lab / c.n + deff_unlab / c.big_n) - 2 * cross
+    numerator = float(np.sum(c.y * (c.f_lab / c.n - c.f_unlab / c.big_n))) / c.n
+    if not denominator > 0:
+        return 0.0
+    return float(np.clip(numerator / denominator, 0.0, 1.0))
+
+
+def ppi_mean(arm: JudgedArm, alpha: float = 0.05, lam: float | None = None) -> ArmEstimate:
+    """The arm's PPI++ mean quality θ̂(λ) = λ·f̄_U + Ȳ_L − λ·f̄_L with its interval.
+
+    Var(θ̂) = Σ_u ψ_u(λ)², ψ_u(λ) = (B_u − n_uȲ_L)/n + λ·[(A_u − N_uf̄_U)/N −
+    (C_u − n_uf̄_L)/n]: the delta-method variance clustered by user (module docstring);
+    the interval is θ̂ ± z_{1−α/2}·√Var(θ̂).
+
+    Parameters
+    ----------
+    arm : JudgedArm
+        The per-user sums of the arm.
+    alpha : float, default 0.05
+        1 − the confidence level.
+    lam : float or None
+        λ; None tunes it (:func:`power_tuning`).  0 gives the human-only mean, 1 the
+        classic PPI estimate.
+
+    Returns
+    -------
+    ArmEstimate
+        Not computable (NaN, with the reason) when the arm has no human label, its labels
+        come from one user, or nothing varies.  An arm whose outputs are all labelled
+        has no f̄_U and is estimated with λ = 0.
+
+    References
+    ----------
+    .. [1] A. N. Angelopoulos, J. C. Duchi and T. Zrnic, "PPI++: Efficient
+       prediction-powered inference", arXiv:2311.01453, 2023.
+
+    Examples
+    --------
+    A judge that scores every output 0.5 too high: the judge mean is biased, the PPI++
+    mean is not, and its λ = 0 case is the human-only mean.
+
+    >>> import numpy as np
+    >>> from abkit.stats.ppi import JudgedArm, ppi_mean
+    >>> rng = np.random.default_rng(0)
+    >>> quality = rng.normal(3.0, 1.0, 2000)
+    >>> judge = quality + 0.5 + rng.normal(0.0, 0.5, 2000)
+    >>> human = np.where(np.arange(2000) < 200, quality, np.nan)
+    >>> arm = JudgedArm.from_outputs(np.arange(2000) // 4, judge, human)
+    >>> est = ppi_mean(arm)
+    >>> round(est.estimate, 3), round(est.lam, 3), round(float(judge.mean()), 3)
+    (2.988, 0.687, 3.471)
+    >>> ppi_mean(arm, lam=0.0).estimate == float(np.nanmean(human))
+    True
+    >>> est.se < ppi_mean(arm, lam=0.0).se
+    True
+    """
+    method = PPI_METHOD if lam is None or lam > 0 else HUMAN_METHOD
+    problems = _labelled_problems(arm)
+    if problems:
+        return _not_computable(method, problems)
+    c = _centred(arm)
+    if c.big_n == 0:
+        lam = 0.0
+    elif lam is None:
+        lam = power_tuning(arm)
+    estimate = c.human_mean
+    psi = c.y / c.n
+    if lam != 0:
+        estimate += lam * (c.judge_unlab_mean - c.judge_lab_mean)
+        psi = psi + lam * (c.f_unlab / c.big_n - c.f_lab / c.n)
+    return _with_ci(method, estimate, float(np.sum(psi**2)), lam, alpha)
+
+
+def _cluster_ratio(num: np.ndarray, den: np.ndarray) -> tuple[float, float]:
+    """Σnum/Σden with its CR0 variance Σ_u (num_u − R·den_u)² / (Σden)²."""
+    total = float(den.sum())
+    ratio = float(num.sum()) / total
+    return ratio, float(np.sum((num - ratio * den) ** 2)) / total**2
+
+
+def judge_mean(arm: JudgedArm, alpha: float = 0.05) -> ArmEstimate:
+    """The naive judge-only mean over all the arm's judged outputs, clustered by user.
+
+    f̄ = Σ_u (A_u + C_u) / Σ_u (N_u + n_u), Var = Σ_u (A_u + C_u − f̄·(N_u + n_u))² /
+    (Σ_u (N_u + n_u))²: the delta method for a ratio of sums (Deng, Knoblich & Lu 2018)
+    without the u/(u − 1) factor of :func:`abkit.stats.fixed_horizon.ratio_variance`, as
+    in the PPI++ variance.  It estimates the judge's mean score, which is the human
+    quality only for an unbiased judge.
+
+    Parameters
+    ----------
+    arm : JudgedArm
+        The per-user sums of the arm.
+    alpha : float, default 0.05
+        1 − the confidence level.
+
+    Returns
+    -------
+    ArmEstimate
+        λ = 1 by convention; not computable with fewer than 2 users.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.ppi import JudgedArm, judge_mean
+    >>> arm = JudgedArm.from_outputs(
+    ...     np.array([1, 1, 2, 3]), np.array([4.0, 3.0, 5.0, 2.0]), np.array([4.0] + [np.nan] * 3)
+    ... )
+    >>> judge_mean(arm).estimate
+    3.5
+    """
+    outputs = arm.unlabelled + arm.labelled
+    if int(np.count_nonzero(outputs)) < 2:
+        return _not_computable(
+            JUDGE_METHOD, ["judged outputs of fewer than 2 users: no clustered variance"]
+        )
+    estimate, variance = _cluster_ratio(arm.judge + arm.judge_labelled, outputs)
+    return _with_ci(JUDGE_METHOD, estimate, variance, 1.0, alpha)
+
+
+def human_mean(arm: JudgedArm, alpha: float = 0.05) -> ArmEstimate:
+    """The human-only mean Ȳ_L over the labelled outputs, clustered by user: θ̂(0).
+
+    Parameters
+    ----------
+    arm : JudgedArm
+        The per-user sums of the arm.
+    alpha : float, default 0.05
+        1 − the confidence level.
+
+    Returns
+    -------
+    ArmEstimate
+        :func:`ppi_mean` with λ = 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.ppi import JudgedArm, human_mean
+    >>> arm = JudgedArm.from_outputs(
+    ...     np.array([1, 1, 2, 3]), np.array([4.0, 3.0, 5.0, 2.0]),
+    ...     np.array([4.0, np.nan, 2.0, 3.0]),
+    ... )
+    >>> human_mean(arm).estimate
+    3.0
+    """
+    return ppi_mean(arm, alpha, lam=0.0)
+
+
+def arm_difference(control: ArmEstimate, treatment: ArmEstimate, alpha: float) -> Comparison:
+    """Treatment − control of two independent arm estimates, its interval, p-value and
+    log-scale lift (:func:`abkit.stats.fixed_horizon.two_sided`, normal reference).
+
+    Parameters
+    ----------
+    control, treatment : ArmEstimate
+        The arms' estimates by the same method.
+    alpha : float
+        1 − the confidence level.
+
+    Returns
+    -------
+    Comparison
+        Not computable (:attr:`Comparison.undefined` naming the arm) when either arm is.
+
+    Examples
+    --------
+    >>> from abkit.stats.ppi import ArmEstimate, arm_difference
+    >>> c = ArmEstimate("PPI++", 3.0, 0.1, (2.8, 3.2), 0.8)
+    >>> t = ArmEstimate("PPI++", 3.3, 0.1, (3.1, 3.5), 0.8)
+    >>> d = arm_difference(c, t, 0.05)
+    >>> round(d.effect, 3), round(d.relative_effect, 3), round(d.p_value, 4)
+    (0.3, 0.1, 0.0339)
+    """
+    reasons = [
+        f"{name}: {why}"
+        for name, arm in (("control", control), ("treatment", treatment))
+        for why in arm.undefined
+    ]
+    if reasons:
+        return undefined_comparison(treatment.method, control.estimate, treatment.estimate, reasons)
+    return two_sided(
+        treatment.method,
+        control.estimate,
+        treatment.estimate,
+        control.variance,
+        treatment.variance,
+        alpha,
+    )
+
+
+@dataclass(frozen=True)
+class JudgedComparison:
+    """The arms compared three ways: PPI++ (the answer), judge only and human only.
+
+    Parameters
+    ----------
+    ppi, judge, human : Comparison
+        Treatment − control by each estimator.
+    arms : dict of str to tuple of ArmEstimate
+        Per arm ("control", "treatment"): the (PPI++, judge-only, human-only) estimates.
+    width_ratio : float
+        The PPI++ interval's width over the human-only one (below 1: narrower).
+    """
+
+    ppi: Comparison
+    judge: Comparison
+    human: Comparison
+    arms: dict[str, tuple[ArmEstimate, ArmEstimate, ArmEstimate]]
+    width_ratio: float
+
+
+def ppi_test(
+    control: JudgedArm, treatment: JudgedArm, alpha: float = 0.05, lam: float | None = None
+) -> JudgedComparison:
+    """Compare two arms' mean quality by PPI++, beside the judge-only and human-only
+    estimates.
+
+    Each arm gets its own λ̂ (:func:`power_tuning`); Δ = θ̂_T − θ̂_C with
+    Var(Δ) = Var(θ̂_T) + Var(θ̂_C) (independent arms), the lift T/C − 1 on the log scale.
+
+    Parameters
+    ----------
+    control, treatment : JudgedArm
+        The arms' per-user sums.
+    alpha : float, default 0.05
+        1 − the confidence level.
+    lam : float or None
+        A fixed λ for both arms; None tunes each.
+
+    Returns
+    -------
+    JudgedComparison
+
+    Examples
+    --------
+    The judge flatters the treatment's style by +0.4; the human quality is the same.
+    The judge-only test sees a large effect, PPI++ does not:
+
+    >>> import numpy as np
+    >>> from abkit.stats.ppi import JudgedArm, ppi_test
+    >>> rng = np.random.default_rng(3)
+    >>> def arm(bias):
+    ...     quality = rng.normal(3.0, 1.0, 4000)
+    ...     judge = quality + bias + rng.normal(0.0, 0.5, 4000)
+    ...     human = np.where(rng.random(4000) < 0.1, quality, np.nan)
+    ...     return JudgedArm.from_outputs(np.arange(4000) // 4, judge, human)
+    >>> r = ppi_test(arm(0.0), arm(0.4))
+    >>> r.judge.p_value < 1e-6, r.ppi.p_value > 0.05
+    (True, True)
+    >>> bool(r.width_ratio < 1)
+    True
+    """
+    by_arm = {
+        name: (ppi_mean(arm, alpha, lam), judge_mean(arm, alpha), human_mean(arm, alpha))
+        for name, arm in (("control", control), ("treatment", treatment))
+    }
+    (pc, jc, hc), (pt, jt, ht) = by_arm["control"], by_arm["treatment"]
+    ppi = arm_difference(pc, pt, alpha)
+    human = arm_difference(hc, ht, alpha)
+    ratio = ppi.se / human.se if human.se > 0 and math.isfinite(ppi.se) else math.nan
+    return JudgedComparison(
+        ppi=ppi,
+        judge=arm_difference(jc, jt, alpha),
+        human=human,
+        arms=by_arm,
+        width_ratio=ratio,
+    )
+
+
+# --- the judge audit -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JudgeAgreement:
+    """How one arm's judge agrees with its human labels, on the labelled outputs.
+
+    Parameters
+    ----------
+    correlation : float
+        Pearson's r between judge scores and human labels over the labelled outputs.
+    bias : float
+        f̄_L − Ȳ_L, the judge's mean excess over the human label.
+    bias_se : float
+        Its standard error, clustered by user.
+    labelled_share : float
+        n / (n + N).
+    labelled_minus_unlabelled : float
+        f̄_L − f̄_U: judge scores of labelled outputs against the others (0 expected
+        when labels are a random sample).
+    labelled_minus_unlabelled_p : float
+        Its two-sided p-value (clustered by user, normal reference).
+    """
+
+    correlation: float
+    bias: float
+    bias_se: float
+    labelled_share: float
+    labelled_minus_unlabelled: float
+    labelled_minus_unlabelled_p: float
+
+
+def judge_agreement(arm: JudgedArm) -> JudgeAgreement:
+    """The judge audit of one arm: correlation, mean bias and whether the labelled
+    outputs look like the others.
+
+    bias = f̄_L − Ȳ_L with Var = Σ_u (C_u − B_u − n_u·bias)²/n² (clustered by user);
+    f̄_L − f̄_U with Var = Σ_u [(C_u − n_uf̄_L)/n − (A_u − N_uf̄_U)/N]².
+
+    Parameters
+    ----------
+    arm : JudgedArm
+        The per-user sums of the arm.
+
+    Returns
+    -------
+    JudgeAgreement
+        NaN where a quantity is undefined (no labels, no unlabelled outputs, no
+        variation).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.ppi import JudgedArm, judge_agreement
+    >>> f = np.array([3.0, 4.0, 2.0, 5.0, 4.0, 3.0])
+    >>> y = np.array([2.0, 4.0, 1.0, 4.0, np.nan, np.nan])
+    >>> a = judge_agreement(JudgedArm.from_outputs(np.arange(6), f, y))
+    >>> round(a.correlation, 4), a.bias, round(a.labelled_share, 4)
+    (0.9467, 0.75, 0.6667)
+    >>> round(float(np.corrcoef(f[:4], y[:4])[0, 1]), 4)
+    0.9467
+    """
+    nan = math.nan
+    n, big_n = float(arm.labelled.sum()), float(arm.unlabelled.sum())
+    share = n / (n + big_n) if n + big_n > 0 else nan
+    if n == 0:
+        return JudgeAgreement(nan, nan, nan, share, nan, nan)
+    c = _centred(arm)
+    cov = float(arm.judge_human.sum()) / n - c.judge_lab_mean * c.human_mean
+    var_f = float(arm.judge_labelled_sq.sum()) / n - c.judge_lab_mean**2
+    var_y = float(arm.human_sq.sum()) / n - c.human_mean**2
+    corr = cov / math.sqrt(var_f * var_y) if var_f > 0 and var_y > 0 else nan
+    bias, bias_var = _cluster_ratio(arm.judge_labelled - arm.human, arm.labelled)
+    gap, gap_p = nan, nan
+    if big_n > 0:
+        gap = c.judge_lab_mean - c.judge_unlab_mean
+        gap_se = math.sqrt(float(np.sum((c.f_lab / n - c.f_unlab / big_n) ** 2)))
+        gap_p = float(2 * norm_sf(abs(gap) / gap_se)) if gap_se > 0 else nan
+    return JudgeAgreement(corr, bias, math.sqrt(bias_var), share, gap, gap_p)
+
+
+def bias_difference(control: JudgedArm, treatment: JudgedArm, alpha: float = 0.05) -> Comparison:
+    """Test whether the judge's bias (judge − human) differs between the arms.
+
+    bias_a = f̄_L − Ȳ_L per arm with its clustered variance (:func:`judge_agreement`);
+    Δ = bias_T − bias_C against N(0, Var_T + Var_C).  When it differs, the naive
+    judge-only effect is biased by Δ; PPI++ is not.
+
+    Parameters
+    ----------
+    control, treatment : JudgedArm
+        The arms' per-user sums.
+    alpha : float, default 0.05
+        1 − the confidence level.
+
+    Returns
+    -------
+    Comparison
+        Not computable when an arm has no labels from 2 users.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.ppi import JudgedArm, bias_difference
+    >>> rng = np.random.default_rng(1)
+    >>> def arm(bias):
+    ...     y = rng.normal(3.0, 1.0, 600)
+    ...     return JudgedArm.from_outputs(np.arange(600), y + bias + rng.normal(0, 0.3, 600), y)
+    >>> bias_difference(arm(0.0), arm(0.5)).p_value < 1e-6
+    True
+    """
+    estimates = []
+    for arm in (control, treatment):
+        problems = _labelled_problems(arm)
+        if problems:
+            estimates.append(_not_computable("judge − human", problems))
+            continue
+        a = judge_agreement(arm)
+        estimates.append(_with_ci("judge bias (judge − human)", a.bias, a.bias_se**2, 1.0, alpha))
+    return arm_difference(estimates[0], estimates[1], alpha)
