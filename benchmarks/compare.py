@@ -13,19 +13,27 @@ Usage:
     python benchmarks/compare.py paired  [--users 1000000] [--rounds 3]
 
 * events: ``abkit analyze`` on a simulated export (the bundled example's 9 metrics)
-  against a hand-written Polars streaming query computing the same per-unit aggregates
-  (the floor: reading, joining and grouping the events once).
+  against hand-written Polars computing the same aggregates as its report
+  (``FLOOR_SAME``: exclusions by reason, daily counts, the retention curve, the
+  session-depth histogram, the per-unit aggregates and their per-arm means and
+  variances, in one ``pl.collect_all`` on the streaming engine), and against the
+  narrower streaming query of the per-unit aggregates alone (``FLOOR_QUERY``: reading,
+  joining and grouping the events once).
 * looks: the same analysis with 30 daily sequential looks (mSPRT) against it without.
 * units: ``abkit.analyze`` on a unit-level table (3 arms, 4 metrics) against
   tea-tasting's ``Experiment.analyze`` on the same frame (``pip install tea-tasting``).
 * bootstrap: abkit's B2B account bootstrap (10,000 resamples, 60 accounts) against
   ``scipy.stats.bootstrap`` (BCa) on the same ratio of account sums.
 * duckdb: ``abkit.analyze`` with the events as a DuckDB relation (``read_parquet`` on a
-  new connection in UTC) against one hand-written DuckDB SQL query over the same files
-  computing the example's metrics per unit and then per arm (:data:`HAND_METRICS`:
-  d1/d7/d14 retention over the units whose day has passed, and Σx, Σy, Σx², Σy², Σxy of
-  the share, regenerate and error rates per output, the session depth and the latency
-  per output).  Both run at ``--users`` and at ``--large-users``; besides the CPU ratio
+  new connection in UTC) against hand-written DuckDB SQL over the same files computing
+  the same aggregates as abkit's report (:func:`duckdb_hand_script`: exclusions by
+  reason, daily counts, the retention curve, the session-depth histogram and the
+  per-arm sums), and against the narrower single query of the per-arm sums alone
+  (:func:`duckdb_hand_query`: the example's metrics per unit and then per arm,
+  :data:`HAND_METRICS`: d1/d7/d14 retention over the units whose day has passed, and
+  Σx, Σy, Σx², Σy², Σxy of the share, regenerate and error rates per output, the
+  session depth and the latency per output).  All run at ``--users`` and at
+  ``--large-users``; besides the CPU ratio
   and the peak RSS at each size it prints each side's RSS growth, RSS(large) /
   RSS(small): the per-unit rows should stay on the engine, so abkit's growth should be
   close to the query's.
@@ -101,6 +109,53 @@ per_unit = (
 )
 units = a.collect().join(per_unit, on="user_id", how="left").fill_null(0)
 print(units.height)
+"""
+
+# the floor of the whole report: what abkit's report on the example's config holds,
+# from one streaming read (pl.collect_all shares the scan, join and de-duplication)
+FLOOR_SAME = """
+import sys, polars as pl
+a = pl.scan_parquet(sys.argv[1]).select("user_id", "variant", "assigned_at")
+e = pl.scan_parquet(sys.argv[2])
+ts, ev = pl.col("timestamp"), pl.col("event")
+annotated = e.join(a, on="user_id", how="left").with_columns(
+    pl.when(pl.col("user_id").is_null()).then(pl.lit("no unit"))
+    .when(ev.is_null()).then(pl.lit("no event"))
+    .when(ts.is_null()).then(pl.lit("no time"))
+    .when(pl.col("variant").is_null()).then(pl.lit("not assigned"))
+    .when(ts < pl.col("assigned_at")).then(pl.lit("before assignment"))
+    .alias("reason")
+)
+undeduplicated = annotated.filter(pl.col("reason").is_null())
+day = ((ts - pl.col("assigned_at")).dt.total_microseconds() // 86_400_000_000).alias("day")
+valid = undeduplicated.drop("reason").unique().with_columns(day)
+output = ev == "ai_output"
+per_unit = valid.group_by("user_id").agg(
+    *[(pl.col("day") == d).any().alias(f"d{d}") for d in (1, 7, 14)],
+    *[(ev == n).sum().alias(n) for n in ("share", "ai_output", "regenerate", "error")],
+    pl.col("latency_ms").filter(output).sum().alias("latency"),
+    pl.col("latency_ms").filter(output).count().alias("latencies"),
+    (output & pl.col("session_id").is_not_null()).sum().alias("in_session"),
+    pl.col("session_id").drop_nulls().n_unique().alias("sessions"),
+)
+done = pl.collect_all(
+    [
+        annotated.group_by("reason", "event").len(),
+        undeduplicated.group_by(ts.dt.date()).agg(pl.len(), ts.max().alias("end")),
+        valid.filter(pl.col("day") <= 60).select("user_id", "variant", "day").unique()
+        .group_by("variant", "day").len(),
+        valid.filter(pl.col("session_id").is_not_null())
+        .group_by("user_id", "session_id")
+        .agg(pl.col("variant").first(), output.sum().alias("depth"))
+        .group_by("variant", "depth").len(),
+        per_unit,
+    ],
+    engine="streaming",
+)
+units = a.collect().join(done[-1], on="user_id", how="left").fill_null(0)
+floats = pl.selectors.numeric() - pl.selectors.by_name("user_id")
+moments = [floats.mean().name.suffix("_mean"), floats.var().name.suffix("_var")]
+print(units.group_by("variant").agg(pl.len(), *moments).height)
 """
 
 UNITS_ABKIT = """
@@ -187,28 +242,36 @@ def summary(label: str, values: list[float], unit: str) -> str:
 
 
 def compare(
-    name_a: str, cmd_a: list[str], name_b: str, cmd_b: list[str], rounds: int
+    name_a: str,
+    cmd_a: list[str],
+    name_b: str,
+    cmd_b: list[str],
+    rounds: int,
+    also: tuple[tuple[str, list[str]], ...] = (),
 ) -> dict[str, list[Usage]]:
-    """Alternate the two commands; print CPU, wall and peak RSS for each and their
-    ratios; return every round's :class:`Usage` by name."""
-    runs: dict[str, list[Usage]] = {name_a: [], name_b: []}
+    """Alternate the commands (``name_a`` against the floor ``name_b`` and any others in
+    ``also``); print CPU, wall and peak RSS for each and the ratios of ``name_a`` to each
+    other; return every round's :class:`Usage` by name."""
+    sides = ((name_a, cmd_a), (name_b, cmd_b), *also)
+    runs: dict[str, list[Usage]] = {name: [] for name, _ in sides}
     for _ in range(rounds):
-        for name, cmd in ((name_a, cmd_a), (name_b, cmd_b)):
+        for name, cmd in sides:
             runs[name].append(measure(cmd))
-    for name in (name_a, name_b):
+    for name, _ in sides:
         wall = statistics.median(u.wall for u in runs[name])
         print(
             f"  {summary(name, [u.cpu for u in runs[name]], 's CPU')} "
             f"(median wall {wall:.2f} s); peak RSS {peak(runs[name]):,.0f} MB"
         )
-    for stat in (min, statistics.median):
-        cpu = stat(u.cpu for u in runs[name_a]) / stat(u.cpu for u in runs[name_b])
-        wall = stat(u.wall for u in runs[name_a]) / stat(u.wall for u in runs[name_b])
-        rss = peak(runs[name_a]) / peak(runs[name_b])
-        print(
-            f"  ratio {name_a} / {name_b} ({stat.__name__}): CPU {cpu:.2f}x, "
-            f"wall {wall:.2f}x, RSS {rss:.2f}x"
-        )
+    for floor, _ in sides[1:]:
+        for stat in (min, statistics.median):
+            cpu = stat(u.cpu for u in runs[name_a]) / stat(u.cpu for u in runs[floor])
+            wall = stat(u.wall for u in runs[name_a]) / stat(u.wall for u in runs[floor])
+            rss = peak(runs[name_a]) / peak(runs[floor])
+            print(
+                f"  ratio {name_a} / {floor} ({stat.__name__}): CPU {cpu:.2f}x, "
+                f"wall {wall:.2f}x, RSS {rss:.2f}x"
+            )
     return runs
 
 
@@ -293,12 +356,9 @@ HAND_METRICS = {
 }
 
 
-def duckdb_hand_query(assignments: str, events: str) -> str:
-    """One DuckDB SQL query: the valid events (joined to the assignments, not before
-    assignment, exact repeats dropped), the example's metrics per unit (units without
-    events count zeros), then per arm the unit count, each retention's eligible units
-    (day passed by the latest event), mean and variance, and Σx, Σy, Σx², Σy², Σxy of
-    each ratio metric (what the delta method needs)."""
+def _hand_parts() -> tuple[str, str, str, str]:
+    """SQL pieces of the hand queries: the per-arm retention aggregates, the ratio
+    metrics' sums, the per-unit retention days and the matured-window flags."""
     retention = ",\n    ".join(
         f"count(*) FILTER (m{d}) AS d{d}_n, avg(d{d}) FILTER (m{d}) AS d{d}_mean, "
         f"var_samp(d{d}) FILTER (m{d}) AS d{d}_var"
@@ -313,6 +373,16 @@ def duckdb_hand_query(assignments: str, events: str) -> str:
     matured = ", ".join(
         f"a.assigned_at + INTERVAL {d + 1} DAY <= export_end.t AS m{d}" for d in HAND_DAYS
     )
+    return retention, sums, days, matured
+
+
+def duckdb_hand_query(assignments: str, events: str) -> str:
+    """One DuckDB SQL query: the valid events (joined to the assignments, not before
+    assignment, exact repeats dropped), the example's metrics per unit (units without
+    events count zeros), then per arm the unit count, each retention's eligible units
+    (day passed by the latest event), mean and variance, and Σx, Σy, Σx², Σy², Σxy of
+    each ratio metric (what the delta method needs)."""
+    retention, sums, days, matured = _hand_parts()
     return f"""
 WITH a AS (SELECT user_id, variant, assigned_at FROM read_parquet('{assignments}')),
 valid AS (
@@ -344,6 +414,73 @@ SELECT variant, count(*) AS n,
     {sums}
 FROM units GROUP BY variant ORDER BY variant
 """
+
+
+def duckdb_hand_script(assignments: str, events: str) -> list[str]:
+    """What abkit's report on the example's config holds, as hand-written DuckDB SQL
+    statements sharing one table, the floor of the whole job rather than of its per-arm
+    sums alone (:func:`duckdb_hand_query`):
+
+    * the events joined to the assignments, each with its exclusion reason (no unit,
+      event name or time; not assigned; before assignment), exact repeats collapsed to
+      one row with their count, kept as a temporary table;
+    * rows per reason and event name (the exclusions table);
+    * valid events and the latest time per UTC day (the export end);
+    * units active on each day 0-60 after assignment, per arm (the retention curve);
+    * sessions per arm by their number of AI outputs (the session-depth histogram);
+    * the per-arm retention and Σx, Σy, Σx², Σy², Σxy of :func:`duckdb_hand_query`.
+    """
+    retention, sums, days, matured = _hand_parts()
+    valid = (
+        "(SELECT *, (epoch_us(timestamp) - epoch_us(assigned_at)) // 86400000000 AS day "
+        "FROM ev WHERE reason IS NULL)"
+    )
+    return [
+        f"""
+CREATE TEMPORARY TABLE ev AS
+SELECT e.user_id, e.timestamp, e.event, e.session_id, e.latency_ms, a.variant, a.assigned_at,
+    CASE WHEN e.user_id IS NULL THEN 'no unit' WHEN e.event IS NULL THEN 'no event'
+         WHEN e.timestamp IS NULL THEN 'no time' WHEN a.user_id IS NULL THEN 'not assigned'
+         WHEN e.timestamp < a.assigned_at THEN 'before assignment' END AS reason,
+    count(*) AS copies
+FROM read_parquet('{events}') e
+LEFT JOIN (SELECT user_id, variant, assigned_at FROM read_parquet('{assignments}')) a
+USING (user_id)
+GROUP BY ALL""",
+        "SELECT reason, event, sum(copies) FROM ev GROUP BY ALL",
+        "SELECT timestamp::DATE, sum(copies), max(timestamp) FROM ev WHERE reason IS NULL "
+        "GROUP BY ALL",
+        f"""
+SELECT variant, day, count(*) FROM (SELECT DISTINCT user_id, variant, day FROM {valid}
+WHERE day <= 60) GROUP BY ALL""",
+        f"""
+SELECT variant, depth, count(*) FROM (
+    SELECT user_id, session_id, min(variant) AS variant,
+        count(*) FILTER (event = 'ai_output') AS depth
+    FROM {valid} WHERE session_id IS NOT NULL GROUP BY ALL
+) GROUP BY ALL""",
+        f"""
+WITH a AS (SELECT user_id, variant, assigned_at FROM read_parquet('{assignments}')),
+per_unit AS (
+    SELECT user_id, {days},
+        count(*) FILTER (event = 'share') AS share,
+        count(*) FILTER (event = 'ai_output') AS outputs,
+        count(*) FILTER (event = 'regenerate') AS regenerate,
+        count(*) FILTER (event = 'error') AS error,
+        count(*) FILTER (event = 'ai_output' AND session_id IS NOT NULL) AS in_session,
+        count(DISTINCT session_id) AS sessions,
+        sum(latency_ms) FILTER (event = 'ai_output') AS latency,
+        count(latency_ms) FILTER (event = 'ai_output') AS latencies
+    FROM {valid} GROUP BY user_id
+),
+export_end AS (SELECT max(timestamp) AS t FROM ev WHERE reason IS NULL),
+units AS (
+    SELECT a.variant, {matured}, coalesce(COLUMNS(per_unit.* EXCLUDE (user_id)), 0)
+    FROM a LEFT JOIN per_unit USING (user_id), export_end
+)
+SELECT variant, count(*) AS n, {retention}, {sums}
+FROM units GROUP BY variant ORDER BY variant""",
+    ]
 
 
 def spark_hand_query(spark: Any, assignments: str, events: str) -> list[Any]:
@@ -433,6 +570,19 @@ from compare import duckdb_hand_query
 connection = duckdb.connect()
 connection.execute("SET TimeZone = 'UTC'")
 print(len(connection.sql(duckdb_hand_query(sys.argv[2], sys.argv[3])).fetchall()))
+"""
+
+DUCKDB_HAND_SCRIPT = """
+import sys, duckdb
+sys.path.insert(0, sys.argv[1])
+from compare import duckdb_hand_script
+connection = duckdb.connect()
+connection.execute("SET TimeZone = 'UTC'")
+rows = 0
+for statement in duckdb_hand_script(sys.argv[2], sys.argv[3]):
+    result = connection.sql(statement)  # None for CREATE
+    rows += 0 if result is None else len(result.fetchall())
+print(rows)
 """
 
 # abkit's per-metric results as JSON, events read by Polars or on the local Spark session
@@ -553,7 +703,15 @@ def main() -> None:
             fixed = analyze_cmd(assignments, events)
             if args.workload == "events":
                 floor = inline(FLOOR_QUERY, str(assignments), str(events))
-                compare("abkit analyze", fixed, "Polars streaming query", floor, args.rounds)
+                same = inline(FLOOR_SAME, str(assignments), str(events))
+                compare(
+                    "abkit analyze",
+                    fixed,
+                    "Polars, same aggregates",
+                    same,
+                    args.rounds,
+                    also=(("Polars streaming query, per-unit only", floor),),
+                )
             elif args.workload == "looks":
                 looks = analyze_cmd(assignments, events, "--sequential", "msprt")
                 compare("30 daily looks", looks, "fixed horizon", fixed, args.rounds)
@@ -566,8 +724,16 @@ def main() -> None:
                 assignments, events = export_at(n, data, folder / label)
                 print(f"{label}: {unit_count(assignments):,} units")
                 ours = inline(DUCKDB_ABKIT, str(assignments), str(events), str(CONFIG))
+                script = inline(DUCKDB_HAND_SCRIPT, str(HERE), str(assignments), str(events))
                 hand = inline(DUCKDB_HAND, str(HERE), str(assignments), str(events))
-                runs[label] = compare("abkit on DuckDB", ours, "DuckDB SQL", hand, args.rounds)
+                runs[label] = compare(
+                    "abkit on DuckDB",
+                    ours,
+                    "DuckDB SQL, same aggregates",
+                    script,
+                    args.rounds,
+                    also=(("DuckDB SQL, per-arm sums only", hand),),
+                )
             print(
                 "  RSS growth, large / small: "
                 + ", ".join(
