@@ -533,6 +533,23 @@ def _shell(command: list[str]) -> str:
         "Relative change of the pass probability in treatments (also moves thumbs up).",
     ),
     (
+        "--human-share",
+        click.FloatRange(0, 1),
+        "Share of judged outputs a person also labels (human_score column, 1 pass / 0 fail); "
+        "the judge's score then becomes the pass plus --judge-bias and --judge-noise.",
+    ),
+    (
+        "--judge-bias",
+        float,
+        "Added to the judge's score in treatments: a judge that favours the candidate's "
+        "style, not its quality (the true quality is unchanged).",
+    ),
+    (
+        "--judge-noise",
+        click.FloatRange(min=0),
+        "Sd of the noise of each judgement (drawn afresh for each of --judge-runs).",
+    ),
+    (
         "--thumbs-rate",
         click.FloatRange(0, 1),
         "Share of outputs the user rates (thumbs_up / thumbs_down events).",
@@ -543,6 +560,13 @@ def _shell(command: list[str]) -> str:
         "Probability that a share brings a new user (a referral_signup event).",
     ),
     ("--referral-lift", float, "Relative change of the referral probability in treatments."),
+)
+@click.option(
+    "--judge-runs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Judgements per judged output (judge_score events with output_id and judge_run).",
 )
 @click.option("--bimodal", is_flag=True, help="Session depth: one-and-done users plus power users.")
 @click.option(
@@ -602,6 +626,12 @@ def simulate(
         else ""
     )
     click.echo(_true_effects(spec, _SIMULATED_LIFTS, "in the treatment arms", fading), err=True)
+    if spec.judge_bias:
+        click.echo(
+            f"judge bias in the treatment arms: {spec.judge_bias:+g} on the judge's score "
+            "(the judge's, not a change of quality)",
+            err=True,
+        )
     command = ["abkit", "analyze", *map(str, paths), *(["--mode", "b2b"] * (mode == "b2b"))]
     click.echo(f"analyse it with: {_shell(command)}", err=True)
 

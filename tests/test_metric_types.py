@@ -51,6 +51,7 @@ def test_every_registered_type_is_found_by_its_name():
         "quantile",
         "active_days",
         "event_mean",
+        "judged_quality",
     }
     for name, kind in REGISTRY.items():
         assert isinstance(kind, MetricType) and kind.name == name and metric_type(name) is kind

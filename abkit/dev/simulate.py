@@ -24,6 +24,14 @@ The generative model, per unit i (all draws vectorised with numpy, seeded):
   ``judge_score`` event ten minutes later whose value is 1 (pass) with probability
   min(1, g_i·(1 + ``judge_lift`` in treated sessions)), g_i ~ Beta(6, 4) a user's
   share of good outputs (some users ask harder questions), else 0;
+* with ``human_share`` > 0, ``judge_bias`` ≠ 0, ``judge_noise`` > 0 or ``judge_runs`` > 1
+  the judge is an imperfect LLM judge: its score of a judged output is the pass (1 / 0)
+  plus ``judge_bias`` in treated sessions (a judge that favours the treatment's style,
+  not its quality) plus N(0, ``judge_noise``²) noise drawn afresh for each of
+  ``judge_runs`` judgements (one ``judge_score`` event each, a minute apart, with the
+  output's ``output_id`` and the run's ``judge_run``); a random ``human_share`` of the
+  judged outputs carry a person's label, the pass itself, in ``human_score`` (null
+  elsewhere, the same on every run of the output);
 * with ``thumbs_rate`` > 0, the user rates that share of outputs a minute later:
   ``thumbs_up`` with the same pass probability, else ``thumbs_down``;
 * each share brings a new user with probability ``referral_rate``·(1 + ``referral_lift``
@@ -86,7 +94,16 @@ class SimulationSpec:
     judge_rate: float = 0.0
     thumbs_rate: float = 0.0
     judge_lift: float = 0.0
+    human_share: float = 0.0
+    judge_bias: float = 0.0
+    judge_noise: float = 0.0
+    judge_runs: int = 1
     seed: int = 0
+
+    @property
+    def llm_judge(self) -> bool:
+        """The judge is an imperfect LLM judge with human labels beside it."""
+        return bool(self.human_share or self.judge_bias or self.judge_noise or self.judge_runs > 1)
 
 
 @dataclass(frozen=True)
@@ -122,7 +139,9 @@ def _validate(spec: SimulationSpec) -> None:
         raise AbkitInputError("latency_user_sd must be 0 or more (a log-scale sd).")
     if not 0 <= spec.referral_rate * (1 + max(spec.referral_lift, 0.0)) <= 1:
         raise AbkitInputError("referral_rate (times 1 + referral_lift) must lie in 0 … 1.")
-    for name in ("judge_rate", "thumbs_rate"):
+    if spec.judge_noise < 0 or spec.judge_runs < 1:
+        raise AbkitInputError("judge_noise must be 0 or more and judge_runs at least 1.")
+    for name in ("judge_rate", "thumbs_rate", "human_share"):
         if not 0 <= getattr(spec, name) <= 1:
             raise AbkitInputError(f"{name} must lie in 0 … 1 (a share of the outputs).")
     lifts = ("retention", "share", "depth", "latency", "referral", "tokens", "judge")
@@ -272,13 +291,7 @@ def simulate(spec: SimulationSpec | None = None, **overrides: Any) -> SimulatedE
         after_output(regenerated, 8, 3),
         after_output(failed, 1, 4),
         after_output(referred, 3_600, 5),
-        _Part(
-            o_user[judged],
-            o_time[judged] + 600,
-            6,
-            session_id[o_session][judged],
-            {"value": passed[judged].astype(float)},
-        ),
+        _judge_part(spec, rng, judged, passed, o_treated, o_user, o_time, session_id[o_session]),
         after_output(rated & thumbs_up, 60, 7),
         after_output(rated & ~thumbs_up, 60, 8),
     ]
@@ -311,6 +324,12 @@ def simulate(spec: SimulationSpec | None = None, **overrides: Any) -> SimulatedE
             "output_tokens": column("output_tokens").cast(pl.Int64),
         }
     )
+    if spec.llm_judge:
+        events = events.with_columns(
+            human_score=column("human_score"),
+            output_id=column("output_id").cast(pl.Int64),
+            judge_run=column("judge_run").cast(pl.Int64),
+        )
     variant_names = np.array(spec.variants)
     assignment_cols = {
         "user_id": np.arange(n, dtype=np.int64),
@@ -324,6 +343,41 @@ def simulate(spec: SimulationSpec | None = None, **overrides: Any) -> SimulatedE
         events=events,
         spec=spec,
     )
+
+
+def _judge_part(
+    spec: SimulationSpec,
+    rng: np.random.Generator,
+    judged: np.ndarray,
+    passed: np.ndarray,
+    treated: np.ndarray,
+    users: np.ndarray,
+    times: np.ndarray,
+    sessions: np.ndarray,
+) -> _Part:
+    """The judge_score events of the judged outputs (arrays per output): a pass / fail
+    judge, or with :attr:`SimulationSpec.llm_judge` a biased, noisy judge run
+    ``judge_runs`` times with human labels on a random share (drawn after everything
+    else, so that the other events do not depend on these options)."""
+    if not spec.llm_judge:
+        return _Part(
+            users[judged], times[judged] + 600, 6, sessions[judged], {"value": passed[judged] * 1.0}
+        )
+    output = np.flatnonzero(judged)
+    labelled = rng.random(output.size) < spec.human_share
+    runs = spec.judge_runs
+    each = np.repeat(output, runs)
+    run = np.tile(np.arange(runs), output.size)
+    noise = spec.judge_noise * rng.standard_normal(each.size) if spec.judge_noise else 0.0
+    score = passed[each] + spec.judge_bias * treated[each] + noise
+    human = np.where(np.repeat(labelled, runs), passed[each] * 1.0, np.nan)
+    columns = {
+        "value": score,
+        "human_score": human,
+        "output_id": each * 1.0,
+        "judge_run": run * 1.0,
+    }
+    return _Part(users[each], times[each] + 600 + 60 * run, 6, sessions[each], columns)
 
 
 def write_frame(frame: pl.DataFrame, outdir: str | Path, name: str, fmt: str) -> Path:

@@ -9,6 +9,7 @@ from abkit.metrics.active_days import ActiveDays
 from abkit.metrics.adoption import Adoption
 from abkit.metrics.base import REGISTRY, MetricSpec, MetricType, metric_type
 from abkit.metrics.event_mean import EventMean
+from abkit.metrics.judged_quality import JudgedQuality
 from abkit.metrics.mean import Mean
 from abkit.metrics.nrr import NetRevenueRetention
 from abkit.metrics.proportion import Proportion
@@ -32,6 +33,7 @@ REGISTRY.update(
         Quantile(),
         ActiveDays(),
         EventMean(),
+        JudgedQuality(),
     )
 )
 

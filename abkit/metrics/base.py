@@ -56,6 +56,8 @@ class MetricSpec:
     window: tuple[int, int] | None = None
     events: tuple[str, ...] | None = None
     event: str | None = None
+    # judged_quality: the event column of the human label (null where an output has none)
+    human: str | None = None
     direction: Direction | None = None
     guardrail: bool = False
     margin: float | None = config_key(None, lambda v: v > 0, "be a positive number")

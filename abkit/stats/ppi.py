@@ -460,6 +460,15 @@ def _cluster_ratio(num: np.ndarray, den: np.ndarray) -> tuple[float, float]:
     return ratio, float(np.sum((num - ratio * den) ** 2)) / total**2
 
 
+def _labelled_ratio(values: np.ndarray, arm: JudgedArm, method: str, alpha: float) -> ArmEstimate:
+    """Σ_u values_u / Σ_u n_u over the labelled outputs, clustered by user."""
+    problems = _labelled_problems(arm)
+    if problems:
+        return _not_computable(method, problems)
+    estimate, variance = _cluster_ratio(values, arm.labelled)
+    return _with_ci(method, estimate, variance, 0.0, alpha)
+
+
 def judge_mean(arm: JudgedArm, alpha: float = 0.05) -> ArmEstimate:
     """The naive judge-only mean over all the arm's judged outputs, clustered by user.
 
@@ -734,9 +743,12 @@ def judge_agreement(arm: JudgedArm) -> JudgeAgreement:
 def bias_difference(control: JudgedArm, treatment: JudgedArm, alpha: float = 0.05) -> Comparison:
     """Test whether the judge's bias (judge − human) differs between the arms.
 
-    bias_a = f̄_L − Ȳ_L per arm with its clustered variance (:func:`judge_agreement`);
-    Δ = bias_T − bias_C against N(0, Var_T + Var_C).  When it differs, the naive
-    judge-only effect is biased by Δ; PPI++ is not.
+    bias_a = Σ_u (C_u − B_u) / Σ_u n_u per arm, the mean (judge − human) gap over the
+    labelled outputs, with its clustered (CR0) variance Σ_u (C_u − B_u − n_u·bias_a)² /
+    (Σ_u n_u)²; Δ = bias_T − bias_C against N(0, Var_T + Var_C).  When the bias differs,
+    the naive judge-only effect is biased by Δ; PPI++ is not.  (abkit's CR2 test,
+    :func:`abkit.stats.cluster.cr2_test`, is built for tens of accounts: its degrees of
+    freedom need a users × users matrix.)
 
     Parameters
     ----------
@@ -748,7 +760,7 @@ def bias_difference(control: JudgedArm, treatment: JudgedArm, alpha: float = 0.0
     Returns
     -------
     Comparison
-        Not computable when an arm has no labels from 2 users.
+        Not computable when an arm has labels of fewer than 2 users.
 
     Examples
     --------
@@ -761,12 +773,56 @@ def bias_difference(control: JudgedArm, treatment: JudgedArm, alpha: float = 0.0
     >>> bias_difference(arm(0.0), arm(0.5)).p_value < 1e-6
     True
     """
+    estimates = [
+        _labelled_ratio(arm.judge_labelled - arm.human, arm, "judge bias (judge − human)", alpha)
+        for arm in (control, treatment)
+    ]
+    return arm_difference(estimates[0], estimates[1], alpha)
+
+
+def labelled_share_difference(
+    control: JudgedArm, treatment: JudgedArm, alpha: float = 0.05
+) -> Comparison:
+    """Test whether the share of judged outputs that carry a human label differs
+    between the arms.
+
+    share_a = Σ_u n_u / Σ_u (n_u + N_u) per arm with its clustered (CR0) variance
+    Σ_u (n_u − share·(n_u + N_u))² / (Σ_u (n_u + N_u))²; Δ = share_T − share_C against
+    N(0, Var_T + Var_C).  PPI++ stays valid when the shares differ (each arm is
+    corrected by its own labels), but a difference says the labels were not drawn the
+    same way in both arms.
+
+    Parameters
+    ----------
+    control, treatment : JudgedArm
+        The arms' per-user sums.
+    alpha : float, default 0.05
+        1 − the confidence level.
+
+    Returns
+    -------
+    Comparison
+        Not computable when an arm has judged outputs of fewer than 2 users.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.ppi import JudgedArm, labelled_share_difference
+    >>> rng = np.random.default_rng(2)
+    >>> def arm(share):
+    ...     f = rng.normal(3.0, 1.0, 3000)
+    ...     y = np.where(rng.random(3000) < share, f, np.nan)
+    ...     return JudgedArm.from_outputs(np.arange(3000) // 3, f, y)
+    >>> labelled_share_difference(arm(0.1), arm(0.2)).p_value < 1e-6
+    True
+    """
     estimates = []
     for arm in (control, treatment):
-        problems = _labelled_problems(arm)
-        if problems:
-            estimates.append(_not_computable("judge − human", problems))
+        outputs = arm.labelled + arm.unlabelled
+        if int(np.count_nonzero(outputs)) < 2:
+            reason = "judged outputs of fewer than 2 users"
+            estimates.append(_not_computable("labelled share", [reason]))
             continue
-        a = judge_agreement(arm)
-        estimates.append(_with_ci("judge bias (judge − human)", a.bias, a.bias_se**2, 1.0, alpha))
+        share, variance = _cluster_ratio(arm.labelled, outputs)
+        estimates.append(_with_ci("labelled share", share, variance, 1.0, alpha))
     return arm_difference(estimates[0], estimates[1], alpha)
