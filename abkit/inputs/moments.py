@@ -25,7 +25,8 @@ def arm_summaries(
 ) -> dict[str, dict[str, ArmSummary]]:
     """Per metric and variant: n, mean, variance (ddof = 1), skewness and, for ratios,
     the denominator moments and covariance, over the units where the metric is
-    defined; one Polars group-by for all metrics.
+    defined; one Polars selection per variant for all metrics (a filter and a select
+    per arm run several times faster than a group-by into a handful of groups).
 
     A metric's values are masked to null where it is undefined (x, or y for ratios,
     missing), so that every aggregate of it runs over the same units.
@@ -50,7 +51,10 @@ def arm_summaries(
             x.var(ddof=1).alias(f"{i}:var"),
             x.skew(bias=False).alias(f"{i}:skew"),
         ]
-    rows = {r[VARIANT]: r for r in units.group_by(VARIANT).agg(aggs).iter_rows(named=True)}
+    per_arm = pl.collect_all(
+        [units.lazy().filter(pl.col(VARIANT) == v).select(aggs) for v in variants]
+    )
+    rows = {v: frame.row(0, named=True) for v, frame in zip(variants, per_arm, strict=True)}
     out: dict[str, dict[str, ArmSummary]] = {}
     for i, metric in enumerate(metrics):
         ratio = metric.kind.is_ratio

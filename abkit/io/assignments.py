@@ -141,14 +141,11 @@ def clean_assignments(
     if repeated_rows == "keep_earliest":  # the earliest row of a unit comes first
         frame = frame.sort([ASSIGNED_AT, ROW] if assigned_at else [ROW], nulls_last=True)
     try:
-        ids = pl.col(UNIT).drop_nulls()
-        repeats = frame.select(ids.n_unique() < ids.len()).collect().item()
-    except pl.exceptions.PolarsError as exc:
-        raise reader_error(exc, table.label) from None
-    if repeats:  # the per-unit windows cost more than the whole check, so only when needed
-        frame = _flag_repeated_units(frame, repeated_rows)
-    try:
         annotated = frame.collect()
+        # checked on the collected column (a sorted one is checked in one pass)
+        ids = annotated.get_column(UNIT).drop_nulls()
+        if ids.n_unique() < ids.len():  # the per-unit windows cost more: only when needed
+            annotated = _flag_repeated_units(annotated.lazy(), repeated_rows).collect()
     except pl.exceptions.PolarsError as exc:
         raise reader_error(exc, table.label) from None
 
