@@ -10,15 +10,18 @@ existing event_mean type on the same judge column.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+from click.testing import CliRunner
 
 import abkit
 from abkit.dev.simulate import simulate
 from abkit.errors import AbkitInputError, ConfigError
 from abkit.stats.ppi import JudgedArm, ppi_test
+from abkit_cli.main import cli
 
 JUDGED = {
     "name": "quality",
@@ -155,3 +158,20 @@ def test_a_unit_level_table_is_refused():
     metric = {**JUDGED, "column": "x.value", "human": "x.human"}
     with pytest.raises(AbkitInputError, match=r"judged_quality.*event-level input"):
         abkit.analyze(units, {"metrics": [metric]})
+
+
+def test_the_bundled_example_judge_says_better_and_the_correction_does_not():
+    """examples/llm_judge: the same quality in both arms, a judge 0.15 kinder to model_b
+    (its experiment.toml says how it was simulated)."""
+    example = Path(__file__).parent.parent / "examples" / "llm_judge"
+    args = [str(example / "assignments.parquet"), str(example / "events.parquet")]
+    out = CliRunner().invoke(
+        cli, ["analyze", *args, "-c", str(example / "experiment.toml"), "-f", "json"]
+    )
+    assert out.exit_code == 0, out.output
+    rows = {r["metric"]: r for r in json.loads(out.stdout)["results"]}
+    assert rows["judge_score"]["decision"]["outcome"] == "better"
+    assert rows["quality"]["decision"]["outcome"] == "no significant difference"
+    low, high = rows["quality"]["ci"]
+    assert low < 0 < high
+    assert any(w.startswith("the judge's bias differs") for w in rows["quality"]["warnings"])

@@ -75,6 +75,7 @@ _SHORT_METHODS = (
     ("mSPRT", "mSPRT"),
     ("asymptotic confidence sequence", "CS"),
     ("group-sequential", "GST"),
+    ("PPI++", "PPI++"),
 )
 
 
