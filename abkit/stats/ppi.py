@@ -184,7 +184,7 @@ class JudgedArm(Summable):
         bad = ~np.isfinite(judge)
         if bad.any():
             raise AbkitInputError(
-                f"judge score {judge[bad][0]!r} at output {int(np.argmax(bad))} is not a "
+                f"judge score {plain(judge[bad][0])} at output {int(np.argmax(bad))} is not a "
                 "finite number; leave outputs nobody judged out of the judged outputs.",
                 source=source,
                 column="judge",
@@ -261,6 +261,20 @@ class ArmEstimate:
     def variance(self) -> float:
         """se²."""
         return self.se * self.se
+
+
+def plain(value: object) -> str:
+    """A value as an error message shows it: a numpy scalar as its Python value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.ppi import plain
+    >>> plain(np.int64(7)), plain(np.float64("nan")), plain("a")
+    ('7', 'nan', "'a'")
+    """
+    item = getattr(value, "item", None)
+    return repr(item() if callable(item) else value)
 
 
 def _not_computable(method: str, reasons: list[str]) -> ArmEstimate:

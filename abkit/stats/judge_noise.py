@@ -1,0 +1,217 @@
+"""Judge noise: how much of an arm's interval comes from the judge re-scoring the same
+output differently, and how much narrower it gets with more judgements per output.
+
+Output o of user u is judged r_o times, s_{o,1} … s_{o,r_o}; the repeats are averaged,
+m_o = mean_k s_{o,k}.  In the nested model s_{o,k} = μ + a_u + b_o + e_{o,k} (a user, an
+output within the user, a judgement of the output; Miller 2024, section 3 on clustered
+and resampled evaluations) the judge noise variance σ²_e is estimated from the repeats,
+pooled over the outputs judged at least twice,
+
+    σ̂²_e = Σ_o Σ_k (s_{o,k} − m_o)² / Σ_o (r_o − 1),
+
+and the between-output variance of the averaged scores is split as
+Var(m_o) = σ²_between + mean_o(σ²_e / r_o).
+
+An estimate linear in the output means, θ̂ = Σ_o w_o·m_o + (terms without the judge),
+has a variance clustered by user whose judge-noise part is σ²_e·Σ_o w_o²/r_o (the
+judgements are independent given the outputs).  The judge-only mean has w_o = 1/M; the
+PPI++ mean (:mod:`abkit.stats.ppi`) has w_o = λ/N on unlabelled and −λ/n on labelled
+outputs.  With k more judgements of every output the noise part becomes
+σ²_e·Σ_o w_o²/(r_o + k), so the predicted interval width is
+
+    width_k / width = √(1 − σ²_e·Σ_o w_o²·(1/r_o − 1/(r_o + k)) / Var(θ̂))
+
+at the same λ (re-tuning λ to the less noisy judge can only narrow it further).  That
+tells a team whether to buy more judging (a ratio well below 1) or more traffic.
+
+References
+----------
+.. [1] E. Miller, "Adding error bars to evals: a statistical approach to language model
+   evaluations", arXiv:2411.00640, 2024.
+.. [2] A. N. Angelopoulos, J. C. Duchi and T. Zrnic, "PPI++: Efficient
+   prediction-powered inference", arXiv:2311.01453, 2023.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from abkit.errors import AbkitInputError
+from abkit.stats.ppi import JudgedArm, judge_mean, plain, ppi_mean
+
+
+@dataclass(frozen=True)
+class JudgeNoise:
+    """The judge-noise decomposition of one arm's estimate.
+
+    Parameters
+    ----------
+    method : str
+        "judge only" or "PPI++".
+    outputs : int
+        M, the judged outputs (repeats averaged).
+    mean_runs : float
+        The mean number of judgements per output.
+    noise_variance : float
+        σ̂²_e, the variance of one judgement around its output's mean (NaN when no
+        output was judged twice).
+    between_variance : float
+        σ̂²_between, the variance of the outputs' true (noise-free) judge scores.
+    variance : float
+        Var(θ̂), clustered by user, with the repeats averaged.
+    noise_share : float
+        The share of Var(θ̂) that is judge noise.
+    width_ratios : dict of int to float
+        Per k, the predicted interval width with k more judgements per output over
+        the present width.
+    """
+
+    method: str
+    outputs: int
+    mean_runs: float
+    noise_variance: float
+    between_variance: float
+    variance: float
+    noise_share: float
+    width_ratios: dict[int, float]
+
+
+def judge_noise(
+    user: np.ndarray,
+    output: np.ndarray,
+    score: np.ndarray,
+    human: np.ndarray | None = None,
+    more: tuple[int, ...] = (1, 2, 4),
+    source: str = "the judgements",
+) -> JudgeNoise:
+    """Split one arm's judge-score variance into between-output and judge-noise parts
+    and predict the interval width with more judgements per output.
+
+    Parameters
+    ----------
+    user : numpy.ndarray
+        The user of each judgement's output.
+    output : numpy.ndarray
+        The output id of each judgement (repeats share it).
+    score : numpy.ndarray
+        The judge's score of each judgement (finite).
+    human : numpy.ndarray or None
+        The human label of each judgement's output (NaN where none; the same on every
+        repeat).  Given: the decomposition is of the PPI++ mean, at its tuned λ;
+        None: of the judge-only mean.
+    more : tuple of int, default (1, 2, 4)
+        The numbers k of extra judgements per output to predict the width for.
+    source : str
+        Named in the error on bad input.
+
+    Returns
+    -------
+    JudgeNoise
+
+    Raises
+    ------
+    AbkitInputError
+        When the arrays differ in length, a score is not finite, an output belongs to
+        two users or carries two different human labels.
+
+    References
+    ----------
+    .. [1] E. Miller, "Adding error bars to evals", arXiv:2411.00640, 2024.
+
+    Examples
+    --------
+    300 users with 4 outputs each, every output judged twice with noise sd 1 around a
+    true score of sd 0.5 (σ²_e = 1, σ²_between = 0.25; the noise is 2/3 of the variance of
+    the mean in expectation, and a third judgement would narrow the interval to
+    √(1 − (1/2 − 1/3)/0.75) = 0.88 of its width):
+
+    >>> import numpy as np
+    >>> from abkit.stats.judge_noise import judge_noise
+    >>> rng = np.random.default_rng(0)
+    >>> output = np.repeat(np.arange(1200), 2)
+    >>> true = rng.normal(3.0, 0.5, 1200)
+    >>> score = true[output] + rng.normal(0.0, 1.0, 2400)
+    >>> r = judge_noise(output // 4, output, score, more=(1,))
+    >>> round(r.noise_variance, 2), round(r.between_variance, 2), round(r.noise_share, 2)
+    (1.09, 0.16, 0.75)
+    >>> round(r.width_ratios[1], 3)
+    0.867
+    """
+    user, output = np.asarray(user), np.asarray(output)
+    score = np.asarray(score, dtype=float)
+    hum = np.full(score.shape, np.nan) if human is None else np.asarray(human, dtype=float)
+    if not user.shape == output.shape == score.shape == hum.shape or score.ndim != 1:
+        raise AbkitInputError(
+            "user, output, score (and human) must be one value per judgement and of the "
+            f"same length; got {user.shape}, {output.shape}, {score.shape}, {hum.shape}.",
+            source=source,
+        )
+    if not np.isfinite(score).all():
+        bad = int(np.argmax(~np.isfinite(score)))
+        raise AbkitInputError(
+            f"judge score {plain(score[bad])} of output {plain(output[bad])} is not a finite "
+            "number.",
+            source=source,
+            column="score",
+        )
+    keys, index = np.unique(output, return_inverse=True)
+    runs = np.bincount(index).astype(float)
+    mean = np.bincount(index, weights=score) / runs
+    first = np.zeros(keys.size, dtype=np.intp)
+    first[index[::-1]] = np.arange(index.size)[::-1]
+    owner, label = user[first], hum[first]
+    if np.any(user != owner[index]):
+        bad = int(np.argmax(user != owner[index]))
+        raise AbkitInputError(
+            f"output {plain(output[bad])} is judged for two users ({plain(owner[index][bad])} and "
+            f"{plain(user[bad])}); an output id must belong to one user.",
+            source=source,
+            column="output",
+        )
+    same = (hum == label[index]) | (np.isnan(hum) & np.isnan(label[index]))
+    if not same.all():
+        bad = int(np.argmax(~same))
+        raise AbkitInputError(
+            f"output {plain(output[bad])} carries two human labels "
+            f"({plain(label[index][bad])} and {plain(hum[bad])}); give its label on every "
+            "judgement or on none.",
+            source=source,
+            column="human",
+        )
+    repeated = float(np.sum(runs - 1))
+    residual = float(np.sum((score - mean[index]) ** 2))
+    noise = residual / repeated if repeated > 0 else math.nan
+    arm = JudgedArm.from_outputs(owner, mean, label, source)
+    if human is None:
+        method, est = "judge only", judge_mean(arm)
+        weights = np.full(keys.size, 1.0 / keys.size)
+    else:
+        method, est = "PPI++", ppi_mean(arm)
+        lab = ~np.isnan(label)
+        n, big_n = int(lab.sum()), int((~lab).sum())
+        weights = np.where(lab, -est.lam / max(n, 1), est.lam / max(big_n, 1))
+    between = float(np.var(mean, ddof=1)) - noise * float(np.mean(1.0 / runs))
+    noise_part = noise * float(np.sum(weights**2 / runs))
+    variance = est.variance
+    ratios = {
+        k: math.sqrt(
+            max(
+                1.0 - noise * float(np.sum(weights**2 * (1 / runs - 1 / (runs + k)))) / variance,
+                0.0,
+            )
+        )
+        for k in more
+    }
+    return JudgeNoise(
+        method=method,
+        outputs=int(keys.size),
+        mean_runs=float(runs.mean()),
+        noise_variance=noise,
+        between_variance=between,
+        variance=variance,
+        noise_share=noise_part / variance,
+        width_ratios=ratios,
+    )
