@@ -20,6 +20,7 @@ from click.testing import CliRunner
 import abkit
 from abkit.dev.simulate import simulate
 from abkit.errors import AbkitInputError, ConfigError
+from abkit.stats.noninferiority import noninferiority_test
 from abkit.stats.ppi import JudgedArm, ppi_test
 from abkit_cli.main import cli
 
@@ -175,3 +176,15 @@ def test_the_bundled_example_judge_says_better_and_the_correction_does_not():
     low, high = rows["quality"]["ci"]
     assert low < 0 < high
     assert any(w.startswith("the judge's bias differs") for w in rows["quality"]["warnings"])
+
+
+def test_a_judged_quality_guardrail_is_a_noninferiority_test_on_the_ppi_effect(export):
+    guard = {**JUDGED, "guardrail": True, "margin": 0.1}
+    (res,) = abkit.analyze(export.assignments, {"metrics": [guard]}, events=export.events).results
+    arms = _arms_by_hand(export)
+    comp = ppi_test(arms["control"], arms["treatment"], 0.05).ppi
+    expected = noninferiority_test(comp.effect, comp.se, 0.1, True, 0.05)
+    assert res.guardrail is not None
+    assert res.guardrail.p_value == pytest.approx(expected.p_value, rel=1e-9)
+    assert res.guardrail.bound == pytest.approx(expected.bound, rel=1e-9)
+    assert res.decision.outcome == f"guardrail {expected.verdict}" == "guardrail pass"
