@@ -188,3 +188,29 @@ def test_a_judged_quality_guardrail_is_a_noninferiority_test_on_the_ppi_effect(e
     assert res.guardrail.p_value == pytest.approx(expected.p_value, rel=1e-9)
     assert res.guardrail.bound == pytest.approx(expected.bound, rel=1e-9)
     assert res.decision.outcome == f"guardrail {expected.verdict}" == "guardrail pass"
+
+
+def test_a_pass_fail_judge_gets_its_confusion_table():
+    export = simulate(users=1500, judge_rate=0.5, human_share=0.3, seed=5)
+    rng = np.random.default_rng(5)
+    flip = pl.Series(rng.random(export.events.height) < 0.2)
+    events = export.events.with_columns(
+        value=pl.when(flip & (pl.col("event") == "judge_score"))
+        .then(1 - pl.col("value"))
+        .otherwise(pl.col("value"))
+    )
+    (res,) = abkit.analyze(export.assignments, {"metrics": [JUDGED]}, events=events).results
+    audit = next(w for w in res.warnings if w.startswith("judge audit"))
+    labelled = events.filter(pl.col("human_score").is_not_null()).join(
+        export.assignments.select("user_id", "variant"), on="user_id"
+    )
+    for variant, name in (("control", "control"), ("treatment", "treatment")):
+        rows = labelled.filter(pl.col("variant") == variant)
+        f, y = rows["value"].to_numpy(), rows["human_score"].to_numpy()
+        counts = [((f == a) & (y == b)).sum() for a, b in ((1, 1), (1, 0), (0, 1), (0, 0))]
+        assert (
+            f"{name} " in audit
+            and f"(pass/fail: both pass {counts[0]:,}, judge only {counts[1]:,}, human only "
+            f"{counts[2]:,}, both fail {counts[3]:,})"
+            in audit
+        )

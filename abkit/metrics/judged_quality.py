@@ -6,8 +6,9 @@ Configured as ``{ type = "judged_quality", column = "judge_score.value",
 human = "judge_score.human_score" }``: ``column`` is the judge's score of each judged
 output, ``human`` a column of the same event holding a person's label where there is
 one (null elsewhere; a NaN is an unsummable value, which abkit excludes with the whole
-event row).  Per user the units stage keeps nine sums (outputs with and without a
-label, the judge and human sums, their squares and cross-products); per arm they are
+event row).  Per user the units stage keeps ten sums (outputs with and without a
+label, the judge and human sums, their squares and cross-products, the labelled outputs
+that are not pass/fail); per arm they are
 the sufficient statistic :class:`~abkit.stats.ppi.JudgedArm`.
 
 The arm value is the PPI++ mean quality, on the human labels' scale; the effect, its
@@ -57,6 +58,7 @@ _PARTS = (
     "human",
     "human_sq",
     "judge_human",
+    "not_pass_fail",
 )
 
 
@@ -93,7 +95,7 @@ class JudgedQuality(MetricType):
         return (metric.column, metric.human)
 
     def event_aggregates(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
-        """Per unit: its judged outputs (the value column) and the nine sums of
+        """Per unit: its judged outputs (the value column) and the ten sums of
         :class:`~abkit.stats.ppi.JudgedArm`, as exact fixed-point sums."""
         assert metric.column is not None and metric.human is not None
         read, human_read = event_column(metric.column), event_column(metric.human)
@@ -116,6 +118,7 @@ class JudgedQuality(MetricType):
             "human": total(lab, y),
             "human_sq": total(lab, y * y),
             "judge_human": total(lab, f * y),
+            "not_pass_fail": total(lab & ~(f.is_in([0.0, 1.0]) & y.is_in([0.0, 1.0])), one),
         }
         return [
             total(judged, one).alias(value_column(metric)),
@@ -142,6 +145,16 @@ class JudgedQuality(MetricType):
 
     def adjustable(self) -> Term | None:
         return None
+
+
+def _confusion(table: tuple[int, int, int, int] | None) -> str:
+    if table is None:
+        return ""
+    both, judge_only, human_only, neither = table
+    return (
+        f" (pass/fail: both pass {both:,}, judge only {judge_only:,}, human only "
+        f"{human_only:,}, both fail {neither:,})"
+    )
 
 
 def _effect(c: Comparison) -> str:
@@ -206,7 +219,7 @@ def judged_warnings(
         "judge audit: "
         + "; ".join(
             f"{arm} {a.labelled_share:.1%} labelled, judge–human r = {a.correlation:.3g}, "
-            f"judge − human = {a.bias:+.4g}"
+            f"judge − human = {a.bias:+.4g}{_confusion(a.confusion)}"
             for arm, a in audit.items()
         )
         + f"; bias difference (treatment − control) {_effect(bias)}"

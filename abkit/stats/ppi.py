@@ -94,6 +94,9 @@ class JudgedArm(Summable):
         Σ Y² over them.
     judge_human : numpy.ndarray
         Σ f·Y over them.
+    not_pass_fail : numpy.ndarray
+        The labelled outputs whose judge score or human label is neither 0 nor 1 (none:
+        a pass/fail judge and labels, whose confusion table the sums above give).
 
     Examples
     --------
@@ -119,6 +122,7 @@ class JudgedArm(Summable):
     human: np.ndarray
     human_sq: np.ndarray
     judge_human: np.ndarray
+    not_pass_fail: np.ndarray
 
     @classmethod
     def zero(cls) -> JudgedArm:
@@ -212,6 +216,7 @@ class JudgedArm(Summable):
             human=per_user(y),
             human_sq=per_user(y**2),
             judge_human=per_user(np.where(lab, judge * y, 0.0)),
+            not_pass_fail=per_user(lab & ~(np.isin(judge, (0.0, 1.0)) & np.isin(y, (0.0, 1.0)))),
         )
 
     @property
@@ -695,6 +700,10 @@ class JudgeAgreement:
         when labels are a random sample).
     labelled_minus_unlabelled_p : float
         Its two-sided p-value (clustered by user, normal reference).
+    confusion : tuple of int or None
+        For a pass/fail judge and pass/fail labels (every score and label 0 or 1), the
+        labelled outputs that both pass, the judge passes and the human fails, the judge
+        fails and the human passes, and both fail; None otherwise.
     """
 
     correlation: float
@@ -703,6 +712,7 @@ class JudgeAgreement:
     labelled_share: float
     labelled_minus_unlabelled: float
     labelled_minus_unlabelled_p: float
+    confusion: tuple[int, int, int, int] | None = None
 
 
 def judge_agreement(arm: JudgedArm) -> JudgeAgreement:
@@ -734,6 +744,14 @@ def judge_agreement(arm: JudgedArm) -> JudgeAgreement:
     (0.9467, 0.75, 0.6667)
     >>> round(float(np.corrcoef(f[:4], y[:4])[0, 1]), 4)
     0.9467
+
+    A pass/fail judge (1 pass, 0 fail) against pass/fail labels: the confusion table
+    (both pass, judge only, human only, both fail).
+
+    >>> f = np.array([1.0, 1.0, 0.0, 1.0, 0.0, 1.0])
+    >>> y = np.array([1.0, 0.0, 0.0, 1.0, 1.0, np.nan])
+    >>> judge_agreement(JudgedArm.from_outputs(np.arange(6), f, y)).confusion
+    (2, 1, 1, 1)
     """
     nan = math.nan
     n, big_n = float(arm.labelled.sum()), float(arm.unlabelled.sum())
@@ -751,7 +769,17 @@ def judge_agreement(arm: JudgedArm) -> JudgeAgreement:
         gap = c.judge_lab_mean - c.judge_unlab_mean
         gap_se = math.sqrt(float(np.sum((c.f_lab / n - c.f_unlab / big_n) ** 2)))
         gap_p = float(2 * norm_sf(abs(gap) / gap_se)) if gap_se > 0 else nan
-    return JudgeAgreement(corr, bias, math.sqrt(bias_var), share, gap, gap_p)
+    confusion = None
+    if float(arm.not_pass_fail.sum()) == 0:
+        both = round(float(arm.judge_human.sum()))
+        judge_pass, human_pass = round(c.judge_lab_mean * n), round(c.human_mean * n)
+        confusion = (
+            both,
+            judge_pass - both,
+            human_pass - both,
+            round(n) - judge_pass - human_pass + both,
+        )
+    return JudgeAgreement(corr, bias, math.sqrt(bias_var), share, gap, gap_p, confusion)
 
 
 def bias_difference(control: JudgedArm, treatment: JudgedArm, alpha: float = 0.05) -> Comparison:
