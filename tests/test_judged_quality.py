@@ -214,3 +214,46 @@ def test_a_pass_fail_judge_gets_its_confusion_table():
             f"{counts[2]:,}, both fail {counts[3]:,})"
             in audit
         )
+
+
+def test_duckdb_gives_the_polars_numbers():
+    pytest.importorskip("duckdb")
+    example = Path(__file__).parent.parent / "examples" / "llm_judge"
+    args = [str(example / "assignments.parquet"), str(example / "events.parquet")]
+    runs = {}
+    for engine in ("polars", "duckdb"):
+        config = ["-c", str(example / "experiment.toml")]
+        out = CliRunner().invoke(cli, ["analyze", *args, *config, "-f", "json", "--engine", engine])
+        assert out.exit_code == 0, out.output
+        runs[engine] = {r["metric"]: r for r in json.loads(out.stdout)["results"]}
+    for key in ("effect", "ci", "p_value", "warnings"):
+        assert runs["duckdb"]["quality"][key] == pytest.approx(runs["polars"]["quality"][key])
+
+
+def test_the_simulated_judge_has_the_bias_noise_and_labels_asked_for():
+    export = simulate(
+        users=3000,
+        judge_rate=0.5,
+        human_share=0.2,
+        judge_bias=0.3,
+        judge_noise=0.4,
+        judge_runs=2,
+        seed=6,
+    )
+    judged = export.events.filter(pl.col("event") == "judge_score").join(
+        export.assignments.select("user_id", "variant"), on="user_id"
+    )
+    outputs = judged.group_by("output_id").agg(
+        pl.col("variant").first(),
+        pl.col("human_score").first(),
+        pl.col("value").mean().alias("mean"),
+        (pl.col("value").first() - pl.col("value").last()).alias("gap"),
+    )
+    assert outputs["human_score"].is_not_null().mean() == pytest.approx(0.2, abs=0.01)
+    # two runs: Var(run 1 − run 2) = 2σ²
+    assert outputs["gap"].var() / 2 == pytest.approx(0.4**2, rel=0.05)
+    labelled = outputs.filter(pl.col("human_score").is_not_null())
+    bias = labelled.group_by("variant").agg((pl.col("mean") - pl.col("human_score")).mean())
+    by_arm = dict(bias.iter_rows())
+    assert by_arm["control"] == pytest.approx(0.0, abs=0.03)
+    assert by_arm["treatment"] == pytest.approx(0.3, abs=0.03)
