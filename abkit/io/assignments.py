@@ -138,14 +138,14 @@ def clean_assignments(
                 )
             )
     frame = frame.with_columns(first_reason(rules).alias(REASON))
-    if repeated_rows == "keep_earliest":  # the earliest row of a unit comes first
-        frame = frame.sort([ASSIGNED_AT, ROW] if assigned_at else [ROW], nulls_last=True)
     try:
         annotated = frame.collect()
-        # checked on the collected column (a sorted one is checked in one pass)
+        # checked on the collected column (a sorted one is checked in one pass); the
+        # sort and the per-unit windows cost more than the whole check (a sort holds
+        # several copies of the table), so they run only when a unit repeats
         ids = annotated.get_column(UNIT).drop_nulls()
-        if ids.n_unique() < ids.len():  # the per-unit windows cost more: only when needed
-            annotated = _flag_repeated_units(annotated.lazy(), repeated_rows).collect()
+        if ids.n_unique() < ids.len():
+            annotated = _flag_repeated_units(annotated.lazy(), repeated_rows, assigned_at).collect()
     except pl.exceptions.PolarsError as exc:
         raise reader_error(exc, table.label) from None
 
@@ -193,9 +193,14 @@ def clean_assignments(
     return Assignments(units.drop(drop), excluded_units, variants)
 
 
-def _flag_repeated_units(frame: pl.LazyFrame, repeated_rows: str) -> pl.LazyFrame:
+def _flag_repeated_units(
+    frame: pl.LazyFrame, repeated_rows: str, assigned_at: str | None
+) -> pl.LazyFrame:
     """Exclude units seen in two variants, then the repeated rows of a unit: all but the
-    first (``"keep_earliest"``, rows sorted by assignment time) or all of them."""
+    earliest (``"keep_earliest"``: the earliest assignment time, then the earliest row)
+    or all of them.  The rows stay in the table's order."""
+    if repeated_rows == "keep_earliest" and assigned_at:  # the earliest row of a unit first
+        frame = frame.sort([ASSIGNED_AT, ROW], nulls_last=True)
     valid = pl.col(REASON).is_null()
     multi = pl.col(VARIANT).filter(valid).n_unique().over(UNIT) > 1
     frame = frame.with_columns(
@@ -210,4 +215,4 @@ def _flag_repeated_units(frame: pl.LazyFrame, repeated_rows: str) -> pl.LazyFram
         repeat_reason = "unit appears in more than one row (all its rows excluded)"
     return frame.with_columns(
         pl.when(valid & ~first).then(pl.lit(repeat_reason)).otherwise(pl.col(REASON)).alias(REASON)
-    )
+    ).sort(ROW)
