@@ -305,3 +305,84 @@ def test_an_engine_error_after_the_pass_is_an_input_error() -> None:
     connection = duckdb.connect()
     with pytest.raises(AbkitInputError, match="could not process the events"):
         abkit.analyze(sim.assignments, config, events=connection.from_arrow(events.to_arrow()))
+
+
+# peak RSS (VmHWM: ru_maxrss would keep the forking parent's) of a child process that
+# analyses the bundled example's metrics ("abkit": events read by DuckDB from Parquet
+# under a memory budget, spilling to a folder beside them; "polars": read by Polars), or
+# runs one hand-written DuckDB query of per-unit and then per-arm sums ("sql", the same
+# budget): the engine's own working memory, which grows with the units up to the budget
+_HAND_SQL = """
+WITH a AS (SELECT user_id, variant, assigned_at FROM read_parquet('{assignments}')),
+valid AS (
+    SELECT DISTINCT e.user_id, e.timestamp, e.event, e.session_id, e.latency_ms
+    FROM read_parquet('{events}') e JOIN a USING (user_id)
+    WHERE e.timestamp >= a.assigned_at
+),
+per_unit AS (
+    SELECT user_id, count(*) FILTER (event = 'ai_output') AS outputs,
+        count(*) FILTER (event = 'share') AS shares,
+        count(DISTINCT session_id) AS sessions, sum(latency_ms) AS latency
+    FROM valid GROUP BY user_id
+)
+SELECT variant, count(*), sum(outputs), sum(shares), sum(sessions), sum(latency),
+    sum(outputs * outputs), sum(shares * shares), sum(outputs * shares)
+FROM a LEFT JOIN per_unit USING (user_id) GROUP BY variant
+"""
+_PEAK_RSS = """
+import sys
+assignments, events, config, side, spill, sql = sys.argv[1:7]
+if side != "polars":
+    import duckdb
+    connection = duckdb.connect()
+    connection.execute("SET memory_limit = '250MB'")
+    connection.execute(f"SET temp_directory = '{spill}'")
+if side == "sql":
+    connection.sql(sql.format(assignments=assignments, events=events)).fetchall()
+else:
+    import abkit
+    if side == "abkit":
+        events = connection.read_parquet(events)
+    abkit.analyze(assignments, config, events=events)
+with open("/proc/self/status") as status:
+    print(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+"""
+
+
+def _peak_rss_mb(folder: Path, side: str) -> float:
+    import subprocess
+    import sys
+
+    paths = [folder / "assignments.parquet", folder / "events.parquet", EXAMPLE / "experiment.toml"]
+    args = [*map(str, paths), side, str(folder / "spill"), _HAND_SQL]
+    done = subprocess.run([sys.executable, "-c", _PEAK_RSS, *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return int(done.stdout.split()[-1]) / 1024
+
+
+def test_on_duckdb_the_process_grows_with_the_units_only_by_the_assignments(
+    tmp_path: Path,
+) -> None:
+    """The bundled example's metrics on 25,000 and on 250,000 simulated users, with
+    DuckDB held to a memory budget of 250 MB: abkit's process grows by the growth of a
+    hand-written DuckDB query over the same files (the engine's working memory, up to
+    its budget) plus at most 250 bytes per unit added: the assignments, one row per
+    unit, which are validated in this process.  Nothing else per unit comes back.  The
+    same exports read by Polars, whose per-unit rows and events are in the process,
+    grow by over 1,500 bytes per unit: the measure can tell."""
+    required("duckdb")
+    if not Path("/proc/self/status").exists():
+        pytest.skip("the peak resident memory is read from /proc (Linux)")
+    from abkit.dev.simulate import write_export
+
+    sizes = (25_000, 250_000)
+    peaks: dict[str, list[float]] = {"abkit": [], "sql": [], "polars": []}
+    for users in sizes:
+        folder = tmp_path / str(users)
+        write_export(simulate(users=users, days=14, enrol_days=7, seed=11), folder, "parquet")
+        for side, found in peaks.items():
+            found.append(_peak_rss_mb(folder, side))
+    added = sizes[1] - sizes[0]
+    per_unit = {side: (b - a) * 2**20 / added for side, (a, b) in peaks.items()}
+    assert per_unit["abkit"] <= per_unit["sql"] + 250, (per_unit, peaks)
+    assert per_unit["polars"] >= 1500, (per_unit, peaks)
