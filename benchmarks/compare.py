@@ -38,8 +38,10 @@ Usage:
   RSS(small): the per-unit rows should stay on the engine, so abkit's growth should be
   close to the query's.
 * spark: the events analysis on a local Spark session (``abkit.analyze`` with
-  ``spark.read.parquet``) against the same per-unit and per-arm aggregates written with
-  the PySpark DataFrame API, both in the same session settings (those of
+  ``spark.read.parquet``) against the same aggregates as its report written with the
+  PySpark DataFrame API (:func:`spark_hand_script`, as the duckdb workload's script),
+  and against the narrower per-unit and per-arm query (:func:`spark_hand_query`), all in
+  the same session settings (those of
   ``abkit.io.engines.local_spark``).  The CPU of each side is that of its whole process
   tree: the child stops Spark and waits for its JVM, whose time ``os.wait4`` then
   includes.  abkit's numbers on Spark must equal its numbers on Polars.
@@ -491,6 +493,58 @@ def spark_hand_query(spark: Any, assignments: str, events: str) -> list[Any]:
     e = spark.read.parquet(events)
     e = e.select("user_id", "timestamp", "event", "session_id", "latency_ms")
     valid = e.join(a, "user_id").where(F.col("timestamp") >= F.col("assigned_at")).distinct()
+    return _spark_per_arm(a, valid)
+
+
+def spark_hand_script(spark: Any, assignments: str, events: str) -> list[Any]:
+    """:func:`duckdb_hand_script` with the PySpark DataFrame API: the annotated events
+    collapsed to distinct rows with their count and kept (a local checkpoint), then the
+    exclusions, daily counts, retention curve, session-depth histogram and per-arm sums
+    read from them."""
+    from pyspark.sql import functions as F
+
+    a = spark.read.parquet(assignments).select("user_id", "variant", "assigned_at")
+    e = spark.read.parquet(events)
+    e = e.select("user_id", "timestamp", "event", "session_id", "latency_ms")
+    ts, assigned = F.col("timestamp"), F.col("assigned_at")
+    reason = (
+        F.when(F.col("user_id").isNull(), "no unit")
+        .when(F.col("event").isNull(), "no event")
+        .when(ts.isNull(), "no time")
+        .when(F.col("variant").isNull(), "not assigned")
+        .when(ts < assigned, "before assignment")
+    )
+    annotated = e.join(a, "user_id", "left").withColumn("reason", reason)
+    ev = annotated.groupBy(*annotated.columns).count().localCheckpoint(eager=True)
+    valid = ev.where(F.col("reason").isNull())
+    day = F.expr("(unix_micros(timestamp) - unix_micros(assigned_at)) div 86400000000")
+    with_day = valid.withColumn("day", day)
+    output = (F.col("event") == "ai_output").cast("int")
+    depth = (
+        with_day.where(F.col("session_id").isNotNull())
+        .groupBy("user_id", "session_id")
+        .agg(F.min("variant").alias("variant"), F.sum(output).alias("depth"))
+    )
+    rows: list[Any] = []
+    for query in (
+        ev.groupBy("reason", "event").agg(F.sum("count")),
+        valid.groupBy(F.to_date(ts)).agg(F.sum("count"), F.max(ts)),
+        with_day.where(F.col("day") <= 60)
+        .select("user_id", "variant", "day")
+        .distinct()
+        .groupBy("variant", "day")
+        .count(),
+        depth.groupBy("variant", "depth").count(),
+    ):
+        rows += query.collect()
+    return rows + _spark_per_arm(a, valid)
+
+
+def _spark_per_arm(a: Any, valid: Any) -> list[Any]:
+    """The per-unit and then per-arm aggregates of :func:`duckdb_hand_query` from the
+    valid, de-duplicated events (PySpark)."""
+    from pyspark.sql import functions as F
+
     day = F.expr("(unix_micros(timestamp) - unix_micros(assigned_at)) div 86400000000")
     event, session, latency = F.col("event"), F.col("session_id"), F.col("latency_ms")
     output = event == "ai_output"
@@ -602,9 +656,10 @@ if spark is not None:
 SPARK_HAND = """
 import sys
 sys.path.insert(0, sys.argv[1])
-from compare import spark_hand_query, spark_session, stop_spark
+import compare
+from compare import spark_session, stop_spark
 spark = spark_session()
-print(len(spark_hand_query(spark, sys.argv[2], sys.argv[3])))
+print(len(getattr(compare, sys.argv[4])(spark, sys.argv[2], sys.argv[3])))
 stop_spark(spark)
 """
 
@@ -636,11 +691,20 @@ def unit_count(assignments: Path) -> int:
 
 
 def _spark(assignments: Path, events: Path, rounds: int) -> None:
-    """abkit on the local Spark session against the PySpark query of the same
-    aggregates; abkit's numbers on Spark against its numbers on Polars."""
+    """abkit on the local Spark session against PySpark computing the same aggregates
+    (and the narrower per-arm query); abkit's numbers on Spark against its numbers on
+    Polars."""
     ours = inline(ABKIT_RESULTS, str(HERE), str(assignments), str(events), str(CONFIG), "spark")
-    hand = inline(SPARK_HAND, str(HERE), str(assignments), str(events))
-    runs = compare("abkit on local Spark", ours, "PySpark DataFrame query", hand, rounds)
+    hand = inline(SPARK_HAND, str(HERE), str(assignments), str(events), "spark_hand_query")
+    script = inline(SPARK_HAND, str(HERE), str(assignments), str(events), "spark_hand_script")
+    runs = compare(
+        "abkit on local Spark",
+        ours,
+        "PySpark, same aggregates",
+        script,
+        rounds,
+        also=(("PySpark DataFrame query, per-arm sums only", hand),),
+    )
     polars = measure(
         inline(ABKIT_RESULTS, str(HERE), str(assignments), str(events), str(CONFIG), "polars")
     )
