@@ -7,6 +7,7 @@ Usage:
     python benchmarks/compare.py bootstrap [--rounds 5]
     python benchmarks/compare.py duckdb  [--users 200000] [--large-users 2000000] [--rounds 3]
                                          [--data DIR] [--large-data DIR]
+                                         [--duckdb-memory-limit 500MB]
     python benchmarks/compare.py spark   [--users 1000000] [--rounds 3] [--data DIR]
     python benchmarks/compare.py cuped   [--users 1000000] [--rounds 3]
     python benchmarks/compare.py ai      [--users 1000000] [--rounds 3]
@@ -610,28 +611,37 @@ def stop_spark(spark: Any) -> None:
 
 
 DUCKDB_ABKIT = """
-import sys, duckdb, abkit
+import os, sys, duckdb, abkit
 connection = duckdb.connect()
 connection.execute("SET TimeZone = 'UTC'")
+if "BENCH_DUCKDB_MEMORY" in os.environ:  # --duckdb-memory-limit
+    connection.execute(f"SET memory_limit = '{os.environ['BENCH_DUCKDB_MEMORY']}'")
+    connection.execute(f"SET temp_directory = '{os.environ['BENCH_DUCKDB_SPILL']}'")
 events = connection.read_parquet(sys.argv[2])
 print(len(abkit.analyze(sys.argv[1], sys.argv[3], events=events).results))
 """
 
 DUCKDB_HAND = """
-import sys, duckdb
+import os, sys, duckdb
 sys.path.insert(0, sys.argv[1])
 from compare import duckdb_hand_query
 connection = duckdb.connect()
 connection.execute("SET TimeZone = 'UTC'")
+if "BENCH_DUCKDB_MEMORY" in os.environ:  # --duckdb-memory-limit
+    connection.execute(f"SET memory_limit = '{os.environ['BENCH_DUCKDB_MEMORY']}'")
+    connection.execute(f"SET temp_directory = '{os.environ['BENCH_DUCKDB_SPILL']}'")
 print(len(connection.sql(duckdb_hand_query(sys.argv[2], sys.argv[3])).fetchall()))
 """
 
 DUCKDB_HAND_SCRIPT = """
-import sys, duckdb
+import os, sys, duckdb
 sys.path.insert(0, sys.argv[1])
 from compare import duckdb_hand_script
 connection = duckdb.connect()
 connection.execute("SET TimeZone = 'UTC'")
+if "BENCH_DUCKDB_MEMORY" in os.environ:  # --duckdb-memory-limit
+    connection.execute(f"SET memory_limit = '{os.environ['BENCH_DUCKDB_MEMORY']}'")
+    connection.execute(f"SET temp_directory = '{os.environ['BENCH_DUCKDB_SPILL']}'")
 rows = 0
 for statement in duckdb_hand_script(sys.argv[2], sys.argv[3]):
     result = connection.sql(statement)  # None for CREATE
@@ -758,9 +768,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data", type=Path, help="an export to read instead of simulating")
     parser.add_argument("--large-data", type=Path, help="duckdb: the larger export to read")
+    parser.add_argument(
+        "--duckdb-memory-limit",
+        help="duckdb: DuckDB's memory_limit on every side (e.g. 500MB), spilling to a "
+        "temporary folder, so that the RSS growth shows what is not DuckDB's working memory",
+    )
     args = parser.parse_args()
     users = args.users or (200_000 if args.workload == "duckdb" else 1_000_000)
     folder = Path(tempfile.mkdtemp(prefix="abkit-bench-"))
+    if args.duckdb_memory_limit:
+        os.environ["BENCH_DUCKDB_MEMORY"] = args.duckdb_memory_limit
+        os.environ["BENCH_DUCKDB_SPILL"] = str(folder / "spill")
     try:
         if args.workload in ("events", "looks", "spark"):
             assignments, events = export_at(users, args.data, folder)
