@@ -30,6 +30,7 @@ from abkit.stats.cuped import Adjustment
 from abkit.stats.fixed_horizon import EffectSummary
 from abkit.stats.novelty import NoveltyResult
 from abkit.stats.paired import PAIRED, Pairing
+from abkit.stats.ppi import JudgedDetail
 from abkit.stats.shape import DepthShape
 from abkit.stats.srm import SrmResult
 
@@ -430,7 +431,9 @@ class MetricResult:
     under a sequential method they are not valid under repeated looks
     (``fixed_horizon_valid`` is False) and ``decision`` comes from the sequential test.
     ``b2b`` is the account-level detail in B2B mode (:data:`B2BDetail`), ``paired``
-    the pairs and users a paired export rests on, ``quantiles`` a quantile metric's
+    the pairs and users a paired export rests on, ``judged`` a judged-quality metric's
+    judge-only and human-only effects and judge audit beside its PPI++ effect (no key
+    in the JSON for other metrics), ``quantiles`` a quantile metric's
     profile across q and ``health`` a retention bar of product practice (not a test).
     """
 
@@ -458,6 +461,7 @@ class MetricResult:
     b2b: B2BDetail | None = None
     cuped: Adjustment | None = None
     paired: Pairing | None = None
+    judged: JudgedDetail | None = field(default=None, metadata=OMIT_NONE)
     novelty: NoveltyResult | None = None
     segments: tuple[SegmentBreakdown, ...] = ()
     quantiles: tuple[QuantilePoint, ...] = ()

@@ -131,6 +131,7 @@ def compare(
                     b2b=t.detail,
                     cuped=adjustment,
                     paired=t.pairing,
+                    judged=t.judged,
                     novelty=design.novelty(metric, stats, spec, variant),
                     segments=design.segments(metric, stats, spec, variant),
                     quantiles=design.profile(metric, stats, spec, variant),

@@ -9,6 +9,7 @@ existing event_mean type on the same judge column.
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -18,10 +19,14 @@ import pytest
 from click.testing import CliRunner
 
 import abkit
+from abkit import AnalysisResult
 from abkit.dev.simulate import simulate
 from abkit.errors import AbkitInputError, ConfigError
+from abkit.json_codec import to_jsonable
+from abkit.report.format import audit_rows, judged_rows
+from abkit.report.markdown import escape as md_escape
 from abkit.stats.noninferiority import noninferiority_test
-from abkit.stats.ppi import JudgedArm, ppi_test
+from abkit.stats.ppi import JudgeAgreement, JudgedArm, PassFail, judged_comparison, ppi_test
 from abkit_cli.main import cli
 
 JUDGED = {
@@ -82,30 +87,94 @@ def test_the_naive_judge_says_better_and_ppi_does_not(result):
     naive = next(r for r in result.results if r.metric == "judge_mean")
     assert naive.decision.outcome == "better"
     assert quality.decision.outcome == "no significant difference"
-    # the judge-only effect quoted beside PPI++ is event_mean's on the same column
-    line = next(w for w in quality.warnings if w.startswith("compared with the judge alone"))
-    assert f"judge-only effect {naive.effect:+.4g} [{naive.ci[0]:+.4g}" in line
+    # the judge-only effect beside PPI++ is event_mean's on the same judge column
+    judged = quality.judged
+    assert judged is not None
+    assert judged.judge.effect == pytest.approx(naive.effect, rel=1e-9)
+    # its CR0 variance lacks the ratio test's u/(u − 1) (abkit.stats.ppi.judge_mean)
+    assert judged.judge.ci == pytest.approx(naive.ci, rel=1e-4)
+    assert judged.judge.control_value == pytest.approx(naive.control_value, rel=1e-9)
     assert any(w.startswith("the judge's bias differs between the arms") for w in quality.warnings)
+    # the detail is not repeated as warnings: only failed checks are
+    assert quality.warnings == (
+        next(w for w in quality.warnings if w.startswith("the judge's bias differs")),
+    )
+
+
+def _numbers(value, path="$"):
+    """Every number of a JSON value by its path (to compare two details leaf by leaf)."""
+    if isinstance(value, dict):
+        return {k: v for key, x in value.items() for k, v in _numbers(x, f"{path}.{key}").items()}
+    if isinstance(value, list):
+        return {k: v for i, x in enumerate(value) for k, v in _numbers(x, f"{path}[{i}]").items()}
+    return {path: value}
+
+
+def test_the_detail_equals_the_ppi_functions_on_the_rows(export, result):
+    quality = next(r for r in result.results if r.metric == "quality")
+    arms = _arms_by_hand(export)
+    _, expected = judged_comparison(arms["control"], arms["treatment"], 0.05)
+    got, want = _numbers(to_jsonable(quality.judged)), _numbers(to_jsonable(expected))
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        if isinstance(value, float):
+            assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+        else:
+            assert got[key] == value, key
+    # the counts by hand from the rows
+    rows = export.events.filter(pl.col("event") == "judge_score").join(
+        export.assignments.select("user_id", "variant"), on="user_id"
+    )
+    treated = rows.filter(pl.col("variant") == "treatment")
+    arm = quality.judged.treatment
+    assert arm.labelled == treated["human_score"].is_not_null().sum()
+    assert arm.unlabelled == treated["human_score"].is_null().sum()
+    assert arm.users == treated["user_id"].n_unique()
 
 
 def test_every_output_shows_the_correction_the_naive_effect_and_the_audit(result):
     quality = next(r for r in result.results if r.metric == "quality")
+    d = quality.judged
     outputs = {
         "text": result.to_text(width=400),
-        "markdown": result.to_markdown(),
+        "markdown": result.to_markdown().replace("\u00a0", " "),  # no-break spaces
         "html": result.to_html(),
-        "json": json.dumps(quality.to_dict(), ensure_ascii=False),
     }
+    # the same cells, from the same typed detail, in every output
+    cells = [c for row in judged_rows(quality) + audit_rows(quality) for c in row]
     for name, text in outputs.items():
-        for needle in ("PPI++", "judge-only effect", "human labels only", "judge audit"):
+        for needle in ("LLM-judge quality", "judge only", "human labels only", "judge − human"):
             assert needle in text, (name, needle)
         assert "narrower than the human-only one" in text, name
+        for cell in cells:
+            assert cell in text or html.escape(cell) in text or md_escape(cell) in text, (
+                name,
+                cell,
+            )
+    assert f"{d.judge.effect:+.4g}" in outputs["text"]
+    assert (
+        f"{d.control.labelled:,} of {d.control.labelled + d.control.unlabelled:,}"
+        in (outputs["html"])
+    )
+    assert json.loads(json.dumps(quality.to_dict()))["judged"]["width_ratio"] == d.width_ratio
+    naive = next(r for r in result.results if r.metric == "judge_mean")
+    assert "judged" not in naive.to_dict()  # no key for the other metrics
 
 
-def test_an_equal_labelled_share_and_random_labels_raise_no_warning(result):
-    quality = next(r for r in result.results if r.metric == "quality")
-    assert not any("labelled share differs" in w for w in quality.warnings)
-    assert not any("labelled outputs' judge scores differ" in w for w in quality.warnings)
+def test_results_json_reads_back_and_redraws_the_same_report(result, tmp_path):
+    back = AnalysisResult.from_dict(json.loads(result.to_json()))
+    quality = next(r for r in back.results if r.metric == "quality")
+    assert quality.judged == next(r for r in result.results if r.metric == "quality").judged
+    assert type(quality.judged.control.audit) is JudgeAgreement
+    assert back.to_text() == result.to_text()
+    assert back.to_markdown() == result.to_markdown()
+    assert back.to_html() == result.to_html()
+    first = result.save(tmp_path / "a")
+    out = CliRunner().invoke(cli, ["report", str(first["results"]), "--out", str(tmp_path / "b")])
+    assert out.exit_code == 0, out.output
+    redrawn = (tmp_path / "b" / "report.md").read_text()
+    assert redrawn == first["report"].read_text()
+    assert "LLM-judge quality" in redrawn
 
 
 def test_labels_on_outputs_the_judge_liked_are_warned_about(export):
@@ -121,10 +190,17 @@ def test_an_arm_without_labels_is_not_computable(export):
     events = export.events.with_columns(
         human_score=pl.when(~pl.col("user_id").is_in(treated.implode())).then(pl.col("human_score"))
     )
-    (res,) = abkit.analyze(export.assignments, {"metrics": [JUDGED]}, events=events).results
+    result = abkit.analyze(export.assignments, {"metrics": [JUDGED]}, events=events)
+    (res,) = result.results
     assert res.decision.outcome == "not computable"
     assert np.isnan(res.p_value)
     assert "no human labels" in res.decision.reason
+    # the detail keeps what could be computed (the judge alone) and says why not the rest
+    assert res.judged.treatment.ppi.undefined and np.isnan(res.judged.human.effect)
+    assert np.isfinite(res.judged.judge.effect)
+    assert "n/a" in result.to_text(width=400) and result.to_markdown() and result.to_html()
+    back = AnalysisResult.from_dict(json.loads(result.to_json()))
+    assert back.to_text() == result.to_text()
 
 
 def test_repeated_judgements_are_analysed():
@@ -199,21 +275,19 @@ def test_a_pass_fail_judge_gets_its_confusion_table():
         .then(1 - pl.col("value"))
         .otherwise(pl.col("value"))
     )
-    (res,) = abkit.analyze(export.assignments, {"metrics": [JUDGED]}, events=events).results
-    audit = next(w for w in res.warnings if w.startswith("judge audit"))
+    result = abkit.analyze(export.assignments, {"metrics": [JUDGED]}, events=events)
+    (res,) = result.results
     labelled = events.filter(pl.col("human_score").is_not_null()).join(
         export.assignments.select("user_id", "variant"), on="user_id"
     )
-    for variant, name in (("control", "control"), ("treatment", "treatment")):
+    text = result.to_text(width=400)
+    assert "pass/fail: both pass, judge only, human only, both fail" in text
+    for variant in ("control", "treatment"):
         rows = labelled.filter(pl.col("variant") == variant)
         f, y = rows["value"].to_numpy(), rows["human_score"].to_numpy()
-        counts = [((f == a) & (y == b)).sum() for a, b in ((1, 1), (1, 0), (0, 1), (0, 0))]
-        assert (
-            f"{name} " in audit
-            and f"(pass/fail: both pass {counts[0]:,}, judge only {counts[1]:,}, human only "
-            f"{counts[2]:,}, both fail {counts[3]:,})"
-            in audit
-        )
+        counts = [int(((f == a) & (y == b)).sum()) for a, b in ((1, 1), (1, 0), (0, 1), (0, 0))]
+        assert getattr(res.judged, variant).audit.confusion == PassFail(*counts)
+        assert ", ".join(f"{c:,}" for c in counts) in text
 
 
 def test_duckdb_gives_the_polars_numbers():
@@ -228,6 +302,12 @@ def test_duckdb_gives_the_polars_numbers():
         runs[engine] = {r["metric"]: r for r in json.loads(out.stdout)["results"]}
     for key in ("effect", "ci", "p_value", "warnings"):
         assert runs["duckdb"]["quality"][key] == pytest.approx(runs["polars"]["quality"][key])
+    polars, duckdb = (_numbers(runs[e]["quality"]["judged"]) for e in ("polars", "duckdb"))
+    assert polars.keys() == duckdb.keys()
+    for key, value in polars.items():
+        assert duckdb[key] == (
+            pytest.approx(value, rel=1e-12) if isinstance(value, float) else value
+        )
 
 
 def test_the_simulated_judge_has_the_bias_noise_and_labels_asked_for():

@@ -29,6 +29,7 @@ from abkit.stats import ArmSummary, Comparison, noninferiority_test
 from abkit.stats.cuped import Adjustment
 from abkit.stats.novelty import NoveltyResult
 from abkit.stats.paired import Pairing
+from abkit.stats.ppi import JudgedDetail
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ class Tested:
     including in B2B mode, where the test itself rests on the accounts its detail
     counts; for paired inputs the users whose inputs were paired).  ``detail`` is the
     account design's account-level evidence, ``adjustment`` the regression adjustment
-    (CUPED) applied, ``pairing`` the paired design's pairing summary.
+    (CUPED) applied, ``pairing`` the paired design's pairing summary, ``judged`` a
+    judged-quality metric's judge-only and human-only effects and judge audit.
     """
 
     comparison: Comparison
@@ -48,6 +50,7 @@ class Tested:
     detail: B2BDetail | None = None
     adjustment: Adjustment | None = None
     pairing: Pairing | None = None
+    judged: JudgedDetail | None = None
 
 
 @dataclass(frozen=True)

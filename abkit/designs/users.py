@@ -152,9 +152,8 @@ class Users(Design[UserStatistics]):
             return Tested(comp, *counts)
         if metric.kind.statistic is OWN:  # a statistic of the type's own, and its test
             own = stats.declared[metric.name]
-            return Tested(
-                metric.kind.fixed_test(own[spec.control], own[variant], spec.alpha), *counts
-            )
+            found = metric.kind.own_test(own[spec.control], own[variant], spec.alpha)
+            return Tested(found.comparison, *counts, judged=found.judged)
         comp = metric.kind.fixed_test(arms[spec.control], arms[variant], spec.alpha)
         covariates = stats.covariates.get(metric.name)
         if covariates is None:

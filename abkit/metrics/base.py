@@ -29,6 +29,7 @@ from abkit.metrics.references import (
 from abkit.options import Direction, config_key
 from abkit.stats import ArmSummary, Comparison
 from abkit.stats.cuped import Term
+from abkit.stats.ppi import JudgedDetail
 
 # a per-unit column expression on Polars (this process) or on the events' engine (Narwhals)
 ValueExpr = TypeVar("ValueExpr", pl.Expr, nw.Expr)
@@ -86,6 +87,23 @@ class MetricSpec:
             return self.window
         assert self.day is not None
         return (self.day, self.day)
+
+
+@dataclass(frozen=True)
+class OwnTest:
+    """What the test of a type of :attr:`Statistic.OWN` finds.
+
+    Parameters
+    ----------
+    comparison : Comparison
+        The comparison the decision rests on.
+    judged : JudgedDetail or None
+        For judged quality, what every report shows beside the PPI++ effect (the
+        judge-only and human-only effects and the judge audit).
+    """
+
+    comparison: Comparison
+    judged: JudgedDetail | None = None
 
 
 # every metric type by name; :mod:`abkit.metrics` registers the built-in ones
@@ -317,6 +335,12 @@ class MetricType:
         unit moments (:class:`~abkit.stats.arm.ArmSummary`), or the type's own
         :meth:`unit_statistic`."""
         raise NotImplementedError(f"metric type '{self.name}' has no user-level test")
+
+    def own_test(self, control: Any, treatment: Any, alpha: float) -> OwnTest:
+        """The fixed-horizon test of a type of :attr:`Statistic.OWN` on its own
+        statistics (:meth:`unit_statistic`), with the typed detail the type reports
+        beside it; by default :meth:`fixed_test` and no detail."""
+        return OwnTest(self.fixed_test(control, treatment, alpha))
 
     def summary_arm(self, row: Mapping[str, object], label: str) -> ArmSummary:
         """One arm from a summary table's (pooled) row of n, moments or sums."""

@@ -12,36 +12,31 @@ that are not pass/fail); per arm they are
 the sufficient statistic :class:`~abkit.stats.ppi.JudgedArm`.
 
 The arm value is the PPI++ mean quality, on the human labels' scale; the effect, its
-interval, p-value and log-scale lift are PPI++'s.  Beside it the comparison says what
+interval, p-value and log-scale lift are PPI++'s.  Beside it every result carries a
+typed detail, :class:`~abkit.stats.ppi.JudgedDetail` (``MetricResult.judged``): what
 the judge alone and the human labels alone would have concluded, how much narrower the
 PPI++ interval is than the human-only one, and the judge audit (judge–human
-correlation, the judge's bias per arm, whether it differs between the arms, the labelled
-share per arm, whether labelled outputs' judge scores look like the others'), with a
-warning whenever an assumption of the correction or of the naive judge effect fails.
+correlation, the judge's bias per arm and whether it differs between the arms, the
+labelled share per arm, whether labelled outputs' judge scores look like the others',
+a pass/fail judge's confusion table).  A failed check (a bias that differs between the
+arms, labelled shares that differ, labelled outputs unlike the rest) is a warning.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
 import narwhals as nw
 import polars as pl
 
 from abkit.errors import ConfigError
-from abkit.metrics.base import MetricType, Statistic, check_event_column, value_column
+from abkit.metrics.base import MetricType, OwnTest, Statistic, check_event_column, value_column
 from abkit.metrics.references import EVENT, EXACT, event_column, slot
 from abkit.names import VARIANT
 from abkit.stats import Comparison
-from abkit.stats.ppi import (
-    JudgedArm,
-    JudgedComparison,
-    bias_difference,
-    judge_agreement,
-    labelled_share_difference,
-    ppi_test,
-)
+from abkit.stats.ppi import JudgedArm, JudgedDetail, judged_comparison
 
 if TYPE_CHECKING:
     from abkit.metrics.base import MetricSpec
@@ -136,58 +131,43 @@ class JudgedQuality(MetricType):
             out[v] = JudgedArm(*(rows[c].cast(pl.Float64).to_numpy() for c in columns))
         return out
 
+    def own_test(self, control: JudgedArm, treatment: JudgedArm, alpha: float) -> OwnTest:
+        """PPI++ between the arms with its typed detail (what the judge alone and the
+        labels alone say, the judge audit) and a warning for each failed check
+        (:func:`judged_warnings`)."""
+        ppi, detail = judged_comparison(control, treatment, alpha)
+        lines = judged_warnings(detail, alpha)
+        return OwnTest(replace(ppi, warnings=(*ppi.warnings, *lines)), judged=detail)
+
     def fixed_test(self, control: JudgedArm, treatment: JudgedArm, alpha: float) -> Comparison:
-        """PPI++ between the arms, with what the judge alone and the labels alone say
-        and the judge audit as warnings (:func:`judged_warnings`)."""
-        result = ppi_test(control, treatment, alpha)
-        lines = judged_warnings(result, control, treatment, alpha)
-        return Comparison(**{**vars(result.ppi), "warnings": (*result.ppi.warnings, *lines)})
+        """The PPI++ comparison of :meth:`own_test`."""
+        return self.own_test(control, treatment, alpha).comparison
 
     def adjustable(self) -> Term | None:
         return None
 
 
-def _confusion(table: tuple[int, int, int, int] | None) -> str:
-    if table is None:
-        return ""
-    both, judge_only, human_only, neither = table
-    return (
-        f" (pass/fail: both pass {both:,}, judge only {judge_only:,}, human only "
-        f"{human_only:,}, both fail {neither:,})"
-    )
-
-
-def _effect(c: Comparison) -> str:
-    if not math.isfinite(c.p_value):
-        return "not computable"
-    return f"{c.effect:+.4g} [{c.ci[0]:+.4g}, {c.ci[1]:+.4g}], p = {c.p_value:.3g}"
-
-
-def judged_warnings(
-    r: JudgedComparison, control: JudgedArm, treatment: JudgedArm, alpha: float
-) -> list[str]:
-    """The lines a judged-quality comparison carries beside its PPI++ effect: the
-    judge-only and human-only effects and the width gained, the judge audit, and a
-    warning for each failed check (labelled shares, labelled outputs unlike the
-    others, a judge bias that differs between the arms).
+def judged_warnings(detail: JudgedDetail, alpha: float) -> list[str]:
+    """The warnings of a judged-quality comparison: each failed check of the judge
+    audit (a judge bias that differs between the arms, labelled shares that differ,
+    labelled outputs whose judge scores are unlike the others').
 
     Parameters
     ----------
-    r : JudgedComparison
-        :func:`abkit.stats.ppi.ppi_test` of the arms.
-    control, treatment : JudgedArm
-        The arms' per-user sums.
+    detail : JudgedDetail
+        :func:`abkit.stats.ppi.judged_comparison`'s detail.
     alpha : float
         The level of the checks.
 
     Returns
     -------
     list of str
+        Empty when every check passes.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from abkit.stats.ppi import JudgedArm, ppi_test
+    >>> from abkit.stats.ppi import JudgedArm, judged_comparison
     >>> from abkit.metrics.judged_quality import judged_warnings
     >>> rng = np.random.default_rng(3)
     >>> def arm(bias):
@@ -195,52 +175,30 @@ def judged_warnings(
     ...     judge = quality + bias + rng.normal(0.0, 0.5, 4000)
     ...     human = np.where(rng.random(4000) < 0.1, quality, np.nan)
     ...     return JudgedArm.from_outputs(np.arange(4000) // 4, judge, human)
-    >>> control, treatment = arm(0.0), arm(0.4)
-    >>> lines = judged_warnings(ppi_test(control, treatment), control, treatment, 0.05)
-    >>> lines[0][:40]
-    'compared with the judge alone: judge-onl'
-    >>> any(line.startswith("the judge's bias differs") for line in lines)
+    >>> _, detail = judged_comparison(arm(0.0), arm(0.4))
+    >>> lines = judged_warnings(detail, 0.05)
+    >>> any(line.startswith("the judge's bias differs between the arms") for line in lines)
     True
     """
-    (pc, _, _), (pt, _, _) = r.arms["control"], r.arms["treatment"]
-    narrower = (
-        f"the PPI++ interval is {1 - r.width_ratio:.0%} narrower than the human-only one"
-        if math.isfinite(r.width_ratio)
-        else "no width comparison"
-    )
-    lines = [
-        f"compared with the judge alone: judge-only effect {_effect(r.judge)}; human labels "
-        f"only {_effect(r.human)}; {narrower} (λ = {pc.lam:.3g} control, {pt.lam:.3g} "
-        "treatment)"
-    ]
-    audit = {"control": judge_agreement(control), "treatment": judge_agreement(treatment)}
-    bias = bias_difference(control, treatment, alpha)
-    lines.append(
-        "judge audit: "
-        + "; ".join(
-            f"{arm} {a.labelled_share:.1%} labelled, judge–human r = {a.correlation:.3g}, "
-            f"judge − human = {a.bias:+.4g}{_confusion(a.confusion)}"
-            for arm, a in audit.items()
-        )
-        + f"; bias difference (treatment − control) {_effect(bias)}"
-    )
+    lines = []
+    bias, share = detail.bias_difference, detail.labelled_share_difference
     if bias.p_value < alpha:
         lines.append(
             f"the judge's bias differs between the arms by {bias.effect:+.4g} "
             f"(p = {bias.p_value:.3g}): the judge-only effect is biased by about that much; "
             "read the PPI++ effect, which the human labels correct"
         )
-    share = labelled_share_difference(control, treatment, alpha)
     if share.p_value < alpha:
         lines.append(
-            f"the labelled share differs between the arms ({audit['control'].labelled_share:.1%}"
-            f" control, {audit['treatment'].labelled_share:.1%} treatment, p = "
-            f"{share.p_value:.3g}): label the same random share of each arm's outputs"
+            f"the labelled share differs between the arms ({share.control:.1%} control, "
+            f"{share.treatment:.1%} treatment, p = {share.p_value:.3g}): label the same "
+            "random share of each arm's outputs"
         )
-    for arm, a in audit.items():
+    for name, arm in (("control", detail.control), ("treatment", detail.treatment)):
+        a = arm.audit
         if a.labelled_minus_unlabelled_p < alpha:
             lines.append(
-                f"{arm}: labelled outputs' judge scores differ from the others' by "
+                f"{name}: labelled outputs' judge scores differ from the others' by "
                 f"{a.labelled_minus_unlabelled:+.4g} (p = {a.labelled_minus_unlabelled_p:.3g});"
                 " PPI++ is valid only when the labelled outputs are a random sample of the "
                 "judged outputs"

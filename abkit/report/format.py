@@ -442,6 +442,115 @@ def segment_rows(r: MetricResult, b: SegmentBreakdown) -> list[list[str]]:
     ]
 
 
+JUDGED_SECTION = "LLM-judge quality (PPI++ beside the judge alone and the human labels alone)"
+JUDGED_HEADER = ("estimate", "control", "treatment", "effect", "CI", "lift", "p")
+_PASS_FAIL = "pass/fail: both pass, judge only, human only, both fail"
+
+
+def judged_title(r: MetricResult) -> str:
+    """'quality / model_b: the PPI++ interval is 38 % narrower than the human-only one
+    (λ 0.649 control, 0.666 treatment)'."""
+    d = r.judged
+    assert d is not None
+    ratio = d.width_ratio
+    if is_missing(ratio):
+        width = "no width comparison with the human-only interval"
+    elif ratio <= 1:
+        width = f"the PPI++ interval is {(1 - ratio) * 100:.0f} % narrower than the human-only one"
+    else:
+        width = f"the PPI++ interval is {(ratio - 1) * 100:.0f} % wider than the human-only one"
+    lams = ", ".join(
+        f"{'n/a' if is_missing(a.ppi.lam) else f'{a.ppi.lam:.3g}'} {name}"
+        for name, a in (("control", d.control), ("treatment", d.treatment))
+    )
+    lams = f"λ {lams}"
+    return f"{r.metric} / {r.variant}: {width} ({lams})"
+
+
+def judged_rows(r: MetricResult) -> list[list[str]]:
+    """Cells of the estimates table (``JUDGED_HEADER``): PPI++ (the result's own
+    effect), the judge alone and the human labels alone."""
+    d = r.judged
+    assert d is not None
+    t = r.metric_type
+    rows = []
+    for name, e in (
+        ("PPI++ (reported)", r),
+        ("judge only", d.judge),
+        ("human labels only", d.human),
+    ):
+        rows.append(
+            [
+                name,
+                num(e.control_value, t),
+                num(e.treatment_value, t),
+                num(e.effect, t, True),
+                interval(e.ci, t),
+                pct(e.relative_effect),
+                pval(e.p_value),
+            ]
+        )
+    return rows
+
+
+def audit_header(r: MetricResult) -> tuple[str, ...]:
+    """The judge audit table's columns; the confusion table's only for a pass/fail
+    judge."""
+    d = r.judged
+    assert d is not None
+    header = (
+        "arm",
+        "labelled outputs",
+        "judge–human r",
+        "judge − human (SE)",
+        "labelled − other judge scores",
+    )
+    pass_fail = d.control.audit.confusion is not None or d.treatment.audit.confusion is not None
+    return (*header, _PASS_FAIL) if pass_fail else header
+
+
+def audit_rows(r: MetricResult) -> list[list[str]]:
+    """Cells of the judge audit table (:func:`audit_header`), one row per arm."""
+    d = r.judged
+    assert d is not None
+    pass_fail = len(audit_header(r)) > 5
+    rows = []
+    for name, arm in (("control", d.control), ("treatment", d.treatment)):
+        a = arm.audit
+        share = pct(a.labelled_share).lstrip("+")
+        row = [
+            name,
+            f"{arm.labelled:,} of {arm.labelled + arm.unlabelled:,} ({share})",
+            "n/a" if is_missing(a.correlation) else f"{a.correlation:.3g}",
+            f"{num(a.bias, signed=True)} ({num(a.bias_se)})",
+            f"{num(a.labelled_minus_unlabelled, signed=True)}, "
+            f"{p_phrase(a.labelled_minus_unlabelled_p)}",
+        ]
+        if pass_fail:
+            c = a.confusion
+            row.append(
+                "n/a"
+                if c is None
+                else f"{c.both_pass:,}, {c.judge_only:,}, {c.human_only:,}, {c.both_fail:,}"
+            )
+        rows.append(row)
+    return rows
+
+
+def judged_footer(r: MetricResult) -> str:
+    """The audit's tests between the arms: 'judge bias difference (treatment −
+    control) +0.1457 [+0.1188, +0.1726], p < 0.0001; labelled share difference −0.18
+    pp, p = 0.7'."""
+    d = r.judged
+    assert d is not None
+    bias, share = d.bias_difference, d.labelled_share_difference
+    return (
+        f"judge bias difference (treatment − control) {num(bias.effect, signed=True)} "
+        f"{interval(bias.ci)}, {p_phrase(bias.p_value)}; labelled share difference "
+        f"{num(share.effect, 'proportion', True)}, {p_phrase(share.p_value)}"
+    )
+
+
 def b2b_line(r: MetricResult) -> str | None:
     """One line summarising a result's B2B cross-checks, or None."""
     b = r.b2b

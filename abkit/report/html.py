@@ -18,8 +18,12 @@ from typing import TYPE_CHECKING
 
 from abkit.report.format import (
     DETAIL_HEADER,
+    JUDGED_HEADER,
+    JUDGED_SECTION,
     SEGMENT_HEADER,
     VERDICT_HEADER,
+    audit_header,
+    audit_rows,
     conf_label,
     data_notes,
     decided_by,
@@ -27,6 +31,9 @@ from abkit.report.format import (
     detail_sections,
     grouped_warnings,
     inference_units,
+    judged_footer,
+    judged_rows,
+    judged_title,
     margin_text,
     method_legend,
     num,
@@ -220,6 +227,15 @@ def _details(res: AnalysisResult) -> list[str]:
                 f"<b>{escape(r.metric)} / {escape(r.variant)}</b>: {escape(x)}" for r, x in entries
             )
         )
+    judged = [r for r in res.results if r.judged is not None]
+    if judged:
+        parts.append(f"<h4>{escape(JUDGED_SECTION)}</h4>")
+    for r in judged:
+        parts.append(f"<p><b>{escape(judged_title(r))}</b></p>")
+        for header, table in ((JUDGED_HEADER, judged_rows(r)), (audit_header(r), audit_rows(r))):
+            trs = ["<tr>" + "".join(_td(c) for c in row) + "</tr>" for row in table]
+            parts.append(_table(header, trs))
+        parts.append(f'<p style="{_SMALL}">{escape(judged_footer(r))}</p>')
     for r in res.results:
         for b in r.segments:
             parts.append(f"<h4>{escape(segment_title(r, b, res.alpha))}</h4>")

@@ -9,12 +9,17 @@ raw file.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from abkit.report.format import (
     DETAIL_HEADER,
+    JUDGED_HEADER,
+    JUDGED_SECTION,
     SEGMENT_HEADER,
     VERDICT_HEADER,
+    audit_header,
+    audit_rows,
     conf_label,
     data_notes,
     decided_by,
@@ -22,6 +27,9 @@ from abkit.report.format import (
     detail_sections,
     grouped_warnings,
     inference_units,
+    judged_footer,
+    judged_rows,
+    judged_title,
     margin_text,
     method_legend,
     num,
@@ -84,6 +92,12 @@ def _p_kept(text: str) -> str:
 
 def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
+
+
+def _table(header: Sequence[str], rows: list[list[str]]) -> list[str]:
+    """A table of cells from the data (escaped, values kept whole)."""
+    out = [_row([escape(h) for h in header]), "|" + "---|" * len(header)]
+    return out + [_row([_keep(escape(c)) for c in row]) for row in rows]
 
 
 def _verdict_table(res: AnalysisResult) -> list[str]:
@@ -185,6 +199,15 @@ def _details(res: AnalysisResult) -> list[str]:
     for title, entries in detail_sections(res):
         out += ["", f"### {title}", ""]
         out += [f"- **{escape(r.metric)} / {escape(r.variant)}**: {escape(x)}" for r, x in entries]
+    judged = [r for r in res.results if r.judged is not None]
+    if judged:
+        out += ["", f"### {JUDGED_SECTION}"]
+    for r in judged:
+        out += ["", f"**{escape(judged_title(r))}**", ""]
+        out += _table(JUDGED_HEADER, judged_rows(r))
+        out += [""]
+        out += _table(audit_header(r), audit_rows(r))
+        out += ["", escape(judged_footer(r))]
     for r in res.results:
         for b in r.segments:
             out += ["", f"### {escape(segment_title(r, b, res.alpha))}", ""]

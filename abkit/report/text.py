@@ -11,13 +11,20 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from abkit.report.format import (
+    JUDGED_HEADER,
+    JUDGED_SECTION,
     SEGMENT_HEADER,
     TABLE_HEADER,
+    audit_header,
+    audit_rows,
     conf_label,
     data_notes,
     detail_sections,
     grouped_warnings,
     inference_units,
+    judged_footer,
+    judged_rows,
+    judged_title,
     margin_text,
     method_legend,
     num,
@@ -136,6 +143,16 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
         say(f"{title}:")
         for r, line in entries:
             say(f"{r.metric} / {r.variant}: {line}", "  ")
+    judged = [r for r in res.results if r.judged is not None]
+    if judged:
+        lines.append("")
+        say(f"{JUDGED_SECTION}:")
+        for r in judged:
+            say(judged_title(r), "  ")
+            lines.extend("    " + x for x in _wide(JUDGED_HEADER, judged_rows(r)))
+            lines.append("")
+            lines.extend("    " + x for x in _wide(audit_header(r), audit_rows(r)))
+            say(judged_footer(r), "    ")
     for r in res.results:
         for b in r.segments:
             lines.append("")

@@ -72,7 +72,12 @@ import numpy as np
 from abkit.errors import AbkitInputError
 from abkit.stats.arm import Summable
 from abkit.stats.distributions import norm_ppf, norm_sf
-from abkit.stats.fixed_horizon import Comparison, two_sided, undefined_comparison
+from abkit.stats.fixed_horizon import (
+    Comparison,
+    EffectSummary,
+    two_sided,
+    undefined_comparison,
+)
 
 PPI_METHOD = "PPI++ (judge + human labels, clustered by user)"
 JUDGE_METHOD = "judge only (clustered by user)"
@@ -693,6 +698,29 @@ def ppi_test(
 
 
 @dataclass(frozen=True)
+class PassFail:
+    """The confusion table of a pass/fail judge against pass/fail labels (1 pass, 0
+    fail), over one arm's labelled outputs.
+
+    Parameters
+    ----------
+    both_pass : int
+        The judge and the human pass the output.
+    judge_only : int
+        The judge passes it, the human fails it.
+    human_only : int
+        The judge fails it, the human passes it.
+    both_fail : int
+        Both fail it.
+    """
+
+    both_pass: int
+    judge_only: int
+    human_only: int
+    both_fail: int
+
+
+@dataclass(frozen=True)
 class JudgeAgreement:
     """How one arm's judge agrees with its human labels, on the labelled outputs.
 
@@ -711,10 +739,9 @@ class JudgeAgreement:
         when labels are a random sample).
     labelled_minus_unlabelled_p : float
         Its two-sided p-value (clustered by user, normal reference).
-    confusion : tuple of int or None
+    confusion : PassFail or None
         For a pass/fail judge and pass/fail labels (every score and label 0 or 1), the
-        labelled outputs that both pass, the judge passes and the human fails, the judge
-        fails and the human passes, and both fail; None otherwise.
+        confusion table of the labelled outputs; None otherwise.
     """
 
     correlation: float
@@ -723,7 +750,7 @@ class JudgeAgreement:
     labelled_share: float
     labelled_minus_unlabelled: float
     labelled_minus_unlabelled_p: float
-    confusion: tuple[int, int, int, int] | None = None
+    confusion: PassFail | None = None
 
 
 def judge_agreement(arm: JudgedArm) -> JudgeAgreement:
@@ -762,7 +789,7 @@ def judge_agreement(arm: JudgedArm) -> JudgeAgreement:
     >>> f = np.array([1.0, 1.0, 0.0, 1.0, 0.0, 1.0])
     >>> y = np.array([1.0, 0.0, 0.0, 1.0, 1.0, np.nan])
     >>> judge_agreement(JudgedArm.from_outputs(np.arange(6), f, y)).confusion
-    (2, 1, 1, 1)
+    PassFail(both_pass=2, judge_only=1, human_only=1, both_fail=1)
     """
     nan = math.nan
     n, big_n = float(arm.labelled.sum()), float(arm.unlabelled.sum())
@@ -784,7 +811,7 @@ def judge_agreement(arm: JudgedArm) -> JudgeAgreement:
     if float(arm.not_pass_fail.sum()) == 0:
         both = round(float(arm.judge_human.sum()))
         judge_pass, human_pass = round(c.judge_lab_mean * n), round(c.human_mean * n)
-        confusion = (
+        confusion = PassFail(
             both,
             judge_pass - both,
             human_pass - both,
@@ -879,3 +906,159 @@ def labelled_share_difference(
         share, variance = _cluster_ratio(arm.labelled, outputs)
         estimates.append(_with_ci("labelled share", share, variance, 1.0, alpha))
     return arm_difference(estimates[0], estimates[1], alpha)
+
+
+# --- the typed detail every report shows beside the PPI++ effect ---------------------
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Treatment − control of one audit quantity (the judge's bias, the labelled share),
+    tested against no difference.
+
+    Parameters
+    ----------
+    control, treatment : float
+        The quantity in each arm.
+    effect : float
+        Treatment − control.
+    ci : tuple of float
+        Its two-sided interval (normal reference, clustered by user).
+    p_value : float
+        The two-sided p-value of no difference (NaN when not computable).
+    """
+
+    control: float
+    treatment: float
+    effect: float
+    ci: tuple[float, float]
+    p_value: float
+
+    @classmethod
+    def of(cls, comparison: Comparison) -> Difference:
+        """The difference a comparison of the arms found (its lift is left out: a bias
+        near 0 has no meaningful ratio)."""
+        c = comparison
+        return cls(c.control_value, c.treatment_value, c.effect, c.ci, c.p_value)
+
+
+@dataclass(frozen=True)
+class JudgedArmDetail:
+    """One arm of a judged-quality comparison: its outputs, its three estimates and the
+    judge audit.
+
+    Parameters
+    ----------
+    users : int
+        Users with at least one judged output.
+    labelled : int
+        Judged outputs with a human label (n).
+    unlabelled : int
+        Judged outputs without one (N).
+    ppi, judge, human : ArmEstimate
+        The arm's mean quality by PPI++ (with its λ), the judge alone and the human
+        labels alone.
+    audit : JudgeAgreement
+        Judge–human agreement on the labelled outputs.
+    """
+
+    users: int
+    labelled: int
+    unlabelled: int
+    ppi: ArmEstimate
+    judge: ArmEstimate
+    human: ArmEstimate
+    audit: JudgeAgreement
+
+
+@dataclass(frozen=True)
+class JudgedDetail:
+    """What a judged-quality comparison shows beside its PPI++ effect.
+
+    Parameters
+    ----------
+    control, treatment : JudgedArmDetail
+        Each arm's outputs, estimates and audit.
+    judge : EffectSummary
+        Treatment − control by the judge alone (the naive effect).
+    human : EffectSummary
+        Treatment − control by the human labels alone.
+    width_ratio : float
+        The PPI++ interval's width over the human-only one (below 1: narrower).
+    bias_difference : Difference
+        The judge's bias (judge − human) in each arm and its difference
+        (:func:`bias_difference`).
+    labelled_share_difference : Difference
+        The labelled share in each arm and its difference
+        (:func:`labelled_share_difference`).
+    """
+
+    control: JudgedArmDetail
+    treatment: JudgedArmDetail
+    judge: EffectSummary
+    human: EffectSummary
+    width_ratio: float
+    bias_difference: Difference
+    labelled_share_difference: Difference
+
+
+def judged_comparison(
+    control: JudgedArm, treatment: JudgedArm, alpha: float = 0.05
+) -> tuple[Comparison, JudgedDetail]:
+    """The PPI++ comparison of two arms with its typed detail: the judge-only and
+    human-only effects, the width gained and the judge audit of each arm.
+
+    Parameters
+    ----------
+    control, treatment : JudgedArm
+        The arms' per-user sums.
+    alpha : float, default 0.05
+        1 − the confidence level (of the effects and of the audit's tests).
+
+    Returns
+    -------
+    tuple of (Comparison, JudgedDetail)
+        :func:`ppi_test`'s PPI++ comparison and what is shown beside it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.ppi import JudgedArm, judged_comparison
+    >>> rng = np.random.default_rng(3)
+    >>> def arm(bias):
+    ...     quality = rng.normal(3.0, 1.0, 4000)
+    ...     judge = quality + bias + rng.normal(0.0, 0.5, 4000)
+    ...     human = np.where(rng.random(4000) < 0.1, quality, np.nan)
+    ...     return JudgedArm.from_outputs(np.arange(4000) // 4, judge, human)
+    >>> ppi, detail = judged_comparison(arm(0.0), arm(0.4))
+    >>> bool(detail.judge.p_value < 1e-6), bool(ppi.p_value > 0.05)
+    (True, True)
+    >>> bool(abs(detail.bias_difference.effect - 0.4) < 0.2), detail.treatment.users
+    (True, 1000)
+    """
+    r = ppi_test(control, treatment, alpha)
+
+    def arm_detail(name: str, arm: JudgedArm) -> JudgedArmDetail:
+        ppi, judge, human = r.arms[name]
+        return JudgedArmDetail(
+            users=int(np.count_nonzero(arm.labelled + arm.unlabelled)),
+            labelled=arm.n_labelled,
+            unlabelled=arm.n_unlabelled,
+            ppi=ppi,
+            judge=judge,
+            human=human,
+            audit=judge_agreement(arm),
+        )
+
+    detail = JudgedDetail(
+        control=arm_detail("control", control),
+        treatment=arm_detail("treatment", treatment),
+        judge=EffectSummary(**r.judge.effect_fields()),
+        human=EffectSummary(**r.human.effect_fields()),
+        width_ratio=r.width_ratio,
+        bias_difference=Difference.of(bias_difference(control, treatment, alpha)),
+        labelled_share_difference=Difference.of(
+            labelled_share_difference(control, treatment, alpha)
+        ),
+    )
+    return r.ppi, detail
