@@ -33,7 +33,7 @@ from abkit.engine.backend import (
     ship,
     with_days_between,
 )
-from abkit.engine.event_columns import column_sources, value_out_of_range
+from abkit.engine.event_columns import column_sources, optional_columns, value_out_of_range
 from abkit.engine.looks import LookSeries, event_look_series, schedule_for
 from abkit.engine.quantiles import (
     EVENTS,
@@ -529,9 +529,15 @@ def event_units(
     else:  # within pre_days before assignment: kept for the covariates (rule below)
         back = days_between(TS, ASSIGNED_AT, like)
         rules.append((before & (back >= pre_days), EVENT_BEFORE_ASSIGNMENT))
+    optional = optional_columns(metrics)  # their NaN came back as null (column_sources)
     for column in columns:  # value sums are exact fixed-point sums (references.EXACT)
         value = nw.col(slot(column))
-        rules.append((value.is_nan() | (value.abs() >= 1e20), value_out_of_range(column)))
+        rules.append(
+            (
+                value.is_nan() | (value.abs() >= 1e20),
+                value_out_of_range(column, column in optional),
+            )
+        )
     configured_end = configured_export_end(spec)
     if configured_end is not None:
         rules.append(

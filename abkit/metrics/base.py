@@ -269,6 +269,15 @@ class MetricType:
         """The unit's value from its aggregate (rates: whether it is above zero)."""
         return (amount > 0).cast(nw.Int8) if self.is_rate else amount
 
+    def optional_columns(self, metric: MetricSpec) -> tuple[str, ...]:
+        """The event columns the metric reads where a value may be missing and a NaN
+        says so (a human label on a few outputs, written by pandas): there NaN is read
+        as null, which adds nothing, instead of excluding the event as a value that
+        cannot be summed.  None by default: a NaN in a column a metric needs on every
+        event excludes that event (:func:`abkit.engine.event_columns.value_out_of_range`).
+        """
+        return ()
+
     def referenced_events(self, metric: MetricSpec, output_event: str) -> set[str]:
         """Event names the metric reads (a missing one is reported)."""
         refs = self.references(metric, output_event)

@@ -5,8 +5,9 @@ Angelopoulos, Duchi & Zrnic 2023), clustered by user (:mod:`abkit.stats.ppi`).
 Configured as ``{ type = "judged_quality", column = "judge_score.value",
 human = "judge_score.human_score" }``: ``column`` is the judge's score of each judged
 output, ``human`` a column of the same event holding a person's label where there is
-one (null elsewhere; a NaN is an unsummable value, which abkit excludes with the whole
-event row).  Per user the units stage keeps ten sums (outputs with and without a
+one (null or NaN elsewhere: the column is optional,
+:meth:`JudgedQuality.optional_columns`, so a NaN there is a missing label, not an event
+to exclude).  Per user the units stage keeps ten sums (outputs with and without a
 label, the judge and human sums, their squares and cross-products, the labelled outputs
 that are not pass/fail); per arm they are
 the sufficient statistic :class:`~abkit.stats.ppi.JudgedArm`.
@@ -88,6 +89,14 @@ class JudgedQuality(MetricType):
     def references(self, metric: MetricSpec, output_event: str) -> tuple[str, ...]:
         assert metric.column is not None and metric.human is not None
         return (metric.column, metric.human)
+
+    def optional_columns(self, metric: MetricSpec) -> tuple[str, ...]:
+        """The human label's column: most outputs have none, and a NaN there (what
+        pandas writes for a missing float) is a missing label, not a bad event."""
+        assert metric.human is not None
+        read = event_column(metric.human)
+        assert read is not None
+        return (read[1],)
 
     def event_aggregates(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
         """Per unit: its judged outputs (the value column) and the ten sums of
