@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -34,16 +36,27 @@ from abkit.stats.ppi import (
     ppi_mean,
     ppi_test,
 )
+from tests.engines import required
 
 # ppi-python 0.2.3's wheel also installs a top-level package named ``tests``, which shadows
 # this folder (``from tests.conftest import ...`` then fails across the suite), so it is not
-# in the test extra: install it with ``pip install --no-deps ppi-python`` and delete
-# site-packages/tests to run the comparison.  The paper's formulas below run always.
-try:
-    import ppi_py
-except ImportError:  # pragma: no cover - the comparison with the authors' code is skipped
-    ppi_py = None
-needs_ppi_py = pytest.mark.skipif(ppi_py is None, reason="ppi-python is not installed (see above)")
+# in the test extra: .ci/run installs it and deletes that package (after checking that
+# ppi-python's RECORD lists its files); by hand, ``pip install ppi-python`` and delete
+# site-packages/tests.  Without it the comparison skips, and fails under CI=true (as the
+# engines do, tests/engines.required).  The paper's formulas below run always.
+
+
+@pytest.fixture(scope="module")
+def ppi_py() -> Any:
+    """The authors' package; a failure under CI=true when it is missing."""
+    return required("ppi_py")
+
+
+def test_this_folder_is_the_tests_package():
+    """No installed package named ``tests`` (ppi-python's) shadows this folder."""
+    import tests
+
+    assert [Path(p).resolve() for p in tests.__path__] == [Path(__file__).resolve().parent]
 
 
 def _paper_ppi_plus_plus(y, yhat, yhat_u, alpha, lam=None):
@@ -77,7 +90,7 @@ def _one_per_user(seed: int, n: int, big_n: int):
     return y, yhat, yhat_u, arm
 
 
-def _ppi_py_lambda(y, yhat, yhat_u):
+def _ppi_py_lambda(ppi_py, y, yhat, yhat_u):
     """λ as ppi_mean_ci computes it (its own code path, called piece by piece)."""
     from ppi_py.ppi import _calc_lam_glm
 
@@ -93,13 +106,12 @@ def _ppi_py_lambda(y, yhat, yhat_u):
     )
 
 
-@needs_ppi_py
 @pytest.mark.parametrize(("seed", "n", "big_n"), [(1, 150, 3000), (2, 400, 400), (3, 60, 9000)])
 @pytest.mark.parametrize("alpha", [0.05, 0.1])
-def test_one_output_per_user_equals_ppi_py(seed, n, big_n, alpha):
+def test_one_output_per_user_equals_ppi_py(ppi_py, seed, n, big_n, alpha):
     y, yhat, yhat_u, arm = _one_per_user(seed, n, big_n)
     est = ppi_mean(arm, alpha)
-    lam = _ppi_py_lambda(y, yhat, yhat_u)
+    lam = _ppi_py_lambda(ppi_py, y, yhat, yhat_u)
     assert 0 < lam < 1
     assert est.lam == pytest.approx(lam, abs=1e-6, rel=1e-6)
     point = float(np.squeeze(ppi_py.ppi_mean_pointestimate(y, yhat, yhat_u)))
@@ -118,9 +130,8 @@ def test_one_output_per_user_equals_the_papers_formulas(seed, n, big_n, lam):
     assert est.ci == pytest.approx(ci, abs=1e-9, rel=1e-9)
 
 
-@needs_ppi_py
 @pytest.mark.parametrize("lam", [0.0, 0.3, 1.0])
-def test_a_fixed_lambda_equals_ppi_py(lam):
+def test_a_fixed_lambda_equals_ppi_py(ppi_py, lam):
     y, yhat, yhat_u, arm = _one_per_user(4, 200, 2000)
     est = ppi_mean(arm, 0.1, lam=lam)
     low, high = (float(np.squeeze(v)) for v in ppi_py.ppi_mean_ci(y, yhat, yhat_u, 0.1, lam=lam))
