@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from abkit.errors import AbkitInputError
+from abkit.stats.arm import Summable
 from abkit.stats.ppi import JudgedArm, judge_mean, plain, ppi_mean
 
 
@@ -64,9 +65,11 @@ class JudgeNoise:
         Var(θ̂), clustered by user, with the repeats averaged.
     noise_share : float
         The share of Var(θ̂) that is judge noise.
-    width_ratios : dict of int to float
-        Per k, the predicted interval width with k more judgements per output over
-        the present width.
+    more : tuple of int
+        The numbers k of extra judgements per output predicted for.
+    widths : tuple of float
+        Per k of ``more``, the predicted interval width with k more judgements per
+        output over the present width.
     """
 
     method: str
@@ -76,7 +79,116 @@ class JudgeNoise:
     between_variance: float
     variance: float
     noise_share: float
-    width_ratios: dict[int, float]
+    more: tuple[int, ...]
+    widths: tuple[float, ...]
+
+    @property
+    def width_ratios(self) -> dict[int, float]:
+        """k → the predicted width ratio with k more judgements per output."""
+        return dict(zip(self.more, self.widths, strict=True))
+
+
+@dataclass(frozen=True)
+class Repeats(Summable):
+    """Per-user sums of one arm's repeated judgements: with :class:`JudgedArm` of the
+    outputs' averaged scores, the sufficient statistic of the judge-noise split.
+
+    Parameters
+    ----------
+    more : tuple of int
+        The numbers k of extra judgements per output the sums below serve.
+    judgements : numpy.ndarray
+        Σ_o r_o, the user's judgements.
+    residual : numpy.ndarray
+        Σ_o Σ_k (s_{o,k} − m_o)², the spread of repeats around their output's mean.
+    inverse_unlabelled, inverse_labelled : numpy.ndarray
+        Users × (1 + len(more)): Σ_o 1/(r_o + k) over the user's unlabelled (labelled)
+        outputs, for k = 0 and each k of ``more``.
+    """
+
+    more: tuple[int, ...]
+    judgements: np.ndarray
+    residual: np.ndarray
+    inverse_unlabelled: np.ndarray
+    inverse_labelled: np.ndarray
+
+    def __add__(self, other: object) -> Repeats:
+        """The repeats of the users of both parts (disjoint sets of users)."""
+        if not isinstance(other, Repeats) or other.more != self.more:
+            return NotImplemented
+        return Repeats(
+            self.more,
+            *(
+                np.concatenate([getattr(self, name), getattr(other, name)])
+                for name in ("judgements", "residual", "inverse_unlabelled", "inverse_labelled")
+            ),
+        )
+
+
+def noise_split(arm: JudgedArm, repeats: Repeats, ppi: bool = True) -> JudgeNoise:
+    """The judge-noise decomposition of an arm from its per-user sums.
+
+    σ̂²_e = Σ residual / Σ (r_o − 1); σ̂²_between = s²(m_o) − σ̂²_e·mean_o(1/r_o), s²
+    with ddof 1 over all outputs; the noise part of Var(θ̂) is σ̂²_e·Σ_o w_o²/r_o and the
+    width with k more judgements √(1 − σ̂²_e·Σ_o w_o²·(1/r_o − 1/(r_o + k))/Var(θ̂)),
+    with w_o = 1/M (judge only) or λ/N unlabelled and −λ/n labelled (PPI++, at its
+    tuned λ) (module docstring).
+
+    Parameters
+    ----------
+    arm : JudgedArm
+        The arm's per-user sums of its outputs' averaged judge scores.
+    repeats : Repeats
+        The same users' sums of the repeats.
+    ppi : bool, default True
+        The decomposition of the PPI++ mean; False: of the judge-only mean.
+
+    Returns
+    -------
+    JudgeNoise
+        NaN where undefined (no output judged twice, no estimate).
+    """
+    outputs = arm.n_labelled + arm.n_unlabelled
+    inv_u = repeats.inverse_unlabelled.sum(axis=0) if repeats.judgements.size else None
+    inv_l = repeats.inverse_labelled.sum(axis=0) if repeats.judgements.size else None
+    ks = len(repeats.more)
+    if inv_u is None or inv_l is None:
+        inv_u = inv_l = np.zeros(1 + ks)
+    repeated = float(repeats.judgements.sum()) - outputs
+    noise = float(repeats.residual.sum()) / repeated if repeated > 0 else math.nan
+    if ppi:
+        method, est = "PPI++", ppi_mean(arm)
+        n, big_n = max(arm.n_labelled, 1), max(arm.n_unlabelled, 1)
+        lam = est.lam
+
+        def weighted(j: int) -> float:
+            return float((lam / big_n) ** 2 * inv_u[j] + (lam / n) ** 2 * inv_l[j])
+    else:
+        method, est = "judge only", judge_mean(arm)
+
+        def weighted(j: int) -> float:
+            return float((inv_u[j] + inv_l[j]) / max(outputs, 1) ** 2)
+
+    total = float(arm.judge.sum() + arm.judge_labelled.sum())
+    squares = float(arm.judge_sq.sum() + arm.judge_labelled_sq.sum())
+    spread = (squares - total**2 / outputs) / (outputs - 1) if outputs > 1 else math.nan
+    mean_inverse = float(inv_u[0] + inv_l[0]) / outputs if outputs else math.nan
+    variance = est.variance
+    widths = tuple(
+        math.sqrt(max(1.0 - noise * (weighted(0) - weighted(j + 1)) / variance, 0.0))
+        for j in range(ks)
+    )
+    return JudgeNoise(
+        method=method,
+        outputs=outputs,
+        mean_runs=float(repeats.judgements.sum()) / outputs if outputs else math.nan,
+        noise_variance=noise,
+        between_variance=spread - noise * mean_inverse,
+        variance=variance,
+        noise_share=noise * weighted(0) / variance,
+        more=repeats.more,
+        widths=widths,
+    )
 
 
 def judge_noise(
@@ -181,37 +293,21 @@ def judge_noise(
             source=source,
             column="human",
         )
-    repeated = float(np.sum(runs - 1))
-    residual = float(np.sum((score - mean[index]) ** 2))
-    noise = residual / repeated if repeated > 0 else math.nan
     arm = JudgedArm.from_outputs(owner, mean, label, source)
-    if human is None:
-        method, est = "judge only", judge_mean(arm)
-        weights = np.full(keys.size, 1.0 / keys.size)
-    else:
-        method, est = "PPI++", ppi_mean(arm)
-        lab = ~np.isnan(label)
-        n, big_n = int(lab.sum()), int((~lab).sum())
-        weights = np.where(lab, -est.lam / max(n, 1), est.lam / max(big_n, 1))
-    between = float(np.var(mean, ddof=1)) - noise * float(np.mean(1.0 / runs))
-    noise_part = noise * float(np.sum(weights**2 / runs))
-    variance = est.variance
-    ratios = {
-        k: math.sqrt(
-            max(
-                1.0 - noise * float(np.sum(weights**2 * (1 / runs - 1 / (runs + k)))) / variance,
-                0.0,
-            )
-        )
-        for k in more
-    }
-    return JudgeNoise(
-        method=method,
-        outputs=int(keys.size),
-        mean_runs=float(runs.mean()),
-        noise_variance=noise,
-        between_variance=between,
-        variance=variance,
-        noise_share=noise_part / variance,
-        width_ratios=ratios,
+    users, per_user = np.unique(owner, return_inverse=True)
+    lab = ~np.isnan(label)
+    inverse = 1.0 / (runs[:, None] + np.array((0, *more))[None, :])
+
+    def by_user(values: np.ndarray) -> np.ndarray:
+        out = np.zeros((users.size, *values.shape[1:]))
+        np.add.at(out, per_user, values)
+        return out
+
+    repeats = Repeats(
+        more=tuple(more),
+        judgements=by_user(runs),
+        residual=by_user(np.bincount(index, weights=(score - mean[index]) ** 2)),
+        inverse_unlabelled=by_user(np.where(lab[:, None], 0.0, inverse)),
+        inverse_labelled=by_user(np.where(lab[:, None], inverse, 0.0)),
     )
+    return noise_split(arm, repeats, ppi=human is not None)
