@@ -28,9 +28,9 @@ from abkit.json_codec import from_jsonable, json_form, to_jsonable
 from abkit.options import Weighting
 from abkit.stats.cuped import Adjustment
 from abkit.stats.fixed_horizon import EffectSummary
+from abkit.stats.judged import JudgedDetail
 from abkit.stats.novelty import NoveltyResult
 from abkit.stats.paired import PAIRED, Pairing
-from abkit.stats.ppi import JudgedDetail
 from abkit.stats.shape import DepthShape
 from abkit.stats.srm import SrmResult
 

@@ -25,8 +25,9 @@ from abkit.errors import AbkitInputError, ConfigError
 from abkit.json_codec import to_jsonable
 from abkit.report.format import audit_rows, judged_rows
 from abkit.report.markdown import escape as md_escape
+from abkit.stats.judged import judged_comparison
 from abkit.stats.noninferiority import noninferiority_test
-from abkit.stats.ppi import JudgeAgreement, JudgedArm, PassFail, judged_comparison, ppi_test
+from abkit.stats.ppi import JudgeAgreement, JudgedArm, PassFail, ppi_test
 from abkit_cli.main import cli
 
 JUDGED = {

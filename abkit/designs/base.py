@@ -27,9 +27,9 @@ from abkit.io.exclusions import Ledger
 from abkit.result import B2BDetail, GuardrailCheck, QuantilePoint
 from abkit.stats import ArmSummary, Comparison, noninferiority_test
 from abkit.stats.cuped import Adjustment
+from abkit.stats.judged import JudgedDetail
 from abkit.stats.novelty import NoveltyResult
 from abkit.stats.paired import Pairing
-from abkit.stats.ppi import JudgedDetail
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from abkit.metrics.references import (
 from abkit.options import Direction, config_key
 from abkit.stats import ArmSummary, Comparison
 from abkit.stats.cuped import Term
-from abkit.stats.ppi import JudgedDetail
+from abkit.stats.judged import JudgedDetail
 
 # a per-unit column expression on Polars (this process) or on the events' engine (Narwhals)
 ValueExpr = TypeVar("ValueExpr", pl.Expr, nw.Expr)

@@ -14,7 +14,7 @@ the sufficient statistic :class:`~abkit.stats.ppi.JudgedArm`.
 
 The arm value is the PPI++ mean quality, on the human labels' scale; the effect, its
 interval, p-value and log-scale lift are PPI++'s.  Beside it every result carries a
-typed detail, :class:`~abkit.stats.ppi.JudgedDetail` (``MetricResult.judged``): what
+typed detail, :class:`~abkit.stats.judged.JudgedDetail` (``MetricResult.judged``): what
 the judge alone and the human labels alone would have concluded, how much narrower the
 PPI++ interval is than the human-only one, and the judge audit (judge–human
 correlation, the judge's bias per arm and whether it differs between the arms, the
@@ -37,7 +37,8 @@ from abkit.metrics.base import MetricType, OwnTest, Statistic, check_event_colum
 from abkit.metrics.references import EVENT, EXACT, event_column, slot
 from abkit.names import VARIANT
 from abkit.stats import Comparison
-from abkit.stats.ppi import JudgedArm, JudgedDetail, judged_comparison
+from abkit.stats.judged import JudgedDetail, judged_comparison
+from abkit.stats.ppi import JudgedArm
 
 if TYPE_CHECKING:
     from abkit.metrics.base import MetricSpec
@@ -164,7 +165,7 @@ def judged_warnings(detail: JudgedDetail, alpha: float) -> list[str]:
     Parameters
     ----------
     detail : JudgedDetail
-        :func:`abkit.stats.ppi.judged_comparison`'s detail.
+        :func:`abkit.stats.judged.judged_comparison`'s detail.
     alpha : float
         The level of the checks.
 
@@ -176,7 +177,8 @@ def judged_warnings(detail: JudgedDetail, alpha: float) -> list[str]:
     Examples
     --------
     >>> import numpy as np
-    >>> from abkit.stats.ppi import JudgedArm, judged_comparison
+    >>> from abkit.stats.judged import judged_comparison
+    >>> from abkit.stats.ppi import JudgedArm
     >>> from abkit.metrics.judged_quality import judged_warnings
     >>> rng = np.random.default_rng(3)
     >>> def arm(bias):
