@@ -207,16 +207,29 @@ def _needs(metrics: tuple[MetricSpec, ...], output_event: str) -> tuple[bool, li
     return any(map(needs_session, refs)), columns
 
 
+def _id_columns(events: Table, metrics: tuple[MetricSpec, ...], numeric: list[str]) -> list[str]:
+    """The event columns the metrics read as ids (:meth:`MetricType.id_columns`), each
+    required of the events table; a column also read as a number keeps its number slot."""
+    out = []
+    for m in metrics:
+        for column in m.kind.id_columns(m):
+            events.require(column, what=f"id column read by metric '{m.name}'")
+            if column not in numeric and column not in out:
+                out.append(column)
+    return sorted(out)
+
+
 def _event_columns(
     events: Table,
     spec: ExperimentSpec,
     need_session: bool,
     values: dict[str, nw.Expr],
     unit_as_text: bool,
+    ids: list[str],
 ) -> nw.LazyFrame[Any]:
     """The events reduced to abkit's columns: UNIT, the raw and the parsed timestamp,
-    EVENT, [SESSION], one slot per event column read; on Polars also the row number
-    and a blank-line flag."""
+    EVENT, [SESSION], one slot per event column read (numbers as Float64, ids as they
+    are); on Polars also the row number and a blank-line flag."""
     inp = spec.input
     frame = event_timestamps(events, inp.timestamp, TS, inp.timestamp_format)
     unit = nw.col(spec.unit)
@@ -229,6 +242,7 @@ def _event_columns(
     if need_session:
         cols.append(nw.col(inp.session).alias(SESSION))
     cols += [expr.alias(slot(column)) for column, expr in values.items()]
+    cols += [nw.col(column).alias(slot(column)) for column in ids]
     if events.on_polars:
         native = nw.to_native(frame).with_row_index(ROW)
         native = native.with_columns(blank_row(events.columns).alias(_BLANK))
@@ -259,6 +273,7 @@ class _Queries:
 
     key: list[str]  # columns that make an event; exact repeats are dropped
     aggregates: list[nw.Expr]  # the metrics' per-unit aggregates
+    row_columns: list[nw.Expr]  # per-event columns the aggregates read (window expressions)
     depth_events: list[str]  # events whose per-session counts are kept (session depth)
     value_refs: list[str]  # event columns whose values come back one per event (quantiles)
     histogram_refs: list[str]  # event columns whose values are binned per arm (quantiles)
@@ -301,15 +316,14 @@ class _Queries:
         event, and the unit's valid events after de-duplication (all, and those without
         a session id), which add up to the export's exact counts."""
         no_session = count_where(nw.col(SESSION).is_null()) if self.sessions else nw.lit(0)
-        return (
-            self.valid(frame)
-            .group_by(UNIT)
-            .agg(
-                *self.aggregates,
-                nw.col(DAY).max().alias(_LAST_ACTIVE),
-                nw.len().cast(nw.Int64).alias(_EVENTS),
-                no_session.cast(nw.Int64).alias(_NO_SESSION),
-            )
+        valid = self.valid(frame)
+        if self.row_columns:
+            valid = valid.with_columns(*self.row_columns)
+        return valid.group_by(UNIT).agg(
+            *self.aggregates,
+            nw.col(DAY).max().alias(_LAST_ACTIVE),
+            nw.len().cast(nw.Int64).alias(_EVENTS),
+            no_session.cast(nw.Int64).alias(_NO_SESSION),
         )
 
     def run(self, frame: nw.LazyFrame[Any]) -> _Pass:
@@ -508,7 +522,8 @@ def event_units(
         units = units.with_columns(pl.col(UNIT).cast(pl.String))
     like = events.data
     assigned = _assigned(assignments, like, unit_as_text)
-    frame = _event_columns(events, spec, need_session, sources, unit_as_text).join(
+    ids = _id_columns(events, metrics, columns)
+    frame = _event_columns(events, spec, need_session, sources, unit_as_text, ids).join(
         assigned.select(UNIT, VARIANT, ASSIGNED_AT, _EXCLUDED), on=UNIT, how="left"
     )
     rules = [(nw.col(_BLANK), BLANK_LINE)] if events.on_polars else []
@@ -547,7 +562,7 @@ def event_units(
         rules.append((before, PRE_PERIOD_EVENT))
     frame = frame.with_columns(first_reason(rules, nw).alias(REASON))
     slots = [slot(c) for c in columns]
-    key = [UNIT, TS, EVENT, *([SESSION] if need_session else []), *slots]
+    key = [UNIT, TS, EVENT, *([SESSION] if need_session else []), *slots, *map(slot, ids)]
     depth_events = {
         m.name: e for m in metrics if (e := m.kind.session_histogram_event(m, output_event))
     }
@@ -564,6 +579,7 @@ def event_units(
     query = _Queries(
         key=key,
         aggregates=[e for m in metrics for e in m.kind.event_aggregates(m, output_event)],
+        row_columns=[e for m in metrics for e in m.kind.row_columns(m, output_event)],
         depth_events=list(depth_events.values()),
         value_refs=value_refs,
         histogram_refs=histogram_refs,

@@ -59,6 +59,8 @@ class MetricSpec:
     event: str | None = None
     # judged_quality: the event column of the human label (null where an output has none)
     human: str | None = None
+    # judged_quality: the event column of the output id (repeated judgements share it)
+    output: str | None = None
     direction: Direction | None = None
     guardrail: bool = False
     margin: float | None = config_key(None, lambda v: v > 0, "be a positive number")
@@ -277,6 +279,17 @@ class MetricType:
         event excludes that event (:func:`abkit.engine.event_columns.value_out_of_range`).
         """
         return ()
+
+    def id_columns(self, metric: MetricSpec) -> tuple[str, ...]:
+        """Event columns the metric reads as ids (any type, never summed; an output id
+        that repeated judgements share), carried to :meth:`row_columns` as they are."""
+        return ()
+
+    def row_columns(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
+        """Columns computed on every valid event before the per-unit aggregates, which
+        :meth:`event_aggregates` may read (window expressions over a unit's events:
+        an output's mean over its repeated judgements, say); none by default."""
+        return []
 
     def referenced_events(self, metric: MetricSpec, output_event: str) -> set[str]:
         """Event names the metric reads (a missing one is reported)."""

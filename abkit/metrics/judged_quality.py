@@ -26,17 +26,19 @@ arms, labelled shares that differ, labelled outputs unlike the rest) is a warnin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar
 
 import narwhals as nw
+import numpy as np
 import polars as pl
 
 from abkit.errors import ConfigError
 from abkit.metrics.base import MetricType, OwnTest, Statistic, check_event_column, value_column
-from abkit.metrics.references import EVENT, EXACT, event_column, slot
-from abkit.names import VARIANT
+from abkit.metrics.references import EVENT, EXACT, count_where, event_column, slot
+from abkit.names import UNIT, VARIANT
 from abkit.stats import Comparison
+from abkit.stats.judge_noise import Repeats
 from abkit.stats.judged import JudgedDetail, judged_comparison
 from abkit.stats.ppi import JudgedArm
 
@@ -59,9 +61,50 @@ _PARTS = (
 )
 
 
+# the numbers k of extra judgements per output whose width the report predicts
+MORE = (1, 2, 4)
+_REPEATS = (
+    "judgements",
+    "residual",
+    *(f"inverse_unlabelled:{k}" for k in (0, *MORE)),
+    *(f"inverse_labelled:{k}" for k in (0, *MORE)),
+)
+
+
 def part_column(metric: MetricSpec, part: str) -> str:
     """The unit-frame column of one of a judged-quality metric's per-user sums."""
     return f"{value_column(metric)}:{part}"
+
+
+def _row(metric: MetricSpec, part: str) -> str:
+    """The annotated events' column of one of the metric's per-output values."""
+    return f"_judged:{metric.name}:{part}"
+
+
+def _judged(metric: MetricSpec) -> tuple[nw.Expr, nw.Expr, nw.Expr]:
+    """The judge score's and the human label's slots, and whether an event is a
+    judgement (the judge's event with a score)."""
+    assert metric.column is not None and metric.human is not None
+    read, human_read = event_column(metric.column), event_column(metric.human)
+    assert read is not None and human_read is not None
+    f, y = nw.col(slot(read[1])), nw.col(slot(human_read[1]))
+    return f, y, (nw.col(EVENT) == read[0]) & ~f.is_null()
+
+
+@dataclass(frozen=True)
+class JudgedSums:
+    """One arm's statistic: its outputs' sums and, with an output id, its repeats.
+
+    Parameters
+    ----------
+    arm : JudgedArm
+        The per-user sums of the outputs (repeats averaged).
+    repeats : Repeats or None
+        The per-user sums of the repeated judgements (None without an output id).
+    """
+
+    arm: JudgedArm
+    repeats: Repeats | None = None
 
 
 class JudgedQuality(MetricType):
@@ -86,6 +129,15 @@ class JudgedQuality(MetricType):
                 f"{where}: 'human' and 'column' both name '{metric.column}'; the human "
                 "label needs a column of its own."
             )
+        if metric.output is None:
+            return
+        output = event_column(metric.output)
+        if output is None or not all(output) or output[0] != judge[0] or output in (judge, human):
+            raise ConfigError(
+                f"{where} reads the judge score '{metric.column}': give output = "
+                f"'{judge[0]}.<column>', a column of the same event holding the id of the "
+                f"judged output (its repeated judgements share it), got '{metric.output}'."
+            )
 
     def references(self, metric: MetricSpec, output_event: str) -> tuple[str, ...]:
         assert metric.column is not None and metric.human is not None
@@ -99,18 +151,55 @@ class JudgedQuality(MetricType):
         assert read is not None
         return (read[1],)
 
+    def id_columns(self, metric: MetricSpec) -> tuple[str, ...]:
+        """The output id's column, when one is given."""
+        read = event_column(metric.output) if metric.output is not None else None
+        return () if read is None else (read[1],)
+
+    def row_columns(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
+        """With an output id: on every judgement, its output's runs r_o (judgements
+        with that id in the user's events; 1 without an id), the mean judge score m_o
+        over them and the mean of the human labels they carry (null: none)."""
+        if metric.output is None:
+            return []
+        f, y, judged = _judged(metric)
+        output = slot(self.id_columns(metric)[0])
+        alone = nw.col(output).is_null()
+
+        def per_output(where: nw.Expr, amount: nw.Expr) -> nw.Expr:
+            summed = nw.when(where).then(amount).otherwise(0.0).cast(EXACT).sum()
+            return summed.over(UNIT, EVENT, output).cast(nw.Float64)
+
+        one = nw.lit(1.0)
+        runs = nw.when(alone).then(one).otherwise(per_output(judged, one))
+        labels = (
+            nw.when(alone)
+            .then(nw.when(y.is_null()).then(0.0).otherwise(1.0))
+            .otherwise(per_output(judged & ~y.is_null(), one))
+        )
+        mean = nw.when(alone).then(f).otherwise(per_output(judged, f) / runs)
+        label = nw.when(alone).then(y).otherwise(per_output(judged & ~y.is_null(), y) / labels)
+        return [
+            runs.alias(_row(metric, "runs")),
+            mean.alias(_row(metric, "mean")),
+            nw.when(labels > 0).then(label).alias(_row(metric, "label")),
+        ]
+
     def event_aggregates(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
-        """Per unit: its judged outputs (the value column) and the ten sums of
-        :class:`~abkit.stats.ppi.JudgedArm`, as exact fixed-point sums."""
-        assert metric.column is not None and metric.human is not None
-        read, human_read = event_column(metric.column), event_column(metric.human)
-        assert read is not None and human_read is not None
-        f, y = nw.col(slot(read[1])), nw.col(slot(human_read[1]))
-        judged = (nw.col(EVENT) == read[0]) & ~f.is_null()
+        """Per unit: its judgements (the value column) and the ten sums of
+        :class:`~abkit.stats.ppi.JudgedArm` over its outputs, as exact fixed-point sums;
+        with an output id, each output's repeats averaged (a judgement weighs 1/r_o,
+        :meth:`row_columns`) and the sums of :class:`~abkit.stats.judge_noise.Repeats`."""
+        f, y, judged = _judged(metric)
+        weight: nw.Expr = nw.lit(1.0)
+        if metric.output is not None:
+            runs, f, y = (nw.col(_row(metric, part)) for part in ("runs", "mean", "label"))
+            weight = 1.0 / runs
         lab, unlab = judged & ~y.is_null(), judged & y.is_null()
 
-        def total(where: nw.Expr, amount: nw.Expr) -> nw.Expr:
-            return nw.when(where).then(amount).otherwise(0.0).cast(EXACT).sum().cast(nw.Float64)
+        def total(where: nw.Expr, amount: nw.Expr, per_output: bool = True) -> nw.Expr:
+            value = amount * weight if per_output else amount
+            return nw.when(where).then(value).otherwise(0.0).cast(EXACT).sum().cast(nw.Float64)
 
         one = nw.lit(1.0)
         sums = {
@@ -125,31 +214,61 @@ class JudgedQuality(MetricType):
             "judge_human": total(lab, f * y),
             "not_pass_fail": total(lab & ~(f.is_in([0.0, 1.0]) & y.is_in([0.0, 1.0])), one),
         }
-        return [
-            total(judged, one).alias(value_column(metric)),
+        out = [
+            count_where(judged).cast(nw.Float64).alias(value_column(metric)),
             *(sums[p].alias(part_column(metric, p)) for p in _PARTS),
         ]
+        if metric.output is None:
+            return out
+        score = _judged(metric)[0]
+        repeats = {
+            "judgements": total(judged, one, per_output=False),
+            "residual": total(judged, (score - f) ** 2, per_output=False),
+        }
+        for k in (0, *MORE):
+            repeats[f"inverse_unlabelled:{k}"] = total(unlab, 1.0 / (runs + k))
+            repeats[f"inverse_labelled:{k}"] = total(lab, 1.0 / (runs + k))
+        return out + [v.alias(part_column(metric, p)) for p, v in repeats.items()]
 
     def unit_statistic(
         self, metric: MetricSpec, units: pl.DataFrame, variants: tuple[str, ...]
-    ) -> Mapping[str, JudgedArm]:
+    ) -> Mapping[str, JudgedSums]:
         """Per variant, its users' sums (users without a judged output add nothing)."""
-        columns = [part_column(metric, p) for p in _PARTS]
         out = {}
         for v in variants:
-            rows = units.filter(pl.col(VARIANT) == v).select(columns).fill_null(0.0)
-            out[v] = JudgedArm(*(rows[c].cast(pl.Float64).to_numpy() for c in columns))
+            rows = units.filter(pl.col(VARIANT) == v)
+
+            def sums(parts: tuple[str, ...], rows: pl.DataFrame = rows) -> list[np.ndarray]:
+                columns = [part_column(metric, p) for p in parts]
+                table = rows.select(columns).fill_null(0.0).cast(pl.Float64)
+                return [table[c].to_numpy() for c in columns]
+
+            repeats = None
+            if metric.output is not None:
+                judgements, residual, *inverse = sums(_REPEATS)
+                half = len(inverse) // 2
+                repeats = Repeats(
+                    MORE,
+                    judgements,
+                    residual,
+                    np.column_stack(inverse[:half]),
+                    np.column_stack(inverse[half:]),
+                )
+            out[v] = JudgedSums(JudgedArm(*sums(_PARTS)), repeats)
         return out
 
-    def own_test(self, control: JudgedArm, treatment: JudgedArm, alpha: float) -> OwnTest:
+    def own_test(self, control: JudgedSums, treatment: JudgedSums, alpha: float) -> OwnTest:
         """PPI++ between the arms with its typed detail (what the judge alone and the
-        labels alone say, the judge audit) and a warning for each failed check
-        (:func:`judged_warnings`)."""
-        ppi, detail = judged_comparison(control, treatment, alpha)
+        labels alone say, the judge audit, the judge-noise split with repeats) and a
+        warning for each failed check (:func:`judged_warnings`)."""
+        repeats = None
+        if control.repeats is not None and treatment.repeats is not None:
+            repeats = (control.repeats, treatment.repeats)
+        ppi, detail = judged_comparison(control.arm, treatment.arm, alpha, repeats)
         lines = judged_warnings(detail, alpha)
         return OwnTest(replace(ppi, warnings=(*ppi.warnings, *lines)), judged=detail)
 
-    def fixed_test(self, control: JudgedArm, treatment: JudgedArm, alpha: float) -> Comparison:
+    def fixed_test(self, control: JudgedSums, treatment: JudgedSums, alpha: float) -> Comparison:
         """The PPI++ comparison of :meth:`own_test`."""
         return self.own_test(control, treatment, alpha).comparison
 

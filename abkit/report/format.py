@@ -537,6 +537,50 @@ def audit_rows(r: MetricResult) -> list[list[str]]:
     return rows
 
 
+def noise_header(r: MetricResult) -> tuple[str, ...]:
+    """The judge-noise table's columns (none without repeated judgements): 'width, k
+    more' is the predicted interval width with k more judgements per output, over the
+    present width."""
+    d = r.judged
+    assert d is not None
+    noise = d.control.noise or d.treatment.noise
+    if noise is None:
+        return ()
+    widths = tuple(f"width, {k} more" for k in noise.more)
+    return (
+        "arm",
+        "judgements per output",
+        "noise variance",
+        "between outputs",
+        "noise share of the PPI++ variance",
+        *widths,
+    )
+
+
+def noise_rows(r: MetricResult) -> list[list[str]]:
+    """Cells of the judge-noise table (:func:`noise_header`): per arm, the judge's
+    noise variance from the repeats, the between-output variance, the noise's share of
+    the PPI++ variance and the predicted width with k more judgements per output."""
+    d = r.judged
+    assert d is not None
+    rows = []
+    for name, arm in (("control", d.control), ("treatment", d.treatment)):
+        n = arm.noise
+        if n is None:
+            continue
+        rows.append(
+            [
+                name,
+                num(n.mean_runs),
+                num(n.noise_variance),
+                num(n.between_variance),
+                pct(n.noise_share).lstrip("+"),
+                *("n/a" if is_missing(w) else f"{w:.3f}" for w in n.widths),
+            ]
+        )
+    return rows
+
+
 def judged_footer(r: MetricResult) -> str:
     """The audit's tests between the arms: 'judge bias difference (treatment −
     control) +0.1457 [+0.1188, +0.1726], p < 0.0001; labelled share difference −0.18

@@ -36,6 +36,8 @@ from abkit.report.format import (
     judged_title,
     margin_text,
     method_legend,
+    noise_header,
+    noise_rows,
     num,
     paired_design,
     report_title,
@@ -232,10 +234,14 @@ def _details(res: AnalysisResult) -> list[str]:
         parts.append(f"<h4>{escape(JUDGED_SECTION)}</h4>")
     for r in judged:
         parts.append(f"<p><b>{escape(judged_title(r))}</b></p>")
-        for header, table in ((JUDGED_HEADER, judged_rows(r)), (audit_header(r), audit_rows(r))):
+        tables = [(JUDGED_HEADER, judged_rows(r)), (audit_header(r), audit_rows(r))]
+        if noise_header(r):
+            tables.append((noise_header(r), noise_rows(r)))
+        for i, (header, table) in enumerate(tables):
             trs = ["<tr>" + "".join(_td(c) for c in row) + "</tr>" for row in table]
             parts.append(_table(header, trs))
-        parts.append(f'<p style="{_SMALL}">{escape(judged_footer(r))}</p>')
+            if i == 1:  # the audit's tests between the arms, under its table
+                parts.append(f'<p style="{_SMALL}">{escape(judged_footer(r))}</p>')
     for r in res.results:
         for b in r.segments:
             parts.append(f"<h4>{escape(segment_title(r, b, res.alpha))}</h4>")

@@ -32,6 +32,8 @@ from abkit.report.format import (
     judged_title,
     margin_text,
     method_legend,
+    noise_header,
+    noise_rows,
     num,
     paired_design,
     report_title,
@@ -208,6 +210,8 @@ def _details(res: AnalysisResult) -> list[str]:
         out += [""]
         out += _table(audit_header(r), audit_rows(r))
         out += ["", escape(judged_footer(r))]
+        if noise_header(r):
+            out += ["", *_table(noise_header(r), noise_rows(r))]
     for r in res.results:
         for b in r.segments:
             out += ["", f"### {escape(segment_title(r, b, res.alpha))}", ""]

@@ -27,6 +27,8 @@ from abkit.report.format import (
     judged_title,
     margin_text,
     method_legend,
+    noise_header,
+    noise_rows,
     num,
     paired_design,
     report_title,
@@ -153,6 +155,9 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
             lines.append("")
             lines.extend("    " + x for x in _wide(audit_header(r), audit_rows(r)))
             say(judged_footer(r), "    ")
+            if noise_header(r):
+                lines.append("")
+                lines.extend("    " + x for x in _wide(noise_header(r), noise_rows(r)))
     for r in res.results:
         for b in r.segments:
             lines.append("")

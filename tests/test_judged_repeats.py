@@ -1,0 +1,187 @@
+"""Repeated judgements of one output in the pipeline (judged_quality with ``output``):
+the repeats are averaged per (user, output id) on the events' engine before the per-user
+sums, and the report carries the judge-noise split.
+
+The expected values come from outside the pipeline: the judge_score rows grouped per
+output here with Polars and handed to :func:`abkit.stats.ppi.ppi_test`, and the rows
+themselves handed to :func:`abkit.stats.judge_noise.judge_noise` (tested against
+statsmodels and a simulation in tests/test_ppi_judge_noise.py).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+import abkit
+from abkit import AnalysisResult
+from abkit.dev.simulate import simulate
+from abkit.errors import ConfigError
+from abkit.stats.judge_noise import judge_noise
+from abkit.stats.ppi import JudgedArm, ppi_test
+from tests.engines import assert_same_numbers, required, to_duckdb
+
+JUDGED = {
+    "name": "quality",
+    "type": "judged_quality",
+    "column": "judge_score.value",
+    "human": "judge_score.human_score",
+    "output": "judge_score.output_id",
+}
+
+
+@pytest.fixture(scope="module")
+def export() -> Any:
+    """Three noisy runs per output, about 40 % of the second and third runs dropped:
+    outputs judged once, twice or three times."""
+    sim = simulate(
+        users=1500, judge_rate=0.5, human_share=0.2, judge_noise=0.5, judge_runs=3, seed=2
+    )
+    rng = np.random.default_rng(1)
+    dropped = pl.Series(rng.random(sim.events.height) < 0.4)
+    drop = (pl.col("event") == "judge_score") & (pl.col("judge_run") > 0) & dropped
+    return sim.assignments, sim.events.filter(~drop)
+
+
+@pytest.fixture(scope="module")
+def result(export) -> Any:
+    assignments, events = export
+    return abkit.analyze(assignments, {"metrics": [JUDGED]}, events=events)
+
+
+def _judgements(export, variant: str) -> pl.DataFrame:
+    assignments, events = export
+    rows = events.filter(pl.col("event") == "judge_score").join(
+        assignments.select("user_id", "variant"), on="user_id"
+    )
+    return rows.filter(pl.col("variant") == variant)
+
+
+def _outputs_by_hand(rows: pl.DataFrame) -> JudgedArm:
+    """One row per output: its judge scores averaged, its label."""
+    outputs = rows.group_by("user_id", "output_id").agg(
+        pl.col("value").mean(), pl.col("human_score").drop_nulls().mean()
+    )
+    return JudgedArm.from_outputs(
+        outputs["user_id"].to_numpy(),
+        outputs["value"].to_numpy(),
+        outputs["human_score"].fill_null(np.nan).to_numpy(),
+    )
+
+
+def test_the_repeats_are_unequal(export):
+    runs = _judgements(export, "control").group_by("output_id").len()["len"]
+    assert set(runs.unique().to_list()) == {1, 2, 3}
+
+
+def test_ppi_is_computed_on_the_outputs_averaged_repeats(export, result):
+    (quality,) = result.results
+    arms = {v: _outputs_by_hand(_judgements(export, v)) for v in ("control", "treatment")}
+    expected = ppi_test(arms["control"], arms["treatment"], 0.05)
+    assert quality.effect == pytest.approx(expected.ppi.effect, rel=1e-9)
+    assert quality.ci == pytest.approx(expected.ppi.ci, rel=1e-9)
+    assert quality.p_value == pytest.approx(expected.ppi.p_value, rel=1e-9)
+    assert quality.judged.judge.effect == pytest.approx(expected.judge.effect, rel=1e-9)
+    for v in ("control", "treatment"):
+        arm = getattr(quality.judged, v)
+        assert arm.labelled == arms[v].n_labelled and arm.unlabelled == arms[v].n_unlabelled
+    # not the rows as outputs: the averaging changes the answer
+    rows = {
+        v: JudgedArm.from_outputs(
+            r["user_id"].to_numpy(), r["value"].to_numpy(), r["human_score"].fill_null(np.nan)
+        )
+        for v in ("control", "treatment")
+        if (r := _judgements(export, v)).height
+    }
+    naive = ppi_test(rows["control"], rows["treatment"], 0.05).ppi
+    assert naive.effect != pytest.approx(quality.effect, rel=1e-3)
+
+
+def test_the_noise_split_equals_judge_noise_on_the_rows(export, result):
+    (quality,) = result.results
+    for v in ("control", "treatment"):
+        rows = _judgements(export, v)
+        expected = judge_noise(
+            rows["user_id"].to_numpy(),
+            rows["output_id"].to_numpy(),
+            rows["value"].to_numpy(),
+            rows["human_score"].fill_null(np.nan).to_numpy(),
+        )
+        got = getattr(quality.judged, v).noise
+        assert got is not None and got.more == expected.more == (1, 2, 4)
+        for name in ("outputs", "mean_runs", "noise_variance", "between_variance", "variance"):
+            assert getattr(got, name) == pytest.approx(getattr(expected, name), rel=1e-9), name
+        assert got.noise_share == pytest.approx(expected.noise_share, rel=1e-9)
+        assert got.widths == pytest.approx(expected.widths, rel=1e-9)
+    # the simulated noise sd is 0.5
+    assert quality.judged.control.noise.noise_variance == pytest.approx(0.25, rel=0.05)
+
+
+def test_duckdb_gives_the_polars_numbers(export, result):
+    connection = required("duckdb").connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    assignments, events = export
+    on_duckdb = abkit.analyze(
+        to_duckdb(assignments, connection),
+        {"metrics": [JUDGED]},
+        events=to_duckdb(events, connection),
+    )
+    assert on_duckdb.results[0].judged.control.noise is not None
+    assert_same_numbers(result.to_dict(), on_duckdb.to_dict())
+
+
+def test_text_ids_and_outputs_without_an_id(export, result):
+    """An output id of any type; a judgement without one is an output of its own."""
+    assignments, events = export
+    as_text = events.with_columns(pl.col("output_id").cast(pl.String))
+    text_ids = abkit.analyze(assignments, {"metrics": [JUDGED]}, events=as_text)
+    assert_same_numbers(result.to_dict(), text_ids.to_dict(), rel=0.0)
+    # single judgements lose their id: still one output each (a unique id by hand)
+    runs = events.group_by("output_id").len().rename({"len": "runs"})
+    with_runs = events.join(runs, on="output_id", how="left")
+    single = (pl.col("runs") == 1) & (pl.col("event") == "judge_score")
+    unique_ids = with_runs.with_columns(
+        output_id=pl.when(single).then(-pl.int_range(1, pl.len() + 1)).otherwise("output_id")
+    ).drop("runs")
+    no_ids = with_runs.with_columns(
+        output_id=pl.when(single).then(None).otherwise("output_id")
+    ).drop("runs")
+    assert no_ids["output_id"].null_count() > 100
+    by_hand = abkit.analyze(assignments, {"metrics": [JUDGED]}, events=unique_ids)
+    without = abkit.analyze(assignments, {"metrics": [JUDGED]}, events=no_ids)
+    assert_same_numbers(by_hand.to_dict()["results"], without.to_dict()["results"])
+
+
+def test_every_output_shows_the_noise_split_and_json_reads_it_back(result):
+    (quality,) = result.results
+    noise = quality.judged.treatment.noise
+    cells = [f"{noise.widths[0]:.3f}", "noise share of the PPI++ variance", "width, 4 more"]
+    for text in (result.to_text(), result.to_markdown(), result.to_html()):
+        assert all(c in text for c in cells)
+    back = AnalysisResult.from_dict(json.loads(result.to_json()))
+    assert back.results[0].judged == quality.judged
+    assert back.to_text() == result.to_text() and back.to_html() == result.to_html()
+
+
+def test_without_an_output_id_there_is_no_noise_split(export):
+    assignments, events = export
+    metric = {k: v for k, v in JUDGED.items() if k != "output"}
+    (res,) = abkit.analyze(assignments, {"metrics": [metric]}, events=events).results
+    assert res.judged.control.noise is None
+    assert (
+        "noise share"
+        not in abkit.analyze(assignments, {"metrics": [metric]}, events=events).to_text()
+    )
+
+
+@pytest.mark.parametrize(
+    "output", ["ai_output.output_id", "judge_score", "judge_score.value", "judge_score.human_score"]
+)
+def test_an_output_id_not_of_the_judge_event_is_refused(export, output):
+    assignments, events = export
+    with pytest.raises(ConfigError, match="the id of the judged output"):
+        abkit.analyze(assignments, {"metrics": [{**JUDGED, "output": output}]}, events=events)
