@@ -200,3 +200,17 @@ def test_an_output_id_not_of_the_judge_event_is_refused(export, output):
     assignments, events = export
     with pytest.raises(ConfigError, match="the id of the judged output"):
         abkit.analyze(assignments, {"metrics": [{**JUDGED, "output": output}]}, events=events)
+
+
+def test_the_judged_tables_fit_where_people_read_them(result, tmp_path):
+    """report.md at GitHub's 880 px and report.html at 880 px, in headless Chromium:
+    every column of the estimates, audit and judge-noise tables visible."""
+    from tests.browser import WIDTH, assert_nothing_cut_off, github_page, look
+
+    page = github_page(result.to_markdown(), tmp_path, "judged-md")
+    assert_nothing_cut_off(look(page, tmp_path, "judged-md"), "report.md")
+    html = tmp_path / "judged.html"
+    html.write_text(result.to_html_page(plots=False), encoding="utf-8")
+    measured = look(html, tmp_path, "judged-html")
+    assert_nothing_cut_off(measured, "report.html")
+    assert measured["page"] <= WIDTH, "the page scrolls sideways"
