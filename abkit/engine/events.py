@@ -575,7 +575,7 @@ def event_units(
     value_refs = list(dict.fromkeys(str(m.kind.value_reference(m)) for m in quantiles))
     histogram_refs = value_refs if method == "histogram" else []
     value_refs = value_refs if method == "exact" else []
-    slim = [UNIT, VARIANT, DAY, EVENT, TS, *([SESSION] if need_session else []), *slots]
+    slim = [UNIT, DAY, EVENT, TS, *([SESSION] if need_session else []), *slots]
     query = _Queries(
         key=key,
         aggregates=[e for m in metrics for e in m.kind.event_aggregates(m, output_event)],
