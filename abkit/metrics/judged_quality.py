@@ -9,8 +9,16 @@ one (null or NaN elsewhere: the column is optional,
 :meth:`JudgedQuality.optional_columns`, so a NaN there is a missing label, not an event
 to exclude).  Per user the units stage keeps ten sums (outputs with and without a
 label, the judge and human sums, their squares and cross-products, the labelled outputs
-that are not pass/fail); per arm they are
-the sufficient statistic :class:`~abkit.stats.ppi.JudgedArm`.
+that are not pass/fail); per arm they are the sufficient statistic
+:class:`~abkit.stats.ppi.JudgedArm`.
+
+``output = "judge_score.output_id"`` (optional) names the judged output's id: the
+judgements of one output (same user, same id, any number of them) are averaged on the
+events' engine before those sums (window sums over the user's events,
+:meth:`JudgedQuality.row_columns`; a judgement without an id is an output of its own),
+so PPI++ and the audit read one value per output, and the units stage keeps the sums of
+:class:`~abkit.stats.judge_noise.Repeats` besides, from which every report splits the
+judge's noise from the variance (Miller 2024).  Without it every judgement is an output.
 
 The arm value is the PPI++ mean quality, on the human labels' scale; the effect, its
 interval, p-value and log-scale lift are PPI++'s.  Beside it every result carries a
