@@ -85,6 +85,7 @@ def test_ppi_is_computed_on_the_outputs_averaged_repeats(export, result):
     assert quality.effect == pytest.approx(expected.ppi.effect, rel=1e-9)
     assert quality.ci == pytest.approx(expected.ppi.ci, rel=1e-9)
     assert quality.p_value == pytest.approx(expected.ppi.p_value, rel=1e-9)
+    assert not any("different human labels" in w for w in quality.warnings)
     assert quality.judged.judge.effect == pytest.approx(expected.judge.effect, rel=1e-9)
     for v in ("control", "treatment"):
         arm = getattr(quality.judged, v)
@@ -214,3 +215,29 @@ def test_the_judged_tables_fit_where_people_read_them(result, tmp_path):
     measured = look(html, tmp_path, "judged-html")
     assert_nothing_cut_off(measured, "report.html")
     assert measured["page"] <= WIDTH, "the page scrolls sideways"
+
+
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+def test_an_output_with_two_labels_is_averaged_and_warned_about(export, engine):
+    assignments, events = export
+    judged = events.filter(pl.col("event") == "judge_score")
+    twice = judged.filter(pl.col("human_score").is_not_null()).group_by("output_id").len()
+    changed = twice.filter(pl.col("len") > 1)["output_id"].head(3).implode()
+    rerun = (pl.col("output_id").is_in(changed)) & (pl.col("judge_run") > 0)
+    conflicting = events.with_columns(
+        human_score=pl.when(rerun).then(pl.col("human_score") + 1).otherwise("human_score")
+    )
+    expected = {
+        v: _outputs_by_hand(_judgements((assignments, conflicting), v))
+        for v in ("control", "treatment")
+    }
+    want = ppi_test(expected["control"], expected["treatment"], 0.05).ppi
+    if engine == "duckdb":
+        connection = required("duckdb").connect()
+        connection.execute("SET TimeZone = 'UTC'")
+        assignments, conflicting = (to_duckdb(f, connection) for f in (assignments, conflicting))
+    (res,) = abkit.analyze(assignments, {"metrics": [JUDGED]}, events=conflicting).results
+    assert res.effect == pytest.approx(want.effect, rel=1e-9)
+    assert any(
+        w.startswith("3 judged output(s) carry different human labels") for w in res.warnings
+    )

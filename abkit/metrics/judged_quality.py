@@ -73,6 +73,7 @@ _PARTS = (
 MORE = (1, 2, 4)
 _REPEATS = (
     "judgements",
+    "label_conflicts",
     "residual",
     *(f"inverse_unlabelled:{k}" for k in (0, *MORE)),
     *(f"inverse_labelled:{k}" for k in (0, *MORE)),
@@ -109,10 +110,13 @@ class JudgedSums:
         The per-user sums of the outputs (repeats averaged).
     repeats : Repeats or None
         The per-user sums of the repeated judgements (None without an output id).
+    label_conflicts : int
+        Outputs whose judgements carry different human labels (averaged).
     """
 
     arm: JudgedArm
     repeats: Repeats | None = None
+    label_conflicts: int = 0
 
 
 class JudgedQuality(MetricType):
@@ -187,10 +191,13 @@ class JudgedQuality(MetricType):
         )
         mean = nw.when(alone).then(f).otherwise(per_output(judged, f) / runs)
         label = nw.when(alone).then(y).otherwise(per_output(judged & ~y.is_null(), y) / labels)
+        labelled = nw.when(judged & ~y.is_null()).then(y)
+        spread = labelled.max().over(UNIT, EVENT, output) - labelled.min().over(UNIT, EVENT, output)
         return [
             runs.alias(_row(metric, "runs")),
             mean.alias(_row(metric, "mean")),
             nw.when(labels > 0).then(label).alias(_row(metric, "label")),
+            nw.when(alone).then(0.0).otherwise(spread).fill_null(0.0).alias(_row(metric, "spread")),
         ]
 
     def event_aggregates(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
@@ -231,6 +238,7 @@ class JudgedQuality(MetricType):
         score = _judged(metric)[0]
         repeats = {
             "judgements": total(judged, one, per_output=False),
+            "label_conflicts": total(judged & (nw.col(_row(metric, "spread")) > 0), one),
             "residual": total(judged, (score - f) ** 2, per_output=False),
         }
         for k in (0, *MORE):
@@ -253,7 +261,7 @@ class JudgedQuality(MetricType):
 
             repeats = None
             if metric.output is not None:
-                judgements, residual, *inverse = sums(_REPEATS)
+                judgements, conflicts, residual, *inverse = sums(_REPEATS)
                 half = len(inverse) // 2
                 repeats = Repeats(
                     MORE,
@@ -262,7 +270,11 @@ class JudgedQuality(MetricType):
                     np.column_stack(inverse[:half]),
                     np.column_stack(inverse[half:]),
                 )
-            out[v] = JudgedSums(JudgedArm(*sums(_PARTS)), repeats)
+            out[v] = JudgedSums(
+                JudgedArm(*sums(_PARTS)),
+                repeats,
+                0 if repeats is None else round(float(conflicts.sum())),
+            )
         return out
 
     def own_test(self, control: JudgedSums, treatment: JudgedSums, alpha: float) -> OwnTest:
@@ -274,6 +286,13 @@ class JudgedQuality(MetricType):
             repeats = (control.repeats, treatment.repeats)
         ppi, detail = judged_comparison(control.arm, treatment.arm, alpha, repeats)
         lines = judged_warnings(detail, alpha)
+        conflicts = control.label_conflicts + treatment.label_conflicts
+        if conflicts:
+            lines.append(
+                f"{conflicts:,} judged output(s) carry different human labels on their "
+                "judgements (same user and output id); each output's labels were averaged. "
+                "Give an output's label on every judgement of it, or on none"
+            )
         return OwnTest(replace(ppi, warnings=(*ppi.warnings, *lines)), judged=detail)
 
     def fixed_test(self, control: JudgedSums, treatment: JudgedSums, alpha: float) -> Comparison:
