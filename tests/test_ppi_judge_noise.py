@@ -13,7 +13,8 @@ import pytest
 import statsmodels.api as sm
 
 from abkit.errors import AbkitInputError
-from abkit.stats.judge_noise import judge_noise
+from abkit.stats.judge_noise import Repeats, judge_noise, noise_split
+from abkit.stats.ppi import JudgedArm, ppi_mean
 from tests.conftest import mc_reps
 
 USERS, PER_USER = 300, 4
@@ -130,3 +131,73 @@ def _estimate(user, output, score, labels, human: bool) -> float:
     first = np.unique(index, return_index=True)[1]
     arm = JudgedArm.from_outputs(user[first], mean, labels[first])
     return (ppi_mean(arm) if human else judge_mean(arm)).estimate
+
+
+def test_unequal_runs_with_labels_equal_the_plain_formulas_and_parts_add():
+    """Outputs judged 1 to 4 times, a fifth labelled: the PPI++ noise part and the
+    width with k more judgements from the weights w_o = λ/N (unlabelled), −λ/n
+    (labelled) written out here; the sums of two disjoint sets of users add up to the
+    sums of all of them (:class:`Repeats` ``+``)."""
+    rng = np.random.default_rng(43)
+    user, output, score, human = _judgements(rng, runs=4, share=0.2)
+    keep = np.ones(output.size, dtype=bool)
+    keep[1:] = (output[1:] != output[:-1]) | (rng.random(output.size - 1) < 0.5)
+    user, output, score, human = user[keep], output[keep], score[keep], human[keep]
+    r = judge_noise(user, output, score, human, more=(1, 3))
+    rows = pl.DataFrame({"user": user, "output": output, "score": score, "human": human})
+    per_output = rows.group_by("output").agg(
+        pl.col("user").first(),
+        pl.col("human").first(),
+        pl.len().alias("r"),
+        pl.col("score").mean().alias("m"),
+        ((pl.col("score") - pl.col("score").mean()) ** 2).sum().alias("ss"),
+    )
+    assert set(per_output["r"].unique().to_list()) == {1, 2, 3, 4}
+    noise = per_output["ss"].sum() / (per_output["r"] - 1).sum()
+    assert r.noise_variance == pytest.approx(noise, rel=1e-9)
+    runs = per_output["r"].to_numpy().astype(float)
+    lab = ~np.isnan(per_output["human"].fill_null(np.nan).to_numpy())
+    arm = JudgedArm.from_outputs(
+        per_output["user"].to_numpy(),
+        per_output["m"].to_numpy(),
+        per_output["human"].fill_null(np.nan).to_numpy(),
+    )
+    est = ppi_mean(arm)
+    w = np.where(lab, -est.lam / lab.sum(), est.lam / (~lab).sum())
+    assert r.variance == pytest.approx(est.variance, rel=1e-12)
+    assert r.noise_share == pytest.approx(noise * np.sum(w**2 / runs) / est.variance, rel=1e-9)
+    for k in (1, 3):
+        gain = noise * np.sum(w**2 * (1 / runs - 1 / (runs + k)))
+        assert r.width_ratios[k] == pytest.approx(math.sqrt(1 - gain / est.variance), rel=1e-9)
+    # the per-user sums of two halves of the users add up
+    parts = []
+    for half in (user % 2 == 0, user % 2 == 1):
+        out = per_output.filter(pl.col("user").is_in(np.unique(user[half]).tolist()))
+        uniq, idx = np.unique(out["user"].to_numpy(), return_inverse=True)
+        lab_h = ~np.isnan(out["human"].to_numpy())  # NaN: no label
+        r_h = out["r"].to_numpy().astype(float)
+        inv = 1.0 / (r_h[:, None] + np.array([0, 1, 3])[None, :])
+
+        def by_user(v, idx=idx, n=uniq.size):
+            total = np.zeros((n, *np.shape(v)[1:]))
+            np.add.at(total, idx, v)
+            return total
+
+        parts.append(
+            (
+                JudgedArm.from_outputs(
+                    out["user"].to_numpy(), out["m"].to_numpy(), out["human"].fill_null(np.nan)
+                ),
+                Repeats(
+                    (1, 3),
+                    by_user(r_h),
+                    by_user(out["ss"].to_numpy()),
+                    by_user(np.where(lab_h[:, None], 0.0, inv)),
+                    by_user(np.where(lab_h[:, None], inv, 0.0)),
+                ),
+            )
+        )
+    merged = noise_split(parts[0][0] + parts[1][0], parts[0][1] + parts[1][1])
+    assert merged.noise_variance == pytest.approx(r.noise_variance, rel=1e-12)
+    assert merged.widths == pytest.approx(r.widths, rel=1e-12)
+    assert merged.between_variance == pytest.approx(r.between_variance, rel=1e-12)
