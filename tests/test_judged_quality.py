@@ -29,6 +29,7 @@ from abkit.stats.judged import judged_comparison
 from abkit.stats.noninferiority import noninferiority_test
 from abkit.stats.ppi import JudgeAgreement, JudgedArm, PassFail, ppi_test
 from abkit_cli.main import cli
+from tests.engines import required
 
 JUDGED = {
     "name": "quality",
@@ -292,7 +293,7 @@ def test_a_pass_fail_judge_gets_its_confusion_table():
 
 
 def test_duckdb_gives_the_polars_numbers():
-    pytest.importorskip("duckdb")
+    required("duckdb")
     example = Path(__file__).parent.parent / "examples" / "llm_judge"
     args = [str(example / "assignments.parquet"), str(example / "events.parquet")]
     runs = {}
@@ -338,3 +339,16 @@ def test_the_simulated_judge_has_the_bias_noise_and_labels_asked_for():
     by_arm = dict(bias.iter_rows())
     assert by_arm["control"] == pytest.approx(0.0, abs=0.03)
     assert by_arm["treatment"] == pytest.approx(0.3, abs=0.03)
+
+
+def test_judged_tests_take_engines_from_required_so_they_fail_under_ci() -> None:
+    """A judged-quality test that needs an engine or ppi_py imports it with
+    ``tests.engines.required`` (fails under CI=true), never ``pytest.importorskip``."""
+    here = Path(__file__).parent
+    files = [
+        *here.glob("test_judged*.py"),
+        *here.glob("test_ppi*.py"),
+        here / "test_optional_columns.py",
+    ]
+    skipping = [f.name for f in files if "pytest.importorskip(" in f.read_text()]
+    assert skipping == []
