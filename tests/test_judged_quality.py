@@ -350,5 +350,6 @@ def test_judged_tests_take_engines_from_required_so_they_fail_under_ci() -> None
         *here.glob("test_ppi*.py"),
         here / "test_optional_columns.py",
     ]
-    skipping = [f.name for f in files if "pytest.importorskip(" in f.read_text()]
+    call = "pytest." + "importorskip("  # split, so that this file does not match itself
+    skipping = [f.name for f in files if call in f.read_text()]
     assert skipping == []
