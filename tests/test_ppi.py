@@ -59,6 +59,19 @@ def test_this_folder_is_the_tests_package():
     assert [Path(p).resolve() for p in tests.__path__] == [Path(__file__).resolve().parent]
 
 
+def test_ci_pins_ppi_python_and_checks_the_requirements():
+    """.ci/run installs the ppi-python this comparison was written against (0.2.3, whose
+    stray 'tests' package it deletes), then runs pip check, before the README's line."""
+    run = (Path(__file__).parent.parent / ".ci" / "run").read_text()
+    lines = [line.strip() for line in run.splitlines()]
+    installs = [line for line in lines if line.startswith("pip install") and "ppi-python" in line]
+    assert installs == ["pip install --quiet ppi-python==0.2.3"]
+    readme = lines.index('pip install -e ".[test]" && python -m pytest')
+    check = lines.index("python -m pip check")
+    assert lines.index(installs[0]) < check < readme
+    assert "shutil.rmtree(stray)" in run
+
+
 def _paper_ppi_plus_plus(y, yhat, yhat_u, alpha, lam=None):
     """PPI++ for a mean from the paper's formulas (Angelopoulos, Duchi & Zrnic 2023,
     Example 6.1 and Corollary 1), one sample of n labelled and one of N unlabelled
