@@ -241,3 +241,38 @@ def test_an_output_with_two_labels_is_averaged_and_warned_about(export, engine):
     assert any(
         w.startswith("3 judged output(s) carry different human labels") for w in res.warnings
     )
+
+
+def test_a_noise_larger_than_the_outputs_spread_is_not_identifiable():
+    """Two runs per output at its judge score ± 3 (repeats that are not independent): the
+    repeats' noise exceeds the output means' whole spread, so the raw between-output
+    variance is negative. It is clamped at 0, the noise share is at most 100 %, no width
+    is floored to 0, and every renderer says the split is not identifiable."""
+    sim = simulate(users=600, judge_rate=0.5, human_share=0.3, judge_runs=2, seed=4)
+    rng = np.random.default_rng(0)
+    judge = pl.col("event") == "judge_score"
+    sign = pl.when(pl.col("judge_run") == 0).then(3.0).otherwise(-3.0)
+    tiny = pl.Series(rng.normal(0.0, 0.01, sim.events.height))
+    events = sim.events.with_columns(
+        value=pl.when(judge).then(pl.col("value") + sign + tiny).otherwise(pl.col("value"))
+    )
+    rows = events.filter(judge)
+    raw = judge_noise(
+        rows["user_id"].to_numpy(),
+        rows["output_id"].to_numpy(),
+        rows["value"].to_numpy(),
+        rows["human_score"].to_numpy(),
+    )
+    (res,) = (
+        result := abkit.analyze(sim.assignments, {"metrics": [JUDGED]}, events=events)
+    ).results
+    for noise in (raw, res.judged.control.noise, res.judged.treatment.noise):
+        assert noise is not None and not noise.identifiable
+        assert noise.between_variance == 0.0
+        assert 0.0 < noise.noise_share <= 1.0
+        assert all(w > 0.0 for w in noise.widths)
+    for text in (result.to_text(width=400), result.to_markdown(), result.to_html()):
+        assert "not identifiable" in text
+        assert "0.000" not in text.split("noise share")[-1].split("judge bias")[0]
+    back = AnalysisResult.from_dict(json.loads(result.to_json()))
+    assert back.results[0].judged == res.judged

@@ -537,6 +537,10 @@ def audit_rows(r: MetricResult) -> list[list[str]]:
     return rows
 
 
+# the judge-noise cells of an arm whose between-output variance came out negative
+NOT_IDENTIFIABLE = "not identifiable"
+
+
 def noise_header(r: MetricResult) -> tuple[str, ...]:
     """The judge-noise table's columns (none without repeated judgements): 'width, k
     more' is the predicted interval width with k more judgements per output, over the
@@ -560,13 +564,22 @@ def noise_header(r: MetricResult) -> tuple[str, ...]:
 def noise_rows(r: MetricResult) -> list[list[str]]:
     """Cells of the judge-noise table (:func:`noise_header`): per arm, the judge's
     noise variance from the repeats, the between-output variance, the noise's share of
-    the PPI++ variance and the predicted width with k more judgements per output."""
+    the PPI++ variance and the predicted width with k more judgements per output; "not
+    identifiable" in the split's cells when the between-output estimate was negative
+    (:attr:`~abkit.stats.judge_noise.JudgeNoise.identifiable`)."""
     d = r.judged
     assert d is not None
     rows = []
     for name, arm in (("control", d.control), ("treatment", d.treatment)):
         n = arm.noise
         if n is None:
+            continue
+        if not n.identifiable:
+            # the repeats' noise exceeds the outputs' whole spread: no split to show
+            rows.append(
+                [name, num(n.mean_runs), num(n.noise_variance), *[NOT_IDENTIFIABLE] * 2]
+                + [NOT_IDENTIFIABLE] * len(n.widths)
+            )
             continue
         rows.append(
             [

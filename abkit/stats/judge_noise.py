@@ -70,6 +70,11 @@ class JudgeNoise:
     widths : tuple of float
         Per k of ``more``, the predicted interval width with k more judgements per
         output over the present width.
+    identifiable : bool, default True
+        False when the raw between-output estimate s²(m_o) − σ̂²_e·mean_o(1/r_o) was
+        negative: the repeats' noise then exceeds the outputs' whole spread (too few
+        repeats, or repeats that are not independent), ``between_variance`` is clamped
+        to 0 and the split is reported as not identifiable.
     """
 
     method: str
@@ -81,6 +86,7 @@ class JudgeNoise:
     noise_share: float
     more: tuple[int, ...]
     widths: tuple[float, ...]
+    identifiable: bool = True
 
     @property
     def width_ratios(self) -> dict[int, float]:
@@ -129,10 +135,12 @@ def noise_split(arm: JudgedArm, repeats: Repeats, ppi: bool = True) -> JudgeNois
     """The judge-noise decomposition of an arm from its per-user sums.
 
     σ̂²_e = Σ residual / Σ (r_o − 1); σ̂²_between = s²(m_o) − σ̂²_e·mean_o(1/r_o), s²
-    with ddof 1 over all outputs; the noise part of Var(θ̂) is σ̂²_e·Σ_o w_o²/r_o and the
-    width with k more judgements √(1 − σ̂²_e·Σ_o w_o²·(1/r_o − 1/(r_o + k))/Var(θ̂)),
-    with w_o = 1/M (judge only) or λ/N unlabelled and −λ/n labelled (PPI++, at its
-    tuned λ) (module docstring).
+    with ddof 1 over all outputs, clamped at 0 (negative: ``identifiable`` False); the
+    noise part of Var(θ̂) is P = σ̂²_e·Σ_o w_o²/r_o, its share P/max(Var(θ̂), P) (at
+    most 1), and the width with k more judgements
+    √(1 − σ̂²_e·Σ_o w_o²·(1/r_o − 1/(r_o + k))/max(Var(θ̂), P)), with w_o = 1/M (judge
+    only) or λ/N unlabelled and −λ/n labelled (PPI++, at its tuned λ) (module
+    docstring).
 
     Parameters
     ----------
@@ -174,20 +182,27 @@ def noise_split(arm: JudgedArm, repeats: Repeats, ppi: bool = True) -> JudgeNois
     spread = (squares - total**2 / outputs) / (outputs - 1) if outputs > 1 else math.nan
     mean_inverse = float(inv_u[0] + inv_l[0]) / outputs if outputs else math.nan
     variance = est.variance
+    # the noise part can exceed Var(θ̂) in a sample (the two are estimated apart): the
+    # share is then capped at 1 and the widths are taken over the larger of the two, so
+    # that a width is never floored to 0 by a noise part larger than the variance
+    part = noise * weighted(0)
+    whole = max(variance, part)
     widths = tuple(
-        math.sqrt(max(1.0 - noise * (weighted(0) - weighted(j + 1)) / variance, 0.0))
+        math.sqrt(max(1.0 - noise * (weighted(0) - weighted(j + 1)) / whole, 0.0))
         for j in range(ks)
     )
+    between = spread - noise * mean_inverse
     return JudgeNoise(
         method=method,
         outputs=outputs,
         mean_runs=float(repeats.judgements.sum()) / outputs if outputs else math.nan,
         noise_variance=noise,
-        between_variance=spread - noise * mean_inverse,
+        between_variance=max(between, 0.0) if not math.isnan(between) else between,
         variance=variance,
-        noise_share=noise * weighted(0) / variance,
+        noise_share=part / whole if whole > 0 else math.nan,
         more=repeats.more,
         widths=widths,
+        identifiable=not between < 0,
     )
 
 
