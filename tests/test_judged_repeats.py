@@ -276,3 +276,62 @@ def test_a_noise_larger_than_the_outputs_spread_is_not_identifiable():
         assert "0.000" not in text.split("noise share")[-1].split("judge bias")[0]
     back = AnalysisResult.from_dict(json.loads(result.to_json()))
     assert back.results[0].judged == res.judged
+
+
+def _same_time_pass_fail(seed: int = 2) -> Any:
+    """A pass/fail judge whose three runs carry the output's time: most repeats of an
+    output are identical events but for their run (the third run flips about half)."""
+    sim = simulate(users=800, judge_rate=0.5, human_share=0.3, judge_runs=3, seed=seed)
+    rng = np.random.default_rng(seed)
+    judge = pl.col("event") == "judge_score"
+    flip = pl.Series(rng.random(sim.events.height) < 0.5)
+    first = pl.col("timestamp").min().over("user_id", "output_id")
+    passed = (pl.col("value") >= pl.col("value").median().over("event")).cast(pl.Float64)
+    base = passed.first().over("user_id", "output_id", order_by="judge_run")
+    events = sim.events.with_columns(
+        timestamp=pl.when(judge).then(first).otherwise(pl.col("timestamp")),
+        value=pl.when(judge & (pl.col("judge_run") == 2) & flip)
+        .then(1.0 - base)
+        .when(judge)
+        .then(base)
+        .otherwise(pl.col("value")),
+        human_score=pl.when(judge).then(pl.col("human_score").round().clip(0, 1)),
+    )
+    return sim.assignments, events
+
+
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+def test_identical_repeats_are_kept_with_a_run_column(engine):
+    """Repeats with the same time and score differ only in their run: with run =
+    'judge_score.judge_run' none is dropped as a duplicate and each output's judge mean
+    is that of its three runs; without it a note says duplicates were dropped and asks
+    for the run column."""
+    assignments, events = _same_time_pass_fail()
+    given = events
+    if engine == "duckdb":
+        connection = required("duckdb").connect()
+        connection.execute("SET TimeZone = 'UTC'")
+        given = to_duckdb(events, connection)
+    with_run = abkit.analyze(
+        assignments, {"metrics": [{**JUDGED, "run": "judge_score.judge_run"}]}, events=given
+    )
+    without = abkit.analyze(assignments, {"metrics": [JUDGED]}, events=given)
+    (res,) = with_run.results
+    for variant in ("control", "treatment"):
+        rows = _judgements((assignments, events), variant)
+        by_hand = judge_noise(
+            rows["user_id"].to_numpy(),
+            rows["output_id"].to_numpy(),
+            rows["value"].to_numpy(),
+            rows["human_score"].fill_null(np.nan).to_numpy(),
+        )
+        noise = getattr(res.judged, variant).noise
+        assert noise.mean_runs == pytest.approx(3.0) == by_hand.mean_runs
+        assert noise.noise_variance == pytest.approx(by_hand.noise_variance, rel=1e-9)
+    assert "duplicate" not in json.dumps(with_run.to_dict()["exclusions"])
+    assert not any("run column" in n for n in with_run.notes)
+    (bad,) = without.results
+    assert bad.judged.control.noise.mean_runs < 2.0
+    assert any(
+        "need a run column" in n and "run = 'judge_score.<column>'" in n for n in without.notes
+    )

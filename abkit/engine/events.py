@@ -70,6 +70,7 @@ from abkit.metrics.references import (
     VALUE,
     columns_read,
     count_where,
+    event_column,
     needs_session,
     slot,
 )
@@ -562,6 +563,18 @@ def event_units(
         rules.append((before, PRE_PERIOD_EVENT))
     frame = frame.with_columns(first_reason(rules, nw).alias(REASON))
     slots = [slot(c) for c in columns]
+    # events whose repeats a metric averages per output id without a run column: their
+    # exact duplicates (same time and values) are counted after de-duplication
+    repeated = sorted(
+        {
+            read[0]
+            for m in metrics
+            if m.output is not None
+            and m.run is None
+            and (read := event_column(m.output)) is not None
+        }
+    )
+    kept = {e: f"_kept:{e}" for e in repeated}
     key = [UNIT, TS, EVENT, *([SESSION] if need_session else []), *slots, *map(slot, ids)]
     depth_events = {
         m.name: e for m in metrics if (e := m.kind.session_histogram_event(m, output_event))
@@ -578,7 +591,10 @@ def event_units(
     slim = [UNIT, DAY, EVENT, TS, *([SESSION] if need_session else []), *slots]
     query = _Queries(
         key=key,
-        aggregates=[e for m in metrics for e in m.kind.event_aggregates(m, output_event)],
+        aggregates=[
+            *(e for m in metrics for e in m.kind.event_aggregates(m, output_event)),
+            *(count_where(nw.col(EVENT) == e).alias(c) for e, c in kept.items()),
+        ],
         row_columns=[e for m in metrics for e in m.kind.row_columns(m, output_event)],
         depth_events=list(depth_events.values()),
         value_refs=value_refs,
@@ -653,8 +669,11 @@ def event_units(
     with _engine_errors(events.label):
         table = materialise(table)
         # the exact counts of used events and of those without a session
-        (totals,) = collect_all([table.select(nw.col(_EVENTS).sum(), nw.col(_NO_SESSION).sum())])
-    used, nulls = (int(v or 0) for v in totals.row(0))
+        kept_sums = [nw.col(c).sum() for c in kept.values()]
+        (totals,) = collect_all(
+            [table.select(nw.col(_EVENTS).sum(), nw.col(_NO_SESSION).sum(), *kept_sums)]
+        )
+    used, nulls, *kept_rows = (int(v or 0) for v in totals.row(0))
     valid_rows = int(counts.filter(pl.col(REASON).is_null())["len"].sum())
     repeats = pl.DataFrame(
         {REASON: [DUPLICATE_EVENT, None], "len": [valid_rows - used, used - valid_rows]},
@@ -663,7 +682,7 @@ def event_units(
     counts = pl.concat([counts, repeats]).group_by(REASON).agg(pl.col("len").sum())
     ledger.add_counts("events", counts)
     out = EventUnits(
-        units=table.drop(*_BOOKKEEPING, _LAST_DAY),
+        units=table.drop(*_BOOKKEEPING, _LAST_DAY, *kept.values()),
         export_end=export_end,
         periods=result.periods,
         values=dict(zip(value_refs, result.values, strict=True)),
@@ -683,6 +702,16 @@ def event_units(
         out.depth_histograms[name] = hist.with_columns(pl.col(DEPTH).cast(pl.Int64)).sort(
             VARIANT, DEPTH
         )
+    for name, deduplicated in zip(kept, kept_rows, strict=True):
+        valid_of = by_reason.filter(pl.col(REASON).is_null() & (pl.col(EVENT) == name))
+        dropped = int(valid_of["len"].sum()) - deduplicated
+        if dropped > 0:
+            out.notes.append(
+                f"{dropped:,} '{name}' event(s) were dropped as duplicate events (same unit, "
+                "time, name, output id and values) before the repeated judgements of each "
+                "output were averaged: identical repeats need a run column to be kept; give "
+                f"run = '{name}.<column>' (the judgement's run) beside output."
+            )
     if nulls:
         out.notes.append(
             f"{nulls} valid event(s) have no session id; they count for other metrics but "

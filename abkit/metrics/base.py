@@ -61,6 +61,9 @@ class MetricSpec:
     human: str | None = None
     # judged_quality: the event column of the output id (repeated judgements share it)
     output: str | None = None
+    # judged_quality: the event column of a judgement's run (repeats of an output differ in
+    # it, so that identical repeats are not dropped as duplicate events)
+    run: str | None = None
     direction: Direction | None = None
     guardrail: bool = False
     margin: float | None = config_key(None, lambda v: v > 0, "be a positive number")

@@ -20,6 +20,12 @@ so PPI++ and the audit read one value per output, and the units stage keeps the 
 :class:`~abkit.stats.judge_noise.Repeats` besides, from which every report splits the
 judge's noise from the variance (Miller 2024).  Without it every judgement is an output.
 
+``run = "judge_score.judge_run"`` (optional, with ``output``) names the column that
+tells an output's judgements apart.  Events with the same unit, time, name and values
+are dropped as duplicates; repeats of a pass/fail judge stamped with the output's time
+are such events unless the run joins that key.  With ``output`` and no ``run``, duplicates
+dropped on the judge event are reported in a note that asks for the run column.
+
 The arm value is the PPI++ mean quality, on the human labels' scale; the effect, its
 interval, p-value and log-scale lift are PPI++'s.  Beside it every result carries a
 typed detail, :class:`~abkit.stats.judged.JudgedDetail` (``MetricResult.judged``): what
@@ -141,6 +147,21 @@ class JudgedQuality(MetricType):
                 f"{where}: 'human' and 'column' both name '{metric.column}'; the human "
                 "label needs a column of its own."
             )
+        if metric.run is not None:
+            run = event_column(metric.run)
+            if (
+                metric.output is None
+                or run is None
+                or not all(run)
+                or run[0] != judge[0]
+                or run in (judge, human, event_column(metric.output))
+            ):
+                raise ConfigError(
+                    f"{where} reads the judge score '{metric.column}': give run = "
+                    f"'{judge[0]}.<column>', a column of the same event numbering an output's "
+                    "judgements (with output = the output id's column), got "
+                    f"'{metric.run}'."
+                )
         if metric.output is None:
             return
         output = event_column(metric.output)
@@ -164,9 +185,15 @@ class JudgedQuality(MetricType):
         return (read[1],)
 
     def id_columns(self, metric: MetricSpec) -> tuple[str, ...]:
-        """The output id's column, when one is given."""
-        read = event_column(metric.output) if metric.output is not None else None
-        return () if read is None else (read[1],)
+        """The output id's column, when one is given, then the run's: both join the
+        key that de-duplicates events, so that repeats of an output with the same time
+        and score are kept when their runs differ."""
+        out = []
+        for key in (metric.output, metric.run):
+            read = event_column(key) if key is not None else None
+            if read is not None:
+                out.append(read[1])
+        return tuple(out)
 
     def row_columns(self, metric: MetricSpec, output_event: str) -> list[nw.Expr]:
         """With an output id: on every judgement, its output's runs r_o (judgements
