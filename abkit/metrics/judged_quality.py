@@ -333,14 +333,17 @@ class JudgedQuality(MetricType):
 def judged_warnings(detail: JudgedDetail, alpha: float) -> list[str]:
     """The warnings of a judged-quality comparison: each failed check of the judge
     audit (a judge bias that differs between the arms, labelled shares that differ,
-    labelled outputs whose judge scores are unlike the others').
+    labelled outputs whose judge scores are unlike the others', in each arm).  The four
+    checks are one family, held to family-wise level α by Holm's procedure
+    (:func:`holm`), so that a clean experiment draws a warning in at most a share α of
+    runs; each warning names the level its p-value was held to.
 
     Parameters
     ----------
     detail : JudgedDetail
         :func:`abkit.stats.judged.judged_comparison`'s detail.
     alpha : float
-        The level of the checks.
+        The family-wise level of the checks.
 
     Returns
     -------
@@ -364,27 +367,60 @@ def judged_warnings(detail: JudgedDetail, alpha: float) -> list[str]:
     >>> any(line.startswith("the judge's bias differs between the arms") for line in lines)
     True
     """
-    lines = []
     bias, share = detail.bias_difference, detail.labelled_share_difference
-    if bias.p_value < alpha:
+    gaps = {
+        name: arm.audit
+        for name, arm in (("control", detail.control), ("treatment", detail.treatment))
+    }
+    family = {
+        "bias": bias.p_value,
+        "share": share.p_value,
+        **{name: a.labelled_minus_unlabelled_p for name, a in gaps.items()},
+    }
+    failed = holm(family, alpha)
+    checks = sum(not np.isnan(p) for p in family.values())
+
+    def level(check: str) -> str:
+        return f"Holm over the {checks} audit checks, level {failed[check]:.3g}"
+
+    lines = []
+    if "bias" in failed:
         lines.append(
             f"the judge's bias differs between the arms by {bias.effect:+.4g} "
-            f"(p = {bias.p_value:.3g}): the judge-only effect is biased by about that much; "
-            "read the PPI++ effect, which the human labels correct"
+            f"(p = {bias.p_value:.3g}; {level('bias')}): the judge-only effect is biased by "
+            "about that much; read the PPI++ effect, which the human labels correct"
         )
-    if share.p_value < alpha:
+    if "share" in failed:
         lines.append(
             f"the labelled share differs between the arms ({share.control:.1%} control, "
-            f"{share.treatment:.1%} treatment, p = {share.p_value:.3g}): label the same "
-            "random share of each arm's outputs"
+            f"{share.treatment:.1%} treatment, p = {share.p_value:.3g}; {level('share')}): "
+            "label the same random share of each arm's outputs"
         )
-    for name, arm in (("control", detail.control), ("treatment", detail.treatment)):
-        a = arm.audit
-        if a.labelled_minus_unlabelled_p < alpha:
+    for name, a in gaps.items():
+        if name in failed:
             lines.append(
                 f"{name}: labelled outputs' judge scores differ from the others' by "
-                f"{a.labelled_minus_unlabelled:+.4g} (p = {a.labelled_minus_unlabelled_p:.3g});"
-                " PPI++ is valid only when the labelled outputs are a random sample of the "
-                "judged outputs"
+                f"{a.labelled_minus_unlabelled:+.4g} (p = {a.labelled_minus_unlabelled_p:.3g}; "
+                f"{level(name)}); PPI++ is valid only when the labelled outputs are a random "
+                "sample of the judged outputs"
             )
     return lines
+
+
+def holm(p_values: Mapping[str, float], alpha: float) -> dict[str, float]:
+    """The checks Holm's step-down procedure rejects at family-wise level α, each with
+    the level its p-value was held to (α/m for the smallest of m p-values, then
+    α/(m − 1), …; a NaN p-value fails no check and the family is the m finite ones).
+
+    >>> from abkit.metrics.judged_quality import holm
+    >>> holm({"a": 0.01, "b": 0.04, "c": 0.2}, 0.05)
+    {'a': 0.016666666666666666}
+    """
+    finite = sorted((p, name) for name, p in p_values.items() if not np.isnan(p))
+    out = {}
+    for rank, (p, name) in enumerate(finite):
+        threshold = alpha / (len(finite) - rank)
+        if not p < threshold:
+            break
+        out[name] = threshold
+    return out
