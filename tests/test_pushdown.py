@@ -386,3 +386,23 @@ def test_on_duckdb_the_process_grows_with_the_units_only_by_the_assignments(
     per_unit = {side: (b - a) * 2**20 / added for side, (a, b) in peaks.items()}
     assert per_unit["abkit"] <= per_unit["sql"] + 250, (per_unit, peaks)
     assert per_unit["polars"] >= 1500, (per_unit, peaks)
+
+
+def test_an_analysis_leaves_no_table_on_the_connection() -> None:
+    """What abkit keeps on a DuckDB connection during an analysis (the collapsed
+    events, the per-unit table, the assignments) is dropped when the analysis ends, so
+    analyses re-run on one connection (a notebook) do not pile tables up."""
+    duckdb = required("duckdb")
+    sim = simulate(users=1500, days=14, enrol_days=5, seed=2)
+    config = abkit.load_config(EXAMPLE / "experiment.toml")
+    connection = duckdb.connect()
+
+    def tables() -> list[str]:
+        return [
+            row[0] for row in connection.sql("SELECT table_name FROM duckdb_tables()").fetchall()
+        ]
+
+    for sequential in (None, "msprt"):
+        events = connection.from_arrow(sim.events.to_arrow())
+        result = abkit.analyze(sim.assignments, config, events=events, sequential=sequential)
+        assert result.results and tables() == []

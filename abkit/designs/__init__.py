@@ -13,6 +13,7 @@ from abkit.designs.accounts import Accounts
 from abkit.designs.base import Design, Statistics, Tested
 from abkit.designs.paired import Paired
 from abkit.designs.users import Users
+from abkit.engine.backend import scratch
 from abkit.inputs.prepare import Reduced, prepare
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
@@ -67,8 +68,9 @@ def statistics_of(
     the design's statistics (the pipeline of :func:`abkit.analyze` and of power
     analysis up to the tests).
     """
-    reduced = prepare(
-        data, spec, ledger, design_for(spec), events=events, kind=kind, accounts=accounts
-    )
-    design = design_for(spec, reduced.kind)
-    return design, reduced, design.statistics(reduced, spec, ledger)
+    with scratch():  # what the engine keeps for this analysis is dropped after it
+        reduced = prepare(
+            data, spec, ledger, design_for(spec), events=events, kind=kind, accounts=accounts
+        )
+        design = design_for(spec, reduced.kind)
+        return design, reduced, design.statistics(reduced, spec, ledger)

@@ -18,7 +18,7 @@ and runs where the events are.  What differs between engines is gathered here:
   temporary table, a checkpointed Spark DataFrame, a temporary table of Ibis'
   backend), so that
   several aggregates of the per-unit rows read it without re-running the pass over the
-  events;
+  events; inside :func:`scratch` (one analysis) what it kept is dropped at the end;
 * :func:`require_utc` refuses a DuckDB, Spark, SQLFrame or Ibis (DuckDB, PostgreSQL)
   session whose time zone is not UTC, because day boundaries are computed from clock
   fields.
@@ -26,8 +26,9 @@ and runs where the events are.  What differs between engines is gathered here:
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -100,6 +101,46 @@ def crossing() -> Iterator[Crossing]:
         _CROSSINGS.reset(token)
 
 
+_SCRATCH: ContextVar[list[Callable[[], object]] | None] = ContextVar("abkit_scratch", default=None)
+
+
+@contextmanager
+def scratch() -> Iterator[None]:
+    """Drop what :func:`materialise` keeps on an engine inside the ``with`` block when
+    the block ends (an analysis): the temporary tables of a DuckDB connection or an
+    Ibis backend, Spark's checkpointed blocks.  Outside a block they live as long as
+    the connection or session.  A table that cannot be dropped (the connection closed)
+    is left to it; an interrupt is not swallowed.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> import narwhals as nw
+    >>> connection = duckdb.connect()
+    >>> with scratch():
+    ...     kept = materialise(nw.from_native(connection.sql("SELECT 1 AS x")))
+    ...     tables = connection.sql("SELECT count(*) FROM duckdb_tables()").fetchall()[0][0]
+    >>> tables, connection.sql("SELECT count(*) FROM duckdb_tables()").fetchall()[0][0]
+    (1, 0)
+    """
+    token = _SCRATCH.set([])
+    try:
+        yield
+    finally:
+        drops = _SCRATCH.get() or []
+        _SCRATCH.reset(token)
+        for drop in reversed(drops):
+            with contextlib.suppress(Exception):
+                drop()
+
+
+def _on_release(drop: Callable[[], object]) -> None:
+    """Run ``drop`` when the open :func:`scratch` block ends (none open: never)."""
+    drops = _SCRATCH.get()
+    if drops is not None:
+        drops.append(drop)
+
+
 def _crossed(frame: pl.DataFrame) -> pl.DataFrame:
     """``frame``, counted in every open :func:`crossing` block."""
     for seen in _CROSSINGS.get():
@@ -140,6 +181,7 @@ def ship(table: pl.DataFrame, like: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         name = f"_abkit_{uuid.uuid4().hex[:16]}"
         _abkit_table = table.to_arrow()
         connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _abkit_table")
+        _on_release(lambda: connection.execute(f"DROP TABLE IF EXISTS {name}"))
         return nw.from_native(session.table(name))  # type: ignore[no-any-return]
     if impl is nw.Implementation.IBIS:
         # a memtable belongs to no backend: Ibis writes it into the backend of the
@@ -170,8 +212,9 @@ def _portable(schema: pl.Schema) -> list[pl.Expr]:
 
 def materialise(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """``frame`` computed once and kept where it is: on DuckDB a temporary table of the
-    relation's connection (``_abkit_<random hex>``, dropped with the connection; a
-    temporary table never writes into the user's database file), on Spark a local
+    relation's connection (``_abkit_<random hex>``, dropped at the end of the open
+    :func:`scratch` block, else with the connection; a temporary table never writes
+    into the user's database file), on Spark a local
     checkpoint (kept by the executors, not by this process), on Ibis over DuckDB or
     PostgreSQL a temporary table named like :func:`ship`'s (dropped with the
     connection), on other Ibis backends Ibis' cached table.
@@ -186,17 +229,24 @@ def materialise(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         return nw.from_native(native.collect().lazy())  # type: ignore[no-any-return]
     if impl is nw.Implementation.DUCKDB:
         native.query("_abkit_rows", f"CREATE TEMPORARY TABLE {name} AS SELECT * FROM _abkit_rows")
+        _on_release(lambda: native.query("_abkit_rows", f"DROP TABLE IF EXISTS {name}"))
         return nw.from_native(native.query("_abkit_like", f"SELECT * FROM {name}"))  # type: ignore[no-any-return]
     if impl is nw.Implementation.PYSPARK:
-        return nw.from_native(native.localCheckpoint(eager=True))  # type: ignore[no-any-return]
+        kept = native.localCheckpoint(eager=True)
+        _on_release(kept.unpersist)
+        return nw.from_native(kept)  # type: ignore[no-any-return]
     if impl is nw.Implementation.IBIS:
         backend, query = _ibis_backend(frame), _ibis_casts(native)
         if backend.name in ("duckdb", "postgres"):
             # a temporary table by name: Ibis drops a cached table from a garbage
             # collector callback, which deadlocks on psycopg's connection lock when the
             # collection runs while this thread holds it
-            return nw.from_native(backend.create_table(name, query, temp=True))  # type: ignore[no-any-return]
-        return nw.from_native(query.cache())  # type: ignore[no-any-return]
+            table = backend.create_table(name, query, temp=True)
+            _on_release(lambda: backend.drop_table(name, force=True))
+            return nw.from_native(table)  # type: ignore[no-any-return]
+        cached = query.cache()
+        _on_release(cached.release)
+        return nw.from_native(cached)  # type: ignore[no-any-return]
     # SQLFrame: a table it creates cannot always be read back (its catalog quotes a
     # column named with ':' twice), so its frames stay queries, recomputed when read
     return frame
