@@ -336,6 +336,7 @@ if side != "polars":
     import duckdb
     connection = duckdb.connect()
     connection.execute("SET memory_limit = '250MB'")
+    connection.execute("SET threads = 2")  # the same work on any machine
     connection.execute(f"SET temp_directory = '{spill}'")
 if side == "sql":
     connection.sql(sql.format(assignments=assignments, events=events)).fetchall()
@@ -380,8 +381,8 @@ def test_on_duckdb_the_process_grows_with_the_units_only_by_the_assignments(
     for users in sizes:
         folder = tmp_path / str(users)
         write_export(simulate(users=users, days=14, enrol_days=7, seed=11), folder, "parquet")
-        for side, found in peaks.items():
-            found.append(_peak_rss_mb(folder, side))
+        for side, found in peaks.items():  # the lower of two runs: a peak only errs up
+            found.append(min(_peak_rss_mb(folder, side) for _ in range(2)))
     added = sizes[1] - sizes[0]
     per_unit = {side: (b - a) * 2**20 / added for side, (a, b) in peaks.items()}
     assert per_unit["abkit"] <= per_unit["sql"] + 250, (per_unit, peaks)
