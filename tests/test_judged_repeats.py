@@ -21,6 +21,8 @@ import abkit
 from abkit import AnalysisResult
 from abkit.dev.simulate import simulate
 from abkit.errors import ConfigError
+from abkit.json_codec import to_jsonable
+from abkit.metrics.judged_quality import UNMATCHED_LABEL
 from abkit.stats.judge_noise import judge_noise
 from abkit.stats.ppi import JudgedArm, ppi_test
 from tests.engines import assert_same_numbers, required, to_duckdb, to_ibis
@@ -335,3 +337,50 @@ def test_identical_repeats_are_kept_with_a_run_column(engine):
     assert any(
         "need a run column" in n and "run = 'judge_score.<column>'" in n for n in without.notes
     )
+
+
+def _labels_on_rows_of_their_own(seed: int = 5) -> Any:
+    """Each label moved from the judgements to a judge row of its own, with no score, an
+    hour later (as an export that appends the people's labels writes it)."""
+    sim = simulate(
+        users=1000, judge_rate=0.5, human_share=0.2, judge_noise=0.3, judge_runs=2, seed=seed
+    )
+    events = sim.events
+    judge = pl.col("event") == "judge_score"
+    labels = events.filter(
+        judge & (pl.col("judge_run") == 0) & pl.col("human_score").is_not_null()
+    ).with_columns(
+        value=pl.lit(None, pl.Float64), timestamp=pl.col("timestamp") + pl.duration(hours=1)
+    )
+    moved = events.with_columns(human_score=pl.when(~judge).then(pl.col("human_score")))
+    return sim.assignments, events, pl.concat([moved, labels]), labels.height
+
+
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+def test_a_label_on_a_row_without_a_score_is_its_outputs_label(engine):
+    """With an output id, an output's label is taken from any of its judge rows: labels
+    written on rows of their own give the numbers of labels on the judgements."""
+    assignments, events, moved, _ = _labels_on_rows_of_their_own()
+    if engine == "duckdb":
+        connection = required("duckdb").connect()
+        connection.execute("SET TimeZone = 'UTC'")
+        moved = to_duckdb(moved, connection)
+    (on_judgements,) = abkit.analyze(assignments, {"metrics": [JUDGED]}, events=events).results
+    (on_own_rows,) = abkit.analyze(assignments, {"metrics": [JUDGED]}, events=moved).results
+    assert on_own_rows.judged.control.labelled > 1000
+    assert_same_numbers(to_jsonable(on_judgements.judged), to_jsonable(on_own_rows.judged))
+    assert on_own_rows.effect == pytest.approx(on_judgements.effect, rel=1e-12)
+
+
+def test_without_an_output_id_a_label_without_a_score_is_excluded_and_counted():
+    """Without an output id a label on a row without a score belongs to no judged output:
+    the row is excluded with a reason saying so, and the events' ledger adds up."""
+    assignments, _, moved, labels = _labels_on_rows_of_their_own()
+    metric = {k: v for k, v in JUDGED.items() if k != "output"}
+    result = abkit.analyze(assignments, {"metrics": [metric]}, events=moved)
+    rows = result.rows["events"]
+    assert rows.read == moved.height == rows.used + rows.excluded
+    reasons = {e.reason: e.rows for e in result.exclusions if e.table == "events"}
+    assert reasons[UNMATCHED_LABEL] == labels
+    assert sum(reasons.values()) == rows.excluded
+    assert result.results[0].judged.control.labelled == 0

@@ -554,6 +554,7 @@ def event_units(
                 value_out_of_range(column, column in optional),
             )
         )
+    rules += [r for m in metrics for r in m.kind.exclusion_rules(m)]
     configured_end = configured_export_end(spec)
     if configured_end is not None:
         rules.append(

@@ -283,6 +283,12 @@ class MetricType:
         """
         return ()
 
+    def exclusion_rules(self, metric: MetricSpec) -> list[tuple[nw.Expr, str]]:
+        """Events the metric cannot use and that no event should silently keep, each
+        with the reason the exclusions ledger counts (on the events' columns, read
+        columns in their slots); none by default."""
+        return []
+
     def id_columns(self, metric: MetricSpec) -> tuple[str, ...]:
         """Event columns the metric reads as ids (any type, never summed; an output id
         that repeated judgements share), carried to :meth:`row_columns` as they are."""

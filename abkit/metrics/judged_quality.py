@@ -106,6 +106,21 @@ def _judged(metric: MetricSpec) -> tuple[nw.Expr, nw.Expr, nw.Expr]:
     return f, y, (nw.col(EVENT) == read[0]) & ~f.is_null()
 
 
+def judge_event(metric: MetricSpec) -> str:
+    """The name of the judge's event."""
+    read = event_column(metric.column) if metric.column is not None else None
+    assert read is not None
+    return read[0]
+
+
+# the exclusion reason of a human label that no judged output can take
+UNMATCHED_LABEL = (
+    "judge event with a human label but no judge score and no output id (the label "
+    "cannot be matched to a judged output; name the output id with output = "
+    "'<event>.<column>' to take an output's label from any of its rows)"
+)
+
+
 @dataclass(frozen=True)
 class JudgedSums:
     """One arm's statistic: its outputs' sums and, with an output id, its repeats.
@@ -184,6 +199,16 @@ class JudgedQuality(MetricType):
         assert read is not None
         return (read[1],)
 
+    def exclusion_rules(self, metric: MetricSpec) -> list[tuple[nw.Expr, str]]:
+        """A row of the judge's event with a human label, no score and no output id
+        (without ``output``: any such row) is excluded and counted: its label belongs
+        to no judged output (with an output id it is that output's label)."""
+        f, y, _ = _judged(metric)
+        where = (nw.col(EVENT) == judge_event(metric)) & f.is_null() & ~y.is_null()
+        if metric.output is not None:
+            where = where & nw.col(slot(self.id_columns(metric)[0])).is_null()
+        return [(where, UNMATCHED_LABEL)]
+
     def id_columns(self, metric: MetricSpec) -> tuple[str, ...]:
         """The output id's column, when one is given, then the run's: both join the
         key that de-duplicates events, so that repeats of an output with the same time
@@ -210,15 +235,18 @@ class JudgedQuality(MetricType):
             return summed.over(UNIT, EVENT, output).cast(nw.Float64)
 
         one = nw.lit(1.0)
+        # an output's label is taken from any of its rows of the judge's event, with a
+        # score or without one (a label written on a row of its own)
+        labelling = (nw.col(EVENT) == judge_event(metric)) & ~y.is_null()
         runs = nw.when(alone).then(one).otherwise(per_output(judged, one))
         labels = (
             nw.when(alone)
             .then(nw.when(y.is_null()).then(0.0).otherwise(1.0))
-            .otherwise(per_output(judged & ~y.is_null(), one))
+            .otherwise(per_output(labelling, one))
         )
         mean = nw.when(alone).then(f).otherwise(per_output(judged, f) / runs)
-        label = nw.when(alone).then(y).otherwise(per_output(judged & ~y.is_null(), y) / labels)
-        labelled = nw.when(judged & ~y.is_null()).then(y)
+        label = nw.when(alone).then(y).otherwise(per_output(labelling, y) / labels)
+        labelled = nw.when(labelling).then(y)
         spread = labelled.max().over(UNIT, EVENT, output) - labelled.min().over(UNIT, EVENT, output)
         return [
             runs.alias(_row(metric, "runs")),
