@@ -68,10 +68,6 @@ def test_one_judgement_per_output_has_no_noise_estimate():
 
 
 def test_bad_input_names_the_output():
-    with pytest.raises(AbkitInputError, match="output 7 is judged for two users"):
-        judge_noise(np.array([1, 2]), np.array([7, 7]), np.array([1.0, 2.0]))
-    with pytest.raises(AbkitInputError, match="output 7 carries two human labels"):
-        judge_noise(np.array([1, 1]), np.array([7, 7]), np.array([1.0, 2.0]), np.array([1.0, 0.0]))
     with pytest.raises(AbkitInputError, match=r"column 'score'.*nan of output 7 is not a finite"):
         judge_noise(np.array([1]), np.array([7]), np.array([np.nan]))
 
@@ -201,3 +197,38 @@ def test_unequal_runs_with_labels_equal_the_plain_formulas_and_parts_add():
     assert merged.noise_variance == pytest.approx(r.noise_variance, rel=1e-12)
     assert merged.widths == pytest.approx(r.widths, rel=1e-12)
     assert merged.between_variance == pytest.approx(r.between_variance, rel=1e-12)
+
+
+def _same(a, b) -> None:
+    for field in ("outputs", "mean_runs", "noise_variance", "between_variance", "variance"):
+        assert getattr(a, field) == pytest.approx(getattr(b, field), rel=1e-12, nan_ok=True)
+    assert a.widths == pytest.approx(b.widths, rel=1e-12, nan_ok=True)
+
+
+def test_outputs_are_keyed_per_user_and_a_missing_id_is_an_output_of_its_own():
+    """The pipeline's rules: the same id under two users is two outputs, a judgement
+    without an id (NaN or None) is an output of its own."""
+    rng = np.random.default_rng(7)
+    user, output, score, human = _judgements(rng, runs=2, share=0.3)
+    reused = output % PER_USER  # every user's outputs numbered 0 … PER_USER − 1
+    _same(judge_noise(user, reused, score, human), judge_noise(user, output, score, human))
+    lost = rng.random(output.size) < 0.1
+    own = np.where(lost, -1 - np.arange(output.size), output)  # unique ids for those
+    with_nan = np.where(lost, np.nan, output.astype(float))
+    with_none = np.where(lost, None, output.astype(object))
+    expected = judge_noise(user, own, score)
+    _same(judge_noise(user, with_nan, score), expected)
+    _same(judge_noise(user, with_none, score), expected)
+
+
+def test_conflicting_labels_are_averaged_with_a_warning():
+    """An output whose judgements carry different labels gets their mean, as in the
+    pipeline, and a warning counts such outputs."""
+    rng = np.random.default_rng(8)
+    user, output, score, human = _judgements(rng, runs=2, share=0.3)
+    conflicting = human.copy()
+    conflicting[::2] += 1.0  # the first of the two judgements of every labelled output
+    averaged = human + 0.5  # NaN stays NaN
+    with pytest.warns(UserWarning, match=r"output\(s\) carry different human labels"):
+        got = judge_noise(user, output, score, conflicting)
+    _same(got, judge_noise(user, output, score, averaged))

@@ -35,6 +35,7 @@ References
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -206,6 +207,31 @@ def noise_split(arm: JudgedArm, repeats: Repeats, ppi: bool = True) -> JudgeNois
     )
 
 
+def _outputs(user: np.ndarray, output: np.ndarray) -> np.ndarray:
+    """Each judgement's output, 0 … M − 1: outputs are keyed by (user, output id), as in
+    the pipeline, and a judgement whose id is missing (None or NaN) is an output of its
+    own."""
+    if output.dtype == object:
+        missing = np.array(
+            [v is None or (isinstance(v, float) and math.isnan(v)) for v in output], dtype=bool
+        )
+    elif output.dtype.kind == "f":
+        missing = np.isnan(output)
+    else:
+        missing = np.zeros(output.shape, dtype=bool)
+    _, users = np.unique(user, return_inverse=True)
+    ids = np.zeros(output.shape, dtype=np.int64)
+    if (~missing).any():
+        _, ids[~missing] = np.unique(output[~missing], return_inverse=True)
+    width = int(ids.max(initial=0)) + 2
+    code = users.astype(np.int64) * width + ids
+    # a missing id: an output of its own, past every (user, id) code
+    if missing.any():
+        code[missing] = code.max() + 1 + np.arange(int(missing.sum()))
+    index: np.ndarray = np.unique(code, return_inverse=True)[1].astype(np.intp)
+    return index
+
+
 def judge_noise(
     user: np.ndarray,
     output: np.ndarray,
@@ -222,13 +248,16 @@ def judge_noise(
     user : numpy.ndarray
         The user of each judgement's output.
     output : numpy.ndarray
-        The output id of each judgement (repeats share it).
+        The output id of each judgement (repeats share it).  Outputs are keyed by
+        (user, id), as in the pipeline: the same id under two users is two outputs, and
+        a judgement whose id is missing (None or NaN) is an output of its own.
     score : numpy.ndarray
         The judge's score of each judgement (finite).
     human : numpy.ndarray or None
-        The human label of each judgement's output (NaN where none; the same on every
-        repeat).  Given: the decomposition is of the PPI++ mean, at its tuned λ;
-        None: of the judge-only mean.
+        The human label of each judgement's output (NaN where none).  An output's label
+        is the mean of the labels its judgements carry; when they differ, a
+        ``UserWarning`` counts such outputs.  Given: the decomposition is of the PPI++
+        mean, at its tuned λ; None: of the judge-only mean.
     more : tuple of int, default (1, 2, 4)
         The numbers k of extra judgements per output to predict the width for.
     source : str
@@ -241,8 +270,7 @@ def judge_noise(
     Raises
     ------
     AbkitInputError
-        When the arrays differ in length, a score is not finite, an output belongs to
-        two users or carries two different human labels.
+        When the arrays differ in length or a score is not finite.
 
     References
     ----------
@@ -284,29 +312,30 @@ def judge_noise(
             source=source,
             column="score",
         )
-    keys, index = np.unique(output, return_inverse=True)
-    runs = np.bincount(index).astype(float)
-    mean = np.bincount(index, weights=score) / runs
-    first = np.zeros(keys.size, dtype=np.intp)
+    index = _outputs(user, output)
+    count = int(index.max()) + 1 if index.size else 0
+    runs = np.bincount(index, minlength=count).astype(float)
+    mean = np.bincount(index, weights=score, minlength=count) / runs
+    first = np.zeros(count, dtype=np.intp)
     first[index[::-1]] = np.arange(index.size)[::-1]
-    owner, label = user[first], hum[first]
-    if np.any(user != owner[index]):
-        bad = int(np.argmax(user != owner[index]))
-        raise AbkitInputError(
-            f"output {plain(output[bad])} is judged for two users ({plain(owner[index][bad])} and "
-            f"{plain(user[bad])}); an output id must belong to one user.",
-            source=source,
-            column="output",
-        )
-    same = (hum == label[index]) | (np.isnan(hum) & np.isnan(label[index]))
-    if not same.all():
-        bad = int(np.argmax(~same))
-        raise AbkitInputError(
-            f"output {plain(output[bad])} carries two human labels "
-            f"({plain(label[index][bad])} and {plain(hum[bad])}); give its label on every "
-            "judgement or on none.",
-            source=source,
-            column="human",
+    owner = user[first]
+    labelled = ~np.isnan(hum)
+    labels = np.bincount(index, weights=labelled, minlength=count)
+    total = np.bincount(index, weights=np.where(labelled, hum, 0.0), minlength=count)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        label = np.where(labels > 0, total / np.maximum(labels, 1), np.nan)
+    high = np.full(count, -np.inf)
+    low = np.full(count, np.inf)
+    np.maximum.at(high, index[labelled], hum[labelled])
+    np.minimum.at(low, index[labelled], hum[labelled])
+    conflicts = int(np.sum((labels > 0) & (high > low)))
+    if conflicts:
+        warnings.warn(
+            f"{conflicts:,} judged output(s) carry different human labels on their "
+            "judgements (same user and output id); each output's labels were averaged. "
+            "Give an output's label on every judgement of it, or on none",
+            UserWarning,
+            stacklevel=2,
         )
     arm = JudgedArm.from_outputs(owner, mean, label, source)
     users, per_user = np.unique(owner, return_inverse=True)
