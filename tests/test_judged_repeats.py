@@ -384,3 +384,21 @@ def test_without_an_output_id_a_label_without_a_score_is_excluded_and_counted():
     assert reasons[UNMATCHED_LABEL] == labels
     assert sum(reasons.values()) == rows.excluded
     assert result.results[0].judged.control.labelled == 0
+
+
+def test_a_label_whose_output_has_no_judgement_is_warned_about():
+    """A label row (no score) whose output id no judgement of the user carries cannot
+    be used: a warning counts such labels, and the numbers are those without them."""
+    assignments, _, moved, _ = _labels_on_rows_of_their_own()
+    judge = pl.col("event") == "judge_score"
+    stray = moved.filter(judge & pl.col("value").is_null()).head(25)
+    stray = stray.with_columns(output_id=pl.col("output_id") + 10_000_000)
+    (clean,) = abkit.analyze(assignments, {"metrics": [JUDGED]}, events=moved).results
+    (res,) = abkit.analyze(
+        assignments, {"metrics": [JUDGED]}, events=pl.concat([moved, stray])
+    ).results
+    assert any(
+        w.startswith("25 human label(s) on judge rows without a score") for w in res.warnings
+    )
+    assert not any("without a score" in w for w in clean.warnings)
+    assert_same_numbers(to_jsonable(clean.judged), to_jsonable(res.judged))

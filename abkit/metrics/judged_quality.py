@@ -133,11 +133,15 @@ class JudgedSums:
         The per-user sums of the repeated judgements (None without an output id).
     label_conflicts : int
         Outputs whose judgements carry different human labels (averaged).
+    unmatched_labels : int
+        Human labels on judge rows without a score whose output id no judgement of
+        the user carries (not used).
     """
 
     arm: JudgedArm
     repeats: Repeats | None = None
     label_conflicts: int = 0
+    unmatched_labels: int = 0
 
 
 class JudgedQuality(MetricType):
@@ -290,7 +294,14 @@ class JudgedQuality(MetricType):
         ]
         if metric.output is None:
             return out
-        score = _judged(metric)[0]
+        score, label = _judged(metric)[:2]
+        unmatched = (
+            (nw.col(EVENT) == judge_event(metric))
+            & score.is_null()
+            & ~label.is_null()
+            & ~nw.col(slot(self.id_columns(metric)[0])).is_null()
+            & (runs == 0)
+        )
         repeats = {
             "judgements": total(judged, one, per_output=False),
             "label_conflicts": total(judged & (nw.col(_row(metric, "spread")) > 0), one),
@@ -299,7 +310,12 @@ class JudgedQuality(MetricType):
         for k in (0, *MORE):
             repeats[f"inverse_unlabelled:{k}"] = total(unlab, 1.0 / (runs + k))
             repeats[f"inverse_labelled:{k}"] = total(lab, 1.0 / (runs + k))
-        return out + [v.alias(part_column(metric, p)) for p, v in repeats.items()]
+        unmatched_count = count_where(unmatched).cast(nw.Float64)
+        return [
+            *out,
+            *(v.alias(part_column(metric, p)) for p, v in repeats.items()),
+            unmatched_count.alias(part_column(metric, "unmatched")),
+        ]
 
     def unit_statistic(
         self, metric: MetricSpec, units: pl.DataFrame, variants: tuple[str, ...]
@@ -314,8 +330,9 @@ class JudgedQuality(MetricType):
                 table = rows.select(columns).fill_null(0.0).cast(pl.Float64)
                 return [table[c].to_numpy() for c in columns]
 
-            repeats = None
+            repeats, unmatched = None, 0
             if metric.output is not None:
+                unmatched = round(float(sums(("unmatched",))[0].sum()))
                 judgements, conflicts, residual, *inverse = sums(_REPEATS)
                 half = len(inverse) // 2
                 repeats = Repeats(
@@ -329,6 +346,7 @@ class JudgedQuality(MetricType):
                 JudgedArm(*sums(_PARTS)),
                 repeats,
                 0 if repeats is None else round(float(conflicts.sum())),
+                unmatched,
             )
         return out
 
@@ -347,6 +365,12 @@ class JudgedQuality(MetricType):
                 f"{conflicts:,} judged output(s) carry different human labels on their "
                 "judgements (same user and output id); each output's labels were averaged. "
                 "Give an output's label on every judgement of it, or on none"
+            )
+        unmatched = control.unmatched_labels + treatment.unmatched_labels
+        if unmatched:
+            lines.append(
+                f"{unmatched:,} human label(s) on judge rows without a score name an output "
+                "id that no judgement of the same user carries; they were not used"
             )
         return OwnTest(replace(ppi, warnings=(*ppi.warnings, *lines)), judged=detail)
 
