@@ -359,6 +359,17 @@ HAND_METRICS = {
 }
 
 
+# the hand queries' per-unit numerators and denominators of the ratio metrics
+_PER_UNIT_COUNTS = """count(*) FILTER (event = 'share') AS share,
+        count(*) FILTER (event = 'ai_output') AS outputs,
+        count(*) FILTER (event = 'regenerate') AS regenerate,
+        count(*) FILTER (event = 'error') AS error,
+        count(*) FILTER (event = 'ai_output' AND session_id IS NOT NULL) AS in_session,
+        count(DISTINCT session_id) AS sessions,
+        sum(latency_ms) FILTER (event = 'ai_output') AS latency,
+        count(latency_ms) FILTER (event = 'ai_output') AS latencies"""
+
+
 def _hand_parts() -> tuple[str, str, str, str]:
     """SQL pieces of the hand queries: the per-arm retention aggregates, the ratio
     metrics' sums, the per-unit retention days and the matured-window flags."""
@@ -394,15 +405,7 @@ valid AS (
     WHERE e.timestamp >= a.assigned_at
 ),
 per_unit AS (
-    SELECT user_id, {days},
-        count(*) FILTER (event = 'share') AS share,
-        count(*) FILTER (event = 'ai_output') AS outputs,
-        count(*) FILTER (event = 'regenerate') AS regenerate,
-        count(*) FILTER (event = 'error') AS error,
-        count(*) FILTER (event = 'ai_output' AND session_id IS NOT NULL) AS in_session,
-        count(DISTINCT session_id) AS sessions,
-        sum(latency_ms) FILTER (event = 'ai_output') AS latency,
-        count(latency_ms) FILTER (event = 'ai_output') AS latencies
+    SELECT user_id, {days}, {_PER_UNIT_COUNTS}
     FROM (SELECT *, (epoch_us(timestamp) - epoch_us(assigned_at)) // 86400000000 AS day
           FROM valid)
     GROUP BY user_id
@@ -465,15 +468,7 @@ SELECT variant, depth, count(*) FROM (
         f"""
 WITH a AS (SELECT user_id, variant, assigned_at FROM read_parquet('{assignments}')),
 per_unit AS (
-    SELECT user_id, {days},
-        count(*) FILTER (event = 'share') AS share,
-        count(*) FILTER (event = 'ai_output') AS outputs,
-        count(*) FILTER (event = 'regenerate') AS regenerate,
-        count(*) FILTER (event = 'error') AS error,
-        count(*) FILTER (event = 'ai_output' AND session_id IS NOT NULL) AS in_session,
-        count(DISTINCT session_id) AS sessions,
-        sum(latency_ms) FILTER (event = 'ai_output') AS latency,
-        count(latency_ms) FILTER (event = 'ai_output') AS latencies
+    SELECT user_id, {days}, {_PER_UNIT_COUNTS}
     FROM {valid} GROUP BY user_id
 ),
 export_end AS (SELECT max(timestamp) AS t FROM ev WHERE reason IS NULL),
