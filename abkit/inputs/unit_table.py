@@ -258,7 +258,7 @@ def _grouped_summaries(
     deviations: list[nw.Expr] = []  # computed before the aggregation (a window mean)
     scales: dict[str, int] = {}  # the deviations' power-of-two exponents
     for i, (x, y) in enumerate(zip(masked_x, masked_y, strict=True)):
-        deviation, scales[f"{i}:x"] = _deviation(x, f"{i}:x", one, keys, sizes)
+        deviation, scales[f"{i}:x"] = _deviation(x, f"{i}:x", one, keys, sizes, exact)
         deviations.append(deviation.alias(f"_d{i}:x"))
         dx = nw.col(f"_d{i}:x")
         fixed = exact[f"{i}:x"]
@@ -267,7 +267,7 @@ def _grouped_summaries(
             (dx * dx * dx).sum().alias(f"{i}:s3"),
         ]
         if y is not None:
-            deviation, scales[f"{i}:y"] = _deviation(y, f"{i}:y", one, keys, sizes)
+            deviation, scales[f"{i}:y"] = _deviation(y, f"{i}:y", one, keys, sizes, exact)
             deviations.append(deviation.alias(f"_d{i}:y"))
             dy = nw.col(f"_d{i}:y")
             both = fixed and exact[f"{i}:y"]
@@ -400,13 +400,18 @@ def _deviation(
     pass1: dict[tuple[Any, ...], dict[str, Any]],
     keys: list[str],
     sizes: dict[str, float],
+    exact: dict[str, bool],
 ) -> tuple[nw.Expr, int]:
     """u·(value − its group's mean), with u = 2^k bringing the largest deviation of any
     group near :data:`_DEVIATION_SCALE` (1 when every value is equal).
 
-    The group's mean is the engine's own (a window mean): an error δ in it changes a
-    centred sum of squares only by nδ², far below its last bit, so the centred sums
-    need no exact mean; the exact means of pass 1 only size the scale.
+    The group's mean is computed on the engine in a window, from the group's fixed-point
+    sum of pass 1's scaled values (where one scale fits the groups) divided by its
+    count: the same bits whatever order the engine adds in, so the centred sums are too
+    (a floating-point window mean differs in its last bits from run to run on a
+    multi-threaded engine, and so would the centred sums).  An error δ in the mean
+    would change a centred sum of squares only by nδ²; the exact means of pass 1 also
+    size the scale.
     """
     count = f"{name.split(':')[0]}:n"
     exponent_of_sum = _exponent(sizes[name])  # pass 1 summed the values scaled by it
@@ -417,7 +422,13 @@ def _deviation(
         if lo is not None and hi is not None and math.isfinite(mean):
             largest = max(largest, abs(float(hi) - mean), abs(float(lo) - mean))
     exponent = _exponent(largest)
-    return (value - value.mean().over(*keys)) * 2.0**exponent, exponent
+    if exact[name] and math.isfinite(sizes[name]):
+        scale = 2.0**exponent_of_sum
+        total = _exact_sum(value * scale).over(*keys) / scale
+        centre = total / value.count().over(*keys)
+    else:
+        centre = value.mean().over(*keys)
+    return (value - centre) * 2.0**exponent, exponent
 
 
 def _sample(centred: float, n: int) -> float:
