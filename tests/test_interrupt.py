@@ -364,9 +364,9 @@ def _export(folder: Path, users: int, events: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def large_export(tmp_path_factory) -> list[str]:
-    """Three million events: the pass over them takes several seconds on Polars and
-    on DuckDB."""
-    return _export(tmp_path_factory.mktemp("large"), users=100_000, events=3_000_000)
+    """Six million events: the pass over them takes several seconds on Polars and on
+    DuckDB (which scans, joins and de-duplicates them once)."""
+    return _export(tmp_path_factory.mktemp("large"), users=200_000, events=6_000_000)
 
 
 def test_ctrl_c_during_the_polars_pass(large_export):
@@ -379,7 +379,7 @@ def test_ctrl_c_during_the_polars_pass(large_export):
 def test_ctrl_c_during_the_duckdb_pass(large_export):
     required("duckdb")
     export = large_export
-    stopped = interrupted(["analyze", *export, "--engine", "duckdb"], after=PASS, delay=2.5)
+    stopped = interrupted(["analyze", *export, "--engine", "duckdb"], after=PASS, delay=1.5)
     assert_stopped_cleanly(stopped)
     assert stopped.waited < 30
     # the clock of the progress display kept counting while DuckDB held the thread
