@@ -481,6 +481,19 @@ FROM units GROUP BY variant ORDER BY variant""",
     ]
 
 
+def duckdb_connection() -> Any:
+    """The duckdb workload's connection on every side: a new one in UTC, held to
+    ``--duckdb-memory-limit`` (spilling to the run's folder) when it is given."""
+    import duckdb
+
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    if "BENCH_DUCKDB_MEMORY" in os.environ:
+        connection.execute(f"SET memory_limit = '{os.environ['BENCH_DUCKDB_MEMORY']}'")
+        connection.execute(f"SET temp_directory = '{os.environ['BENCH_DUCKDB_SPILL']}'")
+    return connection
+
+
 def spark_hand_query(spark: Any, assignments: str, events: str) -> list[Any]:
     """The query of :func:`duckdb_hand_query` written with the PySpark DataFrame API."""
     from pyspark.sql import functions as F
@@ -606,37 +619,26 @@ def stop_spark(spark: Any) -> None:
 
 
 DUCKDB_ABKIT = """
-import os, sys, duckdb, abkit
-connection = duckdb.connect()
-connection.execute("SET TimeZone = 'UTC'")
-if "BENCH_DUCKDB_MEMORY" in os.environ:  # --duckdb-memory-limit
-    connection.execute(f"SET memory_limit = '{os.environ['BENCH_DUCKDB_MEMORY']}'")
-    connection.execute(f"SET temp_directory = '{os.environ['BENCH_DUCKDB_SPILL']}'")
-events = connection.read_parquet(sys.argv[2])
+import sys, abkit
+sys.path.insert(0, sys.argv[4])
+from compare import duckdb_connection
+events = duckdb_connection().read_parquet(sys.argv[2])
 print(len(abkit.analyze(sys.argv[1], sys.argv[3], events=events).results))
 """
 
 DUCKDB_HAND = """
-import os, sys, duckdb
+import sys
 sys.path.insert(0, sys.argv[1])
-from compare import duckdb_hand_query
-connection = duckdb.connect()
-connection.execute("SET TimeZone = 'UTC'")
-if "BENCH_DUCKDB_MEMORY" in os.environ:  # --duckdb-memory-limit
-    connection.execute(f"SET memory_limit = '{os.environ['BENCH_DUCKDB_MEMORY']}'")
-    connection.execute(f"SET temp_directory = '{os.environ['BENCH_DUCKDB_SPILL']}'")
+from compare import duckdb_connection, duckdb_hand_query
+connection = duckdb_connection()
 print(len(connection.sql(duckdb_hand_query(sys.argv[2], sys.argv[3])).fetchall()))
 """
 
 DUCKDB_HAND_SCRIPT = """
-import os, sys, duckdb
+import sys
 sys.path.insert(0, sys.argv[1])
-from compare import duckdb_hand_script
-connection = duckdb.connect()
-connection.execute("SET TimeZone = 'UTC'")
-if "BENCH_DUCKDB_MEMORY" in os.environ:  # --duckdb-memory-limit
-    connection.execute(f"SET memory_limit = '{os.environ['BENCH_DUCKDB_MEMORY']}'")
-    connection.execute(f"SET temp_directory = '{os.environ['BENCH_DUCKDB_SPILL']}'")
+from compare import duckdb_connection, duckdb_hand_script
+connection = duckdb_connection()
 rows = 0
 for statement in duckdb_hand_script(sys.argv[2], sys.argv[3]):
     result = connection.sql(statement)  # None for CREATE
@@ -800,9 +802,10 @@ def main() -> None:
             for n, data, label in sizes:
                 assignments, events = export_at(n, data, folder / label)
                 print(f"{label}: {unit_count(assignments):,} units")
-                ours = inline(DUCKDB_ABKIT, str(assignments), str(events), str(CONFIG))
-                script = inline(DUCKDB_HAND_SCRIPT, str(HERE), str(assignments), str(events))
-                hand = inline(DUCKDB_HAND, str(HERE), str(assignments), str(events))
+                files = (str(assignments), str(events))
+                ours = inline(DUCKDB_ABKIT, *files, str(CONFIG), str(HERE))
+                script = inline(DUCKDB_HAND_SCRIPT, str(HERE), *files)
+                hand = inline(DUCKDB_HAND, str(HERE), *files)
                 runs[label] = compare(
                     "abkit on DuckDB",
                     ours,
