@@ -315,8 +315,7 @@ def test_an_export_reduced_in_parts_gives_the_same_result(monkeypatch, sequentia
     from tests.test_engines import METRICS, PRICES, _hostile
 
     assignments, events = _hostile(users=900, seed=3)
-    # quantiles are tested at a fixed horizon only
-    metrics = [m for m in METRICS if not sequential or m["type"] != "quantile"]
+    metrics = METRICS
     sequential_spec = {"method": sequential} if sequential else {}
     config = {"metrics": metrics, "sequential": sequential_spec, "cost": PRICES}
     whole = abkit.analyze(assignments, config, events=events).to_dict()

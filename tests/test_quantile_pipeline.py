@@ -123,11 +123,7 @@ def test_badly_configured_quantiles_are_refused(change, message):
         abkit.load_config({"metrics": [metric]})
 
 
-def test_sequential_b2b_histograms_and_unit_tables_are_refused_with_a_reason(export):
-    with pytest.raises(AbkitInputError, match="fixed horizon only"):
-        abkit.analyze(
-            export.assignments, {"metrics": [P95]}, events=export.events, sequential="msprt"
-        )
+def test_b2b_histograms_and_unit_tables_are_refused_with_a_reason(export):
     with pytest.raises(AbkitInputError, match="needs each value with its account"):
         abkit.analyze(
             export.assignments,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -71,6 +71,11 @@ class Look:
         for other metrics).
     decision : str
         The decision as it stood after this look ("continue" until one is reached).
+    relative_estimate : float or None
+        A quantile metric's ratio of the arms' quantiles minus 1 at the look (None,
+        and no key in the JSON, for other metrics).
+    relative_ci : tuple of float or None
+        Its interval, from the same method on the ratio scale (Q_T/Q_C − 1).
     """
 
     look: int
@@ -83,6 +88,8 @@ class Look:
     p_value: float
     p_value_margin: float | None = field(default=None, metadata={"json_omit_none": True})
     decision: Outcome
+    relative_estimate: float | None = field(default=None, metadata={"json_omit_none": True})
+    relative_ci: tuple[float, float] | None = field(default=None, metadata={"json_omit_none": True})
 
 
 @dataclass(frozen=True)
@@ -167,7 +174,7 @@ def _with_data(per: dict[str, np.ndarray]) -> np.ndarray:
     return usable
 
 
-def _gst_plan(spec: SequentialSpec, series: LookSeries) -> tuple[np.ndarray, float, list[str]]:
+def _gst_plan(spec: SequentialSpec, series: Timeline) -> tuple[np.ndarray, float, list[str]]:
     """Planned look days, planned duration and warnings about the plan."""
     warnings = []
     span = math.ceil(series.days[-1])
@@ -183,7 +190,7 @@ def _gst_plan(spec: SequentialSpec, series: LookSeries) -> tuple[np.ndarray, flo
 
 
 @dataclass
-class _Looks:
+class Looks:
     """What a method found at the looks it analysed (``idx`` into the daily series).
 
     ``p_at(theta0)`` is each analysed look's p-value for H0: effect = theta0 (an array
@@ -203,11 +210,11 @@ class _Looks:
 def _gst(
     metric: MetricSpec,
     spec: SequentialSpec,
-    series: LookSeries,
+    series: Timeline,
     per: dict[str, np.ndarray],
     alpha: float,
     warnings: list[str],
-) -> _Looks:
+) -> Looks:
     planned, duration, plan_warnings = _gst_plan(spec, series)
     warnings.extend(plan_warnings)
     fractions = planned / duration
@@ -243,7 +250,7 @@ def _gst(
         futile, tuning["futility_bounds"] = _futility(
             metric, spec, per, idx, taken, fractions, bounds, z0
         )
-    return _Looks(
+    return Looks(
         idx=idx,
         low=est - c * se,
         high=est + c * se,
@@ -288,7 +295,7 @@ def _always_valid(
     per: dict[str, np.ndarray],
     alpha: float,
     warnings: list[str],
-) -> _Looks:
+) -> Looks:
     looks = len(per["estimate"])
     est, var = per["estimate"], per["variance"]
     defined = _with_data(per)
@@ -298,7 +305,7 @@ def _always_valid(
             "there is nothing to monitor"
         )
         nan = np.full(looks, np.nan)
-        return _Looks(list(range(looks)), nan, nan, lambda theta0: nan, {})
+        return Looks(list(range(looks)), nan, nan, lambda theta0: nan, {})
     n_total = per["n_control"] + per["n_treatment"]
     last = int(np.flatnonzero(defined)[-1])
     target = spec.target_units or int(n_total[-1])
@@ -320,7 +327,7 @@ def _always_valid(
         path = msprt(est, var, alpha, tau)
     else:
         path = asymptotic_cs(est, var, n_total, alpha, target)
-    return _Looks(
+    return Looks(
         idx=list(range(looks)),
         low=path.ci_low,
         high=path.ci_high,
@@ -430,10 +437,62 @@ def monitor(
     assert spec.method is not None
     per = _per_look(metric, series, control, variant, alpha)
     warnings: list[str] = []
+    found = boundaries(metric, spec, series, per, alpha, warnings)
+    return follow(
+        metric,
+        series,
+        per,
+        found,
+        alpha,
+        METHOD_NAMES[spec.method],
+        INTERVAL_NAMES[spec.method],
+        warnings,
+    )
+
+
+class Timeline(Protocol):
+    """When a series' looks fall: labels, days since the origin, the look's unit."""
+
+    @property
+    def labels(self) -> list[str]: ...
+
+    @property
+    def days(self) -> list[float]: ...
+
+    @property
+    def unit(self) -> Literal["day", "checkpoint"]: ...
+
+
+def boundaries(
+    metric: MetricSpec,
+    spec: SequentialSpec,
+    timeline: Timeline,
+    per: dict[str, np.ndarray],
+    alpha: float,
+    warnings: list[str],
+) -> Looks:
+    """The method's interval and p-values at every analysed look, from each look's
+    estimate and variance in ``per`` (estimate, variance, n_control, n_treatment,
+    control_value: arrays over the daily looks)."""
     if spec.method == "gst":
-        found = _gst(metric, spec, series, per, alpha, warnings)
-    else:
-        found = _always_valid(metric, spec, per, alpha, warnings)
+        return _gst(metric, spec, timeline, per, alpha, warnings)
+    return _always_valid(metric, spec, per, alpha, warnings)
+
+
+def follow(
+    metric: MetricSpec,
+    timeline: Timeline,
+    per: dict[str, np.ndarray],
+    found: Looks,
+    alpha: float,
+    method: str,
+    interval: str,
+    warnings: list[str],
+    relative: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> SequentialResult:
+    """The looks' table and the decision :func:`monitor` describes, from the intervals
+    and p-values a method ``found``; ``relative`` adds, per analysed look, the ratio
+    minus 1 and its interval (a quantile metric)."""
     idx = found.idx
     est = per["estimate"][idx]
     p0 = found.p_at(np.zeros(len(idx)))
@@ -444,7 +503,6 @@ def monitor(
         p_decide = np.where(safe_side, found.p_at(theta_m), 1.0)
     else:
         p_decide = p0
-    method = METHOD_NAMES[spec.method]
     basis: Basis = "sequential non-inferiority" if metric.guardrail else "sequential"
     decided: Decision | None = None
     looks: list[Look] = []
@@ -472,15 +530,15 @@ def monitor(
                     p_value=float(p_decide[j]),
                     ci=(float(found.low[j]), float(found.high[j])),
                     look=k + 1,
-                    at=series.labels[k],
-                    look_unit=series.unit,
+                    at=timeline.labels[k],
+                    look_unit=timeline.unit,
                     caution=_caution(metric, outcome, float(est[j]), float(p0[j]), alpha),
                 )
         looks.append(
             Look(
                 look=k + 1,
-                at=series.labels[k],
-                day=series.days[k],
+                at=timeline.labels[k],
+                day=timeline.days[k],
                 n_control=int(per["n_control"][k]),
                 n_treatment=int(per["n_treatment"][k]),
                 estimate=float(per["estimate"][k]),
@@ -488,6 +546,10 @@ def monitor(
                 p_value=float(p0[j]),
                 p_value_margin=float(p_decide[j]) if metric.guardrail else None,
                 decision=decided.outcome if decided else "continue",
+                relative_estimate=None if relative is None else float(relative[0][j]),
+                relative_ci=None
+                if relative is None
+                else (float(relative[1][j]), float(relative[2][j])),
             )
         )
     if decided is None:
@@ -499,15 +561,15 @@ def monitor(
             p_value=float(p_decide[last]) if idx else math.nan,
             ci=(float(found.low[last]), float(found.high[last])) if idx else (math.nan, math.nan),
             look=idx[last] + 1 if idx else None,
-            at=series.labels[idx[last]] if idx else None,
-            look_unit=series.unit,
+            at=timeline.labels[idx[last]] if idx else None,
+            look_unit=timeline.unit,
             caution=_caution(metric, "continue", float(est[last]), float(p0[last]), alpha)
             if idx
             else None,
         )
     return SequentialResult(
         method=method,
-        interval=INTERVAL_NAMES[spec.method],
+        interval=interval,
         tuning={k: _tuned(v) for k, v in found.tuning.items()},
         decision=decided,
         looks_with_data=int(np.sum(_with_data(per))),

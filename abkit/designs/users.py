@@ -14,11 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from abkit.analysis.quantile_monitoring import monitor_quantile
 from abkit.analysis.segments import SegmentBreakdown, quantile_segment_breakdown, segment_breakdown
 from abkit.analysis.sequential import SequentialResult, monitor
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.designs.base import Design, Notes, Statistics, Tested, refuse, unadjustable
 from abkit.engine.looks import LookSeries
+from abkit.engine.quantile_looks import QuantileLooks
 from abkit.inputs.covariates import Covariates, covariate_moments, covariates_of
 from abkit.inputs.moments import contamination
 from abkit.inputs.novelty import PeriodMoments, completed_periods, period_moments
@@ -40,7 +42,8 @@ EVENT_VALUES, OWN = Statistic.EVENT_VALUES, Statistic.OWN
 @dataclass(frozen=True)
 class UserStatistics(Statistics):
     """Per metric: the arms' unit moments (in :class:`Statistics`), CUPED's moments
-    with covariates, a quantile metric's quantiles per level and arm, the daily looks,
+    with covariates, a quantile metric's quantiles per level and arm, the daily looks
+    (a quantile metric's apart: its arms' quantiles at each look),
     the per-period moments of the novelty check; per segment column and value the arms
     of every mean-type metric, and each arm's quantile of quantile metrics."""
 
@@ -49,6 +52,7 @@ class UserStatistics(Statistics):
     declared: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     quantiles: dict[str, ArmQuantiles] = field(default_factory=dict)
     looks: dict[str, LookSeries] = field(default_factory=dict)
+    quantile_looks: dict[str, QuantileLooks] = field(default_factory=dict)
     novelty: dict[str, PeriodMoments] = field(default_factory=dict)
     # segment column → value → metric → variant → arm summary
     segments: dict[str, dict[str, dict[str, dict[str, ArmSummary]]]] = field(default_factory=dict)
@@ -77,13 +81,6 @@ class Users(Design[UserStatistics]):
             refuse(
                 f"metric '{own[0].name}' is of type '{own[0].type}', which tests a statistic "
                 "of its own at a fixed horizon only; analyse it without sequential monitoring."
-            )
-        quantiles = [m.name for m in spec.metrics if m.kind.statistic is EVENT_VALUES]
-        if quantiles:
-            refuse(
-                f"metric '{quantiles[0]}' is a quantile, which abkit tests at a fixed horizon "
-                "only (its clustered variance is not a sum over units that the always-valid "
-                "methods need); analyse it without sequential monitoring."
             )
         capped = [m.name for m in spec.metrics if m.cap is not None]
         if capped:
@@ -133,6 +130,7 @@ class Users(Design[UserStatistics]):
             declared=declared,
             quantiles=quantiles,
             looks=reduced.looks,
+            quantile_looks=reduced.quantile_looks,
             novelty=novelty,
             segments=segments,
             segment_quantiles=by_quantile,
@@ -167,6 +165,11 @@ class Users(Design[UserStatistics]):
     def monitor(
         self, metric: MetricSpec, stats: UserStatistics, spec: ExperimentSpec, variant: str
     ) -> SequentialResult | None:
+        by_quantile = stats.quantile_looks.get(metric.name)
+        if by_quantile is not None:
+            return monitor_quantile(
+                metric, by_quantile, spec.control, variant, spec.sequential, spec.alpha
+            )
         series = stats.looks.get(metric.name)
         if series is None:
             return None

@@ -35,6 +35,7 @@ from abkit.engine.backend import (
 )
 from abkit.engine.event_columns import column_sources, optional_columns, value_out_of_range
 from abkit.engine.looks import LookSeries, event_look_series, schedule_for
+from abkit.engine.quantile_looks import QuantileLooks, quantile_look_series
 from abkit.engine.quantiles import (
     EVENTS,
     KEY,
@@ -104,6 +105,7 @@ class EventUnits:
     eligibility: dict[str, dict[str, int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     looks: dict[str, LookSeries] = field(default_factory=dict)
+    quantile_looks: dict[str, QuantileLooks] = field(default_factory=dict)
     periods: pl.DataFrame | None = None  # novelty: UNIT, PERIOD, the metrics' aggregates
     # quantiles, exact route: event column → its valid events' UNIT and VALUE (or null)
     values: dict[str, pl.DataFrame] = field(default_factory=dict)
@@ -738,6 +740,14 @@ def event_units(
             assignments.variants,
             output_event,
             covariates,
+        )
+        out.quantile_looks = quantile_look_series(
+            rows,
+            unit_rows,
+            tuple(quantiles),
+            schedule,
+            assignments.variants,
+            bins if histogram_refs else None,
         )
     return out
 

@@ -282,6 +282,8 @@ def event_look_series(
     unit_codes = codes.get_column("_code").fill_null(-1).to_numpy()
     entry_look = units.select(schedule.index(ASSIGNED_AT)).to_series().to_numpy()
     entered = _entered(unit_codes, entry_look, nv, looks)
+    # quantile metrics have their own looks (:mod:`abkit.engine.quantile_looks`)
+    metrics = tuple(m for m in metrics if m.kind.value_reference(m) is None)
     followed = [
         m for m in metrics if m.kind.maturity_day(m) is None and m.kind.references(m, output_event)
     ]

@@ -28,6 +28,7 @@ from abkit.engine.events import (
     require_export,
 )
 from abkit.engine.looks import LookSeries
+from abkit.engine.quantile_looks import QuantileLooks
 from abkit.engine.quantiles import BinnedValues
 from abkit.errors import AbkitInputError
 from abkit.inputs.adoption import AdoptionSummary, adoption_rates, segment_columns
@@ -98,6 +99,7 @@ class Reduced:
     input_warnings: list[str] = field(default_factory=list)
     export_end: str | None = None
     looks: dict[str, LookSeries] = field(default_factory=dict)
+    quantile_looks: dict[str, QuantileLooks] = field(default_factory=dict)
     session_depth: dict[str, dict[str, DepthShape]] = field(default_factory=dict)
     adoption: dict[str, AdoptionSummary] = field(default_factory=dict)
     retention_curve: dict[str, RetentionCurve] = field(default_factory=dict)
@@ -342,6 +344,7 @@ def _prepare_events(
         input_warnings=input_warnings,
         export_end=export_end,
         looks=built.looks,
+        quantile_looks=built.quantile_looks,
         session_depth={
             name: _shape_by_variant(hist, variants) for name, hist in built.depth_histograms.items()
         },

@@ -270,6 +270,13 @@ def data_notes(result: AnalysisResult) -> list[tuple[str, str]]:
     ]
 
 
+def sequential_methods(result: AnalysisResult) -> str:
+    """The sequential methods of a result's metrics, each once, in order ("; " between:
+    a quantile metric's construction differs from a mean's)."""
+    methods = [r.sequential.method for r in result.results if r.sequential is not None]
+    return "; ".join(dict.fromkeys(methods))
+
+
 def sequential_line(r: MetricResult) -> str | None:
     """A result's sequential state: decision, where, and the latest look's numbers."""
     seq = r.sequential
@@ -289,6 +296,9 @@ def sequential_line(r: MetricResult) -> str | None:
         f"; latest {unit} {last.look}: estimate {num(last.estimate, t, True)}, "
         f"{seq.interval} {interval(last.ci, t)}, {p_phrase(last.p_value)}"
     )
+    if last.relative_estimate is not None and last.relative_ci is not None:
+        low, high = last.relative_ci
+        state += f"; ratio − 1 {pct(last.relative_estimate)} [{pct(low)}, {pct(high)}]"
     return state
 
 

@@ -44,6 +44,7 @@ from abkit.report.format import (
     segment_rows,
     segment_title,
     sequential_line,
+    sequential_methods,
     table_notes,
     verdict_cells,
 )
@@ -251,9 +252,7 @@ def _details(res: AnalysisResult) -> list[str]:
             parts.append(f'<p style="{_SMALL}">' + "<br>".join(notes) + "</p>")
     sequential = [(r, s) for r in res.results if (s := sequential_line(r))]
     if sequential:
-        first = sequential[0][0].sequential
-        assert first is not None
-        parts.append(f"<h4>Sequential monitoring: {escape(first.method)}</h4>")
+        parts.append(f"<h4>Sequential monitoring: {escape(sequential_methods(res))}</h4>")
         parts.append(
             _list(
                 f"<b>{escape(r.metric)} / {escape(r.variant)}</b>: {escape(s)}"

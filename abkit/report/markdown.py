@@ -40,6 +40,7 @@ from abkit.report.format import (
     segment_rows,
     segment_title,
     sequential_line,
+    sequential_methods,
     table_notes,
     verdict_cells,
 )
@@ -223,9 +224,7 @@ def _details(res: AnalysisResult) -> list[str]:
     sequential = [(r, sequential_line(r)) for r in res.results]
     sequential = [(r, s) for r, s in sequential if s]
     if sequential:
-        first = sequential[0][0].sequential
-        assert first is not None
-        out += ["", f"### Sequential monitoring: {escape(first.method)}", ""]
+        out += ["", f"### Sequential monitoring: {escape(sequential_methods(res))}", ""]
         out += [
             f"- **{escape(r.metric)} / {escape(r.variant)}**: {escape(s)}" for r, s in sequential
         ]

@@ -36,6 +36,7 @@ from abkit.report.format import (
     segment_rows,
     segment_title,
     sequential_line,
+    sequential_methods,
     table_notes,
 )
 from abkit.wording import p_phrase, pct, show_controls
@@ -168,10 +169,8 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
     sequential = [(r, sequential_line(r)) for r in res.results]
     sequential = [(r, s) for r, s in sequential if s]
     if sequential:
-        first = sequential[0][0].sequential
-        assert first is not None
         lines.append("")
-        say(f"Sequential monitoring ({first.method}):")
+        say(f"Sequential monitoring ({sequential_methods(res)}):")
         for r, s in sequential:
             say(f"{r.metric} / {r.variant}: {s}", "  ")
     # sequential warnings are global (shown once at the top), not repeated per result
