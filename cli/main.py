@@ -441,6 +441,7 @@ _SIMULATED_LIFTS = {
     "tokens_lift": "output tokens per output",
     "judge_lift": "judge pass probability",
     "referral_lift": "referral probability per share",
+    "d30_direct_lift": "odds of activity from day 8 on, not through the first week",
 }
 _REPLAY_LIFTS = {
     "judge_lift": "pass probability",
@@ -570,6 +571,21 @@ def _shell(command: list[str]) -> str:
 )
 @click.option("--bimodal", is_flag=True, help="Session depth: one-and-done users plus power users.")
 @click.option(
+    "--d30-from-week-one",
+    is_flag=True,
+    help="From day 8 on, a user's activity follows their first week (D1, D7, active days, "
+    "share rate and session depth in days 0-6): a treatment moves D30 only through those "
+    "signals (surrogacy holds).",
+)
+@click.option(
+    "--d30-direct-lift",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Relative change of the odds of activity on every day from day 8 on in treatments, "
+    "not through the first-week signals (surrogacy fails); implies --d30-from-week-one.",
+)
+@click.option(
     "--pre-days",
     type=click.IntRange(min=0),
     default=0,
@@ -593,6 +609,7 @@ def simulate(
     enrol_days: int,
     variants: str,
     bimodal: bool,
+    d30_from_week_one: bool,
     pre_days: int,
     lift_half_life: float | None,
     seed: int,
@@ -600,7 +617,7 @@ def simulate(
     **model: float,
 ) -> None:
     """Write a synthetic event-level export (assignments + events) to OUTDIR."""
-    from abkit.dev.simulate import SimulationSpec, write_export
+    from abkit.dev.simulate import SimulationSpec, true_d30_effects, write_export
     from abkit.dev.simulate import simulate as run
 
     spec = SimulationSpec(
@@ -611,6 +628,7 @@ def simulate(
         enrol_days=enrol_days,
         variants=tuple(v.strip() for v in variants.split(",") if v.strip()),
         bimodal=bimodal,
+        d30_from_week_one=d30_from_week_one,
         pre_days=pre_days,
         lift_half_life=lift_half_life,
         seed=seed,
@@ -625,11 +643,27 @@ def simulate(
         if lift_half_life
         else ""
     )
+    if spec.week_one_model and spec.retention_lift:
+        fading += " (the daily return probability's up to day 7; later days follow week one)"
     click.echo(_true_effects(spec, _SIMULATED_LIFTS, "in the treatment arms", fading), err=True)
     if spec.judge_bias:
         click.echo(
             f"judge bias in the treatment arms: {spec.judge_bias:+g} on the judge's score "
             "(the judge's, not a change of quality)",
+            err=True,
+        )
+    if spec.week_one_model:
+        truth = true_d30_effects(spec)
+        effects = ", ".join(
+            f"{variant} {effect:+.4f} ({truth.relative(variant):+.1%}; through the first "
+            f"week {through:+.4f}, direct {direct:+.4f})"
+            for (variant, effect), (_, through), (_, direct) in zip(
+                truth.effects, truth.through, truth.direct, strict=True
+            )
+        )
+        click.echo(
+            f"true D30 retention: control {truth.values[0][1]:.4f}; effects {effects} "
+            f"(Monte Carlo error {truth.mc_se:.1g})",
             err=True,
         )
     command = ["abkit", "analyze", *map(str, paths), *(["--mode", "b2b"] * (mode == "b2b"))]
