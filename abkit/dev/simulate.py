@@ -324,7 +324,7 @@ def week_one_score(signals: WeekOne, direct: np.ndarray | float = 0.0) -> np.nda
     True
     """
     w = _SCORE
-    return (
+    score: np.ndarray = (
         w["intercept"]
         + w["d1"] * signals.d1
         + w["d7"] * signals.d7
@@ -333,6 +333,7 @@ def week_one_score(signals: WeekOne, direct: np.ndarray | float = 0.0) -> np.nda
         + w["session_depth"] * np.log1p(signals.session_depth)
         + direct
     )
+    return score
 
 
 def day_probability(score: np.ndarray, day: np.ndarray | int) -> np.ndarray:
