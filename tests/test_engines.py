@@ -182,8 +182,14 @@ def test_group_sequential_looks_are_the_same_on_duckdb(on_duckdb):
 
 def _looks(engine: Callable[[pl.DataFrame], Any], method: str) -> None:
     sim = simulate(users=1500, days=14, enrol_days=5, seed=9, judge_rate=0.2, thumbs_rate=0.05)
-    metrics = METRICS[:3] + METRICS[6:7] + METRICS[9:]  # every summable reference kind
-    config = {"metrics": metrics, "sequential": {"method": method}, "cost": PRICES}
+    # every summable reference kind, and a quantile (its per-look histograms)
+    metrics = METRICS[:3] + METRICS[6:7] + METRICS[8:]
+    config = {
+        "metrics": metrics,
+        "sequential": {"method": method},
+        "quantiles": {"method": "histogram"},
+        "cost": PRICES,
+    }
     reference, other = _both(engine, sim.assignments, sim.events, config)
     assert_same_numbers(reference, other)
 
