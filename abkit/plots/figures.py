@@ -6,6 +6,7 @@ function returns a matplotlib Figure; colours and fills come from each result's
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -289,6 +290,10 @@ def sequential(d: Result, metric: str, variant: str | None = None) -> Any:
             label="fixed-horizon CI (not valid under repeated looks)",
         )
     ax.axhline(0, color="black", lw=0.8)
+    check = r.guardrail
+    if check is not None and check.scale == "absolute":  # the harmful margin the band is held to
+        harmful = check.margin if r.direction == "decrease" else -check.margin
+        ax.axhline(scale * harmful, color=WORSE, ls=":", lw=1.2, label="guardrail margin")
     decision = seq.decision
     if decision.outcome != "continue" and decision.look is not None:
         day = next(lk.day for lk in looks if lk.look == decision.look)
@@ -304,11 +309,9 @@ def sequential(d: Result, metric: str, variant: str | None = None) -> Any:
     unit = " (percentage points)" if scale == 100 else ""
     ax.set_xlabel("look (day)" if decision.look_unit != "checkpoint" else "checkpoint")
     ax.set_ylabel(f"effect, treatment − control{unit}")
-    ax.set_title(
-        _title(d, f"{metric}, {r.variant}: {seq.method} — {decision.outcome}"),
-        loc="left",
-        fontsize=9,
-    )
+    # a quantile's construction is named at length: wrapped, not cut at the edge
+    title = _title(d, f"{metric}, {r.variant}: {seq.method} — {decision.outcome}")
+    ax.set_title(textwrap.fill(title, 110), loc="left", fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
     return fig
 
