@@ -90,3 +90,59 @@ def test_abkit_simulate_stays_callable():
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+
+
+def _first_week(export) -> pl.DataFrame:
+    """The events of days 0–7 after each user's assignment."""
+    joined = export.events.join(export.assignments, on="user_id")
+    return joined.filter(pl.col("timestamp") < pl.col("assigned_at") + pl.duration(days=8)).drop(
+        "assigned_at", "variant"
+    )
+
+
+def test_week_one_model_keeps_the_first_week_and_moves_later_days():
+    """A direct D30 lift changes days 8 and later only: the first week is the same
+    events with the same seed, and later activity rises in the treatment arm."""
+    from abkit.stats.surrogate_units import week_one_units
+
+    spec = {"users": 4_000, "days": 35, "enrol_days": 3, "seed": 2}
+    plain = simulate(d30_from_week_one=True, **spec)
+    direct = simulate(d30_direct_lift=1.0, **spec)
+    assert _first_week(plain).equals(_first_week(direct))
+    d30 = {
+        name: dict(
+            week_one_units(e.assignments, e.events)
+            .group_by("variant")
+            .agg(pl.col("d30").mean())
+            .iter_rows()
+        )
+        for name, e in (("plain", plain), ("direct", direct))
+    }
+    assert d30["direct"]["control"] == pytest.approx(d30["plain"]["control"], abs=1e-12)
+    assert d30["direct"]["treatment"] > d30["plain"]["treatment"] + 0.03
+
+
+def test_realised_d30_matches_the_true_d30_of_the_week_one_model():
+    from abkit.dev.simulate import true_d30_effects
+    from abkit.stats.surrogate_units import week_one_units
+
+    export = simulate(
+        users=20_000, days=36, enrol_days=4, d30_from_week_one=True, share_lift=0.5, seed=5
+    )
+    units = week_one_units(export.assignments, export.events).drop_nulls("d30")
+    assert units.height > 19_000
+    truth = true_d30_effects(export.spec)
+    for variant, value in truth.values:
+        realised = units.filter(pl.col("variant") == variant)["d30"]
+        se = (value * (1 - value) / realised.len()) ** 0.5
+        assert abs(realised.mean() - value) < 4 * se, variant
+    assert truth.effect("treatment") > 0.01 and dict(truth.direct)["treatment"] == 0
+
+
+def test_true_d30_effects_need_the_model_and_direct_lift_above_minus_one():
+    from abkit.dev.simulate import SimulationSpec, true_d30_effects
+
+    with pytest.raises(AbkitInputError, match="week-one retention model"):
+        true_d30_effects(SimulationSpec())
+    with pytest.raises(AbkitInputError, match="d30_direct_lift"):
+        simulate(d30_direct_lift=-1.0)

@@ -48,3 +48,12 @@ def test_simulate_replay_prints_its_true_differences_and_the_command(tmp_path):
     assert "of 'new' against 'old'" in out.stderr and "latency -8.0%" in out.stderr
     result = _analyse_printed_command(out.stderr, tmp_path)
     assert result["experiment"]["control"] == "old"
+
+
+def test_simulate_with_the_week_one_model_prints_the_true_d30_effect(tmp_path):
+    args = ["--users", "300", "--days", "10", "--enrol-days", "2", "--d30-direct-lift", "0.3"]
+    out = CliRunner().invoke(cli, ["simulate", str(tmp_path / "d30"), *args])
+    assert out.exit_code == 0, out.output
+    assert "odds of activity from day 8 on, not through the first week +30.0%" in out.stderr
+    line = next(ln for ln in out.stderr.splitlines() if ln.startswith("true D30 retention"))
+    assert "through the first week +0.0000, direct +0.0" in line
