@@ -643,6 +643,8 @@ class BetaDifferenceLaw:
         above = m_t * (1.0 - ft1) - u * (1.0 - ft)  # E[max(0, Y − u)]
         if self.relative:
             below, above = below / u, above / u
+            if self.a_c <= 1.0:  # f_C(0) > 0: E[(p_T/p_C − 1)⁺] diverges like ∫ dx/x
+                return math.inf, float(w @ below)
         return float(w @ above), float(w @ below)
 
     def positive_part(self) -> float:
