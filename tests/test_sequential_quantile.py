@@ -1,11 +1,13 @@
 """Always-valid quantile sequences (abkit.stats.sequential_quantile) against an
 independent implementation (Howard & Ramdas' package ``confseq``, skipped when it is
-not installed), the mixture's definition integrated numerically, the normal-mixture
-closed form it tends to, and the fixed-horizon clustered test it linearises."""
+not installed, except under CI=true), the mixture's definition integrated
+numerically, the normal-mixture closed form it tends to, and the fixed-horizon
+clustered test it linearises."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,13 +25,16 @@ from abkit.stats.sequential_quantile import (
     quantile_cs,
     quantile_influence,
 )
+from tests.engines import required
 
 ALPHA = 0.05
 GRID = [(q, n, t) for q in (0.5, 0.95, 0.99) for n, t in ((100, 50), (1000, 500), (6000, 6000))]
 
 
-def _confseq():
-    return pytest.importorskip("confseq", reason="confseq (Howard & Ramdas) not installed")
+def _confseq(module: str = "confseq") -> Any:
+    """Howard & Ramdas' package; .ci/run builds it (it needs Boost's headers), so a
+    missing one fails under CI=true instead of skipping."""
+    return required(module)
 
 
 # --- the boundary ---------------------------------------------------------------------
@@ -37,7 +42,7 @@ def _confseq():
 
 @pytest.mark.parametrize(("q", "n", "target"), [*GRID, (0.95, 50_000, 3000)])
 def test_mixture_and_boundary_match_confseq(q, n, target):
-    boundaries = pytest.importorskip("confseq.boundaries")
+    boundaries = _confseq("confseq.boundaries")
     mixture = BetaBinomialMixture.tuned(q, target, ALPHA)
     v, v_opt = q * (1 - q) * n, q * (1 - q) * target
     for s in (-0.3 * v**0.5, 0.0, 1.0, 2.5 * v**0.5):
@@ -98,7 +103,7 @@ def test_boundary_tends_to_the_normal_mixture_closed_form():
 def test_per_arm_sequence_matches_confseq_at_every_look():
     """confseq's fixed-quantile bounds (its demo/quantiles.py construction from
     ``beta_binomial_mixture_bound``) give the same order statistics at 30 looks."""
-    boundaries = pytest.importorskip("confseq.boundaries")
+    boundaries = _confseq("confseq.boundaries")
     rng = np.random.default_rng(11)
     values = rng.lognormal(0.0, 0.5, 30 * 200)
     for q in (0.5, 0.95, 0.99):
@@ -169,7 +174,7 @@ def _pairs():
 
 
 def test_two_sample_p_value_matches_confseq():
-    quantiles = pytest.importorskip("confseq.quantiles")
+    quantiles = _confseq("confseq.quantiles")
     inside = 0
     for q, a, b in _pairs():
         for target in (500, 3000):
@@ -183,7 +188,7 @@ def test_two_sample_p_value_matches_confseq():
 def test_two_sample_sequence_ends_are_where_confseq_rejects():
     """The sequence's ends for the difference (and ratio) are the θ0 at which
     confseq's p-value of arm T shifted by −θ0 (divided by θ0) crosses α."""
-    quantiles = pytest.importorskip("confseq.quantiles")
+    quantiles = _confseq("confseq.quantiles")
     for q, a, b in _pairs()[:4]:
         r = quantile_ab(a, b, q, ALPHA, target_n=3000)
         for end, outside in ((r.ci_high, 1), (r.ci_low, -1)):
