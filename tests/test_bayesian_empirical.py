@@ -118,10 +118,7 @@ def test_archive_of_200_recovers_mu_tau_and_shrinkage_lowers_mse(method):
     assert abs(taus.mean() - TAU) <= 4 * taus.std() / math.sqrt(archives) + 0.01 * TAU
     assert abs(mus[0] - MU) <= 4 * mus.std() and abs(taus[0] - TAU) <= 4 * taus.std()
     assert reduction > 0.25
-    assert (
-        all(s < r for s, r in zip(shrunk, raw, strict=True))
-        or np.mean(np.array(shrunk) < np.array(raw)) > 0.95
-    )
+    assert np.mean(np.array(shrunk) < np.array(raw)) > 0.95  # archive by archive
 
 
 @pytest.mark.calibration
