@@ -217,6 +217,24 @@ class QuantileSpec:
     relative_error: float = config_key(0.001, lambda v: 1e-6 <= v <= 0.1, "be 1e-6 to 0.1")
 
 
+@dataclass(frozen=True)
+class SurrogateSpec:
+    """The surrogate forecast of long-run retention from the first week (event
+    exports; docs/guides/deciding-before-d30.md).  ``metrics`` names the retention
+    metrics to forecast; by default every retention metric whose window ends after the
+    first week and has not matured for every unit by the export end; ``[]`` turns the
+    forecast off.  The model of the outcome on the first-week signals is trained on the
+    control arm's matured units, or on ``training``: a per-unit table of a past export
+    with the signal columns and the outcome (``abkit.surrogate_training_table``).
+    ``resamples`` bootstrap replicates refit the model for the interval, from ``seed``.
+    The forecast is shown beside the metric's result, never as its decision."""
+
+    metrics: tuple[str, ...] | None = None
+    training: str | None = None
+    resamples: int = config_key(200, lambda v: 20 <= v <= 100_000, "be 20-100000")
+    seed: int = 0
+
+
 # retention bars of product practice for AI consumer products (D7 20 %, D30 10 %)
 DEFAULT_HEALTH_BARS = {"d7": 0.20, "d30": 0.10}
 
@@ -288,6 +306,7 @@ class ExperimentSpec:
     quantiles: QuantileSpec = _section("quantiles", QuantileSpec)
     health: HealthSpec = _section("health", HealthSpec)
     cost: CostSpec = _section("cost", CostSpec)
+    surrogate: SurrogateSpec = _section("surrogate", SurrogateSpec)
     metrics: tuple[MetricSpec, ...] = field(default=(), metadata={"section": "metrics"})
 
     def covariates(self, metric: MetricSpec) -> tuple[str, ...]:
