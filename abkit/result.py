@@ -33,6 +33,7 @@ from abkit.stats.novelty import NoveltyResult
 from abkit.stats.paired import PAIRED, Pairing
 from abkit.stats.shape import DepthShape
 from abkit.stats.srm import SrmResult
+from abkit.stats.surrogate import SurrogateForecast
 
 T = TypeVar("T")
 OMIT_NONE = {"json_omit_none": True}  # no key in the JSON when the value is None
@@ -435,6 +436,9 @@ class MetricResult:
     judge-only and human-only effects and judge audit beside its PPI++ effect (no key
     in the JSON for other metrics), ``quantiles`` a quantile metric's
     profile across q and ``health`` a retention bar of product practice (not a test).
+    ``surrogate`` is a long-run retention metric's forecast from the first week
+    (:mod:`abkit.stats.surrogate`): shown beside the result, never its decision (no key
+    in the JSON without one).
     """
 
     metric: str
@@ -466,6 +470,7 @@ class MetricResult:
     segments: tuple[SegmentBreakdown, ...] = ()
     quantiles: tuple[QuantilePoint, ...] = ()
     health: HealthBand | None = None
+    surrogate: SurrogateForecast | None = field(default=None, metadata=OMIT_NONE)
     warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

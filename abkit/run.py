@@ -138,6 +138,7 @@ def compare(
                     health=health_band(
                         metric, spec.health, comp.control_value, comp.treatment_value
                     ),
+                    surrogate=design.surrogate(metric, stats, spec, variant),
                     warnings=(
                         *comp.warnings,
                         *_untested(decision, comp),

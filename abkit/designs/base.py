@@ -30,6 +30,7 @@ from abkit.stats.cuped import Adjustment
 from abkit.stats.judged import JudgedDetail
 from abkit.stats.novelty import NoveltyResult
 from abkit.stats.paired import Pairing
+from abkit.stats.surrogate import SurrogateForecast
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,14 @@ class Design(ABC, Generic[StatisticsT]):
         self, metric: MetricSpec, stats: StatisticsT, spec: ExperimentSpec, variant: str
     ) -> NoveltyResult | None:
         """The novelty check (does the effect fade with time since assignment)."""
+        return None
+
+    def surrogate(
+        self, metric: MetricSpec, stats: StatisticsT, spec: ExperimentSpec, variant: str
+    ) -> SurrogateForecast | None:
+        """The surrogate forecast of a long-run retention metric's effect from the
+        first week, when the design makes one (shown beside the result, never as its
+        decision)."""
         return None
 
     def segments(

@@ -17,10 +17,12 @@ import numpy as np
 from abkit.analysis.quantile_monitoring import monitor_quantile
 from abkit.analysis.segments import SegmentBreakdown, quantile_segment_breakdown, segment_breakdown
 from abkit.analysis.sequential import SequentialResult, monitor
+from abkit.analysis.surrogate import forecast_metrics, forecasts, training_table
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.designs.base import Design, Notes, Statistics, Tested, refuse, unadjustable
 from abkit.engine.looks import LookSeries
 from abkit.engine.quantile_looks import QuantileLooks
+from abkit.engine.week_one import COLUMNS
 from abkit.inputs.covariates import Covariates, covariate_moments, covariates_of
 from abkit.inputs.moments import contamination
 from abkit.inputs.novelty import PeriodMoments, completed_periods, period_moments
@@ -28,13 +30,15 @@ from abkit.inputs.prepare import Reduced, UnitFrame
 from abkit.inputs.quantiles import ArmQuantiles, arm_quantiles, binned_arm_quantiles
 from abkit.inputs.segments import segment_quantiles
 from abkit.io.exclusions import Ledger
-from abkit.metrics.base import Statistic
+from abkit.metrics.base import Statistic, value_column
+from abkit.names import VARIANT
 from abkit.result import QuantilePoint
 from abkit.stats import ArmSummary
 from abkit.stats.cuped import or_unadjusted
 from abkit.stats.fixed_horizon import ratio_variance
 from abkit.stats.novelty import NoveltyResult, novelty_test
 from abkit.stats.quantile import LogBins, QuantileEstimate, quantile_test
+from abkit.stats.surrogate import SurrogateForecast
 
 EVENT_VALUES, OWN = Statistic.EVENT_VALUES, Statistic.OWN
 
@@ -54,6 +58,8 @@ class UserStatistics(Statistics):
     looks: dict[str, LookSeries] = field(default_factory=dict)
     quantile_looks: dict[str, QuantileLooks] = field(default_factory=dict)
     novelty: dict[str, PeriodMoments] = field(default_factory=dict)
+    # retention metric → treatment → the surrogate forecast of its effect
+    surrogates: dict[str, dict[str, SurrogateForecast]] = field(default_factory=dict)
     # segment column → value → metric → variant → arm summary
     segments: dict[str, dict[str, dict[str, dict[str, ArmSummary]]]] = field(default_factory=dict)
     # segment column → metric → value → variant → the arm's quantile
@@ -116,6 +122,7 @@ class Users(Design[UserStatistics]):
         }
         segments, by_quantile = _segments(reduced, frame, spec, notes)
         novelty = _novelty(reduced, frame, spec, notes)
+        surrogates = _surrogates(reduced, frame, spec, notes)
         crossing = frame.table.crossing_note()
         if crossing is not None:
             notes.notes.append(crossing)
@@ -132,6 +139,7 @@ class Users(Design[UserStatistics]):
             looks=reduced.looks,
             quantile_looks=reduced.quantile_looks,
             novelty=novelty,
+            surrogates=surrogates,
             segments=segments,
             segment_quantiles=by_quantile,
         )
@@ -189,6 +197,11 @@ class Users(Design[UserStatistics]):
             spec.novelty.period_days or 0,
             spec.alpha,
         )
+
+    def surrogate(
+        self, metric: MetricSpec, stats: UserStatistics, spec: ExperimentSpec, variant: str
+    ) -> SurrogateForecast | None:
+        return stats.surrogates.get(metric.name, {}).get(variant)
 
     def segments(
         self, metric: MetricSpec, stats: UserStatistics, spec: ExperimentSpec, variant: str
@@ -408,3 +421,20 @@ def _novelty(
         for m in reduced.metrics
         if m.kind.adjustable() is not None
     }
+
+
+def _surrogates(
+    reduced: Reduced, frame: UnitFrame, spec: ExperimentSpec, notes: Notes
+) -> dict[str, dict[str, SurrogateForecast]]:
+    """The surrogate forecast of each retention metric not yet matured for every unit,
+    from the unit table's first-week signals (:mod:`abkit.analysis.surrogate`)."""
+    metrics = forecast_metrics(spec, reduced.metrics)
+    if not metrics or COLUMNS["d1"] not in frame.table.columns:
+        return {}
+    training = training_table(spec, metrics)
+    columns = [VARIANT, *COLUMNS.values(), *(value_column(m) for m in metrics)]
+    units = frame.table.rows("the surrogate forecast").select(columns)
+    found, lines = forecasts(units, metrics, spec, reduced.variants, training)
+    for name, text in lines.items():
+        notes.warn(name, *text)
+    return found

@@ -47,6 +47,7 @@ from abkit.engine.quantiles import (
     quantile_bins,
     split_sums,
 )
+from abkit.engine.week_one import week_one_aggregates, with_week_one_signals
 from abkit.errors import AbkitInputError
 from abkit.interrupt import is_interrupt
 from abkit.io.assignments import ROW_UNIT, Assignments
@@ -489,6 +490,7 @@ def event_units(
     with_looks: bool = False,
     covariates: Mapping[str, Mapping[str, str]] | None = None,
     values_with_accounts: bool = False,
+    week_one: bool = False,
 ) -> EventUnits:
     """Validate events, roll them up per unit and attach them to every assigned unit.
 
@@ -501,6 +503,8 @@ def event_units(
     → covariate column → name) each look's CUPED moments.  ``values_with_accounts``
     (the design re-assigns accounts) keeps each quantile value with its unit on every
     engine, where ``[quantiles] method = "auto"`` would otherwise bin them.
+    ``week_one`` adds each unit's first-week signals (:mod:`abkit.engine.week_one`),
+    the inputs of the surrogate forecast.
     """
     inp = spec.input
     if spec.unit == ROW_UNIT:
@@ -597,6 +601,11 @@ def event_units(
         aggregates=[
             *(e for m in metrics for e in m.kind.event_aggregates(m, output_event)),
             *(count_where(nw.col(EVENT) == e).alias(c) for e, c in kept.items()),
+            *(
+                week_one_aggregates(output_event, spec.event_names.share, need_session)
+                if week_one
+                else []
+            ),
         ],
         row_columns=[e for m in metrics for e in m.kind.row_columns(m, output_event)],
         depth_events=list(depth_events.values()),
@@ -669,6 +678,8 @@ def event_units(
         table = table.with_columns(*(nw.col(c).fill_null(0) for c in fill))
     windows = [(m, d) for m in metrics if (d := m.kind.maturity_day(m)) is not None]
     table = _with_eligibility(table, windows, export_end, like)
+    if week_one:
+        table = with_week_one_signals(table, export_end)
     with _engine_errors(events.label):
         table = materialise(table)
         # the exact counts of used events and of those without a session

@@ -16,6 +16,7 @@ from typing import Protocol
 import polars as pl
 
 from abkit import progress
+from abkit.analysis.surrogate import forecast_metrics
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.defaults import ExportShape, default_event_metrics, default_paired_metrics
 from abkit.engine.events import (
@@ -294,6 +295,7 @@ def _prepare_events(
         ledger,
         with_looks=sequential,
         values_with_accounts=rules.needs_accounts,
+        week_one=spec.mode == "b2c" and bool(forecast_metrics(spec, metrics)),
         covariates={
             m.name: columns
             for m in metrics

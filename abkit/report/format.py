@@ -395,6 +395,40 @@ def caution_line(r: MetricResult) -> str | None:
     return f"{d.outcome}, but {d.caution}: lift {pct(r.relative_effect)} ({source})"
 
 
+def surrogate_line(r: MetricResult) -> str | None:
+    """A long-run retention metric's forecast from the first week, labelled as such,
+    with its training, its fit and its validation, or None: 'forecast +1.85 pp
+    [+1.06, +2.64] …; validation on the 850 + 842 matured units: forecast +0.69 pp,
+    realised +2.83 pp, agree (gap p = 0.2061); assumes …'."""
+    f = r.surrogate
+    if f is None:
+        return None
+    t = r.metric_type
+    trained = (
+        f"the control arm's {f.fit.training_units:,} matured units"
+        if f.training == "control"
+        else f"{f.fit.training_units:,} units of the training table"
+    )
+    text = (
+        f"FORECAST, not the decision: {num(f.estimate, t, True)} {interval(f.ci, t)} "
+        f"(lift {pct(f.relative)}) from the first week of {f.control_n:,} + "
+        f"{f.treatment_n:,} units; model trained on {trained} (out-of-fold AUC "
+        f"{f.fit.auc:.2f}; model uncertainty {f.model_share:.0%} of the variance)"
+    )
+    v = f.validation
+    if v is None:
+        text += "; no validation yet (fewer than 10 matured units in an arm)"
+    else:
+        verdict = "DISAGREE: the surrogacy assumption is in doubt" if v.disagree else "agree"
+        text += (
+            f"; validation on the {v.control_n:,} + {v.treatment_n:,} matured units: "
+            f"forecast {num(v.surrogate_effect, t, True)}, realised "
+            f"{num(v.realised_effect, t, True)} {interval(v.realised_ci, t)}, {verdict} "
+            f"(gap {p_phrase(v.p_value)})"
+        )
+    return text + "; assumes " + "; ".join(f.assumptions)
+
+
 def health_line(r: MetricResult) -> str | None:
     """'D7 bar 20 %: control 18.2 % (below), treatment 21.0 %', or None."""
     h = r.health
@@ -663,6 +697,7 @@ def detail_sections(res: AnalysisResult) -> list[tuple[str, list[tuple[MetricRes
         ("Novelty check (lift by time since assignment, log scale)", novelty_line),
         ("Quantile profile (treatment / control − 1, pointwise)", quantile_line),
         ("Health bands (usual retention bars of AI consumer products, not tests)", health_line),
+        ("Surrogate forecast of long-run retention from the first week", surrogate_line),
         ("B2B cross-checks (accounts are the units of inference)", b2b_line),
     )
     out = []

@@ -1,0 +1,135 @@
+"""The surrogate forecast of long-run retention beside a retention metric's result.
+
+Which metrics are forecast (``[surrogate] metrics``; by default every retention metric
+whose window ends after the first week), the training table of a past export, and the
+forecast of each treatment from the unit table's first-week signals
+(:mod:`abkit.engine.week_one`) by :func:`abkit.stats.surrogate_units.forecast_from_units`.
+The forecast never decides: it is shown beside the metric's own result, labelled with
+its assumptions and validated on the cohorts matured in both arms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from abkit.config import ExperimentSpec, MetricSpec
+from abkit.engine.week_one import COLUMNS, LAST_DAY
+from abkit.errors import AbkitInputError
+from abkit.io.readers import read_table
+from abkit.metrics.base import value_column
+from abkit.names import VARIANT
+from abkit.stats.surrogate import SurrogateForecast
+from abkit.stats.surrogate_units import SIGNALS, forecast_from_units
+
+RETENTION = "retention"
+
+
+def forecast_metrics(spec: ExperimentSpec, metrics: Sequence[MetricSpec]) -> list[MetricSpec]:
+    """The retention metrics to forecast from the first week.
+
+    ``[surrogate] metrics`` names them (each must be a retention metric among
+    ``metrics`` whose window ends after day 7); by default, every retention metric
+    whose window ends after the first week.
+    """
+    named = spec.surrogate.metrics
+    later = [
+        m
+        for m in metrics
+        if m.type == RETENTION
+        and (m.kind.maturity_day(m) or 0) > LAST_DAY
+        and not m.kind.account_level
+    ]
+    if named is None:
+        return later
+    by_name = {m.name: m for m in metrics}
+    for name in named:
+        metric = by_name.get(name)
+        if metric is None or metric not in later:
+            what = (
+                "is not a metric of the analysis"
+                if metric is None
+                else "is not a retention metric whose window ends after day 7"
+            )
+            raise AbkitInputError(
+                f"[surrogate] metrics names '{name}', which {what}: the surrogate forecast "
+                "predicts long-run retention from the first week's signals.",
+                hint="Name retention metrics such as { type = 'retention', day = 30 }, or "
+                "leave [surrogate] metrics out to forecast every such metric.",
+            )
+    return [by_name[name] for name in named]
+
+
+def training_table(spec: ExperimentSpec, metrics: Sequence[MetricSpec]) -> pl.DataFrame | None:
+    """``[surrogate] training``: a per-unit table of a past export with the signal
+    columns and one column per forecast metric (its outcome, 0 / 1, empty while not
+    matured), checked here so that a wrong file fails before the analysis."""
+    path = spec.surrogate.training
+    if path is None:
+        return None
+    table = read_table(path)
+    frame = table.data.collect() if isinstance(table.data, pl.LazyFrame) else table.data
+    if not isinstance(frame, pl.DataFrame):
+        raise AbkitInputError(
+            "the surrogate training table must be a file (CSV, Parquet, NDJSON).",
+            source=table.label,
+        )
+    needed = [*SIGNALS, *(m.name for m in metrics)]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise AbkitInputError(
+            f"the surrogate training table has no column '{missing[0]}' (it needs the "
+            f"first-week signals {', '.join(SIGNALS)} and one column per forecast metric, "
+            f"{', '.join(m.name for m in metrics)}).",
+            source=table.label,
+            column=missing[0],
+            hint="Build it from a past export with abkit.surrogate_training_table.",
+        )
+    return frame
+
+
+def forecasts(
+    units: pl.DataFrame,
+    metrics: Sequence[MetricSpec],
+    spec: ExperimentSpec,
+    variants: tuple[str, ...],
+    training: pl.DataFrame | None,
+) -> tuple[dict[str, dict[str, SurrogateForecast]], dict[str, list[str]]]:
+    """Per forecast metric and treatment, the forecast of its effect; and per metric
+    the notes on what was not forecast and why.
+
+    ``units`` is the unit table with VARIANT, the first-week signal columns and each
+    metric's own column (null where its window has not matured)."""
+    frame = units.select(
+        VARIANT,
+        *(pl.col(column).alias(name) for name, column in COLUMNS.items()),
+        *(pl.col(value_column(m)).cast(pl.Float64).alias(m.name) for m in metrics),
+    )
+    out: dict[str, dict[str, SurrogateForecast]] = {}
+    notes: dict[str, list[str]] = {}
+    for metric in metrics:
+        matured = frame.get_column(metric.name).is_not_null().sum()
+        if spec.surrogate.metrics is None and matured == frame.height:
+            continue  # matured for every unit: nothing to forecast
+        found = {}
+        for variant in variants[1:]:
+            try:
+                found[variant] = forecast_from_units(
+                    frame,
+                    spec.control,
+                    variant,
+                    variant=VARIANT,
+                    outcome=metric.name,
+                    training=training,
+                    alpha=spec.alpha,
+                    resamples=spec.surrogate.resamples,
+                    seed=spec.surrogate.seed,
+                )
+            except AbkitInputError as exc:
+                notes.setdefault(metric.name, []).append(
+                    f"surrogate forecast of '{variant}' not computable: {exc.problem}"
+                )
+        if found:
+            out[metric.name] = found
+    return out, notes
