@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
 import tomllib
 import types
@@ -226,12 +227,44 @@ class SurrogateSpec:
     forecast off.  The model of the outcome on the first-week signals is trained on the
     control arm's matured units, or on ``training``: a per-unit table of a past export
     with the signal columns and the outcome (``abkit.surrogate_training_table``).
-    ``resamples`` bootstrap replicates refit the model for the interval, from ``seed``.
+    The interval is the delta method's on each unit's influence, the model's own
+    uncertainty included (``interval = "delta"``), or a bootstrap of ``resamples``
+    replicates that refit the model, from ``seed`` (``"bootstrap"``: minutes on a
+    million units).
     The forecast is shown beside the metric's result, never as its decision."""
 
     metrics: tuple[str, ...] | None = None
     training: str | None = None
+    interval: SurrogateInterval = "delta"
     resamples: int = config_key(200, lambda v: 20 <= v <= 100_000, "be 20-100000")
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class BayesianSpec:
+    """The Bayesian reading of every metric (docs/guides/bayesian.md), beside the
+    frequentist result and never mixed in: on when the ``[bayesian]`` section is present
+    (or ``--bayesian``).  The prior of log(T/C) is N(``prior_mean``, ``prior_sd``²)
+    (N(0, 0.3²) by default; ``flat_prior`` drops it) or, with ``archive``, learnt from the
+    metric's past experiments there (``family``, ``method``; the default prior below
+    ``min_experiments``).  The decision: better when the chance to win ≥ ``chance`` and
+    the expected loss of shipping ≤ ``tolerance`` of control (0.95 and 0.25 %).  A
+    proportion with an arm below ``exact_below`` units is read by the exact
+    Beta-Binomial; B2B metrics by the Bayesian bootstrap over accounts (``draws``,
+    ``seed``, which also seed the chance to be best among several treatments)."""
+
+    enabled: bool = False
+    prior_mean: float = config_key(0.0, lambda v: -1 < v < 1, "be between -1 and 1")
+    prior_sd: float = config_key(0.3, lambda v: 0 < v <= 10, "be positive (at most 10)")
+    flat_prior: bool = False
+    chance: float = config_key(0.95, lambda v: 0.5 < v < 1, "be between 0.5 and 1")
+    tolerance: float = config_key(0.0025, lambda v: 0 <= v < 1, "be between 0 and 1")
+    exact_below: int = config_key(100, lambda v: 0 <= v <= 100_000, "be 0-100000 units")
+    archive: str | None = None
+    family: Literal["normal", "t"] = "normal"
+    method: Literal["reml", "paule-mandel", "dersimonian-laird"] = "reml"
+    min_experiments: int = config_key(10, lambda v: 2 <= v <= 10_000, "be 2-10000")
+    draws: int = config_key(10_000, lambda v: 1_000 <= v <= 1_000_000, "be 1000-1000000")
     seed: int = 0
 
 
@@ -307,6 +340,7 @@ class ExperimentSpec:
     health: HealthSpec = _section("health", HealthSpec)
     cost: CostSpec = _section("cost", CostSpec)
     surrogate: SurrogateSpec = _section("surrogate", SurrogateSpec)
+    bayesian: BayesianSpec = _section("bayesian", BayesianSpec)
     metrics: tuple[MetricSpec, ...] = field(default=(), metadata={"section": "metrics"})
 
     def covariates(self, metric: MetricSpec) -> tuple[str, ...]:
@@ -532,6 +566,8 @@ def parse_config(raw: Mapping[str, Any]) -> ExperimentSpec:
     for name, section in _SECTIONS.items():
         if section != "metrics":
             cls, table = hints[name], raw.get(section, {})
+            if cls is BayesianSpec and isinstance(table, dict) and section in raw:
+                table = {"enabled": True, **table}  # the section turns the reading on
             nested[name] = (
                 _sequential(table) if cls is SequentialSpec else cls(**_read(cls, section, table))
             )
@@ -622,6 +658,15 @@ def with_segments(spec: ExperimentSpec, columns: tuple[str, ...]) -> ExperimentS
     """``spec`` with effects by segment of ``columns`` (``--segment``) added."""
     merged = tuple(dict.fromkeys([*spec.segments.columns, *columns]))
     return replace(spec, segments=replace(spec.segments, columns=merged))
+
+
+def with_bayesian_reading(spec: ExperimentSpec, archive: Any = None) -> ExperimentSpec:
+    """The spec with the Bayesian reading on (as ``--bayesian`` does) and, given an
+    ``archive`` (``--archive``), its priors learnt from that archive."""
+    bayes = replace(spec.bayesian, enabled=True)
+    if archive is not None:
+        bayes = replace(bayes, archive=os.fspath(archive))
+    return replace(spec, bayesian=bayes)
 
 
 def with_sequential_method(spec: ExperimentSpec, method: str) -> ExperimentSpec:

@@ -17,6 +17,7 @@ from typing import Any, Literal, Self, TypeVar
 
 import polars as pl
 
+from abkit.analysis.bayesian import BayesianReading
 from abkit.analysis.decision import Decision
 from abkit.analysis.health import HealthBand
 from abkit.analysis.segments import SegmentBreakdown
@@ -436,6 +437,9 @@ class MetricResult:
     judge-only and human-only effects and judge audit beside its PPI++ effect (no key
     in the JSON for other metrics), ``quantiles`` a quantile metric's
     profile across q and ``health`` a retention bar of product practice (not a test).
+    ``bayesian`` is the Bayesian reading when one was asked for (``[bayesian]``,
+    ``--bayesian``): posterior, chance to win, expected loss and a decision of its own,
+    never mixed into ``decision`` (no key in the JSON without one).
     ``surrogate`` is a long-run retention metric's forecast from the first week
     (:mod:`abkit.stats.surrogate`): shown beside the result, never its decision (no key
     in the JSON without one).
@@ -466,6 +470,7 @@ class MetricResult:
     cuped: Adjustment | None = None
     paired: Pairing | None = None
     judged: JudgedDetail | None = field(default=None, metadata=OMIT_NONE)
+    bayesian: BayesianReading | None = field(default=None, metadata=OMIT_NONE)
     novelty: NoveltyResult | None = None
     segments: tuple[SegmentBreakdown, ...] = ()
     quantiles: tuple[QuantilePoint, ...] = ()

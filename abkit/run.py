@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from abkit import progress
+from abkit.analysis.bayesian import with_bayesian
 from abkit.analysis.decision import Decision, Evidence, Outcome, checked, guardrail_caution
 from abkit.analysis.health import health_band
 from abkit.api import AnalysisResult, MetricResult
@@ -23,6 +24,7 @@ from abkit.config import (
     ExperimentSpec,
     MetricSpec,
     load_config,
+    with_bayesian_reading,
     with_columns,
     with_input,
     with_mode,
@@ -266,6 +268,8 @@ def analyze(
     input_tokens: str | None = None,
     output_tokens: str | None = None,
     title: str | None = None,
+    bayesian: bool = False,
+    archive: str | Path | None = None,
 ) -> AnalysisResult:
     """Analyse an experiment export: every metric × treatment tested, decided and
     reported with its method.
@@ -314,6 +318,13 @@ input_id, timestamp_format, latency, ttft, input_tokens, output_tokens
     title
         Names an experiment that ``[experiment] name`` leaves unnamed (default:
         :func:`export_name` of the export's path).
+    bayesian
+        Adds the Bayesian reading to every result (as a ``[bayesian]`` section does):
+        posterior, chance to win, expected loss and a decision of its own
+        (:mod:`abkit.analysis.bayesian`).
+    archive
+        An experiment archive (:class:`abkit.archive.Archive`) whose past experiments
+        give each metric's prior (overrides ``[bayesian] archive``; implies ``bayesian``).
 
     Returns
     -------
@@ -371,6 +382,8 @@ input_id, timestamp_format, latency, ttft, input_tokens, output_tokens
         spec = with_segments(spec, tuple(segments))
     if mode is not None:
         spec = with_mode(spec, mode)
+    if bayesian or archive is not None:
+        spec = with_bayesian_reading(spec, archive)
     design_for(spec).check(spec)
     ledger = Ledger()
     design, reduced, stats = statistics_of(
@@ -385,11 +398,14 @@ input_id, timestamp_format, latency, ttft, input_tokens, output_tokens
     )
     metric_warnings = _by_metric(reduced.metrics, reduced.metric_warnings, stats.metric_warnings)
     results = compare(design, stats, reduced.metrics, variants, spec, metric_warnings)
+    name = spec.name or title or export_name(data if events is None else events)
+    if spec.bayesian.enabled:
+        results = with_bayesian(results, spec, name)
     sequential_warnings = dict.fromkeys(
         w for r in results if r.sequential for w in r.sequential.warnings
     )
     return AnalysisResult(
-        name=spec.name or title or export_name(data if events is None else events),
+        name=name,
         control=spec.control,
         variants=variants,
         alpha=spec.alpha,

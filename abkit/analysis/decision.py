@@ -11,6 +11,9 @@ it was reached.  Which method governs:
   and interval stay in the tables, labelled as not valid under repeated looks);
 * otherwise the fixed-horizon test, with the multiplicity-adjusted p-value.
 
+A Bayesian reading (:mod:`abkit.analysis.bayesian`) carries a decision of its own, of
+basis ``"bayesian"`` or ``"bayesian guardrail"``, beside this one and never mixed in.
+
 Whatever the method, a decision passes one shared check before anyone sees it,
 :func:`checked`: an arm without units, no variation, no sequential look with data in
 both arms, or a method that produced no p-value or interval gives ``not computable``
@@ -35,8 +38,16 @@ Outcome = Literal[
     "guardrail pass",
     "guardrail fail",
     "guardrail inconclusive",
+    "inconclusive",
 ]
-Basis = Literal["fixed-horizon", "sequential", "non-inferiority", "sequential non-inferiority"]
+Basis = Literal[
+    "fixed-horizon",
+    "sequential",
+    "non-inferiority",
+    "sequential non-inferiority",
+    "bayesian",
+    "bayesian guardrail",
+]
 # a guardrail within its margin whose two-sided test still finds harm (a regression flag)
 Caution = Literal["significantly worse, within the margin", "significantly worse"]
 Tone = Literal["good", "bad", "neutral"]
@@ -64,6 +75,9 @@ MEANING: dict[str, str] = {
     "guardrail pass": "harm larger than the margin is ruled out",
     "guardrail fail": "harm larger than the margin is established",
     "guardrail inconclusive": "harm larger than the margin is neither ruled out nor established",
+    "inconclusive": (
+        "the chance to win and the expected loss do not reach the Bayesian rule's thresholds"
+    ),
 }
 
 

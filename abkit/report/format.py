@@ -689,8 +689,11 @@ def b2b_line(r: MetricResult) -> str | None:
 def detail_sections(res: AnalysisResult) -> list[tuple[str, list[tuple[MetricResult, str]]]]:
     """The per-result detail lines every renderer shows, by section: (title, [(result,
     line)]) for CUPED, novelty and the B2B cross-checks, sections without a line left out."""
+    from abkit.report.bayesian import bayesian_line
+
     sections = (
         ("Not computable (no verdict without data)", no_verdict_line),
+        ("Bayesian reading (its own decision, beside the one above)", bayesian_line),
         ("Guardrail regressions (significantly worse, though not failed)", caution_line),
         ("CUPED regression adjustment (effects above are adjusted)", cuped_line),
         ("Paired inputs (candidate − live on the same inputs)", paired_line),
