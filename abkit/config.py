@@ -38,6 +38,7 @@ from abkit.options import (
     QuantileMethod,
     SequentialMethod,
     Spending,
+    SurrogateInterval,
     Weighting,
     config_key,
 )

@@ -17,6 +17,8 @@ Mode = Literal["b2c", "b2b"]
 Direction = Literal["increase", "decrease"]
 # multiple-comparison correction across treatments (abkit.stats.multiplicity)
 Correction = Literal["holm", "bh", "none"]
+# how the surrogate forecast's interval is found (abkit.stats.surrogate)
+SurrogateInterval = Literal["delta", "bootstrap"]
 # Lan–DeMets spending function of a group-sequential design (abkit.stats.group_sequential)
 Spending = Literal["obrien_fleming", "pocock"]
 # where the events are read and reduced to per-unit rows (abkit.io.engines); "ibis"

@@ -123,6 +123,7 @@ def forecasts(
                     outcome=metric.name,
                     training=training,
                     alpha=spec.alpha,
+                    interval=spec.surrogate.interval,
                     resamples=spec.surrogate.resamples,
                     seed=spec.surrogate.seed,
                 )

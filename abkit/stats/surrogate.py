@@ -34,7 +34,11 @@ all three at once: each of ``resamples`` replicates redraws, with replacement, t
 experiment's units within each arm × matured stratum (and a separate training table on
 its own), **refits the model on the replicate's training units** and recomputes τ̂.
 se = the replicates' standard deviation and the interval is τ̂ ± z_{1−α/2}·se (the
-relative one on the log scale, exp(log(m̂_T/m̂_C) ± z·se_log) − 1).  The
+relative one on the log scale, exp(log(m̂_T/m̂_C) ± z·se_log) − 1).  The delta method
+(``interval = "delta"``, :func:`_influence`) computes the same first-order variance
+in one pass from each unit's influence, its model part through β̂ included: the
+bootstrap's limit, in milliseconds where the bootstrap refits for minutes on a
+million units.  The
 experiment-sampling part alone, with the model held at β̂, is
 s²_T(ĥ)/n_T + s²_C(ĥ)/n_C; 1 − that / se² is reported as the model's share of the
 variance (:attr:`SurrogateForecast.model_share`).  The index averages predicted
@@ -71,13 +75,19 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from abkit.errors import AbkitInputError
 from abkit.stats.distributions import norm_ppf, norm_sf
 
-SURROGATE_METHOD = "surrogate index (logistic regression of D30 on the first week), bootstrap"
+SURROGATE_METHOD = "surrogate index (logistic regression of D30 on the first week)"
+Interval = Literal["bootstrap", "delta"]
+INTERVALS: dict[Interval, str] = {
+    "bootstrap": "bootstrap refitting the model",
+    "delta": "delta method on each unit's influence, model included",
+}
 MODEL = "logistic regression (statsmodels Logit, maximum likelihood)"
 ASSUMPTIONS = (
     "surrogacy: the treatment acts on D30 only through the first-week signals",
@@ -439,6 +449,7 @@ def surrogate_index(
     resamples: int = 200,
     folds: int = 5,
     seed: int = 0,
+    interval: Interval = "bootstrap",
 ) -> SurrogateForecast:
     """The surrogate index forecast of a treatment's effect on D30 retention.
 
@@ -472,6 +483,11 @@ def surrogate_index(
     seed : int
         Seed of the bootstrap and of the folds: the same inputs and seed give the same
         result.
+    interval : {"bootstrap", "delta"}
+        How the standard errors are found: the bootstrap that refits the model
+        ``resamples`` times, or the delta method on each unit's influence
+        (:func:`_influence`), the same first-order variance in one pass (for large
+        experiments, where refitting hundreds of times costs minutes).
 
     Returns
     -------
@@ -511,8 +527,9 @@ def surrogate_index(
     k = x.shape[1]
     has = np.all(np.isfinite(x), axis=1)
     matured = has & ~np.isnan(y)
+    # the experiment's units the model is trained on (none with a separate table)
+    train_mask = matured & ~w if training is None else np.zeros(x.shape[0], dtype=bool)
     if training is None:
-        train_mask = matured & ~w
         x_train, y_train = x[train_mask], y[train_mask]
         where = "the control arm's matured units"
     else:
@@ -534,31 +551,14 @@ def surrogate_index(
 
     rng = np.random.default_rng(seed)
     p = np.where(has, model.predict(np.where(has[:, None], x, 0.0)), np.nan)
-    strata = [has & (w == arm) & (matured == m) for arm in (False, True) for m in (False, True)]
-    indices = [np.flatnonzero(s) for s in strata]
     point = _effects(p, y, w, matured, np.ones(x.shape[0]))
-    replicates = []
-    for _ in range(resamples):
-        counts = np.zeros(x.shape[0])
-        for idx in indices:
-            if idx.size:
-                counts += np.bincount(rng.choice(idx, idx.size), minlength=x.shape[0])
-        if training is None:
-            rows = np.repeat(np.arange(x.shape[0]), counts.astype(np.int64) * train_mask)
-            bx, by = x[rows], y[rows]
-        else:
-            rows = rng.integers(0, y_train.size, y_train.size)
-            bx, by = x_train[rows], y_train[rows]
-        try:
-            refit = refit_logistic(bx, by, model)
-        except _FitFailed:
-            continue
-        pb = np.where(has, refit.predict(np.where(has[:, None], x, 0.0)), np.nan)
-        replicates.append(_effects(pb, y, w, matured, counts))
-    boot = np.array(replicates)
-    if boot.shape[0] < 20:
-        raise AbkitInputError("the D30 model could not be refitted on most bootstrap replicates.")
-    sd = np.std(boot, axis=0, ddof=1)  # NaN for the validation without matured units
+    if interval == "delta":
+        sd = _influence(x, p, y, w, matured, model, train_mask, x_train, y_train)
+        replicates_used = 0
+    else:
+        sd, replicates_used = _bootstrap(
+            x, y, w, matured, has, model, train_mask, x_train, y_train, resamples, rng
+        )
     z = float(norm_ppf(1 - alpha / 2))
     c_value, t_value = float(np.mean(p[has & ~w])), float(np.mean(p[has & w]))
     n_c, n_t = int(np.sum(has & ~w)), int(np.sum(has & w))
@@ -591,15 +591,147 @@ def surrogate_index(
         treatment_n=n_t,
         without_signals=int(np.sum(~has)),
         alpha=alpha,
-        method=SURROGATE_METHOD,
+        method=f"{SURROGATE_METHOD}, {INTERVALS[interval]}",
         assumptions=ASSUMPTIONS,
         training="control" if training is None else "separate",
-        resamples=int(boot.shape[0]),
+        resamples=replicates_used,
         seed=seed,
         model_share=max(0.0, 1.0 - float(v_sampling) / float(sd[0]) ** 2) if sd[0] > 0 else 0.0,
         fit=fit,
         validation=_validation(point, sd, y, w, matured, alpha, z),
     )
+
+
+def _bootstrap(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    matured: np.ndarray,
+    has: np.ndarray,
+    model: _Model,
+    train_mask: np.ndarray,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    resamples: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, int]:
+    """The standard deviations of :func:`_effects` over a stratified bootstrap (arm ×
+    matured) that refits the model on each replicate's training units (the experiment's
+    own where ``train_mask`` marks any, else a redraw of the separate table), and the
+    replicates whose refit succeeded."""
+    strata = [has & (w == arm) & (matured == m) for arm in (False, True) for m in (False, True)]
+    indices = [np.flatnonzero(s) for s in strata]
+    own = bool(train_mask.any())
+    replicates = []
+    for _ in range(resamples):
+        counts = np.zeros(x.shape[0])
+        for idx in indices:
+            if idx.size:
+                counts += np.bincount(rng.choice(idx, idx.size), minlength=x.shape[0])
+        if own:
+            rows = np.repeat(np.arange(x.shape[0]), counts.astype(np.int64) * train_mask)
+            bx, by = x[rows], y[rows]
+        else:
+            rows = rng.integers(0, y_train.size, y_train.size)
+            bx, by = x_train[rows], y_train[rows]
+        try:
+            refit = refit_logistic(bx, by, model)
+        except _FitFailed:
+            continue
+        pb = np.where(has, refit.predict(np.where(has[:, None], x, 0.0)), np.nan)
+        replicates.append(_effects(pb, y, w, matured, counts))
+    boot = np.array(replicates)
+    if boot.shape[0] < 20:
+        raise AbkitInputError("the D30 model could not be refitted on most bootstrap replicates.")
+    sd: np.ndarray = np.std(boot, axis=0, ddof=1)  # NaN for the validation without matured
+    return sd, int(boot.shape[0])
+
+
+def _influence(
+    x: np.ndarray,
+    p: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    matured: np.ndarray,
+    model: _Model,
+    train_mask: np.ndarray,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+) -> np.ndarray:
+    """The standard errors of :func:`_effects`' five statistics by the delta method.
+
+    Each statistic is a smooth function of arm means of the index ĥ(Sᵢ) = p(Sᵢ; β̂)
+    and of the outcome, so to first order it moves by Σᵢ φᵢ over the units, with
+
+    * a unit's **sampling** influence on the mean over a set A of n_A units,
+      (pᵢ − m_A)/n_A for i ∈ A (ȳ likewise with yᵢ), and
+    * a training unit's **model** influence through β̂ − β ≈ Σⱼ H⁻¹x̃ⱼ(yⱼ − pⱼ),
+      H = Σⱼ pⱼ(1 − pⱼ)x̃ⱼx̃ⱼᵀ over the training units (x̃ = (1, z), the model's
+      standardised design), on m_A: g_Aᵀ H⁻¹x̃ⱼ(yⱼ − pⱼ), g_A = (1/n_A)Σ_{i∈A} pᵢ(1 − pᵢ)x̃ᵢ.
+
+    A control unit that trains the model carries both, so their covariance is kept;
+    separate training units carry the model part only.  The log ratio's influence is
+    φ(m_T)/m_T − φ(m_C)/m_C.  Var = Σᵢ φᵢ² (the sandwich variance of independent
+    units): the bootstrap's first-order limit, computed in one pass.
+    """
+    n = x.shape[0]
+    has = ~np.isnan(p)
+    design = _design(x, model)
+    train_design = _design(x_train, model)
+    p_train = model.predict(x_train)
+    hessian = (train_design * (p_train * (1 - p_train))[:, None]).T @ train_design
+    # each training unit's influence on β̂ (rows: units, columns: coefficients)
+    beta = np.linalg.solve(hessian, (train_design * (y_train - p_train)[:, None]).T).T
+    slope = np.where(has, p * (1 - p), 0.0)[:, None] * np.where(has[:, None], design, 0.0)
+    sets = {
+        "c": has & ~w,
+        "t": has & w,
+        "mc": has & matured & ~w,
+        "mt": has & matured & w,
+    }
+    own = bool(train_mask.any())
+
+    def index_mean(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """Per experiment unit and per training unit, the influence on the mean index
+        over ``mask``, and the mean."""
+        count = int(mask.sum())
+        if not count:
+            return np.full(n, np.nan), np.full(y_train.size, np.nan), math.nan
+        mean = float(p[mask].mean())
+        sampling = np.where(mask, np.nan_to_num(p) - mean, 0.0) / count
+        model_part = beta @ (slope[mask].sum(axis=0) / count)
+        return sampling, model_part, mean
+
+    def outcome_mean(mask: np.ndarray) -> np.ndarray:
+        count = int(mask.sum())
+        if not count:
+            return np.full(n, np.nan)
+        return np.where(mask, np.nan_to_num(y) - float(y[mask].mean()), 0.0) / count
+
+    sc, mc, c = index_mean(sets["c"])
+    st, mt, t = index_mean(sets["t"])
+    smc, mmc, _ = index_mean(sets["mc"])
+    smt, mmt, _ = index_mean(sets["mt"])
+    realised = outcome_mean(sets["mt"]) - outcome_mean(sets["mc"])
+    sampling = np.column_stack(
+        [st - sc, st / t - sc / c, smt - smc, realised, realised - (smt - smc)]
+    )
+    model_part = np.column_stack(
+        [mt - mc, mt / t - mc / c, mmt - mmc, np.zeros(y_train.size), -(mmt - mmc)]
+    )
+    if own:  # the training units are the control's matured units, in this order
+        sampling[train_mask] += model_part
+        total = np.sum(sampling**2, axis=0)
+    else:
+        total = np.sum(sampling**2, axis=0) + np.sum(model_part**2, axis=0)
+    out: np.ndarray = np.sqrt(total)
+    return out
+
+
+def _design(x: np.ndarray, model: _Model) -> np.ndarray:
+    """The model's standardised design [1, z] of ``x`` (rows with a NaN give NaN)."""
+    z = (x[:, model.used] - model.centre) / model.scale
+    return np.column_stack([np.ones(x.shape[0]), z])
 
 
 def _effects(
