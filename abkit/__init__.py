@@ -28,10 +28,12 @@ __all__ = [
     "power_analysis",
     "read_on",
     "simulate",
+    "surrogate_training_table",
     "write_report",
 ]
 
 if TYPE_CHECKING:
+    from abkit.analysis.surrogate import surrogate_training_table
     from abkit.api import AnalysisResult
     from abkit.bundle import write_bundle as write_report
     from abkit.config import ExperimentSpec, load_config
@@ -49,6 +51,7 @@ _LAZY = {
     "ConfigError": "abkit.errors",
     "AnalysisResult": "abkit.api",
     "simulate": "abkit.dev.simulate",
+    "surrogate_training_table": "abkit.analysis.surrogate",
     "power_analysis": "abkit.power",
     "read_on": "abkit.io.engines",
     "write_report": ("abkit.bundle", "write_bundle"),

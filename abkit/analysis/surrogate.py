@@ -11,13 +11,14 @@ its assumptions and validated on the cohorts matured in both arms.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import polars as pl
 
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.engine.week_one import COLUMNS, LAST_DAY
 from abkit.errors import AbkitInputError
-from abkit.io.readers import read_table
+from abkit.io.readers import Data, read_table
 from abkit.metrics.base import value_column
 from abkit.names import VARIANT
 from abkit.stats.surrogate import SurrogateForecast
@@ -69,12 +70,7 @@ def training_table(spec: ExperimentSpec, metrics: Sequence[MetricSpec]) -> pl.Da
     if path is None:
         return None
     table = read_table(path)
-    frame = table.data.collect() if isinstance(table.data, pl.LazyFrame) else table.data
-    if not isinstance(frame, pl.DataFrame):
-        raise AbkitInputError(
-            "the surrogate training table must be a file (CSV, Parquet, NDJSON).",
-            source=table.label,
-        )
+    frame = table.frame.collect()
     needed = [*SIGNALS, *(m.name for m in metrics)]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
@@ -134,3 +130,74 @@ def forecasts(
         if found:
             out[metric.name] = found
     return out, notes
+
+
+def surrogate_training_table(
+    assignments: Data, events: Data, config: Any = None, **overrides: Any
+) -> pl.DataFrame:
+    """The training table of the surrogate forecast, from a past export whose long-run
+    retention has matured: one row per unit with its first-week signals and one column
+    per forecast metric (0 / 1, null where its window had not ended).
+
+    The export is read and reduced as :func:`abkit.analyze` reads it (the same
+    exclusions, de-duplication and days after assignment), on any engine.  Give the
+    result, saved as Parquet or CSV, as ``[surrogate] training`` (or
+    ``--surrogate-training``) of a later experiment: its model of the outcome on the
+    signals is then trained on these units instead of the control arm's matured ones.
+
+    Parameters
+    ----------
+    assignments, events
+        The past export (paths or frames, as :func:`abkit.analyze` takes them).
+    config
+        Its configuration (a TOML path, a dict or None): the forecast metrics are
+        those of :func:`forecast_metrics`, by default every retention metric whose
+        window ends after day 7 (D30 among the default metrics).
+    **overrides
+        ``[input]`` column names, as :func:`abkit.analyze` takes them (``timestamp``,
+        ``assigned_at``, ``session``, ``event``, ``unit``, ``variant``).
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns :data:`~abkit.stats.surrogate_units.SIGNALS` and the forecast metrics'
+        names.
+
+    Raises
+    ------
+    AbkitInputError
+        When the configuration has no metric to forecast.
+
+    Examples
+    --------
+    >>> import abkit
+    >>> from abkit.analysis.surrogate import surrogate_training_table
+    >>> past = abkit.simulate(users=1_000, days=40, enrol_days=5, seed=3)
+    >>> table = surrogate_training_table(past.assignments, past.events)
+    >>> table.columns
+    ['d1', 'd7', 'active_days_7d', 'share_rate', 'session_depth', 'd30_retention']
+    >>> table.height, table["d30_retention"].null_count()
+    (1000, 0)
+    """
+    from abkit.config import load_config, with_columns, with_input
+    from abkit.designs import Users
+    from abkit.engine.backend import scratch
+    from abkit.inputs.prepare import prepare
+    from abkit.io.exclusions import Ledger
+
+    columns = {k: overrides.pop(k) for k in ("unit", "variant") if k in overrides}
+    spec = with_input(with_columns(load_config(config), **columns), **overrides)
+    with scratch():
+        reduced = prepare(assignments, spec, Ledger(), Users(), events=events)
+        metrics = forecast_metrics(spec, reduced.metrics)
+        if not metrics or reduced.units is None:
+            raise AbkitInputError(
+                "the configuration has no retention metric whose window ends after day 7, "
+                "so there is no long-run outcome to train the surrogate forecast on.",
+                hint="Add one, such as { name = 'd30', type = 'retention', day = 30 }.",
+            )
+        units = reduced.units.table.rows("the surrogate training table")
+    return units.select(
+        *(pl.col(column).alias(name) for name, column in COLUMNS.items()),
+        *(pl.col(value_column(m)).cast(pl.Float64).alias(m.name) for m in metrics),
+    )

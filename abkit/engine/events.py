@@ -520,6 +520,9 @@ def event_units(
         need(spec, "event"),
         *([need(spec, "session", "session id, needed by session metrics")] if need_session else []),
     )
+    # the first-week signals read sessions where the export has them (session depth
+    # is 0 for every unit otherwise, and the model leaves a constant signal out)
+    need_session = need_session or (week_one and spec.input.session in events.columns)
     sources = column_sources(events, spec, columns, metrics)
     schema = events.data.collect_schema()
     require_utc(events.data, events.label)
