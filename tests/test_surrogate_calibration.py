@@ -42,49 +42,66 @@ def _band(reps: int, rate: float) -> tuple[float, float]:
     return st.binom.ppf(0.005, reps, rate) / reps, st.binom.ppf(0.995, reps, rate) / reps
 
 
+INTERVALS = ("bootstrap", "delta")
+
+
 def _forecasts(spec: SimulationSpec, reps: int, seed: int):
+    """Per simulated export, the forecast with each way of finding its interval (the
+    bootstrap refitting the model, and the delta method on the units' influence)."""
     for r in range(reps):
         export = simulate(replace(spec, seed=seed + r))
         units = week_one_units(export.assignments, export.events)
-        yield forecast_from_units(units, "control", "treatment", alpha=ALPHA, seed=r)
+        yield {
+            interval: forecast_from_units(
+                units, "control", "treatment", alpha=ALPHA, seed=r, interval=interval
+            )
+            for interval in INTERVALS
+        }
 
 
 def test_forecast_covers_the_true_d30_effect_when_surrogacy_holds():
     reps = _reps()
     truth = true_d30_effects(THROUGH).effect("treatment")
-    covered = flagged = 0
+    covered = dict.fromkeys(INTERVALS, 0)
+    flagged = dict.fromkeys(INTERVALS, 0)
     estimates = []
-    for res in _forecasts(THROUGH, reps, 10_000):
-        assert res.validation is not None
-        covered += res.ci[0] <= truth <= res.ci[1]
-        flagged += res.validation.disagree
-        estimates.append(res.estimate)
-    print(
-        f"\nsurrogacy holds: reps {reps}, true effect {truth:+.4f}, mean forecast "
-        f"{np.mean(estimates):+.4f} (sd {np.std(estimates):.4f}), coverage "
-        f"{covered / reps:.3f}, validation flags {flagged / reps:.3f}"
-    )
+    for found in _forecasts(THROUGH, reps, 10_000):
+        for interval, res in found.items():
+            assert res.validation is not None
+            covered[interval] += res.ci[0] <= truth <= res.ci[1]
+            flagged[interval] += res.validation.disagree
+        estimates.append(found["delta"].estimate)
     lo, _ = _band(reps, 1 - ALPHA)
     _, hi = _band(reps, ALPHA)
-    assert covered / reps >= lo
-    assert flagged / reps <= hi
+    for interval in INTERVALS:
+        print(
+            f"\nsurrogacy holds ({interval}): reps {reps}, true effect {truth:+.4f}, mean "
+            f"forecast {np.mean(estimates):+.4f} (sd {np.std(estimates):.4f}), coverage "
+            f"{covered[interval] / reps:.3f}, validation flags {flagged[interval] / reps:.3f}"
+        )
+        assert covered[interval] / reps >= lo
+        assert flagged[interval] / reps <= hi
     assert abs(np.mean(estimates) - truth) < 4 * np.std(estimates) / np.sqrt(reps) + 1e-3
 
 
 def test_validation_flags_a_treatment_that_acts_on_d30_directly():
     reps = _reps()
     truth = true_d30_effects(DIRECT).effect("treatment")
-    covered = flagged = 0
-    for res in _forecasts(DIRECT, reps, 20_000):
-        assert res.validation is not None
-        covered += res.ci[0] <= truth <= res.ci[1]
-        flagged += res.validation.disagree and res.validation.gap > 0
-    print(
-        f"\nsurrogacy fails: reps {reps}, true effect {truth:+.4f} (all direct), forecast "
-        f"coverage {covered / reps:.3f}, validation flags {flagged / reps:.3f}"
-    )
-    assert covered / reps < 0.2  # the forecast alone is wrong …
-    assert flagged / reps >= 0.8  # … and the validation says so
+    covered = dict.fromkeys(INTERVALS, 0)
+    flagged = dict.fromkeys(INTERVALS, 0)
+    for found in _forecasts(DIRECT, reps, 20_000):
+        for interval, res in found.items():
+            assert res.validation is not None
+            covered[interval] += res.ci[0] <= truth <= res.ci[1]
+            flagged[interval] += res.validation.disagree and res.validation.gap > 0
+    for interval in INTERVALS:
+        print(
+            f"\nsurrogacy fails ({interval}): reps {reps}, true effect {truth:+.4f} (all "
+            f"direct), forecast coverage {covered[interval] / reps:.3f}, validation flags "
+            f"{flagged[interval] / reps:.3f}"
+        )
+        assert covered[interval] / reps < 0.2  # the forecast alone is wrong …
+        assert flagged[interval] / reps >= 0.8  # … and the validation says so
 
 
 def test_forecast_on_day_35_against_the_realised_effect_on_day_43():
