@@ -103,7 +103,7 @@ def _first_week(export) -> pl.DataFrame:
 def test_week_one_model_keeps_the_first_week_and_moves_later_days():
     """A direct D30 lift changes days 8 and later only: the first week is the same
     events with the same seed, and later activity rises in the treatment arm."""
-    from abkit.stats.surrogate_units import week_one_units
+    from abkit.inputs.surrogate_units import week_one_units
 
     spec = {"users": 4_000, "days": 35, "enrol_days": 3, "seed": 2}
     plain = simulate(d30_from_week_one=True, **spec)
@@ -124,7 +124,7 @@ def test_week_one_model_keeps_the_first_week_and_moves_later_days():
 
 def test_realised_d30_matches_the_true_d30_of_the_week_one_model():
     from abkit.dev.simulate import true_d30_effects
-    from abkit.stats.surrogate_units import week_one_units
+    from abkit.inputs.surrogate_units import week_one_units
 
     export = simulate(
         users=20_000, days=36, enrol_days=4, d30_from_week_one=True, share_lift=0.5, seed=5

@@ -1,6 +1,6 @@
 """The surrogate index (abkit.stats.surrogate): hand computations and statsmodels
 references on fixed data, its bootstrap and validation, and the per-unit signals built
-from a simulated export (abkit.stats.surrogate_units) against the simulator's own and
+from a simulated export (abkit.inputs.surrogate_units) against the simulator's own and
 against abkit's retention metrics."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from statsmodels.discrete.discrete_model import Logit
 import abkit
 from abkit.dev.simulate import _generate, simulate
 from abkit.errors import AbkitInputError
+from abkit.inputs.surrogate_units import SIGNALS, forecast_from_units, week_one_units
 from abkit.json_codec import from_jsonable, to_jsonable
 from abkit.stats.surrogate import (
     SurrogateForecast,
@@ -20,7 +21,6 @@ from abkit.stats.surrogate import (
     refit_logistic,
     surrogate_index,
 )
-from abkit.stats.surrogate_units import SIGNALS, forecast_from_units, week_one_units
 
 
 def _cells(n_c1: int, n_t1: int, n: int = 100) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ import pytest
 from scipy import stats as st
 
 from abkit.dev.simulate import START, SimulationSpec, simulate, true_d30_effects
-from abkit.stats.surrogate_units import forecast_from_units, week_one_units
+from abkit.inputs.surrogate_units import forecast_from_units, week_one_units
 from tests.conftest import mc_reps
 
 pytestmark = pytest.mark.calibration

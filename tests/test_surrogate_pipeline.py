@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import abkit
 from abkit.dev.simulate import simulate
-from abkit.stats.surrogate_units import SIGNALS, forecast_from_units, week_one_units
+from abkit.inputs.surrogate_units import SIGNALS, forecast_from_units, week_one_units
 from abkit_cli.main import cli
 from tests.conftest import write_cli_files
 from tests.engines import assert_same_numbers, required, to_duckdb

@@ -3,7 +3,7 @@
 Which metrics are forecast (``[surrogate] metrics``; by default every retention metric
 whose window ends after the first week), the training table of a past export, and the
 forecast of each treatment from the unit table's first-week signals
-(:mod:`abkit.engine.week_one`) by :func:`abkit.stats.surrogate_units.forecast_from_units`.
+(:mod:`abkit.engine.week_one`) by :func:`abkit.inputs.surrogate_units.forecast_from_units`.
 The forecast never decides: it is shown beside the metric's own result, labelled with
 its assumptions and validated on the cohorts matured in both arms.
 """
@@ -18,11 +18,11 @@ import polars as pl
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.engine.week_one import COLUMNS, LAST_DAY
 from abkit.errors import AbkitInputError
+from abkit.inputs.surrogate_units import SIGNALS, forecast_from_units
 from abkit.io.readers import Data, read_table
 from abkit.metrics.base import value_column
 from abkit.names import VARIANT
 from abkit.stats.surrogate import SurrogateForecast
-from abkit.stats.surrogate_units import SIGNALS, forecast_from_units
 
 RETENTION = "retention"
 
@@ -160,7 +160,7 @@ def surrogate_training_table(
     Returns
     -------
     polars.DataFrame
-        Columns :data:`~abkit.stats.surrogate_units.SIGNALS` and the forecast metrics'
+        Columns :data:`~abkit.inputs.surrogate_units.SIGNALS` and the forecast metrics'
         names.
 
     Raises

@@ -12,7 +12,7 @@ assigned_at + (d + 1)·24 h).  Per unit, over its valid events after de-duplicat
 
 All are null until day 7 has fully elapsed by the export end (assigned_at + 8·24 h ≤
 end): the first week is days 0–6 and day 7, whose activity is D7.  The names and
-definitions are :data:`abkit.stats.surrogate_units.SIGNALS`'.
+definitions are :data:`abkit.inputs.surrogate_units.SIGNALS`'.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 import narwhals as nw
 
+from abkit.inputs.surrogate_units import SIGNALS
 from abkit.metrics.references import (
     DAY,
     EVENT,
@@ -31,7 +32,6 @@ from abkit.metrics.references import (
     distinct_where,
 )
 from abkit.names import ASSIGNED_AT
-from abkit.stats.surrogate_units import SIGNALS
 
 # the unit table's column of each signal
 PREFIX = "_week1:"

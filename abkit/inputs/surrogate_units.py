@@ -1,9 +1,10 @@
 """The per-unit inputs of the surrogate index (:mod:`abkit.stats.surrogate`) from an
 event export, and the forecast from such a per-unit frame.
 
-This module reads Polars frames (the rest of ``abkit.stats`` does not): it is the
-input side of the surrogate index, kept beside it until the pipeline builds the same
-columns in its own units pass.
+``abkit analyze`` builds the same columns in its own units pass
+(:mod:`abkit.engine.week_one`, with its exclusions and de-duplication, on any engine);
+:func:`week_one_units` is the plain Polars reading of the same definitions, for
+notebooks and as the independent reference of that pass in the tests.
 
 Days follow abkit's retention metrics: day d of a unit is [assigned_at + d·24 h,
 assigned_at + (d + 1)·24 h), and a window ending on day b is complete iff
@@ -81,7 +82,7 @@ def week_one_units(
     Examples
     --------
     >>> import datetime as dt, polars as pl
-    >>> from abkit.stats.surrogate_units import week_one_units
+    >>> from abkit.inputs.surrogate_units import week_one_units
     >>> t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     >>> day = dt.timedelta(days=1)
     >>> a = pl.DataFrame({"user_id": [1, 2], "variant": ["control", "treatment"],
@@ -163,7 +164,7 @@ def forecast_from_units(
     Examples
     --------
     >>> import polars as pl
-    >>> from abkit.stats.surrogate_units import forecast_from_units
+    >>> from abkit.inputs.surrogate_units import forecast_from_units
     >>> units = pl.DataFrame({
     ...     "variant": ["control"] * 100 + ["treatment"] * 100,
     ...     "d1": [0.0] * 50 + [1.0] * 50 + [0.0] * 40 + [1.0] * 60,
