@@ -269,6 +269,19 @@ def _render(result: Any, fmt: str, output: str | None) -> str:
     help="Also report the effects by segment of this column (repeatable): a unit "
     "attribute fixed at assignment, such as country or platform.",
 )
+@click.option(
+    "--bayesian",
+    is_flag=True,
+    help="Also give every metric a Bayesian reading (posterior, chance to win, expected "
+    "loss and a decision of its own), as a [bayesian] section does.",
+)
+@click.option(
+    "--archive",
+    "archive_path",
+    type=click.Path(file_okay=False),
+    help="Append this experiment's results to the experiment archive at PATH (a folder); "
+    "with --bayesian, the metrics' priors are also learnt from its past experiments.",
+)
 @_user_errors
 def analyze(
     data: str,
@@ -288,6 +301,8 @@ def analyze(
     account: str | None,
     engine: Engine,
     segments: tuple[str, ...],
+    bayesian: bool,
+    archive_path: str | None,
     **columns: str | None,
 ) -> None:
     """Analyse an experiment export.
@@ -324,8 +339,15 @@ def analyze(
             account=account,
             segments=segments,
             title=export_name(events if events is not None else data),
+            bayesian=bayesian,
+            archive=archive_path if bayesian else None,
             **columns,
         )
+        if archive_path:
+            from abkit.archive import Archive
+
+            progress.step("adding the results to the archive")
+            added = Archive(archive_path).add(result)
         if out_dir:
             progress.step("drawing the plots")
             written = result.save(out_dir)
@@ -333,6 +355,8 @@ def analyze(
             text = Path(written["html"]).read_text(encoding="utf-8")
         else:
             text = _render(result, fmt, output)
+    if archive_path:
+        click.echo(f"added {len(result.results)} result(s) to the archive: {added}", err=True)
     if out_dir:
         click.echo(
             f"wrote {written['report']}, {written['html']}, {written['results']} and "
@@ -879,3 +903,123 @@ def power(
 
 if __name__ == "__main__":  # pragma: no cover
     cli()
+
+
+# --- the experiment archive ----------------------------------------------------------------
+
+_ARCHIVE_OPTION = click.option(
+    "--archive",
+    "archive_path",
+    default="abkit-archive",
+    show_default=True,
+    envvar="ABKIT_ARCHIVE",
+    help="The archive: a folder (or, to read, a URL Polars can read); ABKIT_ARCHIVE sets it.",
+)
+
+
+@cli.group()
+def archive() -> None:
+    """The experiment archive: every analysis's estimates and decisions, from which the
+    Bayesian reading learns each metric's prior."""
+
+
+@archive.command("add")
+@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@_ARCHIVE_OPTION
+@_user_errors
+def archive_add(results: tuple[str, ...], archive_path: str) -> None:
+    """Append each RESULTS file (results.json of 'abkit analyze --out' or '-f json')."""
+    import json
+
+    from abkit.archive import Archive
+    from abkit.errors import AbkitInputError
+    from abkit.result import AnalysisResult
+
+    store = Archive(archive_path)
+    for path in results:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            result = AnalysisResult.from_dict(data)
+        except FileNotFoundError:
+            raise AbkitInputError(
+                "no such file.", source=path, hint="Give the results.json an analysis wrote."
+            ) from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AbkitInputError(
+                f"this is not an abkit results.json ({type(exc).__name__}: {exc}).",
+                source=path,
+                hint="Write one with 'abkit analyze ... --out FOLDER' or '-f json -o FILE'.",
+            ) from None
+        written = store.add(result)
+        click.echo(f"added {result.name}: {len(result.results)} result(s) in {written}")
+
+
+@archive.command("list")
+@_ARCHIVE_OPTION
+@_user_errors
+def archive_list(archive_path: str) -> None:
+    """One line per experiment: when it was added, its export's end, metrics, treatments."""
+    from abkit.archive import Archive
+
+    table = Archive(archive_path).experiments()
+    if table.is_empty():
+        click.echo(f"the archive at {archive_path} holds no experiment yet")
+        return
+    click.echo(f"{table.height} experiment(s) in {archive_path}")
+    for row in table.iter_rows(named=True):
+        click.echo(
+            f"  {row['experiment']}: added {row['added_at']:%Y-%m-%d %H:%M} UTC, export end "
+            f"{row['export_end'] or 'n/a'}, {row['metrics']} metric(s), "
+            f"{row['treatments']} treatment(s), config {row['config_hash']}"
+        )
+
+
+@archive.command("show")
+@click.argument("metric")
+@_ARCHIVE_OPTION
+@click.option(
+    "--family",
+    type=click.Choice(["normal", "t"]),
+    default="normal",
+    show_default=True,
+    help="The prior's family: normal, or a t for fat-tailed effects.",
+)
+@click.option(
+    "--min-experiments",
+    default=10,
+    show_default=True,
+    type=click.IntRange(2, 10_000),
+    help="Fewer past experiments than this: the default prior is used.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    help="Save a plot of the past lifts, raw and shrunk (PNG).",
+)
+@_user_errors
+def archive_show(
+    metric: str, archive_path: str, family: str, min_experiments: int, plot_path: str | None
+) -> None:
+    """METRIC's past lifts, raw and shrunk toward the prior fitted to them."""
+    from abkit.archive import Archive
+    from abkit.errors import AbkitInputError
+    from abkit.report.bayesian import archive_lines
+
+    store = Archive(archive_path)
+    history = store.history(metric)
+    if history.is_empty():
+        known = sorted(set(store.latest()["metric"].to_list()))
+        raise AbkitInputError(
+            f"the archive has no result for metric '{metric}'.",
+            source=archive_path,
+            hint=f"Metrics in it: {', '.join(known) or 'none'}.",
+        )
+    fitted = store.prior(metric, family=family, minimum=min_experiments)  # type: ignore[arg-type]
+    for line in archive_lines(metric, history, fitted):
+        click.echo(line)
+    if plot_path:
+        from abkit.plots.archive import past_lifts_figure
+
+        past_lifts_figure(metric, history, fitted).savefig(plot_path, dpi=120)
+        click.echo(f"wrote {plot_path}", err=True)

@@ -49,7 +49,7 @@ from abkit.stats.bayesian import (
 from abkit.stats.bayesian_bootstrap import bayesian_bootstrap
 from abkit.stats.cluster import AccountArm
 from abkit.stats.distributions import norm_ppf
-from abkit.stats.empirical_bayes import FittedPrior
+from abkit.stats.empirical_bayes import FittedPrior, fit_prior
 
 if TYPE_CHECKING:
     from abkit.config import BayesianSpec, ExperimentSpec
@@ -462,7 +462,11 @@ def with_bayesian(results: list[ResultT], spec: ExperimentSpec, name: str) -> li
         from abkit.archive import Archive
 
         archive = Archive(settings.archive)
+        empty = not archive.is_url and not archive.path.is_dir()  # created by this run's add
         for metric in dict.fromkeys(r.metric for r in results):
+            if empty:
+                priors[metric] = fit_prior([], [], minimum=settings.min_experiments)
+                continue
             priors[metric] = archive.prior(
                 metric,
                 method=settings.method,
