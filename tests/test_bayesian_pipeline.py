@@ -144,3 +144,15 @@ def test_priors_learnt_from_an_archive(tmp_path):
             assert r.bayesian.shrinkage > default.shrinkage
             assert abs(r.bayesian.relative.mean) < abs(default.relative.mean)
     assert NormalPrior(res.results[0].bayesian.prior.mean, res.results[0].bayesian.prior.sd)
+
+
+def test_forest_plot_draws_the_posterior_and_its_decision():
+    from abkit.plots.figures import BAYES
+
+    res = abkit.analyze(_units(), bayesian=True)
+    fig = res.plot("forest")
+    ax = fig.axes[0]
+    purple = [line for line in ax.get_lines() if line.get_color() == BAYES]
+    assert len(purple) == 2 * len(res.results)  # an interval and a diamond per result
+    right = [t.get_text() for t in fig.axes[1].get_yticklabels()]
+    assert all("Bayes: " in t and "P(win)" in t for t in right)

@@ -58,6 +58,9 @@ def _colours(d: Result) -> dict[str, str]:
     return variant_colours(list(d.variants), d.control)
 
 
+BAYES = "#7b3fa0"  # the Bayesian reading, beside the frequentist interval
+
+
 @styled
 def forest(d: Result) -> Any:
     """Relative effect (lift) with CI for every metric × treatment, zero line, guardrail
@@ -90,7 +93,17 @@ def forest(d: Result) -> Any:
             )
             side = -1 if r.direction == "increase" else 1
             ax.plot([side * margin] * 2, [i - 0.35, i + 0.35], color=WORSE, ls="--", lw=1.2)
-        decisions.append(_abs_label(r))
+        b = r.bayesian
+        label = _abs_label(r)
+        if b is not None:  # the posterior lift below the row, its own decision at right
+            blo, bhi = (100 * v for v in b.relative.interval)
+            ax.plot([blo, bhi], [i - 0.22, i - 0.22], color=BAYES, lw=1.2)
+            ax.plot(100 * b.relative.mean, i - 0.22, "D", ms=4, color=BAYES)
+            label += (
+                f"\nBayes: {b.decision.outcome}, P(win) {b.relative.chance_to_win:.1%}, "
+                f"loss {b.relative.risk_ship:.2%}"
+            )
+        decisions.append(label)
         guard = " (guardrail)" if g else ""
         labels.append(f"{r.metric}{guard}{' †' if dagger else ''}\n{r.variant}")
     ax.axvline(0, color="black", lw=0.8)
@@ -111,6 +124,11 @@ def forest(d: Result) -> Any:
         "filled blue: better or guardrail pass · filled orange: worse or guardrail fail · "
         "hollow: undecided\ndashed: guardrail margin · right: decision, absolute effect [CI]"
     )
+    if any(r.bayesian is not None for r in rows):
+        legend += (
+            "\npurple diamond: Bayesian posterior lift and credible interval; its own "
+            "decision, chance to win and expected loss if shipped at right"
+        )
     if any(not r.fixed_horizon_valid for r in rows):
         legend += (
             "\n† dotted: fixed-horizon interval, not valid under repeated looks; the decision "
