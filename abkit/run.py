@@ -270,6 +270,7 @@ def analyze(
     title: str | None = None,
     bayesian: bool = False,
     archive: str | Path | None = None,
+    surrogate_training: str | Path | None = None,
 ) -> AnalysisResult:
     """Analyse an experiment export: every metric × treatment tested, decided and
     reported with its method.
@@ -325,6 +326,11 @@ input_id, timestamp_format, latency, ttft, input_tokens, output_tokens
     archive
         An experiment archive (:class:`abkit.archive.Archive`) whose past experiments
         give each metric's prior (overrides ``[bayesian] archive``; implies ``bayesian``).
+
+    surrogate_training
+        A past experiment's per-unit table of first-week signals and long-run retention
+        (:func:`abkit.surrogate_training_table`) to train the surrogate forecast on
+        (overrides ``[surrogate] training``).
 
     Returns
     -------
@@ -382,6 +388,8 @@ input_id, timestamp_format, latency, ttft, input_tokens, output_tokens
         spec = with_segments(spec, tuple(segments))
     if mode is not None:
         spec = with_mode(spec, mode)
+    if surrogate_training is not None:
+        spec = replace(spec, surrogate=replace(spec.surrogate, training=str(surrogate_training)))
     if bayesian or archive is not None:
         spec = with_bayesian_reading(spec, archive)
     design_for(spec).check(spec)

@@ -282,6 +282,13 @@ def _render(result: Any, fmt: str, output: str | None) -> str:
     help="Append this experiment's results to the experiment archive at PATH (a folder); "
     "with --bayesian, the metrics' priors are also learnt from its past experiments.",
 )
+@click.option(
+    "--surrogate-training",
+    type=click.Path(dir_okay=False),
+    help="A past experiment's per-unit table (first-week signals and long-run retention; "
+    "abkit surrogate-training writes it) to train the surrogate forecast of D30 on "
+    "(overrides [surrogate] training; default: the control arm's matured units).",
+)
 @_user_errors
 def analyze(
     data: str,
@@ -303,6 +310,7 @@ def analyze(
     segments: tuple[str, ...],
     bayesian: bool,
     archive_path: str | None,
+    surrogate_training: str | None,
     **columns: str | None,
 ) -> None:
     """Analyse an experiment export.
@@ -341,6 +349,7 @@ def analyze(
             title=export_name(events if events is not None else data),
             bayesian=bayesian,
             archive=archive_path if bayesian else None,
+            surrogate_training=surrogate_training,
             **columns,
         )
         if archive_path:
@@ -417,6 +426,41 @@ def report(results: str, out_dir: str) -> None:
     written = result.save(out_dir)
     click.echo(
         f"wrote {written['report']}, {written['html']} and {len(written['plots'])} plot(s)",
+        err=True,
+    )
+
+
+@cli.command("surrogate-training")
+@click.argument("assignments", type=click.Path())
+@click.argument("events", type=click.Path())
+@click.option("-c", "--config", type=click.Path(dir_okay=False), help="Experiment spec (TOML).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Where to write the table (.parquet, or .csv).",
+)
+@_column_options
+@_user_errors
+def surrogate_training(
+    assignments: str, events: str, config: str | None, output: str, **columns: str | None
+) -> None:
+    """Write a past experiment's surrogate training table: per unit, its first-week
+    signals and its long-run retention (D30), read as abkit analyze reads the export.
+    Give it to a later analysis as --surrogate-training."""
+    import abkit
+
+    given = {k: v for k, v in columns.items() if v is not None}
+    table = abkit.surrogate_training_table(assignments, events, config, **given)
+    if output.endswith(".csv"):
+        table.write_csv(output)
+    else:
+        table.write_parquet(output)
+    matured = table.drop_nulls().height
+    click.echo(
+        f"wrote {output}: {table.height:,} units, {matured:,} with the first week and the "
+        "outcome complete (the training units)",
         err=True,
     )
 

@@ -140,3 +140,33 @@ day = 30
         .results[0]
         .surrogate
     )
+
+
+def test_the_cli_writes_a_training_table_and_trains_on_it(export, tmp_path):
+    """abkit surrogate-training writes the past experiment's table; abkit analyze
+    --surrogate-training trains the forecast on it (from outside the repository's
+    folder, as users run it); a wrong file is a one-paragraph error, exit 2."""
+    past = simulate(users=3_000, days=45, enrol_days=10, seed=41, d30_from_week_one=True)
+    past.assignments.write_parquet(tmp_path / "pa.parquet")
+    past.events.write_parquet(tmp_path / "pe.parquet")
+    toml = '[[metrics]]\nname = "d30"\ntype = "retention"\nday = 30\n'
+    args = write_cli_files(tmp_path, export, toml)
+    table = tmp_path / "training.parquet"
+    runner = CliRunner()
+    past_files = [str(tmp_path / "pa.parquet"), str(tmp_path / "pe.parquet")]
+    made = runner.invoke(
+        cli,
+        ["surrogate-training", *past_files, "-c", str(tmp_path / "c.toml"), "-o", str(table)],
+    )
+    assert made.exit_code == 0, made.output
+    assert "3,000 units" in made.output
+    run = runner.invoke(cli, ["analyze", *args, "-f", "json", "--surrogate-training", str(table)])
+    assert run.exit_code == 0, run.output
+    forecast = json.loads(run.output)["results"][0]["surrogate"]
+    assert forecast["training"] == "separate"
+    assert forecast["fit"]["training_units"] == pl.read_parquet(table).drop_nulls().height
+    bad = runner.invoke(
+        cli, ["analyze", *args, "--surrogate-training", str(tmp_path / "a.parquet")]
+    )
+    assert bad.exit_code == 2
+    assert "has no column 'd1'" in bad.output and "Traceback" not in bad.output

@@ -154,8 +154,9 @@ def surrogate_training_table(
         those of :func:`forecast_metrics`, by default every retention metric whose
         window ends after day 7 (D30 among the default metrics).
     **overrides
-        ``[input]`` column names, as :func:`abkit.analyze` takes them (``timestamp``,
-        ``assigned_at``, ``session``, ``event``, ``unit``, ``variant``).
+        Column names and the control's name, as :func:`abkit.analyze` takes them
+        (``unit``, ``variant``, ``control``, ``timestamp``, ``assigned_at``,
+        ``session``, ``event``, ...).
 
     Returns
     -------
@@ -185,7 +186,8 @@ def surrogate_training_table(
     from abkit.inputs.prepare import prepare
     from abkit.io.exclusions import Ledger
 
-    columns = {k: overrides.pop(k) for k in ("unit", "variant") if k in overrides}
+    keys = ("unit", "variant", "control", "account")
+    columns = {k: overrides.pop(k) for k in keys if k in overrides}
     spec = with_input(with_columns(load_config(config), **columns), **overrides)
     with scratch():
         reduced = prepare(assignments, spec, Ledger(), Users(), events=events)
