@@ -10,8 +10,8 @@ normal-reference tests, a little wider for Welch's t at small n).  The model
 * the conjugate normal on log(T/C), prior N(μ₀, τ₀²) — by default N(0, 0.3²), or the
   prior learnt from the archive of past experiments for the metric
   (:mod:`abkit.stats.empirical_bayes`, fallback to the default below ``min_experiments``);
-* a proportion with an arm below ``exact_below`` units: the exact Beta-Binomial with a
-  uniform prior of each rate;
+* a 0/1 rate (proportion, retention) with an arm below ``exact_below`` units: the
+  exact Beta-Binomial with a uniform prior of each rate;
 * B2B mode, when the result carries every account's value and size: Rubin's Bayesian
   bootstrap over accounts (:mod:`abkit.stats.bayesian_bootstrap`).
 
@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 import numpy as np
 
 from abkit.analysis.decision import Decision, Outcome
+from abkit.metrics import metric_type
 from abkit.stats.bayesian import (
     FLAT_PRIOR,
     BayesRule,
@@ -277,7 +278,9 @@ def reading(
             harm=boot.harm,
         )
     small = min(r.control_n, r.treatment_n) < spec.exact_below
-    if r.metric_type == "proportion" and small and r.control_n > 0 and r.treatment_n > 0:
+    # a 0/1 outcome per unit (proportion, retention, adoption): successes of n trials
+    binary = metric_type(r.metric_type).is_rate
+    if binary and small and r.control_n > 0 and r.treatment_n > 0:
         xc = round(r.control_value * r.control_n)
         xt = round(r.treatment_value * r.treatment_n)
         exact = beta_binomial_comparison(

@@ -24,8 +24,6 @@ from abkit.metrics.base import value_column
 from abkit.names import VARIANT
 from abkit.stats.surrogate import SurrogateForecast
 
-RETENTION = "retention"
-
 
 def forecast_metrics(spec: ExperimentSpec, metrics: Sequence[MetricSpec]) -> list[MetricSpec]:
     """The retention metrics to forecast from the first week.
@@ -38,9 +36,7 @@ def forecast_metrics(spec: ExperimentSpec, metrics: Sequence[MetricSpec]) -> lis
     later = [
         m
         for m in metrics
-        if m.type == RETENTION
-        and (m.kind.maturity_day(m) or 0) > LAST_DAY
-        and not m.kind.account_level
+        if _retention(m) and (m.kind.maturity_day(m) or 0) > LAST_DAY and not m.kind.account_level
     ]
     if named is None:
         return later
@@ -60,6 +56,12 @@ def forecast_metrics(spec: ExperimentSpec, metrics: Sequence[MetricSpec]) -> lis
                 "leave [surrogate] metrics out to forecast every such metric.",
             )
     return [by_name[name] for name in named]
+
+
+def _retention(metric: MetricSpec) -> bool:
+    """A 0 / 1 outcome of a window of days after assignment (a retention metric): a
+    rate whose value waits for its window to end."""
+    return metric.kind.is_rate and metric.kind.maturity_day(metric) is not None
 
 
 def training_table(spec: ExperimentSpec, metrics: Sequence[MetricSpec]) -> pl.DataFrame | None:
