@@ -3,17 +3,19 @@
 gbstats (PyPI ``gbstats`` 0.8.0, GrowthBook's engine) cannot be installed beside abkit's
 pins: it requires numpy < 2 and pandas < 2, and abkit's test extra needs pandas >= 2 (the
 Spark extra) and runs on numpy 2.  Its answers are therefore stored here, computed by the
-script at the end of this file in a separate environment::
+script at the end of this file in a separate environment (``.ci/run`` makes one, and
+:func:`test_the_stored_answers_are_gbstats_own_now` checks them against it in every CI
+run)::
 
     python -m venv /tmp/gb && /tmp/gb/bin/pip install gbstats==0.8.0 pytest
     /tmp/gb/bin/python tests/test_bayesian_gbstats.py
 
-which prints the gbstats values of ``EffectBayesianABTest`` (``expected``, ``ci``,
-``chance_to_win``, ``risk``) for each case of ``CASES`` (sufficient statistics: n, sum,
-sum of squares per arm; the difference type; the prior N(mean, sd²) of the relative effect
-and whether it is proper; ``inverse``; α).  The same values came out of the gbstats source
-on GrowthBook's main branch (packages/stats), whose effect-Bayesian test reads its
-estimate and standard error from ``EffectMoments``.
+which prints, one JSON line per case, the gbstats values of ``EffectBayesianABTest``
+(``expected``, ``ci``, ``chance_to_win``, ``risk``) for each case of ``CASES``
+(sufficient statistics: n, sum, sum of squares per arm; the difference type; the prior
+N(mean, sd²) of the relative effect and whether it is proper; ``inverse``; α).  The same
+values came out of the gbstats source on GrowthBook's main branch (packages/stats), whose
+effect-Bayesian test reads its estimate and standard error from ``EffectMoments``.
 
 abkit's ``scale="lift"`` is gbstats' relative effect (T − C)/C with the delta-method
 variance; gbstats' absolute difference with a relative prior rescales the prior by |C|,
@@ -24,7 +26,10 @@ better) flipping the two as abkit's direction does.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
 
 import pytest
 
@@ -205,6 +210,28 @@ def test_effect_bayesian_matches_gbstats(case):
     assert max(abs(s.risk_keep - risk[0]), abs(s.risk_ship - risk[1])) < 1e-10
 
 
+def test_the_stored_answers_are_gbstats_own_now():
+    """The stored answers are gbstats' (not abkit's): gbstats, in its own environment
+    (ABKIT_GBSTATS_PYTHON, a Python where gbstats 0.8.0 is installed; .ci/run makes one),
+    prints them again for every case.  Required under CI=true."""
+    python = os.environ.get("ABKIT_GBSTATS_PYTHON")
+    if not python:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true needs ABKIT_GBSTATS_PYTHON, a Python with gbstats 0.8.0")
+        pytest.skip("ABKIT_GBSTATS_PYTHON (a Python with gbstats 0.8.0) is not set")
+    out = subprocess.run(
+        [python, __file__], capture_output=True, text=True, check=True, timeout=300
+    ).stdout
+    answers = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert len(answers) == len(CASES)
+    for case, live in zip(CASES, answers, strict=True):
+        expected, ci, ctw, risk = case[7:]
+        assert live["expected"] == pytest.approx(expected, abs=1e-12)
+        assert live["ci"] == pytest.approx(list(ci), abs=1e-12)
+        assert live["chance_to_win"] == pytest.approx(ctw, abs=1e-12)
+        assert live["risk"] == pytest.approx(list(risk), abs=1e-12)
+
+
 def _gbstats_values():  # pragma: no cover - runs with gbstats, outside abkit's environment
     """Print gbstats' answers for CASES (run this file as a script where gbstats is)."""
     from gbstats.bayesian.tests import EffectBayesianABTest, EffectBayesianConfig, GaussianPrior
@@ -225,7 +252,16 @@ def _gbstats_values():  # pragma: no cover - runs with gbstats, outside abkit's 
             prior_type="relative",
         )
         r = EffectBayesianABTest(stat(kind, a), stat(kind, b), config).compute_result()
-        print(repr(r.expected), list(r.ci), repr(r.chance_to_win), list(r.risk))
+        print(
+            json.dumps(
+                {
+                    "expected": r.expected,
+                    "ci": list(r.ci),
+                    "chance_to_win": r.chance_to_win,
+                    "risk": list(r.risk),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover
