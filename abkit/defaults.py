@@ -110,14 +110,8 @@ def _speed_and_cost(d: _DefaultSet) -> None:
     columns = d.shape.columns
     if inp.latency in columns:
         latency = f"{out}.{inp.latency}"
-        if spec.sequential.method is not None:
-            d.skipped.append(
-                "default metric 'latency_p95' skipped: quantiles are not offered with "
-                "sequential monitoring (latency_mean still guards latency)"
-            )
-        else:
-            p95 = MetricSpec(name="latency_p95", type="quantile", column=latency, q=0.95)
-            d.want(_guardrail(p95), [out])
+        p95 = MetricSpec(name="latency_p95", type="quantile", column=latency, q=0.95)
+        d.want(_guardrail(p95), [out])
         d.want(_guardrail(_per_output("latency_mean", latency)), [out])
     if inp.ttft in columns:
         d.want(_guardrail(_per_output("ttft_mean", f"{out}.{inp.ttft}")), [out])

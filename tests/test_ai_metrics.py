@@ -186,11 +186,13 @@ def test_without_prices_the_default_set_has_no_cost(export):
     assert not {"cost_per_output", "cost_per_active_user"} & {r.metric for r in res.results}
 
 
-def test_sequential_defaults_skip_the_quantile_with_a_note(export):
+def test_sequential_defaults_monitor_the_p95_latency_guardrail(export):
     res = abkit.analyze(export.assignments, events=export.events, sequential="msprt")
-    names = {r.metric for r in res.results}
-    assert "latency_mean" in names and "latency_p95" not in names
-    assert any("'latency_p95' skipped" in note for note in res.notes)
+    p95 = _result(res, "latency_p95")
+    assert p95.sequential is not None and p95.guardrail is not None
+    assert p95.decision.basis == "sequential non-inferiority"
+    assert "latency_mean" in {r.metric for r in res.results}
+    assert not any("'latency_p95' skipped" in note for note in res.notes)
 
 
 @pytest.mark.parametrize(
