@@ -22,11 +22,18 @@ The plan then accounts for, in turn:
   or given), the days of enrolment the sample takes, plus the metric's window (D30
   retention is known 31 days after the last unit enters): from the data's or the
   config's metric, or given (``window``, the CLI's ``--window``).
+
+With ``bayesian`` the plan also says how the Bayesian decision rule of
+:mod:`abkit.stats.bayesian` (the ``[bayesian]`` prior, chance and tolerance) would decide
+at the planned sample, by simulating the experiment many times
+(:mod:`abkit.stats.bayesian_power`): P(ship) at the effect, P(ship) at no effect (the
+rule's false-ship rate) and the mean realised loss of its decisions.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -43,6 +50,8 @@ from abkit.errors import AbkitInputError
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import Data
 from abkit.options import SequentialMethod
+from abkit.stats.bayesian import FLAT_PRIOR, BayesRule, NormalPrior
+from abkit.stats.bayesian_power import DEFAULT_SIMULATIONS, RuleSimulation, simulate_rule
 from abkit.stats.power import (
     detectable_effect,
     power_at,
@@ -51,6 +60,67 @@ from abkit.stats.power import (
 )
 
 DEFAULT_LOOKS = 30  # daily looks over a month, for the always-valid methods
+
+
+@dataclass(frozen=True)
+class BayesianPlan:
+    """How the Bayesian decision rule decides experiments of the planned size.
+
+    Parameters
+    ----------
+    prior : str
+        The prior of log(T/C) in words.
+    prior_mean : float
+        Its mean.
+    prior_sd : float or None
+        Its standard deviation; None for a flat prior.
+    chance, tolerance : float
+        The rule: ship when the chance to win ≥ ``chance`` and the expected loss of
+        shipping ≤ ``tolerance`` (a share of control).
+    lift : float
+        The true relative effect simulated (T/C − 1).
+    higher_is_better : bool
+        The metric's good direction.
+    model : str
+        How each simulated experiment's arms are drawn.
+    simulations, seed : int
+        Simulated experiments per sample size, and their seed.
+    sizes : tuple of RuleSimulation
+        Per sample size: P(ship) at the effect and at no effect, and the expected loss.
+    note : str or None
+        What the plan leaves out (an archive's learnt prior).
+    """
+
+    prior: str
+    prior_mean: float
+    prior_sd: float | None
+    chance: float
+    tolerance: float
+    lift: float
+    higher_is_better: bool
+    model: str
+    simulations: int
+    seed: int
+    sizes: tuple[RuleSimulation, ...]
+    note: str | None = None
+
+    def lines(self, unit: str) -> list[str]:
+        """The plan in words, one line per sample size after a heading."""
+        head = (
+            f"Bayesian rule (ship when the chance to win >= {self.chance:g} and the expected "
+            f"loss <= {self.tolerance * 100:g} % of control; {self.prior}), one look at the "
+            f"end, {self.simulations:,} simulated experiments (seed {self.seed}):"
+        )
+        out = [head]
+        for r in self.sizes:
+            out.append(
+                f"  {r.per_arm:,} {unit} per arm: P(ship) {r.ship:.1%} (± {r.ship_mc_se:.1%}) "
+                f"at a {self.lift:+.2%} lift, {r.false_ship:.1%} (± {r.false_ship_mc_se:.1%}) "
+                f"at no effect; expected loss {r.expected_loss * 100:.3g} % of control."
+            )
+        if self.note:
+            out.append(f"  {self.note}")
+        return out
 
 
 @dataclass(frozen=True)
@@ -77,6 +147,7 @@ class PowerResult:
     daily_arrivals: float | None = None
     window_days: int = 0
     days_needed: int | None = None
+    bayesian: BayesianPlan | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,6 +200,8 @@ class PowerResult:
                 f"fixed-horizon power {self.power_now:.0%}; the smallest effect detectable "
                 f"with {self.target_power:.0%} power is {self.detectable_now:.4g}."
             )
+        if self.bayesian is not None:
+            lines += self.bayesian.lines(self.unit)
         return "\n".join(lines)
 
 
@@ -150,6 +223,8 @@ def _from_data(
         days = max((last - first).total_seconds() / 86_400.0, 1.0)
         out["arrivals"] = sum(stats.unit_counts.values()) / days
     out["window"] = _window(chosen)
+    out["rate"] = chosen.kind.is_rate
+    out["higher_is_better"] = chosen.higher_is_better
     return out
 
 
@@ -191,6 +266,10 @@ def power_analysis(
     looks: int | None = None,
     daily_arrivals: float | None = None,
     window: int | None = None,
+    bayesian: bool = False,
+    per_arm: Sequence[int] | None = None,
+    simulations: int | None = None,
+    seed: int = 0,
     **columns: str | None,
 ) -> PowerResult:
     """Units (B2C) or accounts (B2B) per arm needed to detect ``effect``, and the days
@@ -231,6 +310,15 @@ def power_analysis(
     window
         Days after the last unit's assignment before the metric is known, added to the
         duration (a D7 retention: 8); by default the metric's own.
+    bayesian
+        Also simulate the Bayesian decision rule (as a ``[bayesian]`` section in the
+        config does, whose prior, chance and tolerance it uses): P(ship) at the effect and
+        at no effect, and the mean realised loss (:mod:`abkit.stats.bayesian_power`).
+    per_arm
+        The units per arm to simulate the rule at (default: the plan's, and the data's
+        current size).
+    simulations, seed
+        Simulated experiments per size (default 20,000) and their seed.
     **columns
         The export's own column names as in :func:`abkit.analyze` (``control``,
         ``unit``, ``variant``, ``account`` and the ``[input]`` keys).
@@ -259,6 +347,12 @@ def power_analysis(
     >>> rate = abkit.power_analysis(effect=0.05, relative=True, baseline=0.2, proportion=True)
     >>> rate.needed_per_arm
     25581
+    >>> bayes = abkit.power_analysis(
+    ...     effect=0.05, relative=True, baseline=0.2, proportion=True, bayesian=True
+    ... )
+    >>> r = bayes.bayesian.sizes[0]
+    >>> r.per_arm, round(r.ship, 2), round(r.false_ship, 2)
+    (25581, 0.88, 0.05)
     """
     if not math.isfinite(effect) or effect == 0:
         raise AbkitInputError(f"--effect must be a non-zero number, got {effect:g}.")
@@ -341,6 +435,25 @@ def power_analysis(
         window = int(found["window"]) if "window" in found else _config_window(spec, metric)
     days = math.ceil(needed * arm_count / arrivals) + window if arrivals else None
     current = found.get("current")
+    plan = None
+    if bayesian or spec.bayesian.enabled:
+        sizes = tuple(per_arm) if per_arm else (needed, *([int(current)] if current else []))
+        plan = _bayesian_plan(
+            spec,
+            b2b=b2b,
+            baseline=baseline,
+            effect=effect,
+            sd=None if proportion or found.get("rate") else sd,
+            higher_is_better=bool(found.get("higher_is_better", True)),
+            sizes=sorted(set(sizes)),
+            simulations=simulations or DEFAULT_SIMULATIONS,
+            seed=seed,
+        )
+    elif per_arm or simulations:
+        raise AbkitInputError(
+            "--per-arm and --simulations size the simulation of the Bayesian rule, which "
+            "runs with --bayesian (or a [bayesian] section in the config): add --bayesian."
+        )
     return PowerResult(
         mode="b2b" if b2b else "b2c",
         unit="accounts" if b2b else "users",
@@ -366,4 +479,94 @@ def power_analysis(
         daily_arrivals=arrivals,
         window_days=window,
         days_needed=days,
+        bayesian=plan,
+    )
+
+
+def _bayesian_plan(
+    spec: ExperimentSpec,
+    *,
+    b2b: bool,
+    baseline: float | None,
+    effect: float,
+    sd: float | None,
+    higher_is_better: bool,
+    sizes: Sequence[int],
+    simulations: int,
+    seed: int,
+) -> BayesianPlan:
+    """The Bayesian rule of ``spec.bayesian`` simulated at each of ``sizes`` (units per
+    arm); ``sd`` None draws the arms as Binomial proportions."""
+    if b2b:
+        raise AbkitInputError(
+            "--bayesian plans the normal reading of log(T/C) over users, but in B2B mode "
+            "abkit reads a metric Bayesianly by the Bayesian bootstrap over accounts, which "
+            "this plan does not simulate: drop --bayesian, or plan with --mode b2c."
+        )
+    if baseline is None or not math.isfinite(baseline) or baseline == 0:
+        raise AbkitInputError(
+            "--bayesian simulates the estimate of log(T/C), which needs the control's value: "
+            "give --baseline (or the data to take it from)."
+        )
+    lift = effect / baseline
+    if not lift > -1:
+        raise AbkitInputError(
+            f"an effect of {effect:+.4g} on a baseline of {baseline:.4g} takes the treatment "
+            "to zero or below, where log(T/C) (the Bayesian reading's scale) is undefined."
+        )
+    bayes = spec.bayesian
+    if sd is None:
+        if not (0 < baseline < 1 and 0 < baseline * (1 + lift) < 1):
+            raise AbkitInputError(
+                f"a proportion's baseline and treated rate must lie in (0, 1), got "
+                f"{baseline:.4g} and {baseline * (1 + lift):.4g}."
+            )
+        small = [n for n in sizes if n < bayes.exact_below]
+        if small:
+            raise AbkitInputError(
+                f"abkit reads a proportion with fewer than {bayes.exact_below} units per arm "
+                f"by the exact Beta-Binomial ([bayesian] exact_below), which this plan does "
+                f"not simulate; {small[0]:,} units per arm is below it: give --per-arm of "
+                f"at least {bayes.exact_below}."
+            )
+    if not 100 <= simulations <= 2_000_000:
+        raise AbkitInputError(f"--simulations must be 100-2000000, got {simulations}.")
+    prior = FLAT_PRIOR if bayes.flat_prior else NormalPrior(bayes.prior_mean, bayes.prior_sd)
+    words = (
+        "flat prior" if not prior.proper else f"prior N({prior.mean:g}, {prior.sd:g}²) of log(T/C)"
+    )
+    rule = BayesRule(bayes.chance, bayes.tolerance)
+    rows = tuple(
+        simulate_rule(
+            baseline,
+            lift,
+            n,
+            sd=sd,
+            prior=prior,
+            rule=rule,
+            higher_is_better=higher_is_better,
+            simulations=simulations,
+            seed=seed,
+        )
+        for n in sizes
+    )
+    note = (
+        f"The archive's learnt prior ([bayesian] archive = {bayes.archive!r}) is not "
+        "simulated; the configured prior is."
+        if bayes.archive
+        else None
+    )
+    return BayesianPlan(
+        prior=words,
+        prior_mean=prior.mean,
+        prior_sd=prior.sd if prior.proper else None,
+        chance=rule.chance,
+        tolerance=rule.tolerance,
+        lift=lift,
+        higher_is_better=higher_is_better,
+        model="Binomial arms" if sd is None else "normal units",
+        simulations=simulations,
+        seed=seed,
+        sizes=rows,
+        note=note,
     )
