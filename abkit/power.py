@@ -108,7 +108,7 @@ class BayesianPlan:
         """The plan in words, one line per sample size after a heading."""
         head = (
             f"Bayesian rule (ship when the chance to win >= {self.chance:g} and the expected "
-            f"loss <= {self.tolerance * 100:g} % of control; {self.prior}), one look at the "
+            f"loss <= {self.tolerance * 100:g}% of control; {self.prior}), one look at the "
             f"end, {self.simulations:,} simulated experiments (seed {self.seed}):"
         )
         out = [head]
@@ -116,7 +116,7 @@ class BayesianPlan:
             out.append(
                 f"  {r.per_arm:,} {unit} per arm: P(ship) {r.ship:.1%} (± {r.ship_mc_se:.1%}) "
                 f"at a {self.lift:+.2%} lift, {r.false_ship:.1%} (± {r.false_ship_mc_se:.1%}) "
-                f"at no effect; expected loss {r.expected_loss * 100:.3g} % of control."
+                f"at no effect; expected loss {r.expected_loss * 100:.3g}% of control."
             )
         if self.note:
             out.append(f"  {self.note}")

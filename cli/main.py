@@ -885,6 +885,32 @@ def simulate_replay(
     "config).",
 )
 @click.option(
+    "--bayesian",
+    is_flag=True,
+    help="Also simulate the Bayesian decision rule ([bayesian] prior, chance and tolerance "
+    "of the config): P(ship) at the effect and at no effect, and the expected loss.",
+)
+@click.option(
+    "--per-arm",
+    "per_arm",
+    type=click.IntRange(min=2),
+    multiple=True,
+    help="Units per arm to simulate the Bayesian rule at; repeat for a grid (default: the "
+    "plan's, and the data's current size).",
+)
+@click.option(
+    "--simulations",
+    type=click.IntRange(min=100, max=2_000_000),
+    help="Simulated experiments per size for --bayesian (default: 20,000).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the --bayesian simulation.",
+)
+@click.option(
     "-f",
     "--format",
     "fmt",
@@ -913,6 +939,10 @@ def power(
     looks: int | None,
     arrivals: float | None,
     window: int | None,
+    bayesian: bool,
+    per_arm: tuple[int, ...],
+    simulations: int | None,
+    seed: int,
     fmt: str,
     **columns: str | None,
 ) -> None:
@@ -940,6 +970,10 @@ def power(
         looks=looks,
         daily_arrivals=arrivals,
         window=window,
+        bayesian=bayesian,
+        per_arm=per_arm or None,
+        simulations=simulations,
+        seed=seed,
         **columns,
     )
     click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else result.to_text())

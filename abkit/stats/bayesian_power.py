@@ -317,18 +317,11 @@ def simulate_rule(
     c, var_c, t, var_t, t0, var_t0 = _arms(rng, baseline, treated, sd, per_arm, simulations)
     est, se = log_ratio(c, var_c, t, var_t)
     est0, se0 = log_ratio(c, var_c, t0, var_t0)
-    both = np.concatenate([se, se0])
-    both = both[np.isfinite(both) & (both > 0)]
-    lo, hi = (float(both.min()), float(both.max())) if both.size else (1.0, 1.0)
-    boundary, error = _interpolant(lo, hi, prior, rule, higher_is_better)
     g = 1.0 if higher_is_better else -1.0
-
-    def decide(e: np.ndarray, s: np.ndarray) -> np.ndarray:
-        ok = np.isfinite(e) & np.isfinite(s) & (s > 0)
-        b = boundary(np.where(ok, s, lo))
-        return np.asarray(ok & (g * e >= g * b), dtype=bool)
-
-    shipped, false = decide(est, se), decide(est0, se0)
+    decided, error = decide(
+        np.concatenate([est, est0]), np.concatenate([se, se0]), prior, rule, higher_is_better
+    )
+    shipped, false = decided[:simulations], decided[simulations:]
     p, p0 = float(shipped.mean()), float(false.mean())
     loss = np.where(shipped, max(0.0, -g * lift), max(0.0, g * lift))
     return RuleSimulation(
@@ -341,6 +334,53 @@ def simulate_rule(
         undefined=float(np.mean(~np.isfinite(est))),
         boundary_error=error,
     )
+
+
+def decide(
+    estimate: np.ndarray,
+    se: np.ndarray,
+    prior: NormalPrior,
+    rule: BayesRule = _RULE,
+    higher_is_better: bool = True,
+) -> tuple[np.ndarray, float]:
+    """abkit's rule on many estimates of log(T/C) at once: True where it ships.
+
+    Parameters
+    ----------
+    estimate, se : numpy.ndarray
+        The estimates and their standard errors (NaN: not computable, not shipped).
+    prior : NormalPrior
+        The prior of log(T/C).
+    rule : BayesRule, default BayesRule()
+        The chance and tolerance.
+    higher_is_better : bool, default True
+        The metric's good direction.
+
+    Returns
+    -------
+    tuple
+        The boolean array, and the largest interpolation error of the boundary found
+        between its nodes (log scale).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.bayesian import FLAT_PRIOR
+    >>> from abkit.stats.bayesian_power import decide
+    >>> shipped, _ = decide(np.array([0.04, 0.03, np.nan]), np.array([0.02, 0.02, 0.02]),
+    ...                     FLAT_PRIOR)
+    >>> shipped.tolist()
+    [True, False, False]
+    """
+    estimate = np.asarray(estimate, dtype=float)
+    se = np.asarray(se, dtype=float)
+    ok = np.isfinite(estimate) & np.isfinite(se) & (se > 0)
+    usable = se[ok]
+    lo, hi = (float(usable.min()), float(usable.max())) if usable.size else (1.0, 1.0)
+    boundary, error = _interpolant(lo, hi, prior, rule, higher_is_better)
+    g = 1.0 if higher_is_better else -1.0
+    b = boundary(np.where(ok, se, lo))
+    return np.asarray(ok & (g * estimate >= g * b), dtype=bool), error
 
 
 def ships(
@@ -361,6 +401,7 @@ def ships(
 __all__ = [
     "DEFAULT_SIMULATIONS",
     "RuleSimulation",
+    "decide",
     "decision_boundaries",
     "log_ratio",
     "rule_summary",
