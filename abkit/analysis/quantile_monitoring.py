@@ -114,10 +114,12 @@ def monitor_quantile(
     ...     estimates=[{v: estimates(v, k) for v in "ab"} for k in range(5)],
     ...     parts=[{v: days[v][k][0] for v in "ab"} for k in range(5)],
     ...     most_per_unit=10, route="exact")
-    >>> metric = MetricSpec(name="p95", type="quantile", column="out.latency", q=0.95)
+    >>> metric = MetricSpec(
+    ...     name="p95", type="quantile", column="out.latency", q=0.95, direction="decrease"
+    ... )
     >>> r = monitor_quantile(metric, looks, "a", "b", SequentialSpec(method="cs"), 0.05)
-    >>> r.decision.outcome, r.decision.look
-    ('better', 4)
+    >>> r.decision.outcome, r.decision.look  # 10 % slower: worse, from the second day
+    ('worse', 2)
     """
     assert spec.method is not None
     per = _per_look(looks, control, variant)
