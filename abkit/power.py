@@ -436,24 +436,36 @@ def power_analysis(
     days = math.ceil(needed * arm_count / arrivals) + window if arrivals else None
     current = found.get("current")
     plan = None
-    if bayesian or spec.bayesian.enabled:
-        sizes = tuple(per_arm) if per_arm else (needed, *([int(current)] if current else []))
-        plan = _bayesian_plan(
-            spec,
-            b2b=b2b,
-            baseline=baseline,
-            effect=effect,
-            sd=None if proportion or found.get("rate") else sd,
-            higher_is_better=bool(found.get("higher_is_better", True)),
-            sizes=sorted(set(sizes)),
-            simulations=simulations or DEFAULT_SIMULATIONS,
-            seed=seed,
-        )
-    elif per_arm or simulations:
+    asked = bayesian or bool(per_arm) or simulations is not None
+    if asked and not (bayesian or spec.bayesian.enabled):
         raise AbkitInputError(
             "--per-arm and --simulations size the simulation of the Bayesian rule, which "
             "runs with --bayesian (or a [bayesian] section in the config): add --bayesian."
         )
+    if asked or spec.bayesian.enabled:
+        rate = proportion or bool(found.get("rate"))
+        sizes = [needed]
+        # the data's current size too, unless a rate's is read by the exact Beta-Binomial
+        if current and not (rate and current < spec.bayesian.exact_below):
+            sizes.append(int(current))
+        try:
+            plan = _bayesian_plan(
+                spec,
+                b2b=b2b,
+                baseline=baseline,
+                effect=effect,
+                sd=None if rate else sd,
+                higher_is_better=bool(found.get("higher_is_better", True)),
+                sizes=sorted(set(per_arm or sizes)),
+                simulations=simulations or DEFAULT_SIMULATIONS,
+                seed=seed,
+            )
+        except AbkitInputError:
+            if asked:
+                raise
+            # turned on by the config's [bayesian] section alone, for a plan the
+            # simulation does not cover (B2B, no baseline): the plan without it
+            plan = None
     return PowerResult(
         mode="b2b" if b2b else "b2c",
         unit="accounts" if b2b else "users",

@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
+from abkit.errors import AbkitInputError
 from abkit.power import power_analysis
 from abkit.stats.bayesian import (
     DEFAULT_PRIOR,
@@ -240,3 +241,30 @@ def test_cli_bad_combinations_are_one_paragraph_errors(args, needle):
     assert out.exit_code == 2, out.output
     assert needle in out.output and "internal error" not in out.output
     assert "\n\n" not in out.output.strip()
+
+
+def test_a_config_section_alone_skips_what_the_simulation_does_not_cover():
+    b2b = {"experiment": {"mode": "b2b"}, "bayesian": {"chance": 0.9}}
+    assert power_analysis(config=b2b, effect=0.1, sd=1.0).bayesian is None
+    with pytest.raises(AbkitInputError, match="Bayesian bootstrap"):
+        power_analysis(config=b2b, effect=0.1, sd=1.0, bayesian=True)
+
+
+def test_from_data_a_rate_is_simulated_at_the_plan_and_at_the_pilots_size(tmp_path):
+    from abkit.dev.simulate import simulate
+
+    export = simulate(users=600, days=12, enrol_days=4, seed=2)
+    plan = power_analysis(
+        export.assignments,
+        events=export.events,
+        metric="d1_retention",
+        effect=0.1,
+        relative=True,
+        bayesian=True,
+        simulations=2000,
+    )
+    assert plan.bayesian is not None and plan.current_per_arm is not None
+    assert plan.bayesian.model == "Binomial arms"
+    sizes = [r.per_arm for r in plan.bayesian.sizes]
+    assert sizes == sorted({int(plan.current_per_arm), plan.needed_per_arm})
+    assert plan.bayesian.sizes[0].ship < plan.bayesian.sizes[-1].ship
