@@ -238,3 +238,26 @@ margin = 40.0
     assert again.results[0].sequential.looks[-1].relative_ci == pytest.approx(
         tuple(looks[-1]["relative_ci"])
     )
+
+
+@pytest.mark.parametrize("route", ["exact", "histogram"])
+@pytest.mark.parametrize("method", ["cs", "msprt"])
+def test_a_relative_margin_is_decided_on_the_ratio_of_quantiles(route, method):
+    """ "p95 must not rise by more than 5 %": the guardrail passes at the first look whose
+    always-valid ratio interval lies below +5 % and not before, so the decision never
+    contradicts the ratio interval printed beside it (a margin of 5 % times the
+    estimated control quantile, on the difference scale, would treat that quantile as
+    known and could pass while the ratio interval still reaches past the margin)."""
+    sim = simulate(users=1_500, days=8, enrol_days=4, seed=21)
+    guard = {**P95, "name": "p95_guard", "guardrail": True, "relative_margin": 0.05}
+    config = {"metrics": [guard], "sequential": {"method": method}, "quantiles": {"method": route}}
+    seq = abkit.analyze(sim.assignments, config, events=sim.events).results[0].sequential
+    assert "ratio of quantiles" in seq.method
+    passed = [lk.look for lk in seq.looks if lk.relative_ci and lk.relative_ci[1] < 0.05]
+    expected = passed[0] if passed else None
+    decided = seq.decision.look if seq.decision.outcome == "guardrail pass" else None
+    assert decided == expected
+    for lk in seq.looks:  # the margin p-value is below alpha exactly where it passes
+        if lk.p_value_margin is not None and lk.relative_ci is not None:
+            below = lk.relative_ci[1] < 0.05
+            assert (lk.p_value_margin < 0.05) == below, lk

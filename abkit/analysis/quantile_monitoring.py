@@ -23,6 +23,7 @@ shown beside the difference (``relative_estimate``, ``relative_ci`` of each look
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -125,22 +126,72 @@ def monitor_quantile(
     per = _per_look(looks, control, variant)
     warnings: list[str] = []
     if spec.method == "cs" and looks.independent:
-        found, relative = _independent(metric, looks, control, variant, spec, per, alpha, warnings)
+        found, ratio = _independent(metric, looks, control, variant, spec, per, alpha, warnings)
         method = INDEPENDENT
     else:
         found = boundaries(metric, spec, looks, per, alpha, warnings)
-        relative = _relative(metric, spec, looks, per, found, alpha)
+        ratio = _log_ratio(metric, spec, looks, per, alpha)
         method = f"{METHOD_NAMES[spec.method]} {CLUSTERED}"
-    return follow(
-        metric,
-        looks,
-        per,
-        found,
-        alpha,
-        method,
-        INTERVAL_NAMES[spec.method],
-        warnings,
-        relative,
+    if ratio is not None and ratio[1].idx != found.idx:
+        raise AssertionError("the ratio and the difference were analysed at different looks")
+    relative = None
+    if ratio is not None:
+        on_log, log_looks = ratio
+        relative = (
+            np.expm1(on_log["estimate"][found.idx]),
+            np.expm1(log_looks.low),
+            np.expm1(log_looks.high),
+        )
+    interval = INTERVAL_NAMES[spec.method]
+    path = follow(metric, looks, per, found, alpha, method, interval, warnings, relative)
+    if not (metric.guardrail and metric.relative_margin is not None):
+        return path
+    if ratio is None:
+        return dataclasses.replace(
+            path,
+            warnings=(
+                *path.warnings,
+                f"metric '{metric.name}': the relative margin is tested as a share of the "
+                "control's quantile at each look, taken as known (the ratio of quantiles "
+                "has no sequence here)",
+            ),
+        )
+    return _decided_on_the_ratio(metric, looks, path, ratio, alpha, method, interval)
+
+
+def _decided_on_the_ratio(
+    metric: MetricSpec,
+    looks: QuantileLooks,
+    path: SequentialResult,
+    ratio: tuple[dict[str, np.ndarray], Looks],
+    alpha: float,
+    method: str,
+    interval: str,
+) -> SequentialResult:
+    """A guardrail "must not change by more than m % of control" decided on the ratio
+    of quantiles: H0 log(Q_T/Q_C) beyond log(1 ± m), on the log-ratio sequence, whose
+    interval accounts for the control's quantile being estimated too (a margin of m
+    times the estimated control quantile on the difference scale treats it as known).
+    The looks keep their difference and ratio; the decision, its look and its p-value
+    come from the ratio; its interval is the difference's at that look."""
+    on_log, log_looks = ratio
+    assert metric.relative_margin is not None
+    m = metric.relative_margin
+    margin = math.log1p(m) if not metric.higher_is_better else -math.log1p(-m)
+    on_ratio = dataclasses.replace(metric, margin=margin, relative_margin=None, tau=None)
+    decided = follow(on_ratio, looks, on_log, log_looks, alpha, method, interval, [])
+    at = {lk.look: lk for lk in path.looks}
+    d = decided.decision
+    ci = at[d.look].ci if d.look in at else d.ci
+    looks_out = tuple(
+        dataclasses.replace(mine, decision=theirs.decision, p_value_margin=theirs.p_value_margin)
+        for mine, theirs in zip(path.looks, decided.looks, strict=True)
+    )
+    return dataclasses.replace(
+        path,
+        method=f"{method}; the relative margin on the ratio of quantiles",
+        decision=dataclasses.replace(d, method=f"{method}; margin on the ratio", ci=ci),
+        looks=looks_out,
     )
 
 
@@ -164,21 +215,23 @@ def _per_look(looks: QuantileLooks, control: str, variant: str) -> dict[str, np.
     }
 
 
-def _relative(
+def _log_ratio(
     metric: MetricSpec,
     spec: SequentialSpec,
     looks: QuantileLooks,
     per: dict[str, np.ndarray],
-    found: Looks,
     alpha: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Q_T/Q_C − 1 and its interval at the looks ``found`` analysed: the same method on
-    log(Q̂_T/Q̂_C) with the delta-method variance, exponentiated.  A τ set on the
-    metric is in its own units, so the ratio scale takes the planned one."""
+) -> tuple[dict[str, np.ndarray], Looks] | None:
+    """The method on log(Q̂_T/Q̂_C), with the delta-method variance
+    (se_C/Q̂_C)² + (se_T/Q̂_T)²: its per-look inputs and intervals (None when no look has
+    two positive quantiles).  A τ set on the metric is in its own units, so the ratio
+    scale takes the planned one."""
     c, t = per["control_value"], per["treatment_value"]
     with np.errstate(divide="ignore", invalid="ignore"):
         log_ratio = np.where((c > 0) & (t > 0), np.log(t / c), np.nan)
         variance = (per["control_se"] / c) ** 2 + (per["treatment_se"] / t) ** 2
+    if not np.isfinite(log_ratio).any():
+        return None
     on_log = {
         **per,
         "estimate": log_ratio,
@@ -186,14 +239,7 @@ def _relative(
         "control_value": np.ones_like(c),
     }
     plain = dataclasses.replace(metric, tau=None)
-    ratio = boundaries(plain, spec, looks, on_log, alpha, [])
-    if ratio.idx != found.idx:  # a group-sequential plan analyses the same looks
-        raise AssertionError("the ratio and the difference were analysed at different looks")
-    return (
-        np.expm1(log_ratio[found.idx]),
-        np.expm1(ratio.low),
-        np.expm1(ratio.high),
-    )
+    return on_log, boundaries(plain, spec, looks, on_log, alpha, [])
 
 
 def _independent(
@@ -205,10 +251,11 @@ def _independent(
     per: dict[str, np.ndarray],
     alpha: float,
     warnings: list[str],
-) -> tuple[Looks, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+) -> tuple[Looks, tuple[dict[str, np.ndarray], Looks] | None]:
     """Howard & Ramdas' two-sample sequence at every look with data in both arms, tuned
     to ``target_units`` / 2 observations per arm (default: the larger arm at the last
-    look, with the warning the other methods give)."""
+    look, with the warning the other methods give); and the same on the ratio of
+    quantiles, as log(Q_T/Q_C) (None when a value is 0 or negative)."""
     assert metric.q is not None
     q = metric.q
     samples_c, samples_t = looks.samples(control), looks.samples(variant)
@@ -224,7 +271,7 @@ def _independent(
         )
     n = len(looks.days)
     low, high = np.full(n, np.nan), np.full(n, np.nan)
-    rel = np.full((3, n), np.nan)
+    logs = np.full((3, n), np.nan)  # log ratio, and its sequence's ends
     usable = (per["n_control"] > 0) & (per["n_treatment"] > 0)
     positive = all(_positive(s) for s in (samples_c[-1], samples_t[-1]))
     for k in np.flatnonzero(usable):
@@ -232,7 +279,8 @@ def _independent(
         low[k], high[k] = found.ci_low, found.ci_high
         if positive:
             ratio = quantile_ab(samples_c[k], samples_t[k], q, alpha, target, "ratio")
-            rel[:, k] = ratio.estimate - 1, ratio.ci_low - 1, ratio.ci_high - 1
+            with np.errstate(divide="ignore"):
+                logs[:, k] = np.log([ratio.estimate, ratio.ci_low, ratio.ci_high])
     if not positive:
         warnings.append(
             f"metric '{metric.name}': some values are 0 or negative, so the ratio of "
@@ -247,8 +295,20 @@ def _independent(
             )
         return out
 
+    def p_at_ratio(theta0: np.ndarray) -> np.ndarray:
+        out = np.full(n, np.nan)
+        for k in np.flatnonzero(usable):
+            out[k] = quantile_ab_p_value(
+                samples_c[k], samples_t[k], q, math.exp(theta0[k]), "ratio", target, alpha
+            )
+        return out
+
     tuning: dict[str, float | str] = {"target_n": target, "alpha_opt": alpha}
-    return Looks(list(range(n)), low, high, p_at, dict(tuning)), (rel[0], rel[1], rel[2])
+    difference = Looks(list(range(n)), low, high, p_at, dict(tuning))
+    if not positive:
+        return difference, None
+    on_log = {**per, "estimate": logs[0], "control_value": np.ones(n)}
+    return difference, (on_log, Looks(list(range(n)), logs[1], logs[2], p_at_ratio, {}))
 
 
 def _positive(sample: Sample) -> bool:
