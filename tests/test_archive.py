@@ -30,7 +30,7 @@ def _result():
             "revenue": rng.gamma(2.0, 5.0, 2000),
         }
     )
-    return abkit.analyze(units)
+    return abkit.analyze(units, title="signup-flow")
 
 
 def test_rows_of_an_analysis():
@@ -71,7 +71,7 @@ def test_add_read_latest_and_prior(tmp_path):
         )
     fitted = archive.prior("revenue")
     assert not fitted.fallback and fitted.experiments == 13
-    assert archive.prior("revenue", exclude="A/B result").experiments == 12
+    assert archive.prior("revenue", exclude="signup-flow").experiments == 12
     fallback = archive.prior("converted")
     assert fallback.fallback and "fewer than 10" in fallback.note
     assert not list((tmp_path / "archive").glob(".*"))  # no temporary file left
@@ -150,3 +150,24 @@ def test_read_from_a_url(tmp_path):
         assert Archive(url).read().equals(archive.read())
     finally:
         server.shutdown()
+
+
+def test_an_unnamed_analysis_is_refused_and_experiments_count_once(tmp_path):
+    """Every unnamed analysis is called "A/B result", so the archive, which tells
+    experiments apart by name, refuses it instead of merging them; and an experiment
+    with several treatments counts once in a prior (its lifts share one control)."""
+    archive = Archive(tmp_path / "archive")
+    result = _result()
+    unnamed = abkit.analyze(
+        pl.DataFrame({"user_id": range(40), "variant": ["control", "b"] * 20, "x": range(40)})
+    )
+    with pytest.raises(abkit.AbkitInputError, match="no name of its own"):
+        archive.add(unnamed)
+    rng = np.random.default_rng(4)
+    for i in range(12):
+        rows = rows_from_result(result).with_columns(
+            experiment=pl.lit(f"past-{i}"), log_ratio=pl.lit(float(rng.normal(0.01, 0.02)))
+        )
+        second = rows.with_columns(variant=pl.lit("v3"))  # another treatment, same control
+        archive.append(pl.concat([rows, second]))
+    assert archive.prior("revenue").experiments == 12

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from abkit.result import AnalysisResult
 
 KEY = ("experiment", "metric", "variant")
+# the names of analyses without one of their own (abkit.run.export_name's fallback)
+UNNAMED = ("", "A/B result")
 
 
 def config_hash(result: AnalysisResult) -> str:
@@ -164,11 +166,11 @@ class Archive:
     >>> units = pl.DataFrame({"user_id": range(400), "variant": ["control", "v2"] * 200,
     ...                       "converted": (rng.random(400) < 0.3).astype(int)})
     >>> archive = Archive(tempfile.mkdtemp())
-    >>> _ = archive.add(abkit.analyze(units))
+    >>> _ = archive.add(abkit.analyze(units, title="signup-button"))
     >>> archive.read().height
     1
     >>> archive.experiments()["experiment"].to_list()
-    ['A/B result']
+    ['signup-button']
     """
 
     location: str
@@ -231,7 +233,22 @@ class Archive:
         -------
         pathlib.Path
             The new file.
+
+        Raises
+        ------
+        AbkitInputError
+            When the analysis has no name of its own: the archive tells experiments
+            apart by name, and every unnamed analysis is called "A/B result".
         """
+        if result.name in UNNAMED:
+            raise AbkitInputError(
+                f"this analysis has no name of its own ('{result.name}'), and the archive "
+                "tells experiments apart by name: every unnamed analysis would be taken for "
+                "the same experiment, each replacing the last.",
+                source=self.location,
+                hint="Name the experiment ([experiment] name in the config, or title= in "
+                "abkit.analyze) before adding it.",
+            )
         return self.append(rows_from_result(result, added_at))
 
     def files(self) -> list[Path]:
@@ -347,6 +364,12 @@ class Archive:
         exclude : str or None
             An experiment to leave out (the one being analysed, if already added).
 
+        Notes
+        -----
+        Each past experiment counts once: with several treatments, the one whose log
+        ratio is the most precise (their lifts share one control, so they are not
+        independent draws of the between-experiment distribution).
+
         Returns
         -------
         FittedPrior
@@ -354,6 +377,14 @@ class Archive:
         rows = self.history(metric)
         if exclude is not None:
             rows = rows.filter(pl.col("experiment") != exclude)
+        # one result per experiment: several treatments share their control, so their
+        # lifts are not independent draws; the most precise one stands for it
+        rows = (
+            rows.filter(pl.col("log_ratio_se").is_finite())
+            .sort("log_ratio_se")
+            .unique(subset=["experiment"], keep="first", maintain_order=True)
+            .sort("added_at")
+        )
         return fit_prior(
             rows["log_ratio"].to_numpy(),
             rows["log_ratio_se"].to_numpy(),
