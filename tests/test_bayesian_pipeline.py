@@ -109,6 +109,32 @@ def test_guardrail_reads_as_probability_of_harm():
     assert g.decision.outcome == f"guardrail {g.harm.verdict}"
 
 
+def test_an_absolute_margin_is_read_on_the_absolute_posterior_shown():
+    """P(harm > margin) for an absolute margin comes from the posterior of the difference
+    that the reading shows (normal: its mean, and its sd from its interval), and the
+    guardrail decision's interval is that posterior's."""
+    from scipy import stats as st
+
+    config = {
+        "metrics": [
+            {
+                "name": "revenue",
+                "type": "mean",
+                "column": "revenue",
+                "guardrail": True,
+                "margin": 0.4,
+            }
+        ],
+        "bayesian": {},
+    }
+    r = abkit.analyze(_units(lift=0.0), config).results[0].bayesian
+    low, high = r.absolute.interval
+    sd = (high - low) / (2 * st.norm.ppf(0.975))
+    assert r.harm is not None and r.harm.scale == "absolute"
+    assert r.harm.probability == pytest.approx(st.norm.cdf(-0.4, r.absolute.mean, sd), rel=1e-9)
+    assert r.decision.ci == r.absolute.interval
+
+
 def test_b2b_uses_the_bayesian_bootstrap():
     export = simulate(mode="b2b", users=3_000, accounts=16, days=6, enrol_days=2, seed=6)
     config = {"experiment": {"account": "account_id", "mode": "b2b"}, "bayesian": {"draws": 2000}}

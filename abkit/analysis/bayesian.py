@@ -175,9 +175,16 @@ def _prior(spec: BayesianSpec, fitted: FittedPrior | None) -> tuple[NormalPrior,
 
 
 def _decision(
-    relative: PosteriorSummary, harm: HarmCheck | None, rule: BayesRule, method: str
+    relative: PosteriorSummary,
+    harm: HarmCheck | None,
+    rule: BayesRule,
+    method: str,
+    absolute: PosteriorSummary | None = None,
 ) -> Decision:
+    """The reading's decision: a guardrail's from its harm probability (with the
+    interval on the margin's scale), any other metric's from the rule on the lift."""
     if harm is not None:
+        on_margin = absolute if harm.scale == "absolute" and absolute is not None else relative
         outcome: Outcome = (
             "not computable" if not math.isfinite(harm.probability) else f"guardrail {harm.verdict}"  # type: ignore[assignment]
         )
@@ -187,7 +194,7 @@ def _decision(
             f"P(harm > {harm.margin:g} {harm.scale}): pass at most {1 - rule.chance:g}, "
             f"fail at least {rule.chance:g}",
             math.nan,
-            relative.interval,
+            on_margin.interval,
             reason="no posterior" if outcome == "not computable" else None,
         )
     verdict = bayes_verdict(relative, rule)
@@ -274,7 +281,7 @@ def reading(
             log_est,
             log_se,
             math.nan,
-            _decision(boot.relative, boot.harm, rule, method),
+            _decision(boot.relative, boot.harm, rule, method, boot.absolute),
             harm=boot.harm,
         )
     small = min(r.control_n, r.treatment_n) < spec.exact_below
@@ -305,7 +312,7 @@ def reading(
             log_est,
             log_se,
             math.nan,
-            _decision(exact.relative, exact.harm, rule, method),
+            _decision(exact.relative, exact.harm, rule, method, exact.absolute),
             harm=exact.harm,
         )
     # the normal on log(T/C): C and T with Var(C) + Var(T) matching the effect's se and
@@ -323,11 +330,13 @@ def reading(
     c_abs = abs(c)
     abs_prior = NormalPrior(prior.mean * c_abs, prior.sd * c_abs) if prior.proper else FLAT_PRIOR
     a = normal_posterior(t - c, se_eff, abs_prior)
-    absolute = comp.absolute
+    absolute, harm = comp.absolute, comp.harm
     if math.isfinite(a.sd):
-        from abkit.stats.bayesian import NormalLaw, summarize
+        from abkit.stats.bayesian import NormalLaw, harm_check, summarize
 
         absolute = summarize(NormalLaw(a.mean, a.sd), higher, alpha)
+        if harm is not None and harm.scale == "absolute":  # on the posterior shown
+            harm = harm_check(NormalLaw(a.mean, a.sd), harm.margin, "absolute", higher, rule.chance)
     return BayesianReading(
         comp.model,
         used,
@@ -338,8 +347,8 @@ def reading(
         log_est,
         log_se,
         comp.posterior.shrinkage,
-        _decision(comp.relative, comp.harm, rule, method),
-        harm=comp.harm,
+        _decision(comp.relative, harm, rule, method, absolute),
+        harm=harm,
     )
 
 

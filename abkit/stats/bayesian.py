@@ -355,13 +355,24 @@ class BayesianComparison:
     harm: HarmCheck | None = None
 
 
-def _harm(
+def harm_check(
     law: Law,
     margin: float,
     scale: Literal["absolute", "relative"],
     higher_is_better: bool,
     chance: float,
 ) -> HarmCheck:
+    """A guardrail read on a posterior: P(harm > margin) = P(θ < −margin) when higher is
+    better, P(θ > margin) otherwise; pass at most 1 − ``chance``, fail at least
+    ``chance``.
+
+    Examples
+    --------
+    >>> from abkit.stats.bayesian import NormalLaw, harm_check
+    >>> h = harm_check(NormalLaw(0.0, 0.01), 0.02, "absolute", True, 0.95)
+    >>> round(h.probability, 4), h.verdict
+    (0.0228, 'pass')
+    """
     p = law.cdf(-margin) if higher_is_better else 1.0 - law.cdf(margin)
     verdict: Literal["pass", "fail", "inconclusive"] = (
         "pass" if p <= 1.0 - chance else "fail" if p >= chance else "inconclusive"
@@ -516,7 +527,7 @@ def bayesian_comparison(
         if margin_scale == "absolute" and math.isfinite(abs_post.sd):
             law = NormalLaw(abs_post.mean, abs_post.sd)
         harm = (
-            _harm(law, margin, margin_scale, higher_is_better, chance)
+            harm_check(law, margin, margin_scale, higher_is_better, chance)
             if law is not None
             else HarmCheck(margin, margin_scale, math.nan, "inconclusive")
         )
@@ -745,7 +756,7 @@ def beta_binomial_comparison(
     harm = None
     if margin is not None:
         law = rel_law if margin_scale == "relative" else abs_law
-        harm = _harm(law, margin, margin_scale, higher_is_better, chance)
+        harm = harm_check(law, margin, margin_scale, higher_is_better, chance)
     nan = math.nan
     return BayesianComparison(
         f"exact Beta-Binomial, Beta({prior.a:g}, {prior.b:g}) prior of each rate",
