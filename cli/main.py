@@ -979,10 +979,6 @@ def power(
     click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else result.to_text())
 
 
-if __name__ == "__main__":  # pragma: no cover
-    cli()
-
-
 # --- the experiment archive ----------------------------------------------------------------
 
 _ARCHIVE_OPTION = click.option(
@@ -1101,3 +1097,7 @@ def archive_show(
 
         past_lifts_figure(metric, history, fitted).savefig(plot_path, dpi=120)
         click.echo(f"wrote {plot_path}", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()

@@ -163,7 +163,14 @@ def _prior(spec: BayesianSpec, fitted: FittedPrior | None) -> tuple[NormalPrior,
     if fitted is not None:
         source: PriorSource = "archive fallback" if fitted.fallback else "archive"
         p = fitted.prior
-        return p, BayesPrior(source, p.mean, p.sd, fitted.experiments, fitted.note)
+        note = fitted.note
+        if fitted.family == "t" and not fitted.fallback:
+            note += (
+                f"; read here as the normal of the t's variance, N({p.mean:.4g}, {p.sd:.4g}²),"
+                " which shrinks small lifts less than the t itself would (abkit archive show"
+                " shrinks with the t)"
+            )
+        return p, BayesPrior(source, p.mean, p.sd, fitted.experiments, note)
     if spec.flat_prior:
         return FLAT_PRIOR, BayesPrior("flat", 0.0, math.nan, 0, "flat prior: the data alone")
     configured = (spec.prior_mean, spec.prior_sd) != (0.0, 0.3)

@@ -54,8 +54,8 @@ Y on the out-of-fold logit; 1 when calibrated).
 **Validation.**  Units whose D30 has matured in both arms (the early cohorts) have a
 realised D30 effect, Ȳ_T − Ȳ_C, beside their surrogate estimate.  Under the two
 assumptions the gap realised − surrogate has mean 0; its standard error comes from the
-same bootstrap replicates (the realised and surrogate effects share units and the
-model), and the validation is flagged as disagreeing when the gap's two-sided p-value
+same bootstrap replicates or influences (the realised and surrogate effects share units
+and the model), and the validation is flagged as disagreeing when the gap's two-sided p-value
 is below α.  This is the test of surrogacy the early cohorts allow; it has the power of
 a D30 comparison on those cohorts only (Netflix's practice [2]_: compare forecasts with
 realised long-term effects where both exist).
@@ -151,7 +151,7 @@ class SurrogateValidation:
     surrogate_effect : float
         The surrogate estimate of the D30 effect on them.
     surrogate_ci : tuple of float
-        Its interval (bootstrap standard error).
+        Its interval (the forecast's standard error: bootstrap or delta method).
     realised_effect : float
         Their realised D30 effect, Ȳ_T − Ȳ_C.
     realised_ci : tuple of float
@@ -159,7 +159,7 @@ class SurrogateValidation:
     gap : float
         realised_effect − surrogate_effect.
     gap_ci : tuple of float
-        Its interval (bootstrap standard error).
+        Its interval (the forecast's standard error: bootstrap or delta method).
     p_value : float
         Two-sided p-value of gap = 0 (normal reference).
     disagree : bool
@@ -191,7 +191,7 @@ class SurrogateForecast:
     ci : tuple of float
         Its interval at level 1 − α (model and experiment sampling).
     se : float
-        The bootstrap standard error of τ̂.
+        The standard error of τ̂ (the bootstrap's, or the delta method's: ``method``).
     relative : float
         m̂_T / m̂_C − 1.
     relative_ci : tuple of float
@@ -455,8 +455,9 @@ def surrogate_index(
 
     Trains h(s) = P(D30 = 1 | first week = s) on matured training units, predicts every
     experiment unit's D30 from its first week and returns the difference of the arms'
-    mean predictions, with a bootstrap interval that refits the model in every
-    replicate, the fit's diagnostics and the validation on the cohorts matured in both
+    mean predictions, with an interval that carries the model's own uncertainty (a
+    bootstrap that refits the model in every replicate, or the delta method on each
+    unit's influence), the fit's diagnostics and the validation on the cohorts matured in both
     arms (see the module docstring for the formulas).
 
     Parameters
@@ -498,8 +499,9 @@ def surrogate_index(
     τ̂ = mean_{T} ĥ(Sᵢ) − mean_{C} ĥ(Sᵢ), with ĥ the logistic regression of D30 on the
     signals (maximum likelihood, statsmodels ``Logit``).  se is the standard deviation
     of τ̂ over a stratified bootstrap (arm × matured) that refits ĥ in each replicate,
-    so the interval carries the model's own uncertainty, the experiment's sampling and
-    their covariance.
+    or its first-order limit from each unit's influence (``interval="delta"``,
+    :func:`_influence`), so the interval carries the model's own uncertainty, the
+    experiment's sampling and their covariance.
 
     References
     ----------
