@@ -16,75 +16,13 @@ from typing import Any
 import polars as pl
 
 from abkit.config import ExperimentSpec, MetricSpec
-from abkit.engine.week_one import COLUMNS, LAST_DAY
+from abkit.engine.week_one import COLUMNS
 from abkit.errors import AbkitInputError
-from abkit.inputs.surrogate_units import SIGNALS, forecast_from_units
-from abkit.io.readers import Data, read_table
+from abkit.inputs.surrogate_units import forecast_from_units, forecast_metrics
+from abkit.io.readers import Data
 from abkit.metrics.base import value_column
 from abkit.names import VARIANT
 from abkit.stats.surrogate import SurrogateForecast
-
-
-def forecast_metrics(spec: ExperimentSpec, metrics: Sequence[MetricSpec]) -> list[MetricSpec]:
-    """The retention metrics to forecast from the first week.
-
-    ``[surrogate] metrics`` names them (each must be a retention metric among
-    ``metrics`` whose window ends after day 7); by default, every retention metric
-    whose window ends after the first week.
-    """
-    named = spec.surrogate.metrics
-    later = [
-        m
-        for m in metrics
-        if _retention(m) and (m.kind.maturity_day(m) or 0) > LAST_DAY and not m.kind.account_level
-    ]
-    if named is None:
-        return later
-    by_name = {m.name: m for m in metrics}
-    for name in named:
-        metric = by_name.get(name)
-        if metric is None or metric not in later:
-            what = (
-                "is not a metric of the analysis"
-                if metric is None
-                else "is not a retention metric whose window ends after day 7"
-            )
-            raise AbkitInputError(
-                f"[surrogate] metrics names '{name}', which {what}: the surrogate forecast "
-                "predicts long-run retention from the first week's signals.",
-                hint="Name retention metrics such as { type = 'retention', day = 30 }, or "
-                "leave [surrogate] metrics out to forecast every such metric.",
-            )
-    return [by_name[name] for name in named]
-
-
-def _retention(metric: MetricSpec) -> bool:
-    """A 0 / 1 outcome of a window of days after assignment (a retention metric): a
-    rate whose value waits for its window to end."""
-    return metric.kind.is_rate and metric.kind.maturity_day(metric) is not None
-
-
-def training_table(spec: ExperimentSpec, metrics: Sequence[MetricSpec]) -> pl.DataFrame | None:
-    """``[surrogate] training``: a per-unit table of a past export with the signal
-    columns and one column per forecast metric (its outcome, 0 / 1, empty while not
-    matured), checked here so that a wrong file fails before the analysis."""
-    path = spec.surrogate.training
-    if path is None:
-        return None
-    table = read_table(path)
-    frame = table.frame.collect()
-    needed = [*SIGNALS, *(m.name for m in metrics)]
-    missing = [c for c in needed if c not in frame.columns]
-    if missing:
-        raise AbkitInputError(
-            f"the surrogate training table has no column '{missing[0]}' (it needs the "
-            f"first-week signals {', '.join(SIGNALS)} and one column per forecast metric, "
-            f"{', '.join(m.name for m in metrics)}).",
-            source=table.label,
-            column=missing[0],
-            hint="Build it from a past export with abkit.surrogate_training_table.",
-        )
-    return frame
 
 
 def forecasts(

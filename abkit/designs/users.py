@@ -17,7 +17,7 @@ import numpy as np
 from abkit.analysis.quantile_monitoring import monitor_quantile
 from abkit.analysis.segments import SegmentBreakdown, quantile_segment_breakdown, segment_breakdown
 from abkit.analysis.sequential import SequentialResult, monitor
-from abkit.analysis.surrogate import forecast_metrics, forecasts, training_table
+from abkit.analysis.surrogate import forecasts
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.designs.base import Design, Notes, Statistics, Tested, refuse, unadjustable
 from abkit.engine.looks import LookSeries
@@ -29,6 +29,7 @@ from abkit.inputs.novelty import PeriodMoments, completed_periods, period_moment
 from abkit.inputs.prepare import Reduced, UnitFrame
 from abkit.inputs.quantiles import ArmQuantiles, arm_quantiles, binned_arm_quantiles
 from abkit.inputs.segments import segment_quantiles
+from abkit.inputs.surrogate_units import forecast_metrics, training_table
 from abkit.io.exclusions import Ledger
 from abkit.metrics.base import Statistic, value_column
 from abkit.names import VARIANT
@@ -80,6 +81,8 @@ class Users(Design[UserStatistics]):
                 f"{account_level[0].type} is an account-level metric: analyse it with "
                 'mode = "b2b" and an account column.'
             )
+        if spec.surrogate.training is not None:  # a wrong file fails before the events pass
+            training_table(spec, ())
         if spec.sequential.method is None:
             return
         own = [m for m in spec.metrics if m.kind.statistic is OWN]

@@ -12,7 +12,7 @@ assigned_at + (d + 1)·24 h).  Per unit, over its valid events after de-duplicat
 
 All are null until day 7 has fully elapsed by the export end (assigned_at + 8·24 h ≤
 end): the first week is days 0–6 and day 7, whose activity is D7.  The names and
-definitions are :data:`abkit.inputs.surrogate_units.SIGNALS`'.
+definitions are those of :func:`abkit.inputs.surrogate_units.week_one_units`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import Any
 
 import narwhals as nw
 
-from abkit.inputs.surrogate_units import SIGNALS
 from abkit.metrics.references import (
     DAY,
     EVENT,
@@ -33,6 +32,8 @@ from abkit.metrics.references import (
 )
 from abkit.names import ASSIGNED_AT
 
+# the signals, in the order the model reads them
+SIGNALS = ("d1", "d7", "active_days_7d", "share_rate", "session_depth")
 # the unit table's column of each signal
 PREFIX = "_week1:"
 COLUMNS = {name: PREFIX + name for name in SIGNALS}

@@ -16,7 +16,6 @@ from typing import Protocol
 import polars as pl
 
 from abkit import progress
-from abkit.analysis.surrogate import forecast_metrics
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.defaults import ExportShape, default_event_metrics, default_paired_metrics
 from abkit.engine.events import (
@@ -38,6 +37,7 @@ from abkit.inputs.covariates import covariates_of, numeric_covariates, require_c
 from abkit.inputs.paired import PairedSums, paired_units
 from abkit.inputs.segments import require_segments
 from abkit.inputs.summary import summary_arms, summary_look_series
+from abkit.inputs.surrogate_units import forecast_metrics
 from abkit.inputs.table import metric_columns, table_units
 from abkit.inputs.unit_table import UnitTable
 from abkit.io.assignments import clean_assignments
