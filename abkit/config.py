@@ -230,8 +230,8 @@ class SurrogateSpec:
     with the signal columns and the outcome (``abkit.surrogate_training_table``).
     The interval is the delta method's on each unit's influence, the model's own
     uncertainty included (``interval = "delta"``), or a bootstrap of ``resamples``
-    replicates that refit the model, from ``seed`` (``"bootstrap"``: minutes on a
-    million units).
+    replicates that refit the model, from ``seed`` (``"bootstrap"``: half a minute
+    on a million units, against 3 s).
     The forecast is shown beside the metric's result, never as its decision."""
 
     metrics: tuple[str, ...] | None = None

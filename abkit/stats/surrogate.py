@@ -37,9 +37,8 @@ se = the replicates' standard deviation and the interval is τ̂ ± z_{1−α/2}
 relative one on the log scale, exp(log(m̂_T/m̂_C) ± z·se_log) − 1).  The delta method
 (``interval = "delta"``, :func:`_influence`) computes the same first-order variance
 in one pass from each unit's influence, its model part through β̂ included: the
-bootstrap's limit, in milliseconds where the bootstrap refits for minutes on a
-million units.  The
-experiment-sampling part alone, with the model held at β̂, is
+bootstrap's limit (3 s with the fit at a million units, where the bootstrap's refits
+take half a minute).  The experiment-sampling part alone, with the model held at β̂, is
 s²_T(ĥ)/n_T + s²_C(ĥ)/n_C; 1 − that / se² is reported as the model's share of the
 variance (:attr:`SurrogateForecast.model_share`).  The index averages predicted
 probabilities instead of 0 / 1 outcomes, so s²(ĥ) is far below the Bernoulli variance
