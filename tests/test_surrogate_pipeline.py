@@ -102,16 +102,26 @@ def test_named_metrics_must_be_long_run_retention(export):
     assert all(r.surrogate is None for r in off.results)
 
 
-def test_the_forecast_is_the_same_on_duckdb(export):
+def test_the_forecast_is_the_same_on_duckdb_when_asked(export):
+    """On another engine the forecast brings every unit's first-week signals back, so it
+    is made when [surrogate] metrics names its metrics (and said otherwise); then it
+    equals Polars'."""
     duckdb = required("duckdb")
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    polars = abkit.analyze(export.assignments, CONFIG, events=export.events)
-    other = abkit.analyze(
-        to_duckdb(export.assignments, con), CONFIG, events=to_duckdb(export.events, con)
-    )
+    on_duckdb = {
+        "data": to_duckdb(export.assignments, con),
+        "events": to_duckdb(export.events, con),
+    }
+    quiet = abkit.analyze(on_duckdb["data"], CONFIG, events=on_duckdb["events"])
+    assert quiet.results[1].surrogate is None
+    assert any("surrogate forecast of 'd30' not made" in n for n in quiet.notes)
+    asked = {**CONFIG, "surrogate": {"metrics": ["d30"]}}
+    polars = abkit.analyze(export.assignments, asked, events=export.events)
+    other = abkit.analyze(on_duckdb["data"], asked, events=on_duckdb["events"])
     assert other.results[1].surrogate is not None
     assert_same_numbers(polars.to_dict(), other.to_dict())
+    assert "the surrogate forecast" in other.to_text()  # the rows that came back, said
 
 
 def test_every_output_shows_it_as_a_forecast(export, tmp_path):

@@ -295,7 +295,7 @@ def _prepare_events(
         ledger,
         with_looks=sequential,
         values_with_accounts=rules.needs_accounts,
-        week_one=spec.mode == "b2c" and bool(forecast_metrics(spec, metrics)),
+        week_one=(week_one := _week_one(spec, metrics, events)),
         covariates={
             m.name: columns
             for m in metrics
@@ -305,6 +305,8 @@ def _prepare_events(
     notes.extend(built.notes)
     if not spec.metrics:
         metrics = _matured_defaults(metrics, built, assignments.units, notes)
+    if not week_one and (no_forecast := _no_forecast_note(spec, metrics, built)):
+        notes.append(no_forecast)
     variants = assignments.variants
     table = UnitTable.on_engine(built.units)
     table.crossed.extend(built.crossed)
@@ -366,6 +368,37 @@ def _prepare_events(
             built.periods,
             accounts,
         ),
+    )
+
+
+def _week_one(spec: ExperimentSpec, metrics: tuple[MetricSpec, ...], events: Table) -> bool:
+    """Whether the units pass computes the first-week signals of the surrogate forecast:
+    for retention metrics past the first week, in B2C mode.  The forecast reads every
+    unit's signals in this process, so on another engine, where only aggregates come
+    back unless asked, it runs when ``[surrogate] metrics`` names its metrics."""
+    candidates = forecast_metrics(spec, metrics) if spec.mode == "b2c" else []
+    return bool(candidates) and (events.on_polars or spec.surrogate.metrics is not None)
+
+
+def _no_forecast_note(
+    spec: ExperimentSpec, metrics: tuple[MetricSpec, ...], built: EventUnits
+) -> str | None:
+    """What a forecast left out on another engine would have covered: the candidate
+    metrics whose window some unit has not completed."""
+    if spec.mode != "b2c":
+        return None
+    waiting = [
+        m.name
+        for m in forecast_metrics(spec, metrics)
+        if (info := built.eligibility.get(m.name)) and info["eligible"] < info["assigned"]
+    ]
+    if not waiting:
+        return None
+    return (
+        "surrogate forecast of "
+        + ", ".join(f"'{name}'" for name in waiting)
+        + " not made: on an engine other than Polars it brings every unit's first-week "
+        "signals into this process; name the metrics in [surrogate] metrics to make it."
     )
 
 
