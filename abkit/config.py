@@ -223,11 +223,13 @@ class QuantileSpec:
 class SurrogateSpec:
     """The surrogate forecast of long-run retention from the first week (event
     exports; docs/guides/deciding-before-d30.md).  ``metrics`` names the retention
-    metrics to forecast; by default every retention metric whose window ends after the
-    first week and has not matured for every unit by the export end; ``[]`` turns the
-    forecast off.  The model of the outcome on the first-week signals is trained on the
-    control arm's matured units, or on ``training``: a per-unit table of a past export
-    with the signal columns and the outcome (``abkit.surrogate_training_table``).
+    metrics to forecast; by default, with the events on Polars, every retention metric
+    whose window ends after the first week and has not matured for every unit by the
+    export end (on another engine the forecast brings every unit's signals back, so it
+    is made for the named metrics only); ``[]`` turns the forecast off.  The model of
+    the outcome on the first-week signals is trained on the control arm's matured
+    units, or on ``training``: a per-unit table of a past export with the signal
+    columns and the outcome (``abkit.surrogate_training_table``).
     The interval is the delta method's on each unit's influence, the model's own
     uncertainty included (``interval = "delta"``), or a bootstrap of ``resamples``
     replicates that refit the model, from ``seed`` (``"bootstrap"``: half a minute
