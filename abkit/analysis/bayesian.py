@@ -45,7 +45,10 @@ from abkit.stats.bayesian import (
     bayesian_comparison,
     best_of_draws,
     beta_binomial_comparison,
+    harm_check,
     normal_posterior,
+    summarize,
+    t_prior_posterior,
 )
 from abkit.stats.bayesian_bootstrap import bayesian_bootstrap
 from abkit.stats.cluster import AccountArm
@@ -163,14 +166,7 @@ def _prior(spec: BayesianSpec, fitted: FittedPrior | None) -> tuple[NormalPrior,
     if fitted is not None:
         source: PriorSource = "archive fallback" if fitted.fallback else "archive"
         p = fitted.prior
-        note = fitted.note
-        if fitted.family == "t" and not fitted.fallback:
-            note += (
-                f"; read here as the normal of the t's variance, N({p.mean:.4g}, {p.sd:.4g}²),"
-                " which shrinks small lifts less than the t itself would (abkit archive show"
-                " shrinks with the t)"
-            )
-        return p, BayesPrior(source, p.mean, p.sd, fitted.experiments, note)
+        return p, BayesPrior(source, p.mean, p.sd, fitted.experiments, fitted.note)
     if spec.flat_prior:
         return FLAT_PRIOR, BayesPrior("flat", 0.0, math.nan, 0, "flat prior: the data alone")
     configured = (spec.prior_mean, spec.prior_sd) != (0.0, 0.3)
@@ -212,6 +208,60 @@ def _decision(
         math.nan,
         relative.interval,
         reason="no posterior" if verdict == "not computable" else None,
+    )
+
+
+def _t_reading(
+    r: MetricResult,
+    fitted: FittedPrior,
+    used: BayesPrior,
+    rule: BayesRule,
+    method: str,
+    higher: bool,
+    alpha: float,
+    margin: tuple[float, Literal["absolute", "relative"]] | None,
+) -> BayesianReading:
+    """The reading under a t prior learnt from the archive (fat-tailed lifts): the
+    posterior of log(T/C) by quadrature (:func:`~abkit.stats.bayesian.t_prior_posterior`)
+    with the normal likelihood of the log ratio, and of the difference with the prior
+    scaled by |control| (as the normal reading scales its prior)."""
+    log_est, log_se = log_ratio_and_se(r, alpha)
+    relative_law, theta = t_prior_posterior(
+        log_est, log_se, fitted.mean, fitted.sd, fitted.df, transform="lift"
+    )
+    relative = summarize(relative_law, higher, alpha)
+    c_abs = abs(r.control_value)
+    se_eff = _effect_se(r, alpha)
+    absolute = relative  # without a difference's se, the lift's law stands
+    absolute_law = None
+    if math.isfinite(se_eff) and se_eff > 0 and c_abs > 0:
+        absolute_law, _ = t_prior_posterior(
+            r.effect, se_eff, fitted.mean * c_abs, fitted.sd * c_abs, fitted.df
+        )
+        absolute = summarize(absolute_law, higher, alpha)
+    harm = None
+    if margin is not None:
+        m, scale = margin
+        law = absolute_law if scale == "absolute" else relative_law
+        harm = (
+            harm_check(law, m, scale, higher, rule.chance)
+            if law is not None
+            else HarmCheck(m, scale, math.nan, "inconclusive")
+        )
+    note = f"{used.note}; posterior under the t prior by quadrature"
+    shrinkage = (log_est - theta) / (log_est - fitted.mean) if log_est != fitted.mean else 0.0
+    return BayesianReading(
+        f"t prior (ν = {fitted.df:.3g}) on log(T/C), posterior by quadrature",
+        replace(used, note=note),
+        r.relative_effect,
+        absolute,
+        relative,
+        "log",
+        log_est,
+        log_se,
+        shrinkage,
+        _decision(relative, harm, rule, method, absolute),
+        harm=harm,
     )
 
 
@@ -322,6 +372,9 @@ def reading(
             _decision(exact.relative, exact.harm, rule, method, exact.absolute),
             harm=exact.harm,
         )
+    t_prior = fitted is not None and fitted.family == "t" and not fitted.fallback
+    if t_prior and fitted is not None and math.isfinite(fitted.df) and log_se > 0:
+        return _t_reading(r, fitted, used, rule, method, higher, alpha, margin)
     # the normal on log(T/C): C and T with Var(C) + Var(T) matching the effect's se and
     # Var(T)/T² + Var(C)/C² matching the log ratio's, split as n_T : n_C
     c, t = r.control_value, r.treatment_value
@@ -339,7 +392,7 @@ def reading(
     a = normal_posterior(t - c, se_eff, abs_prior)
     absolute, harm = comp.absolute, comp.harm
     if math.isfinite(a.sd):
-        from abkit.stats.bayesian import NormalLaw, harm_check, summarize
+        from abkit.stats.bayesian import NormalLaw
 
         absolute = summarize(NormalLaw(a.mean, a.sd), higher, alpha)
         if harm is not None and harm.scale == "absolute":  # on the posterior shown

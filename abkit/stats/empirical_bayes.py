@@ -91,8 +91,10 @@ class FittedPrior:
 
     @property
     def prior(self) -> NormalPrior:
-        """The normal prior the conjugate reading uses (the t's normal of equal variance
-        when ν > 2, else its scale)."""
+        """The normal prior where a normal is needed (the chance to be best among
+        several arms, planning): the t's normal of equal variance when ν > 2, else its
+        scale.  The reading of one comparison uses the t itself
+        (:func:`abkit.stats.bayesian.t_prior_posterior`)."""
         if self.family == "t" and self.df > 2:
             return NormalPrior(self.mean, self.sd * math.sqrt(self.df / (self.df - 2.0)))
         return NormalPrior(self.mean, self.sd)
