@@ -234,9 +234,12 @@ class SurrogateSpec:
     uncertainty included (``interval = "delta"``), or a bootstrap of ``resamples``
     replicates that refit the model, from ``seed`` (``"bootstrap"``: half a minute
     on a million units, against 3 s).
-    The forecast is shown beside the metric's result, never as its decision."""
+    The forecast is shown beside the metric's result, never as its decision, unless
+    ``decide`` names the metric: its decision is then the forecast's (basis
+    "surrogate forecast"), not computable when the validation disagrees."""
 
     metrics: tuple[str, ...] | None = None
+    decide: tuple[str, ...] = ()
     training: str | None = None
     interval: SurrogateInterval = "delta"
     resamples: int = config_key(200, lambda v: 20 <= v <= 100_000, "be 20-100000")

@@ -19,6 +19,7 @@ from abkit import progress
 from abkit.analysis.bayesian import with_bayesian
 from abkit.analysis.decision import Decision, Evidence, Outcome, checked, guardrail_caution
 from abkit.analysis.health import health_band
+from abkit.analysis.surrogate import forecast_decision
 from abkit.api import AnalysisResult, MetricResult
 from abkit.config import (
     ExperimentSpec,
@@ -115,6 +116,9 @@ def compare(
             )
             if seq is not None:  # one truth: the sequential detail states the same decision
                 seq = replace(seq, decision=decision)
+            forecast = design.surrogate(metric, stats, spec, variant)
+            if metric.name in spec.surrogate.decide:  # the user made the forecast decide
+                decision = forecast_decision(metric, forecast, spec.alpha)
             results.append(
                 MetricResult(
                     metric=metric.name,
@@ -140,7 +144,7 @@ def compare(
                     health=health_band(
                         metric, spec.health, comp.control_value, comp.treatment_value
                     ),
-                    surrogate=design.surrogate(metric, stats, spec, variant),
+                    surrogate=forecast,
                     warnings=(
                         *comp.warnings,
                         *_untested(decision, comp),

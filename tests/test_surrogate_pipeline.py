@@ -180,3 +180,48 @@ def test_the_cli_writes_a_training_table_and_trains_on_it(export, tmp_path):
     )
     assert bad.exit_code == 2
     assert "has no column 'd1'" in bad.output and "Traceback" not in bad.output
+
+
+def test_the_forecast_decides_only_when_the_config_says_so(export):
+    """[surrogate] decide makes a metric's decision the forecast's (basis "surrogate
+    forecast", its p-value from τ̂/se); the realised test stays in the result's own
+    estimate, interval and p-value; a guardrail or a metric not forecast is refused."""
+    config = {**CONFIG, "surrogate": {"decide": ["d30"]}}
+    d30 = abkit.analyze(export.assignments, config, events=export.events).results[1]
+    f = d30.surrogate
+    assert f is not None and d30.decision.basis == "surrogate forecast"
+    assert d30.decision.ci == f.ci
+    from scipy import stats as st
+
+    assert d30.decision.p_value == pytest.approx(2 * st.norm.sf(abs(f.estimate) / f.se))
+    if d30.decision.p_value < 0.05:
+        expected = "better" if f.estimate > 0 else "worse"
+    else:
+        expected = "no significant difference"
+    assert d30.decision.outcome == expected == "better"  # share +30 % lifts D30 through week 1
+    assert "surrogate" in d30.decision.method and d30.p_value != d30.decision.p_value
+    for bad, message in (
+        ({"decide": ["d7"]}, "which is not forecast"),
+        ({"metrics": ["d30"], "decide": ["d7"]}, "which is not forecast"),
+    ):
+        with pytest.raises(abkit.AbkitInputError, match=message):
+            abkit.analyze(export.assignments, {**CONFIG, "surrogate": bad}, events=export.events)
+    guard = {"metrics": [{**D30, "guardrail": True, "relative_margin": 0.1}]}
+    with pytest.raises(abkit.AbkitInputError, match="a guardrail"):
+        abkit.analyze(
+            export.assignments, {**guard, "surrogate": {"decide": ["d30"]}}, events=export.events
+        )
+
+
+def test_a_forecast_its_validation_refutes_decides_nothing():
+    """A treatment acting on D30 directly: the validation flags the forecast, so a
+    decision made on it is not computable, with the reason."""
+    direct = simulate(
+        users=6_000, days=35, enrol_days=10, seed=7, d30_from_week_one=True, d30_direct_lift=1.0
+    )
+    config = {"metrics": [D30], "surrogate": {"decide": ["d30"]}}
+    d30 = abkit.analyze(direct.assignments, config, events=direct.events).results[0]
+    assert d30.surrogate is not None and d30.surrogate.validation is not None
+    assert d30.surrogate.validation.disagree
+    assert d30.decision.outcome == "not computable"
+    assert "validation" in (d30.decision.reason or "")

@@ -47,6 +47,7 @@ Basis = Literal[
     "sequential non-inferiority",
     "bayesian",
     "bayesian guardrail",
+    "surrogate forecast",
 ]
 # a guardrail within its margin whose two-sided test still finds harm (a regression flag)
 Caution = Literal["significantly worse, within the margin", "significantly worse"]

@@ -10,11 +10,13 @@ its assumptions and validated on the cohorts matured in both arms.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
 
+from abkit.analysis.decision import Decision, Outcome
 from abkit.config import ExperimentSpec, MetricSpec
 from abkit.engine.week_one import COLUMNS
 from abkit.errors import AbkitInputError
@@ -22,7 +24,8 @@ from abkit.inputs.surrogate_units import forecast_from_units, forecast_metrics
 from abkit.io.readers import Data
 from abkit.metrics.base import value_column
 from abkit.names import VARIANT
-from abkit.stats.surrogate import SurrogateForecast
+from abkit.stats.distributions import norm_sf
+from abkit.stats.surrogate import SURROGATE_METHOD, SurrogateForecast
 
 
 def forecasts(
@@ -143,3 +146,53 @@ def surrogate_training_table(
         *(pl.col(column).alias(name) for name, column in COLUMNS.items()),
         *(pl.col(value_column(m)).cast(pl.Float64).alias(m.name) for m in metrics),
     )
+
+
+def forecast_decision(
+    metric: MetricSpec, forecast: SurrogateForecast | None, alpha: float
+) -> Decision:
+    """A metric's decision made on its surrogate forecast (``[surrogate] decide``).
+
+    Better or worse when the forecast's two-sided p-value, 2·(1 − Φ(|τ̂|/se)), is below
+    α (the direction the metric's); no significant difference otherwise.  Not computable
+    without a forecast, or when the validation on the matured cohorts disagrees with it:
+    a decision must not rest on a surrogacy the data refute.
+
+    Examples
+    --------
+    >>> from abkit.analysis.surrogate import forecast_decision
+    >>> from abkit.config import MetricSpec
+    >>> d30 = MetricSpec(name="d30", type="retention", day=30)
+    >>> forecast_decision(d30, None, 0.05).reason
+    'no surrogate forecast was made for this metric'
+    """
+    method = SURROGATE_METHOD
+    if forecast is None:
+        return Decision(
+            "not computable",
+            "surrogate forecast",
+            method,
+            math.nan,
+            (math.nan, math.nan),
+            reason="no surrogate forecast was made for this metric",
+        )
+    method = forecast.method
+    v = forecast.validation
+    if v is not None and v.disagree:
+        return Decision(
+            "not computable",
+            "surrogate forecast",
+            method,
+            math.nan,
+            forecast.ci,
+            reason=(
+                "the forecast's validation on the matured cohorts disagrees with it "
+                f"(gap p = {v.p_value:.4f}): surrogacy is in doubt"
+            ),
+        )
+    p = 2.0 * float(norm_sf(abs(forecast.estimate) / forecast.se)) if forecast.se > 0 else math.nan
+    outcome: Outcome = "no significant difference"
+    if p < alpha:
+        good = (forecast.estimate > 0) == metric.higher_is_better
+        outcome = "better" if good else "worse"
+    return Decision(outcome, "surrogate forecast", method, p, forecast.ci)

@@ -215,16 +215,35 @@ def forecast_metrics(spec: ExperimentSpec, metrics: Sequence[MetricSpec]) -> lis
 
     ``[surrogate] metrics`` names them (each must be a retention metric among
     ``metrics`` whose window ends after day 7); by default, every retention metric
-    whose window ends after the first week.
+    whose window ends after the first week.  ``[surrogate] decide`` must name some of
+    them, none a guardrail (whose decision is a test against its margin).
     """
-    named = spec.surrogate.metrics
     later = [
         m
         for m in metrics
         if _retention(m) and (m.kind.maturity_day(m) or 0) > LAST_DAY and not m.kind.account_level
     ]
-    if named is None:
-        return later
+    chosen = (
+        later if spec.surrogate.metrics is None else _named(spec.surrogate.metrics, metrics, later)
+    )
+    names = {m.name: m for m in chosen}
+    for name in spec.surrogate.decide:
+        metric = names.get(name)
+        if metric is None or metric.guardrail:
+            why = "a guardrail, decided against its margin" if metric else "not forecast"
+            raise AbkitInputError(
+                f"[surrogate] decide names '{name}', which is {why}: the forecast can decide "
+                "a retention metric it forecasts, past the first week.",
+                hint="Name such a metric, or leave [surrogate] decide out (the forecast is "
+                "then shown beside the metric's own decision).",
+            )
+    return chosen
+
+
+def _named(
+    named: Sequence[str], metrics: Sequence[MetricSpec], later: list[MetricSpec]
+) -> list[MetricSpec]:
+    """The metrics ``[surrogate] metrics`` names, each checked."""
     by_name = {m.name: m for m in metrics}
     for name in named:
         metric = by_name.get(name)

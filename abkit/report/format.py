@@ -76,6 +76,7 @@ _SHORT_METHODS = (
     ("asymptotic confidence sequence", "CS"),
     ("group-sequential", "GST"),
     ("PPI++", "PPI++"),
+    ("surrogate index", "surrogate"),
 )
 
 
