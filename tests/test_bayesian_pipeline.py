@@ -182,3 +182,28 @@ def test_forest_plot_draws_the_posterior_and_its_decision():
     assert len(purple) == 2 * len(res.results)  # an interval and a diamond per result
     right = [t.get_text() for t in fig.axes[1].get_yticklabels()]
     assert all("Bayes: " in t and "P(win)" in t for t in right)
+
+
+def test_an_unbounded_relative_loss_is_said_as_such():
+    """Few units, lower is better and a control rate that may be 0: the relative loss of
+    shipping, E[(p_T − p_C)/p_C]⁺, is infinite, so there is no verdict, and the reason
+    says why instead of "no posterior"."""
+    n = 40
+    units = pl.DataFrame(
+        {
+            "user_id": range(2 * n),
+            "variant": ["control", "treatment"] * n,
+            "err": [0, 1] * (n // 2) + [0, 0] * (n // 2),
+        }
+    )
+    config = {
+        "metrics": [
+            {"name": "err", "type": "proportion", "column": "err", "direction": "decrease"}
+        ],
+        "bayesian": {},
+    }
+    reading = abkit.analyze(units, config).results[0].bayesian
+    assert reading.model.startswith("exact Beta-Binomial")
+    assert math.isinf(reading.relative.risk_ship)
+    assert reading.decision.outcome == "not computable"
+    assert "unbounded" in reading.decision.reason

@@ -201,14 +201,16 @@ def _decision(
             reason="no posterior" if outcome == "not computable" else None,
         )
     verdict = bayes_verdict(relative, rule)
-    return Decision(
-        verdict,
-        "bayesian",
-        method,
-        math.nan,
-        relative.interval,
-        reason="no posterior" if verdict == "not computable" else None,
-    )
+    reason = None
+    if verdict == "not computable":
+        unbounded = math.isinf(relative.risk_ship) and math.isfinite(relative.chance_to_win)
+        reason = (
+            "the expected loss of shipping, as a share of control, is unbounded (control's "
+            "rate may be 0 under the posterior)"
+            if unbounded
+            else "no posterior"
+        )
+    return Decision(verdict, "bayesian", method, math.nan, relative.interval, reason=reason)
 
 
 def _t_reading(
