@@ -33,6 +33,24 @@ def _band(reps: int, rate: float) -> tuple[float, float]:
     return st.binom.ppf(0.005, reps, rate) / reps, st.binom.ppf(0.995, reps, rate) / reps
 
 
+def _assert_calibrated(label, covered, ctw, won, risk, loss):
+    """Credible coverage within the binomial band of its level; the mean chance to win
+    and expected loss equal the realised share of wins and mean loss within 4 Monte
+    Carlo standard errors."""
+    reps = covered.size
+    lo, hi = _band(reps, 1 - ALPHA)
+    gap_win, se_win = _close(ctw, won)
+    gap_loss, se_loss = _close(risk, loss)
+    print(
+        f"\n{label}: reps {reps}, {1 - ALPHA:.0%} credible coverage {covered.mean():.4f}, "
+        f"chance to win {ctw.mean():.4f} vs wins {won.mean():.4f}, expected loss "
+        f"{risk.mean():.6f} vs realised {loss.mean():.6f}"
+    )
+    assert lo <= covered.mean() <= hi
+    assert abs(gap_win) <= 4 * se_win
+    assert abs(gap_loss) <= 4 * se_loss
+
+
 def _close(reported: np.ndarray, realised: np.ndarray) -> tuple[float, float]:
     """Mean gap reported − realised, and its standard error."""
     gap = reported - realised
@@ -61,17 +79,7 @@ def test_normal_log_model_is_calibrated_on_binary_users():
         covered[i] = r.relative.interval[0] <= lift <= r.relative.interval[1]
         ctw[i], won[i] = r.relative.chance_to_win, lift > 0
         risk[i], loss[i] = r.relative.risk_ship, max(0.0, -lift)
-    lo, hi = _band(reps, 1 - ALPHA)
-    gap_win, se_win = _close(ctw, won)
-    gap_loss, se_loss = _close(risk, loss)
-    print(
-        f"\nnormal/log: reps {reps}, {1 - ALPHA:.0%} credible coverage {covered.mean():.4f}, "
-        f"chance to win {ctw.mean():.4f} vs wins {won.mean():.4f}, expected loss "
-        f"{risk.mean():.6f} vs realised {loss.mean():.6f}"
-    )
-    assert lo <= covered.mean() <= hi
-    assert abs(gap_win) <= 4 * se_win
-    assert abs(gap_loss) <= 4 * se_loss
+    _assert_calibrated("normal/log", covered, ctw, won, risk, loss)
 
 
 def test_beta_binomial_is_calibrated_with_few_units():
@@ -95,14 +103,4 @@ def test_beta_binomial_is_calibrated_with_few_units():
         covered[i] = r.absolute.interval[0] <= d <= r.absolute.interval[1]
         ctw[i], won[i] = r.absolute.chance_to_win, d > 0
         risk[i], loss[i] = r.absolute.risk_ship, max(0.0, -d)
-    lo, hi = _band(reps, 1 - ALPHA)
-    gap_win, se_win = _close(ctw, won)
-    gap_loss, se_loss = _close(risk, loss)
-    print(
-        f"\nBeta-Binomial: reps {reps}, {1 - ALPHA:.0%} credible coverage {covered.mean():.4f}, "
-        f"chance to win {ctw.mean():.4f} vs wins {won.mean():.4f}, expected loss "
-        f"{risk.mean():.6f} vs realised {loss.mean():.6f}"
-    )
-    assert lo <= covered.mean() <= hi
-    assert abs(gap_win) <= 4 * se_win
-    assert abs(gap_loss) <= 4 * se_loss
+    _assert_calibrated("Beta-Binomial", covered, ctw, won, risk, loss)
