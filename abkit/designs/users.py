@@ -25,7 +25,7 @@ from abkit.engine.quantile_looks import QuantileLooks
 from abkit.engine.week_one import COLUMNS
 from abkit.inputs.covariates import Covariates, covariate_moments, covariates_of
 from abkit.inputs.moments import contamination
-from abkit.inputs.novelty import PeriodMoments, completed_periods, period_moments
+from abkit.inputs.novelty import PeriodMoments, novelty_moments
 from abkit.inputs.prepare import Reduced, UnitFrame
 from abkit.inputs.quantiles import ArmQuantiles, arm_quantiles, binned_arm_quantiles
 from abkit.inputs.segments import segment_quantiles
@@ -326,8 +326,7 @@ def _covariates(
         if m.kind.adjustable() is None:
             notes.warn(m.name, unadjustable(m))
             continue
-        units = frame.table.rows("CUPED")
-        adjusted = covariate_moments(units, m, columns, reduced.variants)
+        adjusted = covariate_moments(frame.table, m, columns, reduced.variants)
         if adjusted is not None:  # how missing covariates were handled: notes
             out[m.name] = adjusted
             notes.note(m.name, *adjusted.notes)
@@ -410,20 +409,16 @@ def _novelty(
     """Per-arm moments of each metric in the periods since assignment (novelty)."""
     if frame.periods is None or frame.export_end is None:
         return {}
-    units = frame.table.rows("the novelty check")
-    periods, eligible, lines = completed_periods(units, spec.novelty, frame.export_end)
-    if periods < 2:
-        notes.notes.append(
-            f"novelty: fewer than half of the units have completed 2 periods of "
-            f"{spec.novelty.period_days} days by the export end; no trend can be estimated"
-        )
-        return {}
+    moments, lines = novelty_moments(
+        frame.table,
+        frame.periods,
+        spec.novelty,
+        frame.export_end,
+        reduced.metrics,
+        reduced.variants,
+    )
     notes.notes.extend(lines)
-    return {
-        m.name: period_moments(units, frame.periods, m, periods, eligible, reduced.variants)
-        for m in reduced.metrics
-        if m.kind.adjustable() is not None
-    }
+    return moments
 
 
 def _surrogates(

@@ -25,6 +25,7 @@ from abkit.config import ExperimentSpec, MetricSpec
 from abkit.engine.looks import covariate_design
 from abkit.errors import AbkitInputError
 from abkit.inputs.table import numeric
+from abkit.inputs.unit_table import UnitTable
 from abkit.io.readers import Table
 from abkit.metrics.base import (
     component_columns,
@@ -104,7 +105,7 @@ def covariates_of(spec: ExperimentSpec, metric: MetricSpec) -> dict[str, str]:
 
 
 def covariate_moments(
-    units: pl.DataFrame,
+    table: UnitTable,
     metric: MetricSpec,
     columns: Mapping[str, str],
     variants: tuple[str, ...],
@@ -114,6 +115,7 @@ def covariate_moments(
     ``columns`` maps each covariate column to the name the reports give it."""
     term = metric.kind.adjustable()
     assert term is not None, f"metric type '{metric.type}' cannot be adjusted"
+    units = table.rows("CUPED")
     x = metric.kind.arm_value(pl.col(value_column(metric))).cast(pl.Float64)
     components = [x.alias("z0")]
     present = x.is_not_null()

@@ -16,6 +16,7 @@ import polars as pl
 
 from abkit.config import MetricSpec, NoveltySpec
 from abkit.inputs.covariates import arm_moments
+from abkit.inputs.unit_table import UnitTable
 from abkit.metrics.base import component_columns
 from abkit.metrics.references import PERIOD
 from abkit.names import ASSIGNED_AT, UNIT, VARIANT
@@ -78,3 +79,27 @@ def period_moments(
             z.append(value.cast(pl.Float64).fill_null(0.0).alias(f"z{len(z)}"))
     frame = kept.select(VARIANT, *z)
     return PeriodMoments(periods, len(columns) == 2, arm_moments(frame, len(z), variants))
+
+
+def novelty_moments(
+    table: UnitTable,
+    per_period: pl.DataFrame,
+    spec: NoveltySpec,
+    export_end: dt.datetime,
+    metrics: tuple[MetricSpec, ...],
+    variants: tuple[str, ...],
+) -> tuple[dict[str, PeriodMoments], list[str]]:
+    """Each adjustable metric's per-arm moments in periods 0 … W−1 (empty when fewer
+    than 2 periods can be compared), and notes on the units compared."""
+    units = table.rows("the novelty check")
+    periods, eligible, lines = completed_periods(units, spec, export_end)
+    if periods < 2:
+        return {}, [
+            f"novelty: fewer than half of the units have completed 2 periods of "
+            f"{spec.period_days} days by the export end; no trend can be estimated"
+        ]
+    return {
+        m.name: period_moments(units, per_period, m, periods, eligible, variants)
+        for m in metrics
+        if m.kind.adjustable() is not None
+    }, lines

@@ -100,7 +100,7 @@ class UnitTable:
         :func:`abkit.inputs.moments.arm_summaries`), computed where the table is."""
         if self.rows_ is not None and not self.exact:
             return arm_summaries(self.rows_, metrics, variants)
-        return engine_arm_summaries(self._lazy(), metrics, variants)
+        return engine_arm_summaries(self.frame(), metrics, variants)
 
     def counts(self, variants: tuple[str, ...]) -> dict[str, int]:
         """Units per variant."""
@@ -119,7 +119,7 @@ class UnitTable:
         if ACCOUNT not in self.columns:
             return [], 0
         variants = nw.col(VARIANT).n_unique().alias("v")
-        (per_account,) = collect_all([self._lazy().group_by(ACCOUNT).agg(variants)])
+        (per_account,) = collect_all([self.frame().group_by(ACCOUNT).agg(variants)])
         mixed = per_account.filter(pl.col("v") > 1).sort(ACCOUNT)[ACCOUNT].to_list()
         return mixed, per_account.height
 
@@ -134,15 +134,23 @@ class UnitTable:
         """Segment name → metric → variant → the unit moments of the segment's units,
         in sorted order of the values (the units without one form the segment
         :data:`abkit.inputs.segments.MISSING`, last); computed where the table is."""
-        lazy = self._lazy()
+        lazy = self.frame()
         values = segment_values(lazy, column, max_values, label)
         by_value = engine_segment_summaries(lazy, column, values, metrics, variants)
         return {segment_name(v): by_value[v] for v in values}
 
-    def _lazy(self) -> nw.LazyFrame[Any]:
+    def frame(self) -> nw.LazyFrame[Any]:
+        """The table as a lazy frame where it is (without :data:`ORDER`'s meaning: do not
+        rely on row order), to build aggregate queries on; see :meth:`record`."""
         lazy = nw.from_native(self.rows_.lazy()) if self.rows_ is not None else self.lazy
         assert lazy is not None
         return lazy
+
+    def record(self, reason: str, rows: int) -> None:
+        """Say that ``rows`` rows of an aggregate query on an engine came back for
+        ``reason`` (nothing is recorded for a table in this process)."""
+        if self.lazy is not None and self.rows_ is None:
+            self.crossed.append((reason, rows))
 
     def crossing_note(self) -> str | None:
         """A note saying which steps brought rows back from the engine, how many for
