@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from abkit.config import MetricSpec
+from abkit.inputs.unit_table import UnitTable
 from abkit.json_codec import from_jsonable
 from abkit.metrics.base import value_column
 from abkit.names import ACCOUNT, VARIANT
@@ -94,10 +95,11 @@ def _rates(frame: pl.DataFrame, keys: list[str], val: str) -> tuple[AdoptionRate
 
 
 def adoption_rates(
-    units: pl.DataFrame, metric: MetricSpec, segments: tuple[str, ...]
+    table: UnitTable, metric: MetricSpec, segments: tuple[str, ...]
 ) -> AdoptionSummary:
     """Per variant: users, adopters, adoption rate, AI events and active days per
     adopter; and the same per value of each segment column (descriptive, no tests)."""
+    units = table.rows("adoption by cohort")
     val = value_column(metric)
     by_segment = {}
     for col in segments:

@@ -353,7 +353,7 @@ def _prepare_events(
             name: _shape_by_variant(hist, variants) for name, hist in built.depth_histograms.items()
         },
         adoption={
-            m.name: adoption_rates(table.rows("adoption by cohort"), m, segments[m.name])
+            m.name: adoption_rates(table, m, segments[m.name])
             for m in metrics
             if m.kind.adoption_breakdown
         },
