@@ -13,7 +13,6 @@ asks :meth:`UnitTable.rows` with its reason; the rows then come back once, and
 
 from __future__ import annotations
 
-import decimal
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,10 +23,24 @@ import polars as pl
 
 from abkit.config import MetricSpec
 from abkit.engine.backend import collect_all, engine_name, on_polars
+from abkit.inputs.comoments import (
+    deviation,
+    exact_mean,
+    exponent,
+    group_key,
+    key_value,
+    largest,
+    one_scale_fits,
+    sample,
+    scaled_sum,
+    sum_of,
+    to_float,
+    unscaled,
+    value_range,
+)
 from abkit.inputs.moments import arm_summaries
 from abkit.inputs.segments import segment_name, segment_values
 from abkit.metrics.base import denominator_column, value_column
-from abkit.metrics.references import EXACT
 from abkit.names import ACCOUNT, ORDER, VARIANT
 from abkit.stats.arm import ArmSummary
 
@@ -216,7 +229,9 @@ def engine_segment_summaries(
     empty = ArmSummary(n=0, mean=math.nan, var=math.nan)
     return {
         value: {
-            m.name: {v: by_group.get((v, _key(value)), {}).get(m.name, empty) for v in variants}
+            m.name: {
+                v: by_group.get((v, key_value(value)), {}).get(m.name, empty) for v in variants
+            }
             for m in metrics
         }
         for value in values
@@ -245,46 +260,46 @@ def _grouped_summaries(
     values = {f"{i}:x": x for i, x in enumerate(masked_x)}
     values |= {f"{i}:y": y for i, y in enumerate(masked_y) if y is not None}
     ranges = [x.count().alias(f"{i}:n") for i, x in enumerate(masked_x)]
-    ranges += [e for name, v in values.items() for e in _range(v, name)]
+    ranges += [e for name, v in values.items() for e in value_range(v, name)]
     (pass0,) = collect_all([units.group_by(*keys).agg(*ranges)])
-    zero = {_group(r, keys): r for r in pass0.iter_rows(named=True)}
+    zero = {group_key(r, keys): r for r in pass0.iter_rows(named=True)}
     if not zero:
         return {}
-    sizes = {name: _largest(zero.values(), name) for name in values}
+    sizes = {name: largest(zero.values(), name) for name in values}
     # exact sums share one scale over the groups: where the groups' magnitudes differ
     # too much for it, that variable is summed in floating point instead
-    exact = {name: _one_scale_fits(zero.values(), name) for name in values}
+    exact = {name: one_scale_fits(zero.values(), name) for name in values}
     (pass1,) = collect_all(
         [
             units.group_by(*keys).agg(
-                *(_sum(v, sizes[n], exact[n]).alias(f"{n}:sum") for n, v in values.items())
+                *(scaled_sum(v, sizes[n], exact[n]).alias(f"{n}:sum") for n, v in values.items())
             )
         ]
     )
-    one = {_group(r, keys): zero[_group(r, keys)] | r for r in pass1.iter_rows(named=True)}
+    one = {group_key(r, keys): zero[group_key(r, keys)] | r for r in pass1.iter_rows(named=True)}
     second: list[nw.Expr] = []
     deviations: list[nw.Expr] = []  # computed before the aggregation (a window mean)
     scales: dict[str, int] = {}  # the deviations' power-of-two exponents
     for i, (x, y) in enumerate(zip(masked_x, masked_y, strict=True)):
-        deviation, scales[f"{i}:x"] = _deviation(x, f"{i}:x", one, keys, sizes, exact)
-        deviations.append(deviation.alias(f"_d{i}:x"))
+        centred, scales[f"{i}:x"] = deviation(x, f"{i}:x", f"{i}:n", one, keys, sizes, exact)
+        deviations.append(centred.alias(f"_d{i}:x"))
         dx = nw.col(f"_d{i}:x")
         fixed = exact[f"{i}:x"]
         second += [
-            _sum_of(dx * dx, fixed).alias(f"{i}:sxx"),
+            sum_of(dx * dx, fixed).alias(f"{i}:sxx"),
             (dx * dx * dx).sum().alias(f"{i}:s3"),
         ]
         if y is not None:
-            deviation, scales[f"{i}:y"] = _deviation(y, f"{i}:y", one, keys, sizes, exact)
-            deviations.append(deviation.alias(f"_d{i}:y"))
+            centred, scales[f"{i}:y"] = deviation(y, f"{i}:y", f"{i}:n", one, keys, sizes, exact)
+            deviations.append(centred.alias(f"_d{i}:y"))
             dy = nw.col(f"_d{i}:y")
             both = fixed and exact[f"{i}:y"]
             second += [
-                _sum_of(dy * dy, exact[f"{i}:y"]).alias(f"{i}:syy"),
-                _sum_of(dx * dy, both).alias(f"{i}:sxy"),
+                sum_of(dy * dy, exact[f"{i}:y"]).alias(f"{i}:syy"),
+                sum_of(dx * dy, both).alias(f"{i}:sxy"),
             ]
     (pass2,) = collect_all([units.with_columns(*deviations).group_by(*keys).agg(*second)])
-    two = {_group(r, keys): r for r in pass2.iter_rows(named=True)}
+    two = {group_key(r, keys): r for r in pass2.iter_rows(named=True)}
     out: dict[tuple[Any, ...], dict[str, ArmSummary]] = {}
     for group, r1 in one.items():
         r2 = two[group]
@@ -294,154 +309,26 @@ def _grouped_summaries(
             if not n:
                 continue
             sx = scales[f"{i}:x"]
-            sxx = _unscaled(r2[f"{i}:sxx"], 2 * sx)
+            sxx = unscaled(r2[f"{i}:sxx"], 2 * sx)
             moments = {}
             if ratio[i]:
                 sy = scales[f"{i}:y"]
                 moments = {
-                    "den_mean": _mean(r1[f"{i}:y:sum"], n, _exponent(sizes[f"{i}:y"])),
-                    "den_var": _sample(_unscaled(r2[f"{i}:syy"], 2 * sy), n),
-                    "cov": _sample(_unscaled(r2[f"{i}:sxy"], sx + sy), n),
+                    "den_mean": exact_mean(r1[f"{i}:y:sum"], n, exponent(sizes[f"{i}:y"])),
+                    "den_var": sample(unscaled(r2[f"{i}:syy"], 2 * sy), n),
+                    "cov": sample(unscaled(r2[f"{i}:sxy"], sx + sy), n),
                 }
             # the skewness is scale-free: from the scaled sums, which stay in range
-            scaled_sxx = _unscaled(r2[f"{i}:sxx"], 0) if r2[f"{i}:sxx"] is not None else math.nan
-            skewness = _skewness(_float(r2[f"{i}:s3"]), scaled_sxx if sxx > 0 else 0.0, n)
+            scaled_sxx = unscaled(r2[f"{i}:sxx"], 0) if r2[f"{i}:sxx"] is not None else math.nan
+            skewness = _skewness(to_float(r2[f"{i}:s3"]), scaled_sxx if sxx > 0 else 0.0, n)
             arms[metric.name] = ArmSummary(
                 n=n,
-                mean=_mean(r1[f"{i}:x:sum"], n, _exponent(sizes[f"{i}:x"])),
-                var=_sample(sxx, n),
+                mean=exact_mean(r1[f"{i}:x:sum"], n, exponent(sizes[f"{i}:x"])),
+                var=sample(sxx, n),
                 skewness=skewness,
                 **moments,
             )
     return out
-
-
-# the largest centred deviation is scaled near this before it is squared in fixed point
-_DEVIATION_SCALE = 1e4
-
-
-def _range(value: nw.Expr, name: str) -> list[nw.Expr]:
-    return [value.min().alias(f"{name}:min"), value.max().alias(f"{name}:max")]
-
-
-def _largest(rows: Any, name: str) -> float:
-    """The largest |value| of a variable over every group (0 when it has none)."""
-    ends = [
-        abs(float(r[f"{name}:{end}"]))
-        for r in rows
-        for end in ("min", "max")
-        if r[f"{name}:{end}"] is not None
-    ]
-    return max(ends, default=0.0)
-
-
-def _exponent(largest: float) -> int:
-    """k such that 2^k brings ``largest`` near :data:`_DEVIATION_SCALE` (0 for 0 or a
-    non-finite value), so that a fixed-point sum of scaled values cannot overflow."""
-    if largest == 0 or not math.isfinite(largest):
-        return 0
-    return math.floor(math.log2(_DEVIATION_SCALE / largest))
-
-
-def _sum(value: nw.Expr, largest: float, exact: bool) -> nw.Expr:
-    """Σ value·2^k in fixed point (exact whatever the order of addition); in floating
-    point when a value is not finite (the moments are then not finite either) or
-    ``exact`` is false."""
-    return _sum_of(value * 2.0 ** _exponent(largest), exact and math.isfinite(largest))
-
-
-def _sum_of(value: nw.Expr, exact: bool) -> nw.Expr:
-    return _exact_sum(value) if exact else value.sum()
-
-
-# the largest |value| of the groups may differ by this factor under one shared scale:
-# the smallest group's values then keep about 16 significant digits in fixed point
-_GROUP_SPREAD = 1e6
-
-
-def _one_scale_fits(rows: Any, name: str) -> bool:
-    """Whether one power-of-two scale suits every group's values (their largest |values|
-    within :data:`_GROUP_SPREAD` of each other)."""
-    sizes = [_largest([r], name) for r in rows]
-    positive = [v for v in sizes if v > 0]
-    return not positive or max(positive) <= _GROUP_SPREAD * min(positive)
-
-
-def _group(row: dict[str, Any], keys: list[str]) -> tuple[Any, ...]:
-    """A group's key values; a float NaN (which equals nothing) is named 'nan'."""
-    return tuple(_key(row[k]) for k in keys)
-
-
-def _key(value: Any) -> Any:
-    return "nan" if isinstance(value, float) and math.isnan(value) else value
-
-
-def _exact_sum(value: nw.Expr) -> nw.Expr:
-    return value.cast(EXACT).sum()
-
-
-def _mean(total: object, n: int, exponent: int = 0) -> float:
-    """Σ / (n·2^k) correctly rounded from the exact fixed-point sum of scaled values."""
-    if total is None or n == 0:
-        return math.nan
-    with decimal.localcontext(prec=60):
-        return float(decimal.Decimal(total) / (n * _power_of_two(exponent)))  # type: ignore[arg-type]
-
-
-def _power_of_two(exponent: int) -> decimal.Decimal:
-    """2^k exactly (a float 2^k overflows beyond k = 1023)."""
-    two = decimal.Decimal(2)
-    return two**exponent if exponent >= 0 else 1 / two**-exponent
-
-
-def _unscaled(total: object, exponent: int) -> float:
-    """An exact fixed-point sum of products scaled by 2^k, divided by 2^k."""
-    if total is None:
-        return math.nan
-    with decimal.localcontext(prec=60):
-        return float(decimal.Decimal(total) / _power_of_two(exponent))  # type: ignore[arg-type]
-
-
-def _deviation(
-    value: nw.Expr,
-    name: str,
-    pass1: dict[tuple[Any, ...], dict[str, Any]],
-    keys: list[str],
-    sizes: dict[str, float],
-    exact: dict[str, bool],
-) -> tuple[nw.Expr, int]:
-    """u·(value − its group's mean), with u = 2^k bringing the largest deviation of any
-    group near :data:`_DEVIATION_SCALE` (1 when every value is equal).
-
-    The group's mean is computed on the engine in a window, from the group's fixed-point
-    sum of pass 1's scaled values (where one scale fits the groups) divided by its
-    count: the same bits whatever order the engine adds in, so the centred sums are too
-    (a floating-point window mean differs in its last bits from run to run on a
-    multi-threaded engine, and so would the centred sums).  An error δ in the mean
-    would change a centred sum of squares only by nδ²; the exact means of pass 1 also
-    size the scale.
-    """
-    count = f"{name.split(':')[0]}:n"
-    exponent_of_sum = _exponent(sizes[name])  # pass 1 summed the values scaled by it
-    largest = 0.0
-    for r in pass1.values():
-        mean = _mean(r[f"{name}:sum"], int(r[count] or 0), exponent_of_sum)
-        lo, hi = r[f"{name}:min"], r[f"{name}:max"]
-        if lo is not None and hi is not None and math.isfinite(mean):
-            largest = max(largest, abs(float(hi) - mean), abs(float(lo) - mean))
-    exponent = _exponent(largest)
-    if exact[name] and math.isfinite(sizes[name]):
-        scale = 2.0**exponent_of_sum
-        total = _exact_sum(value * scale).over(*keys) / scale
-        centre = total / value.count().over(*keys)
-    else:
-        centre = value.mean().over(*keys)
-    return (value - centre) * 2.0**exponent, exponent
-
-
-def _sample(centred: float, n: int) -> float:
-    """A sum of centred products over n − 1 (NaN for n < 2)."""
-    return centred / (n - 1) if n >= 2 else math.nan
 
 
 def _skewness(s3: float, sxx: float, n: int) -> float:
@@ -450,7 +337,3 @@ def _skewness(s3: float, sxx: float, n: int) -> float:
     if n < 3 or not sxx > 0:
         return math.nan
     return float(math.sqrt(n * (n - 1)) / (n - 2) * (s3 / n) / (sxx / n) ** 1.5)
-
-
-def _float(value: object) -> float:
-    return math.nan if value is None else float(value)  # type: ignore[arg-type]

@@ -1,0 +1,293 @@
+"""Exact grouped co-moments computed where a table is: per group, n, the mean vector and
+the covariance matrix (ddof = 1) of p expressions, with the same bits on every engine.
+
+Floating-point sums added in an engine's own order differ between engines (and between
+runs of a multi-threaded engine) in their last bits; downstream arithmetic such as a
+ratio metric's delta-method variance or a CUPED adjustment magnifies that.  Sums here
+are taken in fixed point (:data:`abkit.metrics.references.EXACT`, Decimal(38, 18)) on
+values scaled by powers of two, which is exact whatever the order of addition, so only
+aggregates leave the engine and every engine returns the same numbers.
+
+Three queries, each returning a row per group:
+
+0. n and the range of every zᵢ, which give a power-of-two scale 2^{kᵢ} bringing its
+   largest |value| near :data:`DEVIATION_SCALE` (10⁴);
+1. the exact sums Σ 2^{kᵢ} zᵢ, so z̄ᵢ = Σ 2^{kᵢ} zᵢ / (2^{kᵢ} n), correctly rounded here;
+2. the centred cross-products Sᵢⱼ = Σ uᵢ(zᵢ − z̄ᵢ) · uⱼ(zⱼ − z̄ⱼ), also in fixed point,
+   after scaling by powers of two uᵢ bringing the largest deviation near 10⁴ (the
+   products are at most 10⁸, so about 10¹² rows fit the type's 20 integer digits and
+   each sum keeps about 26 significant digits).  The group mean subtracted is taken on
+   the engine, in a window, from the group's exact sum of pass 1: the same bits on
+   every engine.
+
+Then cov(zᵢ, zⱼ) = Sᵢⱼ / (uᵢuⱼ(n − 1)).  This is the two-pass (centred) algorithm, which
+keeps the covariance of values far from 0 (a mean of 10⁹ with a spread of 10) where
+raw sums of products Σzᵢzⱼ − n z̄ᵢz̄ⱼ would keep no digit (Chan, Golub & LeVeque,
+"Algorithms for computing the sample variance: analysis and recommendations", The
+American Statistician 37(3), 1983).  A variable whose groups' magnitudes differ by
+more than :data:`GROUP_SPREAD` (one shared scale would not suit them all) or that is
+not finite is summed in floating point instead, as are its products.
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import narwhals as nw
+import numpy as np
+
+from abkit.engine.backend import collect_all
+from abkit.metrics.references import EXACT
+from abkit.names import VARIANT
+from abkit.stats.cuped import Moments
+
+# the largest centred deviation is scaled near this before it is squared in fixed point
+DEVIATION_SCALE = 1e4
+
+# the largest |value| of the groups may differ by this factor under one shared scale:
+# the smallest group's values then keep about 16 significant digits in fixed point
+GROUP_SPREAD = 1e6
+
+
+def grouped_comoments(
+    units: nw.LazyFrame[Any], keys: Sequence[str], values: Sequence[nw.Expr]
+) -> dict[tuple[Any, ...], Moments]:
+    """Per group of ``keys``: n, the mean vector and the covariance matrix (ddof = 1) of
+    the expressions ``values`` = (z₀, …, z_{p−1}), computed where ``units`` is.
+
+    Parameters
+    ----------
+    units : narwhals.LazyFrame
+        The rows, on any engine.  Every row counts: filter out the rows where a zᵢ is
+        null before (nulls are not skipped here).
+    keys : sequence of str
+        The columns that form the groups (for example the variant, and a period).
+    values : sequence of narwhals.Expr
+        z₀ … z_{p−1}, numeric expressions over the columns of ``units``.
+
+    Returns
+    -------
+    dict
+        Group (the tuple of its key values; a float NaN key is named ``'nan'``) →
+        :class:`~abkit.stats.cuped.Moments`; groups without rows are left out.  The
+        covariance is NaN for a group of one row.
+
+    Notes
+    -----
+    Three queries (see the module's docstring): the groups' ranges; the exact sums
+    Σ 2^{kᵢ} zᵢ giving z̄ᵢ; the exact centred cross-products
+    Sᵢⱼ = Σ uᵢ(zᵢ − z̄ᵢ) uⱼ(zⱼ − z̄ⱼ), so that
+    cov(zᵢ, zⱼ) = Sᵢⱼ / (uᵢ uⱼ (n − 1)).  The same bits on every engine, but where a
+    variable falls back to floating point (values not finite, or groups whose
+    magnitudes differ by more than :data:`GROUP_SPREAD`).
+
+    References
+    ----------
+    Chan, T. F., Golub, G. H. and LeVeque, R. J. (1983). Algorithms for computing the
+    sample variance: analysis and recommendations. The American Statistician 37(3).
+
+    Examples
+    --------
+    >>> import narwhals as nw
+    >>> import numpy as np
+    >>> import polars as pl
+    >>> frame = pl.LazyFrame({"g": ["a"] * 4, "x": [1.0, 2.0, 4.0, 8.0], "c": [10.0, 12, 11, 15]})
+    >>> moments = grouped_comoments(nw.from_native(frame), ["g"], [nw.col("x"), nw.col("c")])
+    >>> a = moments[("a",)]
+    >>> a.n, a.mean.tolist()
+    (4, [3.75, 12.0])
+    >>> z = np.array([[1.0, 10.0], [2.0, 12.0], [4.0, 11.0], [8.0, 15.0]])
+    >>> bool(np.allclose(a.cov, np.cov(z, rowvar=False), rtol=1e-15))
+    True
+    """
+    p = len(values)
+    keys = list(keys)
+    names = [f"__z{i}" for i in range(p)]
+    data = units.select(
+        *(nw.col(k) for k in keys), *(v.alias(n) for v, n in zip(values, names, strict=True))
+    )
+    ranges = [nw.len().alias("__n")]
+    ranges += [e for name in names for e in value_range(nw.col(name), name)]
+    (pass0,) = collect_all([data.group_by(*keys).agg(*ranges)])
+    zero = {group_key(r, keys): r for r in pass0.iter_rows(named=True)}
+    if not zero:
+        return {}
+    sizes = {name: largest(zero.values(), name) for name in names}
+    exact = {name: one_scale_fits(zero.values(), name) for name in names}
+    sums = [scaled_sum(nw.col(n), sizes[n], exact[n]).alias(f"{n}:sum") for n in names]
+    (pass1,) = collect_all([data.group_by(*keys).agg(*sums)])
+    one = {group_key(r, keys): zero[group_key(r, keys)] | r for r in pass1.iter_rows(named=True)}
+    deviations: list[nw.Expr] = []
+    scales: list[int] = []
+    for name in names:
+        centred, scale = deviation(nw.col(name), name, "__n", one, keys, sizes, exact)
+        deviations.append(centred.alias(f"{name}:d"))
+        scales.append(scale)
+    products = [
+        sum_of(
+            nw.col(f"{names[i]}:d") * nw.col(f"{names[j]}:d"),
+            exact[names[i]] and exact[names[j]],
+        ).alias(f"__s{i}_{j}")
+        for i in range(p)
+        for j in range(i, p)
+    ]
+    (pass2,) = collect_all([data.with_columns(*deviations).group_by(*keys).agg(*products)])
+    two = {group_key(r, keys): r for r in pass2.iter_rows(named=True)}
+    out: dict[tuple[Any, ...], Moments] = {}
+    for group, r1 in one.items():
+        r2 = two[group]
+        n = int(r1["__n"])
+        mean = np.array([exact_mean(r1[f"{name}:sum"], n, exponent(sizes[name])) for name in names])
+        cov = np.full((p, p), np.nan)
+        for i in range(p):
+            for j in range(i, p):
+                total = unscaled(r2[f"__s{i}_{j}"], scales[i] + scales[j])
+                cov[i, j] = cov[j, i] = sample(total, n)
+        out[group] = Moments(n, mean, cov)
+    return out
+
+
+def arm_comoments(
+    units: nw.LazyFrame[Any], values: Sequence[nw.Expr], variants: tuple[str, ...]
+) -> dict[str, Moments]:
+    """Per variant (column :data:`~abkit.names.VARIANT`), the co-moments of ``values``
+    by :func:`grouped_comoments`; a variant without rows has n = 0 and NaN moments."""
+    p = len(values)
+    by_group = grouped_comoments(units, [VARIANT], values)
+    empty = Moments(0, np.full(p, np.nan), np.full((p, p), np.nan))
+    return {v: by_group.get((v,), empty) for v in variants}
+
+
+def value_range(value: nw.Expr, name: str) -> list[nw.Expr]:
+    """The aggregates ``<name>:min`` and ``<name>:max`` of ``value``."""
+    return [value.min().alias(f"{name}:min"), value.max().alias(f"{name}:max")]
+
+
+def largest(rows: Iterable[dict[str, Any]], name: str) -> float:
+    """The largest |value| of a variable over every group (0 when it has none), from
+    the groups' ``<name>:min`` and ``<name>:max``."""
+    ends = [
+        abs(float(r[f"{name}:{end}"]))
+        for r in rows
+        for end in ("min", "max")
+        if r[f"{name}:{end}"] is not None
+    ]
+    return max(ends, default=0.0)
+
+
+def exponent(largest: float) -> int:
+    """k such that 2^k brings ``largest`` near :data:`DEVIATION_SCALE` (0 for 0 or a
+    non-finite value), so that a fixed-point sum of scaled values cannot overflow."""
+    if largest == 0 or not math.isfinite(largest):
+        return 0
+    return math.floor(math.log2(DEVIATION_SCALE / largest))
+
+
+def scaled_sum(value: nw.Expr, largest: float, exact: bool) -> nw.Expr:
+    """Σ value·2^k in fixed point (exact whatever the order of addition), k =
+    :func:`exponent` of ``largest``; in floating point when a value is not finite (the
+    moments are then not finite either) or ``exact`` is false."""
+    return sum_of(value * 2.0 ** exponent(largest), exact and math.isfinite(largest))
+
+
+def sum_of(value: nw.Expr, exact: bool) -> nw.Expr:
+    """Σ value, in fixed point when ``exact`` (:func:`exact_sum`)."""
+    return exact_sum(value) if exact else value.sum()
+
+
+def exact_sum(value: nw.Expr) -> nw.Expr:
+    """Σ value in :data:`~abkit.metrics.references.EXACT` fixed point."""
+    return value.cast(EXACT).sum()
+
+
+def one_scale_fits(rows: Iterable[dict[str, Any]], name: str) -> bool:
+    """Whether one power-of-two scale suits every group's values (their largest |values|
+    within :data:`GROUP_SPREAD` of each other)."""
+    sizes = [largest([r], name) for r in rows]
+    positive = [v for v in sizes if v > 0]
+    return not positive or max(positive) <= GROUP_SPREAD * min(positive)
+
+
+def group_key(row: dict[str, Any], keys: Sequence[str]) -> tuple[Any, ...]:
+    """A group's key values; a float NaN (which equals nothing) is named 'nan'."""
+    return tuple(key_value(row[k]) for k in keys)
+
+
+def key_value(value: Any) -> Any:
+    """A key value as :func:`group_key` names it."""
+    return "nan" if isinstance(value, float) and math.isnan(value) else value
+
+
+def exact_mean(total: object, n: int, exponent: int = 0) -> float:
+    """Σ / (n·2^k) correctly rounded from the exact fixed-point sum of scaled values."""
+    if total is None or n == 0:
+        return math.nan
+    with decimal.localcontext(prec=60):
+        return float(decimal.Decimal(total) / (n * power_of_two(exponent)))  # type: ignore[arg-type]
+
+
+def power_of_two(exponent: int) -> decimal.Decimal:
+    """2^k exactly (a float 2^k overflows beyond k = 1023)."""
+    two = decimal.Decimal(2)
+    return two**exponent if exponent >= 0 else 1 / two**-exponent
+
+
+def unscaled(total: object, exponent: int) -> float:
+    """An exact fixed-point sum of products scaled by 2^k, divided by 2^k (NaN for
+    None)."""
+    if total is None:
+        return math.nan
+    with decimal.localcontext(prec=60):
+        return float(decimal.Decimal(total) / power_of_two(exponent))  # type: ignore[arg-type]
+
+
+def deviation(
+    value: nw.Expr,
+    name: str,
+    count: str,
+    pass1: dict[tuple[Any, ...], dict[str, Any]],
+    keys: Sequence[str],
+    sizes: dict[str, float],
+    exact: dict[str, bool],
+) -> tuple[nw.Expr, int]:
+    """u·(value − its group's mean), with u = 2^k bringing the largest deviation of any
+    group near :data:`DEVIATION_SCALE` (1 when every value is equal), and k.
+
+    ``pass1`` holds each group's ``<name>:min``, ``<name>:max``, ``<name>:sum`` (the
+    sum of the values scaled by :func:`exponent` of ``sizes[name]``) and its ``count``
+    of values.  The group's mean is computed on the engine in a window, from the
+    group's fixed-point sum (where one scale fits the groups) divided by its count: the
+    same bits whatever order the engine adds in, so the centred sums are too (a
+    floating-point window mean differs in its last bits from run to run on a
+    multi-threaded engine, and so would the centred sums).  An error δ in the means
+    would change a centred sum of products only by nδᵢδⱼ; the exact means of pass 1
+    also size the scale.
+    """
+    exponent_of_sum = exponent(sizes[name])  # pass 1 summed the values scaled by it
+    spread = 0.0
+    for r in pass1.values():
+        mean = exact_mean(r[f"{name}:sum"], int(r[count] or 0), exponent_of_sum)
+        lo, hi = r[f"{name}:min"], r[f"{name}:max"]
+        if lo is not None and hi is not None and math.isfinite(mean):
+            spread = max(spread, abs(float(hi) - mean), abs(float(lo) - mean))
+    k = exponent(spread)
+    if exact[name] and math.isfinite(sizes[name]):
+        scale = 2.0**exponent_of_sum
+        total = exact_sum(value * scale).over(*keys) / scale
+        centre = total / value.count().over(*keys)
+    else:
+        centre = value.mean().over(*keys)
+    return (value - centre) * 2.0**k, k
+
+
+def sample(centred: float, n: int) -> float:
+    """A sum of centred products over n − 1 (NaN for n < 2)."""
+    return centred / (n - 1) if n >= 2 else math.nan
+
+
+def to_float(value: object) -> float:
+    """A float of an aggregate, NaN for None."""
+    return math.nan if value is None else float(value)  # type: ignore[arg-type]
