@@ -2,8 +2,10 @@
 
 Each unit where the metric is defined contributes the vector
 z = (x[, y], c_1, …, c_k): the metric's value (or numerator and denominator) and the
-covariate columns.  One group-by returns each arm's n, mean vector and covariance
-matrix (ddof = 1) — the :class:`~abkit.stats.cuped.Moments` the adjustment needs.
+covariate columns.  Each arm's n, mean vector and covariance matrix (ddof = 1) — the
+:class:`~abkit.stats.cuped.Moments` the adjustment needs — are computed where the unit
+table is, by exact fixed-point sums (:func:`abkit.inputs.comoments.grouped_comoments`):
+only per-arm aggregates come back from an engine, with the same bits on every engine.
 
 A covariate that is missing for some units (users with no history before the
 experiment) is set to 0 there and joined by a 0/1 indicator of being missing, so that
@@ -17,13 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+import narwhals as nw
 import numpy as np
 import polars as pl
 
 from abkit.config import ExperimentSpec, MetricSpec
-from abkit.engine.looks import covariate_design
+from abkit.engine.backend import collect_all
 from abkit.errors import AbkitInputError
+from abkit.inputs.comoments import arm_comoments
 from abkit.inputs.table import numeric
 from abkit.inputs.unit_table import UnitTable
 from abkit.io.readers import Table
@@ -115,24 +120,57 @@ def covariate_moments(
     ``columns`` maps each covariate column to the name the reports give it."""
     term = metric.kind.adjustable()
     assert term is not None, f"metric type '{metric.type}' cannot be adjusted"
-    units = table.rows("CUPED")
-    x = metric.kind.arm_value(pl.col(value_column(metric))).cast(pl.Float64)
-    components = [x.alias("z0")]
-    present = x.is_not_null()
+    x = metric.kind.arm_value(nw.col(value_column(metric))).cast(nw.Float64)
+    components = [x]
+    present = ~x.is_null()
     if len(term) == 2:
-        y = pl.col(denominator_column(metric)).cast(pl.Float64)
-        components.append(y.alias("z1"))
-        present &= y.is_not_null()
-    defined = units.filter(present)
+        y = nw.col(denominator_column(metric)).cast(nw.Float64)
+        components.append(y)
+        present &= ~y.is_null()
+    defined = table.frame().filter(present)
     design, names, notes = covariate_design(defined, columns)
     if not names:
         return None
-    components += [e.alias(f"z{len(components) + i}") for i, e in enumerate(design)]
-    p = len(components)
-    arms = arm_moments(defined.select(pl.col(VARIANT), *components), p, variants)
-    first = len(term)
-    terms: tuple[Term, ...] = tuple((i,) for i in range(first, p))
+    arms = arm_comoments(defined, [*components, *design], variants)
+    p = len(components) + len(design)
+    terms: tuple[Term, ...] = tuple((i,) for i in range(len(term), p))
     return Covariates(tuple(names), term, terms, arms, tuple(notes))
+
+
+def covariate_design(
+    units: nw.LazyFrame[Any], columns: Mapping[str, str]
+) -> tuple[list[nw.Expr], list[str], list[str]]:
+    """The covariate expressions over ``units`` wherever they are (a missing value is
+    0, joined by a 0/1 indicator for a column with some missing), their names, and
+    notes on what was filled in or left out (a column missing for every unit).
+
+    The missing values are counted by one aggregate query on the engine: no unit row
+    comes back.  ``columns`` maps each covariate column to the name the reports give
+    it (its indicator is named ``<name> missing``).
+    """
+    counts = [nw.col(c).is_null().sum().alias(f"__null{i}") for i, c in enumerate(columns)]
+    (found,) = collect_all([units.select(nw.len().alias("__n"), *counts)])
+    row = found.row(0, named=True)
+    height = int(row["__n"] or 0)
+    exprs: list[nw.Expr] = []
+    names: list[str] = []
+    notes: list[str] = []
+    for i, (column, label) in enumerate(columns.items()):
+        value = nw.col(column).cast(nw.Float64)
+        missing = int(row[f"__null{i}"] or 0)
+        if missing == height:
+            notes.append(f"CUPED: covariate '{label}' is missing for every unit and is not used")
+            continue
+        exprs.append(value.fill_null(0.0))
+        names.append(label)
+        if missing:
+            exprs.append(value.is_null().cast(nw.Float64))
+            names.append(f"{label} missing")
+            notes.append(
+                f"CUPED: covariate '{label}' is missing for {missing:,} of {height:,} "
+                "units; they are adjusted with 0 and a missing-value indicator"
+            )
+    return exprs, names, notes
 
 
 def arm_moments(frame: pl.DataFrame, p: int, variants: tuple[str, ...]) -> dict[str, Moments]:

@@ -5,10 +5,11 @@ columns.
 On Polars the table is a frame of this process.  On DuckDB, Spark, SQLFrame and Ibis it
 stays on the engine (:func:`abkit.engine.backend.materialise`), and the analysis asks it
 for aggregates: per-arm unit moments (:meth:`UnitTable.arm_summaries`), per segment
-(:meth:`UnitTable.segment_arms`), unit counts, the accounts' variants.  A step that must
-see every unit (capping at a pooled quantile, CUPED, the novelty check, the B2B design)
-asks :meth:`UnitTable.rows` with its reason; the rows then come back once, and
-:attr:`UnitTable.crossed` says how many and why, so the report can say it.
+(:meth:`UnitTable.segment_arms`), unit counts, the accounts' variants, CUPED's
+co-moments (:mod:`abkit.inputs.comoments`).  A step that must see every unit (capping
+at a pooled quantile, the novelty check, the B2B design) asks :meth:`UnitTable.rows`
+with its reason; the rows then come back once, and :attr:`UnitTable.crossed` says how
+many and why, so the report can say it.
 """
 
 from __future__ import annotations
