@@ -175,13 +175,15 @@ def _report_format(fmt: str | None, output: str | None) -> str:
     return _SUFFIX_FORMATS.get(suffix, "text")
 
 
-def _render(result: Any, fmt: str, output: str | None) -> str:
-    """The report in ``fmt``; text fits the terminal when it goes to one."""
+def _render(result: Any, fmt: str, output: str | None, width: int | None = None) -> str:
+    """The report in ``fmt``; text fits ``width`` columns if given, else the terminal
+    when it goes to one (no limit when it is piped or written to a file)."""
     from abkit import progress
 
     if fmt == "text":
-        # fit the terminal: a wide table when it fits, one block per result otherwise
-        width = shutil.get_terminal_size().columns if sys.stdout.isatty() and not output else None
+        # fit the width: a wide table when it fits, one block per result otherwise
+        if width is None and sys.stdout.isatty() and not output:
+            width = shutil.get_terminal_size().columns
         return str(result.to_text(width))
     if fmt == "html":
         progress.step("drawing the plots for the HTML report")
@@ -289,6 +291,13 @@ def _render(result: Any, fmt: str, output: str | None) -> str:
     "abkit surrogate-training writes it) to train the surrogate forecast of D30 on "
     "(overrides [surrogate] training; default: the control arm's matured units).",
 )
+@click.option(
+    "--width",
+    type=click.IntRange(min=40),
+    default=None,
+    help="Fit the text report to this many columns, e.g. 80 for a log or a pull "
+    "request (default: the terminal's width; no limit when piped or written to a file).",
+)
 @_user_errors
 def analyze(
     data: str,
@@ -311,6 +320,7 @@ def analyze(
     bayesian: bool,
     archive_path: str | None,
     surrogate_training: str | None,
+    width: int | None,
     **columns: str | None,
 ) -> None:
     """Analyse an experiment export.
@@ -363,7 +373,7 @@ def analyze(
         if out_dir and fmt == "html":  # the same page, its plots already drawn once
             text = Path(written["html"]).read_text(encoding="utf-8")
         else:
-            text = _render(result, fmt, output)
+            text = _render(result, fmt, output, width)
     if archive_path:
         click.echo(f"added {len(result.results)} result(s) to the archive: {added}", err=True)
     if out_dir:

@@ -81,6 +81,10 @@ def test_missing_values_form_their_own_segment_and_outputs_agree():
     title = "spend / treatment by country: the effect differs between segments"
     for text in (res.to_text(), res.to_markdown(), res.to_html()):
         assert title in text
+    # at 80 columns the segment tables fold into one line per segment
+    narrow = res.to_text(80).splitlines()
+    assert all(len(line) <= 80 for line in narrow), max(narrow, key=len)
+    assert max(len(line) for line in res.to_text().splitlines()) > 80
     back = abkit.AnalysisResult.from_dict(json.loads(res.to_json()))
     assert back.results[0].segments == res.results[0].segments
     table = res.segments_table

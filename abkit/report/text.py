@@ -1,8 +1,8 @@
 """Plain-text report for the terminal, rendered from an :class:`AnalysisResult`.
 
-The results table is laid out wide (one row per result) when it fits ``width``
-columns, and otherwise as one short block per result, so that nothing wraps mid-token
-at 80 columns.  Prose lines are wrapped at ``width``; no line has trailing spaces.
+The results table and the detail tables are laid out wide (one row per result) when
+they fit ``width`` columns, and otherwise as one short block per row, so that nothing
+wraps mid-token at 80 columns.  Prose lines are wrapped at ``width``; no line has trailing spaces.
 """
 
 from __future__ import annotations
@@ -53,6 +53,31 @@ def _wide(header: tuple[str, ...], rows: list[list[str]]) -> list[str]:
     out = [line, "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     return [x.rstrip() for x in out]
+
+
+def _fitted(
+    header: tuple[str, ...], rows: list[list[str]], width: int | None, indent: str
+) -> list[str]:
+    """A table indented by ``indent``: wide when it fits ``width`` columns, otherwise
+    one wrapped line per row, its first cell and then each other cell after its
+    column's name ("judge only: control 0.59, treatment 0.75, …")."""
+    wide = _wide(header, rows)
+    if width is None or max(len(indent + x) for x in wide) <= width:
+        return [indent + x for x in wide]
+    out: list[str] = []
+    for row in rows:
+        # a cell and its column's name are not split across lines: joined by no-break
+        # spaces while wrapping (textwrap breaks only at ASCII whitespace)
+        cells = ", ".join(
+            f"{name} {cell}".replace(" ", _NO_BREAK)
+            for name, cell in zip(header[1:], row[1:], strict=True)
+        )
+        wrapped = _wrap(f"{row[0]}: {cells}", width, indent)
+        out.extend(line.replace(_NO_BREAK, " ") for line in wrapped)
+    return out
+
+
+_NO_BREAK = "\u00a0"
 
 
 def _compact(rows: list[list[str]], conf: str) -> list[str]:
@@ -152,18 +177,18 @@ def render_text(result: AnalysisResult, width: int | None = None) -> str:
         say(f"{JUDGED_SECTION}:")
         for r in judged:
             say(judged_title(r), "  ")
-            lines.extend("    " + x for x in _wide(JUDGED_HEADER, judged_rows(r)))
+            lines.extend(_fitted(JUDGED_HEADER, judged_rows(r), width, "    "))
             lines.append("")
-            lines.extend("    " + x for x in _wide(audit_header(r), audit_rows(r)))
+            lines.extend(_fitted(audit_header(r), audit_rows(r), width, "    "))
             say(judged_footer(r), "    ")
             if noise_header(r):
                 lines.append("")
-                lines.extend("    " + x for x in _wide(noise_header(r), noise_rows(r)))
+                lines.extend(_fitted(noise_header(r), noise_rows(r), width, "    "))
     for r in res.results:
         for b in r.segments:
             lines.append("")
             say(segment_title(r, b, res.alpha) + f"; p adj. = {b.correction} across segments")
-            lines.extend("  " + x for x in _wide(SEGMENT_HEADER, segment_rows(r, b)))
+            lines.extend(_fitted(SEGMENT_HEADER, segment_rows(r, b), width, "  "))
             for w in b.warnings:
                 say(f"warning: {w}", "  ")
     sequential = [(r, sequential_line(r)) for r in res.results]
