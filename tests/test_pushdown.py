@@ -20,6 +20,8 @@ from scipy import stats
 import abkit
 import abkit.engine.backend as backend
 import abkit.engine.events as events_module
+import abkit.inputs.comoments as comoments
+import abkit.inputs.covariates as covariates
 import abkit.inputs.unit_table as unit_table
 from abkit.config import MetricSpec
 from abkit.dev.simulate import simulate
@@ -149,7 +151,7 @@ def _rows_back(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         heights.extend(f.height for f in out)
         return out
 
-    for module in (backend, events_module, unit_table):
+    for module in (backend, events_module, unit_table, comoments, covariates):
         monkeypatch.setattr(module, "collect_all", counting)
     return heights
 
