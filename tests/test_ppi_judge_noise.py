@@ -184,7 +184,7 @@ def test_unequal_runs_with_labels_equal_the_plain_formulas_and_parts_add():
                 JudgedArm.from_outputs(
                     out["user"].to_numpy(), out["m"].to_numpy(), out["human"].fill_null(np.nan)
                 ),
-                Repeats(
+                Repeats.from_users(
                     (1, 3),
                     by_user(r_h),
                     by_user(out["ss"].to_numpy()),

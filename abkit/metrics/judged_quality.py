@@ -335,7 +335,7 @@ class JudgedQuality(MetricType):
                 unmatched = round(float(sums(("unmatched",))[0].sum()))
                 judgements, conflicts, residual, *inverse = sums(_REPEATS)
                 half = len(inverse) // 2
-                repeats = Repeats(
+                repeats = Repeats.from_users(
                     MORE,
                     judgements,
                     residual,
@@ -343,7 +343,7 @@ class JudgedQuality(MetricType):
                     np.column_stack(inverse[half:]),
                 )
             out[v] = JudgedSums(
-                JudgedArm(*sums(_PARTS)),
+                JudgedArm.from_users(*sums(_PARTS)),
                 repeats,
                 0 if repeats is None else round(float(conflicts.sum())),
                 unmatched,

@@ -97,27 +97,67 @@ class JudgeNoise:
 
 @dataclass(frozen=True)
 class Repeats(Summable):
-    """Per-user sums of one arm's repeated judgements: with :class:`JudgedArm` of the
-    outputs' averaged scores, the sufficient statistic of the judge-noise split.
+    """One arm's repeated judgements reduced to totals: with :class:`JudgedArm` of the
+    outputs' averaged scores, the sufficient statistic of the judge-noise split (which
+    reads only sums over the arm's outputs).  Parts (disjoint sets of users) add.
 
     Parameters
     ----------
     more : tuple of int
         The numbers k of extra judgements per output the sums below serve.
-    judgements : numpy.ndarray
-        Σ_o r_o, the user's judgements.
-    residual : numpy.ndarray
+    judgements : float
+        Σ_o r_o, the judgements.
+    residual : float
         Σ_o Σ_k (s_{o,k} − m_o)², the spread of repeats around their output's mean.
-    inverse_unlabelled, inverse_labelled : numpy.ndarray
-        Users × (1 + len(more)): Σ_o 1/(r_o + k) over the user's unlabelled (labelled)
-        outputs, for k = 0 and each k of ``more``.
+    inverse_unlabelled, inverse_labelled : tuple of float
+        Σ_o 1/(r_o + k) over the unlabelled (labelled) outputs, for k = 0 and each k of
+        ``more``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from abkit.stats.judge_noise import Repeats
+    >>> part = Repeats.from_users((1,), np.array([2.0, 3.0]), np.array([0.5, 1.0]),
+    ...                           np.array([[0.5, 1 / 3], [0.0, 0.0]]),
+    ...                           np.array([[0.0, 0.0], [1 / 3, 0.25]]))
+    >>> (part + part).judgements, part.inverse_labelled
+    (10.0, (0.3333333333333333, 0.25))
     """
 
     more: tuple[int, ...]
-    judgements: np.ndarray
-    residual: np.ndarray
-    inverse_unlabelled: np.ndarray
-    inverse_labelled: np.ndarray
+    judgements: float
+    residual: float
+    inverse_unlabelled: tuple[float, ...]
+    inverse_labelled: tuple[float, ...]
+
+    @classmethod
+    def zero(cls, more: tuple[int, ...]) -> Repeats:
+        """No judgements: the identity of ``+``."""
+        return cls(more, 0.0, 0.0, (0.0,) * (1 + len(more)), (0.0,) * (1 + len(more)))
+
+    @classmethod
+    def from_users(
+        cls,
+        more: tuple[int, ...],
+        judgements: np.ndarray,
+        residual: np.ndarray,
+        inverse_unlabelled: np.ndarray,
+        inverse_labelled: np.ndarray,
+    ) -> Repeats:
+        """The totals of per-user sums (``inverse_*`` users × (1 + len(more))),
+        correctly rounded (:func:`math.fsum`)."""
+
+        def columns(values: np.ndarray) -> tuple[float, ...]:
+            table = np.asarray(values, dtype=float).reshape(-1, 1 + len(more))
+            return tuple(math.fsum(table[:, j]) for j in range(1 + len(more)))
+
+        return cls(
+            tuple(more),
+            math.fsum(np.asarray(judgements, dtype=float)),
+            math.fsum(np.asarray(residual, dtype=float)),
+            columns(inverse_unlabelled),
+            columns(inverse_labelled),
+        )
 
     def __add__(self, other: object) -> Repeats:
         """The repeats of the users of both parts (disjoint sets of users)."""
@@ -125,11 +165,15 @@ class Repeats(Summable):
             return NotImplemented
         return Repeats(
             self.more,
-            *(
-                np.concatenate([getattr(self, name), getattr(other, name)])
-                for name in ("judgements", "residual", "inverse_unlabelled", "inverse_labelled")
-            ),
+            self.judgements + other.judgements,
+            self.residual + other.residual,
+            _added(self.inverse_unlabelled, other.inverse_unlabelled),
+            _added(self.inverse_labelled, other.inverse_labelled),
         )
+
+
+def _added(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, ...]:
+    return tuple(x + y for x, y in zip(a, b, strict=True))
 
 
 def noise_split(arm: JudgedArm, repeats: Repeats, ppi: bool = True) -> JudgeNoise:
@@ -146,9 +190,9 @@ def noise_split(arm: JudgedArm, repeats: Repeats, ppi: bool = True) -> JudgeNois
     Parameters
     ----------
     arm : JudgedArm
-        The arm's per-user sums of its outputs' averaged judge scores.
+        The arm's sums of its outputs' averaged judge scores.
     repeats : Repeats
-        The same users' sums of the repeats.
+        The same users' totals of the repeats.
     ppi : bool, default True
         The decomposition of the PPI++ mean; False: of the judge-only mean.
 
@@ -158,13 +202,10 @@ def noise_split(arm: JudgedArm, repeats: Repeats, ppi: bool = True) -> JudgeNois
         NaN where undefined (no output judged twice, no estimate).
     """
     outputs = arm.n_labelled + arm.n_unlabelled
-    inv_u = repeats.inverse_unlabelled.sum(axis=0) if repeats.judgements.size else None
-    inv_l = repeats.inverse_labelled.sum(axis=0) if repeats.judgements.size else None
+    inv_u, inv_l = repeats.inverse_unlabelled, repeats.inverse_labelled
     ks = len(repeats.more)
-    if inv_u is None or inv_l is None:
-        inv_u = inv_l = np.zeros(1 + ks)
-    repeated = float(repeats.judgements.sum()) - outputs
-    noise = float(repeats.residual.sum()) / repeated if repeated > 0 else math.nan
+    repeated = repeats.judgements - outputs
+    noise = repeats.residual / repeated if repeated > 0 else math.nan
     if ppi:
         method, est = "PPI++", ppi_mean(arm)
         n, big_n = max(arm.n_labelled, 1), max(arm.n_unlabelled, 1)
@@ -178,8 +219,8 @@ def noise_split(arm: JudgedArm, repeats: Repeats, ppi: bool = True) -> JudgeNois
         def weighted(j: int) -> float:
             return float((inv_u[j] + inv_l[j]) / max(outputs, 1) ** 2)
 
-    total = float(arm.judge.sum() + arm.judge_labelled.sum())
-    squares = float(arm.judge_sq.sum() + arm.judge_labelled_sq.sum())
+    total = arm.judge + arm.judge_labelled
+    squares = arm.judge_sq + arm.judge_labelled_sq
     spread = (squares - total**2 / outputs) / (outputs - 1) if outputs > 1 else math.nan
     mean_inverse = float(inv_u[0] + inv_l[0]) / outputs if outputs else math.nan
     variance = est.variance
@@ -196,7 +237,7 @@ def noise_split(arm: JudgedArm, repeats: Repeats, ppi: bool = True) -> JudgeNois
     return JudgeNoise(
         method=method,
         outputs=outputs,
-        mean_runs=float(repeats.judgements.sum()) / outputs if outputs else math.nan,
+        mean_runs=repeats.judgements / outputs if outputs else math.nan,
         noise_variance=noise,
         between_variance=max(between, 0.0) if not math.isnan(between) else between,
         variance=variance,
@@ -347,7 +388,7 @@ def judge_noise(
         np.add.at(out, per_user, values)
         return out
 
-    repeats = Repeats(
+    repeats = Repeats.from_users(
         more=tuple(more),
         judgements=by_user(runs),
         residual=by_user(np.bincount(index, weights=(score - mean[index]) ** 2)),

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from abkit.stats.fixed_horizon import Comparison, EffectSummary
 from abkit.stats.judge_noise import JudgeNoise, Repeats, noise_split
 from abkit.stats.ppi import (
@@ -133,8 +131,8 @@ def judged_comparison(
     Parameters
     ----------
     control, treatment : JudgedArm
-        The arms' per-user sums (of the outputs' averaged judge scores when outputs
-        were judged several times).
+        The arms' sums (of the outputs' averaged judge scores when outputs were
+        judged several times).
     alpha : float, default 0.05
         1 − the confidence level (of the effects and of the audit's tests).
     repeats : tuple of Repeats, optional
@@ -169,7 +167,7 @@ def judged_comparison(
         ppi, judge, human = r.arms[name]
         runs = None if repeats is None else repeats[name == "treatment"]
         return JudgedArmDetail(
-            users=int(np.count_nonzero(arm.labelled + arm.unlabelled)),
+            users=arm.judged_users,
             labelled=arm.n_labelled,
             unlabelled=arm.n_unlabelled,
             ppi=ppi,

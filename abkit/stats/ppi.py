@@ -65,7 +65,8 @@ References
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -79,35 +80,89 @@ JUDGE_METHOD = "judge only (clustered by user)"
 HUMAN_METHOD = "human labels only (clustered by user)"
 
 
+# the per-user vector whose co-moments the clustered variances are quadratic forms in:
+# N_u, A_u − r_A·N_u, n_u, C_u − r_C·n_u, B_u − r_B·n_u (JudgedArm, "the shifted basis")
+VECTOR = ("unlabelled", "judge", "labelled", "judge_labelled", "human")
+# the arm totals a JudgedArm keeps, in the order of its fields
+TOTALS = (
+    "unlabelled",
+    "judge",
+    "judge_sq",
+    "labelled",
+    "judge_labelled",
+    "judge_labelled_sq",
+    "human",
+    "human_sq",
+    "judge_human",
+    "not_pass_fail",
+)
+_N, _A, _SMALL_N, _C, _B = range(5)
+
+
 @dataclass(frozen=True)
 class JudgedArm(Summable):
-    """Per-user sums of one arm's judged outputs: the sufficient statistic of PPI++.
+    """One arm's judged outputs reduced to the sufficient statistic of PPI++, its
+    judge-only and human-only estimates and the judge audit: counts, totals and the
+    co-moments of a per-user vector.  Parts of an arm (disjoint sets of users) merge by
+    ``+``.
 
-    One entry per user (a user with no judged output may be left out: it adds nothing).
+    Per user u the sums N_u, A_u = Σ_{U,u} f, n_u, C_u = Σ_{L,u} f and B_u = Σ_{L,u} Y
+    (module docstring) carry every clustered variance: each is Σ_u ψ_u·φ_u for
+    residuals ψ_u = a·v_u, φ_u = b·v_u linear in v_u = (N_u, A_u, n_u, C_u, B_u) that
+    sum to 0 over the users, so Σ_u ψ_uφ_u = aᵀ M b with M = Σ_u (v_u − v̄)(v_u − v̄)ᵀ.
+    Rather than v_u the arm keeps the shifted vector
+
+        w_u = (N_u, A_u − r_A·N_u, n_u, C_u − r_C·n_u, B_u − r_B·n_u),
+
+    with reference ratios r close to the arm's f̄_U, f̄_L and Ȳ_L: the residuals are
+    then combinations of w_u with coefficients of the order of the data's spread, not
+    of its level (B_u − Ȳ_L·n_u = w_{B,u} − (Σw_B/n)·n_u), so the quadratic forms do
+    not cancel digits when the scores sit far from 0 (labels near 100 with a spread of
+    1 would lose four digits in the plain basis).  Two parts merge by Chan, Golub &
+    LeVeque's update M = M₁ + M₂ + δδᵀ·u₁u₂/(u₁ + u₂), δ = w̄₂ − w̄₁, after the second
+    part is moved to the first's reference ratios (a linear map of w).
 
     Parameters
     ----------
-    unlabelled : numpy.ndarray
-        N_u, the user's judged outputs without a human label.
-    judge : numpy.ndarray
-        A_u, the sum of their judge scores.
-    judge_sq : numpy.ndarray
+    users : int
+        The users summed (those with no judged output included: they change nothing).
+    judged_users : int
+        Users with at least one judged output.
+    labelled_users : int
+        Users with at least one labelled output.
+    unlabelled : float
+        N = Σ_u N_u, the judged outputs without a human label.
+    judge : float
+        Σ_u A_u, the sum of their judge scores.
+    judge_sq : float
         Σ f² over them.
-    labelled : numpy.ndarray
-        n_u, the user's judged outputs with a human label.
-    judge_labelled : numpy.ndarray
-        C_u, the sum of their judge scores.
-    judge_labelled_sq : numpy.ndarray
+    labelled : float
+        n = Σ_u n_u, the judged outputs with a human label.
+    judge_labelled : float
+        Σ_u C_u, the sum of their judge scores.
+    judge_labelled_sq : float
         Σ f² over them.
-    human : numpy.ndarray
-        B_u, the sum of their human labels.
-    human_sq : numpy.ndarray
+    human : float
+        Σ_u B_u, the sum of their human labels.
+    human_sq : float
         Σ Y² over them.
-    judge_human : numpy.ndarray
+    judge_human : float
         Σ f·Y over them.
-    not_pass_fail : numpy.ndarray
+    not_pass_fail : float
         The labelled outputs whose judge score or human label is neither 0 nor 1 (none:
         a pass/fail judge and labels, whose confusion table the sums above give).
+    reference : tuple of float
+        (r_A, r_C, r_B), the reference ratios of the shifted vector w_u.
+    shifted : tuple of float
+        Σ_u w_u.
+    comoments : tuple of tuple of float
+        M_w = Σ_u (w_u − w̄)(w_u − w̄)ᵀ, 5 × 5.
+
+    References
+    ----------
+    .. [1] T. F. Chan, G. H. Golub and R. J. LeVeque, "Updating formulae and a pairwise
+       algorithm for computing sample variances", Stanford CS report STAN-CS-79-773,
+       1979.
 
     Examples
     --------
@@ -124,16 +179,22 @@ class JudgedArm(Summable):
     6
     """
 
-    unlabelled: np.ndarray
-    judge: np.ndarray
-    judge_sq: np.ndarray
-    labelled: np.ndarray
-    judge_labelled: np.ndarray
-    judge_labelled_sq: np.ndarray
-    human: np.ndarray
-    human_sq: np.ndarray
-    judge_human: np.ndarray
-    not_pass_fail: np.ndarray
+    users: int
+    judged_users: int
+    labelled_users: int
+    unlabelled: float
+    judge: float
+    judge_sq: float
+    labelled: float
+    judge_labelled: float
+    judge_labelled_sq: float
+    human: float
+    human_sq: float
+    judge_human: float
+    not_pass_fail: float
+    reference: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    shifted: tuple[float, ...] = (0.0,) * 5
+    comoments: tuple[tuple[float, ...], ...] = ((0.0,) * 5,) * 5
 
     @classmethod
     def zero(cls) -> JudgedArm:
@@ -145,14 +206,122 @@ class JudgedArm(Summable):
         >>> sum([], JudgedArm.zero()).users
         0
         """
-        return cls(*(np.empty(0) for _ in fields(cls)))
+        return _arm(0, 0, 0, [0.0] * len(TOTALS))
 
     def __add__(self, other: object) -> JudgedArm:
-        """The arm of the users of both parts (disjoint sets of users: concatenated)."""
+        """The arm of the users of both parts (disjoint sets of users), at this part's
+        reference ratios."""
         if not isinstance(other, JudgedArm):
             return NotImplemented
-        return JudgedArm(
-            *(np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self))
+        if other.users == 0:
+            return self
+        if self.users == 0:
+            return other
+        moved = other.rebased(self.reference)
+        u1, u2 = self.users, other.users
+        s1, s2 = np.array(self.shifted), np.array(moved.shifted)
+        delta = s2 / u2 - s1 / u1
+        m = np.array(self.comoments) + np.array(moved.comoments)
+        m = m + np.outer(delta, delta) * (u1 * u2 / (u1 + u2))
+        return _arm(
+            u1 + u2,
+            self.judged_users + other.judged_users,
+            self.labelled_users + other.labelled_users,
+            [getattr(self, name) + getattr(other, name) for name in TOTALS],
+            self.reference,
+            _tuple(s1 + s2),
+            _matrix(m),
+        )
+
+    def rebased(self, reference: tuple[float, float, float]) -> JudgedArm:
+        """The same arm with its shifted vector at other reference ratios r′:
+        w′ = T·w with T the identity but for T[A, N] = r_A − r′_A, T[C, n] = r_C − r′_C
+        and T[B, n] = r_B − r′_B; Σw′ = T·Σw and M′ = T·M·Tᵀ."""
+        if reference == self.reference:
+            return self
+        t = np.eye(5)
+        t[_A, _N] = self.reference[0] - reference[0]
+        t[_C, _SMALL_N] = self.reference[1] - reference[1]
+        t[_B, _SMALL_N] = self.reference[2] - reference[2]
+        return replace(
+            self,
+            reference=reference,
+            shifted=_tuple(t @ np.array(self.shifted)),
+            comoments=_matrix(t @ np.array(self.comoments) @ t.T),
+        )
+
+    @classmethod
+    def from_users(
+        cls,
+        unlabelled: np.ndarray,
+        judge: np.ndarray,
+        judge_sq: np.ndarray,
+        labelled: np.ndarray,
+        judge_labelled: np.ndarray,
+        judge_labelled_sq: np.ndarray,
+        human: np.ndarray,
+        human_sq: np.ndarray,
+        judge_human: np.ndarray,
+        not_pass_fail: np.ndarray,
+    ) -> JudgedArm:
+        """The arm from one entry per user of each per-user sum (N_u, A_u, Σ_{U,u} f²,
+        n_u, C_u, Σ_{L,u} f², B_u, Σ_{L,u} Y², Σ_{L,u} fY and the labelled outputs that
+        are not pass/fail).
+
+        The totals are correctly rounded sums (:func:`math.fsum`); the reference ratios
+        are the arm's f̄_U, f̄_L and Ȳ_L (0 where undefined) and M_w the centred
+        products of w_u.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from abkit.stats.ppi import JudgedArm
+        >>> ones, zeros = np.ones(3), np.zeros(3)
+        >>> f = np.array([3.0, 4.0, 5.0])
+        >>> arm = JudgedArm.from_users(zeros, zeros, zeros, ones, f, f**2, f, f**2, f**2, ones)
+        >>> arm.users, arm.labelled_users, arm.judge_labelled
+        (3, 3, 12.0)
+        """
+        columns = [
+            np.asarray(c, dtype=float)
+            for c in (
+                unlabelled,
+                judge,
+                judge_sq,
+                labelled,
+                judge_labelled,
+                judge_labelled_sq,
+                human,
+                human_sq,
+                judge_human,
+                not_pass_fail,
+            )
+        ]
+        totals = [math.fsum(c) for c in columns]
+        users = columns[0].size
+        big_n, n = totals[0], totals[3]
+        reference = (
+            totals[1] / big_n if big_n > 0 else 0.0,
+            totals[4] / n if n > 0 else 0.0,
+            totals[6] / n if n > 0 else 0.0,
+        )
+        w = shifted_vector(columns[0], columns[1], columns[3], columns[4], columns[6], reference)
+        sums = np.array([math.fsum(c) for c in w])
+        m = np.zeros((5, 5))
+        if users:
+            centred = [c - s / users for c, s in zip(w, sums, strict=True)]
+            for i in range(5):
+                for j in range(i, 5):
+                    m[i, j] = m[j, i] = float(np.sum(centred[i] * centred[j]))
+        outputs = columns[0] + columns[3]
+        return _arm(
+            users,
+            int(np.count_nonzero(outputs)),
+            int(np.count_nonzero(columns[3])),
+            totals,
+            reference,
+            _tuple(sums),
+            _matrix(m),
         )
 
     @classmethod
@@ -217,7 +386,7 @@ class JudgedArm(Summable):
         def per_user(values: np.ndarray) -> np.ndarray:
             return np.bincount(index, weights=values, minlength=keys.size)
 
-        return cls(
+        return cls.from_users(
             unlabelled=per_user((~lab).astype(float)),
             judge=per_user(np.where(lab, 0.0, judge)),
             judge_sq=per_user(np.where(lab, 0.0, judge**2)),
@@ -227,23 +396,105 @@ class JudgedArm(Summable):
             human=per_user(y),
             human_sq=per_user(y**2),
             judge_human=per_user(np.where(lab, judge * y, 0.0)),
-            not_pass_fail=per_user(lab & ~(np.isin(judge, (0.0, 1.0)) & np.isin(y, (0.0, 1.0)))),
+            not_pass_fail=per_user(
+                (lab & ~(np.isin(judge, (0.0, 1.0)) & np.isin(y, (0.0, 1.0)))).astype(float)
+            ),
         )
-
-    @property
-    def users(self) -> int:
-        """The number of users."""
-        return int(self.labelled.size)
 
     @property
     def n_labelled(self) -> int:
         """n, the labelled outputs."""
-        return round(float(self.labelled.sum()))
+        return round(self.labelled)
 
     @property
     def n_unlabelled(self) -> int:
         """N, the judged outputs without a label."""
-        return round(float(self.unlabelled.sum()))
+        return round(self.unlabelled)
+
+    def form(self, a: np.ndarray, b: np.ndarray) -> float:
+        """Σ_u (a·w_u)(b·w_u) = aᵀ·M_w·b for residuals a·w_u and b·w_u that sum to 0
+        over the users."""
+        return float(a @ np.array(self.comoments) @ b)
+
+    def square(self, a: np.ndarray) -> float:
+        """Σ_u (a·w_u)² (:meth:`form`), 0 when it is within rounding of 0: at most
+        64·ε·|a|ᵀ|M_w||a| (ε the float spacing at 1), a residual that is 0 for every
+        user up to the rounding of the sums."""
+        m = np.array(self.comoments)
+        value = float(a @ m @ a)
+        bound = float(np.abs(a) @ np.abs(m) @ np.abs(a))
+        return 0.0 if value <= 64 * np.finfo(float).eps * bound else value
+
+
+def shifted_vector(
+    unlabelled: np.ndarray,
+    judge: np.ndarray,
+    labelled: np.ndarray,
+    judge_labelled: np.ndarray,
+    human: np.ndarray,
+    reference: tuple[float, float, float],
+) -> list[np.ndarray]:
+    """w_u = (N_u, A_u − r_A·N_u, n_u, C_u − r_C·n_u, B_u − r_B·n_u), the per-user vector
+    whose co-moments :class:`JudgedArm` keeps (an engine computes the same expressions
+    on its rows)."""
+    r_a, r_c, r_b = reference
+    return [
+        unlabelled,
+        judge - r_a * unlabelled,
+        labelled,
+        judge_labelled - r_c * labelled,
+        human - r_b * labelled,
+    ]
+
+
+def _arm(
+    users: int,
+    judged_users: int,
+    labelled_users: int,
+    totals: Sequence[float],
+    reference: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    shifted: tuple[float, ...] = (0.0,) * 5,
+    comoments: tuple[tuple[float, ...], ...] = ((0.0,) * 5,) * 5,
+) -> JudgedArm:
+    """A :class:`JudgedArm` from its totals in the order of :data:`TOTALS`."""
+    (
+        unlabelled,
+        judge,
+        judge_sq,
+        labelled,
+        judge_labelled,
+        judge_labelled_sq,
+        human,
+        human_sq,
+        judge_human,
+        not_pass_fail,
+    ) = (float(t) for t in totals)
+    return JudgedArm(
+        users,
+        judged_users,
+        labelled_users,
+        unlabelled,
+        judge,
+        judge_sq,
+        labelled,
+        judge_labelled,
+        judge_labelled_sq,
+        human,
+        human_sq,
+        judge_human,
+        not_pass_fail,
+        reference,
+        shifted,
+        comoments,
+    )
+
+
+def _tuple(values: np.ndarray) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
+
+
+def _matrix(values: np.ndarray) -> tuple[tuple[float, ...], ...]:
+    return tuple(_tuple(row) for row in values)
 
 
 @dataclass(frozen=True)
@@ -317,7 +568,7 @@ def _labelled_problems(arm: JudgedArm) -> list[str]:
     """Why the labelled outputs cannot carry an estimate (empty: they can)."""
     if arm.n_labelled == 0:
         return ["no human labels in this arm: label a random sample of its judged outputs"]
-    if int(np.count_nonzero(arm.labelled)) < 2:
+    if arm.labelled_users < 2:
         return [
             "the human labels of this arm come from one user: a variance clustered by user "
             "needs labelled outputs of at least 2 users"
@@ -327,11 +578,12 @@ def _labelled_problems(arm: JudgedArm) -> list[str]:
 
 @dataclass(frozen=True)
 class _Centred:
-    """The per-user residuals the estimators are linear in."""
+    """The per-user residuals the estimators are linear in, as coefficient vectors on
+    the shifted vector w_u (:class:`JudgedArm`)."""
 
-    y: np.ndarray  # B_u − n_u·Ȳ_L
-    f_lab: np.ndarray  # C_u − n_u·f̄_L
-    f_unlab: np.ndarray  # A_u − N_u·f̄_U
+    y: np.ndarray  # B_u − n_u·Ȳ_L = w_B − (Σw_B/n)·n_u
+    f_lab: np.ndarray  # C_u − n_u·f̄_L = w_C − (Σw_C/n)·n_u
+    f_unlab: np.ndarray  # A_u − N_u·f̄_U = w_A − (Σw_A/N)·N_u (0 when N = 0)
     human_mean: float  # Ȳ_L
     judge_lab_mean: float  # f̄_L
     judge_unlab_mean: float  # f̄_U (NaN when N = 0)
@@ -339,18 +591,25 @@ class _Centred:
     big_n: float
 
 
+def _unit(i: int, times: float = 1.0) -> np.ndarray:
+    out = np.zeros(5)
+    out[i] = times
+    return out
+
+
 def _centred(arm: JudgedArm) -> _Centred:
-    n, big_n = float(arm.labelled.sum()), float(arm.unlabelled.sum())
-    y_bar = float(arm.human.sum()) / n
-    f_lab = float(arm.judge_labelled.sum()) / n
-    f_unlab = float(arm.judge.sum()) / big_n if big_n > 0 else math.nan
+    n, big_n = arm.labelled, arm.unlabelled
+    shifted = arm.shifted
+    f_unlab = np.zeros(5)
+    if big_n > 0:
+        f_unlab = _unit(_A) - _unit(_N, shifted[_A] / big_n)
     return _Centred(
-        y=arm.human - arm.labelled * y_bar,
-        f_lab=arm.judge_labelled - arm.labelled * f_lab,
-        f_unlab=(arm.judge - arm.unlabelled * f_unlab) if big_n > 0 else np.zeros(arm.users),
-        human_mean=y_bar,
-        judge_lab_mean=f_lab,
-        judge_unlab_mean=f_unlab,
+        y=_unit(_B) - _unit(_SMALL_N, shifted[_B] / n),
+        f_lab=_unit(_C) - _unit(_SMALL_N, shifted[_C] / n),
+        f_unlab=f_unlab,
+        human_mean=arm.human / n,
+        judge_lab_mean=arm.judge_labelled / n,
+        judge_unlab_mean=arm.judge / big_n if big_n > 0 else math.nan,
         n=n,
         big_n=big_n,
     )
@@ -400,18 +659,18 @@ def power_tuning(arm: JudgedArm) -> float:
     total = c.n + c.big_n
     if c.big_n == 0 or total < 2:
         return 0.0
-    judge_sum = float(arm.judge.sum() + arm.judge_labelled.sum())
-    judge_ss = float(arm.judge_sq.sum() + arm.judge_labelled_sq.sum()) - judge_sum**2 / total
+    judge_sum = arm.judge + arm.judge_labelled
+    judge_ss = arm.judge_sq + arm.judge_labelled_sq - judge_sum**2 / total
     s2 = judge_ss / (total - 1)
-    ss_lab = float(arm.judge_labelled_sq.sum()) - c.n * c.judge_lab_mean**2
-    ss_unlab = float(arm.judge_sq.sum()) - c.big_n * c.judge_unlab_mean**2
-    clustered_lab = float(np.sum(c.f_lab**2))
-    clustered_unlab = float(np.sum(c.f_unlab**2))
+    ss_lab = arm.judge_labelled_sq - c.n * c.judge_lab_mean**2
+    ss_unlab = arm.judge_sq - c.big_n * c.judge_unlab_mean**2
+    clustered_lab = arm.square(c.f_lab)
+    clustered_unlab = arm.square(c.f_unlab)
     deff_lab = clustered_lab / ss_lab if ss_lab > 0 else 0.0
     deff_unlab = clustered_unlab / ss_unlab if ss_unlab > 0 else 0.0
-    cross = float(np.sum(c.f_lab * c.f_unlab)) / (c.n * c.big_n)
+    cross = arm.form(c.f_lab, c.f_unlab) / (c.n * c.big_n)
     denominator = s2 * (deff_lab / c.n + deff_unlab / c.big_n) - 2 * cross
-    numerator = float(np.sum(c.y * (c.f_lab / c.n - c.f_unlab / c.big_n))) / c.n
+    numerator = arm.form(c.y, c.f_lab / c.n - c.f_unlab / c.big_n) / c.n
     if not denominator > 0:
         return 0.0
     return float(np.clip(numerator / denominator, 0.0, 1.0))
@@ -480,23 +739,27 @@ def ppi_mean(arm: JudgedArm, alpha: float = 0.05, lam: float | None = None) -> A
     if lam != 0:
         estimate += lam * (c.judge_unlab_mean - c.judge_lab_mean)
         psi = psi + lam * (c.f_unlab / c.big_n - c.f_lab / c.n)
-    return _with_ci(method, estimate, float(np.sum(psi**2)), lam, alpha)
+    return _with_ci(method, estimate, arm.square(psi), lam, alpha)
 
 
-def _cluster_ratio(num: np.ndarray, den: np.ndarray) -> tuple[float, float]:
-    """Σnum/Σden with its CR0 variance Σ_u (num_u − R·den_u)² / (Σden)²."""
-    total = float(den.sum())
-    ratio = float(num.sum()) / total
-    return ratio, float(np.sum((num - ratio * den) ** 2)) / total**2
+def _bias(arm: JudgedArm) -> tuple[float, float]:
+    """The judge's bias Σ_u (C_u − B_u) / n and its CR0 variance Σ_u (C_u − B_u −
+    n_u·bias)² / n², the residual on w_u: w_C − w_B − ((Σw_C − Σw_B)/n)·n_u."""
+    n = arm.labelled
+    bias = (arm.judge_labelled - arm.human) / n
+    excess = (arm.shifted[_C] - arm.shifted[_B]) / n
+    residual = _unit(_C) - _unit(_B) - _unit(_SMALL_N, excess)
+    return bias, arm.square(residual) / n**2
 
 
-def _labelled_ratio(values: np.ndarray, arm: JudgedArm, method: str, alpha: float) -> ArmEstimate:
-    """Σ_u values_u / Σ_u n_u over the labelled outputs, clustered by user."""
+def _bias_estimate(arm: JudgedArm, alpha: float) -> ArmEstimate:
+    """The judge's bias over the labelled outputs as an estimate, clustered by user."""
+    method = "judge bias (judge − human)"
     problems = _labelled_problems(arm)
     if problems:
         return _not_computable(method, problems)
-    estimate, variance = _cluster_ratio(values, arm.labelled)
-    return _with_ci(method, estimate, variance, 0.0, alpha)
+    bias, variance = _bias(arm)
+    return _with_ci(method, bias, variance, 0.0, alpha)
 
 
 def judge_mean(arm: JudgedArm, alpha: float = 0.05) -> ArmEstimate:
@@ -530,13 +793,17 @@ def judge_mean(arm: JudgedArm, alpha: float = 0.05) -> ArmEstimate:
     >>> judge_mean(arm).estimate
     3.5
     """
-    outputs = arm.unlabelled + arm.labelled
-    if int(np.count_nonzero(outputs)) < 2:
+    if arm.judged_users < 2:
         return _not_computable(
             JUDGE_METHOD, ["judged outputs of fewer than 2 users: no clustered variance"]
         )
-    estimate, variance = _cluster_ratio(arm.judge + arm.judge_labelled, outputs)
-    return _with_ci(JUDGE_METHOD, estimate, variance, 1.0, alpha)
+    outputs = arm.unlabelled + arm.labelled
+    estimate = (arm.judge + arm.judge_labelled) / outputs
+    # the residual A_u + C_u − f̄·(N_u + n_u) on w_u: f̄ − r_A from the shifted sums
+    r_a, r_c, _ = arm.reference
+    excess = (arm.shifted[_A] + arm.shifted[_C] + (r_c - r_a) * arm.labelled) / outputs
+    residual = np.array([-excess, 1.0, (r_c - r_a) - excess, 1.0, 0.0])
+    return _with_ci(JUDGE_METHOD, estimate, arm.square(residual) / outputs**2, 1.0, alpha)
 
 
 def human_mean(arm: JudgedArm, alpha: float = 0.05) -> ArmEstimate:
@@ -787,24 +1054,24 @@ def judge_agreement(arm: JudgedArm) -> JudgeAgreement:
     PassFail(both_pass=2, judge_only=1, human_only=1, both_fail=1)
     """
     nan = math.nan
-    n, big_n = float(arm.labelled.sum()), float(arm.unlabelled.sum())
+    n, big_n = arm.labelled, arm.unlabelled
     share = n / (n + big_n) if n + big_n > 0 else nan
     if n == 0:
         return JudgeAgreement(nan, nan, nan, share, nan, nan)
     c = _centred(arm)
-    cov = float(arm.judge_human.sum()) / n - c.judge_lab_mean * c.human_mean
-    var_f = float(arm.judge_labelled_sq.sum()) / n - c.judge_lab_mean**2
-    var_y = float(arm.human_sq.sum()) / n - c.human_mean**2
+    cov = arm.judge_human / n - c.judge_lab_mean * c.human_mean
+    var_f = arm.judge_labelled_sq / n - c.judge_lab_mean**2
+    var_y = arm.human_sq / n - c.human_mean**2
     corr = cov / math.sqrt(var_f * var_y) if var_f > 0 and var_y > 0 else nan
-    bias, bias_var = _cluster_ratio(arm.judge_labelled - arm.human, arm.labelled)
+    bias, bias_var = _bias(arm)
     gap, gap_p = nan, nan
     if big_n > 0:
         gap = c.judge_lab_mean - c.judge_unlab_mean
-        gap_se = math.sqrt(float(np.sum((c.f_lab / n - c.f_unlab / big_n) ** 2)))
+        gap_se = math.sqrt(arm.square(c.f_lab / n - c.f_unlab / big_n))
         gap_p = float(2 * norm_sf(abs(gap) / gap_se)) if gap_se > 0 else nan
     confusion = None
-    if float(arm.not_pass_fail.sum()) == 0:
-        both = round(float(arm.judge_human.sum()))
+    if arm.not_pass_fail == 0:
+        both = round(arm.judge_human)
         judge_pass, human_pass = round(c.judge_lab_mean * n), round(c.human_mean * n)
         confusion = PassFail(
             both,
@@ -848,10 +1115,7 @@ def bias_difference(control: JudgedArm, treatment: JudgedArm, alpha: float = 0.0
     >>> bias_difference(arm(0.0), arm(0.5)).p_value < 1e-6
     True
     """
-    estimates = [
-        _labelled_ratio(arm.judge_labelled - arm.human, arm, "judge bias (judge − human)", alpha)
-        for arm in (control, treatment)
-    ]
+    estimates = [_bias_estimate(arm, alpha) for arm in (control, treatment)]
     return arm_difference(estimates[0], estimates[1], alpha)
 
 
@@ -893,11 +1157,14 @@ def labelled_share_difference(
     """
     estimates = []
     for arm in (control, treatment):
-        outputs = arm.labelled + arm.unlabelled
-        if int(np.count_nonzero(outputs)) < 2:
+        if arm.judged_users < 2:
             reason = "judged outputs of fewer than 2 users"
             estimates.append(_not_computable("labelled share", [reason]))
             continue
-        share, variance = _cluster_ratio(arm.labelled, outputs)
+        outputs = arm.labelled + arm.unlabelled
+        share = arm.labelled / outputs
+        # the residual n_u − share·(n_u + N_u)
+        residual = _unit(_SMALL_N, 1.0 - share) - _unit(_N, share)
+        variance = arm.square(residual) / outputs**2
         estimates.append(_with_ci("labelled share", share, variance, 1.0, alpha))
     return arm_difference(estimates[0], estimates[1], alpha)
