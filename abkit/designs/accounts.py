@@ -39,12 +39,18 @@ from abkit.designs.base import (
 )
 from abkit.engine.quantiles import profile_levels
 from abkit.errors import AbkitInputError
+from abkit.inputs.account_sums import (
+    account_arms_of,
+    account_members,
+    clean_units,
+    engine_account_sums,
+    segment_account_sums,
+)
 from abkit.inputs.accounts import SEATS, load_accounts, revenue_arms
 from abkit.inputs.covariates import covariates_of
-from abkit.inputs.moments import account_arms, account_times, contamination
+from abkit.inputs.moments import account_times, contamination
 from abkit.inputs.prepare import Reduced, UnitFrame
 from abkit.inputs.quantiles import account_values
-from abkit.inputs.segments import segment_account_arms
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import read_table
 from abkit.metrics.base import Statistic
@@ -371,82 +377,81 @@ def _account_statistics(
         notes.warnings.append(
             contamination(mixed, "; their users are left out of the account-level analysis.")
         )
-    units = frame.table.rows("the account sums")
-    clean = units.filter(~pl.col(ACCOUNT).is_in(mixed)) if mixed else units
+    table = frame.table
+    clean = clean_units(table, mixed)
     metrics, variants = reduced.metrics, reduced.variants
+    strata = spec.b2b.strata
     nrr = [m for m in metrics if m.kind.statistic is ACCOUNT_REVENUE]
     if nrr and frame.accounts is None:
         raise AbkitInputError(
             f"metric '{nrr[0].name}' (net revenue retention) needs an accounts table with ARR "
             "at the start and end: pass --accounts (or accounts= in Python)."
         )
-    table = None
+    summed = [m for m in metrics if m.kind.statistic in (MOMENTS, RATIO_MOMENTS, EVENT_TIMES)]
+    covariates = {m.name: covariates_of(spec, m) for m in summed if m.kind.adjustable() is not None}
+    sums = engine_account_sums(table, clean, summed, strata, covariates)
+    accounts_table = None
     if frame.accounts is not None:
-        owner = clean.group_by(ACCOUNT).agg(pl.col(VARIANT).first()).drop_nulls(ACCOUNT)
-        table = load_accounts(
+        owner = sums.accounts.select(ACCOUNT, VARIANT)
+        accounts_table = load_accounts(
             read_table(frame.accounts), spec, owner, ledger, need_revenue=bool(nrr)
         )
     seats = (
-        table.select(ACCOUNT, SEATS).drop_nulls()
-        if table is not None and SEATS in table.columns
+        accounts_table.select(ACCOUNT, SEATS).drop_nulls()
+        if accounts_table is not None and SEATS in accounts_table.columns
         else None
     )
     accounts = {
-        m.name: account_arms(
-            clean,
-            m,
-            variants,
-            spec.b2b.strata,
-            seats=seats if m.kind.adoption_breakdown else None,
-            covariates=covariates_of(spec, m) if m.kind.adjustable() else None,
+        m.name: account_arms_of(
+            sums, m, variants, strata is not None, seats if m.kind.adoption_breakdown else None
         )
-        for m in metrics
-        if m.kind.statistic in (MOMENTS, RATIO_MOMENTS, EVENT_TIMES)
+        for m in summed
     }
     values = {}
-    for m in metrics:
+    quantiles = [m for m in metrics if m.kind.statistic is EVENT_VALUES]
+    members = account_members(table, clean, sums, strata) if quantiles else None
+    for m in quantiles:
         reference = m.kind.value_reference(m)
-        if m.kind.statistic is EVENT_VALUES and reference is not None:
+        if reference is not None:
+            assert members is not None
             values[m.name], lines = account_values(
-                m, frame.values[reference], clean, variants, spec.b2b.strata
+                m, frame.values[reference], members, variants, strata
             )
             notes.note(m.name, *lines)
-    segments = {
-        column: {
-            m.name: segment_account_arms(
-                clean, column, m, variants, spec.b2b.strata, spec.segments.max_values, "the units"
-            )
-            for m in metrics
-            if m.kind.statistic in (MOMENTS, RATIO_MOMENTS)
-        }
-        for column in spec.segments.columns
-    }
+    by_segment = [m for m in metrics if m.kind.statistic in (MOMENTS, RATIO_MOMENTS)]
+    segments = {}
+    for column in spec.segments.columns:
+        segments[column] = segment_account_sums(
+            table,
+            clean,
+            column,
+            by_segment,
+            sums,
+            variants,
+            strata,
+            spec.segments.max_values,
+            "the units",
+        )
     if seats is not None and any(m.kind.adoption_breakdown for m in metrics):
-        in_experiment = clean.select(pl.col(ACCOUNT).n_unique()).item()
         notes.notes.append(
             f"adoption is a share of licensed seats for the {seats.height} account(s) with a "
-            f"seat count (of {in_experiment}); the others use their users in the export"
+            f"seat count (of {sums.distinct}); the others use their users in the export"
         )
     arms = dict(reduced.arms)
     for m in nrr:
-        assert table is not None  # an nrr metric without an accounts table was refused above
-        revenue = revenue_arms(table, variants)
+        assert accounts_table is not None  # an nrr metric without one was refused above
+        revenue = revenue_arms(accounts_table, variants)
         accounts[m.name] = revenue
         arms[m.name] = {v: ArmSummary.from_values(a.x, a.y) for v, a in revenue.items()}
     survival = {}
     if frame.export_end is not None:
         survival = {
-            m.name: account_times(clean, m, variants, frame.export_end)
+            m.name: account_times(sums.accounts, m, variants, frame.export_end)
             for m in metrics
             if m.kind.statistic is EVENT_TIMES
         }
     # accounts, not users, were randomised: the sample-ratio check counts accounts
-    counts = dict(
-        clean.filter(pl.col(ACCOUNT).is_not_null())
-        .group_by(VARIANT)
-        .agg(pl.col(ACCOUNT).n_unique())
-        .iter_rows()
-    )
+    counts = dict(sums.accounts.group_by(VARIANT).agg(pl.col(ACCOUNT).n_unique()).iter_rows())
     notes.notes.append("B2B mode: the sample-ratio check counts accounts per variant")
     return AccountStatistics(
         arms,
