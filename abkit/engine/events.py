@@ -34,8 +34,19 @@ from abkit.engine.backend import (
     with_days_between,
 )
 from abkit.engine.event_columns import column_sources, optional_columns, value_out_of_range
-from abkit.engine.looks import LookSeries, event_look_series, schedule_for
-from abkit.engine.quantile_looks import QuantileLooks, quantile_look_series
+from abkit.engine.looks import (
+    LookSchedule,
+    LookSeries,
+    engine_look_series,
+    event_look_series,
+    schedule_for,
+    with_look,
+)
+from abkit.engine.quantile_looks import (
+    QuantileLooks,
+    engine_quantile_look_series,
+    quantile_look_series,
+)
 from abkit.engine.quantiles import (
     EVENTS,
     KEY,
@@ -616,7 +627,9 @@ def event_units(
         histogram_refs=histogram_refs,
         bins=bins,
         sessions=need_session,
-        rows=slim if with_looks else None,
+        # the valid events' rows come back for the daily looks on Polars; on another
+        # engine only where a step still reads them (CUPED at each look, exact quantiles)
+        rows=slim if with_looks and (events.on_polars or covariates or value_refs) else None,
         period_days=spec.novelty.period_days,
         unit_rows=events.on_polars,
         collapsed=not events.on_polars,
@@ -736,34 +749,112 @@ def event_units(
         )
     valid_names = by_reason.filter(pl.col(REASON).is_null()).get_column(EVENT)
     out.event_names = frozenset(valid_names.drop_nulls().to_list())
-    if result.rows is not None:
+    if with_looks:
         schedule = schedule_for(units, export_end)
-        rows = result.rows.with_columns(schedule.index(TS).alias(LOOK))
-        (unit_rows,) = collect_all([out.units])
-        if not events.on_polars:  # the daily looks are computed in this process
-            unit_rows = unit_rows.sort(ORDER).drop(ORDER)
-            out.crossed += [
-                ("daily looks (events)", rows.height),
-                ("daily looks", unit_rows.height),
-            ]
-        out.looks = event_look_series(
-            rows.lazy(),
-            unit_rows,
-            metrics,
-            schedule,
-            assignments.variants,
-            output_event,
-            covariates,
-        )
-        out.quantile_looks = quantile_look_series(
-            rows,
-            unit_rows,
-            tuple(quantiles),
-            schedule,
-            assignments.variants,
-            bins if histogram_refs else None,
-        )
+        if events.on_polars:
+            _looks_in_process(
+                out,
+                result.rows,
+                metrics,
+                schedule,
+                assignments,
+                output_event,
+                covariates,
+                tuple(quantiles),
+                bins if histogram_refs else None,
+            )
+        else:
+            with _engine_errors(events.label):
+                (collapsed,) = frames
+                valid_looks = with_look(query.valid(collapsed), schedule, TS)
+                _looks_on_engine(
+                    out,
+                    result.rows,
+                    valid_looks,
+                    table,
+                    units,
+                    metrics,
+                    schedule,
+                    assignments,
+                    output_event,
+                    covariates,
+                    tuple(quantiles),
+                    bins if histogram_refs else None,
+                )
     return out
+
+
+def _looks_in_process(
+    out: EventUnits,
+    rows: pl.DataFrame | None,
+    metrics: tuple[MetricSpec, ...],
+    schedule: LookSchedule,
+    assignments: Assignments,
+    output_event: str,
+    covariates: Mapping[str, Mapping[str, str]] | None,
+    quantiles: tuple[MetricSpec, ...],
+    bins: LogBins | None,
+) -> int:
+    """The daily looks from the valid events' rows in this process (``rows``: the
+    slim columns of every valid event) and the unit table's rows; returns how many unit
+    rows were read."""
+    assert rows is not None
+    rows = rows.with_columns(schedule.index(TS).alias(LOOK))
+    (unit_rows,) = collect_all([out.units])
+    if ORDER in unit_rows.columns:  # from another engine: its rows carry their order
+        unit_rows = unit_rows.sort(ORDER).drop(ORDER)
+    out.looks = event_look_series(
+        rows.lazy(), unit_rows, metrics, schedule, assignments.variants, output_event, covariates
+    )
+    out.quantile_looks = quantile_look_series(
+        rows, unit_rows, quantiles, schedule, assignments.variants, bins
+    )
+    return unit_rows.height
+
+
+def _looks_on_engine(
+    out: EventUnits,
+    rows: pl.DataFrame | None,
+    valid: nw.LazyFrame[Any],
+    table: nw.LazyFrame[Any],
+    units: pl.DataFrame,
+    metrics: tuple[MetricSpec, ...],
+    schedule: LookSchedule,
+    assignments: Assignments,
+    output_event: str,
+    covariates: Mapping[str, Mapping[str, str]] | None,
+    quantiles: tuple[MetricSpec, ...],
+    bins: LogBins | None,
+) -> None:
+    """The daily looks of an export on another engine, where only per-(variant, look)
+    aggregates come back (:func:`~abkit.engine.looks.engine_look_series`, and the
+    histogram route of the quantile looks).  Two steps still read rows here, and
+    ``out.crossed`` says how many: the CUPED moments at each look (every valid event's
+    slim columns and the unit table's rows) and the exact route of the quantile looks
+    (its events' values)."""
+    variants = assignments.variants
+    if covariates:  # CUPED at every look: computed from the rows in this process
+        assert rows is not None
+        read = _looks_in_process(
+            out, rows, metrics, schedule, assignments, output_event, covariates, quantiles, bins
+        )
+        out.crossed += [
+            ("daily looks with CUPED (events)", rows.height),
+            ("daily looks with CUPED", read),
+        ]
+        return
+    out.looks = engine_look_series(valid, table, units, metrics, schedule, variants, output_event)
+    if not quantiles:
+        return
+    if bins is None:  # the exact route: every value with its unit comes back
+        assert rows is not None
+        looked = rows.with_columns(schedule.index(TS).alias(LOOK))
+        out.quantile_looks = quantile_look_series(
+            looked, units.select(UNIT, VARIANT), quantiles, schedule, variants, None
+        )
+        out.crossed.append(("daily looks of exact quantiles (events)", rows.height))
+        return
+    out.quantile_looks = engine_quantile_look_series(valid, quantiles, schedule, variants, bins)
 
 
 def _binned_values(

@@ -14,20 +14,29 @@ moves.  Retention enters a unit once, at the look where its window has matured.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 import narwhals as nw
 import numpy as np
 import polars as pl
 
 from abkit.config import MetricSpec
+from abkit.engine.backend import collect_all, materialise, with_days_between
 from abkit.errors import AbkitInputError
 from abkit.metrics.base import value_column
 from abkit.metrics.references import (
+    ACTIVE,
+    ACTIVE_DAYS,
+    DAY,
     EVENT,
+    EXACT,
     LOOK,
+    SESSION,
+    SESSIONS,
     counted_once,
     first_seen,
     referenced_events,
@@ -356,6 +365,254 @@ def event_look_series(
                 2 if kind.is_ratio else 1,
                 variants,
             )
+    return out
+
+
+def with_look(
+    frame: nw.LazyFrame[Any],
+    schedule: LookSchedule,
+    column: str,
+    origin: dt.datetime | None = None,
+) -> nw.LazyFrame[Any]:
+    """``frame`` with ``LOOK``, the look at which the timestamp ``column`` is first
+    visible, on the frame's engine: ⌊(t − origin) / 24 h⌋ clipped to 0 … L−1, as
+    :meth:`LookSchedule.index` computes it in Polars (``origin``: another instant than
+    the schedule's, e.g. for :func:`_maturity_origin`)."""
+    start = schedule.origin if origin is None else origin
+    framed = frame.with_columns(nw.lit(start).alias("_origin"))
+    days = with_days_between(framed, "_origin", column, LOOK).drop("_origin")
+    return days.with_columns(nw.col(LOOK).clip(0, schedule.count - 1).cast(nw.Int32))
+
+
+def _maturity_origin(schedule: LookSchedule, last_day: int) -> dt.datetime:
+    """The instant o′ for which ⌊(assigned − o′) / 24 h⌋ is
+    :meth:`LookSchedule.maturity_index`: with u = assigned + (b + 1) days − origin in
+    whole microseconds (u > 0), ⌈u / 24 h⌉ − 1 = ⌊(u − 1 µs) / 24 h⌋, so
+    o′ = origin − (b + 1) days + 1 µs."""
+    return schedule.origin - (last_day + 1) * _DAY + dt.timedelta(microseconds=1)
+
+
+# a value is scaled by a power of two bringing the largest |value| near this before it is
+# summed in fixed point (as :mod:`abkit.inputs.unit_table` does for the arm moments)
+_FIXED_POINT_SCALE = 1e4
+
+
+def _exponent(largest: float) -> int:
+    """k such that 2^k·``largest`` is near :data:`_FIXED_POINT_SCALE` (0 for 0)."""
+    if largest == 0 or not math.isfinite(largest):
+        return 0
+    return math.floor(math.log2(_FIXED_POINT_SCALE / largest))
+
+
+def _unscaled(total: object, exponent: int) -> float:
+    """An exact fixed-point sum of values scaled by 2^k, divided by 2^k (0 for none)."""
+    if total is None:
+        return 0.0
+    two = decimal.Decimal(2)
+    scale = two**exponent if exponent >= 0 else 1 / two**-exponent
+    with decimal.localcontext(prec=60):
+        return float(decimal.Decimal(total) / scale)  # type: ignore[arg-type]
+
+
+def exact_grouped_sums(
+    frame: nw.LazyFrame[Any], keys: list[str], values: Mapping[str, nw.Expr]
+) -> dict[tuple[Any, ...], dict[str, float]]:
+    """Per group of ``keys``, the sum of every expression of ``values``, exact whatever
+    order the engine adds in, in two queries that each return one row per group.
+
+    Each value v is scaled by s = 2^k (an exact multiplication) bringing the largest
+    |v| of the frame near 10⁴ (query 1), the scaled values are summed in fixed point
+    (:data:`abkit.metrics.references.EXACT`, 18 digits after the point; query 2), and
+    the exact sum is divided by s here, correctly rounded.  A value below 10⁻¹⁸/s is
+    lost to the fixed point, 10⁻²² of the largest.
+    """
+    (largest,) = collect_all([frame.select(*(v.abs().max().alias(n) for n, v in values.items()))])
+    exponents = {n: _exponent(float(largest[n][0] or 0.0)) for n in values}
+    (sums,) = collect_all(
+        [
+            frame.group_by(*keys).agg(
+                *((v * 2.0 ** exponents[n]).cast(EXACT).sum().alias(n) for n, v in values.items())
+            )
+        ]
+    )
+    return {
+        tuple(r[k] for k in keys): {n: _unscaled(r[n], exponents[n]) for n in values}
+        for r in sums.iter_rows(named=True)
+    }
+
+
+def _arm_sums(
+    sums: dict[tuple[Any, ...], dict[str, float]],
+    entered: np.ndarray,
+    variants: tuple[str, ...],
+    looks: int,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per variant the running sums over the looks (:func:`_cumulate`'s), from the
+    per-(variant, look) sums of the changes and the units entering (``entered``)."""
+    out = {}
+    for i, v in enumerate(variants):
+        arm = {"n": np.cumsum(entered[i])}
+        for name in _SUMS[1:]:
+            steps = np.zeros(looks)
+            for look in range(looks):
+                steps[look] = sums.get((v, look), {}).get(name, 0.0)
+            arm[name] = np.cumsum(steps)
+        out[v] = arm
+    return out
+
+
+def _engine_unit_looks(valid: nw.LazyFrame[Any], refs: list[str]) -> nw.LazyFrame[Any]:
+    """:func:`_unit_looks` on the events' engine: one row per (unit, look) where a
+    reference adds something, with UNIT, VARIANT, LOOK, each reference's amount
+    ``_a{i}`` and the unit's running sum ``_r{i}`` up to the look (a cumulative sum over
+    the unit's looks, in fixed point so that its order of addition does not matter)."""
+    summed = [(i, r) for i, r in enumerate(refs) if not counted_once(r)]
+    parts = []
+    if summed:
+        read = sorted({e for _, r in summed for e in referenced_events(r)})
+        parts.append(
+            valid.filter(nw.col(EVENT).is_in(read))
+            .group_by(UNIT, VARIANT, LOOK)
+            .agg(*(unit_aggregate(r).cast(nw.Float64).alias(f"_a{i}") for i, r in summed))
+        )
+    for i, ref in enumerate(refs):
+        if not counted_once(ref):
+            continue
+        keys = {SESSIONS: [UNIT, SESSION], ACTIVE_DAYS: [UNIT, DAY], ACTIVE: [UNIT]}[ref]
+        present = valid.filter(*(~nw.col(k).is_null() for k in keys))
+        first = present.group_by(*keys).agg(nw.col(LOOK).min(), nw.col(VARIANT).min())
+        parts.append(
+            first.group_by(UNIT, VARIANT, LOOK).agg(nw.len().cast(nw.Float64).alias(f"_a{i}"))
+        )
+    aligned = [
+        part.select(
+            UNIT,
+            VARIANT,
+            LOOK,
+            *(
+                nw.col(f"_a{i}") if f"_a{i}" in names else nw.lit(0.0, nw.Float64).alias(f"_a{i}")
+                for i in range(len(refs))
+            ),
+        )
+        for part in parts
+        if (names := part.collect_schema().names())
+    ]
+    amounts = nw.concat(aligned, how="vertical") if len(aligned) > 1 else aligned[0]
+    # each amount is non-zero in one part only: the sums add zeros, exactly
+    per_look = amounts.group_by(UNIT, VARIANT, LOOK).agg(
+        *(nw.col(f"_a{i}").sum() for i in range(len(refs)))
+    )
+    running = [
+        nw.col(f"_a{i}").cast(EXACT).cum_sum().over(UNIT, order_by=LOOK).cast(nw.Float64)
+        for i in range(len(refs))
+    ]
+    return materialise(per_look.with_columns(*(r.alias(f"_r{i}") for i, r in enumerate(running))))
+
+
+def engine_look_series(
+    valid: nw.LazyFrame[Any],
+    table: nw.LazyFrame[Any],
+    units: pl.DataFrame,
+    metrics: tuple[MetricSpec, ...],
+    schedule: LookSchedule,
+    variants: tuple[str, ...],
+    output_event: str,
+) -> dict[str, LookSeries]:
+    """:func:`event_look_series` on the events' engine: only per-(variant, look) sums
+    come back.
+
+    Parameters
+    ----------
+    valid : narwhals.LazyFrame
+        The valid events after de-duplication with ``LOOK`` (:func:`with_look`) and
+        VARIANT, on their engine.
+    table : narwhals.LazyFrame
+        The unit table on the engine (VARIANT, ASSIGNED_AT, the metric columns).
+    units : polars.DataFrame
+        The assigned units (UNIT, VARIANT, ASSIGNED_AT), in this process: the units
+        entering each arm at each look are counted here.
+    metrics, schedule, variants, output_event
+        As for :func:`event_look_series`.
+
+    Returns
+    -------
+    dict of str to LookSeries
+        The same series as :func:`event_look_series` gives (without CUPED moments).
+
+    Notes
+    -----
+    Per (unit, look) the references' amounts a and the unit's running sums x
+    (:func:`_engine_unit_looks`) give the changes of the arm sums at that look,
+    Δx = x − x₋, Δx² = x² − x₋², Δy, Δy², Δxy = xy − x₋y₋ with x₋ = x − a (a rate's
+    x is 1[x > 0]); their per-(variant, look) totals are summed exactly
+    (:func:`exact_grouped_sums`) and cumulated over the looks here.  A unit with a
+    maturity day b enters once, at its maturity look, with its value in the unit table.
+    The arm's variance is then s² = (Σx² − n·x̄²)/(n − 1) (:meth:`ArmSummary.from_sums`),
+    as on Polars.
+    """
+    looks = schedule.count
+    times = schedule.times()
+    nv = len(variants)
+    unit_codes = units.select(_variant_codes(variants)).to_series().fill_null(-1).to_numpy()
+    entry_look = units.select(schedule.index(ASSIGNED_AT)).to_series().to_numpy()
+    entered = _entered(unit_codes, entry_look, nv, looks)
+    metrics = tuple(m for m in metrics if m.kind.value_reference(m) is None)
+    followed = [
+        m for m in metrics if m.kind.maturity_day(m) is None and m.kind.references(m, output_event)
+    ]
+    refs = sorted({r for m in followed for r in m.kind.references(m, output_event)})
+    changes: dict[str, nw.Expr] = {}
+    for j, metric in enumerate(followed):
+        kind = metric.kind
+        place = [refs.index(r) for r in kind.references(metric, output_event)]
+        x = nw.col(f"_r{place[0]}")
+        x_prev = x - nw.col(f"_a{place[0]}")
+        if kind.is_rate:  # indicators: ever did it by the look
+            x = nw.when(x > 0).then(nw.lit(1.0)).otherwise(nw.lit(0.0))
+            x_prev = nw.when(x_prev > 0).then(nw.lit(1.0)).otherwise(nw.lit(0.0))
+        changes |= {f"{j}:sx": x - x_prev, f"{j}:sxx": x * x - x_prev * x_prev}
+        if kind.is_ratio:
+            y = nw.col(f"_r{place[1]}")
+            y_prev = y - nw.col(f"_a{place[1]}")
+            changes |= {f"{j}:sy": y - y_prev, f"{j}:syy": y * y - y_prev * y_prev}
+            changes[f"{j}:sxy"] = x * y - x_prev * y_prev
+    per_look = (
+        exact_grouped_sums(_engine_unit_looks(valid, refs), [VARIANT, LOOK], changes)
+        if changes
+        else {}
+    )
+    out: dict[str, LookSeries] = {}
+    for metric in metrics:
+        kind = metric.kind
+        last_day = kind.maturity_day(metric)
+        if last_day is not None:  # a unit enters once, when its window has matured
+            value = nw.col(value_column(metric))
+            matured = with_look(
+                table.filter(~value.is_null()),
+                schedule,
+                ASSIGNED_AT,
+                _maturity_origin(schedule, last_day),
+            )
+            x = value.cast(nw.Float64)
+            sums = exact_grouped_sums(
+                matured,
+                [VARIANT, LOOK],
+                {"n": (~x.is_null()).cast(nw.Float64), "sx": x, "sxx": x * x},
+            )
+            counts = np.zeros((nv, looks))
+            for (v, look), row in sums.items():
+                if v in variants:
+                    counts[variants.index(v), look] = row["n"]
+            out[metric.name] = _series(_arm_sums(sums, counts, variants, looks), False, times)
+            continue
+        if metric not in followed:  # account-level types (no sequential monitoring)
+            continue
+        j = followed.index(metric)
+        mine = {
+            key: {name: row[f"{j}:{name}"] for name in _SUMS[1:] if f"{j}:{name}" in row}
+            for key, row in per_look.items()
+        }
+        out[metric.name] = _series(_arm_sums(mine, entered, variants, looks), kind.is_ratio, times)
     return out
 
 

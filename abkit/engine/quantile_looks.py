@@ -18,14 +18,17 @@ The last look is the export end, so its estimates are the fixed-horizon ones.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+import narwhals as nw
 import numpy as np
 import polars as pl
 
 from abkit.config import MetricSpec
+from abkit.engine.backend import collect_all, materialise, ship
 from abkit.engine.looks import LookSchedule
-from abkit.metrics.references import EVENT, LOOK, event_column, slot
+from abkit.engine.quantiles import KEY, bin_key, event_values
+from abkit.metrics.references import EVENT, LOOK, VALUE, event_column, slot
 from abkit.names import UNIT, VARIANT
 from abkit.stats.arm import ArmSummary
 from abkit.stats.quantile import (
@@ -226,3 +229,148 @@ def _below(units: np.ndarray, at_or_below: np.ndarray) -> ArmSummary:
         float((n * n).sum()),
         float((c * n).sum()),
     )
+
+
+def engine_quantile_look_series(
+    valid: nw.LazyFrame[Any],
+    metrics: tuple[MetricSpec, ...],
+    schedule: LookSchedule,
+    variants: tuple[str, ...],
+    bins: LogBins,
+) -> dict[str, QuantileLooks]:
+    """The histogram route of :func:`quantile_look_series` on the events' engine: only
+    per-(variant, look) aggregates come back.
+
+    Parameters
+    ----------
+    valid : narwhals.LazyFrame
+        The valid events after de-duplication, with VARIANT and ``LOOK``
+        (:func:`~abkit.engine.looks.with_look`), on their engine.
+    metrics : tuple of MetricSpec
+        The metrics; those without a value reference are skipped.
+    schedule : LookSchedule
+        The looks' calendar.
+    variants : tuple of str
+        The arms, control first.
+    bins : LogBins
+        The bins of the fixed-horizon histograms.
+
+    Returns
+    -------
+    dict of str to QuantileLooks
+        One per quantile metric, the same as :func:`quantile_look_series` gives.
+
+    Notes
+    -----
+    Three queries per metric: the histogram of each look's new events per arm
+    (VARIANT, LOOK, bin → events), which add by ``+`` into the arm's histogram at each
+    look, whose quantile bin b_k is found here; then, with the thresholds b_k sent to
+    the engine, each unit's values up to look k, nᵢ(k), and those in bins up to b_k,
+    cᵢ(k), summed per (arm, look) as units, Σnᵢ, Σnᵢ², Σcᵢ, Σcᵢ², Σcᵢnᵢ (integers,
+    exact in any order); and the most values of one unit.
+    """
+    looks = schedule.count
+    labels = [t.isoformat() for t in schedule.times()]
+    days = [float(k + 1) for k in range(looks)]
+    out = {}
+    for metric in metrics:
+        reference = metric.kind.value_reference(metric)
+        if reference is None or event_column(reference) is None or metric.q is None:
+            continue
+        q = metric.q
+        values = (
+            event_values(valid, reference)
+            .filter(~nw.col(VALUE).is_null())
+            .with_columns(bin_key(bins).alias(KEY))
+        )
+        cells = materialise(
+            values.group_by(UNIT, VARIANT, LOOK, KEY).agg(nw.len().cast(nw.Int64).alias("m"))
+        )
+        hist, most = collect_all(
+            [
+                cells.group_by(VARIANT, LOOK, KEY).agg(nw.col("m").sum().cast(nw.Int64)),
+                cells.group_by(UNIT)
+                .agg(nw.col("m").sum().cast(nw.Int64))
+                .select(nw.col("m").max()),
+            ]
+        )
+        parts: dict[str, list[Sample]] = {}
+        thresholds: list[tuple[str, int, int]] = []
+        for v in variants:
+            arm = hist.filter(pl.col(VARIANT) == v)
+            running = Histogram.zero(bins)
+            parts[v] = []
+            for k in range(looks):
+                look = arm.filter(pl.col(LOOK) == k).sort(KEY)
+                part = Histogram(
+                    bins,
+                    look[KEY].to_numpy().astype(np.int64),
+                    look["m"].to_numpy().astype(np.int64),
+                )
+                parts[v].append(part)
+                running = running + part
+                if running.events:
+                    thresholds.append((v, k, binned_quantile_key(running.keys, running.counts, q)))
+        below = _engine_below(cells, thresholds)
+        estimates: list[dict[str, QuantileEstimate]] = [{} for _ in range(looks)]
+        for v in variants:
+            running = Histogram.zero(bins)
+            for k in range(looks):
+                running = running + parts[v][k]
+                estimates[k][v] = running.estimate(q, below.get((v, k)))
+        top = most.item()
+        out[metric.name] = QuantileLooks(
+            q=q,
+            labels=labels,
+            days=days,
+            estimates=estimates,
+            parts=[{v: parts[v][k] for v in variants} for k in range(looks)],
+            most_per_unit=int(top) if top is not None else 0,
+            route="histogram",
+        )
+    return out
+
+
+def _engine_below(
+    cells: nw.LazyFrame[Any], thresholds: list[tuple[str, int, int]]
+) -> dict[tuple[str, int], ArmSummary]:
+    """Per (arm, look k) with values by then, the per-unit moments of (cᵢ, nᵢ) that
+    :func:`_below` computes, on the engine: ``cells`` holds per (unit, look, bin) the
+    unit's values there (``m``); ``thresholds`` the arm's quantile bin at each look."""
+    if not thresholds:
+        return {}
+    table = pl.DataFrame(
+        thresholds,
+        schema={VARIANT: pl.String, "_k": pl.Int32, "_threshold": pl.Int64},
+        orient="row",
+    )
+    shipped = ship(table, cells)
+    seen = cells.join(shipped, on=VARIANT, how="inner").filter(nw.col(LOOK) <= nw.col("_k"))
+    m = nw.col("m")
+    at_or_below = nw.when(nw.col(KEY) <= nw.col("_threshold")).then(m).otherwise(nw.lit(0))
+    per_unit = seen.group_by(UNIT, VARIANT, "_k").agg(
+        m.sum().cast(nw.Int64).alias("n"), at_or_below.sum().cast(nw.Int64).alias("c")
+    )
+    n, c = nw.col("n"), nw.col("c")
+    (sums,) = collect_all(
+        [
+            per_unit.group_by(VARIANT, "_k").agg(
+                nw.len().cast(nw.Int64).alias("units"),
+                *(
+                    e.sum().cast(nw.Int64).alias(name)
+                    for name, e in {"c": c, "cc": c * c, "n": n, "nn": n * n, "cn": c * n}.items()
+                ),
+            )
+        ]
+    )
+    return {
+        (r[VARIANT], int(r["_k"])): ArmSummary.from_sums(
+            int(r["units"]),
+            float(r["c"]),
+            float(r["cc"]),
+            float(r["n"]),
+            float(r["nn"]),
+            float(r["cn"]),
+        )
+        for r in sums.iter_rows(named=True)
+    }
