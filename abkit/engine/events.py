@@ -118,7 +118,10 @@ class EventUnits:
     notes: list[str] = field(default_factory=list)
     looks: dict[str, LookSeries] = field(default_factory=dict)
     quantile_looks: dict[str, QuantileLooks] = field(default_factory=dict)
-    periods: pl.DataFrame | None = None  # novelty: UNIT, PERIOD, the metrics' aggregates
+    # novelty: UNIT, PERIOD, the metrics' aggregates: a pl.DataFrame on Polars, a
+    # nw.LazyFrame kept on another engine (Any until abkit.inputs.prepare's UnitFrame,
+    # which carries it on, is typed for both)
+    periods: Any = None
     # quantiles, exact route: event column → its valid events' UNIT and VALUE (or null)
     values: dict[str, pl.DataFrame] = field(default_factory=dict)
     # quantiles, histogram route: metric name → its arms' histograms and unit sums
@@ -381,16 +384,13 @@ class _Queries:
         if self.pre_aggregates:  # the per-unit pre-period rows stay on another engine
             queries += [self.pre_period(frame)] * self.unit_rows
             queries.append(frame.select(nw.col(TS).min().alias("first")))
-        if self.period_days is not None:
-            period = (nw.col(DAY) // self.period_days).alias(PERIOD)
-            queries.append(
-                valid.with_columns(period).group_by(UNIT, PERIOD).agg(*self.period_aggregates)
-            )
+        if self.period_days is not None and self.unit_rows:  # elsewhere kept on the engine
+            queries.append(self.periods(frame))
         if self.unit_rows:
             queries.append(self.per_unit(frame))
         by_reason, daily, active, *rest = collect_all(queries)
         per_unit = rest.pop() if self.unit_rows else None
-        periods = rest.pop() if self.period_days is not None else None
+        periods = rest.pop() if self.period_days is not None and self.unit_rows else None
         pre = None
         if self.pre_aggregates:
             first = rest.pop()
@@ -411,6 +411,14 @@ class _Queries:
             pre,
             periods,
         )
+
+    def periods(self, frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
+        """Per unit and period since assignment (novelty): the metrics' window
+        aggregates over the unit's valid events of the period."""
+        assert self.period_days is not None
+        period = (nw.col(DAY) // self.period_days).alias(PERIOD)
+        valid = self.valid(frame).with_columns(period)
+        return valid.group_by(UNIT, PERIOD).agg(*self.period_aggregates)
 
     def pre_period(self, frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Per unit: the pre-period aggregates over its de-duplicated events in the days
@@ -721,8 +729,10 @@ def event_units(
     if pre is not None and pre_days is not None:
         out.notes.extend(_short_pre_periods(units, pre, pre_days))
     if not events.on_polars:  # what comes back one row per unit or event, and why
-        if result.periods is not None:
-            out.crossed.append(("the novelty check", result.periods.height))
+        if query.period_days is not None:  # the per-period rows stay on the engine
+            with _engine_errors(events.label):
+                (collapsed,) = frames
+                out.periods = materialise(query.periods(collapsed))
         if result.values:
             out.crossed.append(("exact quantiles (events)", sum(v.height for v in result.values)))
     with _engine_errors(events.label):

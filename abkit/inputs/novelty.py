@@ -10,19 +10,23 @@ a period has 0 there (it was assigned and inactive).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
+from typing import Any
 
+import narwhals as nw
 import polars as pl
 
 from abkit.config import MetricSpec, NoveltySpec
-from abkit.inputs.covariates import arm_moments
+from abkit.engine.backend import collect_all, with_days_between
+from abkit.inputs.comoments import arm_comoments
 from abkit.inputs.unit_table import UnitTable
 from abkit.metrics.base import component_columns
 from abkit.metrics.references import PERIOD
 from abkit.names import ASSIGNED_AT, UNIT, VARIANT
 from abkit.stats.cuped import Moments
 
-_US_PER_DAY = 86_400_000_000
+_DONE, _END = "_periods_done", "_export_end"
 
 
 @dataclass(frozen=True)
@@ -34,72 +38,113 @@ class PeriodMoments:
     arms: dict[str, Moments]
 
 
-def completed_periods(
-    units: pl.DataFrame, spec: NoveltySpec, export_end: dt.datetime
-) -> tuple[int, pl.Expr, list[str]]:
-    """W, the filter of the units that completed W periods, and notes."""
+def _with_periods_done(
+    units: nw.LazyFrame[Any], spec: NoveltySpec, export_end: dt.datetime
+) -> nw.LazyFrame[Any]:
+    """``units`` with each unit's whole periods elapsed by the export end,
+    ⌊⌊(end − assigned) / 24 h⌋ / period_days⌋ (= ⌊(end − assigned) / period⌋), where the
+    units are."""
     assert spec.period_days is not None
-    elapsed = (pl.lit(export_end) - pl.col(ASSIGNED_AT)).dt.total_microseconds()
-    done = elapsed // (spec.period_days * _US_PER_DAY)
+    ended = with_days_between(
+        units.with_columns(nw.lit(export_end).alias(_END)), ASSIGNED_AT, _END, _DONE
+    )
+    return ended.with_columns((nw.col(_DONE) // spec.period_days).alias(_DONE)).drop(_END)
+
+
+def completed_periods(
+    units: nw.LazyFrame[Any], spec: NoveltySpec, export_end: dt.datetime
+) -> tuple[int, list[str]]:
+    """W and notes: W is ``spec.periods``, or else the largest number of periods that at
+    least half of the units have completed, the lower median of the units' completed
+    periods (the value of rank ⌊(m − 1)/2⌋, 0-based, among the m units with an
+    assignment time), read off their counts per number of periods (one query, a row
+    per number)."""
+    (counts,) = collect_all(
+        [_with_periods_done(units, spec, export_end).group_by(_DONE).agg(nw.len().alias("n"))]
+    )
+    counts = counts.with_columns(pl.col("n").cast(pl.Int64))
+    known = counts.filter(pl.col(_DONE).is_not_null()).sort(_DONE)
     if spec.periods is not None:
         periods = spec.periods
-    else:  # the largest W that half of the units have completed
-        periods = int(units.select(done.quantile(0.5, "lower")).item() or 0)
-    eligible = done >= periods
-    count = units.select(eligible.sum()).item()
+    elif known.height:
+        rank = math.floor(0.5 * (int(known["n"].sum()) - 1))
+        seen = known.with_columns(pl.col("n").cum_sum().alias("seen"))
+        periods = int(seen.filter(pl.col("seen") > rank)[_DONE][0])
+    else:
+        periods = 0
+    count = int(known.filter(pl.col(_DONE) >= periods)["n"].sum())
+    total = int(counts["n"].sum())
     notes = [
-        f"novelty: {count:,} of {units.height:,} units have completed {periods} periods of "
+        f"novelty: {count:,} of {total:,} units have completed {periods} periods of "
         f"{spec.period_days} days since assignment and are compared period by period"
     ]
-    return periods, eligible, notes
+    return periods, notes
 
 
 def period_moments(
-    units: pl.DataFrame,
-    per_period: pl.DataFrame,
+    eligible: nw.LazyFrame[Any],
+    per_period: nw.LazyFrame[Any],
     metric: MetricSpec,
     periods: int,
-    eligible: pl.Expr,
     variants: tuple[str, ...],
 ) -> PeriodMoments:
     """Per-arm moments of the metric's components in periods 0 … W−1 over the units that
-    completed them (``per_period``: UNIT, PERIOD and the metric's window aggregates)."""
+    completed them (``eligible``: UNIT, VARIANT; ``per_period``: UNIT, PERIOD and the
+    metric's window aggregates), computed where the tables are: each unit's period
+    values side by side (a unit without events in a period has 0 there), then the
+    exact co-moments of (x_0 … x_{W−1}[, y_0 … y_{W−1}]) per arm
+    (:func:`abkit.inputs.comoments.arm_comoments`)."""
     columns = component_columns(metric)
+    names = [
+        (column, w, f"{column}_{w}" if len(columns) > 1 else str(w))
+        for column in columns  # x_0 … x_{W−1}, then y_0 … y_{W−1}
+        for w in range(periods)
+    ]
+    at = nw.col(PERIOD)
     wide = (
-        per_period.filter(pl.col(PERIOD) < periods)
-        .select(UNIT, PERIOD, *columns)
-        .pivot(on=PERIOD, index=UNIT, values=columns, aggregate_function="sum")
+        per_period.filter(at < periods)
+        .group_by(UNIT)
+        .agg(
+            *(
+                nw.when(at == w).then(nw.col(c).cast(nw.Float64)).otherwise(0.0).sum().alias(n)
+                for c, w, n in names
+            )
+        )
     )
-    kept = units.filter(eligible).select(UNIT, VARIANT).join(wide, on=UNIT, how="left")
-    z: list[pl.Expr] = []
-    for column in columns:  # x_0 … x_{W−1}, then y_0 … y_{W−1}
-        for w in range(periods):
-            name = f"{column}_{w}" if len(columns) > 1 else str(w)
-            value = pl.col(name) if name in kept.columns else pl.lit(0)
-            z.append(value.cast(pl.Float64).fill_null(0.0).alias(f"z{len(z)}"))
-    frame = kept.select(VARIANT, *z)
-    return PeriodMoments(periods, len(columns) == 2, arm_moments(frame, len(z), variants))
+    kept = eligible.join(wide, on=UNIT, how="left")
+    z = [nw.col(n).cast(nw.Float64).fill_null(0.0) for _, _, n in names]
+    return PeriodMoments(periods, len(columns) == 2, arm_comoments(kept, z, variants))
 
 
 def novelty_moments(
     table: UnitTable,
-    per_period: pl.DataFrame,
+    per_period: pl.DataFrame | nw.LazyFrame[Any],
     spec: NoveltySpec,
     export_end: dt.datetime,
     metrics: tuple[MetricSpec, ...],
     variants: tuple[str, ...],
 ) -> tuple[dict[str, PeriodMoments], list[str]]:
     """Each adjustable metric's per-arm moments in periods 0 … W−1 (empty when fewer
-    than 2 periods can be compared), and notes on the units compared."""
-    units = table.rows("the novelty check")
-    periods, eligible, lines = completed_periods(units, spec, export_end)
+    than 2 periods can be compared), and notes on the units compared.
+
+    Everything is computed where the unit table and ``per_period`` (UNIT, PERIOD, the
+    metrics' window aggregates) are: on another engine only per-arm aggregates and the
+    units' counts per number of completed periods come back."""
+    units = table.frame()
+    periods, lines = completed_periods(units, spec, export_end)
     if periods < 2:
         return {}, [
             f"novelty: fewer than half of the units have completed 2 periods of "
             f"{spec.period_days} days by the export end; no trend can be estimated"
         ]
+    eligible = (
+        _with_periods_done(units, spec, export_end)
+        .filter(nw.col(_DONE) >= periods)
+        .select(UNIT, VARIANT)
+    )
+    rows = nw.from_native(per_period.lazy()) if isinstance(per_period, pl.DataFrame) else per_period
     return {
-        m.name: period_moments(units, per_period, m, periods, eligible, variants)
+        m.name: period_moments(eligible, rows, m, periods, variants)
         for m in metrics
         if m.kind.adjustable() is not None
     }, lines
