@@ -341,7 +341,13 @@ def _covariates(
 def _own_statistic(
     metric: MetricSpec, frame: UnitFrame, variants: tuple[str, ...]
 ) -> Mapping[str, Any]:
-    """The per-arm statistic a type of :attr:`Statistic.OWN` builds from the units."""
+    """The per-arm statistic a type of :attr:`Statistic.OWN` builds from the units:
+    by aggregate queries where the unit table is when the type offers them
+    (:meth:`~abkit.metrics.base.MetricType.table_statistic`), else from the units
+    brought back (recorded with the metric type as the reason)."""
+    statistic = metric.kind.table_statistic(metric, frame.table, variants)
+    if statistic is not None:
+        return statistic
     units = frame.table.rows(f"metric type '{metric.type}'")
     statistic = metric.kind.unit_statistic(metric, units, variants)
     if statistic is None:

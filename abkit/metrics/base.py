@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import narwhals as nw
 import polars as pl
@@ -33,6 +33,19 @@ from abkit.stats.judged import JudgedDetail
 
 # a per-unit column expression on Polars (this process) or on the events' engine (Narwhals)
 ValueExpr = TypeVar("ValueExpr", pl.Expr, nw.Expr)
+
+
+class UnitAggregates(Protocol):
+    """What a metric type's :meth:`MetricType.table_statistic` may ask of the per-unit
+    table (:class:`abkit.inputs.unit_table.UnitTable`) wherever it is."""
+
+    def frame(self) -> nw.LazyFrame[Any]:
+        """The table as a lazy frame on its engine, to build aggregate queries on."""
+        ...
+
+    def record(self, reason: str, rows: int) -> None:
+        """Say that ``rows`` rows of an aggregate query came back for ``reason``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -358,6 +371,18 @@ class MetricType:
         :meth:`fixed_test`; the users design then tests it at a fixed horizon, and the
         designs refuse what it does not support (segments, sequential monitoring, B2B,
         power analysis) with a message naming the type.
+        """
+        return None
+
+    def table_statistic(
+        self, metric: MetricSpec, table: UnitAggregates, variants: tuple[str, ...]
+    ) -> Mapping[str, Any] | None:
+        """Per variant, the statistic of a type of :attr:`Statistic.OWN` computed by
+        aggregate queries on the unit table where it is (``table.frame()``, recording
+        the rows that come back with ``table.record``), so that an engine keeps the
+        units; None (the default): the design brings the units back and asks
+        :meth:`unit_statistic`.  A type that overrides it returns what its
+        :meth:`unit_statistic` would of the same units.
         """
         return None
 

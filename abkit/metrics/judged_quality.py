@@ -39,14 +39,17 @@ arms, labelled shares that differ, labelled outputs unlike the rest) is a warnin
 
 from __future__ import annotations
 
+import decimal
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import narwhals as nw
 import numpy as np
 import polars as pl
 
+from abkit.engine.backend import collect_all
 from abkit.errors import ConfigError
 from abkit.metrics.base import MetricType, OwnTest, Statistic, check_event_column, value_column
 from abkit.metrics.references import EVENT, EXACT, count_where, event_column, slot
@@ -57,7 +60,7 @@ from abkit.stats.judged import JudgedDetail, judged_comparison
 from abkit.stats.ppi import JudgedArm
 
 if TYPE_CHECKING:
-    from abkit.metrics.base import MetricSpec
+    from abkit.metrics.base import MetricSpec, UnitAggregates
     from abkit.stats.cuped import Term
 
 # the per-user sums, in the order of JudgedArm's fields
@@ -350,6 +353,13 @@ class JudgedQuality(MetricType):
             )
         return out
 
+    def table_statistic(
+        self, metric: MetricSpec, table: UnitAggregates, variants: tuple[str, ...]
+    ) -> Mapping[str, JudgedSums]:
+        """Per variant, its users' sums reduced where the unit table is
+        (:func:`judged_sums`): only a few rows per variant leave an engine."""
+        return judged_sums(table, metric, variants)
+
     def own_test(self, control: JudgedSums, treatment: JudgedSums, alpha: float) -> OwnTest:
         """PPI++ between the arms with its typed detail (what the judge alone and the
         labels alone say, the judge audit, the judge-noise split with repeats) and a
@@ -380,6 +390,171 @@ class JudgedQuality(MetricType):
 
     def adjustable(self) -> Term | None:
         return None
+
+
+def judged_sums(
+    table: UnitAggregates, metric: MetricSpec, variants: tuple[str, ...]
+) -> dict[str, JudgedSums]:
+    """Per variant, the :class:`JudgedSums` of a unit table wherever it is, by three
+    aggregate queries that each return one row per variant (only they cross from an
+    engine; the per-user sums stay on it).
+
+    The per-user sums are the unit table's columns :func:`part_column` (null: 0).  With
+    v_u = (N_u, A_u, n_u, C_u, B_u) and the shifted w_u of
+    :class:`~abkit.stats.ppi.JudgedArm`:
+
+    0. per variant the users, the users with a judged output and with a labelled one,
+       and the largest |value| of every column, which gives each a power-of-two scale
+       2^k bringing it near 10⁴;
+    1. the totals Σ 2^k·x of every column in fixed point
+       (:data:`~abkit.metrics.references.EXACT`: exact whatever order the engine adds
+       in, so every engine gives the same bits), hence the reference ratios
+       r = (Σ A/N, Σ C/n, Σ B/n) of each arm;
+    2. w_u on the engine's rows (r as literals per variant), scaled by powers of two
+       that bring its largest possible |value| near 10⁴, and the fixed-point sums
+       Σ w and Σ w_i·w_j; then M_w = Σ w wᵀ − (Σw)(Σw)ᵀ/U exactly in 60-digit decimals.
+
+    The arms equal :meth:`JudgedArm.from_users` of the same per-user sums up to the
+    rounding of each product to a double.
+    """
+    repeated = metric.output is not None
+    parts = (*_PARTS, *((*_REPEATS, "unmatched") if repeated else ()))
+    value = {p: nw.col(part_column(metric, p)).cast(nw.Float64).fill_null(0.0) for p in parts}
+    reason = f"metric type '{metric.type}' (per-arm sums)"
+    lazy = table.frame()
+
+    def run(*aggregates: nw.Expr, frame: nw.LazyFrame[Any] = lazy) -> dict[str, dict[str, Any]]:
+        (rows,) = collect_all([frame.group_by(VARIANT).agg(*aggregates)])
+        table.record(reason, rows.height)
+        return {r[VARIANT]: r for r in rows.iter_rows(named=True)}
+
+    def count(where: nw.Expr) -> nw.Expr:
+        return nw.when(where).then(1).otherwise(0).sum()
+
+    outputs = value["labelled"] + value["unlabelled"]
+    zero = run(
+        nw.len().alias("users"),
+        count(outputs > 0).alias("judged_users"),
+        count(value["labelled"] > 0).alias("labelled_users"),
+        *(value[p].abs().max().alias(p) for p in parts),
+    )
+    largest = {p: max((float(r[p] or 0.0) for r in zero.values()), default=0.0) for p in parts}
+    power = {p: _exponent(largest[p]) for p in parts}
+    one = run(*(_fixed(value[p] * 2.0 ** power[p]).alias(p) for p in parts)) if zero else {}
+    totals = {v: {p: _unscaled(r[p], power[p]) for p in parts} for v, r in one.items()}
+    reference = {
+        v: (
+            _ratio(t["judge"], t["unlabelled"]),
+            _ratio(t["judge_labelled"], t["labelled"]),
+            _ratio(t["human"], t["labelled"]),
+        )
+        for v, t in totals.items()
+    }
+    size = [
+        largest["unlabelled"],
+        largest["judge"] + _largest_ratio(reference, 0) * largest["unlabelled"],
+        largest["labelled"],
+        largest["judge_labelled"] + _largest_ratio(reference, 1) * largest["labelled"],
+        largest["human"] + _largest_ratio(reference, 2) * largest["labelled"],
+    ]
+    scale = [_exponent(s) for s in size]
+
+    def by_variant(i: int) -> nw.Expr:
+        expr: nw.Expr = nw.lit(0.0)
+        for v, r in reference.items():
+            expr = nw.when(nw.col(VARIANT) == v).then(nw.lit(r[i])).otherwise(expr)
+        return expr
+
+    n_big, n_small = value["unlabelled"], value["labelled"]
+    w = [
+        n_big,
+        value["judge"] - by_variant(0) * n_big,
+        n_small,
+        value["judge_labelled"] - by_variant(1) * n_small,
+        value["human"] - by_variant(2) * n_small,
+    ]
+    scaled = [(x * 2.0**k).alias(f"_w{i}") for i, (x, k) in enumerate(zip(w, scale, strict=True))]
+    cells = [(i, j) for i in range(5) for j in range(i, 5)]
+    two = {}
+    if one:
+        two = run(
+            *(_fixed(nw.col(f"_w{i}")).alias(f"s{i}") for i in range(5)),
+            *(_fixed(nw.col(f"_w{i}") * nw.col(f"_w{j}")).alias(f"s{i}{j}") for i, j in cells),
+            frame=lazy.with_columns(*scaled),
+        )
+    out = {}
+    for v in variants:
+        if v not in one:
+            out[v] = JudgedSums(JudgedArm.zero(), Repeats.zero(MORE) if repeated else None)
+            continue
+        users = int(zero[v]["users"])
+        with decimal.localcontext(prec=60):
+            sums = [_decimal(two[v][f"s{i}"], scale[i]) for i in range(5)]
+            m = np.zeros((5, 5))
+            for i, j in cells:
+                product = _decimal(two[v][f"s{i}{j}"], scale[i] + scale[j])
+                m[i, j] = m[j, i] = float(product - sums[i] * sums[j] / users)
+        t = totals[v]
+        arm = JudgedArm.from_totals(
+            users,
+            int(zero[v]["judged_users"]),
+            int(zero[v]["labelled_users"]),
+            [t[p] for p in _PARTS],
+            reference[v],
+            [float(x) for x in sums],
+            m,
+        )
+        repeats, conflicts, unmatched = None, 0, 0
+        if repeated:
+            repeats = Repeats(
+                MORE,
+                t["judgements"],
+                t["residual"],
+                tuple(t[f"inverse_unlabelled:{k}"] for k in (0, *MORE)),
+                tuple(t[f"inverse_labelled:{k}"] for k in (0, *MORE)),
+            )
+            conflicts, unmatched = round(t["label_conflicts"]), round(t["unmatched"])
+        out[v] = JudgedSums(arm, repeats, conflicts, unmatched)
+    return out
+
+
+# the largest |value| of a column is scaled near this by a power of two before it is
+# summed in fixed point (38 digits, 18 after the point: the sums keep about 22
+# significant digits and cannot overflow)
+_SCALE = 1e4
+
+
+def _exponent(largest: float) -> int:
+    """k such that 2^k·largest is near :data:`_SCALE` (0 for 0 or a non-finite value)."""
+    if largest == 0 or not math.isfinite(largest):
+        return 0
+    return math.floor(math.log2(_SCALE / largest))
+
+
+def _fixed(value: nw.Expr) -> nw.Expr:
+    return value.cast(EXACT).sum()
+
+
+def _decimal(total: object, exponent: int) -> decimal.Decimal:
+    """A fixed-point sum of values scaled by 2^k, divided by 2^k (exact)."""
+    if total is None:
+        return decimal.Decimal(0)
+    two = decimal.Decimal(2)
+    power = two**exponent if exponent >= 0 else 1 / two**-exponent
+    return decimal.Decimal(total) / power  # type: ignore[arg-type]
+
+
+def _unscaled(total: object, exponent: int) -> float:
+    with decimal.localcontext(prec=60):
+        return float(_decimal(total, exponent))
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den > 0 else 0.0
+
+
+def _largest_ratio(reference: Mapping[str, tuple[float, float, float]], i: int) -> float:
+    return max((abs(r[i]) for r in reference.values()), default=0.0)
 
 
 def judged_warnings(detail: JudgedDetail, alpha: float) -> list[str]:

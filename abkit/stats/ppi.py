@@ -233,6 +233,29 @@ class JudgedArm(Summable):
             _matrix(m),
         )
 
+    @classmethod
+    def from_totals(
+        cls,
+        users: int,
+        judged_users: int,
+        labelled_users: int,
+        totals: Sequence[float],
+        reference: tuple[float, float, float],
+        shifted: Sequence[float],
+        comoments: np.ndarray,
+    ) -> JudgedArm:
+        """The arm from its counts, its totals in the order of :data:`TOTALS`, its
+        reference ratios, Σ_u w_u and M_w (what an engine computes)."""
+        return _arm(
+            users,
+            judged_users,
+            labelled_users,
+            totals,
+            reference,
+            tuple(float(x) for x in shifted),
+            _matrix(np.asarray(comoments, dtype=float)),
+        )
+
     def rebased(self, reference: tuple[float, float, float]) -> JudgedArm:
         """The same arm with its shifted vector at other reference ratios r′:
         w′ = T·w with T the identity but for T[A, N] = r_A − r′_A, T[C, n] = r_C − r′_C
