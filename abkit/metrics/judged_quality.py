@@ -43,6 +43,7 @@ import decimal
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import narwhals as nw
@@ -412,7 +413,9 @@ def judged_sums(
        r = (Σ A/N, Σ C/n, Σ B/n) of each arm;
     2. w_u on the engine's rows (r as literals per variant), scaled by powers of two
        that bring its largest possible |value| near 10⁴, and the fixed-point sums
-       Σ w and Σ w_i·w_j; then M_w = Σ w wᵀ − (Σw)(Σw)ᵀ/U exactly in 60-digit decimals.
+       Σ w and Σ w_i·w_j; then M_w = Σ w wᵀ − (Σw)(Σw)ᵀ/U exactly (fractions).
+
+    The totals are kept exact (:attr:`JudgedArm.residues`).
 
     The arms equal :meth:`JudgedArm.from_users` of the same per-user sums up to the
     rounding of each product to a double.
@@ -441,12 +444,12 @@ def judged_sums(
     largest = {p: max((float(r[p] or 0.0) for r in zero.values()), default=0.0) for p in parts}
     power = {p: _exponent(largest[p]) for p in parts}
     one = run(*(_fixed(value[p] * 2.0 ** power[p]).alias(p) for p in parts)) if zero else {}
-    totals = {v: {p: _unscaled(r[p], power[p]) for p in parts} for v, r in one.items()}
+    totals = {v: {p: _exact(r[p], power[p]) for p in parts} for v, r in one.items()}
     reference = {
         v: (
-            _ratio(t["judge"], t["unlabelled"]),
-            _ratio(t["judge_labelled"], t["labelled"]),
-            _ratio(t["human"], t["labelled"]),
+            _ratio(float(t["judge"]), float(t["unlabelled"])),
+            _ratio(float(t["judge_labelled"]), float(t["labelled"])),
+            _ratio(float(t["human"]), float(t["labelled"])),
         )
         for v, t in totals.items()
     }
@@ -488,12 +491,11 @@ def judged_sums(
             out[v] = JudgedSums(JudgedArm.zero(), Repeats.zero(MORE) if repeated else None)
             continue
         users = int(zero[v]["users"])
-        with decimal.localcontext(prec=60):
-            sums = [_decimal(two[v][f"s{i}"], scale[i]) for i in range(5)]
-            m = np.zeros((5, 5))
-            for i, j in cells:
-                product = _decimal(two[v][f"s{i}{j}"], scale[i] + scale[j])
-                m[i, j] = m[j, i] = float(product - sums[i] * sums[j] / users)
+        sums = [_exact(two[v][f"s{i}"], scale[i]) for i in range(5)]
+        m = np.zeros((5, 5))
+        for i, j in cells:
+            product = _exact(two[v][f"s{i}{j}"], scale[i] + scale[j])
+            m[i, j] = m[j, i] = float(product - sums[i] * sums[j] / users)
         t = totals[v]
         arm = JudgedArm.from_totals(
             users,
@@ -508,10 +510,10 @@ def judged_sums(
         if repeated:
             repeats = Repeats(
                 MORE,
-                t["judgements"],
-                t["residual"],
-                tuple(t[f"inverse_unlabelled:{k}"] for k in (0, *MORE)),
-                tuple(t[f"inverse_labelled:{k}"] for k in (0, *MORE)),
+                float(t["judgements"]),
+                float(t["residual"]),
+                tuple(float(t[f"inverse_unlabelled:{k}"]) for k in (0, *MORE)),
+                tuple(float(t[f"inverse_labelled:{k}"]) for k in (0, *MORE)),
             )
             conflicts, unmatched = round(t["label_conflicts"]), round(t["unmatched"])
         out[v] = JudgedSums(arm, repeats, conflicts, unmatched)
@@ -535,18 +537,11 @@ def _fixed(value: nw.Expr) -> nw.Expr:
     return value.cast(EXACT).sum()
 
 
-def _decimal(total: object, exponent: int) -> decimal.Decimal:
-    """A fixed-point sum of values scaled by 2^k, divided by 2^k (exact)."""
+def _exact(total: object, exponent: int) -> Fraction:
+    """A fixed-point sum of values scaled by 2^k, divided by 2^k, exactly."""
     if total is None:
-        return decimal.Decimal(0)
-    two = decimal.Decimal(2)
-    power = two**exponent if exponent >= 0 else 1 / two**-exponent
-    return decimal.Decimal(total) / power  # type: ignore[arg-type]
-
-
-def _unscaled(total: object, exponent: int) -> float:
-    with decimal.localcontext(prec=60):
-        return float(_decimal(total, exponent))
+        return Fraction(0)
+    return Fraction(decimal.Decimal(total)) / Fraction(2) ** exponent  # type: ignore[arg-type]
 
 
 def _ratio(num: float, den: float) -> float:

@@ -37,12 +37,13 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
 from abkit.errors import AbkitInputError
 from abkit.stats.arm import Summable
-from abkit.stats.ppi import JudgedArm, judge_mean, plain, ppi_mean
+from abkit.stats.ppi import JudgedArm, centred_squares, judge_mean, plain, ppi_mean
 
 
 @dataclass(frozen=True)
@@ -219,9 +220,12 @@ def noise_split(arm: JudgedArm, repeats: Repeats, ppi: bool = True) -> JudgeNois
         def weighted(j: int) -> float:
             return float((inv_u[j] + inv_l[j]) / max(outputs, 1) ** 2)
 
-    total = arm.judge + arm.judge_labelled
-    squares = arm.judge_sq + arm.judge_labelled_sq
-    spread = (squares - total**2 / outputs) / (outputs - 1) if outputs > 1 else math.nan
+    e = arm.exact
+    spread = math.nan
+    if outputs > 1:
+        squares = e("judge_sq") + e("judge_labelled_sq")
+        total = e("judge") + e("judge_labelled")
+        spread = centred_squares(squares, total, Fraction(outputs)) / (outputs - 1)
     mean_inverse = float(inv_u[0] + inv_l[0]) / outputs if outputs else math.nan
     variance = est.variance
     # the noise part can exceed Var(θ̂) in a sample (the two are estimated apart): the

@@ -67,6 +67,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 
 import numpy as np
 
@@ -157,6 +158,12 @@ class JudgedArm(Summable):
         Σ_u w_u.
     comoments : tuple of tuple of float
         M_w = Σ_u (w_u − w̄)(w_u − w̄)ᵀ, 5 × 5.
+    residues : tuple of float
+        Per total of :data:`TOTALS`, the exact total minus its float: each total is
+        kept to about 32 digits (a double-double), so that the per-output variances
+        from raw sums of squares (Σf² − (Σf)²/M, in λ̂, the correlation and the noise
+        split) are the same whether the users were summed in one part or many, in this
+        process or on an engine (:meth:`exact`).
 
     References
     ----------
@@ -195,6 +202,7 @@ class JudgedArm(Summable):
     reference: tuple[float, float, float] = (0.0, 0.0, 0.0)
     shifted: tuple[float, ...] = (0.0,) * 5
     comoments: tuple[tuple[float, ...], ...] = ((0.0,) * 5,) * 5
+    residues: tuple[float, ...] = (0.0,) * len(TOTALS)
 
     @classmethod
     def zero(cls) -> JudgedArm:
@@ -206,7 +214,7 @@ class JudgedArm(Summable):
         >>> sum([], JudgedArm.zero()).users
         0
         """
-        return _arm(0, 0, 0, [0.0] * len(TOTALS))
+        return _arm(0, 0, 0, [Fraction(0)] * len(TOTALS))
 
     def __add__(self, other: object) -> JudgedArm:
         """The arm of the users of both parts (disjoint sets of users), at this part's
@@ -227,11 +235,15 @@ class JudgedArm(Summable):
             u1 + u2,
             self.judged_users + other.judged_users,
             self.labelled_users + other.labelled_users,
-            [getattr(self, name) + getattr(other, name) for name in TOTALS],
+            [self.exact(name) + other.exact(name) for name in TOTALS],
             self.reference,
             _tuple(s1 + s2),
             _matrix(m),
         )
+
+    def exact(self, name: str) -> Fraction:
+        """One of :data:`TOTALS` with its residue, as an exact fraction."""
+        return Fraction(getattr(self, name)) + Fraction(self.residues[TOTALS.index(name)])
 
     @classmethod
     def from_totals(
@@ -239,13 +251,13 @@ class JudgedArm(Summable):
         users: int,
         judged_users: int,
         labelled_users: int,
-        totals: Sequence[float],
+        totals: Sequence[Fraction],
         reference: tuple[float, float, float],
         shifted: Sequence[float],
         comoments: np.ndarray,
     ) -> JudgedArm:
-        """The arm from its counts, its totals in the order of :data:`TOTALS`, its
-        reference ratios, Σ_u w_u and M_w (what an engine computes)."""
+        """The arm from its counts, its exact totals in the order of :data:`TOTALS`,
+        its reference ratios, Σ_u w_u and M_w (what an engine computes)."""
         return _arm(
             users,
             judged_users,
@@ -291,7 +303,7 @@ class JudgedArm(Summable):
         n_u, C_u, Σ_{L,u} f², B_u, Σ_{L,u} Y², Σ_{L,u} fY and the labelled outputs that
         are not pass/fail).
 
-        The totals are correctly rounded sums (:func:`math.fsum`); the reference ratios
+        The totals are exact sums (:func:`math.fsum`, with residues); the reference ratios
         are the arm's f̄_U, f̄_L and Ȳ_L (0 where undefined) and M_w the centred
         products of w_u.
 
@@ -320,13 +332,13 @@ class JudgedArm(Summable):
                 not_pass_fail,
             )
         ]
-        totals = [math.fsum(c) for c in columns]
+        totals = [_exact_sum(c) for c in columns]
         users = columns[0].size
-        big_n, n = totals[0], totals[3]
+        big_n, n = float(totals[0]), float(totals[3])
         reference = (
-            totals[1] / big_n if big_n > 0 else 0.0,
-            totals[4] / n if n > 0 else 0.0,
-            totals[6] / n if n > 0 else 0.0,
+            float(totals[1]) / big_n if big_n > 0 else 0.0,
+            float(totals[4]) / n if n > 0 else 0.0,
+            float(totals[6]) / n if n > 0 else 0.0,
         )
         w = shifted_vector(columns[0], columns[1], columns[3], columns[4], columns[6], reference)
         sums = np.array([math.fsum(c) for c in w])
@@ -474,12 +486,13 @@ def _arm(
     users: int,
     judged_users: int,
     labelled_users: int,
-    totals: Sequence[float],
+    totals: Sequence[Fraction],
     reference: tuple[float, float, float] = (0.0, 0.0, 0.0),
     shifted: tuple[float, ...] = (0.0,) * 5,
     comoments: tuple[tuple[float, ...], ...] = ((0.0,) * 5,) * 5,
 ) -> JudgedArm:
-    """A :class:`JudgedArm` from its totals in the order of :data:`TOTALS`."""
+    """A :class:`JudgedArm` from its exact totals in the order of :data:`TOTALS`."""
+    rounded = [float(t) for t in totals]
     (
         unlabelled,
         judge,
@@ -491,7 +504,7 @@ def _arm(
         human_sq,
         judge_human,
         not_pass_fail,
-    ) = (float(t) for t in totals)
+    ) = rounded
     return JudgedArm(
         users,
         judged_users,
@@ -509,7 +522,24 @@ def _arm(
         reference,
         shifted,
         comoments,
+        tuple(float(t - Fraction(r)) for t, r in zip(totals, rounded, strict=True)),
     )
+
+
+def _exact_sum(values: np.ndarray) -> Fraction:
+    """Σ values exactly: its correctly rounded float (:func:`math.fsum`, exact until
+    its last rounding) plus the rounded remainder, which leaves ~2⁻¹⁰⁶ of the sum."""
+    high = math.fsum(values)
+    low = math.fsum(np.append(values, -high)) if math.isfinite(high) else 0.0
+    return Fraction(high) + Fraction(low) if math.isfinite(high) else Fraction(0)
+
+
+def centred_squares(squares: Fraction, total: Fraction, count: Fraction) -> float:
+    """Σ(x − x̄)² = Σx² − (Σx)²/M from exact totals, computed exactly then rounded (no
+    digits lost however far the values sit from 0); NaN for M = 0."""
+    if count == 0:
+        return math.nan
+    return float(squares - total * total / count)
 
 
 def _tuple(values: np.ndarray) -> tuple[float, ...]:
@@ -682,11 +712,15 @@ def power_tuning(arm: JudgedArm) -> float:
     total = c.n + c.big_n
     if c.big_n == 0 or total < 2:
         return 0.0
-    judge_sum = arm.judge + arm.judge_labelled
-    judge_ss = arm.judge_sq + arm.judge_labelled_sq - judge_sum**2 / total
+    e = arm.exact
+    judge_ss = centred_squares(
+        e("judge_sq") + e("judge_labelled_sq"),
+        e("judge") + e("judge_labelled"),
+        e("unlabelled") + e("labelled"),
+    )
     s2 = judge_ss / (total - 1)
-    ss_lab = arm.judge_labelled_sq - c.n * c.judge_lab_mean**2
-    ss_unlab = arm.judge_sq - c.big_n * c.judge_unlab_mean**2
+    ss_lab = centred_squares(e("judge_labelled_sq"), e("judge_labelled"), e("labelled"))
+    ss_unlab = centred_squares(e("judge_sq"), e("judge"), e("unlabelled"))
     clustered_lab = arm.square(c.f_lab)
     clustered_unlab = arm.square(c.f_unlab)
     deff_lab = clustered_lab / ss_lab if ss_lab > 0 else 0.0
@@ -1082,9 +1116,11 @@ def judge_agreement(arm: JudgedArm) -> JudgeAgreement:
     if n == 0:
         return JudgeAgreement(nan, nan, nan, share, nan, nan)
     c = _centred(arm)
-    cov = arm.judge_human / n - c.judge_lab_mean * c.human_mean
-    var_f = arm.judge_labelled_sq / n - c.judge_lab_mean**2
-    var_y = arm.human_sq / n - c.human_mean**2
+    e = arm.exact
+    products = e("judge_human") - e("judge_labelled") * e("human") / e("labelled")
+    cov = float(products) / n
+    var_f = centred_squares(e("judge_labelled_sq"), e("judge_labelled"), e("labelled")) / n
+    var_y = centred_squares(e("human_sq"), e("human"), e("labelled")) / n
     corr = cov / math.sqrt(var_f * var_y) if var_f > 0 and var_y > 0 else nan
     bias, bias_var = _bias(arm)
     gap, gap_p = nan, nan
