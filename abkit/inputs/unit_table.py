@@ -25,9 +25,10 @@ import polars as pl
 from abkit.config import MetricSpec
 from abkit.engine.backend import collect_all, engine_name, on_polars
 from abkit.inputs.comoments import (
-    deviation,
+    deviation_exponent,
     exact_mean,
     exponent,
+    group_centre,
     group_key,
     key_value,
     largest,
@@ -38,6 +39,7 @@ from abkit.inputs.comoments import (
     to_float,
     unscaled,
     value_range,
+    with_deviations,
 )
 from abkit.inputs.moments import arm_summaries
 from abkit.inputs.segments import segment_name, segment_values
@@ -279,11 +281,15 @@ def _grouped_summaries(
     )
     one = {group_key(r, keys): zero[group_key(r, keys)] | r for r in pass1.iter_rows(named=True)}
     second: list[nw.Expr] = []
-    deviations: list[nw.Expr] = []  # computed before the aggregation (a window mean)
+    # the centred, scaled variables of pass 2: (name, value, its group's centre, k)
+    deviations: list[tuple[str, nw.Expr, nw.Expr, int]] = []
     scales: dict[str, int] = {}  # the deviations' power-of-two exponents
     for i, (x, y) in enumerate(zip(masked_x, masked_y, strict=True)):
-        centred, scales[f"{i}:x"] = deviation(x, f"{i}:x", f"{i}:n", one, keys, sizes, exact)
-        deviations.append(centred.alias(f"_d{i}:x"))
+        for name, value in ((f"{i}:x", x), (f"{i}:y", y)):
+            if value is not None:
+                scales[name] = deviation_exponent(name, f"{i}:n", one, sizes)
+                centre = group_centre(value, name, sizes, exact[name])
+                deviations.append((f"_d{name}", value, centre, scales[name]))
         dx = nw.col(f"_d{i}:x")
         fixed = exact[f"{i}:x"]
         second += [
@@ -291,15 +297,14 @@ def _grouped_summaries(
             (dx * dx * dx).sum().alias(f"{i}:s3"),
         ]
         if y is not None:
-            centred, scales[f"{i}:y"] = deviation(y, f"{i}:y", f"{i}:n", one, keys, sizes, exact)
-            deviations.append(centred.alias(f"_d{i}:y"))
             dy = nw.col(f"_d{i}:y")
             both = fixed and exact[f"{i}:y"]
             second += [
                 sum_of(dy * dy, exact[f"{i}:y"]).alias(f"{i}:syy"),
                 sum_of(dx * dy, both).alias(f"{i}:sxy"),
             ]
-    (pass2,) = collect_all([units.with_columns(*deviations).group_by(*keys).agg(*second)])
+    centred = with_deviations(units, keys, one.values(), deviations)
+    (pass2,) = collect_all([centred.group_by(*keys).agg(*second)])
     two = {group_key(r, keys): r for r in pass2.iter_rows(named=True)}
     out: dict[tuple[Any, ...], dict[str, ArmSummary]] = {}
     for group, r1 in one.items():
