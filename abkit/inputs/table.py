@@ -57,6 +57,18 @@ def numeric(frame: pl.DataFrame | pl.LazyFrame, column: str, table: Table, who: 
     )
 
 
+def _not_binary(units: pl.DataFrame, column: str, converted: pl.Expr) -> bool:
+    """Whether a value of ``column`` (``converted``: as numbers) is neither 0 nor 1; an
+    integer column is read as it is (its 0 and 1 are those of its floats), a boolean one
+    holds nothing else."""
+    dtype = units.schema[column]
+    if dtype == pl.Boolean:
+        return False
+    values = pl.col(column) if dtype.is_integer() else converted
+    binary = [0, 1] if dtype.is_integer() else [0.0, 1.0]
+    return bool(units.select((~values.is_in(binary)).any()).item())  # nulls skipped
+
+
 def table_units(
     assignments: Assignments, table: Table, metrics: tuple[MetricSpec, ...]
 ) -> tuple[pl.DataFrame, list[str]]:
@@ -67,23 +79,62 @@ def table_units(
     for metric in (m for m in metrics if m.kind.statistic is not Statistic.ACCOUNT_REVENUE):
         cols = metric_columns(metric)
         converted = [numeric(units, c, table, f"metric '{metric.name}'") for c in cols]
-        if metric.kind.is_rate:
+        if metric.kind.is_rate and _not_binary(units, cols[0], converted[0]):
             vals = units.select(converted[0].alias("v")).filter(
                 pl.col("v").is_not_null() & ~pl.col("v").is_in([0.0, 1.0])
             )
-            if vals.height:
-                raise AbkitInputError(
-                    f"metric '{metric.name}' is a proportion, so the column must hold 0/1 or "
-                    f"true/false; found {vals.item(0, 'v')!r}.",
-                    source=table.label,
-                    column=cols[0],
-                    hint='Use type = "mean" for a numeric metric.',
-                )
+            raise AbkitInputError(
+                f"metric '{metric.name}' is a proportion, so the column must hold 0/1 or "
+                f"true/false; found {vals.item(0, 'v')!r}.",
+                source=table.label,
+                column=cols[0],
+                hint='Use type = "mean" for a numeric metric.',
+            )
         exprs.append(converted[0].alias(value_column(metric)))
         if len(converted) == 2:
             exprs.append(converted[1].alias(denominator_column(metric)))
     units = units.with_columns(exprs)
-    for metric in (m for m in metrics if m.kind.statistic is not Statistic.ACCOUNT_REVENUE):
+    _check_finite(units, metrics, table)
+    for metric in metrics:
+        for col in metric_columns(metric):
+            nulls = units.get_column(col).null_count()
+            if nulls:
+                notes.append(
+                    f"{nulls} unit(s) have no value in column '{col}' and are left out of "
+                    f"metric '{metric.name}'."
+                )
+    return units, notes
+
+
+def _check_finite(units: pl.DataFrame, metrics: tuple[MetricSpec, ...], table: Table) -> None:
+    """Refuse a metric value that is not finite or whose square overflows, naming the
+    first such unit of the first such metric column; every column is checked in one
+    pass, and the unit is looked for only when there is one."""
+    tested = [m for m in metrics if m.kind.statistic is not Statistic.ACCOUNT_REVENUE]
+    columns = [
+        c for m in tested for c in (value_column(m), denominator_column(m)) if c in units.columns
+    ]
+    if not columns:
+        return
+    # min and max skip NaN (and nulls), so NaN is looked for on its own
+    ranges = units.select(
+        e
+        for i, c in enumerate(columns)
+        for e in (
+            pl.col(c).min().alias(f"{i}min"),
+            pl.col(c).max().alias(f"{i}max"),
+            pl.col(c).is_nan().any().alias(f"{i}nan"),
+        )
+    ).row(0)
+    lows, highs, nans = ranges[0::3], ranges[1::3], ranges[2::3]
+    if not any(
+        (low is not None and low < -LARGEST_VALUE)
+        or (high is not None and high > LARGEST_VALUE)
+        or nan
+        for low, high, nan in zip(lows, highs, nans, strict=True)
+    ):
+        return
+    for metric in tested:
         for col in (value_column(metric), denominator_column(metric)):
             if col not in units.columns:
                 continue
@@ -100,12 +151,3 @@ def table_units(
                     column=source,
                     hint="Fix the value, or rescale the column (for example to thousands).",
                 )
-    for metric in metrics:
-        for col in metric_columns(metric):
-            nulls = units.get_column(col).null_count()
-            if nulls:
-                notes.append(
-                    f"{nulls} unit(s) have no value in column '{col}' and are left out of "
-                    f"metric '{metric.name}'."
-                )
-    return units, notes
