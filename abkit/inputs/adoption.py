@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import narwhals as nw
 import polars as pl
 
 from abkit.config import MetricSpec
+from abkit.engine.backend import collect_all
 from abkit.inputs.unit_table import UnitTable
 from abkit.json_codec import from_jsonable
 from abkit.metrics.base import value_column
 from abkit.names import ACCOUNT, VARIANT
 
 DEFAULT_SEGMENTS = ("role", "seniority", "integration_depth")
+MISSING = "(missing)"  # the label of units without a segment value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,36 +76,76 @@ def segment_columns(metric: MetricSpec, available: list[str]) -> tuple[str, ...]
     return tuple(c for c in DEFAULT_SEGMENTS if c in available)
 
 
-def _rates(frame: pl.DataFrame, keys: list[str], val: str) -> tuple[AdoptionRate, ...]:
-    aggs = [pl.len().alias("users"), pl.col(val).sum().alias("adopters")]
-    if ACCOUNT in frame.columns:
-        aggs.append(pl.col(ACCOUNT).n_unique().alias("accounts"))
-    adopters = pl.col(val) == 1
-    aggs += [
-        pl.col(f"{val}:events").filter(adopters).mean().alias("events_per_adopter"),
-        pl.col(f"{val}:days").filter(adopters).mean().alias("active_days_per_adopter"),
+def _rates(table: UnitTable, column: str | None, val: str, reason: str) -> tuple[AdoptionRate, ...]:
+    """One row per variant (``column`` None) or per value of ``column`` × variant, from
+    one query where the table is that returns only the groups' counts and sums.
+
+    Per group: users N = number of units, adopters A = Σ vᵢ (vᵢ = 1 for an adopter),
+    accounts (distinct account ids, a missing one counting once), and over the
+    adopters the sums Σ eᵢ and Σ dᵢ of AI events and active days with the number of
+    adopters where each is known; the means Σ eᵢ / n_e and Σ dᵢ / n_d (NaN without
+    adopters) and the rate A / N are taken here.  The sums are of integer counts, so
+    they are exact in any order of addition, and the means have the bits of a mean
+    taken over the units themselves.  A segment's values are shown as text, the
+    missing ones as ``(missing)``.
+    """
+    units = table.frame()
+    adopter = nw.col(val) == 1
+    events, days = nw.col(f"{val}:events"), nw.col(f"{val}:days")
+    aggs = [
+        nw.len().alias("users"),
+        nw.col(val).cast(nw.Int64).sum().alias("adopters"),
+        nw.when(adopter).then(events).sum().alias("events"),
+        nw.when(adopter).then(events).count().alias("events_n"),
+        nw.when(adopter).then(days).sum().alias("days"),
+        nw.when(adopter).then(days).count().alias("days_n"),
     ]
-    rows = (
-        frame.group_by(keys)
-        .agg(aggs)
-        .with_columns((pl.col("adopters") / pl.col("users")).alias("rate"))
-        .sort(keys)
-        .rename({VARIANT: "variant"})
-        .to_dicts()
-    )
+    with_accounts = ACCOUNT in table.columns
+    if with_accounts:
+        aggs.append(nw.col(ACCOUNT).n_unique().alias("accounts"))
+    keys = [VARIANT]
+    label_here = False
+    if column is not None:
+        # a text column is labelled on the engine (the same text); any other column is
+        # grouped by its values and labelled here, as Polars writes them
+        label_here = units.collect_schema()[column] != nw.String
+        if not label_here:
+            units = units.with_columns(nw.col(column).fill_null(MISSING))
+        keys = [column, VARIANT]
+    (found,) = collect_all([units.group_by(*keys).agg(*aggs)])
+    table.record(reason, found.height)
+    if label_here:
+        assert column is not None
+        found = found.with_columns(pl.col(column).cast(pl.String).fill_null(MISSING))
+    rows = []
+    for r in found.sort(keys).iter_rows(named=True):
+        users, adopters = int(r["users"]), int(r["adopters"] or 0)
+        row: dict[str, object] = {k: r[k] for k in keys if k != VARIANT}
+        row |= {"variant": r[VARIANT], "users": users, "adopters": adopters}
+        if with_accounts:
+            row["accounts"] = int(r["accounts"])
+        row |= {
+            "events_per_adopter": _mean(r["events"], r["events_n"]),
+            "active_days_per_adopter": _mean(r["days"], r["days_n"]),
+            "rate": adopters / users,
+        }
+        rows.append(row)
     # a mean over no adopters is null: read as NaN, like every number of the results
     return tuple(from_jsonable(AdoptionRate, row) for row in rows)
+
+
+def _mean(total: object, n: object) -> float | None:
+    """Σ / n from an exact sum of counts (None without a unit)."""
+    count = int(n or 0)  # type: ignore[call-overload]
+    return float(total) / count if count else None  # type: ignore[arg-type]
 
 
 def adoption_rates(
     table: UnitTable, metric: MetricSpec, segments: tuple[str, ...]
 ) -> AdoptionSummary:
     """Per variant: users, adopters, adoption rate, AI events and active days per
-    adopter; and the same per value of each segment column (descriptive, no tests)."""
-    units = table.rows("adoption by cohort")
+    adopter; and the same per value of each segment column (descriptive, no tests).
+    Computed where the table is: one query per breakdown, one row per group back."""
     val = value_column(metric)
-    by_segment = {}
-    for col in segments:
-        frame = units.with_columns(pl.col(col).cast(pl.String).fill_null("(missing)"))
-        by_segment[col] = _rates(frame, [col, VARIANT], val)
-    return AdoptionSummary(_rates(units, [VARIANT], val), by_segment)
+    by_segment = {col: _rates(table, col, val, "adoption by cohort") for col in segments}
+    return AdoptionSummary(_rates(table, None, val, "adoption by cohort"), by_segment)
