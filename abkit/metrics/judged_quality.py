@@ -9,8 +9,10 @@ one (null or NaN elsewhere: the column is optional,
 :meth:`JudgedQuality.optional_columns`, so a NaN there is a missing label, not an event
 to exclude).  Per user the units stage keeps ten sums (outputs with and without a
 label, the judge and human sums, their squares and cross-products, the labelled outputs
-that are not pass/fail); per arm they are the sufficient statistic
-:class:`~abkit.stats.ppi.JudgedArm`.
+that are not pass/fail); per arm they reduce, where the unit table is, to the sufficient
+statistic :class:`~abkit.stats.ppi.JudgedArm` (counts, exact totals and the co-moments
+of the users' sums, :func:`judged_sums`): on DuckDB, Spark or Ibis a row per variant
+comes back, not a row per user.
 
 ``output = "judge_score.output_id"`` (optional) names the judged output's id: the
 judgements of one output (same user, same id, any number of them) are averaged on the
@@ -324,7 +326,9 @@ class JudgedQuality(MetricType):
     def unit_statistic(
         self, metric: MetricSpec, units: pl.DataFrame, variants: tuple[str, ...]
     ) -> Mapping[str, JudgedSums]:
-        """Per variant, its users' sums (users without a judged output add nothing)."""
+        """Per variant, its users' sums from the units in this process (users without a
+        judged output add nothing); the design asks :meth:`table_statistic`, which
+        gives the same where the table is."""
         out = {}
         for v in variants:
             rows = units.filter(pl.col(VARIANT) == v)

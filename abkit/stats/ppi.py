@@ -23,6 +23,15 @@ these sums over users, and its delta-method (influence-function) linearisation i
 so Var(θ̂) = Σ_u ψ_u(λ)² (the cluster-robust sandwich, CR0).  With one output per user
 this is exactly ppi_py's variance, λ²·s²_U(f)/N + s²_L(Y − λf)/n with ddof 0.
 
+**Per-arm sums.**  Every clustered variance here (PPI++, judge only, human only, the
+judge's bias, the labelled share, the labelled-against-unlabelled gap) and the terms of
+λ̂ are Σ_u ψ_u·φ_u for residuals linear in v_u = (N_u, A_u, n_u, C_u, B_u) that sum to 0
+over the users: quadratic forms aᵀMb in the co-moment matrix M of v_u.  So an arm
+reduces to its user count, its totals (with Σf², ΣY², ΣfY, kept exact) and M, which
+:class:`JudgedArm` keeps on a shifted basis that cancels no digits; parts of an arm
+merge by ``+`` and an engine computes them by aggregate queries
+(:func:`abkit.metrics.judged_quality.judged_sums`).  No step needs one user's values.
+
 **Power tuning.**  λ minimises Var(θ̂(λ)):
 λ̂ = Ĉov(Ȳ_L, f̄_L − f̄_U) / V̂ar(f̄_L − f̄_U), clipped to [0, 1] as ppi_py does (the
 interval is then never wider than the human-only one, up to estimation of λ).  The
@@ -367,7 +376,8 @@ class JudgedArm(Summable):
         human: np.ndarray,
         source: str = "the judged outputs",
     ) -> JudgedArm:
-        """The per-user sums of one arm from one row per judged output.
+        """One arm from one row per judged output (summed per user, then reduced by
+        :meth:`from_users`).
 
         Parameters
         ----------
@@ -383,7 +393,7 @@ class JudgedArm(Summable):
         Returns
         -------
         JudgedArm
-            One entry per distinct user, in sorted order of ``user``.
+            Of the distinct users of ``user``.
 
         Raises
         ------
