@@ -114,6 +114,41 @@ def test_covariate_errors_name_the_column():
         abkit.analyze(text, CONFIG)
 
 
+def test_a_covariate_that_is_not_finite_is_refused_naming_the_unit():
+    """NaN, inf or the text 'nan' in a covariate would leave every covariance undefined:
+    refused, naming the column, the unit and the value as written (a missing value is
+    null, which the missing-value indicator handles)."""
+    frame = _units(n=200)
+    for value, written in ((float("nan"), "nan"), (float("-inf"), "-inf")):
+        bad = frame.with_columns(
+            pl.when(pl.col("user_id") == 17)
+            .then(value)
+            .otherwise(pl.col("pre_spend"))
+            .alias("pre_spend")
+        )
+        with pytest.raises(AbkitInputError, match=f"'pre_spend': unit 17 has {written}, which"):
+            abkit.analyze(bad, CONFIG)
+    text = frame.with_columns(
+        pl.when(pl.col("user_id") == 5)
+        .then(pl.lit(" NaN"))
+        .otherwise(pl.lit("2.5"))
+        .alias("pre_spend")
+    )
+    with pytest.raises(AbkitInputError, match="'pre_spend': unit 5 has ' NaN', which is not"):
+        abkit.analyze(text, CONFIG)
+    export = simulate(users=300, days=5, enrol_days=2, seed=1)
+    first = export.assignments["user_id"][0]
+    assignments = export.assignments.with_columns(
+        pl.when(pl.col("user_id") == first).then(float("nan")).otherwise(1.0).alias("tenure")
+    )
+    config = {
+        "metrics": [{"name": "d1", "type": "retention", "day": 1}],
+        "cuped": {"covariates": ["tenure"]},
+    }
+    with pytest.raises(AbkitInputError, match=f"'tenure': unit {first!r} has nan"):
+        abkit.analyze(assignments, config, events=export.events)
+
+
 def test_cli_reports_the_adjustment_and_refuses_a_missing_covariate(tmp_path):
     frame = _units()
     frame.write_parquet(tmp_path / "u.parquet")

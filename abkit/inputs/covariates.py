@@ -38,7 +38,8 @@ from abkit.metrics.base import (
     pre_period_column,
     value_column,
 )
-from abkit.names import VARIANT
+from abkit.names import UNIT, VARIANT
+from abkit.stats.arm import LARGEST_VALUE
 from abkit.stats.cuped import Adjustment, Moments, Term, cuped_test
 from abkit.stats.fixed_horizon import Comparison
 
@@ -86,10 +87,31 @@ def require_covariates(table: Table, columns: tuple[str, ...], role: str) -> Non
 
 def numeric_covariates(units: pl.DataFrame, columns: tuple[str, ...], table: Table) -> pl.DataFrame:
     """The covariate columns as Float64 (text holding numbers or true/false converted);
-    a column that is not numeric is refused, naming it."""
-    return units.with_columns(
+    a column that is not numeric is refused, naming it, and so is a value that is not
+    finite (NaN, ±inf, or text such as 'nan') or beyond ±1e150, naming its unit: the
+    covariances could not be computed (a missing value is null, which is adjusted
+    with a missing-value indicator)."""
+    converted = units.with_columns(
         numeric(units, c, table, f"covariate '{c}'").alias(c) for c in columns
     )
+    for c in columns:
+        value = pl.col(c)
+        bad = (
+            converted.with_row_index("_r")
+            .filter(value.is_not_null() & (~value.is_finite() | (value.abs() > LARGEST_VALUE)))
+            .head(1)
+        )
+        if bad.height:
+            unit = f"unit {bad.item(0, UNIT)!r}" if UNIT in bad.columns else "a unit"
+            raise AbkitInputError(
+                f"covariate '{c}': {unit} has {units[c][bad.item(0, '_r')]!r}, which is not "
+                f"finite or beyond ±{LARGEST_VALUE:.0e}.",
+                source=table.label,
+                column=c,
+                hint="Leave a covariate that is not known empty (null): CUPED adjusts those "
+                "units with a missing-value indicator.",
+            )
+    return converted
 
 
 def pre_period_covariates(metric: MetricSpec, days: int) -> dict[str, str]:
