@@ -267,3 +267,50 @@ def test_novelty_on_duckdb_equals_polars_and_brings_no_unit_rows(capture: Any) -
         assert not any("came back" in str(n) for n in result["notes"])
         rows[users] = duck.rows
     assert rows[3000] <= 1.1 * rows[1000] and rows[3000] < 1000, rows
+
+
+def test_cuped_looks_and_exact_quantile_looks_still_read_rows_and_say_so(capture: Any) -> None:
+    """The two steps that still read rows on another engine give Polars' numbers and
+    record what came back: CUPED at each look (every valid event and the unit rows),
+    and the exact route of quantile looks (only the quantile's events)."""
+    sim = simulate(users=800, days=9, enrol_days=4, seed=5, pre_days=7)
+    cuped = {
+        "metrics": METRICS[:4],
+        "cuped": {"pre_days": 7},
+        "sequential": {"method": "msprt"},
+    }
+    polars = capture(sim.assignments, sim.events, cuped)
+    duck = capture(sim.assignments, _duckdb(sim.events), cuped)
+    assert_same_numbers(polars.result.to_dict(), duck.result.to_dict())
+    reasons = dict(duck.built.crossed)
+    assert reasons["daily looks with CUPED"] == sim.assignments.height
+    assert reasons["daily looks with CUPED (events)"] > sim.assignments.height
+    exact = {"metrics": METRICS[-1:], "sequential": {"method": "msprt"}}
+    exact["quantiles"] = {"method": "exact"}
+    polars = capture(sim.assignments, sim.events, exact)
+    duck = capture(sim.assignments, _duckdb(sim.events), exact)
+    assert_same_numbers(polars.result.to_dict(), duck.result.to_dict())
+    outputs = _valid_events(sim).filter(pl.col("event") == "ai_output").height
+    assert dict(duck.built.crossed)["daily looks of exact quantiles (events)"] == outputs
+
+
+@pytest.mark.spark
+def test_looks_and_novelty_are_the_same_on_spark() -> None:
+    """Daily looks (every metric kind above) and the novelty check on a local Spark
+    session equal Polars' to 1e-12, and nothing is said to have come back."""
+    required("pyspark.sql")
+    from abkit.io.engines import local_spark
+    from tests.engines import to_spark
+
+    spark = local_spark(cores="1", shuffle_partitions=1)
+    try:
+        sim = simulate(users=600, days=14, enrol_days=5, seed=9, judge_rate=0.2)
+        for config in (_config("msprt"), NOVELTY):
+            reference = abkit.analyze(sim.assignments, config, events=sim.events).to_dict()
+            other = abkit.analyze(
+                sim.assignments, config, events=to_spark(sim.events, spark)
+            ).to_dict()
+            assert_same_numbers(reference, other)
+            assert not any("came back" in str(n) for n in other["notes"])
+    finally:
+        spark.stop()

@@ -304,6 +304,8 @@ class _Queries:
     unit_rows: bool  # per-unit rows come back (Polars); else they stay on the engine
     # the frame is :meth:`collapse`'s (another engine): distinct rows counted in _COPIES
     collapsed: bool = False
+    # the events whose rows are returned (``rows``), or None for every valid event
+    row_events: list[str] | None = None
 
     def collapse(self, frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """The annotated events as distinct rows of the key, the unit's variant and
@@ -380,7 +382,12 @@ class _Queries:
         queries += [event_values(valid, ref).select(UNIT, VALUE) for ref in self.value_refs]
         queries += [histogram_query(valid, ref, self.bins) for ref in self.histogram_refs]
         if self.rows is not None:
-            queries.append(valid.select(self.rows))
+            wanted = (
+                valid
+                if self.row_events is None
+                else valid.filter(nw.col(EVENT).is_in(self.row_events))
+            )
+            queries.append(wanted.select(self.rows))
         if self.pre_aggregates:  # the per-unit pre-period rows stay on another engine
             queries += [self.pre_period(frame)] * self.unit_rows
             queries.append(frame.select(nw.col(TS).min().alias("first")))
@@ -518,10 +525,11 @@ def event_units(
     summaries come back.  Units with no valid event keep zeros (counts) and 0
     (retention): assigned but inactive units belong in every denominator.  With
     ``with_looks`` the per-arm sufficient statistics at every daily look are computed
-    from the same rows (:mod:`abkit.engine.looks`), and with ``covariates`` (metric name
-    → covariate column → name) each look's CUPED moments.  ``values_with_accounts``
-    (the design re-assigns accounts) keeps each quantile value with its unit on every
-    engine, where ``[quantiles] method = "auto"`` would otherwise bin them.
+    (:mod:`abkit.engine.looks`; on another engine there, only per-(variant, look) sums
+    coming back), and with ``covariates`` (metric name → covariate column → name) each
+    look's CUPED moments (from the valid events' rows, which then come back).
+    ``values_with_accounts`` (the design re-assigns accounts) keeps each quantile value
+    with its unit on every engine, where ``[quantiles] method = "auto"`` would otherwise bin them.
     ``week_one`` adds each unit's first-week signals (:mod:`abkit.engine.week_one`),
     the inputs of the surrogate forecast.
     """
@@ -636,8 +644,14 @@ def event_units(
         bins=bins,
         sessions=need_session,
         # the valid events' rows come back for the daily looks on Polars; on another
-        # engine only where a step still reads them (CUPED at each look, exact quantiles)
+        # engine only where a step still reads them: CUPED at each look (every valid
+        # event), exact quantiles (their events only)
         rows=slim if with_looks and (events.on_polars or covariates or value_refs) else None,
+        row_events=(
+            None
+            if events.on_polars or covariates
+            else sorted({read[0] for r in value_refs if (read := event_column(r)) is not None})
+        ),
         period_days=spec.novelty.period_days,
         unit_rows=events.on_polars,
         collapsed=not events.on_polars,

@@ -9,6 +9,15 @@ A unit's value x changes only at looks where it has events, so the arm sums are
 cumulative sums of per-(unit, look) changes: Δn at the unit's first look, and
 Δx, Δx² = x_k² − x_{k−1}², Δy, Δy², Δxy = x_k y_k − x_{k−1} y_{k−1} where its value
 moves.  Retention enters a unit once, at the look where its window has matured.
+
+On Polars the changes are computed from the valid events' rows in NumPy
+(:func:`event_look_series`).  On another engine (DuckDB, Spark, SQLFrame, Ibis) the same
+changes are computed there and only their per-(variant, look) totals come back
+(:func:`engine_look_series`): the per-(unit, look) amounts by a group-by, the running
+sums by a cumulative sum over each unit's looks, and the totals in fixed point
+(:func:`exact_grouped_sums`), so that the engine's order of addition does not show
+after the cancellation in s² = (Σx² − n·x̄²)/(n − 1).  The CUPED moments at each look
+(:func:`_adjusted_looks`) are still computed from rows in this process.
 """
 
 from __future__ import annotations
