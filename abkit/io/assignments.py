@@ -160,10 +160,13 @@ def clean_assignments(
         repeated = not row_units and ids.n_unique() < ids.len()
         annotated = None
         if flagged or repeated:
-            frame = collected.with_row_index(ROW).with_columns(first_reason(rules).alias(REASON))
+            # one lazy plan, as before, so the rows are cut into the same chunks (Polars'
+            # float sums over other chunks can differ in the last bits)
+            reasons = first_reason(rules).alias(REASON)
+            frame = collected.lazy().with_row_index(ROW).with_columns(reasons)
             if repeated:
-                frame = _flag_repeated_units(frame.lazy(), repeated_rows, assigned_at).collect()
-            annotated = frame
+                frame = _flag_repeated_units(frame, repeated_rows, assigned_at)
+            annotated = frame.collect()
     except pl.exceptions.PolarsError as exc:
         raise reader_error(exc, table.label) from None
 
