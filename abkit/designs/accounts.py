@@ -387,9 +387,11 @@ def _account_statistics(
             f"metric '{nrr[0].name}' (net revenue retention) needs an accounts table with ARR "
             "at the start and end: pass --accounts (or accounts= in Python)."
         )
-    summed = [m for m in metrics if m.kind.statistic in (MOMENTS, RATIO_MOMENTS, EVENT_TIMES)]
+    # a time to value is compared by each account's time (survival): no sums of it
+    summed = [m for m in metrics if m.kind.statistic in (MOMENTS, RATIO_MOMENTS)]
+    times = [m for m in metrics if m.kind.statistic is EVENT_TIMES]
     covariates = {m.name: covariates_of(spec, m) for m in summed if m.kind.adjustable() is not None}
-    sums = engine_account_sums(table, clean, summed, strata, covariates)
+    sums = engine_account_sums(table, clean, summed, strata, covariates, times)
     accounts_table = None
     if frame.accounts is not None:
         owner = sums.accounts.select(ACCOUNT, VARIANT)
@@ -418,14 +420,13 @@ def _account_statistics(
                 m, frame.values[reference], members, variants, strata
             )
             notes.note(m.name, *lines)
-    by_segment = [m for m in metrics if m.kind.statistic in (MOMENTS, RATIO_MOMENTS)]
     segments = {}
     for column in spec.segments.columns:
         segments[column] = segment_account_sums(
             table,
             clean,
             column,
-            by_segment,
+            summed,
             sums,
             variants,
             strata,
@@ -446,9 +447,7 @@ def _account_statistics(
     survival = {}
     if frame.export_end is not None:
         survival = {
-            m.name: account_times(sums.accounts, m, variants, frame.export_end)
-            for m in metrics
-            if m.kind.statistic is EVENT_TIMES
+            m.name: account_times(sums.accounts, m, variants, frame.export_end) for m in times
         }
     # accounts, not users, were randomised: the sample-ratio check counts accounts
     counts = dict(sums.accounts.group_by(VARIANT).agg(pl.col(ACCOUNT).n_unique()).iter_rows())

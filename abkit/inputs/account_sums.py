@@ -9,10 +9,15 @@ metric is defined,
     Z_gj = Σ_{i∈g} c_ij (a missing covariate counts 0) and M_gj = #{i ∈ g: c_ij missing},
 
 the stratum of the account's first unit in the assignments' order, and for time to
-value the account's first assignment and first value event.  One query returns them
-for every metric at once (:func:`engine_account_sums`), one more per segment column the
-sums of each segment's users (:func:`segment_account_sums`); only those rows leave the
-engine.  The results are the inputs :func:`abkit.inputs.moments.account_arms` and
+value the account's first assignment and first value event (a time to value has no
+sums: it is compared by each account's time,
+:func:`abkit.inputs.moments.account_times`).  A range query and a sum query return
+them for every metric at once (:func:`engine_account_sums`), one more query per
+segment column the sums of each segment's users (:func:`segment_account_sums`); only
+those rows leave the engine.  A quantile metric still needs each event value's
+account: :func:`account_members` brings back the unit and account columns alone.
+
+The results are the inputs :func:`abkit.inputs.moments.account_arms` and
 :func:`abkit.inputs.segments.segment_account_arms` build from the per-unit rows, in
 the same shape (:func:`abkit.inputs.moments.arms_of` reads them).
 
@@ -34,7 +39,6 @@ accounts' magnitudes differ by more than 10⁶ is summed in floating point inste
 
 from __future__ import annotations
 
-import datetime as dt
 import decimal
 import math
 from collections.abc import Mapping, Sequence
@@ -58,12 +62,10 @@ from abkit.inputs.comoments import (
 from abkit.inputs.moments import arms_of
 from abkit.inputs.segments import segment_name, segment_values
 from abkit.inputs.unit_table import UnitTable
-from abkit.metrics.base import Statistic, denominator_column, value_column
+from abkit.metrics.base import denominator_column, value_column
 from abkit.names import ACCOUNT, ASSIGNED_AT, ORDER, UNIT, VARIANT
 from abkit.stats.cluster import AccountArm
 
-EVENT_TIMES = Statistic.EVENT_TIMES
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 FIRST = "_first"  # the first assignment order of an account's units
 
 
@@ -80,13 +82,9 @@ class _Terms:
 
 def _terms(i: int, metric: MetricSpec, covariates: Mapping[str, str] | None) -> _Terms:
     """The masked terms of metric ``i``: x as :func:`abkit.inputs.moments.account_sums`
-    reads it (the value column as a float; a time as microseconds since 1970), y for
-    a ratio and each covariate with nulls as 0."""
-    column = nw.col(value_column(metric))
-    if metric.kind.statistic is EVENT_TIMES:
-        x = (column - nw.lit(_EPOCH)).dt.total_microseconds().cast(nw.Float64)
-    else:
-        x = column.cast(nw.Float64)
+    reads it (the value column as a float), y for a ratio and each covariate with nulls
+    as 0."""
+    x = nw.col(value_column(metric)).cast(nw.Float64)
     present = ~x.is_null() & ~nw.col(ACCOUNT).is_null()
     values = {f"{i}:x": x}
     if metric.kind.is_ratio:
@@ -156,20 +154,18 @@ def engine_account_sums(
     metrics: Sequence[MetricSpec],
     strata: str | None,
     covariates: Mapping[str, Mapping[str, str]],
+    times: Sequence[MetricSpec] = (),
     reason: str = "the account sums",
 ) -> AccountSums:
     """Every metric's per-account sums in two queries on ``units`` (:func:`clean_units`):
     the range of each variable per account, then its fixed-point sums, counts and
-    first units (see the module's notes).  ``covariates``: metric name → covariate
+    first units (see the module's notes).  ``metrics`` are means, proportions and
+    ratios; ``times`` time-to-value metrics, whose accounts' first assignment and
+    first value event come back with them.  ``covariates``: metric name → covariate
     column → name; the rows that come back are recorded on ``table`` for ``reason``."""
     keys = [VARIANT, ACCOUNT, *([strata] if strata else [])]
     terms = [_terms(i, m, covariates.get(m.name)) for i, m in enumerate(metrics)]
     values = {name: v for t in terms for name, v in t.values.items()}
-    times = [
-        (i, t.metric)
-        for i, t in enumerate(terms)
-        if t.metric.kind.statistic is Statistic.EVENT_TIMES
-    ]
     scales: dict[str, tuple[int, bool]] = {}
     if values:
         ranges = [e for name, v in values.items() for e in value_range(v, name)]
@@ -182,7 +178,7 @@ def engine_account_sums(
             scales[name] = (exponent(size), fits)
     aggs = [nw.col(ORDER).min().alias(FIRST)]
     # time to value: each account's first assignment and first value event
-    extra = [ASSIGNED_AT, *(value_column(m) for _, m in times)] if times else []
+    extra = [ASSIGNED_AT, *(value_column(m) for m in times)] if times else []
     aggs += [nw.col(c).min().alias(c) for c in extra]
     for i, t in enumerate(terms):
         aggs += [
