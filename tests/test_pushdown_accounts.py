@@ -20,7 +20,7 @@ from abkit.engine.backend import crossing
 from abkit.inputs.account_sums import clean_units, engine_account_sums
 from abkit.inputs.unit_table import UnitTable
 from abkit.names import ACCOUNT, ORDER, UNIT, VARIANT
-from tests.engines import assert_same_numbers, required, to_duckdb
+from tests.engines import assert_same_numbers, required, to_duckdb, to_ibis
 
 SHARE = {"name": "share_rate", "type": "ratio", "numerator": "share", "denominator": "ai_output"}
 CONFIG: dict[str, Any] = {
@@ -340,3 +340,18 @@ def test_adoption_by_cohort_on_duckdb_equals_polars_without_unit_rows(runs):
         assert (row.users, row.adopters) == (group.height, adopters.height)
         assert row.accounts == group["account_id"].n_unique()
         assert row.events_per_adopter == pytest.approx(adopters["len"].mean(), rel=1e-15)
+
+
+def test_a_b2b_analysis_on_ibis_has_the_polars_bits():
+    """The same queries through Ibis (over DuckDB): no expression outside what every
+    engine offers."""
+    backend = required("ibis").duckdb.connect()
+    assignments, events, accounts = _export(1_200, accounts=8, seed=2)
+    reference = abkit.analyze(assignments, CONFIG, events=events, accounts=accounts)
+    on_ibis = abkit.analyze(
+        to_ibis(assignments, backend, "assignments"),
+        CONFIG,
+        events=to_ibis(events, backend, "events"),
+        accounts=accounts,
+    )
+    assert_same_numbers(reference.to_dict(), on_ibis.to_dict(), rel=0.0)
