@@ -126,6 +126,8 @@ class AccountSums:
     scales : dict of str to (int, bool)
         Per summed variable, the power of two it was scaled by and whether it was
         summed in fixed point (segments reuse them).
+    index : dict of str to int
+        Per metric, its position in the query (the prefix of its variables' names).
     """
 
     sums: dict[str, pl.DataFrame]
