@@ -6,6 +6,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import polars as pl
 
 from abkit.config import MetricSpec
@@ -16,64 +17,86 @@ from abkit.stats.cluster import AccountArm
 from abkit.stats.survival import EventTimes
 
 
-def _float(value: float | None) -> float:
-    return math.nan if value is None else float(value)
-
-
 def arm_summaries(
     units: pl.DataFrame, metrics: Sequence[MetricSpec], variants: tuple[str, ...]
 ) -> dict[str, dict[str, ArmSummary]]:
     """Per metric and variant: n, mean, variance (ddof = 1), skewness and, for ratios,
     the denominator moments and covariance, over the units where the metric is
-    defined; one Polars selection per variant for all metrics (a filter and a select
-    per arm run several times faster than a group-by into a handful of groups).
+    defined (x, or y for ratios, not missing).
 
-    A metric's values are masked to null where it is undefined (x, or y for ratios,
-    missing), so that every aggregate of it runs over the same units.
+    One Polars selection per variant brings each arm's columns out in the table's row
+    order (a filter keeps it); the moments are then two-pass NumPy sums over those
+    arrays: x̄ = Σx/n, var = Σ(x − x̄)²/(n − 1), cov = Σ(x − x̄)(y − ȳ)/(n − 1) and the
+    adjusted skewness G₁ = √(n(n − 1))/(n − 2) · m₃/m₂^{3/2} (NaN for n < 3 or no
+    spread).  NumPy adds a given array in a fixed order (pairwise, in one thread),
+    so the same table gives the same bits however many threads Polars runs, which
+    Polars' own multi-threaded aggregations do not guarantee on large tables.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from abkit.config import MetricSpec
+    >>> from abkit.metrics.base import value_column
+    >>> from abkit.names import VARIANT
+    >>> spend = MetricSpec(name="spend", type="mean", column="spend")
+    >>> units = pl.DataFrame({VARIANT: ["a", "a", "b", "b", "b"],
+    ...                       value_column(spend): [1.0, 3.0, 2.0, 4.0, None]})
+    >>> arms = arm_summaries(units, [spend], ("a", "b"))
+    >>> arms["spend"]["a"].n, arms["spend"]["a"].mean, arms["spend"]["a"].var
+    (2, 2.0, 2.0)
+    >>> arms["spend"]["b"].n
+    2
     """
-    aggs: list[pl.Expr] = []
+    columns: list[pl.Expr] = []
     for i, metric in enumerate(metrics):
         x = metric.kind.arm_value(pl.col(value_column(metric))).cast(pl.Float64)
         present = x.is_not_null()
         if metric.kind.is_ratio:
             y = pl.col(denominator_column(metric)).cast(pl.Float64)
             present &= y.is_not_null()
-            y = pl.when(present).then(y)
-            aggs += [
-                y.mean().alias(f"{i}:den_mean"),
-                y.var(ddof=1).alias(f"{i}:den_var"),
-                pl.cov(pl.when(present).then(x), y, ddof=1).alias(f"{i}:cov"),
-            ]
-        x = pl.when(present).then(x)
-        aggs += [
-            present.sum().alias(f"{i}:n"),
-            x.mean().alias(f"{i}:mean"),
-            x.var(ddof=1).alias(f"{i}:var"),
-            x.skew(bias=False).alias(f"{i}:skew"),
-        ]
+            columns.append(y.alias(f"{i}:y"))
+        columns += [x.alias(f"{i}:x"), present.alias(f"{i}:present")]
     per_arm = pl.collect_all(
-        [units.lazy().filter(pl.col(VARIANT) == v).select(aggs) for v in variants]
+        [units.lazy().filter(pl.col(VARIANT) == v).select(columns) for v in variants]
     )
-    rows = {v: frame.row(0, named=True) for v, frame in zip(variants, per_arm, strict=True)}
-    out: dict[str, dict[str, ArmSummary]] = {}
-    for i, metric in enumerate(metrics):
-        ratio = metric.kind.is_ratio
-        arms = out[metric.name] = {}
-        for variant in variants:
-            r = rows.get(variant)
-            if r is None or not r[f"{i}:n"]:
-                arms[variant] = ArmSummary(n=0, mean=math.nan, var=math.nan)
-                continue
-            arms[variant] = ArmSummary(
-                n=int(r[f"{i}:n"]),
-                mean=_float(r[f"{i}:mean"]),
-                var=_float(r[f"{i}:var"]),
-                den_mean=_float(r[f"{i}:den_mean"]) if ratio else None,
-                den_var=_float(r[f"{i}:den_var"]) if ratio else None,
-                cov=_float(r[f"{i}:cov"]) if ratio else None,
-                skewness=_float(r[f"{i}:skew"]),
+    out: dict[str, dict[str, ArmSummary]] = {m.name: {} for m in metrics}
+    for variant, frame in zip(variants, per_arm, strict=True):
+        for i, metric in enumerate(metrics):
+            kept = frame.get_column(f"{i}:present").to_numpy()
+            values = frame.get_column(f"{i}:x").to_numpy()[kept]
+            denominators = (
+                frame.get_column(f"{i}:y").to_numpy()[kept] if metric.kind.is_ratio else None
             )
+            out[metric.name][variant] = _moments(values, denominators)
     return out
+
+
+def _moments(x: np.ndarray, y: np.ndarray | None) -> ArmSummary:
+    """The two-pass moments of one arm's values (and denominators) in their order."""
+    n = x.size
+    if n == 0:
+        return ArmSummary(n=0, mean=math.nan, var=math.nan)
+    mean = float(np.mean(x))
+    dx = x - mean
+    sxx = float(np.sum(dx * dx))
+    var = sxx / (n - 1) if n >= 2 else math.nan
+    skewness = math.nan
+    if n >= 3 and sxx > 0:
+        m2, m3 = sxx / n, float(np.sum(dx * dx * dx)) / n
+        skewness = math.sqrt(n * (n - 1)) / (n - 2) * m3 / m2**1.5
+    if y is None:
+        return ArmSummary(n=n, mean=mean, var=var, skewness=skewness)
+    den_mean = float(np.mean(y))
+    dy = y - den_mean
+    return ArmSummary(
+        n=n,
+        mean=mean,
+        var=var,
+        den_mean=den_mean,
+        den_var=float(np.sum(dy * dy)) / (n - 1) if n >= 2 else math.nan,
+        cov=float(np.sum(dx * dy)) / (n - 1) if n >= 2 else math.nan,
+        skewness=skewness,
+    )
 
 
 def account_sums(
