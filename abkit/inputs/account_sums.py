@@ -17,9 +17,9 @@ segment column the sums of each segment's users (:func:`segment_account_sums`); 
 those rows leave the engine.  A quantile metric still needs each event value's
 account: :func:`account_members` brings back the unit and account columns alone.
 
-The results are the inputs :func:`abkit.inputs.moments.account_arms` and
-:func:`abkit.inputs.segments.segment_account_arms` build from the per-unit rows, in
-the same shape (:func:`abkit.inputs.moments.arms_of` reads them).
+The results are one frame per metric (VARIANT, ACCOUNT, ``x``, ``y``[, ``stratum``],
+``z0`` …), which :func:`abkit.inputs.moments.arms_of` turns into each arm's
+:class:`~abkit.stats.cluster.AccountArm`.
 
 Exact sums
 ----------
@@ -81,9 +81,8 @@ class _Terms:
 
 
 def _terms(i: int, metric: MetricSpec, covariates: Mapping[str, str] | None) -> _Terms:
-    """The masked terms of metric ``i``: x as :func:`abkit.inputs.moments.account_sums`
-    reads it (the value column as a float), y for a ratio and each covariate with nulls
-    as 0."""
+    """The masked terms of metric ``i``: x (the value column as a float), y for a ratio
+    and each covariate with nulls as 0."""
     x = nw.col(value_column(metric)).cast(nw.Float64)
     present = ~x.is_null() & ~nw.col(ACCOUNT).is_null()
     values = {f"{i}:x": x}
@@ -111,8 +110,7 @@ class AccountSums:
     sums : dict of str to polars.DataFrame
         Per metric: VARIANT, ACCOUNT, ``x``, ``y``, ``stratum`` (with strata) and the
         covariate sums ``z0`` …, one row per account where the metric is defined,
-        sorted by variant and account (the frame of
-        :func:`abkit.inputs.moments.account_sums`).
+        sorted by variant and account.
     names : dict of str to list of str
         Per metric, the names of its ``z`` columns.
     accounts : polars.DataFrame
@@ -251,8 +249,8 @@ def _metric_sums(
     strata: str | None,
     scales: dict[str, tuple[int, bool]],
 ) -> tuple[pl.DataFrame, list[str]]:
-    """One metric's frame of :func:`abkit.inputs.moments.account_sums` from the grouped
-    rows (variant, account[, stratum]) of the sums query."""
+    """One metric's per-account frame (see :class:`AccountSums`) from the grouped rows
+    (variant, account[, stratum]) of the sums query."""
     mine = rows.filter(pl.col(f"{i}:n") > 0)
     accounts = _first_of(mine, f"{i}:first", strata)
     if strata:
@@ -316,8 +314,9 @@ def account_arms_of(
     stratified: bool,
     seats: pl.DataFrame | None = None,
 ) -> dict[str, AccountArm]:
-    """The arms of :func:`abkit.inputs.moments.account_arms` from the engine's sums:
-    ``seats`` (ACCOUNT, ``_seats``) replaces Y_g by the licensed seats where given."""
+    """Each arm's :class:`~abkit.stats.cluster.AccountArm` of one metric from the
+    engine's sums: ``seats`` (ACCOUNT, ``_seats``) replaces Y_g by the licensed seats
+    where given (adoption as a share of seats)."""
     frame = sums.sums[metric.name]
     if seats is not None:
         frame = frame.join(seats, on=ACCOUNT, how="left", maintain_order="left").with_columns(
@@ -337,10 +336,10 @@ def segment_account_sums(
     max_values: int,
     label: str,
 ) -> dict[str, dict[str, dict[str, AccountArm]]]:
-    """Metric → segment → variant → per-account sums of the segment's users, as
-    :func:`abkit.inputs.segments.segment_account_arms` gives them (every segment over
-    the accounts where the metric is defined, 0 where an account has none of the
-    segment's users), in one query grouped by variant, account and ``column``."""
+    """Metric → segment → variant → per-account sums of the segment's users (every
+    segment over the accounts where the metric is defined, in the same order, 0 where
+    an account has none of the segment's users, so that one re-assignment of accounts
+    applies to all), in one query grouped by variant, account and ``column``."""
     values = segment_values(units, column, max_values, label)
     aggs = []
     for m in metrics:

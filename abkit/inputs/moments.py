@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
@@ -99,65 +99,11 @@ def _moments(x: np.ndarray, y: np.ndarray | None) -> ArmSummary:
     )
 
 
-def account_sums(
-    units: pl.DataFrame,
-    metric: MetricSpec,
-    strata: str | None = None,
-    covariates: Mapping[str, str] | None = None,
-) -> tuple[pl.DataFrame, list[str]]:
-    """Per variant and account, sorted: the sums x and y (see :func:`account_arms`), the
-    stratum when given, and the covariate sums ``z0`` … with their names."""
-    x = pl.col(value_column(metric)).cast(pl.Float64)
-    present = x.is_not_null() & pl.col(ACCOUNT).is_not_null()
-    if metric.kind.is_ratio:
-        y = pl.col(denominator_column(metric)).cast(pl.Float64)
-        present &= y.is_not_null()
-    else:  # one per eligible unit: a literal would sum to 1 per group, not to the count
-        y = x.is_not_null().cast(pl.Float64)
-    aggs = [x.sum().alias("x"), y.sum().alias("y")]
-    if strata:
-        aggs.append(pl.col(strata).first().cast(pl.String).alias("stratum"))
-    eligible = units.filter(present)
-    names: list[str] = []
-    for column, label in (covariates or {}).items():
-        c = pl.col(column).cast(pl.Float64)
-        aggs.append(c.fill_null(0.0).sum().alias(f"z{len(names)}"))
-        names.append(label)
-        if eligible.get_column(column).null_count():
-            aggs.append(c.is_null().sum().cast(pl.Float64).alias(f"z{len(names)}"))
-            names.append(f"{label} missing")
-    return eligible.group_by(VARIANT, ACCOUNT).agg(aggs).sort(VARIANT, ACCOUNT), names
-
-
-def account_arms(
-    units: pl.DataFrame,
-    metric: MetricSpec,
-    variants: tuple[str, ...],
-    strata: str | None = None,
-    seats: pl.DataFrame | None = None,
-    covariates: Mapping[str, str] | None = None,
-) -> dict[str, AccountArm]:
-    """Per-account numerator and denominator sums of each arm (eligible units only).
-
-    Mean and proportion metrics: X_g = Σ values, Y_g = number of units; ratio metrics:
-    X_g = Σ numerators, Y_g = Σ denominators.  ``seats`` (ACCOUNT, ``_seats``) replaces
-    Y_g by the account's licensed seats where given (adoption as a share of seats).
-    ``covariates`` (column → name) adds Z_g, the sums of the covariates over the same
-    units; a column with missing values adds the account's count of them as one more
-    covariate (missing values themselves count 0).
-    """
-    sums, names = account_sums(units, metric, strata, covariates)
-    if seats is not None:
-        sums = sums.join(seats, on=ACCOUNT, how="left", maintain_order="left").with_columns(
-            pl.coalesce("_seats", "y").alias("y")
-        )
-    return arms_of(sums, variants, strata is not None, names)
-
-
 def arms_of(
     sums: pl.DataFrame, variants: tuple[str, ...], stratified: bool, names: Sequence[str] = ()
 ) -> dict[str, AccountArm]:
-    """One :class:`AccountArm` per variant from per-account sums (``account_sums``)."""
+    """One :class:`AccountArm` per variant from per-account sums
+    (:func:`abkit.inputs.account_sums.engine_account_sums`)."""
     out = {}
     for v in variants:
         rows = sums.filter(pl.col(VARIANT) == v)

@@ -10,11 +10,8 @@ import polars as pl
 from abkit.config import MetricSpec
 from abkit.engine.backend import collect_all, distinct
 from abkit.errors import AbkitInputError
-from abkit.inputs.moments import account_sums, arms_of
 from abkit.inputs.quantiles import arm_quantiles
 from abkit.io.readers import Table
-from abkit.names import ACCOUNT, VARIANT
-from abkit.stats.cluster import AccountArm
 from abkit.stats.quantile import QuantileEstimate
 
 MISSING = "(missing)"  # the segment of units whose column is null
@@ -85,33 +82,6 @@ def _of(column: str, value: str | None) -> pl.Expr:
 def segment_name(value: object) -> str:
     """The name a segment value is shown by (:data:`MISSING` for None)."""
     return MISSING if value is None else str(value)
-
-
-def segment_account_arms(
-    units: pl.DataFrame,
-    column: str,
-    metric: MetricSpec,
-    variants: tuple[str, ...],
-    strata: str | None,
-    max_values: int,
-    label: str,
-) -> dict[str, dict[str, AccountArm]]:
-    """B2B: segment value → variant → per-account sums over the segment's users, every
-    segment over the same accounts in the same order (0 where an account has none of
-    the segment's users), so that one re-assignment of accounts applies to all."""
-    accounts, _ = account_sums(units, metric, strata)
-    keys = accounts.select(VARIANT, ACCOUNT, *(["stratum"] if strata else []))
-    out = {}
-    for value in segment_values(units, column, max_values, label):
-        part, _ = account_sums(units.filter(_of(column, value)), metric)
-        aligned = keys.join(
-            part.select(VARIANT, ACCOUNT, "x", "y"),
-            on=[VARIANT, ACCOUNT],
-            how="left",
-            maintain_order="left",
-        ).with_columns(pl.col("x", "y").fill_null(0.0))
-        out[segment_name(value)] = arms_of(aligned, variants, strata is not None)
-    return out
 
 
 def segment_quantiles(
