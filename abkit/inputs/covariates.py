@@ -139,7 +139,12 @@ def covariate_moments(
 ) -> Covariates | None:
     """Moments of (metric components, covariates) per arm over the units where the
     metric is defined; None (with the reason in a note) when no covariate is usable.
-    ``columns`` maps each covariate column to the name the reports give it."""
+    ``columns`` maps each covariate column to the name the reports give it.
+
+    Computed where the unit table is (:meth:`UnitTable.frame`): one query counting the
+    missing covariates (:func:`covariate_design`) and the three of
+    :func:`abkit.inputs.comoments.grouped_comoments`, each returning a row per arm; no
+    unit row comes back from an engine."""
     term = metric.kind.adjustable()
     assert term is not None, f"metric type '{metric.type}' cannot be adjusted"
     x = metric.kind.arm_value(nw.col(value_column(metric))).cast(nw.Float64)
