@@ -314,3 +314,30 @@ def test_looks_and_novelty_are_the_same_on_spark() -> None:
             assert not any("came back" in str(n) for n in other["notes"])
     finally:
         spark.stop()
+
+
+@pytest.mark.parametrize("engine", ["sqlframe", "ibis"])
+def test_novelty_is_the_same_on_sqlframe_and_ibis(engine: str) -> None:
+    """The novelty check on SQLFrame and Ibis (over DuckDB) equals Polars' (a period
+    column named by its number was read as that number by SQLFrame)."""
+    sim = simulate(users=800, days=15, enrol_days=5, seed=21)
+    duckdb = required("duckdb")
+    if engine == "sqlframe":
+        from tests.engines import sqlframe_session, to_sqlframe
+
+        required("sqlframe")
+        connection = duckdb.connect()
+        connection.execute("SET TimeZone = 'UTC'")
+        events = to_sqlframe(sim.events, sqlframe_session(connection), connection, "novelty")
+    else:
+        from tests.engines import to_ibis
+
+        ibis = required("ibis")
+        backend = ibis.duckdb.connect()
+        backend.raw_sql("SET TimeZone = 'UTC'")
+        events = to_ibis(sim.events, backend, "novelty")
+    reference = abkit.analyze(sim.assignments, NOVELTY, events=sim.events).to_dict()
+    other = abkit.analyze(sim.assignments, NOVELTY, events=events).to_dict()
+    assert_same_numbers(reference, other)
+    assert other["results"][0]["novelty"] is not None
+    assert not any("came back" in str(n) for n in other["notes"])

@@ -95,11 +95,9 @@ def period_moments(
     exact co-moments of (x_0 … x_{W−1}[, y_0 … y_{W−1}]) per arm
     (:func:`abkit.inputs.comoments.arm_comoments`)."""
     columns = component_columns(metric)
-    names = [
-        (column, w, f"{column}_{w}" if len(columns) > 1 else str(w))
-        for column in columns  # x_0 … x_{W−1}, then y_0 … y_{W−1}
-        for w in range(periods)
-    ]
+    # x_0 … x_{W−1}, then y_0 … y_{W−1}, under names that no SQL engine reads as a
+    # number (SQLFrame takes a column named 0 for the literal)
+    names = [(column, w, f"_z{i}_{w}") for i, column in enumerate(columns) for w in range(periods)]
     at = nw.col(PERIOD)
     wide = (
         per_period.filter(at < periods)
