@@ -22,13 +22,14 @@ def arm_summaries(
 ) -> dict[str, dict[str, ArmSummary]]:
     """Per metric and variant: n, mean, variance (ddof = 1), skewness and, for ratios,
     the denominator moments and covariance, over the units where the metric is
-    defined (x, or y for ratios, not missing).
+    defined (x, or y for ratios, not missing; the unit-level table's values are finite,
+    so a missing value is the only NaN).
 
     One Polars selection per variant brings each arm's columns out in the table's row
     order (a filter keeps it); the moments are then two-pass NumPy sums over those
     arrays: x̄ = Σx/n, var = Σ(x − x̄)²/(n − 1), cov = Σ(x − x̄)(y − ȳ)/(n − 1) and the
     adjusted skewness G₁ = √(n(n − 1))/(n − 2) · m₃/m₂^{3/2} (NaN for n < 3 or no
-    spread).  NumPy adds a given array in a fixed order (pairwise, in one thread),
+    spread).  NumPy adds a given array in a fixed order, in one thread,
     so the same table gives the same bits however many threads Polars runs, which
     Polars' own multi-threaded aggregations do not guarantee on large tables.
 
@@ -49,41 +50,39 @@ def arm_summaries(
     """
     columns: list[pl.Expr] = []
     for i, metric in enumerate(metrics):
-        x = metric.kind.arm_value(pl.col(value_column(metric))).cast(pl.Float64)
-        present = x.is_not_null()
+        columns.append(
+            metric.kind.arm_value(pl.col(value_column(metric))).cast(pl.Float64).alias(f"{i}:x")
+        )
         if metric.kind.is_ratio:
-            y = pl.col(denominator_column(metric)).cast(pl.Float64)
-            present &= y.is_not_null()
-            columns.append(y.alias(f"{i}:y"))
-        columns += [x.alias(f"{i}:x"), present.alias(f"{i}:present")]
+            columns.append(pl.col(denominator_column(metric)).cast(pl.Float64).alias(f"{i}:y"))
     per_arm = pl.collect_all(
         [units.lazy().filter(pl.col(VARIANT) == v).select(columns) for v in variants]
     )
     out: dict[str, dict[str, ArmSummary]] = {m.name: {} for m in metrics}
     for variant, frame in zip(variants, per_arm, strict=True):
         for i, metric in enumerate(metrics):
-            kept = frame.get_column(f"{i}:present").to_numpy()
-            values = frame.get_column(f"{i}:x").to_numpy()[kept]
-            denominators = (
-                frame.get_column(f"{i}:y").to_numpy()[kept] if metric.kind.is_ratio else None
-            )
-            out[metric.name][variant] = _moments(values, denominators)
+            # one contiguous array each, in the table's order; a null is NaN there
+            x = frame.get_column(f"{i}:x").to_numpy()
+            y = frame.get_column(f"{i}:y").to_numpy() if metric.kind.is_ratio else None
+            missing = np.isnan(x) if y is None else np.isnan(x) | np.isnan(y)
+            if missing.any():
+                x = x[~missing]
+                y = None if y is None else y[~missing]
+            out[metric.name][variant] = _moments(x, y)
     return out
 
 
 def _moments(x: np.ndarray, y: np.ndarray | None) -> ArmSummary:
-    """The two-pass moments of one arm's values (and denominators) in their order."""
+    """The two-pass moments of one arm's values (and denominators), each sum of
+    products added in the arrays' order in one thread (``np.einsum``)."""
     n = x.size
     if n == 0:
         return ArmSummary(n=0, mean=math.nan, var=math.nan)
     mean = float(np.mean(x))
     dx = x - mean
-    sxx = float(np.sum(dx * dx))
+    sxx = float(np.einsum("i,i", dx, dx))
     var = sxx / (n - 1) if n >= 2 else math.nan
-    skewness = math.nan
-    if n >= 3 and sxx > 0:
-        m2, m3 = sxx / n, float(np.sum(dx * dx * dx)) / n
-        skewness = math.sqrt(n * (n - 1)) / (n - 2) * m3 / m2**1.5
+    skewness = _skewness(dx, sxx) if n >= 3 and sxx > 0 else math.nan
     if y is None:
         return ArmSummary(n=n, mean=mean, var=var, skewness=skewness)
     den_mean = float(np.mean(y))
@@ -93,10 +92,24 @@ def _moments(x: np.ndarray, y: np.ndarray | None) -> ArmSummary:
         mean=mean,
         var=var,
         den_mean=den_mean,
-        den_var=float(np.sum(dy * dy)) / (n - 1) if n >= 2 else math.nan,
-        cov=float(np.sum(dx * dy)) / (n - 1) if n >= 2 else math.nan,
+        den_var=float(np.einsum("i,i", dy, dy)) / (n - 1) if n >= 2 else math.nan,
+        cov=float(np.einsum("i,i", dx, dy)) / (n - 1) if n >= 2 else math.nan,
         skewness=skewness,
     )
+
+
+def _skewness(dx: np.ndarray, sxx: float) -> float:
+    """G₁ = √(n(n − 1))/(n − 2) · m₃/m₂^{3/2} of the deviations ``dx`` (Σdx² = ``sxx``);
+    where their size would overflow or underflow the cube or the power (deviations
+    beyond 1e±50), from dx·2^−k with 2^k near the largest |dx| (it is scale-free)."""
+    n = dx.size
+    s3 = float(np.einsum("i,i,i", dx, dx, dx))
+    if not (math.isfinite(s3) and 1e-100 < sxx / n < 1e100):
+        scaled = dx * 2.0 ** -math.frexp(float(np.max(np.abs(dx))))[1]
+        sxx = float(np.einsum("i,i", scaled, scaled))
+        s3 = float(np.einsum("i,i,i", scaled, scaled, scaled))
+    m2 = sxx / n
+    return math.sqrt(n * (n - 1)) / (n - 2) * (s3 / n) / (m2 * math.sqrt(m2))
 
 
 def arms_of(
