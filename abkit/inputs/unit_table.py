@@ -5,11 +5,15 @@ columns.
 On Polars the table is a frame of this process.  On DuckDB, Spark, SQLFrame and Ibis it
 stays on the engine (:func:`abkit.engine.backend.materialise`), and the analysis asks it
 for aggregates: per-arm unit moments (:meth:`UnitTable.arm_summaries`), per segment
-(:meth:`UnitTable.segment_arms`), unit counts, the accounts' variants, CUPED's
-co-moments (:mod:`abkit.inputs.comoments`).  A step that must see every unit (capping
-at a pooled quantile, the novelty check, the B2B design) asks :meth:`UnitTable.rows`
-with its reason; the rows then come back once, and :attr:`UnitTable.crossed` says how
-many and why, so the report can say it.
+(:meth:`UnitTable.segment_arms`), unit counts, the accounts' variants, and through
+:meth:`UnitTable.frame` CUPED's and the novelty check's co-moments
+(:mod:`abkit.inputs.comoments`), the B2B design's per-account sums
+(:mod:`abkit.inputs.account_sums`), adoption counts and the LLM-judge metric's per-arm
+sums, each recording the rows of its result with :meth:`UnitTable.record`.  A step that
+must see every unit (capping at a pooled quantile, exact quantiles by segment, the
+surrogate forecast, a metric type with only a per-unit statistic) asks
+:meth:`UnitTable.rows` with its reason; the rows then come back once, and
+:attr:`UnitTable.crossed` says how many and why, so the report can say it.
 """
 
 from __future__ import annotations
