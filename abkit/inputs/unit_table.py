@@ -200,8 +200,9 @@ def engine_arm_summaries(
     0. n and the range of x and y, which give each a power-of-two scale s = 2^k bringing
        its largest |value| near 10⁴;
     1. the sums Σ sxᵢ and Σ tyᵢ in fixed point (:data:`abkit.metrics.references.EXACT`,
-       exact whatever order the engine adds in, and safe from overflow whatever the
-       values' size), so x̄ = Σ sxᵢ / (sn), correctly rounded here;
+       the same whatever order the engine adds in, and safe from overflow whatever the
+       values' size), so x̄ = Σ sxᵢ / (sn), within about one unit in the last place
+       (each value's conversion to fixed point rounds it, the same way on every engine);
     2. the centred sums S_xx = Σ(u(xᵢ − x̄))², S_yy and S_xy = Σ u(xᵢ − x̄) v(yᵢ − ȳ), also
        in fixed point, after scaling by powers of two u and v that bring the largest
        deviation near 10⁴ (the sums then keep about 26 significant digits and cannot
