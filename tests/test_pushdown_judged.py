@@ -26,7 +26,7 @@ from abkit.metrics.judged_quality import JudgedQuality, part_column
 from abkit.names import VARIANT
 from abkit.stats.judge_noise import Repeats, judge_noise, noise_split
 from abkit.stats.judged import judged_comparison
-from abkit.stats.ppi import JudgedArm, bias_difference, judge_mean, ppi_mean
+from abkit.stats.ppi import TOTALS, JudgedArm, bias_difference, judge_mean, ppi_mean
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "llm_judge"
 JUDGED = {
@@ -36,18 +36,7 @@ JUDGED = {
     "human": "judge_score.human_score",
 }
 REPEATED = JUDGED | {"output": "judge_score.output_id"}
-PARTS = (
-    "unlabelled",
-    "judge",
-    "judge_sq",
-    "labelled",
-    "judge_labelled",
-    "judge_labelled_sq",
-    "human",
-    "human_sq",
-    "judge_human",
-    "not_pass_fail",
-)
+PARTS = TOTALS  # the per-user sums, as the metric names its columns
 
 
 def _on_duckdb(assignments: pl.DataFrame, events: pl.DataFrame, config: Any) -> Any:

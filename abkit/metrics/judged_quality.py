@@ -60,25 +60,14 @@ from abkit.names import UNIT, VARIANT
 from abkit.stats import Comparison
 from abkit.stats.judge_noise import Repeats
 from abkit.stats.judged import JudgedDetail, judged_comparison
-from abkit.stats.ppi import JudgedArm
+from abkit.stats.ppi import TOTALS, JudgedArm
 
 if TYPE_CHECKING:
     from abkit.metrics.base import MetricSpec, UnitAggregates
     from abkit.stats.cuped import Term
 
 # the per-user sums, in the order of JudgedArm's fields
-_PARTS = (
-    "unlabelled",
-    "judge",
-    "judge_sq",
-    "labelled",
-    "judge_labelled",
-    "judge_labelled_sq",
-    "human",
-    "human_sq",
-    "judge_human",
-    "not_pass_fail",
-)
+_PARTS = TOTALS
 
 
 # the numbers k of extra judgements per output whose width the report predicts
@@ -580,7 +569,7 @@ def judged_warnings(detail: JudgedDetail, alpha: float) -> list[str]:
     --------
     >>> import numpy as np
     >>> from abkit.stats.judged import judged_comparison
-    >>> from abkit.stats.ppi import JudgedArm
+    >>> from abkit.stats.ppi import TOTALS, JudgedArm
     >>> from abkit.metrics.judged_quality import judged_warnings
     >>> rng = np.random.default_rng(3)
     >>> def arm(bias):
