@@ -527,7 +527,7 @@ def event_units(
     ``with_looks`` the per-arm sufficient statistics at every daily look are computed
     (:mod:`abkit.engine.looks`; on another engine there, only per-(variant, look) sums
     coming back), and with ``covariates`` (metric name → covariate column → name) each
-    look's CUPED moments (from the valid events' rows, which then come back).
+    look's CUPED moments.
     ``values_with_accounts`` (the design re-assigns accounts) keeps each quantile value
     with its unit on every engine, where ``[quantiles] method = "auto"`` would otherwise bin them.
     ``week_one`` adds each unit's first-week signals (:mod:`abkit.engine.week_one`),
@@ -644,12 +644,11 @@ def event_units(
         bins=bins,
         sessions=need_session,
         # the valid events' rows come back for the daily looks on Polars; on another
-        # engine only where a step still reads them: CUPED at each look (every valid
-        # event), exact quantiles (their events only)
-        rows=slim if with_looks and (events.on_polars or covariates or value_refs) else None,
+        # engine only for the exact route of quantile looks (their events only)
+        rows=slim if with_looks and (events.on_polars or value_refs) else None,
         row_events=(
             None
-            if events.on_polars or covariates
+            if events.on_polars
             else sorted({read[0] for r in value_refs if (read := event_column(r)) is not None})
         ),
         period_days=spec.novelty.period_days,
@@ -818,22 +817,18 @@ def _looks_in_process(
     covariates: Mapping[str, Mapping[str, str]] | None,
     quantiles: tuple[MetricSpec, ...],
     bins: LogBins | None,
-) -> int:
+) -> None:
     """The daily looks from the valid events' rows in this process (``rows``: the
-    slim columns of every valid event) and the unit table's rows; returns how many unit
-    rows were read."""
+    slim columns of every valid event) and the unit table's rows (on Polars)."""
     assert rows is not None
     rows = rows.with_columns(schedule.index(TS).alias(LOOK))
     (unit_rows,) = collect_all([out.units])
-    if ORDER in unit_rows.columns:  # from another engine: its rows carry their order
-        unit_rows = unit_rows.sort(ORDER).drop(ORDER)
     out.looks = event_look_series(
         rows.lazy(), unit_rows, metrics, schedule, assignments.variants, output_event, covariates
     )
     out.quantile_looks = quantile_look_series(
         rows, unit_rows, quantiles, schedule, assignments.variants, bins
     )
-    return unit_rows.height
 
 
 def _looks_on_engine(
@@ -852,22 +847,13 @@ def _looks_on_engine(
 ) -> None:
     """The daily looks of an export on another engine, where only per-(variant, look)
     aggregates come back (:func:`~abkit.engine.looks.engine_look_series`, and the
-    histogram route of the quantile looks).  Two steps still read rows here, and
-    ``out.crossed`` says how many: the CUPED moments at each look (every valid event's
-    slim columns and the unit table's rows) and the exact route of the quantile looks
-    (its events' values)."""
+    histogram route of the quantile looks), the CUPED moments at each look included.
+    One step still reads rows here, and ``out.crossed`` says how many: the exact route
+    of the quantile looks (its events' values)."""
     variants = assignments.variants
-    if covariates:  # CUPED at every look: computed from the rows in this process
-        assert rows is not None
-        read = _looks_in_process(
-            out, rows, metrics, schedule, assignments, output_event, covariates, quantiles, bins
-        )
-        out.crossed += [
-            ("daily looks with CUPED (events)", rows.height),
-            ("daily looks with CUPED", read),
-        ]
-        return
-    out.looks = engine_look_series(valid, table, units, metrics, schedule, variants, output_event)
+    out.looks = engine_look_series(
+        valid, table, units, metrics, schedule, variants, output_event, covariates
+    )
     if not quantiles:
         return
     if bins is None:  # the exact route: every value with its unit comes back

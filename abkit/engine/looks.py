@@ -16,8 +16,8 @@ changes are computed there and only their per-(variant, look) totals come back
 (:func:`engine_look_series`): the per-(unit, look) amounts by a group-by, the running
 sums by a cumulative sum over each unit's looks, and the totals in fixed point
 (:func:`exact_grouped_sums`), so that the engine's order of addition does not show
-after the cancellation in s² = (Σx² − n·x̄²)/(n − 1).  The CUPED moments at each look
-(:func:`_adjusted_looks`) are still computed from rows in this process.
+after the cancellation in s² = (Σx² − n·x̄²)/(n − 1); the CUPED moments at each look
+likewise (:func:`_engine_adjusted_looks`).
 """
 
 from __future__ import annotations
@@ -526,6 +526,7 @@ def engine_look_series(
     schedule: LookSchedule,
     variants: tuple[str, ...],
     output_event: str,
+    covariates: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, LookSeries]:
     """:func:`event_look_series` on the events' engine: only per-(variant, look) sums
     come back.
@@ -540,13 +541,14 @@ def engine_look_series(
     units : polars.DataFrame
         The assigned units (UNIT, VARIANT, ASSIGNED_AT), in this process: the units
         entering each arm at each look are counted here.
-    metrics, schedule, variants, output_event
+    metrics, schedule, variants, output_event, covariates
         As for :func:`event_look_series`.
 
     Returns
     -------
     dict of str to LookSeries
-        The same series as :func:`event_look_series` gives (without CUPED moments).
+        The same series as :func:`event_look_series` gives, with each look's CUPED
+        moments for the metrics in ``covariates`` (:func:`_engine_adjusted_looks`).
 
     Notes
     -----
@@ -585,11 +587,11 @@ def engine_look_series(
             y_prev = y - nw.col(f"_a{place[1]}")
             changes |= {f"{j}:sy": y - y_prev, f"{j}:syy": y * y - y_prev * y_prev}
             changes[f"{j}:sxy"] = x * y - x_prev * y_prev
+    unit_looks = _engine_unit_looks(valid, refs) if changes else None
     per_look = (
-        exact_grouped_sums(_engine_unit_looks(valid, refs), [VARIANT, LOOK], changes)
-        if changes
-        else {}
+        exact_grouped_sums(unit_looks, [VARIANT, LOOK], changes) if unit_looks is not None else {}
     )
+    adjusted = covariates or {}
     out: dict[str, LookSeries] = {}
     for metric in metrics:
         kind = metric.kind
@@ -613,8 +615,13 @@ def engine_look_series(
                 if v in variants:
                     counts[variants.index(v), look] = row["n"]
             out[metric.name] = _series(_arm_sums(sums, counts, variants, looks), False, times)
+            if metric.name in adjusted:
+                steps = matured.select(UNIT, LOOK, x.alias("dx"))
+                out[metric.name] = _engine_adjusted_looks(
+                    out[metric.name], matured, steps, adjusted[metric.name], 1, variants
+                )
             continue
-        if metric not in followed:  # account-level types (no sequential monitoring)
+        if metric not in followed or unit_looks is None:  # account-level types
             continue
         j = followed.index(metric)
         mine = {
@@ -622,7 +629,103 @@ def engine_look_series(
             for key, row in per_look.items()
         }
         out[metric.name] = _series(_arm_sums(mine, entered, variants, looks), kind.is_ratio, times)
+        if metric.name in adjusted:
+            place = [refs.index(r) for r in kind.references(metric, output_event)]
+            steps = unit_looks.select(
+                UNIT,
+                LOOK,
+                changes[f"{j}:sx"].alias("dx"),
+                *([nw.col(f"_a{place[1]}").alias("dy")] if kind.is_ratio else []),
+            )
+            out[metric.name] = _engine_adjusted_looks(
+                out[metric.name],
+                with_look(table, schedule, ASSIGNED_AT),
+                steps,
+                adjusted[metric.name],
+                2 if kind.is_ratio else 1,
+                variants,
+            )
     return out
+
+
+def _engine_design(
+    units: nw.LazyFrame[Any], columns: Mapping[str, str]
+) -> tuple[list[nw.Expr], list[str]]:
+    """:func:`covariate_design`'s expressions and names over a frame on its engine (the
+    missing values counted by one aggregate query): a missing value is 0, joined by a
+    0/1 indicator for a column with some missing; a column missing for every unit is
+    left out."""
+    counts = [nw.col(c).is_null().sum().alias(f"_null{i}") for i, c in enumerate(columns)]
+    (found,) = collect_all([units.select(nw.len().alias("_n"), *counts)])
+    row = found.row(0, named=True)
+    height = int(row["_n"] or 0)
+    exprs: list[nw.Expr] = []
+    names: list[str] = []
+    for i, (column, label) in enumerate(columns.items()):
+        value = nw.col(column).cast(nw.Float64)
+        missing = int(row[f"_null{i}"] or 0)
+        if missing == height:
+            continue
+        exprs.append(value.fill_null(0.0))
+        names.append(label)
+        if missing:
+            exprs.append(value.is_null().cast(nw.Float64))
+            names.append(f"{label} missing")
+    return exprs, names
+
+
+def _engine_adjusted_looks(
+    series: LookSeries,
+    entered: nw.LazyFrame[Any],
+    steps: nw.LazyFrame[Any],
+    columns: Mapping[str, str],
+    components: int,
+    variants: tuple[str, ...],
+) -> LookSeries:
+    """:func:`_adjusted_looks` on the engine: ``entered`` has one row per unit with
+    UNIT, VARIANT, LOOK (its entry look) and the covariate columns, ``steps`` one row per
+    (unit, look) change with UNIT, LOOK, dx[, dy].  Only per-(variant, look) sums come
+    back: Σc and Σcc' at entry, and Σ Δx·c' (Σ Δy·c'), each summed exactly
+    (:func:`exact_grouped_sums`) and cumulated over the looks here."""
+    design, names = _engine_design(entered, columns)
+    if not names:
+        return series
+    k = len(names)
+    looks = len(series.arms)
+    c = [nw.col(f"_c{i}") for i in range(k)]
+    cov = entered.select(UNIT, VARIANT, LOOK, *(e.alias(f"_c{i}") for i, e in enumerate(design)))
+    at_entry = exact_grouped_sums(
+        cov,
+        [VARIANT, LOOK],
+        {f"s{i}": c[i] for i in range(k)}
+        | {f"s{i}_{j}": c[i] * c[j] for i in range(k) for j in range(i, k)},
+    )
+    parts = ["dx", "dy"][:components]
+    moved = steps.join(cov.drop(LOOK), on=UNIT, how="inner")
+    crossed = exact_grouped_sums(
+        moved,
+        [VARIANT, LOOK],
+        {f"{d}{i}": nw.col(d) * c[i] for d in parts for i in range(k)},
+    )
+    moments: list[dict[str, Moments]] = [{} for _ in range(looks)]
+    for v in variants:
+        s1 = np.zeros((looks, k))
+        s2 = np.zeros((looks, k, k))
+        cross = np.zeros((looks, components, k))
+        for t in range(looks):
+            entry = at_entry.get((v, t), {})
+            for i in range(k):
+                s1[t, i] = entry.get(f"s{i}", 0.0)
+                for j in range(i, k):
+                    s2[t, i, j] = s2[t, j, i] = entry.get(f"s{i}_{j}", 0.0)
+            step = crossed.get((v, t), {})
+            for a, d in enumerate(parts):
+                for i in range(k):
+                    cross[t, a, i] = step.get(f"{d}{i}", 0.0)
+        s1, s2, cross = np.cumsum(s1, 0), np.cumsum(s2, 0), np.cumsum(cross, 0)
+        for t in range(looks):
+            moments[t][v] = _moments(series.arms[t][v], s1[t], s2[t], cross[t], components)
+    return replace(series, moments=moments, covariates=tuple(names))
 
 
 def _adjusted_looks(
