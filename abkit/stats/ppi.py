@@ -226,26 +226,30 @@ class JudgedArm(Summable):
         return _arm(0, 0, 0, [Fraction(0)] * len(TOTALS))
 
     def __add__(self, other: object) -> JudgedArm:
-        """The arm of the users of both parts (disjoint sets of users), at this part's
-        reference ratios."""
+        """The arm of the users of both parts (disjoint sets of users), at the reference
+        ratios of the merged totals: both parts are moved there before Chan's update, so
+        that a part without labelled (or unlabelled) outputs, whose ratio is 0, does not
+        leave the merged arm on an unshifted basis that cancels digits."""
         if not isinstance(other, JudgedArm):
             return NotImplemented
         if other.users == 0:
             return self
         if self.users == 0:
             return other
-        moved = other.rebased(self.reference)
+        totals = [self.exact(name) + other.exact(name) for name in TOTALS]
+        reference = _reference(totals)
+        first, second = self.rebased(reference), other.rebased(reference)
         u1, u2 = self.users, other.users
-        s1, s2 = np.array(self.shifted), np.array(moved.shifted)
+        s1, s2 = np.array(first.shifted), np.array(second.shifted)
         delta = s2 / u2 - s1 / u1
-        m = np.array(self.comoments) + np.array(moved.comoments)
+        m = np.array(first.comoments) + np.array(second.comoments)
         m = m + np.outer(delta, delta) * (u1 * u2 / (u1 + u2))
         return _arm(
             u1 + u2,
             self.judged_users + other.judged_users,
             self.labelled_users + other.labelled_users,
-            [self.exact(name) + other.exact(name) for name in TOTALS],
-            self.reference,
+            totals,
+            reference,
             _tuple(s1 + s2),
             _matrix(m),
         )
@@ -343,12 +347,7 @@ class JudgedArm(Summable):
         ]
         totals = [_exact_sum(c) for c in columns]
         users = columns[0].size
-        big_n, n = float(totals[0]), float(totals[3])
-        reference = (
-            float(totals[1]) / big_n if big_n > 0 else 0.0,
-            float(totals[4]) / n if n > 0 else 0.0,
-            float(totals[6]) / n if n > 0 else 0.0,
-        )
+        reference = _reference(totals)
         w = shifted_vector(columns[0], columns[1], columns[3], columns[4], columns[6], reference)
         sums = np.array([math.fsum(c) for c in w])
         m = np.zeros((5, 5))
@@ -550,6 +549,19 @@ def centred_squares(squares: Fraction, total: Fraction, count: Fraction) -> floa
     if count == 0:
         return math.nan
     return float(squares - total * total / count)
+
+
+def _reference(totals: Sequence[Fraction | float]) -> tuple[float, float, float]:
+    """(r_A, r_C, r_B) = (ΣA/ΣN, ΣC/Σn, ΣB/Σn) from totals in the order of
+    :data:`TOTALS` (0 where a count is 0): the arm's judge mean over unlabelled outputs
+    and its judge and human means over labelled ones, near which the shifted vector's
+    co-moments cancel no digits."""
+    big_n, n = float(totals[0]), float(totals[3])
+    return (
+        float(totals[1]) / big_n if big_n > 0 else 0.0,
+        float(totals[4]) / n if n > 0 else 0.0,
+        float(totals[6]) / n if n > 0 else 0.0,
+    )
 
 
 def _tuple(values: np.ndarray) -> tuple[float, ...]:
