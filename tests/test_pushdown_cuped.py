@@ -164,6 +164,34 @@ def test_values_of_very_different_sizes_keep_their_covariance() -> None:
     assert abs(raw[1, 1] / _exact_cov(z)[1, 1] - 1) > 1e-3
 
 
+def test_groups_of_very_different_spreads_keep_their_covariance() -> None:
+    """Group u's covariate varies by 1e3, group v's by 1e-7 around 1e-2 (magnitudes
+    within the shared-scale limit, spreads 1e10 apart): under the deviation scale of u,
+    v's centred products sat near 1e-12 in fixed point and its variance kept about six
+    digits (6e-10 relative error); the variable's products are now summed in floating
+    point, and every group's covariance equals the exact rational one to 1e-12."""
+    rng = np.random.default_rng(3)
+    n = 2000
+    group = np.repeat(["u", "v"], n // 2)
+    c = np.where(group == "u", rng.normal(0, 1e3, n), 1e-2 + rng.normal(0, 1e-7, n))
+    x = 1e9 + rng.normal(0, 10, n) + 1e3 * c * (group == "v")
+    frame = pl.DataFrame({"g": group, "x": x, "c": c})
+    for lazy in (nw.from_native(frame.lazy()), _duckdb(frame)):
+        found = grouped_comoments(lazy, ["g"], [nw.col("x"), nw.col("c")])
+        for k, name in enumerate(("u", "v")):
+            part = np.column_stack([x, c])[k * n // 2 : (k + 1) * n // 2]
+            np.testing.assert_allclose(found[(name,)].cov, _exact_cov(part), rtol=1e-12)
+
+
+def test_subnormal_values_are_summed_without_error() -> None:
+    """Values near 1e-306 (whose scale 2^k would overflow a double) give their mean and
+    a zero-or-tiny variance instead of an OverflowError."""
+    frame = pl.LazyFrame({"g": ["a"] * 3, "x": [1e-306, 2e-306, 4e-306]})
+    (moments,) = grouped_comoments(nw.from_native(frame), ["g"], [nw.col("x")]).values()
+    assert moments.mean[0] == pytest.approx(7e-306 / 3, rel=1e-12)
+    assert 0 <= moments.cov[0, 0] < 1e-300
+
+
 def test_a_group_of_one_unit_has_no_covariance() -> None:
     frame = pl.DataFrame({"g": ["a", "a", "a", "b"], "x": [1.0, 2.0, 4.0, 3.0]})
     for lazy in (nw.from_native(frame.lazy()), _duckdb(frame)):

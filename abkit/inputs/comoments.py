@@ -126,6 +126,9 @@ def grouped_comoments(
     (pass1,) = collect_all([data.group_by(*keys).agg(*sums)])
     one = {group_key(r, keys): zero[group_key(r, keys)] | r for r in pass1.iter_rows(named=True)}
     scales = [deviation_exponent(name, "__n", one, sizes) for name in names]
+    # a product is summed in fixed point where both variables' values and deviations
+    # suit one scale over the groups
+    fixed = {name: exact[name] and spreads_fit(name, "__n", one, sizes) for name in names}
     deviations = [
         (f"{name}:d", nw.col(name), group_centre(nw.col(name), name, sizes, exact[name]), k)
         for name, k in zip(names, scales, strict=True)
@@ -133,7 +136,7 @@ def grouped_comoments(
     products = [
         sum_of(
             nw.col(f"{names[i]}:d") * nw.col(f"{names[j]}:d"),
-            exact[names[i]] and exact[names[j]],
+            fixed[names[i]] and fixed[names[j]],
         ).alias(f"__s{i}_{j}")
         for i in range(p)
         for j in range(i, p)
@@ -188,7 +191,14 @@ def exponent(largest: float) -> int:
     non-finite value), so that a fixed-point sum of scaled values cannot overflow."""
     if largest == 0 or not math.isfinite(largest):
         return 0
-    return math.floor(math.log2(DEVIATION_SCALE / largest))
+    # log2(a / b) as a difference, which stays finite for subnormal values (1e-306);
+    # 2^k is kept within a double's range (a value below 1e-290 then keeps fewer
+    # digits in fixed point, but no error is raised)
+    k = math.floor(math.log2(DEVIATION_SCALE) - math.log2(largest))
+    return max(-_MAX_EXPONENT, min(_MAX_EXPONENT, k))
+
+
+_MAX_EXPONENT = 1000
 
 
 def scaled_sum(value: nw.Expr, largest: float, exact: bool) -> nw.Expr:
@@ -260,14 +270,33 @@ def deviation_exponent(
     sum of the values scaled by :func:`exponent` of ``sizes[name]``) and its ``count``
     of values; the exact means of pass 1 size the scale.
     """
+    return exponent(max(_spreads(name, count, pass1, sizes), default=0.0))
+
+
+def spreads_fit(
+    name: str, count: str, pass1: dict[tuple[Any, ...], dict[str, Any]], sizes: dict[str, float]
+) -> bool:
+    """Whether one deviation scale suits every group: their largest deviations from
+    their means within :data:`GROUP_SPREAD` of each other.  Otherwise a group whose
+    values barely vary would have its centred products near 10⁻¹² under the scale of
+    the group that varies most, where fixed point's 18 decimals keep few digits, so
+    that variable's products are summed in floating point instead."""
+    positive = [s for s in _spreads(name, count, pass1, sizes) if s > 0]
+    return not positive or max(positive) <= GROUP_SPREAD * min(positive)
+
+
+def _spreads(
+    name: str, count: str, pass1: dict[tuple[Any, ...], dict[str, Any]], sizes: dict[str, float]
+) -> list[float]:
+    """Each group's largest |value − its mean| (see :func:`deviation_exponent`)."""
     exponent_of_sum = exponent(sizes[name])  # pass 1 summed the values scaled by it
-    spread = 0.0
+    out = []
     for r in pass1.values():
         mean = exact_mean(r[f"{name}:sum"], int(r[count] or 0), exponent_of_sum)
         lo, hi = r[f"{name}:min"], r[f"{name}:max"]
         if lo is not None and hi is not None and math.isfinite(mean):
-            spread = max(spread, abs(float(hi) - mean), abs(float(lo) - mean))
-    return exponent(spread)
+            out.append(max(abs(float(hi) - mean), abs(float(lo) - mean)))
+    return out
 
 
 def group_centre(value: nw.Expr, name: str, sizes: dict[str, float], exact: bool) -> nw.Expr:

@@ -39,6 +39,7 @@ from abkit.inputs.comoments import (
     one_scale_fits,
     sample,
     scaled_sum,
+    spreads_fit,
     sum_of,
     to_float,
     unscaled,
@@ -296,17 +297,18 @@ def _grouped_summaries(
                 centre = group_centre(value, name, sizes, exact[name])
                 deviations.append((f"_d{name}", value, centre, scales[name]))
         dx = nw.col(f"_d{i}:x")
-        fixed = exact[f"{i}:x"]
+        # fixed point where the values and the deviations suit one scale over the groups
+        fixed = exact[f"{i}:x"] and spreads_fit(f"{i}:x", f"{i}:n", one, sizes)
         second += [
             sum_of(dx * dx, fixed).alias(f"{i}:sxx"),
             (dx * dx * dx).sum().alias(f"{i}:s3"),
         ]
         if y is not None:
             dy = nw.col(f"_d{i}:y")
-            both = fixed and exact[f"{i}:y"]
+            fixed_y = exact[f"{i}:y"] and spreads_fit(f"{i}:y", f"{i}:n", one, sizes)
             second += [
-                sum_of(dy * dy, exact[f"{i}:y"]).alias(f"{i}:syy"),
-                sum_of(dx * dy, both).alias(f"{i}:sxy"),
+                sum_of(dy * dy, fixed_y).alias(f"{i}:syy"),
+                sum_of(dx * dy, fixed and fixed_y).alias(f"{i}:sxy"),
             ]
     centred = with_deviations(units, keys, one.values(), deviations)
     (pass2,) = collect_all([centred.group_by(*keys).agg(*second)])
