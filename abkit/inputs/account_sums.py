@@ -31,7 +31,9 @@ the fixed-point values is exact whatever the order, and X_g = (Σ 2^k vᵢ) / 2^
 rounded once here, the same bits on every engine — the method of
 :func:`abkit.inputs.unit_table.engine_arm_summaries` with accounts as its groups.
 Each value enters as the engine's cast of it to fixed point, within about 1.1·10⁻¹⁶
-of it relatively (Polars and DuckDB cast alike), so X_g is within about
+of it relatively (Polars truncates at the 18th decimal and DuckDB rounds, so a value
+may enter 10⁻¹⁸ apart on the two; the sums then agree to that, which the final
+rounding to a double hides on ordinary data), so X_g is within about
 4·10⁻¹⁶·Σ|vᵢ| of the exact sum of the values (tested against ``math.fsum``).  Counts
 (n_g, missing covariates) are integers, exact on every engine.  A variable whose
 accounts' magnitudes differ by more than 10⁶ is summed in floating point instead.

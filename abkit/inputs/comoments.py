@@ -1,15 +1,17 @@
 """Exact grouped co-moments computed where a table is: per group, n, the mean vector and
-the covariance matrix (ddof = 1) of p expressions, with the same bits on every engine.
+the covariance matrix (ddof = 1) of p expressions, the same on every engine.
 
 Floating-point sums added in an engine's own order differ between engines (and between
 runs of a multi-threaded engine) in their last bits; downstream arithmetic such as a
 ratio metric's delta-method variance or a CUPED adjustment magnifies that.  Sums here
 are taken in fixed point (:data:`abkit.metrics.references.EXACT`, Decimal(38, 18)) on
-values scaled by powers of two.  Converting a double to that type rounds it to 18
-decimals after the point (on a value scaled near 10⁴, a relative error below about
-1e-16, made the same way by every engine tested); the sum of the converted values is
-then exact whatever the order of addition, so only aggregates leave the engine and every
-engine returns the same numbers.
+values scaled by powers of two.  Converting a double to that type keeps 18 decimals
+after the point (on a value scaled near 10⁴, a relative error below about 1e-16;
+Polars truncates and DuckDB rounds, so a value may enter 10⁻¹⁸ apart on the two); the
+sum of the converted values is then exact whatever the order of addition, so only
+aggregates leave the engine and every engine returns the same numbers up to those
+conversions, which the final rounding to a double hides on ordinary data (the
+engine-matrix tests find the same bits).
 
 Three queries, each returning a row per group:
 

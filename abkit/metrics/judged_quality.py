@@ -408,7 +408,8 @@ def judged_sums(
        that bring its largest possible |value| near 10⁴, and the fixed-point sums
        Σ w and Σ w_i·w_j; then M_w = Σ w wᵀ − (Σw)(Σw)ᵀ/U exactly (fractions).
 
-    The totals are kept exact (:attr:`JudgedArm.residues`).
+    The totals are exact sums of the values as cast to fixed point (18 decimals), kept
+    beyond a double by :attr:`JudgedArm.residues`.
 
     The arms equal :meth:`JudgedArm.from_users` of the same per-user sums up to the
     rounding of each product to a double.
