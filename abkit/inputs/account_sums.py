@@ -53,7 +53,6 @@ import polars as pl
 from abkit.config import MetricSpec
 from abkit.engine.backend import collect_all
 from abkit.inputs.comoments import (
-    exponent,
     key_value,
     largest,
     one_scale_fits,
@@ -65,6 +64,7 @@ from abkit.inputs.moments import arms_of
 from abkit.inputs.segments import segment_name, segment_values
 from abkit.inputs.unit_table import UnitTable
 from abkit.metrics.base import denominator_column, value_column
+from abkit.metrics.references import exponent
 from abkit.names import ACCOUNT, ASSIGNED_AT, ORDER, UNIT, VARIANT
 from abkit.stats.cluster import AccountArm
 

@@ -16,7 +16,7 @@ engine-matrix tests find the same bits).
 Three queries, each returning a row per group:
 
 0. n and the range of every zᵢ, which give a power-of-two scale 2^{kᵢ} bringing its
-   largest |value| near :data:`DEVIATION_SCALE` (10⁴);
+   largest |value| near :data:`~abkit.metrics.references.DEVIATION_SCALE` (10⁴);
 1. the exact sums Σ 2^{kᵢ} zᵢ, so z̄ᵢ = Σ 2^{kᵢ} zᵢ / (2^{kᵢ} n), within about one unit
    in the last place (the conversion's error; the division here is correctly rounded);
 2. the centred cross-products Sᵢⱼ = Σ uᵢ(zᵢ − z̄ᵢ) · uⱼ(zⱼ − z̄ⱼ), also in fixed point,
@@ -46,12 +46,9 @@ import narwhals as nw
 import numpy as np
 
 from abkit.engine.backend import collect_all
-from abkit.metrics.references import EXACT
+from abkit.metrics.references import exact_sum, exponent
 from abkit.names import VARIANT
 from abkit.stats.cuped import Moments
-
-# the largest centred deviation is scaled near this before it is squared in fixed point
-DEVIATION_SCALE = 1e4
 
 # the largest |value| of the groups may differ by this factor under one shared scale:
 # the smallest group's values then keep about 16 significant digits in fixed point
@@ -188,21 +185,6 @@ def largest(rows: Iterable[dict[str, Any]], name: str) -> float:
     return max(ends, default=0.0)
 
 
-def exponent(largest: float) -> int:
-    """k such that 2^k brings ``largest`` near :data:`DEVIATION_SCALE` (0 for 0 or a
-    non-finite value), so that a fixed-point sum of scaled values cannot overflow."""
-    if largest == 0 or not math.isfinite(largest):
-        return 0
-    # log2(a / b) as a difference, which stays finite for subnormal values (1e-306);
-    # 2^k is kept within a double's range (a value below 1e-290 then keeps fewer
-    # digits in fixed point, but no error is raised)
-    k = math.floor(math.log2(DEVIATION_SCALE) - math.log2(largest))
-    return max(-_MAX_EXPONENT, min(_MAX_EXPONENT, k))
-
-
-_MAX_EXPONENT = 1000
-
-
 def scaled_sum(value: nw.Expr, largest: float, exact: bool) -> nw.Expr:
     """Σ value·2^k in fixed point (the same whatever the order of addition), k =
     :func:`exponent` of ``largest``; in floating point when a value is not finite (the
@@ -213,11 +195,6 @@ def scaled_sum(value: nw.Expr, largest: float, exact: bool) -> nw.Expr:
 def sum_of(value: nw.Expr, exact: bool) -> nw.Expr:
     """Σ value, in fixed point when ``exact`` (:func:`exact_sum`)."""
     return exact_sum(value) if exact else value.sum()
-
-
-def exact_sum(value: nw.Expr) -> nw.Expr:
-    """Σ value in :data:`~abkit.metrics.references.EXACT` fixed point."""
-    return value.cast(EXACT).sum()
 
 
 def one_scale_fits(rows: Iterable[dict[str, Any]], name: str) -> bool:
@@ -266,7 +243,7 @@ def deviation_exponent(
     name: str, count: str, pass1: dict[tuple[Any, ...], dict[str, Any]], sizes: dict[str, float]
 ) -> int:
     """k such that u = 2^k brings the largest deviation from its group's mean of any
-    group near :data:`DEVIATION_SCALE` (0 when every value is equal).
+    group near :data:`~abkit.metrics.references.DEVIATION_SCALE` (0 when every value is equal).
 
     ``pass1`` holds each group's ``<name>:min``, ``<name>:max``, ``<name>:sum`` (the
     sum of the values scaled by :func:`exponent` of ``sizes[name]``) and its ``count``

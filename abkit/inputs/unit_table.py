@@ -31,7 +31,6 @@ from abkit.engine.backend import collect_all, engine_name, on_polars
 from abkit.inputs.comoments import (
     deviation_exponent,
     exact_mean,
-    exponent,
     group_centre,
     group_key,
     key_value,
@@ -49,6 +48,7 @@ from abkit.inputs.comoments import (
 from abkit.inputs.moments import arm_summaries
 from abkit.inputs.segments import segment_name, segment_values
 from abkit.metrics.base import denominator_column, value_column
+from abkit.metrics.references import exponent
 from abkit.names import ACCOUNT, ORDER, VARIANT
 from abkit.stats.arm import ArmSummary
 
@@ -166,6 +166,13 @@ class UnitTable:
         lazy = nw.from_native(self.rows_.lazy()) if self.rows_ is not None else self.lazy
         assert lazy is not None
         return lazy
+
+    def collect(self, query: nw.LazyFrame[Any], reason: str) -> pl.DataFrame:
+        """Run an aggregate ``query`` built on :meth:`frame` where the table is, and
+        :meth:`record` the rows of its result for ``reason``."""
+        (rows,) = collect_all([query])
+        self.record(reason, rows.height)
+        return rows
 
     def record(self, reason: str, rows: int) -> None:
         """Say that ``rows`` rows of an aggregate query on an engine came back for

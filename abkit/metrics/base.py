@@ -47,6 +47,11 @@ class UnitAggregates(Protocol):
         """Say that ``rows`` rows of an aggregate query came back for ``reason``."""
         ...
 
+    def collect(self, query: nw.LazyFrame[Any], reason: str) -> pl.DataFrame:
+        """Run an aggregate query built on :meth:`frame` where the table is and
+        :meth:`record` its rows for ``reason``."""
+        ...
+
 
 @dataclass(frozen=True)
 class MetricSpec:

@@ -42,7 +42,6 @@ arms, labelled shares that differ, labelled outputs unlike the rest) is a warnin
 from __future__ import annotations
 
 import decimal
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -52,10 +51,17 @@ import narwhals as nw
 import numpy as np
 import polars as pl
 
-from abkit.engine.backend import collect_all
 from abkit.errors import ConfigError
 from abkit.metrics.base import MetricType, OwnTest, Statistic, check_event_column, value_column
-from abkit.metrics.references import EVENT, EXACT, count_where, event_column, slot
+from abkit.metrics.references import (
+    EVENT,
+    EXACT,
+    count_where,
+    event_column,
+    exact_sum,
+    exponent,
+    slot,
+)
 from abkit.names import UNIT, VARIANT
 from abkit.stats import Comparison
 from abkit.stats.judge_noise import Repeats
@@ -421,8 +427,7 @@ def judged_sums(
     lazy = table.frame()
 
     def run(*aggregates: nw.Expr, frame: nw.LazyFrame[Any] = lazy) -> dict[str, dict[str, Any]]:
-        (rows,) = collect_all([frame.group_by(VARIANT).agg(*aggregates)])
-        table.record(reason, rows.height)
+        rows = table.collect(frame.group_by(VARIANT).agg(*aggregates), reason)
         return {r[VARIANT]: r for r in rows.iter_rows(named=True)}
 
     def count(where: nw.Expr) -> nw.Expr:
@@ -436,8 +441,8 @@ def judged_sums(
         *(value[p].abs().max().alias(p) for p in parts),
     )
     largest = {p: max((float(r[p] or 0.0) for r in zero.values()), default=0.0) for p in parts}
-    power = {p: _exponent(largest[p]) for p in parts}
-    one = run(*(_fixed(value[p] * 2.0 ** power[p]).alias(p) for p in parts)) if zero else {}
+    power = {p: exponent(largest[p]) for p in parts}
+    one = run(*(exact_sum(value[p] * 2.0 ** power[p]).alias(p) for p in parts)) if zero else {}
     totals = {v: {p: _exact(r[p], power[p]) for p in parts} for v, r in one.items()}
     reference = {
         v: (
@@ -454,7 +459,7 @@ def judged_sums(
         largest["judge_labelled"] + _largest_ratio(reference, 1) * largest["labelled"],
         largest["human"] + _largest_ratio(reference, 2) * largest["labelled"],
     ]
-    scale = [_exponent(s) for s in size]
+    scale = [exponent(s) for s in size]
 
     def by_variant(i: int) -> nw.Expr:
         expr: nw.Expr = nw.lit(0.0)
@@ -475,8 +480,8 @@ def judged_sums(
     two = {}
     if one:
         two = run(
-            *(_fixed(nw.col(f"_w{i}")).alias(f"s{i}") for i in range(5)),
-            *(_fixed(nw.col(f"_w{i}") * nw.col(f"_w{j}")).alias(f"s{i}{j}") for i, j in cells),
+            *(exact_sum(nw.col(f"_w{i}")).alias(f"s{i}") for i in range(5)),
+            *(exact_sum(nw.col(f"_w{i}") * nw.col(f"_w{j}")).alias(f"s{i}{j}") for i, j in cells),
             frame=lazy.with_columns(*scaled),
         )
     out = {}
@@ -517,25 +522,11 @@ def judged_sums(
 # the largest |value| of a column is scaled near this by a power of two before it is
 # summed in fixed point (38 digits, 18 after the point: the sums keep about 22
 # significant digits and cannot overflow)
-_SCALE = 1e4
-
-
-def _exponent(largest: float) -> int:
-    """k such that 2^k·largest is near :data:`_SCALE` (0 for 0 or a non-finite value)."""
-    if largest == 0 or not math.isfinite(largest):
-        return 0
-    return math.floor(math.log2(_SCALE / largest))
-
-
-def _fixed(value: nw.Expr) -> nw.Expr:
-    return value.cast(EXACT).sum()
-
-
-def _exact(total: object, exponent: int) -> Fraction:
+def _exact(total: object, power: int) -> Fraction:
     """A fixed-point sum of values scaled by 2^k, divided by 2^k, exactly."""
     if total is None:
         return Fraction(0)
-    return Fraction(decimal.Decimal(total)) / Fraction(2) ** exponent  # type: ignore[arg-type]
+    return Fraction(decimal.Decimal(total)) / Fraction(2) ** power  # type: ignore[arg-type]
 
 
 def _ratio(num: float, den: float) -> float:

@@ -23,6 +23,7 @@ Int64 (DuckDB sums integers to a 128-bit decimal) and value sums to Float64.
 from __future__ import annotations
 
 import functools
+import math
 import operator
 
 import narwhals as nw
@@ -41,6 +42,29 @@ PERIOD = "_period"  # whole periods since assignment (novelty)
 # value sums are taken in fixed point (38 digits, 18 after the point): exact, so the
 # same in any order of addition (the streaming engine and Spark add in any order)
 EXACT = nw.Decimal(38, 18)
+# the largest centred deviation is scaled near this before it is squared in fixed point
+DEVIATION_SCALE = 1e4
+
+
+def exponent(largest: float) -> int:
+    """k such that 2^k brings ``largest`` near :data:`DEVIATION_SCALE` (0 for 0 or a
+    non-finite value), so that a fixed-point sum of scaled values cannot overflow."""
+    if largest == 0 or not math.isfinite(largest):
+        return 0
+    # log2(a / b) as a difference, which stays finite for subnormal values (1e-306);
+    # 2^k is kept within a double's range (a value below 1e-290 then keeps fewer
+    # digits in fixed point, but no error is raised)
+    k = math.floor(math.log2(DEVIATION_SCALE) - math.log2(largest))
+    return max(-_MAX_EXPONENT, min(_MAX_EXPONENT, k))
+
+
+_MAX_EXPONENT = 1000
+
+
+def exact_sum(value: nw.Expr) -> nw.Expr:
+    """Σ value in :data:`EXACT` fixed point."""
+    return value.cast(EXACT).sum()
+
 
 SESSIONS = "sessions"
 ACTIVE_DAYS = "active_days"
