@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import narwhals as nw
-import numpy as np
 import polars as pl
 
 from abkit.config import ExperimentSpec, MetricSpec
@@ -38,7 +37,7 @@ from abkit.metrics.base import (
     pre_period_column,
     value_column,
 )
-from abkit.names import UNIT, VARIANT
+from abkit.names import UNIT
 from abkit.stats.arm import LARGEST_VALUE
 from abkit.stats.cuped import Adjustment, Moments, Term, cuped_test
 from abkit.stats.fixed_horizon import Comparison
@@ -198,27 +197,3 @@ def covariate_design(
                 "units; they are adjusted with 0 and a missing-value indicator"
             )
     return exprs, names, notes
-
-
-def arm_moments(frame: pl.DataFrame, p: int, variants: tuple[str, ...]) -> dict[str, Moments]:
-    """Per variant: n, mean vector and covariance matrix (ddof = 1) of the columns
-    ``z0`` … ``z{p-1}`` of ``frame`` (with VARIANT), in one group-by."""
-    aggs = [pl.len().alias("n")]
-    aggs += [pl.col(f"z{i}").mean().alias(f"m{i}") for i in range(p)]
-    aggs += [
-        pl.cov(f"z{i}", f"z{j}", ddof=1).alias(f"c{i}_{j}") for i in range(p) for j in range(i, p)
-    ]
-    rows = {r[VARIANT]: r for r in frame.group_by(VARIANT).agg(aggs).iter_rows(named=True)}
-    arms = {}
-    for variant in variants:
-        r = rows.get(variant)
-        if r is None:
-            arms[variant] = Moments(0, np.full(p, np.nan), np.full((p, p), np.nan))
-            continue
-        cov = np.full((p, p), np.nan)
-        for i in range(p):
-            for j in range(i, p):
-                value = r[f"c{i}_{j}"]
-                cov[i, j] = cov[j, i] = np.nan if value is None else value
-        arms[variant] = Moments(int(r["n"]), np.array([r[f"m{i}"] for i in range(p)]), cov)
-    return arms
