@@ -46,6 +46,7 @@ from abkit.metrics.references import (
     LOOK,
     SESSION,
     SESSIONS,
+    count_where,
     counted_once,
     first_seen,
     referenced_events,
@@ -655,7 +656,8 @@ def _engine_design(
     missing values counted by one aggregate query): a missing value is 0, joined by a
     0/1 indicator for a column with some missing; a column missing for every unit is
     left out."""
-    counts = [nw.col(c).is_null().sum().alias(f"_null{i}") for i, c in enumerate(columns)]
+    # a conditional count (Spark does not sum booleans)
+    counts = [count_where(nw.col(c).is_null()).alias(f"_null{i}") for i, c in enumerate(columns)]
     (found,) = collect_all([units.select(nw.len().alias("_n"), *counts)])
     row = found.row(0, named=True)
     height = int(row["_n"] or 0)
