@@ -119,9 +119,8 @@ class EventUnits:
     looks: dict[str, LookSeries] = field(default_factory=dict)
     quantile_looks: dict[str, QuantileLooks] = field(default_factory=dict)
     # novelty: UNIT, PERIOD, the metrics' aggregates: a pl.DataFrame on Polars, a
-    # nw.LazyFrame kept on another engine (Any until abkit.inputs.prepare's UnitFrame,
-    # which carries it on, is typed for both)
-    periods: Any = None
+    # nw.LazyFrame kept on another engine
+    periods: pl.DataFrame | nw.LazyFrame[Any] | None = None
     # quantiles, exact route: event column → its valid events' UNIT and VALUE (or null)
     values: dict[str, pl.DataFrame] = field(default_factory=dict)
     # quantiles, histogram route: metric name → its arms' histograms and unit sums

@@ -23,8 +23,6 @@ likewise (:func:`_engine_adjusted_looks`).
 from __future__ import annotations
 
 import datetime as dt
-import decimal
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -48,9 +46,11 @@ from abkit.metrics.references import (
     SESSIONS,
     count_where,
     counted_once,
+    exponent,
     first_seen,
     referenced_events,
     unit_aggregate,
+    unscaled,
 )
 from abkit.names import ASSIGNED_AT, UNIT, VARIANT
 from abkit.stats.arm import ArmSummary
@@ -402,28 +402,6 @@ def _maturity_origin(schedule: LookSchedule, last_day: int) -> dt.datetime:
     return schedule.origin - (last_day + 1) * _DAY + dt.timedelta(microseconds=1)
 
 
-# a value is scaled by a power of two bringing the largest |value| near this before it is
-# summed in fixed point (as :mod:`abkit.inputs.unit_table` does for the arm moments)
-_FIXED_POINT_SCALE = 1e4
-
-
-def _exponent(largest: float) -> int:
-    """k such that 2^k·``largest`` is near :data:`_FIXED_POINT_SCALE` (0 for 0)."""
-    if largest == 0 or not math.isfinite(largest):
-        return 0
-    return math.floor(math.log2(_FIXED_POINT_SCALE / largest))
-
-
-def _unscaled(total: object, exponent: int) -> float:
-    """An exact fixed-point sum of values scaled by 2^k, divided by 2^k (0 for none)."""
-    if total is None:
-        return 0.0
-    two = decimal.Decimal(2)
-    scale = two**exponent if exponent >= 0 else 1 / two**-exponent
-    with decimal.localcontext(prec=60):
-        return float(decimal.Decimal(total) / scale)  # type: ignore[arg-type]
-
-
 def exact_grouped_sums(
     frame: nw.LazyFrame[Any], keys: list[str], values: Mapping[str, nw.Expr]
 ) -> dict[tuple[Any, ...], dict[str, float]]:
@@ -437,7 +415,7 @@ def exact_grouped_sums(
     lost to the fixed point, 10⁻²² of the largest.
     """
     (largest,) = collect_all([frame.select(*(v.abs().max().alias(n) for n, v in values.items()))])
-    exponents = {n: _exponent(float(largest[n][0] or 0.0)) for n in values}
+    exponents = {n: exponent(float(largest[n][0] or 0.0)) for n in values}
     (sums,) = collect_all(
         [
             frame.group_by(*keys).agg(
@@ -446,7 +424,9 @@ def exact_grouped_sums(
         ]
     )
     return {
-        tuple(r[k] for k in keys): {n: _unscaled(r[n], exponents[n]) for n in values}
+        tuple(r[k] for k in keys): {
+            n: unscaled(r[n], exponents[n]) if r[n] is not None else 0.0 for n in values
+        }
         for r in sums.iter_rows(named=True)
     }
 
@@ -649,33 +629,6 @@ def engine_look_series(
     return out
 
 
-def _engine_design(
-    units: nw.LazyFrame[Any], columns: Mapping[str, str]
-) -> tuple[list[nw.Expr], list[str]]:
-    """:func:`covariate_design`'s expressions and names over a frame on its engine (the
-    missing values counted by one aggregate query): a missing value is 0, joined by a
-    0/1 indicator for a column with some missing; a column missing for every unit is
-    left out."""
-    # a conditional count (Spark does not sum booleans)
-    counts = [count_where(nw.col(c).is_null()).alias(f"_null{i}") for i, c in enumerate(columns)]
-    (found,) = collect_all([units.select(nw.len().alias("_n"), *counts)])
-    row = found.row(0, named=True)
-    height = int(row["_n"] or 0)
-    exprs: list[nw.Expr] = []
-    names: list[str] = []
-    for i, (column, label) in enumerate(columns.items()):
-        value = nw.col(column).cast(nw.Float64)
-        missing = int(row[f"_null{i}"] or 0)
-        if missing == height:
-            continue
-        exprs.append(value.fill_null(0.0))
-        names.append(label)
-        if missing:
-            exprs.append(value.is_null().cast(nw.Float64))
-            names.append(f"{label} missing")
-    return exprs, names
-
-
 def _engine_adjusted_looks(
     series: LookSeries,
     entered: nw.LazyFrame[Any],
@@ -689,7 +642,7 @@ def _engine_adjusted_looks(
     (unit, look) change with UNIT, LOOK, dx[, dy].  Only per-(variant, look) sums come
     back: Σc and Σcc' at entry, and Σ Δx·c' (Σ Δy·c'), each summed exactly
     (:func:`exact_grouped_sums`) and cumulated over the looks here."""
-    design, names = _engine_design(entered, columns)
+    design, names, _ = covariate_design(entered, columns)
     if not names:
         return series
     k = len(names)
@@ -747,13 +700,15 @@ def _adjusted_looks(
     (Σy) — already in ``series`` — and the cross sums Σxc' by Δx·c'.  Σx², Σy², Σxy
     come from ``series``' own arm summaries.
     """
-    design, names, _ = covariate_design(entered, columns)
+    frame = nw.from_native(entered)
+    design, names, _ = covariate_design(frame.lazy(), columns)
     if not names:
         return series
     k = len(names)
-    cov = entered.select(UNIT, *(e.alias(f"c{i}") for i, e in enumerate(design)))
+    named = [e.alias(f"c{i}") for i, e in enumerate(design)]
+    cov = frame.select(UNIT, *named).to_native()
     looks = len(series.arms)
-    at_entry = entered.select(VARIANT, LOOK, *(e.alias(f"c{i}") for i, e in enumerate(design)))
+    at_entry = frame.select(VARIANT, LOOK, *named).to_native()
     parts = ["dx", "dy"][:components]
     moved = steps.join(cov, on=UNIT, how="inner").select(
         VARIANT,
@@ -812,28 +767,37 @@ def _moments(
 
 
 def covariate_design(
-    units: pl.DataFrame, columns: Mapping[str, str]
-) -> tuple[list[pl.Expr], list[str], list[str]]:
-    """The covariate expressions over ``units`` (missing values 0, plus a 0/1 indicator
-    for a column with some missing), their names, and notes on what was filled in or
-    left out (a column missing for every unit)."""
-    nulls = units.select(pl.col(c).is_null().sum() for c in columns).row(0, named=True)
-    exprs: list[pl.Expr] = []
+    units: nw.LazyFrame[Any], columns: Mapping[str, str]
+) -> tuple[list[nw.Expr], list[str], list[str]]:
+    """The covariate expressions over ``units`` wherever they are (a missing value is
+    0, joined by a 0/1 indicator for a column with some missing), their names, and
+    notes on what was filled in or left out (a column missing for every unit).
+
+    The missing values are counted by one aggregate query where ``units`` is (a
+    conditional count: Spark does not sum booleans); no unit row comes back.
+    ``columns`` maps each covariate column to the name the reports give it (its
+    indicator is named ``<name> missing``).
+    """
+    counts = [count_where(nw.col(c).is_null()).alias(f"__null{i}") for i, c in enumerate(columns)]
+    (found,) = collect_all([units.select(nw.len().alias("__n"), *counts)])
+    row = found.row(0, named=True)
+    height = int(row["__n"] or 0)
+    exprs: list[nw.Expr] = []
     names: list[str] = []
     notes: list[str] = []
-    for column, label in columns.items():
-        value = pl.col(column).cast(pl.Float64)
-        missing = int(nulls[column])
-        if missing == units.height:
+    for i, (column, label) in enumerate(columns.items()):
+        value = nw.col(column).cast(nw.Float64)
+        missing = int(row[f"__null{i}"] or 0)
+        if missing == height:
             notes.append(f"CUPED: covariate '{label}' is missing for every unit and is not used")
             continue
         exprs.append(value.fill_null(0.0))
         names.append(label)
         if missing:
-            exprs.append(value.is_null().cast(pl.Float64))
+            exprs.append(value.is_null().cast(nw.Float64))
             names.append(f"{label} missing")
             notes.append(
-                f"CUPED: covariate '{label}' is missing for {missing:,} of {units.height:,} "
+                f"CUPED: covariate '{label}' is missing for {missing:,} of {height:,} "
                 "units; they are adjusted with 0 and a missing-value indicator"
             )
     return exprs, names, notes

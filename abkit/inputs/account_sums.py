@@ -57,14 +57,13 @@ from abkit.inputs.comoments import (
     largest,
     one_scale_fits,
     sum_of,
-    unscaled,
     value_range,
 )
 from abkit.inputs.moments import arms_of
 from abkit.inputs.segments import segment_name, segment_values
 from abkit.inputs.unit_table import UnitTable
 from abkit.metrics.base import denominator_column, value_column
-from abkit.metrics.references import exponent
+from abkit.metrics.references import exponent, unscaled
 from abkit.names import ACCOUNT, ASSIGNED_AT, ORDER, UNIT, VARIANT
 from abkit.stats.cluster import AccountArm
 

@@ -46,7 +46,7 @@ import narwhals as nw
 import numpy as np
 
 from abkit.engine.backend import collect_all
-from abkit.metrics.references import exact_sum, exponent
+from abkit.metrics.references import exact_sum, exponent, power_of_two, unscaled
 from abkit.names import VARIANT
 from abkit.stats.cuped import Moments
 
@@ -222,21 +222,6 @@ def exact_mean(total: object, n: int, exponent: int = 0) -> float:
         return math.nan
     with decimal.localcontext(prec=60):
         return float(decimal.Decimal(total) / (n * power_of_two(exponent)))  # type: ignore[arg-type]
-
-
-def power_of_two(exponent: int) -> decimal.Decimal:
-    """2^k exactly (a float 2^k overflows beyond k = 1023)."""
-    two = decimal.Decimal(2)
-    return two**exponent if exponent >= 0 else 1 / two**-exponent
-
-
-def unscaled(total: object, exponent: int) -> float:
-    """An exact fixed-point sum of products scaled by 2^k, divided by 2^k (NaN for
-    None)."""
-    if total is None:
-        return math.nan
-    with decimal.localcontext(prec=60):
-        return float(decimal.Decimal(total) / power_of_two(exponent))  # type: ignore[arg-type]
 
 
 def deviation_exponent(

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import narwhals as nw
 import polars as pl
 
 from abkit.config import ExperimentSpec, MetricSpec
-from abkit.engine.backend import collect_all
+from abkit.engine.looks import covariate_design
 from abkit.errors import AbkitInputError
 from abkit.inputs.comoments import arm_comoments
 from abkit.inputs.table import numeric
@@ -141,7 +140,7 @@ def covariate_moments(
     ``columns`` maps each covariate column to the name the reports give it.
 
     Computed where the unit table is (:meth:`UnitTable.frame`): one query counting the
-    missing covariates (:func:`covariate_design`) and the three of
+    missing covariates (:func:`abkit.engine.looks.covariate_design`) and the three of
     :func:`abkit.inputs.comoments.grouped_comoments`, each returning a row per arm; no
     unit row comes back from an engine."""
     term = metric.kind.adjustable()
@@ -161,39 +160,3 @@ def covariate_moments(
     p = len(components) + len(design)
     terms: tuple[Term, ...] = tuple((i,) for i in range(len(term), p))
     return Covariates(tuple(names), term, terms, arms, tuple(notes))
-
-
-def covariate_design(
-    units: nw.LazyFrame[Any], columns: Mapping[str, str]
-) -> tuple[list[nw.Expr], list[str], list[str]]:
-    """The covariate expressions over ``units`` wherever they are (a missing value is
-    0, joined by a 0/1 indicator for a column with some missing), their names, and
-    notes on what was filled in or left out (a column missing for every unit).
-
-    The missing values are counted by one aggregate query on the engine: no unit row
-    comes back.  ``columns`` maps each covariate column to the name the reports give
-    it (its indicator is named ``<name> missing``).
-    """
-    counts = [nw.col(c).is_null().sum().alias(f"__null{i}") for i, c in enumerate(columns)]
-    (found,) = collect_all([units.select(nw.len().alias("__n"), *counts)])
-    row = found.row(0, named=True)
-    height = int(row["__n"] or 0)
-    exprs: list[nw.Expr] = []
-    names: list[str] = []
-    notes: list[str] = []
-    for i, (column, label) in enumerate(columns.items()):
-        value = nw.col(column).cast(nw.Float64)
-        missing = int(row[f"__null{i}"] or 0)
-        if missing == height:
-            notes.append(f"CUPED: covariate '{label}' is missing for every unit and is not used")
-            continue
-        exprs.append(value.fill_null(0.0))
-        names.append(label)
-        if missing:
-            exprs.append(value.is_null().cast(nw.Float64))
-            names.append(f"{label} missing")
-            notes.append(
-                f"CUPED: covariate '{label}' is missing for {missing:,} of {height:,} "
-                "units; they are adjusted with 0 and a missing-value indicator"
-            )
-    return exprs, names, notes

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
+import narwhals as nw
 import polars as pl
 
 from abkit import progress
@@ -74,7 +75,8 @@ class UnitFrame:
     export_end: dt.datetime | None = None
     values: dict[str, pl.DataFrame] = field(default_factory=dict)
     binned: dict[str, BinnedValues] = field(default_factory=dict)
-    periods: pl.DataFrame | None = None
+    # novelty: UNIT, PERIOD, aggregates; in this process on Polars, kept on another engine
+    periods: pl.DataFrame | nw.LazyFrame[Any] | None = None
     accounts: Data | None = None
 
 

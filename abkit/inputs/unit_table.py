@@ -41,14 +41,13 @@ from abkit.inputs.comoments import (
     spreads_fit,
     sum_of,
     to_float,
-    unscaled,
     value_range,
     with_deviations,
 )
 from abkit.inputs.moments import arm_summaries
 from abkit.inputs.segments import segment_name, segment_values
 from abkit.metrics.base import denominator_column, value_column
-from abkit.metrics.references import exponent
+from abkit.metrics.references import exponent, unscaled
 from abkit.names import ACCOUNT, ORDER, VARIANT
 from abkit.stats.arm import ArmSummary
 

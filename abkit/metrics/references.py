@@ -22,6 +22,7 @@ Int64 (DuckDB sums integers to a 128-bit decimal) and value sums to Float64.
 
 from __future__ import annotations
 
+import decimal
 import functools
 import math
 import operator
@@ -59,6 +60,21 @@ def exponent(largest: float) -> int:
 
 
 _MAX_EXPONENT = 1000
+
+
+def power_of_two(exponent: int) -> decimal.Decimal:
+    """2^k exactly (a float 2^k overflows beyond k = 1023)."""
+    two = decimal.Decimal(2)
+    return two**exponent if exponent >= 0 else 1 / two**-exponent
+
+
+def unscaled(total: object, exponent: int) -> float:
+    """An exact fixed-point sum of products scaled by 2^k, divided by 2^k (NaN for
+    None)."""
+    if total is None:
+        return math.nan
+    with decimal.localcontext(prec=60):
+        return float(decimal.Decimal(total) / power_of_two(exponent))  # type: ignore[arg-type]
 
 
 def exact_sum(value: nw.Expr) -> nw.Expr:
