@@ -20,8 +20,12 @@ from scipy import stats
 import abkit
 import abkit.engine.backend as backend
 import abkit.engine.events as events_module
+import abkit.engine.looks as looks_module
+import abkit.inputs.account_sums as account_sums
+import abkit.inputs.adoption as adoption
 import abkit.inputs.comoments as comoments
-import abkit.inputs.covariates as covariates
+import abkit.inputs.novelty as novelty
+import abkit.inputs.segments as segments
 import abkit.inputs.unit_table as unit_table
 from abkit.config import MetricSpec
 from abkit.dev.simulate import simulate
@@ -151,7 +155,8 @@ def _rows_back(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         heights.extend(f.height for f in out)
         return out
 
-    for module in (backend, events_module, unit_table, comoments, covariates):
+    modules = (backend, events_module, looks_module, unit_table, comoments, segments)
+    for module in (*modules, account_sums, adoption, novelty):
         monkeypatch.setattr(module, "collect_all", counting)
     return heights
 

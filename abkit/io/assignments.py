@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 
 ROW_UNIT = "@row"  # [experiment] unit = "@row": each row of a unit-level table is one unit
 
-_BLANK = "_blank"  # the row is blank (every cell empty)
-
 TWO_VARIANTS = "unit assigned to more than one variant (all its rows excluded)"
 
 
@@ -113,14 +111,12 @@ def clean_assignments(
     if spec.account is not None:
         cols.append(pl.col(spec.account).alias(ACCOUNT))
     cols.extend(pl.col(c) for c in keep if c not in (spec.unit, spec.variant))
-    blank = blank_row(table.columns).alias(_BLANK)
-    if row_units:  # the row number is the unit
-        source = source.with_row_index(ROW)
-    picked = source.select(*cols, blank)
+    blank = blank_row(table.columns).alias("_blank")
+    frame = source.with_row_index(ROW).select(pl.col(ROW), *cols, blank)
 
     declared = spec.declared_variants
     rules = [
-        (pl.col(_BLANK), BLANK_LINE),
+        (pl.col("_blank"), BLANK_LINE),
         (pl.col(UNIT).is_null(), "null unit id"),
         (pl.col(VARIANT).is_null(), "null variant"),
     ]
@@ -141,48 +137,28 @@ def clean_assignments(
                     "assigned after the export end ([input] export_end)",
                 )
             )
+    frame = frame.with_columns(first_reason(rules).alias(REASON))
     try:
-        collected = picked.collect()
-        # The common case, every row valid, is told without building the per-row reasons
-        # (a column of text as long as the table) or row numbers.  The blank flags are
-        # computed, so Polars cuts them into other chunks than the columns taken as
-        # they are; a frame whose columns are cut differently is copied whole by the
-        # next operation on it, so they are checked apart from the columns.
-        blank_rows = collected.get_column(_BLANK)
-        columns = pl.DataFrame([s for s in collected.iter_columns() if s.name != _BLANK])
-        flagged = bool(blank_rows.any()) or bool(
-            columns.select(pl.any_horizontal([c for c, _ in rules[1:]]).any()).item()
-        )
+        annotated = frame.collect()
         # checked on the collected column (a sorted one is checked in one pass); the
         # sort and the per-unit windows cost more than the whole check (a sort holds
         # several copies of the table), so they run only when a unit repeats
-        ids = columns.get_column(UNIT).drop_nulls()
-        repeated = not row_units and ids.n_unique() < ids.len()
-        annotated = None
-        if flagged or repeated:
-            # one lazy plan, as before, so the rows are cut into the same chunks (Polars'
-            # float sums over other chunks can differ in the last bits)
-            reasons = first_reason(rules).alias(REASON)
-            frame = collected.lazy().with_row_index(ROW).with_columns(reasons)
-            if repeated:
-                frame = _flag_repeated_units(frame, repeated_rows, assigned_at)
-            annotated = frame.collect()
+        ids = annotated.get_column(UNIT).drop_nulls()
+        if ids.n_unique() < ids.len():
+            annotated = _flag_repeated_units(annotated.lazy(), repeated_rows, assigned_at).collect()
     except pl.exceptions.PolarsError as exc:
         raise reader_error(exc, table.label) from None
 
-    if collected.height == 0:
+    if annotated.height == 0:
         raise AbkitInputError("the table has no rows.", source=table.label)
-    raw = ["_assigned_raw"] if assigned_at else []
-    if annotated is None:  # every row is valid: no group-by over the whole table
+    all_valid = annotated.get_column(REASON).null_count() == annotated.height
+    if all_valid:  # the common case, without a group-by over the whole table
         counts = pl.DataFrame(
-            {REASON: [None], "len": [collected.height]},
+            {REASON: [None], "len": [annotated.height]},
             schema={REASON: pl.String, "len": pl.get_index_type()},
         )
-        units = columns.drop(raw).with_columns(pl.lit(False).alias(_BLANK))
-        ledger.add_counts(table_name, counts)
-        variants = ordered_variants(units.get_column(VARIANT), spec, table)
-        return Assignments(units, units.select(UNIT).clear(), variants)
-    counts = annotated.group_by(REASON).len()
+    else:
+        counts = annotated.group_by(REASON).len()
     if assigned_at and counts.filter(pl.col(REASON).is_null()).is_empty():
         bad = annotated.filter(pl.col(REASON) == "unparseable assignment timestamp")
         if bad.height:
@@ -196,7 +172,7 @@ def clean_assignments(
             )
     ledger.add_counts(table_name, counts)
 
-    units = annotated.filter(pl.col(REASON).is_null())
+    units = annotated if all_valid else annotated.filter(pl.col(REASON).is_null())
     if units.is_empty():
         raise AbkitInputError(
             "no usable rows: every row was excluded ("
@@ -206,12 +182,15 @@ def clean_assignments(
         )
     variants = ordered_variants(units.get_column(VARIANT), spec, table)
     excluded_units = (
-        annotated.filter(pl.col(REASON).is_not_null() & pl.col(UNIT).is_not_null())
+        units.select(UNIT).clear()
+        if all_valid
+        else annotated.filter(pl.col(REASON).is_not_null() & pl.col(UNIT).is_not_null())
         .select(UNIT)
         .unique()
         .join(units.select(UNIT), on=UNIT, how="anti")
     )
-    return Assignments(units.drop([ROW, REASON, *raw]), excluded_units, variants)
+    drop = [ROW, REASON, *(["_assigned_raw"] if assigned_at else [])]
+    return Assignments(units.drop(drop), excluded_units, variants)
 
 
 def _flag_repeated_units(
