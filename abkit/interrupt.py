@@ -320,6 +320,7 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
     if now - _first[0] < GRACE:
         return
     cancel_engine_work()
+    silence_spark_log()
     with suppress(Exception):
         if sys.stderr.isatty():
             sys.stderr.write("\x1b[?25h")  # the spinner hides the cursor: show it again
@@ -345,8 +346,26 @@ def claim_sigint() -> None:
 def stopped() -> None:
     """Clean up after a Ctrl-C in a command, once its block has unwound: cancel the
     engines' work, and keep a further Ctrl-C (while an engine shuts down at exit)
-    from printing a traceback (:func:`claim_sigint`)."""
+    from printing a traceback (:func:`claim_sigint`), and keep the JVM's log of its
+    shutdown off the terminal (:func:`silence_spark_log`), so that the command's last
+    line is its own."""
     if not _first:  # a KeyboardInterrupt raised by other means than our handler
         _first.append(time.monotonic())
     claim_sigint()
     cancel_engine_work()
+    silence_spark_log()
+
+
+def silence_spark_log() -> None:
+    """Turn the running Spark session's log off, when one runs.
+
+    After its jobs were cancelled, the JVM shuts down once this process exits, and on
+    the way its executor and scheduler log the tasks they can no longer start
+    ("Task ... rejected from ThreadPoolExecutor[Terminated]"), with Java stack
+    traces, on the standard error this process shares: after the command's own last
+    line, a Ctrl-C would look like a crash.  Never raises.
+    """
+    context = active_spark_context()
+    if context is not None:
+        with suppress(Exception):
+            context.setLogLevel("OFF")
