@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 ROW_UNIT = "@row"  # [experiment] unit = "@row": each row of a unit-level table is one unit
 
+_BLANK = "_blank"  # the row is blank (every cell empty)
+
 TWO_VARIANTS = "unit assigned to more than one variant (all its rows excluded)"
 
 
@@ -111,12 +113,12 @@ def clean_assignments(
     if spec.account is not None:
         cols.append(pl.col(spec.account).alias(ACCOUNT))
     cols.extend(pl.col(c) for c in keep if c not in (spec.unit, spec.variant))
-    blank = blank_row(table.columns).alias("_blank")
-    frame = source.with_row_index(ROW).select(pl.col(ROW), *cols, blank)
+    if row_units:  # the row number is the unit
+        source = source.with_row_index(ROW)
+    picked = source.select(*cols)
 
     declared = spec.declared_variants
     rules = [
-        (pl.col("_blank"), BLANK_LINE),
         (pl.col(UNIT).is_null(), "null unit id"),
         (pl.col(VARIANT).is_null(), "null variant"),
     ]
@@ -137,28 +139,42 @@ def clean_assignments(
                     "assigned after the export end ([input] export_end)",
                 )
             )
-    frame = frame.with_columns(first_reason(rules).alias(REASON))
+    # a blank line has no variant: the rules above flag it, and it is told apart below
+    flagged = pl.any_horizontal([rule for rule, _ in rules]).any().alias("flagged")
     try:
-        annotated = frame.collect()
-        # checked on the collected column (a sorted one is checked in one pass); the
-        # sort and the per-unit windows cost more than the whole check (a sort holds
-        # several copies of the table), so they run only when a unit repeats
-        ids = annotated.get_column(UNIT).drop_nulls()
-        if ids.n_unique() < ids.len():
-            annotated = _flag_repeated_units(annotated.lazy(), repeated_rows, assigned_at).collect()
+        # The common case, every row valid, is told by one aggregate beside the columns,
+        # without per-row reasons or row numbers.  The kept columns are cut into the
+        # same chunks, so that what follows takes them as they are: a frame whose
+        # columns are cut differently is copied whole by the next operation on it.
+        columns = picked.collect()
+        height = columns.height
+        repeated = not row_units and _repeats(columns.get_column(UNIT))
+        annotated = None
+        if repeated or columns.select(flagged).item():
+            columns = columns.clear()  # freed: the rows are read again, each with its reason
+            blank = blank_row(table.columns).alias(_BLANK)
+            reasons = first_reason([(pl.col(_BLANK), BLANK_LINE), *rules]).alias(REASON)
+            numbered = source if row_units else source.with_row_index(ROW)
+            frame = numbered.select(pl.col(ROW), *cols, blank).with_columns(reasons)
+            if repeated:
+                frame = _flag_repeated_units(frame, repeated_rows, assigned_at)
+            annotated = frame.collect()
     except pl.exceptions.PolarsError as exc:
         raise reader_error(exc, table.label) from None
 
-    if annotated.height == 0:
+    if height == 0:
         raise AbkitInputError("the table has no rows.", source=table.label)
-    all_valid = annotated.get_column(REASON).null_count() == annotated.height
-    if all_valid:  # the common case, without a group-by over the whole table
+    raw = ["_assigned_raw"] if assigned_at else []
+    if annotated is None:  # every row is valid: no group-by over the whole table
         counts = pl.DataFrame(
-            {REASON: [None], "len": [annotated.height]},
+            {REASON: [None], "len": [height]},
             schema={REASON: pl.String, "len": pl.get_index_type()},
         )
-    else:
-        counts = annotated.group_by(REASON).len()
+        ledger.add_counts(table_name, counts)
+        units = columns.drop(raw)
+        variants = ordered_variants(units.get_column(VARIANT), spec, table)
+        return Assignments(units, units.select(UNIT).clear(), variants)
+    counts = annotated.group_by(REASON).len()
     if assigned_at and counts.filter(pl.col(REASON).is_null()).is_empty():
         bad = annotated.filter(pl.col(REASON) == "unparseable assignment timestamp")
         if bad.height:
@@ -172,7 +188,7 @@ def clean_assignments(
             )
     ledger.add_counts(table_name, counts)
 
-    units = annotated if all_valid else annotated.filter(pl.col(REASON).is_null())
+    units = annotated.filter(pl.col(REASON).is_null())
     if units.is_empty():
         raise AbkitInputError(
             "no usable rows: every row was excluded ("
@@ -182,15 +198,21 @@ def clean_assignments(
         )
     variants = ordered_variants(units.get_column(VARIANT), spec, table)
     excluded_units = (
-        units.select(UNIT).clear()
-        if all_valid
-        else annotated.filter(pl.col(REASON).is_not_null() & pl.col(UNIT).is_not_null())
+        annotated.filter(pl.col(REASON).is_not_null() & pl.col(UNIT).is_not_null())
         .select(UNIT)
         .unique()
         .join(units.select(UNIT), on=UNIT, how="anti")
     )
-    drop = [ROW, REASON, *(["_assigned_raw"] if assigned_at else [])]
-    return Assignments(units.drop(drop), excluded_units, variants)
+    return Assignments(units.drop([ROW, REASON, _BLANK, *raw]), excluded_units, variants)
+
+
+def _repeats(ids: pl.Series) -> bool:
+    """Whether a unit id occurs twice.  Checked on the collected column (a sorted one
+    is checked in one pass): the sort and the per-unit windows of
+    :func:`_flag_repeated_units` cost more than the whole check (a sort holds several
+    copies of the table), so they run only when a unit repeats."""
+    present = ids.drop_nulls()
+    return present.n_unique() < present.len()
 
 
 def _flag_repeated_units(
