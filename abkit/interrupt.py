@@ -320,7 +320,6 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
     if now - _first[0] < GRACE:
         return
     cancel_engine_work()
-    silence_spark_log()
     with suppress(Exception):
         if sys.stderr.isatty():
             sys.stderr.write("\x1b[?25h")  # the spinner hides the cursor: show it again

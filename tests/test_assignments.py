@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 
 from abkit.config import parse_config
-from abkit.io.assignments import clean_assignments
+from abkit.engine.events import derive_assignments
+from abkit.io.assignments import TWO_VARIANTS, clean_assignments
 from abkit.io.exclusions import Ledger
 from abkit.io.readers import BLANK_LINE, Table
 
@@ -79,3 +80,69 @@ def test_one_excluded_row_leaves_the_other_units_as_the_valid_table_gives_them(
     assert {e.reason: e.rows for e in ledger.exclusions} == {reason: 1}
     counts = ledger.counts()["assignments"]
     assert (counts.read, counts.used) == (6, 5)
+
+
+def test_row_units_count_the_blank_line_in_their_numbers() -> None:
+    frame = pl.DataFrame(
+        {"variant": ["control", "treatment", None, "control"], "spend": [1.0, 2.0, None, 4.0]}
+    )
+    spec = parse_config({"experiment": {"unit": "@row", "variant": "variant"}})
+    ledger = Ledger()
+    found = clean_assignments(
+        Table.of(frame.lazy(), "units.csv"), spec, ledger, table_name="units", keep=("spend",)
+    )
+    assert found.units["_unit"].to_list() == [0, 1, 3]
+    assert found.units["spend"].to_list() == [1.0, 2.0, 4.0]
+    assert {e.reason: e.rows for e in ledger.exclusions} == {BLANK_LINE: 1}
+
+
+@pytest.mark.parametrize(
+    ("variant", "repeated_rows", "reason"),
+    [
+        ("treatment", "keep_earliest", TWO_VARIANTS),
+        ("control", "exclude", "unit appears in more than one row (all its rows excluded)"),
+    ],
+)
+def test_a_unit_excluded_as_a_whole_is_named_and_its_rows_counted(
+    variant: str, repeated_rows: str, reason: str
+) -> None:
+    frame = pl.concat(
+        [_table(4), pl.DataFrame({"user_id": ["u0"], "variant": [variant]})], how="diagonal"
+    ).with_columns(pl.col("assigned_at").fill_null(START))
+    spec = parse_config({"experiment": {"unit": "user_id", "variant": "variant"}})
+    ledger = Ledger()
+    found = clean_assignments(
+        Table.of(frame.lazy(), "assignments.csv"),
+        spec,
+        ledger,
+        table_name="assignments",
+        assigned_at="assigned_at",
+        repeated_rows=repeated_rows,
+    )
+    assert found.units["_unit"].to_list() == ["u1", "u2", "u3"]
+    assert found.excluded_units["_unit"].to_list() == ["u0"]
+    assert {e.reason: e.rows for e in ledger.exclusions} == {reason: 2}
+
+
+@pytest.mark.parametrize("repeat", [False, True])
+def test_assignments_derived_from_the_events_are_computed_once(repeat: bool) -> None:
+    """Assignments derived from the events are a query over them: telling the excluded
+    rows apart, which reads the table again, must not run that query a second time."""
+    runs = []
+
+    def counted(times: pl.Series) -> pl.Series:
+        runs.append(times.len())
+        return times
+
+    events = _table(6).rename({"assigned_at": "timestamp"}).with_columns(event=pl.lit("open"))
+    if repeat:  # u0 again, in the other arm: both its rows are excluded
+        events = events.with_columns(user_id=pl.col("user_id").replace("u1", "u0"))
+    query = events.lazy().with_columns(pl.col("timestamp").map_batches(counted))
+    spec = parse_config({"experiment": {"unit": "user_id", "variant": "variant"}})
+    derived = derive_assignments(Table.of(query, "events.csv"), spec, account_required=False)
+    found = clean_assignments(
+        derived, spec, Ledger(), table_name="assignments", assigned_at="assigned_at"
+    )
+    assert found.units.height == (4 if repeat else 6)
+    # the whole table once (besides any look at its first rows, for the time format)
+    assert runs.count(events.height) == 1, runs

@@ -64,7 +64,7 @@ from abkit.interrupt import is_interrupt
 from abkit.io.assignments import ROW_UNIT, Assignments
 from abkit.io.columns import Need, account_need, listed, near_names, need
 from abkit.io.exclusions import Ledger, first_reason
-from abkit.io.readers import BLANK_LINE, Table, blank_row, require_all
+from abkit.io.readers import BLANK_LINE, Table, blank_row, reader_error, require_all
 from abkit.io.timestamps import (
     EARLIEST,
     LATEST,
@@ -214,7 +214,13 @@ def derive_assignments(events: Table, spec: ExperimentSpec, account_required: bo
     if spec.account:
         aggs.append(nw.col(spec.account).min())
     derived = frame.group_by(keys).agg(aggs).sort(keys)
-    return Table(derived, f"assignments derived from {events.label}")
+    label = f"assignments derived from {events.label}"
+    if events.on_polars:  # computed once: the validation reads it twice when a row is excluded
+        try:
+            derived = derived.collect().lazy()
+        except pl.exceptions.PolarsError as exc:
+            raise reader_error(exc, label) from None
+    return Table(derived, label)
 
 
 def _needs(metrics: tuple[MetricSpec, ...], output_event: str) -> tuple[bool, list[str]]:
