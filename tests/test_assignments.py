@@ -28,7 +28,9 @@ def _table(rows: int) -> pl.DataFrame:
     )
 
 
-def _clean(frame: pl.DataFrame) -> tuple[pl.DataFrame, Ledger, pl.DataFrame]:
+def _clean(
+    frame: pl.DataFrame, repeated_rows: str = "keep_earliest"
+) -> tuple[pl.DataFrame, Ledger, pl.DataFrame]:
     spec = parse_config({"experiment": {"unit": "user_id", "variant": "variant"}})
     ledger = Ledger()
     found = clean_assignments(
@@ -37,7 +39,8 @@ def _clean(frame: pl.DataFrame) -> tuple[pl.DataFrame, Ledger, pl.DataFrame]:
         ledger,
         table_name="assignments",
         assigned_at="assigned_at",
-        keep=("spend",),
+        keep=tuple(c for c in ("spend",) if c in frame.columns),
+        repeated_rows=repeated_rows,
     )
     return found.units, ledger, found.excluded_units
 
@@ -109,18 +112,9 @@ def test_a_unit_excluded_as_a_whole_is_named_and_its_rows_counted(
     frame = pl.concat(
         [_table(4), pl.DataFrame({"user_id": ["u0"], "variant": [variant]})], how="diagonal"
     ).with_columns(pl.col("assigned_at").fill_null(START))
-    spec = parse_config({"experiment": {"unit": "user_id", "variant": "variant"}})
-    ledger = Ledger()
-    found = clean_assignments(
-        Table.of(frame.lazy(), "assignments.csv"),
-        spec,
-        ledger,
-        table_name="assignments",
-        assigned_at="assigned_at",
-        repeated_rows=repeated_rows,
-    )
-    assert found.units["_unit"].to_list() == ["u1", "u2", "u3"]
-    assert found.excluded_units["_unit"].to_list() == ["u0"]
+    units, ledger, excluded = _clean(frame, repeated_rows)
+    assert units["_unit"].to_list() == ["u1", "u2", "u3"]
+    assert excluded["_unit"].to_list() == ["u0"]
     assert {e.reason: e.rows for e in ledger.exclusions} == {reason: 2}
 
 
