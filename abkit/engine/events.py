@@ -332,7 +332,11 @@ class _Queries:
     def valid(self, frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Valid events with exact repeats dropped (the other columns are functions of
         the key) and the day after assignment."""
-        valid = frame.filter(nw.col(REASON).is_null()).select(*self.key, VARIANT, ASSIGNED_AT)
+        # the unit's place in the assignments, where the rows (daily looks) carry it
+        order = [ORDER] if ORDER in (self.rows or ()) else []
+        valid = frame.filter(nw.col(REASON).is_null()).select(
+            *self.key, VARIANT, ASSIGNED_AT, *order
+        )
         unique = valid if self.collapsed else distinct(valid, self.key)
         return with_days_between(unique, ASSIGNED_AT, TS, DAY)
 
@@ -565,8 +569,10 @@ def event_units(
     like = events.data
     assigned = _assigned(assignments, like, unit_as_text)
     ids = _id_columns(events, metrics, columns)
+    # the daily looks on Polars key a unit by its place in the assignments
+    order = [ORDER] if with_looks and events.on_polars else []
     frame = _event_columns(events, spec, need_session, sources, unit_as_text, ids).join(
-        assigned.select(UNIT, VARIANT, ASSIGNED_AT, _EXCLUDED), on=UNIT, how="left"
+        assigned.select(UNIT, VARIANT, ASSIGNED_AT, _EXCLUDED, *order), on=UNIT, how="left"
     )
     rules = [(nw.col(_BLANK), BLANK_LINE)] if events.on_polars else []
     rules += [
@@ -630,7 +636,7 @@ def event_units(
     value_refs = list(dict.fromkeys(str(m.kind.value_reference(m)) for m in quantiles))
     histogram_refs = value_refs if method == "histogram" else []
     value_refs = value_refs if method == "exact" else []
-    slim = [UNIT, DAY, EVENT, TS, *([SESSION] if need_session else []), *slots]
+    slim = [UNIT, *order, DAY, EVENT, TS, *([SESSION] if need_session else []), *slots]
     query = _Queries(
         key=key,
         aggregates=[

@@ -52,7 +52,7 @@ from abkit.metrics.references import (
     unit_aggregate,
     unscaled,
 )
-from abkit.names import ASSIGNED_AT, UNIT, VARIANT
+from abkit.names import ASSIGNED_AT, ORDER, UNIT, VARIANT
 from abkit.stats.arm import ArmSummary
 from abkit.stats.cuped import Moments
 
@@ -194,8 +194,9 @@ def _entered(codes: np.ndarray, look: np.ndarray, variants: int, looks: int) -> 
 @dataclass(frozen=True)
 class _UnitLooks:
     """One row per unit and look at which the unit has valid events, sorted by unit
-    then look: the unit's place among the sorted units, its variant's index, the look,
-    and per reference the amount the look adds (0 where it adds nothing)."""
+    then look: the unit's place in the assignments (the unit table's row), its
+    variant's index, the look, and per reference the amount the look adds (0 where it
+    adds nothing)."""
 
     rank: np.ndarray
     code: np.ndarray
@@ -226,54 +227,50 @@ class _UnitLooks:
         return total
 
 
-def _unit_looks(
-    valid: pl.LazyFrame,
-    ranked: pl.DataFrame,
-    refs: list[str],
-    looks: int,
-) -> _UnitLooks:
+def _unit_looks(valid: pl.LazyFrame, codes: np.ndarray, refs: list[str], looks: int) -> _UnitLooks:
     """Per (unit, look) the amount of every reference: the sums of the look's events in
     one grouped pass, and for a reference counted once (sessions, active days, being
     active) how many of its items the look sees first (:func:`first_seen`).
-    ``ranked`` holds the units sorted (UNIT, the variant's index ``_code``), one row
-    each; a (unit, look) is keyed by the unit's place there and the look."""
+
+    A unit is keyed by its place in the assignments (``ORDER``, which ``valid``
+    carries), and a (unit, look) by the one integer place · looks + look, so that the
+    events are grouped on one integer key with no join; ``codes`` holds each unit's
+    variant index by that place (−1 for a unit in no arm, whose rows are left out)."""
+    key = (pl.col(ORDER).cast(pl.Int64) * looks + pl.col(LOOK)).alias("_key")
     summed = [r for r in refs if not counted_once(r)]
     queries = []
     if summed:
         # a look adds to a sum only through the events the sum reads; a (unit, look)
         # where no reference adds anything changes no arm sum, so it may be left out
         read = sorted({e for r in summed for e in referenced_events(r)})
-        events = nw.from_native(valid.filter(pl.col(EVENT).is_in(read)))
-        sums = events.group_by(UNIT, LOOK).agg(unit_aggregate(r).alias(r) for r in summed)
+        events = nw.from_native(valid.filter(pl.col(EVENT).is_in(read)).with_columns(key))
+        sums = events.group_by("_key").agg(unit_aggregate(r).alias(r) for r in summed)
         queries.append(nw.to_native(sums))
-    queries += [first_seen(valid, r).rename({"amount": r}) for r in refs if counted_once(r)]
+    queries += [
+        first_seen(valid, r, unit=ORDER).select(key, pl.col("amount").alias(r))
+        for r in refs
+        if counted_once(r)
+    ]
     # the amounts are exact (counts, fixed-point value sums), so any engine and order of
     # addition gives the same numbers: the streaming engine groups in less time and
     # memory, one query at a time so that one's hash tables are gone before the next
-    ranks = ranked.lazy().select(UNIT).with_row_index("_rank")
-    parts = [
-        q.join(ranks, on=UNIT, how="inner")
-        .select(
-            (pl.col("_rank").cast(pl.Int64) * looks + pl.col(LOOK)).alias("_key"),
-            *(r for r in refs if r in q.collect_schema()),
-        )
-        .collect(engine="streaming")
-        .sort("_key")
-        for q in queries
-    ]
-    # the (unit, look) keys of every part, in order
+    parts = [q.collect(engine="streaming").sort("_key") for q in queries]
+    # the (unit, look) keys of every part, in order, of the units in an arm
     keys = np.sort(np.concatenate([p.get_column("_key").to_numpy() for p in parts]), kind="stable")
     first = np.ones(keys.size, dtype=bool)
     first[1:] = keys[1:] != keys[:-1]
     keys = keys[first]
+    keys = keys[codes[keys // looks] >= 0]
     amounts = {}
     for part in parts:
-        at = np.searchsorted(keys, part.get_column("_key").to_numpy())
+        part_keys = part.get_column("_key").to_numpy()
+        in_arm = codes[part_keys // looks] >= 0
+        at = np.searchsorted(keys, part_keys[in_arm])
         for ref in part.columns[1:]:
+            values = part.get_column(ref).fill_null(0).cast(pl.Float64).to_numpy()
             amounts[ref] = np.zeros(keys.size)
-            amounts[ref][at] = part.get_column(ref).fill_null(0).cast(pl.Float64).to_numpy()
+            amounts[ref][at] = values[in_arm]
     rank = keys // looks
-    codes = ranked.get_column("_code").to_numpy()
     return _UnitLooks.of(rank, codes[rank], keys % looks, amounts)
 
 
@@ -307,8 +304,8 @@ def event_look_series(
         m for m in metrics if m.kind.maturity_day(m) is None and m.kind.references(m, output_event)
     ]
     read = sorted({r for m in followed for r in m.kind.references(m, output_event)})
-    ranked = codes.filter(pl.col("_code").is_not_null()).sort(UNIT)
-    rows = _unit_looks(valid, ranked.select(UNIT, "_code"), read, looks) if followed else None
+    # the unit table is in the assignments' order, by which ``valid`` keys its units
+    rows = _unit_looks(valid, unit_codes, read, looks) if followed else None
     running: dict[str, np.ndarray] = {}
     out: dict[str, LookSeries] = {}
     for metric in metrics:
@@ -358,7 +355,7 @@ def event_look_series(
         out[metric.name] = _series(cumulative, kind.is_ratio, times)
         if covariates and metric.name in covariates:
             steps = (
-                ranked[rows.rank]
+                codes[rows.rank]
                 .select(UNIT, VARIANT)
                 .with_columns(
                     pl.Series(LOOK, rows.look),

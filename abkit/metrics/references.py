@@ -192,10 +192,10 @@ def counted_once(ref: str) -> bool:
     return ref in _ONCE
 
 
-def first_seen(valid: pl.LazyFrame, ref: str) -> pl.LazyFrame:
+def first_seen(valid: pl.LazyFrame, ref: str, unit: str = UNIT) -> pl.LazyFrame:
     """(unit, look, amount) for a reference counted once (:func:`counted_once`): how
     many of the unit's sessions or active days (or whether the unit itself) the look
-    sees for the first time."""
-    keys = {SESSIONS: [UNIT, SESSION], ACTIVE_DAYS: [UNIT, DAY], ACTIVE: [UNIT]}[ref]
+    sees for the first time.  ``unit``: the column that tells the units apart."""
+    keys = {SESSIONS: [unit, SESSION], ACTIVE_DAYS: [unit, DAY], ACTIVE: [unit]}[ref]
     first = valid.filter(pl.all_horizontal(pl.col(keys).is_not_null())).group_by(keys)
-    return first.agg(pl.col(LOOK).min()).group_by(UNIT, LOOK).agg(pl.len().alias("amount"))
+    return first.agg(pl.col(LOOK).min()).group_by(unit, LOOK).agg(pl.len().alias("amount"))
