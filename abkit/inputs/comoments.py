@@ -22,9 +22,10 @@ Three queries, each returning a row per group:
 2. the centred cross-products Sᵢⱼ = Σ uᵢ(zᵢ − z̄ᵢ) · uⱼ(zⱼ − z̄ⱼ), also in fixed point,
    after scaling by powers of two uᵢ bringing the largest deviation near 10⁴ (the
    products are at most 10⁸, so about 10¹² rows fit the type's 20 integer digits and
-   each sum keeps about 26 significant digits).  The group mean subtracted is taken on
-   the engine from the group's exact sum, once per group, and joined back on the keys
-   (:func:`with_deviations`): the same bits on every engine.
+   each sum keeps about 26 significant digits).  The group mean subtracted is pass 1's
+   exact mean, written into the query as a literal for a few groups named by text (the
+   arms), else taken on the engine from the group's exact sum, once per group, and
+   joined back on the keys (:func:`with_deviations`): the same bits on every engine.
 
 Then cov(zᵢ, zⱼ) = Sᵢⱼ / (uᵢuⱼ(n − 1)).  This is the two-pass (centred) algorithm, which
 keeps the covariance of values far from 0 (a mean of 10⁹ with a spread of 10) where
@@ -40,6 +41,7 @@ from __future__ import annotations
 import decimal
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import narwhals as nw
@@ -129,7 +131,7 @@ def grouped_comoments(
     # suit one scale over the groups
     fixed = {name: exact[name] and spreads_fit(name, "__n", one, sizes) for name in names}
     deviations = [
-        (f"{name}:d", nw.col(name), group_centre(nw.col(name), name, sizes, exact[name]), k)
+        Deviation(f"{name}:d", nw.col(name), name, "__n", k)
         for name, k in zip(names, scales, strict=True)
     ]
     products = [
@@ -140,7 +142,7 @@ def grouped_comoments(
         for i in range(p)
         for j in range(i, p)
     ]
-    centred = with_deviations(data, keys, one.values(), deviations)
+    centred = with_deviations(data, keys, one, deviations, sizes, exact)
     (pass2,) = collect_all([centred.group_by(*keys).agg(*products)])
     two = {group_key(r, keys): r for r in pass2.iter_rows(named=True)}
     out: dict[tuple[Any, ...], Moments] = {}
@@ -280,35 +282,94 @@ def group_centre(value: nw.Expr, name: str, sizes: dict[str, float], exact: bool
     return value.mean()
 
 
+# at most this many groups take their means as literals (one comparison per group and
+# deviation); more groups join their means back instead
+LITERAL_GROUPS = 8
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """A centred, scaled column of pass 2: ``alias`` = 2^k·(``value`` − its group's
+    mean), the mean from pass 1's sum ``<name>:sum`` over the group's ``count``."""
+
+    alias: str
+    value: nw.Expr
+    name: str
+    count: str
+    k: int
+
+
 def with_deviations(
     units: nw.LazyFrame[Any],
     keys: Sequence[str],
-    groups: Iterable[dict[str, Any]],
-    columns: Sequence[tuple[str, nw.Expr, nw.Expr, int]],
+    pass1: dict[tuple[Any, ...], dict[str, Any]],
+    deviations: Sequence[Deviation],
+    sizes: dict[str, float],
+    exact: dict[str, bool],
 ) -> nw.LazyFrame[Any]:
-    """``units`` with a column ``alias`` = 2^k·(value − centre) for each
-    (alias, value, centre, k) of ``columns``, the centre (an aggregate such as
-    :func:`group_centre`) taken over the row's group of ``keys`` (at least one key).
+    """``units`` with a column 2^k·(value − its group's mean) for each of
+    ``deviations``, the group of ``keys`` (at least one key).
 
-    The centres are computed once per group on the engine and joined back on the keys,
-    which is several times faster than a window on Polars and DuckDB; where a group's
-    key is null or NaN (``groups``: the groups' key values), which a join does not
-    match, in a window instead.  Both give the same bits.
+    With a few groups named by text (the arms, say), each group's mean is
+    :func:`exact_mean` of pass 1's sum, correctly rounded here and written into the
+    query as a literal: no query recomputes it.  Otherwise it is :func:`group_centre`,
+    computed once per group on the engine and joined back on the keys (several times
+    faster than a window on Polars and DuckDB), or, where a group's key is null or NaN,
+    which a join does not match, in a window.  Each way gives the same bits on every
+    engine.
     """
     keys = list(keys)
+    literal = _literal_centres(keys, pass1, deviations, sizes)
+    if literal is not None:
+        return units.with_columns(
+            ((d.value - centre) * 2.0**d.k).alias(d.alias)
+            for d, centre in zip(deviations, literal, strict=True)
+        )
+    columns = [(d, group_centre(d.value, d.name, sizes, exact[d.name])) for d in deviations]
     joinable = all(
         r[k] is not None and not (isinstance(r[k], float) and math.isnan(r[k]))
-        for r in groups
+        for r in pass1.values()
         for k in keys
     )
     if not joinable:
         return units.with_columns(
-            ((v - c.over(*keys)) * 2.0**k).alias(alias) for alias, v, c, k in columns
+            ((d.value - c.over(*keys)) * 2.0**d.k).alias(d.alias) for d, c in columns
         )
-    centres = units.group_by(*keys).agg(c.alias(f"{alias}:c") for alias, _, c, _ in columns)
+    centres = units.group_by(*keys).agg(c.alias(f"{d.alias}:c") for d, c in columns)
     return units.join(centres, on=keys, how="left").with_columns(
-        ((v - nw.col(f"{alias}:c")) * 2.0**k).alias(alias) for alias, v, _, k in columns
+        ((d.value - nw.col(f"{d.alias}:c")) * 2.0**d.k).alias(d.alias) for d, _ in columns
     )
+
+
+def _literal_centres(
+    keys: list[str],
+    pass1: dict[tuple[Any, ...], dict[str, Any]],
+    deviations: Sequence[Deviation],
+    sizes: dict[str, float],
+) -> list[nw.Expr] | None:
+    """Per deviation, its group's mean as a literal chosen by the row's keys; None when
+    the groups are too many, a key is not text, or a mean is not finite."""
+    rows = list(pass1.values())
+    if len(rows) > LITERAL_GROUPS or not all(isinstance(r[k], str) for r in rows for k in keys):
+        return None
+    matches = [
+        nw.all_horizontal(*(nw.col(k) == r[k] for k in keys), ignore_nulls=False) for r in rows
+    ]
+    out = []
+    for d in deviations:
+        means = []
+        for row in rows:
+            n = int(row[d.count] or 0)
+            # a group without a value of this variable has only null deviations
+            mean = exact_mean(row[f"{d.name}:sum"], n, exponent(sizes[d.name])) if n else 0.0
+            if not math.isfinite(mean):
+                return None
+            means.append(mean)
+        centre: nw.Expr = nw.lit(means[-1])  # the last group's rows match no other
+        for match, mean in zip(matches[:-1], means[:-1], strict=True):
+            centre = nw.when(match).then(nw.lit(mean)).otherwise(centre)
+        out.append(centre)
+    return out
 
 
 def sample(centred: float, n: int) -> float:

@@ -29,9 +29,9 @@ import polars as pl
 from abkit.config import MetricSpec
 from abkit.engine.backend import collect_all, engine_name, on_polars
 from abkit.inputs.comoments import (
+    Deviation,
     deviation_exponent,
     exact_mean,
-    group_centre,
     group_key,
     key_value,
     largest,
@@ -294,14 +294,13 @@ def _grouped_summaries(
     one = {group_key(r, keys): zero[group_key(r, keys)] | r for r in pass1.iter_rows(named=True)}
     second: list[nw.Expr] = []
     # the centred, scaled variables of pass 2: (name, value, its group's centre, k)
-    deviations: list[tuple[str, nw.Expr, nw.Expr, int]] = []
+    deviations: list[Deviation] = []
     scales: dict[str, int] = {}  # the deviations' power-of-two exponents
     for i, (x, y) in enumerate(zip(masked_x, masked_y, strict=True)):
         for name, value in ((f"{i}:x", x), (f"{i}:y", y)):
             if value is not None:
                 scales[name] = deviation_exponent(name, f"{i}:n", one, sizes)
-                centre = group_centre(value, name, sizes, exact[name])
-                deviations.append((f"_d{name}", value, centre, scales[name]))
+                deviations.append(Deviation(f"_d{name}", value, name, f"{i}:n", scales[name]))
         dx = nw.col(f"_d{i}:x")
         # fixed point where the values and the deviations suit one scale over the groups
         fixed = exact[f"{i}:x"] and spreads_fit(f"{i}:x", f"{i}:n", one, sizes)
@@ -316,7 +315,7 @@ def _grouped_summaries(
                 sum_of(dy * dy, fixed_y).alias(f"{i}:syy"),
                 sum_of(dx * dy, fixed and fixed_y).alias(f"{i}:sxy"),
             ]
-    centred = with_deviations(units, keys, one.values(), deviations)
+    centred = with_deviations(units, keys, one, deviations, sizes, exact)
     (pass2,) = collect_all([centred.group_by(*keys).agg(*second)])
     two = {group_key(r, keys): r for r in pass2.iter_rows(named=True)}
     out: dict[tuple[Any, ...], dict[str, ArmSummary]] = {}
