@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from abkit.stats.distributions import norm_cdf, norm_ppf
 
@@ -744,6 +744,8 @@ class BetaDifferenceLaw:
                 hi *= 2.0
                 if hi > 1e12:
                     return math.inf
+        from scipy import optimize  # loaded when first needed (0.15 s)
+
         return float(optimize.brentq(lambda d: self.cdf(d) - q, lo, hi, xtol=1e-12, rtol=1e-12))
 
     def _parts(self) -> tuple[float, float]:

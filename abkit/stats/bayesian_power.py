@@ -40,7 +40,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
 
 from abkit.stats.bayesian import (
     BayesRule,
@@ -123,6 +122,8 @@ def _root(f: Callable[[float], float], rising: bool) -> float:
         return -math.inf if rising else math.inf
     if sign * f_hi < 0:
         return math.inf if rising else -math.inf
+    from scipy import optimize  # loaded when first needed (0.15 s)
+
     return float(optimize.brentq(f, lo, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps))
 
 

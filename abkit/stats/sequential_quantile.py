@@ -85,7 +85,6 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 import numpy as np
-from scipy.optimize import brentq
 from scipy.special import betaln, digamma
 
 from abkit.stats.always_valid import AlwaysValidPath, asymptotic_cs
@@ -226,6 +225,8 @@ class BetaBinomialMixture:
             return lo
         if slope(hi) <= 0:
             return hi
+        from scipy.optimize import brentq  # loaded when first needed (0.15 s)
+
         return float(brentq(slope, lo, hi, xtol=1e-13, rtol=1e-15))
 
     def bounds(self, n: float, alpha: float) -> tuple[float, float]:
@@ -266,6 +267,7 @@ class BetaBinomialMixture:
         threshold = log_threshold
         lo, hi = -n * self.q, n * (1 - self.q)
         star = self.minimiser(n)
+        from scipy.optimize import brentq  # loaded when first needed (0.15 s)
 
         def excess(s: float) -> float:
             return float(self.log_value(s, n)) - threshold
