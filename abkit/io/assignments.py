@@ -23,6 +23,8 @@ ROW_UNIT = "@row"  # [experiment] unit = "@row": each row of a unit-level table 
 _BLANK = "_blank"  # the row is blank (every cell empty)
 
 TWO_VARIANTS = "unit assigned to more than one variant (all its rows excluded)"
+REPEAT_KEPT_EARLIEST = "repeated assignment row for the same unit (earliest kept)"
+REPEAT_EXCLUDED = "unit appears in more than one row (all its rows excluded)"
 
 
 @dataclass(frozen=True)
@@ -153,11 +155,20 @@ def clean_assignments(
         if repeated or columns.select(flagged).item():
             columns = columns.clear()  # freed: the rows are read again, each with its reason
             blank = blank_row(table.columns).alias(_BLANK)
-            reasons = first_reason([(pl.col(_BLANK), BLANK_LINE), *rules]).alias(REASON)
+            named = [(pl.col(_BLANK), BLANK_LINE), *rules]
+            # each row's reason as a 4-byte code of the reasons, not its text
+            reason_type = pl.Enum(
+                list(
+                    dict.fromkeys(
+                        [r for _, r in named] + [TWO_VARIANTS, _repeat_reason(repeated_rows)]
+                    )
+                )
+            )
+            reasons = first_reason(named, dtype=reason_type).alias(REASON)
             numbered = source if row_units else source.with_row_index(ROW)
             frame = numbered.select(pl.col(ROW), *cols, blank).with_columns(reasons)
             if repeated:
-                frame = _flag_repeated_units(frame, repeated_rows, assigned_at)
+                frame = _flag_repeated_units(frame, repeated_rows, assigned_at, reason_type)
             annotated = frame.collect()
     except pl.exceptions.PolarsError as exc:
         raise reader_error(exc, table.label) from None
@@ -174,7 +185,7 @@ def clean_assignments(
         units = columns.drop(raw)
         variants = ordered_variants(units.get_column(VARIANT), spec, table)
         return Assignments(units, units.select(UNIT).clear(), variants)
-    counts = annotated.group_by(REASON).len()
+    counts = annotated.group_by(REASON).len().with_columns(pl.col(REASON).cast(pl.String))
     if assigned_at and counts.filter(pl.col(REASON).is_null()).is_empty():
         bad = annotated.filter(pl.col(REASON) == "unparseable assignment timestamp")
         if bad.height:
@@ -215,8 +226,13 @@ def _repeats(ids: pl.Series) -> bool:
     return present.n_unique() < present.len()
 
 
+def _repeat_reason(repeated_rows: str) -> str:
+    """Why a repeated row of a unit is excluded, by ``[input] repeated_rows``."""
+    return REPEAT_KEPT_EARLIEST if repeated_rows == "keep_earliest" else REPEAT_EXCLUDED
+
+
 def _flag_repeated_units(
-    frame: pl.LazyFrame, repeated_rows: str, assigned_at: str | None
+    frame: pl.LazyFrame, repeated_rows: str, assigned_at: str | None, reason_type: pl.Enum
 ) -> pl.LazyFrame:
     """Exclude units seen in two variants, then the repeated rows of a unit: all but the
     earliest (``"keep_earliest"``: the earliest assignment time, then the earliest row)
@@ -226,15 +242,17 @@ def _flag_repeated_units(
     valid = pl.col(REASON).is_null()
     multi = pl.col(VARIANT).filter(valid).n_unique().over(UNIT) > 1
     frame = frame.with_columns(
-        pl.when(valid & multi).then(pl.lit(TWO_VARIANTS)).otherwise(pl.col(REASON)).alias(REASON)
+        pl.when(valid & multi)
+        .then(pl.lit(TWO_VARIANTS, reason_type))
+        .otherwise(pl.col(REASON))
+        .alias(REASON)
     )
     valid = pl.col(REASON).is_null()
     if repeated_rows == "keep_earliest":
         first = pl.when(valid).then(pl.col(UNIT)).is_first_distinct()
-        repeat_reason = "repeated assignment row for the same unit (earliest kept)"
     else:
         first = valid.sum().over(UNIT) == 1
-        repeat_reason = "unit appears in more than one row (all its rows excluded)"
+    repeat = pl.lit(_repeat_reason(repeated_rows), reason_type)
     return frame.with_columns(
-        pl.when(valid & ~first).then(pl.lit(repeat_reason)).otherwise(pl.col(REASON)).alias(REASON)
+        pl.when(valid & ~first).then(repeat).otherwise(pl.col(REASON)).alias(REASON)
     ).sort(ROW)

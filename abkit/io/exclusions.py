@@ -10,15 +10,18 @@ from typing import Any
 import polars as pl
 
 
-def first_reason(rules: Sequence[tuple[Any, str]], api: ModuleType = pl) -> Any:
+def first_reason(rules: Sequence[tuple[Any, str]], api: ModuleType = pl, dtype: Any = None) -> Any:
     """Per row, the reason of the first rule whose condition holds, else null (used).
 
     ``api`` is the expression namespace of the conditions: ``polars`` or ``narwhals``
-    (the events' engine), which share ``when/then``, ``lit`` and ``coalesce``.
+    (the events' engine), which share ``when/then``, ``lit`` and ``coalesce``; ``dtype``
+    the reasons' type (text by default; a Polars ``Enum`` of the reasons holds each in
+    4 bytes).
     """
+    dtype = api.String if dtype is None else dtype
     return api.coalesce(
-        *[api.when(condition).then(api.lit(reason)) for condition, reason in rules],
-        api.lit(None, api.String),
+        *[api.when(condition).then(api.lit(reason, dtype)) for condition, reason in rules],
+        api.lit(None, dtype),
     )
 
 
