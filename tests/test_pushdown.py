@@ -90,9 +90,9 @@ def test_arm_moments_equal_numpy_and_scipy(engine: str) -> None:
 
 
 def test_polars_and_duckdb_agree_to_the_last_bits() -> None:
-    """Fixed-point sums: the engines' own orders of addition do not show; what is left
-    is the engines' rounding of a double to 18 decimals and of their window means (one
-    unit in the last place at most)."""
+    """Fixed-point sums: the engines' own orders of addition do not show, and both
+    subtract the same arm means (literals of the query); what is left is the engines'
+    rounding of a double to 18 decimals (one unit in the last place at most)."""
     units = _units(seed=11, n=20_000)
     on_polars = engine_arm_summaries(nw.from_native(units.lazy()), [MEAN, RATIO], VARIANTS)
     on_duckdb = engine_arm_summaries(_duckdb(units), [MEAN, RATIO], VARIANTS)
@@ -104,6 +104,30 @@ def test_polars_and_duckdb_agree_to_the_last_bits() -> None:
                 x, y = getattr(a, field), getattr(b, field)
                 assert x == y or y == pytest.approx(x, rel=4e-16), (metric.name, v, field)
             assert b.skewness == pytest.approx(a.skewness, rel=1e-12)
+
+
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+def test_group_means_as_literals_or_joined_back_give_the_same_moments(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The centred sums subtract each arm's mean: pass 1's exact mean written into the
+    query as a literal (a few groups named by text), or the mean computed again on the
+    engine and joined back (more groups).  The two means differ by a rounding at most,
+    which changes a centred sum by n·δ²: the moments agree to 1e-14, and both equal
+    NumPy's."""
+    units = _units(seed=5, offset=250.0)
+    lazy = nw.from_native(units.lazy()) if engine == "polars" else _duckdb(units)
+    literal = engine_arm_summaries(lazy, [MEAN, RATIO], VARIANTS)
+    monkeypatch.setattr(comoments, "LITERAL_GROUPS", 0)
+    joined = engine_arm_summaries(lazy, [MEAN, RATIO], VARIANTS)
+    for metric in (MEAN, RATIO):
+        for v in VARIANTS:
+            a, b = literal[metric.name][v], joined[metric.name][v]
+            want = _reference(units, v, metric)
+            for field in want:
+                x, y = getattr(a, field), getattr(b, field)
+                assert x == pytest.approx(y, rel=1e-14), (metric.name, v, field)
+                assert x == pytest.approx(want[field], rel=1e-12), (metric.name, v, field)
 
 
 def test_a_large_mean_keeps_the_variance() -> None:

@@ -156,14 +156,7 @@ def clean_assignments(
             columns = columns.clear()  # freed: the rows are read again, each with its reason
             blank = blank_row(table.columns).alias(_BLANK)
             named = [(pl.col(_BLANK), BLANK_LINE), *rules]
-            # each row's reason as a 4-byte code of the reasons, not its text
-            reason_type = pl.Enum(
-                list(
-                    dict.fromkeys(
-                        [r for _, r in named] + [TWO_VARIANTS, _repeat_reason(repeated_rows)]
-                    )
-                )
-            )
+            reason_type = _reason_type([r for _, r in named], repeated_rows)
             reasons = first_reason(named, dtype=reason_type).alias(REASON)
             numbered = source if row_units else source.with_row_index(ROW)
             frame = numbered.select(pl.col(ROW), *cols, blank).with_columns(reasons)
@@ -224,6 +217,12 @@ def _repeats(ids: pl.Series) -> bool:
     copies of the table), so they run only when a unit repeats."""
     present = ids.drop_nulls()
     return present.n_unique() < present.len()
+
+
+def _reason_type(reasons: list[str], repeated_rows: str) -> pl.Enum:
+    """The type of a row's exclusion reason: an Enum of every reason a row may get,
+    which holds each row's in 4 bytes (as text, a reason takes up to 60)."""
+    return pl.Enum(list(dict.fromkeys([*reasons, TWO_VARIANTS, _repeat_reason(repeated_rows)])))
 
 
 def _repeat_reason(repeated_rows: str) -> str:
