@@ -336,3 +336,80 @@ def test_one_unreadable_timestamp_among_readable_ones_is_excluded_not_fatal():
     assert result["rows"]["events"]["used"] == events.height - rows.get(
         "event before assignment (ignored for outcomes)", 0
     ) - rows.get(DUPLICATE_EVENT, 0)
+
+
+def _events_with_empty_rows() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A simulated export whose events hold two blank rows (every cell empty) and three
+    rows without a unit id but with the other cells."""
+    sim = simulate(users=300, days=7, enrol_days=2, seed=8)
+    events = sim.events
+    blank = pl.DataFrame([[None] * events.width] * 2, schema=events.schema, orient="row")
+    no_unit = events.head(3).with_columns(pl.lit(None, events.schema["user_id"]).alias("user_id"))
+    return sim.assignments, pl.concat(
+        [events.head(50), blank, events[50:400], no_unit, events[400:]]
+    )
+
+
+def _event_reasons(result: abkit.AnalysisResult) -> dict[str, int]:
+    return {e.reason: e.rows for e in result.exclusions if e.table == "events"}
+
+
+@pytest.mark.parametrize("parts", [1, 4])
+def test_blank_event_rows_are_told_apart_from_rows_without_a_unit(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, parts: int
+) -> None:
+    """The pass reads only the columns it uses, so it counts blank rows with the rows
+    without a unit id; they are told apart afterwards, from Parquet, CSV and a frame
+    alike, whether the export is reduced in one part or several."""
+    from abkit.engine import backend as engine
+
+    assignments, events = _events_with_empty_rows()
+    monkeypatch.setattr(engine, "EVENTS_PER_PART", -(-events.height // parts))
+    events.write_parquet(tmp_path / "events.parquet")
+    text = events.with_columns(pl.col("timestamp").dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ"))
+    text.write_csv(tmp_path / "events.csv")
+    for source in (events, tmp_path / "events.parquet", tmp_path / "events.csv"):
+        reasons = _event_reasons(abkit.analyze(assignments, events=source))
+        assert reasons["blank line (every cell empty)"] == 2, source
+        assert reasons["event with null unit id"] == 3, source
+    # only blank rows: no row is left without a unit id for another reason
+    only_blank = pl.concat([events.filter(pl.col("user_id").is_not_null()), events.clear()])
+    only_blank = pl.concat(
+        [only_blank, pl.DataFrame([[None] * events.width], schema=events.schema, orient="row")]
+    )
+    reasons = _event_reasons(abkit.analyze(assignments, events=only_blank))
+    assert reasons["blank line (every cell empty)"] == 1
+    assert "event with null unit id" not in reasons
+
+
+def test_a_part_of_a_large_parquet_export_reads_only_the_used_columns(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each part of a large export reads the whole file again: it reads only the
+    columns the analysis uses (an unused column is not decoded) and does not number the
+    rows, which is what keeps that cost low."""
+    import re
+
+    import narwhals as nw
+
+    import abkit.engine.events as events_module
+    from abkit.engine import backend as engine
+
+    sim = simulate(users=300, days=7, enrol_days=2, seed=8)
+    events = sim.events.with_columns(pl.lit("not read").alias("unused_payload"))
+    events.write_parquet(tmp_path / "events.parquet")
+    monkeypatch.setattr(engine, "EVENTS_PER_PART", events.height // 3)
+    plans: list[str] = []
+
+    def parts(frame, unit, data):  # type: ignore[no-untyped-def]
+        out = engine.partitions(frame, unit, data)
+        plans.extend(nw.to_native(p).explain() for p in out)
+        return out
+
+    monkeypatch.setattr(events_module, "partitions", parts)
+    abkit.analyze(sim.assignments, events=tmp_path / "events.parquet")
+    assert len(plans) >= 3
+    for plan in plans:
+        assert "ROW INDEX" not in plan, plan
+        read, found = map(int, re.search(r"PROJECT (\d+)/(\d+) COLUMNS", plan).groups())
+        assert read < found, plan

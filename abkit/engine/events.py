@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import narwhals as nw
 import polars as pl
@@ -92,7 +92,8 @@ from abkit.stats.quantile import LogBins
 
 DEPTH = "depth"
 _DAY_US = 86_400_000_000
-_TS_RAW, _BLANK, _EXCLUDED = "_ts_raw", "_blank", "_excluded"
+_TS_RAW, _EXCLUDED = "_ts_raw", "_excluded"
+NULL_UNIT = "event with null unit id"
 _LAST_ACTIVE = "_last_active_day"
 _LAST_DAY = "_last_complete_day"
 _END = "_export_end"
@@ -252,7 +253,10 @@ def _event_columns(
 ) -> nw.LazyFrame[Any]:
     """The events reduced to abkit's columns: UNIT, the raw and the parsed timestamp,
     EVENT, [SESSION], one slot per event column read (numbers as Float64, ids as they
-    are); on Polars also the row number and a blank-line flag."""
+    are).  Nothing reads the other columns, nor numbers the rows: a Parquet scan then
+    decodes only these columns, and on Polars each part of a large export
+    (:func:`~abkit.engine.backend.partitions`) reads only its units' rows of them
+    (blank lines are told apart afterwards, by :func:`_with_blank_lines`)."""
     inp = spec.input
     frame = event_timestamps(events, inp.timestamp, TS, inp.timestamp_format)
     unit = nw.col(spec.unit)
@@ -266,11 +270,6 @@ def _event_columns(
         cols.append(nw.col(inp.session).alias(SESSION))
     cols += [expr.alias(slot(column)) for column, expr in values.items()]
     cols += [nw.col(column).alias(slot(column)) for column in ids]
-    if events.on_polars:
-        native = nw.to_native(frame).with_row_index(ROW)
-        native = native.with_columns(blank_row(events.columns).alias(_BLANK))
-        rows: nw.LazyFrame[Any] = nw.from_native(native)
-        return rows.select(nw.col(ROW), nw.col(_BLANK), *cols)
     return frame.select(*cols)
 
 
@@ -574,9 +573,8 @@ def event_units(
     frame = _event_columns(events, spec, need_session, sources, unit_as_text, ids).join(
         assigned.select(UNIT, VARIANT, ASSIGNED_AT, _EXCLUDED, *order), on=UNIT, how="left"
     )
-    rules = [(nw.col(_BLANK), BLANK_LINE)] if events.on_polars else []
-    rules += [
-        (nw.col(UNIT).is_null(), "event with null unit id"),
+    rules = [
+        (nw.col(UNIT).is_null(), NULL_UNIT),
         (nw.col(EVENT).is_null(), "event with null event name"),
         (nw.col(_TS_RAW).is_null(), "event with missing timestamp"),
         (nw.col(TS).is_null(), "event with unparseable timestamp"),
@@ -701,7 +699,9 @@ def event_units(
         raise _engine_error(exc, events.label) from None
     per_unit, by_reason, daily = result.per_unit, result.by_reason, result.daily
     counts = by_reason.group_by(REASON).agg(pl.col("len").cast(pl.Int64).sum())
-    _fail_on_unreadable_times(frame, counts, events, inp.timestamp)
+    if events.on_polars:
+        counts = _with_blank_lines(counts, events, spec.unit)
+    _fail_on_unreadable_times(counts, events, spec.unit, inp.timestamp)
     valid = frame.filter(nw.col(REASON).is_null())
     export_end = configured_end or _latest_event(valid, daily, spec, events)
     keep_null = {value_column(m) for m in metrics if not m.kind.zero_when_inactive}
@@ -958,25 +958,50 @@ def _short_pre_periods(units: pl.DataFrame, pre: PrePeriod, days: int) -> list[s
     ]
 
 
-def _fail_on_unreadable_times(
-    frame: nw.LazyFrame[Any], counts: pl.DataFrame, events: Table, column: str
-) -> None:
+def _with_blank_lines(counts: pl.DataFrame, events: Table, unit: str) -> pl.DataFrame:
+    """``counts`` (reason → events) with the blank lines (every cell empty) told apart
+    from the other events without a unit id, with which the pass counted them.
+
+    Only the rows without a unit id are read again, and only when there are any, so
+    that the pass itself reads no column it does not use (a CSV export is in memory
+    already; a Parquet scan reads the unit column, and the others for these rows).
+    """
+    without_unit = counts.filter(pl.col(REASON) == NULL_UNIT)["len"].sum()
+    if not without_unit:
+        return counts
+    native = cast(pl.LazyFrame, nw.to_native(events.data))
+    blank = native.filter(pl.col(unit).is_null()).select(blank_row(events.columns).sum())
+    try:
+        lines = int(blank.collect().item())
+    except pl.exceptions.PolarsError as exc:
+        raise reader_error(exc, events.label) from None
+    if not lines:
+        return counts
+    moved = pl.DataFrame(
+        {REASON: [NULL_UNIT, BLANK_LINE], "len": [-lines, lines]},
+        schema={REASON: pl.String, "len": pl.Int64},
+    )
+    summed = pl.concat([counts.select(REASON, pl.col("len").cast(pl.Int64)), moved])
+    return summed.group_by(REASON).agg(pl.col("len").sum()).filter(pl.col("len") != 0)
+
+
+def _fail_on_unreadable_times(counts: pl.DataFrame, events: Table, unit: str, column: str) -> None:
     reasons = dict(counts.select(REASON, "len").iter_rows())
     bad = reasons.get("event with unparseable timestamp", 0)
     # every row with a unit id (used ones included) has an unreadable time: a format
-    # problem, not a few bad rows
-    if bad and bad == sum(n for r, n in reasons.items() if r != "event with null unit id"):
-        (first,) = collect_all(
-            [
-                frame.filter(nw.col(REASON) == "event with unparseable timestamp")
-                .select(ROW, _TS_RAW)
-                .sort(ROW)
-                .head(1)
-            ]
-        )
-        row, example = first.row(0)
+    # problem, not a few bad rows; the first such row is then the first with a unit id
+    if bad and bad == sum(n for r, n in reasons.items() if r != NULL_UNIT):
+        if events.on_polars:  # rows are numbered in a Polars table only
+            numbered = cast(pl.LazyFrame, nw.to_native(events.data)).with_row_index(ROW)
+            head = numbered.filter(pl.col(unit).is_not_null()).select(ROW, column).head(1)
+            row, example = head.collect().row(0)
+            where = f"first at data row {row + 1}: {example!r}"
+        else:
+            with_unit = events.data.filter(~nw.col(unit).is_null()).select(column).head(1)
+            (first,) = collect_all([with_unit])
+            where = f"for example {first.item()!r}"
         raise AbkitInputError(
-            f"no event timestamp could be parsed (first at data row {row + 1}: {example!r}).",
+            f"no event timestamp could be parsed ({where}).",
             source=events.label,
             column=column,
             hint="Use ISO 8601 (2024-05-01T13:45:00Z), a date, or Unix epoch seconds.",
