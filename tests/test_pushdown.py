@@ -117,9 +117,20 @@ def test_group_means_as_literals_or_joined_back_give_the_same_moments(
     NumPy's."""
     units = _units(seed=5, offset=250.0)
     lazy = nw.from_native(units.lazy()) if engine == "polars" else _duckdb(units)
+    literal_centres = comoments._literal_centres
+    taken: list[bool] = []
+
+    def recorded(*args: Any) -> Any:
+        centres = literal_centres(*args)
+        taken.append(centres is not None)
+        return centres
+
+    monkeypatch.setattr(comoments, "_literal_centres", recorded)
     literal = engine_arm_summaries(lazy, [MEAN, RATIO], VARIANTS)
+    assert taken == [True]  # the arms' means were literals
     monkeypatch.setattr(comoments, "LITERAL_GROUPS", 0)
     joined = engine_arm_summaries(lazy, [MEAN, RATIO], VARIANTS)
+    assert taken == [True, False]  # and now they were joined back
     for metric in (MEAN, RATIO):
         for v in VARIANTS:
             a, b = literal[metric.name][v], joined[metric.name][v]

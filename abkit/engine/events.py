@@ -699,9 +699,11 @@ def event_units(
         raise _engine_error(exc, events.label) from None
     per_unit, by_reason, daily = result.per_unit, result.by_reason, result.daily
     counts = by_reason.group_by(REASON).agg(pl.col("len").cast(pl.Int64).sum())
+    # before the blank lines are told apart: they have no unit id, as the rows this
+    # check leaves aside
+    _fail_on_unreadable_times(counts, events, spec.unit, inp.timestamp)
     if events.on_polars:
         counts = _with_blank_lines(counts, events, spec.unit)
-    _fail_on_unreadable_times(counts, events, spec.unit, inp.timestamp)
     valid = frame.filter(nw.col(REASON).is_null())
     export_end = configured_end or _latest_event(valid, daily, spec, events)
     keep_null = {value_column(m) for m in metrics if not m.kind.zero_when_inactive}

@@ -290,7 +290,9 @@ LITERAL_GROUPS = 8
 @dataclass(frozen=True)
 class Deviation:
     """A centred, scaled column of pass 2: ``alias`` = 2^k·(``value`` − its group's
-    mean), the mean from pass 1's sum ``<name>:sum`` over the group's ``count``."""
+    mean), the mean from pass 1's sum ``<name>:sum`` over the group's ``count``, which
+    must count the rows where ``value`` is not null (as :func:`group_centre`'s mean
+    does on the engine)."""
 
     alias: str
     value: nw.Expr

@@ -293,7 +293,7 @@ def _grouped_summaries(
     )
     one = {group_key(r, keys): zero[group_key(r, keys)] | r for r in pass1.iter_rows(named=True)}
     second: list[nw.Expr] = []
-    # the centred, scaled variables of pass 2: (name, value, its group's centre, k)
+    # the centred, scaled variables of pass 2
     deviations: list[Deviation] = []
     scales: dict[str, int] = {}  # the deviations' power-of-two exponents
     for i, (x, y) in enumerate(zip(masked_x, masked_y, strict=True)):

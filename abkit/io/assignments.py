@@ -221,7 +221,8 @@ def _repeats(ids: pl.Series) -> bool:
 
 def _reason_type(reasons: list[str], repeated_rows: str) -> pl.Enum:
     """The type of a row's exclusion reason: an Enum of every reason a row may get,
-    which holds each row's in 4 bytes (as text, a reason takes up to 60)."""
+    which holds each row's as a small integer code (as text, a reason takes up to 60
+    bytes)."""
     return pl.Enum(list(dict.fromkeys([*reasons, TWO_VARIANTS, _repeat_reason(repeated_rows)])))
 
 

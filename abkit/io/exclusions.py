@@ -15,8 +15,8 @@ def first_reason(rules: Sequence[tuple[Any, str]], api: ModuleType = pl, dtype: 
 
     ``api`` is the expression namespace of the conditions: ``polars`` or ``narwhals``
     (the events' engine), which share ``when/then``, ``lit`` and ``coalesce``; ``dtype``
-    the reasons' type (text by default; a Polars ``Enum`` of the reasons holds each in
-    4 bytes).
+    the reasons' type (text by default; a Polars ``Enum`` of the reasons holds each
+    as a small integer code).
     """
     dtype = api.String if dtype is None else dtype
     return api.coalesce(
