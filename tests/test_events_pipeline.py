@@ -416,3 +416,25 @@ def test_a_part_of_a_large_parquet_export_reads_only_the_used_columns(
         assert projected is not None, plan  # "PROJECT */N": every column is read
         read, found = map(int, projected.groups())
         assert read < found, plan
+
+
+def test_timestamps_unreadable_on_every_row_with_a_unit_name_the_first_such_row() -> None:
+    """Every row with a unit id has an unreadable time (a row without one, whose time
+    reads, let the format check pass): a format error naming the first row that has a
+    unit id and its value, not a run with every event excluded."""
+    events = pl.DataFrame(
+        {
+            "user_id": [None, 1, 2],
+            "timestamp": ["2024-01-02T00:00:00Z", "later", "never"],
+            "event": ["ai_output"] * 3,
+        }
+    )
+    assignments = pl.DataFrame(
+        {"user_id": [1, 2], "variant": ["control", "v2"], "assigned_at": ["2024-01-01"] * 2}
+    )
+    with pytest.raises(AbkitInputError, match=r"could be parsed \(first at data row 2: 'later'\)"):
+        abkit.analyze(assignments, events=events)
+    # a blank line (no unit id either) does not hide it
+    blank = pl.DataFrame([[None] * 3], schema=events.schema, orient="row")
+    with pytest.raises(AbkitInputError, match=r"first at data row 2: 'later'"):
+        abkit.analyze(assignments, events=pl.concat([events, blank]))
