@@ -254,9 +254,9 @@ def _event_columns(
     """The events reduced to abkit's columns: UNIT, the raw and the parsed timestamp,
     EVENT, [SESSION], one slot per event column read (numbers as Float64, ids as they
     are).  Nothing reads the other columns, nor numbers the rows: a Parquet scan then
-    decodes only these columns, and on Polars each part of a large export
-    (:func:`~abkit.engine.backend.partitions`) reads only its units' rows of them
-    (blank lines are told apart afterwards, by :func:`_with_blank_lines`)."""
+    decodes only these columns, which each part of a large export on Polars
+    (:func:`~abkit.engine.backend.partitions`) reads again before keeping its units'
+    rows (blank lines are told apart afterwards, by :func:`_with_blank_lines`)."""
     inp = spec.input
     frame = event_timestamps(events, inp.timestamp, TS, inp.timestamp_format)
     unit = nw.col(spec.unit)
